@@ -1,0 +1,46 @@
+// Naming rules shared by every construct: DNS labels, domains, environment names, durations.
+
+/** RFC 1123 label: lower-case letters, digits and inner hyphens, at most 63 characters. */
+export const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** A DNS name of one or more labels, at most 253 characters. */
+export function isDnsName(name: string): boolean {
+  return name.length <= 253 && name.split('.').every((l) => DNS_LABEL.test(l));
+}
+
+/** Suggests a valid label for an invalid one: `Auth_Service` → `auth-service`. */
+export function suggestLabel(name: string): string {
+  const s = name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63)
+    .replace(/-+$/, '');
+  return s || 'service';
+}
+
+/** POSIX shell identifier, the portable form of an environment variable name. */
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Linux interface names are at most 15 bytes (IFNAMSIZ - 1) and have no '/', ':' or spaces. */
+export const INTERFACE_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/** Compose and Podman durations: `30s`, `1m30s`, `500ms`. */
+export const DURATION = /^(\d+(ms|s|m|h))+$/;
+
+/** Converts a duration to whole seconds, rounding up (systemd wants seconds for some keys). */
+export function durationSeconds(d: string): number {
+  let ms = 0;
+  for (const [, n, unit] of d.matchAll(/(\d+)(ms|s|m|h)/g)) {
+    const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
+    ms += Number(n) * factor;
+  }
+  return Math.ceil(ms / 1000);
+}
+
+/**
+ * OCI image reference: `[registry[:port]/]path[:tag][@digest]`, no whitespace or upper-case path.
+ * Permissive on purpose beyond that; the runtime has the final word.
+ */
+export const IMAGE_REF =
+  /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;

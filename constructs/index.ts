@@ -1,0 +1,30 @@
+// The public API of podmesh: constructs to describe a mesh, and synth to render it.
+export { App, type AppProps } from './core/app.ts';
+export { Stack, type StackProps } from './core/stack.ts';
+export { PodmeshError, formatIssues, type Issue } from './core/errors.ts';
+export { Host, type HostProps } from './model/host.ts';
+export { Network, type NetworkProps } from './model/network.ts';
+export { Volume, type VolumeProps } from './model/volume.ts';
+export {
+  Workload,
+  type WorkloadProps,
+  type PortProps,
+  type HealthcheckProps,
+  type DependencyProps,
+  type MountProps,
+  type RestartPolicy,
+} from './model/workload.ts';
+export { Service, MTLS_DIR, type ServiceProps, type MtlsProps } from './model/service.ts';
+export {
+  InfraService,
+  Postgres,
+  Redis,
+  Minio,
+  type InfraServiceProps,
+  type PostgresProps,
+  type RedisProps,
+  type MinioProps,
+} from './model/infra.ts';
+export { synth, renderStack, resolveStacks, type SynthOptions, type SynthResult } from './synth.ts';
+export { resolveStack } from './resolve/resolve.ts';
+export type * from './resolve/model.ts';

@@ -1,0 +1,77 @@
+// A machine that runs part of a stack with Podman.
+import { Construct } from 'constructs';
+import { z } from 'zod';
+import { checkProps } from '../core/props.ts';
+import { uniqueId } from '../core/unique.ts';
+import { DNS_LABEL } from '../core/names.ts';
+
+/** Options of a Host. */
+export interface HostProps {
+  /**
+   * Podman version the host runs; output uses only what that version supports. 4.4 is the floor
+   * (the first release with Quadlet).
+   * @default '5.4'
+   */
+  readonly podmanVersion?: string;
+  /**
+   * Run the mesh as an unprivileged user (units in `~/.config/containers/systemd/`) rather than
+   * as root (`/etc/containers/systemd/`).
+   * @default true
+   */
+  readonly rootless?: boolean;
+  /**
+   * Where other hosts reach this one over the underlay, `address:port` or `name:port`
+   * (the WireGuard endpoint of multi-host stacks).
+   * @default - none; required when the stack has more than one host
+   */
+  readonly endpoint?: string;
+}
+
+const VERSION = /^(\d+)\.(\d+)(?:\.\d+)?$/;
+
+const schema = z.object({
+  podmanVersion: z
+    .string()
+    .regex(VERSION, { error: 'must look like "5.4" or "4.9.3"' })
+    .refine(
+      (v) => {
+        const [, major, minor] = VERSION.exec(v) ?? [];
+        return Number(major) > 4 || (Number(major) === 4 && Number(minor) >= 4);
+      },
+      { error: 'must be 4.4 or later: Quadlet first shipped with Podman 4.4' },
+    )
+    .optional(),
+  rootless: z.boolean().optional(),
+  endpoint: z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, {
+      error: 'must be "address:port" or "name:port", e.g. "198.51.100.10:51820"',
+    })
+    .optional(),
+});
+
+/** A machine running Podman, on which services are placed. */
+export class Host extends Construct {
+  /** Podman version string as given. */
+  public readonly podmanVersion: string;
+  /** Rootless (user units) or rootful (system units). */
+  public readonly rootless: boolean;
+  /** Underlay endpoint, `address:port`. */
+  public readonly endpoint?: string;
+
+  constructor(scope: Construct, id: string, props: HostProps = {}) {
+    super(scope, uniqueId(scope, id));
+    const p = checkProps(this, schema, props);
+    if (!DNS_LABEL.test(id)) {
+      this.node.addValidation({ validate: () => [`host name "${id}" must be a lower-case DNS label`] });
+    }
+    this.podmanVersion = p.podmanVersion ?? '5.4';
+    this.rootless = p.rootless ?? true;
+    this.endpoint = p.endpoint;
+  }
+
+  /** Whether a construct is a Host. */
+  static isHost(x: unknown): x is Host {
+    return x instanceof Host;
+  }
+}

@@ -1,0 +1,106 @@
+// Infrastructure services without mTLS: PostgreSQL, Redis, MinIO, or any other container.
+import type { Construct } from 'constructs';
+import { Volume } from './volume.ts';
+import { Workload, type HealthcheckProps, type WorkloadProps } from './workload.ts';
+
+/** Options of a generic infrastructure service. */
+export interface InfraServiceProps extends WorkloadProps {}
+
+/** Any container of the mesh that is not behind mTLS. */
+export class InfraService extends Workload {
+  public readonly kind = 'infra' as const;
+
+  constructor(scope: Construct, id: string, props: InfraServiceProps) {
+    super(scope, id, props);
+  }
+
+  defaultHealthcheck(_dnsName: string): HealthcheckProps | undefined {
+    return undefined;
+  }
+}
+
+/** Options of the PostgreSQL preset. */
+export interface PostgresProps extends Partial<WorkloadProps> {
+  /** @default 'ashchan' */
+  readonly database?: string;
+  /** @default 'ashchan' */
+  readonly user?: string;
+}
+
+/** PostgreSQL on 5432 with a data volume and a `pg_isready` health check. */
+export class Postgres extends InfraService {
+  /** The data volume mounted at /var/lib/postgresql/data. */
+  public readonly data: Volume;
+
+  constructor(scope: Construct, id: string, props: PostgresProps = {}) {
+    const { database = 'ashchan', user = 'ashchan', ...rest } = props;
+    super(scope, id, withPreset(rest, {
+      image: 'docker.io/library/postgres:16-alpine',
+      ports: { postgres: 5432 },
+      environment: { POSTGRES_DB: database, POSTGRES_USER: user },
+    }));
+    this.data = new Volume(this, 'data');
+    this.addMount({ volume: this.data, target: '/var/lib/postgresql/data' });
+  }
+
+  override defaultHealthcheck(): HealthcheckProps {
+    return { command: 'pg_isready -U "$POSTGRES_USER" -d "$POSTGRES_DB"' };
+  }
+}
+
+/** Options of the Redis preset. */
+export interface RedisProps extends Partial<WorkloadProps> {}
+
+/** Redis on 6379 with an append-only data volume and a `redis-cli ping` health check. */
+export class Redis extends InfraService {
+  /** The data volume mounted at /data. */
+  public readonly data: Volume;
+
+  constructor(scope: Construct, id: string, props: RedisProps = {}) {
+    super(scope, id, withPreset(props, {
+      image: 'docker.io/library/redis:7-alpine',
+      ports: { redis: 6379 },
+      command: ['redis-server', '--appendonly', 'yes'],
+    }));
+    this.data = new Volume(this, 'data');
+    this.addMount({ volume: this.data, target: '/data' });
+  }
+
+  override defaultHealthcheck(): HealthcheckProps {
+    return { command: ['redis-cli', 'ping'] };
+  }
+}
+
+/** Options of the MinIO preset. */
+export interface MinioProps extends Partial<WorkloadProps> {}
+
+/** MinIO: S3 API on 9000 (server TLS), console on 9001, with a data volume. */
+export class Minio extends InfraService {
+  /** The data volume mounted at /data. */
+  public readonly data: Volume;
+
+  constructor(scope: Construct, id: string, props: MinioProps = {}) {
+    super(scope, id, withPreset(props, {
+      image: 'quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z',
+      ports: { api: 9000, console: 9001 },
+      command: ['server', '/data', '--console-address', ':9001'],
+    }));
+    this.data = new Volume(this, 'data');
+    this.addMount({ volume: this.data, target: '/data' });
+  }
+
+  override defaultHealthcheck(dnsName: string): HealthcheckProps {
+    return { command: ['curl', '-fsS', '--max-time', '4', '--cacert', '/root/.minio/certs/CAs/ca.crt', `https://${dnsName}:9000/minio/health/live`] };
+  }
+}
+
+/** Preset values under the user's: user props win, maps are merged key by key. */
+function withPreset(user: Partial<WorkloadProps>, preset: WorkloadProps): WorkloadProps {
+  return {
+    ...preset,
+    ...user,
+    ports: user.ports ?? preset.ports,
+    environment: { ...preset.environment, ...user.environment },
+    image: user.image ?? preset.image,
+  };
+}

@@ -1,0 +1,283 @@
+// What every container of the mesh has in common: image, placement, address, ports, health.
+import { Construct } from 'constructs';
+import { z } from 'zod';
+import { checkProps } from '../core/props.ts';
+import { uniqueId } from '../core/unique.ts';
+import { DNS_LABEL, DURATION, ENV_NAME, IMAGE_REF, isDnsName, suggestLabel } from '../core/names.ts';
+import { parseIp } from '../core/ip.ts';
+import { Host } from './host.ts';
+import { Network } from './network.ts';
+import { Volume } from './volume.ts';
+
+/** A container port, optionally published on the host. */
+export interface PortProps {
+  /** Port inside the container. */
+  readonly port: number;
+  /**
+   * @default 'tcp'
+   */
+  readonly protocol?: 'tcp' | 'udp';
+  /**
+   * Publish the port on the host: `true` for the same number, a number for another host port.
+   * @default false
+   * @see https://github.com/compose-spec/compose-spec/blob/main/spec.md#ports
+   */
+  readonly publish?: boolean | number;
+  /**
+   * Host address a published port binds to.
+   * @default - every address of the host
+   */
+  readonly hostIp?: string;
+}
+
+/** How the runtime checks that a container is healthy. */
+export interface HealthcheckProps {
+  /**
+   * Command to run in the container: an array runs directly (exec form), a string runs with
+   * `/bin/sh -c`.
+   */
+  readonly command: readonly string[] | string;
+  /** @default '10s' */
+  readonly interval?: string;
+  /** @default '5s' */
+  readonly timeout?: string;
+  /** @default 5 */
+  readonly retries?: number;
+  /** @default '10s' */
+  readonly startPeriod?: string;
+}
+
+/** A start-up dependency on another workload. */
+export interface DependencyProps {
+  /** The workload that must start first. */
+  readonly service: Workload | string;
+  /**
+   * What "started" means: `healthy` waits for its health check.
+   * @default - 'healthy' when the dependency has a health check, else 'started'
+   */
+  readonly condition?: 'healthy' | 'started';
+}
+
+/** A volume or host folder mounted into the container. */
+export interface MountProps {
+  /** Named volume to mount (exclusive with `hostPath`). @default - none */
+  readonly volume?: Volume;
+  /** Host path to bind-mount, absolute or relative to the compose file. @default - none */
+  readonly hostPath?: string;
+  /** Path inside the container. */
+  readonly target: string;
+  /** @default false */
+  readonly readOnly?: boolean;
+}
+
+/** Restart policy shared by compose and systemd. */
+export type RestartPolicy = 'no' | 'always' | 'on-failure' | 'unless-stopped';
+
+/** Options every workload takes. */
+export interface WorkloadProps {
+  /** OCI image reference, e.g. `docker.io/library/redis:7-alpine`. */
+  readonly image: string;
+  /**
+   * Host the workload runs on.
+   * @default - the stack's only host
+   */
+  readonly host?: Host;
+  /**
+   * Network it joins.
+   * @default - the stack's only network
+   */
+  readonly network?: Network;
+  /**
+   * Static IPv4 address on the network.
+   * @default - allocated from the host's slice and kept in the stack's lock file
+   */
+  readonly ip?: string;
+  /**
+   * Further DNS names (fully qualified) that resolve to this workload inside the mesh.
+   * @default - only `<name>.<domain>`
+   */
+  readonly aliases?: readonly string[];
+  /**
+   * Named ports, e.g. `{ http: 9502 }` or `{ public: { port: 9501, publish: true } }`.
+   * @default - none
+   */
+  readonly ports?: Readonly<Record<string, number | PortProps>>;
+  /**
+   * Extra environment variables. Generated variables win no clash: a clash is an error.
+   * @default - none
+   */
+  readonly environment?: Readonly<Record<string, string>>;
+  /**
+   * Workloads that must be up first.
+   * @default - none
+   */
+  readonly dependsOn?: ReadonlyArray<Workload | string | DependencyProps>;
+  /**
+   * Health check; `false` for none.
+   * @default - a check that fits the kind of workload
+   */
+  readonly healthcheck?: HealthcheckProps | false;
+  /**
+   * @default 'unless-stopped'
+   */
+  readonly restart?: RestartPolicy;
+  /**
+   * Volumes and host folders to mount.
+   * @default - none (infrastructure services add their data volume)
+   */
+  readonly mounts?: readonly MountProps[];
+  /**
+   * Command (arguments to the image's entrypoint).
+   * @default - the image's
+   */
+  readonly command?: readonly string[];
+  /**
+   * Container name.
+   * @default - `<project>-<name>-1`, the name compose gives
+   */
+  readonly containerName?: string;
+  /**
+   * Logical name of the application (`SERVICE_NAME`), e.g. `auth-accounts`.
+   * @default - the construct id
+   */
+  readonly serviceName?: string;
+  /**
+   * User (and group) the container process runs as, `uid[:gid]` or a name.
+   * @default - the image's
+   */
+  readonly user?: string;
+  /**
+   * Mount the container's root filesystem read-only.
+   * @default false
+   */
+  readonly readOnlyRootFilesystem?: boolean;
+}
+
+const isWorkload = (v: unknown): boolean => v instanceof Workload;
+
+const port = z.number().int().min(1, { error: 'ports are 1-65535' }).max(65535, { error: 'ports are 1-65535' });
+
+const portProps = z.object({
+  port,
+  protocol: z.enum(['tcp', 'udp']).optional(),
+  publish: z.union([z.boolean(), port]).optional(),
+  hostIp: z.string().refine((v) => parseIp(v) !== undefined, { error: 'must be an IPv4 address' }).optional(),
+});
+
+const duration = z.string().regex(DURATION, { error: 'must be a duration like "10s", "1m30s" or "500ms"' });
+
+/** Base schema for every workload's props; kinds extend it. */
+export const workloadSchema = z.object({
+  image: z.string().superRefine((v, ctx) => {
+    if (/\s/.test(v)) {
+      ctx.addIssue({ code: 'custom', message: `"${v}" contains whitespace. Image references have none: did you mean "${v.replace(/\s+/g, '')}"?` });
+    } else if (!IMAGE_REF.test(v)) {
+      ctx.addIssue({ code: 'custom', message: `"${v}" is not an image reference like "docker.io/library/redis:7-alpine" (repository paths are lower-case)` });
+    }
+  }),
+  host: z.custom<Host>((v) => v instanceof Host, { error: 'must be a Host construct' }).optional(),
+  network: z.custom<Network>((v) => v instanceof Network, { error: 'must be a Network construct' }).optional(),
+  ip: z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `"${String(i.input)}" is not an IPv4 address` }).optional(),
+  aliases: z.array(z.string().refine(isDnsName, { error: (i) => `"${String(i.input)}" is not a DNS name` })).optional(),
+  ports: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/, { error: 'port names are lower-case words like "http"' }), z.union([port, portProps])).optional(),
+  environment: z
+    .record(
+      z.string().regex(ENV_NAME, {
+        error: (i) => `environment variable name "${String(i.input)}" is not valid: use letters, digits and "_", not starting with a digit (e.g. "${String(i.input).replace(/[^A-Za-z0-9_]/g, '_').replace(/^(\d)/, '_$1')}")`,
+      }),
+      z.string({ error: 'environment values are strings: quote numbers and booleans' }),
+    )
+    .optional(),
+  dependsOn: z
+    .array(
+      z.union([
+        z.custom<Workload>(isWorkload),
+        z.string(),
+        z.object({ service: z.union([z.custom<Workload>(isWorkload), z.string()]), condition: z.enum(['healthy', 'started']).optional() }),
+      ], { error: 'must be a workload, its name, or { service, condition }' }),
+    )
+    .optional(),
+  healthcheck: z
+    .union([
+      z.literal(false),
+      z.object({
+        command: z.union([z.array(z.string()).min(1), z.string().min(1)]),
+        interval: duration.optional(),
+        timeout: duration.optional(),
+        retries: z.number().int().min(1).optional(),
+        startPeriod: duration.optional(),
+      }),
+    ])
+    .optional(),
+  restart: z.enum(['no', 'always', 'on-failure', 'unless-stopped']).optional(),
+  mounts: z
+    .array(
+      z
+        .object({
+          volume: z.custom<Volume>((v) => v instanceof Volume, { error: 'must be a Volume construct' }).optional(),
+          hostPath: z.string().min(1).optional(),
+          target: z.string().regex(/^\//, { error: 'must be an absolute path inside the container' }),
+          readOnly: z.boolean().optional(),
+        })
+        .refine((m) => (m.volume === undefined) !== (m.hostPath === undefined), { error: 'give exactly one of volume or hostPath' }),
+    )
+    .optional(),
+  command: z.array(z.string()).optional(),
+  containerName: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, { error: 'must start with a letter or digit and hold only letters, digits, "_", "." and "-"' }).optional(),
+  serviceName: z.string().min(1).optional(),
+  user: z.string().regex(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/, { error: 'must be "uid[:gid]" or a user name' }).optional(),
+  readOnlyRootFilesystem: z.boolean().optional(),
+});
+
+/** What kind of workload: an application behind mTLS, or infrastructure without it. */
+export type WorkloadKind = 'app' | 'infra';
+
+/**
+ * One container of the mesh. Use `Service` for applications with mTLS, and `Postgres`, `Redis`,
+ * `Minio` or `InfraService` for infrastructure.
+ */
+export abstract class Workload extends Construct {
+  /** Application or infrastructure. */
+  public abstract readonly kind: WorkloadKind;
+  /** Props after checking, with nothing defaulted yet. */
+  public readonly props: WorkloadProps;
+  private readonly presetMounts: MountProps[] = [];
+
+  protected constructor(scope: Construct, id: string, props: WorkloadProps, schema: z.ZodType<WorkloadProps> = workloadSchema) {
+    super(scope, uniqueId(scope, id));
+    this.props = checkProps(this, schema, props);
+    if (!DNS_LABEL.test(id)) {
+      this.node.addValidation({
+        validate: () => [
+          `service name "${id}" is not a valid DNS label: it becomes ${id}.<domain>. Use lower-case letters, digits and inner hyphens, e.g. "${suggestLabel(id)}".`,
+        ],
+      });
+    }
+  }
+
+  /** Mounts from the props followed by those a preset added. */
+  get mounts(): readonly MountProps[] {
+    return [...(this.props.mounts ?? []), ...this.presetMounts];
+  }
+
+  /** Adds a mount on top of the props (used by presets for their data volume). */
+  protected addMount(mount: MountProps): void {
+    this.presetMounts.push(mount);
+  }
+
+  /** The service name, which is its DNS label. */
+  get name(): string {
+    return this.node.id;
+  }
+
+  /**
+   * The health check used when the props give none. `undefined` means no check.
+   * @internal
+   */
+  abstract defaultHealthcheck(dnsName: string): HealthcheckProps | undefined;
+
+  /** Whether a construct is a Workload. */
+  static isWorkload(x: unknown): x is Workload {
+    return x instanceof Workload;
+  }
+}

@@ -1,0 +1,110 @@
+// compose.yaml per host, for docker compose v2 and podman-compose 1.1+.
+import { Document, isScalar, isSeq, visit } from 'yaml';
+import type { ResolvedService, ResolvedStack } from '../resolve/model.ts';
+import { hashHeader } from './header.ts';
+
+/**
+ * Renders `hosts/<host>/compose.yaml` for every host of the stack.
+ * @see https://github.com/compose-spec/compose-spec/blob/main/spec.md
+ */
+export function renderCompose(stack: ResolvedStack): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const host of stack.hosts) {
+    const services = stack.services.filter((s) => s.host === host.name);
+    if (services.length === 0) continue;
+    files.set(`hosts/${host.name}/compose.yaml`, composeFile(stack, host.name, services));
+  }
+  return files;
+}
+
+function composeFile(stack: ResolvedStack, host: string, services: readonly ResolvedService[]): string {
+  const local = new Set(services.map((s) => s.name));
+  const networks = stack.networks.filter((n) => services.some((s) => s.network === n.id));
+  const volumes = stack.volumes.filter((v) => v.host === host);
+
+  const doc = {
+    name: stack.project,
+    services: Object.fromEntries(services.map((s) => [s.name, service(stack, s, local)])),
+    networks: Object.fromEntries(
+      networks.map((n) => {
+        const segment = n.segments.find((g) => g.host === host)!;
+        return [
+          n.name,
+          {
+            name: n.name,
+            driver: 'bridge',
+            driver_opts: { 'com.docker.network.bridge.name': n.bridgeName },
+            ipam: { config: [{ subnet: segment.subnet, gateway: segment.gateway }] },
+            ...(n.internal ? { internal: true } : {}),
+          },
+        ];
+      }),
+    ),
+    ...(volumes.length > 0 ? { volumes: Object.fromEntries(volumes.map((v) => [v.name, { name: v.name }])) } : {}),
+  };
+  // YAML 1.1 quoting: podman-compose reads with PyYAML, where `22:22` is a number and `on` a boolean.
+  const yaml = new Document(escapeInterpolation(doc), { version: '1.1' });
+  // Short lists of scalars (commands, health checks) read best on one line.
+  visit(yaml, {
+    Seq(_, seq) {
+      if (!isSeq(seq) || !seq.items.every(isScalar) || JSON.stringify(seq.toJSON()).length > 100) return;
+      seq.flow = true;
+      // Plain scalars in flow context are parsed differently by go-yaml and PyYAML: quote all but the plainest.
+      for (const item of seq.items) {
+        if (typeof item.value === 'string' && !/^[A-Za-z0-9_/][A-Za-z0-9_./=+-]*$/.test(item.value)) item.type = 'QUOTE_DOUBLE';
+      }
+    },
+  });
+  const text = yaml.toString({ lineWidth: 0, indent: 2, flowCollectionPadding: false });
+  return hashHeader(stack.name) + text;
+}
+
+function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<string>): Record<string, unknown> {
+  const network = stack.networks.find((n) => n.id === s.network)!;
+  const deps = s.dependsOn.filter((d) => local.has(d.service));
+  const env = Object.fromEntries(s.environment);
+  return {
+    image: s.image,
+    container_name: s.containerName,
+    hostname: s.hostname,
+    ...(s.command ? { command: [...s.command] } : {}),
+    ...(s.user ? { user: s.user } : {}),
+    ...(s.readOnlyRootFilesystem ? { read_only: true } : {}),
+    restart: s.restart,
+    ...(s.environment.length > 0 ? { environment: env } : {}),
+    ...(s.ports.some((p) => p.publish) ? { ports: s.ports.filter((p) => p.publish).map(portSpec) } : {}),
+    ...(s.mounts.length > 0
+      ? { volumes: s.mounts.map((m) => `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}${m.type === 'bind' ? (m.readOnly ? ',Z' : ':Z') : ''}`) }
+      : {}),
+    networks: { [network.name]: { ipv4_address: s.ip, aliases: [...s.aliases] } },
+    ...(deps.length > 0
+      ? { depends_on: Object.fromEntries(deps.map((d) => [d.service, { condition: d.condition === 'healthy' ? 'service_healthy' : 'service_started' }])) }
+      : {}),
+    ...(s.healthcheck
+      ? {
+          healthcheck: {
+            test: 'exec' in s.healthcheck.command ? ['CMD', ...s.healthcheck.command.exec] : ['CMD-SHELL', s.healthcheck.command.shell],
+            interval: s.healthcheck.interval,
+            timeout: s.healthcheck.timeout,
+            retries: s.healthcheck.retries,
+            start_period: s.healthcheck.startPeriod,
+          },
+        }
+      : {}),
+  };
+}
+
+function portSpec(p: ResolvedService['ports'][number]): string {
+  const pub = p.publish!;
+  return `${pub.hostIp ? `${pub.hostIp}:` : ''}${pub.hostPort}:${p.port}${p.protocol === 'udp' ? '/udp' : ''}`;
+}
+
+/** Compose interpolates `$VAR` in every value; a literal `$` is written `$$`. */
+function escapeInterpolation(value: unknown): unknown {
+  if (typeof value === 'string') return value.replaceAll('$', '$$$$');
+  if (Array.isArray(value)) return value.map(escapeInterpolation);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeInterpolation(v)]));
+  }
+  return value;
+}

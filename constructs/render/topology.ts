@@ -1,0 +1,99 @@
+// TOPOLOGY.md: the stack as a Mermaid diagram and identity tables, the first file a person reads.
+import type { ResolvedService, ResolvedStack } from '../resolve/model.ts';
+import { generatedHeader } from './header.ts';
+
+/** Renders `TOPOLOGY.md` for a stack. */
+export function renderTopology(stack: ResolvedStack): Map<string, string> {
+  const lines: string[] = [];
+  lines.push(`<!-- ${generatedHeader(stack.name).join(' ')} -->`, '', `# ${stack.name}`, '');
+  if (stack.description) lines.push(stack.description, '');
+  const apps = stack.services.filter((s) => s.kind === 'app');
+  const infra = stack.services.filter((s) => s.kind === 'infra');
+  lines.push(
+    `Project \`${stack.project}\`: ${stack.hosts.length} ${plural(stack.hosts.length, 'host')}, ` +
+      `${stack.services.length} services (${apps.length} behind mTLS, ${infra.length} infrastructure).`,
+    '',
+    '```mermaid',
+    ...diagram(stack),
+    '```',
+    '',
+  );
+  if (apps.length > 0) {
+    lines.push('## Service identity', '', '| Service | DNS Name | Certificate CN | Internal URL | IP | Host |', '|---|---|---|---|---|---|');
+    for (const s of apps) {
+      lines.push(`| ${s.serviceName} | \`${s.dnsName}\` | \`${s.dnsName}\` | \`https://${s.dnsName}:${s.mtls!.port}\` | ${s.ip} | ${s.host} |`);
+    }
+    lines.push('');
+  }
+  if (infra.length > 0) {
+    lines.push('## Infrastructure services (no mTLS)', '', '| Service | DNS Name | Internal URL | IP | Host |', '|---|---|---|---|---|');
+    for (const s of infra) {
+      const first = s.ports[0];
+      const url = first ? `${s.dnsName}:${first.port}` : s.dnsName;
+      lines.push(`| ${s.serviceName} | \`${s.dnsName}\` | \`${url}\` | ${s.ip} | ${s.host} |`);
+    }
+    lines.push('');
+  }
+  lines.push('## Networks', '', '| Network | Domain | Subnet | Host | Slice | Gateway | Bridge |', '|---|---|---|---|---|---|---|');
+  for (const n of stack.networks) {
+    for (const seg of n.segments) {
+      lines.push(`| ${n.name} | \`${n.domain}\` | ${n.subnet} | ${seg.host} | ${seg.subnet} | ${seg.gateway} | \`${n.bridgeName}\` |`);
+    }
+  }
+  lines.push('', '## Ports', '', '| Service | Port | Name | Published on host |', '|---|---|---|---|');
+  for (const s of stack.services) {
+    for (const p of s.ports) {
+      const pub = p.publish ? `${p.publish.hostIp ?? '0.0.0.0'}:${p.publish.hostPort}` : '-';
+      lines.push(`| ${s.name} | ${p.port}/${p.protocol} | ${p.name} | ${pub} |`);
+    }
+  }
+  lines.push('');
+  return new Map([['TOPOLOGY.md', lines.join('\n')]]);
+}
+
+function diagram(stack: ResolvedStack): string[] {
+  const out = ['flowchart TB'];
+  const published = stack.services.filter((s) => s.ports.some((p) => p.publish));
+  if (published.length > 0) out.push('  internet(("Internet"))');
+  for (const h of stack.hosts) {
+    const onHost = stack.services.filter((s) => s.host === h.name);
+    if (onHost.length === 0) continue;
+    out.push(`  subgraph ${id('host', h.name)}["host ${label(h.name)} · Podman ${h.podmanVersion.major}.${h.podmanVersion.minor} · ${h.rootless ? 'rootless' : 'rootful'}"]`);
+    for (const n of stack.networks) {
+      const members = onHost.filter((s) => s.network === n.id);
+      if (members.length === 0) continue;
+      const seg = n.segments.find((g) => g.host === h.name)!;
+      out.push(`    subgraph ${id('net', `${h.name}-${n.id}`)}["${label(n.name)} ${seg.subnet} · ${label(n.domain)}"]`);
+      for (const s of members) out.push(`      ${id('svc', s.name)}${shape(s)}`);
+      out.push('    end');
+    }
+    out.push('  end');
+  }
+  for (const s of published) {
+    const ports = s.ports.filter((p) => p.publish).map((p) => p.publish!.hostPort).join(', ');
+    out.push(`  internet -->|"${ports}"| ${id('svc', s.name)}`);
+  }
+  for (const s of stack.services) {
+    for (const d of s.dependsOn) out.push(`  ${id('svc', s.name)} -.->|"depends on"| ${id('svc', d.service)}`);
+  }
+  return out;
+}
+
+function shape(s: ResolvedService): string {
+  const ports = s.ports.map((p) => `${p.port}${p.name === 'mtls' ? ' mTLS' : ` ${p.name}`}`).join(', ');
+  const text = `${label(s.name)}<br/>${label(s.dnsName)}<br/>${s.ip}${ports ? `<br/>${label(ports)}` : ''}`;
+  return s.kind === 'infra' ? `[("${text}")]` : `["${text}"]`;
+}
+
+function id(prefix: string, name: string): string {
+  return `${prefix}_${name.replace(/[^A-Za-z0-9]/g, '_')}`;
+}
+
+/** Mermaid labels are quoted; quotes and angle brackets become entities. */
+function label(text: string): string {
+  return text.replace(/"/g, '#quot;').replace(/</g, '#lt;').replace(/>/g, '#gt;');
+}
+
+function plural(n: number, word: string): string {
+  return n === 1 ? word : `${word}s`;
+}

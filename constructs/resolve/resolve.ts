@@ -1,0 +1,401 @@
+// From constructs to the resolved model: defaults, names, addresses, order, and every graph rule.
+import { IssueCollector } from '../core/errors.ts';
+import { compare } from '../core/sort.ts';
+import { formatCidr, formatIp, lastAddress, overlaps, parseCidr, parseIp, split, type Cidr } from '../core/ip.ts';
+import { INTERFACE_NAME } from '../core/names.ts';
+import type { Stack } from '../core/stack.ts';
+import { Host } from '../model/host.ts';
+import { Network } from '../model/network.ts';
+import { Volume } from '../model/volume.ts';
+import { Service } from '../model/service.ts';
+import { Workload, type DependencyProps, type PortProps } from '../model/workload.ts';
+import { allocateAddresses, type SegmentPlan } from './allocate.ts';
+import { generatedEnvironment } from './environment.ts';
+import { topologicalOrder } from './graph.ts';
+import type {
+  AllocationLock,
+  ResolvedDependency,
+  ResolvedHost,
+  ResolvedMount,
+  ResolvedNetwork,
+  ResolvedPort,
+  ResolvedService,
+  ResolvedStack,
+  ResolvedVolume,
+} from './model.ts';
+
+/** What resolution reads besides the constructs. */
+export interface ResolveInputs {
+  /** The stack's previous allocation lock, if any. */
+  readonly lock?: AllocationLock;
+}
+
+const HEALTH_DEFAULTS = { interval: '10s', timeout: '5s', retries: 5, startPeriod: '10s' } as const;
+
+/**
+ * Resolves one stack. Throws a PodmeshError carrying every problem found; returns a model in
+ * which every reference is valid.
+ */
+export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): ResolvedStack {
+  const issues = new IssueCollector();
+  const all = stack.node.findAll();
+  const hosts = all.filter(Host.isHost);
+  const networks = all.filter(Network.isNetwork);
+  const volumes = all.filter(Volume.isVolume);
+  const workloads = all.filter(Workload.isWorkload);
+  const stackPath = stack.node.path;
+
+  if (workloads.length === 0) {
+    issues.add(stackPath, 'the stack has no services. Add a Service, Postgres, Redis, Minio or InfraService to it, or delete the stack.');
+  }
+  if (hosts.length === 0) {
+    issues.add(stackPath, `the stack has no host. Add one, e.g. new Host(stack, 'local').`);
+  }
+  if (networks.length === 0) {
+    issues.add(stackPath, `the stack has no network. Add one, e.g. new Network(stack, 'mesh', { subnet: '10.90.0.0/24', domain: 'example.local' }).`);
+  }
+  issues.throwIfAny();
+
+  // Placement: which host and network each workload uses.
+  const hostOf = new Map<Workload, Host>();
+  const networkOf = new Map<Workload, Network>();
+  for (const w of workloads) {
+    const h = w.props.host ?? (hosts.length === 1 ? hosts[0] : undefined);
+    if (!h) issues.add(w.node.path, `the stack has ${hosts.length} hosts (${hosts.map((x) => x.node.id).join(', ')}); say which one runs this service with host: <Host>.`);
+    else if (!hosts.includes(h)) issues.add(w.node.path, `host ${h.node.path} belongs to another stack. Place the service on a host of ${stackPath}.`);
+    else hostOf.set(w, h);
+    const n = w.props.network ?? (networks.length === 1 ? networks[0] : undefined);
+    if (!n) issues.add(w.node.path, `the stack has ${networks.length} networks (${networks.map((x) => x.node.id).join(', ')}); say which one this service joins with network: <Network>.`);
+    else if (!networks.includes(n)) issues.add(w.node.path, `network ${n.node.path} belongs to another stack. Use a network of ${stackPath}.`);
+    else networkOf.set(w, n);
+  }
+
+  // Networks: subnets, overlaps, bridge names, segments per host.
+  const cidrOf = new Map<Network, Cidr>();
+  for (const n of networks) {
+    const r = parseCidr(n.subnet);
+    if (r.ok) cidrOf.set(n, r.cidr);
+  }
+  networks.forEach((n, i) => {
+    const c = cidrOf.get(n);
+    if (!c) return;
+    for (const m of networks.slice(0, i)) {
+      const d = cidrOf.get(m);
+      if (d && overlaps(c, d)) {
+        issues.add(n.node.path, `subnet ${n.subnet} overlaps network ${m.networkName} (${m.subnet}). Give each network its own range, e.g. ${suggestFreeSubnet(c, [...cidrOf.values()])}.`);
+      }
+    }
+    for (const m of networks.slice(0, i)) {
+      if (m.networkName === n.networkName) issues.add(n.node.path, `network name "${n.networkName}" is already used by ${m.node.path}. Rename one of them.`);
+    }
+  });
+  const bridgeOf = new Map<Network, string>();
+  for (const n of networks) {
+    const bridge = n.bridgeName ?? n.networkName;
+    if (!INTERFACE_NAME.test(bridge)) {
+      issues.add(n.node.path, `bridge interface name "${bridge}" is not a valid Linux interface name (at most 15 characters of letters, digits, "_", "." and "-"). Set bridgeName, e.g. "${bridge.replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 15)}".`);
+    }
+    bridgeOf.set(n, bridge);
+  }
+
+  const segmentsOf = new Map<Network, SegmentPlan[]>();
+  for (const n of networks) {
+    const cidr = cidrOf.get(n);
+    if (!cidr) continue;
+    const used = hosts.filter((h) => workloads.some((w) => networkOf.get(w) === n && hostOf.get(w) === h));
+    if (used.length <= 1) {
+      const host = used[0]?.node.id ?? hosts[0]!.node.id;
+      const gateway = n.gateway === undefined ? cidr.base + 1 : parseIp(n.gateway);
+      if (gateway === undefined) continue;
+      if (gateway <= cidr.base || gateway >= lastAddress(cidr)) {
+        issues.add(n.node.path, `gateway ${n.gateway} is not a usable address of ${formatCidr(cidr)}. Pick one in ${formatIp(cidr.base + 1)}-${formatIp(lastAddress(cidr) - 1)} or leave gateway unset.`);
+        continue;
+      }
+      segmentsOf.set(n, [{ host, cidr, gateway }]);
+    } else {
+      const slices = split(cidr, used.length);
+      if (!slices) {
+        issues.add(n.node.path, `subnet ${n.subnet} is too small to give each of its ${used.length} hosts a slice. Use a larger subnet.`);
+        continue;
+      }
+      segmentsOf.set(n, used.map((h, i) => ({ host: h.node.id, cidr: slices[i]!, gateway: slices[i]!.base + 1 })));
+    }
+  }
+
+  // Names: DNS names and aliases must be unique in the stack.
+  const dnsOf = new Map<Workload, string>();
+  const owners = new Map<string, Workload>();
+  for (const w of workloads) {
+    const n = networkOf.get(w);
+    if (!n) continue;
+    const dns = `${w.name}.${n.domain}`;
+    dnsOf.set(w, dns);
+    for (const name of [dns, ...(w.props.aliases ?? [])]) {
+      const other = owners.get(name);
+      if (other && other !== w) {
+        issues.add(w.node.path, other.name === w.name
+          ? `service name "${w.name}" is already used by ${other.node.path}. Service names are DNS labels and must be unique in a stack: rename one of them.`
+          : `DNS name ${name} is already used by ${other.node.path}. Remove the alias or rename a service.`);
+      } else owners.set(name, w);
+    }
+  }
+
+  const healthOf = (w: Workload) =>
+    w.props.healthcheck === false ? undefined : (w.props.healthcheck ?? w.defaultHealthcheck(dnsOf.get(w) ?? w.name));
+
+  // Addresses.
+  const lock = inputs.lock;
+  const ipOf = new Map<Workload, string>();
+  const lockOut: Record<string, { subnet: string; addresses: Record<string, string> }> = {};
+  for (const n of networks) {
+    const cidr = cidrOf.get(n);
+    const segments = segmentsOf.get(n);
+    if (!cidr || !segments) continue;
+    const members = workloads.filter((w) => networkOf.get(w) === n && hostOf.has(w));
+    const previous = lock?.networks[n.node.id];
+    const allocation = allocateAddresses(
+      { name: n.networkName, path: n.node.path, cidr },
+      segments,
+      members.map((w) => ({ name: w.name, path: w.node.path, host: hostOf.get(w)!.node.id, explicitIp: w.props.ip })),
+      previous && previous.subnet === formatCidr(cidr) ? previous.addresses : {},
+      issues,
+    );
+    for (const w of members) {
+      const ip = allocation.addresses.get(w.name);
+      if (ip) ipOf.set(w, ip);
+    }
+    lockOut[n.node.id] = {
+      subnet: formatCidr(cidr),
+      addresses: Object.fromEntries([...allocation.addresses].sort(([a], [b]) => compare(a, b))),
+    };
+  }
+
+  // Ports: unique inside a workload, and published host ports unique per host.
+  const portsOf = new Map<Workload, ResolvedPort[]>();
+  const published = new Map<string, Workload>();
+  for (const w of workloads) {
+    const ports: ResolvedPort[] = [];
+    const entries = Object.entries(w.props.ports ?? {}).map(([name, v]) => [name, typeof v === 'number' ? { port: v } : v] as const);
+    if (w instanceof Service) entries.push(['mtls', { port: w.mtlsPort }]);
+    const seen = new Map<string, string>();
+    for (const [name, p] of entries as (readonly [string, PortProps])[]) {
+      const protocol = p.protocol ?? 'tcp';
+      const key = `${p.port}/${protocol}`;
+      if (seen.has(key)) {
+        issues.add(w.node.path, `port ${key} is declared twice (${seen.get(key)} and ${name}). Give each listener its own port.`);
+        continue;
+      }
+      seen.set(key, name);
+      let publish: ResolvedPort['publish'];
+      if (p.publish !== undefined && p.publish !== false) {
+        const hostPort = p.publish === true ? p.port : p.publish;
+        publish = p.hostIp ? { hostPort, hostIp: p.hostIp } : { hostPort };
+        const host = hostOf.get(w);
+        if (host) {
+          const k = `${host.node.id}:${p.hostIp ?? '*'}:${hostPort}/${protocol}`;
+          const anyKey = `${host.node.id}:*:${hostPort}/${protocol}`;
+          const other = published.get(k) ?? published.get(anyKey);
+          if (other) {
+            issues.add(w.node.path, `host port ${hostPort}/${protocol} on host ${host.node.id} is already published by ${other.node.path}. Publish another host port, e.g. publish: ${hostPort + 1}.`);
+          } else published.set(k, w);
+        }
+      }
+      ports.push({ name, port: p.port, protocol, ...(publish ? { publish } : {}) });
+    }
+    portsOf.set(w, ports);
+  }
+
+  // Dependencies.
+  const byName = new Map(workloads.map((w) => [w.name, w]));
+  const depsOf = new Map<Workload, ResolvedDependency[]>();
+  for (const w of workloads) {
+    const deps: ResolvedDependency[] = [];
+    for (const d of w.props.dependsOn ?? []) {
+      const spec: DependencyProps = typeof d === 'string' || d instanceof Workload ? { service: d } : d;
+      const target = typeof spec.service === 'string' ? byName.get(spec.service) : spec.service;
+      const label = typeof spec.service === 'string' ? spec.service : spec.service.node.path;
+      if (!target || !workloads.includes(target)) {
+        const hint = typeof spec.service === 'string' ? closest(spec.service, [...byName.keys()]) : undefined;
+        issues.add(w.node.path, `depends on unknown service "${label}"${target ? ' (it belongs to another stack)' : ''}. ${hint ? `Did you mean "${hint}"? ` : ''}Known services: ${[...byName.keys()].join(', ')}.`);
+        continue;
+      }
+      if (target === w) {
+        issues.add(w.node.path, 'depends on itself. Remove it from dependsOn.');
+        continue;
+      }
+      const hasHealth = healthOf(target) !== undefined;
+      const condition = spec.condition ?? (hasHealth ? 'healthy' : 'started');
+      if (condition === 'healthy' && !hasHealth) {
+        issues.add(w.node.path, `waits for ${target.name} to be healthy, but ${target.name} has no health check. Give it one, or use condition: 'started'.`);
+      }
+      if (!deps.some((x) => x.service === target.name)) deps.push({ service: target.name, condition });
+    }
+    depsOf.set(w, deps);
+  }
+  const names = workloads.map((w) => w.name);
+  const topo = topologicalOrder(names, new Map(workloads.map((w) => [w.name, (depsOf.get(w) ?? []).map((d) => d.service)])));
+  if ('cycle' in topo) {
+    const first = byName.get(topo.cycle[0]!)!;
+    issues.add(first.node.path, `dependency cycle: ${topo.cycle.join(' → ')}. Services cannot wait for each other; remove one of these dependsOn entries.`);
+  }
+
+  // Volumes live on the host of the services that mount them.
+  const volumeHost = new Map<Volume, { host: string; by: Workload }>();
+  for (const w of workloads) {
+    for (const m of w.mounts) {
+      if (!m.volume) continue;
+      if (!volumes.includes(m.volume)) {
+        issues.add(w.node.path, `mounts volume ${m.volume.node.path}, which belongs to another stack.`);
+        continue;
+      }
+      const h = hostOf.get(w)?.node.id;
+      if (!h) continue;
+      const prev = volumeHost.get(m.volume);
+      if (prev && prev.host !== h) {
+        issues.add(w.node.path, `mounts volume ${m.volume.node.path} on host ${h}, but ${prev.by.node.path} mounts it on host ${prev.host}. A volume lives on one host: give each host its own volume.`);
+      } else if (!prev) volumeHost.set(m.volume, { host: h, by: w });
+    }
+  }
+  for (const v of volumes) {
+    if (!volumeHost.has(v)) issues.add(v.node.path, 'is not mounted by any service. Mount it (mounts: [{ volume, target }]) or remove it.');
+  }
+  const volumeName = (v: Volume) => v.explicitName ?? `${stack.project}-${v.node.scopes.slice(2).map((s) => s.node.id).join('-')}`;
+
+  // Container names are unique per host.
+  const containerNames = new Map<string, Workload>();
+  for (const w of workloads) {
+    const cn = w.props.containerName ?? `${stack.project}-${w.name}-1`;
+    const key = `${hostOf.get(w)?.node.id}/${cn}`;
+    const other = containerNames.get(key);
+    if (other) issues.add(w.node.path, `container name "${cn}" is already used by ${other.node.path}. Set another containerName.`);
+    else containerNames.set(key, w);
+  }
+
+  issues.throwIfAny();
+
+  // Everything checked: build the plain model.
+  const resolvedServices = new Map<Workload, ResolvedService>();
+  for (const w of workloads) {
+    const network = networkOf.get(w)!;
+    const dnsName = dnsOf.get(w)!;
+    const serviceName = w.props.serviceName ?? w.name;
+    const generated = generatedEnvironment(w.kind, { serviceName, dnsName });
+    const env = new Map(generated);
+    for (const [k, v] of Object.entries(w.props.environment ?? {})) {
+      if (env.has(k) && generated.some(([g]) => g === k)) {
+        issues.add(w.node.path, `environment variable ${k} is generated by podmesh (${k}=${env.get(k)}). Remove it from environment, or change the model that generates it.`);
+      }
+      env.set(k, v);
+    }
+    const health = healthOf(w);
+    const mounts: ResolvedMount[] = w.mounts.map((m) => ({
+      type: m.volume ? 'volume' : 'bind',
+      source: m.volume ? volumeName(m.volume) : m.hostPath!,
+      target: m.target,
+      readOnly: m.readOnly ?? false,
+    }));
+    resolvedServices.set(w, {
+      name: w.name,
+      path: w.node.path,
+      kind: w.kind,
+      serviceName,
+      host: hostOf.get(w)!.node.id,
+      network: network.node.id,
+      image: w.props.image,
+      containerName: w.props.containerName ?? `${stack.project}-${w.name}-1`,
+      hostname: w.name,
+      dnsName,
+      aliases: [dnsName, ...(w.props.aliases ?? [])],
+      ip: ipOf.get(w)!,
+      staticIp: w.props.ip !== undefined,
+      ports: portsOf.get(w)!,
+      ...(w instanceof Service ? { mtls: { port: w.mtlsPort } } : {}),
+      environment: [...env].sort(([a], [b]) => compare(a, b)),
+      dependsOn: depsOf.get(w)!,
+      ...(health
+        ? {
+            healthcheck: {
+              command: typeof health.command === 'string' ? { shell: health.command } : { exec: [...health.command] },
+              interval: health.interval ?? HEALTH_DEFAULTS.interval,
+              timeout: health.timeout ?? HEALTH_DEFAULTS.timeout,
+              retries: health.retries ?? HEALTH_DEFAULTS.retries,
+              startPeriod: health.startPeriod ?? HEALTH_DEFAULTS.startPeriod,
+            },
+          }
+        : {}),
+      restart: w.props.restart ?? 'unless-stopped',
+      mounts,
+      ...(w.props.command ? { command: [...w.props.command] } : {}),
+      ...(w.props.user ? { user: w.props.user } : {}),
+      readOnlyRootFilesystem: w.props.readOnlyRootFilesystem ?? false,
+    });
+  }
+  issues.throwIfAny();
+
+  const order = 'order' in topo ? topo.order : names;
+  const hostList: ResolvedHost[] = hosts.map((h) => {
+    const [major, minor] = h.podmanVersion.split('.').map(Number);
+    return {
+      name: h.node.id,
+      path: h.node.path,
+      podmanVersion: { major: major!, minor: minor! },
+      rootless: h.rootless,
+      ...(h.endpoint ? { endpoint: h.endpoint } : {}),
+    };
+  });
+  const networkList: ResolvedNetwork[] = networks.map((n) => ({
+    id: n.node.id,
+    path: n.node.path,
+    name: n.networkName,
+    domain: n.domain,
+    subnet: formatCidr(cidrOf.get(n)!),
+    bridgeName: bridgeOf.get(n)!,
+    internal: n.internal,
+    segments: segmentsOf.get(n)!.map((s) => ({ host: s.host, subnet: formatCidr(s.cidr), gateway: formatIp(s.gateway) })),
+  }));
+  const volumeList: ResolvedVolume[] = volumes.map((v) => ({ path: v.node.path, name: volumeName(v), host: volumeHost.get(v)!.host }));
+
+  return {
+    name: stack.node.id,
+    project: stack.project,
+    ...(stack.description ? { description: stack.description } : {}),
+    hosts: hostList,
+    networks: networkList,
+    volumes: volumeList,
+    services: order.map((name) => resolvedServices.get(byName.get(name)!)!),
+    lock: { version: 1, networks: lockOut },
+  };
+}
+
+/** The candidate with the smallest edit distance, when it is close enough to be a typo. */
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** A block of the same size as `c` that overlaps none of `taken`, for error hints. */
+function suggestFreeSubnet(c: Cidr, taken: readonly Cidr[]): string {
+  const step = 2 ** (32 - c.prefix);
+  for (let base = c.base + step, i = 0; i < 256; base += step, i++) {
+    const candidate = { base: base >>> 0, prefix: c.prefix };
+    if (!taken.some((t) => overlaps(t, candidate))) return formatCidr(candidate);
+  }
+  return 'another private range';
+}

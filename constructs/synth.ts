@@ -1,0 +1,121 @@
+// The pipeline: validate every construct, resolve, render, then write (or check) `out/`.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { App } from './core/app.ts';
+import { IssueCollector, PodmeshError, type Issue } from './core/errors.ts';
+import { propIssues } from './core/props.ts';
+import { Stack } from './core/stack.ts';
+import { changed, pruneStacks, writeStackOutput, type WriteReport } from './io/writer.ts';
+import { LOCK_FILE, parseLock, renderLock } from './resolve/lock.ts';
+import type { ResolvedStack } from './resolve/model.ts';
+import { resolveStack } from './resolve/resolve.ts';
+import { renderCompose } from './render/compose.ts';
+import { MANIFEST, renderManifest } from './render/manifest.ts';
+import { renderTopology } from './render/topology.ts';
+
+/** Options of a synth run. */
+export interface SynthOptions {
+  /** Output folder. @default 'out' */
+  readonly outDir?: string;
+  /** State folder (keys, certificates). @default '.podmesh' */
+  readonly stateDir?: string;
+  /** Names of the stacks to synthesize. @default - every stack of the app */
+  readonly stacks?: readonly string[];
+  /** Compare only: write nothing and report what differs. @default false */
+  readonly check?: boolean;
+  /** Clock for certificate decisions. @default - the current time */
+  readonly now?: Date;
+}
+
+/** What a synth run did (or, with `check`, would do). */
+export interface SynthResult {
+  readonly reports: readonly WriteReport[];
+  /** Stacks whose whole output folder is (or would be) removed. */
+  readonly prunedStacks: readonly string[];
+  /** True when `out/` differs from what synth produces. */
+  readonly changed: boolean;
+}
+
+/** Stacks of an app, in construct order. */
+export function stacksOf(app: App): Stack[] {
+  return app.node.children.filter(Stack.isStack);
+}
+
+/** Picks stacks by name; an unknown name is an error listing the known ones. */
+export function selectStacks(app: App, names?: readonly string[]): Stack[] {
+  const all = stacksOf(app);
+  if (!names || names.length === 0) return all;
+  const issues = new IssueCollector();
+  const picked: Stack[] = [];
+  for (const name of names) {
+    const s = all.find((x) => x.node.id === name);
+    if (s) picked.push(s);
+    else issues.add('', `unknown stack "${name}". Known stacks: ${all.map((x) => x.node.id).join(', ') || '(none)'}.`);
+  }
+  issues.throwIfAny();
+  return picked;
+}
+
+/** Every problem recorded on constructs at creation or by `node.addValidation`, pre-order. */
+export function validateConstructs(stacks: readonly Stack[]): Issue[] {
+  const issues: Issue[] = [];
+  for (const stack of stacks) {
+    for (const c of stack.node.findAll()) {
+      issues.push(...propIssues(c));
+      for (const message of c.node.validate()) issues.push({ path: c.node.path, message });
+    }
+  }
+  return issues;
+}
+
+/** Validates and resolves stacks, reporting every problem of every stack together. */
+export async function resolveStacks(stacks: readonly Stack[], outDir: string): Promise<ResolvedStack[]> {
+  const issues = new IssueCollector();
+  issues.addAll(validateConstructs(stacks));
+  issues.throwIfAny();
+  const resolved: ResolvedStack[] = [];
+  for (const stack of stacks) {
+    try {
+      const lockPath = join(outDir, stack.node.id, LOCK_FILE);
+      const lock = existsSync(lockPath) ? parseLock(await readFile(lockPath, 'utf8'), lockPath) : undefined;
+      resolved.push(resolveStack(stack, { lock }));
+    } catch (e) {
+      if (!(e instanceof PodmeshError)) throw e;
+      issues.addAll(e.issues);
+    }
+  }
+  issues.throwIfAny();
+  return resolved;
+}
+
+/** Every file of a stack's output, manifest included. Pure. */
+export function renderStack(stack: ResolvedStack): Map<string, string> {
+  const files = new Map<string, string>();
+  const add = (m: Map<string, string>) => m.forEach((v, k) => files.set(k, v));
+  add(renderCompose(stack));
+  add(renderTopology(stack));
+  files.set(LOCK_FILE, renderLock(stack.lock));
+  files.set(MANIFEST, renderManifest(stack.name, files));
+  return files;
+}
+
+/**
+ * Synthesizes stacks into `outDir`. Throws a PodmeshError (and writes nothing) when any stack
+ * is invalid.
+ */
+export async function synth(app: App, options: SynthOptions = {}): Promise<SynthResult> {
+  const outDir = options.outDir ?? 'out';
+  const stacks = selectStacks(app, options.stacks);
+  const resolved = await resolveStacks(stacks, outDir);
+  const rendered = resolved.map((s) => [s.name, renderStack(s)] as const);
+  const reports: WriteReport[] = [];
+  for (const [name, files] of rendered) {
+    reports.push(await writeStackOutput(outDir, name, files, { check: options.check }));
+  }
+  const prunedStacks =
+    options.stacks && options.stacks.length > 0
+      ? []
+      : await pruneStacks(outDir, new Set(stacksOf(app).map((s) => s.node.id)), MANIFEST, { check: options.check });
+  return { reports, prunedStacks, changed: reports.some(changed) || prunedStacks.length > 0 };
+}

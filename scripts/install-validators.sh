@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs the real tools that judge podmesh output (RECIPES.md): bookworm packages plus the
+# trixie builds of quadlet, docker compose v2 and podman-compose, unpacked into .cache/trixie
+# without touching the system's apt sources. Idempotent; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+if [ "$(id -u)" != 0 ]; then
+  echo "install-validators: run as root (apt-get install), or install by hand:" >&2
+  echo "  apt-get install -y podman runc wireguard-tools wireguard-go openssl php-cli systemd iproute2 busybox-static curl" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+need=()
+for pkg in podman runc wireguard-tools wireguard-go openssl php-cli systemd iproute2 busybox-static curl python3-yaml python3-dotenv iptables uidmap; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Newer validators from trixie, unpacked privately.
+d=$root/.cache/trixie
+if [ ! -x "$d/x/usr/libexec/podman/quadlet" ] || [ ! -x "$d/x/usr/libexec/docker/cli-plugins/docker-compose" ] \
+   || [ ! -d "$d/x/usr/lib/python3/dist-packages/podman_compose.py" ] && [ ! -f "$d/x/usr/lib/python3/dist-packages/podman_compose.py" ]; then
+  mkdir -p "$d/src" "$d/lists/partial" "$d/debs"
+  printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' > "$d/src/trixie.sources"
+  o=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$d/src" -o "Dir::State::Lists=$d/lists")
+  apt-get "${o[@]}" update -qq
+  (cd "$d/debs" && apt-get "${o[@]}" download podman docker-compose podman-compose >/dev/null)
+  for f in "$d"/debs/*.deb; do dpkg -x "$f" "$d/x"; done
+fi
+
+# Podman on a machine without systemd and with hybrid cgroups (RECIPES.md section 2). This is a
+# property of the test machine, never of generated output.
+if [ ! -f /etc/containers/containers.conf ] || ! grep -q 'cgroup_manager = "cgroupfs"' /etc/containers/containers.conf; then
+  mkdir -p /etc/containers
+  cat > /etc/containers/containers.conf <<'CONF'
+[containers]
+cgroupns = "private"
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "runc"
+CONF
+fi
+
+# Stable entry points the tests look for.
+bin=$root/.cache/bin
+mkdir -p "$bin"
+ln -sf "$d/x/usr/libexec/podman/quadlet" "$bin/quadlet"
+ln -sf "$d/x/usr/libexec/docker/cli-plugins/docker-compose" "$bin/docker-compose"
+cat > "$bin/podman-compose" <<SH
+#!/bin/sh
+PYTHONPATH=$d/x/usr/lib/python3/dist-packages exec python3 -c 'import sys; sys.argv[0]="podman-compose"; from podman_compose import main; main()' "\$@"
+SH
+chmod +x "$bin/podman-compose"
+
+echo "validators ready in $bin:"
+"$bin/quadlet" -version 2>/dev/null || true
+"$bin/docker-compose" version
+"$bin/podman-compose" --version 2>/dev/null | tail -1 || true
