@@ -24,14 +24,20 @@ fi
 
 # Newer validators from trixie, unpacked privately.
 d=$root/.cache/trixie
-if [ ! -x "$d/x/usr/libexec/podman/quadlet" ] || [ ! -x "$d/x/usr/libexec/docker/cli-plugins/docker-compose" ] \
-   || [ ! -d "$d/x/usr/lib/python3/dist-packages/podman_compose.py" ] && [ ! -f "$d/x/usr/lib/python3/dist-packages/podman_compose.py" ]; then
+stamp=$d/.unpacked-v1
+if [ ! -f "$stamp" ]; then
+  rm -rf "$d/x" "$d/debs"
   mkdir -p "$d/src" "$d/lists/partial" "$d/debs"
   printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' > "$d/src/trixie.sources"
   o=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$d/src" -o "Dir::State::Lists=$d/lists")
   apt-get "${o[@]}" update -qq
-  (cd "$d/debs" && apt-get "${o[@]}" download podman docker-compose podman-compose >/dev/null)
+  # _apt cannot write into a folder under /root; download as root (apt warns and carries on).
+  (cd "$d/debs" && apt-get "${o[@]}" download podman docker-compose podman-compose 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
   for f in "$d"/debs/*.deb; do dpkg -x "$f" "$d/x"; done
+  for b in usr/libexec/podman/quadlet usr/libexec/docker/cli-plugins/docker-compose usr/lib/python3/dist-packages/podman_compose.py; do
+    [ -e "$d/x/$b" ] || { echo "install-validators: $b missing from the trixie packages" >&2; exit 1; }
+  done
+  touch "$stamp"
 fi
 
 # Podman on a machine without systemd and with hybrid cgroups (RECIPES.md section 2). This is a
@@ -63,4 +69,4 @@ chmod +x "$bin/podman-compose"
 echo "validators ready in $bin:"
 "$bin/quadlet" -version 2>/dev/null || true
 "$bin/docker-compose" version
-"$bin/podman-compose" --version 2>/dev/null | tail -1 || true
+"$bin/podman-compose" --version 2>/dev/null | head -2 || true

@@ -35,7 +35,9 @@ const schema = z.object({
     .regex(VERSION, { error: 'must look like "5.4" or "4.9.3"' })
     .refine(
       (v) => {
-        const [, major, minor] = VERSION.exec(v) ?? [];
+        const m = VERSION.exec(v);
+        if (!m) return true; // reported by the pattern above
+        const [, major, minor] = m;
         return Number(major) > 4 || (Number(major) === 4 && Number(minor) >= 4);
       },
       { error: 'must be 4.4 or later: Quadlet first shipped with Podman 4.4' },

@@ -181,12 +181,18 @@ export const workloadSchema = z.object({
   aliases: z.array(z.string().refine(isDnsName, { error: (i) => `"${String(i.input)}" is not a DNS name` })).optional(),
   ports: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/, { error: 'port names are lower-case words like "http"' }), z.union([port, portProps])).optional(),
   environment: z
-    .record(
-      z.string().regex(ENV_NAME, {
-        error: (i) => `environment variable name "${String(i.input)}" is not valid: use letters, digits and "_", not starting with a digit (e.g. "${String(i.input).replace(/[^A-Za-z0-9_]/g, '_').replace(/^(\d)/, '_$1')}")`,
-      }),
-      z.string({ error: 'environment values are strings: quote numbers and booleans' }),
-    )
+    .record(z.string(), z.string({ error: 'environment values are strings: quote numbers and booleans' }))
+    .superRefine((env, ctx) => {
+      for (const name of Object.keys(env)) {
+        if (ENV_NAME.test(name)) continue;
+        const fix = name.replace(/[^A-Za-z0-9_]/g, '_').replace(/^(\d)/, '_$1');
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `environment variable name "${name}" is not valid: use letters, digits and "_", not starting with a digit (e.g. "${fix}")`,
+        });
+      }
+    })
     .optional(),
   dependsOn: z
     .array(

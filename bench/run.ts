@@ -1,0 +1,43 @@
+// `npm run bench`: synth time and peak memory for generated stacks of 10, 100 and 1,000 services.
+// Each size runs in its own process so peak memory is that size's alone. Targets are reported,
+// not asserted: benchmarks inform, tests decide.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
+interface Sample {
+  services: number;
+  buildMs: number;
+  synthMs: number;
+  noopSynthMs: number;
+  peakRssMb: number;
+}
+
+const here = import.meta.dirname;
+const sizes = [10, 100, 1000];
+const runs = Number(process.env.BENCH_RUNS ?? 3);
+
+function measure(services: number): Sample {
+  const samples: Sample[] = [];
+  for (let i = 0; i < runs; i++) {
+    const text = execFileSync(process.execPath, ['--import', 'tsx', join(here, 'synth-once.ts'), String(services)], { encoding: 'utf8' });
+    samples.push(JSON.parse(text) as Sample);
+  }
+  // Median by synth time: robust to one slow run on a busy machine.
+  samples.sort((a, b) => a.synthMs - b.synthMs);
+  return samples[Math.floor(samples.length / 2)]!;
+}
+
+const results = sizes.map(measure);
+const pad = (s: string, n: number) => s.padStart(n);
+console.log(`compose-only synth, median of ${runs} runs (fresh process each)\n`);
+console.log(`${pad('services', 9)} ${pad('build ms', 9)} ${pad('synth ms', 9)} ${pad('no-op ms', 9)} ${pad('peak MB', 8)} ${pad('µs/svc', 7)}`);
+for (const r of results) {
+  console.log(
+    `${pad(String(r.services), 9)} ${pad(r.buildMs.toFixed(1), 9)} ${pad(r.synthMs.toFixed(1), 9)} ${pad(r.noopSynthMs.toFixed(1), 9)} ${pad(r.peakRssMb.toFixed(0), 8)} ${pad(((r.synthMs * 1000) / r.services).toFixed(0), 7)}`,
+  );
+}
+const big = results.at(-1)!;
+const mid = results.at(-2)!;
+const growth = big.synthMs / mid.synthMs / (big.services / mid.services);
+console.log(`\ntarget: 1,000 services in under 2,000 ms: ${big.synthMs.toFixed(0)} ms ${big.synthMs < 2000 ? 'OK' : 'MISSED'}`);
+console.log(`growth 100→1,000 relative to linear: ${growth.toFixed(2)}× ${growth <= 1.5 ? '(linear or better)' : '(worse than linear)'}`);

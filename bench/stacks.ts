@@ -1,0 +1,27 @@
+// Generated stacks for benchmarks: N services on one host, with a realistic mix of dependencies.
+import { App, Host, Network, Postgres, Redis, Service, Stack } from '../constructs/index.ts';
+
+/** A single-host stack of `services` workloads (two of them infrastructure). */
+export function generatedStack(services: number, app = new App()): App {
+  const stack = new Stack(app, `bench-${services}`, { project: 'bench' });
+  const host = new Host(stack, 'local');
+  const network = new Network(stack, 'mesh', { subnet: '10.64.0.0/16', domain: 'bench.local', bridgeName: 'bench0' });
+  const db = new Postgres(stack, 'postgres', { host, network });
+  const cache = new Redis(stack, 'redis', { host, network });
+  const apps: Service[] = [];
+  for (let i = 0; i < services - 2; i++) {
+    // Each service depends on the data stores and on up to two earlier services.
+    const deps = [db, cache, ...[apps[i - 1], apps[Math.floor(i / 2) - 1]].filter((x): x is Service => x !== undefined)];
+    apps.push(
+      new Service(stack, `svc-${i}`, {
+        host,
+        network,
+        image: `ghcr.io/bench/svc-${i % 17}:1.0.${i % 5}`,
+        ports: { http: 9000 + (i % 100) },
+        environment: { LOG_LEVEL: 'info', SHARD: String(i % 8) },
+        dependsOn: [...new Set(deps)],
+      }),
+    );
+  }
+  return app;
+}

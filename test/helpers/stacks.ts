@@ -1,0 +1,34 @@
+// Small stacks for tests, built in code; each test changes just what it is about.
+import type { Construct } from 'constructs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, Host, Network, Postgres, Service, Stack, type ServiceProps } from '../../constructs/index.ts';
+
+/** A one-host stack with a /24 mesh, like ashchan-dev but smaller. */
+export function miniStack(id = 'mini', app = new App()) {
+  const stack = new Stack(app, id, { project: 'mini' });
+  const host = new Host(stack, 'local');
+  const network = new Network(stack, 'mesh', { subnet: '10.90.0.0/24', gateway: '10.90.0.1', domain: 'mini.local' });
+  return { app, stack, host, network };
+}
+
+/** An app service with a test image. */
+export function svc(stack: Construct, id: string, props: Partial<ServiceProps> = {}): Service {
+  return new Service(stack, id, { image: `localhost/test/${id}:1`, ...props });
+}
+
+/** A three-service stack: db, api (depends on db), web (depends on api, publishes 8080). */
+export function threeTier(id = 'three', app = new App()) {
+  const base = miniStack(id, app);
+  const db = new Postgres(base.stack, 'db');
+  const api = svc(base.stack, 'api', { dependsOn: [db], ports: { http: 9000 } });
+  const web = svc(base.stack, 'web', { dependsOn: [api], ports: { public: { port: 8080, publish: true } } });
+  return { ...base, db, api, web };
+}
+
+/** A temporary folder removed by the returned function. */
+export function tempDir(prefix = 'podmesh-test-'): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
