@@ -1,7 +1,7 @@
 // The pipeline: validate every construct, resolve, render, then write (or check) `out/`.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import type { App } from './core/app.ts';
 import { IssueCollector, PodmeshError, type Issue } from './core/errors.ts';
 import { propIssues } from './core/props.ts';
@@ -89,11 +89,20 @@ export async function resolveStacks(stacks: readonly Stack[], outDir: string): P
   return resolved;
 }
 
+/** Where the output and the state of a synth live; renderers get paths between them. */
+export interface Locations {
+  readonly outDir: string;
+  readonly stateDir: string;
+}
+
 /** Every file of a stack's output, manifest included. Pure. */
-export function renderStack(stack: ResolvedStack): Map<string, string> {
+export function renderStack(stack: ResolvedStack, where: Locations): Map<string, string> {
   const files = new Map<string, string>();
   const add = (m: Map<string, string>) => m.forEach((v, k) => files.set(k, v));
-  add(renderCompose(stack));
+  // Every host folder is at the same depth, so one relative path serves them all.
+  const hostDir = join(where.outDir, stack.name, 'hosts', '_');
+  const pkiServicesDir = relative(hostDir, join(where.stateDir, stack.name, 'pki', 'services')).split(sep).join('/');
+  add(renderCompose(stack, { pkiServicesDir }));
   add(renderTopology(stack));
   files.set(LOCK_FILE, renderLock(stack.lock));
   files.set(MANIFEST, renderManifest(stack.name, files));
@@ -106,9 +115,10 @@ export function renderStack(stack: ResolvedStack): Map<string, string> {
  */
 export async function synth(app: App, options: SynthOptions = {}): Promise<SynthResult> {
   const outDir = options.outDir ?? 'out';
+  const stateDir = options.stateDir ?? '.podmesh';
   const stacks = selectStacks(app, options.stacks);
   const resolved = await resolveStacks(stacks, outDir);
-  const rendered = resolved.map((s) => [s.name, renderStack(s)] as const);
+  const rendered = resolved.map((s) => [s.name, renderStack(s, { outDir, stateDir })] as const);
   const reports: WriteReport[] = [];
   for (const [name, files] of rendered) {
     reports.push(await writeStackOutput(outDir, name, files, { check: options.check }));

@@ -27,8 +27,9 @@ describe('compose for ashchan-dev', () => {
 
   beforeAll(async () => {
     const app = await loadStacks(join(repoRoot, 'stacks'));
-    await synth(app, { outDir: out.path, stacks: ['ashchan-dev'] });
-    file = join(out.path, 'ashchan-dev/hosts/local/compose.yaml');
+    // out/ and .podmesh/ side by side, as in a checkout.
+    await synth(app, { outDir: join(out.path, 'out'), stateDir: join(out.path, '.podmesh'), stacks: ['ashchan-dev'] });
+    file = join(out.path, 'out/ashchan-dev/hosts/local/compose.yaml');
   });
   afterAll(() => out.cleanup());
 
@@ -77,11 +78,24 @@ describe('compose for ashchan-dev', () => {
     expect(doc.services.auth.environment).toEqual({ SERVICE_NAME: 'auth-accounts', SERVICE_DNS_NAME: 'auth.ashchan.local' });
   });
 
+  it('mounts each mTLS service\'s certificate folder read-only at /etc/mtls', () => {
+    const doc = parse(readFileSync(file, 'utf8'));
+    for (const n of ['gateway', 'auth', 'boards', 'media', 'search', 'moderation']) {
+      expect(doc.services[n].volumes).toEqual([`../../../../.podmesh/ashchan-dev/pki/services/${n}:/etc/mtls:ro,Z`]);
+    }
+  });
+
   it('gives the infrastructure services data volumes', () => {
     const doc = parse(readFileSync(file, 'utf8'));
     expect(doc.services.postgres.volumes).toEqual(['ashchan-postgres-data:/var/lib/postgresql/data']);
     expect(doc.services.redis.volumes).toEqual(['ashchan-redis-data:/data']);
-    expect(doc.services.minio.volumes).toEqual(['ashchan-minio-data:/data']);
+    expect(doc.services.minio.volumes).toEqual([
+      'ashchan-minio-data:/data',
+      // MinIO's TLS layout, from the state folder (relative to the compose file).
+      '../../../../.podmesh/ashchan-dev/pki/services/minio/server.crt:/root/.minio/certs/public.crt:ro,Z',
+      '../../../../.podmesh/ashchan-dev/pki/services/minio/server.key:/root/.minio/certs/private.key:ro,Z',
+      '../../../../.podmesh/ashchan-dev/pki/services/minio/ca.crt:/root/.minio/certs/CAs/ca.crt:ro,Z',
+    ]);
     expect(Object.keys(doc.volumes)).toEqual(['ashchan-postgres-data', 'ashchan-redis-data', 'ashchan-minio-data']);
   });
 

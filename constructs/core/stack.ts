@@ -1,7 +1,9 @@
 // A stack is one environment (ashchan-dev, ashchan-prod): the unit of synth, state and output.
 import { Construct } from 'constructs';
 import { z } from 'zod';
-import { DNS_LABEL } from './names.ts';
+import { DNS_LABEL, INTERFACE_NAME, isDnsName } from './names.ts';
+import { parseCidr } from './ip.ts';
+import type { KeyType } from '../pki/types.ts';
 import { checkProps } from './props.ts';
 import { uniqueId } from './unique.ts';
 
@@ -18,6 +20,80 @@ export interface StackProps {
    * @default - none
    */
   readonly description?: string;
+  /**
+   * The stack's certificate authorities.
+   * @default - root `<project>-ca` for 10 years, client CA named after the mesh domain, ECDSA P-256
+   */
+  readonly pki?: PkiProps;
+  /**
+   * The WireGuard tunnel that joins the hosts of a multi-host stack (full mesh).
+   * @default - a /24 that overlaps no network of the stack, port from each host's endpoint
+   */
+  readonly wireguard?: WireguardProps;
+}
+
+/** The WireGuard mesh between hosts. */
+export interface WireguardProps {
+  /**
+   * Subnet of the hosts' tunnel addresses.
+   * @default - the first of 10.255.0.0/24, 10.255.1.0/24, … that overlaps no network of the stack
+   */
+  readonly subnet?: string;
+  /**
+   * Interface name on every host.
+   * @default 'wg0'
+   */
+  readonly interfaceName?: string;
+  /**
+   * Seconds between keepalives (keeps NAT mappings open); 0 turns them off.
+   * @default 25
+   * @see https://www.wireguard.com/quickstart/#nat-and-firewall-traversal-persistence
+   */
+  readonly persistentKeepalive?: number;
+  /**
+   * A preshared key for every pair of hosts (post-quantum resistance layer).
+   * @default false
+   */
+  readonly presharedKeys?: boolean;
+  /**
+   * MTU of the tunnel interface.
+   * @default - wg-quick's choice (endpoint MTU - 80)
+   */
+  readonly mtu?: number;
+}
+
+/** The two certificate authorities of a stack (the seed's `ashchan-ca` and `ashchan.local`). */
+export interface PkiProps {
+  /**
+   * Common name of the self-signed root CA.
+   * @default - `<project>-ca`, e.g. `ashchan-ca`
+   */
+  readonly rootCommonName?: string;
+  /**
+   * Validity of a new root CA, in days.
+   * @default 3650
+   */
+  readonly rootLifetimeDays?: number;
+  /**
+   * Common name of the client CA, signed by the root, that signs client certificates.
+   * @default - the DNS domain of the stack's first network, e.g. `ashchan.local`
+   */
+  readonly clientCaCommonName?: string;
+  /**
+   * Validity of a new client CA, in days.
+   * @default 1825
+   */
+  readonly clientCaLifetimeDays?: number;
+  /**
+   * Key algorithm of new CA keys.
+   * @default 'ecdsa-p256'
+   */
+  readonly keyType?: KeyType;
+  /**
+   * Organization (`O=`) in every subject.
+   * @default - none
+   */
+  readonly organization?: string;
 }
 
 const schema = z.object({
@@ -28,6 +104,31 @@ const schema = z.object({
     })
     .optional(),
   description: z.string().optional(),
+  pki: z
+    .object({
+      rootCommonName: z.string().min(1).max(64, { error: 'a CN is at most 64 characters' }).optional(),
+      rootLifetimeDays: z.number().int().min(30, { error: 'a CA should live at least 30 days' }).max(36500).optional(),
+      clientCaCommonName: z.string().refine(isDnsName, { error: 'must be a DNS name, e.g. "ashchan.local"' }).optional(),
+      clientCaLifetimeDays: z.number().int().min(30, { error: 'a CA should live at least 30 days' }).max(36500).optional(),
+      keyType: z.enum(['ecdsa-p256', 'rsa-2048']).optional(),
+      organization: z.string().min(1).max(64).optional(),
+    })
+    .optional(),
+  wireguard: z
+    .object({
+      subnet: z
+        .string()
+        .superRefine((v, ctx) => {
+          const r = parseCidr(v);
+          if (!r.ok) ctx.addIssue({ code: 'custom', message: r.reason });
+        })
+        .optional(),
+      interfaceName: z.string().regex(INTERFACE_NAME, { error: 'must be a Linux interface name of at most 15 characters' }).optional(),
+      persistentKeepalive: z.number().int().min(0).max(65535).optional(),
+      presharedKeys: z.boolean().optional(),
+      mtu: z.number().int().min(1280, { error: 'WireGuard needs an MTU of at least 1280' }).max(9000).optional(),
+    })
+    .optional(),
 });
 
 /**
@@ -39,6 +140,10 @@ export class Stack extends Construct {
   public readonly project: string;
   /** What the stack is for. */
   public readonly description?: string;
+  /** Certificate authority settings as given. */
+  public readonly pki: PkiProps;
+  /** WireGuard settings as given. */
+  public readonly wireguard: WireguardProps;
 
   constructor(scope: Construct, id: string, props: StackProps = {}) {
     super(scope, uniqueId(scope, id));
@@ -50,6 +155,8 @@ export class Stack extends Construct {
     }
     this.project = p.project ?? id;
     this.description = p.description;
+    this.pki = p.pki ?? {};
+    this.wireguard = p.wireguard ?? {};
   }
 
   /** The stack a construct belongs to. */

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { checkProps } from '../core/props.ts';
 import { uniqueId } from '../core/unique.ts';
 import { DNS_LABEL } from '../core/names.ts';
+import { parseIp } from '../core/ip.ts';
 
 /** Options of a Host. */
 export interface HostProps {
@@ -25,6 +26,11 @@ export interface HostProps {
    * @default - none; required when the stack has more than one host
    */
   readonly endpoint?: string;
+  /**
+   * The host's address in the WireGuard tunnel subnet.
+   * @default - allocated from the stack's tunnel subnet and kept in the lock file
+   */
+  readonly tunnelAddress?: string;
 }
 
 const VERSION = /^(\d+)\.(\d+)(?:\.\d+)?$/;
@@ -50,6 +56,7 @@ const schema = z.object({
       error: 'must be "address:port" or "name:port", e.g. "198.51.100.10:51820"',
     })
     .optional(),
+  tunnelAddress: z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `"${String(i.input)}" is not an IPv4 address` }).optional(),
 });
 
 /** A machine running Podman, on which services are placed. */
@@ -60,6 +67,8 @@ export class Host extends Construct {
   public readonly rootless: boolean;
   /** Underlay endpoint, `address:port`. */
   public readonly endpoint?: string;
+  /** Tunnel address as given. */
+  public readonly tunnelAddress?: string;
 
   constructor(scope: Construct, id: string, props: HostProps = {}) {
     super(scope, uniqueId(scope, id));
@@ -70,6 +79,7 @@ export class Host extends Construct {
     this.podmanVersion = p.podmanVersion ?? '5.4';
     this.rootless = p.rootless ?? true;
     this.endpoint = p.endpoint;
+    this.tunnelAddress = p.tunnelAddress;
   }
 
   /** Whether a construct is a Host. */

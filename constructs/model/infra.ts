@@ -1,7 +1,11 @@
 // Infrastructure services without mTLS: PostgreSQL, Redis, MinIO, or any other container.
 import type { Construct } from 'constructs';
 import { Volume } from './volume.ts';
-import { Workload, type HealthcheckProps, type WorkloadProps } from './workload.ts';
+import type { CertKind } from '../pki/types.ts';
+import { Workload, type HealthcheckProps, type TlsMount, type WorkloadProps } from './workload.ts';
+
+/** Where the MinIO image (running as root) looks for its certificates. */
+const MINIO_CERTS = '/root/.minio/certs';
 
 /** Options of a generic infrastructure service. */
 export interface InfraServiceProps extends WorkloadProps {}
@@ -89,8 +93,22 @@ export class Minio extends InfraService {
     this.addMount({ volume: this.data, target: '/data' });
   }
 
+  /** MinIO serves its API and console over TLS with a server certificate. */
+  override certificateKinds(): readonly CertKind[] {
+    return ['server'];
+  }
+
+  /** MinIO reads `public.crt`, `private.key` and trusted CAs from `~/.minio/certs`. */
+  override tlsMounts(): readonly TlsMount[] {
+    return [
+      { file: 'server.crt', target: `${MINIO_CERTS}/public.crt` },
+      { file: 'server.key', target: `${MINIO_CERTS}/private.key` },
+      { file: 'ca.crt', target: `${MINIO_CERTS}/CAs/ca.crt` },
+    ];
+  }
+
   override defaultHealthcheck(dnsName: string): HealthcheckProps {
-    return { command: ['curl', '-fsS', '--max-time', '4', '--cacert', '/root/.minio/certs/CAs/ca.crt', `https://${dnsName}:9000/minio/health/live`] };
+    return { command: ['curl', '-fsS', '--max-time', '4', '--cacert', `${MINIO_CERTS}/CAs/ca.crt`, `https://${dnsName}:9000/minio/health/live`] };
   }
 }
 

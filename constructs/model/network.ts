@@ -35,6 +35,13 @@ export interface NetworkProps {
    * @default false
    */
   readonly internal?: boolean;
+  /**
+   * Per-host slices of the subnet in multi-host stacks, by host id, e.g.
+   * `{ edge: '10.90.0.0/26', app: '10.90.0.64/26' }`. Each host's bridge uses its slice, so
+   * routes between hosts are plain L3 over WireGuard.
+   * @default - equal slices in host order, kept in the lock file once given out
+   */
+  readonly slices?: Readonly<Record<string, string>>;
 }
 
 const ip = z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `"${String(i.input)}" is not an IPv4 address` });
@@ -54,6 +61,15 @@ const schema = z.object({
     .optional(),
   name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, { error: 'must start with a letter or digit and hold only letters, digits, "_", "." and "-"' }).optional(),
   internal: z.boolean().optional(),
+  slices: z
+    .record(z.string(), z.string())
+    .superRefine((slices, ctx) => {
+      for (const [host, cidr] of Object.entries(slices)) {
+        const r = parseCidr(cidr);
+        if (!r.ok) ctx.addIssue({ code: 'custom', path: [host], message: r.reason });
+      }
+    })
+    .optional(),
 });
 
 /** A bridge network with a subnet and a DNS domain. */
@@ -70,6 +86,8 @@ export class Network extends Construct {
   public readonly networkName: string;
   /** Whether the network is internal. */
   public readonly internal: boolean;
+  /** Explicit per-host slices. */
+  public readonly slices: Readonly<Record<string, string>>;
 
   constructor(scope: Construct, id: string, props: NetworkProps) {
     super(scope, uniqueId(scope, id));
@@ -80,6 +98,7 @@ export class Network extends Construct {
     this.bridgeName = p.bridgeName;
     this.networkName = p.name ?? id;
     this.internal = p.internal ?? false;
+    this.slices = p.slices ?? {};
   }
 
   /** Whether a construct is a Network. */

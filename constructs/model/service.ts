@@ -1,7 +1,10 @@
 // An application service of the mesh: reachable over mTLS at https://<name>.<domain>:<port>.
 import type { Construct } from 'constructs';
 import { z } from 'zod';
-import { Workload, workloadSchema, type HealthcheckProps, type WorkloadProps } from './workload.ts';
+import { isDnsName } from '../core/names.ts';
+import { parseIp } from '../core/ip.ts';
+import type { CertKind } from '../pki/types.ts';
+import { Workload, workloadSchema, type HealthcheckProps, type TlsMount, type WorkloadProps } from './workload.ts';
 
 /** mTLS listener of a service. */
 export interface MtlsProps {
@@ -12,6 +15,17 @@ export interface MtlsProps {
   readonly port?: number;
 }
 
+/** A public TLS termination certificate (the gateway's, port 9501). */
+export interface PublicTlsProps {
+  /** Host names clients use, e.g. `['ashchan.example']`; the first is the CN. */
+  readonly hostnames: readonly string[];
+  /**
+   * IP addresses to add to the SAN.
+   * @default - none
+   */
+  readonly ipAddresses?: readonly string[];
+}
+
 /** Options of an application Service. */
 export interface ServiceProps extends WorkloadProps {
   /**
@@ -19,11 +33,22 @@ export interface ServiceProps extends WorkloadProps {
    * @default { port: 8443 }
    */
   readonly mtls?: MtlsProps;
+  /**
+   * Issue a certificate for public TLS termination (`/etc/mtls/public.crt`, `public.key`).
+   * @default - none
+   */
+  readonly publicTls?: PublicTlsProps;
 }
 
 const schema = workloadSchema.extend({
   mtls: z
     .object({ port: z.number().int().min(1).max(65535, { error: 'ports are 1-65535' }).optional() })
+    .optional(),
+  publicTls: z
+    .object({
+      hostnames: z.array(z.string().refine((v) => isDnsName(v.replace(/^\*\./, '')), { error: (i) => `"${String(i.input)}" is not a host name` })).min(1, { error: 'give at least one host name' }),
+      ipAddresses: z.array(z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `"${String(i.input)}" is not an IPv4 address` })).optional(),
+    })
     .optional(),
 });
 
@@ -42,6 +67,21 @@ export class Service extends Workload {
   constructor(scope: Construct, id: string, props: ServiceProps) {
     super(scope, id, props, schema as unknown as z.ZodType<WorkloadProps>);
     this.mtlsPort = (this.props as ServiceProps).mtls?.port ?? 8443;
+  }
+
+  /** Public TLS names, if the service terminates public TLS. */
+  get publicTls(): PublicTlsProps | undefined {
+    return (this.props as ServiceProps).publicTls;
+  }
+
+  /** A server and a client certificate, and the public one when asked for. */
+  override certificateKinds(): readonly CertKind[] {
+    return this.publicTls ? ['server', 'client', 'public'] : ['server', 'client'];
+  }
+
+  /** The whole certificate folder at the seed's `/etc/mtls`. */
+  override tlsMounts(): readonly TlsMount[] {
+    return [{ file: '', target: MTLS_DIR }];
   }
 
   /** GET /health over mTLS with the service's own client certificate. */

@@ -8,6 +8,7 @@ import { parseIp } from '../core/ip.ts';
 import { Host } from './host.ts';
 import { Network } from './network.ts';
 import { Volume } from './volume.ts';
+import type { CertKind, KeyType } from '../pki/types.ts';
 
 /** A container port, optionally published on the host. */
 export interface PortProps {
@@ -68,6 +69,20 @@ export interface MountProps {
   readonly target: string;
   /** @default false */
   readonly readOnly?: boolean;
+}
+
+/** Options of the certificates podmesh issues for a workload. */
+export interface CertificateProps {
+  /**
+   * Key algorithm.
+   * @default 'ecdsa-p256'
+   */
+  readonly keyType?: KeyType;
+  /**
+   * Validity in days; renewed at 70% of it.
+   * @default 365
+   */
+  readonly lifetimeDays?: number;
 }
 
 /** Restart policy shared by compose and systemd. */
@@ -151,6 +166,20 @@ export interface WorkloadProps {
    * @default false
    */
   readonly readOnlyRootFilesystem?: boolean;
+  /**
+   * Key type and lifetime of the certificates issued for this workload (services behind mTLS,
+   * and infrastructure that serves TLS such as MinIO).
+   * @default - ECDSA P-256, 365 days
+   */
+  readonly certificate?: CertificateProps;
+}
+
+/** A file or folder of the workload's certificate folder (`pki/services/<name>/`), mounted read-only. */
+export interface TlsMount {
+  /** `''` for the whole folder, or a file name in it, e.g. `server.crt`. */
+  readonly file: string;
+  /** Path inside the container. */
+  readonly target: string;
 }
 
 const isWorkload = (v: unknown): boolean => v instanceof Workload;
@@ -233,6 +262,12 @@ export const workloadSchema = z.object({
   serviceName: z.string().min(1).optional(),
   user: z.string().regex(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/, { error: 'must be "uid[:gid]" or a user name' }).optional(),
   readOnlyRootFilesystem: z.boolean().optional(),
+  certificate: z
+    .object({
+      keyType: z.enum(['ecdsa-p256', 'rsa-2048']).optional(),
+      lifetimeDays: z.number().int().min(1).max(825, { error: 'leaf certificates live at most 825 days (CA/Browser Forum limit)' }).optional(),
+    })
+    .optional(),
 });
 
 /** What kind of workload: an application behind mTLS, or infrastructure without it. */
@@ -274,6 +309,16 @@ export abstract class Workload extends Construct {
   /** The service name, which is its DNS label. */
   get name(): string {
     return this.node.id;
+  }
+
+  /** Certificates podmesh issues for this workload (none unless the kind serves TLS). */
+  certificateKinds(): readonly CertKind[] {
+    return [];
+  }
+
+  /** Where the certificate files go in the container. */
+  tlsMounts(): readonly TlsMount[] {
+    return [];
   }
 
   /**

@@ -1,30 +1,39 @@
 // compose.yaml per host, for docker compose v2 and podman-compose 1.1+.
 import { Document, isScalar, isSeq, visit } from 'yaml';
-import type { ResolvedService, ResolvedStack } from '../resolve/model.ts';
+import type { ResolvedMount, ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { hashHeader } from './header.ts';
+
+/** Where a compose file finds what synth keeps outside `out/`. */
+export interface ComposeLocations {
+  /**
+   * The state's `pki/services/` folder relative to the compose file's folder, `/`-separated
+   * (compose resolves relative paths against the file's folder).
+   */
+  readonly pkiServicesDir: string;
+}
 
 /**
  * Renders `hosts/<host>/compose.yaml` for every host of the stack.
  * @see https://github.com/compose-spec/compose-spec/blob/main/spec.md
  */
-export function renderCompose(stack: ResolvedStack): Map<string, string> {
+export function renderCompose(stack: ResolvedStack, where: ComposeLocations): Map<string, string> {
   const files = new Map<string, string>();
   for (const host of stack.hosts) {
     const services = stack.services.filter((s) => s.host === host.name);
     if (services.length === 0) continue;
-    files.set(`hosts/${host.name}/compose.yaml`, composeFile(stack, host.name, services));
+    files.set(`hosts/${host.name}/compose.yaml`, composeFile(stack, host.name, services, where));
   }
   return files;
 }
 
-function composeFile(stack: ResolvedStack, host: string, services: readonly ResolvedService[]): string {
+function composeFile(stack: ResolvedStack, host: string, services: readonly ResolvedService[], where: ComposeLocations): string {
   const local = new Set(services.map((s) => s.name));
   const networks = stack.networks.filter((n) => services.some((s) => s.network === n.id));
   const volumes = stack.volumes.filter((v) => v.host === host);
 
   const doc = {
     name: stack.project,
-    services: Object.fromEntries(services.map((s) => [s.name, service(stack, s, local)])),
+    services: Object.fromEntries(services.map((s) => [s.name, service(stack, s, local, where)])),
     networks: Object.fromEntries(
       networks.map((n) => {
         const segment = n.segments.find((g) => g.host === host)!;
@@ -59,7 +68,7 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
   return hashHeader(stack.name) + text;
 }
 
-function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<string>): Record<string, unknown> {
+function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<string>, where: ComposeLocations): Record<string, unknown> {
   const network = stack.networks.find((n) => n.id === s.network)!;
   const deps = s.dependsOn.filter((d) => local.has(d.service));
   const env = Object.fromEntries(s.environment);
@@ -73,9 +82,7 @@ function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<st
     restart: s.restart,
     ...(s.environment.length > 0 ? { environment: env } : {}),
     ...(s.ports.some((p) => p.publish) ? { ports: s.ports.filter((p) => p.publish).map(portSpec) } : {}),
-    ...(s.mounts.length > 0
-      ? { volumes: s.mounts.map((m) => `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}${m.type === 'bind' ? (m.readOnly ? ',Z' : ':Z') : ''}`) }
-      : {}),
+    ...(s.mounts.length > 0 ? { volumes: s.mounts.map((m) => volumeSpec(m, where)) } : {}),
     networks: { [network.name]: { ipv4_address: s.ip, aliases: [...s.aliases] } },
     ...(deps.length > 0
       ? { depends_on: Object.fromEntries(deps.map((d) => [d.service, { condition: d.condition === 'healthy' ? 'service_healthy' : 'service_started' }])) }
@@ -92,6 +99,13 @@ function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<st
         }
       : {}),
   };
+}
+
+/** Short volume syntax; host folders get a private SELinux label (`Z`). */
+function volumeSpec(m: ResolvedMount, where: ComposeLocations): string {
+  const source = m.type === 'pki' ? `${where.pkiServicesDir}/${m.source}` : m.source;
+  const options = [...(m.readOnly ? ['ro'] : []), ...(m.type === 'volume' ? [] : ['Z'])];
+  return `${source}:${m.target}${options.length > 0 ? `:${options.join(',')}` : ''}`;
 }
 
 function portSpec(p: ResolvedService['ports'][number]): string {

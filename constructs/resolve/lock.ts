@@ -8,7 +8,16 @@ export const LOCK_FILE = 'podmesh.lock.json';
 
 const schema = z.object({
   version: z.literal(1),
-  networks: z.record(z.string(), z.object({ subnet: z.string(), addresses: z.record(z.string(), z.string()) })),
+  networks: z.record(
+    z.string(),
+    z.object({ subnet: z.string(), slices: z.record(z.string(), z.string()).optional(), addresses: z.record(z.string(), z.string()) }),
+  ),
+  wireguard: z
+    .object({
+      subnet: z.string(),
+      hosts: z.record(z.string(), z.object({ address: z.string(), publicKey: z.string().optional() })),
+    })
+    .optional(),
 });
 
 /** Parses a lock file; a broken one is an error naming the file, not a silent re-allocation. */
@@ -30,5 +39,5 @@ export function parseLock(text: string, file: string): AllocationLock {
 /** Renders a lock with stable key order. */
 export function renderLock(lock: AllocationLock): string {
   const networks = Object.fromEntries(Object.keys(lock.networks).sort().map((k) => [k, lock.networks[k]]));
-  return `${JSON.stringify({ version: lock.version, networks }, null, 2)}\n`;
+  return `${JSON.stringify({ version: lock.version, networks, ...(lock.wireguard ? { wireguard: lock.wireguard } : {}) }, null, 2)}\n`;
 }

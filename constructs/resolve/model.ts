@@ -1,5 +1,6 @@
 // The resolved model: plain data, every default applied and every cross-reference checked.
 // Renderers read only this; they never look at constructs or the disk.
+import type { AuthoritySpec, CertBinding, CertKind } from '../pki/types.ts';
 
 /** A Podman version as numbers. */
 export interface PodmanVersion {
@@ -60,8 +61,12 @@ export interface ResolvedPort {
 
 /** A mount into a container. */
 export interface ResolvedMount {
-  readonly type: 'volume' | 'bind';
-  /** Volume name, or host path for binds. */
+  /**
+   * `volume` a named volume, `bind` a host path, `pki` a file or folder of the state's
+   * `pki/services/` (certificates), which each renderer maps to where its deployment keeps them.
+   */
+  readonly type: 'volume' | 'bind' | 'pki';
+  /** Volume name; host path for binds; for `pki`, `<service>` or `<service>/<file>`. */
   readonly source: string;
   readonly target: string;
   readonly readOnly: boolean;
@@ -116,13 +121,52 @@ export interface ResolvedService {
   readonly command?: readonly string[];
   readonly user?: string;
   readonly readOnlyRootFilesystem: boolean;
+  /** Certificates issued for the workload, each a file pair in `pki/services/<name>/`. */
+  readonly certificates: readonly CertKind[];
 }
 
 /** The allocation lock: addresses given out, committed so they never move. */
 export interface AllocationLock {
   readonly version: 1;
-  /** Per network id: addresses by service name, sorted. */
-  readonly networks: Readonly<Record<string, { readonly subnet: string; readonly addresses: Readonly<Record<string, string>> }>>;
+  /** Per network id: per-host slices (multi-host) and addresses by service name, sorted. */
+  readonly networks: Readonly<
+    Record<
+      string,
+      {
+        readonly subnet: string;
+        readonly slices?: Readonly<Record<string, string>>;
+        readonly addresses: Readonly<Record<string, string>>;
+      }
+    >
+  >;
+  /** Tunnel subnet, and per host its tunnel address and WireGuard public key (public keys are not secret). */
+  readonly wireguard?: {
+    readonly subnet: string;
+    readonly hosts: Readonly<Record<string, { readonly address: string; readonly publicKey?: string }>>;
+  };
+}
+
+/** One host in the WireGuard mesh. */
+export interface ResolvedTunnelPeer {
+  readonly host: string;
+  /** Tunnel address. */
+  readonly address: string;
+  /** Underlay endpoint `address:port`. */
+  readonly endpoint: string;
+  readonly listenPort: number;
+  /** Container slices routed to this host. */
+  readonly routes: readonly string[];
+}
+
+/** The WireGuard full mesh of a multi-host stack. */
+export interface ResolvedWireguard {
+  readonly interfaceName: string;
+  readonly subnet: string;
+  readonly persistentKeepalive: number;
+  readonly presharedKeys: boolean;
+  readonly mtu?: number;
+  /** Every host with services, in host order. */
+  readonly peers: readonly ResolvedTunnelPeer[];
 }
 
 /** A stack, resolved. */
@@ -136,4 +180,8 @@ export interface ResolvedStack {
   /** Dependencies first; ties in construct order. */
   readonly services: readonly ResolvedService[];
   readonly lock: AllocationLock;
+  /** The tunnel joining the hosts, when there is more than one. */
+  readonly wireguard?: ResolvedWireguard;
+  /** The certificate authorities and every certificate the stack needs. */
+  readonly pki: { readonly authority: AuthoritySpec; readonly bindings: readonly CertBinding[] };
 }

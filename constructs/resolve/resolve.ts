@@ -1,7 +1,7 @@
 // From constructs to the resolved model: defaults, names, addresses, order, and every graph rule.
 import { IssueCollector } from '../core/errors.ts';
 import { compare } from '../core/sort.ts';
-import { formatCidr, formatIp, lastAddress, overlaps, parseCidr, parseIp, split, type Cidr } from '../core/ip.ts';
+import { formatCidr, formatIp, overlaps, parseCidr, type Cidr } from '../core/ip.ts';
 import { INTERFACE_NAME } from '../core/names.ts';
 import type { Stack } from '../core/stack.ts';
 import { Host } from '../model/host.ts';
@@ -10,8 +10,10 @@ import { Volume } from '../model/volume.ts';
 import { Service } from '../model/service.ts';
 import { Workload, type DependencyProps, type PortProps } from '../model/workload.ts';
 import { allocateAddresses, type SegmentPlan } from './allocate.ts';
+import { allocateTunnel, pickTunnelSubnet, planSlices } from './slices.ts';
 import { generatedEnvironment } from './environment.ts';
 import { topologicalOrder } from './graph.ts';
+import type { AuthoritySpec, CertBinding } from '../pki/types.ts';
 import type {
   AllocationLock,
   ResolvedDependency,
@@ -98,27 +100,59 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
     bridgeOf.set(n, bridge);
   }
 
+  const lock = inputs.lock;
+  const usedHosts = (n: Network) => hosts.filter((h) => workloads.some((w) => networkOf.get(w) === n && hostOf.get(w) === h)).map((h) => h.node.id);
   const segmentsOf = new Map<Network, SegmentPlan[]>();
   for (const n of networks) {
     const cidr = cidrOf.get(n);
     if (!cidr) continue;
-    const used = hosts.filter((h) => workloads.some((w) => networkOf.get(w) === n && hostOf.get(w) === h));
-    if (used.length <= 1) {
-      const host = used[0]?.node.id ?? hosts[0]!.node.id;
-      const gateway = n.gateway === undefined ? cidr.base + 1 : parseIp(n.gateway);
-      if (gateway === undefined) continue;
-      if (gateway <= cidr.base || gateway >= lastAddress(cidr)) {
-        issues.add(n.node.path, `gateway ${n.gateway} is not a usable address of ${formatCidr(cidr)}. Pick one in ${formatIp(cidr.base + 1)}-${formatIp(lastAddress(cidr) - 1)} or leave gateway unset.`);
+    const previous = lock?.networks[n.node.id];
+    const segments = planSlices(
+      {
+        name: n.networkName,
+        path: n.node.path,
+        cidr,
+        hosts: usedHosts(n),
+        knownHosts: hosts.map((h) => h.node.id),
+        explicit: n.slices,
+        locked: previous && previous.subnet === formatCidr(cidr) ? (previous.slices ?? {}) : {},
+        ...(n.gateway !== undefined ? { gateway: n.gateway } : {}),
+      },
+      issues,
+    );
+    if (segments) segmentsOf.set(n, segments);
+  }
+
+  // Hosts that run services are joined by WireGuard when there is more than one.
+  const activeHosts = hosts.filter((h) => workloads.some((w) => hostOf.get(w) === h));
+  let tunnel: { subnet: Cidr; addresses: Map<string, string> } | undefined;
+  if (activeHosts.length > 1) {
+    const endpoints = new Map<string, Host>();
+    for (const h of activeHosts) {
+      if (!h.endpoint) {
+        issues.add(h.node.path, `has no endpoint, but the stack spans ${activeHosts.length} hosts joined by WireGuard. Set endpoint: "<address or name>:<port>", e.g. "198.51.100.10:51820".`);
         continue;
       }
-      segmentsOf.set(n, [{ host, cidr, gateway }]);
-    } else {
-      const slices = split(cidr, used.length);
-      if (!slices) {
-        issues.add(n.node.path, `subnet ${n.subnet} is too small to give each of its ${used.length} hosts a slice. Use a larger subnet.`);
-        continue;
-      }
-      segmentsOf.set(n, used.map((h, i) => ({ host: h.node.id, cidr: slices[i]!, gateway: slices[i]!.base + 1 })));
+      const other = endpoints.get(h.endpoint);
+      if (other) issues.add(h.node.path, `endpoint ${h.endpoint} is already the endpoint of ${other.node.path}. Each host needs its own address or port.`);
+      else endpoints.set(h.endpoint, h);
+    }
+    const subnet = pickTunnelSubnet(
+      stack.wireguard.subnet,
+      lock?.wireguard?.subnet,
+      networks.flatMap((n) => (cidrOf.has(n) ? [{ name: n.networkName, cidr: cidrOf.get(n)! }] : [])),
+      stackPath,
+      issues,
+    );
+    if (subnet) {
+      const locked = lock?.wireguard && lock.wireguard.subnet === formatCidr(subnet) ? lock.wireguard.hosts : {};
+      const addresses = allocateTunnel(
+        subnet,
+        activeHosts.map((h) => ({ host: h.node.id, path: h.node.path, ...(h.tunnelAddress ? { explicit: h.tunnelAddress } : {}) })),
+        Object.fromEntries(Object.entries(locked).map(([h, v]) => [h, v.address])),
+        issues,
+      );
+      tunnel = { subnet, addresses };
     }
   }
 
@@ -144,9 +178,8 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
     w.props.healthcheck === false ? undefined : (w.props.healthcheck ?? w.defaultHealthcheck(dnsOf.get(w) ?? w.name));
 
   // Addresses.
-  const lock = inputs.lock;
   const ipOf = new Map<Workload, string>();
-  const lockOut: Record<string, { subnet: string; addresses: Record<string, string> }> = {};
+  const lockOut: Record<string, { subnet: string; slices?: Record<string, string>; addresses: Record<string, string> }> = {};
   for (const n of networks) {
     const cidr = cidrOf.get(n);
     const segments = segmentsOf.get(n);
@@ -166,6 +199,9 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
     }
     lockOut[n.node.id] = {
       subnet: formatCidr(cidr),
+      ...(segments.length > 1 || Object.keys(n.slices).length > 0
+        ? { slices: Object.fromEntries(segments.map((g) => [g.host, formatCidr(g.cidr)]).sort(([a], [b]) => compare(a!, b!))) }
+        : {}),
       addresses: Object.fromEntries([...allocation.addresses].sort(([a], [b]) => compare(a, b))),
     };
   }
@@ -288,12 +324,25 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
       env.set(k, v);
     }
     const health = healthOf(w);
-    const mounts: ResolvedMount[] = w.mounts.map((m) => ({
-      type: m.volume ? 'volume' : 'bind',
-      source: m.volume ? volumeName(m.volume) : m.hostPath!,
-      target: m.target,
-      readOnly: m.readOnly ?? false,
-    }));
+    const mounts: ResolvedMount[] = [
+      ...w.mounts.map((m): ResolvedMount => ({
+        type: m.volume ? 'volume' : 'bind',
+        source: m.volume ? volumeName(m.volume) : m.hostPath!,
+        target: m.target,
+        readOnly: m.readOnly ?? false,
+      })),
+      ...w.tlsMounts().map((m): ResolvedMount => ({
+        type: 'pki',
+        source: m.file ? `${w.name}/${m.file}` : w.name,
+        target: m.target,
+        readOnly: true,
+      })),
+    ];
+    const targets = new Set<string>();
+    for (const m of mounts) {
+      if (targets.has(m.target)) issues.add(w.node.path, `two mounts target ${m.target}. Mount each path once${m.type === 'pki' ? ` (podmesh mounts the certificates at ${m.target})` : ''}.`);
+      targets.add(m.target);
+    }
     resolvedServices.set(w, {
       name: w.name,
       path: w.node.path,
@@ -328,6 +377,7 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
       ...(w.props.command ? { command: [...w.props.command] } : {}),
       ...(w.props.user ? { user: w.props.user } : {}),
       readOnlyRootFilesystem: w.props.readOnlyRootFilesystem ?? false,
+      certificates: w.certificateKinds(),
     });
   }
   issues.throwIfAny();
@@ -363,8 +413,62 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
     networks: networkList,
     volumes: volumeList,
     services: order.map((name) => resolvedServices.get(byName.get(name)!)!),
-    lock: { version: 1, networks: lockOut },
+    lock: {
+      version: 1,
+      networks: lockOut,
+      ...(tunnel
+        ? { wireguard: { subnet: formatCidr(tunnel.subnet), hosts: Object.fromEntries([...tunnel.addresses].sort(([a], [b]) => compare(a, b)).map(([h, address]) => [h, { address }])) } }
+        : {}),
+    },
+    ...(tunnel
+      ? {
+          wireguard: {
+            interfaceName: stack.wireguard.interfaceName ?? 'wg0',
+            subnet: formatCidr(tunnel.subnet),
+            persistentKeepalive: stack.wireguard.persistentKeepalive ?? 25,
+            presharedKeys: stack.wireguard.presharedKeys ?? false,
+            ...(stack.wireguard.mtu ? { mtu: stack.wireguard.mtu } : {}),
+            peers: activeHosts.map((h) => ({
+              host: h.node.id,
+              address: tunnel!.addresses.get(h.node.id)!,
+              endpoint: h.endpoint!,
+              listenPort: Number(h.endpoint!.slice(h.endpoint!.lastIndexOf(':') + 1)),
+              routes: networkList.flatMap((n) => n.segments.filter((g) => g.host === h.node.id).map((g) => g.subnet)),
+            })),
+          },
+        }
+      : {}),
+    pki: {
+      authority: authorityOf(stack, networkList[0]!.domain),
+      bindings: workloads.flatMap((w) => certificateBindings(w, resolvedServices.get(w)!)),
+    },
   };
+}
+
+/** The stack's CA settings with the seed's defaults. */
+function authorityOf(stack: Stack, domain: string): AuthoritySpec {
+  const p = stack.pki;
+  return {
+    rootCommonName: p.rootCommonName ?? `${stack.project}-ca`,
+    rootLifetimeDays: p.rootLifetimeDays ?? 3650,
+    clientCaCommonName: p.clientCaCommonName ?? domain,
+    clientCaLifetimeDays: p.clientCaLifetimeDays ?? 1825,
+    keyType: p.keyType ?? 'ecdsa-p256',
+    ...(p.organization ? { organization: p.organization } : {}),
+  };
+}
+
+/** The certificates a workload needs: CN = DNS name, SAN = DNS names and its address. */
+function certificateBindings(w: Workload, s: ResolvedService): CertBinding[] {
+  const keyType = w.props.certificate?.keyType ?? 'ecdsa-p256';
+  const lifetimeDays = w.props.certificate?.lifetimeDays ?? 365;
+  return s.certificates.map((kind): CertBinding => {
+    if (kind === 'public') {
+      const pub = (w as Service).publicTls!;
+      return { service: s.name, kind, commonName: pub.hostnames[0]!, dnsNames: [...pub.hostnames], ipAddresses: [...(pub.ipAddresses ?? [])], keyType, lifetimeDays };
+    }
+    return { service: s.name, kind, commonName: s.dnsName, dnsNames: [...s.aliases], ipAddresses: [s.ip], keyType, lifetimeDays };
+  });
 }
 
 /** The candidate with the smallest edit distance, when it is close enough to be a typo. */
