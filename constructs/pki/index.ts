@@ -1,0 +1,36 @@
+// Public API of the certificate engine: reconcile, revoke/rotate, status, and the vocabulary they speak.
+export type {
+  AuthoritySpec,
+  CaAction,
+  CaPlan,
+  CertAction,
+  CertBinding,
+  CertKind,
+  CertPlan,
+  FileChange,
+  Inventory,
+  InventoryEntry,
+  Issuer,
+  KeyPair,
+  KeySource,
+  KeyType,
+  PkiResult,
+  RevocationReason,
+  SerialStatus,
+} from './types.ts';
+export { KEY_TYPES, REVOCATION_REASONS } from './types.ts';
+export { reconcilePki, type ReconcileOptions } from './reconcile.ts';
+export { revoke, rotate, type RevokeOptions, type RotateOptions } from './revoke.ts';
+export {
+  EXPIRY_WARNING_DAYS,
+  formatStatusJson,
+  formatStatusProm,
+  formatStatusTable,
+  readPkiStatus,
+  type CertStatus,
+  type StatusRow,
+} from './status.ts';
+export { webCryptoKeySource } from './keys.ts';
+export { RENEW_AT } from './engine.ts';
+export { KIND_FILES, MODE, PKI_PATHS, SERVICE_CA_FILE } from './store.ts';
+export { CRL_VALIDITY_DAYS, splitCrlPem } from './crl.ts';
