@@ -1,6 +1,6 @@
 // The pipeline: validate every construct, resolve, render, then write (or check) `out/`.
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { App } from './core/app.ts';
 import { IssueCollector, PodmeshError, type Issue } from './core/errors.ts';
@@ -11,6 +11,7 @@ import { LOCK_FILE, parseLock, renderLock } from './resolve/lock.ts';
 import type { ResolvedStack } from './resolve/model.ts';
 import { resolveStack } from './resolve/resolve.ts';
 import { renderCompose } from './render/compose.ts';
+import { reconcilePki, type PkiResult } from './pki/index.ts';
 import { MANIFEST, renderManifest } from './render/manifest.ts';
 import { renderTopology } from './render/topology.ts';
 
@@ -26,11 +27,21 @@ export interface SynthOptions {
   readonly check?: boolean;
   /** Clock for certificate decisions. @default - the current time */
   readonly now?: Date;
+  /** Reconcile the state folder only; leave `out/` alone (`podmesh certs issue`). @default false */
+  readonly stateOnly?: boolean;
+}
+
+/** What reconcile did to one stack's state folder. */
+export interface StateReport {
+  readonly stack: string;
+  readonly pki: PkiResult;
 }
 
 /** What a synth run did (or, with `check`, would do). */
 export interface SynthResult {
   readonly reports: readonly WriteReport[];
+  /** Certificates and keys reconciled in the state folder (empty with `check`). */
+  readonly state: readonly StateReport[];
   /** Stacks whose whole output folder is (or would be) removed. */
   readonly prunedStacks: readonly string[];
   /** True when `out/` differs from what synth produces. */
@@ -118,6 +129,10 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
   const stateDir = options.stateDir ?? '.podmesh';
   const stacks = selectStacks(app, options.stacks);
   const resolved = await resolveStacks(stacks, outDir);
+  // State before output: out/ never depends on key or certificate contents, but a stack whose
+  // state cannot be reconciled (a corrupt CA, say) must not get new output either.
+  const state = options.check ? [] : await reconcileState(resolved, stateDir, options.now ?? new Date());
+  if (options.stateOnly) return { reports: [], state, prunedStacks: [], changed: false };
   const rendered = resolved.map((s) => [s.name, renderStack(s, { outDir, stateDir })] as const);
   const reports: WriteReport[] = [];
   for (const [name, files] of rendered) {
@@ -127,5 +142,30 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
     options.stacks && options.stacks.length > 0
       ? []
       : await pruneStacks(outDir, new Set(stacksOf(app).map((s) => s.node.id)), MANIFEST, { check: options.check });
-  return { reports, prunedStacks, changed: reports.some(changed) || prunedStacks.length > 0 };
+  return { reports, state, prunedStacks, changed: reports.some(changed) || prunedStacks.length > 0 };
+}
+
+/** The state folder of one stack, created private (0700) when missing. */
+export async function stackStateDir(stateDir: string, stack: string): Promise<string> {
+  const dir = join(stateDir, stack);
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+/** Certificates of every stack; problems of all stacks reported together, before any output. */
+async function reconcileState(stacks: readonly ResolvedStack[], stateDir: string, now: Date): Promise<StateReport[]> {
+  const issues = new IssueCollector();
+  const reports: StateReport[] = [];
+  for (const s of stacks) {
+    try {
+      const dir = await stackStateDir(stateDir, s.name);
+      reports.push({ stack: s.name, pki: await reconcilePki({ stateDir: dir, authority: s.pki.authority, bindings: s.pki.bindings, now }) });
+    } catch (e) {
+      if (!(e instanceof PodmeshError)) throw e;
+      issues.addAll(e.issues);
+    }
+  }
+  issues.throwIfAny();
+  return reports;
 }

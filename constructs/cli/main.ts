@@ -2,7 +2,20 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { PodmeshError, formatIssues } from '../core/errors.ts';
 import { changed, type WriteReport } from '../io/writer.ts';
-import { synth } from '../synth.ts';
+import { join } from 'node:path';
+import { selectStacks, synth } from '../synth.ts';
+import {
+  REVOCATION_REASONS,
+  formatStatusJson,
+  formatStatusProm,
+  formatStatusTable,
+  readPkiStatus,
+  revoke,
+  rotate,
+  type CertKind,
+  type PkiResult,
+  type RevocationReason,
+} from '../pki/index.ts';
 import { loadStacks } from './load.ts';
 
 /** Options every command takes. */
@@ -20,7 +33,13 @@ const USAGE = `podmesh: Podman service meshes from TypeScript stacks
 Usage: podmesh <command> [options]
 
 Commands:
-  synth        render every stack (or --stack NAME) into out/<stack>/
+  synth                          render every stack (or --stack NAME) into out/<stack>/
+  certs status [--format table|json|prom] [--warn-days N]
+                                 every certificate with its days to expiry; exit 2 if any is under N (30)
+  certs issue                    create the CAs and any missing certificates (what synth does to state)
+  certs rotate [--service NAME]  renew certificates now (all, or the named services)
+  certs revoke SERVICE [--kind server|client|public] [--reason R]
+                                 revoke the current certificate, reissue it, re-sign the CRL
 
 Options for every command:
   --stack NAME   only this stack (repeatable)
@@ -47,8 +66,10 @@ async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case 'synth':
       return synthCommand(rest);
+    case 'certs':
+      return certsCommand(rest);
     default:
-      throw new UsageError(`unknown command "${command}". Commands: synth. See podmesh --help.`);
+      throw new UsageError(`unknown command "${command}". Commands: synth, certs. See podmesh --help.`);
   }
 }
 
@@ -71,6 +92,11 @@ async function synthCommand(args: readonly string[]): Promise<number> {
     check: values.check,
     now,
   });
+  for (const r of result.state) {
+    const line = describePki(r.pki);
+    if (line) process.stdout.write(`${r.stack}: ${line}\n`);
+    for (const w of r.pki.warnings) process.stdout.write(`${r.stack}: warning: ${w}\n`);
+  }
   for (const r of result.reports) process.stdout.write(describe(r, values.out, values.check));
   for (const s of result.prunedStacks) {
     process.stdout.write(`${s}: stack no longer exists, ${values.check ? 'out/' + s + ' would be removed' : `removed ${values.out}/${s}`}\n`);
@@ -80,6 +106,75 @@ async function synthCommand(args: readonly string[]): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+async function certsCommand(args: readonly string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(
+    rest,
+    {
+      ...COMMON,
+      now: { type: 'string' },
+      format: { type: 'string', default: 'table' },
+      'warn-days': { type: 'string', default: '30' },
+      service: { type: 'string', multiple: true },
+      kind: { type: 'string', default: 'server' },
+      reason: { type: 'string', default: 'unspecified' },
+    },
+    true,
+  );
+  if (values.help || sub === undefined) {
+    process.stdout.write(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const now = parseNow(values.now) ?? new Date();
+  const state = stateDir(values.state);
+  const app = await loadStacks(values.stacks);
+  const stacks = selectStacks(app, values.stack);
+  switch (sub) {
+    case 'status': {
+      const warnDays = Number(values['warn-days']);
+      if (!Number.isInteger(warnDays) || warnDays < 0) throw new UsageError(`--warn-days "${values['warn-days']}" is not a whole number of days.`);
+      if (!['table', 'json', 'prom'].includes(values.format)) throw new UsageError(`--format "${values.format}" is not one of table, json, prom.`);
+      let low = false;
+      for (const stack of stacks) {
+        const name = stack.node.id;
+        const rows = await readPkiStatus(join(state, name), now);
+        low ||= rows.some((r) => r.daysToExpiry < warnDays || r.status === 'revoked' || r.status === 'expired');
+        if (values.format === 'json') process.stdout.write(formatStatusJson(rows));
+        else if (values.format === 'prom') process.stdout.write(formatStatusProm(rows, name));
+        else process.stdout.write(`${name}\n${formatStatusTable(rows)}\n`);
+      }
+      return low ? 2 : 0;
+    }
+    case 'issue': {
+      const result = await synth(app, { outDir: values.out, stateDir: state, stacks: stacks.map((s) => s.node.id), now, stateOnly: true });
+      for (const r of result.state) process.stdout.write(`${r.stack}: ${describePki(r.pki) || 'certificates up to date'}\n`);
+      return 0;
+    }
+    case 'rotate': {
+      for (const stack of stacks) {
+        const r = await rotate({ stateDir: join(state, stack.node.id), now, ...(values.service ? { services: values.service } : {}) });
+        process.stdout.write(`${stack.node.id}: ${describePki(r) || 'nothing to rotate'}\n`);
+      }
+      return 0;
+    }
+    case 'revoke': {
+      const [service] = positionals;
+      if (!service || positionals.length > 1) throw new UsageError('certs revoke takes one SERVICE, e.g. podmesh certs revoke auth --kind client');
+      if (!['server', 'client', 'public'].includes(values.kind)) throw new UsageError(`--kind "${values.kind}" is not one of server, client, public.`);
+      if (!(REVOCATION_REASONS as readonly string[]).includes(values.reason)) throw new UsageError(`--reason "${values.reason}" is not one of ${REVOCATION_REASONS.join(', ')}.`);
+      const owners = stacks.filter((s) => s.node.tryFindChild(service));
+      if (owners.length !== 1) {
+        throw new UsageError(owners.length === 0 ? `no selected stack has a service "${service}".` : `service "${service}" is in stacks ${owners.map((s) => s.node.id).join(', ')}: pick one with --stack.`);
+      }
+      const r = await revoke({ stateDir: join(state, owners[0]!.node.id), service, kind: values.kind as CertKind, now, reason: values.reason as RevocationReason });
+      process.stdout.write(`${owners[0]!.node.id}: ${service} ${values.kind} certificate revoked; ${describePki(r)}\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown certs command "${sub}". Use status, issue, rotate or revoke.`);
+  }
 }
 
 function describe(r: WriteReport, out: string, check: boolean): string {
@@ -94,9 +189,23 @@ function describe(r: WriteReport, out: string, check: boolean): string {
   return `${r.stack}: ${verb}: ${summary}\n${lines.join('\n')}\n`;
 }
 
-function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: readonly string[], options: O) {
+/** One line on what reconcile did to certificates, or '' when it kept everything. */
+export function describePki(r: PkiResult): string {
+  const count = (a: string) => r.certificates.filter((c) => c.action === a).length;
+  const parts = [
+    ...r.cas.filter((c) => c.action === 'create').map((c) => `${c.ca === 'root' ? 'root CA' : 'client CA'} created`),
+    ...(['create', 'renew', 'reissue'] as const).filter((a) => count(a) > 0).map((a) => `${count(a)} ${a === 'create' ? 'issued' : a === 'renew' ? 'renewed' : 'reissued'}`),
+    ...(r.removedServices.length > 0 ? [`${r.removedServices.length} service folders removed`] : []),
+    ...(r.crl.action !== 'keep' ? [`CRL ${r.crl.action === 'create' ? 'created' : 're-signed'}`] : []),
+  ];
+  if (parts.length === 0) return '';
+  const details = r.certificates.filter((c) => c.action === 'renew' || c.action === 'reissue').map((c) => `\n  ${c.service}/${c.kind}: ${c.reason}`);
+  return `certificates: ${parts.join(', ')} (${count('keep')} kept)${details.join('')}`;
+}
+
+function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: readonly string[], options: O, positionals = false) {
   try {
-    return parseArgs({ args: [...args], options, allowPositionals: false, strict: true });
+    return parseArgs({ args: [...args], options, allowPositionals: positionals, strict: true });
   } catch (e) {
     throw new UsageError(`${(e as Error).message}. See podmesh --help.`);
   }
