@@ -41,3 +41,12 @@ const mid = results.at(-2)!;
 const growth = big.synthMs / mid.synthMs / (big.services / mid.services);
 console.log(`\ntarget: 1,000 services in under 2,000 ms: ${big.synthMs.toFixed(0)} ms ${big.synthMs < 2000 ? 'OK' : 'MISSED'}`);
 console.log(`growth 100→1,000 relative to linear: ${growth.toFixed(2)}× ${growth <= 1.5 ? '(linear or better)' : '(worse than linear)'}`);
+
+// Certificates: 1,000 services = 2,000 leaf certificates, and the openssl CLI for comparison.
+const certs = JSON.parse(
+  execFileSync(process.execPath, ['--import', 'tsx', join(here, 'certs.ts')], { encoding: 'utf8' }),
+) as { leaves: number; issueMs: number; noopMs: number; opensslMs: number; opensslSample: number };
+console.log(`\ncertificates of 1,000 services (${certs.leaves} leaves, ECDSA P-256, written to a state folder):`);
+console.log(`  first reconcile (issue all):     ${certs.issueMs.toFixed(0).padStart(7)} ms  target 3,000 ms: ${certs.issueMs < 3000 ? 'OK' : 'MISSED'}`);
+console.log(`  reconcile with nothing to do:    ${certs.noopMs.toFixed(0).padStart(7)} ms`);
+console.log(`  openssl CLI, same leaves:        ${certs.opensslMs.toFixed(0).padStart(7)} ms  (${certs.opensslSample} measured, scaled to ${certs.leaves})`);

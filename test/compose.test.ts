@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { App, synth } from '../constructs/index.ts';
 import { loadStacks } from '../constructs/cli/load.ts';
-import { svc, tempDir, threeTier } from './helpers/stacks.ts';
+import { svc, tempDir, threeTier, testState } from './helpers/stacks.ts';
 import { repoRoot, tool } from './helpers/tools.ts';
 
 const dockerCompose = tool('docker-compose');
@@ -138,7 +138,7 @@ describe.skipIf(!dockerCompose)('compose escaping, judged by docker compose', ()
     };
     svc(stack, 'tricky', { environment: tricky, command: ['sh', '-c', 'echo $HOME "$1"', ':9001'] });
     // WHEN
-    await synth(app, { outDir: out.path });
+    await synth(app, { stateDir: testState, outDir: out.path });
     const { model, stderr } = composeConfig(join(out.path, 'esc/hosts/local/compose.yaml'));
     // THEN
     expect(stderr).toBe('');
@@ -153,7 +153,7 @@ describe('podman-compose', () => {
     const out = tempDir();
     try {
       const app = await loadStacks(join(repoRoot, 'stacks'));
-      await synth(app, { outDir: out.path, stacks: ['ashchan-dev'] });
+      await synth(app, { stateDir: testState, outDir: out.path, stacks: ['ashchan-dev'] });
       // podman-compose 1.3 chdirs to the file's folder and reopens the relative name: pass it absolute.
       const text = execFileSync(podmanCompose!, ['-f', join(out.path, 'ashchan-dev/hosts/local/compose.yaml'), 'config'], {
         encoding: 'utf8',

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { App, synth } from '../constructs/index.ts';
 import { writeStackOutput } from '../constructs/io/writer.ts';
-import { svc, tempDir, threeTier } from './helpers/stacks.ts';
+import { svc, tempDir, threeTier, testState } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';
 
 const dirs: { cleanup: () => void }[] = [];
@@ -21,15 +21,15 @@ describe('synth', () => {
     // GIVEN two independent synths of the same stack
     const a = temp();
     const b = temp();
-    await synth(threeTier().app, { outDir: a });
-    await synth(threeTier().app, { outDir: b });
+    await synth(threeTier().app, { stateDir: testState, outDir: a });
+    await synth(threeTier().app, { stateDir: testState, outDir: b });
     const first = treeState(a);
     // THEN same bytes
     const hashes = (t: Record<string, string>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.split(' ')[0]]));
     expect(hashes(treeState(b))).toEqual(hashes(first));
     // WHEN synth runs again with nothing changed
     await new Promise((r) => setTimeout(r, 20));
-    const result = await synth(threeTier().app, { outDir: a });
+    const result = await synth(threeTier().app, { stateDir: testState, outDir: a });
     // THEN nothing was written: same content, modes and mtimes
     expect(result.changed).toBe(false);
     expect(treeState(a)).toEqual(first);
@@ -37,7 +37,7 @@ describe('synth', () => {
 
   it('writes the manifest with every file and its sha256, sorted', async () => {
     const out = temp();
-    await synth(threeTier().app, { outDir: out });
+    await synth(threeTier().app, { stateDir: testState, outDir: out });
     const manifest = JSON.parse(readFileSync(join(out, 'three/manifest.json'), 'utf8'));
     expect(manifest.files.map((f: { path: string }) => f.path)).toEqual(['TOPOLOGY.md', 'hosts/local/compose.yaml', 'podmesh.lock.json']);
     expect(manifest.files[1].sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -46,12 +46,12 @@ describe('synth', () => {
 
   it('rewrites only what changed and keeps the mtimes of the rest', async () => {
     const out = temp();
-    await synth(threeTier().app, { outDir: out });
+    await synth(threeTier().app, { stateDir: testState, outDir: out });
     const before = treeState(out);
     const changedApp = threeTier();
     svc(changedApp.stack, 'extra');
     await new Promise((r) => setTimeout(r, 20));
-    const result = await synth(changedApp.app, { outDir: out });
+    const result = await synth(changedApp.app, { stateDir: testState, outDir: out });
     expect(result.reports[0]!.modified).toEqual(['TOPOLOGY.md', 'hosts/local/compose.yaml', 'manifest.json', 'podmesh.lock.json']);
     const after = treeState(out);
     for (const f of Object.keys(before)) {
@@ -61,12 +61,12 @@ describe('synth', () => {
 
   it('removes stale files of a stack and stacks that no longer exist', async () => {
     const out = temp();
-    await synth(threeTier().app, { outDir: out });
+    await synth(threeTier().app, { stateDir: testState, outDir: out });
     writeFileSync(join(out, 'three/hosts/local/leftover.yaml'), 'x');
-    await synth(threeTier('other').app, { outDir: out, stacks: ['other'] });
+    await synth(threeTier('other').app, { stateDir: testState, outDir: out, stacks: ['other'] });
     expect(existsSync(join(out, 'other/manifest.json'))).toBe(true);
     // WHEN the app holds only "three"
-    const result = await synth(threeTier().app, { outDir: out });
+    const result = await synth(threeTier().app, { stateDir: testState, outDir: out });
     // THEN the leftover file and the vanished stack are gone
     expect(result.reports[0]!.removed).toEqual(['hosts/local/leftover.yaml']);
     expect(result.prunedStacks).toEqual(['other']);
@@ -76,26 +76,26 @@ describe('synth', () => {
 
   it('--check writes nothing and names the differing files', async () => {
     const out = temp();
-    await synth(threeTier().app, { outDir: out });
+    await synth(threeTier().app, { stateDir: testState, outDir: out });
     const app = threeTier();
     svc(app.stack, 'extra');
     const before = treeState(out);
-    const result = await synth(app.app, { outDir: out, check: true });
+    const result = await synth(app.app, { stateDir: testState, outDir: out, check: true });
     expect(result.changed).toBe(true);
     expect(result.reports[0]!.modified).toContain('hosts/local/compose.yaml');
     expect(treeState(out)).toEqual(before);
-    expect((await synth(threeTier().app, { outDir: out, check: true })).changed).toBe(false);
+    expect((await synth(threeTier().app, { stateDir: testState, outDir: out, check: true })).changed).toBe(false);
   });
 
   it('a synth killed between the two renames is undone by the next run', async () => {
     // GIVEN a complete previous output, and a killed synth that moved it aside
     const out = temp();
-    await synth(threeTier().app, { outDir: out });
+    await synth(threeTier().app, { stateDir: testState, outDir: out });
     const before = treeState(out);
     renameSync(join(out, 'three'), join(out, '.three.podmesh-previous'));
     mkdirSync(join(out, '.three.podmesh-staging/hosts'), { recursive: true });
     // WHEN synth runs again
-    const result = await synth(threeTier().app, { outDir: out });
+    const result = await synth(threeTier().app, { stateDir: testState, outDir: out });
     // THEN the previous tree is back, untouched, and no temporary folder is left
     expect(result.changed).toBe(false);
     expect(treeState(out)).toEqual(before);
@@ -104,7 +104,7 @@ describe('synth', () => {
   it('a synth killed while staging leaves the previous output as it was', async () => {
     // GIVEN a writer that dies after staging part of the new tree
     const out = temp();
-    await synth(threeTier().app, { outDir: out });
+    await synth(threeTier().app, { stateDir: testState, outDir: out });
     const before = treeState(join(out, 'three'));
     const files = new Map([['TOPOLOGY.md', 'new'], ['x/y.txt', 'new']]);
     // The staging folder is beside, never inside, out/<stack>: write it and stop.
@@ -121,14 +121,14 @@ describe('synth', () => {
     const out = temp();
     const first = new App();
     threeTier('lk', first);
-    await synth(first, { outDir: out });
+    await synth(first, { stateDir: testState, outDir: out });
     const lock = JSON.parse(readFileSync(join(out, 'lk/podmesh.lock.json'), 'utf8'));
     expect(lock.networks.mesh.addresses).toEqual({ api: '10.90.0.3', db: '10.90.0.2', web: '10.90.0.4' });
     // A service added before the others does not move them.
     const second = new App();
     const s = threeTier('lk', second);
     svc(s.stack, 'aaa');
-    await synth(second, { outDir: out });
+    await synth(second, { stateDir: testState, outDir: out });
     const lock2 = JSON.parse(readFileSync(join(out, 'lk/podmesh.lock.json'), 'utf8'));
     expect(lock2.networks.mesh.addresses).toEqual({ aaa: '10.90.0.5', api: '10.90.0.3', db: '10.90.0.2', web: '10.90.0.4' });
   });

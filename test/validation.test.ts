@@ -2,7 +2,7 @@
 import { Construct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { App, Host, Network, PodmeshError, Postgres, Redis, Stack, synth, Volume, type Issue } from '../constructs/index.ts';
-import { miniStack, svc, tempDir } from './helpers/stacks.ts';
+import { miniStack, svc, tempDir, testState } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';
 
 interface BadCase {
@@ -220,7 +220,7 @@ describe('bad input', () => {
     // A valid previous synth of the same stack name: nothing of it may change.
     const app = new App();
     svc(miniStack('bad', app).stack, 'auth');
-    await synth(app, { outDir: out.path });
+    await synth(app, { stateDir: testState, outDir: out.path });
     before = treeState(out.path);
     expect(Object.keys(before)).toContain('bad/hosts/local/compose.yaml');
   });
@@ -232,7 +232,7 @@ describe('bad input', () => {
     try {
       const app = new App();
       c.build(app);
-      await synth(app, { outDir: out.path, stacks: c.stacks });
+      await synth(app, { stateDir: testState, outDir: out.path, stacks: c.stacks });
     } catch (e) {
       error = e;
     }

@@ -32,3 +32,7 @@ export function tempDir(prefix = 'podmesh-test-'): { path: string; cleanup: () =
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
 }
+
+/** One temporary state folder per test file (certificates and keys), removed when the file ends. */
+export const testState = mkdtempSync(join(tmpdir(), 'podmesh-state-'));
+process.on('exit', () => rmSync(testState, { recursive: true, force: true }));
