@@ -14,5 +14,5 @@ export default (app: App): void => {
     bridgeName: 'ashchan-mesh',
     domain: 'ashchan.local',
   });
-  addAshchan(stack, { network, gateway: local, apps: local, media: local, data: local, plainHttp: true });
+  addAshchan(stack, { network, gateway: local, apps: local, media: local, data: local, plainHttp: true, publicHostnames: ['localhost', 'ashchan.localhost'] });
 };

@@ -20,7 +20,7 @@ describe('certificates from synth', () => {
   beforeAll(async () => {
     const r = await run('synth');
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).toContain('certificates: root CA created, client CA created, 13 issued');
+    expect(r.stdout).toContain('certificates: root CA created, client CA created, 14 issued');
   });
   afterAll(() => dir.cleanup());
 
@@ -45,6 +45,13 @@ describe('certificates from synth', () => {
     expect(text).toMatch(/Key Usage: critical\s+Digital Signature\n/);
   });
 
+  it.skipIf(!openssl)('the gateway has a public TLS certificate for its public host names', () => {
+    const text = execFileSync(openssl!, ['x509', '-in', svc('gateway', 'public.crt'), '-noout', '-text'], { encoding: 'utf8' });
+    expect(text).toContain('Subject: CN = localhost');
+    expect(text).toContain('DNS:localhost, DNS:ashchan.localhost');
+    expect(execFileSync(openssl!, ['verify', '-CAfile', svc('gateway', 'ca.crt'), svc('gateway', 'public.crt')], { encoding: 'utf8' })).toContain(': OK');
+  });
+
   it('keeps keys 0600 in 0700 folders, and no out/ file holds a private key', () => {
     expect(statSync(svc('auth', 'server.key')).mode & 0o777).toBe(0o600);
     expect(statSync(svc('auth', 'server.crt')).mode & 0o777).toBe(0o644);
@@ -52,6 +59,13 @@ describe('certificates from synth', () => {
     expect(statSync(join(state, 'ashchan-dev')).mode & 0o777).toBe(0o700);
     const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]));
     for (const f of walk(out)) expect(readFileSync(f, 'utf8')).not.toContain('PRIVATE KEY');
+  });
+
+  it('no file tracked by git holds a private key (certificates live only in the state folder)', () => {
+    const files = execFileSync('git', ['ls-files', '-z'], { cwd: repoRoot, encoding: 'utf8' }).split('\0').filter(Boolean);
+    expect(files.length).toBeGreaterThan(20);
+    const leaks = files.filter((f) => !f.startsWith('test/fixtures/') && /-----BEGIN ([A-Z]+ )?PRIVATE KEY-----\r?\n[A-Za-z0-9+/=]{40,}/.test(readFileSync(join(repoRoot, f), 'latin1')));
+    expect(leaks).toEqual([]);
   });
 
   it('a second synth keeps every certificate and writes nothing', async () => {
@@ -72,7 +86,7 @@ describe('certificates from synth', () => {
     const serial = () => execFileSync(openssl!, ['x509', '-in', svc('boards', 'client.crt'), '-noout', '-serial'], { encoding: 'utf8' }).trim();
     const first = serial();
     const renew = await run('synth', '--now', new Date(Date.now() + 260 * 86_400_000).toISOString());
-    expect(renew.stdout).toContain('certificates: 13 renewed');
+    expect(renew.stdout).toContain('certificates: 14 renewed');
     const renewed = serial();
     expect(renewed).not.toBe(first);
     const r = await run('certs', 'revoke', 'boards', '--kind', 'client', '--reason', 'keyCompromise', '--now', new Date(Date.now() + 261 * 86_400_000).toISOString());

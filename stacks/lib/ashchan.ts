@@ -15,6 +15,8 @@ export interface AshchanPlacement {
   readonly data: Host;
   /** Keep the plain-HTTP ports 9502-9506 (dev), or only mTLS (the seed's migration step 6). */
   readonly plainHttp: boolean;
+  /** Host names of the gateway's public TLS termination on 9501. */
+  readonly publicHostnames: readonly string[];
 }
 
 /** The six application services behind mTLS and the three infrastructure services. */
@@ -62,6 +64,7 @@ export function addAshchan(stack: Stack, at: AshchanPlacement): AshchanServices 
   const gateway = new Service(stack, 'gateway', {
     host: at.gateway, network, image: image('api-gateway'), serviceName: 'api-gateway',
     ip: '10.90.0.10', ports: { public: { port: 9501, publish: true } },
+    publicTls: { hostnames: at.publicHostnames },
     dependsOn: [auth, boards, media, search, moderation],
   });
   return { gateway, auth, boards, media, search, moderation, postgres, redis, minio };

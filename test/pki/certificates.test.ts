@@ -1,4 +1,5 @@
 // Certificates as openssl and @peculiar/x509 read them: chains, extensions, validity, keys, serials.
+import { PKCS8_LABEL } from '../../constructs/pki/keys.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcilePki, type PkiResult } from '../../constructs/pki/index.ts';
 import { AUTHORITY, binding, meshBindings, openssl, pemCerts, readState, scratch, tempState, x509Text } from './helpers.ts';
@@ -156,7 +157,7 @@ describe('issued certificates', () => {
   it('writes PKCS#8 keys that belong to their certificates', () => {
     for (const [s, k] of [['auth', 'server'], ['auth', 'client'], ['media', 'server'], ['gateway', 'public']] as const) {
       const keyPem = svc(s, `${k}.key`);
-      expect(keyPem.startsWith('-----BEGIN PRIVATE KEY-----\n')).toBe(true);
+      expect(keyPem.startsWith(`-----BEGIN ${PKCS8_LABEL}-----\n`)).toBe(true);
       const fromKey = openssl(['pkey', '-pubout', '-in', `${t.stateDir}/pki/services/${s}/${k}.key`]);
       const fromCert = openssl(['x509', '-pubkey', '-noout', '-in', scratch(t.root, 'c.pem', pemCerts(svc(s, `${k}.crt`))[0] as string)]);
       expect(fromKey.code).toBe(0);

@@ -1,4 +1,5 @@
 // The reading side and the keys: IP/DNS forms, names and SANs as Node reads them, key types, key/certificate matching, X.509 times, injected key sources.
+import { PKCS8_LABEL } from '../../constructs/pki/keys.ts';
 import { generateKeyPairSync, KeyObject } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseCertificate } from '../../constructs/pki/certificate.ts';
@@ -96,7 +97,7 @@ describe('keys', () => {
     const key = leafKeyOf(pair, 'ecdsa-p256');
     // THEN
     expect(key.pem).toBe(KeyObject.from(pair.privateKey).export({ type: 'pkcs8', format: 'pem' }));
-    expect(key.pem.startsWith('-----BEGIN PRIVATE KEY-----\n')).toBe(true);
+    expect(key.pem.startsWith(`-----BEGIN ${PKCS8_LABEL}-----\n`)).toBe(true);
   });
 
   it('rejects a key source that returns another key type', async () => {

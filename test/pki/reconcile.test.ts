@@ -1,4 +1,5 @@
 // reconcilePki: reuse, reissue, renewal, CA protection, file modes, pruning, dry runs and validation.
+import { PKCS8_LABEL } from '../../constructs/pki/keys.ts';
 import { chmodSync, existsSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -122,7 +123,7 @@ describe('reconcilePki', () => {
   it('refuses a corrupt CA key, names the file and the fix, and changes no file', async () => {
     // GIVEN a reconciled state whose ca.key is damaged
     await run();
-    writeFileSync(join(pki, 'ca.key'), '-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n');
+    writeFileSync(join(pki, 'ca.key'), `-----BEGIN ${PKCS8_LABEL}-----\nnot a key\n-----END ${PKCS8_LABEL}-----\n`);
     const before = treeState(t.stateDir);
     // WHEN reconciling with a change that would otherwise write files
     const e = await expectPodmeshError(run({ bindings: [...bindings, binding('media', 'server')], now: at(1) }));
