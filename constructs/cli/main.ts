@@ -200,7 +200,8 @@ export function describePki(r: PkiResult): string {
   ];
   if (parts.length === 0) return '';
   const details = r.certificates.filter((c) => c.action === 'renew' || c.action === 'reissue').map((c) => `\n  ${c.service}/${c.kind}: ${c.reason}`);
-  return `certificates: ${parts.join(', ')} (${count('keep')} kept)${details.join('')}`;
+  const kept = count('keep') > 0 ? ` (${count('keep')} kept)` : '';
+  return `certificates: ${parts.join(', ')}${kept}${details.join('')}`;
 }
 
 function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: readonly string[], options: O, positionals = false) {
