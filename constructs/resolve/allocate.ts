@@ -57,13 +57,12 @@ export function allocateAddresses(
     const ip = parseIp(r.explicitIp);
     const seg = segmentOf.get(r.host);
     if (ip === undefined || !seg) continue; // reported by prop checks / placement checks
-    const range = `${hostRange(seg.cidr)}`;
     if (!contains(network.cidr, ip)) {
-      issues.add(r.path, `ip ${r.explicitIp} is outside network ${network.name} (${formatCidr(network.cidr)}). Pick an address in ${usableRange(seg)} or leave ip unset.`);
+      issues.add(r.path, `ip ${r.explicitIp} is outside network ${network.name} (${formatCidr(network.cidr)}). Pick an address in ${hostRange(seg.cidr)} or leave ip unset.`);
     } else if (!contains(seg.cidr, ip)) {
-      issues.add(r.path, `ip ${r.explicitIp} is outside host ${r.host}'s slice of network ${network.name} (${formatCidr(seg.cidr)}). Pick an address in ${range}, place the service on the host that owns it, or leave ip unset.`);
+      issues.add(r.path, `ip ${r.explicitIp} is outside host ${r.host}'s slice of network ${network.name} (${formatCidr(seg.cidr)}). Pick an address in ${hostRange(seg.cidr)}, place the service on the host that owns it, or leave ip unset.`);
     } else if (reserved.has(ip)) {
-      issues.add(r.path, `ip ${r.explicitIp} is ${reserved.get(ip)} of network ${network.name} (${formatCidr(seg.cidr)}). Pick an address in ${usableRange(seg)} or leave ip unset.`);
+      issues.add(r.path, `ip ${r.explicitIp} is ${reserved.get(ip)} of network ${network.name} (${formatCidr(seg.cidr)}). Pick an address in ${hostRange(seg.cidr)} or leave ip unset.`);
     } else if (taken.has(ip)) {
       issues.add(r.path, `ip ${r.explicitIp} is already given to ${taken.get(ip)}. Give each service its own address, or leave ip unset to allocate one.`);
     } else {
@@ -107,10 +106,6 @@ export function allocateAddresses(
     cursor.set(r.host, ip + 1);
   }
   return { addresses: result };
-}
-
-function usableRange(seg: SegmentPlan): string {
-  return hostRange(seg.cidr);
 }
 
 /** Longest prefix whose block holds `n` addresses, and at least one bit shorter than `current`. */

@@ -1,6 +1,5 @@
 // Escaping table: what podmesh writes after `Key=` for each kind of value and context.
 import { describe, expect, it } from 'vitest';
-import { PodmeshError } from '../../constructs/core/errors.ts';
 import {
   escapeAssignment,
   escapeToken,
@@ -9,20 +8,13 @@ import {
   escapeWords,
   type EscapeContext,
 } from '../../constructs/render/quadlet/index.ts';
+import { podmeshError } from '../helpers/errors.ts';
 
 const SYSTEMD: EscapeContext = { commandLine: false, quadlet: false, key: 'Description' };
 const EXEC: EscapeContext = { commandLine: true, quadlet: false, key: 'ExecStart' };
 const QUADLET: EscapeContext = { commandLine: true, quadlet: true, key: 'PodmanArgs' };
 
-function error(fn: () => unknown): PodmeshError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PodmeshError) return e;
-    throw e;
-  }
-  throw new Error('expected a PodmeshError');
-}
+const error = podmeshError;
 
 describe('escapeValue (single literal values)', () => {
   it.each([

@@ -1,6 +1,5 @@
 // The one writer: exact text, fixed order, skipped empty sections, repeatable keys, all errors at once.
 import { describe, expect, it } from 'vitest';
-import { PodmeshError } from '../../constructs/core/errors.ts';
 import {
   renderUnit,
   serviceName,
@@ -9,16 +8,9 @@ import {
   type ContainerUnit,
   type NetworkUnit,
 } from '../../constructs/render/quadlet/index.ts';
+import { podmeshError } from '../helpers/errors.ts';
 
-function error(fn: () => unknown): PodmeshError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PodmeshError) return e;
-    throw e;
-  }
-  throw new Error('expected a PodmeshError');
-}
+const error = podmeshError;
 
 describe('writeUnitFile', () => {
   it('GIVEN one section WHEN written THEN header, key=value lines and a trailing newline', () => {
