@@ -11,6 +11,7 @@ import { LOCK_FILE, parseLock, renderLock } from './resolve/lock.ts';
 import type { ResolvedStack } from './resolve/model.ts';
 import { resolveStack } from './resolve/resolve.ts';
 import { renderCompose } from './render/compose.ts';
+import { renderSystemd } from './render/systemd.ts';
 import { reconcilePki, type PkiResult } from './pki/index.ts';
 import { MANIFEST, renderManifest } from './render/manifest.ts';
 import { renderTopology } from './render/topology.ts';
@@ -90,7 +91,11 @@ export async function resolveStacks(stacks: readonly Stack[], outDir: string): P
     try {
       const lockPath = join(outDir, stack.node.id, LOCK_FILE);
       const lock = existsSync(lockPath) ? parseLock(await readFile(lockPath, 'utf8'), lockPath) : undefined;
-      resolved.push(resolveStack(stack, { lock }));
+      const r = resolveStack(stack, { lock });
+      // Renderers refuse what a host cannot run (a Quadlet key its Podman lacks, a value no unit
+      // file can carry); asking them now keeps a bad stack from touching state or out/.
+      renderSystemd(r);
+      resolved.push(r);
     } catch (e) {
       if (!(e instanceof PodmeshError)) throw e;
       issues.addAll(e.issues);
@@ -114,6 +119,7 @@ export function renderStack(stack: ResolvedStack, where: Locations): Map<string,
   const hostDir = join(where.outDir, stack.name, 'hosts', '_');
   const pkiServicesDir = relative(hostDir, join(where.stateDir, stack.name, 'pki', 'services')).split(sep).join('/');
   add(renderCompose(stack, { pkiServicesDir }));
+  add(renderSystemd(stack));
   add(renderTopology(stack));
   files.set(LOCK_FILE, renderLock(stack.lock));
   files.set(MANIFEST, renderManifest(stack.name, files));

@@ -20,9 +20,9 @@ describe('Stack', () => {
 });
 
 describe('Host', () => {
-  it('defaults to Podman 5.4, rootless, no endpoint', () => {
+  it('defaults to Podman 5.4, no endpoint, rootless left to the resolver', () => {
     const h = new Host(new Stack(new App(), 's'), 'h');
-    expect([h.podmanVersion, h.rootless, h.endpoint]).toEqual(['5.4', true, undefined]);
+    expect([h.podmanVersion, h.rootless, h.endpoint]).toEqual(['5.4', undefined, undefined]);
   });
 
   it.each([

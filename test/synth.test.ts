@@ -39,7 +39,17 @@ describe('synth', () => {
     const out = temp();
     await synth(threeTier().app, { stateDir: testState, outDir: out });
     const manifest = JSON.parse(readFileSync(join(out, 'three/manifest.json'), 'utf8'));
-    expect(manifest.files.map((f: { path: string }) => f.path)).toEqual(['TOPOLOGY.md', 'hosts/local/compose.yaml', 'podmesh.lock.json']);
+    expect(manifest.files.map((f: { path: string }) => f.path)).toEqual([
+      'TOPOLOGY.md',
+      'hosts/local/compose.yaml',
+      'hosts/local/quadlet/mesh.network',
+      'hosts/local/quadlet/mini-api.container',
+      'hosts/local/quadlet/mini-db-data.volume',
+      'hosts/local/quadlet/mini-db.container',
+      'hosts/local/quadlet/mini-web.container',
+      'hosts/local/systemd/three.target',
+      'podmesh.lock.json',
+    ]);
     expect(manifest.files[1].sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(manifest)).not.toMatch(/20\d\d-\d\d-\d\dT/);
   });
@@ -52,7 +62,8 @@ describe('synth', () => {
     svc(changedApp.stack, 'extra');
     await new Promise((r) => setTimeout(r, 20));
     const result = await synth(changedApp.app, { stateDir: testState, outDir: out });
-    expect(result.reports[0]!.modified).toEqual(['TOPOLOGY.md', 'hosts/local/compose.yaml', 'manifest.json', 'podmesh.lock.json']);
+    expect(result.reports[0]!.modified).toEqual(['TOPOLOGY.md', 'hosts/local/compose.yaml', 'hosts/local/systemd/three.target', 'manifest.json', 'podmesh.lock.json']);
+    expect(result.reports[0]!.added).toEqual(['hosts/local/quadlet/mini-extra.container']);
     const after = treeState(out);
     for (const f of Object.keys(before)) {
       if (!result.reports[0]!.modified.includes(f.replace(/^three\//, ''))) expect(after[f]).toEqual(before[f]);

@@ -198,6 +198,37 @@ const cases: BadCase[] = [
     expect: [['bad/y', 'mounts volume bad/shared on host b, but bad/x mounts it on host a']],
   },
   {
+    name: 'a rootless host in a multi-host stack',
+    build: (app) => {
+      const stack = new Stack(app, 'bad');
+      const a = new Host(stack, 'a', { endpoint: '198.51.100.1:51820', rootless: true });
+      const b = new Host(stack, 'b', { endpoint: '198.51.100.2:51820' });
+      new Network(stack, 'mesh', { subnet: '10.90.0.0/24', domain: 'bad.local' });
+      svc(stack, 'x', { host: a });
+      svc(stack, 'y', { host: b });
+    },
+    expect: [['bad/a', 'is rootless, but the stack spans 2 hosts joined by WireGuard']],
+  },
+  {
+    name: 'a Quadlet feature the host\'s Podman lacks',
+    build: (app) => {
+      const stack = new Stack(app, 'bad');
+      new Host(stack, 'old', { podmanVersion: '4.5' });
+      new Network(stack, 'mesh', { subnet: '10.90.0.0/24', domain: 'bad.local' });
+      const db = new Postgres(stack, 'db');
+      svc(stack, 'auth', { dependsOn: [db] });
+    },
+    expect: [['bad/auth', /waits for db to be healthy, but Podman 4\.5 on host old cannot tell systemd/]],
+  },
+  {
+    name: 'an environment value no unit file can carry',
+    build: (app) => {
+      const { stack } = miniStack('bad', app);
+      svc(stack, 'auth', { environment: { MOTD: 'line one\nline two' } });
+    },
+    expect: [['bad/auth', /`Environment=` value "MOTD=line one\\nline two" contains a line feed .* must go into a file/]],
+  },
+  {
     name: 'several bad props reported together',
     build: (app) => {
       const { stack } = miniStack('bad', app);

@@ -16,8 +16,9 @@ export interface HostProps {
   readonly podmanVersion?: string;
   /**
    * Run the mesh as an unprivileged user (units in `~/.config/containers/systemd/`) rather than
-   * as root (`/etc/containers/systemd/`).
-   * @default true
+   * as root (`/etc/containers/systemd/`). Hosts of multi-host stacks must be rootful: a rootless
+   * bridge lives inside the user's network namespace, out of reach of the WireGuard routes.
+   * @default - true on single-host stacks, false on multi-host stacks
    */
   readonly rootless?: boolean;
   /**
@@ -63,8 +64,8 @@ const schema = z.object({
 export class Host extends Construct {
   /** Podman version string as given. */
   public readonly podmanVersion: string;
-  /** Rootless (user units) or rootful (system units). */
-  public readonly rootless: boolean;
+  /** Rootless (user units) or rootful (system units), as given; the resolver applies the default. */
+  public readonly rootless?: boolean;
   /** Underlay endpoint, `address:port`. */
   public readonly endpoint?: string;
   /** Tunnel address as given. */
@@ -77,7 +78,7 @@ export class Host extends Construct {
       this.node.addValidation({ validate: () => [`host name "${id}" must be a lower-case DNS label`] });
     }
     this.podmanVersion = p.podmanVersion ?? '5.4';
-    this.rootless = p.rootless ?? true;
+    this.rootless = p.rootless;
     this.endpoint = p.endpoint;
     this.tunnelAddress = p.tunnelAddress;
   }

@@ -133,6 +133,9 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
         issues.add(h.node.path, `has no endpoint, but the stack spans ${activeHosts.length} hosts joined by WireGuard. Set endpoint: "<address or name>:<port>", e.g. "198.51.100.10:51820".`);
         continue;
       }
+      if (h.rootless === true) {
+        issues.add(h.node.path, `is rootless, but the stack spans ${activeHosts.length} hosts joined by WireGuard: a rootless Podman bridge lives in the user's network namespace, where the tunnel's routes to this host's slice cannot reach it. Remove rootless (multi-host hosts default to rootful) or set rootless: false.`);
+      }
       const other = endpoints.get(h.endpoint);
       if (other) issues.add(h.node.path, `endpoint ${h.endpoint} is already the endpoint of ${other.node.path}. Each host needs its own address or port.`);
       else endpoints.set(h.endpoint, h);
@@ -389,7 +392,7 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
       name: h.node.id,
       path: h.node.path,
       podmanVersion: { major: major!, minor: minor! },
-      rootless: h.rootless,
+      rootless: h.rootless ?? activeHosts.length <= 1,
       ...(h.endpoint ? { endpoint: h.endpoint } : {}),
     };
   });

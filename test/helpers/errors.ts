@@ -11,3 +11,14 @@ export function podmeshError(fn: () => unknown): PodmeshError {
   }
   throw new Error('expected a PodmeshError');
 }
+
+/** The PodmeshError a promise rejects with; any other outcome fails the test. */
+export async function podmeshRejection(promise: Promise<unknown>): Promise<PodmeshError> {
+  try {
+    await promise;
+  } catch (e) {
+    if (e instanceof PodmeshError) return e;
+    throw e;
+  }
+  throw new Error('expected a PodmeshError');
+}

@@ -172,3 +172,22 @@ describe('escapeToken (single words of split lists)', () => {
     expect(error(() => escapeToken(token, CTX)).message).toContain(reason);
   });
 });
+
+describe('path specifiers (Volume= sources of rootless units)', () => {
+  const VOLUME: EscapeContext = { commandLine: true, quadlet: true, key: 'Volume', pathSpecifier: true };
+
+  it.each([
+    ['%h/.config/podmesh/s/pki/services/a:/etc/mtls:ro,Z', '%h/.config/podmesh/s/pki/services/a:/etc/mtls:ro,Z'],
+    ['%t/run:/run/x', '%t/run:/run/x'],
+    ['%h/100%/$x:/y', '%h/100%%/$$x:/y'],
+    ['%x/not-a-path-specifier:/y', '%%x/not-a-path-specifier:/y'],
+    ['%h:/y', '%%h:/y'],
+    ['/abs/%h/inner:/y', '/abs/%%h/inner:/y'],
+  ])('GIVEN %j WHEN escaped THEN only a leading path specifier survives: %j', (value, expected) => {
+    expect(escapeValue(value, VOLUME)).toBe(expected);
+  });
+
+  it('GIVEN a key without pathSpecifier WHEN escaped THEN %h is literal', () => {
+    expect(escapeValue('%h/x', QUADLET)).toBe('%%h/x');
+  });
+});

@@ -27,6 +27,12 @@ export interface EscapeContext {
    */
   readonly key?: string;
   /**
+   * Keep a leading systemd path specifier (`%h/`, `%t/`, `%S/`, `%C/`, `%L/`, `%E/`) for systemd
+   * to expand; the rest of the value stays literal.
+   * @default false
+   */
+  readonly pathSpecifier?: boolean;
+  /**
    * Construct path the error is reported at.
    * @default ''
    */
@@ -135,8 +141,12 @@ export function escapeValue(value: string, ctx: EscapeContext): string {
       ctx,
     );
   }
-  return expand(value, ctx);
+  const specifier = ctx.pathSpecifier ? PATH_SPECIFIER.exec(value)?.[0] : undefined;
+  return specifier ? specifier + expand(value.slice(specifier.length), ctx) : expand(value, ctx);
 }
+
+/** systemd specifiers that expand to a directory: home, runtime, state, cache, logs, config. */
+const PATH_SPECIFIER = /^%[htSCLE](?=\/)/;
 
 /** True when a word must be quoted to come back as one word with the same text. */
 function needsQuotes(word: string): boolean {

@@ -165,7 +165,7 @@ function fieldEntries(spec: FieldSpec, value: unknown, ctx: EscapeContext): RawE
     case 'plain[]':
       return each(strings, (v) => {
         checkNoSpace(v, spec, ctx);
-        return [k, escapeValue(v, ctx)];
+        return [k, escapeValue(v, spec.pathSpecifier ? { ...ctx, pathSpecifier: true } : ctx)];
       });
     case 'token':
       return [[k, escapeToken(value as string, ctx)]];

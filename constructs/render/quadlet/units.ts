@@ -1096,6 +1096,12 @@ export interface FieldSpec {
   readonly kind: FieldKind;
   /** Set when the value must not contain whitespace; the text says why. */
   readonly noSpace?: string;
+  /**
+   * The value may start with a systemd path specifier (`%h/`, `%t/`, `%S/`, `%C/`, `%L/`, `%E/`),
+   * kept as a specifier so systemd expands it (e.g. the user's home in rootless units); every
+   * other `%` is still literal.
+   */
+  readonly pathSpecifier?: true;
 }
 
 type SpecFor<V> = [V] extends [boolean | undefined]
@@ -1107,7 +1113,12 @@ type SpecFor<V> = [V] extends [boolean | undefined]
       : [V] extends [string | undefined]
         ? { readonly key: string; readonly kind: 'plain' | 'token'; readonly noSpace?: string }
         : [V] extends [readonly string[] | undefined]
-          ? { readonly key: string; readonly kind: 'plain[]' | 'token[]' | 'argv' | 'word[]'; readonly noSpace?: string }
+          ? {
+            readonly key: string;
+            readonly kind: 'plain[]' | 'token[]' | 'argv' | 'word[]';
+            readonly noSpace?: string;
+            readonly pathSpecifier?: true;
+          }
           : [V] extends [readonly NetworkAttachment[] | undefined]
             ? { readonly key: string; readonly kind: 'networks' }
             : [V] extends [readonly ExecCommand[] | undefined]
@@ -1221,7 +1232,7 @@ export const CONTAINER_FIELDS = {
   environmentFile: { key: 'EnvironmentFile', kind: 'word[]' },
   environmentHost: { key: 'EnvironmentHost', kind: 'bool' },
   secret: { key: 'Secret', kind: 'word[]' },
-  volume: { key: 'Volume', kind: 'plain[]', noSpace: MOUNT_SOURCE },
+  volume: { key: 'Volume', kind: 'plain[]', noSpace: MOUNT_SOURCE, pathSpecifier: true },
   mount: { key: 'Mount', kind: 'word[]', noSpace: MOUNT_SOURCE },
   tmpfs: { key: 'Tmpfs', kind: 'plain[]' },
   user: { key: 'User', kind: 'plain' },

@@ -1,0 +1,391 @@
+// Quadlet and systemd output, judged by the real quadlet 5.4 and systemd-analyze, and compared
+// with the compose file of the same host as docker compose reads it.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { App, Host, Network, Postgres, Stack, synth, type Service } from '../constructs/index.ts';
+import { loadStacks } from '../constructs/cli/load.ts';
+import { QUADLET_FEATURES, QUADLET_KEYS, compareVersions, parsePodmanVersion, type PodmanVersion } from '../constructs/render/quadlet/index.ts';
+import { podmeshRejection } from './helpers/errors.ts';
+import { svc, tempDir, testState } from './helpers/stacks.ts';
+import { repoRoot, tool } from './helpers/tools.ts';
+import { dryRun, podmanRun, verifyUnits, type RunSpec } from './helpers/units.ts';
+
+const quadlet = tool('quadlet');
+const analyze = tool('systemd-analyze');
+const dockerCompose = tool('docker-compose');
+
+/** Synthesizes an app into a temporary out/ and returns its path. */
+async function synthTo(app: App, dir: string, stacks?: string[]): Promise<string> {
+  const outDir = join(dir, 'out');
+  await synth(app, { outDir, stateDir: join(dir, '.podmesh'), ...(stacks ? { stacks } : {}) });
+  return outDir;
+}
+
+/** Every `Key=` of the Quadlet resource sections of a file, with its section. */
+function quadletKeys(text: string): { section: string; key: string; value: string }[] {
+  const keys: { section: string; key: string; value: string }[] = [];
+  let section = '';
+  for (const line of text.split('\n')) {
+    const header = /^\[(\w+)\]$/.exec(line);
+    if (header) section = header[1]!;
+    else if (/^\w+=/.test(line) && ['Container', 'Network', 'Volume', 'Pod', 'Quadlet'].includes(section)) {
+      const eq = line.indexOf('=');
+      keys.push({ section, key: line.slice(0, eq), value: line.slice(eq + 1) });
+    }
+  }
+  return keys;
+}
+
+describe.skipIf(!quadlet || !analyze)('Quadlet units of ashchan-dev', () => {
+  const tmp = tempDir();
+  let host = '';
+  beforeAll(async () => {
+    const out = await synthTo(await loadStacks(join(repoRoot, 'stacks')), tmp.path, ['ashchan-dev']);
+    host = join(out, 'ashchan-dev/hosts/local');
+  });
+  afterAll(() => tmp.cleanup());
+
+  it('GIVEN the host folder WHEN listed THEN one .network, a .volume per volume, a .container per service and the target', () => {
+    expect(readdirSync(join(host, 'quadlet')).sort()).toEqual([
+      'ashchan-auth.container',
+      'ashchan-boards.container',
+      'ashchan-gateway.container',
+      'ashchan-media.container',
+      'ashchan-mesh.network',
+      'ashchan-minio-data.volume',
+      'ashchan-minio.container',
+      'ashchan-moderation.container',
+      'ashchan-postgres-data.volume',
+      'ashchan-postgres.container',
+      'ashchan-redis-data.volume',
+      'ashchan-redis.container',
+      'ashchan-search.container',
+    ]);
+    expect(readdirSync(join(host, 'systemd'))).toEqual(['ashchan-dev.target']);
+  });
+
+  it('GIVEN the quadlet folder WHEN quadlet -dryrun -user THEN exit 0, no warning, and systemd-analyze verify is silent', () => {
+    const gen = dryRun(quadlet!, join(host, 'quadlet'), true);
+    expect(gen.status, gen.complaints.join('\n')).toBe(0);
+    expect(gen.complaints).toEqual([]);
+    expect(gen.services.size).toBe(13);
+    const verify = verifyUnits(analyze!, gen.services, join(host, 'systemd'), true);
+    expect(verify.stderr).toBe('');
+    expect(verify.status).toBe(0);
+  });
+
+  it('GIVEN the auth service WHEN generated THEN the seed network, IP, DNS names, read-only /etc/mtls and health notify are in podman run', () => {
+    const gen = dryRun(quadlet!, join(host, 'quadlet'), true);
+    const auth = podmanRun(gen.services.get('ashchan-auth.service')!);
+    expect(auth).toMatchObject({
+      name: 'ashchan-auth-1',
+      image: 'ghcr.io/ashchan/auth-accounts:1.0.0',
+      network: 'ashchan-mesh',
+      ip: '10.90.0.21',
+      aliases: ['auth.ashchan.local', 'auth'],
+      volumes: ['/home/user/.config/podmesh/ashchan-dev/pki/services/auth:/etc/mtls:ro,Z'],
+    });
+    // postgres is awaited healthy by auth: its unit turns active only once healthy.
+    expect(podmanRun(gen.services.get('ashchan-postgres.service')!).sdnotify).toBe('healthy');
+    const unit = gen.services.get('ashchan-auth.service')!;
+    expect(unit).toMatch(/^Requires=ashchan-postgres\.service$/m);
+    expect(unit).toMatch(/^After=ashchan-postgres\.service$/m);
+    expect(unit).toMatch(/^PartOf=ashchan-dev\.target$/m);
+    expect(unit).toMatch(/^Restart=always$/m);
+  });
+
+  it('GIVEN the network WHEN generated THEN podman network create gets the seed subnet, gateway and bridge name', () => {
+    const gen = dryRun(quadlet!, join(host, 'quadlet'), true);
+    const line = gen.services.get('ashchan-mesh-network.service')!.split('\n').find((l) => l.startsWith('ExecStart='))!;
+    expect(line).toContain('--subnet 10.90.0.0/24');
+    expect(line).toContain('--gateway 10.90.0.1');
+    expect(line).toContain('--interface-name=ashchan-mesh');
+    expect(line).toMatch(/ ashchan-mesh$/);
+  });
+
+  it('GIVEN the target WHEN read THEN it wants every container and installs into the rootless default.target', () => {
+    const target = readFileSync(join(host, 'systemd/ashchan-dev.target'), 'utf8');
+    expect(target.match(/^Wants=/gm)).toHaveLength(9);
+    expect(target).toMatch(/^WantedBy=default\.target$/m);
+  });
+});
+
+describe.skipIf(!quadlet || !analyze)('a rootful host', () => {
+  const tmp = tempDir();
+  afterAll(() => tmp.cleanup());
+
+  it('GIVEN rootless: false WHEN synthesized THEN system paths, multi-user.target, and quadlet -dryrun (system) + verify pass', async () => {
+    const app = new App();
+    const stack = new Stack(app, 'sys', { project: 'sys' });
+    new Host(stack, 'server', { rootless: false });
+    new Network(stack, 'mesh', { subnet: '10.91.0.0/24', domain: 'sys.local' });
+    const db = new Postgres(stack, 'db');
+    svc(stack, 'api', { dependsOn: [db], ports: { http: { port: 8080, publish: true } } });
+    const out = await synthTo(app, tmp.path);
+    const host = join(out, 'sys/hosts/server');
+    const gen = dryRun(quadlet!, join(host, 'quadlet'), false);
+    expect(gen.status).toBe(0);
+    expect(gen.complaints).toEqual([]);
+    expect(podmanRun(gen.services.get('sys-api.service')!).volumes).toEqual(['/etc/podmesh/sys/pki/services/api:/etc/mtls:ro,Z']);
+    expect(readFileSync(join(host, 'systemd/sys.target'), 'utf8')).toMatch(/^WantedBy=multi-user\.target$/m);
+    const verify = verifyUnits(analyze!, gen.services, join(host, 'systemd'), false);
+    expect(verify.stderr).toBe('');
+  });
+});
+
+/** A stack for the version table: names, health checks, a read-only root, a user, a volume. */
+function versionStack(version: string, condition: 'healthy' | 'started' = 'started') {
+  const app = new App();
+  const stack = new Stack(app, 'ver', { project: 'ver' });
+  new Host(stack, 'h', { podmanVersion: version });
+  new Network(stack, 'mesh', { subnet: '10.92.0.0/24', domain: 'ver.local', bridgeName: 'ver-mesh' });
+  const db = new Postgres(stack, 'db');
+  const api: Service = svc(stack, 'api', {
+    dependsOn: [{ service: db, condition }],
+    aliases: ['api-v1.ver.local'],
+    user: 'www-data',
+    readOnlyRootFilesystem: true,
+    environment: { GREETING: 'it\'s 100% "$HOME"-free' },
+    ports: { http: { port: 8080, publish: true } },
+  });
+  return { app, stack, api };
+}
+
+const VERSIONS = ['4.4', '4.9', '5.0', '5.2', '5.4'] as const;
+
+describe.skipIf(!quadlet)('Podman version targeting', () => {
+  const tmp = tempDir();
+  afterAll(() => tmp.cleanup());
+
+  /** The lowest version each key, and each value form podmesh writes, needs. */
+  function needs(k: { section: string; key: string; value: string }): PodmanVersion {
+    const table = QUADLET_KEYS[k.section as keyof typeof QUADLET_KEYS] as Record<string, { since: PodmanVersion }>;
+    let since = table[k.key]!.since;
+    const raise = (v: PodmanVersion) => (since = compareVersions(v, since) > 0 ? v : since);
+    if (k.key === 'Notify' && k.value === 'healthy') raise(QUADLET_FEATURES['Notify=healthy'].since);
+    if ((k.key === 'User' || k.key === 'Group') && !/^\d+$/.test(k.value)) raise(QUADLET_FEATURES['User=name'].since);
+    return since;
+  }
+
+  it.each(VERSIONS)('GIVEN a host on Podman %s WHEN synthesized THEN every key is one that version has, and quadlet 5.4 runs the result', async (version) => {
+    const { app } = versionStack(version);
+    const out = await synthTo(app, join(tmp.path, version));
+    const dir = join(out, 'ver/hosts/h/quadlet');
+    const host = parsePodmanVersion(version);
+    for (const file of readdirSync(dir)) {
+      for (const k of quadletKeys(readFileSync(join(dir, file), 'utf8'))) {
+        expect(compareVersions(needs(k), host), `${file}: ${k.key}=${k.value} on ${version}`).toBeLessThanOrEqual(0);
+      }
+    }
+    // The older forms mean the same to a newer Podman: the same container comes out.
+    const gen = dryRun(quadlet!, dir, true);
+    expect(gen.status).toBe(0);
+    expect(gen.complaints).toEqual([]);
+    const api = podmanRun(gen.services.get('ver-api.service')!);
+    expect(api).toMatchObject({
+      name: 'ver-api-1',
+      hostname: 'api',
+      ip: '10.92.0.3',
+      aliases: ['api.ver.local', 'api-v1.ver.local', 'api'],
+      user: 'www-data',
+      readOnly: true,
+      publish: ['8080:8080'],
+      env: { GREETING: 'it\'s 100% "$HOME"-free', SERVICE_DNS_NAME: 'api.ver.local', SERVICE_NAME: 'api' },
+    });
+    expect(JSON.parse(api.healthCmd!)).toContain('https://api.ver.local:8443/health');
+    expect(api.health).toEqual({ interval: '10s', timeout: '5s', retries: '5', 'start-period': '10s' });
+  });
+
+  it('GIVEN the forms chosen WHEN compared across versions THEN each version uses its best one', async () => {
+    const text = async (version: string) => {
+      const out = await synthTo(versionStack(version).app, join(tmp.path, `forms-${version}`));
+      return {
+        api: readFileSync(join(out, 'ver/hosts/h/quadlet/ver-api.container'), 'utf8'),
+        net: readFileSync(join(out, 'ver/hosts/h/quadlet/mesh.network'), 'utf8'),
+      };
+    };
+    const v44 = await text('4.4');
+    expect(v44.api).toContain('Network=mesh.network:ip=10.92.0.3,alias=api.ver.local,alias=api-v1.ver.local,alias=api\n');
+    expect(v44.api).toContain('PodmanArgs=--hostname=api --user=www-data "--health-cmd=[');
+    expect(v44.net).not.toContain('NetworkName=');
+    expect(v44.net).not.toContain('ver-mesh\nPodmanArgs');
+    const v49 = await text('4.9');
+    expect(v49.api).toContain('HostName=api\n');
+    expect(v49.api).toContain('User=www-data\n');
+    expect(v49.api).toContain('HealthCmd=');
+    expect(v49.net).toContain('PodmanArgs=--interface-name=ver-mesh\n');
+    const v52 = await text('5.2');
+    expect(v52.api).toContain('Network=mesh.network\nIP=10.92.0.3\nNetworkAlias=api.ver.local\n');
+  });
+
+  it('GIVEN a healthy dependency WHEN the host runs 4.9, 5.0 THEN --sdnotify=healthy, then Notify=healthy', async () => {
+    const read = async (version: string) => {
+      const out = await synthTo(versionStack(version, 'healthy').app, join(tmp.path, `notify-${version}`));
+      return readFileSync(join(out, 'ver/hosts/h/quadlet/ver-db.container'), 'utf8');
+    };
+    expect(await read('4.9')).toContain('PodmanArgs=--sdnotify=healthy\n');
+    expect(await read('5.0')).toContain('Notify=healthy\n');
+  });
+
+  it('GIVEN a healthy dependency on Podman 4.6 WHEN synthesized THEN a clear error names the service, the key and the versions, and nothing is written', async () => {
+    const { app } = versionStack('4.6', 'healthy');
+    const dir = join(tmp.path, 'too-old');
+    const err = await podmeshRejection(synthTo(app, dir));
+    expect(err.issues).toEqual([
+      {
+        path: 'ver/api',
+        message: expect.stringMatching(/waits for db to be healthy, but Podman 4\.6 on host h .*Notify=healthy needs v5\.0.*--sdnotify=healthy v4\.7.*Raise the host's podmanVersion or use condition: 'started'/),
+      },
+    ]);
+    expect(() => readdirSync(join(dir, 'out'))).toThrow();
+    expect(() => readdirSync(join(dir, '.podmesh'))).toThrow();
+  });
+});
+
+/** Environment values the renderers must carry exactly, or refuse with a reason. */
+const ENV_CASES: readonly string[] = [
+  'plain',
+  'two words',
+  '  leading and trailing  ',
+  'quotes "double" and \'single\'',
+  '"quoted whole"',
+  'back\\slash \\n not a newline',
+  'trailing backslash\\',
+  '100% %h %n %% specifiers',
+  '$HOME ${HOME} $$ dollars',
+  'semi;colon ; alone',
+  ';',
+  'unicode: ünïcødé ✓ 漢字 🚀',
+  'tab\there',
+  'line\nbreak',
+  'carriage\rreturn',
+  'nul\u0000byte',
+  '',
+  '=starts with equals',
+  'a=b=c',
+];
+
+/** Seeded random strings from a nasty alphabet, for the same round trip. */
+function randomValues(count: number, seed: number): string[] {
+  let s = seed;
+  const next = () => ((s = (s * 1103515245 + 12345) % 2 ** 31), s);
+  const alphabet = ['a', 'Z', '0', ' ', '"', "'", '\\', '%', '$', '{', '}', ';', '=', ',', ':', 'é', '漢', '🚀', '\t', '\n', '#'];
+  return Array.from({ length: count }, () => Array.from({ length: 1 + (next() % 12) }, () => alphabet[next() % alphabet.length]).join(''));
+}
+
+describe.skipIf(!quadlet)('environment escaping through the whole pipeline', () => {
+  const tmp = tempDir();
+  afterAll(() => tmp.cleanup());
+
+  it('GIVEN tricky and random values WHEN synthesized THEN accepted ones reach podman unchanged and refused ones say why', async () => {
+    const values = [...ENV_CASES, ...randomValues(150, 20261128)];
+    let accepted = 0;
+    for (const [i, value] of values.entries()) {
+      const app = new App();
+      const stack = new Stack(app, 'env', { project: 'env' });
+      new Host(stack, 'h');
+      new Network(stack, 'mesh', { subnet: '10.93.0.0/24', domain: 'env.local' });
+      svc(stack, 'api', { environment: { VALUE: value } });
+      const dir = join(tmp.path, String(i));
+      let out: string;
+      try {
+        out = await synthTo(app, dir);
+      } catch (e) {
+        const err = await podmeshRejection(Promise.reject(e));
+        // Refused: named at the service, the key, and a fix.
+        expect(err.issues[0]!.path, JSON.stringify(value)).toBe('env/api');
+        expect(err.issues[0]!.message).toMatch(/Environment=.*\. [A-Z].*\.$/s);
+        expect(value === '' || /^\s|\s$|[\u0000-\u0008\n-\u001f]|\\$/u.test(value), `refused ${JSON.stringify(value)}: ${err.issues[0]!.message}`).toBe(true);
+        continue;
+      }
+      accepted++;
+      const gen = dryRun(quadlet!, join(out, 'env/hosts/h/quadlet'), true);
+      expect(gen.complaints).toEqual([]);
+      expect(podmanRun(gen.services.get('env-api.service')!).env.VALUE, JSON.stringify(value)).toBe(value);
+    }
+    expect(accepted).toBeGreaterThan(values.length / 2);
+  });
+});
+
+/** docker compose's reading of a compose file. */
+function composeConfig(file: string): any {
+  const r = spawnSync(dockerCompose!, ['-f', file, 'config', '--format', 'json'], { encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`docker compose config failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.replaceAll('$$', '$'));
+}
+
+/** Mount sources that differ by design (where certificates live) reduced to what they name. */
+function mountKey(source: string, target: string, ro: boolean): string {
+  const pki = /\/pki\/services\/(.+)$/.exec(source);
+  // Quadlet before 4.7 cannot name a volume: it is systemd-<name> there (README, version table).
+  return `${pki ? `pki:${pki[1]}` : source.replace(/^systemd-/, '')}:${target}${ro ? ':ro' : ''}`;
+}
+
+/** The container as compose describes it, in RunSpec terms. */
+function fromCompose(name: string, svcModel: any): Partial<RunSpec> & { mounts: string[] } {
+  const [network] = Object.entries<any>(svcModel.networks);
+  return {
+    name: svcModel.container_name,
+    image: svcModel.image,
+    hostname: svcModel.hostname,
+    ip: network![1].ipv4_address,
+    // Compose adds the service name as an alias by itself.
+    aliases: [...(network![1].aliases ?? []), name],
+    publish: (svcModel.ports ?? []).map((p: any) => `${p.host_ip ? `${p.host_ip}:` : ''}${p.published}:${p.target}${p.protocol === 'udp' ? '/udp' : ''}`),
+    env: Object.fromEntries(Object.entries<string>(svcModel.environment ?? {})),
+    mounts: (svcModel.volumes ?? []).map((v: any) => mountKey(v.source, v.target, Boolean(v.read_only))).sort(),
+    command: svcModel.command ?? [],
+    healthCmd: svcModel.healthcheck ? JSON.stringify(svcModel.healthcheck.test[0] === 'CMD' ? svcModel.healthcheck.test.slice(1) : svcModel.healthcheck.test) : undefined,
+  };
+}
+
+function fromQuadlet(spec: RunSpec): Partial<RunSpec> & { mounts: string[] } {
+  return {
+    name: spec.name,
+    image: spec.image,
+    hostname: spec.hostname,
+    ip: spec.ip,
+    aliases: spec.aliases,
+    publish: spec.publish,
+    env: spec.env,
+    mounts: spec.volumes
+      .map((v) => {
+        const [source, target, opts] = v.split(':') as [string, string, string | undefined];
+        return mountKey(source.replace(/\.volume$/, ''), target, (opts ?? '').split(',').includes('ro'));
+      })
+      .sort(),
+    command: spec.command,
+    healthCmd: spec.healthCmd,
+  };
+}
+
+describe.skipIf(!quadlet || !dockerCompose)('compose and Quadlet describe the same containers', () => {
+  const tmp = tempDir();
+  afterAll(() => tmp.cleanup());
+
+  it.each([
+    ['ashchan-dev (Podman 5.4 forms)', 'ashchan-dev', undefined],
+    ['a stack on Podman 4.4 (oldest forms)', 'ver', '4.4'],
+  ])('GIVEN %s WHEN both outputs are read by their real consumers THEN names, images, IPs, aliases, ports, mounts, env, commands and health checks match', async (_label, stackName, version) => {
+    const app = version ? versionStack(version).app : await loadStacks(join(repoRoot, 'stacks'));
+    const out = await synthTo(app, join(tmp.path, stackName), [stackName]);
+    const hostsDir = join(out, stackName, 'hosts');
+    for (const host of readdirSync(hostsDir)) {
+      const compose = composeConfig(join(hostsDir, host, 'compose.yaml'));
+      const gen = dryRun(quadlet!, join(hostsDir, host, 'quadlet'), true);
+      const project = compose.name as string;
+      const names = Object.keys(compose.services).sort();
+      expect(names.length).toBeGreaterThan(0);
+      for (const name of names) {
+        const unit = gen.services.get(`${project}-${name}.service`);
+        expect(unit, `${host}/${name}`).toBeDefined();
+        expect(fromQuadlet(podmanRun(unit!)), `${host}/${name}`).toEqual(fromCompose(name, compose.services[name]));
+      }
+      // No container exists on one side only.
+      const containers = [...gen.services.keys()].filter((s) => !/-(network|volume)\.service$/.test(s));
+      expect(containers.sort()).toEqual(names.map((n) => `${project}-${n}.service`).sort());
+    }
+  });
+});
