@@ -8,7 +8,7 @@ import { App, Host, Network, Postgres, Stack, synth, type Service } from '../con
 import { loadStacks } from '../constructs/cli/load.ts';
 import { QUADLET_FEATURES, QUADLET_KEYS, compareVersions, parsePodmanVersion, type PodmanVersion } from '../constructs/render/quadlet/index.ts';
 import { podmeshRejection } from './helpers/errors.ts';
-import { svc, tempDir, testState } from './helpers/stacks.ts';
+import { svc, tempDir } from './helpers/stacks.ts';
 import { repoRoot, tool } from './helpers/tools.ts';
 import { dryRun, podmanRun, verifyUnits, type RunSpec } from './helpers/units.ts';
 
@@ -17,9 +17,9 @@ const analyze = tool('systemd-analyze');
 const dockerCompose = tool('docker-compose');
 
 /** Synthesizes an app into a temporary out/ and returns its path. */
-async function synthTo(app: App, dir: string, stacks?: string[]): Promise<string> {
+async function synthTo(app: App, dir: string, stacks?: string[], stateDir = join(dir, '.podmesh')): Promise<string> {
   const outDir = join(dir, 'out');
-  await synth(app, { outDir, stateDir: join(dir, '.podmesh'), ...(stacks ? { stacks } : {}) });
+  await synth(app, { outDir, stateDir, ...(stacks ? { stacks } : {}) });
   return outDir;
 }
 
@@ -291,7 +291,8 @@ describe.skipIf(!quadlet)('environment escaping through the whole pipeline', () 
       const dir = join(tmp.path, String(i));
       let out: string;
       try {
-        out = await synthTo(app, dir);
+        // One state folder for all: the certificates are issued once.
+        out = await synthTo(app, dir, undefined, join(tmp.path, 'state'));
       } catch (e) {
         const err = await podmeshRejection(Promise.reject(e));
         // Refused: named at the service, the key, and a fix.
@@ -333,6 +334,8 @@ function fromCompose(name: string, svcModel: any): Partial<RunSpec> & { mounts: 
     ip: network![1].ipv4_address,
     // Compose adds the service name as an alias by itself.
     aliases: [...(network![1].aliases ?? []), name],
+    // docker compose config writes host entries as name=ip.
+    addHost: (svcModel.extra_hosts ?? []).map((e: string) => e.replace('=', ':')),
     publish: (svcModel.ports ?? []).map((p: any) => `${p.host_ip ? `${p.host_ip}:` : ''}${p.published}:${p.target}${p.protocol === 'udp' ? '/udp' : ''}`),
     env: Object.fromEntries(Object.entries<string>(svcModel.environment ?? {})),
     mounts: (svcModel.volumes ?? []).map((v: any) => mountKey(v.source, v.target, Boolean(v.read_only))).sort(),
@@ -348,6 +351,7 @@ function fromQuadlet(spec: RunSpec): Partial<RunSpec> & { mounts: string[] } {
     hostname: spec.hostname,
     ip: spec.ip,
     aliases: spec.aliases,
+    addHost: spec.addHost,
     publish: spec.publish,
     env: spec.env,
     mounts: spec.volumes
@@ -366,15 +370,17 @@ describe.skipIf(!quadlet || !dockerCompose)('compose and Quadlet describe the sa
   afterAll(() => tmp.cleanup());
 
   it.each([
-    ['ashchan-dev (Podman 5.4 forms)', 'ashchan-dev', undefined],
-    ['a stack on Podman 4.4 (oldest forms)', 'ver', '4.4'],
-  ])('GIVEN %s WHEN both outputs are read by their real consumers THEN names, images, IPs, aliases, ports, mounts, env, commands and health checks match', async (_label, stackName, version) => {
+    ['ashchan-dev (Podman 5.4 forms)', 'ashchan-dev', undefined, true],
+    ['a stack on Podman 4.4 (oldest forms)', 'ver', '4.4', true],
+    ['ashchan-prod (three rootful hosts, one on Podman 4.9, host entries for the other hosts)', 'ashchan-prod', undefined, false],
+  ])('GIVEN %s WHEN both outputs are read by their real consumers THEN names, images, IPs, aliases, host entries, ports, mounts, env, commands and health checks match', async (_label, stackName, version, rootless) => {
     const app = version ? versionStack(version).app : await loadStacks(join(repoRoot, 'stacks'));
     const out = await synthTo(app, join(tmp.path, stackName), [stackName]);
     const hostsDir = join(out, stackName, 'hosts');
     for (const host of readdirSync(hostsDir)) {
       const compose = composeConfig(join(hostsDir, host, 'compose.yaml'));
-      const gen = dryRun(quadlet!, join(hostsDir, host, 'quadlet'), true);
+      const gen = dryRun(quadlet!, join(hostsDir, host, 'quadlet'), rootless);
+      expect(gen.complaints).toEqual([]);
       const project = compose.name as string;
       const names = Object.keys(compose.services).sort();
       expect(names.length).toBeGreaterThan(0);

@@ -1,5 +1,6 @@
 // compose.yaml per host, for docker compose v2 and podman-compose 1.1+.
-import { Document, isScalar, isSeq, visit } from 'yaml';
+import { Document, isScalar, isSeq, visit, type Node } from 'yaml';
+import { remoteHostEntries } from '../resolve/dns.ts';
 import type { ResolvedMount, ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { hashHeader } from './header.ts';
 
@@ -31,8 +32,12 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
   const networks = stack.networks.filter((n) => services.some((s) => s.network === n.id));
   const volumes = stack.volumes.filter((v) => v.host === host);
 
+  // Other hosts' services as host entries, listed once and shared by every service through a
+  // YAML anchor (`extra_hosts: *remote-hosts`).
+  const remote = remoteHostEntries(stack, host).map((e) => `${e.name}:${e.ip}`);
   const doc = {
     name: stack.project,
+    ...(remote.length > 0 ? { [REMOTE_HOSTS_KEY]: remote } : {}),
     services: Object.fromEntries(services.map((s) => [s.name, service(stack, s, local, where)])),
     networks: Object.fromEntries(
       networks.map((n) => {
@@ -53,6 +58,11 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
   };
   // YAML 1.1 quoting: podman-compose reads with PyYAML, where `22:22` is a number and `on` a boolean.
   const yaml = new Document(escapeInterpolation(doc), { version: '1.1' });
+  if (remote.length > 0) {
+    const list = yaml.get(REMOTE_HOSTS_KEY, true) as Node;
+    list.anchor = 'remote-hosts';
+    for (const s of services) yaml.setIn(['services', s.name, 'extra_hosts'], yaml.createAlias(list as never));
+  }
   // Short lists of scalars (commands, health checks) read best on one line.
   visit(yaml, {
     Seq(_, seq) {
@@ -67,6 +77,9 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
   const text = yaml.toString({ lineWidth: 0, indent: 2, flowCollectionPadding: false });
   return hashHeader(stack.name) + text;
 }
+
+/** Top-level extension field (ignored by compose) that holds the shared host entries. */
+const REMOTE_HOSTS_KEY = 'x-podmesh-remote-hosts';
 
 function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<string>, where: ComposeLocations): Record<string, unknown> {
   const network = stack.networks.find((n) => n.id === s.network)!;

@@ -1,6 +1,7 @@
 // Quadlet and systemd units per host: `hosts/<host>/quadlet/*.network|*.volume|*.container` and
 // `hosts/<host>/systemd/<stack>.target`, each in the best form the host's Podman supports.
 import { PodmeshError, type Issue } from '../core/errors.ts';
+import { namesOf, remoteHostEntries, type HostEntry } from '../resolve/dns.ts';
 import type { ResolvedHealthcheck, ResolvedHost, ResolvedMount, ResolvedNetwork, ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { generatedHeader } from './header.ts';
 import {
@@ -80,6 +81,7 @@ function hostUnits(stack: ResolvedStack, host: ResolvedHost, services: readonly 
   // Services some local dependent waits for to be healthy: they tell systemd when they are.
   const awaitedHealthy = new Set(services.flatMap((s) => s.dependsOn.filter((d) => d.condition === 'healthy' && local.has(d.service)).map((d) => d.service)));
 
+  const remote = remoteHostEntries(stack, host.name);
   const planned: Planned[] = [
     ...networks.map((n) => ({ file: `quadlet/${unitFileName(n.name, 'network')}`, unit: networkUnit(stack, host, n), path: n.path })),
     ...volumes.map((v) => ({ file: `quadlet/${unitFileName(v.name, 'volume')}`, unit: volumeUnit(stack, host, v.name), path: v.path })),
@@ -88,7 +90,7 @@ function hostUnits(stack: ResolvedStack, host: ResolvedHost, services: readonly 
   for (const s of services) {
     try {
       const network = networks.find((n) => n.id === s.network)!;
-      const unit = containerUnit(stack, host, s, network, local, awaitedHealthy.has(s.name));
+      const unit = containerUnit(stack, host, s, network, local, awaitedHealthy.has(s.name), remote);
       planned.push({ file: `quadlet/${unitFileName(containerUnitStem(stack, s), 'container')}`, unit, path: s.path });
     } catch (e) {
       if (!(e instanceof PodmeshError)) throw e;
@@ -156,6 +158,7 @@ function containerUnit(
   network: ResolvedNetwork,
   local: ReadonlySet<string>,
   awaitedHealthy: boolean,
+  remote: readonly HostEntry[],
 ): ContainerUnit {
   const v = host.podmanVersion;
   const args: string[] = [];
@@ -179,7 +182,7 @@ function containerUnit(
   // Network, address and aliases: typed keys from 5.2, the `NAME.network:ip=…,alias=…` form before.
   // Compose makes the service name an alias by itself; Quadlet is told.
   const networkRef = unitFileName(network.name, 'network');
-  const aliases = s.aliases.includes(s.name) ? [...s.aliases] : [...s.aliases, s.name];
+  const aliases = namesOf(s);
   if (supports('NetworkAlias', v)) {
     container.network = [networkRef];
     container.ip = s.ip;
@@ -187,6 +190,10 @@ function containerUnit(
   } else {
     container.network = [{ network: networkRef, ip: s.ip, aliases }];
   }
+  // Services of other hosts, reached through the tunnel: host entries, since DNS is per host.
+  const entries = remote.map((e) => `${e.name}:${e.ip}`);
+  if (supports('AddHost', v)) container.addHost = entries;
+  else args.push(...entries.map((e) => `--add-host=${e}`));
   const published = s.ports.filter((p) => p.publish);
   if (published.length > 0) container.publishPort = published.map(publishSpec);
   if (s.environment.length > 0) container.environment = Object.fromEntries(s.environment);

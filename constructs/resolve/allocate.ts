@@ -97,7 +97,9 @@ export function allocateAddresses(
       issues.add(
         network.path,
         `network ${network.name} has ${usable} usable addresses in ${formatCidr(seg.cidr)} (host ${seg.host}) but ${needed} services need one. ` +
-          `Use a larger subnet (at least /${suggestPrefix(needed + 3, seg.cidr.prefix)}) or move services elsewhere.`,
+          (segments.length > 1
+            ? `Give host ${seg.host} a larger slice (at least /${suggestPrefix(needed + 3, seg.cidr.prefix)}) in slices, or move services to another host.`
+            : `Use a larger subnet (at least /${suggestPrefix(needed + 3, seg.cidr.prefix)}) or move services elsewhere.`),
       );
       break;
     }

@@ -50,6 +50,8 @@ export interface RunSpec {
   network?: string;
   ip?: string;
   aliases: string[];
+  /** `--add-host` entries as `name:ip`. */
+  addHost: string[];
   publish: string[];
   volumes: string[];
   env: Record<string, string>;
@@ -64,7 +66,7 @@ export interface RunSpec {
 const VALUE_FLAGS = new Set([
   '--name', '--cidfile', '--cgroups', '--network', '--ip', '--network-alias', '--hostname', '--publish', '-p', '-v', '--volume',
   '--env', '-e', '--health-cmd', '--health-interval', '--health-timeout', '--health-retries', '--health-start-period', '--user',
-  '--group', '--sdnotify', '--label', '--annotation', '--mount', '--tmpfs', '--pull', '--log-driver', '--stop-timeout',
+  '--group', '--sdnotify', '--add-host', '--label', '--annotation', '--mount', '--tmpfs', '--pull', '--log-driver', '--stop-timeout',
 ]);
 
 /** The `podman run` of a generated service, with `%h` as /home/user, split into a RunSpec. */
@@ -76,7 +78,7 @@ export function podmanRun(service: string): RunSpec {
     env: {},
   });
   const runAt = argv.indexOf('run');
-  const spec: RunSpec = { aliases: [], publish: [], volumes: [], env: {}, health: {}, readOnly: false, command: [] };
+  const spec: RunSpec = { aliases: [], addHost: [], publish: [], volumes: [], env: {}, health: {}, readOnly: false, command: [] };
   let i = runAt + 1;
   for (; i < argv.length; i++) {
     const word = argv[i]!;
@@ -101,6 +103,7 @@ export function podmanRun(service: string): RunSpec {
       }
       case '--ip': spec.ip = value; break;
       case '--network-alias': spec.aliases.push(value); break;
+      case '--add-host': spec.addHost.push(value); break;
       case '--publish': case '-p': spec.publish.push(value); break;
       case '-v': case '--volume': spec.volumes.push(value); break;
       case '--env': case '-e': {

@@ -1,0 +1,33 @@
+// Ashchan in production on three hosts joined by WireGuard: the seed's "Production Deployment"
+// (systemd, host-to-host networking, DNS across hosts) with plain HTTP switched off (migration step 6).
+import { type App, Host, Network, Stack } from '../constructs/index.ts';
+import { addAshchan } from './lib/ashchan.ts';
+
+export default (app: App): void => {
+  const stack = new Stack(app, 'ashchan-prod', {
+    project: 'ashchan',
+    description: 'Ashchan imageboard in production: an edge host with the gateway, an app host, a data host; mTLS only.',
+    wireguard: { persistentKeepalive: 25, presharedKeys: true },
+  });
+  // Underlay addresses are from TEST-NET-3 (RFC 5737): replace them with the hosts' real ones.
+  const edge = new Host(stack, 'edge', { podmanVersion: '5.4', endpoint: '203.0.113.10:51820' });
+  const appHost = new Host(stack, 'app', { podmanVersion: '5.4', endpoint: '203.0.113.20:51820' });
+  // The data host runs Ubuntu 24.04's Podman 4.9: its units use the older Quadlet forms.
+  const data = new Host(stack, 'data', { podmanVersion: '4.9', endpoint: '203.0.113.30:51820' });
+  // Explicit slices keep the seed's addresses (gateway .10, auth .21, boards .22) in production.
+  const network = new Network(stack, 'ashchan-mesh', {
+    subnet: '10.90.0.0/24',
+    bridgeName: 'ashchan-mesh',
+    domain: 'ashchan.local',
+    slices: { edge: '10.90.0.0/28', app: '10.90.0.16/28', data: '10.90.0.64/26' },
+  });
+  addAshchan(stack, {
+    network,
+    gateway: edge,
+    apps: appHost,
+    media: data,
+    data,
+    plainHttp: false,
+    publicHostnames: ['ashchan.example.org'],
+  });
+};
