@@ -417,7 +417,7 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
       version: 1,
       networks: lockOut,
       ...(tunnel
-        ? { wireguard: { subnet: formatCidr(tunnel.subnet), hosts: Object.fromEntries([...tunnel.addresses].sort(([a], [b]) => compare(a, b)).map(([h, address]) => [h, { address }])) } }
+        ? { wireguard: { subnet: formatCidr(tunnel.subnet), hosts: Object.fromEntries([...tunnel.addresses].sort(([a], [b]) => compare(a, b)).map(([h, address]) => [h, { address, ...lockedPublicKey(lock, h) }])) } }
         : {}),
     },
     ...(tunnel
@@ -434,6 +434,7 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
               endpoint: h.endpoint!,
               listenPort: Number(h.endpoint!.slice(h.endpoint!.lastIndexOf(':') + 1)),
               routes: networkList.flatMap((n) => n.segments.filter((g) => g.host === h.node.id).map((g) => g.subnet)),
+              ...lockedPublicKey(lock, h.node.id),
             })),
           },
         }
@@ -502,4 +503,10 @@ function suggestFreeSubnet(c: Cidr, taken: readonly Cidr[]): string {
     if (!taken.some((t) => overlaps(t, candidate))) return formatCidr(candidate);
   }
   return 'another private range';
+}
+
+/** A host's WireGuard public key as the lock records it (keys belong to hosts, whatever the tunnel subnet). */
+function lockedPublicKey(lock: AllocationLock | undefined, host: string): { publicKey?: string } {
+  const key = lock?.wireguard?.hosts[host]?.publicKey;
+  return key === undefined ? {} : { publicKey: key };
 }
