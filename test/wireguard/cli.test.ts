@@ -84,7 +84,7 @@ describe('podmesh wireguard rotate', () => {
     expect(r.stdout).toContain('mesh: deploy now: the new private key to a');
     // AND the result is a normal synth: --check agrees, a second synth changes nothing
     expect((await run('synth', '--check')).exitCode).toBe(0);
-    expect((await run('synth')).stdout).toBe('mesh: up to date (12 files in out/mesh)');
+    expect((await run('synth')).stdout).toMatch(/^mesh: up to date \(\d+ files in out\/mesh\)$/);
   });
 
   it('a lost private key stops synth with the fix; rotate --host is that fix', async () => {
