@@ -151,7 +151,11 @@ async function certsCommand(args: readonly string[]): Promise<number> {
     }
     case 'issue': {
       const result = await synth(app, { outDir: values.out, stateDir: state, stacks: stacks.map((s) => s.node.id), now, stateOnly: true });
-      for (const r of result.state) process.stdout.write(`${r.stack}: ${describePki(r.pki) || 'certificates up to date'}\n`);
+      for (const r of result.state) {
+        process.stdout.write(`${r.stack}: ${describePki(r.pki) || 'certificates up to date'}\n`);
+        const wg = r.wireguard ? describeWireguard(r.wireguard) : '';
+        if (wg) process.stdout.write(`${r.stack}: ${wg}\n`);
+      }
       return 0;
     }
     case 'rotate': {

@@ -1,11 +1,11 @@
 // WireGuard keys in the state folder: created once, reused, 0600 in 0700 folders, public keys in the
 // lock file, and every way the state can disagree with the lock stops synth before anything is written.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PodmeshError, synth } from '../../constructs/index.ts';
-import { isWireguardKey, nodeKeySource, publicKeyOf } from '../../constructs/wireguard/index.ts';
+import { applyWireguardKeys, isWireguardKey, nodeKeySource, planWireguardKeys, publicKeyOf } from '../../constructs/wireguard/index.ts';
 import { svc, tempDir } from '../helpers/stacks.ts';
 import { tool } from '../helpers/tools.ts';
 import { treeState } from '../helpers/tree.ts';
@@ -258,5 +258,55 @@ describe('synth of a three-host stack', () => {
       for (const s of secrets) expect(text.includes(s), `${f} holds a secret key`).toBe(false);
       expect(text).not.toMatch(/PrivateKey|PresharedKey\s*=/);
     }
+  });
+});
+
+describe('planWireguardKeys and applyWireguardKeys', () => {
+  /** Key number n: 32 bytes of n, clamped. */
+  const keyN = (n: number) => {
+    const raw = Buffer.alloc(32, n);
+    raw[0]! &= 248;
+    raw[31] = (raw[31]! & 127) | 64;
+    return raw.toString('base64');
+  };
+  /** Keys from a counter, so a test knows exactly which key went where. */
+  const counterKeys = () => {
+    let n = 0;
+    const next = () => keyN(++n);
+    return { privateKey: next, presharedKey: next };
+  };
+  const hosts = [
+    { host: 'b', path: 's/b' },
+    { host: 'a', path: 's/a' },
+  ];
+
+  it('GIVEN an injected key source WHEN planned THEN hosts are handled sorted and nothing is written before apply', async () => {
+    const { state } = temp();
+    const keys = counterKeys();
+    const plan = planWireguardKeys({ stateDir: join(state, 's'), stackPath: 's', lockFile: 'out/s/podmesh.lock.json', hosts, presharedKeys: true, keys });
+    expect(existsSync(state)).toBe(false);
+    expect(plan.result.hosts).toEqual([{ host: 'a', action: 'create' }, { host: 'b', action: 'create' }]);
+    expect(plan.result.publicKeys).toEqual({ a: publicKeyOf(keyN(1)), b: publicKeyOf(keyN(2)) });
+    await applyWireguardKeys(plan);
+    expect(readFileSync(join(state, 's/wireguard/psk/a--b.key'), 'utf8')).toMatch(/^[A-Za-z0-9+/]{43}=\n$/);
+    expect(statSync(join(state, 's')).mode & 0o777).toBe(0o700);
+  });
+
+  it('GIVEN a key file that appears between plan and apply WHEN applied THEN it is not overwritten and the error says so', async () => {
+    const { state } = temp();
+    const plan = planWireguardKeys({ stateDir: join(state, 's'), stackPath: 's', lockFile: 'lock', hosts, presharedKeys: false, keys: counterKeys() });
+    mkdirSync(join(state, 's/wireguard'), { recursive: true, mode: 0o700 });
+    writeFileSync(join(state, 's/wireguard/a.key'), 'someone else\n', { mode: 0o600 });
+    const e = await synthError(applyWireguardKeys(plan));
+    expect(e.message).toContain('appeared while synth was creating it');
+    expect(readFileSync(join(state, 's/wireguard/a.key'), 'utf8')).toBe('someone else\n');
+    expect(readdirSync(join(state, 's/wireguard')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('GIVEN a rotate of an unknown host WHEN planned THEN an error lists the tunnel hosts', () => {
+    const { state } = temp();
+    expect(() => planWireguardKeys({ stateDir: state, stackPath: 's', lockFile: 'lock', hosts, presharedKeys: false, rotate: ['z'] })).toThrow(
+      '[s] cannot rotate the WireGuard key of "z": the tunnel\'s hosts are a, b.',
+    );
   });
 });
