@@ -41,9 +41,9 @@ export interface SynthOptions {
 /** What reconcile did to one stack's state folder. */
 export interface StateReport {
   readonly stack: string;
-  readonly pki: PkiResult;
   /** WireGuard keys, for stacks with more than one host. */
   readonly wireguard?: WireguardResult;
+  readonly pki: PkiResult;
 }
 
 /** What a synth run did (or, with `check`, would do). */
@@ -203,14 +203,18 @@ async function reconcileState(stacks: readonly ResolvedStack[], where: StateOpti
   for (const s of stacks) {
     try {
       const dir = await stackStateDir(stateDir, s.name);
-      const pki = await reconcilePki({ stateDir: dir, authority: s.pki.authority, bindings: s.pki.bindings, now });
-      const plan = wireguard.get(s.name);
-      reports.push({ stack: s.name, pki, ...(plan ? { wireguard: await applyWireguardKeys(plan) } : {}) });
+      reports.push({ stack: s.name, pki: await reconcilePki({ stateDir: dir, authority: s.pki.authority, bindings: s.pki.bindings, now }) });
     } catch (e) {
       if (!(e instanceof PodmeshError)) throw e;
       issues.addAll(e.issues);
     }
   }
   issues.throwIfAny();
-  return reports;
+  // WireGuard keys after the PKI of every stack; their plans were checked before anything was written.
+  const withKeys: StateReport[] = [];
+  for (const r of reports) {
+    const plan = wireguard.get(r.stack);
+    withKeys.push(plan ? { ...r, wireguard: await applyWireguardKeys(plan) } : r);
+  }
+  return withKeys;
 }

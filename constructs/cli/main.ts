@@ -98,7 +98,12 @@ async function synthCommand(args: readonly string[]): Promise<number> {
     check: values.check,
     now,
   });
-  printState(result.state, stateDir(values.state));
+  for (const r of result.state) {
+    const line = describePki(r.pki);
+    if (line) process.stdout.write(`${r.stack}: ${line}\n`);
+    for (const w of r.pki.warnings) process.stdout.write(`${r.stack}: warning: ${w}\n`);
+  }
+  printWireguard(result.state, stateDir(values.state));
   for (const r of result.reports) process.stdout.write(describe(r, values.out, values.check));
   for (const s of result.prunedStacks) {
     process.stdout.write(`${s}: stack no longer exists, ${values.check ? 'out/' + s + ' would be removed' : `removed ${values.out}/${s}`}\n`);
@@ -209,7 +214,11 @@ async function wireguardCommand(args: readonly string[]): Promise<number> {
   const unknown = hosts.filter((h) => !hostNames.includes(h));
   if (unknown.length > 0) throw new UsageError(`stack ${stack.name} has no tunnel host ${unknown.map((h) => `"${h}"`).join(', ')}. Its hosts: ${hostNames.join(', ')}.`);
   const result = await synth(app, { outDir: values.out, stateDir: state, stacks: [stack.name], now, rotateWireguard: { [stack.name]: hosts } });
-  printState(result.state, state);
+  for (const r of result.state) {
+    const line = describePki(r.pki);
+    if (line) process.stdout.write(`${r.stack}: ${line}\n`);
+  }
+  printWireguard(result.state, state);
   for (const r of result.reports) process.stdout.write(describe(r, values.out, false));
   process.stdout.write(
     `${stack.name}: deploy now: the new private key${hosts.length > 1 ? 's' : ''} to ${hosts.join(', ')} (${hosts.map((h) => join(state, stack.name, hostKeyFile(h))).join(', ')} → ` +
@@ -219,12 +228,9 @@ async function wireguardCommand(args: readonly string[]): Promise<number> {
   return 0;
 }
 
-/** What reconcile did to each stack's state: certificates, then WireGuard keys. */
-function printState(reports: readonly StateReport[], state: string): void {
+/** What reconcile did to each stack's WireGuard keys, and key files it kept although unused. */
+function printWireguard(reports: readonly StateReport[], state: string): void {
   for (const r of reports) {
-    const line = describePki(r.pki);
-    if (line) process.stdout.write(`${r.stack}: ${line}\n`);
-    for (const w of r.pki.warnings) process.stdout.write(`${r.stack}: warning: ${w}\n`);
     if (!r.wireguard) continue;
     const wg = describeWireguard(r.wireguard);
     if (wg) process.stdout.write(`${r.stack}: ${wg}\n`);

@@ -9,6 +9,7 @@ import { Network } from '../model/network.ts';
 import { Volume } from '../model/volume.ts';
 import { Service } from '../model/service.ts';
 import { Workload, type DependencyProps, type PortProps } from '../model/workload.ts';
+import { lockedPublicKey } from './lock.ts';
 import { allocateAddresses, type SegmentPlan } from './allocate.ts';
 import { allocateTunnel, pickTunnelSubnet, planSlices } from './slices.ts';
 import { generatedEnvironment } from './environment.ts';
@@ -503,10 +504,4 @@ function suggestFreeSubnet(c: Cidr, taken: readonly Cidr[]): string {
     if (!taken.some((t) => overlaps(t, candidate))) return formatCidr(candidate);
   }
   return 'another private range';
-}
-
-/** A host's WireGuard public key as the lock records it (keys belong to hosts, whatever the tunnel subnet). */
-function lockedPublicKey(lock: AllocationLock | undefined, host: string): { publicKey?: string } {
-  const key = lock?.wireguard?.hosts[host]?.publicKey;
-  return key === undefined ? {} : { publicKey: key };
 }
