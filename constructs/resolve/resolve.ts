@@ -9,6 +9,7 @@ import { Network } from '../model/network.ts';
 import { Volume } from '../model/volume.ts';
 import { Service } from '../model/service.ts';
 import { Workload, type DependencyProps, type PortProps } from '../model/workload.ts';
+import { lockedPublicKey } from './lock.ts';
 import { allocateAddresses, type SegmentPlan } from './allocate.ts';
 import { allocateTunnel, pickTunnelSubnet, planSlices } from './slices.ts';
 import { generatedEnvironment, secretEnvironment, type InfraEndpoints } from './environment.ts';
@@ -458,7 +459,7 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
       version: 1,
       networks: lockOut,
       ...(tunnel
-        ? { wireguard: { subnet: formatCidr(tunnel.subnet), hosts: Object.fromEntries([...tunnel.addresses].sort(([a], [b]) => compare(a, b)).map(([h, address]) => [h, { address }])) } }
+        ? { wireguard: { subnet: formatCidr(tunnel.subnet), hosts: Object.fromEntries([...tunnel.addresses].sort(([a], [b]) => compare(a, b)).map(([h, address]) => [h, { address, ...lockedPublicKey(lock, h) }])) } }
         : {}),
     },
     ...(tunnel
@@ -475,6 +476,7 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
               endpoint: h.endpoint!,
               listenPort: Number(h.endpoint!.slice(h.endpoint!.lastIndexOf(':') + 1)),
               routes: networkList.flatMap((n) => n.segments.filter((g) => g.host === h.node.id).map((g) => g.subnet)),
+              ...lockedPublicKey(lock, h.node.id),
             })),
           },
         }
