@@ -250,6 +250,7 @@ export function describeWireguard(r: WireguardResult): string {
     const pairs = r.presharedKeys.filter((p) => p.action === action).map((p) => p.pair);
     if (pairs.length > 0) parts.push(`preshared keys ${action === 'create' ? 'created' : 'rotated'} for ${pairs.join(', ')}`);
   }
+  if (r.absent) parts.push('none in this state folder: configs rendered from the public keys in the lock; restore the keys (or rotate) before deploying');
   return parts.length === 0 ? '' : `WireGuard keys: ${parts.join('; ')}`;
 }
 

@@ -76,6 +76,12 @@ export interface WireguardResult {
   readonly presharedKeys: readonly { readonly pair: string; readonly action: KeyAction }[];
   /** Key files of hosts or pairs the stack no longer has: kept, never deleted by synth. */
   readonly unused: readonly string[];
+  /**
+   * True when this machine holds no WireGuard state for the stack at all (no `wireguard/`
+   * folder) while the lock records every host's public key: nothing is created, `out/` is
+   * rendered from the lock, and deploying or rotating needs the keys restored first.
+   */
+  readonly absent?: boolean;
 }
 
 /** A write of a plan: a new key file (`replace`: an existing one moves to `<file>.old` first). */
@@ -161,6 +167,24 @@ export function planWireguardKeys(options: WireguardKeysOptions): WireguardPlan 
   const publicKeys: Record<string, string> = {};
   const hostActions: { host: string; action: KeyAction }[] = [];
   const rotateHint = (h: TunnelHostKey) => `run \`podmesh wireguard rotate --host ${h.host} --stack ${options.stackPath.split('/')[0]}\``;
+
+  // A checkout without this stack's keys (a fresh clone, CI, a developer's laptop): the lock has
+  // every public key, so out/ renders as committed, and no key is made (that would be a silent rotation).
+  if (rotate.size === 0 && modeOf(join(stateDir, WIREGUARD_DIR)) === undefined && options.hosts.every((h) => h.publicKey !== undefined)) {
+    if (issues.length > 0) throw new PodmeshError(issues);
+    return {
+      stateDir,
+      writes: [],
+      chmods: [],
+      result: {
+        publicKeys: Object.fromEntries([...options.hosts].sort((a, b) => compare(a.host, b.host)).map((h) => [h.host, h.publicKey!])),
+        hosts: [...options.hosts].sort((a, b) => compare(a.host, b.host)).map((h) => ({ host: h.host, action: 'keep' as const })),
+        presharedKeys: [],
+        unused: [],
+        absent: true,
+      },
+    };
+  }
 
   for (const h of [...options.hosts].sort((a, b) => compare(a.host, b.host))) {
     const rel = hostKeyFile(h.host);
