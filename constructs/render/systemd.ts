@@ -49,8 +49,15 @@ export function containerUnitStem(stack: Pick<ResolvedStack, 'project'>, s: Pick
   return `${stack.project}-${s.name}`;
 }
 
+// Synth renders each stack twice: once while validating (before any state is touched) and once
+// for output, from a copy of the model that differs only in WireGuard keys, which units do not
+// contain. The services list is shared by both, so it keys the result.
+const rendered = new WeakMap<readonly ResolvedService[], Map<string, string>>();
+
 /** Renders the Quadlet and systemd units of every host of the stack. */
 export function renderSystemd(stack: ResolvedStack): Map<string, string> {
+  const cached = rendered.get(stack.services);
+  if (cached) return new Map(cached);
   const files = new Map<string, string>();
   const issues: Issue[] = [];
   for (const host of stack.hosts) {
@@ -64,7 +71,8 @@ export function renderSystemd(stack: ResolvedStack): Map<string, string> {
     }
   }
   if (issues.length > 0) throw new PodmeshError(issues);
-  return files;
+  rendered.set(stack.services, files);
+  return new Map(files);
 }
 
 /** One unit with its file name and the construct path its problems are reported at. */

@@ -115,6 +115,8 @@ function expand(text: string, ctx: EscapeContext): string {
  * @see https://www.freedesktop.org/software/systemd/man/latest/systemd.unit.html#Specifiers
  */
 export function escapeValue(value: string, ctx: EscapeContext): string {
+  // Fast path (most values: names, addresses, paths): nothing to check, quote or double.
+  if (PLAIN.test(value)) return value;
   if (value.length === 0) {
     fail(value, 'is empty, and an empty assignment resets the key in systemd', 'Leave the field unset instead', ctx);
   }
@@ -148,6 +150,12 @@ export function escapeValue(value: string, ctx: EscapeContext): string {
 /** systemd specifiers that expand to a directory: home, runtime, state, cache, logs, config. */
 const PATH_SPECIFIER = /^%[htSCLE](?=\/)/;
 
+/**
+ * Text every context writes as-is: no whitespace, quote, backslash, `%`, `$`, `;` or control
+ * character, and no `"` at either end. Checked first so that large units stay cheap.
+ */
+const PLAIN = /^[A-Za-z0-9_.:\/=,@+-][A-Za-z0-9_.:\/=,@+\-[\]{}()*?!#&^~<>|]*$/;
+
 /** True when a word must be quoted to come back as one word with the same text. */
 function needsQuotes(word: string): boolean {
   return word === ';' || /["'\\]/.test(word) || SPACE.test(word);
@@ -164,6 +172,7 @@ function needsQuotes(word: string): boolean {
  * @see https://www.freedesktop.org/software/systemd/man/latest/systemd.syntax.html#Quoting
  */
 export function escapeWord(word: string, ctx: EscapeContext): string {
+  if (PLAIN.test(word)) return word;
   if (word.length === 0 && ctx.quadlet) {
     fail(word, 'is an empty argument, and Quadlet drops it together with every argument after it', 'Leave it out', ctx);
   }
