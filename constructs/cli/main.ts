@@ -17,6 +17,7 @@ import {
   type RevocationReason,
 } from '../pki/index.ts';
 import { loadStacks } from './load.ts';
+import { VERIFY_USAGE, verifyCommand } from './verify.ts';
 
 /** Options every command takes. */
 const COMMON = {
@@ -40,7 +41,7 @@ Commands:
   certs rotate [--service NAME]  renew certificates now (all, or the named services)
   certs revoke SERVICE [--kind server|client|public] [--reason R]
                                  revoke the current certificate, reissue it, re-sign the CRL
-
+${VERIFY_USAGE}
 Options for every command:
   --stack NAME   only this stack (repeatable)
   --out DIR      output folder (default: out)
@@ -68,8 +69,10 @@ async function main(argv: readonly string[]): Promise<number> {
       return synthCommand(rest);
     case 'certs':
       return certsCommand(rest);
+    case 'verify':
+      return verifyCommand(rest, { stateDir, usage: USAGE, usageError: (m) => new UsageError(m) });
     default:
-      throw new UsageError(`unknown command "${command}". Commands: synth, certs. See podmesh --help.`);
+      throw new UsageError(`unknown command "${command}". Commands: synth, certs, verify. See podmesh --help.`);
   }
 }
 
