@@ -12,6 +12,8 @@ import type { ResolvedStack } from './resolve/model.ts';
 import { resolveStack } from './resolve/resolve.ts';
 import { renderCompose } from './render/compose.ts';
 import { renderSystemd } from './render/systemd.ts';
+import { renderHyperf } from './render/hyperf.ts';
+import { reconcileSecrets, type SecretsResult } from './secrets/reconcile.ts';
 import { reconcilePki, type PkiResult } from './pki/index.ts';
 import { MANIFEST, renderManifest } from './render/manifest.ts';
 import { renderTopology } from './render/topology.ts';
@@ -36,6 +38,7 @@ export interface SynthOptions {
 export interface StateReport {
   readonly stack: string;
   readonly pki: PkiResult;
+  readonly secrets: SecretsResult;
 }
 
 /** What a synth run did (or, with `check`, would do). */
@@ -117,9 +120,10 @@ export function renderStack(stack: ResolvedStack, where: Locations): Map<string,
   const add = (m: Map<string, string>) => m.forEach((v, k) => files.set(k, v));
   // Every host folder is at the same depth, so one relative path serves them all.
   const hostDir = join(where.outDir, stack.name, 'hosts', '_');
-  const pkiServicesDir = relative(hostDir, join(where.stateDir, stack.name, 'pki', 'services')).split(sep).join('/');
-  add(renderCompose(stack, { pkiServicesDir }));
+  const stateDir = relative(hostDir, join(where.stateDir, stack.name)).split(sep).join('/');
+  add(renderCompose(stack, { stateDir }));
   add(renderSystemd(stack));
+  add(renderHyperf(stack));
   add(renderTopology(stack));
   files.set(LOCK_FILE, renderLock(stack.lock));
   files.set(MANIFEST, renderManifest(stack.name, files));
@@ -166,7 +170,9 @@ async function reconcileState(stacks: readonly ResolvedStack[], stateDir: string
   for (const s of stacks) {
     try {
       const dir = await stackStateDir(stateDir, s.name);
-      reports.push({ stack: s.name, pki: await reconcilePki({ stateDir: dir, authority: s.pki.authority, bindings: s.pki.bindings, now }) });
+      const pki = await reconcilePki({ stateDir: dir, authority: s.pki.authority, bindings: s.pki.bindings, now });
+      const secrets = await reconcileSecrets({ stateDir: dir, stack: s.name, services: s.services });
+      reports.push({ stack: s.name, pki, secrets });
     } catch (e) {
       if (!(e instanceof PodmeshError)) throw e;
       issues.addAll(e.issues);

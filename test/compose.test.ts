@@ -75,13 +75,20 @@ describe('compose for ashchan-dev', () => {
       search: { condition: 'service_healthy' },
       moderation: { condition: 'service_healthy' },
     });
-    expect(doc.services.auth.environment).toEqual({ SERVICE_NAME: 'auth-accounts', SERVICE_DNS_NAME: 'auth.ashchan.local' });
+    expect(doc.services.auth.environment).toMatchObject({ SERVICE_NAME: 'auth-accounts', SERVICE_DNS_NAME: 'auth.ashchan.local' });
+    // Secrets come from the state folder, never from the file itself.
+    expect(doc.services.auth.env_file).toEqual(['../../../../.podmesh/ashchan-dev/secrets/auth.env']);
   });
 
-  it('mounts each mTLS service\'s certificate folder read-only at /etc/mtls', () => {
+  it('mounts each mTLS service\'s certificate folder read-only at /etc/mtls, and its Hyperf config files', () => {
     const doc = parse(readFileSync(file, 'utf8'));
     for (const n of ['gateway', 'auth', 'boards', 'media', 'search', 'moderation']) {
-      expect(doc.services[n].volumes).toEqual([`../../../../.podmesh/ashchan-dev/pki/services/${n}:/etc/mtls:ro,Z`]);
+      expect(doc.services[n].volumes).toEqual([
+        `./config/${n}/autoload/server.php:/opt/www/config/autoload/server.php:ro,Z`,
+        `./config/${n}/autoload/mtls_client.php:/opt/www/config/autoload/mtls_client.php:ro,Z`,
+        `./config/${n}/autoload/mtls_policy.php:/opt/www/config/autoload/mtls_policy.php:ro,Z`,
+        `../../../../.podmesh/ashchan-dev/pki/services/${n}:/etc/mtls:ro,Z`,
+      ]);
     }
   });
 
@@ -142,7 +149,7 @@ describe.skipIf(!dockerCompose)('compose escaping, judged by docker compose', ()
     const { model, stderr } = composeConfig(join(out.path, 'esc/hosts/local/compose.yaml'));
     // THEN
     expect(stderr).toBe('');
-    expect(model.services.tricky.environment).toEqual({ ...tricky, SERVICE_NAME: 'tricky', SERVICE_DNS_NAME: 'tricky.mini.local' });
+    expect(model.services.tricky.environment).toMatchObject({ ...tricky, SERVICE_NAME: 'tricky', SERVICE_DNS_NAME: 'tricky.mini.local' });
     expect(model.services.tricky.command).toEqual(['sh', '-c', 'echo $HOME "$1"', ':9001']);
   });
 });
@@ -160,7 +167,7 @@ describe('podman-compose', () => {
         timeout: 60_000,
       });
       const model = parse(text);
-      expect(model.services.redis.command).toEqual(['redis-server', '--appendonly', 'yes']);
+      expect(model.services.redis.command).toEqual(['sh', '-c', 'exec redis-server --appendonly yes --requirepass "$REDIS_PASSWORD"']);
       expect(model.services.auth.networks['ashchan-mesh'].ipv4_address).toBe('10.90.0.21');
     } finally {
       out.cleanup();

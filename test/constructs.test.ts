@@ -92,12 +92,28 @@ describe('Service', () => {
         { name: 'http', port: 9502, protocol: 'tcp' },
         { name: 'mtls', port: 8443, protocol: 'tcp' },
       ],
-      environment: [
-        ['LOG_LEVEL', 'debug'],
-        ['SERVICE_DNS_NAME', 'auth.mini.local'],
-        ['SERVICE_NAME', 'auth-accounts'],
-      ],
+      calls: [],
+      callers: [],
+      secretEnvironment: [],
     });
+    expect(Object.fromEntries(s!.environment)).toEqual({
+      LOG_LEVEL: 'debug',
+      SERVICE_NAME: 'auth-accounts',
+      SERVICE_DNS_NAME: 'auth.mini.local',
+      MTLS_ENABLED: 'true',
+      MTLS_PORT: '8443',
+      MTLS_CERT_FILE: '/etc/mtls/server.crt',
+      MTLS_KEY_FILE: '/etc/mtls/server.key',
+      MTLS_CA_FILE: '/etc/mtls/ca.crt',
+      MTLS_CLIENT_CERT_FILE: '/etc/mtls/client.crt',
+      MTLS_CLIENT_KEY_FILE: '/etc/mtls/client.key',
+      MTLS_VERIFY_CLIENT: 'true',
+      MTLS_MIN_TLS_VERSION: 'TLSv1.3',
+      MTLS_CRL_FILE: '/etc/mtls/crl.pem',
+      MTLS_ALLOWED_CLIENTS: '',
+    });
+    // Sorted by name.
+    expect(s!.environment.map(([k]) => k)).toEqual(s!.environment.map(([k]) => k).sort());
     expect(s!.healthcheck!.command).toEqual({
       exec: ['curl', '-fsS', '--max-time', '4', '--cacert', '/etc/mtls/ca.crt', '--cert', '/etc/mtls/client.crt', '--key', '/etc/mtls/client.key', 'https://auth.mini.local:8443/health'],
     });
@@ -111,7 +127,7 @@ describe('Service', () => {
 
   it('orders services dependencies first, ties in construct order', () => {
     const { stack } = miniStack();
-    svc(stack, 'web', { dependsOn: ['api'] });
+    svc(stack, 'web', { dependsOn: ['api'], calls: ['api'] });
     svc(stack, 'api', { dependsOn: ['db'] });
     svc(stack, 'worker');
     new Postgres(stack, 'db');

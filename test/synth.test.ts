@@ -42,6 +42,12 @@ describe('synth', () => {
     expect(manifest.files.map((f: { path: string }) => f.path)).toEqual([
       'TOPOLOGY.md',
       'hosts/local/compose.yaml',
+      'hosts/local/config/api/autoload/mtls_client.php',
+      'hosts/local/config/api/autoload/mtls_policy.php',
+      'hosts/local/config/api/autoload/server.php',
+      'hosts/local/config/web/autoload/mtls_client.php',
+      'hosts/local/config/web/autoload/mtls_policy.php',
+      'hosts/local/config/web/autoload/server.php',
       'hosts/local/quadlet/mesh.network',
       'hosts/local/quadlet/mini-api.container',
       'hosts/local/quadlet/mini-db-data.volume',
@@ -63,7 +69,12 @@ describe('synth', () => {
     await new Promise((r) => setTimeout(r, 20));
     const result = await synth(changedApp.app, { stateDir: testState, outDir: out });
     expect(result.reports[0]!.modified).toEqual(['TOPOLOGY.md', 'hosts/local/compose.yaml', 'hosts/local/systemd/three.target', 'manifest.json', 'podmesh.lock.json']);
-    expect(result.reports[0]!.added).toEqual(['hosts/local/quadlet/mini-extra.container']);
+    expect(result.reports[0]!.added).toEqual([
+      'hosts/local/config/extra/autoload/mtls_client.php',
+      'hosts/local/config/extra/autoload/mtls_policy.php',
+      'hosts/local/config/extra/autoload/server.php',
+      'hosts/local/quadlet/mini-extra.container',
+    ]);
     const after = treeState(out);
     for (const f of Object.keys(before)) {
       if (!result.reports[0]!.modified.includes(f.replace(/^three\//, ''))) expect(after[f]).toEqual(before[f]);

@@ -85,7 +85,13 @@ describe.skipIf(!quadlet || !analyze)('Quadlet units of ashchan-dev', () => {
       network: 'ashchan-mesh',
       ip: '10.90.0.21',
       aliases: ['auth.ashchan.local', 'auth'],
-      volumes: ['/home/user/.config/podmesh/ashchan-dev/pki/services/auth:/etc/mtls:ro,Z'],
+      volumes: [
+        '/home/user/.config/podmesh/ashchan-dev/config/auth/autoload/server.php:/opt/www/config/autoload/server.php:ro,Z',
+        '/home/user/.config/podmesh/ashchan-dev/config/auth/autoload/mtls_client.php:/opt/www/config/autoload/mtls_client.php:ro,Z',
+        '/home/user/.config/podmesh/ashchan-dev/config/auth/autoload/mtls_policy.php:/opt/www/config/autoload/mtls_policy.php:ro,Z',
+        '/home/user/.config/podmesh/ashchan-dev/pki/services/auth:/etc/mtls:ro,Z',
+      ],
+      envFiles: ['/home/user/.config/podmesh/ashchan-dev/secrets/auth.env'],
     });
     // postgres is awaited healthy by auth: its unit turns active only once healthy.
     expect(podmanRun(gen.services.get('ashchan-postgres.service')!).sdnotify).toBe('healthy');
@@ -128,7 +134,8 @@ describe.skipIf(!quadlet || !analyze)('a rootful host', () => {
     const gen = dryRun(quadlet!, join(host, 'quadlet'), false);
     expect(gen.status).toBe(0);
     expect(gen.complaints).toEqual([]);
-    expect(podmanRun(gen.services.get('sys-api.service')!).volumes).toEqual(['/etc/podmesh/sys/pki/services/api:/etc/mtls:ro,Z']);
+    expect(podmanRun(gen.services.get('sys-api.service')!).volumes).toContain('/etc/podmesh/sys/pki/services/api:/etc/mtls:ro,Z');
+    expect(podmanRun(gen.services.get('sys-api.service')!).envFiles).toEqual(['/etc/podmesh/sys/secrets/api.env']);
     expect(readFileSync(join(host, 'systemd/sys.target'), 'utf8')).toMatch(/^WantedBy=multi-user\.target$/m);
     const verify = verifyUnits(analyze!, gen.services, join(host, 'systemd'), false);
     expect(verify.stderr).toBe('');
@@ -320,6 +327,9 @@ function composeConfig(file: string): any {
 /** Mount sources that differ by design (where certificates live) reduced to what they name. */
 function mountKey(source: string, target: string, ro: boolean): string {
   const pki = /\/pki\/services\/(.+)$/.exec(source);
+  // Generated config: beside the compose file, or in the host root that mirrors that folder.
+  const config = /\/(config\/[^/]+\/autoload\/[^/]+)$/.exec(source);
+  if (config) return `${config[1]}:${target}${ro ? ':ro' : ''}`;
   // Quadlet before 4.7 cannot name a volume: it is systemd-<name> there (README, version table).
   return `${pki ? `pki:${pki[1]}` : source.replace(/^systemd-/, '')}:${target}${ro ? ':ro' : ''}`;
 }
@@ -344,7 +354,19 @@ function fromCompose(name: string, svcModel: any): Partial<RunSpec> & { mounts: 
   };
 }
 
-function fromQuadlet(spec: RunSpec): Partial<RunSpec> & { mounts: string[] } {
+/** Variables of an env file (KEY=value lines, # comments). */
+function readEnvFile(path: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0 && !line.startsWith('#')) env[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  return env;
+}
+
+/** The container Quadlet runs; env files (on the host: the host root) are read from the state folder they mirror. */
+function fromQuadlet(spec: RunSpec, stateStackDir: string): Partial<RunSpec> & { mounts: string[] } {
+  const fromFiles = spec.envFiles.map((f) => readEnvFile(join(stateStackDir, f.slice(f.indexOf('/secrets/') + 1))));
   return {
     name: spec.name,
     image: spec.image,
@@ -353,7 +375,7 @@ function fromQuadlet(spec: RunSpec): Partial<RunSpec> & { mounts: string[] } {
     aliases: spec.aliases,
     addHost: spec.addHost,
     publish: spec.publish,
-    env: spec.env,
+    env: Object.assign({}, ...fromFiles, spec.env),
     mounts: spec.volumes
       .map((v) => {
         const [source, target, opts] = v.split(':') as [string, string, string | undefined];
@@ -387,7 +409,7 @@ describe.skipIf(!quadlet || !dockerCompose)('compose and Quadlet describe the sa
       for (const name of names) {
         const unit = gen.services.get(`${project}-${name}.service`);
         expect(unit, `${host}/${name}`).toBeDefined();
-        expect(fromQuadlet(podmanRun(unit!)), `${host}/${name}`).toEqual(fromCompose(name, compose.services[name]));
+        expect(fromQuadlet(podmanRun(unit!), join(tmp.path, stackName, '.podmesh', stackName)), `${host}/${name}`).toEqual(fromCompose(name, compose.services[name]));
       }
       // No container exists on one side only.
       const containers = [...gen.services.keys()].filter((s) => !/-(network|volume)\.service$/.test(s));

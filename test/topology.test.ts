@@ -27,7 +27,9 @@ describe('TOPOLOGY.md of ashchan-dev', async () => {
     expect(md).toContain('subgraph host_local["host local · Podman 5.4 · rootless"]');
     expect(md).toContain('subgraph net_local_ashchan_mesh["ashchan-mesh 10.90.0.0/24 · ashchan.local"]');
     expect(md).toContain('internet -->|"9501"| svc_gateway');
-    expect(md).toContain('svc_boards -.->|"depends on"| svc_media');
+    expect(md).toContain('svc_boards ==>|"mTLS"| svc_media');
+    expect(md).toContain('svc_boards -.->|"depends on"| svc_postgres');
+    expect(md).toContain('| boards | `media.ashchan.local`, `moderation.ashchan.local` | `gateway.ashchan.local` |');
     expect(md).toContain('svc_postgres[("postgres<br/>postgres.ashchan.local<br/>10.90.0.2<br/>5432 postgres")]');
   });
 

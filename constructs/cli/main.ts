@@ -99,6 +99,7 @@ async function synthCommand(args: readonly string[]): Promise<number> {
     const line = describePki(r.pki);
     if (line) process.stdout.write(`${r.stack}: ${line}\n`);
     for (const w of r.pki.warnings) process.stdout.write(`${r.stack}: warning: ${w}\n`);
+    if (r.secrets.created.length > 0) process.stdout.write(`${r.stack}: secrets: generated ${r.secrets.created.join(', ')} (in ${stateDir(values.state)}/${r.stack}/secrets/)\n`);
   }
   for (const r of result.reports) process.stdout.write(describe(r, values.out, values.check));
   for (const s of result.prunedStacks) {

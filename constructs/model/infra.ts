@@ -35,6 +35,10 @@ export interface PostgresProps extends Partial<WorkloadProps> {
 export class Postgres extends InfraService {
   /** The data volume mounted at /var/lib/postgresql/data. */
   public readonly data: Volume;
+  /** Database clients connect to (`DB_DATABASE`). */
+  public readonly database: string;
+  /** Role clients connect as (`DB_USERNAME`). */
+  public readonly user: string;
 
   constructor(scope: Construct, id: string, props: PostgresProps = {}) {
     const { database = 'ashchan', user = 'ashchan', ...rest } = props;
@@ -45,10 +49,16 @@ export class Postgres extends InfraService {
     }));
     this.data = new Volume(this, 'data');
     this.addMount({ volume: this.data, target: '/var/lib/postgresql/data' });
+    this.database = database;
+    this.user = user;
   }
 
   override defaultHealthcheck(): HealthcheckProps {
     return { command: 'pg_isready -U "$POSTGRES_USER" -d "$POSTGRES_DB"' };
+  }
+
+  override secretVariables(): Readonly<Record<string, string>> {
+    return { POSTGRES_PASSWORD: 'password' };
   }
 }
 
@@ -64,33 +74,61 @@ export class Redis extends InfraService {
     super(scope, id, withPreset(props, {
       image: 'docker.io/library/redis:7-alpine',
       ports: { redis: 6379 },
-      command: ['redis-server', '--appendonly', 'yes'],
+      // The password comes from the env file podmesh generates (REDIS_PASSWORD), never the command line of a unit.
+      command: ['sh', '-c', 'exec redis-server --appendonly yes --requirepass "$REDIS_PASSWORD"'],
     }));
     this.data = new Volume(this, 'data');
     this.addMount({ volume: this.data, target: '/data' });
   }
 
   override defaultHealthcheck(): HealthcheckProps {
-    return { command: ['redis-cli', 'ping'] };
+    return { command: 'redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG' };
+  }
+
+  override secretVariables(): Readonly<Record<string, string>> {
+    return { REDIS_PASSWORD: 'password' };
   }
 }
 
 /** Options of the MinIO preset. */
-export interface MinioProps extends Partial<WorkloadProps> {}
+export interface MinioProps extends Partial<WorkloadProps> {
+  /**
+   * Root user (`MINIO_ROOT_USER`, the clients' `S3_KEY`); its password is generated.
+   * @default 'minio-root'
+   */
+  readonly rootUser?: string;
+  /**
+   * Bucket clients use (`S3_BUCKET`).
+   * @default - the stack's project name
+   */
+  readonly bucket?: string;
+}
 
 /** MinIO: S3 API on 9000 (server TLS), console on 9001, with a data volume. */
 export class Minio extends InfraService {
   /** The data volume mounted at /data. */
   public readonly data: Volume;
+  /** Root user name. */
+  public readonly rootUser: string;
+  /** Bucket name, when given. */
+  public readonly bucket?: string;
 
   constructor(scope: Construct, id: string, props: MinioProps = {}) {
-    super(scope, id, withPreset(props, {
+    const { rootUser = 'minio-root', bucket, ...rest } = props;
+    super(scope, id, withPreset(rest, {
       image: 'quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z',
       ports: { api: 9000, console: 9001 },
       command: ['server', '/data', '--console-address', ':9001'],
+      environment: { MINIO_ROOT_USER: rootUser },
     }));
     this.data = new Volume(this, 'data');
     this.addMount({ volume: this.data, target: '/data' });
+    this.rootUser = rootUser;
+    this.bucket = bucket;
+  }
+
+  override secretVariables(): Readonly<Record<string, string>> {
+    return { MINIO_ROOT_PASSWORD: 'password' };
   }
 
   /** MinIO serves its API and console over TLS with a server certificate. */

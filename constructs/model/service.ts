@@ -29,6 +29,20 @@ export interface PublicTlsProps {
 /** Options of an application Service. */
 export interface ServiceProps extends WorkloadProps {
   /**
+   * The services this one may call over mTLS (the call policy): each gets `<NAME>_SERVICE_URL`
+   * here and accepts this service's client certificate (`MTLS_ALLOWED_CLIENTS`); a call nobody
+   * declared is refused. Depending on an mTLS service implies calling it, so it must be listed.
+   * @default - none
+   */
+  readonly calls?: ReadonlyArray<Service | string>;
+  /**
+   * The service is a Hyperf application: podmesh generates its `config/autoload/server.php`,
+   * `mtls_client.php` and `mtls_policy.php` and mounts them under `appRoot`. `false` for images
+   * that configure themselves from the environment alone.
+   * @default { appRoot: '/opt/www' }
+   */
+  readonly hyperf?: false | { readonly appRoot?: string };
+  /**
    * The mTLS listener.
    * @default { port: 8443 }
    */
@@ -41,6 +55,8 @@ export interface ServiceProps extends WorkloadProps {
 }
 
 const schema = workloadSchema.extend({
+  hyperf: z.union([z.literal(false), z.object({ appRoot: z.string().regex(/^\/[^\s:,]*$/, { error: 'must be an absolute path without spaces, ":" or ","' }).optional() })]).optional(),
+  calls: z.array(z.union([z.string(), z.custom<Workload>((v) => v instanceof Workload, { error: 'must be a Service or a service name' })])).optional(),
   mtls: z
     .object({ port: z.number().int().min(1).max(65535, { error: 'ports are 1-65535' }).optional() })
     .optional(),
@@ -70,6 +86,25 @@ export class Service extends Workload {
   }
 
   /** Public TLS names, if the service terminates public TLS. */
+  /** Declared calls, as given (services or names). */
+  get calls(): ReadonlyArray<Service | string> {
+    return [...((this.props as ServiceProps).calls ?? []), ...this.extraCalls];
+  }
+
+  private readonly extraCalls: Array<Service | string> = [];
+
+  /** Allows this service to call `targets` over mTLS (the same as listing them in `calls`). */
+  allowCallsTo(...targets: ReadonlyArray<Service | string>): this {
+    this.extraCalls.push(...targets);
+    return this;
+  }
+
+  /** The Hyperf settings with defaults, or undefined for `hyperf: false`. */
+  get hyperf(): { readonly appRoot: string } | undefined {
+    const h = (this.props as ServiceProps).hyperf;
+    return h === false ? undefined : { appRoot: h?.appRoot ?? '/opt/www' };
+  }
+
   get publicTls(): PublicTlsProps | undefined {
     return (this.props as ServiceProps).publicTls;
   }

@@ -327,6 +327,15 @@ export abstract class Workload extends Construct {
    */
   abstract defaultHealthcheck(dnsName: string): HealthcheckProps | undefined;
 
+  /**
+   * Variables whose values are secrets podmesh generates (by secret name, e.g.
+   * `{ POSTGRES_PASSWORD: 'password' }`): kept in the state folder, passed as an env file,
+   * never written to `out/`.
+   */
+  secretVariables(): Readonly<Record<string, string>> {
+    return {};
+  }
+
   /** Whether a construct is a Workload. */
   static isWorkload(x: unknown): x is Workload {
     return x instanceof Workload;

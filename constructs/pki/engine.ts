@@ -26,6 +26,7 @@ import {
   PKI_PATHS,
   planChanges,
   SERVICE_CA_FILE,
+  SERVICE_CRL_FILE,
   servicePath,
   type DesiredFile,
   type PkiSnapshot,
@@ -543,7 +544,8 @@ export async function runEngine(input: EngineInput): Promise<PkiResult> {
   const anyIssued = decided.some((d) => d.decision.action !== 'keep');
   const finalInventory: Inventory = { version: 1, crlNumbers, certificates: [...entries.values()] };
   put(PKI_PATHS.inventory, dryRun && anyIssued ? null : serializeInventory(finalInventory), MODE.file);
-  put(PKI_PATHS.crl, crls.some((c) => c.pem === null) ? null : crls.map((c) => c.pem).join(''), MODE.file);
+  const crlPem = crls.some((c) => c.pem === null) ? null : crls.map((c) => c.pem).join('');
+  put(PKI_PATHS.crl, crlPem, MODE.file);
   const rootPem = root.ca ? root.ca.cert.pem : null;
   const clientCaPem = clientCa.ca ? clientCa.ca.cert.pem : null;
   decided.forEach(({ req, existing, decision }, i) => {
@@ -564,6 +566,10 @@ export async function runEngine(input: EngineInput): Promise<PkiResult> {
     put(servicePath(req.service, names.cert), certPem === null || chain === null ? null : certPem + chain, MODE.file);
     put(servicePath(req.service, names.key), keyPem, MODE.key);
   });
+  // Every service folder carries the CRLs (MTLS_CRL_FILE), also those outside a scoped run
+  // (revoke, rotate --service): a revocation reaches every server with the next deploy.
+  const crlHolders = new Set([...requests.map((r) => r.service), ...(input.prune ? [] : snapshot.services)]);
+  for (const service of crlHolders) put(servicePath(service, SERVICE_CRL_FILE), crlPem, MODE.file);
   const wantedServices = new Set(requests.map((r) => r.service));
   const plan = planChanges(snapshot, { files, prune: input.prune ? wantedServices : undefined });
   if (!dryRun) await applyChanges(snapshot, plan);

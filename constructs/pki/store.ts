@@ -9,8 +9,9 @@
 // matches by reissuing it.
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeAtomic } from '../io/atomic.ts';
 import type { CertKind, FileChange } from './types.ts';
 
 /** Folder and file modes of the state contract (applied with chmod, whatever the umask). */
@@ -38,7 +39,10 @@ export const KIND_FILES: Readonly<Record<CertKind, { readonly cert: string; read
 /** The root certificate's copy in every service folder (`/etc/mtls/ca.crt`). */
 export const SERVICE_CA_FILE = 'ca.crt';
 
-const SERVICE_FILE_NAMES = [SERVICE_CA_FILE, ...Object.values(KIND_FILES).flatMap((f) => [f.cert, f.key])];
+/** The stack's CRLs (root's, then the client CA's) in every service folder (`/etc/mtls/crl.pem`). */
+export const SERVICE_CRL_FILE = 'crl.pem';
+
+const SERVICE_FILE_NAMES = [SERVICE_CA_FILE, SERVICE_CRL_FILE, ...Object.values(KIND_FILES).flatMap((f) => [f.cert, f.key])];
 
 /** `pki/services/<service>` or a file in it. */
 export function servicePath(service: string, file?: string): string {
@@ -242,23 +246,6 @@ export function planChanges(snapshot: PkiSnapshot, desired: DesiredState): Chang
 /** How many files are written (and fsynced) at once; more only queues on libuv's 4 threads. */
 const WRITE_CONCURRENCY = 8;
 
-/** Writes `content` to `abs` atomically with exactly `mode`. */
-async function writeAtomic(abs: string, content: string, mode: number): Promise<void> {
-  const slash = abs.lastIndexOf('/');
-  const tmp = `${abs.slice(0, slash + 1)}.${abs.slice(slash + 1)}.${randomBytes(6).toString('hex')}.tmp`;
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(content, 'utf8');
-    await fh.chmod(mode);
-    await fh.sync();
-  } catch (e) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  await fh.close();
-  await rename(tmp, abs);
-}
 
 /**
  * Runs a change plan. When `pki/` does not exist yet it is built in a temp folder next to it and

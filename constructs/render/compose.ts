@@ -3,14 +3,16 @@ import { Document, isScalar, isSeq, visit, type Node } from 'yaml';
 import { remoteHostEntries } from '../resolve/dns.ts';
 import type { ResolvedMount, ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { hashHeader } from './header.ts';
+import { secretEnvFile } from '../secrets/paths.ts';
 
 /** Where a compose file finds what synth keeps outside `out/`. */
 export interface ComposeLocations {
   /**
-   * The state's `pki/services/` folder relative to the compose file's folder, `/`-separated
-   * (compose resolves relative paths against the file's folder).
+   * The stack's state folder (`.podmesh/<stack>`) relative to the compose file's folder,
+   * `/`-separated (compose resolves relative paths against the file's folder): certificates are
+   * mounted from its `pki/services/`, secrets read from its `secrets/<service>.env`.
    */
-  readonly pkiServicesDir: string;
+  readonly stateDir: string;
 }
 
 /**
@@ -93,6 +95,7 @@ function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<st
     ...(s.user ? { user: s.user } : {}),
     ...(s.readOnlyRootFilesystem ? { read_only: true } : {}),
     restart: s.restart,
+    ...(s.secretEnvironment.length > 0 ? { env_file: [`${where.stateDir}/${secretEnvFile(s.name)}`] } : {}),
     ...(s.environment.length > 0 ? { environment: env } : {}),
     ...(s.ports.some((p) => p.publish) ? { ports: s.ports.filter((p) => p.publish).map(portSpec) } : {}),
     ...(s.mounts.length > 0 ? { volumes: s.mounts.map((m) => volumeSpec(m, where)) } : {}),
@@ -116,7 +119,7 @@ function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<st
 
 /** Short volume syntax; host folders get a private SELinux label (`Z`). */
 function volumeSpec(m: ResolvedMount, where: ComposeLocations): string {
-  const source = m.type === 'pki' ? `${where.pkiServicesDir}/${m.source}` : m.source;
+  const source = m.type === 'pki' ? `${where.stateDir}/pki/services/${m.source}` : m.source;
   const options = [...(m.readOnly ? ['ro'] : []), ...(m.type === 'volume' ? [] : ['Z'])];
   return `${source}:${m.target}${options.length > 0 ? `:${options.join(',')}` : ''}`;
 }

@@ -4,6 +4,7 @@ import { PodmeshError, type Issue } from '../core/errors.ts';
 import { namesOf, remoteHostEntries, type HostEntry } from '../resolve/dns.ts';
 import type { ResolvedHealthcheck, ResolvedHost, ResolvedMount, ResolvedNetwork, ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { generatedHeader } from './header.ts';
+import { secretEnvFile } from '../secrets/paths.ts';
 import {
   checkUnit,
   formatPodmanVersion,
@@ -197,6 +198,7 @@ function containerUnit(
   const published = s.ports.filter((p) => p.publish);
   if (published.length > 0) container.publishPort = published.map(publishSpec);
   if (s.environment.length > 0) container.environment = Object.fromEntries(s.environment);
+  if (s.secretEnvironment.length > 0) container.environmentFile = [`${hostRoot(stack.name, host)}/${secretEnvFile(s.name)}`];
   if (s.mounts.length > 0) container.volume = s.mounts.map((m) => volumeSpec(stack.name, host, m));
 
   if (s.user) {

@@ -25,6 +25,23 @@ export function renderTopology(stack: ResolvedStack): Map<string, string> {
     }
     lines.push('');
   }
+  if (apps.length > 0) {
+    lines.push(
+      '## Call policy',
+      '',
+      'Who may call whom over mTLS; every other caller is refused (`MTLS_ALLOWED_CLIENTS`).',
+      '',
+      '| Service | May call | Accepts client certificates of |',
+      '|---|---|---|',
+    );
+    const dns = new Map(stack.services.map((s) => [s.name, s.dnsName]));
+    for (const s of apps) {
+      const calls = s.calls.map((c) => `\`${dns.get(c)}\``).join(', ') || '-';
+      const callers = s.callers.map((c) => `\`${dns.get(c)}\``).join(', ') || 'nobody';
+      lines.push(`| ${s.name} | ${calls} | ${callers} |`);
+    }
+    lines.push('');
+  }
   if (infra.length > 0) {
     lines.push('## Infrastructure services (no mTLS)', '', '| Service | DNS Name | Internal URL | IP | Host |', '|---|---|---|---|---|');
     for (const s of infra) {
@@ -73,8 +90,12 @@ function diagram(stack: ResolvedStack): string[] {
     const ports = s.ports.filter((p) => p.publish).map((p) => p.publish!.hostPort).join(', ');
     out.push(`  internet -->|"${ports}"| ${id('svc', s.name)}`);
   }
+  // Allowed mTLS calls as solid arrows; other dependencies (infrastructure) dotted.
   for (const s of stack.services) {
-    for (const d of s.dependsOn) out.push(`  ${id('svc', s.name)} -.->|"depends on"| ${id('svc', d.service)}`);
+    for (const c of s.calls) out.push(`  ${id('svc', s.name)} ==>|"mTLS"| ${id('svc', c)}`);
+    for (const d of s.dependsOn) {
+      if (!s.calls.includes(d.service)) out.push(`  ${id('svc', s.name)} -.->|"depends on"| ${id('svc', d.service)}`);
+    }
   }
   return out;
 }

@@ -1,16 +1,103 @@
-// The environment podmesh generates for a workload; user variables must not clash with it.
+// The environment podmesh generates for a workload: the seed's mTLS variables, the URLs of the
+// services it may call, and connection settings for the infrastructure it depends on. User
+// variables must not clash with any of it. Secrets are not here: they are named by id and land
+// in the state's env files (see secretEnvironment).
+
+/** Where `/etc/mtls` is mounted in application containers. */
+export const MTLS_DIR = '/etc/mtls';
+
+/** A called service, as its caller sees it. */
+export interface CallTarget {
+  readonly name: string;
+  readonly dnsName: string;
+  readonly port: number;
+}
+
+/** Infrastructure a workload depends on, by kind. */
+export interface InfraEndpoints {
+  readonly postgres?: { readonly dnsName: string; readonly port: number; readonly database: string; readonly user: string };
+  readonly redis?: { readonly dnsName: string; readonly port: number };
+  readonly minio?: { readonly dnsName: string; readonly port: number; readonly user: string; readonly bucket: string };
+}
 
 /** What the generator knows about a workload when it builds its environment. */
 export interface EnvironmentContext {
   readonly serviceName: string;
   readonly dnsName: string;
+  /** The mTLS listener of an application service. */
+  readonly mtlsPort?: number;
+  /** Services it may call, in stack order. */
+  readonly calls: readonly CallTarget[];
+  /** DNS names (certificate CNs) of the services allowed to call it, sorted. */
+  readonly allowedClients: readonly string[];
+  readonly infra: InfraEndpoints;
 }
 
-/** Generated variables of one workload, in the seed's order. */
+/** `auth` → `AUTH_SERVICE_URL`, `media-uploads` → `MEDIA_UPLOADS_SERVICE_URL`. */
+export function serviceUrlVariable(name: string): string {
+  return `${name.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}_SERVICE_URL`;
+}
+
+/** Generated variables of one workload: identity and mTLS first (the seed's order), then calls, then infrastructure. */
 export function generatedEnvironment(kind: 'app' | 'infra', ctx: EnvironmentContext): [string, string][] {
-  if (kind === 'infra') return [];
-  return [
-    ['SERVICE_NAME', ctx.serviceName],
-    ['SERVICE_DNS_NAME', ctx.dnsName],
-  ];
+  const env: [string, string][] = [];
+  if (kind === 'app') {
+    env.push(
+      ['SERVICE_NAME', ctx.serviceName],
+      ['SERVICE_DNS_NAME', ctx.dnsName],
+      ['MTLS_ENABLED', 'true'],
+      ['MTLS_PORT', String(ctx.mtlsPort ?? 8443)],
+      ['MTLS_CERT_FILE', `${MTLS_DIR}/server.crt`],
+      ['MTLS_KEY_FILE', `${MTLS_DIR}/server.key`],
+      ['MTLS_CA_FILE', `${MTLS_DIR}/ca.crt`],
+      ['MTLS_CLIENT_CERT_FILE', `${MTLS_DIR}/client.crt`],
+      ['MTLS_CLIENT_KEY_FILE', `${MTLS_DIR}/client.key`],
+      ['MTLS_VERIFY_CLIENT', 'true'],
+      ['MTLS_MIN_TLS_VERSION', 'TLSv1.3'],
+      ['MTLS_CRL_FILE', `${MTLS_DIR}/crl.pem`],
+      ['MTLS_ALLOWED_CLIENTS', ctx.allowedClients.join(',')],
+    );
+    for (const c of ctx.calls) env.push([serviceUrlVariable(c.name), `https://${c.dnsName}:${c.port}`]);
+  }
+  const { postgres, redis, minio } = ctx.infra;
+  if (postgres) {
+    env.push(
+      ['DB_DRIVER', 'pgsql'],
+      ['DB_HOST', postgres.dnsName],
+      ['DB_PORT', String(postgres.port)],
+      ['DB_DATABASE', postgres.database],
+      ['DB_USERNAME', postgres.user],
+    );
+  }
+  if (redis) env.push(['REDIS_HOST', redis.dnsName], ['REDIS_PORT', String(redis.port)]);
+  if (minio) {
+    env.push(
+      ['S3_ENDPOINT', `https://${minio.dnsName}:${minio.port}`],
+      ['S3_KEY', minio.user],
+      ['S3_BUCKET', minio.bucket],
+      ['S3_REGION', 'us-east-1'],
+      ['S3_USE_PATH_STYLE_ENDPOINT', 'true'],
+      // MinIO's certificate is issued by the mesh CA.
+      ['S3_CA_FILE', `${MTLS_DIR}/ca.crt`],
+    );
+  }
+  return env;
+}
+
+/** A secret value: generated once into the state folder, never written to `out/`. */
+export interface SecretRef {
+  /** `<workload>/<name>`, e.g. `postgres/password`. */
+  readonly id: string;
+}
+
+/**
+ * Variables whose values are secrets, for a workload's env file in the state folder: its own
+ * credentials (`own`, by variable) and those of the infrastructure it connects to.
+ */
+export function secretEnvironment(own: Readonly<Record<string, string>>, infra: InfraEndpoints & { readonly names: { readonly postgres?: string; readonly redis?: string; readonly minio?: string } }): [string, string][] {
+  const env: [string, string][] = Object.entries(own);
+  if (infra.postgres && infra.names.postgres) env.push(['DB_PASSWORD', `${infra.names.postgres}/password`]);
+  if (infra.redis && infra.names.redis) env.push(['REDIS_AUTH', `${infra.names.redis}/password`]);
+  if (infra.minio && infra.names.minio) env.push(['S3_SECRET', `${infra.names.minio}/password`]);
+  return env;
 }

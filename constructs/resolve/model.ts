@@ -114,6 +114,17 @@ export interface ResolvedService {
   readonly mtls?: { readonly port: number };
   /** Environment, sorted by name. */
   readonly environment: readonly (readonly [string, string])[];
+  /**
+   * Variables whose values are secrets (`[variable, secret id]`, sorted): written with their values
+   * into the state's `secrets/<name>.env`, which compose and Quadlet pass as an env file.
+   */
+  readonly secretEnvironment: readonly (readonly [string, string])[];
+  /** Services this one may call over mTLS (the call policy), in stack order. */
+  readonly calls: readonly string[];
+  /** Services allowed to call this one, in stack order. */
+  readonly callers: readonly string[];
+  /** A Hyperf application: its config/autoload files are generated and mounted under appRoot. */
+  readonly hyperf?: { readonly appRoot: string };
   readonly dependsOn: readonly ResolvedDependency[];
   readonly healthcheck?: ResolvedHealthcheck;
   readonly restart: 'no' | 'always' | 'on-failure' | 'unless-stopped';

@@ -38,7 +38,7 @@ export function addAshchan(stack: Stack, at: AshchanPlacement): AshchanServices 
   const http = (port: number) => (at.plainHttp ? { ports: { http: port } } : {});
   const postgres = new Postgres(stack, 'postgres', { host: at.data, network, serviceName: 'postgresql' });
   const redis = new Redis(stack, 'redis', { host: at.data, network });
-  const minio = new Minio(stack, 'minio', { host: at.data, network });
+  const minio = new Minio(stack, 'minio', { host: at.data, network, rootUser: 'ashchan' });
   const db: Workload[] = [postgres, redis];
 
   const auth = new Service(stack, 'auth', {
@@ -60,12 +60,16 @@ export function addAshchan(stack: Stack, at: AshchanPlacement): AshchanServices 
   const boards = new Service(stack, 'boards', {
     host: at.apps, network, image: image('boards-threads-posts'), serviceName: 'boards-threads-posts',
     ip: '10.90.0.22', ...http(9503), dependsOn: [...db, media, moderation],
+    // Seed, "Request Flow Example": boards calls media and moderation.
+    calls: [media, moderation],
   });
   const gateway = new Service(stack, 'gateway', {
     host: at.gateway, network, image: image('api-gateway'), serviceName: 'api-gateway',
     ip: '10.90.0.10', ports: { public: { port: 9501, publish: true } },
     publicTls: { hostnames: at.publicHostnames },
     dependsOn: [auth, boards, media, search, moderation],
+    // The gateway routes to every application service (seed: gateway → auth, gateway → boards, …).
+    calls: [auth, boards, media, search, moderation],
   });
   return { gateway, auth, boards, media, search, moderation, postgres, redis, minio };
 }

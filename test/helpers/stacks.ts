@@ -23,7 +23,7 @@ export function threeTier(id = 'three', app = new App()) {
   const base = miniStack(id, app);
   const db = new Postgres(base.stack, 'db');
   const api = svc(base.stack, 'api', { dependsOn: [db], ports: { http: 9000 } });
-  const web = svc(base.stack, 'web', { dependsOn: [api], ports: { public: { port: 8080, publish: true } } });
+  const web = svc(base.stack, 'web', { dependsOn: [api], calls: [api], ports: { public: { port: 8080, publish: true } } });
   return { ...base, db, api, web };
 }
 

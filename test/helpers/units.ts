@@ -55,6 +55,8 @@ export interface RunSpec {
   publish: string[];
   volumes: string[];
   env: Record<string, string>;
+  /** `--env-file` paths. */
+  envFiles: string[];
   healthCmd?: string;
   health: Record<string, string>;
   user?: string;
@@ -66,7 +68,7 @@ export interface RunSpec {
 const VALUE_FLAGS = new Set([
   '--name', '--cidfile', '--cgroups', '--network', '--ip', '--network-alias', '--hostname', '--publish', '-p', '-v', '--volume',
   '--env', '-e', '--health-cmd', '--health-interval', '--health-timeout', '--health-retries', '--health-start-period', '--user',
-  '--group', '--sdnotify', '--add-host', '--label', '--annotation', '--mount', '--tmpfs', '--pull', '--log-driver', '--stop-timeout',
+  '--group', '--sdnotify', '--add-host', '--env-file', '--label', '--annotation', '--mount', '--tmpfs', '--pull', '--log-driver', '--stop-timeout',
 ]);
 
 /** The `podman run` of a generated service, with `%h` as /home/user, split into a RunSpec. */
@@ -78,7 +80,7 @@ export function podmanRun(service: string): RunSpec {
     env: {},
   });
   const runAt = argv.indexOf('run');
-  const spec: RunSpec = { aliases: [], addHost: [], publish: [], volumes: [], env: {}, health: {}, readOnly: false, command: [] };
+  const spec: RunSpec = { envFiles: [], aliases: [], addHost: [], publish: [], volumes: [], env: {}, health: {}, readOnly: false, command: [] };
   let i = runAt + 1;
   for (; i < argv.length; i++) {
     const word = argv[i]!;
@@ -104,6 +106,7 @@ export function podmanRun(service: string): RunSpec {
       case '--ip': spec.ip = value; break;
       case '--network-alias': spec.aliases.push(value); break;
       case '--add-host': spec.addHost.push(value); break;
+      case '--env-file': spec.envFiles.push(value); break;
       case '--publish': case '-p': spec.publish.push(value); break;
       case '-v': case '--volume': spec.volumes.push(value); break;
       case '--env': case '-e': {

@@ -87,12 +87,15 @@ describe('revoke, rotate and CRLs', () => {
     expect(refused.out).toContain('certificate revoked');
     const [newLeaf] = pemCerts(readState(t.stateDir, 'pki/services/gateway/client.crt'));
     expect(crlVerify(newLeaf as string, chain, at(1)).out).toContain(': OK');
-    // AND only the files of that certificate, the inventory and the CRL changed
+    // AND only the files of that certificate, the inventory and the CRL (with its copy in every service folder) changed
     expect(r.files.map((f) => f.path)).toEqual([
       'pki/crl.pem',
       'pki/inventory.json',
+      'pki/services/auth/crl.pem',
+      'pki/services/boards/crl.pem',
       'pki/services/gateway/client.crt',
       'pki/services/gateway/client.key',
+      'pki/services/gateway/crl.pem',
     ]);
   });
 
@@ -126,11 +129,17 @@ describe('revoke, rotate and CRLs', () => {
       action: 'resign',
       reason: `root CRL: past half its validity (signed ${T0.toISOString().replace('.000Z', 'Z')}); client CA CRL: past half its validity (signed ${T0.toISOString().replace('.000Z', 'Z')})`,
     });
-    expect(late.files.map((f) => f.path)).toEqual(['pki/crl.pem', 'pki/inventory.json']);
+    expect(late.files.map((f) => f.path)).toEqual([
+      'pki/crl.pem',
+      'pki/inventory.json',
+      'pki/services/auth/crl.pem',
+      'pki/services/boards/crl.pem',
+      'pki/services/gateway/crl.pem',
+    ]);
     expect(number()).toEqual([2, 2]);
   });
 
-  it('re-creates a missing crl.pem and nothing else', async () => {
+  it('re-creates a missing crl.pem and refreshes only its copies', async () => {
     const { unlinkSync } = await import('node:fs');
     unlinkSync(join(t.stateDir, 'pki/crl.pem'));
     const r = await reconcilePki({ stateDir: t.stateDir, authority: AUTHORITY, bindings, now: at(1) });
@@ -138,6 +147,10 @@ describe('revoke, rotate and CRLs', () => {
     expect(r.files).toEqual([
       { path: 'pki/crl.pem', change: 'create' },
       { path: 'pki/inventory.json', change: 'update' },
+      // The re-signed CRLs reach the service folders' copies.
+      { path: 'pki/services/auth/crl.pem', change: 'update' },
+      { path: 'pki/services/boards/crl.pem', change: 'update' },
+      { path: 'pki/services/gateway/crl.pem', change: 'update' },
     ]);
   });
 

@@ -176,7 +176,9 @@ function fieldEntries(spec: FieldSpec, value: unknown, ctx: EscapeContext): RawE
     case 'word[]':
       return each(strings, (v) => {
         checkNoSpace(v, spec, ctx);
-        return [k, escapeWord(v, ctx)];
+        // A leading path specifier stays one word only while the rest needs no quoting (noSpace).
+        const specifier = spec.pathSpecifier ? /^%[htSCLE](?=\/)/.exec(v)?.[0] : undefined;
+        return [k, specifier ? specifier + escapeWord(v.slice(specifier.length), ctx) : escapeWord(v, ctx)];
       });
     case 'keyval':
     case 'env':

@@ -1229,7 +1229,7 @@ export const CONTAINER_FIELDS = {
   dnsSearch: { key: 'DNSSearch', kind: 'plain[]' },
   dnsOption: { key: 'DNSOption', kind: 'plain[]' },
   environment: { key: 'Environment', kind: 'keyval' },
-  environmentFile: { key: 'EnvironmentFile', kind: 'word[]' },
+  environmentFile: { key: 'EnvironmentFile', kind: 'word[]', noSpace: 'podmesh keeps a leading path specifier only on a single unquoted word', pathSpecifier: true },
   environmentHost: { key: 'EnvironmentHost', kind: 'bool' },
   secret: { key: 'Secret', kind: 'word[]' },
   volume: { key: 'Volume', kind: 'plain[]', noSpace: MOUNT_SOURCE, pathSpecifier: true },

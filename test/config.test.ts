@@ -1,0 +1,379 @@
+// Service configuration: the seed's environment and URLs in compose and Quadlet alike, the call
+// policy, the Hyperf PHP files (judged by php), and the generated secrets.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { App, Host, Network, Postgres, Redis, Minio, Stack, synth, type Issue } from '../constructs/index.ts';
+import { loadStacks } from '../constructs/cli/load.ts';
+import { phpString } from '../constructs/render/hyperf.ts';
+import { podmeshRejection } from './helpers/errors.ts';
+import { svc, tempDir, testState } from './helpers/stacks.ts';
+import { treeState } from './helpers/tree.ts';
+import { repoRoot, tool } from './helpers/tools.ts';
+import { dryRun, podmanRun } from './helpers/units.ts';
+
+const quadlet = tool('quadlet');
+const php = tool('php');
+
+/** The seed's "Environment Variables", identical for every application service. */
+const SEED_MTLS = {
+  MTLS_ENABLED: 'true',
+  MTLS_PORT: '8443',
+  MTLS_CERT_FILE: '/etc/mtls/server.crt',
+  MTLS_KEY_FILE: '/etc/mtls/server.key',
+  MTLS_CA_FILE: '/etc/mtls/ca.crt',
+  MTLS_CLIENT_CERT_FILE: '/etc/mtls/client.crt',
+  MTLS_CLIENT_KEY_FILE: '/etc/mtls/client.key',
+  MTLS_VERIFY_CLIENT: 'true',
+  MTLS_MIN_TLS_VERSION: 'TLSv1.3',
+  MTLS_CRL_FILE: '/etc/mtls/crl.pem',
+};
+const DB = { DB_DRIVER: 'pgsql', DB_HOST: 'postgres.ashchan.local', DB_PORT: '5432', DB_DATABASE: 'ashchan', DB_USERNAME: 'ashchan' };
+const REDIS = { REDIS_HOST: 'redis.ashchan.local', REDIS_PORT: '6379' };
+const S3 = {
+  S3_ENDPOINT: 'https://minio.ashchan.local:9000',
+  S3_KEY: 'ashchan',
+  S3_BUCKET: 'ashchan',
+  S3_REGION: 'us-east-1',
+  S3_USE_PATH_STYLE_ENDPOINT: 'true',
+  S3_CA_FILE: '/etc/mtls/ca.crt',
+};
+const url = (s: string) => `https://${s}.ashchan.local:8443`;
+
+/** Expected environment of each Ashchan service (plain variables; secrets are checked apart). */
+const EXPECTED: Record<string, Record<string, string>> = {
+  gateway: {
+    SERVICE_NAME: 'api-gateway',
+    SERVICE_DNS_NAME: 'gateway.ashchan.local',
+    ...SEED_MTLS,
+    MTLS_ALLOWED_CLIENTS: '',
+    AUTH_SERVICE_URL: url('auth'),
+    BOARDS_SERVICE_URL: url('boards'),
+    MEDIA_SERVICE_URL: url('media'),
+    SEARCH_SERVICE_URL: url('search'),
+    MODERATION_SERVICE_URL: url('moderation'),
+  },
+  auth: { SERVICE_NAME: 'auth-accounts', SERVICE_DNS_NAME: 'auth.ashchan.local', ...SEED_MTLS, MTLS_ALLOWED_CLIENTS: 'gateway.ashchan.local', ...DB, ...REDIS },
+  boards: {
+    SERVICE_NAME: 'boards-threads-posts',
+    SERVICE_DNS_NAME: 'boards.ashchan.local',
+    ...SEED_MTLS,
+    MTLS_ALLOWED_CLIENTS: 'gateway.ashchan.local',
+    MEDIA_SERVICE_URL: url('media'),
+    MODERATION_SERVICE_URL: url('moderation'),
+    ...DB,
+    ...REDIS,
+  },
+  media: { SERVICE_NAME: 'media-uploads', SERVICE_DNS_NAME: 'media.ashchan.local', ...SEED_MTLS, MTLS_ALLOWED_CLIENTS: 'boards.ashchan.local,gateway.ashchan.local', ...DB, ...S3 },
+  search: { SERVICE_NAME: 'search-indexing', SERVICE_DNS_NAME: 'search.ashchan.local', ...SEED_MTLS, MTLS_ALLOWED_CLIENTS: 'gateway.ashchan.local', ...DB, ...REDIS },
+  moderation: {
+    SERVICE_NAME: 'moderation-anti-spam',
+    SERVICE_DNS_NAME: 'moderation.ashchan.local',
+    ...SEED_MTLS,
+    MTLS_ALLOWED_CLIENTS: 'boards.ashchan.local,gateway.ashchan.local',
+    ...DB,
+    ...REDIS,
+  },
+  postgres: { POSTGRES_DB: 'ashchan', POSTGRES_USER: 'ashchan' },
+  redis: {},
+  minio: { MINIO_ROOT_USER: 'ashchan' },
+};
+
+/** Secret variables each service gets from its env file. */
+const SECRET_VARS: Record<string, string[]> = {
+  gateway: [],
+  auth: ['DB_PASSWORD', 'REDIS_AUTH'],
+  boards: ['DB_PASSWORD', 'REDIS_AUTH'],
+  media: ['DB_PASSWORD', 'S3_SECRET'],
+  search: ['DB_PASSWORD', 'REDIS_AUTH'],
+  moderation: ['DB_PASSWORD', 'REDIS_AUTH'],
+  postgres: ['POSTGRES_PASSWORD'],
+  redis: ['REDIS_PASSWORD'],
+  minio: ['MINIO_ROOT_PASSWORD'],
+};
+
+describe.each(['ashchan-dev', 'ashchan-prod'])('environment of %s', (stackName) => {
+  const tmp = tempDir();
+  const out = join(tmp.path, 'out');
+  const state = join(tmp.path, '.podmesh');
+  beforeAll(async () => {
+    await synth(await loadStacks(join(repoRoot, 'stacks')), { outDir: out, stateDir: state, stacks: [stackName] });
+  });
+  afterAll(() => tmp.cleanup());
+
+  const hosts = () => readdirSync(join(out, stackName, 'hosts'));
+  const composeServices = () =>
+    Object.assign({}, ...hosts().map((h) => parse(readFileSync(join(out, stackName, 'hosts', h, 'compose.yaml'), 'utf8')).services)) as Record<string, any>;
+  const plainHttp = stackName === 'ashchan-dev';
+
+  it.each(Object.keys(EXPECTED))('GIVEN %s WHEN its compose service is read THEN its environment is the seed\'s list plus its URLs and settings', (name) => {
+    const s = composeServices()[name];
+    expect(s.environment ?? {}).toEqual(EXPECTED[name]);
+    if (SECRET_VARS[name]!.length > 0) expect(s.env_file).toEqual([`../../../../.podmesh/${stackName}/secrets/${name}.env`]);
+    else expect(s.env_file).toBeUndefined();
+  });
+
+  it.skipIf(!quadlet)('GIVEN every Quadlet container WHEN run by quadlet THEN podman gets the same environment and the env file from the host root', () => {
+    for (const h of hosts()) {
+      const gen = dryRun(quadlet!, join(out, stackName, 'hosts', h, 'quadlet'), plainHttp);
+      for (const name of Object.keys(composeServices())) {
+        const unit = gen.services.get(`ashchan-${name}.service`);
+        if (!unit) continue;
+        const run = podmanRun(unit);
+        expect(run.env, `${h}/${name}`).toEqual(EXPECTED[name]);
+        const root = plainHttp ? `/home/user/.config/podmesh/${stackName}` : `/etc/podmesh/${stackName}`;
+        expect(run.envFiles).toEqual(SECRET_VARS[name]!.length > 0 ? [`${root}/secrets/${name}.env`] : []);
+      }
+    }
+  });
+
+  it('GIVEN the state folder WHEN read THEN each env file holds exactly its secret variables, 0600, and no out/ file contains a secret value', () => {
+    const values = JSON.parse(readFileSync(join(state, stackName, 'secrets/values.json'), 'utf8')) as Record<string, string>;
+    expect(Object.keys(values).sort()).toEqual(['minio/password', 'postgres/password', 'redis/password']);
+    expect(statSync(join(state, stackName, 'secrets/values.json')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(state, stackName, 'secrets')).mode & 0o777).toBe(0o700);
+    for (const [name, vars] of Object.entries(SECRET_VARS)) {
+      if (vars.length === 0) continue;
+      const file = join(state, stackName, 'secrets', `${name}.env`);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+      expect(lines.map((l) => l.split('=')[0]).sort()).toEqual([...vars].sort());
+    }
+    // Clients and the server share a password.
+    const env = (n: string) => Object.fromEntries(readFileSync(join(state, stackName, 'secrets', `${n}.env`), 'utf8').split('\n').filter((l) => l.includes('=') && !l.startsWith('#')).map((l) => l.split('=') as [string, string]));
+    expect(env('auth').DB_PASSWORD).toBe(env('postgres').POSTGRES_PASSWORD);
+    expect(env('auth').REDIS_AUTH).toBe(env('redis').REDIS_PASSWORD);
+    expect(env('media').S3_SECRET).toBe(env('minio').MINIO_ROOT_PASSWORD);
+    const everything = readdirSync(join(out, stackName), { recursive: true, withFileTypes: true })
+      .filter((d) => d.isFile())
+      .map((d) => readFileSync(join(d.parentPath, d.name), 'utf8'))
+      .join('\n');
+    for (const v of Object.values(values)) expect(everything).not.toContain(v);
+  });
+
+  it('GIVEN a second synth WHEN nothing changed THEN the secrets are kept', async () => {
+    const before = readFileSync(join(state, stackName, 'secrets/values.json'), 'utf8');
+    await synth(await loadStacks(join(repoRoot, 'stacks')), { outDir: out, stateDir: state, stacks: [stackName] });
+    expect(readFileSync(join(state, stackName, 'secrets/values.json'), 'utf8')).toBe(before);
+  });
+});
+
+describe('a damaged secrets file', () => {
+  const tmp = tempDir();
+  afterAll(() => tmp.cleanup());
+
+  it('GIVEN values.json is not JSON WHEN synthesized THEN a clear error and no new passwords over it', async () => {
+    const app = new App();
+    const stack = new Stack(app, 'sec', { project: 'sec' });
+    new Host(stack, 'h');
+    new Network(stack, 'mesh', { subnet: '10.94.0.0/24', domain: 'sec.local' });
+    const db = new Postgres(stack, 'db');
+    svc(stack, 'api', { dependsOn: [db] });
+    const opts = { outDir: join(tmp.path, 'out'), stateDir: join(tmp.path, 'state') };
+    await synth(app, opts);
+    const file = join(tmp.path, 'state/sec/secrets/values.json');
+    writeFileSync(file, '{ broken');
+    const err = await podmeshRejection(synth(app, opts));
+    expect(err.issues[0]!.message).toMatch(/values\.json is not valid JSON .*Restore it from a backup/);
+    expect(readFileSync(file, 'utf8')).toBe('{ broken');
+  });
+});
+
+describe.skipIf(!php)('Hyperf configuration, judged by php', () => {
+  const tmp = tempDir();
+  const out = join(tmp.path, 'out');
+  beforeAll(async () => {
+    await synth(await loadStacks(join(repoRoot, 'stacks')), { outDir: out, stateDir: join(tmp.path, '.podmesh') });
+  });
+  afterAll(() => tmp.cleanup());
+
+  const phpFiles = () =>
+    readdirSync(out, { recursive: true, withFileTypes: true })
+      .filter((d) => d.isFile() && d.name.endsWith('.php'))
+      .map((d) => join(d.parentPath, d.name))
+      .sort();
+
+  it('GIVEN every generated PHP file WHEN php -l THEN no syntax error', () => {
+    const files = phpFiles();
+    expect(files.length).toBe(2 * 6 * 3);
+    for (const f of files) {
+      const r = spawnSync(php!, ['-l', f], { encoding: 'utf8' });
+      expect(r.status, `${f}\n${r.stdout}${r.stderr}`).toBe(0);
+    }
+  });
+
+  /** Includes a config file with stand-ins for Hyperf/Swoole classes and constants; returns it as JSON. */
+  function include(file: string): any {
+    const script = `<?php
+namespace Hyperf\\Server { class Server { const SERVER_HTTP = 1; } class Event { const ON_REQUEST = 'request'; } }
+namespace Hyperf\\HttpServer { class Server {} }
+namespace {
+  foreach (['SWOOLE_PROCESS' => 2, 'SWOOLE_SOCK_TCP' => 1, 'SWOOLE_SSL' => 512, 'SWOOLE_SSL_TLSv1_3' => 64] as $k => $v) { if (!defined($k)) define($k, $v); }
+  echo json_encode(include $argv[1], JSON_UNESCAPED_SLASHES);
+}`;
+    const runner = join(tmp.path, 'include.php');
+    writeFileSync(runner, script);
+    const r = spawnSync(php!, [runner, file], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`php failed on ${file}:\n${r.stdout}${r.stderr}`);
+    return JSON.parse(r.stdout);
+  }
+
+  it('GIVEN boards in ashchan-dev WHEN its config is included THEN the seed\'s server options, TLS 1.3, both servers, its client options and policy', () => {
+    const dir = join(out, 'ashchan-dev/hosts/local/config/boards/autoload');
+    const server = include(join(dir, 'server.php'));
+    expect(server.servers).toHaveLength(2);
+    expect(server.servers[0]).toMatchObject({
+      name: 'mtls',
+      type: 1,
+      host: '0.0.0.0',
+      port: 8443,
+      sock_type: 1 | 512,
+      options: {
+        open_ssl: true,
+        ssl_cert_file: '/etc/mtls/server.crt',
+        ssl_key_file: '/etc/mtls/server.key',
+        ssl_verify_peer: true,
+        ssl_verify_depth: 3,
+        ssl_ca_file: '/etc/mtls/ca.crt',
+        ssl_protocols: 64,
+        ssl_ciphers: 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256',
+      },
+    });
+    expect(server.servers[1]).toMatchObject({ name: 'http', port: 9503 });
+    const client = include(join(dir, 'mtls_client.php'));
+    expect(client.http_client.default_options).toMatchObject({
+      verify: '/etc/mtls/ca.crt',
+      cert: '/etc/mtls/client.crt',
+      key: '/etc/mtls/client.key',
+      ssl_key: '/etc/mtls/client.key',
+    });
+    expect(client.mtls_services).toEqual({ media: 'https://media.ashchan.local:8443', moderation: 'https://moderation.ashchan.local:8443' });
+    const policy = include(join(dir, 'mtls_policy.php'));
+    expect(policy.mtls_policy).toEqual({
+      service: 'boards-threads-posts',
+      dns_name: 'boards.ashchan.local',
+      allowed_clients: ['gateway.ashchan.local'],
+      calls: { media: 'https://media.ashchan.local:8443', moderation: 'https://moderation.ashchan.local:8443' },
+      crl_file: '/etc/mtls/crl.pem',
+    });
+  });
+
+  it('GIVEN ashchan-prod (plain HTTP off) WHEN server.php is included THEN only the mTLS server', () => {
+    const server = include(join(out, 'ashchan-prod/hosts/app/config/auth/autoload/server.php'));
+    expect(server.servers.map((s: any) => s.name)).toEqual(['mtls']);
+  });
+
+  it('GIVEN a service name with quotes, $, backslashes and a newline WHEN rendered THEN php reads it back exactly', async () => {
+    const nasty = `it's "$HOME" \\' \\\\ {$x} ?>\n<?php echo 1; //`;
+    // Through synth: a name unit files can carry (no newline), into mtls_policy.php and back through php.
+    const name = nasty.replace('\n', ' ');
+    const app = new App();
+    const stack = new Stack(app, 'esc', { project: 'esc' });
+    new Host(stack, 'h');
+    new Network(stack, 'mesh', { subnet: '10.95.0.0/24', domain: 'esc.local' });
+    svc(stack, 'api', { serviceName: name });
+    await synth(app, { outDir: join(tmp.path, 'esc-out'), stateDir: join(tmp.path, 'esc-state') });
+    const policy = join(tmp.path, 'esc-out/esc/hosts/h/config/api/autoload/mtls_policy.php');
+    expect(spawnSync(php!, ['-l', policy], { encoding: 'utf8' }).status).toBe(0);
+    expect(include(policy).mtls_policy.service).toBe(name);
+    // The helper itself, over the same value, through php.
+    const file = join(tmp.path, 'lit.php');
+    writeFileSync(file, `<?php return ${phpString(nasty)};\n`);
+    expect(spawnSync(php!, ['-l', file], { encoding: 'utf8' }).status).toBe(0);
+    const r = spawnSync(php!, ['-r', `echo json_encode(include '${file}');`], { encoding: 'utf8' });
+    expect(JSON.parse(r.stdout)).toBe(nasty);
+  });
+});
+
+interface PolicyCase {
+  readonly name: string;
+  readonly build: (stack: Stack) => void;
+  readonly expect: readonly [path: string, fragment: string];
+}
+
+const POLICY_CASES: PolicyCase[] = [
+  {
+    name: 'an undeclared call (a dependency on an mTLS service not in calls)',
+    build: (stack) => {
+      const auth = svc(stack, 'auth');
+      svc(stack, 'gateway', { dependsOn: [auth] });
+    },
+    expect: ['pol/gateway', 'depends on auth, an mTLS service, but its call policy does not allow calling it. Add it to calls (calls: [auth, …])'],
+  },
+  {
+    name: 'a call to an infrastructure service through mTLS',
+    build: (stack) => {
+      const db = new Postgres(stack, 'db');
+      svc(stack, 'api', { calls: [db as never], dependsOn: [db] });
+    },
+    expect: ['pol/api', 'calls db through mTLS, but db is infrastructure without an mTLS listener. Remove it from calls and list it in dependsOn'],
+  },
+  {
+    name: 'a policy naming an unknown service',
+    build: (stack) => {
+      svc(stack, 'boards');
+      svc(stack, 'gateway', { calls: ['bords'] });
+    },
+    expect: ['pol/gateway', 'calls unknown service "bords". Did you mean "boards"? Services with mTLS: boards, gateway.'],
+  },
+  {
+    name: 'a service calling itself',
+    build: (stack) => {
+      svc(stack, 'loop', { calls: ['loop'] });
+    },
+    expect: ['pol/loop', 'calls itself'],
+  },
+  {
+    name: 'a generated variable set by hand',
+    build: (stack) => {
+      const db = new Postgres(stack, 'db');
+      svc(stack, 'api', { dependsOn: [db], environment: { DB_PASSWORD: 'hunter2' } });
+    },
+    expect: ['pol/api', 'environment variable DB_PASSWORD is generated by podmesh (DB_PASSWORD=(a secret in the state folder))'],
+  },
+  {
+    name: 'two databases of one kind',
+    build: (stack) => {
+      const a = new Redis(stack, 'cache-a');
+      const b = new Redis(stack, 'cache-b');
+      svc(stack, 'api', { dependsOn: [a, b] });
+    },
+    expect: ['pol/api', 'depends on two Redis services (cache-a, cache-b)'],
+  },
+];
+
+describe('call policy and environment mistakes', () => {
+  const out = tempDir();
+  let before: Record<string, string>;
+  beforeAll(() => {
+    before = treeState(out.path);
+  });
+  afterAll(() => out.cleanup());
+
+  it.each(POLICY_CASES)('$name', async (c) => {
+    const app = new App();
+    const stack = new Stack(app, 'pol', { project: 'pol' });
+    new Host(stack, 'h');
+    new Network(stack, 'mesh', { subnet: '10.96.0.0/24', domain: 'pol.local' });
+    c.build(stack);
+    const err = await podmeshRejection(synth(app, { stateDir: testState, outDir: out.path }));
+    const [path, fragment] = c.expect;
+    const match = (i: Issue) => i.path === path && i.message.includes(fragment);
+    expect(err.issues.some(match), err.issues.map((i) => `[${i.path}] ${i.message}`).join('\n')).toBe(true);
+    expect(treeState(out.path)).toEqual(before);
+  });
+
+  it('GIVEN Minio with a bucket WHEN a client depends on it THEN S3_BUCKET follows it', async () => {
+    const app = new App();
+    const stack = new Stack(app, 's3', { project: 's3' });
+    new Host(stack, 'h');
+    new Network(stack, 'mesh', { subnet: '10.97.0.0/24', domain: 's3.local' });
+    const store = new Minio(stack, 'store', { bucket: 'uploads' });
+    svc(stack, 'api', { dependsOn: [store] });
+    await synth(app, { stateDir: testState, outDir: out.path });
+    const doc = parse(readFileSync(join(out.path, 's3/hosts/h/compose.yaml'), 'utf8'));
+    expect(doc.services.api.environment).toMatchObject({ S3_BUCKET: 'uploads', S3_KEY: 'minio-root', S3_ENDPOINT: 'https://store.s3.local:9000' });
+  });
+});
