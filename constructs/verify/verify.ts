@@ -10,7 +10,7 @@ import { parseInventory } from '../pki/inventory.ts';
 import { readPkiStatus } from '../pki/status.ts';
 import { KIND_FILES, PKI_PATHS, servicePath } from '../pki/store.ts';
 import type { InventoryEntry } from '../pki/types.ts';
-import type { ResolvedService, ResolvedStack } from '../resolve/model.ts';
+import type { ResolvedStack } from '../resolve/model.ts';
 import { probe, type ProbeOutcome, type ProbeRequest } from './probe.ts';
 import { revokedProbeCert } from './revoked.ts';
 
@@ -106,11 +106,6 @@ export interface VerifyReport {
   readonly warnings: number;
 }
 
-/** The callers of a resolved service (the call policy of issue 6). */
-function callersOf(s: ResolvedService): readonly string[] | undefined {
-  return (s as ResolvedService & { readonly callers?: readonly string[] }).callers;
-}
-
 /** mTLS listeners and possible callers of a resolved stack, optionally of one host. */
 export function meshOf(stack: ResolvedStack, host?: string): { targets: MeshTarget[]; clients: MeshClient[] } {
   if (host !== undefined && !stack.hosts.some((h) => h.name === host)) {
@@ -119,11 +114,7 @@ export function meshOf(stack: ResolvedStack, host?: string): { targets: MeshTarg
   const targets: MeshTarget[] = [];
   for (const s of stack.services) {
     if (!s.mtls || (host !== undefined && s.host !== host)) continue;
-    const callers = callersOf(s);
-    if (callers === undefined) {
-      throw PodmeshError.at(s.path, 'the resolved model carries no call policy (callers), so verify cannot tell who may call. Update podmesh.');
-    }
-    targets.push({ service: s.name, path: s.path, serviceName: s.serviceName, host: s.host, dnsName: s.dnsName, ip: s.ip, port: s.mtls.port, callers });
+    targets.push({ service: s.name, path: s.path, serviceName: s.serviceName, host: s.host, dnsName: s.dnsName, ip: s.ip, port: s.mtls.port, callers: s.callers });
   }
   const clients = stack.services.filter((s) => s.certificates.includes('client')).map((s) => ({ service: s.name, dnsName: s.dnsName }));
   return { targets, clients };

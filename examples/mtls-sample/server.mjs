@@ -121,7 +121,9 @@ const server = https.createServer(
     ca,
     ...(crl && crl.length > 0 ? { crl } : {}),
     requestCert: true,
-    rejectUnauthorized: verifyClient,
+    // Checked in 'secureConnection' instead: Node drops an unverified peer silently when this is
+    // true, and the seed wants the reason (e.g. CERT_REVOKED) in an mtls_handshake_failed line.
+    rejectUnauthorized: false,
     minVersion,
     ciphers: CIPHERS,
   },
@@ -134,12 +136,19 @@ const server = https.createServer(
 );
 server.keepAliveTimeout = 1_000;
 server.on('secureConnection', (socket) => {
-  log('info', 'mtls_handshake_complete', {
+  const fields = {
     client_cn: peerCn(socket),
     server_cn: selfCn,
     tls_version: socket.getProtocol(),
     cipher_suite: socket.getCipher()?.standardName ?? socket.getCipher()?.name,
-  });
+  };
+  if (verifyClient && !socket.authorized) {
+    const reason = String(socket.authorizationError ?? 'no client certificate');
+    log('warn', 'mtls_handshake_failed', { ...fields, remote: socket.remoteAddress, error: reason, reason });
+    socket.destroy();
+    return;
+  }
+  log('info', 'mtls_handshake_complete', fields);
 });
 server.on('tlsClientError', (err, socket) => {
   log('warn', 'mtls_handshake_failed', {
