@@ -17,6 +17,8 @@ import { reconcileSecrets, type SecretsResult } from './secrets/reconcile.ts';
 import { reconcilePki, type PkiResult } from './pki/index.ts';
 import { MANIFEST, renderManifest } from './render/manifest.ts';
 import { renderTopology } from './render/topology.ts';
+import { renderWireguard } from './render/wireguard.ts';
+import { applyWireguardKeys, planWireguardKeys, tunnelHosts, withPublicKeys, type WireguardPlan, type WireguardResult } from './wireguard/index.ts';
 
 /** Options of a synth run. */
 export interface SynthOptions {
@@ -32,11 +34,18 @@ export interface SynthOptions {
   readonly now?: Date;
   /** Reconcile the state folder only; leave `out/` alone (`podmesh certs issue`). @default false */
   readonly stateOnly?: boolean;
+  /**
+   * WireGuard keys to replace now, as host names by stack name (`podmesh wireguard rotate`).
+   * @default - none: existing keys are reused
+   */
+  readonly rotateWireguard?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** What reconcile did to one stack's state folder. */
 export interface StateReport {
   readonly stack: string;
+  /** WireGuard keys, for stacks with more than one host. */
+  readonly wireguard?: WireguardResult;
   readonly pki: PkiResult;
   readonly secrets: SecretsResult;
 }
@@ -125,6 +134,7 @@ export function renderStack(stack: ResolvedStack, where: Locations): Map<string,
   add(renderSystemd(stack));
   add(renderHyperf(stack));
   add(renderTopology(stack));
+  add(renderWireguard(stack));
   files.set(LOCK_FILE, renderLock(stack.lock));
   files.set(MANIFEST, renderManifest(stack.name, files));
   return files;
@@ -141,9 +151,13 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
   const resolved = await resolveStacks(stacks, outDir);
   // State before output: out/ never depends on key or certificate contents, but a stack whose
   // state cannot be reconciled (a corrupt CA, say) must not get new output either.
-  const state = options.check ? [] : await reconcileState(resolved, stateDir, options.now ?? new Date());
+  const state = options.check
+    ? []
+    : await reconcileState(resolved, { stateDir, outDir, now: options.now ?? new Date(), rotateWireguard: options.rotateWireguard ?? {} });
   if (options.stateOnly) return { reports: [], state, prunedStacks: [], changed: false };
-  const rendered = resolved.map((s) => [s.name, renderStack(s, { outDir, stateDir })] as const);
+  // Public keys: from the state folder after a reconcile; with --check, as the lock file has them.
+  const keyed = resolved.map((s) => withPublicKeys(s, state.find((r) => r.stack === s.name)?.wireguard?.publicKeys ?? {}));
+  const rendered = keyed.map((s) => [s.name, renderStack(s, { outDir, stateDir })] as const);
   const reports: WriteReport[] = [];
   for (const [name, files] of rendered) {
     reports.push(await writeStackOutput(outDir, name, files, { check: options.check }));
@@ -163,10 +177,39 @@ export async function stackStateDir(stateDir: string, stack: string): Promise<st
   return dir;
 }
 
-/** Certificates of every stack; problems of all stacks reported together, before any output. */
-async function reconcileState(stacks: readonly ResolvedStack[], stateDir: string, now: Date): Promise<StateReport[]> {
+/** Where and how {@link reconcileState} works. */
+interface StateOptions extends Locations {
+  readonly now: Date;
+  readonly rotateWireguard: Readonly<Record<string, readonly string[]>>;
+}
+
+/**
+ * Certificates and WireGuard keys of every stack; problems of all stacks reported together, before
+ * any output. WireGuard keys are checked before anything is written (a missing private key of a
+ * locked public key stops synth with the state untouched) and written after the PKI.
+ */
+async function reconcileState(stacks: readonly ResolvedStack[], where: StateOptions): Promise<StateReport[]> {
+  const { stateDir, now } = where;
   const issues = new IssueCollector();
   const reports: StateReport[] = [];
+  const wireguard = new Map<string, WireguardPlan>();
+  for (const s of stacks) {
+    if (!s.wireguard) continue;
+    try {
+      wireguard.set(s.name, planWireguardKeys({
+        stateDir: join(stateDir, s.name),
+        stackPath: s.name,
+        lockFile: join(where.outDir, s.name, LOCK_FILE),
+        hosts: tunnelHosts(s),
+        presharedKeys: s.wireguard.presharedKeys,
+        rotate: where.rotateWireguard[s.name] ?? [],
+      }));
+    } catch (e) {
+      if (!(e instanceof PodmeshError)) throw e;
+      issues.addAll(e.issues);
+    }
+  }
+  issues.throwIfAny();
   for (const s of stacks) {
     try {
       const dir = await stackStateDir(stateDir, s.name);
@@ -179,5 +222,11 @@ async function reconcileState(stacks: readonly ResolvedStack[], stateDir: string
     }
   }
   issues.throwIfAny();
-  return reports;
+  // WireGuard keys after the PKI of every stack; their plans were checked before anything was written.
+  const withKeys: StateReport[] = [];
+  for (const r of reports) {
+    const plan = wireguard.get(r.stack);
+    withKeys.push(plan ? { ...r, wireguard: await applyWireguardKeys(plan) } : r);
+  }
+  return withKeys;
 }

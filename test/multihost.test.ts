@@ -273,3 +273,26 @@ describe('multi-host mistakes', () => {
     expect(treeState(out.path)).toEqual(before);
   });
 });
+
+describe('a checkout without the WireGuard keys (fresh clone, CI)', () => {
+  const tmp = tempDir();
+  afterAll(() => tmp.cleanup());
+
+  it('GIVEN a locked stack and a state folder without wireguard/ WHEN synthesized THEN out/ is unchanged and no key is made; a partial state still fails', async () => {
+    const { rmSync, existsSync, unlinkSync } = await import('node:fs');
+    const opts = { outDir: join(tmp.path, 'out'), stateDir: join(tmp.path, '.podmesh'), stacks: ['ashchan-prod'] };
+    await synth(await loadStacks(join(repoRoot, 'stacks')), opts);
+    const before = treeState(opts.outDir);
+    rmSync(join(opts.stateDir, 'ashchan-prod/wireguard'), { recursive: true });
+    const r = await synth(await loadStacks(join(repoRoot, 'stacks')), opts);
+    expect(r.changed).toBe(false);
+    expect(r.state[0]!.wireguard?.absent).toBe(true);
+    expect(existsSync(join(opts.stateDir, 'ashchan-prod/wireguard'))).toBe(false);
+    expect(treeState(opts.outDir)).toEqual(before);
+    // One key of three missing is damage, not a checkout without keys: refused.
+    await synth(await loadStacks(join(repoRoot, 'stacks')), { ...opts, rotateWireguard: { 'ashchan-prod': ['edge', 'app', 'data'] } });
+    unlinkSync(join(opts.stateDir, 'ashchan-prod/wireguard/edge.key'));
+    const err = await podmeshRejection(synth(await loadStacks(join(repoRoot, 'stacks')), opts));
+    expect(err.issues[0]!.message).toContain('is recorded in');
+  });
+});

@@ -3,7 +3,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { PodmeshError, formatIssues } from '../core/errors.ts';
 import { changed, type WriteReport } from '../io/writer.ts';
 import { join } from 'node:path';
-import { selectStacks, synth } from '../synth.ts';
+import { resolveStacks, selectStacks, synth, type StateReport } from '../synth.ts';
+import { hostKeyFile, type WireguardResult } from '../wireguard/index.ts';
 import {
   REVOCATION_REASONS,
   formatStatusJson,
@@ -41,7 +42,10 @@ Commands:
   certs rotate [--service NAME]  renew certificates now (all, or the named services)
   certs revoke SERVICE [--kind server|client|public] [--reason R]
                                  revoke the current certificate, reissue it, re-sign the CRL
-${VERIFY_USAGE}
+${VERIFY_USAGE}  wireguard rotate --host H [--host H2] | --all
+                                 replace hosts' WireGuard keys (and their preshared keys), keep the
+                                 old key as <host>.key.old, and re-synth the stack
+
 Options for every command:
   --stack NAME   only this stack (repeatable)
   --out DIR      output folder (default: out)
@@ -71,8 +75,10 @@ async function main(argv: readonly string[]): Promise<number> {
       return certsCommand(rest);
     case 'verify':
       return verifyCommand(rest, { stateDir, usage: USAGE, usageError: (m) => new UsageError(m) });
+    case 'wireguard':
+      return wireguardCommand(rest);
     default:
-      throw new UsageError(`unknown command "${command}". Commands: synth, certs, verify. See podmesh --help.`);
+      throw new UsageError(`unknown command "${command}". Commands: synth, certs, verify, wireguard. See podmesh --help.`);
   }
 }
 
@@ -101,6 +107,7 @@ async function synthCommand(args: readonly string[]): Promise<number> {
     for (const w of r.pki.warnings) process.stdout.write(`${r.stack}: warning: ${w}\n`);
     if (r.secrets.created.length > 0) process.stdout.write(`${r.stack}: secrets: generated ${r.secrets.created.join(', ')} (in ${stateDir(values.state)}/${r.stack}/secrets/)\n`);
   }
+  printWireguard(result.state, stateDir(values.state));
   for (const r of result.reports) process.stdout.write(describe(r, values.out, values.check));
   for (const s of result.prunedStacks) {
     process.stdout.write(`${s}: stack no longer exists, ${values.check ? 'out/' + s + ' would be removed' : `removed ${values.out}/${s}`}\n`);
@@ -153,7 +160,11 @@ async function certsCommand(args: readonly string[]): Promise<number> {
     }
     case 'issue': {
       const result = await synth(app, { outDir: values.out, stateDir: state, stacks: stacks.map((s) => s.node.id), now, stateOnly: true });
-      for (const r of result.state) process.stdout.write(`${r.stack}: ${describePki(r.pki) || 'certificates up to date'}\n`);
+      for (const r of result.state) {
+        process.stdout.write(`${r.stack}: ${describePki(r.pki) || 'certificates up to date'}\n`);
+        const wg = r.wireguard ? describeWireguard(r.wireguard) : '';
+        if (wg) process.stdout.write(`${r.stack}: ${wg}\n`);
+      }
       return 0;
     }
     case 'rotate': {
@@ -179,6 +190,71 @@ async function certsCommand(args: readonly string[]): Promise<number> {
     default:
       throw new UsageError(`unknown certs command "${sub}". Use status, issue, rotate or revoke.`);
   }
+}
+
+async function wireguardCommand(args: readonly string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values } = parse(rest, { ...COMMON, now: { type: 'string' }, host: { type: 'string', multiple: true }, all: { type: 'boolean', default: false } });
+  if (values.help || sub === undefined) {
+    process.stdout.write(USAGE);
+    return values.help ? 0 : 2;
+  }
+  if (sub !== 'rotate') throw new UsageError(`unknown wireguard command "${sub}". Use rotate.`);
+  if (values.all === (values.host !== undefined)) {
+    throw new UsageError('wireguard rotate needs --host H (repeatable) or --all, e.g. podmesh wireguard rotate --host edge --stack ashchan-prod');
+  }
+  const now = parseNow(values.now);
+  const state = stateDir(values.state);
+  const app = await loadStacks(values.stacks);
+  const resolved = (await resolveStacks(selectStacks(app, values.stack), values.out)).filter((s) => s.wireguard);
+  if (resolved.length !== 1) {
+    throw new UsageError(resolved.length === 0
+      ? `no selected stack has more than one host, so none has WireGuard keys${values.stack ? '' : '. Pick a multi-host stack with --stack'}.`
+      : `stacks ${resolved.map((s) => s.name).join(', ')} all have WireGuard keys: pick one with --stack.`);
+  }
+  const stack = resolved[0]!;
+  const hostNames = stack.wireguard!.peers.map((p) => p.host);
+  const hosts = values.all ? hostNames : [...new Set(values.host)];
+  const unknown = hosts.filter((h) => !hostNames.includes(h));
+  if (unknown.length > 0) throw new UsageError(`stack ${stack.name} has no tunnel host ${unknown.map((h) => `"${h}"`).join(', ')}. Its hosts: ${hostNames.join(', ')}.`);
+  const result = await synth(app, { outDir: values.out, stateDir: state, stacks: [stack.name], now, rotateWireguard: { [stack.name]: hosts } });
+  for (const r of result.state) {
+    const line = describePki(r.pki);
+    if (line) process.stdout.write(`${r.stack}: ${line}\n`);
+  }
+  printWireguard(result.state, state);
+  for (const r of result.reports) process.stdout.write(describe(r, values.out, false));
+  process.stdout.write(
+    `${stack.name}: deploy now: the new private key${hosts.length > 1 ? 's' : ''} to ${hosts.join(', ')} (${hosts.map((h) => join(state, stack.name, hostKeyFile(h))).join(', ')} → ` +
+      `/etc/podmesh/${stack.name}/wireguard/private.key)${stack.wireguard!.presharedKeys ? ', the changed preshared keys' : ''}, and every host's new config; ` +
+      `until then the rotated host${hosts.length > 1 ? 's' : ''} and ${hosts.length > 1 ? 'their' : 'its'} peers cannot talk. The old key${hosts.length > 1 ? 's are' : ' is'} kept as <host>.key.old.\n`,
+  );
+  return 0;
+}
+
+/** What reconcile did to each stack's WireGuard keys, and key files it kept although unused. */
+function printWireguard(reports: readonly StateReport[], state: string): void {
+  for (const r of reports) {
+    if (!r.wireguard) continue;
+    const wg = describeWireguard(r.wireguard);
+    if (wg) process.stdout.write(`${r.stack}: ${wg}\n`);
+    if (r.wireguard.unused.length > 0) {
+      process.stdout.write(`${r.stack}: warning: WireGuard key files of hosts no longer in the stack were kept: ${r.wireguard.unused.map((f) => join(state, r.stack, f)).join(', ')}. Delete them once those hosts are retired.\n`);
+    }
+  }
+}
+
+/** One line on what reconcile did to WireGuard keys, or '' when it kept them all. */
+export function describeWireguard(r: WireguardResult): string {
+  const parts: string[] = [];
+  for (const action of ['create', 'rotate'] as const) {
+    const hosts = r.hosts.filter((h) => h.action === action).map((h) => h.host);
+    if (hosts.length > 0) parts.push(`${action === 'create' ? 'created' : 'rotated'} for ${hosts.join(', ')}`);
+    const pairs = r.presharedKeys.filter((p) => p.action === action).map((p) => p.pair);
+    if (pairs.length > 0) parts.push(`preshared keys ${action === 'create' ? 'created' : 'rotated'} for ${pairs.join(', ')}`);
+  }
+  if (r.absent) parts.push('none in this state folder: configs rendered from the public keys in the lock; restore the keys (or rotate) before deploying');
+  return parts.length === 0 ? '' : `WireGuard keys: ${parts.join('; ')}`;
 }
 
 function describe(r: WriteReport, out: string, check: boolean): string {

@@ -1,4 +1,6 @@
 // What every container of the mesh has in common: image, placement, address, ports, health.
+import { readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
 import { Construct } from 'constructs';
 import { z } from 'zod';
 import { checkProps } from '../core/props.ts';
@@ -123,6 +125,14 @@ export interface WorkloadProps {
    */
   readonly environment?: Readonly<Record<string, string>>;
   /**
+   * Env files (`KEY=value` lines, `#` comments, optional quotes) read at synth, relative to the
+   * working directory, and merged under `environment` (which wins). Their values land in `out/`:
+   * settings, not secrets (podmesh generates the secrets it knows). A variable podmesh generates
+   * is an error naming the file.
+   * @default - none
+   */
+  readonly envFiles?: readonly string[];
+  /**
    * Workloads that must be up first.
    * @default - none
    */
@@ -223,6 +233,7 @@ export const workloadSchema = z.object({
       }
     })
     .optional(),
+  envFiles: z.array(z.string().min(1)).optional(),
   dependsOn: z
     .array(
       z.union([
@@ -283,10 +294,30 @@ export abstract class Workload extends Construct {
   /** Props after checking, with nothing defaulted yet. */
   public readonly props: WorkloadProps;
   private readonly presetMounts: MountProps[] = [];
+  /** Variables read from `envFiles`, each with the file it came from, in file order. */
+  public readonly fileEnvironment: ReadonlyArray<{ readonly name: string; readonly value: string; readonly file: string }>;
 
   protected constructor(scope: Construct, id: string, props: WorkloadProps, schema: z.ZodType<WorkloadProps> = workloadSchema) {
     super(scope, uniqueId(scope, id));
     this.props = checkProps(this, schema, props);
+    const fromFiles: { name: string; value: string; file: string }[] = [];
+    const fileProblems: string[] = [];
+    for (const file of this.props.envFiles ?? []) {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (e) {
+        fileProblems.push(`env file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)}). Paths are relative to the directory synth runs in.`);
+        continue;
+      }
+      // Node's own dotenv reader (the format compose and `podman --env-file` read too).
+      for (const [name, value] of Object.entries(parseEnv(text))) {
+        if (ENV_NAME.test(name)) fromFiles.push({ name, value: value ?? '', file });
+        else fileProblems.push(`env file ${file}: variable name "${name}" is not valid: use letters, digits and "_", not starting with a digit.`);
+      }
+    }
+    this.fileEnvironment = fromFiles;
+    if (fileProblems.length > 0) this.node.addValidation({ validate: () => fileProblems });
     if (!DNS_LABEL.test(id)) {
       this.node.addValidation({
         validate: () => [

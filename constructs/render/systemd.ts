@@ -4,6 +4,7 @@ import { PodmeshError, type Issue } from '../core/errors.ts';
 import { namesOf, remoteHostEntries, type HostEntry } from '../resolve/dns.ts';
 import type { ResolvedHealthcheck, ResolvedHost, ResolvedMount, ResolvedNetwork, ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { generatedHeader } from './header.ts';
+import { wireguardUnitName } from './wireguard.ts';
 import { secretEnvFile } from '../secrets/paths.ts';
 import {
   checkUnit,
@@ -247,7 +248,9 @@ function containerUnit(
     unit: {
       description: `${stack.name}: ${s.name} (${s.serviceName}) on host ${host.name}`,
       partOf: [target],
-      ...(deps.length > 0 ? { requires: deps, after: deps } : {}),
+      ...(deps.length > 0 ? { requires: deps } : {}),
+      // On multi-host stacks the other hosts' services are reached through the tunnel.
+      ...(deps.length > 0 || stack.wireguard ? { after: [...(stack.wireguard ? [wireguardUnitName(stack.name)] : []), ...deps] } : {}),
     },
     container,
     service: {
@@ -279,7 +282,7 @@ function targetUnit(stack: ResolvedStack, host: ResolvedHost, services: readonly
     kind: 'target',
     unit: {
       description: `${stack.name} on host ${host.name} (${services.length} container${services.length === 1 ? '' : 's'})`,
-      wants: services.map((s) => `${containerUnitStem(stack, s)}.service`),
+      wants: [...(stack.wireguard ? [wireguardUnitName(stack.name)] : []), ...services.map((s) => `${containerUnitStem(stack, s)}.service`)],
     },
     install: { wantedBy: [host.rootless ? 'default.target' : 'multi-user.target'] },
   };

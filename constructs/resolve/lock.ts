@@ -41,3 +41,9 @@ export function renderLock(lock: AllocationLock): string {
   const networks = Object.fromEntries(Object.keys(lock.networks).sort().map((k) => [k, lock.networks[k]]));
   return `${JSON.stringify({ version: lock.version, networks, ...(lock.wireguard ? { wireguard: lock.wireguard } : {}) }, null, 2)}\n`;
 }
+
+/** A host's WireGuard public key as the lock records it (keys belong to hosts, whatever the tunnel subnet). */
+export function lockedPublicKey(lock: AllocationLock | undefined, host: string): { publicKey?: string } {
+  const key = lock?.wireguard?.hosts[host]?.publicKey;
+  return key === undefined ? {} : { publicKey: key };
+}

@@ -167,6 +167,12 @@ export interface ResolvedTunnelPeer {
   readonly listenPort: number;
   /** Container slices routed to this host. */
   readonly routes: readonly string[];
+  /**
+   * WireGuard public key: from the lock file after resolution, from the state folder after
+   * the key reconcile of synth.
+   * @default - none yet (a host that never had a key)
+   */
+  readonly publicKey?: string;
 }
 
 /** The WireGuard full mesh of a multi-host stack. */
