@@ -174,4 +174,35 @@ describe('podmesh verify on loopback', () => {
     expect(formatVerifyProm(report)).toContain('mtls_revoked_connections{stack="ashchan-dev",service="media"} 1');
     await start('media');
   });
+
+  it('GIVEN certificates close to their end WHEN verified at that time THEN each is a warning, not a failure', async () => {
+    // WHEN 340 days after issuance (certificates last 365)
+    const report = await verifyMesh({ stack: 'ashchan-dev', stateDir: stackState, targets: [], clients, now: new Date(Date.now() + 340 * 86_400_000) });
+    // THEN
+    expect(report.failures).toBe(0);
+    const rows = report.results.filter((r) => r.check === 'expiry');
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.every((r) => r.status === 'warn' && /expires .*: 2\d days\. Renew with podmesh certs rotate/.test(r.detail))).toBe(true);
+  });
+
+  it('GIVEN a service that is down WHEN verified THEN its probes fail as unreachable within the timeout', async () => {
+    // GIVEN
+    await stop('auth');
+    // WHEN
+    const started = Date.now();
+    const report = await run('auth');
+    // THEN
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(report.results.filter((r) => r.check !== 'dns').every((r) => r.status === 'fail' && r.probe?.verdict === 'unreachable')).toBe(true);
+    await start('auth');
+  });
+
+  it('GIVEN a wrong command line WHEN podmesh verify runs THEN it says what is wrong', async () => {
+    const format = await cli('verify', '--format', 'xml');
+    expect(format.exitCode).toBe(2);
+    expect(format.stderr).toContain('--format "xml" is not one of table, json, prom.');
+    const host = await cli('verify', '--host', 'nope');
+    expect(host.exitCode).toBe(1);
+    expect(host.stderr).toContain('[ashchan-dev] has no host "nope". Hosts: local.');
+  });
 });
