@@ -5,8 +5,13 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, realpathSync, symlinkSy
 import { dirname, join } from 'node:path';
 import { repoRoot } from './tools.ts';
 
-/** Binaries copied into the image, with every library `ldd` lists. */
-const BINARIES = ['/usr/bin/node', '/usr/bin/curl', '/usr/bin/getent'];
+/** Binaries copied into the image (source on this machine, place in the image), with every library `ldd` lists. */
+const BINARIES: readonly (readonly [string, string])[] = [
+  // The node running the tests, wherever it is installed (NodeSource, nvm, Debian).
+  [process.execPath, '/usr/bin/node'],
+  ['/usr/bin/curl', '/usr/bin/curl'],
+  ['/usr/bin/getent', '/usr/bin/getent'],
+];
 /** NSS modules: `hosts: files dns` needs them at run time (ldd does not list them). */
 const NSS = ['libnss_files.so.2', 'libnss_dns.so.2', 'libresolv.so.2'];
 
@@ -15,8 +20,8 @@ function libsOf(binary: string): string[] {
   return [...text.matchAll(/(\/\S+) \(0x/g)].map((m) => m[1]!);
 }
 
-function copy(root: string, file: string): void {
-  const target = join(root, file);
+function copy(root: string, file: string, place = file): void {
+  const target = join(root, place);
   if (existsSync(target)) return;
   mkdirSync(dirname(target), { recursive: true });
   copyFileSync(realpathSync(file), target);
@@ -25,9 +30,9 @@ function copy(root: string, file: string): void {
 
 /** Fills `root` with the image's files. */
 export function buildRootfs(root: string, busybox: string): void {
-  for (const bin of BINARIES) {
-    copy(root, bin);
-    for (const lib of libsOf(bin)) copy(root, lib);
+  for (const [source, place] of BINARIES) {
+    copy(root, source, place);
+    for (const lib of libsOf(source)) copy(root, lib);
   }
   const libDir = dirname(libsOf('/usr/bin/getent').find((l) => l.includes('libc.so'))!);
   for (const lib of NSS) if (existsSync(join(libDir, lib))) copy(root, join(libDir, lib));
