@@ -18,6 +18,7 @@ import {
   type RevocationReason,
 } from '../pki/index.ts';
 import { loadStacks } from './load.ts';
+import { VERIFY_USAGE, verifyCommand } from './verify.ts';
 
 /** Options every command takes. */
 const COMMON = {
@@ -41,7 +42,7 @@ Commands:
   certs rotate [--service NAME]  renew certificates now (all, or the named services)
   certs revoke SERVICE [--kind server|client|public] [--reason R]
                                  revoke the current certificate, reissue it, re-sign the CRL
-  wireguard rotate --host H [--host H2] | --all
+${VERIFY_USAGE}  wireguard rotate --host H [--host H2] | --all
                                  replace hosts' WireGuard keys (and their preshared keys), keep the
                                  old key as <host>.key.old, and re-synth the stack
 
@@ -72,10 +73,12 @@ async function main(argv: readonly string[]): Promise<number> {
       return synthCommand(rest);
     case 'certs':
       return certsCommand(rest);
+    case 'verify':
+      return verifyCommand(rest, { stateDir, usage: USAGE, usageError: (m) => new UsageError(m) });
     case 'wireguard':
       return wireguardCommand(rest);
     default:
-      throw new UsageError(`unknown command "${command}". Commands: synth, certs, wireguard. See podmesh --help.`);
+      throw new UsageError(`unknown command "${command}". Commands: synth, certs, verify, wireguard. See podmesh --help.`);
   }
 }
 

@@ -1,0 +1,331 @@
+// End to end: the generated ashchan-dev compose file runs on Podman inside a network namespace this
+// test creates, with the sample mTLS service standing in for the Ashchan images and small stand-ins
+// for postgres, redis and MinIO. `podmesh verify` then runs inside the mesh (a container on the
+// generated network, resolving names through aardvark-dns) and every result is asserted; a client
+// certificate is revoked and its holder shown refused. Everything is torn down, also on failure,
+// and the last test checks that nothing is left.
+import { execa, type ResultPromise } from 'execa';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { buildRootfs, IMPORT_CHANGES } from './helpers/image.ts';
+import { createHosts, netnsReady, type SimHost, type SimNetwork } from './helpers/netns.ts';
+import { tempDir } from './helpers/stacks.ts';
+import { findTool, inCI, repoRoot, tool } from './helpers/tools.ts';
+
+const ready = netnsReady();
+const podman = tool('podman');
+const compose = tool('docker-compose');
+const curl = tool('curl');
+const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
+if (!busybox) {
+  if (inCI) throw new Error('busybox-static is required under CI: run scripts/install-validators.sh');
+  console.warn('skipping the end-to-end test: apt-get install busybox-static');
+}
+const runnable = ready && !!podman && !!compose && !!curl && !!busybox;
+
+const STACK = 'ashchan-dev';
+const PROJECT = 'ashchan';
+const NETWORK = 'ashchan-mesh';
+const IMAGE = 'localhost/podmesh-e2e/sample:1';
+const APPS = ['gateway', 'auth', 'boards', 'media', 'search', 'moderation'] as const;
+const INFRA = ['postgres', 'redis', 'minio'] as const;
+const SEED_IPS: Record<string, string> = { gateway: '10.90.0.10', auth: '10.90.0.21', boards: '10.90.0.22' };
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+// Debian 12's Podman defaults to CNI without DNS; the mesh's names need netavark and aardvark-dns
+// (scripts/install-validators.sh installs them). Chosen in a private containers.conf so the
+// machine's own Podman keeps its backend.
+const NETWORK_BACKEND = '[network]\nnetwork_backend = "netavark"\n';
+const bin = join(repoRoot, 'bin/podmesh.mjs');
+
+/** One line of `podmesh verify --json`. */
+interface VerifyLine {
+  readonly event: string;
+  readonly target: string;
+  readonly check: string;
+  readonly client: string;
+  readonly client_cn: string;
+  readonly server_cn: string;
+  readonly tls_version: string | null;
+  readonly cipher_suite: string | null;
+  readonly http_status: number | null;
+  readonly result: string;
+  readonly detail: string;
+}
+
+describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmesh verify', () => {
+  const dir = tempDir('podmesh-e2e-');
+  const out = join(dir.path, 'out');
+  const state = join(dir.path, 'state');
+  const composeFile = join(out, STACK, 'hosts/local/compose.yaml');
+  const override = join(dir.path, 'e2e.override.yaml');
+  let net: SimNetwork | undefined;
+  let host: SimHost;
+  let podmanRoot: string;
+  let socket: string;
+  let service: ResultPromise | undefined;
+  let healthLoop: Promise<void> | undefined;
+  let stopHealth = false;
+  let tornDown = false;
+
+  const cli = (...args: string[]) =>
+    execa('node', [bin, ...args, '--stacks', join(repoRoot, 'stacks'), '--out', out, '--state', state, '--stack', STACK], { reject: false, timeout: 90_000 });
+  /** Podman flags that keep every byte of this test's Podman out of the machine's own storage and network config. */
+  const podmanFlags = () => [
+    '--root', join(podmanRoot, 'root'),
+    '--runroot', join(podmanRoot, 'runroot'),
+    '--tmpdir', join(podmanRoot, 'tmp'),
+    '--network-config-dir', join(podmanRoot, 'networks'),
+  ];
+  const podmanEnv = () => ({ PATH, CONTAINERS_CONF: join(podmanRoot, 'containers.conf') });
+  const pm = (args: readonly string[], timeoutMs = 60_000) => host.exec([podman!, ...podmanFlags(), ...args], { timeoutMs, env: podmanEnv() });
+  const dc = (args: readonly string[], timeoutMs = 180_000) =>
+    execa(compose!, ['-p', PROJECT, '-f', composeFile, '-f', override, ...args], {
+      reject: false,
+      timeout: timeoutMs,
+      env: { DOCKER_HOST: `unix://${socket}`, PATH },
+      extendEnv: false,
+    });
+  const container = (name: string) => `${PROJECT}-${name}-1`;
+  /** curl inside a container with its own client certificate, as the seed's Debug Commands do. */
+  const curlIn = (name: string, url: string) =>
+    pm(['exec', container(name), 'curl', '-sS', '--max-time', '5', '--cacert', '/etc/mtls/ca.crt', '--cert', '/etc/mtls/client.crt', '--key', '/etc/mtls/client.key', '-w', '\n%{http_code}', url]);
+
+  /** Podman runs no health checks by itself here (no systemd): this loop does, so `service_healthy` can pass. */
+  async function runHealthChecks(): Promise<void> {
+    while (!stopHealth) {
+      await Promise.all([...APPS, ...INFRA].map((s) => pm(['healthcheck', 'run', container(s)], 15_000).catch(() => undefined)));
+      await sleep(1_000);
+    }
+  }
+
+  async function waitHealthy(names: readonly string[], ms = 60_000): Promise<void> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const r = await pm(['ps', '--format', '{{.Names}} {{.Status}}']);
+      const sick = names.filter((n) => !new RegExp(`^${container(n)} .*\\(healthy\\)`, 'm').test(r.stdout));
+      if (sick.length === 0) return;
+      if (Date.now() > until) throw new Error(`not healthy after ${ms} ms: ${sick.join(', ')}\n${r.stdout}\n${await diagnose(sick)}`);
+      await sleep(500);
+    }
+  }
+
+  /** Health logs and recent output of containers, for failure messages. */
+  async function diagnose(names: readonly string[]): Promise<string> {
+    const parts: string[] = [];
+    for (const n of names) {
+      const h = await pm(['inspect', '--format', '{{json .State.Health}}', container(n)]).catch((e: unknown) => ({ stdout: String(e), stderr: '' }));
+      const l = await pm(['logs', '--tail', '5', container(n)]).catch((e: unknown) => ({ stdout: String(e), stderr: '' }));
+      parts.push(`--- ${n}\nhealth: ${h.stdout.trim()}\nlogs: ${l.stdout.trim()} ${l.stderr.trim()}`);
+    }
+    const dns = await host.exec(['sh', '-c', `ss -lunp; ip -br addr; ls -la /run/containers/networks /run/containers/networks/aardvark-dns 2>&1; cat ${join(podmanRoot, 'networks')}/*.json; ls /usr/lib/podman`], { env: { PATH } });
+    const rc = await pm(['exec', container('minio'), 'cat', '/etc/resolv.conf']).catch((e: unknown) => ({ stdout: String(e), stderr: '' }));
+    parts.push(`--- dns\n${dns.stdout}${dns.stderr}\nresolv.conf: ${rc.stdout}`);
+    return parts.join('\n');
+  }
+
+  /** `podmesh verify --json` run in a container on the mesh network: names resolve through aardvark-dns. */
+  async function verifyInMesh(): Promise<{ exitCode: number; lines: VerifyLine[]; stderr: string }> {
+    const nodeModules = realpathSync(join(repoRoot, 'node_modules'));
+    const r = await pm(
+      [
+        'run', '--rm', '--pull=never', '--network', NETWORK,
+        '-v', `${repoRoot}:/repo:ro`, '-v', `${nodeModules}:/repo/node_modules:ro`, '-v', `${dir.path}:/e2e:ro`,
+        '-w', '/repo', IMAGE,
+        'node', 'bin/podmesh.mjs', 'verify', '--stack', STACK, '--stacks', '/repo/stacks', '--out', '/e2e/out', '--state', '/e2e/state', '--json',
+      ],
+      120_000,
+    );
+    const lines = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as VerifyLine);
+    return { exitCode: r.exitCode, lines, stderr: r.stderr };
+  }
+
+  async function teardown(): Promise<void> {
+    if (tornDown) return;
+    tornDown = true;
+    stopHealth = true;
+    await healthLoop;
+    const errors: string[] = [];
+    if (net && socket) {
+      const r = await dc(['down', '-v', '-t', '1'], 60_000).catch((e: unknown) => ({ exitCode: -1, stderr: String(e) }));
+      if (r.exitCode !== 0) errors.push(`compose down: ${r.stderr}`);
+      // Whatever compose did not remove (a failed start), then the storage itself.
+      await pm(['rm', '-af', '-t', '0']).catch(() => undefined);
+      await pm(['system', 'reset', '-f'], 60_000).catch((e: unknown) => errors.push(`podman system reset: ${String(e)}`));
+    }
+    service?.kill('SIGTERM');
+    await service?.catch(() => undefined);
+    await net?.teardown().catch((e: unknown) => errors.push(String(e)));
+    dir.cleanup();
+    if (errors.length > 0) console.warn(`e2e teardown:\n${errors.join('\n')}`);
+  }
+
+  beforeAll(async () => {
+    const started = Date.now();
+    // GIVEN ashchan-dev synthesized into a fresh output and state folder
+    const s = await cli('synth');
+    expect(s.exitCode, s.stderr).toBe(0);
+
+    // ... a simulated host with its own network and mount namespace (private aardvark-dns state) ...
+    net = await createHosts(['mesh'], { privateDirs: ['/run/containers/networks'] });
+    host = net.host('mesh');
+    podmanRoot = join(net.workDir, 'podman');
+    for (const d of ['root', 'runroot', 'tmp', 'networks']) mkdirSync(join(podmanRoot, d), { recursive: true });
+    socket = join(podmanRoot, 'podman.sock');
+    const systemConf = existsSync('/etc/containers/containers.conf') ? readFileSync('/etc/containers/containers.conf', 'utf8') : '';
+    writeFileSync(join(podmanRoot, 'containers.conf'), `${systemConf.replace(/^\[network\][^[]*/m, '')}\n${NETWORK_BACKEND}`);
+
+    // ... the local image ...
+    const rootfs = join(dir.path, 'rootfs');
+    buildRootfs(rootfs, busybox!);
+    const imp = await host.exec(['sh', '-c', `tar -C '${rootfs}' -c . | '${podman}' ${podmanFlags().join(' ')} import ${IMPORT_CHANGES.map((c) => `'${c}'`).join(' ')} - ${IMAGE}`], { timeoutMs: 60_000, env: podmanEnv() });
+    expect(imp.exitCode, imp.stderr).toBe(0);
+
+    // ... the Podman API inside the namespace ...
+    service = execa(findTool('nsenter')!, [`--net=/run/netns/${host.netns}`, `--mount=${host.mountNs}`, '--', podman!, ...podmanFlags(), 'system', 'service', '--time=0', `unix://${socket}`], {
+      reject: false,
+      env: podmanEnv(),
+      extendEnv: false,
+      stdin: 'ignore',
+    });
+    for (let i = 0; !existsSync(socket); i++) {
+      if (i > 100) throw new Error('the podman API socket did not appear');
+      await sleep(100);
+    }
+
+    // ... and the test-only override: the sample service for every application image, stand-ins for the infrastructure.
+    const standin = (args: string[], probe?: number) => ({
+      image: IMAGE,
+      pull_policy: 'never',
+      user: '0:0',
+      command: ['node', '/app/standin.mjs', ...args],
+      ...(probe ? { healthcheck: { test: ['CMD', 'node', '/app/standin.mjs', 'probe', String(probe)] } } : {}),
+    });
+    writeFileSync(
+      override,
+      stringify({
+        services: {
+          ...Object.fromEntries(APPS.map((a) => [a, { image: IMAGE, pull_policy: 'never', command: ['node', '/app/server.mjs'] }])),
+          postgres: standin(['tcp', '5432'], 5432),
+          redis: standin(['tcp', '6379'], 6379),
+          // MinIO's generated health check (curl over TLS with the mesh CA) runs unchanged against this one.
+          minio: standin(['https', '9000', '/root/.minio/certs/public.crt', '/root/.minio/certs/private.key']),
+        },
+      }),
+    );
+
+    // WHEN the generated compose file is started
+    healthLoop = runHealthChecks();
+    const up = await dc(['up', '-d']);
+    if (up.exitCode !== 0) throw new Error(`compose up failed: ${up.stderr.split('\n').slice(-3).join('\n')}\n${await diagnose([...APPS, ...INFRA])}`);
+    await waitHealthy([...APPS, ...INFRA]);
+    console.log(`e2e: mesh up in ${Math.round((Date.now() - started) / 1000)} s`);
+  }, 240_000);
+
+  afterAll(teardown, 120_000);
+
+  it('GIVEN the mesh WHEN a container looks up a DNS name THEN aardvark-dns answers with the generated address', async () => {
+    // The seed's "Check Podman DNS" debug command.
+    for (const [name, ip] of Object.entries(SEED_IPS)) {
+      const r = await pm(['exec', container('gateway'), 'getent', 'hosts', `${name}.ashchan.local`]);
+      expect(r.stdout.trim(), r.stderr).toMatch(new RegExp(`^${ip.replace(/\./g, '\\.')}\\s+${name}\\.ashchan\\.local$`));
+    }
+  });
+
+  it('GIVEN the mesh WHEN podmesh verify runs inside it THEN every probe is as the policy says', async () => {
+    // WHEN
+    const { exitCode, lines, stderr } = await verifyInMesh();
+    // THEN
+    const failed = lines.filter((l) => l.result !== 'pass');
+    expect(failed, stderr).toEqual([]);
+    expect(exitCode, stderr).toBe(0);
+    const find = (target: string, check: string, client = '') => lines.find((l) => l.target === target && l.check === check && l.client === client);
+    for (const target of APPS) {
+      expect(find(target, 'dns'), target).toMatchObject({ event: 'dns_resolution', result: 'pass' });
+      expect(find(target, 'no-client-cert'), target).toMatchObject({ event: 'mtls_handshake_failed', result: 'pass' });
+    }
+    // Ashchan's policy: gateway calls everyone, boards calls media and moderation, nobody calls the gateway or boards' peers.
+    const allowed = lines.filter((l) => l.check === 'allowed').map((l) => `${l.client}->${l.target}`).sort();
+    expect(allowed).toEqual(['boards->media', 'boards->moderation', 'gateway->auth', 'gateway->boards', 'gateway->media', 'gateway->moderation', 'gateway->search']);
+    expect(find('auth', 'allowed', 'gateway')).toMatchObject({
+      event: 'mtls_handshake_complete',
+      client_cn: 'gateway.ashchan.local',
+      server_cn: 'auth.ashchan.local',
+      tls_version: 'TLSv1.3',
+      http_status: 200,
+    });
+    expect(['TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256']).toContain(find('auth', 'allowed', 'gateway')!.cipher_suite);
+    expect(find('auth', 'not-allowed', 'boards')).toMatchObject({ event: 'mtls_handshake_failed', http_status: 403, result: 'pass' });
+    expect(lines.filter((l) => l.target === 'gateway' && l.check === 'not-allowed')).toHaveLength(5);
+    expect(lines.filter((l) => l.check === 'revoked')).toEqual([]);
+  });
+
+  it('GIVEN the host side of the mesh WHEN verify connects to the lock\'s addresses THEN prom output counts the handshakes', async () => {
+    // From the namespace (the host's view) with --resolve-from-lock; DNS asked of aardvark-dns at the bridge gateway.
+    const r = await host.exec(
+      [process.execPath, bin, 'verify', '--stack', STACK, '--stacks', join(repoRoot, 'stacks'), '--out', out, '--state', state, '--resolve-from-lock', '--dns', '10.90.0.1', '--format', 'prom'],
+      { timeoutMs: 90_000, env: { PATH } },
+    );
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toContain('mtls_handshake_total{stack="ashchan-dev",service="auth",client="gateway",check="allowed"} 1');
+    expect(r.stdout).toContain('mtls_handshake_failures{stack="ashchan-dev",service="auth",client="gateway",check="allowed"} 0');
+    expect(r.stdout).toContain('mtls_handshake_failures{stack="ashchan-dev",service="auth",client="boards",check="not-allowed"} 1');
+    expect(r.stdout).toContain('podmesh_verify_unexpected{stack="ashchan-dev"} 0');
+  });
+
+  it('GIVEN a service WHEN it calls a dependency by its *_SERVICE_URL THEN the call goes through over mTLS', async () => {
+    const r = await curlIn('boards', 'https://boards.ashchan.local:8443/call/media');
+    expect(r.stdout, r.stderr).toMatch(/"status":200[\s\S]*\n200$/);
+  });
+
+  it('GIVEN boards\' client certificate revoked and the servers restarted WHEN boards and verify call THEN the revoked certificate is refused', async () => {
+    // GIVEN
+    const rv = await cli('certs', 'revoke', 'boards', '--kind', 'client', '--reason', 'keyCompromise');
+    expect(rv.exitCode, rv.stderr).toBe(0);
+    const s = await cli('synth');
+    expect(s.exitCode, s.stderr).toBe(0);
+    // The servers boards calls reload the CRL; boards keeps the revoked certificate it loaded at start.
+    const restart = await dc(['restart', '-t', '1', 'media', 'moderation'], 60_000);
+    expect(restart.exitCode, restart.stderr).toBe(0);
+    await waitHealthy(['media', 'moderation']);
+    // WHEN boards calls media with the certificate it holds
+    const refused = await curlIn('boards', 'https://boards.ashchan.local:8443/call/media');
+    // THEN media refuses it
+    expect(refused.stdout).toMatch(/\n502$/);
+    expect(refused.stdout).not.toContain('"status":200');
+    const log = await pm(['logs', container('media')]);
+    expect(log.stdout).toMatch(/"event":"mtls_handshake_failed","client_cn":"boards\.ashchan\.local".*"reason":"CERT_REVOKED"/);
+
+    // WHEN verify probes with the revoked serial
+    const { exitCode, lines, stderr } = await verifyInMesh();
+    // THEN it is refused by both servers boards may call, and nothing else changed
+    expect(lines.filter((l) => l.result !== 'pass'), stderr).toEqual([]);
+    expect(exitCode).toBe(0);
+    expect(lines.filter((l) => l.check === 'revoked').map((l) => `${l.client}->${l.target}:${l.result}`).sort()).toEqual(['boards->media:pass', 'boards->moderation:pass']);
+
+    // WHEN boards is redeployed with its new certificate THEN its calls go through again
+    const rb = await dc(['restart', '-t', '1', 'boards'], 60_000);
+    expect(rb.exitCode, rb.stderr).toBe(0);
+    await waitHealthy(['boards']);
+    const ok = await curlIn('boards', 'https://boards.ashchan.local:8443/call/media');
+    expect(ok.stdout).toMatch(/\n200$/);
+  });
+
+  it('GIVEN the run WHEN torn down THEN no container, network, namespace or process is left', async () => {
+    const namespaces = net!.leftovers();
+    const ns = host.netns;
+    await teardown();
+    const left = net!.leftovers();
+    expect(left).toEqual({ netns: [], mounts: [], processes: [], paths: [] });
+    expect(readdirSync('/run/netns').filter((n) => n === ns)).toEqual([]);
+    expect(namespaces.netns.length).toBeGreaterThan(0);
+    // This run's Podman lived in its own storage; the machine's own Podman never saw it.
+    const system = await execa(podman!, ['ps', '-a', '--format', '{{.Names}}'], { reject: false });
+    expect(system.stdout.split('\n').filter((n) => n.startsWith(`${PROJECT}-`) && n.endsWith('-1'))).toEqual([]);
+    const networks = await execa(podman!, ['network', 'ls', '--format', '{{.Name}}'], { reject: false });
+    expect(networks.stdout.split('\n')).not.toContain(NETWORK);
+    expect(existsSync(dir.path)).toBe(false);
+  });
+});
