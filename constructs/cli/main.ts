@@ -312,7 +312,9 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     if (e instanceof PodmeshError) {
-      process.stderr.write(`podmesh: ${e.issues.length} problem${e.issues.length === 1 ? '' : 's'}; nothing was written.\n${formatIssues(e.issues)}\n`);
+      // Commands that only read (verify, diff) or report their own progress (apply) write nothing here to deny.
+      const quiet = ['verify', 'diff', 'apply'].includes(process.argv[2] ?? '');
+      process.stderr.write(`podmesh: ${e.issues.length} problem${e.issues.length === 1 ? '' : 's'}${quiet ? '.' : '; nothing was written.'}\n${formatIssues(e.issues)}\n`);
       process.exitCode = 1;
     } else if (e instanceof UsageError) {
       process.stderr.write(`podmesh: ${e.message}\n`);
