@@ -1,6 +1,7 @@
 // podmesh apply into a temporary root: files, modes, pruning, idempotence, the exact systemctl
 // commands, the dry run, and a failure midway that a second run completes.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { execa } from 'execa';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadStacks } from '../../constructs/cli/load.ts';
@@ -102,6 +103,38 @@ describe('apply the real stacks', () => {
     expect(rec.commands).toEqual(['systemctl daemon-reload', 'systemctl enable --now ashchan-prod.target']);
   });
 
+  it('a rotated WireGuard key of host app restarts only the tunnel unit on app', async () => {
+    // GIVEN ashchan-prod/app installed (previous test) WHEN app's key is rotated
+    const root = join(dir.path, 'prod-root');
+    await synth(app, { outDir, stateDir, now: NOW, stacks: ['ashchan-prod'], rotateWireguard: { 'ashchan-prod': ['app'] } });
+    const rec = recorder();
+    const { plan } = await applyOnce(app, 'ashchan-prod', { outDir, stateDir, root, host: 'app' }, rec.runner);
+    // THEN the key files change, and only the tunnel restarts
+    expect(plan.writes.map((w) => w.path)).toContain('/etc/podmesh/ashchan-prod/wireguard/private.key');
+    expect(rec.commands).toEqual(['systemctl restart podmesh-ashchan-prod-wireguard.service']);
+    expect(readFileSync(join(root, 'etc/podmesh/ashchan-prod/wireguard/private.key'), 'utf8')).toBe(readFileSync(join(stateDir, 'ashchan-prod/wireguard/app.key'), 'utf8'));
+  });
+
+  it('the command: --dry-run prints the plan and writes nothing; --no-systemctl prints the commands; a stale out/ is refused', async () => {
+    const root = join(dir.path, 'cli-root');
+    const run = (...args: string[]) =>
+      execa('node', [join(repoRoot, 'bin/podmesh.mjs'), 'apply', '--stacks', join(repoRoot, 'stacks'), '--out', outDir, '--state', stateDir, '--stack', 'ashchan-dev', '--host', 'local', '--root', root, '--home', '/home/ash', ...args], { reject: false, timeout: 60_000 });
+    const dry = await run('--dry-run');
+    expect(dry.exitCode).toBe(0);
+    expect(dry.stdout).toContain('write 0600 /home/ash/.config/podmesh/ashchan-dev/pki/services/auth/server.key');
+    expect(dry.stdout).toContain('run   systemctl --user enable --now ashchan-dev.target');
+    expect(existsSync(root)).toBe(false);
+    const real = await run('--no-systemctl');
+    expect(real.exitCode).toBe(0);
+    expect(real.stdout).toContain('--no-systemctl: run these yourself:\n    systemctl --user daemon-reload\n    systemctl --user enable --now ashchan-dev.target');
+    expect(existsSync(join(root, 'home/ash/.config/containers/systemd/ashchan-auth.container'))).toBe(true);
+    writeFileSync(join(outDir, 'ashchan-dev/TOPOLOGY.md'), 'edited');
+    const stale = await run('--dry-run');
+    expect(stale.exitCode).toBe(1);
+    expect(stale.stderr).toContain('is stale (');
+    await synth(app, { outDir, stateDir, now: NOW, stacks: ['ashchan-dev'] });
+  });
+
   it('an unknown host is an error naming the stack\'s hosts', async () => {
     const [stack] = await resolveStacks(selectStacks(app, ['ashchan-prod']), outDir);
     const e = podmeshError(() => planApply({ stack: stack!, host: 'nope', outDir, stateDir, root: dir.path }));
@@ -157,7 +190,6 @@ describe('apply after changes to a stack', () => {
   it('a removed service: its unit, config and certificates are pruned and its unit stopped; other files stay', async () => {
     // GIVEN a file podmesh does not own in the Quadlet folder
     const foreign = join(root, 'etc/containers/systemd/other.container');
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(foreign, '[Container]\nImage=x\n');
     expect(existsSync(join(root, 'etc/podmesh/mini/pki/services/web/server.crt'))).toBe(true);
     // WHEN web leaves the stack
