@@ -19,6 +19,7 @@ import {
 } from '../pki/index.ts';
 import { loadStacks } from './load.ts';
 import { VERIFY_USAGE, verifyCommand } from './verify.ts';
+import { applyCommand, diffCommand } from './ops.ts';
 
 /** Options every command takes. */
 const COMMON = {
@@ -45,6 +46,12 @@ Commands:
 ${VERIFY_USAGE}  wireguard rotate --host H [--host H2] | --all
                                  replace hosts' WireGuard keys (and their preshared keys), keep the
                                  old key as <host>.key.old, and re-synth the stack
+  diff [--now ISO]               what synth would change in out/ (unified diffs) and in the state
+                                 folder (certificates, keys); exit 1 when anything would change
+  apply --stack S --host H [--root DIR] [--home DIR] [--dry-run] [--no-systemctl]
+                                 install host H's units, configs, certificates, secrets and
+                                 WireGuard keys under --root (default /), prune what left the
+                                 stack, restart only what changed; --dry-run prints the plan
 
 Options for every command:
   --stack NAME   only this stack (repeatable)
@@ -62,6 +69,9 @@ synth options:
 /** A usage error: wrong command line, exit code 2. */
 class UsageError extends Error {}
 
+/** --help was printed; the command ends with exit 0. */
+class HelpShown extends Error {}
+
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -77,8 +87,25 @@ async function main(argv: readonly string[]): Promise<number> {
       return verifyCommand(rest, { stateDir, usage: USAGE, usageError: (m) => new UsageError(m) });
     case 'wireguard':
       return wireguardCommand(rest);
+    case 'diff':
+    case 'apply': {
+      const sub = (a: readonly string[], o: NonNullable<ParseArgsConfig['options']>) => {
+        const r = parse(a, { ...COMMON, ...o });
+        if (r.values.help) {
+          process.stdout.write(USAGE);
+          throw new HelpShown();
+        }
+        return r as never;
+      };
+      try {
+        return command === 'diff' ? await diffCommand(rest, sub, stateDir, parseNow) : await applyCommand(rest, sub, stateDir);
+      } catch (e) {
+        if (e instanceof HelpShown) return 0;
+        throw e;
+      }
+    }
     default:
-      throw new UsageError(`unknown command "${command}". Commands: synth, certs, verify, wireguard. See podmesh --help.`);
+      throw new UsageError(`unknown command "${command}". Commands: synth, diff, apply, certs, verify, wireguard. See podmesh --help.`);
   }
 }
 

@@ -1,0 +1,230 @@
+// podmesh apply into a temporary root: files, modes, pruning, idempotence, the exact systemctl
+// commands, the dry run, and a failure midway that a second run completes.
+import { execa } from 'execa';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadStacks } from '../../constructs/cli/load.ts';
+import { App, Host, Network } from '../../constructs/index.ts';
+import { Stack } from '../../constructs/core/stack.ts';
+import { executeApply, planApply, type CommandRunner } from '../../constructs/ops/apply.ts';
+import { resolveStacks, selectStacks, synth } from '../../constructs/synth.ts';
+import { svc, tempDir } from '../helpers/stacks.ts';
+import { podmeshError } from '../helpers/errors.ts';
+import { repoRoot } from '../helpers/tools.ts';
+import { treeState } from '../helpers/tree.ts';
+
+const NOW = new Date('2026-06-01T00:00:00Z');
+const mode = (p: string) => statSync(p).mode & 0o777;
+
+/** A runner that records commands instead of running them. */
+function recorder(failOn?: string): { runner: CommandRunner; commands: string[] } {
+  const commands: string[] = [];
+  return {
+    commands,
+    runner: async (argv) => {
+      const line = argv.join(' ');
+      if (failOn && line.includes(failOn)) throw new Error(`${line} failed`);
+      commands.push(line);
+    },
+  };
+}
+
+async function applyOnce(app: App, stackName: string, o: { outDir: string; stateDir: string; root: string; host: string; home?: string }, runner?: CommandRunner) {
+  const [stack] = await resolveStacks(selectStacks(app, [stackName]), o.outDir);
+  const plan = planApply({ stack: stack!, host: o.host, outDir: o.outDir, stateDir: o.stateDir, root: o.root, ...(o.home ? { home: o.home } : {}) });
+  const r = await executeApply(plan, runner ?? recorder().runner);
+  return { plan, result: r };
+}
+
+describe('apply the real stacks', () => {
+  const dir = tempDir();
+  const outDir = join(dir.path, 'out');
+  const stateDir = join(dir.path, 'state');
+  let app: App;
+  beforeAll(async () => {
+    app = await loadStacks(join(repoRoot, 'stacks'));
+    await synth(app, { outDir, stateDir, now: NOW });
+  }, 120_000);
+  afterAll(() => dir.cleanup());
+
+  it('ashchan-dev (rootless): units, certificates and secrets under the home, first-install commands, then idempotent', async () => {
+    // GIVEN an empty root and a home inside it
+    const root = join(dir.path, 'dev-root');
+    const o = { outDir, stateDir, root, host: 'local', home: '/home/ash' };
+    const rec = recorder();
+    // WHEN
+    const { result } = await applyOnce(app, 'ashchan-dev', o, rec.runner);
+    // THEN
+    expect(result.failed).toBeUndefined();
+    const home = join(root, 'home/ash');
+    const unit = join(home, '.config/containers/systemd/ashchan-auth.container');
+    expect(readFileSync(unit, 'utf8')).toBe(readFileSync(join(outDir, 'ashchan-dev/hosts/local/quadlet/ashchan-auth.container'), 'utf8'));
+    expect(mode(unit)).toBe(0o644);
+    expect(mode(join(home, '.config/systemd/user/ashchan-dev.target'))).toBe(0o644);
+    const hostRoot = join(home, '.config/podmesh/ashchan-dev');
+    expect(mode(join(hostRoot, 'pki/services/auth/server.key'))).toBe(0o600);
+    expect(mode(join(hostRoot, 'pki/services/auth/client.key'))).toBe(0o600);
+    expect(mode(join(hostRoot, 'pki/services/auth/server.crt'))).toBe(0o644);
+    expect(mode(join(hostRoot, 'pki/services/auth'))).toBe(0o700);
+    expect(readFileSync(join(hostRoot, 'pki/services/auth/server.crt'), 'utf8')).toBe(readFileSync(join(stateDir, 'ashchan-dev/pki/services/auth/server.crt'), 'utf8'));
+    expect(mode(join(hostRoot, 'secrets/postgres.env'))).toBe(0o600);
+    expect(existsSync(join(hostRoot, 'config/auth/autoload/server.php'))).toBe(true);
+    expect(existsSync(join(hostRoot, 'compose.yaml'))).toBe(true);
+    expect(rec.commands).toEqual(['systemctl --user daemon-reload', 'systemctl --user enable --now ashchan-dev.target']);
+
+    // WHEN applied again with nothing changed THEN nothing is written and nothing runs
+    const before = treeState(root);
+    const again = recorder();
+    const second = await applyOnce(app, 'ashchan-dev', o, again.runner);
+    expect(second.plan.changed).toBe(false);
+    expect(second.result.done).toEqual([]);
+    expect(again.commands).toEqual([]);
+    expect(treeState(root)).toEqual(before);
+  });
+
+  it('ashchan-prod host app (rootful): /etc paths, WireGuard config, private key and preshared keys', async () => {
+    const root = join(dir.path, 'prod-root');
+    const rec = recorder();
+    const { result } = await applyOnce(app, 'ashchan-prod', { outDir, stateDir, root, host: 'app' }, rec.runner);
+    expect(result.failed).toBeUndefined();
+    expect(mode(join(root, 'etc/containers/systemd/ashchan-auth.container'))).toBe(0o644);
+    expect(existsSync(join(root, 'etc/containers/systemd/ashchan-gateway.container'))).toBe(false);
+    expect(mode(join(root, 'etc/systemd/system/podmesh-ashchan-prod-wireguard.service'))).toBe(0o644);
+    const wg = join(root, 'etc/podmesh/ashchan-prod/wireguard');
+    expect(readFileSync(join(wg, 'wg0.conf'), 'utf8')).toBe(readFileSync(join(outDir, 'ashchan-prod/hosts/app/wireguard/wg0.conf'), 'utf8'));
+    expect(readFileSync(join(wg, 'private.key'), 'utf8')).toBe(readFileSync(join(stateDir, 'ashchan-prod/wireguard/app.key'), 'utf8'));
+    expect(mode(join(wg, 'private.key'))).toBe(0o600);
+    expect(mode(wg)).toBe(0o700);
+    const psk = readFileSync(join(outDir, 'ashchan-prod/hosts/app/wireguard/wg0.conf'), 'utf8').includes('preshared-key');
+    if (psk) expect(readFileSync(join(wg, 'psk/edge.key'), 'utf8')).toBe(readFileSync(join(stateDir, 'ashchan-prod/wireguard/psk/app--edge.key'), 'utf8'));
+    expect(mode(join(root, 'etc/podmesh/ashchan-prod/pki/services/auth/server.key'))).toBe(0o600);
+    expect(existsSync(join(root, 'etc/podmesh/ashchan-prod/pki/services/gateway'))).toBe(false);
+    expect(rec.commands).toEqual(['systemctl daemon-reload', 'systemctl enable --now ashchan-prod.target']);
+  });
+
+  it('a rotated WireGuard key of host app restarts only the tunnel unit on app', async () => {
+    // GIVEN ashchan-prod/app installed (previous test) WHEN app's key is rotated
+    const root = join(dir.path, 'prod-root');
+    await synth(app, { outDir, stateDir, now: NOW, stacks: ['ashchan-prod'], rotateWireguard: { 'ashchan-prod': ['app'] } });
+    const rec = recorder();
+    const { plan } = await applyOnce(app, 'ashchan-prod', { outDir, stateDir, root, host: 'app' }, rec.runner);
+    // THEN the key files change, and only the tunnel restarts
+    expect(plan.writes.map((w) => w.path)).toContain('/etc/podmesh/ashchan-prod/wireguard/private.key');
+    expect(rec.commands).toEqual(['systemctl restart podmesh-ashchan-prod-wireguard.service']);
+    expect(readFileSync(join(root, 'etc/podmesh/ashchan-prod/wireguard/private.key'), 'utf8')).toBe(readFileSync(join(stateDir, 'ashchan-prod/wireguard/app.key'), 'utf8'));
+  });
+
+  it('the command: --dry-run prints the plan and writes nothing; --no-systemctl prints the commands; a stale out/ is refused', async () => {
+    const root = join(dir.path, 'cli-root');
+    const run = (...args: string[]) =>
+      execa('node', [join(repoRoot, 'bin/podmesh.mjs'), 'apply', '--stacks', join(repoRoot, 'stacks'), '--out', outDir, '--state', stateDir, '--stack', 'ashchan-dev', '--host', 'local', '--root', root, '--home', '/home/ash', ...args], { reject: false, timeout: 60_000 });
+    const dry = await run('--dry-run');
+    expect(dry.exitCode).toBe(0);
+    expect(dry.stdout).toContain('write 0600 /home/ash/.config/podmesh/ashchan-dev/pki/services/auth/server.key');
+    expect(dry.stdout).toContain('run   systemctl --user enable --now ashchan-dev.target');
+    expect(existsSync(root)).toBe(false);
+    const real = await run('--no-systemctl');
+    expect(real.exitCode).toBe(0);
+    expect(real.stdout).toContain('--no-systemctl: run these yourself:\n    systemctl --user daemon-reload\n    systemctl --user enable --now ashchan-dev.target');
+    expect(existsSync(join(root, 'home/ash/.config/containers/systemd/ashchan-auth.container'))).toBe(true);
+    writeFileSync(join(outDir, 'ashchan-dev/TOPOLOGY.md'), 'edited');
+    const stale = await run('--dry-run');
+    expect(stale.exitCode).toBe(1);
+    expect(stale.stderr).toContain('is stale (');
+    await synth(app, { outDir, stateDir, now: NOW, stacks: ['ashchan-dev'] });
+  });
+
+  it('an unknown host is an error naming the stack\'s hosts', async () => {
+    const [stack] = await resolveStacks(selectStacks(app, ['ashchan-prod']), outDir);
+    const e = podmeshError(() => planApply({ stack: stack!, host: 'nope', outDir, stateDir, root: dir.path }));
+    expect(e.issues[0]!.message).toContain('has no host "nope". Its hosts: ');
+  });
+});
+
+describe('apply after changes to a stack', () => {
+  const dir = tempDir();
+  const outDir = join(dir.path, 'out');
+  const stateDir = join(dir.path, 'state');
+  const root = join(dir.path, 'root');
+
+  /** A rootful one-host stack with api (with a certificate) and web. */
+  function build(variant: { level?: string; web?: boolean } = {}): App {
+    const app = new App();
+    const stack = new Stack(app, 'mini', { project: 'mini' });
+    new Host(stack, 'box', { rootless: false });
+    new Network(stack, 'mesh', { subnet: '10.90.0.0/24', gateway: '10.90.0.1', domain: 'mini.local' });
+    svc(stack, 'api', { environment: { LOG_LEVEL: variant.level ?? 'info' } });
+    if (variant.web ?? true) svc(stack, 'web');
+    return app;
+  }
+  const step = async (app: App, runner?: CommandRunner) => {
+    await synth(app, { outDir, stateDir, now: NOW });
+    return applyOnce(app, 'mini', { outDir, stateDir, root, host: 'box' }, runner);
+  };
+  beforeAll(async () => {
+    await step(build());
+  });
+  afterAll(() => dir.cleanup());
+
+  it('a change to one service\'s environment restarts only that service; --dry-run writes nothing', async () => {
+    // GIVEN the base stack installed, and api's environment changed
+    const app = build({ level: 'debug' });
+    await synth(app, { outDir, stateDir, now: NOW });
+    const [stack] = await resolveStacks(selectStacks(app, ['mini']), outDir);
+    // WHEN planned (the dry run) THEN the exact commands, and nothing is touched
+    const before = treeState(root);
+    const plan = planApply({ stack: stack!, host: 'box', outDir, stateDir, root });
+    expect(plan.writes.map((w) => w.path)).toEqual(['/etc/containers/systemd/mini-api.container', '/etc/podmesh/mini/compose.yaml']);
+    expect(plan.after.map((c) => c.argv.join(' '))).toEqual(['systemctl daemon-reload', 'systemctl restart mini-api.service']);
+    expect(plan.before).toEqual([]);
+    expect(treeState(root)).toEqual(before);
+    // WHEN applied THEN those commands run
+    const rec = recorder();
+    const { result } = await applyOnce(app, 'mini', { outDir, stateDir, root, host: 'box' }, rec.runner);
+    expect(result.failed).toBeUndefined();
+    expect(rec.commands).toEqual(['systemctl daemon-reload', 'systemctl restart mini-api.service']);
+    expect(readFileSync(join(root, 'etc/containers/systemd/mini-api.container'), 'utf8')).toContain('Environment=LOG_LEVEL=debug');
+  });
+
+  it('a removed service: its unit, config and certificates are pruned and its unit stopped; other files stay', async () => {
+    // GIVEN a file podmesh does not own in the Quadlet folder
+    const foreign = join(root, 'etc/containers/systemd/other.container');
+    writeFileSync(foreign, '[Container]\nImage=x\n');
+    expect(existsSync(join(root, 'etc/podmesh/mini/pki/services/web/server.crt'))).toBe(true);
+    // WHEN web leaves the stack
+    const rec = recorder();
+    const { plan, result } = await step(build({ level: 'debug', web: false }), rec.runner);
+    // THEN
+    expect(result.failed).toBeUndefined();
+    expect(plan.removes).toContain('/etc/containers/systemd/mini-web.container');
+    expect(existsSync(join(root, 'etc/containers/systemd/mini-web.container'))).toBe(false);
+    expect(existsSync(join(root, 'etc/podmesh/mini/pki/services/web'))).toBe(false);
+    expect(existsSync(foreign)).toBe(true);
+    expect(existsSync(join(root, 'etc/containers/systemd/mini-api.container'))).toBe(true);
+    expect(rec.commands[0]).toBe('systemctl stop mini-web.service');
+    expect(rec.commands).toContain('systemctl daemon-reload');
+    expect(rec.commands.filter((c) => c.includes('restart'))).toEqual([]);
+    const manifest = JSON.parse(readFileSync(join(root, 'etc/podmesh/mini/.podmesh-applied.json'), 'utf8'));
+    expect(Object.keys(manifest.files).some((p) => p.includes('web'))).toBe(false);
+    expect(manifest.pending).toBeUndefined();
+  });
+
+  it('a failure midway is reported, and a second run finishes the job (restarts included)', async () => {
+    // GIVEN api changes again and restarting it fails
+    const app = build({ level: 'trace', web: false });
+    const failing = recorder('restart');
+    const { result } = await step(app, failing.runner);
+    expect(result.failed?.step).toBe('run systemctl restart mini-api.service');
+    expect(result.notDone).toEqual(['clear pending commands in /etc/podmesh/mini/.podmesh-applied.json']);
+    expect(result.done).toContain('write 0644 /etc/containers/systemd/mini-api.container');
+    // WHEN run again (the files are already in place)
+    const rec = recorder();
+    const second = await applyOnce(app, 'mini', { outDir, stateDir, root, host: 'box' }, rec.runner);
+    // THEN the pending commands run, and then the host is up to date
+    expect(second.plan.writes).toEqual([]);
+    expect(rec.commands).toEqual(['systemctl daemon-reload', 'systemctl restart mini-api.service']);
+    const third = await applyOnce(app, 'mini', { outDir, stateDir, root, host: 'box' }, recorder().runner);
+    expect(third.plan.changed).toBe(false);
+  });
+});
