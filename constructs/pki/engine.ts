@@ -300,7 +300,8 @@ function decide(
   if (ips) reissue.push(ips);
   const kt = certKeyType(cert);
   if (kt !== req.keyType) reissue.push(`key type changed: ${kt ?? 'unsupported'} → ${req.keyType}`);
-  if ((cert.organization ?? '') !== (req.organization ?? '')) {
+  // An external CA sets the subject's other attributes by its own policy (Vault: the role's organization).
+  if (!ext && (cert.organization ?? '') !== (req.organization ?? '')) {
     reissue.push(`organization changed: ${cert.organization ?? '(none)'} → ${req.organization ?? '(none)'}`);
   }
   if (reissue.length > 0) return { action: 'reissue', reason: reissue.join('; ') };
