@@ -115,3 +115,50 @@ describe.skipIf(!openssl)('external CA', () => {
     expect(certFiles()).toEqual(installed);
   });
 });
+
+describe.skipIf(!openssl)('external CA with an intermediate', () => {
+  const dir = tempDir();
+  const out = join(dir.path, 'out');
+  const state = join(dir.path, 'state');
+  const csrDir = join(dir.path, 'csr');
+  const signed = join(dir.path, 'signed');
+  const run = (...args: string[]) =>
+    execa('node', [bin, ...args, '--stacks', join(repoRoot, 'stacks'), '--out', out, '--state', state, '--stack', 'ashchan-dev'], { reject: false, timeout: 60_000 });
+  const ossl = (...args: string[]) => execFileSync(openssl!, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = (f: string) => join(dir.path, f);
+  afterAll(() => dir.cleanup());
+
+  it('needs the chain up to the root in ca.crt, installs leaves with their intermediate, and openssl verifies them from the root alone', async () => {
+    expect((await run('synth')).exitCode).toBe(0);
+    const csr = await run('certs', 'csr', '--out-dir', csrDir);
+    expect(csr.exitCode, csr.stderr).toBe(0);
+    mkdirSync(signed, { recursive: true });
+    ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', p('root.key'), '-out', p('root.crt'), '-subj', '/CN=Corp Root', '-days', '3650', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+    ossl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', p('int.key'), '-out', p('int.csr'), '-subj', '/CN=Corp Issuing CA');
+    writeFileSync(p('int.ext'), 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n');
+    ossl('x509', '-req', '-in', p('int.csr'), '-CA', p('root.crt'), '-CAkey', p('root.key'), '-CAcreateserial', '-days', '1825', '-extfile', p('int.ext'), '-out', p('int.crt'));
+    for (const line of csr.stdout.split('\n').filter((l) => l.includes('vault write'))) {
+      const file = /csr=@(\S+)/.exec(line)![1]!;
+      const names = [/common_name=(\S+)/.exec(line)![1]!, ...(/alt_names=(\S+)/.exec(line)?.[1]!.split(',') ?? [])].map((d) => `DNS:${d}`);
+      const ips = (/ip_sans=(\S+)/.exec(line)?.[1]!.split(',') ?? []).map((i) => `IP:${i}`);
+      const crt = join(signed, file.split('/').pop()!.replace(/\.csr$/, '.crt'));
+      writeFileSync(`${crt}.ext`, `keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${[...names, ...ips].join(',')}\n`);
+      ossl('x509', '-req', '-in', file, '-CA', p('int.crt'), '-CAkey', p('int.key'), '-CAcreateserial', '-days', '365', '-extfile', `${crt}.ext`, '-out', crt);
+    }
+    // Only the issuing CA: no root to anchor trust.
+    copyFileSync(p('int.crt'), join(signed, 'ca.crt'));
+    const before = treeState(state);
+    const partial = await run('certs', 'import', signed);
+    expect(partial.exitCode).toBe(1);
+    expect(partial.stderr).toContain('holds no self-signed root');
+    expect(treeState(state)).toEqual(before);
+
+    writeFileSync(join(signed, 'ca.crt'), readFileSync(p('int.crt'), 'utf8') + readFileSync(p('root.crt'), 'utf8'));
+    const r = await run('certs', 'import', signed);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const svc = (f: string) => join(state, 'ashchan-dev/pki/services/auth', f);
+    expect(readFileSync(svc('server.crt'), 'utf8').match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+    expect(ossl('verify', '-CAfile', p('root.crt'), '-untrusted', svc('server.crt'), svc('server.crt'))).toContain(': OK');
+    expect(ossl('verify', '-CAfile', svc('ca.crt'), svc('client.crt'))).toContain(': OK');
+  }, 120_000);
+});
