@@ -17,6 +17,7 @@ import { reconcileSecrets, type SecretsResult } from './secrets/reconcile.ts';
 import { reconcilePki, type PkiResult } from './pki/index.ts';
 import { MANIFEST, renderManifest } from './render/manifest.ts';
 import { renderTopology } from './render/topology.ts';
+import { renderCertExpiry } from './render/cert-expiry.ts';
 import { renderWireguard } from './render/wireguard.ts';
 import { applyWireguardKeys, planWireguardKeys, tunnelHosts, withPublicKeys, type WireguardPlan, type WireguardResult } from './wireguard/index.ts';
 
@@ -135,6 +136,7 @@ export function renderStack(stack: ResolvedStack, where: Locations): Map<string,
   add(renderHyperf(stack));
   add(renderTopology(stack));
   add(renderWireguard(stack));
+  add(renderCertExpiry(stack));
   files.set(LOCK_FILE, renderLock(stack.lock));
   files.set(MANIFEST, renderManifest(stack.name, files));
   return files;

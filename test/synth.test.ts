@@ -41,6 +41,7 @@ describe('synth', () => {
     const manifest = JSON.parse(readFileSync(join(out, 'three/manifest.json'), 'utf8'));
     expect(manifest.files.map((f: { path: string }) => f.path)).toEqual([
       'TOPOLOGY.md',
+      'hosts/local/bin/podmesh-cert-expiry.sh',
       'hosts/local/compose.yaml',
       'hosts/local/config/api/autoload/mtls_client.php',
       'hosts/local/config/api/autoload/mtls_policy.php',
@@ -53,6 +54,8 @@ describe('synth', () => {
       'hosts/local/quadlet/mini-db-data.volume',
       'hosts/local/quadlet/mini-db.container',
       'hosts/local/quadlet/mini-web.container',
+      'hosts/local/systemd/podmesh-three-cert-expiry.service',
+      'hosts/local/systemd/podmesh-three-cert-expiry.timer',
       'hosts/local/systemd/three.target',
       'podmesh.lock.json',
     ]);

@@ -63,7 +63,7 @@ describe.skipIf(!quadlet || !analyze)('Quadlet units of ashchan-dev', () => {
       'ashchan-redis.container',
       'ashchan-search.container',
     ]);
-    expect(readdirSync(join(host, 'systemd'))).toEqual(['ashchan-dev.target']);
+    expect(readdirSync(join(host, 'systemd')).sort()).toEqual(['ashchan-dev.target', 'podmesh-ashchan-dev-cert-expiry.service', 'podmesh-ashchan-dev-cert-expiry.timer']);
   });
 
   it('GIVEN the quadlet folder WHEN quadlet -dryrun -user THEN exit 0, no warning, and systemd-analyze verify is silent', () => {

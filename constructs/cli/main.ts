@@ -20,6 +20,7 @@ import {
 import { loadStacks } from './load.ts';
 import { VERIFY_USAGE, verifyCommand } from './verify.ts';
 import { applyCommand, diffCommand } from './ops.ts';
+import { certsHtml, certsCsr, certsImport } from './certs-ops.ts';
 
 /** Options every command takes. */
 const COMMON = {
@@ -37,12 +38,17 @@ Usage: podmesh <command> [options]
 
 Commands:
   synth                          render every stack (or --stack NAME) into out/<stack>/
-  certs status [--format table|json|prom] [--warn-days N]
-                                 every certificate with its days to expiry; exit 2 if any is under N (30)
+  certs status [--format table|json|prom|html] [--warn-days N] [--output FILE]
+                                 every certificate with its days to expiry; exit 2 if any is under N (30);
+                                 html: a self-contained dashboard page (to FILE, or stdout)
   certs issue                    create the CAs and any missing certificates (what synth does to state)
   certs rotate [--service NAME]  renew certificates now (all, or the named services)
   certs revoke SERVICE [--kind server|client|public] [--reason R]
                                  revoke the current certificate, reissue it, re-sign the CRL
+  certs csr [--out-dir DIR]      a PEM CSR per certificate for an external CA (Vault); keys stay in the state
+                                 folder (default DIR: <state>/<stack>/csr)
+  certs import DIR               install certificates an external CA signed (DIR/ca.crt and
+                                 DIR/<service>-<kind>.crt); refuses any that do not match key or binding
 ${VERIFY_USAGE}  wireguard rotate --host H [--host H2] | --all
                                  replace hosts' WireGuard keys (and their preshared keys), keep the
                                  old key as <host>.key.old, and re-synth the stack
@@ -158,6 +164,8 @@ async function certsCommand(args: readonly string[]): Promise<number> {
       service: { type: 'string', multiple: true },
       kind: { type: 'string', default: 'server' },
       reason: { type: 'string', default: 'unspecified' },
+      output: { type: 'string' },
+      'out-dir': { type: 'string' },
     },
     true,
   );
@@ -173,7 +181,8 @@ async function certsCommand(args: readonly string[]): Promise<number> {
     case 'status': {
       const warnDays = Number(values['warn-days']);
       if (!Number.isInteger(warnDays) || warnDays < 0) throw new UsageError(`--warn-days "${values['warn-days']}" is not a whole number of days.`);
-      if (!['table', 'json', 'prom'].includes(values.format)) throw new UsageError(`--format "${values.format}" is not one of table, json, prom.`);
+      if (!['table', 'json', 'prom', 'html'].includes(values.format)) throw new UsageError(`--format "${values.format}" is not one of table, json, prom, html.`);
+      if (values.format === 'html') return certsHtml({ stacks, state, out: values.out, now, warnDays, output: values.output });
       let low = false;
       for (const stack of stacks) {
         const name = stack.node.id;
@@ -214,8 +223,15 @@ async function certsCommand(args: readonly string[]): Promise<number> {
       process.stdout.write(`${owners[0]!.node.id}: ${service} ${values.kind} certificate revoked; ${describePki(r)}\n`);
       return 0;
     }
+    case 'csr':
+      return certsCsr({ stacks, state, out: values.out, outDir: values['out-dir'] });
+    case 'import': {
+      const [dir] = positionals;
+      if (!dir || positionals.length > 1) throw new UsageError('certs import takes one DIR with ca.crt and <service>-<kind>.crt files, e.g. podmesh certs import signed/ --stack ashchan-prod');
+      return certsImport({ stacks, state, out: values.out, dir, now });
+    }
     default:
-      throw new UsageError(`unknown certs command "${sub}". Use status, issue, rotate or revoke.`);
+      throw new UsageError(`unknown certs command "${sub}". Use status, issue, rotate, revoke, csr or import.`);
   }
 }
 

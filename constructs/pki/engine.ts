@@ -17,6 +17,7 @@ import {
   type LeafRequest,
   type SigningCa,
 } from './issue.ts';
+import { loadExternalCa, type ExternalCa } from './external-ca.ts';
 import { keyMatchesCertificate, keyTypeOf, parsePrivateKeyPem, privateKeyMatchesCertificate } from './keys.ts';
 import { canonicalIp } from './names.ts';
 import {
@@ -265,6 +266,10 @@ export function renewAt(cert: { readonly notBefore: Date; readonly notAfter: Dat
 interface Decision {
   readonly action: CertAction;
   readonly reason: string;
+  /** Kept because the external CA signed it (see external.ts); its files stay exactly as imported. */
+  readonly external?: boolean;
+  /** A warning to report with the result. */
+  readonly warning?: string;
 }
 
 function decide(
@@ -274,6 +279,7 @@ function decide(
   revoked: ReadonlyMap<string, InventoryEntry>,
   forced: Forced | undefined,
   now: Date,
+  external: ExternalCa | undefined,
 ): Decision {
   const { cert } = existing;
   if (!existing.present) return { action: 'create', reason: 'no certificate yet' };
@@ -282,7 +288,10 @@ function decide(
   if (forced?.action === 'reissue') reissue.push(forced.reason);
   const wasRevoked = revoked.get(cert.serial);
   if (wasRevoked && forced?.action !== 'reissue') reissue.push(`serial was revoked on ${wasRevoked.revokedAt ?? '?'} but is still in place`);
-  if (!issuer.ca) reissue.push(`issuer changed: a new ${issuer.plan.ca === 'root' ? 'root CA' : 'client CA'} is created`);
+  const ext = external !== undefined && !(issuer.ca && isSignedBy(cert, issuer.ca)) && external.signed(cert);
+  if (ext) {
+    // Signed by the imported external CA: no local issuer check.
+  } else if (!issuer.ca) reissue.push(`issuer changed: a new ${issuer.plan.ca === 'root' ? 'root CA' : 'client CA'} is created`);
   else if (!isSignedBy(cert, issuer.ca)) reissue.push(`issuer changed: not signed by the current ${issuer.plan.ca === 'root' ? 'root CA' : 'client CA'}`);
   if (cert.commonName !== req.commonName) reissue.push(`CN changed: ${cert.commonName} → ${req.commonName}`);
   const dns = setDiff('SAN DNS', cert.dnsNames.map((d) => d.toLowerCase()), sanDnsNames(req).map((d) => d.toLowerCase()));
@@ -291,13 +300,25 @@ function decide(
   if (ips) reissue.push(ips);
   const kt = certKeyType(cert);
   if (kt !== req.keyType) reissue.push(`key type changed: ${kt ?? 'unsupported'} → ${req.keyType}`);
-  if ((cert.organization ?? '') !== (req.organization ?? '')) {
+  // An external CA sets the subject's other attributes by its own policy (Vault: the role's organization).
+  if (!ext && (cert.organization ?? '') !== (req.organization ?? '')) {
     reissue.push(`organization changed: ${cert.organization ?? '(none)'} → ${req.organization ?? '(none)'}`);
   }
   if (reissue.length > 0) return { action: 'reissue', reason: reissue.join('; ') };
 
   if (forced?.action === 'renew') return { action: 'renew', reason: forced.reason };
   const t = now.getTime();
+  if (ext && t < cert.notAfter.getTime()) {
+    // The external CA renews (podmesh certs csr / import); its lifetime is its own business.
+    const due = renewAt(cert);
+    const late = t >= due.getTime();
+    return {
+      action: 'keep',
+      external: true,
+      reason: `signed by the external CA, valid until ${day(cert.notAfter)}`,
+      ...(late ? { warning: `${req.service}/${req.kind}: signed by the external CA and ${RENEW_AT * 100}% of its lifetime passed on ${day(due)}: run podmesh certs csr, have the CA sign it, then podmesh certs import.` } : {}),
+    };
+  }
   if (t >= cert.notAfter.getTime()) return { action: 'renew', reason: `expired on ${iso(cert.notAfter)}` };
   if (t < cert.notBefore.getTime()) return { action: 'renew', reason: `not valid before ${iso(cert.notBefore)}` };
   const life = lifetimeDays(cert);
@@ -410,6 +431,7 @@ export async function runEngine(input: EngineInput): Promise<PkiResult> {
   } else if (snapshot.services.length > 0) {
     warnings.push(`${PKI_PATHS.inventory} was missing: rebuilt from the certificates in place; earlier revocations are no longer known.`);
   }
+  const external = loadExternalCa(snapshot, issues);
   if (issues.length > 0) throw new PodmeshError(issues);
 
   // 3. Create missing CAs (a dry run only plans them).
@@ -471,7 +493,11 @@ export async function runEngine(input: EngineInput): Promise<PkiResult> {
   const requests = [...input.requests].sort((a, b) => cmp(a.service, b.service) || cmp(a.kind, b.kind));
   const decided = requests.map((req) => {
     const existing = readExisting(snapshot, req.service, req.kind);
-    const decision = decide(req, existing, caFor(req.kind), revoked, input.forced.get(keyOf(req.service, req.kind)), now);
+    const decision = decide(req, existing, caFor(req.kind), revoked, input.forced.get(keyOf(req.service, req.kind)), now, external);
+    if (decision.warning) warnings.push(decision.warning);
+    if (external && decision.action !== 'keep') {
+      warnings.push(`${req.service}/${req.kind}: issued by the local CA (${decision.reason}) while services trust only the external CA in ${PKI_PATHS.externalCa}: run podmesh certs csr and podmesh certs import for it.`);
+    }
     return { req, existing, decision };
   });
   const issued = dryRun
@@ -551,19 +577,22 @@ export async function runEngine(input: EngineInput): Promise<PkiResult> {
   decided.forEach(({ req, existing, decision }, i) => {
     const names = KIND_FILES[req.kind];
     const fresh = issued[i];
-    put(servicePath(req.service, SERVICE_CA_FILE), rootPem, MODE.file);
+    put(servicePath(req.service, SERVICE_CA_FILE), external ? external.bundle : rootPem, MODE.file);
     // client.crt carries its chain (leaf, then the client CA) so that servers trusting only the root accept it.
     const chain = req.kind === 'client' ? clientCaPem : '';
     let certPem: string | null = null;
     let keyPem: string | null = null;
-    if (decision.action === 'keep' && existing.cert) {
+    if (decision.external) {
+      certPem = snapshot.files.get(servicePath(req.service, names.cert))?.text ?? null;
+      keyPem = existing.keyText ?? null;
+    } else if (decision.action === 'keep' && existing.cert) {
       certPem = existing.cert.pem;
       keyPem = existing.keyText ?? null;
     } else if (fresh) {
       certPem = fresh.certPem;
       keyPem = fresh.keyPem;
     }
-    put(servicePath(req.service, names.cert), certPem === null || chain === null ? null : certPem + chain, MODE.file);
+    put(servicePath(req.service, names.cert), certPem === null || chain === null ? null : decision.external ? certPem : certPem + chain, MODE.file);
     put(servicePath(req.service, names.key), keyPem, MODE.key);
   });
   // Every service folder carries the CRLs (MTLS_CRL_FILE), also those outside a scoped run

@@ -193,15 +193,15 @@ export function createClientCa(spec: AuthoritySpec, root: SigningCa, keys: KeySo
 }
 
 const LEAF_CONSTRAINTS = new x509.BasicConstraintsExtension(false, undefined, true);
-const LEAF_EKU = new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]);
-const LEAF_USAGE: Readonly<Record<KeyType, x509.KeyUsagesExtension>> = {
+export const LEAF_EKU = new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]);
+export const LEAF_USAGE: Readonly<Record<KeyType, x509.KeyUsagesExtension>> = {
   // RFC 5480 / RFC 8813: keyEncipherment is meaningless (and forbidden) for EC keys.
   'ecdsa-p256': new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
   'rsa-2048': new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
 };
 
 /** subjectAltName (not critical: the subject is not empty): dNSName entries, then iPAddress entries. */
-function subjectAltName(dnsNames: readonly string[], ipAddresses: readonly string[]): x509.SubjectAlternativeNameExtension {
+export function subjectAltName(dnsNames: readonly string[], ipAddresses: readonly string[]): x509.SubjectAlternativeNameExtension {
   return new x509.SubjectAlternativeNameExtension([
     ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
     // Canonical text: @peculiar/x509 misreads an embedded IPv4 tail (::ffff:10.0.0.1).

@@ -26,6 +26,8 @@ export const PKI_PATHS = {
   clientCaKey: 'pki/client-ca.key',
   crl: 'pki/crl.pem',
   inventory: 'pki/inventory.json',
+  /** The external CA bundle `podmesh certs import` installed; while present, reconcile keeps the certificates it signed. */
+  externalCa: 'pki/external-ca.crt',
   services: 'pki/services',
 } as const;
 
@@ -134,6 +136,7 @@ export async function readPkiSnapshot(stateDir: string): Promise<PkiSnapshot> {
     PKI_PATHS.clientCaKey,
     PKI_PATHS.crl,
     PKI_PATHS.inventory,
+    PKI_PATHS.externalCa,
     ...services.flatMap((s) => SERVICE_FILE_NAMES.map((f) => servicePath(s, f))),
   ];
   for (const p of paths) {

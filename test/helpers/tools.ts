@@ -19,6 +19,7 @@ const INSTALL: Record<string, string> = {
   podman: 'apt-get install podman runc',
   php: 'apt-get install php-cli',
   curl: 'apt-get install curl',
+  chromium: 'apt-get install chromium (or run `sudo scripts/install-validators.sh`)',
 };
 
 /** Absolute path of a tool from `.cache/bin` or PATH, or undefined. */
