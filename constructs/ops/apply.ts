@@ -339,6 +339,11 @@ export function planApply(options: ApplyOptions): ApplyPlan {
   const target = targetName(stack.name);
   if (firstInstall) {
     after.push({ argv: systemctl('enable', '--now', target), why: `first install of ${stack.name} on ${host.name}` });
+    // Timers (the daily certificate expiry check) are not part of the target: enabled on their own.
+    for (const d of desired) {
+      const unit = d.units[0];
+      if (d.unitFile && unit?.endsWith('.timer')) after.push({ argv: systemctl('enable', '--now', unit), why: `first install of ${stack.name} on ${host.name}` });
+    }
   } else {
     const rank = (u: string) => (u === wgUnit ? 0 : u.endsWith('-network.service') ? 1 : u.endsWith('-volume.service') ? 2 : 3);
     const ordered = [...restarts].sort(([a], [b]) => rank(a) - rank(b) || compare(a, b));

@@ -71,7 +71,11 @@ describe('apply the real stacks', () => {
     expect(mode(join(hostRoot, 'secrets/postgres.env'))).toBe(0o600);
     expect(existsSync(join(hostRoot, 'config/auth/autoload/server.php'))).toBe(true);
     expect(existsSync(join(hostRoot, 'compose.yaml'))).toBe(true);
-    expect(rec.commands).toEqual(['systemctl --user daemon-reload', 'systemctl --user enable --now ashchan-dev.target']);
+    expect(rec.commands).toEqual([
+      'systemctl --user daemon-reload',
+      'systemctl --user enable --now ashchan-dev.target',
+      'systemctl --user enable --now podmesh-ashchan-dev-cert-expiry.timer',
+    ]);
 
     // WHEN applied again with nothing changed THEN nothing is written and nothing runs
     const before = treeState(root);
@@ -100,7 +104,7 @@ describe('apply the real stacks', () => {
     if (psk) expect(readFileSync(join(wg, 'psk/edge.key'), 'utf8')).toBe(readFileSync(join(stateDir, 'ashchan-prod/wireguard/psk/app--edge.key'), 'utf8'));
     expect(mode(join(root, 'etc/podmesh/ashchan-prod/pki/services/auth/server.key'))).toBe(0o600);
     expect(existsSync(join(root, 'etc/podmesh/ashchan-prod/pki/services/gateway'))).toBe(false);
-    expect(rec.commands).toEqual(['systemctl daemon-reload', 'systemctl enable --now ashchan-prod.target']);
+    expect(rec.commands).toEqual(['systemctl daemon-reload', 'systemctl enable --now ashchan-prod.target', 'systemctl enable --now podmesh-ashchan-prod-cert-expiry.timer']);
   });
 
   it('a rotated WireGuard key of host app restarts only the tunnel unit on app', async () => {
