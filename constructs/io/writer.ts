@@ -1,5 +1,5 @@
 // The only code that writes `out/`: compares, swaps a stack's folder atomically, prunes stale files.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { link, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { compare } from '../core/sort.ts';
@@ -109,16 +109,16 @@ export async function pruneStacks(outDir: string, keep: ReadonlySet<string>, man
   return gone;
 }
 
-/** Every file below `dir`, as sorted relative paths with `/` separators. */
+/** Every file below `dir`, as sorted relative paths with `/` separators (synchronous: thousands of folders). */
 async function listFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
-  const walk = async (d: string) => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
+      if (e.isDirectory()) walk(p);
       else out.push(relative(dir, p).split('\\').join('/'));
     }
   };
-  await walk(dir);
+  walk(dir);
   return out.sort(compare);
 }
