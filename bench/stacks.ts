@@ -11,7 +11,7 @@ export function generatedStack(services: number, app = new App()): App {
   const apps: Service[] = [];
   for (let i = 0; i < services - 2; i++) {
     // Each service depends on the data stores and on up to two earlier services.
-    const deps = [db, cache, ...[apps[i - 1], apps[Math.floor(i / 2) - 1]].filter((x): x is Service => x !== undefined)];
+    const callees = [...new Set([apps[i - 1], apps[Math.floor(i / 2) - 1]].filter((x): x is Service => x !== undefined))];
     apps.push(
       new Service(stack, `svc-${i}`, {
         host,
@@ -19,7 +19,9 @@ export function generatedStack(services: number, app = new App()): App {
         image: `ghcr.io/bench/svc-${i % 17}:1.0.${i % 5}`,
         ports: { http: 9000 + (i % 100) },
         environment: { LOG_LEVEL: 'info', SHARD: String(i % 8) },
-        dependsOn: [...new Set(deps)],
+        // Services speak mTLS: a dependency on one must be an allowed call.
+        dependsOn: [db, cache, ...callees],
+        calls: callees,
       }),
     );
   }

@@ -1,5 +1,6 @@
 // The decision core under reconcile, revoke and rotate: check the CAs, decide each certificate, update inventory and CRLs, then write.
 import { join } from 'node:path';
+import { writeAtomic } from '../io/atomic.ts';
 import { PodmeshError, type Issue } from '../core/errors.ts';
 import { isSignedBy, parseCertificate, type ParsedCertificate } from './certificate.ts';
 import { buildCrl, isCrlSignedBy, parseCrl, splitCrlPem, type ParsedCrl } from './crl.ts';
@@ -46,6 +47,16 @@ import type {
   PkiResult,
   RevocationReason,
 } from './types.ts';
+import {
+  cachedCertificate,
+  parseVerified,
+  serializeVerified,
+  sha256,
+  VERIFIED_FILE,
+  VERIFIED_MODE,
+  verifiedEntry,
+  type VerifiedEntry,
+} from './verified.ts';
 
 /** Share of a certificate's lifetime after which it is renewed (the seed: "renewed at 70% lifetime"). */
 export const RENEW_AT = 0.7;
@@ -209,12 +220,19 @@ interface ExistingLeaf {
   readonly fileProblems: readonly string[];
   /** Whether anything (certificate or key) exists. */
   readonly present: boolean;
+  /** SHA-256 of the issuer certificate whose signature on this certificate is already known good (cache). */
+  readonly signedBy?: string;
 }
 
-function readExisting(snapshot: PkiSnapshot, service: string, kind: CertKind): ExistingLeaf {
+function readExisting(snapshot: PkiSnapshot, service: string, kind: CertKind, verified: ReadonlyMap<string, VerifiedEntry>): ExistingLeaf {
   const names = KIND_FILES[kind];
   const c = snapshot.files.get(servicePath(service, names.cert));
   const k = snapshot.files.get(servicePath(service, names.key));
+  // Both files exactly as when their facts were established: the key was read and matched then.
+  const cached = c?.text !== undefined && k?.text !== undefined ? verified.get(keyOf(service, kind)) : undefined;
+  if (cached && c?.text !== undefined && k?.text !== undefined && cached.cert === sha256(c.text) && cached.key === sha256(k.text)) {
+    return { cert: cachedCertificate(cached, c.text), keyText: k.text, fileProblems: [], present: true, signedBy: cached.issuer };
+  }
   const problems: string[] = [];
   let cert: ParsedCertificate | undefined;
   if (!c) problems.push(`${names.cert} is missing`);
@@ -288,11 +306,13 @@ function decide(
   if (forced?.action === 'reissue') reissue.push(forced.reason);
   const wasRevoked = revoked.get(cert.serial);
   if (wasRevoked && forced?.action !== 'reissue') reissue.push(`serial was revoked on ${wasRevoked.revokedAt ?? '?'} but is still in place`);
-  const ext = external !== undefined && !(issuer.ca && isSignedBy(cert, issuer.ca)) && external.signed(cert);
+  // The cache may vouch for the signature (same certificate and issuer files as last verified).
+  const signedLocally = issuer.ca !== null && issuer.ca !== undefined && (existing.signedBy === caHash(issuer.ca) || isSignedBy(cert, issuer.ca));
+  const ext = external !== undefined && !signedLocally && external.signed(cert);
   if (ext) {
     // Signed by the imported external CA: no local issuer check.
   } else if (!issuer.ca) reissue.push(`issuer changed: a new ${issuer.plan.ca === 'root' ? 'root CA' : 'client CA'} is created`);
-  else if (!isSignedBy(cert, issuer.ca)) reissue.push(`issuer changed: not signed by the current ${issuer.plan.ca === 'root' ? 'root CA' : 'client CA'}`);
+  else if (!signedLocally) reissue.push(`issuer changed: not signed by the current ${issuer.plan.ca === 'root' ? 'root CA' : 'client CA'}`);
   if (cert.commonName !== req.commonName) reissue.push(`CN changed: ${cert.commonName} → ${req.commonName}`);
   const dns = setDiff('SAN DNS', cert.dnsNames.map((d) => d.toLowerCase()), sanDnsNames(req).map((d) => d.toLowerCase()));
   if (dns) reissue.push(dns);
@@ -326,6 +346,17 @@ function decide(
   const due = renewAt(cert);
   if (t >= due.getTime()) return { action: 'renew', reason: `${RENEW_AT * 100}% of its lifetime passed on ${iso(floorToSecond(due))}` };
   return { action: 'keep', reason: `valid until ${day(cert.notAfter)}, renews after ${day(due)}` };
+}
+
+const caHashes = new WeakMap<SigningCa, string>();
+/** SHA-256 of a CA's certificate PEM: what cached signature facts are keyed by. */
+function caHash(ca: SigningCa): string {
+  let h = caHashes.get(ca);
+  if (h === undefined) {
+    h = sha256(ca.cert.pem);
+    caHashes.set(ca, h);
+  }
+  return h;
 }
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -470,6 +501,9 @@ export async function runEngine(input: EngineInput): Promise<PkiResult> {
   }
   const caFor = (kind: CertKind): CaOutcome => (issuerOf(kind) === 'root' ? root : clientCa);
 
+  // Facts established by earlier runs, used only for files whose hashes still match.
+  const verified = parseVerified(snapshot.verified?.text);
+
   // 4. Inventory changes that come before decisions (revocations).
   const entryOf = (service: string, kind: CertKind, cert: IssuedCert['cert'], status: InventoryEntry['status']): InventoryEntry => ({
     service,
@@ -483,7 +517,7 @@ export async function runEngine(input: EngineInput): Promise<PkiResult> {
   const entries = new Map<string, InventoryEntry>(inventory.certificates.map((e) => [e.serial, e]));
   for (const r of input.revocations) {
     // A serial the inventory lost (rebuilt inventory) is recorded from the certificate in place.
-    const cert = readExisting(snapshot, r.service, r.kind).cert;
+    const cert = readExisting(snapshot, r.service, r.kind, verified).cert;
     const e = entries.get(r.serial) ?? (cert && cert.serial === r.serial ? entryOf(r.service, r.kind, cert, 'active') : undefined);
     if (e) entries.set(r.serial, { ...e, status: 'revoked', revokedAt: iso(now), reason: r.reason });
   }
@@ -492,7 +526,7 @@ export async function runEngine(input: EngineInput): Promise<PkiResult> {
   // 5. Decide and issue leaves.
   const requests = [...input.requests].sort((a, b) => cmp(a.service, b.service) || cmp(a.kind, b.kind));
   const decided = requests.map((req) => {
-    const existing = readExisting(snapshot, req.service, req.kind);
+    const existing = readExisting(snapshot, req.service, req.kind, verified);
     const decision = decide(req, existing, caFor(req.kind), revoked, input.forced.get(keyOf(req.service, req.kind)), now, external);
     if (decision.warning) warnings.push(decision.warning);
     if (external && decision.action !== 'keep') {
@@ -574,6 +608,8 @@ export async function runEngine(input: EngineInput): Promise<PkiResult> {
   put(PKI_PATHS.crl, crlPem, MODE.file);
   const rootPem = root.ca ? root.ca.cert.pem : null;
   const clientCaPem = clientCa.ca ? clientCa.ca.cert.pem : null;
+  // The cache after this run: reconcile keeps only the services it wants, revoke and rotate the rest too.
+  const nextVerified = new Map(input.prune ? [] : verified);
   decided.forEach(({ req, existing, decision }, i) => {
     const names = KIND_FILES[req.kind];
     const fresh = issued[i];
@@ -592,8 +628,17 @@ export async function runEngine(input: EngineInput): Promise<PkiResult> {
       certPem = fresh.certPem;
       keyPem = fresh.keyPem;
     }
-    put(servicePath(req.service, names.cert), certPem === null || chain === null ? null : decision.external ? certPem : certPem + chain, MODE.file);
+    const certFile = certPem === null || chain === null ? null : decision.external ? certPem : certPem + chain;
+    put(servicePath(req.service, names.cert), certFile, MODE.file);
     put(servicePath(req.service, names.key), keyPem, MODE.key);
+    // A kept certificate passed decide(): its key matched and its issuer's signature checked out. A new
+    // one was just signed by the issuer for this key; it is read back natively for the exact facts.
+    const issuerCa = caFor(req.kind).ca;
+    const facts = decision.action === 'keep' ? existing.cert : fresh ? parseCertificate(fresh.certPem) : undefined;
+    // Certificates of an external CA are never cached as signed by the local issuer.
+    const entry = !decision.external && facts && certFile !== null && keyPem !== null && issuerCa ? verifiedEntry(facts, certFile, keyPem, caHash(issuerCa)) : undefined;
+    if (entry) nextVerified.set(keyOf(req.service, req.kind), entry);
+    else nextVerified.delete(keyOf(req.service, req.kind));
   });
   // Every service folder carries the CRLs (MTLS_CRL_FILE), also those outside a scoped run
   // (revoke, rotate --service): a revocation reaches every server with the next deploy.
@@ -601,7 +646,15 @@ export async function runEngine(input: EngineInput): Promise<PkiResult> {
   for (const service of crlHolders) put(servicePath(service, SERVICE_CRL_FILE), crlPem, MODE.file);
   const wantedServices = new Set(requests.map((r) => r.service));
   const plan = planChanges(snapshot, { files, prune: input.prune ? wantedServices : undefined });
-  if (!dryRun) await applyChanges(snapshot, plan);
+  if (!dryRun) {
+    await applyChanges(snapshot, plan);
+    // After the files it describes: a run interrupted in between leaves hashes that no longer match.
+    const text = serializeVerified(nextVerified);
+    if (snapshot.verified?.text !== text || snapshot.verified.mode !== VERIFIED_MODE) {
+      // Only a cache: a state folder it cannot be written to costs the next run time, not correctness.
+      await writeAtomic(join(snapshot.stateDir, VERIFIED_FILE), text, VERIFIED_MODE).catch(() => undefined);
+    }
+  }
 
   const certificates: CertPlan[] = decided.map(({ req, existing, decision }, i) => {
     const fresh = issued[i];

@@ -13,6 +13,7 @@ import { chmod, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeAtomic } from '../io/atomic.ts';
 import type { CertKind, FileChange } from './types.ts';
+import { VERIFIED_FILE } from './verified.ts';
 
 /** Folder and file modes of the state contract (applied with chmod, whatever the umask). */
 export const MODE = { dir: 0o700, key: 0o600, file: 0o644 } as const;
@@ -73,6 +74,8 @@ export interface PkiSnapshot {
   readonly dirs: ReadonlyMap<string, number>;
   /** Folder names under `pki/services/`, sorted. */
   readonly services: readonly string[];
+  /** The cache of established certificate facts ({@link VERIFIED_FILE}), when present. */
+  readonly verified?: FileSnapshot;
 }
 
 const errCode = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? String(e);
@@ -143,7 +146,7 @@ export async function readPkiSnapshot(stateDir: string): Promise<PkiSnapshot> {
     const f = readOne(join(stateDir, p));
     if (f) files.set(p, f);
   }
-  return { stateDir, exists: true, files, dirs, services };
+  return { stateDir, exists: true, files, dirs, services, verified: readOne(join(stateDir, VERIFIED_FILE)) };
 }
 
 /** A file reconcile wants to exist. */

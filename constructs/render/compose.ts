@@ -37,9 +37,12 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
   // Other hosts' services as host entries, listed once and shared by every service through a
   // YAML anchor (`extra_hosts: *remote-hosts`).
   const remote = remoteHostEntries(stack, host).map((e) => `${e.name}:${e.ip}`);
+  // A long list of plain `name:ip` entries is written directly (a 50-host mesh: ~1,000 entries in
+  // each of 50 files); the YAML library lays out a one-item stand-in exactly where the list goes.
+  const direct = remote.length > 0 && JSON.stringify(remote).length > 100 && remote.every((e) => PLAIN_HOST_ENTRY.test(e));
   const doc = {
     name: stack.project,
-    ...(remote.length > 0 ? { [REMOTE_HOSTS_KEY]: remote } : {}),
+    ...(remote.length > 0 ? { [REMOTE_HOSTS_KEY]: direct ? [REMOTE_HOSTS_STAND_IN] : remote } : {}),
     services: Object.fromEntries(services.map((s) => [s.name, service(stack, s, local, where)])),
     networks: Object.fromEntries(
       networks.map((n) => {
@@ -68,6 +71,7 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
   // Short lists of scalars (commands, health checks) read best on one line.
   visit(yaml, {
     Seq(_, seq) {
+      if (direct && seq === yaml.get(REMOTE_HOSTS_KEY, true)) return;
       if (!isSeq(seq) || !seq.items.every(isScalar) || JSON.stringify(seq.toJSON()).length > 100) return;
       seq.flow = true;
       // Plain scalars in flow context are parsed differently by go-yaml and PyYAML: quote all but the plainest.
@@ -76,12 +80,27 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
       }
     },
   });
-  const text = yaml.toString({ lineWidth: 0, indent: 2, flowCollectionPadding: false });
+  let text = yaml.toString({ lineWidth: 0, indent: 2, flowCollectionPadding: false });
+  if (direct) {
+    const standIn = `\n  - ${REMOTE_HOSTS_STAND_IN}\n`;
+    const at = text.indexOf(standIn);
+    if (at < 0 || text.indexOf(standIn, at + 1) >= 0) throw new Error('internal: the remote host list stand-in is not in the compose file once');
+    text = `${text.slice(0, at)}\n${remote.map((e) => `  - ${e}\n`).join('')}${text.slice(at + standIn.length)}`;
+  }
   return hashHeader(stack.name) + text;
 }
 
 /** Top-level extension field (ignored by compose) that holds the shared host entries. */
 const REMOTE_HOSTS_KEY = 'x-podmesh-remote-hosts';
+
+/**
+ * A `name:ip` host entry that YAML 1.1 and 1.2 read as a plain string, so the library writes it
+ * unquoted: a letter first (no sexagesimal number or other implicit type), then only DNS name
+ * characters, and the address after the colon. No `$`, so compose interpolation needs no escape.
+ */
+const PLAIN_HOST_ENTRY = /^[A-Za-z][A-Za-z0-9.-]*:[0-9.]+$/;
+/** Stands in for the remote host list while the library lays out the rest of the file. */
+const REMOTE_HOSTS_STAND_IN = 'podmesh-remote-hosts-stand-in';
 
 function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<string>, where: ComposeLocations): Record<string, unknown> {
   const network = stack.networks.find((n) => n.id === s.network)!;

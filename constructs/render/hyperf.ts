@@ -42,8 +42,8 @@ function template(file: string): Template {
 }
 
 /** What the templates see for one service. */
-function context(stack: ResolvedStack, s: ResolvedService) {
-  const dns = (name: string) => stack.services.find((x) => x.name === name)!;
+function context(stack: ResolvedStack, byName: ReadonlyMap<string, ResolvedService>, s: ResolvedService) {
+  const dns = (name: string) => byName.get(name)!;
   const http = s.ports.find((p) => p.name === 'http');
   return {
     header: generatedHeader(stack.name).join(' '),
@@ -67,9 +67,12 @@ function context(stack: ResolvedStack, s: ResolvedService) {
 /** Renders the Hyperf config files of every Hyperf service, under its host's folder. */
 export function renderHyperf(stack: ResolvedStack): Map<string, string> {
   const files = new Map<string, string>();
+  // The first service of a name, as a search of the list would find it.
+  const byName = new Map<string, ResolvedService>();
+  for (const s of stack.services) if (!byName.has(s.name)) byName.set(s.name, s);
   for (const s of stack.services) {
     if (!s.hyperf || !s.mtls) continue;
-    const ctx = context(stack, s);
+    const ctx = context(stack, byName, s);
     for (const file of HYPERF_FILES) {
       try {
         files.set(`hosts/${s.host}/config/${s.name}/autoload/${file}`, template(file)(ctx));

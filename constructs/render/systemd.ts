@@ -1,7 +1,7 @@
 // Quadlet and systemd units per host: `hosts/<host>/quadlet/*.network|*.volume|*.container` and
 // `hosts/<host>/systemd/<stack>.target`, each in the best form the host's Podman supports.
 import { PodmeshError, type Issue } from '../core/errors.ts';
-import { namesOf, remoteHostEntries, type HostEntry } from '../resolve/dns.ts';
+import { namesOf, remoteHostEntries } from '../resolve/dns.ts';
 import type { ResolvedHealthcheck, ResolvedHost, ResolvedMount, ResolvedNetwork, ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { generatedHeader } from './header.ts';
 import { wireguardUnitName } from './wireguard.ts';
@@ -91,7 +91,8 @@ function hostUnits(stack: ResolvedStack, host: ResolvedHost, services: readonly 
   // Services some local dependent waits for to be healthy: they tell systemd when they are.
   const awaitedHealthy = new Set(services.flatMap((s) => s.dependsOn.filter((d) => d.condition === 'healthy' && local.has(d.service)).map((d) => d.service)));
 
-  const remote = remoteHostEntries(stack, host.name);
+  // One list for every container of the host: the serializer escapes a list it has seen once.
+  const remote = remoteHostEntries(stack, host.name).map((e) => `${e.name}:${e.ip}`);
   const planned: Planned[] = [
     ...networks.map((n) => ({ file: `quadlet/${unitFileName(n.name, 'network')}`, unit: networkUnit(stack, host, n), path: n.path })),
     ...volumes.map((v) => ({ file: `quadlet/${unitFileName(v.name, 'volume')}`, unit: volumeUnit(stack, host, v.name), path: v.path })),
@@ -168,7 +169,7 @@ function containerUnit(
   network: ResolvedNetwork,
   local: ReadonlySet<string>,
   awaitedHealthy: boolean,
-  remote: readonly HostEntry[],
+  remote: readonly string[],
 ): ContainerUnit {
   const v = host.podmanVersion;
   const args: string[] = [];
@@ -201,7 +202,7 @@ function containerUnit(
     container.network = [{ network: networkRef, ip: s.ip, aliases }];
   }
   // Services of other hosts, reached through the tunnel: host entries, since DNS is per host.
-  const entries = remote.map((e) => `${e.name}:${e.ip}`);
+  const entries = remote;
   if (supports('AddHost', v)) container.addHost = entries;
   else args.push(...entries.map((e) => `--add-host=${e}`));
   const published = s.ports.filter((p) => p.publish);

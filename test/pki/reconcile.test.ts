@@ -246,6 +246,29 @@ describe('reconcilePki', () => {
     expect(got).toEqual(['auth/client: reissue: client.key cannot be parsed', 'auth/server: reissue: server.key does not match server.crt']);
   });
 
+  it('keeps a cache of verified facts (0600, outside pki/) that only files with unchanged hashes use', async () => {
+    // GIVEN a reconciled state with its cache
+    const first = await run();
+    const cache = join(t.stateDir, 'pki-verified.json');
+    expect(modes(t.stateDir).get('pki-verified.json')).toBe('600');
+    // WHEN a certificate is swapped for another valid one of the same CA, and a key for another service's
+    writeFileSync(join(pki, 'services/auth/server.crt'), readState(t.stateDir, 'pki/services/boards/server.crt'));
+    writeFileSync(join(pki, 'services/boards/client.key'), readState(t.stateDir, 'pki/services/auth/client.key'));
+    const r = await run({ now: at(1) });
+    // THEN both are read in full again and reissued; the rest kept
+    const got = r.certificates.filter((c) => c.action !== 'keep').map((c) => `${c.service}/${c.kind}: ${c.action}: ${c.reason.split(';')[0]}`);
+    expect(got).toEqual(['auth/server: reissue: server.key does not match server.crt', 'boards/client: reissue: client.key does not match client.crt']);
+    // AND a damaged cache is only a slower run: same decisions, and it is rewritten
+    writeFileSync(cache, '{not json');
+    const again = await run({ now: at(2) });
+    expect(Object.values(actions(again))).toEqual(Array(bindings.length).fill('keep'));
+    expect(readState(t.stateDir, 'pki-verified.json')).toMatch(/^\{"version":1,/);
+    rmSync(cache);
+    const third = await run({ now: at(3) });
+    expect(serials(third)).toEqual(serials(again));
+    expect(Object.keys(serials(first))).toEqual(Object.keys(serials(third)));
+  });
+
   it('plans without writing in a dry run', async () => {
     await run();
     const before = treeState(t.stateDir);

@@ -52,6 +52,8 @@ export interface RenderOptions {
 
 const KEY_NAME = /^[A-Za-z][A-Za-z0-9-]*$/;
 const SECTION_NAME = /^[A-Za-z][A-Za-z0-9-]*$/;
+/** Keys already found valid: a large unit repeats a few keys a thousand times. */
+const checkedKeys = new Set<string>();
 
 /**
  * Writes sections as a unit file: `[Name]` then `Key=value` lines, one blank line between
@@ -71,7 +73,10 @@ export function writeUnitFile(sections: readonly RawSection[], comments: readonl
     if (!SECTION_NAME.test(s.name)) throw PodmeshError.at('', `Invalid unit-file section name ${showValue(s.name)}.`);
     let text = `[${s.name}]\n`;
     for (const [key, value] of s.entries) {
-      if (!KEY_NAME.test(key)) throw PodmeshError.at('', `Invalid unit-file key ${showValue(key)} in [${s.name}].`);
+      if (!checkedKeys.has(key)) {
+        if (!KEY_NAME.test(key)) throw PodmeshError.at('', `Invalid unit-file key ${showValue(key)} in [${s.name}].`);
+        checkedKeys.add(key);
+      }
       if (/[\r\n]/.test(value) || value !== value.trim()) {
         throw PodmeshError.at('', `Unescaped value ${showValue(value)} for \`${key}=\` in [${s.name}] (a podmesh bug).`);
       }
@@ -154,8 +159,27 @@ function each<T>(items: readonly T[], fn: (item: T) => RawEntry): RawEntry[] {
   return out;
 }
 
+// The escaped entries of `plain[]` lists by list identity and escaping context: a host's units share
+// one list of remote host entries (a 50-host mesh: ~1,000 entries in each of ~1,000 units). Only
+// lists that escaped without error are kept, so every unit still reports its own problems.
+const plainLists = new WeakMap<readonly string[], Map<string, readonly RawEntry[]>>();
+
+function plainListEntries(spec: FieldSpec, strings: readonly string[], ctx: EscapeContext): readonly RawEntry[] {
+  const memoKey = `${spec.key}\0${ctx.commandLine}\0${ctx.quadlet}\0${spec.pathSpecifier === true}\0${spec.noSpace ?? ''}`;
+  const hit = plainLists.get(strings)?.get(memoKey);
+  if (hit) return hit;
+  const out = each(strings, (v) => {
+    checkNoSpace(v, spec, ctx);
+    return [spec.key, escapeValue(v, spec.pathSpecifier ? { ...ctx, pathSpecifier: true } : ctx)];
+  });
+  let byCtx = plainLists.get(strings);
+  if (!byCtx) plainLists.set(strings, (byCtx = new Map()));
+  byCtx.set(memoKey, out);
+  return out;
+}
+
 /** Escapes one field into entries, or throws PodmeshError. */
-function fieldEntries(spec: FieldSpec, value: unknown, ctx: EscapeContext): RawEntry[] {
+function fieldEntries(spec: FieldSpec, value: unknown, ctx: EscapeContext): readonly RawEntry[] {
   const k = spec.key;
   const strings = value as readonly string[];
   switch (spec.kind) {
@@ -163,10 +187,7 @@ function fieldEntries(spec: FieldSpec, value: unknown, ctx: EscapeContext): RawE
       checkNoSpace(value as string, spec, ctx);
       return [[k, escapeValue(value as string, ctx)]];
     case 'plain[]':
-      return each(strings, (v) => {
-        checkNoSpace(v, spec, ctx);
-        return [k, escapeValue(v, spec.pathSpecifier ? { ...ctx, pathSpecifier: true } : ctx)];
-      });
+      return plainListEntries(spec, strings, ctx);
     case 'token':
       return [[k, escapeToken(value as string, ctx)]];
     case 'token[]':
