@@ -1,6 +1,6 @@
 // The `diff` and `apply` commands: argv in, text out; the only place apply's systemctl runs.
 import { execa } from 'execa';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig } from 'node:util';
 import { PodmeshError } from '../core/errors.ts';
 import { executeApply, formatPlan, formatResult, planApply, type CommandRunner } from '../ops/apply.ts';
 import { diffStacks, formatDiff } from '../ops/diff.ts';

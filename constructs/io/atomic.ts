@@ -1,5 +1,6 @@
-// Replacing one file so that readers see the old content or the new, never a mix.
+// Replacing one file so that readers see the old content or the new, never a mix; folder modes.
 import { randomBytes } from 'node:crypto';
+import { lstatSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 
 /** Writes `content` to `abs` atomically (temp file beside it, chmod, fsync, rename) with exactly `mode`. */
@@ -18,4 +19,14 @@ export async function writeAtomic(abs: string, content: string, mode: number): P
   }
   await fh.close();
   await rename(tmp, abs);
+}
+
+/** Permission bits of a folder (not following a symlink), or undefined when it is not one. */
+export function dirMode(abs: string): number | undefined {
+  try {
+    const st = lstatSync(abs);
+    return st.isDirectory() ? st.mode & 0o7777 : undefined;
+  } catch {
+    return undefined;
+  }
 }

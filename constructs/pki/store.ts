@@ -8,10 +8,10 @@
 // is either old or new, and the next reconcile repairs any key/certificate pair that no longer
 // matches by reissuing it.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeAtomic } from '../io/atomic.ts';
+import { dirMode, writeAtomic } from '../io/atomic.ts';
 import type { CertKind, FileChange } from './types.ts';
 import { VERIFIED_FILE } from './verified.ts';
 
@@ -101,15 +101,6 @@ function readOne(abs: string): FileSnapshot | undefined {
     }
   } finally {
     closeSync(fd);
-  }
-}
-
-function dirMode(abs: string): number | undefined {
-  try {
-    const st = lstatSync(abs);
-    return st.isDirectory() ? st.mode & 0o7777 : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -1,8 +1,9 @@
 // The WireGuard part of the state folder (`.podmesh/<stack>/wireguard/`): one private key per host,
 // optional preshared keys per host pair. Planned in memory first (every check, nothing written),
 // then applied; a key is never replaced without being asked to (`podmesh wireguard rotate`).
+import { dirMode } from '../io/atomic.ts';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { chmod, link, mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PodmeshError, type Issue } from '../core/errors.ts';
@@ -126,15 +127,6 @@ function readKeyFile(abs: string): Read {
   }
 }
 
-function modeOf(abs: string): number | undefined {
-  try {
-    const st = lstatSync(abs);
-    return st.isDirectory() ? st.mode & 0o7777 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function listKeys(abs: string): string[] {
   try {
     return readdirSync(abs, { withFileTypes: true })
@@ -170,7 +162,7 @@ export function planWireguardKeys(options: WireguardKeysOptions): WireguardPlan 
 
   // A checkout without this stack's keys (a fresh clone, CI, a developer's laptop): the lock has
   // every public key, so out/ renders as committed, and no key is made (that would be a silent rotation).
-  if (rotate.size === 0 && modeOf(join(stateDir, WIREGUARD_DIR)) === undefined && options.hosts.every((h) => h.publicKey !== undefined)) {
+  if (rotate.size === 0 && dirMode(join(stateDir, WIREGUARD_DIR)) === undefined && options.hosts.every((h) => h.publicKey !== undefined)) {
     if (issues.length > 0) throw new PodmeshError(issues);
     return {
       stateDir,
@@ -265,7 +257,7 @@ export function planWireguardKeys(options: WireguardKeysOptions): WireguardPlan 
     ...listKeys(join(stateDir, WIREGUARD_DIR, 'psk')).map((f) => `${WIREGUARD_DIR}/psk/${f}`).filter((f) => !wantedPsk.has(f)),
   ];
   for (const dir of [WIREGUARD_DIR, ...(options.presharedKeys ? [`${WIREGUARD_DIR}/psk`] : [])]) {
-    const mode = modeOf(join(stateDir, dir));
+    const mode = dirMode(join(stateDir, dir));
     if (mode !== undefined && mode !== MODE.dir) chmods.unshift({ path: dir, mode: MODE.dir });
   }
   return {
