@@ -18,19 +18,12 @@ import {
   type RevocationReason,
 } from '../pki/index.ts';
 import { loadStacks } from './load.ts';
+import { COMMON } from './options.ts';
 import { VERIFY_USAGE, verifyCommand } from './verify.ts';
 import { applyCommand, diffCommand } from './ops.ts';
 import { certsHtml, certsCsr, certsImport } from './certs-ops.ts';
 
-/** Options every command takes. */
-const COMMON = {
-  stack: { type: 'string', multiple: true },
-  out: { type: 'string', default: 'out' },
-  state: { type: 'string' },
-  stacks: { type: 'string', default: 'stacks' },
-  help: { type: 'boolean', short: 'h', default: false },
-  debug: { type: 'boolean', default: false },
-} as const satisfies ParseArgsConfig['options'];
+
 
 const USAGE = `podmesh: Podman service meshes from TypeScript stacks
 

@@ -1,4 +1,5 @@
 // `podmesh verify`: argv to a verify run and its output. Kept out of main.ts so that file only registers it.
+import { COMMON } from './options.ts';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveStacks, selectStacks } from '../synth.ts';
@@ -27,12 +28,7 @@ export async function verifyCommand(
       args: [...args],
       strict: true,
       options: {
-        stack: { type: 'string', multiple: true },
-        out: { type: 'string', default: 'out' },
-        state: { type: 'string' },
-        stacks: { type: 'string', default: 'stacks' },
-        help: { type: 'boolean', short: 'h', default: false },
-        debug: { type: 'boolean', default: false },
+        ...COMMON,
         host: { type: 'string' },
         format: { type: 'string', default: 'table' },
         json: { type: 'boolean', default: false },

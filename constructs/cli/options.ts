@@ -1,0 +1,12 @@
+// Command-line options shared by every podmesh command.
+import type { ParseArgsConfig } from 'node:util';
+
+/** Options every command takes. */
+export const COMMON = {
+  stack: { type: 'string', multiple: true },
+  out: { type: 'string', default: 'out' },
+  state: { type: 'string' },
+  stacks: { type: 'string', default: 'stacks' },
+  help: { type: 'boolean', short: 'h', default: false },
+  debug: { type: 'boolean', default: false },
+} as const satisfies ParseArgsConfig['options'];
