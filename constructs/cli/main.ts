@@ -18,7 +18,7 @@ import {
   type RevocationReason,
 } from '../pki/index.ts';
 import { loadStacks } from './load.ts';
-import { COMMON } from './options.ts';
+import { COMMON, UsageError } from './options.ts';
 import { VERIFY_USAGE, verifyCommand } from './verify.ts';
 import { applyCommand, diffCommand } from './ops.ts';
 import { certsHtml, certsCsr, certsImport } from './certs-ops.ts';
@@ -64,9 +64,6 @@ synth options:
   --check        write nothing; exit 1 and list the files that differ when out/ is stale
   --now ISO      the clock used for certificate decisions (default: now)
 `;
-
-/** A usage error: wrong command line, exit code 2. */
-class UsageError extends Error {}
 
 /** --help was printed; the command ends with exit 0. */
 class HelpShown extends Error {}

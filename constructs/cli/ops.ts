@@ -1,4 +1,5 @@
 // The `diff` and `apply` commands: argv in, text out; the only place apply's systemctl runs.
+import { UsageError } from './options.ts';
 import { execa } from 'execa';
 import { type ParseArgsConfig } from 'node:util';
 import { PodmeshError } from '../core/errors.ts';
@@ -39,7 +40,7 @@ export async function applyCommand(args: readonly string[], parse: Parse, stateD
   });
   const host = values.host as string | undefined;
   if (!values.stack || values.stack.length !== 1 || !host) {
-    throw PodmeshError.at('', 'apply needs one --stack and one --host, e.g. podmesh apply --stack ashchan-prod --host app [--root DIR] [--dry-run].');
+    throw new UsageError('apply needs one --stack and one --host, e.g. podmesh apply --stack ashchan-prod --host app [--root DIR] [--dry-run].');
   }
   const state = stateDir(values.state);
   const app = await loadStacks(values.stacks);

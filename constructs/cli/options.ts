@@ -10,3 +10,6 @@ export const COMMON = {
   help: { type: 'boolean', short: 'h', default: false },
   debug: { type: 'boolean', default: false },
 } as const satisfies ParseArgsConfig['options'];
+
+/** A wrong command line: printed without a stack trace, exit code 2. */
+export class UsageError extends Error {}
