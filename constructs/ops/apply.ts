@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, readdir, rm, rmdir } from 'node:fs/promises';
-import { dirname, join, posix } from 'node:path';
+import { dirname, join, posix, relative, sep } from 'node:path';
 import { PodmeshError } from '../core/errors.ts';
 import { compare } from '../core/sort.ts';
 import { writeAtomic } from '../io/atomic.ts';
@@ -192,8 +192,12 @@ export function planApply(options: ApplyOptions): ApplyPlan {
   const missing: string[] = [];
 
   // Generated files: units into the Quadlet and systemd folders, WireGuard configs, the rest mirrored.
+  // compose.yaml reaches certificates and secrets through a path into the checkout's state folder;
+  // in the host root they sit beside it (pki/, secrets/), so the installed copy points there.
+  const statePrefix = `${relative(srcDir, stateDir).split(sep).join('/')}/`;
   for (const rel of listFiles(srcDir)) {
-    const content = readFileSync(join(srcDir, rel), 'utf8');
+    const raw = readFileSync(join(srcDir, rel), 'utf8');
+    const content = rel === 'compose.yaml' ? raw.replaceAll(statePrefix, './') : raw;
     const source = `${options.outDir}/${stack.name}/hosts/${host.name}/${rel}`;
     const [top, ...restParts] = rel.split('/');
     const rest = restParts.join('/');

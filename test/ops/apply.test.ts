@@ -1,6 +1,7 @@
 // podmesh apply into a temporary root: files, modes, pruning, idempotence, the exact systemctl
 // commands, the dry run, and a failure midway that a second run completes.
 import { execa } from 'execa';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +12,9 @@ import { executeApply, planApply, type CommandRunner } from '../../constructs/op
 import { resolveStacks, selectStacks, synth } from '../../constructs/synth.ts';
 import { svc, tempDir } from '../helpers/stacks.ts';
 import { podmeshError } from '../helpers/errors.ts';
-import { repoRoot } from '../helpers/tools.ts';
+import { repoRoot, tool } from '../helpers/tools.ts';
+
+const dockerCompose = tool('docker-compose');
 import { treeState } from '../helpers/tree.ts';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
@@ -70,7 +73,15 @@ describe('apply the real stacks', () => {
     expect(readFileSync(join(hostRoot, 'pki/services/auth/server.crt'), 'utf8')).toBe(readFileSync(join(stateDir, 'ashchan-dev/pki/services/auth/server.crt'), 'utf8'));
     expect(mode(join(hostRoot, 'secrets/postgres.env'))).toBe(0o600);
     expect(existsSync(join(hostRoot, 'config/auth/autoload/server.php'))).toBe(true);
-    expect(existsSync(join(hostRoot, 'compose.yaml'))).toBe(true);
+    // The installed compose file points at the certificates and secrets beside it, and docker compose accepts it there.
+    const compose = readFileSync(join(hostRoot, 'compose.yaml'), 'utf8');
+    expect(compose).not.toContain('state/ashchan-dev');
+    expect(compose).toContain('./pki/services/auth:/etc/mtls:ro,Z');
+    expect(compose).toContain('./secrets/auth.env');
+    if (dockerCompose) {
+      const r = spawnSync(dockerCompose, ['-f', join(hostRoot, 'compose.yaml'), 'config', '-q'], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    }
     expect(rec.commands).toEqual([
       'systemctl --user daemon-reload',
       'systemctl --user enable --now ashchan-dev.target',
