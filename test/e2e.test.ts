@@ -90,8 +90,9 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     });
   const container = (name: string) => `${PROJECT}-${name}-1`;
   /** curl inside a container with its own client certificate, as the seed's Debug Commands do. */
+  // Longer than the sample's upstream timeout (5 s), so a slow refusal upstream still comes back as 502.
   const curlIn = (name: string, url: string) =>
-    pm(['exec', container(name), 'curl', '-sS', '--max-time', '5', '--cacert', '/etc/mtls/ca.crt', '--cert', '/etc/mtls/client.crt', '--key', '/etc/mtls/client.key', '-w', '\n%{http_code}', url]);
+    pm(['exec', container(name), 'curl', '-sS', '--max-time', '15', '--cacert', '/etc/mtls/ca.crt', '--cert', '/etc/mtls/client.crt', '--key', '/etc/mtls/client.key', '-w', '\n%{http_code}', url]);
 
   /** Podman runs no health checks by itself here (no systemd): this loop does, so `service_healthy` can pass. */
   async function runHealthChecks(): Promise<void> {
