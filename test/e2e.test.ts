@@ -294,7 +294,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     // WHEN boards calls media with the certificate it holds
     const refused = await curlIn('boards', 'https://boards.ashchan.local:8443/call/media');
     // THEN media refuses it
-    expect(refused.stdout).toMatch(/\n502$/);
+    expect(refused.stdout, refused.stderr).toMatch(/\n502$/);
     expect(refused.stdout).not.toContain('"status":200');
     const log = await pm(['logs', container('media')]);
     expect(log.stdout).toMatch(/"event":"mtls_handshake_failed","client_cn":"boards\.ashchan\.local".*"reason":"CERT_REVOKED"/);
