@@ -102,6 +102,17 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     }
   }
 
+  /** Polls `getent hosts` in a container until every name answers (at most `ms`). */
+  async function waitResolves(from: string, names: readonly string[], ms = 60_000): Promise<void> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const results = await Promise.all(names.map((n) => pm(['exec', container(from), 'getent', 'hosts', `${n}.ashchan.local`]).catch(() => ({ exitCode: 1 }))));
+      if (results.every((r) => r.exitCode === 0)) return;
+      if (Date.now() > until) throw new Error(`${names.join(', ')} did not resolve in ${from} within ${ms} ms`);
+      await sleep(1_000);
+    }
+  }
+
   async function waitHealthy(names: readonly string[], ms = 60_000): Promise<void> {
     const until = Date.now() + ms;
     for (;;) {
@@ -291,6 +302,9 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     const restart = await dc(['restart', '-t', '1', 'media', 'moderation'], 60_000);
     expect(restart.exitCode, restart.stderr).toBe(0);
     await waitHealthy(['media', 'moderation']);
+    // Restarted containers make netavark restart aardvark-dns; on a loaded machine names answer a
+    // few seconds later. Wait (bounded) until boards resolves itself and media again.
+    await waitResolves('boards', ['boards', 'media']);
     // WHEN boards calls media with the certificate it holds
     const refused = await curlIn('boards', 'https://boards.ashchan.local:8443/call/media');
     // THEN media refuses it
