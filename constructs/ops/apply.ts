@@ -10,7 +10,7 @@ import { PodmeshError } from '../core/errors.ts';
 import { compare } from '../core/sort.ts';
 import { writeAtomic } from '../io/atomic.ts';
 import type { ResolvedHost, ResolvedService, ResolvedStack } from '../resolve/model.ts';
-import { containerUnitStem, hostRoot, targetName } from '../render/systemd.ts';
+import { containerUnitStem, hostRoot, targetName, unitDirs } from '../render/systemd.ts';
 import { supports } from '../render/quadlet/versions.ts';
 import { wireguardInstallDir, wireguardUnitName } from '../render/wireguard.ts';
 import { secretEnvFile } from '../secrets/paths.ts';
@@ -156,10 +156,8 @@ function pkiFolders(s: ResolvedService): string[] {
 /** The host's paths: base folders podmesh installs into. */
 function hostPaths(stack: ResolvedStack, host: ResolvedHost, home: string) {
   const expand = (p: string) => p.replace(/^%h/, home).replace(/^~/, home);
-  const dirs = host.rootless
-    ? { quadlet: `${home}/.config/containers/systemd`, systemd: `${home}/.config/systemd/user` }
-    : { quadlet: '/etc/containers/systemd', systemd: '/etc/systemd/system' };
-  return { ...dirs, root: expand(hostRoot(stack.name, host)), wireguard: wireguardInstallDir(stack.name) };
+  const dirs = unitDirs(host);
+  return { quadlet: expand(dirs.quadlet), systemd: expand(dirs.systemd), root: expand(hostRoot(stack.name, host)), wireguard: wireguardInstallDir(stack.name) };
 }
 
 /**
@@ -451,7 +449,8 @@ export async function executeApply(plan: ApplyPlan, runner: CommandRunner | unde
       run: async () => (w.action === 'chmod' ? chmod(at(w.path), w.mode) : writeAtomic(at(w.path), plan.contents.get(w.path)!, w.mode)),
     });
   }
-  const stops = new Set([plan.hostRoot, '/etc/containers/systemd', '/etc/systemd/system', `/etc/podmesh/${plan.stack}/wireguard`].map(at));
+  // Empty-folder cleanup stays inside the host root, and keeps the WireGuard folder (rootful hosts have it there).
+  const stops = new Set([plan.hostRoot, wireguardInstallDir(plan.stack)].map(at));
   for (const p of plan.removes) {
     steps.push({
       name: `remove ${p}`,

@@ -116,7 +116,7 @@ function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<st
     restart: s.restart,
     ...(s.secretEnvironment.length > 0 ? { env_file: [`${where.stateDir}/${secretEnvFile(s.name)}`] } : {}),
     ...(s.environment.length > 0 ? { environment: env } : {}),
-    ...(s.ports.some((p) => p.publish) ? { ports: s.ports.filter((p) => p.publish).map(portSpec) } : {}),
+    ...(s.ports.some((p) => p.publish) ? { ports: s.ports.filter((p) => p.publish).map(publishSpec) } : {}),
     ...(s.mounts.length > 0 ? { volumes: s.mounts.map((m) => volumeSpec(m, where)) } : {}),
     networks: { [network.name]: { ipv4_address: s.ip, aliases: [...s.aliases] } },
     ...(deps.length > 0
@@ -143,7 +143,8 @@ function volumeSpec(m: ResolvedMount, where: ComposeLocations): string {
   return `${source}:${m.target}${options.length > 0 ? `:${options.join(',')}` : ''}`;
 }
 
-function portSpec(p: ResolvedService['ports'][number]): string {
+/** A published port in the `podman run -p` / compose short syntax: `[hostIp:]hostPort:port[/udp]`. */
+export function publishSpec(p: ResolvedService['ports'][number]): string {
   const pub = p.publish!;
   return `${pub.hostIp ? `${pub.hostIp}:` : ''}${pub.hostPort}:${p.port}${p.protocol === 'udp' ? '/udp' : ''}`;
 }

@@ -58,7 +58,7 @@ function context(stack: ResolvedStack, byName: ReadonlyMap<string, ResolvedServi
     },
     http: http ? { port: http.port } : false,
     client: { caFile: `${MTLS_DIR}/ca.crt`, certFile: `${MTLS_DIR}/client.crt`, keyFile: `${MTLS_DIR}/client.key` },
-    calls: s.calls.map((c) => ({ name: c, url: `https://${dns(c).dnsName}:${dns(c).mtls!.port}` })),
+    calls: s.calls.map((c) => ({ name: c, url: dns(c).mtls!.url })),
     allowedClients: s.callers.map((c) => dns(c).dnsName).sort(),
     crlFile: `${MTLS_DIR}/crl.pem`,
   };

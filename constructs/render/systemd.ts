@@ -3,6 +3,7 @@
 import { PodmeshError, type Issue } from '../core/errors.ts';
 import { namesOf, remoteHostEntries } from '../resolve/dns.ts';
 import type { ResolvedHealthcheck, ResolvedHost, ResolvedMount, ResolvedNetwork, ResolvedService, ResolvedStack } from '../resolve/model.ts';
+import { publishSpec } from './compose.ts';
 import { generatedHeader } from './header.ts';
 import { wireguardUnitName } from './wireguard.ts';
 import { secretEnvFile } from '../secrets/paths.ts';
@@ -310,9 +311,4 @@ export function volumeSpec(stack: string, host: Pick<ResolvedHost, 'rootless'>, 
           : `${root}/${m.source.replace(/^\.\//, '')}`;
   const options = [...(m.readOnly ? ['ro'] : []), ...(m.type === 'volume' ? [] : ['Z'])];
   return `${source}:${m.target}${options.length > 0 ? `:${options.join(',')}` : ''}`;
-}
-
-function publishSpec(p: ResolvedService['ports'][number]): string {
-  const pub = p.publish!;
-  return `${pub.hostIp ? `${pub.hostIp}:` : ''}${pub.hostPort}:${p.port}${p.protocol === 'udp' ? '/udp' : ''}`;
 }

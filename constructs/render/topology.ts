@@ -21,7 +21,7 @@ export function renderTopology(stack: ResolvedStack): Map<string, string> {
   if (apps.length > 0) {
     lines.push('## Service identity', '', '| Service | DNS Name | Certificate CN | Internal URL | IP | Host |', '|---|---|---|---|---|---|');
     for (const s of apps) {
-      lines.push(`| ${s.serviceName} | \`${s.dnsName}\` | \`${s.dnsName}\` | \`https://${s.dnsName}:${s.mtls!.port}\` | ${s.ip} | ${s.host} |`);
+      lines.push(`| ${s.serviceName} | \`${s.dnsName}\` | \`${s.dnsName}\` | \`${s.mtls!.url}\` | ${s.ip} | ${s.host} |`);
     }
     lines.push('');
   }

@@ -9,8 +9,13 @@ export const MTLS_DIR = '/etc/mtls';
 /** A called service, as its caller sees it. */
 export interface CallTarget {
   readonly name: string;
-  readonly dnsName: string;
-  readonly port: number;
+  /** Its mTLS URL, see {@link mtlsUrl}. */
+  readonly url: string;
+}
+
+/** The URL an mTLS service is called at: its DNS name (never an IP), its mTLS port. */
+export function mtlsUrl(dnsName: string, port: number): string {
+  return `https://${dnsName}:${port}`;
 }
 
 /** Infrastructure a workload depends on, by kind. */
@@ -57,7 +62,7 @@ export function generatedEnvironment(kind: 'app' | 'infra', ctx: EnvironmentCont
       ['MTLS_CRL_FILE', `${MTLS_DIR}/crl.pem`],
       ['MTLS_ALLOWED_CLIENTS', ctx.allowedClients.join(',')],
     );
-    for (const c of ctx.calls) env.push([serviceUrlVariable(c.name), `https://${c.dnsName}:${c.port}`]);
+    for (const c of ctx.calls) env.push([serviceUrlVariable(c.name), c.url]);
   }
   const { postgres, redis, minio } = ctx.infra;
   if (postgres) {

@@ -111,7 +111,7 @@ export interface ResolvedService {
   readonly staticIp: boolean;
   readonly ports: readonly ResolvedPort[];
   /** The mTLS listener, for app services. */
-  readonly mtls?: { readonly port: number };
+  readonly mtls?: { readonly port: number; /** `https://<dnsName>:<port>`, what callers are given. */ readonly url: string };
   /** Environment, sorted by name. */
   readonly environment: readonly (readonly [string, string])[];
   /**

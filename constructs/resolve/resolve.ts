@@ -12,7 +12,7 @@ import { Workload, type DependencyProps, type PortProps } from '../model/workloa
 import { lockedPublicKey } from './lock.ts';
 import { allocateAddresses, type SegmentPlan } from './allocate.ts';
 import { allocateTunnel, pickTunnelSubnet, planSlices } from './slices.ts';
-import { generatedEnvironment, secretEnvironment, type InfraEndpoints } from './environment.ts';
+import { generatedEnvironment, mtlsUrl, secretEnvironment, type InfraEndpoints } from './environment.ts';
 import { resolveCalls } from './policy.ts';
 import { Minio, Postgres, Redis } from '../model/infra.ts';
 import { topologicalOrder } from './graph.ts';
@@ -337,7 +337,7 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
       serviceName,
       dnsName,
       ...(w instanceof Service ? { mtlsPort: w.mtlsPort } : {}),
-      calls: calls.map((c) => ({ name: c, dnsName: dnsOf.get(byName.get(c)!)!, port: (byName.get(c) as Service).mtlsPort })),
+      calls: calls.map((c) => ({ name: c, url: mtlsUrl(dnsOf.get(byName.get(c)!)!, (byName.get(c) as Service).mtlsPort) })),
       allowedClients: callers.map((c) => dnsOf.get(byName.get(c)!)!).sort(compare),
       infra,
     });
@@ -396,7 +396,7 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
       ip: ipOf.get(w)!,
       staticIp: w.props.ip !== undefined,
       ports: portsOf.get(w)!,
-      ...(w instanceof Service ? { mtls: { port: w.mtlsPort } } : {}),
+      ...(w instanceof Service ? { mtls: { port: w.mtlsPort, url: mtlsUrl(dnsName, w.mtlsPort) } } : {}),
       environment: [...env].sort(([a], [b]) => compare(a, b)),
       secretEnvironment: secretEnv,
       calls,
