@@ -9,6 +9,7 @@
 // issuer certificate's hash matches too. Anything else (a missing, corrupt, edited or replaced
 // file, a new CA) takes the full path. A missing or unreadable cache is an empty one.
 import { createHash, type X509Certificate } from 'node:crypto';
+import { z } from 'zod';
 import { parseCertificate, type ParsedCertificate } from './certificate.ts';
 import type { KeyType } from './types.ts';
 
@@ -44,26 +45,26 @@ export interface VerifiedEntry {
   readonly keyType: KeyType | undefined;
 }
 
-const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+/** One entry as stored; an entry that does not match is dropped (its pair takes the full path). */
+const entrySchema = z.object({
+  cert: z.string(),
+  key: z.string(),
+  issuer: z.string(),
+  pemLength: z.number(),
+  serial: z.string(),
+  commonName: z.string(),
+  organization: z.string().optional(),
+  notBefore: z.number(),
+  notAfter: z.number(),
+  isCa: z.boolean(),
+  dnsNames: z.array(z.string()),
+  ipAddresses: z.array(z.string()),
+  keyType: z.enum(['ecdsa-p256', 'rsa-2048']).optional(),
+});
 
 function entryOf(v: unknown): VerifiedEntry | undefined {
-  if (typeof v !== 'object' || v === null) return undefined;
-  const e = v as Record<string, unknown>;
-  const ok =
-    typeof e.cert === 'string' &&
-    typeof e.key === 'string' &&
-    typeof e.issuer === 'string' &&
-    typeof e.pemLength === 'number' &&
-    typeof e.serial === 'string' &&
-    typeof e.commonName === 'string' &&
-    (e.organization === undefined || typeof e.organization === 'string') &&
-    typeof e.notBefore === 'number' &&
-    typeof e.notAfter === 'number' &&
-    typeof e.isCa === 'boolean' &&
-    isStrings(e.dnsNames) &&
-    isStrings(e.ipAddresses) &&
-    (e.keyType === undefined || e.keyType === 'ecdsa-p256' || e.keyType === 'rsa-2048');
-  return ok ? (e as unknown as VerifiedEntry) : undefined;
+  const r = entrySchema.safeParse(v);
+  return r.success ? { ...r.data, organization: r.data.organization, keyType: r.data.keyType } : undefined;
 }
 
 /** Reads the cache; anything unreadable is simply not cached. */
