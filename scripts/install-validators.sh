@@ -14,7 +14,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in podman netavark aardvark-dns runc wireguard-tools wireguard-go openssl php-cli systemd iproute2 busybox-static curl chromium python3-yaml python3-dotenv iptables uidmap; do
+for pkg in podman netavark aardvark-dns runc wireguard-tools wireguard-go openssl php-cli systemd iproute2 busybox-static curl chromium python3-yaml python3-dotenv iptables uidmap php-dev libssl-dev mmdebstrap xz-utils; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -65,6 +65,28 @@ cat > "$bin/podman-compose" <<SH
 PYTHONPATH=$d/x/usr/lib/python3/dist-packages exec python3 -c 'import sys; sys.argv[0]="podman-compose"; from podman_compose import main; main()' "\$@"
 SH
 chmod +x "$bin/podman-compose"
+
+# Swoole, the runtime under Hyperf (RECIPES.md section 7), built from the vendored release beside
+# the project into a cache outside the clone, keyed by the inputs' hashes, so CI's fresh clones on
+# the same machine reuse it. .cache/swoole.so points at the build the tests load.
+vendor=$root/../shared/vendor/swoole-src-6.0.2.tar.xz
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/podmesh-test
+if [ -f "$vendor" ]; then
+  key=$( { sha256sum < "$vendor"; php-config --version; php-config --extension-dir; dpkg-query -W -f='${Version}' libssl-dev; echo swoole-build-v1; } | sha256sum | cut -c1-16)
+  so=$cache/swoole-6.0.2-$key/swoole.so
+  if [ ! -f "$so" ]; then
+    work=$(mktemp -d)
+    tar -xJf "$vendor" -C "$work"
+    (cd "$work/swoole-src-6.0.2" && phpize >/dev/null && ./configure --enable-openssl >/dev/null && make -j"$(nproc)" >/dev/null 2>&1) || { echo "install-validators: building Swoole failed (in $work)" >&2; exit 1; }
+    mkdir -p "$(dirname "$so")"
+    cp "$work/swoole-src-6.0.2/modules/swoole.so" "$so.tmp" && mv "$so.tmp" "$so"
+    rm -rf "$work"
+  fi
+  ln -sfn "$so" "$root/.cache/swoole.so"
+  echo "swoole $(php -d extension="$so" -r 'echo swoole_version();') in $so"
+else
+  echo "install-validators: $vendor not found: the Swoole tests will skip (and fail under CI=true)" >&2
+fi
 
 echo "validators ready in $bin:"
 "$bin/quadlet" -version 2>/dev/null || true
