@@ -230,3 +230,18 @@ export function parseExecLine(value: string, options: ExecParseOptions): string[
   }
   return replaceEnvArgv(argv, options.env);
 }
+
+/**
+ * The words of a unit-file value as config_parse_environ() reads `Environment=`: each word through
+ * extract_first_word(EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE), then specifiers; no `$` expansion.
+ */
+export function parseUnitWords(value: string, specifiers: Readonly<Record<string, string>>): string[] {
+  const b = Buffer.from(value, 'utf8');
+  const words: string[] = [];
+  for (let p = 0; ; ) {
+    const next = extractFirstWord(b, p);
+    if (!next) return words;
+    words.push(expandSpecifiers(decode(next.word), specifiers));
+    p = next.next;
+  }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Podman 5.4 from Debian 13 (trixie) as a root filesystem, for running what Quadlet 5.4 generates
+# (RECIPES.md section 9): bookworm's Podman 4.3 lacks flags Quadlet emits (`network create
+# --ignore`, `--interface-name`, `run --sdnotify=healthy`). Built once with mmdebstrap into
+# ${XDG_CACHE_HOME:-$HOME/.cache}/podmesh-test/podman54-<hash of this script>/rootfs, so CI's fresh
+# clones on the same machine reuse it; prints that folder. Safe to run concurrently (flock).
+# The folder is only ever used read-only by the tests: each run bind-mounts its own storage and a
+# tmpfs on /run and /tmp over it in a private mount namespace (test/helpers/podman54.ts).
+set -euo pipefail
+PACKAGES=podman,netavark,aardvark-dns,runc,iproute2,ca-certificates,nftables,iptables,curl,mount
+# This machine's Podman settings (RECIPES.md section 2: no systemd, hybrid cgroups, no
+# CAP_SYS_RESOURCE). A property of the test machine, never of generated output.
+CONTAINERS_CONF='[containers]
+cgroupns = "private"
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "runc"
+'
+if [ "$(id -u)" != 0 ]; then echo "podman54-rootfs: needs root (mmdebstrap, chroot)" >&2; exit 1; fi
+command -v mmdebstrap >/dev/null || { echo "podman54-rootfs: apt-get install mmdebstrap" >&2; exit 1; }
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/podmesh-test
+key=$(sha256sum < "$0" | cut -c1-16)
+dir=$cache/podman54-$key
+mkdir -p "$cache"
+exec 9>"$cache/podman54-$key.lock"
+flock -w 600 9
+if [ ! -x "$dir/rootfs/usr/bin/podman" ]; then
+  work=$(mktemp -d "$cache/podman54-build.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  mmdebstrap --quiet --variant=essential --include="$PACKAGES" trixie "$work/rootfs" http://deb.debian.org/debian >&2
+  mkdir -p "$work/rootfs/etc/containers" "$work/rootfs/var/lib/containers"
+  printf '%s' "$CONTAINERS_CONF" > "$work/rootfs/etc/containers/containers.conf"
+  rm -rf "$dir"
+  mv "$work" "$dir"
+  trap - EXIT
+fi
+echo "$dir/rootfs"

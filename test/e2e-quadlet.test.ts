@@ -1,0 +1,231 @@
+// End to end, the production path: ashchan-dev installed by `podmesh apply` into a temporary host
+// root, its Quadlet units turned into services by `quadlet -dryrun -user` (Quadlet 5.4.2), and the
+// `podman` commands of those services run unchanged, in systemd's order, by Podman 5.4.2 from a
+// Debian 13 root filesystem, inside a network namespace this test creates. There is no systemd
+// here: test/helpers/quadlet-run.ts does the few things it would (specifiers, the unit's cgroup,
+// NOTIFY_SOCKET, health-check timers) and says so. Then the same checks as the compose test: DNS,
+// `podmesh verify` from inside the mesh, boards calling media and moderation; then `ExecStop` of
+// every unit and a teardown that leaves nothing.
+//
+// The rootless user manager is simulated for root: %h = /root (apply's `--home /root`, the host
+// root's /root bound onto the Debian 13 root's /root), %t = /run/user/0.
+import { execa } from 'execa';
+import { existsSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ASHCHAN_APPS, ASHCHAN_INFRA, ASHCHAN_SEED_IPS, expectAshchanPolicy, verifyLines } from './helpers/mesh-checks.ts';
+import { createHosts, netnsReady, type SimHost, type SimNetwork } from './helpers/netns.ts';
+import { podman54Ready, podman54Rootfs, startPodman54, type Podman54 } from './helpers/podman54.ts';
+import { buildStandinRootfs, importImages, type ImageRole } from './helpers/quadlet-images.ts';
+import { generateUnits, QuadletRunner, userRuntimeDir, value, type GeneratedUnit } from './helpers/quadlet-run.ts';
+import { tempDir } from './helpers/stacks.ts';
+import { inCI, repoRoot, tool } from './helpers/tools.ts';
+
+const ready = netnsReady() && podman54Ready();
+const quadlet = tool('quadlet');
+const python = tool('python3');
+const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
+if (!busybox) {
+  if (inCI) throw new Error('busybox-static is required under CI: run scripts/install-validators.sh');
+  console.warn('skipping the Quadlet end-to-end test: apt-get install busybox-static');
+}
+const runnable = ready && !!quadlet && !!python && !!busybox;
+
+const STACK = 'ashchan-dev';
+const HOST = 'local';
+const PROJECT = 'ashchan';
+const NETWORK = 'ashchan-mesh';
+/** The simulated user manager (see the top of this file). */
+const MANAGER = { home: '/root', runtimeDir: userRuntimeDir(0) };
+const bin = join(repoRoot, 'bin/podmesh.mjs');
+
+describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Podman 5.4', () => {
+  const dir = tempDir('podmesh-e2eq-');
+  const out = join(dir.path, 'out');
+  const state = join(dir.path, 'state');
+  const hostRoot = join(dir.path, 'hostroot');
+  let net: SimNetwork | undefined;
+  let host: SimHost;
+  let podman: Podman54 | undefined;
+  let runner: QuadletRunner | undefined;
+  let units: GeneratedUnit[] = [];
+  let tornDown = false;
+
+  const cli = (...args: string[]) =>
+    execa('node', [bin, ...args, '--stacks', join(repoRoot, 'stacks'), '--out', out, '--state', state, '--stack', STACK], { reject: false, timeout: 90_000 });
+  const pm = (args: readonly string[], timeoutMs = 60_000) => podman!.podman(args, { timeoutMs });
+  const container = (name: string) => `${PROJECT}-${name}-1`;
+  // Longer than the sample's upstream timeout (5 s), so a slow refusal upstream still comes back as 502.
+  const curlIn = (name: string, url: string) =>
+    pm(['exec', container(name), 'curl', '-sS', '--max-time', '15', '--cacert', '/etc/mtls/ca.crt', '--cert', '/etc/mtls/client.crt', '--key', '/etc/mtls/client.key', '-w', '\n%{http_code}', url]);
+
+  async function teardown(): Promise<void> {
+    if (tornDown) return;
+    tornDown = true;
+    const errors: string[] = [];
+    if (runner) errors.push(...(await runner.stop()));
+    await runner?.close();
+    await podman?.teardown().catch((e: unknown) => errors.push(String(e)));
+    await net?.teardown().catch((e: unknown) => errors.push(String(e)));
+    dir.cleanup();
+    if (errors.length > 0) console.warn(`e2e-quadlet teardown:\n${errors.join('\n')}`);
+  }
+
+  beforeAll(async () => {
+    const started = Date.now();
+    // GIVEN ashchan-dev synthesized, and host `local` installed by `podmesh apply` into a host root
+    // whose rootless user has the home /root
+    const s = await cli('synth');
+    expect(s.exitCode, s.stderr).toBe(0);
+    const a = await cli('apply', '--host', HOST, '--root', hostRoot, '--home', MANAGER.home, '--no-systemctl');
+    expect(a.exitCode, a.stderr).toBe(0);
+    const unitDir = join(hostRoot, MANAGER.home, '.config/containers/systemd');
+    // ... the services Quadlet makes of the installed units (ashchan-dev's host is rootless: -user) ...
+    units = generateUnits(unitDir, true);
+
+    // ... Podman 5.4 inside a simulated host, seeing the host root's home and, read-only, the checkout ...
+    const rootfs = podman54Rootfs();
+    net = await createHosts(['quadlet']);
+    host = net.host('quadlet');
+    const imageDir = join(net.workDir, 'image');
+    buildStandinRootfs(imageDir, busybox!);
+    const notifyDir = { machine: join(net.workDir, 'notify'), inside: '/run/podmesh-notify' };
+    mkdirSync(notifyDir.machine, { mode: 0o700 });
+    podman = await startPodman54(host, rootfs, {
+      workDir: net.workDir,
+      binds: [
+        { source: imageDir, target: '/mnt/image', readOnly: true },
+        { source: notifyDir.machine, target: notifyDir.inside },
+        { source: join(hostRoot, MANAGER.home), target: MANAGER.home },
+        { source: repoRoot, target: '/mnt/repo', readOnly: true },
+        { source: realpathSync(join(repoRoot, 'node_modules')), target: '/mnt/node_modules', readOnly: true },
+        { source: dir.path, target: '/mnt/e2e', readOnly: true },
+      ],
+    });
+    const version = await pm(['version', '--format', '{{.Client.Version}}']);
+    expect(version.stdout.trim(), version.stderr).toBe('5.4.2');
+
+    // ... and local images under the names the units give.
+    const images: Record<string, ImageRole> = {};
+    for (const u of units) {
+      const image = value(u, 'X-Container', 'Image');
+      if (!image) continue;
+      const svc = u.name.replace(/^ashchan-|\.service$/g, '');
+      images[image] = (ASHCHAN_INFRA as readonly string[]).includes(svc) ? (svc as ImageRole) : 'app';
+    }
+    await importImages(podman, '/mnt/image', images);
+    const imported = Date.now();
+
+    // WHEN the services are started as systemd would
+    runner = new QuadletRunner(units, podman, MANAGER, { notifyDir, startTimeoutMs: Number(process.env.PODMESH_UNIT_TIMEOUT_MS ?? 120_000) });
+    await runner.start();
+    console.log(
+      `e2e-quadlet: set up in ${Math.round((imported - started) / 1000)} s, units started in ${Math.round((Date.now() - imported) / 1000)} s: ` +
+        runner.started.map((r) => `${r.unit} ${(r.ms / 1000).toFixed(1)}s`).join(', '),
+    );
+  }, 600_000);
+
+  afterAll(teardown, 180_000);
+
+  it('GIVEN the generated units WHEN started THEN they run in dependency order: network and volumes, infrastructure, services, gateway', () => {
+    expect(runner!.started.map((r) => r.unit)).toEqual([
+      'ashchan-mesh-network.service',
+      'ashchan-minio-data-volume.service',
+      'ashchan-minio.service',
+      'ashchan-postgres-data-volume.service',
+      'ashchan-postgres.service',
+      'ashchan-media.service',
+      'ashchan-redis-data-volume.service',
+      'ashchan-redis.service',
+      'ashchan-auth.service',
+      'ashchan-moderation.service',
+      'ashchan-boards.service',
+      'ashchan-search.service',
+      'ashchan-gateway.service',
+    ]);
+  });
+
+  it('GIVEN the commands run WHEN compared with what Quadlet generated THEN only the specifiers differ', () => {
+    const argv = (unit: string) => runner!.started.find((r) => r.unit === unit)!.argv;
+    // Podman 4.3 would refuse these flags; 5.4 ran them as written.
+    expect(argv('ashchan-mesh-network.service')).toEqual([
+      ['/usr/bin/podman', 'network', 'create', '--ignore', '--driver', 'bridge', '--subnet', '10.90.0.0/24', '--gateway', '10.90.0.1', '--interface-name=ashchan-mesh', 'ashchan-mesh'],
+    ]);
+    const pg = argv('ashchan-postgres.service')[0]!;
+    expect(pg.slice(0, 7)).toEqual(['/usr/bin/podman', 'run', '--name', 'ashchan-postgres-1', '--cidfile=/run/user/0/ashchan-postgres.cid', '--replace', '--rm']);
+    expect(pg).toContain('--sdnotify=healthy');
+    expect(pg[pg.indexOf('--env-file') + 1]).toBe('/root/.config/podmesh/ashchan-dev/secrets/postgres.env');
+    // systemd turns `$$` into `$`: the shell in the container expands the variables.
+    expect(pg[pg.indexOf('--health-cmd') + 1]).toBe('["CMD-SHELL","pg_isready -U \\"$POSTGRES_USER\\" -d \\"$POSTGRES_DB\\""]');
+    for (const r of runner!.started) for (const a of r.argv) expect(a.filter((w) => /%[a-zA-Z]/.test(w)), r.unit).toEqual([]);
+  });
+
+  it('GIVEN Notify=healthy WHEN a unit starts THEN READY=1 arrives only once its container is healthy', () => {
+    // Every container unit is Type=notify; all but the gateway (nobody waits for it) wait for health.
+    const notify = runner!.started.filter((r) => r.type === 'notify');
+    expect(notify.map((r) => r.unit).sort()).toEqual([...ASHCHAN_APPS, ...ASHCHAN_INFRA].map((s) => `ashchan-${s}.service`).sort());
+    for (const r of notify) expect(r.notifications.join('\n').split('\n'), r.unit).toContain('READY=1');
+    const gated = units.filter((u) => value(u, 'X-Container', 'Notify') === 'healthy').map((u) => u.name);
+    expect(gated.sort()).toEqual([...ASHCHAN_APPS, ...ASHCHAN_INFRA].filter((s) => s !== 'gateway').map((s) => `ashchan-${s}.service`).sort());
+    for (const r of notify.filter((x) => gated.includes(x.unit))) expect(r.health, r.unit).toBe('healthy');
+  });
+
+  it('GIVEN the started units WHEN the health checks run THEN every container turns healthy', async () => {
+    // The gateway started without waiting for its health check (--sdnotify=conmon): wait for it, bounded.
+    const until = Date.now() + 60_000;
+    let ps = await pm(['ps', '--format', '{{.Names}} {{.Status}}']);
+    while (!/^ashchan-gateway-1 Up .*\(healthy\)$/m.test(ps.stdout) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 1_000));
+      ps = await pm(['ps', '--format', '{{.Names}} {{.Status}}']);
+    }
+    for (const s of [...ASHCHAN_APPS, ...ASHCHAN_INFRA]) expect(ps.stdout, s).toMatch(new RegExp(`^${container(s)} Up .*\\(healthy\\)$`, 'm'));
+  });
+
+  it('GIVEN the mesh WHEN a container looks up a DNS name THEN aardvark-dns answers with the generated address', async () => {
+    for (const [name, ip] of Object.entries(ASHCHAN_SEED_IPS)) {
+      const r = await pm(['exec', container('gateway'), 'getent', 'hosts', `${name}.ashchan.local`]);
+      expect(r.stdout.trim(), r.stderr).toMatch(new RegExp(`^${ip.replace(/\./g, '\\.')}\\s+${name}\\.ashchan\\.local$`));
+    }
+  });
+
+  it('GIVEN the mesh WHEN podmesh verify runs inside it THEN every probe is as the policy says', async () => {
+    // WHEN verify runs in a container on the generated network (names through aardvark-dns)
+    const r = await pm(
+      [
+        'run', '--rm', '--pull=never', '--network', NETWORK,
+        '-v', '/mnt/repo:/repo:ro', '-v', '/mnt/node_modules:/repo/node_modules:ro', '-v', '/mnt/e2e:/e2e:ro',
+        '-w', '/repo', 'localhost/podmesh-quadlet/app:1',
+        'node', 'bin/podmesh.mjs', 'verify', '--stack', STACK, '--stacks', '/repo/stacks', '--out', '/e2e/out', '--state', '/e2e/state', '--json',
+      ],
+      120_000,
+    );
+    // THEN
+    expectAshchanPolicy(verifyLines(r.stdout), r.exitCode, r.stderr);
+  });
+
+  it('GIVEN boards WHEN it calls media and moderation by their *_SERVICE_URL THEN the calls go through over mTLS', async () => {
+    for (const target of ['media', 'moderation']) {
+      const r = await curlIn('boards', `https://boards.ashchan.local:8443/call/${target}`);
+      expect(r.stdout, r.stderr).toMatch(/"status":200[\s\S]*\n200$/);
+    }
+  });
+
+  it('GIVEN the units WHEN stopped by their ExecStop lines and the run torn down THEN no container, cgroup, namespace or process is left', async () => {
+    // WHEN every unit's ExecStop/ExecStopPost runs (last started first)
+    const errors = await runner!.stop();
+    expect(errors).toEqual([]);
+    // THEN no container is left; networks and volumes stay, as with systemd (oneshot units without ExecStop)
+    const ps = await pm(['ps', '-a', '--format', '{{.Names}}']);
+    expect(ps.stdout.trim()).toBe('');
+    const nets = await pm(['network', 'ls', '--format', '{{.Name}}']);
+    expect(nets.stdout.split('\n')).toContain(NETWORK);
+
+    const ns = host.netns;
+    const p = podman!;
+    await teardown();
+    expect(net!.leftovers()).toEqual({ netns: [], mounts: [], processes: [], paths: [] });
+    expect(p.cgroups()).toEqual([]);
+    expect(readdirSync('/run/netns').filter((n) => n === ns)).toEqual([]);
+    expect(existsSync(dir.path)).toBe(false);
+  });
+});
