@@ -14,7 +14,7 @@ export {
   type MountProps,
   type RestartPolicy,
 } from './model/workload.ts';
-export { Service, MTLS_DIR, type ServiceProps, type MtlsProps } from './model/service.ts';
+export { Service, MTLS_DIR, type ServiceProps, type MtlsProps, type PublicTlsProps, type HyperfProps } from './model/service.ts';
 export {
   InfraService,
   Postgres,

@@ -13,6 +13,7 @@ import { resolveStack } from './resolve/resolve.ts';
 import { renderCompose } from './render/compose.ts';
 import { renderSystemd } from './render/systemd.ts';
 import { renderHyperf } from './render/hyperf.ts';
+import { renderOpenssl } from './render/openssl.ts';
 import { reconcileSecrets, type SecretsResult } from './secrets/reconcile.ts';
 import { reconcilePki, type PkiResult } from './pki/index.ts';
 import { MANIFEST, renderManifest } from './render/manifest.ts';
@@ -134,6 +135,7 @@ export function renderStack(stack: ResolvedStack, where: Locations): Map<string,
   add(renderCompose(stack, { stateDir }));
   add(renderSystemd(stack));
   add(renderHyperf(stack));
+  add(renderOpenssl(stack));
   add(renderTopology(stack));
   add(renderWireguard(stack));
   add(renderCertExpiry(stack));

@@ -29,6 +29,7 @@ const SEED_MTLS = {
   MTLS_VERIFY_CLIENT: 'true',
   MTLS_MIN_TLS_VERSION: 'TLSv1.3',
   MTLS_CRL_FILE: '/etc/mtls/crl.pem',
+  OPENSSL_CONF: '/etc/podmesh/openssl.cnf',
 };
 const DB = { DB_DRIVER: 'pgsql', DB_HOST: 'postgres.ashchan.local', DB_PORT: '5432', DB_DATABASE: 'ashchan', DB_USERNAME: 'ashchan' };
 const REDIS = { REDIS_HOST: 'redis.ashchan.local', REDIS_PORT: '6379' };
@@ -207,10 +208,10 @@ describe.skipIf(!php)('Hyperf configuration, judged by php', () => {
   /** Includes a config file with stand-ins for Hyperf/Swoole classes and constants; returns it as JSON. */
   function include(file: string): any {
     const script = `<?php
-namespace Hyperf\\Server { class Server { const SERVER_HTTP = 1; } class Event { const ON_REQUEST = 'request'; } }
-namespace Hyperf\\HttpServer { class Server {} }
+namespace Hyperf\\Server { class Server { const SERVER_HTTP = 1; } class Event { const ON_REQUEST = 'request'; const ON_WORKER_START = 'workerStart'; const ON_PIPE_MESSAGE = 'pipeMessage'; const ON_WORKER_EXIT = 'workerExit'; } }
 namespace {
-  foreach (['SWOOLE_PROCESS' => 2, 'SWOOLE_SOCK_TCP' => 1, 'SWOOLE_SSL' => 512, 'SWOOLE_SSL_TLSv1_3' => 64] as $k => $v) { if (!defined($k)) define($k, $v); }
+  foreach (['SWOOLE_PROCESS' => 2, 'SWOOLE_SOCK_TCP' => 1, 'SWOOLE_SSL' => 512, 'SWOOLE_SSL_TLSv1_3' => 64, 'BASE_PATH' => '/opt/www'] as $k => $v) { if (!defined($k)) define($k, $v); }
+  function swoole_cpu_num(): int { return 2; }
   echo json_encode(include $argv[1], JSON_UNESCAPED_SLASHES);
 }`;
     const runner = join(tmp.path, 'include.php');
@@ -220,34 +221,46 @@ namespace {
     return JSON.parse(r.stdout);
   }
 
-  it('GIVEN boards in ashchan-dev WHEN its config is included THEN the seed\'s server options, TLS 1.3, both servers, its client options and policy', () => {
+  it('GIVEN boards in ashchan-dev WHEN its config is included THEN Swoole settings for mTLS, TLS 1.3, the plain HTTP listener, its client options and policy', () => {
     const dir = join(out, 'ashchan-dev/hosts/local/config/boards/autoload');
     const server = include(join(dir, 'server.php'));
     expect(server.servers).toHaveLength(2);
-    expect(server.servers[0]).toMatchObject({
-      name: 'mtls',
+    // THEN the TLS keys are in `settings` (what Hyperf hands to Swoole), with no option Swoole lacks.
+    expect(server.servers[0]).toEqual({
+      name: 'http',
       type: 1,
       host: '0.0.0.0',
       port: 8443,
       sock_type: 1 | 512,
-      options: {
-        open_ssl: true,
+      callbacks: { request: ['Hyperf\\HttpServer\\Server', 'onRequest'] },
+      settings: {
         ssl_cert_file: '/etc/mtls/server.crt',
         ssl_key_file: '/etc/mtls/server.key',
         ssl_verify_peer: true,
+        ssl_client_cert_file: '/etc/mtls/ca.crt',
         ssl_verify_depth: 3,
-        ssl_ca_file: '/etc/mtls/ca.crt',
         ssl_protocols: 64,
-        ssl_ciphers: 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256',
       },
     });
-    expect(server.servers[1]).toMatchObject({ name: 'http', port: 9503 });
+    expect(server.servers[1]).toEqual({
+      name: 'http-9503',
+      type: 1,
+      host: '0.0.0.0',
+      port: 9503,
+      sock_type: 1,
+      callbacks: { request: ['Hyperf\\HttpServer\\Server', 'onRequest'] },
+      settings: { open_http_protocol: true },
+    });
+    expect(Object.keys(server.callbacks)).toEqual(['workerStart', 'pipeMessage', 'workerExit']);
+    expect(server.settings).toMatchObject({ enable_coroutine: true, worker_num: 2, pid_file: '/opt/www/runtime/hyperf.pid' });
     const client = include(join(dir, 'mtls_client.php'));
-    expect(client.http_client.default_options).toMatchObject({
+    // THEN only options hyperf/guzzle's CoroutineHandler maps, and verification switched back on through `swoole`.
+    expect(client.http_client.default_options).toEqual({
       verify: '/etc/mtls/ca.crt',
       cert: '/etc/mtls/client.crt',
-      key: '/etc/mtls/client.key',
       ssl_key: '/etc/mtls/client.key',
+      timeout: 5,
+      swoole: { ssl_verify_peer: true, ssl_allow_self_signed: false, ssl_cafile: '/etc/mtls/ca.crt', ssl_protocols: 64 },
     });
     expect(client.mtls_services).toEqual({ media: 'https://media.ashchan.local:8443', moderation: 'https://moderation.ashchan.local:8443' });
     const policy = include(join(dir, 'mtls_policy.php'));
@@ -262,7 +275,24 @@ namespace {
 
   it('GIVEN ashchan-prod (plain HTTP off) WHEN server.php is included THEN only the mTLS server', () => {
     const server = include(join(out, 'ashchan-prod/hosts/app/config/auth/autoload/server.php'));
-    expect(server.servers.map((s: any) => s.name)).toEqual(['mtls']);
+    expect(server.servers.map((s: any) => [s.name, s.port])).toEqual([['http', 8443]]);
+  });
+
+  it('GIVEN the gateway WHEN server.php is included THEN its public port is a TLS listener with the public certificate and no client verification', () => {
+    const server = include(join(out, 'ashchan-prod/hosts/edge/config/gateway/autoload/server.php'));
+    expect(server.servers.map((s: any) => [s.name, s.port, s.sock_type])).toEqual([['http', 8443, 1 | 512], ['public', 9501, 1 | 512]]);
+    expect(server.servers[1].settings).toEqual({ ssl_cert_file: '/etc/mtls/public.crt', ssl_key_file: '/etc/mtls/public.key', ssl_verify_peer: false, ssl_protocols: 64 });
+  });
+
+  it('GIVEN every mTLS service WHEN synthesized THEN its openssl.cnf allows TLS 1.3 with the seed\'s two suites only', () => {
+    const files = readdirSync(out, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('/openssl.cnf'));
+    expect(files).toHaveLength(2 * 6);
+    for (const f of files) {
+      const text = readFileSync(join(out, f), 'utf8');
+      expect(text).toMatch(/^MinProtocol = TLSv1\.3$/m);
+      expect(text).toMatch(/^Ciphersuites = TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256$/m);
+      expect(text).toMatch(/^openssl_conf = podmesh_openssl$/m);
+    }
   });
 
   it('GIVEN a service name with quotes, $, backslashes and a newline WHEN rendered THEN php reads it back exactly', async () => {

@@ -46,9 +46,11 @@ describe('synth', () => {
       'hosts/local/config/api/autoload/mtls_client.php',
       'hosts/local/config/api/autoload/mtls_policy.php',
       'hosts/local/config/api/autoload/server.php',
+      'hosts/local/config/api/openssl.cnf',
       'hosts/local/config/web/autoload/mtls_client.php',
       'hosts/local/config/web/autoload/mtls_policy.php',
       'hosts/local/config/web/autoload/server.php',
+      'hosts/local/config/web/openssl.cnf',
       'hosts/local/quadlet/mesh.network',
       'hosts/local/quadlet/mini-api.container',
       'hosts/local/quadlet/mini-db-data.volume',
@@ -76,6 +78,7 @@ describe('synth', () => {
       'hosts/local/config/extra/autoload/mtls_client.php',
       'hosts/local/config/extra/autoload/mtls_policy.php',
       'hosts/local/config/extra/autoload/server.php',
+      'hosts/local/config/extra/openssl.cnf',
       'hosts/local/quadlet/mini-extra.container',
     ]);
     const after = treeState(out);

@@ -89,6 +89,7 @@ describe.skipIf(!quadlet || !analyze)('Quadlet units of ashchan-dev', () => {
         '/home/user/.config/podmesh/ashchan-dev/config/auth/autoload/server.php:/opt/www/config/autoload/server.php:ro,Z',
         '/home/user/.config/podmesh/ashchan-dev/config/auth/autoload/mtls_client.php:/opt/www/config/autoload/mtls_client.php:ro,Z',
         '/home/user/.config/podmesh/ashchan-dev/config/auth/autoload/mtls_policy.php:/opt/www/config/autoload/mtls_policy.php:ro,Z',
+        '/home/user/.config/podmesh/ashchan-dev/config/auth/openssl.cnf:/etc/podmesh/openssl.cnf:ro,Z',
         '/home/user/.config/podmesh/ashchan-dev/pki/services/auth:/etc/mtls:ro,Z',
       ],
       envFiles: ['/home/user/.config/podmesh/ashchan-dev/secrets/auth.env'],
@@ -328,7 +329,7 @@ function composeConfig(file: string): any {
 function mountKey(source: string, target: string, ro: boolean): string {
   const pki = /\/pki\/services\/(.+)$/.exec(source);
   // Generated config: beside the compose file, or in the host root that mirrors that folder.
-  const config = /\/(config\/[^/]+\/autoload\/[^/]+)$/.exec(source);
+  const config = /\/(config\/[^/]+\/(?:autoload\/)?[^/]+)$/.exec(source);
   if (config) return `${config[1]}:${target}${ro ? ':ro' : ''}`;
   // Quadlet before 4.7 cannot name a volume: it is systemd-<name> there (README, version table).
   return `${pki ? `pki:${pki[1]}` : source.replace(/^systemd-/, '')}:${target}${ro ? ':ro' : ''}`;

@@ -1,6 +1,8 @@
 // podmesh verify against sample mTLS services on loopback: what it accepts, what it refuses, and
 // that it notices a server that lets the wrong caller in or ignores the CRL.
 import { execa, type ResultPromise } from 'execa';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatVerifyJson, formatVerifyProm, formatVerifyTable, verifyMesh, type MeshClient, type MeshTarget } from '../constructs/verify/index.ts';
@@ -14,6 +16,9 @@ const APPS = ['gateway', 'auth', 'boards', 'media', 'search', 'moderation'];
 // Ashchan's policy: gateway calls everyone, boards calls media and moderation.
 const CALLERS: Record<string, string[]> = { auth: ['gateway'], media: ['gateway', 'boards'], gateway: [] };
 const PORTS: Record<string, number> = { gateway: 18443, auth: 18444, media: 18445 };
+/** The gateway's public TLS listener (9501 in the container). */
+const PUBLIC_PORT = 18501;
+const PUBLIC_NAMES = ['localhost', 'ashchan.localhost'];
 
 describe('podmesh verify on loopback', () => {
   const dir = tempDir('podmesh-verify-');
@@ -75,6 +80,7 @@ describe('podmesh verify on loopback', () => {
     ip: '10.90.0.250',
     port: 8443,
     callers: CALLERS[name] ?? [],
+    ...(name === 'gateway' ? { publicTls: { port: 9501, hostnames: PUBLIC_NAMES } } : {}),
   }));
   const clients: MeshClient[] = APPS.map((s) => ({ service: s, dnsName: `${s}.${DOMAIN}` }));
   const run = (only?: string) =>
@@ -85,16 +91,36 @@ describe('podmesh verify on loopback', () => {
       clients,
       resolveFromLock: true,
       timeoutMs: 3_000,
-      connectTo: (t) => ({ host: '127.0.0.1', port: PORTS[t.service]! }),
+      connectTo: (t, port) => ({ host: '127.0.0.1', port: port === 9501 ? PUBLIC_PORT : PORTS[t.service]! }),
     });
+
+  let publicServer: Server | undefined;
+  /** The gateway's public TLS: server authentication only, with the given certificate files of its folder. */
+  async function startPublic(cert = 'public'): Promise<void> {
+    await stopPublic();
+    const files = join(stackState, 'pki/services/gateway');
+    const server = createServer(
+      { cert: readFileSync(join(files, `${cert}.crt`)), key: readFileSync(join(files, `${cert}.key`)), minVersion: 'TLSv1.3' },
+      (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}'),
+    );
+    await new Promise<void>((resolve) => server.listen(PUBLIC_PORT, '127.0.0.1', resolve));
+    publicServer = server;
+  }
+  async function stopPublic(): Promise<void> {
+    const server = publicServer;
+    publicServer = undefined;
+    if (server) await new Promise((resolve) => server.close(resolve));
+  }
 
   beforeAll(async () => {
     const r = await cli('synth');
     expect(r.exitCode, r.stderr).toBe(0);
     for (const name of Object.keys(PORTS)) await start(name);
+    await startPublic();
   });
   afterAll(async () => {
     for (const name of [...servers.keys()]) await stop(name);
+    await stopPublic();
     dir.cleanup();
   });
 
@@ -114,6 +140,25 @@ describe('podmesh verify on loopback', () => {
     // The names do not resolve on this machine: a warning, since the lock's address was used.
     expect(row('auth', 'dns')).toMatchObject({ status: 'warn' });
     expect(report.results.some((r) => r.check === 'revoked')).toBe(false);
+  });
+
+  it('GIVEN the gateway\'s public listener WHEN verified THEN it is probed without a client certificate and must present the public certificate', async () => {
+    // WHEN it serves public.crt
+    const ok = await run('gateway');
+    // THEN
+    const row = ok.results.find((r) => r.check === 'public-tls');
+    expect(row, formatVerifyTable(ok)).toMatchObject({ status: 'pass', client: '', serverCn: 'localhost', probe: { tlsVersion: 'TLSv1.3', httpStatus: 200, serverCert: { commonName: 'localhost' } } });
+    expect(formatVerifyJson(ok)).toContain('"event":"tls_handshake_complete"');
+    // WHEN it serves the mesh's server certificate instead
+    await startPublic('server');
+    const wrong = await run('gateway');
+    // THEN it is refused for the names it lacks
+    expect(wrong.results.find((r) => r.check === 'public-tls')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/^public certificate not trusted: ERR_TLS_CERT_ALTNAME_INVALID.*localhost/) });
+    // WHEN nothing listens there
+    await stopPublic();
+    const down = await run('gateway');
+    expect(down.results.find((r) => r.check === 'public-tls')).toMatchObject({ status: 'fail', probe: { verdict: 'unreachable' } });
+    await startPublic();
   });
 
   it('GIVEN the report WHEN formatted THEN JSON lines use the seed log fields and prom the seed counters', async () => {

@@ -24,6 +24,30 @@ export interface PublicTlsProps {
    * @default - none
    */
   readonly ipAddresses?: readonly string[];
+  /**
+   * Name of the port (in `ports`) that terminates public TLS with this certificate. Hyperf
+   * services get a TLS listener there that asks for no client certificate.
+   * @default 'public'
+   */
+  readonly port?: string;
+}
+
+/** How podmesh configures a Hyperf application. */
+export interface HyperfProps {
+  /**
+   * The application's root in the image: the generated files are mounted at
+   * `<appRoot>/config/autoload/`.
+   * @default '/opt/www'
+   */
+  readonly appRoot?: string;
+  /**
+   * Hyperf server name of the mTLS listener. Hyperf serves the routes registered for a server's
+   * name, and `config/routes.php` and `#[Controller]` register for `http` unless told otherwise,
+   * so the default serves the application's existing routes over mTLS. The seed calls it `mtls`:
+   * choose that only if the routes are registered with `Router::addServer('mtls', …)`.
+   * @default 'http'
+   */
+  readonly serverName?: string;
 }
 
 /** Options of an application Service. */
@@ -39,9 +63,9 @@ export interface ServiceProps extends WorkloadProps {
    * The service is a Hyperf application: podmesh generates its `config/autoload/server.php`,
    * `mtls_client.php` and `mtls_policy.php` and mounts them under `appRoot`. `false` for images
    * that configure themselves from the environment alone.
-   * @default { appRoot: '/opt/www' }
+   * @default { appRoot: '/opt/www', serverName: 'http' }
    */
-  readonly hyperf?: false | { readonly appRoot?: string };
+  readonly hyperf?: false | HyperfProps;
   /**
    * The mTLS listener.
    * @default { port: 8443 }
@@ -55,7 +79,15 @@ export interface ServiceProps extends WorkloadProps {
 }
 
 const schema = workloadSchema.extend({
-  hyperf: z.union([z.literal(false), z.object({ appRoot: z.string().regex(/^\/[^\s:,]*$/, { error: 'must be an absolute path without spaces, ":" or ","' }).optional() })]).optional(),
+  hyperf: z
+    .union([
+      z.literal(false),
+      z.object({
+        appRoot: z.string().regex(/^\/[^\s:,]*$/, { error: 'must be an absolute path without spaces, ":" or ","' }).optional(),
+        serverName: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, { error: 'must be a Hyperf server name: a letter, then letters, digits, "_" or "-"' }).optional(),
+      }),
+    ])
+    .optional(),
   calls: z.array(z.union([z.string(), z.custom<Workload>((v) => v instanceof Workload, { error: 'must be a Service or a service name' })])).optional(),
   mtls: z
     .object({ port: z.number().int().min(1).max(65535, { error: 'ports are 1-65535' }).optional() })
@@ -64,6 +96,7 @@ const schema = workloadSchema.extend({
     .object({
       hostnames: z.array(z.string().refine((v) => isDnsName(v.replace(/^\*\./, '')), { error: (i) => `"${String(i.input)}" is not a host name` })).min(1, { error: 'give at least one host name' }),
       ipAddresses: z.array(z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `"${String(i.input)}" is not an IPv4 address` })).optional(),
+      port: z.string().min(1).optional(),
     })
     .optional(),
 });
@@ -100,9 +133,9 @@ export class Service extends Workload {
   }
 
   /** The Hyperf settings with defaults, or undefined for `hyperf: false`. */
-  get hyperf(): { readonly appRoot: string } | undefined {
+  get hyperf(): Required<HyperfProps> | undefined {
     const h = (this.props as ServiceProps).hyperf;
-    return h === false ? undefined : { appRoot: h?.appRoot ?? '/opt/www' };
+    return h === false ? undefined : { appRoot: h?.appRoot ?? '/opt/www', serverName: h?.serverName ?? 'http' };
   }
 
   get publicTls(): PublicTlsProps | undefined {

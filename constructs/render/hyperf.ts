@@ -1,63 +1,59 @@
 // Hyperf configuration per application service, from the handlebars templates in
 // `templates/hyperf/`: `hosts/<host>/config/<service>/autoload/{server,mtls_client,mtls_policy}.php`,
 // mounted read-only into the container's `config/autoload/`.
-import { readFileSync } from 'node:fs';
-import Handlebars from 'handlebars';
 import { PodmeshError } from '../core/errors.ts';
 import { MTLS_DIR } from '../resolve/environment.ts';
 import type { ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { HYPERF_FILES } from '../resolve/resolve.ts';
 import { generatedHeader } from './header.ts';
+import { template } from './templates.ts';
 
-/** The seed's TLS 1.3 cipher suites, in OpenSSL's names. */
-export const MTLS_CIPHERS = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256';
+export { phpString } from './templates.ts';
 
-/**
- * A PHP single-quoted string literal: inside one only `\\` and `\'` are escapes, so `$`, `"`
- * and newlines stay literal and nothing can end the string early.
- */
-export function phpString(value: unknown): string {
-  if (typeof value !== 'string' && typeof value !== 'number') {
-    throw new Error(`the php helper takes a string or number, got ${value === undefined ? 'undefined' : typeof value}`);
-  }
-  return `'${String(value).replace(/[\\']/g, (c) => `\\${c}`)}'`;
+/** Seconds an outbound call may take before Guzzle gives up. */
+const CLIENT_TIMEOUT_SECONDS = 5;
+
+/** A listener besides the mTLS one: plain HTTP, or public TLS with the `public` certificate. */
+interface Listener {
+  readonly name: string;
+  readonly portName: string;
+  readonly port: number;
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | false;
 }
 
-const hb = Handlebars.create();
-hb.registerHelper('php', (value: unknown) => new hb.SafeString(phpString(value)));
-
-type Template = (context: object) => string;
-
-const templates = new Map<string, Template>();
-
-/** A template of `templates/hyperf/`, compiled once; strict: a missing value is an error, not ''. */
-function template(file: string): Template {
-  let t = templates.get(file);
-  if (!t) {
-    const source = readFileSync(new URL(`../../templates/hyperf/${file}.hbs`, import.meta.url), 'utf8');
-    t = hb.compile(source, { noEscape: true, strict: true });
-    templates.set(file, t);
-  }
-  return t;
+/**
+ * Every TCP port the service declares besides mTLS. Hyperf keys servers by name, so a port named
+ * like the mTLS server gets its number appended.
+ */
+function listeners(s: ResolvedService, mtlsName: string): Listener[] {
+  return s.ports
+    .filter((p) => p.name !== 'mtls' && p.protocol === 'tcp')
+    .map((p) => ({
+      name: p.name === mtlsName ? `${p.name}-${p.port}` : p.name,
+      portName: p.name,
+      port: p.port,
+      tls: p.name === s.publicTlsPort ? { certFile: `${MTLS_DIR}/public.crt`, keyFile: `${MTLS_DIR}/public.key` } : false,
+    }));
 }
 
 /** What the templates see for one service. */
 function context(stack: ResolvedStack, byName: ReadonlyMap<string, ResolvedService>, s: ResolvedService) {
   const dns = (name: string) => byName.get(name)!;
-  const http = s.ports.find((p) => p.name === 'http');
+  const mtlsName = s.hyperf!.serverName;
+  const others = listeners(s, mtlsName);
   return {
     header: generatedHeader(stack.name).join(' '),
     service: s.serviceName,
     dnsName: s.dnsName,
     mtls: {
+      name: mtlsName,
       port: s.mtls!.port,
       certFile: `${MTLS_DIR}/server.crt`,
       keyFile: `${MTLS_DIR}/server.key`,
-      caFile: `${MTLS_DIR}/ca.crt`,
-      ciphers: MTLS_CIPHERS,
+      clientCaFile: `${MTLS_DIR}/ca.crt`,
     },
-    http: http ? { port: http.port } : false,
-    client: { caFile: `${MTLS_DIR}/ca.crt`, certFile: `${MTLS_DIR}/client.crt`, keyFile: `${MTLS_DIR}/client.key` },
+    listeners: others.length > 0 ? others : false,
+    client: { caFile: `${MTLS_DIR}/ca.crt`, certFile: `${MTLS_DIR}/client.crt`, keyFile: `${MTLS_DIR}/client.key`, timeout: CLIENT_TIMEOUT_SECONDS },
     calls: s.calls.map((c) => ({ name: c, url: dns(c).mtls!.url })),
     allowedClients: s.callers.map((c) => dns(c).dnsName).sort(),
     crlFile: `${MTLS_DIR}/crl.pem`,
@@ -75,7 +71,7 @@ export function renderHyperf(stack: ResolvedStack): Map<string, string> {
     const ctx = context(stack, byName, s);
     for (const file of HYPERF_FILES) {
       try {
-        files.set(`hosts/${s.host}/config/${s.name}/autoload/${file}`, template(file)(ctx));
+        files.set(`hosts/${s.host}/config/${s.name}/autoload/${file}`, template(`hyperf/${file}`)(ctx));
       } catch (e) {
         throw PodmeshError.at(s.path, `templates/hyperf/${file}.hbs failed: ${(e as Error).message}`);
       }

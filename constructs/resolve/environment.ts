@@ -6,6 +6,13 @@
 /** Where `/etc/mtls` is mounted in application containers. */
 export const MTLS_DIR = '/etc/mtls';
 
+/**
+ * Where the per-service OpenSSL configuration is mounted in application containers; the
+ * environment points `OPENSSL_CONF` at it, so every TLS connection the container's OpenSSL makes
+ * (Swoole's listeners and clients, curl, libpq) is TLS 1.3 with the mesh's suites.
+ */
+export const OPENSSL_CONF_PATH = '/etc/podmesh/openssl.cnf';
+
 /** A called service, as its caller sees it. */
 export interface CallTarget {
   readonly name: string;
@@ -61,6 +68,7 @@ export function generatedEnvironment(kind: 'app' | 'infra', ctx: EnvironmentCont
       ['MTLS_MIN_TLS_VERSION', 'TLSv1.3'],
       ['MTLS_CRL_FILE', `${MTLS_DIR}/crl.pem`],
       ['MTLS_ALLOWED_CLIENTS', ctx.allowedClients.join(',')],
+      ['OPENSSL_CONF', OPENSSL_CONF_PATH],
     );
     for (const c of ctx.calls) env.push([serviceUrlVariable(c.name), c.url]);
   }

@@ -123,8 +123,13 @@ export interface ResolvedService {
   readonly calls: readonly string[];
   /** Services allowed to call this one, in stack order. */
   readonly callers: readonly string[];
-  /** A Hyperf application: its config/autoload files are generated and mounted under appRoot. */
-  readonly hyperf?: { readonly appRoot: string };
+  /**
+   * A Hyperf application: its config/autoload files are generated and mounted under appRoot;
+   * `serverName` is the Hyperf server name of its mTLS listener.
+   */
+  readonly hyperf?: { readonly appRoot: string; readonly serverName: string };
+  /** The port (by name) that terminates public TLS with the `public` certificate. */
+  readonly publicTlsPort?: string;
   readonly dependsOn: readonly ResolvedDependency[];
   readonly healthcheck?: ResolvedHealthcheck;
   readonly restart: 'no' | 'always' | 'on-failure' | 'unless-stopped';

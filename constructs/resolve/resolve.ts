@@ -12,7 +12,7 @@ import { Workload, type DependencyProps, type PortProps } from '../model/workloa
 import { lockedPublicKey } from './lock.ts';
 import { allocateAddresses, type SegmentPlan } from './allocate.ts';
 import { allocateTunnel, pickTunnelSubnet, planSlices } from './slices.ts';
-import { generatedEnvironment, mtlsUrl, secretEnvironment, type InfraEndpoints } from './environment.ts';
+import { OPENSSL_CONF_PATH, generatedEnvironment, mtlsUrl, secretEnvironment, type InfraEndpoints } from './environment.ts';
 import { resolveCalls } from './policy.ts';
 import { Minio, Postgres, Redis } from '../model/infra.ts';
 import { topologicalOrder } from './graph.ts';
@@ -369,6 +369,7 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
         readOnly: m.readOnly ?? false,
       })),
       ...hyperfMounts(w.name, hyperf),
+      ...(w instanceof Service ? [opensslMount(w.name)] : []),
       ...w.tlsMounts().map((m): ResolvedMount => ({
         type: 'pki',
         source: m.file ? `${w.name}/${m.file}` : w.name,
@@ -402,6 +403,7 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
       calls,
       callers,
       ...(hyperf ? { hyperf } : {}),
+      ...(w instanceof Service && w.publicTls ? { publicTlsPort: publicTlsPort(w, portsOf.get(w)!, issues) } : {}),
       dependsOn: depsOf.get(w)!,
       ...(health
         ? {
@@ -556,6 +558,25 @@ function infraDependencies(
 
 /** Files of a Hyperf service's `config/autoload/`, generated under the host folder's `config/<service>/`. */
 export const HYPERF_FILES = ['server.php', 'mtls_client.php', 'mtls_policy.php'] as const;
+
+/** The service's generated OpenSSL configuration, under the host folder's `config/<service>/`. */
+export const OPENSSL_CONF_FILE = 'openssl.cnf';
+
+function opensslMount(service: string): ResolvedMount {
+  return { type: 'bind', source: `./config/${service}/${OPENSSL_CONF_FILE}`, target: OPENSSL_CONF_PATH, readOnly: true };
+}
+
+/** The port that terminates public TLS: it must be declared, over TCP, and not the mTLS listener. */
+function publicTlsPort(w: Service, ports: readonly ResolvedPort[], issues: IssueCollector): string {
+  const name = w.publicTls!.port ?? 'public';
+  const port = ports.find((p) => p.name === name);
+  const tcp = ports.filter((p) => p.name !== 'mtls' && p.protocol === 'tcp').map((p) => p.name);
+  const choose = tcp.length > 0 ? `Declare it in ports, or set publicTls.port to one of: ${tcp.join(', ')}.` : `Declare it, e.g. ports: { ${name}: { port: 9501, publish: true } }.`;
+  if (!port) issues.add(w.node.path, `publicTls is served on port "${name}", which the service does not declare. ${choose}`);
+  else if (name === 'mtls') issues.add(w.node.path, 'publicTls cannot be served on the mTLS port: public clients have no client certificate. Declare a port of its own.');
+  else if (port.protocol !== 'tcp') issues.add(w.node.path, `publicTls is served on port "${name}", which is ${port.protocol}; TLS needs tcp.`);
+  return name;
+}
 
 function hyperfMounts(service: string, hyperf: { readonly appRoot: string } | undefined): ResolvedMount[] {
   if (!hyperf) return [];

@@ -34,7 +34,11 @@ export function formatVerifyJson(report: VerifyReport, now: Date = new Date()): 
           : 'mtls_handshake_complete'
         : r.check === 'dns'
           ? 'dns_resolution'
-          : 'mtls_cert_expiry';
+          : r.check === 'public-tls'
+            ? r.status === 'pass'
+              ? 'tls_handshake_complete'
+              : 'tls_handshake_failed'
+            : 'mtls_cert_expiry';
       const line = {
         timestamp,
         level: r.status === 'fail' ? 'error' : r.status === 'warn' ? 'warn' : 'info',

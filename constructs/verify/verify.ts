@@ -34,6 +34,13 @@ export interface MeshTarget {
   readonly port: number;
   /** Services allowed to call it (the call policy). */
   readonly callers: readonly string[];
+  /** Its public TLS listener (the gateway's), probed without a client certificate. */
+  readonly publicTls?: {
+    /** Container port. */
+    readonly port: number;
+    /** Host names of the public certificate; the first is the CN and the SNI sent. */
+    readonly hostnames: readonly string[];
+  };
 }
 
 /** A service holding a client certificate: a possible caller. */
@@ -43,7 +50,7 @@ export interface MeshClient {
 }
 
 /** What verify checks, per target. */
-export type CheckKind = 'dns' | 'allowed' | 'no-client-cert' | 'not-allowed' | 'revoked' | 'expiry';
+export type CheckKind = 'dns' | 'allowed' | 'no-client-cert' | 'not-allowed' | 'revoked' | 'public-tls' | 'expiry';
 
 /** The judgement of one check. */
 export type CheckStatus = 'pass' | 'fail' | 'warn' | 'skip';
@@ -93,8 +100,11 @@ export interface VerifyOptions {
   readonly timeoutMs?: number;
   /** Probes in flight at once. @default 8 */
   readonly concurrency?: number;
-  /** Tests only: connect somewhere else than the target's address (the SNI stays its DNS name). */
-  readonly connectTo?: (target: MeshTarget) => { readonly host: string; readonly port: number };
+  /**
+   * Tests only: connect somewhere else than the target's address (the SNI stays its DNS name);
+   * `port` is the listener's container port (mTLS or public TLS).
+   */
+  readonly connectTo?: (target: MeshTarget, port: number) => { readonly host: string; readonly port: number };
 }
 
 /** A verify run. */
@@ -114,7 +124,12 @@ export function meshOf(stack: ResolvedStack, host?: string): { targets: MeshTarg
   const targets: MeshTarget[] = [];
   for (const s of stack.services) {
     if (!s.mtls || (host !== undefined && s.host !== host)) continue;
-    targets.push({ service: s.name, path: s.path, serviceName: s.serviceName, host: s.host, dnsName: s.dnsName, ip: s.ip, port: s.mtls.port, callers: s.callers });
+    const publicPort = s.publicTlsPort === undefined ? undefined : s.ports.find((p) => p.name === s.publicTlsPort);
+    const publicCert = stack.pki.bindings.find((b) => b.service === s.name && b.kind === 'public');
+    targets.push({
+      service: s.name, path: s.path, serviceName: s.serviceName, host: s.host, dnsName: s.dnsName, ip: s.ip, port: s.mtls.port, callers: s.callers,
+      ...(publicPort && publicCert ? { publicTls: { port: publicPort.port, hostnames: [publicCert.commonName, ...publicCert.dnsNames.filter((n) => n !== publicCert.commonName)] } } : {}),
+    });
   }
   const clients = stack.services.filter((s) => s.certificates.includes('client')).map((s) => ({ service: s.name, dnsName: s.dnsName }));
   return { targets, clients };
@@ -126,6 +141,7 @@ interface StateFiles {
   readonly inventory: readonly InventoryEntry[];
   readonly clientCerts: ReadonlyMap<string, { readonly cert: string; readonly key: string; readonly parsed: ParsedCertificate }>;
   readonly serverCerts: ReadonlyMap<string, ParsedCertificate>;
+  readonly publicCerts: ReadonlyMap<string, ParsedCertificate>;
 }
 
 async function readOptional(path: string): Promise<string | undefined> {
@@ -165,6 +181,14 @@ async function readState(o: VerifyOptions): Promise<StateFiles> {
     if (text === undefined) issues.push({ path, message: `the server certificate of ${t.service} is missing. Run podmesh synth to issue it.` });
     else serverCerts.set(t.service, parseCertificate(text));
   }
+  const publicCerts = new Map<string, ParsedCertificate>();
+  for (const t of o.targets) {
+    if (!t.publicTls) continue;
+    const path = at(servicePath(t.service, KIND_FILES.public.cert));
+    const text = await readOptional(path);
+    if (text === undefined) issues.push({ path, message: `the public TLS certificate of ${t.service} is missing. Run podmesh synth to issue it.` });
+    else publicCerts.set(t.service, parseCertificate(text));
+  }
   if (issues.length > 0) throw new PodmeshError(issues);
   return {
     ca,
@@ -172,6 +196,7 @@ async function readState(o: VerifyOptions): Promise<StateFiles> {
     inventory: inv?.certificates ?? [],
     clientCerts,
     serverCerts,
+    publicCerts,
   };
 }
 
@@ -241,6 +266,29 @@ function judgeAccept(p: ProbeOutcome, target: MeshTarget, expectedServer: Parsed
   return problems.length > 0 ? { status: 'fail', detail: `${problems.join('; ')} (${seen})` } : { status: 'pass', detail: seen };
 }
 
+/**
+ * The public listener must complete a handshake without a client certificate, over TLS 1.3 with a
+ * seed cipher, presenting the state's public certificate for its names, and answer HTTP.
+ */
+function judgePublic(p: ProbeOutcome, hostnames: readonly string[], expected: ParsedCertificate): { status: CheckStatus; detail: string } {
+  const seen = describeProbe(p);
+  if (p.verdict === 'untrusted') return { status: 'fail', detail: `public certificate not trusted: ${p.error}` };
+  if (p.verdict !== 'response') return { status: 'fail', detail: `${p.verdict} without a client certificate: ${seen}` };
+  const problems: string[] = [];
+  if (p.tlsVersion !== EXPECTED_TLS_VERSION) problems.push(`negotiated ${p.tlsVersion}, expected ${EXPECTED_TLS_VERSION}`);
+  if (!p.cipherSuite || !EXPECTED_CIPHERS.includes(p.cipherSuite)) problems.push(`cipher ${p.cipherSuite}, expected one of ${EXPECTED_CIPHERS.join(', ')}`);
+  const cert = p.serverCert;
+  if (!cert) problems.push('no certificate seen');
+  else {
+    if (cert.commonName !== hostnames[0]) problems.push(`CN ${cert.commonName}, expected ${hostnames[0]}`);
+    const missing = hostnames.filter((n) => !cert.dnsNames.includes(n));
+    if (missing.length > 0) problems.push(`SAN lacks ${missing.join(', ')}`);
+    if (cert.serial !== expected.serial) problems.push(`presents serial ${cert.serial}, the state holds ${expected.serial}: restart the service to load its current public certificate`);
+  }
+  if (p.httpStatus === undefined || p.httpStatus >= 500) problems.push(`GET /health answered ${p.httpStatus ?? 'nothing'}`);
+  return problems.length > 0 ? { status: 'fail', detail: `${problems.join('; ')} (${seen})` } : { status: 'pass', detail: seen };
+}
+
 /** A refusal is the server ending the session (alert, reset, close) or answering 401/403. */
 function judgeRefuse(p: ProbeOutcome): { status: CheckStatus; detail: string } {
   const seen = describeProbe(p);
@@ -295,7 +343,7 @@ export async function verifyMesh(o: VerifyOptions): Promise<VerifyReport> {
         detail: `${t.dnsName} does not resolve here (${code})${o.resolveFromLock ? `; probing the lock's ${t.ip}` : ''}`,
       });
     }
-    const to = o.connectTo ? o.connectTo(t) : address === undefined ? undefined : { host: address, port: t.port };
+    const to = o.connectTo ? o.connectTo(t, t.port) : address === undefined ? undefined : { host: address, port: t.port };
     const server = state.serverCerts.get(t.service)!;
     const req = (client?: { cert: string; key: string }): ProbeRequest | undefined =>
       to && { host: to.host, port: to.port, servername: t.dnsName, ca: state.ca, ...(client ? { client } : {}), timeoutMs };
@@ -329,6 +377,16 @@ export async function verifyMesh(o: VerifyOptions): Promise<VerifyReport> {
       o.concurrency ?? 8,
     );
     rows.push(...probed);
+    if (t.publicTls) {
+      const pub = t.publicTls;
+      const common = { ...base, serverCn: pub.hostnames[0]!, check: 'public-tls' as const, client: '', clientCn: '', expected: 'accept' as const };
+      const at = o.connectTo ? o.connectTo(t, pub.port) : address === undefined ? undefined : { host: address, port: pub.port };
+      if (!at) rows.push({ ...common, status: 'skip', detail: 'not probed: the name did not resolve (use --resolve-from-lock from a host outside the mesh)' });
+      else {
+        const outcome = await probe({ host: at.host, port: at.port, servername: pub.hostnames[0]!, ca: state.ca, timeoutMs });
+        rows.push({ ...common, ...judgePublic(outcome, pub.hostnames, state.publicCerts.get(t.service)!), probe: outcome });
+      }
+    }
     return rows;
   });
   // Targets one after another, each target's probes in parallel: a server sees a bounded burst.
