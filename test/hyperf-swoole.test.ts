@@ -230,7 +230,7 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
     // The Podman 4.4 stack, in code like the repository's stacks.
     mkdirSync(stack44Dir);
     writeFileSync(
-      join(stack44Dir, 'ver44.ts'),
+      join(stack44Dir, 'ver44.mts'),
       [
         `import { type App, Host, Network, Stack, Service } from ${JSON.stringify(join(repoRoot, 'constructs/index.ts'))};`,
         'export default (app: App): void => {',

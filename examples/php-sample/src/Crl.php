@@ -28,12 +28,30 @@ final class Crl
     /**
      * @param string $crlPem one or more PEM CRLs (podmesh writes the root's, then the client CA's)
      * @param string $caPem the CA bundle the mTLS port verifies clients against
+     * @param string $chainPem certificates that may hold intermediate CAs (the service's own client
+     *                         certificate chain: podmesh's client CA signs client certificates and
+     *                         its CRL, but is not in ca.crt); only CA certificates that a CA of the
+     *                         bundle signed are used
      */
-    public function __construct(string $crlPem, string $caPem)
+    public function __construct(string $crlPem, string $caPem, string $chainPem = '')
     {
         $cas = [];
+        $roots = [];
         foreach (self::pemBlocks($caPem, 'CERTIFICATE') as $der) {
-            $cas[bin2hex(self::certSubject($der))] = self::toPem($der, 'CERTIFICATE');
+            $roots[] = $cas[bin2hex(self::certSubject($der))] = self::toPem($der, 'CERTIFICATE');
+        }
+        foreach (self::pemBlocks($chainPem, 'CERTIFICATE') as $der) {
+            $pem = self::toPem($der, 'CERTIFICATE');
+            $constraints = (string) (openssl_x509_parse($pem)['extensions']['basicConstraints'] ?? '');
+            if (! str_contains($constraints, 'CA:TRUE')) {
+                continue;
+            }
+            foreach ($roots as $root) {
+                if (openssl_x509_verify($pem, $root) === 1) {
+                    $cas[bin2hex(self::certSubject($der))] = $pem;
+                    break;
+                }
+            }
         }
         $crls = self::pemBlocks($crlPem, 'X509 CRL');
         if ($crls === []) {

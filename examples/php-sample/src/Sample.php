@@ -58,7 +58,9 @@ final class Sample
         // Loaded once at boot, as a real service would: a new CRL takes effect on restart.
         $crlFile = (string) ($policy['crl_file'] ?? '');
         try {
-            $this->crl = $crlFile === '' ? null : new Crl(self::readFile($crlFile), self::readFile($caFile));
+            // The client CA, which signs the second CRL, travels in the service's own client chain.
+            $chainFile = (string) ($client['http_client']['default_options']['cert'] ?? $env['MTLS_CLIENT_CERT_FILE'] ?? '');
+            $this->crl = $crlFile === '' ? null : new Crl(self::readFile($crlFile), self::readFile($caFile), $chainFile === '' ? '' : self::readFile($chainFile));
         } catch (RuntimeException $e) {
             $this->fail("{$crlFile}: {$e->getMessage()}");
         }
