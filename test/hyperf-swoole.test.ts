@@ -12,10 +12,13 @@
 // and network are untouched; every connection goes to 127.0.0.1 inside that namespace.
 import { execa, type ResultPromise } from 'execa';
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { App, Host, Network, Service, Stack, synth } from '../constructs/index.ts';
+import { loadStacks } from '../constructs/cli/load.ts';
+import { revoke } from '../constructs/pki/revoke.ts';
 import { createHosts, netnsReady, type SimHost, type SimNetwork } from './helpers/netns.ts';
 import { tempDir } from './helpers/stacks.ts';
 import { inCI, repoRoot, tool } from './helpers/tools.ts';
@@ -23,7 +26,6 @@ import { inCI, repoRoot, tool } from './helpers/tools.ts';
 const SWOOLE_SO = join(repoRoot, '.cache/swoole.so');
 const LOADER = join(repoRoot, 'test/fixtures/hyperf/loader.php');
 const PROBE = join(repoRoot, 'test/fixtures/hyperf/tls-probe.mjs');
-const bin = join(repoRoot, 'bin/podmesh.mjs');
 const SEED_SUITES = ['TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
 // Swoole's constants as the generated files use them (checked against the loaded build below).
 const SWOOLE_SSL = 512;
@@ -40,7 +42,8 @@ function swooleReady(): boolean {
 
 const php = tool('php');
 const openssl = tool('openssl');
-const runnable = netnsReady() && !!php && !!openssl && swooleReady();
+const curl = tool('curl');
+const runnable = netnsReady() && !!php && !!openssl && !!curl && swooleReady();
 
 /** The servers of a server.php in Server::initServers' order, as the loader's `dump` prints them. */
 interface Dump {
@@ -89,14 +92,33 @@ interface AppService {
   readonly configDir: string;
   readonly pkiDir: string;
   readonly env: Record<string, string>;
+  /** The compose file's bind mounts of the service, source resolved. */
+  readonly mounts: readonly { readonly source: string; readonly target: string }[];
+  /** The compose health check's command (after CMD). */
+  readonly healthcheck: readonly string[];
 }
 
 /** One stack under test: where its stack file lives and whose client certificate gets revoked. */
 interface StackCase {
   readonly label: string;
   readonly stack: string;
-  readonly stacksDir: () => string;
+  /** The App holding the stack: the repository's stacks/, or one built here. */
+  readonly app: () => Promise<App>;
   readonly revokedCaller: string;
+  /** Every app service's listeners (`host/service` → `name port kind`), in Server::initServers' order. */
+  readonly listeners: Readonly<Record<string, readonly string[]>>;
+}
+
+/** A stack on Podman 4.4 (the oldest forms), small: a public TLS web front, an api it calls, a worker nobody calls. */
+function stack44(): App {
+  const app = new App();
+  const stack = new Stack(app, 'ver44', { project: 'ver' });
+  new Host(stack, 'h', { podmanVersion: '4.4' });
+  new Network(stack, 'mesh', { subnet: '10.93.0.0/24', domain: 'ver.local' });
+  const api = new Service(stack, 'api', { image: 'localhost/test/api:1', ports: { http: 9000 } });
+  new Service(stack, 'worker', { image: 'localhost/test/worker:1' });
+  new Service(stack, 'web', { image: 'localhost/test/web:1', calls: [api], ports: { public: { port: 8080, publish: true } }, publicTls: { hostnames: ['ver.localhost'] } });
+  return app;
 }
 
 describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-equivalent loader)', () => {
@@ -105,19 +127,49 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
   let host: SimHost;
   const running = new Set<ResultPromise>();
 
-  /** A stack on Podman 4.4 (the oldest forms), small: a public web front, an api it calls, a worker nobody lists. */
-  const stack44Dir = join(tmp.path, 'stacks44');
   const cases: StackCase[] = [
-    { label: 'ashchan-dev', stack: 'ashchan-dev', stacksDir: () => join(repoRoot, 'stacks'), revokedCaller: 'gateway' },
-    { label: 'ashchan-prod', stack: 'ashchan-prod', stacksDir: () => join(repoRoot, 'stacks'), revokedCaller: 'gateway' },
-    { label: 'a stack on Podman 4.4', stack: 'ver44', stacksDir: () => stack44Dir, revokedCaller: 'web' },
+    {
+      label: 'ashchan-dev',
+      stack: 'ashchan-dev',
+      app: () => loadStacks(join(repoRoot, 'stacks')),
+      revokedCaller: 'gateway',
+      // sortServers array_unshifts every HTTP server: the last listed becomes the main server.
+      listeners: {
+        'local/auth': ['http-9502 9502 plain', 'http 8443 mtls'],
+        'local/boards': ['http-9503 9503 plain', 'http 8443 mtls'],
+        'local/gateway': ['public 9501 public-tls', 'http 8443 mtls'],
+        'local/media': ['http-9504 9504 plain', 'http 8443 mtls'],
+        'local/moderation': ['http-9506 9506 plain', 'http 8443 mtls'],
+        'local/search': ['http-9505 9505 plain', 'http 8443 mtls'],
+      },
+    },
+    {
+      label: 'ashchan-prod',
+      stack: 'ashchan-prod',
+      app: () => loadStacks(join(repoRoot, 'stacks')),
+      revokedCaller: 'gateway',
+      listeners: {
+        'app/auth': ['http 8443 mtls'],
+        'app/boards': ['http 8443 mtls'],
+        'app/moderation': ['http 8443 mtls'],
+        'app/search': ['http 8443 mtls'],
+        'data/media': ['http 8443 mtls'],
+        'edge/gateway': ['public 9501 public-tls', 'http 8443 mtls'],
+      },
+    },
+    {
+      label: 'a stack on Podman 4.4',
+      stack: 'ver44',
+      app: async () => stack44(),
+      revokedCaller: 'web',
+      listeners: {
+        'h/api': ['http-9000 9000 plain', 'http 8443 mtls'],
+        'h/web': ['public 8080 public-tls', 'http 8443 mtls'],
+        'h/worker': ['http 8443 mtls'],
+      },
+    },
   ];
 
-  const cli = (c: StackCase, ...args: string[]) =>
-    execa('node', [bin, ...args, '--stacks', c.stacksDir(), '--out', join(tmp.path, c.stack, 'out'), '--state', join(tmp.path, c.stack, 'state'), '--stack', c.stack], {
-      reject: false,
-      timeout: 90_000,
-    });
 
   const phpJson = async <T,>(command: 'dump' | 'include', file: string): Promise<T> => {
     const r = await execa(php!, ['-d', `extension=${SWOOLE_SO}`, LOADER, command, file], { reject: false, timeout: 20_000 });
@@ -130,14 +182,29 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
     const out = join(tmp.path, c.stack, 'out', c.stack, 'hosts');
     const found: AppService[] = [];
     for (const h of readdirSync(out).sort()) {
-      const compose = parse(readFileSync(join(out, h, 'compose.yaml'), 'utf8')) as { services: Record<string, { environment?: Record<string, string> }> };
+      const compose = parse(readFileSync(join(out, h, 'compose.yaml'), 'utf8')) as {
+        services: Record<string, { environment?: Record<string, string>; volumes?: string[]; healthcheck?: { test: string[] } }>;
+      };
       const configRoot = join(out, h, 'config');
       if (!existsSync(configRoot)) continue;
       for (const name of readdirSync(configRoot).sort()) {
         if (!existsSync(join(configRoot, name, 'autoload/server.php'))) continue;
-        const env = compose.services[name]?.environment;
-        if (!env) throw new Error(`${c.stack}/${h}: compose.yaml has no environment for ${name}`);
-        found.push({ stack: c.stack, host: h, name, configDir: join(configRoot, name), pkiDir: join(tmp.path, c.stack, 'state', c.stack, 'pki/services', name), env });
+        const spec = compose.services[name];
+        if (!spec?.environment || !spec.volumes || spec.healthcheck?.test[0] !== 'CMD') throw new Error(`${c.stack}/${h}: compose.yaml lacks environment, volumes or a CMD health check for ${name}`);
+        const mounts = spec.volumes.map((v) => {
+          const [source, target] = v.split(':') as [string, string];
+          return { source: resolve(out, h, source), target };
+        });
+        found.push({
+          stack: c.stack,
+          host: h,
+          name,
+          configDir: join(configRoot, name),
+          pkiDir: join(tmp.path, c.stack, 'state', c.stack, 'pki/services', name),
+          env: spec.environment,
+          mounts,
+          healthcheck: spec.healthcheck.test.slice(1),
+        });
       }
     }
     return found;
@@ -145,33 +212,47 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
 
   const cnOf = (certFile: string) => /^CN=(.+)$/m.exec(new X509Certificate(readFileSync(certFile)).subject)?.[1] ?? '';
 
-  /** Runs `cmd` in the test's namespaces and fails with its output. */
-  async function inNs(cmd: string[]): Promise<void> {
-    const r = await host.exec(cmd, { timeoutMs: 20_000 });
-    if (r.exitCode !== 0) throw new Error(`${cmd.join(' ')} failed (${r.exitCode}): ${r.stderr}`);
+  /** Runs `cmd` in one of the test's hosts and fails with its output. */
+  async function inNs(cmd: string[], on: SimHost = host): Promise<string> {
+    const r = await on.exec(cmd, { timeoutMs: 20_000 });
+    if (r.exitCode !== 0) throw new Error(`[${on.name}] ${cmd.join(' ')} failed (${r.exitCode}): ${r.stderr}`);
+    return r.stdout;
   }
 
   /**
-   * Starts the service as its container would: the generated files at their generated paths, the
-   * generated environment. Resolves once the sample logged `listening`; returns its log lines.
+   * Starts the service as its container would: the compose file's bind mounts at their generated
+   * targets (/opt/www/config/autoload/*, /etc/podmesh/openssl.cnf, /etc/mtls), the generated
+   * environment. Resolves once the sample logged `listening`; returns its log.
    */
-  async function start(svc: AppService, opts: { opensslConf: boolean }): Promise<{ lines: Record<string, unknown>[]; raw: () => string; stop: () => Promise<void> }> {
-    // The container's mounts: state folder → /etc/mtls, openssl.cnf → /etc/podmesh/openssl.cnf.
-    await inNs(['sh', '-c', 'mkdir -p /etc/mtls /etc/podmesh && touch /etc/podmesh/openssl.cnf']);
-    await inNs(['mount', '--bind', '-o', 'ro', svc.pkiDir, '/etc/mtls']);
-    await inNs(['mount', '--bind', '-o', 'ro', join(svc.configDir, 'openssl.cnf'), '/etc/podmesh/openssl.cnf']);
-    // APP_ROOT stands for /opt/www: config/autoload is the generated folder, runtime/ the pid file's.
-    const appRoot = join(tmp.path, 'app', `${svc.stack}-${svc.host}-${svc.name}-${opts.opensslConf ? 'conf' : 'noconf'}`);
-    mkdirSync(join(appRoot, 'config'), { recursive: true });
-    mkdirSync(join(appRoot, 'runtime'));
-    symlinkSync(join(svc.configDir, 'autoload'), join(appRoot, 'config/autoload'));
+  async function start(svc: AppService, opts: { opensslConf: boolean; on?: SimHost }): Promise<{ lines: Record<string, unknown>[]; raw: () => string; stop: () => Promise<void> }> {
+    const on = opts.on ?? host;
+    // One shell per step (each nsenter costs time): mount points made, bind mounts read-only; the
+    // Hyperf skeleton's runtime/ for the generated pid_file (BASE_PATH/runtime/hyperf.pid).
+    const targets = svc.mounts.map((m) => m.target);
+    const unmount = async () => {
+      await inNs(['sh', '-c', 'for t in "$@"; do ! mountpoint -q "$t" || umount "$t" || exit 1; done', 'sh', ...[...targets].reverse()], on);
+    };
+    const script = [
+      ...svc.mounts.map((m, i) => {
+        const [src, dst] = [`"\${${2 * i + 1}}"`, `"\${${2 * i + 2}}"`];
+        const point = statSync(m.source).isDirectory() ? `mkdir -p ${dst}` : `mkdir -p "$(dirname ${dst})" && touch ${dst}`;
+        return `${point} && mount --bind -o ro ${src} ${dst}`;
+      }),
+      'mkdir -p /opt/www/runtime',
+    ].join(' && ');
+    try {
+      await inNs(['sh', '-c', script, 'sh', ...svc.mounts.flatMap((m) => [m.source, m.target])], on);
+    } catch (e) {
+      await unmount();
+      throw e;
+    }
     // No PostgreSQL or Redis here: their checks are the end-to-end test's. Everything else as generated.
     const { DB_HOST: _db, REDIS_HOST: _redis, ...env } = svc.env;
     if (!opts.opensslConf) delete env.OPENSSL_CONF;
-    const child = execa('nsenter', [`--net=/run/netns/${host.netns}`, `--mount=${host.mountNs}`, '--', php!, '-d', `extension=${SWOOLE_SO}`, LOADER, 'serve'], {
+    const child = execa('nsenter', [`--net=/run/netns/${on.netns}`, `--mount=${on.mountNs}`, '--', php!, '-d', `extension=${SWOOLE_SO}`, LOADER, 'serve'], {
       reject: false,
       extendEnv: false,
-      env: { ...env, PATH: process.env.PATH ?? '/usr/bin:/bin', APP_ROOT: appRoot },
+      env: { ...env, PATH: process.env.PATH ?? '/usr/bin:/bin' },
       stdin: 'ignore',
       all: true,
       timeout: 60_000,
@@ -183,9 +264,8 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
       const timer = setTimeout(() => fail(new Error(`${svc.stack}/${svc.name}: not listening after 10 s:\n${output}`)), 10_000);
       child.all?.on('data', (chunk: Buffer) => {
         output += chunk.toString('utf8');
-        const complete = output.split('\n').slice(0, -1);
         lines.length = 0;
-        for (const line of complete) {
+        for (const line of output.split('\n').slice(0, -1)) {
           if (!line.startsWith('{')) continue;
           const event = JSON.parse(line) as Record<string, unknown>;
           lines.push(event);
@@ -208,8 +288,7 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
         clearTimeout(hard);
       }
       running.delete(child);
-      await inNs(['umount', '/etc/podmesh/openssl.cnf']);
-      await inNs(['umount', '/etc/mtls']);
+      await unmount();
     };
     try {
       await listening;
@@ -220,41 +299,25 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
     return { lines, raw: () => output, stop };
   }
 
-  async function probe(specs: readonly ProbeSpec[]): Promise<ProbeResult[]> {
-    const r = await host.exec([process.execPath, PROBE, JSON.stringify(specs)], { timeoutMs: 10_000 + specs.length * 3_000 });
+  async function probe(specs: readonly ProbeSpec[], on: SimHost = host): Promise<ProbeResult[]> {
+    const r = await on.exec([process.execPath, PROBE, JSON.stringify(specs)], { timeoutMs: 10_000 + specs.length * 3_000 });
     if (r.exitCode !== 0) throw new Error(`tls-probe failed (${r.exitCode}): ${r.stderr}`);
     return JSON.parse(r.stdout) as ProbeResult[];
   }
 
   beforeAll(async () => {
-    // The Podman 4.4 stack, in code like the repository's stacks.
-    mkdirSync(stack44Dir);
-    writeFileSync(
-      join(stack44Dir, 'ver44.mts'),
-      [
-        `import { type App, Host, Network, Stack, Service } from ${JSON.stringify(join(repoRoot, 'constructs/index.ts'))};`,
-        'export default (app: App): void => {',
-        "  const stack = new Stack(app, 'ver44', { project: 'ver' });",
-        "  new Host(stack, 'h', { podmanVersion: '4.4' });",
-        "  new Network(stack, 'mesh', { subnet: '10.93.0.0/24', domain: 'ver.local' });",
-        "  const api = new Service(stack, 'api', { image: 'localhost/test/api:1', ports: { http: 9000 } });",
-        "  new Service(stack, 'worker', { image: 'localhost/test/worker:1' });",
-        "  new Service(stack, 'web', { image: 'localhost/test/web:1', calls: [api], ports: { public: { port: 8080, publish: true } }, publicTls: { hostnames: ['ver.localhost'] } });",
-        '};',
-        '',
-      ].join('\n'),
-    );
+    // Synthesized and revoked in this process, as `podmesh synth` and `podmesh certs revoke
+    // SERVICE --kind client` do (the CLI's own start-up would triple this test's set-up time).
     for (const c of cases) {
-      const first = await cli(c, 'synth');
-      if (first.exitCode !== 0) throw new Error(`synth ${c.stack}: ${first.stderr}`);
-      // Keep the caller's current client certificate, then revoke it: synth writes the new CRL.
-      const pki = join(tmp.path, c.stack, 'state', c.stack, 'pki/services', c.revokedCaller);
+      const outDir = join(tmp.path, c.stack, 'out');
+      const stateDir = join(tmp.path, c.stack, 'state');
+      await synth(await c.app(), { outDir, stateDir, stacks: [c.stack] });
+      // Keep the caller's current client certificate, then revoke it; synth writes the new CRL.
+      const pki = join(stateDir, c.stack, 'pki/services', c.revokedCaller);
       for (const f of ['client.crt', 'client.key']) copyFileSync(join(pki, f), join(tmp.path, c.stack, `revoked-${f}`));
       chmodSync(join(tmp.path, c.stack, 'revoked-client.key'), 0o600);
-      const revoke = await cli(c, 'certs', 'revoke', c.revokedCaller, '--kind', 'client');
-      if (revoke.exitCode !== 0) throw new Error(`certs revoke ${c.revokedCaller}: ${revoke.stderr}`);
-      const second = await cli(c, 'synth');
-      if (second.exitCode !== 0) throw new Error(`synth ${c.stack} after revoke: ${second.stderr}`);
+      await revoke({ stateDir: join(stateDir, c.stack), service: c.revokedCaller, kind: 'client', now: new Date() });
+      await synth(await c.app(), { outDir, stateDir, stacks: [c.stack] });
     }
     // A client certificate from a CA the stack does not trust, with a CN the policies allow.
     const f = (n: string) => join(tmp.path, n);
@@ -263,13 +326,20 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
     await execa(openssl!, ['req', ...ec, '-keyout', f('foreign.key'), '-out', f('foreign.csr'), '-subj', '/CN=gateway.ashchan.local']);
     await execa(openssl!, ['x509', '-req', '-in', f('foreign.csr'), '-CA', f('foreign-ca.crt'), '-CAkey', f('foreign-ca.key'), '-CAcreateserial', '-out', f('foreign.crt'), '-days', '2']);
 
-    net = await createHosts(['sw']);
+    // Two simulated hosts on an underlay of their own: services run in `sw`; `peer` runs a caller
+    // for the /call test. Each gets overlays over /etc and /opt in its private mount namespace, so
+    // the generated targets (/etc/mtls, /etc/podmesh, /opt/www) can be mounted without touching the
+    // machine's own folders.
+    net = await createHosts(['sw', 'peer']);
     host = net.host('sw');
-    // An overlay over /etc in the test's private mount namespace: /etc/mtls and /etc/podmesh can be
-    // created there without touching the machine's /etc.
-    mkdirSync(join(tmp.path, 'etc-upper'));
-    mkdirSync(join(tmp.path, 'etc-work'));
-    await inNs(['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=/etc,upperdir=${join(tmp.path, 'etc-upper')},workdir=${join(tmp.path, 'etc-work')}`, '/etc']);
+    for (const h of net.hosts) {
+      for (const dir of ['/etc', '/opt']) {
+        const base = join(tmp.path, 'overlay', h.name, dir.slice(1));
+        mkdirSync(join(base, 'upper'), { recursive: true });
+        mkdirSync(join(base, 'work'));
+        await inNs(['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${dir},upperdir=${join(base, 'upper')},workdir=${join(base, 'work')}`, dir], h);
+      }
+    }
   }, 240_000);
 
   afterAll(async () => {
@@ -299,9 +369,15 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
         if (existsSync(join(dir, 'client.crt'))) callers.set(cnOf(join(dir, 'client.crt')), dir);
       }
 
+      // The listeners, in the order Hyperf creates them: exactly the table of the case.
+      const dumps = new Map<AppService, Dump>();
+      for (const svc of services) dumps.set(svc, await phpJson<Dump>('dump', join(svc.configDir, 'autoload/server.php')));
+      const kind = (s: Dump['servers'][number]) => ((s.sock_type & SWOOLE_SSL) === 0 ? 'plain' : s.settings.ssl_verify_peer === true ? 'mtls' : 'public-tls');
+      expect(Object.fromEntries(services.map((svc) => [`${svc.host}/${svc.name}`, dumps.get(svc)!.servers.map((s) => `${s.name} ${s.port} ${kind(s)}`)]))).toEqual(c.listeners);
+
       for (const svc of services) {
         const where = `${c.stack}/${svc.host}/${svc.name}`;
-        const dump = await phpJson<Dump>('dump', join(svc.configDir, 'autoload/server.php'));
+        const dump = dumps.get(svc)!;
         const policy = (await phpJson<{ mtls_policy: Policy }>('include', join(svc.configDir, 'autoload/mtls_policy.php'))).mtls_policy;
         const tlsPorts = dump.servers.filter((s) => (s.sock_type & SWOOLE_SSL) !== 0);
         const mtls = tlsPorts.filter((s) => s.settings.ssl_verify_peer === true);
@@ -329,9 +405,14 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
         const allowed = { ...mtlsTls, cert: join(allowedDir!, 'client.crt'), key: join(allowedDir!, 'client.key') };
         const m = (tls: ProbeSpec['tls'], path = '/health'): ProbeSpec => ({ port: 8443, path, tls });
 
+        // The generated health check resolves the service's own name: here, to this namespace's loopback.
+        await inNs(['sh', '-c', 'grep -q " $1$" /etc/hosts || echo "127.0.0.1 $1" >> /etc/hosts', 'sh', selfCn]);
         const server = await start(svc, { opensslConf: true });
         let results: ProbeResult[];
+        let health: { exitCode: number; stdout: string; stderr: string };
         try {
+          // The compose file's health check command, as the container runs it (its OPENSSL_CONF too).
+          health = await host.exec([...svc.healthcheck], { timeoutMs: 10_000, env: { OPENSSL_CONF: svc.env.OPENSSL_CONF ?? '' } });
           results = await probe([
             m(allowed),
             m({ ...allowed, ciphers: 'TLS_CHACHA20_POLY1305_SHA256' }),
@@ -351,6 +432,8 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
         const denied = outsider ? rest.shift() : undefined;
         const log = server.raw();
 
+        expect(health, `${where}: ${svc.healthcheck.join(' ')}`).toMatchObject({ exitCode: 0 });
+        expect(JSON.parse(health.stdout), where).toMatchObject({ status: 'ok', dns_name: selfCn });
         // Allowed caller: 200 over TLS 1.3 with the seed's suites, the server's certificate verified.
         expect(ok, `${where}\n${log}`).toMatchObject({ ok: true, status: 200, protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' });
         expect(JSON.parse(ok!.body!), where).toMatchObject({ status: 'ok', dns_name: selfCn });
@@ -388,6 +471,36 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
     },
     120_000,
   );
+
+  it('GIVEN ashchan-dev\'s boards and media on two hosts WHEN boards serves /call/media THEN it called media with the generated client options and returns media\'s answer', async () => {
+    const [boards, media] = ['boards', 'media'].map((n) => appServices(cases[0]!).find((s) => s.name === n)!);
+    const peer = net!.host('peer');
+    // boards' container resolves media through the mesh's DNS; here media runs on the other host.
+    await inNs(['sh', '-c', `echo "${host.underlayIp} media.ashchan.local" >> /etc/hosts`], peer);
+    const callee = await start(media!, { opensslConf: true });
+    let results: ProbeResult[];
+    try {
+      const caller = await start(boards!, { opensslConf: true, on: peer });
+      try {
+        const own = { servername: 'boards.ashchan.local', ca: join(boards!.pkiDir, 'ca.crt'), cert: join(boards!.pkiDir, 'client.crt'), key: join(boards!.pkiDir, 'client.key') };
+        results = await probe([{ port: 8443, path: '/call/media', tls: own }, { port: 8443, path: '/call/search', tls: own }], peer);
+      } finally {
+        await caller.stop();
+      }
+    } finally {
+      await callee.stop();
+    }
+    const [call, notDeclared] = results;
+    expect(call).toMatchObject({ ok: true, status: 200 });
+    const answer = JSON.parse(call!.body!) as { target: string; status: number; body: string };
+    expect(answer).toMatchObject({ target: 'https://media.ashchan.local:8443', status: 200 });
+    expect(JSON.parse(answer.body)).toEqual({ status: 'ok', service: media!.env.SERVICE_NAME, dns_name: 'media.ashchan.local', checks: {} });
+    // media saw boards' client certificate over TLS 1.3: the client options took effect.
+    expect(callee.lines).toContainEqual(expect.objectContaining({ event: 'mtls_handshake_complete', client_cn: 'boards.ashchan.local', server_cn: 'media.ashchan.local', tls_version: 'TLSv1.3' }));
+    // A service boards may not call has no URL in its mtls_client.php.
+    expect(notDeclared).toMatchObject({ ok: true, status: 404 });
+    expect(JSON.parse(notDeclared!.body!)).toEqual({ error: 'SEARCH_SERVICE_URL is not set: this service may not call search' });
+  });
 
   it('GIVEN ashchan-dev\'s gateway WHEN it runs without the generated OPENSSL_CONF THEN TLS_AES_128_GCM_SHA256 gets through: the generated openssl.cnf is what refuses it', async () => {
     const gateway = appServices(cases[0]!).find((s) => s.name === 'gateway')!;
