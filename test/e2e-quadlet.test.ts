@@ -11,17 +11,18 @@
 // root's /root bound onto the Debian 13 root's /root), %t = /run/user/0.
 import { execa } from 'execa';
 import { existsSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ASHCHAN_APPS, ASHCHAN_INFRA, ASHCHAN_SEED_IPS, expectAshchanPolicy, verifyLines } from './helpers/mesh-checks.ts';
 import { createHosts, netnsReady, type SimHost, type SimNetwork } from './helpers/netns.ts';
 import { podman54Ready, podman54Rootfs, startPodman54, type Podman54 } from './helpers/podman54.ts';
-import { buildStandinRootfs, importImages, type ImageRole } from './helpers/quadlet-images.ts';
+import { buildNodeRootfs, importImages, NODE_IMAGE, type ImageRole } from './helpers/quadlet-images.ts';
+import { buildServiceImages, serviceImagesReady } from './helpers/service-images.ts';
 import { generateUnits, QuadletRunner, userRuntimeDir, value, type GeneratedUnit } from './helpers/quadlet-run.ts';
 import { tempDir } from './helpers/stacks.ts';
 import { inCI, repoRoot, tool } from './helpers/tools.ts';
 
-const ready = netnsReady() && podman54Ready();
+const ready = netnsReady() && podman54Ready() && serviceImagesReady();
 const quadlet = tool('quadlet');
 const python = tool('python3');
 const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
@@ -88,13 +89,16 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
     net = await createHosts(['quadlet']);
     host = net.host('quadlet');
     const imageDir = join(net.workDir, 'image');
-    buildStandinRootfs(imageDir, busybox!);
+    buildNodeRootfs(imageDir, busybox!);
+    const service = await buildServiceImages();
+    const serviceDir = dirname(service.php.tarball);
     const notifyDir = { machine: join(net.workDir, 'notify'), inside: '/run/podmesh-notify' };
     mkdirSync(notifyDir.machine, { mode: 0o700 });
     podman = await startPodman54(host, rootfs, {
       workDir: net.workDir,
       binds: [
         { source: imageDir, target: '/mnt/image', readOnly: true },
+        { source: serviceDir, target: '/mnt/service-images', readOnly: true },
         { source: notifyDir.machine, target: notifyDir.inside },
         { source: join(hostRoot, MANAGER.home), target: MANAGER.home },
         { source: repoRoot, target: '/mnt/repo', readOnly: true },
@@ -113,7 +117,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
       const svc = u.name.replace(/^ashchan-|\.service$/g, '');
       images[image] = (ASHCHAN_INFRA as readonly string[]).includes(svc) ? (svc as ImageRole) : 'app';
     }
-    await importImages(podman, '/mnt/image', images);
+    await importImages(podman, { nodeDir: '/mnt/image', serviceDir: '/mnt/service-images', service }, images);
     const imported = Date.now();
 
     // WHEN the services are started as systemd would
@@ -194,7 +198,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
       [
         'run', '--rm', '--pull=never', '--network', NETWORK,
         '-v', '/mnt/repo:/repo:ro', '-v', '/mnt/node_modules:/repo/node_modules:ro', '-v', '/mnt/e2e:/e2e:ro',
-        '-w', '/repo', 'localhost/podmesh-quadlet/app:1',
+        '-w', '/repo', NODE_IMAGE,
         'node', 'bin/podmesh.mjs', 'verify', '--stack', STACK, '--stacks', '/repo/stacks', '--out', '/e2e/out', '--state', '/e2e/state', '--json',
       ],
       120_000,
