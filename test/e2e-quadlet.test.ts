@@ -13,7 +13,7 @@ import { execa } from 'execa';
 import { existsSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ASHCHAN_APPS, ASHCHAN_INFRA, ASHCHAN_SEED_IPS, expectAshchanPolicy, verifyLines } from './helpers/mesh-checks.ts';
+import { ASHCHAN_APPS, ASHCHAN_INFRA, ASHCHAN_SEED_IPS, expectAshchanPolicy, expectHealthy, expectWrongPasswordRefused, verifyLines, WRONG_PASSWORD_PHP } from './helpers/mesh-checks.ts';
 import { createHosts, netnsReady, type SimHost, type SimNetwork } from './helpers/netns.ts';
 import { podman54Ready, podman54Rootfs, startPodman54, type Podman54 } from './helpers/podman54.ts';
 import { buildNodeRootfs, importImages, NODE_IMAGE, type ImageRole } from './helpers/quadlet-images.ts';
@@ -59,6 +59,18 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
   // Longer than the sample's upstream timeout (5 s), so a slow refusal upstream still comes back as 502.
   const curlIn = (name: string, url: string) =>
     pm(['exec', container(name), 'curl', '-sS', '--max-time', '15', '--cacert', '/etc/mtls/ca.crt', '--cert', '/etc/mtls/client.crt', '--key', '/etc/mtls/client.key', '-w', '\n%{http_code}', url]);
+
+  /** `podmesh verify --json` in a container on the generated network: names through aardvark-dns. */
+  const verifyInMesh = () =>
+    pm(
+      [
+        'run', '--rm', '--pull=never', '--network', NETWORK,
+        '-v', '/mnt/repo:/repo:ro', '-v', '/mnt/node_modules:/repo/node_modules:ro', '-v', '/mnt/e2e:/e2e:ro',
+        '-w', '/repo', NODE_IMAGE,
+        'node', 'bin/podmesh.mjs', 'verify', '--stack', STACK, '--stacks', '/repo/stacks', '--out', '/e2e/out', '--state', '/e2e/state', '--json',
+      ],
+      120_000,
+    );
 
   async function teardown(): Promise<void> {
     if (tornDown) return;
@@ -193,18 +205,30 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
   });
 
   it('GIVEN the mesh WHEN podmesh verify runs inside it THEN every probe is as the policy says', async () => {
-    // WHEN verify runs in a container on the generated network (names through aardvark-dns)
-    const r = await pm(
-      [
-        'run', '--rm', '--pull=never', '--network', NETWORK,
-        '-v', '/mnt/repo:/repo:ro', '-v', '/mnt/node_modules:/repo/node_modules:ro', '-v', '/mnt/e2e:/e2e:ro',
-        '-w', '/repo', NODE_IMAGE,
-        'node', 'bin/podmesh.mjs', 'verify', '--stack', STACK, '--stacks', '/repo/stacks', '--out', '/e2e/out', '--state', '/e2e/state', '--json',
-      ],
-      120_000,
-    );
+    // WHEN
+    const r = await verifyInMesh();
     // THEN
     expectAshchanPolicy(verifyLines(r.stdout), r.exitCode, r.stderr);
+  });
+
+  it('GIVEN the generated DB_* and REDIS_* settings and secrets WHEN every service answers /health THEN PostgreSQL and Redis accepted them', async () => {
+    for (const app of ASHCHAN_APPS) {
+      // WHEN the service is asked as its generated health check asks it (its own client certificate)
+      const r = await curlIn(app, `https://${app}.ashchan.local:8443/health`);
+      // THEN
+      expectHealthy(app, r.stdout, r.stderr);
+    }
+  });
+
+  it('GIVEN the real servers WHEN a client brings a wrong password THEN PostgreSQL and Redis refuse it', async () => {
+    const r = await pm(['exec', container('boards'), 'php', '-r', WRONG_PASSWORD_PHP]);
+    expectWrongPasswordRefused(r.stdout, r.stderr);
+  });
+
+  it('GIVEN a caller outside boards\' policy WHEN it presents its own valid client certificate THEN boards\' policy code answers 403', async () => {
+    const r = await curlIn('auth', 'https://boards.ashchan.local:8443/health');
+    expect(r.stdout, r.stderr).toMatch(/\n403$/);
+    expect(JSON.parse(r.stdout.slice(0, r.stdout.lastIndexOf('\n')))).toEqual({ error: 'forbidden', client_cn: 'auth.ashchan.local' });
   });
 
   it('GIVEN boards WHEN it calls media and moderation by their *_SERVICE_URL THEN the calls go through over mTLS', async () => {
@@ -212,6 +236,30 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
       const r = await curlIn('boards', `https://boards.ashchan.local:8443/call/${target}`);
       expect(r.stdout, r.stderr).toMatch(/"status":200[\s\S]*\n200$/);
     }
+  });
+
+  it('GIVEN boards\' client certificate revoked, synth and apply WHEN the units apply names are restarted THEN the revoked certificate is refused and boards calls again with its new one', async () => {
+    // GIVEN the production loop: revoke, synth, apply (which lists the units to restart)
+    const rv = await cli('certs', 'revoke', 'boards', '--kind', 'client', '--reason', 'keyCompromise');
+    expect(rv.exitCode, rv.stderr).toBe(0);
+    const s = await cli('synth');
+    expect(s.exitCode, s.stderr).toBe(0);
+    const a = await cli('apply', '--host', HOST, '--root', hostRoot, '--home', MANAGER.home, '--no-systemctl');
+    expect(a.exitCode, a.stderr).toBe(0);
+    const restarts = [...a.stdout.matchAll(/^ {4}systemctl --user restart (\S+)$/gm)].map((m) => m[1]!);
+    // Every service with the new CRL, boards with its new client certificate; not the databases.
+    expect(restarts).toEqual(['auth', 'boards', 'gateway', 'media', 'minio', 'moderation', 'search'].map((x) => `ashchan-${x}.service`));
+    // WHEN those units are restarted as systemctl would (ExecStop, ExecStopPost, ExecStart)
+    await runner!.restart(restarts);
+    // THEN verify's probes with the revoked serial are refused by both servers boards may call ...
+    const r = await verifyInMesh();
+    const lines = verifyLines(r.stdout);
+    expect(lines.filter((l) => l.result !== 'pass'), r.stderr).toEqual([]);
+    expect(r.exitCode).toBe(0);
+    expect(lines.filter((l) => l.check === 'revoked').map((l) => `${l.client}->${l.target}:${l.result}`).sort()).toEqual(['boards->media:pass', 'boards->moderation:pass']);
+    // ... and boards, restarted with its new certificate, calls media again
+    const ok = await curlIn('boards', 'https://boards.ashchan.local:8443/call/media');
+    expect(ok.stdout, ok.stderr).toMatch(/"status":200[\s\S]*\n200$/);
   });
 
   it('GIVEN the units WHEN stopped by their ExecStop lines and the run torn down THEN no container, cgroup, namespace or process is left', async () => {

@@ -60,3 +60,42 @@ export function expectAshchanPolicy(lines: readonly VerifyLine[], exitCode: numb
   expect(lines.filter((l) => l.target === 'gateway' && l.check === 'not-allowed')).toHaveLength(5);
   expect(lines.filter((l) => l.check === 'revoked')).toEqual([]);
 }
+
+/** What each app's /health must report it checked, per ashchan-dev: the gateway nothing, media only PostgreSQL. */
+export const ASHCHAN_HEALTH_CHECKS: Readonly<Record<(typeof ASHCHAN_APPS)[number], Readonly<Record<string, string>>>> = {
+  gateway: {},
+  auth: { postgres: 'ok', redis: 'ok' },
+  boards: { postgres: 'ok', redis: 'ok' },
+  media: { postgres: 'ok' },
+  search: { postgres: 'ok', redis: 'ok' },
+  moderation: { postgres: 'ok', redis: 'ok' },
+};
+
+/** Asserts the body of `curl -w '\n%{http_code}' …/health` from app `app` (the PHP sample). */
+export function expectHealthy(app: (typeof ASHCHAN_APPS)[number], curlStdout: string, curlStderr: string): void {
+  expect(curlStdout, `${app}: ${curlStderr}`).toMatch(/\n200$/);
+  const body = JSON.parse(curlStdout.slice(0, curlStdout.lastIndexOf('\n'))) as { status: string; dns_name: string; checks: Record<string, string> };
+  expect(body, app).toMatchObject({ status: 'ok', dns_name: `${app}.ashchan.local`, checks: ASHCHAN_HEALTH_CHECKS[app] });
+  expect(Object.keys(body.checks).sort(), app).toEqual(Object.keys(ASHCHAN_HEALTH_CHECKS[app]).sort());
+}
+
+/**
+ * PHP for `php -r` in an app container: connects to PostgreSQL and Redis with the generated host,
+ * port and user settings but a wrong password, and prints what each server said. The health
+ * answers mean something only if the servers check passwords.
+ */
+export const WRONG_PASSWORD_PHP = [
+  '$e = getenv();',
+  'try { new PDO("pgsql:host={$e[\'DB_HOST\']};port={$e[\'DB_PORT\']};dbname={$e[\'DB_DATABASE\']};connect_timeout=3", $e[\'DB_USERNAME\'], "wrong-password"); echo "postgres: accepted\n"; }',
+  'catch (PDOException $x) { echo "postgres: ", $x->getMessage(), "\n"; }',
+  '$r = new Redis(); $r->connect($e[\'REDIS_HOST\'], (int) $e[\'REDIS_PORT\'], 3);',
+  'try { echo "redis: ", $r->auth("wrong-password") ? "accepted" : "refused", "\n"; } catch (RedisException $x) { echo "redis: ", $x->getMessage(), "\n"; }',
+].join(' ');
+
+/** Asserts the output of {@link WRONG_PASSWORD_PHP}: both servers refused. */
+export function expectWrongPasswordRefused(stdout: string, stderr: string): void {
+  expect(stdout, stderr).toMatch(/^postgres: .*password authentication failed for user "ashchan"/m);
+  // phpredis throws (its message prefixed "redis: " by some versions) or returns false.
+  expect(stdout).toMatch(/^redis: (refused|(redis: )?WRONGPASS invalid username-password pair or user is disabled\.)$/m);
+  expect(stdout).not.toContain('accepted');
+}

@@ -205,42 +205,69 @@ export class QuadletRunner {
   /** Runs every unit's ExecStartPre/ExecStart/ExecStartPost in order, each until started. */
   async start(): Promise<void> {
     this.healthLoop ??= this.runHealthChecks();
-    // Inside the root filesystem's private /run (a path the test process itself cannot see).
+    // Inside the Podman root's private /run (a path the test process itself cannot see).
     const mk = await this.podman.exec(['mkdir', '-p', '-m', '0700', this.manager.runtimeDir]);
     if (mk.exitCode !== 0) throw new Error(`mkdir ${this.manager.runtimeDir}: ${mk.stderr}`);
-    for (const u of this.order) {
-      const begun = Date.now();
-      const argv: string[][] = [];
-      let notifications: string[] = [];
-      for (const c of u.commands.filter((x) => x.key.startsWith('ExecStart'))) {
-        argv.push([...c.argv]);
-        try {
-          if (c.key === 'ExecStart' && u.type === 'notify') {
-            notifications = await this.startNotify(u, c);
-          } else {
-            await this.runCommand(u, c);
-          }
-        } catch (e) {
-          throw new Error(`${String(e)}\n${await this.diagnose()}`);
-        }
-      }
-      const ms = Date.now() - begun;
-      const name = value(u.unit, 'X-Container', 'ContainerName');
-      const health = name ? await this.podman.podman(['inspect', '--format', '{{.State.Health.Status}}', name], { timeoutMs: 15_000 }) : undefined;
-      this.started.push({ unit: u.unit.name, type: u.type, argv, notifications, ms, ...(health ? { health: health.stdout.trim() } : {}) });
-    }
+    for (const u of this.order) await this.startUnit(u);
   }
 
   /** Runs ExecStop then ExecStopPost of the started units, last started first (as `systemctl stop`). */
   async stop(): Promise<string[]> {
     const errors: string[] = [];
-    for (const record of [...this.started].reverse()) {
-      const u = this.order.find((x) => x.unit.name === record.unit)!;
-      for (const c of u.commands.filter((x) => x.key === 'ExecStop' || x.key === 'ExecStopPost')) {
-        await this.runCommand(u, c).catch((e: unknown) => errors.push(String(e)));
+    for (const record of [...this.started].reverse()) errors.push(...(await this.stopUnit(this.unit(record.unit))));
+    return errors;
+  }
+
+  /**
+   * `systemctl restart` of the named units: each stopped (last in start order first), then started
+   * in start order. Units that Require= them are not restarted with them: pass those too (podmesh
+   * apply's list of units to restart already holds every unit whose files changed).
+   */
+  async restart(names: readonly string[]): Promise<void> {
+    const units = names.map((n) => this.unit(n));
+    const ordered = this.order.filter((u) => units.includes(u));
+    for (const u of [...ordered].reverse()) {
+      const errors = await this.stopUnit(u);
+      if (errors.length > 0) throw new Error(`stopping ${u.unit.name}: ${errors.join('\n')}`);
+    }
+    for (const u of ordered) await this.startUnit(u);
+  }
+
+  private unit(name: string): RunnableUnit {
+    const u = this.order.find((x) => x.unit.name === name);
+    if (!u) throw new Error(`no generated unit ${name} (have ${this.order.map((x) => x.unit.name).join(', ')})`);
+    return u;
+  }
+
+  private async startUnit(u: RunnableUnit): Promise<void> {
+    const begun = Date.now();
+    const argv: string[][] = [];
+    let notifications: string[] = [];
+    for (const c of u.commands.filter((x) => x.key.startsWith('ExecStart'))) {
+      argv.push([...c.argv]);
+      try {
+        if (c.key === 'ExecStart' && u.type === 'notify') {
+          notifications = await this.startNotify(u, c);
+        } else {
+          await this.runCommand(u, c);
+        }
+      } catch (e) {
+        throw new Error(`${String(e)}\n${await this.diagnose()}`);
       }
     }
-    this.started.length = 0;
+    const ms = Date.now() - begun;
+    const name = value(u.unit, 'X-Container', 'ContainerName');
+    const health = name ? await this.podman.podman(['inspect', '--format', '{{.State.Health.Status}}', name], { timeoutMs: 15_000 }) : undefined;
+    this.started.push({ unit: u.unit.name, type: u.type, argv, notifications, ms, ...(health ? { health: health.stdout.trim() } : {}) });
+  }
+
+  private async stopUnit(u: RunnableUnit): Promise<string[]> {
+    const errors: string[] = [];
+    for (const c of u.commands.filter((x) => x.key === 'ExecStop' || x.key === 'ExecStopPost')) {
+      await this.runCommand(u, c).catch((e: unknown) => errors.push(String(e)));
+    }
+    const i = this.started.findIndex((r) => r.unit === u.unit.name);
+    if (i >= 0) this.started.splice(i, 1);
     return errors;
   }
 
