@@ -1,0 +1,107 @@
+// The Quadlet runner's reading of what `quadlet -dryrun` generates (test/helpers/quadlet-run.ts),
+// judged on the checked-in ashchan-dev units and small hand-made services, without any runtime:
+// the end-to-end test (test/e2e-quadlet.test.ts) relies on these rules being systemd's.
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { generateUnits, parseUnitText, prepare, specifiers, startOrder, values } from '../helpers/quadlet-run.ts';
+import { repoRoot, tool } from '../helpers/tools.ts';
+import { SystemdSyntaxError } from './systemd-exec.ts';
+
+const quadlet = tool('quadlet');
+const MANAGER = { home: '/home/ashchan', runtimeDir: '/run/user/1000' };
+
+describe.skipIf(!quadlet)('Quadlet runner: ashchan-dev as Quadlet generates it', () => {
+  const units = generateUnits(join(repoRoot, 'out/ashchan-dev/hosts/local/quadlet'), true);
+
+  it('GIVEN the units WHEN ordered THEN every unit comes after all it names in After=/Requires=, ties by name', () => {
+    // WHEN
+    const order = startOrder(units).map((u) => u.name);
+    // THEN
+    expect(order).toEqual([
+      'ashchan-mesh-network.service',
+      'ashchan-minio-data-volume.service',
+      'ashchan-minio.service',
+      'ashchan-postgres-data-volume.service',
+      'ashchan-postgres.service',
+      'ashchan-media.service',
+      'ashchan-redis-data-volume.service',
+      'ashchan-redis.service',
+      'ashchan-auth.service',
+      'ashchan-moderation.service',
+      'ashchan-boards.service',
+      'ashchan-search.service',
+      'ashchan-gateway.service',
+    ]);
+    for (const u of units) {
+      for (const dep of [...values(u, 'Unit', 'After'), ...values(u, 'Unit', 'Requires')]) {
+        if (order.includes(dep)) expect(order.indexOf(dep), `${u.name} after ${dep}`).toBeLessThan(order.indexOf(u.name));
+      }
+    }
+  });
+
+  it('GIVEN a container unit of a user manager WHEN prepared THEN %h, %t, %n, %N and $$ are expanded as systemd does, nothing else changes', () => {
+    // GIVEN
+    const pg = units.find((u) => u.name === 'ashchan-postgres.service')!;
+    // WHEN
+    const r = prepare(pg, MANAGER);
+    // THEN
+    expect(r.type).toBe('notify');
+    expect(r.env).toEqual({ HOME: '/home/ashchan', XDG_RUNTIME_DIR: '/run/user/1000', PODMAN_SYSTEMD_UNIT: 'ashchan-postgres.service' });
+    expect(r.commands.map((c) => [c.key, c.ignoreFailure, c.argv.join(' ')])).toEqual([
+      [
+        'ExecStart',
+        false,
+        '/usr/bin/podman run --name ashchan-postgres-1 --cidfile=/run/user/1000/ashchan-postgres.cid --replace --rm --cgroups=split --hostname postgres --ip 10.90.0.2 ' +
+          '--network-alias postgres.ashchan.local --network-alias postgres --network ashchan-mesh --sdnotify=healthy -d -v ashchan-postgres-data:/var/lib/postgresql/data ' +
+          '--env POSTGRES_DB=ashchan --env POSTGRES_USER=ashchan --env-file /home/ashchan/.config/podmesh/ashchan-dev/secrets/postgres.env ' +
+          '--health-cmd ["CMD-SHELL","pg_isready -U \\"$POSTGRES_USER\\" -d \\"$POSTGRES_DB\\""] --health-interval 10s --health-retries 5 --health-start-period 10s --health-timeout 5s ' +
+          'docker.io/library/postgres:16-alpine',
+      ],
+      ['ExecStop', false, '/usr/bin/podman rm -v -f -i --cidfile=/run/user/1000/ashchan-postgres.cid'],
+      ['ExecStopPost', true, '/usr/bin/podman rm -v -f -i --cidfile=/run/user/1000/ashchan-postgres.cid'],
+    ]);
+  });
+
+  it('GIVEN the network unit WHEN prepared THEN it is a oneshot with the flags Podman 4.3 lacks, kept as written', () => {
+    const r = prepare(units.find((u) => u.name === 'ashchan-mesh-network.service')!, MANAGER);
+    expect(r.type).toBe('oneshot');
+    expect(r.commands).toEqual([
+      {
+        key: 'ExecStart',
+        ignoreFailure: false,
+        argv: ['/usr/bin/podman', 'network', 'create', '--ignore', '--driver', 'bridge', '--subnet', '10.90.0.0/24', '--gateway', '10.90.0.1', '--interface-name=ashchan-mesh', 'ashchan-mesh'],
+      },
+    ]);
+  });
+});
+
+describe('Quadlet runner: unit text, order and specifiers', () => {
+  it('GIVEN a service text WHEN parsed THEN comments are dropped and repeated keys kept in order', () => {
+    const u = parseUnitText('a.service', '# c\n[Unit]\nAfter=x.service\nAfter=y.service\n; c\n[Service]\nExecStart=/bin/true\n');
+    expect(values(u, 'Unit', 'After')).toEqual(['x.service', 'y.service']);
+    expect(values(u, 'Service', 'ExecStart')).toEqual(['/bin/true']);
+  });
+
+  it('GIVEN units that wait for each other WHEN ordered THEN the cycle is reported', () => {
+    const a = parseUnitText('a.service', '[Unit]\nAfter=b.service\n');
+    const b = parseUnitText('b.service', '[Unit]\nRequires=a.service\n');
+    expect(() => startOrder([a, b])).toThrow('ordering cycle among a.service, b.service');
+  });
+
+  it('GIVEN a unit name WHEN specifiers are made THEN %N drops only the type suffix', () => {
+    expect(specifiers('ashchan-mesh-network.service', MANAGER)).toEqual({ n: 'ashchan-mesh-network.service', N: 'ashchan-mesh-network', h: '/home/ashchan', t: '/run/user/1000' });
+  });
+
+  it('GIVEN a specifier the runner does not know WHEN prepared THEN it fails instead of passing it through', () => {
+    // %U (the user's uid) is a real systemd specifier, but no generated unit uses it: a new one must be added knowingly.
+    const u = parseUnitText('a.service', '[Service]\nExecStart=/usr/bin/podman run --user %U x\n');
+    expect(() => prepare(u, MANAGER)).toThrow(SystemdSyntaxError);
+  });
+
+  it('GIVEN %% and a quoted Environment= WHEN prepared THEN systemd\'s unquoting and %% apply', () => {
+    const u = parseUnitText('a.service', '[Service]\nEnvironment="A=x y" B=100%%\nExecStart=-/usr/bin/echo "${A}" $B\n');
+    const r = prepare(u, MANAGER);
+    expect(r.env).toMatchObject({ A: 'x y', B: '100%' });
+    expect(r.commands).toEqual([{ key: 'ExecStart', ignoreFailure: true, argv: ['/usr/bin/echo', 'x y', '100%'] }]);
+  });
+});
