@@ -250,7 +250,9 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
     // Every service with the new CRL, boards with its new client certificate; not the databases.
     expect(restarts).toEqual(['auth', 'boards', 'gateway', 'media', 'minio', 'moderation', 'search'].map((x) => `ashchan-${x}.service`));
     // WHEN those units are restarted as systemctl would (ExecStop, ExecStopPost, ExecStart)
+    const t0 = Date.now();
     await runner!.restart(restarts);
+    console.log(`e2e-quadlet: ${restarts.length} units restarted in ${Math.round((Date.now() - t0) / 1000)} s`);
     // THEN verify's probes with the revoked serial are refused by both servers boards may call ...
     const r = await verifyInMesh();
     const lines = verifyLines(r.stdout);
@@ -264,8 +266,10 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
 
   it('GIVEN the units WHEN stopped by their ExecStop lines and the run torn down THEN no container, cgroup, namespace or process is left', async () => {
     // WHEN every unit's ExecStop/ExecStopPost runs (last started first)
+    const t0 = Date.now();
     const errors = await runner!.stop();
     expect(errors).toEqual([]);
+    console.log(`e2e-quadlet: all units stopped in ${Math.round((Date.now() - t0) / 1000)} s`);
     // THEN no container is left; networks and volumes stay, as with systemd (oneshot units without ExecStop)
     const ps = await pm(['ps', '-a', '--format', '{{.Names}}']);
     expect(ps.stdout.trim()).toBe('');

@@ -103,6 +103,7 @@ export interface Podman54 {
  * `host.exec` runs in Debian 13.
  */
 export async function startPodman54(host: SimHost, rootfs: string, opts: Podman54Options): Promise<Podman54> {
+  sweepStaleCgroups();
   const storage = join(opts.workDir, 'podman54-storage');
   mkdirSync(storage, { recursive: true, mode: 0o700 });
   const r = (p: string) => join(rootfs, p);
@@ -212,6 +213,29 @@ class Runtime implements Podman54 {
     }
     if (errors.length) throw new Error(`Podman 5.4 teardown:\n${errors.join('\n')}`);
   }
+}
+
+/**
+ * Removes the cgroups of runs whose simulated host is gone (a crashed test; its processes were
+ * killed with its namespaces by netns.ts's sweep). Only empty cgroups can be removed; others stay.
+ */
+export function sweepStaleCgroups(): string[] {
+  const removed: string[] = [];
+  for (const base of [CGROUP2, ...safeReaddir(CGROUP_V1).map((h) => join(CGROUP_V1, h))]) {
+    for (const entry of safeReaddir(base)) {
+      const netns = /^podmesh-(pmns[0-9a-f]{8}-[a-z][a-z0-9]*)$/.exec(entry)?.[1];
+      if (!netns || existsSync(join('/run/netns', netns))) continue;
+      for (const dir of subtree(join(base, entry)).reverse()) {
+        try {
+          rmdirSync(dir);
+          removed.push(dir);
+        } catch {
+          // still in use: left for a later sweep
+        }
+      }
+    }
+  }
+  return removed;
 }
 
 /** `dir` and every cgroup below it, parents first. */
