@@ -102,7 +102,9 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
     host = net.host('quadlet');
     const imageDir = join(net.workDir, 'image');
     buildNodeRootfs(imageDir, busybox!);
+    const builtAt = Date.now();
     const service = await buildServiceImages();
+    const imagesMs = Date.now() - builtAt;
     const serviceDir = dirname(service.php.tarball);
     const notifyDir = { machine: join(net.workDir, 'notify'), inside: '/run/podmesh-notify' };
     mkdirSync(notifyDir.machine, { mode: 0o700 });
@@ -136,7 +138,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
     runner = new QuadletRunner(units, podman, MANAGER, { notifyDir, startTimeoutMs: Number(process.env.PODMESH_UNIT_TIMEOUT_MS ?? 120_000) });
     await runner.start();
     console.log(
-      `e2e-quadlet: set up in ${Math.round((imported - started) / 1000)} s, units started in ${Math.round((Date.now() - imported) / 1000)} s: ` +
+      `e2e-quadlet: set up in ${Math.round((imported - started) / 1000)} s (service images ${Math.round(imagesMs / 1000)} s), units started in ${Math.round((Date.now() - imported) / 1000)} s: ` +
         runner.started.map((r) => `${r.unit} ${(r.ms / 1000).toFixed(1)}s`).join(', '),
     );
   }, 600_000);
@@ -229,6 +231,13 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
     const r = await curlIn('auth', 'https://boards.ashchan.local:8443/health');
     expect(r.stdout, r.stderr).toMatch(/\n403$/);
     expect(JSON.parse(r.stdout.slice(0, r.stdout.lastIndexOf('\n')))).toEqual({ error: 'forbidden', client_cn: 'auth.ashchan.local' });
+  });
+
+  it('GIVEN the gateway\'s PublishPort WHEN the host connects to localhost:9501 without a client certificate THEN the public TLS listener answers with public.crt', async () => {
+    // From the simulated host itself (its own loopback), through the port Podman 5.4 published.
+    const ca = `${MANAGER.home}/.config/podmesh/${STACK}/pki/services/gateway/ca.crt`;
+    const r = await podman!.exec(['curl', '-sS', '--max-time', '10', '--tlsv1.3', '--cacert', ca, '-o', '/dev/null', '-w', '%{http_code} %{ssl_verify_result}', 'https://localhost:9501/health'], { timeoutMs: 20_000 });
+    expect(r.stdout, r.stderr).toBe('200 0');
   });
 
   it('GIVEN boards WHEN it calls media and moderation by their *_SERVICE_URL THEN the calls go through over mTLS', async () => {
