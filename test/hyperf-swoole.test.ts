@@ -448,6 +448,9 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
         const [ok, chacha, noCert, foreign, tls12, aes128, revoked, ...rest] = results;
         const denied = outsider ? rest.shift() : undefined;
         const log = server.raw();
+        // Swoole holds every generated listener, in initServers' order, TLS and client certificates as generated.
+        const listening = server.lines.find((l) => l.event === 'listening') as { ports: unknown[] };
+        expect(listening.ports, where).toEqual(dump.servers.map((s) => ({ host: s.host, port: s.port, tls: (s.sock_type & SWOOLE_SSL) !== 0, client_cert: s.settings.ssl_verify_peer === true })));
 
         expect(health, `${where}: ${svc.healthcheck.join(' ')}`).toMatchObject({ exitCode: 0 });
         expect(JSON.parse(health.stdout), where).toMatchObject({ status: 'ok', dns_name: selfCn });
