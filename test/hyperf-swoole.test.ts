@@ -1,15 +1,19 @@
 // The generated Hyperf configuration on real Swoole: every config/autoload/server.php of
 // ashchan-dev, ashchan-prod and a stack on Podman 4.4 is booted by the Hyperf-equivalent loader
 // (test/fixtures/hyperf/loader.php → examples/php-sample, a port of hyperf/server's
-// Server::initServers) under the generated openssl.cnf, and probed with Node's TLS client: the
-// allowed caller gets 200 over TLS 1.3 with a seed suite; no certificate, a foreign CA, TLS 1.2,
-// TLS_AES_128_GCM_SHA256, a revoked certificate and a caller outside the policy are refused; the
-// gateway's public port serves public.crt without a client certificate; plain ports answer.
+// Server::initServers) under the generated openssl.cnf and environment, and probed with Node's TLS
+// client: the allowed caller gets 200 over TLS 1.3 with a seed suite; no certificate, a foreign CA,
+// TLS 1.2, TLS_AES_128_GCM_SHA256, a revoked certificate and a caller outside the policy are
+// refused; the public TLS port serves public.crt without a client certificate; plain ports answer;
+// the compose file's own health check passes. Then: /call across two hosts with the generated
+// client options, /health against real PostgreSQL and Redis holding the generated secrets, and a
+// control run without OPENSSL_CONF showing that the generated openssl.cnf is what refuses AES-128.
 //
-// The generated files hold absolute paths (/etc/mtls/…, /etc/podmesh/openssl.cnf): they are run
-// unchanged inside a network namespace and a private mount namespace of this test, where an
-// overlay over /etc (upper dir in a temp folder) carries the bind mounts. The machine's own /etc
-// and network are untouched; every connection goes to 127.0.0.1 inside that namespace.
+// The generated files hold absolute paths (/etc/mtls/…, /etc/podmesh/openssl.cnf,
+// /opt/www/config/autoload/…): they run unchanged, bind-mounted as the compose file says, inside
+// network namespaces and private mount namespaces of this test, where overlays over /etc and /opt
+// (upper dirs in a temp folder) take the mount points. The machine's own /etc, /opt and network
+// are untouched; connections go to 127.0.0.1 inside a namespace or between the test's namespaces.
 import { execa, execaSync, type ResultPromise } from 'execa';
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
