@@ -125,6 +125,22 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     }
   }
 
+  /**
+   * Polls each service's /health (as its health check asks it) until it answers 200 (at most `ms`).
+   * While aardvark-dns restarts, a PHP service's PDO connect blocks a Swoole worker in getaddrinfo
+   * for many seconds; podman's health status lags behind that, so ask the service itself.
+   */
+  async function waitServing(names: readonly string[], ms = 60_000): Promise<void> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const results = await Promise.all(names.map((n) => curlIn(n, `https://${n}.ashchan.local:8443/health`).catch(() => ({ stdout: '' }))));
+      const waiting = names.filter((_, i) => !/\n200$/.test(results[i]!.stdout));
+      if (waiting.length === 0) return;
+      if (Date.now() > until) throw new Error(`not serving /health after ${ms} ms: ${waiting.join(', ')}\n${await diagnose(waiting)}`);
+      await sleep(1_000);
+    }
+  }
+
   async function waitHealthy(names: readonly string[], ms = 60_000): Promise<void> {
     const until = Date.now() + ms;
     for (;;) {
@@ -369,6 +385,21 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     expect(r.stdout).not.toContain('accepted');
   });
 
+  it('GIVEN the official postgres entrypoint WHEN PostgreSQL runs THEN it dropped root for the postgres user (gosu)', async () => {
+    // The image honours the official start-up contract: root only until the entrypoint's user switch.
+    const r = await pm(['exec', container('postgres'), 'sh', '-c', 'grep -E "^(Name|Uid):" /proc/1/status']);
+    expect(r.stdout.replace(/\s+/g, ' ').trim(), r.stderr).toBe('Name: postgres Uid: 999 999 999 999');
+  });
+
+  // KNOWN ISSUE of the generated file, kept visible: redis' command is `sh -c "exec redis-server …"`,
+  // and the official entrypoint switches to the redis user only when its first argument is
+  // `redis-server` (or an option), so with `sh` first it execs as root. This flips to a failure
+  // (remove `.fails`) once the generated command starts with redis-server again.
+  it.fails('GIVEN the official redis entrypoint WHEN Redis runs with the generated command THEN it runs as the redis user', async () => {
+    const r = await pm(['exec', container('redis'), 'sh', '-c', 'grep -E "^(Name|Uid):" /proc/1/status']);
+    expect(r.stdout.replace(/\s+/g, ' ').trim(), r.stderr).toBe('Name: redis-server Uid: 999 999 999 999');
+  });
+
   it('GIVEN boards\' client certificate revoked and the servers restarted WHEN the revoked certificate and verify call THEN it is refused, and boards goes on with its new one', async () => {
     // GIVEN a copy of the certificate boards holds now (the key stays 0600 in the test's own folder) ...
     const pki = join(state, STACK, 'pki/services/boards');
@@ -389,6 +420,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     // Restarted containers make netavark restart aardvark-dns; on a loaded machine names answer a
     // few seconds later. Wait (bounded) until boards resolves itself and media again.
     await waitResolves('boards', ['boards', 'media']);
+    await waitServing(APPS);
 
     // WHEN the revoked certificate is presented to media (from the host side, at media's generated address)
     const generated = parse(readFileSync(composeFile, 'utf8')) as { services: Record<string, { networks: Record<string, { ipv4_address: string }> }> };
