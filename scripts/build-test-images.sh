@@ -2,7 +2,8 @@
 # Builds the end-to-end test's service images from Debian packages with mmdebstrap (RECIPES.md
 # section 8), without a registry: PostgreSQL 15 and Redis 7 carrying the official images'
 # entrypoints from ../shared/vendor/docker-library/ (copied unmodified), and PHP 8.2 with the
-# Swoole build and the PHP sample (examples/php-sample/).
+# Swoole build, plus the PHP sample (examples/php-sample/) added as a layer on top, so a change to
+# the sample costs a second instead of a new root filesystem.
 #
 #   scripts/build-test-images.sh [postgres|redis|php ...]     (default: all three)
 #
@@ -30,8 +31,9 @@ packages() {
     postgres) echo postgresql-15,gosu,locales,libnss-wrapper,tzdata ;;
     redis) echo redis-server,gosu,tzdata ;;
     # swoole.so's own libraries (ldd) named explicitly; libc-bin gives getent for the DNS checks.
-    php) echo php8.2-cli,php8.2-pgsql,php8.2-redis,ca-certificates,curl,libc-bin,libssl3,libstdc++6,libbrotli1,zlib1g ;;
-    *) echo "build-test-images: unknown image '$1' (postgres, redis, php)" >&2; exit 2 ;;
+    php-base) echo php8.2-cli,php8.2-pgsql,php8.2-redis,ca-certificates,curl,libc-bin,libssl3,libstdc++6,libbrotli1,zlib1g ;;
+    # The sample layer: no packages of its own (see add_sample).
+    php) ;;
   esac
 }
 
@@ -40,7 +42,8 @@ inputs() {
   case $1 in
     postgres) echo "$vendor/postgres-16-bookworm/docker-entrypoint.sh" "$vendor/postgres-16-bookworm/docker-ensure-initdb.sh" ;;
     redis) echo "$vendor/redis-7.2-debian/docker-entrypoint.sh" ;;
-    php) readlink -f "$root/.cache/swoole.so"; find "$root/examples/php-sample" -type f | LC_ALL=C sort ;;
+    php-base) readlink -f "$root/.cache/swoole.so" ;;
+    php) find "$root/examples/php-sample" -type f | LC_ALL=C sort ;;
   esac
 }
 
@@ -68,7 +71,7 @@ changes() {
     php) printf '%s\n' \
       "ENV=PATH=$base_path" \
       'WORKDIR=/opt/www' \
-      'CMD=["php", "-a"]' ;;
+      'CMD=["php","-a"]' ;;
   esac
 }
 
@@ -114,15 +117,12 @@ customize_hook() {
       install -m 0755 "$vendor/redis-7.2-debian/docker-entrypoint.sh" "$r/usr/local/bin/"
       install -d -o 999 -g 999 "$r/data"
       chroot "$r" redis-server --version ;;
-    php)
+    php-base)
       local ext
       ext=$(chroot "$r" php -r 'echo ini_get("extension_dir");')
       install -m 0644 "$(readlink -f "$root/.cache/swoole.so")" "$r$ext/swoole.so"
       echo 'extension=swoole.so' >"$r/etc/php/8.2/mods-available/swoole.ini"
       ln -s /etc/php/8.2/mods-available/swoole.ini "$r/etc/php/8.2/cli/conf.d/25-swoole.ini"
-      mkdir -p "$r/opt/www"
-      cp -a "$root/examples/php-sample/." "$r/opt/www/"
-      mkdir -p "$r/opt/www/config/autoload" "$r/opt/www/runtime"
       chroot "$r" php -r 'echo "swoole ", swoole_version(), ", redis ", phpversion("redis"), ", pdo_pgsql ", phpversion("pdo_pgsql"), "\n";' ;;
   esac
   # Caches and logs of the build itself are not part of an image.
@@ -144,7 +144,7 @@ command -v mmdebstrap >/dev/null || { echo "build-test-images: apt-get install m
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(postgres redis php)
 for name in "${names[@]}"; do
-  packages "$name" >/dev/null
+  case $name in postgres | redis | php) ;; *) echo "build-test-images: unknown image '$name' (postgres, redis, php)" >&2; exit 2 ;; esac
   if [ "$name" = php ]; then
     [ -f "$root/.cache/swoole.so" ] || { echo "build-test-images: .cache/swoole.so missing: run scripts/install-validators.sh" >&2; exit 1; }
     [ -d "$root/examples/php-sample" ] || { echo "build-test-images: examples/php-sample/ missing" >&2; exit 1; }
@@ -152,44 +152,82 @@ for name in "${names[@]}"; do
 done
 
 mkdir -p "$cache"
-build() {
-  local name=$1 key tar part log
-  # Paths inside the clone are hashed relative to it, so every clone of the same content shares the key.
-  key=$( {
+
+# The cache key of an image: this script, its packages, the mirrors and the content (and place
+# relative to the clone, so every clone of the same content shares it) of every input file.
+key_of() {
+  {
     sha256sum <"$self"
-    packages "$name"
-    printf '%s\n' "${mirrors[@]}"
-    for f in $(inputs "$name"); do printf '%s ' "${f#"$root/"}"; sha256sum <"$f"; done
-  } | sha256sum | cut -c1-16)
-  tar=$cache/$name-$key.tar
-  # mmdebstrap writes a tarball only when the name ends in .tar (otherwise a directory).
-  part=$cache/$name-$key.part.tar
+    packages "$1"
+    printf '%s\n' "${mirrors[@]}" "${2:-}"
+    for f in $(inputs "$1"); do printf '%s ' "${f#"$root/"}"; sha256sum <"$f"; done
+  } | sha256sum | cut -c1-16
+}
+
+# Runs "$@" (which writes $part) unless $tar exists, under a lock per image name: one builder at a
+# time across clones; the second waits and then finds the tarball.
+cached() {
+  local name=$1 tar=$2 part=$3
+  shift 3
   (
-    # One builder per image at a time, across clones: the second waits and then finds the tarball.
     flock 9
     if [ ! -f "$tar" ]; then
-      log=$cache/$name-$key.log
       started=$(date +%s)
-      if ! mmdebstrap --variant=essential --include="$(packages "$name")" \
-        --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
-        --dpkgopt='path-exclude=/usr/share/info/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
-        --essential-hook="bash '$self' --essential-hook $name \"\$1\"" \
-        --customize-hook="bash '$self' --customize-hook $name \"\$1\"" \
-        bookworm "$part" "${mirrors[@]}" >"$log" 2>&1; then
-        echo "build-test-images: building $name failed; last lines of $log:" >&2
-        tail -n 20 "$log" >&2
-        rm -f "$part"
-        exit 1
-      fi
-      changes "$name" >"$cache/$name-$key.changes"
+      "$@" || { rm -f "$part"; exit 1; }
       mv "$part" "$tar"
       echo "build-test-images: built $name in $(( $(date +%s) - started )) s ($(du -m "$tar" | cut -f1) MB)" >&2
     fi
   ) 9>"$cache/$name.lock"
-  # Builds of other keys unused for a week (older inputs) are dropped.
-  find "$cache" -maxdepth 1 -name "$name-*" ! -name "$name-$key.*" -mtime +7 -delete
   touch "$tar"
-  printf '%s\t%s\t%s\n' "$name" "$tar" "$cache/$name-$key.changes"
+  # Builds of other keys unused for a week (older inputs) are dropped.
+  find "$cache" -maxdepth 1 -name "$name-????????????????.*" ! -name "$(basename "${tar%.tar}").*" -mtime +7 -delete
+}
+
+debootstrap() {
+  local name=$1 part=$2 log=${2%.part.tar}.log
+  if ! mmdebstrap --variant=essential --include="$(packages "$name")" \
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+    --dpkgopt='path-exclude=/usr/share/info/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+    --essential-hook="bash '$self' --essential-hook $name \"\$1\"" \
+    --customize-hook="bash '$self' --customize-hook $name \"\$1\"" \
+    bookworm "$part" "${mirrors[@]}" >"$log" 2>&1; then
+    echo "build-test-images: building $name failed; last lines of $log:" >&2
+    tail -n 20 "$log" >&2
+    return 1
+  fi
+}
+
+# The PHP sample as a layer: the base tarball with /opt/www appended (Hyperf's layout: podmesh
+# mounts config/autoload/*.php into it; the generated pid_file is in runtime/). The base has no
+# /opt/www, so no path appears twice (podman import refuses duplicates).
+add_sample() {
+  local base=$1 part=$2 stage
+  stage=$(mktemp -d)
+  mkdir -p "$stage/opt/www/config/autoload" "$stage/opt/www/runtime"
+  cp -a "$root/examples/php-sample/." "$stage/opt/www/"
+  cp "$base" "$part"
+  tar --append -f "$part" --owner=0 --group=0 --numeric-owner --sort=name -C "$stage" ./opt/www
+  rm -rf "$stage"
+}
+
+build() {
+  local name=$1 key tar
+  if [ "$name" = php ]; then
+    local base_key base
+    base_key=$(key_of php-base)
+    base=$cache/php-base-$base_key.tar
+    # mmdebstrap writes a tarball only when the name ends in .tar (otherwise a directory).
+    cached php-base "$base" "$cache/php-base-$base_key.part.tar" debootstrap php-base "$cache/php-base-$base_key.part.tar"
+    key=$(key_of php "$base_key")
+    tar=$cache/php-$key.tar
+    cached php "$tar" "$cache/php-$key.part.tar" add_sample "$base" "$cache/php-$key.part.tar"
+  else
+    key=$(key_of "$name")
+    tar=$cache/$name-$key.tar
+    cached "$name" "$tar" "$cache/$name-$key.part.tar" debootstrap "$name" "$cache/$name-$key.part.tar"
+  fi
+  changes "$name" >"${tar%.tar}.changes.$$" && mv "${tar%.tar}.changes.$$" "${tar%.tar}.changes"
+  printf '%s\t%s\t%s\n' "$name" "$tar" "${tar%.tar}.changes"
 }
 
 # The builds are mostly downloads and dpkg: run them side by side.

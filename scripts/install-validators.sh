@@ -8,13 +8,13 @@ root=$PWD
 
 if [ "$(id -u)" != 0 ]; then
   echo "install-validators: run as root (apt-get install), or install by hand:" >&2
-  echo "  apt-get install -y podman netavark aardvark-dns runc wireguard-tools wireguard-go openssl php-cli systemd iproute2 busybox-static curl chromium" >&2
+  echo "  apt-get install -y podman netavark aardvark-dns runc wireguard-tools wireguard-go openssl php-cli systemd iproute2 busybox-static curl chromium postgresql redis-server php-pgsql" >&2
   exit 1
 fi
 
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in podman netavark aardvark-dns runc wireguard-tools wireguard-go openssl php-cli systemd iproute2 busybox-static curl chromium python3-yaml python3-dotenv iptables uidmap php-dev libssl-dev mmdebstrap xz-utils; do
+for pkg in podman netavark aardvark-dns runc wireguard-tools wireguard-go openssl php-cli systemd iproute2 busybox-static curl chromium python3-yaml python3-dotenv iptables uidmap php-dev libssl-dev mmdebstrap xz-utils postgresql redis-server php-pgsql; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -86,6 +86,15 @@ if [ -f "$vendor" ]; then
   echo "swoole $(php -d extension="$so" -r 'echo swoole_version();') in $so"
 else
   echo "install-validators: $vendor not found: the Swoole tests will skip (and fail under CI=true)" >&2
+fi
+
+# The end-to-end test's service images (PostgreSQL, Redis, PHP + Swoole + the PHP sample; RECIPES.md
+# section 8), built up front so the test only imports them: about two minutes on a new machine,
+# under a second from the cache (keyed by the inputs' hashes, outside the clone).
+if [ -d "$root/../shared/vendor/docker-library" ] && [ -f "$root/.cache/swoole.so" ]; then
+  bash "$root/scripts/build-test-images.sh" >/dev/null
+else
+  echo "install-validators: ../shared/vendor/docker-library or the Swoole build missing: the end-to-end test will skip (and fail under CI=true)" >&2
 fi
 
 echo "validators ready in $bin:"

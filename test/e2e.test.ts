@@ -1,17 +1,23 @@
 // End to end: the generated ashchan-dev compose file runs on Podman inside a network namespace this
-// test creates, with the sample mTLS service standing in for the Ashchan images and small stand-ins
-// for postgres, redis and MinIO. `podmesh verify` then runs inside the mesh (a container on the
-// generated network, resolving names through aardvark-dns) and every result is asserted; a client
-// certificate is revoked and its holder shown refused. Everything is torn down, also on failure,
-// and the last test checks that nothing is left.
+// test creates, on real runtimes: PostgreSQL 15 and Redis 7 images carrying the official images'
+// entrypoints, and the six Hyperf services as the PHP sample on PHP 8.2 + Swoole reading the
+// generated config/autoload files, openssl.cnf and environment (images built from Debian packages
+// by scripts/build-test-images.sh, cached outside the clone). Only the images and the PHP services'
+// command are overridden; MinIO, in no Debian archive, stays a small Node stand-in. `podmesh
+// verify` then runs inside the mesh (a container on the generated network, resolving names through
+// aardvark-dns) and every result is asserted; services call each other, a caller outside a policy
+// is refused by the callee, every /health proves PostgreSQL and Redis accepted the generated
+// credentials, and a client certificate is revoked and its holder shown refused. Everything is torn
+// down, also on failure, and the last test checks that nothing is left.
 import { execa, type ResultPromise } from 'execa';
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { buildRootfs, IMPORT_CHANGES } from './helpers/image.ts';
 import { createHosts, netnsReady, type SimHost, type SimNetwork } from './helpers/netns.ts';
+import { buildServiceImages, importArgs, serviceImagesReady, type ServiceImageName } from './helpers/service-images.ts';
 import { tempDir } from './helpers/stacks.ts';
 import { findTool, inCI, repoRoot, tool } from './helpers/tools.ts';
 
@@ -24,12 +30,18 @@ if (!busybox) {
   if (inCI) throw new Error('busybox-static is required under CI: run scripts/install-validators.sh');
   console.warn('skipping the end-to-end test: apt-get install busybox-static');
 }
-const runnable = ready && !!podman && !!compose && !!curl && !!busybox;
+const runnable = ready && !!podman && !!compose && !!curl && !!busybox && serviceImagesReady();
 
 const STACK = 'ashchan-dev';
 const PROJECT = 'ashchan';
 const NETWORK = 'ashchan-mesh';
+// The Node image: podmesh verify inside the mesh, and the MinIO stand-in.
 const IMAGE = 'localhost/podmesh-e2e/sample:1';
+const SERVICE_IMAGE: Record<ServiceImageName, string> = {
+  postgres: 'localhost/podmesh-e2e/postgres:15',
+  redis: 'localhost/podmesh-e2e/redis:7',
+  php: 'localhost/podmesh-e2e/php-sample:8.2',
+};
 const APPS = ['gateway', 'auth', 'boards', 'media', 'search', 'moderation'] as const;
 const INFRA = ['postgres', 'redis', 'minio'] as const;
 const SEED_IPS: Record<string, string> = { gateway: '10.90.0.10', auth: '10.90.0.21', boards: '10.90.0.22' };
@@ -113,6 +125,22 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     }
   }
 
+  /**
+   * Polls each service's /health (as its health check asks it) until it answers 200 (at most `ms`).
+   * While aardvark-dns restarts, a PHP service's PDO connect blocks a Swoole worker in getaddrinfo
+   * for many seconds; podman's health status lags behind that, so ask the service itself.
+   */
+  async function waitServing(names: readonly string[], ms = 60_000): Promise<void> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const results = await Promise.all(names.map((n) => curlIn(n, `https://${n}.ashchan.local:8443/health`).catch(() => ({ stdout: '' }))));
+      const waiting = names.filter((_, i) => !/\n200$/.test(results[i]!.stdout));
+      if (waiting.length === 0) return;
+      if (Date.now() > until) throw new Error(`not serving /health after ${ms} ms: ${waiting.join(', ')}\n${await diagnose(waiting)}`);
+      await sleep(1_000);
+    }
+  }
+
   async function waitHealthy(names: readonly string[], ms = 60_000): Promise<void> {
     const until = Date.now() + ms;
     for (;;) {
@@ -161,7 +189,8 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     await healthLoop;
     const errors: string[] = [];
     if (net && socket) {
-      const r = await dc(['down', '-v', '-t', '1'], 60_000).catch((e: unknown) => ({ exitCode: -1, stderr: String(e) }));
+      // Compose ran only if the override was written (a failed image build stops before it).
+      const r = existsSync(override) ? await dc(['down', '-v', '-t', '1'], 60_000).catch((e: unknown) => ({ exitCode: -1, stderr: String(e) })) : { exitCode: 0, stderr: '' };
       if (r.exitCode !== 0) errors.push(`compose down: ${r.stderr}`);
       // Whatever compose did not remove (a failed start), then the storage itself.
       await pm(['rm', '-af', '-t', '0']).catch(() => undefined);
@@ -189,11 +218,17 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     const systemConf = existsSync('/etc/containers/containers.conf') ? readFileSync('/etc/containers/containers.conf', 'utf8') : '';
     writeFileSync(join(podmanRoot, 'containers.conf'), `${systemConf.replace(/^\[network\][^[]*/m, '')}\n${NETWORK_BACKEND}`);
 
-    // ... the local image ...
+    // ... the local images: the service images from the cache (built on first need), and the Node one ...
+    const built = await buildServiceImages();
+    const buildSeconds = Math.round((Date.now() - started) / 1000);
     const rootfs = join(dir.path, 'rootfs');
     buildRootfs(rootfs, busybox!);
-    const imp = await host.exec(['sh', '-c', `tar -C '${rootfs}' -c . | '${podman}' ${podmanFlags().join(' ')} import ${IMPORT_CHANGES.map((c) => `'${c}'`).join(' ')} - ${IMAGE}`], { timeoutMs: 60_000, env: podmanEnv() });
-    expect(imp.exitCode, imp.stderr).toBe(0);
+    const imports = await Promise.all([
+      host.exec(['sh', '-c', `tar -C '${rootfs}' -c . | '${podman}' ${podmanFlags().join(' ')} import ${IMPORT_CHANGES.map((c) => `'${c}'`).join(' ')} - ${IMAGE}`], { timeoutMs: 120_000, env: podmanEnv() }),
+      ...Object.values(built).map((image) => pm(['import', ...importArgs(image, SERVICE_IMAGE[image.name])], 120_000)),
+    ]);
+    for (const imp of imports) expect(imp.exitCode, imp.stderr).toBe(0);
+    console.log(`e2e: images built or found in ${buildSeconds} s, imported after ${Math.round((Date.now() - started) / 1000)} s`);
 
     // ... the Podman API inside the namespace ...
     service = execa(findTool('nsenter')!, [`--net=/run/netns/${host.netns}`, `--mount=${host.mountNs}`, '--', podman!, ...podmanFlags(), 'system', 'service', '--time=0', `unix://${socket}`], {
@@ -207,23 +242,24 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
       await sleep(100);
     }
 
-    // ... and the test-only override: the sample service for every application image, stand-ins for the infrastructure.
-    const standin = (args: string[], probe?: number) => ({
-      image: IMAGE,
-      pull_policy: 'never',
-      user: '0:0',
-      command: ['node', '/app/standin.mjs', ...args],
-      ...(probe ? { healthcheck: { test: ['CMD', 'node', '/app/standin.mjs', 'probe', String(probe)] } } : {}),
-    });
+    // ... and the test-only override: images (and the PHP services' command) only, everything else
+    // as generated: environment, secrets' env files, mounts, volumes, health checks, dependencies.
+    const php = { image: SERVICE_IMAGE.php, pull_policy: 'never', command: ['php', '/opt/www/server.php'] };
     writeFileSync(
       override,
       stringify({
         services: {
-          ...Object.fromEntries(APPS.map((a) => [a, { image: IMAGE, pull_policy: 'never', command: ['node', '/app/server.mjs'] }])),
-          postgres: standin(['tcp', '5432'], 5432),
-          redis: standin(['tcp', '6379'], 6379),
-          // MinIO's generated health check (curl over TLS with the mesh CA) runs unchanged against this one.
-          minio: standin(['https', '9000', '/root/.minio/certs/public.crt', '/root/.minio/certs/private.key']),
+          ...Object.fromEntries(APPS.map((a) => [a, php])),
+          postgres: { image: SERVICE_IMAGE.postgres, pull_policy: 'never' },
+          redis: { image: SERVICE_IMAGE.redis, pull_policy: 'never' },
+          // MinIO is in no Debian archive: a stand-in serving its health URL over TLS with the
+          // generated certificate; MinIO's generated health check (curl with the mesh CA) runs unchanged.
+          minio: {
+            image: IMAGE,
+            pull_policy: 'never',
+            user: '0:0',
+            command: ['node', '/app/standin.mjs', 'https', '9000', '/root/.minio/certs/public.crt', '/root/.minio/certs/private.key'],
+          },
         },
       }),
     );
@@ -234,7 +270,8 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     if (up.exitCode !== 0) throw new Error(`compose up failed: ${up.stderr.split('\n').slice(-3).join('\n')}\n${await diagnose([...APPS, ...INFRA])}`);
     await waitHealthy([...APPS, ...INFRA]);
     console.log(`e2e: mesh up in ${Math.round((Date.now() - started) / 1000)} s`);
-  }, 240_000);
+    // A first run on a new machine builds the images (about two minutes) before the rest.
+  }, 900_000);
 
   afterAll(teardown, 120_000);
 
@@ -287,29 +324,114 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     expect(r.stdout).toContain('podmesh_verify_unexpected{stack="ashchan-dev"} 0');
   });
 
-  it('GIVEN a service WHEN it calls a dependency by its *_SERVICE_URL THEN the call goes through over mTLS', async () => {
-    const r = await curlIn('boards', 'https://boards.ashchan.local:8443/call/media');
-    expect(r.stdout, r.stderr).toMatch(/"status":200[\s\S]*\n200$/);
+  it('GIVEN boards WHEN it calls media and moderation by their *_SERVICE_URL THEN both calls go through over mTLS', async () => {
+    for (const callee of ['media', 'moderation']) {
+      // WHEN
+      const r = await curlIn('boards', `https://boards.ashchan.local:8443/call/${callee}`);
+      // THEN boards answers 200 with the callee's own 200 health answer
+      expect(r.stdout, r.stderr).toMatch(/\n200$/);
+      const body = JSON.parse(r.stdout.slice(0, r.stdout.lastIndexOf('\n'))) as { target: string; status: number };
+      expect(body).toMatchObject({ target: `https://${callee}.ashchan.local:8443`, status: 200 });
+    }
+    // ... and the callee saw boards' client certificate over TLS 1.3.
+    const log = await pm(['logs', container('media')]);
+    expect(log.stdout).toMatch(/"event":"mtls_handshake_complete","client_cn":"boards\.ashchan\.local","server_cn":"media\.ashchan\.local","tls_version":"TLSv1\.3"/);
   });
 
-  it('GIVEN boards\' client certificate revoked and the servers restarted WHEN boards and verify call THEN the revoked certificate is refused', async () => {
-    // GIVEN
+  it('GIVEN a caller outside boards\' policy WHEN it presents its own valid client certificate THEN boards\' policy code answers 403', async () => {
+    // WHEN auth (a valid certificate of the mesh, not among boards' allowed clients) calls boards
+    const r = await curlIn('auth', 'https://boards.ashchan.local:8443/health');
+    // THEN the handshake succeeded and the policy refused
+    expect(r.stdout, r.stderr).toMatch(/\n403$/);
+    expect(JSON.parse(r.stdout.slice(0, r.stdout.lastIndexOf('\n')))).toEqual({ error: 'forbidden', client_cn: 'auth.ashchan.local' });
+    const log = await pm(['logs', container('boards')]);
+    expect(log.stdout).toMatch(/"event":"mtls_authorization_denied","client_cn":"auth\.ashchan\.local","server_cn":"boards\.ashchan\.local","path":"\/health"/);
+  });
+
+  it('GIVEN the generated DB_* and REDIS_* settings and secrets WHEN every service answers /health THEN PostgreSQL and Redis accepted them', async () => {
+    // What each service depends on, per the stack: the gateway neither, media only PostgreSQL.
+    const expected: Record<(typeof APPS)[number], Record<string, string>> = {
+      gateway: {},
+      auth: { postgres: 'ok', redis: 'ok' },
+      boards: { postgres: 'ok', redis: 'ok' },
+      media: { postgres: 'ok' },
+      search: { postgres: 'ok', redis: 'ok' },
+      moderation: { postgres: 'ok', redis: 'ok' },
+    };
+    for (const app of APPS) {
+      // WHEN the service is asked as its generated health check asks it (its own client certificate)
+      const r = await curlIn(app, `https://${app}.ashchan.local:8443/health`);
+      // THEN
+      expect(r.stdout, `${app}: ${r.stderr}`).toMatch(/\n200$/);
+      const body = JSON.parse(r.stdout.slice(0, r.stdout.lastIndexOf('\n'))) as { status: string; dns_name: string; checks: Record<string, string> };
+      expect(body, app).toMatchObject({ status: 'ok', dns_name: `${app}.ashchan.local`, checks: expected[app] });
+      expect(Object.keys(body.checks).sort(), app).toEqual(Object.keys(expected[app]).sort());
+    }
+  });
+
+  it('GIVEN the real servers WHEN a client brings a wrong password THEN PostgreSQL and Redis refuse it', async () => {
+    // The health answers above mean something only if the servers check passwords: the same
+    // connection from boards' container, with its generated host/user settings and a wrong password.
+    const php = [
+      '$e = getenv();',
+      'try { new PDO("pgsql:host={$e[\'DB_HOST\']};port={$e[\'DB_PORT\']};dbname={$e[\'DB_DATABASE\']};connect_timeout=3", $e[\'DB_USERNAME\'], "wrong-password"); echo "postgres: accepted\n"; }',
+      'catch (PDOException $x) { echo "postgres: ", $x->getMessage(), "\n"; }',
+      '$r = new Redis(); $r->connect($e[\'REDIS_HOST\'], (int) $e[\'REDIS_PORT\'], 3);',
+      'try { $ok = $r->auth("wrong-password"); echo "redis: ", $ok ? "accepted" : "refused", "\n"; } catch (RedisException $x) { echo "redis: ", $x->getMessage(), "\n"; }',
+    ].join(' ');
+    const r = await pm(['exec', container('boards'), 'php', '-r', php]);
+    expect(r.stdout, r.stderr).toMatch(/^postgres: .*password authentication failed for user "ashchan"/m);
+    expect(r.stdout).toMatch(/^redis: (refused|WRONGPASS invalid username-password pair.*)$/m);
+    expect(r.stdout).not.toContain('accepted');
+  });
+
+  it('GIVEN the official postgres entrypoint WHEN PostgreSQL runs THEN it dropped root for the postgres user (gosu)', async () => {
+    // The image honours the official start-up contract: root only until the entrypoint's user switch.
+    const r = await pm(['exec', container('postgres'), 'sh', '-c', 'grep -E "^(Name|Uid):" /proc/1/status']);
+    expect(r.stdout.replace(/\s+/g, ' ').trim(), r.stderr).toBe('Name: postgres Uid: 999 999 999 999');
+  });
+
+  // KNOWN ISSUE of the generated file, kept visible: redis' command is `sh -c "exec redis-server …"`,
+  // and the official entrypoint switches to the redis user only when its first argument is
+  // `redis-server` (or an option), so with `sh` first it execs as root. This flips to a failure
+  // (remove `.fails`) once the generated command starts with redis-server again.
+  it.fails('GIVEN the official redis entrypoint WHEN Redis runs with the generated command THEN it runs as the redis user', async () => {
+    const r = await pm(['exec', container('redis'), 'sh', '-c', 'grep -E "^(Name|Uid):" /proc/1/status']);
+    expect(r.stdout.replace(/\s+/g, ' ').trim(), r.stderr).toBe('Name: redis-server Uid: 999 999 999 999');
+  });
+
+  it('GIVEN boards\' client certificate revoked and the servers restarted WHEN the revoked certificate and verify call THEN it is refused, and boards goes on with its new one', async () => {
+    // GIVEN a copy of the certificate boards holds now (the key stays 0600 in the test's own folder) ...
+    const pki = join(state, STACK, 'pki/services/boards');
+    const old = join(dir.path, 'revoked');
+    mkdirSync(old, { mode: 0o700 });
+    copyFileSync(join(pki, 'client.crt'), join(old, 'client.crt'));
+    copyFileSync(join(pki, 'client.key'), join(old, 'client.key'));
+    chmodSync(join(old, 'client.key'), 0o600);
+    // ... revoked, a new one issued by synth, and the servers boards calls restarted to reload the CRL.
     const rv = await cli('certs', 'revoke', 'boards', '--kind', 'client', '--reason', 'keyCompromise');
     expect(rv.exitCode, rv.stderr).toBe(0);
     const s = await cli('synth');
     expect(s.exitCode, s.stderr).toBe(0);
-    // The servers boards calls reload the CRL; boards keeps the revoked certificate it loaded at start.
+    expect(readFileSync(join(pki, 'client.crt'), 'utf8')).not.toEqual(readFileSync(join(old, 'client.crt'), 'utf8'));
     const restart = await dc(['restart', '-t', '1', 'media', 'moderation'], 60_000);
     expect(restart.exitCode, restart.stderr).toBe(0);
     await waitHealthy(['media', 'moderation']);
     // Restarted containers make netavark restart aardvark-dns; on a loaded machine names answer a
     // few seconds later. Wait (bounded) until boards resolves itself and media again.
     await waitResolves('boards', ['boards', 'media']);
-    // WHEN boards calls media with the certificate it holds
-    const refused = await curlIn('boards', 'https://boards.ashchan.local:8443/call/media');
-    // THEN media refuses it
-    expect(refused.stdout, refused.stderr).toMatch(/\n502$/);
-    expect(refused.stdout).not.toContain('"status":200');
+    await waitServing(APPS);
+
+    // WHEN the revoked certificate is presented to media (from the host side, at media's generated address)
+    const generated = parse(readFileSync(composeFile, 'utf8')) as { services: Record<string, { networks: Record<string, { ipv4_address: string }> }> };
+    const mediaIp = generated.services.media!.networks[NETWORK]!.ipv4_address;
+    const refused = await host.exec(
+      [curl!, '-sS', '--max-time', '10', '--cacert', join(pki, 'ca.crt'), '--cert', join(old, 'client.crt'), '--key', join(old, 'client.key'), '--resolve', `media.ashchan.local:8443:${mediaIp}`, '-w', '\n%{http_code}', 'https://media.ashchan.local:8443/health'],
+      { timeoutMs: 20_000, env: { PATH } },
+    );
+    // THEN media's CRL check refuses it and says why
+    expect(refused.stdout, refused.stderr).toMatch(/\n403$/);
+    expect(JSON.parse(refused.stdout.slice(0, refused.stdout.lastIndexOf('\n')))).toEqual({ error: 'forbidden', reason: 'CERT_REVOKED', client_cn: 'boards.ashchan.local' });
     const log = await pm(['logs', container('media')]);
     expect(log.stdout).toMatch(/"event":"mtls_handshake_failed","client_cn":"boards\.ashchan\.local".*"reason":"CERT_REVOKED"/);
 
@@ -320,12 +442,10 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     expect(exitCode).toBe(0);
     expect(lines.filter((l) => l.check === 'revoked').map((l) => `${l.client}->${l.target}:${l.result}`).sort()).toEqual(['boards->media:pass', 'boards->moderation:pass']);
 
-    // WHEN boards is redeployed with its new certificate THEN its calls go through again
-    const rb = await dc(['restart', '-t', '1', 'boards'], 60_000);
-    expect(rb.exitCode, rb.stderr).toBe(0);
-    await waitHealthy(['boards']);
+    // WHEN boards calls media THEN it goes through without a restart: Hyperf's client hands Swoole
+    // the certificate's path, read at every connection, so boards already presents the new one.
     const ok = await curlIn('boards', 'https://boards.ashchan.local:8443/call/media');
-    expect(ok.stdout).toMatch(/\n200$/);
+    expect(ok.stdout, ok.stderr).toMatch(/\n200$/);
   });
 
   it('GIVEN the run WHEN torn down THEN no container, network, namespace or process is left', async () => {

@@ -1,18 +1,23 @@
 // The generated Hyperf configuration on real Swoole: every config/autoload/server.php of
 // ashchan-dev, ashchan-prod and a stack on Podman 4.4 is booted by the Hyperf-equivalent loader
 // (test/fixtures/hyperf/loader.php → examples/php-sample, a port of hyperf/server's
-// Server::initServers) under the generated openssl.cnf, and probed with Node's TLS client: the
-// allowed caller gets 200 over TLS 1.3 with a seed suite; no certificate, a foreign CA, TLS 1.2,
-// TLS_AES_128_GCM_SHA256, a revoked certificate and a caller outside the policy are refused; the
-// gateway's public port serves public.crt without a client certificate; plain ports answer.
+// Server::initServers) under the generated openssl.cnf and environment, and probed with Node's TLS
+// client: the allowed caller gets 200 over TLS 1.3 with a seed suite; no certificate, a foreign CA,
+// TLS 1.2, TLS_AES_128_GCM_SHA256, a revoked certificate and a caller outside the policy are
+// refused; the public TLS port serves public.crt without a client certificate; plain ports answer;
+// the compose file's own health check passes. Then: /call across two hosts with the generated
+// client options, /health against real PostgreSQL and Redis holding the generated secrets, and a
+// control run without OPENSSL_CONF showing that the generated openssl.cnf is what refuses AES-128.
 //
-// The generated files hold absolute paths (/etc/mtls/…, /etc/podmesh/openssl.cnf): they are run
-// unchanged inside a network namespace and a private mount namespace of this test, where an
-// overlay over /etc (upper dir in a temp folder) carries the bind mounts. The machine's own /etc
-// and network are untouched; every connection goes to 127.0.0.1 inside that namespace.
-import { execa, type ResultPromise } from 'execa';
+// The generated files hold absolute paths (/etc/mtls/…, /etc/podmesh/openssl.cnf,
+// /opt/www/config/autoload/…): they run unchanged, bind-mounted as the compose file says, inside
+// network namespaces and private mount namespaces of this test, where overlays over /etc and /opt
+// (upper dirs in a temp folder) take the mount points. The machine's own /etc, /opt and network
+// are untouched; connections go to 127.0.0.1 inside a namespace or between the test's namespaces.
+import { execa, execaSync, type ResultPromise } from 'execa';
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -21,7 +26,7 @@ import { loadStacks } from '../constructs/cli/load.ts';
 import { revoke } from '../constructs/pki/revoke.ts';
 import { createHosts, netnsReady, type SimHost, type SimNetwork } from './helpers/netns.ts';
 import { tempDir } from './helpers/stacks.ts';
-import { inCI, repoRoot, tool } from './helpers/tools.ts';
+import { findTool, inCI, repoRoot, tool } from './helpers/tools.ts';
 
 const SWOOLE_SO = join(repoRoot, '.cache/swoole.so');
 const LOADER = join(repoRoot, 'test/fixtures/hyperf/loader.php');
@@ -44,6 +49,20 @@ const php = tool('php');
 const openssl = tool('openssl');
 const curl = tool('curl');
 const runnable = netnsReady() && !!php && !!openssl && !!curl && swooleReady();
+
+/** PostgreSQL's server programs (Debian keeps them off PATH), Redis and PHP's pdo_pgsql, for the /health test. */
+function dependencyTools(): { pgBin: string; redis: string } | undefined {
+  const pgRoot = '/usr/lib/postgresql';
+  const version = existsSync(pgRoot) ? readdirSync(pgRoot).filter((v) => existsSync(join(pgRoot, v, 'bin/initdb'))).sort().pop() : undefined;
+  const redis = findTool('redis-server');
+  const pdo = !!php && execaSync(php, ['-m']).stdout.split('\n').includes('pdo_pgsql');
+  if (version && redis && pdo) return { pgBin: join(pgRoot, version, 'bin'), redis };
+  const how = 'apt-get install postgresql redis-server php-pgsql (or run `sudo scripts/install-validators.sh`)';
+  if (inCI) throw new Error(`PostgreSQL, Redis and pdo_pgsql are required under CI: ${how}`);
+  console.warn(`skipping the sample's /health test with PostgreSQL and Redis: ${how}`);
+  return undefined;
+}
+const deps = runnable ? dependencyTools() : undefined;
 
 /** The servers of a server.php in Server::initServers' order, as the loader's `dump` prints them. */
 interface Dump {
@@ -224,7 +243,7 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
    * targets (/opt/www/config/autoload/*, /etc/podmesh/openssl.cnf, /etc/mtls), the generated
    * environment. Resolves once the sample logged `listening`; returns its log.
    */
-  async function start(svc: AppService, opts: { opensslConf: boolean; on?: SimHost }): Promise<{ lines: Record<string, unknown>[]; raw: () => string; stop: () => Promise<void> }> {
+  async function start(svc: AppService, opts: { opensslConf: boolean; on?: SimHost; dependencies?: Record<string, string> }): Promise<{ lines: Record<string, unknown>[]; raw: () => string; stop: () => Promise<void> }> {
     const on = opts.on ?? host;
     // One shell per step (each nsenter costs time): mount points made, bind mounts read-only; the
     // Hyperf skeleton's runtime/ for the generated pid_file (BASE_PATH/runtime/hyperf.pid).
@@ -246,8 +265,10 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
       await unmount();
       throw e;
     }
-    // No PostgreSQL or Redis here: their checks are the end-to-end test's. Everything else as generated.
-    const { DB_HOST: _db, REDIS_HOST: _redis, ...env } = svc.env;
+    // PostgreSQL and Redis only where a test runs them (`dependencies`: the secrets of the service's
+    // env file, and the hosts); elsewhere without DB_HOST/REDIS_HOST. Everything else as generated.
+    const { DB_HOST: _db, REDIS_HOST: _redis, ...generated } = svc.env;
+    const env: Record<string, string> = opts.dependencies ? { ...svc.env, ...opts.dependencies } : generated;
     if (!opts.opensslConf) delete env.OPENSSL_CONF;
     const child = execa('nsenter', [`--net=/run/netns/${on.netns}`, `--mount=${on.mountNs}`, '--', php!, '-d', `extension=${SWOOLE_SO}`, LOADER, 'serve'], {
       reject: false,
@@ -431,6 +452,9 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
         const [ok, chacha, noCert, foreign, tls12, aes128, revoked, ...rest] = results;
         const denied = outsider ? rest.shift() : undefined;
         const log = server.raw();
+        // Swoole holds every generated listener, in initServers' order, TLS and client certificates as generated.
+        const listening = server.lines.find((l) => l.event === 'listening') as { ports: unknown[] };
+        expect(listening.ports, where).toEqual(dump.servers.map((s) => ({ host: s.host, port: s.port, tls: (s.sock_type & SWOOLE_SSL) !== 0, client_cert: s.settings.ssl_verify_peer === true })));
 
         expect(health, `${where}: ${svc.healthcheck.join(' ')}`).toMatchObject({ exitCode: 0 });
         expect(JSON.parse(health.stdout), where).toMatchObject({ status: 'ok', dns_name: selfCn });
@@ -500,6 +524,62 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
     // A service boards may not call has no URL in its mtls_client.php.
     expect(notDeclared).toMatchObject({ ok: true, status: 404 });
     expect(JSON.parse(notDeclared!.body!)).toEqual({ error: 'SEARCH_SERVICE_URL is not set: this service may not call search' });
+  });
+
+  it.skipIf(!deps)('GIVEN ashchan-dev\'s boards with real PostgreSQL and Redis holding the generated secrets WHEN /health is asked THEN 200 with both checks ok; with wrong secrets 503 naming each refusal', async () => {
+    const boards = appServices(cases[0]!).find((s) => s.name === 'boards')!;
+    const secrets = join(tmp.path, 'ashchan-dev/state/ashchan-dev/secrets');
+    const envFile = (name: string) => Object.fromEntries(readFileSync(join(secrets, `${name}.env`), 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const pg = { ...(parse(readFileSync(join(tmp.path, 'ashchan-dev/out/ashchan-dev/hosts/local/compose.yaml'), 'utf8')) as { services: { postgres: { environment: Record<string, string> } } }).services.postgres.environment, ...envFile('postgres') };
+    const redis = envFile('redis');
+    const own = envFile('boards');
+    expect(Object.keys(own).sort()).toEqual(expect.arrayContaining(['DB_PASSWORD', 'REDIS_AUTH']));
+    // PostgreSQL as its image would set it up from POSTGRES_USER/POSTGRES_PASSWORD/POSTGRES_DB, in a
+    // folder the postgres user owns; the password reaches initdb in a 0600 file, never a command line.
+    const pgDir = mkdtempSync(join(tmpdir(), 'podmesh-pg-'));
+    const [uid, gid] = ['-u', '-g'].map((flag) => Number(execaSync('id', [flag, 'postgres']).stdout)) as [number, number];
+    try {
+      chownSync(pgDir, uid, gid);
+      writeFileSync(join(pgDir, 'pw'), `${pg.POSTGRES_PASSWORD}\n`, { mode: 0o600 });
+      chownSync(join(pgDir, 'pw'), uid, gid);
+      await inNs(['runuser', '-u', 'postgres', '--', join(deps!.pgBin, 'initdb'), '-D', join(pgDir, 'data'), '-U', pg.POSTGRES_USER!, `--pwfile=${join(pgDir, 'pw')}`, '--auth-host=scram-sha-256', '--auth-local=trust']);
+      await inNs(['runuser', '-u', 'postgres', '--', join(deps!.pgBin, 'pg_ctl'), '-D', join(pgDir, 'data'), '-w', '-t', '20', '-l', join(pgDir, 'log'), '-o', `-c listen_addresses=127.0.0.1 -k ${pgDir}`, 'start']);
+      await inNs(['runuser', '-u', 'postgres', '--', join(deps!.pgBin, 'psql'), '-h', pgDir, '-U', pg.POSTGRES_USER!, '-d', 'postgres', '-c', `CREATE DATABASE "${pg.POSTGRES_DB}"`]);
+      // Redis with the generated password from a 0600 config file (not `--requirepass` on a command line).
+      writeFileSync(join(pgDir, 'redis.conf'), `bind 127.0.0.1\nport 6379\nrequirepass ${redis.REDIS_PASSWORD}\nsave ""\ndaemonize yes\npidfile ${join(pgDir, 'redis.pid')}\nlogfile ${join(pgDir, 'redis.log')}\n`, { mode: 0o600 });
+      await inNs([deps!.redis, join(pgDir, 'redis.conf')]);
+      // The services' names, as the mesh's DNS would answer them, point at this namespace's loopback.
+      await inNs(['sh', '-c', `echo "127.0.0.1 ${boards.env.DB_HOST} ${boards.env.REDIS_HOST}" >> /etc/hosts`]);
+
+      const health = async (dependencies: Record<string, string>) => {
+        const server = await start(boards, { opensslConf: true, dependencies });
+        try {
+          // Asked again (at most 20 times, 100 ms apart) only while Redis, just daemonized, refuses connections.
+          for (let i = 0; ; i++) {
+            const [r] = await probe([{ port: 9503, path: '/health' }]);
+            const redisCheck = (JSON.parse(r!.body ?? '{}') as { checks?: { redis?: string } }).checks?.redis ?? '';
+            if (!redisCheck.startsWith('connect:') || i === 20) return { ...r!, lines: server.lines };
+            await new Promise((ok) => setTimeout(ok, 100));
+          }
+        } finally {
+          await server.stop();
+        }
+      };
+      const good = await health(own);
+      expect(good).toMatchObject({ ok: true, status: 200 });
+      expect(JSON.parse(good.body!)).toEqual({ status: 'ok', service: boards.env.SERVICE_NAME, dns_name: 'boards.ashchan.local', checks: { postgres: 'ok', redis: 'ok' } });
+      const bad = await health({ ...own, DB_PASSWORD: `${own.DB_PASSWORD}-wrong`, REDIS_AUTH: `${own.REDIS_AUTH}-wrong` });
+      expect(bad).toMatchObject({ ok: true, status: 503 });
+      const body = JSON.parse(bad.body!) as { status: string; checks: Record<string, string> };
+      expect(body.status).toBe('unavailable');
+      expect(body.checks.postgres).toContain(`password authentication failed for user "${pg.POSTGRES_USER}"`);
+      expect(body.checks.redis).toBe('AUTH refused: -WRONGPASS invalid username-password pair or user is disabled.');
+      expect(bad.lines).toContainEqual(expect.objectContaining({ event: 'health_check_failed', level: 'error' }));
+    } finally {
+      await host.exec(['runuser', '-u', 'postgres', '--', join(deps!.pgBin, 'pg_ctl'), '-D', join(pgDir, 'data'), '-m', 'immediate', 'stop'], { timeoutMs: 20_000 });
+      await host.exec(['sh', '-c', `[ ! -f ${join(pgDir, 'redis.pid')} ] || kill "$(cat ${join(pgDir, 'redis.pid')})"`], { timeoutMs: 5_000 });
+      rmSync(pgDir, { recursive: true, force: true });
+    }
   });
 
   it('GIVEN ashchan-dev\'s gateway WHEN it runs without the generated OPENSSL_CONF THEN TLS_AES_128_GCM_SHA256 gets through: the generated openssl.cnf is what refuses it', async () => {

@@ -37,5 +37,4 @@ foreach (HyperfBoot::sortedServers($server) as $port) {
 }
 
 $sample = new Sample($policy, $client, getenv(), $caFile);
-$sample->serverConfig = $server;
 HyperfBoot::boot($server, [$sample, 'resolve'])->start();

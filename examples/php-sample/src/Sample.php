@@ -71,8 +71,14 @@ final class Sample
     {
         return match ("{$class}::{$method}") {
             'Hyperf\HttpServer\Server::onRequest' => $this->requestHandler($port, $server),
-            'Hyperf\Framework\Bootstrap\StartCallback::onStart' => fn () => $this->log('info', 'listening', [
-                'ports' => array_map(static fn ($p) => ['name' => $p['name'], 'port' => $p['port'], 'tls' => ($p['sock_type'] & SWOOLE_SSL) !== 0, 'client_cert' => ($p['settings']['ssl_verify_peer'] ?? false) === true], HyperfBoot::sortedServers($this->serverConfig ?? [])),
+            'Hyperf\Framework\Bootstrap\StartCallback::onStart' => fn (SwooleServer $server) => $this->log('info', 'listening', [
+                // What Swoole itself holds: every port with its final settings.
+                'ports' => array_map(static fn ($p) => [
+                    'host' => $p->host,
+                    'port' => $p->port,
+                    'tls' => (bool) $p->ssl,
+                    'client_cert' => ($p->setting['ssl_verify_peer'] ?? false) === true,
+                ], array_values($server->ports)),
                 'allowed_clients' => array_keys($this->allowed),
                 'revoked' => $this->crl?->count() ?? 0,
             ]),
@@ -84,9 +90,6 @@ final class Sample
             default => throw new RuntimeException("server.php names {$class}::{$method}, which this sample has no handler for"),
         };
     }
-
-    /** The server.php array, for the start-up log. */
-    public ?array $serverConfig = null;
 
     /** One JSON log line on stdout, the seed's "Logging" format. */
     public function log(string $level, string $event, array $fields = []): void
