@@ -431,9 +431,16 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
         const server = await start(svc, { opensslConf: true });
         let results: ProbeResult[];
         let health: { exitCode: number; stdout: string; stderr: string };
+        /** Whether the server sent a CertificateRequest, by port: what openssl s_client -msg saw. */
+        const asksForCert = new Map<number, boolean>();
         try {
           // The compose file's health check command, as the container runs it (its OPENSSL_CONF too).
           health = await host.exec([...svc.healthcheck], { timeoutMs: 10_000, env: { OPENSSL_CONF: svc.env.OPENSSL_CONF ?? '' } });
+          for (const p of [...mtls, ...publics]) {
+            const hello = await host.exec([openssl!, 's_client', '-connect', `127.0.0.1:${p.port}`, '-tls1_3', '-msg'], { input: '', timeoutMs: 10_000 });
+            expect(hello.stdout, `${where}: s_client to ${p.port}`).toContain('Handshake [length');
+            asksForCert.set(p.port, /Handshake \[length [0-9a-f]+\], CertificateRequest/.test(hello.stdout));
+          }
           results = await probe([
             m(allowed),
             m({ ...allowed, ciphers: 'TLS_CHACHA20_POLY1305_SHA256' }),
@@ -482,6 +489,8 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
           expect(server.lines, where).toContainEqual(expect.objectContaining({ event: 'mtls_authorization_denied', client_cn: outsider, server_cn: selfCn, path: '/health' }));
         }
         expect(server.lines, where).toContainEqual(expect.objectContaining({ event: 'mtls_handshake_complete', client_cn: allowedCn, server_cn: selfCn, tls_version: 'TLSv1.3' }));
+        // Only the mTLS port asks for a client certificate.
+        expect(Object.fromEntries(asksForCert), where).toEqual(Object.fromEntries([...mtls.map((p) => [p.port, true]), ...publics.map((p) => [p.port, false])]));
         // The public TLS port: public.crt, and no client certificate needed.
         const publicFingerprint = existsSync(join(svc.pkiDir, 'public.crt')) ? new X509Certificate(readFileSync(join(svc.pkiDir, 'public.crt'))).fingerprint256 : undefined;
         for (const [i, p] of publics.entries()) {
