@@ -72,6 +72,22 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
       120_000,
     );
 
+  /**
+   * Polls each app's /health (as its health check asks it) until all answer 200, at most `ms`:
+   * restarted containers make netavark restart aardvark-dns, and a PDO connect blocked meanwhile
+   * can hold a service's workers for a few seconds.
+   */
+  async function waitServing(ms = 60_000): Promise<void> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const results = await Promise.all(ASHCHAN_APPS.map((n) => curlIn(n, `https://${n}.ashchan.local:8443/health`).catch(() => ({ stdout: '' }))));
+      const waiting = ASHCHAN_APPS.filter((_, i) => !/\n200$/.test(results[i]!.stdout));
+      if (waiting.length === 0) return;
+      if (Date.now() > until) throw new Error(`not serving /health after ${ms} ms: ${waiting.join(', ')}\n${await runner!.diagnose()}`);
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
+
   async function teardown(): Promise<void> {
     if (tornDown) return;
     tornDown = true;
@@ -262,6 +278,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
     const t0 = Date.now();
     await runner!.restart(restarts);
     console.log(`e2e-quadlet: ${restarts.length} units restarted in ${Math.round((Date.now() - t0) / 1000)} s`);
+    await waitServing();
     // THEN verify's probes with the revoked serial are refused by both servers boards may call ...
     const r = await verifyInMesh();
     const lines = verifyLines(r.stdout);
