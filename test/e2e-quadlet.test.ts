@@ -60,17 +60,18 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
   const curlIn = (name: string, url: string) =>
     pm(['exec', container(name), 'curl', '-sS', '--max-time', '15', '--cacert', '/etc/mtls/ca.crt', '--cert', '/etc/mtls/client.crt', '--key', '/etc/mtls/client.key', '-w', '\n%{http_code}', url]);
 
-  /** `podmesh verify --json` in a container on the generated network: names through aardvark-dns. */
-  const verifyInMesh = () =>
+  /** `podmesh verify ARGS` in a container on `network` (the generated one: names through aardvark-dns). */
+  const verifyIn = (network: string, args: readonly string[]) =>
     pm(
       [
-        'run', '--rm', '--pull=never', '--network', NETWORK,
+        'run', '--rm', '--pull=never', '--network', network,
         '-v', '/mnt/repo:/repo:ro', '-v', '/mnt/node_modules:/repo/node_modules:ro', '-v', '/mnt/e2e:/e2e:ro',
         '-w', '/repo', NODE_IMAGE,
-        'node', 'bin/podmesh.mjs', 'verify', '--stack', STACK, '--stacks', '/repo/stacks', '--out', '/e2e/out', '--state', '/e2e/state', '--json',
+        'node', 'bin/podmesh.mjs', 'verify', '--stack', STACK, '--stacks', '/repo/stacks', '--out', '/e2e/out', '--state', '/e2e/state', ...args,
       ],
       120_000,
     );
+  const verifyInMesh = () => verifyIn(NETWORK, ['--json']);
 
   /**
    * Polls each app's /health (as its health check asks it) until all answer 200, at most `ms`:
@@ -227,6 +228,17 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
     const r = await verifyInMesh();
     // THEN
     expectAshchanPolicy(verifyLines(r.stdout), r.exitCode, r.stderr);
+  });
+
+  it('GIVEN the host side of the mesh WHEN verify connects to the lock\'s addresses THEN prom output counts the handshakes', async () => {
+    // In the simulated host's own network namespace (--network host), with --resolve-from-lock;
+    // DNS asked of aardvark-dns at the bridge gateway, as in the compose test.
+    const r = await verifyIn('host', ['--resolve-from-lock', '--dns', '10.90.0.1', '--format', 'prom']);
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toContain('mtls_handshake_total{stack="ashchan-dev",service="auth",client="gateway",check="allowed"} 1');
+    expect(r.stdout).toContain('mtls_handshake_failures{stack="ashchan-dev",service="auth",client="gateway",check="allowed"} 0');
+    expect(r.stdout).toContain('mtls_handshake_failures{stack="ashchan-dev",service="auth",client="boards",check="not-allowed"} 1');
+    expect(r.stdout).toContain('podmesh_verify_unexpected{stack="ashchan-dev"} 0');
   });
 
   it('GIVEN the generated DB_* and REDIS_* settings and secrets WHEN every service answers /health THEN PostgreSQL and Redis accepted them', async () => {
