@@ -1,6 +1,7 @@
 // The Quadlet runner's reading of what `quadlet -dryrun` generates (test/helpers/quadlet-run.ts),
 // judged on the checked-in ashchan-dev units and small hand-made services, without any runtime:
 // the end-to-end test (test/e2e-quadlet.test.ts) relies on these rules being systemd's.
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateUnits, parseUnitText, prepare, specifiers, startOrder, values } from '../helpers/quadlet-run.ts';
@@ -75,6 +76,30 @@ describe.skipIf(!quadlet)('Quadlet runner: ashchan-dev as Quadlet generates it',
         argv: ['/usr/bin/podman', 'network', 'create', '--ignore', '--driver', 'bridge', '--subnet', '10.90.0.0/24', '--gateway', '10.90.0.1', '--interface-name=ashchan-mesh', 'ashchan-mesh'],
       },
     ]);
+  });
+});
+
+describe.skipIf(!quadlet)('Quadlet runner: every host in out/', () => {
+  // Rootless hosts' units use %h (the user's home); rootful ones /etc/podmesh. A system manager's
+  // %t is /run and %h /root (systemd.unit(5)).
+  const hosts = readdirSync(join(repoRoot, 'out')).flatMap((stack) =>
+    readdirSync(join(repoRoot, 'out', stack, 'hosts')).map((host) => join(repoRoot, 'out', stack, 'hosts', host, 'quadlet')),
+  );
+
+  it.each(hosts)('GIVEN %s WHEN its services are prepared THEN every command is a podman command with no specifier left', (dir) => {
+    const rootless = readdirSync(dir).some((f) => readFileSync(join(dir, f), 'utf8').includes('%h'));
+    const manager = rootless ? MANAGER : { home: '/root', runtimeDir: '/run' };
+    const order = startOrder(generateUnits(dir, rootless));
+    expect(order.length).toBeGreaterThan(0);
+    for (const u of order) {
+      const r = prepare(u, manager);
+      for (const c of r.commands) {
+        expect(c.argv[0], u.name).toBe('/usr/bin/podman');
+        expect(c.argv.filter((w) => /%[a-zA-Z%]/.test(w)), u.name).toEqual([]);
+      }
+      if (u.name.endsWith('-network.service') || u.name.endsWith('-volume.service')) expect(r.type, u.name).toBe('oneshot');
+      else expect(r.commands.find((c) => c.key === 'ExecStart')!.argv.find((w) => w.startsWith('--cidfile='))).toBe(`--cidfile=${manager.runtimeDir}/${u.name.replace(/\.service$/, '')}.cid`);
+    }
   });
 });
 
