@@ -30,7 +30,8 @@ if [ ! -x "$dir/rootfs/usr/bin/podman" ]; then
   work=$(mktemp -d "$cache/podman54-build.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   mmdebstrap --quiet --variant=essential --include="$PACKAGES" trixie "$work/rootfs" http://deb.debian.org/debian >&2
-  mkdir -p "$work/rootfs/etc/containers" "$work/rootfs/var/lib/containers"
+  # Mount points the tests bind over: the run's storage, and a rootful host's /etc/podmesh.
+  mkdir -p "$work/rootfs/etc/containers" "$work/rootfs/var/lib/containers" "$work/rootfs/etc/podmesh"
   printf '%s' "$CONTAINERS_CONF" > "$work/rootfs/etc/containers/containers.conf"
   rm -rf "$dir"
   mv "$work" "$dir"

@@ -9,18 +9,24 @@
 //
 // The rootless user manager is simulated for root: %h = /root (apply's `--home /root`, the host
 // root's /root bound onto the Debian 13 root's /root), %t = /run/user/0.
-import { execa } from 'execa';
-import { existsSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ASHCHAN_APPS, ASHCHAN_INFRA, ASHCHAN_SEED_IPS, expectAshchanPolicy, expectHealthy, expectWrongPasswordRefused, verifyLines, WRONG_PASSWORD_PHP } from './helpers/mesh-checks.ts';
-import { createHosts, netnsReady, type SimHost, type SimNetwork } from './helpers/netns.ts';
-import { podman54Ready, podman54Rootfs, startPodman54, type Podman54 } from './helpers/podman54.ts';
-import { buildNodeRootfs, importImages, NODE_IMAGE, type ImageRole } from './helpers/quadlet-images.ts';
-import { buildServiceImages, serviceImagesReady } from './helpers/service-images.ts';
-import { generateUnits, QuadletRunner, userRuntimeDir, value, type GeneratedUnit } from './helpers/quadlet-run.ts';
-import { tempDir } from './helpers/stacks.ts';
-import { inCI, repoRoot, tool } from './helpers/tools.ts';
+import {
+  ASHCHAN_APPS,
+  ASHCHAN_INFRA,
+  ASHCHAN_SEED_IPS,
+  expectAshchanPolicy,
+  expectHealthy,
+  expectWrongPasswordRefused,
+  verifyLines,
+  WRONG_PASSWORD_PHP,
+} from './helpers/mesh-checks.ts';
+import { netnsReady } from './helpers/netns.ts';
+import { podman54Ready } from './helpers/podman54.ts';
+import { QuadletHost } from './helpers/quadlet-host.ts';
+import { userManager, value } from './helpers/quadlet-run.ts';
+import { serviceImagesReady } from './helpers/service-images.ts';
+import { inCI, tool } from './helpers/tools.ts';
 
 const ready = netnsReady() && podman54Ready() && serviceImagesReady();
 const quadlet = tool('quadlet');
@@ -33,45 +39,16 @@ if (!busybox) {
 const runnable = ready && !!quadlet && !!python && !!busybox;
 
 const STACK = 'ashchan-dev';
-const HOST = 'local';
-const PROJECT = 'ashchan';
 const NETWORK = 'ashchan-mesh';
 /** The simulated user manager (see the top of this file). */
-const MANAGER = { home: '/root', runtimeDir: userRuntimeDir(0) };
-const bin = join(repoRoot, 'bin/podmesh.mjs');
+const MANAGER = userManager(0, '/root');
 
 describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Podman 5.4', () => {
-  const dir = tempDir('podmesh-e2eq-');
-  const out = join(dir.path, 'out');
-  const state = join(dir.path, 'state');
-  const hostRoot = join(dir.path, 'hostroot');
-  let net: SimNetwork | undefined;
-  let host: SimHost;
-  let podman: Podman54 | undefined;
-  let runner: QuadletRunner | undefined;
-  let units: GeneratedUnit[] = [];
-  let tornDown = false;
-
-  const cli = (...args: string[]) =>
-    execa('node', [bin, ...args, '--stacks', join(repoRoot, 'stacks'), '--out', out, '--state', state, '--stack', STACK], { reject: false, timeout: 90_000 });
-  const pm = (args: readonly string[], timeoutMs = 60_000) => podman!.podman(args, { timeoutMs });
-  const container = (name: string) => `${PROJECT}-${name}-1`;
-  // Longer than the sample's upstream timeout (5 s), so a slow refusal upstream still comes back as 502.
-  const curlIn = (name: string, url: string) =>
-    pm(['exec', container(name), 'curl', '-sS', '--max-time', '15', '--cacert', '/etc/mtls/ca.crt', '--cert', '/etc/mtls/client.crt', '--key', '/etc/mtls/client.key', '-w', '\n%{http_code}', url]);
-
-  /** `podmesh verify ARGS` in a container on `network` (the generated one: names through aardvark-dns). */
-  const verifyIn = (network: string, args: readonly string[]) =>
-    pm(
-      [
-        'run', '--rm', '--pull=never', '--network', network,
-        '-v', '/mnt/repo:/repo:ro', '-v', '/mnt/node_modules:/repo/node_modules:ro', '-v', '/mnt/e2e:/e2e:ro',
-        '-w', '/repo', NODE_IMAGE,
-        'node', 'bin/podmesh.mjs', 'verify', '--stack', STACK, '--stacks', '/repo/stacks', '--out', '/e2e/out', '--state', '/e2e/state', ...args,
-      ],
-      120_000,
-    );
-  const verifyInMesh = () => verifyIn(NETWORK, ['--json']);
+  let q: QuadletHost;
+  const pm = (args: readonly string[], timeoutMs?: number) => q.pm(args, timeoutMs);
+  const container = (name: string) => q.container(name);
+  const curlIn = (name: string, url: string) => q.curlIn(name, url);
+  const verifyInMesh = () => q.verifyIn(NETWORK, ['--json']);
 
   /**
    * Polls each app's /health (as its health check asks it) until all answer 200, at most `ms`:
@@ -84,86 +61,35 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
       const results = await Promise.all(ASHCHAN_APPS.map((n) => curlIn(n, `https://${n}.ashchan.local:8443/health`).catch(() => ({ stdout: '' }))));
       const waiting = ASHCHAN_APPS.filter((_, i) => !/\n200$/.test(results[i]!.stdout));
       if (waiting.length === 0) return;
-      if (Date.now() > until) throw new Error(`not serving /health after ${ms} ms: ${waiting.join(', ')}\n${await runner!.diagnose()}`);
+      if (Date.now() > until) throw new Error(`not serving /health after ${ms} ms: ${waiting.join(', ')}\n${await q.runner!.diagnose()}`);
       await new Promise((r) => setTimeout(r, 1_000));
     }
   }
 
-  async function teardown(): Promise<void> {
-    if (tornDown) return;
-    tornDown = true;
-    const errors: string[] = [];
-    if (runner) errors.push(...(await runner.stop()));
-    await runner?.close();
-    await podman?.teardown().catch((e: unknown) => errors.push(String(e)));
-    await net?.teardown().catch((e: unknown) => errors.push(String(e)));
-    dir.cleanup();
-    if (errors.length > 0) console.warn(`e2e-quadlet teardown:\n${errors.join('\n')}`);
-  }
-
   beforeAll(async () => {
-    const started = Date.now();
-    // GIVEN ashchan-dev synthesized, and host `local` installed by `podmesh apply` into a host root
-    // whose rootless user has the home /root
-    const s = await cli('synth');
-    expect(s.exitCode, s.stderr).toBe(0);
-    const a = await cli('apply', '--host', HOST, '--root', hostRoot, '--home', MANAGER.home, '--no-systemctl');
-    expect(a.exitCode, a.stderr).toBe(0);
-    const unitDir = join(hostRoot, MANAGER.home, '.config/containers/systemd');
-    // ... the services Quadlet makes of the installed units (ashchan-dev's host is rootless: -user) ...
-    units = generateUnits(unitDir, true);
-
-    // ... Podman 5.4 inside a simulated host, seeing the host root's home and, read-only, the checkout ...
-    const rootfs = podman54Rootfs();
-    net = await createHosts(['quadlet']);
-    host = net.host('quadlet');
-    const imageDir = join(net.workDir, 'image');
-    buildNodeRootfs(imageDir, busybox!);
-    const builtAt = Date.now();
-    const service = await buildServiceImages();
-    const imagesMs = Date.now() - builtAt;
-    const serviceDir = dirname(service.php.tarball);
-    const notifyDir = { machine: join(net.workDir, 'notify'), inside: '/run/podmesh-notify' };
-    mkdirSync(notifyDir.machine, { mode: 0o700 });
-    podman = await startPodman54(host, rootfs, {
-      workDir: net.workDir,
-      binds: [
-        { source: imageDir, target: '/mnt/image', readOnly: true },
-        { source: serviceDir, target: '/mnt/service-images', readOnly: true },
-        { source: notifyDir.machine, target: notifyDir.inside },
-        { source: join(hostRoot, MANAGER.home), target: MANAGER.home },
-        { source: repoRoot, target: '/mnt/repo', readOnly: true },
-        { source: realpathSync(join(repoRoot, 'node_modules')), target: '/mnt/node_modules', readOnly: true },
-        { source: dir.path, target: '/mnt/e2e', readOnly: true },
-      ],
+    // GIVEN ashchan-dev synthesized and host `local` installed by `podmesh apply` into a host root
+    // whose rootless user has the home /root, Podman 5.4 in a simulated host, the test images
+    // WHEN the services Quadlet makes of the installed units are started as systemd would
+    q = await QuadletHost.start({
+      stack: STACK,
+      host: 'local',
+      project: 'ashchan',
+      manager: MANAGER,
+      busybox: busybox!,
+      unitTimeoutMs: Number(process.env.PODMESH_UNIT_TIMEOUT_MS ?? 120_000),
     });
     const version = await pm(['version', '--format', '{{.Client.Version}}']);
     expect(version.stdout.trim(), version.stderr).toBe('5.4.2');
-
-    // ... and local images under the names the units give.
-    const images: Record<string, ImageRole> = {};
-    for (const u of units) {
-      const image = value(u, 'X-Container', 'Image');
-      if (!image) continue;
-      const svc = u.name.replace(/^ashchan-|\.service$/g, '');
-      images[image] = (ASHCHAN_INFRA as readonly string[]).includes(svc) ? (svc as ImageRole) : 'app';
-    }
-    await importImages(podman, { nodeDir: '/mnt/image', serviceDir: '/mnt/service-images', service }, images);
-    const imported = Date.now();
-
-    // WHEN the services are started as systemd would
-    runner = new QuadletRunner(units, podman, MANAGER, { notifyDir, startTimeoutMs: Number(process.env.PODMESH_UNIT_TIMEOUT_MS ?? 120_000) });
-    await runner.start();
     console.log(
-      `e2e-quadlet: set up in ${Math.round((imported - started) / 1000)} s (service images ${Math.round(imagesMs / 1000)} s), units started in ${Math.round((Date.now() - imported) / 1000)} s: ` +
-        runner.started.map((r) => `${r.unit} ${(r.ms / 1000).toFixed(1)}s`).join(', '),
+      `e2e-quadlet: set up in ${Math.round(q.times.setup / 1000)} s (service images ${Math.round(q.times.images / 1000)} s), units started in ${Math.round(q.times.start / 1000)} s: ` +
+        q.runner!.started.map((r) => `${r.unit} ${(r.ms / 1000).toFixed(1)}s`).join(', '),
     );
   }, 600_000);
 
-  afterAll(teardown, 180_000);
+  afterAll(() => q?.teardown(), 180_000);
 
   it('GIVEN the generated units WHEN started THEN they run in dependency order: network and volumes, infrastructure, services, gateway', () => {
-    expect(runner!.started.map((r) => r.unit)).toEqual([
+    expect(q.runner!.started.map((r) => r.unit)).toEqual([
       'ashchan-mesh-network.service',
       'ashchan-minio-data-volume.service',
       'ashchan-minio.service',
@@ -181,7 +107,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
   });
 
   it('GIVEN the commands run WHEN compared with what Quadlet generated THEN only the specifiers differ', () => {
-    const argv = (unit: string) => runner!.started.find((r) => r.unit === unit)!.argv;
+    const argv = (unit: string) => q.runner!.started.find((r) => r.unit === unit)!.argv;
     // Podman 4.3 would refuse these flags; 5.4 ran them as written.
     expect(argv('ashchan-mesh-network.service')).toEqual([
       ['/usr/bin/podman', 'network', 'create', '--ignore', '--driver', 'bridge', '--subnet', '10.90.0.0/24', '--gateway', '10.90.0.1', '--interface-name=ashchan-mesh', 'ashchan-mesh'],
@@ -192,15 +118,15 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
     expect(pg[pg.indexOf('--env-file') + 1]).toBe('/root/.config/podmesh/ashchan-dev/secrets/postgres.env');
     // systemd turns `$$` into `$`: the shell in the container expands the variables.
     expect(pg[pg.indexOf('--health-cmd') + 1]).toBe('["CMD-SHELL","pg_isready -U \\"$POSTGRES_USER\\" -d \\"$POSTGRES_DB\\""]');
-    for (const r of runner!.started) for (const a of r.argv) expect(a.filter((w) => /%[a-zA-Z]/.test(w)), r.unit).toEqual([]);
+    for (const r of q.runner!.started) for (const a of r.argv) expect(a.filter((w) => /%[a-zA-Z]/.test(w)), r.unit).toEqual([]);
   });
 
   it('GIVEN Notify=healthy WHEN a unit starts THEN READY=1 arrives only once its container is healthy', () => {
     // Every container unit is Type=notify; all but the gateway (nobody waits for it) wait for health.
-    const notify = runner!.started.filter((r) => r.type === 'notify');
+    const notify = q.runner!.started.filter((r) => r.type === 'notify');
     expect(notify.map((r) => r.unit).sort()).toEqual([...ASHCHAN_APPS, ...ASHCHAN_INFRA].map((s) => `ashchan-${s}.service`).sort());
     for (const r of notify) expect(r.notifications.join('\n').split('\n'), r.unit).toContain('READY=1');
-    const gated = units.filter((u) => value(u, 'X-Container', 'Notify') === 'healthy').map((u) => u.name);
+    const gated = q.units.filter((u) => value(u, 'X-Container', 'Notify') === 'healthy').map((u) => u.name);
     expect(gated.sort()).toEqual([...ASHCHAN_APPS, ...ASHCHAN_INFRA].filter((s) => s !== 'gateway').map((s) => `ashchan-${s}.service`).sort());
     for (const r of notify.filter((x) => gated.includes(x.unit))) expect(r.health, r.unit).toBe('healthy');
   });
@@ -233,7 +159,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
   it('GIVEN the host side of the mesh WHEN verify connects to the lock\'s addresses THEN prom output counts the handshakes', async () => {
     // In the simulated host's own network namespace (--network host), with --resolve-from-lock;
     // DNS asked of aardvark-dns at the bridge gateway, as in the compose test.
-    const r = await verifyIn('host', ['--resolve-from-lock', '--dns', '10.90.0.1', '--format', 'prom']);
+    const r = await q.verifyIn('host', ['--resolve-from-lock', '--dns', '10.90.0.1', '--format', 'prom']);
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toContain('mtls_handshake_total{stack="ashchan-dev",service="auth",client="gateway",check="allowed"} 1');
     expect(r.stdout).toContain('mtls_handshake_failures{stack="ashchan-dev",service="auth",client="gateway",check="allowed"} 0');
@@ -264,7 +190,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
   it('GIVEN the gateway\'s PublishPort WHEN the host connects to localhost:9501 without a client certificate THEN the public TLS listener answers with public.crt', async () => {
     // From the simulated host itself (its own loopback), through the port Podman 5.4 published.
     const ca = `${MANAGER.home}/.config/podmesh/${STACK}/pki/services/gateway/ca.crt`;
-    const r = await podman!.exec(['curl', '-sS', '--max-time', '10', '--tlsv1.3', '--cacert', ca, '-o', '/dev/null', '-w', '%{http_code} %{ssl_verify_result}', 'https://localhost:9501/health'], { timeoutMs: 20_000 });
+    const r = await q.podman!.exec(['curl', '-sS', '--max-time', '10', '--tlsv1.3', '--cacert', ca, '-o', '/dev/null', '-w', '%{http_code} %{ssl_verify_result}', 'https://localhost:9501/health'], { timeoutMs: 20_000 });
     expect(r.stdout, r.stderr).toBe('200 0');
   });
 
@@ -277,18 +203,18 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
 
   it('GIVEN boards\' client certificate revoked, synth and apply WHEN the units apply names are restarted THEN the revoked certificate is refused and boards calls again with its new one', async () => {
     // GIVEN the production loop: revoke, synth, apply (which lists the units to restart)
-    const rv = await cli('certs', 'revoke', 'boards', '--kind', 'client', '--reason', 'keyCompromise');
+    const rv = await q.cli('certs', 'revoke', 'boards', '--kind', 'client', '--reason', 'keyCompromise');
     expect(rv.exitCode, rv.stderr).toBe(0);
-    const s = await cli('synth');
+    const s = await q.cli('synth');
     expect(s.exitCode, s.stderr).toBe(0);
-    const a = await cli('apply', '--host', HOST, '--root', hostRoot, '--home', MANAGER.home, '--no-systemctl');
+    const a = await q.apply();
     expect(a.exitCode, a.stderr).toBe(0);
     const restarts = [...a.stdout.matchAll(/^ {4}systemctl --user restart (\S+)$/gm)].map((m) => m[1]!);
     // Every service with the new CRL, boards with its new client certificate; not the databases.
     expect(restarts).toEqual(['auth', 'boards', 'gateway', 'media', 'minio', 'moderation', 'search'].map((x) => `ashchan-${x}.service`));
     // WHEN those units are restarted as systemctl would (ExecStop, ExecStopPost, ExecStart)
     const t0 = Date.now();
-    await runner!.restart(restarts);
+    await q.runner!.restart(restarts);
     console.log(`e2e-quadlet: ${restarts.length} units restarted in ${Math.round((Date.now() - t0) / 1000)} s`);
     await waitServing();
     // THEN verify's probes with the revoked serial are refused by both servers boards may call ...
@@ -305,7 +231,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
   it('GIVEN the units WHEN stopped by their ExecStop lines and the run torn down THEN no container, cgroup, namespace or process is left', async () => {
     // WHEN every unit's ExecStop/ExecStopPost runs (last started first)
     const t0 = Date.now();
-    const errors = await runner!.stop();
+    const errors = await q.runner!.stop();
     expect(errors).toEqual([]);
     console.log(`e2e-quadlet: all units stopped in ${Math.round((Date.now() - t0) / 1000)} s`);
     // THEN no container is left; networks and volumes stay, as with systemd (oneshot units without ExecStop)
@@ -314,12 +240,13 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
     const nets = await pm(['network', 'ls', '--format', '{{.Name}}']);
     expect(nets.stdout.split('\n')).toContain(NETWORK);
 
-    const ns = host.netns;
-    const p = podman!;
-    await teardown();
-    expect(net!.leftovers()).toEqual({ netns: [], mounts: [], processes: [], paths: [] });
+    const ns = q.host.netns;
+    const net = q.net!;
+    const p = q.podman!;
+    await q.teardown();
+    expect(net.leftovers()).toEqual({ netns: [], mounts: [], processes: [], paths: [] });
     expect(p.cgroups()).toEqual([]);
     expect(readdirSync('/run/netns').filter((n) => n === ns)).toEqual([]);
-    expect(existsSync(dir.path)).toBe(false);
+    expect(existsSync(q.dir.path)).toBe(false);
   });
 });

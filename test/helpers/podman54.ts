@@ -57,7 +57,10 @@ export function podman54Rootfs(): string {
 export interface Bind {
   /** Path on the machine. */
   readonly source: string;
-  /** Path inside the root filesystem, below `/mnt` (a private tmpfs) or an existing folder such as `/root`. */
+  /**
+   * Path inside the root filesystem: below `/mnt` or `/run` (private tmpfs, created as needed), or
+   * an existing folder such as `/root` or `/etc/podmesh` (never created: the cached root stays as built).
+   */
   readonly target: string;
   readonly readOnly?: boolean;
 }
@@ -117,7 +120,7 @@ export async function startPodman54(host: SimHost, rootfs: string, opts: Podman5
     `chmod 1777 ${q(r('tmp'))}`,
     `mount --bind ${q(storage)} ${q(r('var/lib/containers'))}`,
     ...(opts.binds ?? []).flatMap((b) => [
-      `mkdir -p ${q(r(b.target))}`,
+      /^\/(mnt|run)\//.test(b.target) ? `mkdir -p ${q(r(b.target))}` : `test -d ${q(r(b.target))}`,
       `mount --bind ${q(b.source)} ${q(r(b.target))}`,
       ...(b.readOnly ? [`mount -o remount,bind,ro ${q(r(b.target))}`] : []),
     ]),

@@ -102,16 +102,26 @@ export function startOrder(units: readonly GeneratedUnit[]): GeneratedUnit[] {
   return order;
 }
 
-/** Where a user manager's specifiers point. */
-export interface UserManager {
-  /** `%h`: the user's home (inside the Podman root filesystem). */
+/** The systemd instance that would run the units, and where its specifiers point. */
+export interface Manager {
+  /** `user` (`systemctl --user`, rootless hosts) or `system` (rootful hosts). */
+  readonly kind: 'user' | 'system';
+  /** `%h`: the user's home (inside the Podman root); `/root` for the system manager. */
   readonly home: string;
-  /** `%t`: the user manager's runtime directory, `$XDG_RUNTIME_DIR` (`/run/user/UID`). */
+  /** `%t`: `$XDG_RUNTIME_DIR` (`/run/user/UID`) for a user manager, `/run` for the system manager. */
   readonly runtimeDir: string;
 }
 
+/** The system manager (rootful hosts): `%h` = `/root`, `%t` = `/run` (systemd.unit(5)). */
+export const SYSTEM_MANAGER: Manager = { kind: 'system', home: '/root', runtimeDir: '/run' };
+
+/** A user manager of the user with `uid` and `home`. */
+export function userManager(uid: number, home: string): Manager {
+  return { kind: 'user', home, runtimeDir: join('/run/user', String(uid)) };
+}
+
 /** systemd's specifiers for one unit of a user manager (systemd.unit(5), "Specifiers"). */
-export function specifiers(unitName: string, manager: UserManager): Record<string, string> {
+export function specifiers(unitName: string, manager: Manager): Record<string, string> {
   const dot = unitName.lastIndexOf('.');
   return {
     n: unitName, // full unit name
@@ -138,9 +148,11 @@ export interface RunnableUnit {
 }
 
 /** Expands a unit's `[Service]` lines for `manager`: Environment=, then the Exec*= lines. */
-export function prepare(unit: GeneratedUnit, manager: UserManager): RunnableUnit {
+export function prepare(unit: GeneratedUnit, manager: Manager): RunnableUnit {
   const spec = specifiers(unit.name, manager);
-  const env: Record<string, string> = { HOME: manager.home, XDG_RUNTIME_DIR: manager.runtimeDir };
+  // A user manager passes HOME and XDG_RUNTIME_DIR to its services; the system manager neither
+  // (no User= in these units).
+  const env: Record<string, string> = manager.kind === 'user' ? { HOME: manager.home, XDG_RUNTIME_DIR: manager.runtimeDir } : {};
   for (const v of values(unit, 'Service', 'Environment')) {
     for (const word of parseUnitWords(v, spec)) {
       const eq = word.indexOf('=');
@@ -196,7 +208,7 @@ export class QuadletRunner {
   constructor(
     units: readonly GeneratedUnit[],
     private readonly podman: Podman54,
-    private readonly manager: UserManager,
+    private readonly manager: Manager,
     private readonly opts: RunnerOptions,
   ) {
     this.order = startOrder(units).map((u) => prepare(u, manager));
@@ -388,9 +400,4 @@ function notifyListener(socketPath: string, timeoutMs: number): NotifyListener {
   });
   const done = child.then(() => messages);
   return { process: child, listening, done };
-}
-
-/** The rootless user's runtime directory systemd would give uid `uid`. */
-export function userRuntimeDir(uid: number): string {
-  return join('/run/user', String(uid));
 }

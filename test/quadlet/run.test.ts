@@ -4,12 +4,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generateUnits, parseUnitText, prepare, specifiers, startOrder, values } from '../helpers/quadlet-run.ts';
+import { generateUnits, parseUnitText, prepare, specifiers, startOrder, SYSTEM_MANAGER, userManager, values } from '../helpers/quadlet-run.ts';
 import { repoRoot, tool } from '../helpers/tools.ts';
 import { SystemdSyntaxError } from './systemd-exec.ts';
 
 const quadlet = tool('quadlet');
-const MANAGER = { home: '/home/ashchan', runtimeDir: '/run/user/1000' };
+const MANAGER = userManager(1000, '/home/ashchan');
 
 describe.skipIf(!quadlet)('Quadlet runner: ashchan-dev as Quadlet generates it', () => {
   const units = generateUnits(join(repoRoot, 'out/ashchan-dev/hosts/local/quadlet'), true);
@@ -80,15 +80,14 @@ describe.skipIf(!quadlet)('Quadlet runner: ashchan-dev as Quadlet generates it',
 });
 
 describe.skipIf(!quadlet)('Quadlet runner: every host in out/', () => {
-  // Rootless hosts' units use %h (the user's home); rootful ones /etc/podmesh. A system manager's
-  // %t is /run and %h /root (systemd.unit(5)).
+  // Rootless hosts' units use %h (the user's home); rootful ones /etc/podmesh.
   const hosts = readdirSync(join(repoRoot, 'out')).flatMap((stack) =>
     readdirSync(join(repoRoot, 'out', stack, 'hosts')).map((host) => join(repoRoot, 'out', stack, 'hosts', host, 'quadlet')),
   );
 
   it.each(hosts)('GIVEN %s WHEN its services are prepared THEN every command is a podman command with no specifier left', (dir) => {
     const rootless = readdirSync(dir).some((f) => readFileSync(join(dir, f), 'utf8').includes('%h'));
-    const manager = rootless ? MANAGER : { home: '/root', runtimeDir: '/run' };
+    const manager = rootless ? MANAGER : SYSTEM_MANAGER;
     const order = startOrder(generateUnits(dir, rootless));
     expect(order.length).toBeGreaterThan(0);
     for (const u of order) {
