@@ -1,0 +1,87 @@
+// End to end, a rootful host: ashchan-prod's host `data` (PostgreSQL, Redis, MinIO and media on
+// its slice of the mesh) installed by `podmesh apply` into a temporary root (`/etc/podmesh`,
+// `/etc/containers/systemd`), its units turned into services by `quadlet -dryrun` (system mode)
+// and run unchanged on Podman 5.4 as the system manager would: `%t` = `/run`, no HOME or
+// XDG_RUNTIME_DIR. The other hosts and the WireGuard tunnel are not part of this test (the units
+// only order themselves After= the tunnel's unit); test/e2e-quadlet.test.ts runs a whole rootless
+// mesh. Torn down completely.
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectHealthy } from './helpers/mesh-checks.ts';
+import { netnsReady } from './helpers/netns.ts';
+import { podman54Ready } from './helpers/podman54.ts';
+import { QuadletHost } from './helpers/quadlet-host.ts';
+import { SYSTEM_MANAGER } from './helpers/quadlet-run.ts';
+import { serviceImagesReady } from './helpers/service-images.ts';
+import { inCI, tool } from './helpers/tools.ts';
+
+const ready = netnsReady() && podman54Ready() && serviceImagesReady();
+const quadlet = tool('quadlet');
+const python = tool('python3');
+const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
+if (!busybox) {
+  if (inCI) throw new Error('busybox-static is required under CI: run scripts/install-validators.sh');
+  console.warn('skipping the rootful Quadlet end-to-end test: apt-get install busybox-static');
+}
+const runnable = ready && !!quadlet && !!python && !!busybox;
+const SERVICES = ['postgres', 'redis', 'minio', 'media'] as const;
+
+describe.skipIf(!runnable)('end to end: ashchan-prod host data (rootful) from its Quadlet units on Podman 5.4', () => {
+  let q: QuadletHost;
+
+  beforeAll(async () => {
+    // GIVEN host `data` of ashchan-prod installed by apply (rootful) and its units started as the system manager would
+    q = await QuadletHost.start({ stack: 'ashchan-prod', host: 'data', project: 'ashchan', manager: SYSTEM_MANAGER, busybox: busybox! });
+    console.log(
+      `e2e-quadlet-rootful: set up in ${Math.round(q.times.setup / 1000)} s, units started in ${Math.round(q.times.start / 1000)} s: ` +
+        q.runner!.started.map((r) => `${r.unit} ${(r.ms / 1000).toFixed(1)}s`).join(', '),
+    );
+  }, 600_000);
+
+  afterAll(() => q?.teardown(), 180_000);
+
+  it('GIVEN the rootful units WHEN started THEN in dependency order, with /run as %t and the host root under /etc/podmesh', () => {
+    expect(q.runner!.started.map((r) => r.unit)).toEqual([
+      'ashchan-mesh-network.service',
+      'ashchan-minio-data-volume.service',
+      'ashchan-minio.service',
+      'ashchan-postgres-data-volume.service',
+      'ashchan-postgres.service',
+      'ashchan-media.service',
+      'ashchan-redis-data-volume.service',
+      'ashchan-redis.service',
+    ]);
+    const pg = q.runner!.started.find((r) => r.unit === 'ashchan-postgres.service')!.argv[0]!;
+    expect(pg).toContain('--cidfile=/run/ashchan-postgres.cid');
+    expect(pg[pg.indexOf('--env-file') + 1]).toBe('/etc/podmesh/ashchan-prod/secrets/postgres.env');
+    // The system manager passes no HOME or XDG_RUNTIME_DIR; the unit's own Environment= only.
+    expect(q.runner!.order.find((u) => u.unit.name === 'ashchan-postgres.service')!.env).toEqual({ PODMAN_SYSTEMD_UNIT: 'ashchan-postgres.service' });
+  });
+
+  it('GIVEN the started units WHEN the health checks run THEN every container turns healthy', async () => {
+    const until = Date.now() + 60_000;
+    const healthy = (ps: string) => SERVICES.every((s) => new RegExp(`^${q.container(s)} Up .*\\(healthy\\)$`, 'm').test(ps));
+    let ps = await q.pm(['ps', '--format', '{{.Names}} {{.Status}}']);
+    while (!healthy(ps.stdout) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 1_000));
+      ps = await q.pm(['ps', '--format', '{{.Names}} {{.Status}}']);
+    }
+    expect(healthy(ps.stdout), ps.stdout).toBe(true);
+  });
+
+  it('GIVEN media WHEN asked for /health as its health check asks THEN PostgreSQL accepted the generated credentials', async () => {
+    const r = await q.curlIn('media', 'https://media.ashchan.local:8443/health');
+    expectHealthy('media', r.stdout, r.stderr);
+  });
+
+  it('GIVEN the units WHEN stopped and the run torn down THEN no container, cgroup, namespace or process is left', async () => {
+    expect(await q.runner!.stop()).toEqual([]);
+    const ps = await q.pm(['ps', '-a', '--format', '{{.Names}}']);
+    expect(ps.stdout.trim()).toBe('');
+    const net = q.net!;
+    const p = q.podman!;
+    await q.teardown();
+    expect(net.leftovers()).toEqual({ netns: [], mounts: [], processes: [], paths: [] });
+    expect(p.cgroups()).toEqual([]);
+  });
+});
