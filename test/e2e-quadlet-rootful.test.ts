@@ -58,6 +58,17 @@ describe.skipIf(!runnable)('end to end: ashchan-prod host data (rootful) from it
     expect(q.runner!.order.find((u) => u.unit.name === 'ashchan-postgres.service')!.env).toEqual({ PODMAN_SYSTEMD_UNIT: 'ashchan-postgres.service' });
   });
 
+  it('GIVEN a Podman 4.9 host WHEN a unit waits for health through PodmanArgs=--sdnotify=healthy THEN that flag wins over Quadlet\'s and READY=1 comes once healthy', () => {
+    // Host data declares podmanVersion 4.9: no Notify=healthy key, so podmesh appends the flag
+    // after Quadlet's own --sdnotify=conmon; podman takes the last one.
+    for (const unit of ['ashchan-minio.service', 'ashchan-postgres.service']) {
+      const r = q.runner!.started.find((x) => x.unit === unit)!;
+      expect(r.argv[0]!.filter((w) => w.startsWith('--sdnotify=')), unit).toEqual(['--sdnotify=conmon', '--sdnotify=healthy']);
+      expect(r.notifications.join('\n').split('\n'), unit).toContain('READY=1');
+      expect(r.health, unit).toBe('healthy');
+    }
+  });
+
   it('GIVEN the started units WHEN the health checks run THEN every container turns healthy', async () => {
     const until = Date.now() + 60_000;
     const healthy = (ps: string) => SERVICES.every((s) => new RegExp(`^${q.container(s)} Up .*\\(healthy\\)$`, 'm').test(ps));
