@@ -119,6 +119,13 @@ describe('Quadlet runner: unit text, order and specifiers', () => {
     expect(specifiers('ashchan-mesh-network.service', MANAGER)).toEqual({ n: 'ashchan-mesh-network.service', N: 'ashchan-mesh-network', h: '/home/ashchan', t: '/run/user/1000' });
   });
 
+  it('GIVEN the system manager WHEN a unit is prepared THEN %t is /run, %h /root, and no HOME or XDG_RUNTIME_DIR is passed', () => {
+    const u = parseUnitText('x.service', '[Service]\nEnvironment=PODMAN_SYSTEMD_UNIT=%n\nExecStart=/usr/bin/podman run --cidfile=%t/%N.cid -v %h/a:/a img\n');
+    const r = prepare(u, SYSTEM_MANAGER);
+    expect(r.env).toEqual({ PODMAN_SYSTEMD_UNIT: 'x.service' });
+    expect(r.commands[0]!.argv).toEqual(['/usr/bin/podman', 'run', '--cidfile=/run/x.cid', '-v', '/root/a:/a', 'img']);
+  });
+
   it('GIVEN a specifier the runner does not know WHEN prepared THEN it fails instead of passing it through', () => {
     // %U (the user's uid) is a real systemd specifier, but no generated unit uses it: a new one must be added knowingly.
     const u = parseUnitText('a.service', '[Service]\nExecStart=/usr/bin/podman run --user %U x\n');
