@@ -87,6 +87,7 @@ describe('compose for ashchan-dev', () => {
         `./config/${n}/autoload/server.php:/opt/www/config/autoload/server.php:ro,Z`,
         `./config/${n}/autoload/mtls_client.php:/opt/www/config/autoload/mtls_client.php:ro,Z`,
         `./config/${n}/autoload/mtls_policy.php:/opt/www/config/autoload/mtls_policy.php:ro,Z`,
+        `./config/${n}/openssl.cnf:/etc/podmesh/openssl.cnf:ro,Z`,
         `../../../../.podmesh/ashchan-dev/pki/services/${n}:/etc/mtls:ro,Z`,
       ]);
     }

@@ -111,6 +111,7 @@ describe('Service', () => {
       MTLS_MIN_TLS_VERSION: 'TLSv1.3',
       MTLS_CRL_FILE: '/etc/mtls/crl.pem',
       MTLS_ALLOWED_CLIENTS: '',
+      OPENSSL_CONF: '/etc/podmesh/openssl.cnf',
     });
     // Sorted by name.
     expect(s!.environment.map(([k]) => k)).toEqual(s!.environment.map(([k]) => k).sort());

@@ -431,9 +431,16 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
         const server = await start(svc, { opensslConf: true });
         let results: ProbeResult[];
         let health: { exitCode: number; stdout: string; stderr: string };
+        /** Whether the server sent a CertificateRequest, by port: what openssl s_client -msg saw. */
+        const asksForCert = new Map<number, boolean>();
         try {
           // The compose file's health check command, as the container runs it (its OPENSSL_CONF too).
           health = await host.exec([...svc.healthcheck], { timeoutMs: 10_000, env: { OPENSSL_CONF: svc.env.OPENSSL_CONF ?? '' } });
+          for (const p of [...mtls, ...publics]) {
+            const hello = await host.exec([openssl!, 's_client', '-connect', `127.0.0.1:${p.port}`, '-tls1_3', '-msg'], { input: '', timeoutMs: 10_000 });
+            expect(hello.stdout, `${where}: s_client to ${p.port}`).toContain('Handshake [length');
+            asksForCert.set(p.port, /Handshake \[length [0-9a-f]+\], CertificateRequest/.test(hello.stdout));
+          }
           results = await probe([
             m(allowed),
             m({ ...allowed, ciphers: 'TLS_CHACHA20_POLY1305_SHA256' }),
@@ -482,6 +489,8 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
           expect(server.lines, where).toContainEqual(expect.objectContaining({ event: 'mtls_authorization_denied', client_cn: outsider, server_cn: selfCn, path: '/health' }));
         }
         expect(server.lines, where).toContainEqual(expect.objectContaining({ event: 'mtls_handshake_complete', client_cn: allowedCn, server_cn: selfCn, tls_version: 'TLSv1.3' }));
+        // Only the mTLS port asks for a client certificate.
+        expect(Object.fromEntries(asksForCert), where).toEqual(Object.fromEntries([...mtls.map((p) => [p.port, true]), ...publics.map((p) => [p.port, false])]));
         // The public TLS port: public.crt, and no client certificate needed.
         const publicFingerprint = existsSync(join(svc.pkiDir, 'public.crt')) ? new X509Certificate(readFileSync(join(svc.pkiDir, 'public.crt'))).fingerprint256 : undefined;
         for (const [i, p] of publics.entries()) {
@@ -496,34 +505,47 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
     120_000,
   );
 
-  it('GIVEN ashchan-dev\'s boards and media on two hosts WHEN boards serves /call/media THEN it called media with the generated client options and returns media\'s answer', async () => {
-    const [boards, media] = ['boards', 'media'].map((n) => appServices(cases[0]!).find((s) => s.name === n)!);
+  it('GIVEN ashchan-dev\'s boards and media on two hosts WHEN boards serves /call/media THEN it called media with the generated client options and returns media\'s answer; an impostor under media\'s name is refused', async () => {
+    const [boards, media, moderation] = ['boards', 'media', 'moderation'].map((n) => appServices(cases[0]!).find((s) => s.name === n)!);
     const peer = net!.host('peer');
-    // boards' container resolves media through the mesh's DNS; here media runs on the other host.
+    // boards' container resolves media through the mesh's DNS; here media.ashchan.local is the other host.
     await inNs(['sh', '-c', `echo "${host.underlayIp} media.ashchan.local" >> /etc/hosts`], peer);
-    const callee = await start(media!, { opensslConf: true });
-    let results: ProbeResult[];
+    const own = { servername: 'boards.ashchan.local', ca: join(boards!.pkiDir, 'ca.crt'), cert: join(boards!.pkiDir, 'client.crt'), key: join(boards!.pkiDir, 'client.key') };
+    const caller = await start(boards!, { opensslConf: true, on: peer });
+    let call: ProbeResult | undefined;
+    let notDeclared: ProbeResult | undefined;
+    let impostor: ProbeResult | undefined;
+    let mediaLines: Record<string, unknown>[] = [];
     try {
-      const caller = await start(boards!, { opensslConf: true, on: peer });
+      const callee = await start(media!, { opensslConf: true });
       try {
-        const own = { servername: 'boards.ashchan.local', ca: join(boards!.pkiDir, 'ca.crt'), cert: join(boards!.pkiDir, 'client.crt'), key: join(boards!.pkiDir, 'client.key') };
-        results = await probe([{ port: 8443, path: '/call/media', tls: own }, { port: 8443, path: '/call/search', tls: own }], peer);
+        [call, notDeclared] = await probe([{ port: 8443, path: '/call/media', tls: own }, { port: 8443, path: '/call/search', tls: own }], peer);
+        mediaLines = [...callee.lines];
       } finally {
-        await caller.stop();
+        await callee.stop();
+      }
+      // moderation would let boards in, but its certificate is not media's: the client options must
+      // verify the server's name (hyperf/guzzle's handler alone sets ssl_verify_peer => false).
+      const wrong = await start(moderation!, { opensslConf: true });
+      try {
+        [impostor] = await probe([{ port: 8443, path: '/call/media', tls: own }], peer);
+      } finally {
+        await wrong.stop();
       }
     } finally {
-      await callee.stop();
+      await caller.stop();
     }
-    const [call, notDeclared] = results;
     expect(call).toMatchObject({ ok: true, status: 200 });
     const answer = JSON.parse(call!.body!) as { target: string; status: number; body: string };
     expect(answer).toMatchObject({ target: 'https://media.ashchan.local:8443', status: 200 });
     expect(JSON.parse(answer.body)).toEqual({ status: 'ok', service: media!.env.SERVICE_NAME, dns_name: 'media.ashchan.local', checks: {} });
     // media saw boards' client certificate over TLS 1.3: the client options took effect.
-    expect(callee.lines).toContainEqual(expect.objectContaining({ event: 'mtls_handshake_complete', client_cn: 'boards.ashchan.local', server_cn: 'media.ashchan.local', tls_version: 'TLSv1.3' }));
+    expect(mediaLines).toContainEqual(expect.objectContaining({ event: 'mtls_handshake_complete', client_cn: 'boards.ashchan.local', server_cn: 'media.ashchan.local', tls_version: 'TLSv1.3' }));
     // A service boards may not call has no URL in its mtls_client.php.
     expect(notDeclared).toMatchObject({ ok: true, status: 404 });
     expect(JSON.parse(notDeclared!.body!)).toEqual({ error: 'SEARCH_SERVICE_URL is not set: this service may not call search' });
+    expect(impostor).toMatchObject({ ok: true, status: 502 });
+    expect(JSON.parse(impostor!.body!)).toEqual({ target: 'https://media.ashchan.local:8443', error: 'Connection failed, errCode=1014 (SSL verify failed)' });
   });
 
   it.skipIf(!deps)('GIVEN ashchan-dev\'s boards with real PostgreSQL and Redis holding the generated secrets WHEN /health is asked THEN 200 with both checks ok; with wrong secrets 503 naming each refusal', async () => {

@@ -39,13 +39,19 @@ final class Sample
     /** @var array<string, true> connections whose handshake was logged, by fd/connect time/port */
     private array $logged = [];
 
+    /** @var array<int, array> the servers of server.php by port, as HyperfBoot passed them */
+    private array $ports = [];
+
+    /** The one request handler, shared by all servers as Hyperf shares its HttpServer instance. */
+    private ?\Closure $onRequest = null;
+
     /**
      * @param array $policy mtls_policy.php's `mtls_policy`
      * @param array $client mtls_client.php's array (`http_client`, `mtls_services`)
      * @param array<string, string> $env the process environment
      * @param string $caFile the CA bundle of the mTLS port (its ssl_client_cert_file), to check CRL signatures
      */
-    public function __construct(private readonly array $policy, private readonly array $client, private readonly array $env, string $caFile)
+    public function __construct(array $policy, private readonly array $client, private readonly array $env, string $caFile)
     {
         $this->service = ($env['SERVICE_NAME'] ?? '') !== '' ? $env['SERVICE_NAME'] : (string) ($policy['service'] ?? 'unknown');
         $this->selfCn = (string) ($policy['dns_name'] ?? $env['SERVICE_DNS_NAME'] ?? '');
@@ -98,14 +104,24 @@ final class Sample
         fwrite(STDOUT, json_encode($line, JSON_UNESCAPED_SLASHES | JSON_INVALID_UTF8_SUBSTITUTE) . "\n");
     }
 
+    /**
+     * Hyperf takes Hyperf\HttpServer\Server from its container, one instance for every server that
+     * names it, so one handler serves all ports; like an application under Hyperf, it tells the
+     * ports apart by the port a request came in on (its settings decide mTLS or not).
+     */
     private function requestHandler(array $port, SwooleServer $server): \Closure
     {
-        $mtls = ($port['settings']['ssl_verify_peer'] ?? false) === true;
-        // The port's settings fix the protocol: Swoole reports neither version nor suite per connection.
-        $tlsVersion = ($port['settings']['ssl_protocols'] ?? null) === SWOOLE_SSL_TLSv1_3 ? 'TLSv1.3' : null;
-        return function (Request $request, Response $response) use ($mtls, $tlsVersion, $server): void {
+        $this->ports[$port['port']] = $port;
+        return $this->onRequest ??= function (Request $request, Response $response) use ($server): void {
             try {
-                $mtls ? $this->handleMtls($request, $response, $server, $tlsVersion) : $this->handlePlain($request, $response);
+                $settings = $this->ports[(int) ($request->server['server_port'] ?? 0)]['settings'] ?? [];
+                if (($settings['ssl_verify_peer'] ?? false) === true) {
+                    // The port's settings fix the protocol: Swoole reports neither version nor suite per connection.
+                    $tlsVersion = ($settings['ssl_protocols'] ?? null) === SWOOLE_SSL_TLSv1_3 ? 'TLSv1.3' : null;
+                    $this->handleMtls($request, $response, $server, $tlsVersion);
+                } else {
+                    $this->handlePlain($request, $response);
+                }
             } catch (Throwable $e) {
                 $this->log('error', 'request_failed', ['message' => $e->getMessage()]);
                 $this->send($response, 500, ['error' => 'internal']);
