@@ -392,11 +392,9 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     expect(r.stdout.replace(/\s+/g, ' ').trim(), r.stderr).toBe('Name: postgres Uid: 999 999 999 999');
   });
 
-  // KNOWN ISSUE of the generated file, kept visible: redis' command is `sh -c "exec redis-server …"`,
-  // and the official entrypoint switches to the redis user only when its first argument is
-  // `redis-server` (or an option), so with `sh` first it execs as root. This flips to a failure
-  // (remove `.fails`) once the generated command starts with redis-server again.
-  it.fails('GIVEN the official redis entrypoint WHEN Redis runs with the generated command THEN it runs as the redis user', async () => {
+  // The generated command goes through the official entrypoint, which switches to the redis user only
+  // when its first argument is `redis-server`; a bare `sh -c "exec redis-server …"` ran as root.
+  it('GIVEN the official redis entrypoint WHEN Redis runs with the generated command THEN it runs as the redis user', async () => {
     const r = await pm(['exec', container('redis'), 'sh', '-c', 'grep -E "^(Name|Uid):" /proc/1/status']);
     expect(r.stdout.replace(/\s+/g, ' ').trim(), r.stderr).toBe('Name: redis-server Uid: 999 999 999 999');
   });
