@@ -168,7 +168,7 @@ describe('podman-compose', () => {
         timeout: 60_000,
       });
       const model = parse(text);
-      expect(model.services.redis.command).toEqual(['sh', '-c', 'exec redis-server --appendonly yes --requirepass "$REDIS_PASSWORD"']);
+      expect(model.services.redis.command).toEqual(['sh', '-c', 'exec docker-entrypoint.sh redis-server --appendonly yes --requirepass "$REDIS_PASSWORD"']);
       expect(model.services.auth.networks['ashchan-mesh'].ipv4_address).toBe('10.90.0.21');
     } finally {
       out.cleanup();

@@ -75,7 +75,9 @@ export class Redis extends InfraService {
       image: 'docker.io/library/redis:7-alpine',
       ports: { redis: 6379 },
       // The password comes from the env file podmesh generates (REDIS_PASSWORD), never the command line of a unit.
-      command: ['sh', '-c', 'exec redis-server --appendonly yes --requirepass "$REDIS_PASSWORD"'],
+      // Through the image's entrypoint: it drops root for the redis user only when its first
+      // argument is redis-server (a bare `exec redis-server` from sh would run as root).
+      command: ['sh', '-c', 'exec docker-entrypoint.sh redis-server --appendonly yes --requirepass "$REDIS_PASSWORD"'],
     }));
     this.data = new Volume(this, 'data');
     this.addMount({ volume: this.data, target: '/data' });
