@@ -7,7 +7,7 @@
 // mesh. Torn down completely.
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectHealthy } from './helpers/mesh-checks.ts';
+import { expectHealthy, INFRA_PID1, pid1, PID1_STATUS } from './helpers/mesh-checks.ts';
 import { netnsReady } from './helpers/netns.ts';
 import { podman54Ready } from './helpers/podman54.ts';
 import { QuadletHost } from './helpers/quadlet-host.ts';
@@ -78,6 +78,13 @@ describe.skipIf(!runnable)('end to end: ashchan-prod host data (rootful) from it
       ps = await q.pm(['ps', '--format', '{{.Names}} {{.Status}}']);
     }
     expect(healthy(ps.stdout), ps.stdout).toBe(true);
+  });
+
+  it('GIVEN the official entrypoints WHEN PostgreSQL and Redis run with the generated commands THEN they dropped root for their users (gosu)', async () => {
+    for (const s of ['postgres', 'redis'] as const) {
+      const r = await q.pm(['exec', q.container(s), ...PID1_STATUS]);
+      expect(pid1(r.stdout), `${s}: ${r.stderr}`).toBe(INFRA_PID1[s]);
+    }
   });
 
   it('GIVEN media WHEN asked for /health as its health check asks THEN PostgreSQL accepted the generated credentials', async () => {

@@ -18,6 +18,9 @@ import {
   expectAshchanPolicy,
   expectHealthy,
   expectWrongPasswordRefused,
+  INFRA_PID1,
+  pid1,
+  PID1_STATUS,
   verifyLines,
   WRONG_PASSWORD_PHP,
 } from './helpers/mesh-checks.ts';
@@ -173,6 +176,13 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
       const r = await curlIn(app, `https://${app}.ashchan.local:8443/health`);
       // THEN
       expectHealthy(app, r.stdout, r.stderr);
+    }
+  });
+
+  it('GIVEN the official entrypoints WHEN PostgreSQL and Redis run with the generated commands THEN they dropped root for their users (gosu)', async () => {
+    for (const s of ['postgres', 'redis'] as const) {
+      const r = await q.pm(['exec', q.container(s), ...PID1_STATUS]);
+      expect(pid1(r.stdout), `${s}: ${r.stderr}`).toBe(INFRA_PID1[s]);
     }
   });
 

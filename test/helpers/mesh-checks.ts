@@ -99,3 +99,20 @@ export function expectWrongPasswordRefused(stdout: string, stderr: string): void
   expect(stdout).toMatch(/^redis: (refused|(redis: )?WRONGPASS invalid username-password pair or user is disabled\.)$/m);
   expect(stdout).not.toContain('accepted');
 }
+
+/** Command for `podman exec CTR …`: the name and uids of the container's PID 1. */
+export const PID1_STATUS = ['sh', '-c', 'grep -E "^(Name|Uid):" /proc/1/status'] as const;
+
+/**
+ * What {@link PID1_STATUS} must print for the infrastructure: the official entrypoints switch to
+ * their users (gosu) before starting the server, with the generated commands as well.
+ */
+export const INFRA_PID1: Readonly<Record<'postgres' | 'redis', string>> = {
+  postgres: 'Name: postgres Uid: 999 999 999 999',
+  redis: 'Name: redis-server Uid: 999 999 999 999',
+};
+
+/** {@link PID1_STATUS} output on one line. */
+export function pid1(stdout: string): string {
+  return stdout.replace(/\s+/g, ' ').trim();
+}
