@@ -18,7 +18,7 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 runtime = "runc"
 '
-if [ "$(id -u)" != 0 ]; then echo "podman54-rootfs: needs root (mmdebstrap, chroot)" >&2; exit 1; fi
+if [ "$(id -u)" != 0 ]; then echo "podman54-rootfs: needs root (mmdebstrap in root mode)" >&2; exit 1; fi
 command -v mmdebstrap >/dev/null || { echo "podman54-rootfs: apt-get install mmdebstrap" >&2; exit 1; }
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/podmesh-test
 key=$(sha256sum < "$0" | cut -c1-16)

@@ -7,9 +7,10 @@
 // Bookworm's Podman 4.3 cannot run what Quadlet 5.4 generates (`network create --ignore`,
 // `--interface-name`, `run --sdnotify=healthy`); this one can.
 //
-// pivot_root, not chroot: under `chroot`, runc 1.2 mounts a container's /etc/resolv.conf and
-// /etc/hosts onto the chroot's own files instead of the container's, so containers get the
-// machine's nameserver instead of aardvark-dns (observed with Podman 5.4.2 and runc from trixie).
+// pivot_root, not chroot: under `chroot`, the bind mounts of a container's /etc/resolv.conf and
+// /etc/hosts land on the chroot's own /etc files (seen in the container's mountinfo) and the
+// container reads the machine's nameserver instead of aardvark-dns (observed with Podman 5.4.2 and
+// runc 1.1.15 from trixie; the same commands under pivot_root give `nameserver 10.90.0.1`).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
