@@ -97,6 +97,11 @@ else
   echo "install-validators: ../shared/vendor/docker-library or the Swoole build missing: the end-to-end test will skip (and fail under CI=true)" >&2
 fi
 
+# Podman 5.4 from a Debian 13 root filesystem, for running what Quadlet generates (RECIPES.md
+# section 9; test/e2e-quadlet*.test.ts): about a minute on a new machine, then cached outside the
+# clone, keyed by the script's hash.
+bash "$root/scripts/podman54-rootfs.sh" >/dev/null
+
 echo "validators ready in $bin:"
 "$bin/quadlet" -version 2>/dev/null || true
 "$bin/docker-compose" version
