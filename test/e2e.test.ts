@@ -16,6 +16,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { buildRootfs, IMPORT_CHANGES } from './helpers/image.ts';
+import {
+  ASHCHAN_APPS as APPS,
+  ASHCHAN_INFRA as INFRA,
+  ASHCHAN_SEED_IPS as SEED_IPS,
+  expectAshchanPolicy,
+  expectHealthy,
+  expectWrongPasswordRefused,
+  INFRA_PID1,
+  pid1,
+  PID1_STATUS,
+  verifyLines,
+  WRONG_PASSWORD_PHP,
+  type VerifyLine,
+} from './helpers/mesh-checks.ts';
 import { createHosts, netnsReady, type SimHost, type SimNetwork } from './helpers/netns.ts';
 import { buildServiceImages, importArgs, serviceImagesReady, type ServiceImageName } from './helpers/service-images.ts';
 import { tempDir } from './helpers/stacks.ts';
@@ -42,30 +56,12 @@ const SERVICE_IMAGE: Record<ServiceImageName, string> = {
   redis: 'localhost/podmesh-e2e/redis:7',
   php: 'localhost/podmesh-e2e/php-sample:8.2',
 };
-const APPS = ['gateway', 'auth', 'boards', 'media', 'search', 'moderation'] as const;
-const INFRA = ['postgres', 'redis', 'minio'] as const;
-const SEED_IPS: Record<string, string> = { gateway: '10.90.0.10', auth: '10.90.0.21', boards: '10.90.0.22' };
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 // Debian 12's Podman defaults to CNI without DNS; the mesh's names need netavark and aardvark-dns
 // (scripts/install-validators.sh installs them). Chosen in a private containers.conf so the
 // machine's own Podman keeps its backend.
 const NETWORK_BACKEND = '[network]\nnetwork_backend = "netavark"\n';
 const bin = join(repoRoot, 'bin/podmesh.mjs');
-
-/** One line of `podmesh verify --json`. */
-interface VerifyLine {
-  readonly event: string;
-  readonly target: string;
-  readonly check: string;
-  readonly client: string;
-  readonly client_cn: string;
-  readonly server_cn: string;
-  readonly tls_version: string | null;
-  readonly cipher_suite: string | null;
-  readonly http_status: number | null;
-  readonly result: string;
-  readonly detail: string;
-}
 
 describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmesh verify', () => {
   const dir = tempDir('podmesh-e2e-');
@@ -179,7 +175,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
       ],
       120_000,
     );
-    const lines = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as VerifyLine);
+    const lines = verifyLines(r.stdout);
     return { exitCode: r.exitCode, lines, stderr: r.stderr };
   }
 
@@ -288,28 +284,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     // WHEN
     const { exitCode, lines, stderr } = await verifyInMesh();
     // THEN
-    const failed = lines.filter((l) => l.result !== 'pass');
-    expect(failed, stderr).toEqual([]);
-    expect(exitCode, stderr).toBe(0);
-    const find = (target: string, check: string, client = '') => lines.find((l) => l.target === target && l.check === check && l.client === client);
-    for (const target of APPS) {
-      expect(find(target, 'dns'), target).toMatchObject({ event: 'dns_resolution', result: 'pass' });
-      expect(find(target, 'no-client-cert'), target).toMatchObject({ event: 'mtls_handshake_failed', result: 'pass' });
-    }
-    // Ashchan's policy: gateway calls everyone, boards calls media and moderation, nobody calls the gateway or boards' peers.
-    const allowed = lines.filter((l) => l.check === 'allowed').map((l) => `${l.client}->${l.target}`).sort();
-    expect(allowed).toEqual(['boards->media', 'boards->moderation', 'gateway->auth', 'gateway->boards', 'gateway->media', 'gateway->moderation', 'gateway->search']);
-    expect(find('auth', 'allowed', 'gateway')).toMatchObject({
-      event: 'mtls_handshake_complete',
-      client_cn: 'gateway.ashchan.local',
-      server_cn: 'auth.ashchan.local',
-      tls_version: 'TLSv1.3',
-      http_status: 200,
-    });
-    expect(['TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256']).toContain(find('auth', 'allowed', 'gateway')!.cipher_suite);
-    expect(find('auth', 'not-allowed', 'boards')).toMatchObject({ event: 'mtls_handshake_failed', http_status: 403, result: 'pass' });
-    expect(lines.filter((l) => l.target === 'gateway' && l.check === 'not-allowed')).toHaveLength(5);
-    expect(lines.filter((l) => l.check === 'revoked')).toEqual([]);
+    expectAshchanPolicy(lines, exitCode, stderr);
   });
 
   it('GIVEN the host side of the mesh WHEN verify connects to the lock\'s addresses THEN prom output counts the handshakes', async () => {
@@ -350,53 +325,28 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
   });
 
   it('GIVEN the generated DB_* and REDIS_* settings and secrets WHEN every service answers /health THEN PostgreSQL and Redis accepted them', async () => {
-    // What each service depends on, per the stack: the gateway neither, media only PostgreSQL.
-    const expected: Record<(typeof APPS)[number], Record<string, string>> = {
-      gateway: {},
-      auth: { postgres: 'ok', redis: 'ok' },
-      boards: { postgres: 'ok', redis: 'ok' },
-      media: { postgres: 'ok' },
-      search: { postgres: 'ok', redis: 'ok' },
-      moderation: { postgres: 'ok', redis: 'ok' },
-    };
     for (const app of APPS) {
       // WHEN the service is asked as its generated health check asks it (its own client certificate)
       const r = await curlIn(app, `https://${app}.ashchan.local:8443/health`);
       // THEN
-      expect(r.stdout, `${app}: ${r.stderr}`).toMatch(/\n200$/);
-      const body = JSON.parse(r.stdout.slice(0, r.stdout.lastIndexOf('\n'))) as { status: string; dns_name: string; checks: Record<string, string> };
-      expect(body, app).toMatchObject({ status: 'ok', dns_name: `${app}.ashchan.local`, checks: expected[app] });
-      expect(Object.keys(body.checks).sort(), app).toEqual(Object.keys(expected[app]).sort());
+      expectHealthy(app, r.stdout, r.stderr);
     }
   });
 
   it('GIVEN the real servers WHEN a client brings a wrong password THEN PostgreSQL and Redis refuse it', async () => {
     // The health answers above mean something only if the servers check passwords: the same
     // connection from boards' container, with its generated host/user settings and a wrong password.
-    const php = [
-      '$e = getenv();',
-      'try { new PDO("pgsql:host={$e[\'DB_HOST\']};port={$e[\'DB_PORT\']};dbname={$e[\'DB_DATABASE\']};connect_timeout=3", $e[\'DB_USERNAME\'], "wrong-password"); echo "postgres: accepted\n"; }',
-      'catch (PDOException $x) { echo "postgres: ", $x->getMessage(), "\n"; }',
-      '$r = new Redis(); $r->connect($e[\'REDIS_HOST\'], (int) $e[\'REDIS_PORT\'], 3);',
-      'try { $ok = $r->auth("wrong-password"); echo "redis: ", $ok ? "accepted" : "refused", "\n"; } catch (RedisException $x) { echo "redis: ", $x->getMessage(), "\n"; }',
-    ].join(' ');
-    const r = await pm(['exec', container('boards'), 'php', '-r', php]);
-    expect(r.stdout, r.stderr).toMatch(/^postgres: .*password authentication failed for user "ashchan"/m);
-    expect(r.stdout).toMatch(/^redis: (refused|WRONGPASS invalid username-password pair.*)$/m);
-    expect(r.stdout).not.toContain('accepted');
+    const r = await pm(['exec', container('boards'), 'php', '-r', WRONG_PASSWORD_PHP]);
+    expectWrongPasswordRefused(r.stdout, r.stderr);
   });
 
-  it('GIVEN the official postgres entrypoint WHEN PostgreSQL runs THEN it dropped root for the postgres user (gosu)', async () => {
-    // The image honours the official start-up contract: root only until the entrypoint's user switch.
-    const r = await pm(['exec', container('postgres'), 'sh', '-c', 'grep -E "^(Name|Uid):" /proc/1/status']);
-    expect(r.stdout.replace(/\s+/g, ' ').trim(), r.stderr).toBe('Name: postgres Uid: 999 999 999 999');
-  });
-
-  // The generated command goes through the official entrypoint, which switches to the redis user only
-  // when its first argument is `redis-server`; a bare `sh -c "exec redis-server …"` ran as root.
-  it('GIVEN the official redis entrypoint WHEN Redis runs with the generated command THEN it runs as the redis user', async () => {
-    const r = await pm(['exec', container('redis'), 'sh', '-c', 'grep -E "^(Name|Uid):" /proc/1/status']);
-    expect(r.stdout.replace(/\s+/g, ' ').trim(), r.stderr).toBe('Name: redis-server Uid: 999 999 999 999');
+  // The official entrypoints switch to their users (gosu) only when their first argument is the
+  // server: the generated commands must get there (redis' `sh -c` execs the entrypoint for that).
+  it('GIVEN the official entrypoints WHEN PostgreSQL and Redis run with the generated commands THEN they dropped root for their users (gosu)', async () => {
+    for (const s of ['postgres', 'redis'] as const) {
+      const r = await pm(['exec', container(s), ...PID1_STATUS]);
+      expect(pid1(r.stdout), `${s}: ${r.stderr}`).toBe(INFRA_PID1[s]);
+    }
   });
 
   it('GIVEN boards\' client certificate revoked and the servers restarted WHEN the revoked certificate and verify call THEN it is refused, and boards goes on with its new one', async () => {

@@ -35,7 +35,8 @@ export function verifyLines(stdout: string): VerifyLine[] {
 /**
  * Asserts a verify run of ashchan-dev with nothing revoked: every probe passes; DNS and the
  * no-certificate refusal for every app; exactly the policy's allowed calls complete over TLS 1.3
- * with a seed suite; a caller outside a callee's policy gets 403.
+ * with a seed suite; a caller outside a callee's policy gets 403; the gateway's public TLS port
+ * answers without a client certificate.
  */
 export function expectAshchanPolicy(lines: readonly VerifyLine[], exitCode: number, stderr: string): void {
   expect(lines.filter((l) => l.result !== 'pass'), stderr).toEqual([]);
@@ -59,6 +60,10 @@ export function expectAshchanPolicy(lines: readonly VerifyLine[], exitCode: numb
   expect(find('auth', 'not-allowed', 'boards')).toMatchObject({ event: 'mtls_handshake_failed', http_status: 403, result: 'pass' });
   expect(lines.filter((l) => l.target === 'gateway' && l.check === 'not-allowed')).toHaveLength(5);
   expect(lines.filter((l) => l.check === 'revoked')).toEqual([]);
+  // The gateway's public TLS listener, without a client certificate, with the public certificate.
+  expect(lines.filter((l) => l.check === 'public-tls')).toEqual([
+    expect.objectContaining({ target: 'gateway', event: 'tls_handshake_complete', client_cn: '', server_cn: 'localhost', tls_version: 'TLSv1.3', result: 'pass' }),
+  ]);
 }
 
 /** What each app's /health must report it checked, per ashchan-dev: the gateway nothing, media only PostgreSQL. */
