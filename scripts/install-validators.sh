@@ -6,6 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
+# apt-get needs root: a root shell (often without sudo, as in containers) runs on; a user with sudo
+# is asked for it once here.
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then
+  exec sudo -- "$0" "$@"
+fi
 if [ "$(id -u)" != 0 ]; then
   echo "install-validators: run as root (apt-get install), or install by hand:" >&2
   echo "  apt-get install -y podman netavark aardvark-dns runc wireguard-tools wireguard-go openssl php-cli systemd iproute2 busybox-static curl chromium postgresql redis-server php-pgsql" >&2

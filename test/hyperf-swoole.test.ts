@@ -39,7 +39,7 @@ const SWOOLE_SSL_TLSv1_3 = 64;
 /** Swoole as built by scripts/install-validators.sh; skip (or fail under CI) without it. */
 function swooleReady(): boolean {
   if (existsSync(SWOOLE_SO)) return true;
-  const how = 'run `sudo scripts/install-validators.sh`, which builds it from ../shared/vendor/swoole-src-6.0.2.tar.xz (RECIPES.md section 7)';
+  const how = 'run `scripts/install-validators.sh`, which builds it from ../shared/vendor/swoole-src-6.0.2.tar.xz (RECIPES.md section 7)';
   if (inCI) throw new Error(`.cache/swoole.so is required under CI: ${how}`);
   console.warn(`skipping the Swoole tests: .cache/swoole.so is missing; ${how}`);
   return false;
@@ -57,7 +57,7 @@ function dependencyTools(): { pgBin: string; redis: string } | undefined {
   const redis = findTool('redis-server');
   const pdo = !!php && execaSync(php, ['-m']).stdout.split('\n').includes('pdo_pgsql');
   if (version && redis && pdo) return { pgBin: join(pgRoot, version, 'bin'), redis };
-  const how = 'apt-get install postgresql redis-server php-pgsql (or run `sudo scripts/install-validators.sh`)';
+  const how = 'apt-get install postgresql redis-server php-pgsql (or run `scripts/install-validators.sh`)';
   if (inCI) throw new Error(`PostgreSQL, Redis and pdo_pgsql are required under CI: ${how}`);
   console.warn(`skipping the sample's /health test with PostgreSQL and Redis: ${how}`);
   return undefined;

@@ -8,9 +8,9 @@ const LOCAL_BIN = join(ROOT, '.cache/bin');
 
 /** How to get each tool, shown when it is missing. */
 const INSTALL: Record<string, string> = {
-  'docker-compose': 'run `sudo scripts/install-validators.sh` (Docker Compose v2 from Debian trixie, see RECIPES.md)',
-  'podman-compose': 'run `sudo scripts/install-validators.sh` (podman-compose 1.3 from Debian trixie)',
-  quadlet: 'run `sudo scripts/install-validators.sh` (Quadlet 5.4 from Debian trixie)',
+  'docker-compose': 'run `scripts/install-validators.sh` (Docker Compose v2 from Debian trixie, see RECIPES.md)',
+  'podman-compose': 'run `scripts/install-validators.sh` (podman-compose 1.3 from Debian trixie)',
+  quadlet: 'run `scripts/install-validators.sh` (Quadlet 5.4 from Debian trixie)',
   'systemd-analyze': 'apt-get install systemd',
   openssl: 'apt-get install openssl',
   wg: 'apt-get install wireguard-tools',
@@ -19,7 +19,7 @@ const INSTALL: Record<string, string> = {
   podman: 'apt-get install podman runc',
   php: 'apt-get install php-cli',
   curl: 'apt-get install curl',
-  chromium: 'apt-get install chromium (or run `sudo scripts/install-validators.sh`)',
+  chromium: 'apt-get install chromium (or run `scripts/install-validators.sh`)',
 };
 
 /** Absolute path of a tool from `.cache/bin` or PATH, or undefined. */
