@@ -1,7 +1,8 @@
 // Bad input: every case names the construct path and the fix, and leaves out/ exactly as it was.
 import { Construct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { App, Host, Network, PodmeshError, Postgres, Redis, Stack, synth, Volume, type Issue } from '../constructs/index.ts';
+import { App, Host, InfraService, Minio, Network, PodmeshError, Postgres, Redis, Stack, synth, Volume, type Issue } from '../constructs/index.ts';
+import { podmeshRejection } from './helpers/errors.ts';
 import { miniStack, svc, tempDir, testState } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';
 
@@ -295,5 +296,29 @@ describe('bad input', () => {
 
   it('has at least the fifteen cases the issue asks for', () => {
     expect(cases.length).toBeGreaterThanOrEqual(15);
+  });
+});
+
+describe('unknown props', () => {
+  // zod drops keys a schema does not name: a misspelled prop must be an error, never ignored.
+  const CASES: ReadonlyArray<readonly [construct: string, build: (app: App) => void, path: string, message: string]> = [
+    ['Stack', (app) => new Stack(app, 'bad', { projcet: 'x' } as never), 'bad', 'unknown prop projcet. Did you mean project?'],
+    ['Host', (app) => new Host(new Stack(app, 'bad'), 'h', { podmanVersoin: '5.4' } as never), 'bad/h', 'unknown prop podmanVersoin. Did you mean podmanVersion?'],
+    ['Network', (app) => new Network(new Stack(app, 'bad'), 'mesh', { subnet: '10.90.0.0/24', domian: 'x.local' } as never), 'bad/mesh', 'unknown prop domian. Did you mean domain?'],
+    ['Volume', (app) => new Volume(new Stack(app, 'bad'), 'v', { nmae: 'x' } as never), 'bad/v', 'unknown prop nmae. Did you mean name?'],
+    ['Service', (app) => svc(miniStack('bad', app).stack, 'api', { imagee: 'x' } as never), 'bad/api', 'unknown prop imagee. Did you mean image?'],
+    ['Service (nested)', (app) => svc(miniStack('bad', app).stack, 'api', { hyperf: { appRot: '/srv' } } as never), 'bad/api', 'hyperf: unknown prop appRot. Did you mean appRoot?'],
+    ['Service (a port)', (app) => svc(miniStack('bad', app).stack, 'api', { ports: { http: { port: 80, pubish: true } } } as never), 'bad/api', 'ports.http: unknown prop pubish. Did you mean publish?'],
+    ['Postgres', (app) => new Postgres(miniStack('bad', app).stack, 'db', { databse: 'x' } as never), 'bad/db', 'unknown prop databse. Did you mean database?'],
+    ['Minio', (app) => new Minio(miniStack('bad', app).stack, 'store', { bukcet: 'x' } as never), 'bad/store', 'unknown prop bukcet. Did you mean bucket?'],
+    ['InfraService', (app) => new InfraService(miniStack('bad', app).stack, 'mail', { image: 'x', comand: ['true'] } as never), 'bad/mail', 'unknown prop comand. Did you mean command?'],
+    ['Redis', (app) => new Redis(miniStack('bad', app).stack, 'cache', { healthcheck: { comand: ['true'] } } as never), 'bad/cache', 'healthcheck: unknown prop comand. Did you mean command?'],
+  ];
+
+  it.each(CASES)('%s', async (_name, build, path, message) => {
+    const app = new App();
+    build(app);
+    const err = await podmeshRejection(synth(app, { stateDir: testState, outDir: tempDir().path }));
+    expect(err.issues.map((i) => `[${i.path}] ${i.message}`).join('\n')).toContain(`[${path}] ${message}`);
   });
 });

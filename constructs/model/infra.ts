@@ -1,8 +1,9 @@
 // Infrastructure services without mTLS: PostgreSQL, Redis, MinIO, or any other container.
 import type { Construct } from 'constructs';
+import { z } from 'zod';
 import { Volume } from './volume.ts';
 import type { CertKind } from '../pki/types.ts';
-import { Workload, type HealthcheckProps, type TlsMount, type WorkloadProps } from './workload.ts';
+import { Workload, workloadSchema, type HealthcheckProps, type TlsMount, type WorkloadProps } from './workload.ts';
 
 /** Where the MinIO image (running as root) looks for its certificates. */
 const MINIO_CERTS = '/root/.minio/certs';
@@ -14,8 +15,9 @@ export interface InfraServiceProps extends WorkloadProps {}
 export class InfraService extends Workload {
   public readonly kind = 'infra' as const;
 
-  constructor(scope: Construct, id: string, props: InfraServiceProps) {
-    super(scope, id, props);
+  /** `schema`: a preset's own props on top of the workload's, so they are known and checked. */
+  constructor(scope: Construct, id: string, props: InfraServiceProps, schema: z.ZodType<WorkloadProps> = workloadSchema) {
+    super(scope, id, props, schema);
   }
 
   defaultHealthcheck(_dnsName: string): HealthcheckProps | undefined {
@@ -31,6 +33,11 @@ export interface PostgresProps extends Partial<WorkloadProps> {
   readonly user?: string;
 }
 
+// The presets' own props are taken out before the workload's are checked; naming them here only
+// lets a misspelling of one be told what was meant.
+const postgresSchema = workloadSchema.extend({ database: z.string().optional() }) as unknown as z.ZodType<WorkloadProps>;
+const minioSchema = workloadSchema.extend({ rootUser: z.string().optional(), bucket: z.string().optional() }) as unknown as z.ZodType<WorkloadProps>;
+
 /** PostgreSQL on 5432 with a data volume and a `pg_isready` health check. */
 export class Postgres extends InfraService {
   /** The data volume mounted at /var/lib/postgresql/data. */
@@ -42,11 +49,12 @@ export class Postgres extends InfraService {
 
   constructor(scope: Construct, id: string, props: PostgresProps = {}) {
     const { database = 'ashchan', user = 'ashchan', ...rest } = props;
-    super(scope, id, withPreset(rest, {
+    const preset = withPreset(rest, {
       image: 'docker.io/library/postgres:16-alpine',
       ports: { postgres: 5432 },
       environment: { POSTGRES_DB: database, POSTGRES_USER: user },
-    }));
+    });
+    super(scope, id, preset, postgresSchema);
     this.data = new Volume(this, 'data');
     this.addMount({ volume: this.data, target: '/var/lib/postgresql/data' });
     this.database = database;
@@ -117,12 +125,13 @@ export class Minio extends InfraService {
 
   constructor(scope: Construct, id: string, props: MinioProps = {}) {
     const { rootUser = 'minio-root', bucket, ...rest } = props;
-    super(scope, id, withPreset(rest, {
+    const preset = withPreset(rest, {
       image: 'quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z',
       ports: { api: 9000, console: 9001 },
       command: ['server', '/data', '--console-address', ':9001'],
       environment: { MINIO_ROOT_USER: rootUser },
-    }));
+    });
+    super(scope, id, preset, minioSchema);
     this.data = new Volume(this, 'data');
     this.addMount({ volume: this.data, target: '/data' });
     this.rootUser = rootUser;
