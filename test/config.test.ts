@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { App, Host, Network, Postgres, Redis, Minio, Stack, synth, type Issue } from '../constructs/index.ts';
 import { loadStacks } from '../constructs/cli/load.ts';
-import { phpString } from '../constructs/render/hyperf.ts';
+import { phpString } from '../constructs/render/templates.ts';
 import { podmeshRejection } from './helpers/errors.ts';
 import { svc, tempDir, testState } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';

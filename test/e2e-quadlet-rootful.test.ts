@@ -32,10 +32,7 @@ describe.skipIf(!runnable)('end to end: ashchan-prod host data (rootful) from it
   beforeAll(async () => {
     // GIVEN host `data` of ashchan-prod installed by apply (rootful) and its units started as the system manager would
     q = await QuadletHost.start({ stack: 'ashchan-prod', host: 'data', project: 'ashchan', manager: SYSTEM_MANAGER, busybox: busybox! });
-    console.log(
-      `e2e-quadlet-rootful: set up in ${Math.round(q.times.setup / 1000)} s, units started in ${Math.round(q.times.start / 1000)} s: ` +
-        q.runner!.started.map((r) => `${r.unit} ${(r.ms / 1000).toFixed(1)}s`).join(', '),
-    );
+    console.log(q.startSummary('e2e-quadlet-rootful'));
   }, 600_000);
 
   afterAll(() => q?.teardown(), 180_000);

@@ -83,10 +83,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
     });
     const version = await pm(['version', '--format', '{{.Client.Version}}']);
     expect(version.stdout.trim(), version.stderr).toBe('5.4.2');
-    console.log(
-      `e2e-quadlet: set up in ${Math.round(q.times.setup / 1000)} s (service images ${Math.round(q.times.images / 1000)} s), units started in ${Math.round(q.times.start / 1000)} s: ` +
-        q.runner!.started.map((r) => `${r.unit} ${(r.ms / 1000).toFixed(1)}s`).join(', '),
-    );
+    console.log(q.startSummary('e2e-quadlet'));
   }, 600_000);
 
   afterAll(() => q?.teardown(), 180_000);

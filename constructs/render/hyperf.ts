@@ -8,8 +8,6 @@ import { HYPERF_FILES } from '../resolve/resolve.ts';
 import { generatedHeader } from './header.ts';
 import { template } from './templates.ts';
 
-export { phpString } from './templates.ts';
-
 /** Seconds an outbound call may take before Guzzle gives up. */
 const CLIENT_TIMEOUT_SECONDS = 5;
 

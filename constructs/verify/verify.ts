@@ -298,6 +298,8 @@ function judgeRefuse(p: ProbeOutcome): { status: CheckStatus; detail: string } {
   return { status: 'fail', detail: `${p.verdict}: ${seen}` };
 }
 
+const NOT_RESOLVED = 'not probed: the name did not resolve (use --resolve-from-lock from a host outside the mesh)';
+
 /** Probes every target; never throws for what it finds, only for unusable state. */
 export async function verifyMesh(o: VerifyOptions): Promise<VerifyReport> {
   const now = o.now ?? new Date();
@@ -343,7 +345,9 @@ export async function verifyMesh(o: VerifyOptions): Promise<VerifyReport> {
         detail: `${t.dnsName} does not resolve here (${code})${o.resolveFromLock ? `; probing the lock's ${t.ip}` : ''}`,
       });
     }
-    const to = o.connectTo ? o.connectTo(t, t.port) : address === undefined ? undefined : { host: address, port: t.port };
+    /** Where a listener of the target is reached, or undefined when its name did not resolve. */
+    const endpoint = (port: number) => (o.connectTo ? o.connectTo(t, port) : address === undefined ? undefined : { host: address, port });
+    const to = endpoint(t.port);
     const server = state.serverCerts.get(t.service)!;
     const req = (client?: { cert: string; key: string }): ProbeRequest | undefined =>
       to && { host: to.host, port: to.port, servername: t.dnsName, ca: state.ca, ...(client ? { client } : {}), timeoutMs };
@@ -369,7 +373,7 @@ export async function verifyMesh(o: VerifyOptions): Promise<VerifyReport> {
         const common = { ...base, check: p.check, client: p.client, clientCn: p.clientCn, expected: p.expected };
         if (p.check === 'allowed' && !p.creds) return { ...common, status: 'fail', detail: `${p.client} has no client certificate in the state folder` };
         const r = req(p.creds);
-        if (!r) return { ...common, status: 'skip', detail: 'not probed: the name did not resolve (use --resolve-from-lock from a host outside the mesh)' };
+        if (!r) return { ...common, status: 'skip', detail: NOT_RESOLVED };
         const outcome = await probe(r);
         const judged = p.expected === 'accept' ? judgeAccept(outcome, t, server) : judgeRefuse(outcome);
         return { ...common, ...judged, probe: outcome };
@@ -380,8 +384,8 @@ export async function verifyMesh(o: VerifyOptions): Promise<VerifyReport> {
     if (t.publicTls) {
       const pub = t.publicTls;
       const common = { ...base, serverCn: pub.hostnames[0]!, check: 'public-tls' as const, client: '', clientCn: '', expected: 'accept' as const };
-      const at = o.connectTo ? o.connectTo(t, pub.port) : address === undefined ? undefined : { host: address, port: pub.port };
-      if (!at) rows.push({ ...common, status: 'skip', detail: 'not probed: the name did not resolve (use --resolve-from-lock from a host outside the mesh)' });
+      const at = endpoint(pub.port);
+      if (!at) rows.push({ ...common, status: 'skip', detail: NOT_RESOLVED });
       else {
         const outcome = await probe({ host: at.host, port: at.port, servername: pub.hostnames[0]!, ca: state.ca, timeoutMs });
         rows.push({ ...common, ...judgePublic(outcome, pub.hostnames, state.publicCerts.get(t.service)!), probe: outcome });

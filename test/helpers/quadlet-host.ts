@@ -57,6 +57,15 @@ export class QuadletHost {
 
   private constructor(readonly opts: QuadletHostOptions) {}
 
+  /** One log line: set-up and start times, and how long each unit took to start. */
+  startSummary(label: string): string {
+    const s = (ms: number) => Math.round(ms / 1000);
+    return (
+      `${label}: set up in ${s(this.times.setup)} s (service images ${s(this.times.images)} s), units started in ${s(this.times.start)} s: ` +
+      this.runner!.started.map((r) => `${r.unit} ${(r.ms / 1000).toFixed(1)}s`).join(', ')
+    );
+  }
+
   /** Brings the host up; on failure tears down what was made, then rethrows. */
   static async start(opts: QuadletHostOptions): Promise<QuadletHost> {
     const h = new QuadletHost(opts);

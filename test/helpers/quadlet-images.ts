@@ -12,9 +12,9 @@
 //   generated curl health check verifies against the mesh CA.
 import { chmodSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { buildRootfs } from './image.ts';
+import { buildRootfs, IMPORT_CHANGES } from './image.ts';
 import type { Podman54 } from './podman54.ts';
-import type { ServiceImage, ServiceImageName } from './service-images.ts';
+import { importArgs, type ServiceImage, type ServiceImageName } from './service-images.ts';
 
 const MINIO = [
   '#!/bin/sh',
@@ -50,7 +50,7 @@ export interface ImageSources {
 export async function importImages(podman: Podman54, src: ImageSources, images: Readonly<Record<string, ImageRole>>): Promise<void> {
   const fromTar = async (image: ServiceImage, name: string, extra: readonly string[] = []) => {
     const changes = [...image.changes.filter((c) => !extra.some((e) => e.split('=')[0] === c.split('=')[0])), ...extra].map(compactJson);
-    const r = await podman.podman(['import', ...changes.flatMap((c) => ['--change', c]), join(src.serviceDir, basename(image.tarball)), name], { timeoutMs: 180_000 });
+    const r = await podman.podman(['import', ...importArgs({ ...image, tarball: join(src.serviceDir, basename(image.tarball)), changes }, name)], { timeoutMs: 180_000 });
     if (r.exitCode !== 0) throw new Error(`podman import ${name}: ${r.stderr}`);
   };
   const base: Record<ImageRole, string> = {
@@ -59,7 +59,7 @@ export async function importImages(podman: Podman54, src: ImageSources, images: 
     redis: 'localhost/podmesh-quadlet/redis:7',
     minio: 'localhost/podmesh-quadlet/minio-standin:1',
   };
-  await podman.importImage(src.nodeDir, NODE_IMAGE, ['--change', 'ENV=PATH=/usr/bin:/bin', '--change', 'CMD=["/usr/bin/node"]']);
+  await podman.importImage(src.nodeDir, NODE_IMAGE, IMPORT_CHANGES);
   await podman.importImage(src.nodeDir, base.minio, ['--change', 'ENV=PATH=/usr/bin:/bin', '--change', 'ENTRYPOINT=["/usr/bin/minio"]']);
   await fromTar(src.service.php, base.app, ['CMD=["php","/opt/www/server.php"]']);
   await fromTar(src.service.postgres, base.postgres);
