@@ -1,11 +1,18 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/** The end-to-end files each bring up a whole mesh: on two cores, two at once starve each other. */
+const E2E = ['test/e2e*.test.ts'];
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // Real validators (quadlet, openssl, podman) are slow to start; keep the suite predictable.
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...E2E], sequence: { groupOrder: 0 } } },
+      // After the rest, one file at a time.
+      { extends: true, test: { name: 'e2e', include: E2E, fileParallelism: false, sequence: { groupOrder: 1 } } },
+    ],
   },
 });

@@ -232,7 +232,15 @@ final class Sample
         if (! extension_loaded('pdo_pgsql')) {
             return 'the pdo_pgsql extension is not loaded (apt-get install php8.2-pgsql)';
         }
-        $dsn = sprintf('pgsql:host=%s;port=%d;dbname=%s;connect_timeout=3', $this->env['DB_HOST'], (int) ($this->env['DB_PORT'] ?? 5432), $this->env['DB_DATABASE'] ?? 'postgres');
+        // pdo_pgsql (libpq) is not coroutine-aware: a slow name lookup inside it would hold the whole
+        // worker (aardvark-dns pauses while containers join the network). Resolve in a coroutine
+        // first, with a bound, and hand libpq the address.
+        $host = $this->env['DB_HOST'];
+        $address = \Swoole\Coroutine\System::gethostbyname($host, \defined('AF_INET') ? AF_INET : 2, 3);
+        if ($address === false || $address === '') {
+            return "cannot resolve {$host} within 3 s";
+        }
+        $dsn = sprintf('pgsql:host=%s;port=%d;dbname=%s;connect_timeout=3', $address, (int) ($this->env['DB_PORT'] ?? 5432), $this->env['DB_DATABASE'] ?? 'postgres');
         try {
             $pdo = new \PDO($dsn, $this->env['DB_USERNAME'] ?? 'postgres', $this->env['DB_PASSWORD'] ?? '', [\PDO::ATTR_ERRMODE => \PDO::ERRMODE_EXCEPTION, \PDO::ATTR_TIMEOUT => 3]);
             $one = $pdo->query('SELECT 1')->fetchColumn();
