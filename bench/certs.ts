@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { reconcilePki, type AuthoritySpec, type CertBinding } from '../constructs/pki/index.ts';
+import { reconcilePki, type AuthoritySpec, type CertBinding } from '../src/state/pki/index.ts';
 
 const SERVICES = 1000;
 const OPENSSL_SAMPLE = 100;

@@ -2,9 +2,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { renderStack, resolveStacks } from '../constructs/synth.ts';
-import { writeStackOutput } from '../constructs/io/writer.ts';
-import { Stack, type App } from '../constructs/index.ts';
+import { renderStack, resolveStacks } from '../src/synth.ts';
+import { writeStackOutput } from '../src/io/writer.ts';
+import { Stack, type App } from '../src/index.ts';
 import { generatedStack } from './stacks.ts';
 
 const services = Number(process.argv[2]);

@@ -1,4 +1,4 @@
-// The public API of podmesh: constructs to describe a mesh, and synth to render it.
+// What stack files use: the constructs that describe a mesh, their props and their vocabulary.
 export { App, type AppProps } from './core/app.ts';
 export { Stack, type StackProps } from './core/stack.ts';
 export { PodmeshError, formatIssues, type Issue } from './core/errors.ts';
@@ -25,6 +25,4 @@ export {
   type RedisProps,
   type MinioProps,
 } from './model/infra.ts';
-export { synth, renderStack, resolveStacks, type SynthOptions, type SynthResult } from './synth.ts';
-export { resolveStack } from './resolve/resolve.ts';
-export type * from './resolve/model.ts';
+export { KEY_TYPES, type CertKind, type KeyType } from './model/certificates.ts';

@@ -1,5 +1,5 @@
 // Ashchan on one development machine: the seed's mesh with podman-compose or Quadlet.
-import { type App, Host, Network, Stack } from '../constructs/index.ts';
+import { type App, Host, Network, Stack } from 'podmesh';
 import { addAshchan } from './lib/ashchan.ts';
 
 export default (app: App): void => {

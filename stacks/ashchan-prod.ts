@@ -1,6 +1,6 @@
 // Ashchan in production on three hosts joined by WireGuard: the seed's "Production Deployment"
 // (systemd, host-to-host networking, DNS across hosts) with plain HTTP switched off (migration step 6).
-import { type App, Host, Network, Stack } from '../constructs/index.ts';
+import { type App, Host, Network, Stack } from 'podmesh';
 import { addAshchan } from './lib/ashchan.ts';
 
 export default (app: App): void => {

@@ -1,7 +1,7 @@
 // IP allocation: explicit addresses, lowest-free allocation, and the lock that keeps them put.
 import { describe, expect, it } from 'vitest';
-import { App, Host, Network, Stack } from '../constructs/index.ts';
-import { resolveStack } from '../constructs/resolve/resolve.ts';
+import { App, Host, Network, Stack } from '../src/index.ts';
+import { resolveStack } from '../src/resolve/resolve.ts';
 import { miniStack, svc } from './helpers/stacks.ts';
 
 const ips = (r: ReturnType<typeof resolveStack>) => Object.fromEntries(r.services.map((s) => [s.name, s.ip]));

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatStatusProm, readPkiStatus } from '../constructs/pki/index.ts';
+import { formatStatusProm, readPkiStatus } from '../src/state/pki/index.ts';
 import { tempDir } from './helpers/stacks.ts';
 import { repoRoot, tool } from './helpers/tools.ts';
 import { verifyUnits } from './helpers/units.ts';

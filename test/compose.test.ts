@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { App, synth } from '../constructs/index.ts';
-import { loadStacks } from '../constructs/cli/load.ts';
+import { App, synth } from '../src/index.ts';
+import { loadStacks } from '../src/cli/load.ts';
 import { svc, tempDir, threeTier, testState } from './helpers/stacks.ts';
 import { repoRoot, tool } from './helpers/tools.ts';
 

@@ -1,8 +1,8 @@
 // Each construct: defaults applied once, props checked at creation, resolved as documented.
 import { describe, expect, it } from 'vitest';
-import { App, Host, InfraService, Minio, Network, Postgres, Redis, Service, Stack, Volume } from '../constructs/index.ts';
+import { App, Host, InfraService, Minio, Network, Postgres, Redis, Service, Stack, Volume } from '../src/index.ts';
 import { propIssues } from '../constructs/core/props.ts';
-import { resolveStack } from '../constructs/resolve/resolve.ts';
+import { resolveStack } from '../src/resolve/resolve.ts';
 import { miniStack, svc } from './helpers/stacks.ts';
 
 describe('Stack', () => {

@@ -3,8 +3,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { App, synth } from '../constructs/index.ts';
-import { writeStackOutput } from '../constructs/io/writer.ts';
+import { App, synth } from '../src/index.ts';
+import { writeStackOutput } from '../src/io/writer.ts';
 import { svc, tempDir, threeTier, testState } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';
 

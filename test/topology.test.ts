@@ -1,10 +1,10 @@
 // TOPOLOGY.md: the diagram and tables a person reads first.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadStacks } from '../constructs/cli/load.ts';
-import { resolveStacks } from '../constructs/synth.ts';
-import { renderTopology } from '../constructs/render/topology.ts';
-import { Stack } from '../constructs/index.ts';
+import { loadStacks } from '../src/cli/load.ts';
+import { resolveStacks } from '../src/synth.ts';
+import { renderTopology } from '../src/render/topology.ts';
+import { Stack } from '../src/index.ts';
 import { repoRoot } from './helpers/tools.ts';
 import { tempDir } from './helpers/stacks.ts';
 

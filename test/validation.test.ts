@@ -1,7 +1,7 @@
 // Bad input: every case names the construct path and the fix, and leaves out/ exactly as it was.
 import { Construct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { App, Host, InfraService, Minio, Network, PodmeshError, Postgres, Redis, Stack, synth, Volume, type Issue } from '../constructs/index.ts';
+import { App, Host, InfraService, Minio, Network, PodmeshError, Postgres, Redis, Stack, synth, Volume, type Issue } from '../src/index.ts';
 import { podmeshRejection } from './helpers/errors.ts';
 import { miniStack, svc, tempDir, testState } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';

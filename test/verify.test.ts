@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatVerifyJson, formatVerifyProm, formatVerifyTable, verifyMesh, type MeshClient, type MeshTarget } from '../constructs/verify/index.ts';
+import { formatVerifyJson, formatVerifyProm, formatVerifyTable, verifyMesh, type MeshClient, type MeshTarget } from '../src/verify/index.ts';
 import { tempDir } from './helpers/stacks.ts';
 import { repoRoot } from './helpers/tools.ts';
 

@@ -11,7 +11,7 @@ export interface AppProps {
 }
 
 /**
- * The root construct. Stacks are its children; `synth()` (in `constructs/synth.ts`) renders them.
+ * The root construct. Stacks are its children; `synth()` (in `src/synth.ts`) renders them.
  *
  * @example
  * const app = new App();

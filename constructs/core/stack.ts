@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import { z } from 'zod';
 import { DNS_LABEL, INTERFACE_NAME, isDnsName } from './names.ts';
 import { parseCidr } from './ip.ts';
-import type { KeyType } from '../pki/types.ts';
+import type { KeyType } from '../model/certificates.ts';
 import { checkProps } from './props.ts';
 import { uniqueId } from './unique.ts';
 

@@ -2,7 +2,7 @@
 import type { Construct } from 'constructs';
 import { z } from 'zod';
 import { Volume } from './volume.ts';
-import type { CertKind } from '../pki/types.ts';
+import type { CertKind } from './certificates.ts';
 import { Workload, workloadSchema, type HealthcheckProps, type TlsMount, type WorkloadProps } from './workload.ts';
 
 /** Where the MinIO image (running as root) looks for its certificates. */

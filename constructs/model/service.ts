@@ -3,7 +3,7 @@ import type { Construct } from 'constructs';
 import { z } from 'zod';
 import { isDnsName } from '../core/names.ts';
 import { parseIp } from '../core/ip.ts';
-import type { CertKind } from '../pki/types.ts';
+import type { CertKind } from './certificates.ts';
 import { Workload, workloadSchema, type HealthcheckProps, type TlsMount, type WorkloadProps } from './workload.ts';
 
 /** mTLS listener of a service. */

@@ -10,7 +10,7 @@ import { parseIp } from '../core/ip.ts';
 import { Host } from './host.ts';
 import { Network } from './network.ts';
 import { Volume } from './volume.ts';
-import type { CertKind, KeyType } from '../pki/types.ts';
+import type { CertKind, KeyType } from './certificates.ts';
 
 /** A container port, optionally published on the host. */
 export interface PortProps {

@@ -1,5 +1,5 @@
 // Ashchan's services as the seed describes them, shared by the dev and prod stacks.
-import { Minio, Postgres, Redis, Service, type Host, type Network, type Stack, type Workload } from '../../constructs/index.ts';
+import { Minio, Postgres, Redis, Service, type Host, type Network, type Stack, type Workload } from 'podmesh';
 
 /** Version of the Ashchan images the stacks run. */
 export const ASHCHAN_VERSION = '1.0.0';

@@ -3,7 +3,7 @@ import type { Construct } from 'constructs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App, Host, Network, Postgres, Service, Stack, type ServiceProps } from '../../constructs/index.ts';
+import { App, Host, Network, Postgres, Service, Stack, type ServiceProps } from '../../src/index.ts';
 
 /** A one-host stack with a /24 mesh, like ashchan-dev but smaller. */
 export function miniStack(id = 'mini', app = new App()) {

@@ -1,7 +1,7 @@
 // Certificates as openssl and @peculiar/x509 read them: chains, extensions, validity, keys, serials.
-import { PKCS8_LABEL } from '../../constructs/pki/keys.ts';
+import { PKCS8_LABEL } from '../../src/state/pki/keys.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { reconcilePki, type PkiResult } from '../../constructs/pki/index.ts';
+import { reconcilePki, type PkiResult } from '../../src/state/pki/index.ts';
 import { AUTHORITY, binding, meshBindings, openssl, pemCerts, readState, scratch, tempState, x509Text } from './helpers.ts';
 import { x509 } from './peculiar.ts';
 

@@ -5,8 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { escapeHtml, renderDashboard } from '../../constructs/pki/dashboard.ts';
-import type { StatusRow } from '../../constructs/pki/index.ts';
+import { escapeHtml, renderDashboard } from '../../src/state/pki/dashboard.ts';
+import type { StatusRow } from '../../src/state/pki/index.ts';
 import { tempDir } from '../helpers/stacks.ts';
 import { repoRoot, tool } from '../helpers/tools.ts';
 

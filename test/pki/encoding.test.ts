@@ -1,12 +1,12 @@
 // The reading side and the keys: IP/DNS forms, names and SANs as Node reads them, key types, key/certificate matching, X.509 times, injected key sources.
-import { PKCS8_LABEL } from '../../constructs/pki/keys.ts';
+import { PKCS8_LABEL } from '../../src/state/pki/keys.ts';
 import { generateKeyPairSync, KeyObject } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseCertificate } from '../../constructs/pki/certificate.ts';
-import { createRootCa } from '../../constructs/pki/issue.ts';
-import { keyTypeOf, leafKeyOf, privateKeyMatchesCertificate } from '../../constructs/pki/keys.ts';
-import { canonicalIp, isSanDnsName } from '../../constructs/pki/names.ts';
-import { reconcilePki, webCryptoKeySource, type KeySource, type KeyType } from '../../constructs/pki/index.ts';
+import { parseCertificate } from '../../src/state/pki/certificate.ts';
+import { createRootCa } from '../../src/state/pki/issue.ts';
+import { keyTypeOf, leafKeyOf, privateKeyMatchesCertificate } from '../../src/state/pki/keys.ts';
+import { canonicalIp, isSanDnsName } from '../../src/state/pki/names.ts';
+import { reconcilePki, webCryptoKeySource, type KeySource, type KeyType } from '../../src/state/pki/index.ts';
 import { AUTHORITY, binding, pemCerts, readState, tempState, x509Text } from './helpers.ts';
 
 describe('names', () => {

@@ -5,7 +5,7 @@ import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
-import type { AuthoritySpec, CertBinding, CertKind, KeyType } from '../../constructs/pki/index.ts';
+import type { AuthoritySpec, CertBinding, CertKind, KeyType } from '../../src/state/pki/index.ts';
 
 /** The seed's authority. */
 export const AUTHORITY: AuthoritySpec = {

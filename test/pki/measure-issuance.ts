@@ -3,10 +3,10 @@
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isSignedBy, parseCertificate } from '../../constructs/pki/certificate.ts';
-import { createClientCa, createRootCa, issueLeaf, signingCa } from '../../constructs/pki/issue.ts';
-import { parsePrivateKeyPem, privateKeyMatchesCertificate } from '../../constructs/pki/keys.ts';
-import { KIND_FILES, reconcilePki, webCryptoKeySource, type CertBinding } from '../../constructs/pki/index.ts';
+import { isSignedBy, parseCertificate } from '../../src/state/pki/certificate.ts';
+import { createClientCa, createRootCa, issueLeaf, signingCa } from '../../src/state/pki/issue.ts';
+import { parsePrivateKeyPem, privateKeyMatchesCertificate } from '../../src/state/pki/keys.ts';
+import { KIND_FILES, reconcilePki, webCryptoKeySource, type CertBinding } from '../../src/state/pki/index.ts';
 import { AUTHORITY } from './helpers.ts';
 
 const SERVICES = 1000;

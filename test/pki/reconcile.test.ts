@@ -1,10 +1,10 @@
 // reconcilePki: reuse, reissue, renewal, CA protection, file modes, pruning, dry runs and validation.
-import { PKCS8_LABEL } from '../../constructs/pki/keys.ts';
+import { PKCS8_LABEL } from '../../src/state/pki/keys.ts';
 import { chmodSync, existsSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PodmeshError } from '../../constructs/core/errors.ts';
-import { reconcilePki, type CertBinding, type PkiResult } from '../../constructs/pki/index.ts';
+import { reconcilePki, type CertBinding, type PkiResult } from '../../src/state/pki/index.ts';
 import { AUTHORITY, binding, meshBindings, modes, readState, tempState, treeState } from './helpers.ts';
 
 const DAY = 86_400_000;

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PodmeshError } from '../../constructs/core/errors.ts';
-import { reconcilePki, revoke, rotate, splitCrlPem, type InventoryEntry, type PkiResult } from '../../constructs/pki/index.ts';
+import { reconcilePki, revoke, rotate, splitCrlPem, type InventoryEntry, type PkiResult } from '../../src/state/pki/index.ts';
 import { AUTHORITY, meshBindings, openssl, pemCerts, readState, scratch, tempState, treeState } from './helpers.ts';
 import { x509 } from './peculiar.ts';
 

@@ -10,7 +10,7 @@ import {
   readPkiStatus,
   reconcilePki,
   type StatusRow,
-} from '../../constructs/pki/index.ts';
+} from '../../src/state/pki/index.ts';
 import { AUTHORITY, binding, readState, tempState } from './helpers.ts';
 
 const DAY = 86_400_000;

@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { reconcilePki, revoke, splitCrlPem } from '../../constructs/pki/index.ts';
+import { reconcilePki, revoke, splitCrlPem } from '../../src/state/pki/index.ts';
 import { AUTHORITY, binding, handshake, readState, tempState, type ClientSide, type ServerSide } from './helpers.ts';
 
 const DAY = 86_400_000;

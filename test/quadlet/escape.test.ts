@@ -7,7 +7,7 @@ import {
   escapeWord,
   escapeWords,
   type EscapeContext,
-} from '../../constructs/render/quadlet/index.ts';
+} from '../../src/render/quadlet/index.ts';
 import { podmeshError } from '../helpers/errors.ts';
 
 const SYSTEMD: EscapeContext = { commandLine: false, quadlet: false, key: 'Description' };

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PodmeshError } from '../../constructs/core/errors.ts';
-import { renderUnit, type ContainerSection, type ContainerUnit } from '../../constructs/render/quadlet/index.ts';
+import { renderUnit, type ContainerSection, type ContainerUnit } from '../../src/render/quadlet/index.ts';
 import { parseExecLine } from './systemd-exec.ts';
 import { quadletComplaints, quadletDryRun, run } from '../helpers/quadlet.ts';
 import { tool } from '../helpers/tools.ts';

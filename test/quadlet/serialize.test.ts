@@ -7,7 +7,7 @@ import {
   writeUnitFile,
   type ContainerUnit,
   type NetworkUnit,
-} from '../../constructs/render/quadlet/index.ts';
+} from '../../src/render/quadlet/index.ts';
 import { podmeshError } from '../helpers/errors.ts';
 
 const error = podmeshError;
@@ -245,8 +245,8 @@ describe('field tables', () => {
   it('GIVEN each section interface WHEN compared with its field table THEN the output order is the declaration order', async () => {
     // GIVEN: the interfaces as written in units.ts
     const { readFileSync } = await import('node:fs');
-    const source = readFileSync(new URL('../../constructs/render/quadlet/units.ts', import.meta.url), 'utf8');
-    const tables = await import('../../constructs/render/quadlet/units.ts');
+    const source = readFileSync(new URL('../../src/render/quadlet/units.ts', import.meta.url), 'utf8');
+    const tables = await import('../../src/render/quadlet/units.ts');
     const pairs = {
       UnitSection: tables.UNIT_FIELDS,
       ServiceSection: tables.SERVICE_FIELDS,

@@ -16,7 +16,7 @@ import {
   serviceName,
   unitFileName,
   type AnyUnit,
-} from '../../constructs/render/quadlet/index.ts';
+} from '../../src/render/quadlet/index.ts';
 import { quadletComplaints, quadletDryRun, run } from '../helpers/quadlet.ts';
 import { tool } from '../helpers/tools.ts';
 

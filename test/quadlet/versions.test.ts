@@ -18,7 +18,7 @@ import {
   type ContainerUnit,
   type QualifiedKey,
   type QuadletFeature,
-} from '../../constructs/render/quadlet/index.ts';
+} from '../../src/render/quadlet/index.ts';
 
 describe('parsePodmanVersion', () => {
   it.each([

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { publicKeyOf } from '../../constructs/wireguard/index.ts';
+import { publicKeyOf } from '../../src/state/wireguard/index.ts';
 import { tempDir } from '../helpers/stacks.ts';
 import { repoRoot } from '../helpers/tools.ts';
 import { treeState } from '../helpers/tree.ts';

@@ -5,10 +5,10 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { App, Host, Network, Stack, synth, type ResolvedStack } from '../../constructs/index.ts';
-import { renderWireguard } from '../../constructs/render/wireguard.ts';
-import { resolveStack } from '../../constructs/resolve/resolve.ts';
-import { withPublicKeys } from '../../constructs/wireguard/index.ts';
+import { App, Host, Network, Stack, synth, type ResolvedStack } from '../../src/index.ts';
+import { renderWireguard } from '../../src/render/wireguard.ts';
+import { resolveStack } from '../../src/resolve/resolve.ts';
+import { withPublicKeys } from '../../src/state/wireguard/index.ts';
 import { svc, tempDir } from '../helpers/stacks.ts';
 import { tool } from '../helpers/tools.ts';
 import { meshStack } from './stacks.ts';

@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { presharedKeyFile } from '../../constructs/wireguard/index.ts';
+import { presharedKeyFile } from '../../src/state/wireguard/index.ts';
 import { addSliceAddress, createHosts, listen, netnsReady, tcpProbe, wgDown, wgUp, type SimHost, type SimNetwork } from '../helpers/netns.ts';
 import { tempDir } from '../helpers/stacks.ts';
 import { repoRoot, tool } from '../helpers/tools.ts';

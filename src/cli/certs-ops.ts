@@ -1,0 +1,80 @@
+// `podmesh certs status --format html`, `certs csr` and `certs import`: the CLI side (reads stacks, prints, writes files).
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Stack } from '../../constructs/core/stack.ts';
+import { mermaidOf, readRevocations, renderDashboard, type DashboardStack } from '../state/pki/dashboard.ts';
+import { externalFileName, importSigned, writeCsrs } from '../state/pki/external.ts';
+import { readPkiStatus } from '../state/pki/index.ts';
+import { renderTopology } from '../render/topology.ts';
+import { resolveStacks } from '../synth.ts';
+
+interface Common {
+  readonly stacks: readonly Stack[];
+  /** State folder (all stacks). */
+  readonly state: string;
+  /** Output folder (for the lock files resolution reads). */
+  readonly out: string;
+}
+
+/** The dashboard of the selected stacks, to `output` or stdout; exit 2 when a certificate is under `warnDays` (as the table). */
+export async function certsHtml(o: Common & { readonly now: Date; readonly warnDays: number; readonly output: string | undefined }): Promise<number> {
+  const resolved = await resolveStacks(o.stacks, o.out);
+  const pages: DashboardStack[] = [];
+  let low = false;
+  for (const r of resolved) {
+    const dir = join(o.state, r.name);
+    const rows = await readPkiStatus(dir, o.now);
+    low ||= rows.some((x) => x.daysToExpiry < o.warnDays || x.status === 'revoked' || x.status === 'expired');
+    const topology = mermaidOf(renderTopology(r).get('TOPOLOGY.md') ?? '');
+    pages.push({ name: r.name, rows, revocations: await readRevocations(dir), ...(topology === undefined ? {} : { topology }) });
+  }
+  const html = renderDashboard(pages, o.now);
+  if (o.output) {
+    await mkdir(dirname(o.output), { recursive: true });
+    await writeFile(o.output, html);
+    process.stdout.write(`wrote ${o.output} (${pages.reduce((n, p) => n + p.rows.length, 0)} certificates)\n`);
+  } else process.stdout.write(html);
+  return low ? 2 : 0;
+}
+
+/** One CSR per binding of each selected stack, and the Vault command to sign each. */
+export async function certsCsr(o: Common & { readonly outDir: string | undefined }): Promise<number> {
+  const resolved = await resolveStacks(o.stacks, o.out);
+  for (const r of resolved) {
+    const outDir = o.outDir ?? join(o.state, r.name, 'csr');
+    const written = await writeCsrs({
+      stateDir: join(o.state, r.name),
+      bindings: r.pki.bindings,
+      outDir,
+      ...(r.pki.authority.organization === undefined ? {} : { organization: r.pki.authority.organization }),
+    });
+    const created = written.filter((w) => w.keyCreated).length;
+    process.stdout.write(`${r.name}: wrote ${written.length} CSRs to ${outDir}${created > 0 ? ` (${created} new keys in ${join(o.state, r.name, 'pki/services')})` : ''}\n`);
+    process.stdout.write(`${r.name}: sign each (Vault role ROLE), save as <service>-<kind>.crt beside ca.crt, then: podmesh certs import DIR --stack ${r.name}\n`);
+    for (const w of written) {
+      const b = w.binding;
+      const alt = b.dnsNames.filter((d) => d !== b.commonName);
+      const crt = externalFileName(b, 'crt');
+      process.stdout.write(
+        `  vault write -field=certificate pki/sign/ROLE csr=@${w.path} common_name=${b.commonName}` +
+          `${alt.length ? ` alt_names=${alt.join(',')}` : ''}${b.ipAddresses.length ? ` ip_sans=${b.ipAddresses.join(',')}` : ''} ttl=${b.lifetimeDays * 24}h > DIR/${crt}\n`,
+      );
+    }
+  }
+  return 0;
+}
+
+/** Installs the externally signed certificates of one stack. */
+export async function certsImport(o: Common & { readonly dir: string; readonly now: Date }): Promise<number> {
+  const resolved = await resolveStacks(o.stacks, o.out);
+  if (resolved.length !== 1) {
+    process.stderr.write(`podmesh: certs import installs one stack's certificates: pick it with --stack (${resolved.map((r) => r.name).join(', ')}).\n`);
+    return 2;
+  }
+  const r = resolved[0]!;
+  const result = await importSigned({ stateDir: join(o.state, r.name), bindings: r.pki.bindings, dir: o.dir, now: o.now });
+  process.stdout.write(`${r.name}: imported ${result.installed.length} certificates signed by the external CA (root: ${result.root}); every service's ca.crt is now the external CA.\n`);
+  for (const i of result.installed) process.stdout.write(`  ${i.service}/${i.kind}: serial ${i.serial}, valid until ${i.notAfter.toISOString()}\n`);
+  process.stdout.write(`${r.name}: deploy with podmesh apply; synth keeps these certificates until 70% of their lifetime, then warns to sign new CSRs.\n`);
+  return 0;
+}

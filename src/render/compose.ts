@@ -1,0 +1,160 @@
+// compose.yaml per host, for docker compose v2 and podman-compose 1.1+.
+import { Document, isScalar, isSeq, visit, type Node } from 'yaml';
+import { remoteHostEntries } from '../resolve/dns.ts';
+import type { ResolvedMount, ResolvedService, ResolvedStack } from '../resolve/model.ts';
+import { hashHeader } from './header.ts';
+import { secretEnvFile } from '../state/secrets/paths.ts';
+
+/** Where a compose file finds what synth keeps outside `out/`. */
+export interface ComposeLocations {
+  /**
+   * The stack's state folder (`.podmesh/<stack>`) relative to the compose file's folder,
+   * `/`-separated (compose resolves relative paths against the file's folder): certificates are
+   * mounted from its `pki/services/`, secrets read from its `secrets/<service>.env`.
+   */
+  readonly stateDir: string;
+}
+
+/**
+ * Renders `hosts/<host>/compose.yaml` for every host of the stack.
+ * @see https://github.com/compose-spec/compose-spec/blob/main/spec.md
+ */
+export function renderCompose(stack: ResolvedStack, where: ComposeLocations): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const host of stack.hosts) {
+    const services = stack.services.filter((s) => s.host === host.name);
+    if (services.length === 0) continue;
+    files.set(`hosts/${host.name}/compose.yaml`, composeFile(stack, host.name, services, where));
+  }
+  return files;
+}
+
+function composeFile(stack: ResolvedStack, host: string, services: readonly ResolvedService[], where: ComposeLocations): string {
+  const local = new Set(services.map((s) => s.name));
+  const networks = stack.networks.filter((n) => services.some((s) => s.network === n.id));
+  const volumes = stack.volumes.filter((v) => v.host === host);
+
+  // Other hosts' services as host entries, listed once and shared by every service through a
+  // YAML anchor (`extra_hosts: *remote-hosts`).
+  const remote = remoteHostEntries(stack, host).map((e) => `${e.name}:${e.ip}`);
+  // A long list of plain `name:ip` entries is written directly (a 50-host mesh: ~1,000 entries in
+  // each of 50 files); the YAML library lays out a one-item stand-in exactly where the list goes.
+  const direct = remote.length > 0 && JSON.stringify(remote).length > 100 && remote.every((e) => PLAIN_HOST_ENTRY.test(e));
+  const doc = {
+    name: stack.project,
+    ...(remote.length > 0 ? { [REMOTE_HOSTS_KEY]: direct ? [REMOTE_HOSTS_STAND_IN] : remote } : {}),
+    services: Object.fromEntries(services.map((s) => [s.name, service(stack, s, local, where)])),
+    networks: Object.fromEntries(
+      networks.map((n) => {
+        const segment = n.segments.find((g) => g.host === host)!;
+        return [
+          n.name,
+          {
+            name: n.name,
+            driver: 'bridge',
+            driver_opts: { 'com.docker.network.bridge.name': n.bridgeName },
+            ipam: { config: [{ subnet: segment.subnet, gateway: segment.gateway }] },
+            ...(n.internal ? { internal: true } : {}),
+          },
+        ];
+      }),
+    ),
+    ...(volumes.length > 0 ? { volumes: Object.fromEntries(volumes.map((v) => [v.name, { name: v.name }])) } : {}),
+  };
+  // YAML 1.1 quoting: podman-compose reads with PyYAML, where `22:22` is a number and `on` a boolean.
+  const yaml = new Document(escapeInterpolation(doc), { version: '1.1' });
+  if (remote.length > 0) {
+    const list = yaml.get(REMOTE_HOSTS_KEY, true) as Node;
+    list.anchor = 'remote-hosts';
+    for (const s of services) yaml.setIn(['services', s.name, 'extra_hosts'], yaml.createAlias(list as never));
+  }
+  // Short lists of scalars (commands, health checks) read best on one line.
+  visit(yaml, {
+    Seq(_, seq) {
+      if (direct && seq === yaml.get(REMOTE_HOSTS_KEY, true)) return;
+      if (!isSeq(seq) || !seq.items.every(isScalar) || JSON.stringify(seq.toJSON()).length > 100) return;
+      seq.flow = true;
+      // Plain scalars in flow context are parsed differently by go-yaml and PyYAML: quote all but the plainest.
+      for (const item of seq.items) {
+        if (typeof item.value === 'string' && !/^[A-Za-z0-9_/][A-Za-z0-9_./=+-]*$/.test(item.value)) item.type = 'QUOTE_DOUBLE';
+      }
+    },
+  });
+  let text = yaml.toString({ lineWidth: 0, indent: 2, flowCollectionPadding: false });
+  if (direct) {
+    const standIn = `\n  - ${REMOTE_HOSTS_STAND_IN}\n`;
+    const at = text.indexOf(standIn);
+    if (at < 0 || text.indexOf(standIn, at + 1) >= 0) throw new Error('internal: the remote host list stand-in is not in the compose file once');
+    text = `${text.slice(0, at)}\n${remote.map((e) => `  - ${e}\n`).join('')}${text.slice(at + standIn.length)}`;
+  }
+  return hashHeader(stack.name) + text;
+}
+
+/** Top-level extension field (ignored by compose) that holds the shared host entries. */
+const REMOTE_HOSTS_KEY = 'x-podmesh-remote-hosts';
+
+/**
+ * A `name:ip` host entry that YAML 1.1 and 1.2 read as a plain string, so the library writes it
+ * unquoted: a letter first (no sexagesimal number or other implicit type), then only DNS name
+ * characters, and the address after the colon. No `$`, so compose interpolation needs no escape.
+ */
+const PLAIN_HOST_ENTRY = /^[A-Za-z][A-Za-z0-9.-]*:[0-9.]+$/;
+/** Stands in for the remote host list while the library lays out the rest of the file. */
+const REMOTE_HOSTS_STAND_IN = 'podmesh-remote-hosts-stand-in';
+
+function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<string>, where: ComposeLocations): Record<string, unknown> {
+  const network = stack.networks.find((n) => n.id === s.network)!;
+  const deps = s.dependsOn.filter((d) => local.has(d.service));
+  const env = Object.fromEntries(s.environment);
+  return {
+    image: s.image,
+    container_name: s.containerName,
+    hostname: s.hostname,
+    ...(s.command ? { command: [...s.command] } : {}),
+    ...(s.user ? { user: s.user } : {}),
+    ...(s.readOnlyRootFilesystem ? { read_only: true } : {}),
+    restart: s.restart,
+    ...(s.secretEnvironment.length > 0 ? { env_file: [`${where.stateDir}/${secretEnvFile(s.name)}`] } : {}),
+    ...(s.environment.length > 0 ? { environment: env } : {}),
+    ...(s.ports.some((p) => p.publish) ? { ports: s.ports.filter((p) => p.publish).map(publishSpec) } : {}),
+    ...(s.mounts.length > 0 ? { volumes: s.mounts.map((m) => volumeSpec(m, where)) } : {}),
+    networks: { [network.name]: { ipv4_address: s.ip, aliases: [...s.aliases] } },
+    ...(deps.length > 0
+      ? { depends_on: Object.fromEntries(deps.map((d) => [d.service, { condition: d.condition === 'healthy' ? 'service_healthy' : 'service_started' }])) }
+      : {}),
+    ...(s.healthcheck
+      ? {
+          healthcheck: {
+            test: 'exec' in s.healthcheck.command ? ['CMD', ...s.healthcheck.command.exec] : ['CMD-SHELL', s.healthcheck.command.shell],
+            interval: s.healthcheck.interval,
+            timeout: s.healthcheck.timeout,
+            retries: s.healthcheck.retries,
+            start_period: s.healthcheck.startPeriod,
+          },
+        }
+      : {}),
+  };
+}
+
+/** Short volume syntax; host folders get a private SELinux label (`Z`). */
+function volumeSpec(m: ResolvedMount, where: ComposeLocations): string {
+  const source = m.type === 'pki' ? `${where.stateDir}/pki/services/${m.source}` : m.source;
+  const options = [...(m.readOnly ? ['ro'] : []), ...(m.type === 'volume' ? [] : ['Z'])];
+  return `${source}:${m.target}${options.length > 0 ? `:${options.join(',')}` : ''}`;
+}
+
+/** A published port in the `podman run -p` / compose short syntax: `[hostIp:]hostPort:port[/udp]`. */
+export function publishSpec(p: ResolvedService['ports'][number]): string {
+  const pub = p.publish!;
+  return `${pub.hostIp ? `${pub.hostIp}:` : ''}${pub.hostPort}:${p.port}${p.protocol === 'udp' ? '/udp' : ''}`;
+}
+
+/** Compose interpolates `$VAR` in every value; a literal `$` is written `$$`. */
+function escapeInterpolation(value: unknown): unknown {
+  if (typeof value === 'string') return value.replaceAll('$', '$$$$');
+  if (Array.isArray(value)) return value.map(escapeInterpolation);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeInterpolation(v)]));
+  }
+  return value;
+}

@@ -1,0 +1,139 @@
+// The WireGuard full mesh of a multi-host stack: per host a wg-quick config (no private key in it)
+// and the systemd unit that brings it up.
+// @see https://man7.org/linux/man-pages/man8/wg-quick.8.html
+// @see https://man7.org/linux/man-pages/man8/wg.8.html
+import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
+import { compare } from '../io/sort.ts';
+import type { ResolvedStack, ResolvedTunnelPeer } from '../resolve/model.ts';
+import { generatedHeader, hashHeader } from './header.ts';
+import { renderUnit, type ServiceUnit } from './quadlet/index.ts';
+
+/** wg-quick as Debian, Ubuntu and Fedora install it. */
+const WG_QUICK = '/usr/bin/wg-quick';
+
+/** Where a host keeps its WireGuard files (config, private key, preshared keys). */
+export function wireguardInstallDir(stack: string): string {
+  return `/etc/podmesh/${stack}/wireguard`;
+}
+
+/** Name of the systemd unit that brings the tunnel up. */
+export function wireguardUnitName(stack: string): string {
+  return `podmesh-${stack}-wireguard.service`;
+}
+
+/** A slice of this host's bridge, which the tunnel forwards to and from. */
+interface LocalSlice {
+  readonly bridge: string;
+  readonly subnet: string;
+}
+
+/**
+ * Forwarding between a bridge slice and the tunnel, keeping containers' real source addresses:
+ * ACCEPT in FORWARD both ways, and RETURN at the top of nat POSTROUTING for traffic from the slice
+ * into the tunnel, so netavark's masquerade rules further down never see it. Each rule is added
+ * only when missing (`-C || -I`), so a repeated `up` adds nothing, and deleted on `down`.
+ */
+function forwardingRules(slice: LocalSlice): string[][] {
+  return [
+    ['FORWARD', '-i', '%i', '-o', slice.bridge, '-d', slice.subnet, '-j', 'ACCEPT'],
+    ['FORWARD', '-i', slice.bridge, '-o', '%i', '-s', slice.subnet, '-j', 'ACCEPT'],
+    ['-t', 'nat', 'POSTROUTING', '-s', slice.subnet, '-o', '%i', '-j', 'RETURN'],
+  ];
+}
+
+/** `iptables [-t TABLE] OP CHAIN rest…` for a rule written as `[-t TABLE] CHAIN rest…`. */
+function iptables(op: '-C' | '-I' | '-D', rule: readonly string[]): string {
+  const table = rule[0] === '-t' ? rule.slice(0, 2) : [];
+  const [chain, ...rest] = rule.slice(table.length);
+  return ['iptables', ...table, op, chain, ...rest].join(' ');
+}
+
+/** One `hosts/<host>/wireguard/<iface>.conf`. */
+function renderConfig(stack: ResolvedStack, self: ResolvedTunnelPeer, peers: readonly ResolvedTunnelPeer[]): string {
+  const wg = stack.wireguard!;
+  const dir = wireguardInstallDir(stack.name);
+  const prefix = wg.subnet.slice(wg.subnet.indexOf('/'));
+  const slices: LocalSlice[] = stack.networks.flatMap((n) =>
+    n.segments.filter((g) => g.host === self.host).map((g) => ({ bridge: n.bridgeName, subnet: g.subnet })),
+  );
+  const up = [
+    `wg set %i private-key ${dir}/private.key`,
+    ...(wg.presharedKeys ? peers.map((p) => `wg set %i peer ${p.publicKey} preshared-key ${dir}/psk/${p.host}.key`) : []),
+    ...slices.flatMap(forwardingRules).map((r) => `${iptables('-C', r)} 2>/dev/null || ${iptables('-I', r)}`),
+  ];
+  const down = slices.flatMap(forwardingRules).map((r) => `${iptables('-D', r)} 2>/dev/null || true`);
+  const lines = [
+    `# Install as ${dir}/${wg.interfaceName}.conf, with this host's private key in ${dir}/private.key (0600)${wg.presharedKeys ? ` and the preshared key shared with each peer in ${dir}/psk/<peer>.key` : ''}.`,
+    `# Brought up by ${wireguardUnitName(stack.name)}; host ${self.host}.`,
+    '[Interface]',
+    `Address = ${self.address}${prefix}`,
+    `ListenPort = ${self.listenPort}`,
+    ...(wg.mtu !== undefined ? [`MTU = ${wg.mtu}`] : []),
+    ...up.map((c) => `PostUp = ${c}`),
+    ...down.map((c) => `PostDown = ${c}`),
+  ];
+  for (const p of peers) {
+    lines.push(
+      '',
+      '[Peer]',
+      `# ${p.host}`,
+      `PublicKey = ${p.publicKey}`,
+      `Endpoint = ${p.endpoint}`,
+      `AllowedIPs = ${[`${p.address}/32`, ...p.routes].join(', ')}`,
+      ...(wg.persistentKeepalive > 0 ? [`PersistentKeepalive = ${wg.persistentKeepalive}`] : []),
+    );
+  }
+  return `${hashHeader(stack.name)}${lines.join('\n')}\n`;
+}
+
+/** The oneshot unit running `wg-quick up/down` on the installed config, before the mesh's target. */
+function renderService(stack: ResolvedStack): string {
+  const wg = stack.wireguard!;
+  const conf = `${wireguardInstallDir(stack.name)}/${wg.interfaceName}.conf`;
+  const target = `${stack.name}.target`;
+  const unit: ServiceUnit = {
+    kind: 'service',
+    unit: {
+      description: `WireGuard mesh ${wg.interfaceName} of podmesh stack ${stack.name}`,
+      documentation: ['man:wg-quick(8)'],
+      wants: ['network-online.target'],
+      after: ['network-online.target'],
+      before: [target],
+    },
+    service: {
+      type: 'oneshot',
+      remainAfterExit: true,
+      execStart: [[WG_QUICK, 'up', conf]],
+      execStop: [[WG_QUICK, 'down', conf]],
+    },
+    install: { wantedBy: ['multi-user.target', target] },
+  };
+  return renderUnit(unit, { path: stack.name, comments: generatedHeader(stack.name) });
+}
+
+/**
+ * `hosts/<host>/wireguard/<iface>.conf` and `hosts/<host>/systemd/podmesh-<stack>-wireguard.service`
+ * for every host of a multi-host stack; nothing for a single host. Peers are sorted by host name.
+ * Pure: public keys come from the resolved model (the lock file or the state's reconcile).
+ * @throws PodmeshError when a host has no public key yet (a `--check` before the first synth)
+ */
+export function renderWireguard(stack: ResolvedStack): Map<string, string> {
+  const files = new Map<string, string>();
+  const wg = stack.wireguard;
+  if (!wg) return files;
+  const issues: Issue[] = [];
+  for (const p of wg.peers) {
+    if (p.publicKey === undefined) {
+      const path = stack.hosts.find((h) => h.name === p.host)?.path ?? `${stack.name}/${p.host}`;
+      issues.push({ path, message: `has no WireGuard public key in podmesh.lock.json yet. Run \`podmesh synth --stack ${stack.name}\` (without --check) to create the host's key.` });
+    }
+  }
+  if (issues.length > 0) throw new PodmeshError(issues);
+  const sorted = [...wg.peers].sort((a, b) => compare(a.host, b.host));
+  for (const self of sorted) {
+    const peers = sorted.filter((p) => p !== self);
+    files.set(`hosts/${self.host}/wireguard/${wg.interfaceName}.conf`, renderConfig(stack, self, peers));
+    files.set(`hosts/${self.host}/systemd/${wireguardUnitName(stack.name)}`, renderService(stack));
+  }
+  return files;
+}

@@ -1,0 +1,209 @@
+// The resolved model: plain data, every default applied and every cross-reference checked.
+// Renderers read only this; they never look at constructs or the disk.
+import type { AuthoritySpec, CertBinding, CertKind } from '../state/pki/types.ts';
+
+/** A Podman version as numbers. */
+export interface PodmanVersion {
+  readonly major: number;
+  readonly minor: number;
+}
+
+/** A host of the stack. */
+export interface ResolvedHost {
+  readonly name: string;
+  readonly path: string;
+  readonly podmanVersion: PodmanVersion;
+  readonly rootless: boolean;
+  /** Underlay endpoint `address:port`, when given. */
+  readonly endpoint?: string;
+}
+
+/** The part of a network that lives on one host: its bridge, subnet (slice) and gateway. */
+export interface ResolvedSegment {
+  readonly host: string;
+  /** CIDR of the bridge on that host (the whole subnet on single-host stacks). */
+  readonly subnet: string;
+  readonly gateway: string;
+}
+
+/** A mesh network. */
+export interface ResolvedNetwork {
+  /** Construct id. */
+  readonly id: string;
+  readonly path: string;
+  /** Podman network name. */
+  readonly name: string;
+  readonly domain: string;
+  /** Whole subnet of the mesh. */
+  readonly subnet: string;
+  readonly bridgeName: string;
+  readonly internal: boolean;
+  /** One segment per host with services on the network, in host order. */
+  readonly segments: readonly ResolvedSegment[];
+}
+
+/** A named volume. */
+export interface ResolvedVolume {
+  readonly path: string;
+  /** Podman volume name. */
+  readonly name: string;
+  readonly host: string;
+}
+
+/** A container port. */
+export interface ResolvedPort {
+  readonly name: string;
+  readonly port: number;
+  readonly protocol: 'tcp' | 'udp';
+  /** Host side, when published. */
+  readonly publish?: { readonly hostPort: number; readonly hostIp?: string };
+}
+
+/** A mount into a container. */
+export interface ResolvedMount {
+  /**
+   * `volume` a named volume, `bind` a host path, `pki` a file or folder of the state's
+   * `pki/services/` (certificates), which each renderer maps to where its deployment keeps them.
+   */
+  readonly type: 'volume' | 'bind' | 'pki';
+  /** Volume name; host path for binds; for `pki`, `<service>` or `<service>/<file>`. */
+  readonly source: string;
+  readonly target: string;
+  readonly readOnly: boolean;
+}
+
+/** A health check. */
+export interface ResolvedHealthcheck {
+  /** Exec form (`CMD`) or a shell command (`CMD-SHELL`). */
+  readonly command: { readonly exec: readonly string[] } | { readonly shell: string };
+  readonly interval: string;
+  readonly timeout: string;
+  readonly retries: number;
+  readonly startPeriod: string;
+}
+
+/** A start-up dependency. */
+export interface ResolvedDependency {
+  readonly service: string;
+  readonly condition: 'healthy' | 'started';
+}
+
+/** One container of the mesh. */
+export interface ResolvedService {
+  /** Construct id: the DNS label and compose service name. */
+  readonly name: string;
+  readonly path: string;
+  readonly kind: 'app' | 'infra';
+  /** `SERVICE_NAME`, e.g. `auth-accounts`. */
+  readonly serviceName: string;
+  readonly host: string;
+  /** Network id. */
+  readonly network: string;
+  readonly image: string;
+  readonly containerName: string;
+  readonly hostname: string;
+  /** `<name>.<domain>`. */
+  readonly dnsName: string;
+  /** DNS aliases on the network, dnsName first. */
+  readonly aliases: readonly string[];
+  readonly ip: string;
+  /** Whether the IP was given in the stack (true) or allocated (false). */
+  readonly staticIp: boolean;
+  readonly ports: readonly ResolvedPort[];
+  /** The mTLS listener, for app services. */
+  readonly mtls?: { readonly port: number; /** `https://<dnsName>:<port>`, what callers are given. */ readonly url: string };
+  /** Environment, sorted by name. */
+  readonly environment: readonly (readonly [string, string])[];
+  /**
+   * Variables whose values are secrets (`[variable, secret id]`, sorted): written with their values
+   * into the state's `secrets/<name>.env`, which compose and Quadlet pass as an env file.
+   */
+  readonly secretEnvironment: readonly (readonly [string, string])[];
+  /** Services this one may call over mTLS (the call policy), in stack order. */
+  readonly calls: readonly string[];
+  /** Services allowed to call this one, in stack order. */
+  readonly callers: readonly string[];
+  /**
+   * A Hyperf application: its config/autoload files are generated and mounted under appRoot;
+   * `serverName` is the Hyperf server name of its mTLS listener.
+   */
+  readonly hyperf?: { readonly appRoot: string; readonly serverName: string };
+  /** The port (by name) that terminates public TLS with the `public` certificate. */
+  readonly publicTlsPort?: string;
+  readonly dependsOn: readonly ResolvedDependency[];
+  readonly healthcheck?: ResolvedHealthcheck;
+  readonly restart: 'no' | 'always' | 'on-failure' | 'unless-stopped';
+  readonly mounts: readonly ResolvedMount[];
+  readonly command?: readonly string[];
+  readonly user?: string;
+  readonly readOnlyRootFilesystem: boolean;
+  /** Certificates issued for the workload, each a file pair in `pki/services/<name>/`. */
+  readonly certificates: readonly CertKind[];
+}
+
+/** The allocation lock: addresses given out, committed so they never move. */
+export interface AllocationLock {
+  readonly version: 1;
+  /** Per network id: per-host slices (multi-host) and addresses by service name, sorted. */
+  readonly networks: Readonly<
+    Record<
+      string,
+      {
+        readonly subnet: string;
+        readonly slices?: Readonly<Record<string, string>>;
+        readonly addresses: Readonly<Record<string, string>>;
+      }
+    >
+  >;
+  /** Tunnel subnet, and per host its tunnel address and WireGuard public key (public keys are not secret). */
+  readonly wireguard?: {
+    readonly subnet: string;
+    readonly hosts: Readonly<Record<string, { readonly address: string; readonly publicKey?: string }>>;
+  };
+}
+
+/** One host in the WireGuard mesh. */
+export interface ResolvedTunnelPeer {
+  readonly host: string;
+  /** Tunnel address. */
+  readonly address: string;
+  /** Underlay endpoint `address:port`. */
+  readonly endpoint: string;
+  readonly listenPort: number;
+  /** Container slices routed to this host. */
+  readonly routes: readonly string[];
+  /**
+   * WireGuard public key: from the lock file after resolution, from the state folder after
+   * the key reconcile of synth.
+   * @default - none yet (a host that never had a key)
+   */
+  readonly publicKey?: string;
+}
+
+/** The WireGuard full mesh of a multi-host stack. */
+export interface ResolvedWireguard {
+  readonly interfaceName: string;
+  readonly subnet: string;
+  readonly persistentKeepalive: number;
+  readonly presharedKeys: boolean;
+  readonly mtu?: number;
+  /** Every host with services, in host order. */
+  readonly peers: readonly ResolvedTunnelPeer[];
+}
+
+/** A stack, resolved. */
+export interface ResolvedStack {
+  readonly name: string;
+  readonly project: string;
+  readonly description?: string;
+  readonly hosts: readonly ResolvedHost[];
+  readonly networks: readonly ResolvedNetwork[];
+  readonly volumes: readonly ResolvedVolume[];
+  /** Dependencies first; ties in construct order. */
+  readonly services: readonly ResolvedService[];
+  readonly lock: AllocationLock;
+  /** The tunnel joining the hosts, when there is more than one. */
+  readonly wireguard?: ResolvedWireguard;
+  /** The certificate authorities and every certificate the stack needs. */
+  readonly pki: { readonly authority: AuthoritySpec; readonly bindings: readonly CertBinding[] };
+}

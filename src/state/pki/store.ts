@@ -1,0 +1,305 @@
+// The PKI part of the state folder: its layout, reading it in one pass, and writing changes atomically.
+//
+// Reconcile reads a snapshot, decides everything in memory, then hands this module the complete
+// desired state; nothing is written before every check has passed. Each file is replaced
+// atomically (temp file in the same folder, chmod, fsync, rename). A first run builds `pki/` in a
+// temp folder renamed into place, so it is created whole or not at all. Later runs write keys
+// before their certificates and the inventory before the service files: after a crash every file
+// is either old or new, and the next reconcile repairs any key/certificate pair that no longer
+// matches by reissuing it.
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { dirMode, writeAtomic } from '../../io/atomic.ts';
+import type { CertKind, FileChange } from './types.ts';
+import { VERIFIED_FILE } from './verified.ts';
+
+/** Folder and file modes of the state contract (applied with chmod, whatever the umask). */
+export const MODE = { dir: 0o700, key: 0o600, file: 0o644 } as const;
+
+/** Paths of the PKI state, relative to the state folder (`.podmesh/<stack>`). */
+export const PKI_PATHS = {
+  dir: 'pki',
+  rootCert: 'pki/ca.crt',
+  rootKey: 'pki/ca.key',
+  clientCaCert: 'pki/client-ca.crt',
+  clientCaKey: 'pki/client-ca.key',
+  crl: 'pki/crl.pem',
+  inventory: 'pki/inventory.json',
+  /** The external CA bundle `podmesh certs import` installed; while present, reconcile keeps the certificates it signed. */
+  externalCa: 'pki/external-ca.crt',
+  services: 'pki/services',
+} as const;
+
+/** Certificate and key file names of each kind inside `pki/services/<service>/`. */
+export const KIND_FILES: Readonly<Record<CertKind, { readonly cert: string; readonly key: string }>> = {
+  server: { cert: 'server.crt', key: 'server.key' },
+  client: { cert: 'client.crt', key: 'client.key' },
+  public: { cert: 'public.crt', key: 'public.key' },
+};
+
+/** The root certificate's copy in every service folder (`/etc/mtls/ca.crt`). */
+export const SERVICE_CA_FILE = 'ca.crt';
+
+/** The stack's CRLs (root's, then the client CA's) in every service folder (`/etc/mtls/crl.pem`). */
+export const SERVICE_CRL_FILE = 'crl.pem';
+
+const SERVICE_FILE_NAMES = [SERVICE_CA_FILE, SERVICE_CRL_FILE, ...Object.values(KIND_FILES).flatMap((f) => [f.cert, f.key])];
+
+/** `pki/services/<service>` or a file in it. */
+export function servicePath(service: string, file?: string): string {
+  return file === undefined ? `${PKI_PATHS.services}/${service}` : `${PKI_PATHS.services}/${service}/${file}`;
+}
+
+/** One existing file: its text, or why it could not be read. */
+export interface FileSnapshot {
+  /** UTF-8 content; undefined when unreadable. */
+  readonly text: string | undefined;
+  /** Permission bits. */
+  readonly mode: number;
+  /** Error code when unreadable (EACCES, EISDIR, ...). */
+  readonly error: string | undefined;
+}
+
+/** What the PKI state holds right now. Files that do not exist are absent from `files`. */
+export interface PkiSnapshot {
+  /** The state folder the snapshot was read from. */
+  readonly stateDir: string;
+  /** Whether `pki/` exists. */
+  readonly exists: boolean;
+  /** Managed files that exist, by relative path. */
+  readonly files: ReadonlyMap<string, FileSnapshot>;
+  /** Modes of `pki`, `pki/services` and each service folder that exist, by relative path. */
+  readonly dirs: ReadonlyMap<string, number>;
+  /** Folder names under `pki/services/`, sorted. */
+  readonly services: readonly string[];
+  /** The cache of established certificate facts ({@link VERIFIED_FILE}), when present. */
+  readonly verified?: FileSnapshot;
+}
+
+const errCode = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? String(e);
+
+// Synchronous on purpose: thousands of small files read far faster without a thread-pool round trip each.
+function readOne(abs: string): FileSnapshot | undefined {
+  let fd: number;
+  try {
+    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (e) {
+    if (errCode(e) === 'ENOENT') return undefined;
+    return { text: undefined, mode: 0, error: errCode(e) === 'ELOOP' ? 'a symbolic link' : errCode(e) };
+  }
+  try {
+    const st = fstatSync(fd);
+    const mode = st.mode & 0o7777;
+    if (st.isDirectory()) return { text: undefined, mode, error: 'EISDIR' };
+    if (!st.isFile()) return { text: undefined, mode, error: 'not a regular file' };
+    try {
+      return { text: readFileSync(fd, 'utf8'), mode, error: undefined };
+    } catch (e) {
+      return { text: undefined, mode, error: errCode(e) };
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads every managed file and folder of `stateDir/pki` in one pass. */
+export async function readPkiSnapshot(stateDir: string): Promise<PkiSnapshot> {
+  const files = new Map<string, FileSnapshot>();
+  const dirs = new Map<string, number>();
+  const pkiMode = dirMode(join(stateDir, PKI_PATHS.dir));
+  if (pkiMode === undefined) return { stateDir, exists: false, files, dirs, services: [] };
+  dirs.set(PKI_PATHS.dir, pkiMode);
+  const servicesMode = dirMode(join(stateDir, PKI_PATHS.services));
+  let services: string[] = [];
+  if (servicesMode !== undefined) {
+    dirs.set(PKI_PATHS.services, servicesMode);
+    const entries = await readdir(join(stateDir, PKI_PATHS.services), { withFileTypes: true });
+    // Dot-folders are this module's own leftovers (removals in progress), never services.
+    services = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  }
+  for (const s of services) {
+    const m = dirMode(join(stateDir, servicePath(s)));
+    if (m !== undefined) dirs.set(servicePath(s), m);
+  }
+  const paths = [
+    PKI_PATHS.rootCert,
+    PKI_PATHS.rootKey,
+    PKI_PATHS.clientCaCert,
+    PKI_PATHS.clientCaKey,
+    PKI_PATHS.crl,
+    PKI_PATHS.inventory,
+    PKI_PATHS.externalCa,
+    ...services.flatMap((s) => SERVICE_FILE_NAMES.map((f) => servicePath(s, f))),
+  ];
+  for (const p of paths) {
+    const f = readOne(join(stateDir, p));
+    if (f) files.set(p, f);
+  }
+  return { stateDir, exists: true, files, dirs, services, verified: readOne(join(stateDir, VERIFIED_FILE)) };
+}
+
+/** A file reconcile wants to exist. */
+export interface DesiredFile {
+  /** Content, or null in a dry run for a file that would be (re)written without computing it. */
+  readonly content: string | null;
+  /** MODE.key or MODE.file. */
+  readonly mode: number;
+}
+
+/** The PKI state reconcile wants. */
+export interface DesiredState {
+  /** Files that must exist, by relative path (in scope: other files are left alone). */
+  readonly files: ReadonlyMap<string, DesiredFile>;
+  /** When set, service folders not listed are removed, as are managed files not in `files`. */
+  readonly prune: ReadonlySet<string> | undefined;
+}
+
+type Op =
+  | { readonly op: 'mkdir'; readonly path: string }
+  | {
+      readonly op: 'write';
+      readonly path: string;
+      /** null only in a dry run's plan, which is never applied. */
+      readonly content: string | null;
+      readonly mode: number;
+      readonly change: 'create' | 'update';
+      /** Writes of one rank may run concurrently; ranks run in order (see writeRank). */
+      readonly rank: number;
+    }
+  | { readonly op: 'chmod'; readonly path: string; readonly mode: number }
+  | { readonly op: 'unlink'; readonly path: string }
+  | { readonly op: 'rmdir'; readonly path: string };
+
+/** The operations that turn `snapshot` into `desired`, in the order they must run. */
+export interface ChangePlan {
+  /** File-system operations in execution order. */
+  readonly ops: readonly Op[];
+  /** Every change a person sees in `podmesh diff`, sorted by path. */
+  readonly changes: readonly FileChange[];
+}
+
+/** Write order: CA keys, CA certificates, inventory, CRL, then service keys before service certificates. */
+function writeRank(path: string): number {
+  if (path === PKI_PATHS.rootKey) return 0;
+  if (path === PKI_PATHS.rootCert) return 1;
+  if (path === PKI_PATHS.clientCaKey) return 2;
+  if (path === PKI_PATHS.clientCaCert) return 3;
+  if (path === PKI_PATHS.inventory) return 4;
+  if (path === PKI_PATHS.crl) return 5;
+  return path.endsWith('.key') ? 6 : 7;
+}
+
+/** Compares the desired state with the snapshot; unchanged files produce no operation at all. */
+export function planChanges(snapshot: PkiSnapshot, desired: DesiredState): ChangePlan {
+  const ops: Op[] = [];
+  const changes: FileChange[] = [];
+  const wantDirs = new Set<string>([PKI_PATHS.dir, PKI_PATHS.services]);
+  for (const path of desired.files.keys()) {
+    const m = /^pki\/services\/([^/]+)\//.exec(path);
+    if (m) wantDirs.add(servicePath(m[1] as string));
+  }
+  for (const dir of [...wantDirs].sort()) {
+    const mode = snapshot.dirs.get(dir);
+    if (mode === undefined) ops.push({ op: 'mkdir', path: dir });
+    else if (mode !== MODE.dir) {
+      ops.push({ op: 'chmod', path: dir, mode: MODE.dir });
+      changes.push({ path: dir, change: 'chmod' });
+    }
+  }
+  const writes = [...desired.files].sort(([a], [b]) => writeRank(a) - writeRank(b) || (a < b ? -1 : a > b ? 1 : 0));
+  for (const [path, want] of writes) {
+    const have = snapshot.files.get(path);
+    if (have && have.text !== undefined && want.content !== null && have.text === want.content) {
+      if (have.mode !== want.mode) {
+        ops.push({ op: 'chmod', path, mode: want.mode });
+        changes.push({ path, change: 'chmod' });
+      }
+      continue;
+    }
+    const change = have ? 'update' : 'create';
+    ops.push({ op: 'write', path, content: want.content, mode: want.mode, change, rank: writeRank(path) });
+    changes.push({ path, change });
+  }
+  if (desired.prune) {
+    for (const service of snapshot.services) {
+      if (desired.prune.has(service)) continue;
+      ops.push({ op: 'rmdir', path: servicePath(service) });
+      changes.push({ path: servicePath(service), change: 'remove' });
+    }
+    for (const path of snapshot.files.keys()) {
+      const m = /^pki\/services\/([^/]+)\//.exec(path);
+      if (m && desired.prune.has(m[1] as string) && !desired.files.has(path)) {
+        ops.push({ op: 'unlink', path });
+        changes.push({ path, change: 'remove' });
+      }
+    }
+  }
+  changes.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { ops, changes };
+}
+
+/** How many files are written (and fsynced) at once; more only queues on libuv's 4 threads. */
+const WRITE_CONCURRENCY = 8;
+
+
+/**
+ * Runs a change plan. When `pki/` does not exist yet it is built in a temp folder next to it and
+ * renamed into place at the end.
+ */
+export async function applyChanges(snapshot: PkiSnapshot, plan: ChangePlan): Promise<void> {
+  if (plan.ops.length === 0) return;
+  const incomplete = plan.ops.find((o) => o.op === 'write' && o.content === null);
+  if (incomplete) throw new Error(`internal: ${incomplete.path} has no content (a dry-run plan cannot be applied)`);
+  const { stateDir } = snapshot;
+  if ((await mkdir(stateDir, { recursive: true, mode: MODE.dir })) !== undefined) await chmod(stateDir, MODE.dir);
+  const staging = snapshot.exists ? undefined : join(stateDir, `.pki-${randomBytes(6).toString('hex')}.tmp`);
+  const abs = (rel: string): string =>
+    staging ? join(staging, rel.slice(PKI_PATHS.dir.length)) : join(stateDir, rel);
+  const run = async (o: Op): Promise<void> => {
+    switch (o.op) {
+      case 'mkdir':
+        await mkdir(abs(o.path), { mode: MODE.dir });
+        await chmod(abs(o.path), MODE.dir);
+        break;
+      case 'write':
+        await writeAtomic(abs(o.path), o.content as string, o.mode);
+        break;
+      case 'chmod':
+        await chmod(abs(o.path), o.mode);
+        break;
+      case 'unlink':
+        await unlink(abs(o.path));
+        break;
+      case 'rmdir': {
+        // Renamed away first, so the folder disappears in one step even if the delete is interrupted.
+        const gone = join(stateDir, PKI_PATHS.services, `.${o.path.split('/').pop() ?? ''}.${randomBytes(6).toString('hex')}.removed`);
+        await rename(abs(o.path), gone);
+        await rm(gone, { recursive: true, force: true });
+        break;
+      }
+    }
+  };
+  try {
+    // Consecutive writes of the same rank run WRITE_CONCURRENCY at a time (each fsyncs); everything else in order.
+    for (let i = 0; i < plan.ops.length; ) {
+      const o = plan.ops[i] as Op;
+      let j = i + 1;
+      if (o.op === 'write') {
+        while (j < plan.ops.length) {
+          const n = plan.ops[j] as Op;
+          if (n.op !== 'write' || n.rank !== o.rank) break;
+          j++;
+        }
+      }
+      const batch = plan.ops.slice(i, j);
+      for (let k = 0; k < batch.length; k += WRITE_CONCURRENCY) await Promise.all(batch.slice(k, k + WRITE_CONCURRENCY).map(run));
+      i = j;
+    }
+    if (staging) await rename(staging, join(stateDir, PKI_PATHS.dir));
+  } catch (e) {
+    if (staging) await rm(staging, { recursive: true, force: true });
+    throw e;
+  }
+}
