@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderStack, resolveStacks } from '../src/synth.ts';
 import { writeStackOutput } from '../src/io/writer.ts';
+import { contents } from '../src/render/stack.ts';
 import { Stack, type App } from '../src/index.ts';
 import { generatedStack } from './stacks.ts';
 
@@ -13,7 +14,7 @@ const services = Number(process.argv[2]);
 async function composeOnly(app: App): Promise<void> {
   const where = { outDir: out, stateDir: join(out, '.state') };
   for (const stack of await resolveStacks(app.node.children.filter(Stack.isStack), out)) {
-    await writeStackOutput(out, stack.name, renderStack(stack, where));
+    await writeStackOutput(out, stack.name, contents(renderStack(stack, where).files));
   }
 }
 const out = mkdtempSync(join(tmpdir(), 'podmesh-bench-'));

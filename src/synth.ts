@@ -1,25 +1,20 @@
 // The pipeline: validate every construct, resolve, render, then write (or check) `out/`.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { join } from 'node:path';
 import type { App } from '../constructs/core/app.ts';
 import { IssueCollector, PodmeshError, type Issue } from '../constructs/core/errors.ts';
 import { propIssues } from '../constructs/core/props.ts';
 import { Stack } from '../constructs/core/stack.ts';
 import { changed, pruneStacks, writeStackOutput, type WriteReport } from './io/writer.ts';
-import { LOCK_FILE, parseLock, renderLock } from './resolve/lock.ts';
+import { LOCK_FILE, parseLock } from './resolve/lock.ts';
 import type { ResolvedStack } from './resolve/model.ts';
 import { resolveStack } from './resolve/resolve.ts';
-import { renderCompose } from './render/compose.ts';
 import { renderSystemd } from './render/systemd.ts';
-import { renderHyperf } from './render/hyperf.ts';
-import { renderOpenssl } from './render/openssl.ts';
+import { contents, renderStack } from './render/stack.ts';
 import { reconcileSecrets, type SecretsResult } from './state/secrets/reconcile.ts';
 import { reconcilePki, type PkiResult } from './state/pki/index.ts';
-import { MANIFEST, renderManifest } from './render/manifest.ts';
-import { renderTopology } from './render/topology.ts';
-import { renderCertExpiry } from './render/cert-expiry.ts';
-import { renderWireguard } from './render/wireguard.ts';
+import { MANIFEST } from './render/manifest.ts';
 import { applyWireguardKeys, planWireguardKeys, tunnelHosts, withPublicKeys, type WireguardPlan, type WireguardResult } from './state/wireguard/index.ts';
 
 /** Options of a synth run. */
@@ -119,30 +114,8 @@ export async function resolveStacks(stacks: readonly Stack[], outDir: string): P
   return resolved;
 }
 
-/** Where the output and the state of a synth live; renderers get paths between them. */
-export interface Locations {
-  readonly outDir: string;
-  readonly stateDir: string;
-}
-
-/** Every file of a stack's output, manifest included. Pure. */
-export function renderStack(stack: ResolvedStack, where: Locations): Map<string, string> {
-  const files = new Map<string, string>();
-  const add = (m: Map<string, string>) => m.forEach((v, k) => files.set(k, v));
-  // Every host folder is at the same depth, so one relative path serves them all.
-  const hostDir = join(where.outDir, stack.name, 'hosts', '_');
-  const stateDir = relative(hostDir, join(where.stateDir, stack.name)).split(sep).join('/');
-  add(renderCompose(stack, { stateDir }));
-  add(renderSystemd(stack));
-  add(renderHyperf(stack));
-  add(renderOpenssl(stack));
-  add(renderTopology(stack));
-  add(renderWireguard(stack));
-  add(renderCertExpiry(stack));
-  files.set(LOCK_FILE, renderLock(stack.lock));
-  files.set(MANIFEST, renderManifest(stack.name, files));
-  return files;
-}
+export { renderStack, type Locations } from './render/stack.ts';
+import type { Locations } from './render/stack.ts';
 
 /**
  * Synthesizes stacks into `outDir`. Throws a PodmeshError (and writes nothing) when any stack
@@ -162,9 +135,11 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
   // Public keys: from the state folder after a reconcile; with --check, as the lock file has them.
   const keyed = resolved.map((s) => withPublicKeys(s, state.find((r) => r.stack === s.name)?.wireguard?.publicKeys ?? {}));
   const rendered = keyed.map((s) => [s.name, renderStack(s, { outDir, stateDir })] as const);
+  const issues = rendered.flatMap(([, r]) => r.issues);
+  if (issues.length > 0) throw new PodmeshError(issues);
   const reports: WriteReport[] = [];
-  for (const [name, files] of rendered) {
-    reports.push(await writeStackOutput(outDir, name, files, { check: options.check }));
+  for (const [name, r] of rendered) {
+    reports.push(await writeStackOutput(outDir, name, contents(r.files), { check: options.check }));
   }
   const prunedStacks =
     options.stacks && options.stacks.length > 0

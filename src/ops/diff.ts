@@ -8,10 +8,11 @@ import { IssueCollector, PodmeshError } from '../../constructs/core/errors.ts';
 import { changed, pruneStacks, writeStackOutput, type WriteReport } from '../io/writer.ts';
 import { reconcilePki, type PkiResult } from '../state/pki/index.ts';
 import { MANIFEST } from '../render/manifest.ts';
+import { contents, renderStack } from '../render/stack.ts';
 import { LOCK_FILE } from '../resolve/lock.ts';
 import type { ResolvedStack } from '../resolve/model.ts';
 import { secretEnvFile } from '../state/secrets/paths.ts';
-import { renderStack, resolveStacks, selectStacks, stacksOf } from '../synth.ts';
+import { resolveStacks, selectStacks, stacksOf } from '../synth.ts';
 import { planWireguardKeys, tunnelHosts, withPublicKeys, type WireguardResult } from '../state/wireguard/index.ts';
 import { unifiedDiff } from './unified.ts';
 
@@ -104,7 +105,9 @@ async function diffStack(s: ResolvedStack, where: { outDir: string; stateDir: st
     : undefined;
   const pki = await reconcilePki({ stateDir: state, authority: s.pki.authority, bindings: s.pki.bindings, now: where.now, dryRun: true });
   const secrets = s.services.filter((v) => v.secretEnvironment.length > 0 && !existsSync(join(state, secretEnvFile(v.name)))).map((v) => v.name);
-  const files = renderStack(withPublicKeys(s, wireguard?.publicKeys ?? {}), where);
+  const rendered = renderStack(withPublicKeys(s, wireguard?.publicKeys ?? {}), where);
+  if (rendered.issues.length > 0) throw new PodmeshError(rendered.issues);
+  const files = contents(rendered.files);
   const report = await writeStackOutput(where.outDir, s.name, files, { check: true });
   const read = (p: string) => readFile(join(where.outDir, s.name, p), 'utf8');
   const diffs: FileDiff[] = [];

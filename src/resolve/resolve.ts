@@ -1,5 +1,5 @@
 // From constructs to the resolved model: defaults, names, addresses, order, and every graph rule.
-import { IssueCollector } from '../../constructs/core/errors.ts';
+import { IssueCollector, PodmeshError, type Issue } from '../../constructs/core/errors.ts';
 import { compare } from '../io/sort.ts';
 import { formatCidr, formatIp, overlaps, parseCidr, type Cidr } from '../../constructs/core/ip.ts';
 import { INTERFACE_NAME, closest } from '../../constructs/core/names.ts';
@@ -36,6 +36,23 @@ export interface ResolveInputs {
 }
 
 const HEALTH_DEFAULTS = { interval: '10s', timeout: '5s', retries: 5, startPeriod: '10s' } as const;
+
+/** What resolving one stack found: the model when rendering it means something, and every problem. */
+export interface ResolveOutcome {
+  /** Present when the model is complete enough to render (even with problems, so render-time ones show too). */
+  readonly resolved?: ResolvedStack;
+  readonly issues: readonly Issue[];
+}
+
+/** Resolves one stack without throwing for the stack's own problems. */
+export function tryResolveStack(stack: Stack, inputs: ResolveInputs = {}): ResolveOutcome {
+  try {
+    return { resolved: resolveStack(stack, inputs), issues: [] };
+  } catch (e) {
+    if (!(e instanceof PodmeshError)) throw e;
+    return { issues: e.issues };
+  }
+}
 
 /**
  * Resolves one stack. Throws a PodmeshError carrying every problem found; returns a model in
