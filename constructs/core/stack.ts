@@ -103,7 +103,7 @@ const schema = z.object({
       error: 'must be a lower-case DNS label (letters, digits, inner hyphens), e.g. "ashchan"',
     })
     .optional(),
-  description: z.string().optional(),
+  description: z.string().regex(/^[^\x00-\x1f\x7f]*$/, { error: 'must be one line without control characters: it becomes a heading line of TOPOLOGY.md and a comment in every generated file' }).optional(),
   pki: z
     .object({
       rootCommonName: z.string().min(1).max(64, { error: 'a CN is at most 64 characters' }).optional(),

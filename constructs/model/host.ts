@@ -36,6 +36,19 @@ export interface HostProps {
 
 const VERSION = /^(\d+)\.(\d+)(?:\.\d+)?$/;
 
+const ENDPOINT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+
+/** What is wrong with a well-formed endpoint's port or IPv4 address (`99999` would reach wg as 34463). */
+function endpointProblem(endpoint: string): string | undefined {
+  if (!ENDPOINT.test(endpoint)) return undefined; // the format check says what is wrong
+  const colon = endpoint.lastIndexOf(':');
+  const address = endpoint.slice(0, colon);
+  const port = Number(endpoint.slice(colon + 1));
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return `port ${endpoint.slice(colon + 1)} is outside 1-65535; WireGuard's default is 51820`;
+  if (/^[0-9.]+$/.test(address) && parseIp(address) === undefined) return `"${address}" is not an IPv4 address (four numbers 0-255, e.g. 198.51.100.10)`;
+  return undefined;
+}
+
 const schema = z.object({
   podmanVersion: z
     .string()
@@ -53,9 +66,10 @@ const schema = z.object({
   rootless: z.boolean().optional(),
   endpoint: z
     .string()
-    .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, {
+    .regex(ENDPOINT, {
       error: 'must be "address:port" or "name:port", e.g. "198.51.100.10:51820"',
     })
+    .refine((v) => endpointProblem(v) === undefined, { error: (i) => endpointProblem(String(i.input)) ?? '' })
     .optional(),
   tunnelAddress: z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `"${String(i.input)}" is not an IPv4 address` }).optional(),
 });

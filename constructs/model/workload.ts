@@ -203,6 +203,13 @@ const portProps = z.object({
   hostIp: z.string().refine((v) => parseIp(v) !== undefined, { error: 'must be an IPv4 address' }).optional(),
 });
 
+/**
+ * Mount paths go into `-v source:target:options` (compose short syntax, `Volume=` in Quadlet), where
+ * `:` and `,` are separators: `/data:ro` would silently become a read-only mount of `/data`.
+ */
+const MOUNT_PATH = /^[^:,\x00-\x1f\x7f]+$/;
+const MOUNT_PATH_ERROR = 'must not contain ":", "," or control characters (they separate the parts of a mount); rename the folder or mount its parent';
+
 const duration = z.string().regex(DURATION, { error: 'must be a duration like "10s", "1m30s" or "500ms"' });
 
 /** Base schema for every workload's props; kinds extend it. */
@@ -261,8 +268,15 @@ export const workloadSchema = z.object({
       z
         .object({
           volume: z.custom<Volume>((v) => v instanceof Volume, { error: 'must be a Volume construct' }).optional(),
-          hostPath: z.string().min(1).optional(),
-          target: z.string().regex(/^\//, { error: 'must be an absolute path inside the container' }),
+          hostPath: z
+            .string()
+            .min(1)
+            .regex(MOUNT_PATH, { error: MOUNT_PATH_ERROR })
+            .refine((p) => p.startsWith('/') || !p.split('/').includes('..'), {
+              error: 'must not climb out of the host folder with "..": give an absolute path, or one below the host folder (relative paths resolve against out/<stack>/hosts/<host>/)',
+            })
+            .optional(),
+          target: z.string().regex(/^\//, { error: 'must be an absolute path inside the container' }).regex(MOUNT_PATH, { error: MOUNT_PATH_ERROR }),
           readOnly: z.boolean().optional(),
         })
         .refine((m) => (m.volume === undefined) !== (m.hostPath === undefined), { error: 'give exactly one of volume or hostPath' }),
