@@ -284,7 +284,7 @@ export const workloadSchema = z.object({
     .optional(),
   command: z.array(z.string()).optional(),
   containerName: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, { error: 'must start with a letter or digit and hold only letters, digits, "_", "." and "-"' }).optional(),
-  serviceName: z.string().min(1).optional(),
+  serviceName: z.string().min(1).regex(/^[^\x00-\x1f\x7f]*$/, { error: 'must be one line without control characters: it names the service in logs, unit descriptions and PHP config' }).optional(),
   user: z.string().regex(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/, { error: 'must be "uid[:gid]" or a user name' }).optional(),
   readOnlyRootFilesystem: z.boolean().optional(),
   certificate: z
