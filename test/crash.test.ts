@@ -46,6 +46,8 @@ function leftovers(dir: string): string[] {
 }
 
 describe('kill -9 during synth', () => {
+  // Inside the repository, so the stack file's `import 'podmesh'` resolves (package self-reference).
+  mkdirSync(join(repo, '.cache'), { recursive: true });
   const work = mkdtempSync(join(repo, '.cache', 'crash-'));
   const stacks = join(work, 'stacks');
   // Each run's out/ and state sit side by side under one folder: compose files name the state
