@@ -2,6 +2,7 @@
 export * from '../constructs/index.ts';
 export {
   applySynth,
+  changesOf,
   checkPlan,
   planSynth,
   renderStack,

@@ -2,6 +2,9 @@
 import { PodmeshError } from '../../constructs/core/errors.ts';
 import { changed, type WriteReport } from '../io/writer.ts';
 import type { StackPlan, SynthPlan } from './plan.ts';
+import type { PkiResult } from '../state/pki/index.ts';
+import type { SecretsResult } from '../state/secrets/reconcile.ts';
+import type { WireguardResult } from '../state/wireguard/index.ts';
 
 /** One change synth would make to a stack's state folder, as data. */
 export type StateChange =
@@ -26,20 +29,22 @@ export interface CheckResult {
 export function stateChanges(p: StackPlan): StateChange[] {
   const st = p.state;
   if (!st) return [];
-  const stack = p.stack;
-  const pki = st.pki.result;
+  return changesOf(p.stack, { pki: st.pki.result, secrets: st.secrets.result, ...(st.wireguard ? { wireguard: st.wireguard.result } : {}) });
+}
+
+/** The state changes in the reconcilers' results: a plan's (what synth would do) or an apply's report (what it did). */
+export function changesOf(stack: string, r: { readonly pki: PkiResult; readonly wireguard?: WireguardResult; readonly secrets: SecretsResult }): StateChange[] {
   const out: StateChange[] = [];
-  for (const ca of pki.cas) if (ca.action === 'create') out.push({ stack, what: 'ca', ca: ca.ca });
-  for (const c of pki.certificates) {
+  for (const ca of r.pki.cas) if (ca.action === 'create') out.push({ stack, what: 'ca', ca: ca.ca });
+  for (const c of r.pki.certificates) {
     if (c.action !== 'keep') out.push({ stack, what: 'certificate', service: c.service, kind: c.kind, action: c.action, reason: c.reason });
   }
-  if (pki.crl.action !== 'keep') out.push({ stack, what: 'crl', action: pki.crl.action, reason: pki.crl.reason });
-  for (const s of pki.removedServices) out.push({ stack, what: 'service-folder', service: s });
-  const wg = st.wireguard?.result;
-  for (const h of wg?.hosts ?? []) if (h.action !== 'keep') out.push({ stack, what: 'wireguard-key', host: h.host, action: h.action });
-  for (const k of wg?.presharedKeys ?? []) if (k.action !== 'keep') out.push({ stack, what: 'preshared-key', pair: k.pair, action: k.action });
-  for (const path of st.secrets.result.written) out.push({ stack, what: 'secret-file', path, action: 'write' });
-  for (const path of st.secrets.result.removed) out.push({ stack, what: 'secret-file', path, action: 'remove' });
+  if (r.pki.crl.action !== 'keep') out.push({ stack, what: 'crl', action: r.pki.crl.action, reason: r.pki.crl.reason });
+  for (const s of r.pki.removedServices) out.push({ stack, what: 'service-folder', service: s });
+  for (const h of r.wireguard?.hosts ?? []) if (h.action !== 'keep') out.push({ stack, what: 'wireguard-key', host: h.host, action: h.action });
+  for (const k of r.wireguard?.presharedKeys ?? []) if (k.action !== 'keep') out.push({ stack, what: 'preshared-key', pair: k.pair, action: k.action });
+  for (const path of r.secrets.written) out.push({ stack, what: 'secret-file', path, action: 'write' });
+  for (const path of r.secrets.removed) out.push({ stack, what: 'secret-file', path, action: 'remove' });
   return out;
 }
 

@@ -5,7 +5,7 @@ import { checkPlan } from './check.ts';
 import { planSynth, type SynthOptions } from './plan.ts';
 
 export { applySynth, type StateReport, type SynthResult } from './apply.ts';
-export { checkPlan, describeStateChange, stateChanges, type CheckResult, type StateChange } from './check.ts';
+export { changesOf, checkPlan, describeStateChange, stateChanges, type CheckResult, type StateChange } from './check.ts';
 export { planSynth, type StackPlan, type StatePlan, type SynthOptions, type SynthPlan } from './plan.ts';
 export { resolveStacks, resolveWithLock, selectStacks, stacksOf, validateConstructs } from './select.ts';
 export { renderStack, type Locations } from '../render/stack.ts';
