@@ -9,11 +9,11 @@ import type { ResolvedStack } from '../resolve/model.ts';
 import type { RenderedFile } from '../render/file.ts';
 import { MANIFEST } from '../render/manifest.ts';
 import { contents, renderStack } from '../render/stack.ts';
-import { planPki, type PkiPlan } from '../state/pki/index.ts';
+import { pkiReconciler, type PkiPlan } from '../state/pki/index.ts';
 import type { KeySource } from '../state/pki/types.ts';
 import type { RandomSource } from '../state/random.ts';
 import { stateContext, type StateContext } from '../state/reconciler.ts';
-import { planSecrets, type SecretsPlan } from '../state/secrets/reconcile.ts';
+import { secretsReconciler, type SecretsPlan } from '../state/secrets/reconcile.ts';
 import { tunnelHosts, withPublicKeys, wireguardReconciler, type WireguardPlan } from '../state/wireguard/index.ts';
 import { resolveWithLock, selectStacks, stacksOf } from './select.ts';
 
@@ -106,8 +106,8 @@ async function planState(s: ResolvedStack, where: { outDir: string; stateDir: st
         ),
       )
     : undefined;
-  const pki = await collect(found, () => planPki({ stateDir: dir, authority: s.pki.authority, bindings: s.pki.bindings }, ctx));
-  const secrets = await collect(found, () => planSecrets({ stateDir: dir, stack: s.name, services: s.services }, ctx));
+  const pki = await collect(found, () => pkiReconciler.plan({ stateDir: dir, authority: s.pki.authority, bindings: s.pki.bindings }, ctx));
+  const secrets = await collect(found, () => secretsReconciler.plan({ stateDir: dir, stack: s.name, services: s.services }, ctx));
   problems.push(...found);
   if (found.length > 0 || !pki || !secrets) return undefined;
   return { dir, pki, secrets, ...(wireguard ? { wireguard } : {}) };
