@@ -99,7 +99,7 @@ describe.skipIf(!openssl)('external CA', () => {
     }
     const inventory = JSON.parse(readFileSync(join(state, 'ashchan-dev/pki/inventory.json'), 'utf8')) as { certificates: { service: string; kind: string; serial: string; status: string }[] };
     const authServer = ossl('x509', '-in', svc('auth', 'server.crt'), '-noout', '-serial').trim().split('=')[1]!.toLowerCase().replace(/^0+/, '');
-    expect(inventory.certificates.filter((e) => e.service === 'auth' && e.kind === 'server' && e.status === 'active').map((e) => e.serial)).toEqual([authServer]);
+    expect(inventory.certificates.filter((e) => e.service === 'auth' && e.kind === 'server' && e.status === 'active').map((e) => e.serial.toLowerCase().replace(/^0+/, ''))).toEqual([authServer]);
 
     // crl.pem aside: the local CRLs are re-signed on their own schedule.
     const certFiles = () => Object.fromEntries(Object.entries(treeState(join(state, 'ashchan-dev/pki/services'))).filter(([k]) => !k.endsWith('crl.pem')));
