@@ -3,7 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { PodmeshError, formatIssues } from '../../constructs/core/errors.ts';
 import { changed, type WriteReport } from '../io/writer.ts';
 import { join } from 'node:path';
-import { resolveStacks, selectStacks, synth, type StateReport } from '../synth.ts';
+import { checkPlan, describeStateChange, planSynth, resolveStacks, selectStacks, synth, type CheckResult, type StateReport } from '../synth.ts';
 import { hostKeyFile, type WireguardResult } from '../state/wireguard/index.ts';
 import {
   REVOCATION_REASONS,
@@ -117,13 +117,9 @@ async function synthCommand(args: readonly string[]): Promise<number> {
   }
   const now = parseNow(values.now);
   const app = await loadStacks(values.stacks);
-  const result = await synth(app, {
-    outDir: values.out,
-    stateDir: stateDir(values.state),
-    stacks: values.stack,
-    check: values.check,
-    now,
-  });
+  const options = { outDir: values.out, stateDir: stateDir(values.state), stacks: values.stack, now };
+  if (values.check) return checkCommand(checkPlan(await planSynth(app, options)), values.out, stateDir(values.state));
+  const result = await synth(app, options);
   for (const r of result.state) {
     const line = describePki(r.pki);
     if (line) process.stdout.write(`${r.stack}: ${line}\n`);
@@ -131,12 +127,18 @@ async function synthCommand(args: readonly string[]): Promise<number> {
     if (r.secrets.created.length > 0) process.stdout.write(`${r.stack}: secrets: generated ${r.secrets.created.join(', ')} (in ${stateDir(values.state)}/${r.stack}/secrets/)\n`);
   }
   printWireguard(result.state, stateDir(values.state));
-  for (const r of result.reports) process.stdout.write(describe(r, values.out, values.check));
-  for (const s of result.prunedStacks) {
-    process.stdout.write(`${s}: stack no longer exists, ${values.check ? 'out/' + s + ' would be removed' : `removed ${values.out}/${s}`}\n`);
-  }
-  if (values.check && result.changed) {
-    process.stderr.write(`${values.out}/ is stale: run \`npm run synth\` and commit the result.\n`);
+  for (const r of result.reports) process.stdout.write(describe(r, values.out, false));
+  for (const s of result.prunedStacks) process.stdout.write(`${s}: stack no longer exists, removed ${values.out}/${s}\n`);
+  return 0;
+}
+
+/** `synth --check`: the state changes synth would make (information), then out/'s differences (the exit code). */
+function checkCommand(check: CheckResult, out: string, state: string): number {
+  for (const c of check.stateChanges) process.stdout.write(`${describeStateChange(c, `${state}/${c.stack}`)}\n`);
+  for (const r of check.reports) process.stdout.write(describe(r, out, true));
+  for (const s of check.prunedStacks) process.stdout.write(`${s}: stack no longer exists, out/${s} would be removed\n`);
+  if (check.stale) {
+    process.stderr.write(`${out}/ is stale: run \`npm run synth\` and commit the result.\n`);
     return 1;
   }
   return 0;

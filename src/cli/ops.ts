@@ -5,7 +5,7 @@ import { type ParseArgsConfig } from 'node:util';
 import { PodmeshError } from '../../constructs/core/errors.ts';
 import { executeApply, formatPlan, formatResult, planApply, type CommandRunner } from '../ops/apply.ts';
 import { diffStacks, formatDiff } from '../ops/diff.ts';
-import { resolveStacks, selectStacks, synth } from '../synth.ts';
+import { checkPlan, planSynth, resolveStacks, selectStacks } from '../synth.ts';
 import { loadStacks } from './load.ts';
 
 /** Runs systemctl for real. */
@@ -46,8 +46,8 @@ export async function applyCommand(args: readonly string[], parse: Parse, stateD
   const app = await loadStacks(values.stacks);
   const stackName = values.stack[0]!;
   // Install only what synth would write now: a stale out/ would deploy yesterday's stack.
-  const check = await synth(app, { outDir: values.out, stateDir: state, stacks: [stackName], check: true });
-  if (check.changed) {
+  const check = checkPlan(await planSynth(app, { outDir: values.out, stateDir: state, stacks: [stackName] }));
+  if (check.stale) {
     const files = check.reports.flatMap((r) => [...r.added, ...r.modified, ...r.removed].map((p) => `${values.out}/${r.stack}/${p}`));
     throw PodmeshError.at(`${values.out}/${stackName}`, `is stale (${files.slice(0, 5).join(', ')}${files.length > 5 ? ', …' : ''}): run \`podmesh synth --stack ${stackName}\` and commit the result before applying.`);
   }

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PodmeshError, synth } from '../../src/index.ts';
+import { checkPlan, PodmeshError, planSynth, synth } from '../../src/index.ts';
 import { applyWireguardKeys, isWireguardKey, nodeKeySource, planWireguardKeys, publicKeyOf } from '../../src/state/wireguard/index.ts';
 import { svc, tempDir } from '../helpers/stacks.ts';
 import { tool } from '../helpers/tools.ts';
@@ -198,11 +198,20 @@ describe('synth of a three-host stack', () => {
     expect(existsSync(state)).toBe(false);
   });
 
-  it('GIVEN --check before the first synth THEN it fails naming the hosts without a public key, and writes nothing', async () => {
+  it('GIVEN --check before the first synth THEN the plan holds a new key per host, out/ is stale, and nothing is written', async () => {
+    // GIVEN no out/ and no state
     const { out, state } = temp();
-    const e = await synthError(synth(meshStack().app, { outDir: out, stateDir: state, check: true }));
-    expect(e.issues.map((i) => i.path)).toEqual(['mesh/a', 'mesh/b', 'mesh/c']);
-    expect(e.issues[0]!.message).toContain('has no WireGuard public key in podmesh.lock.json yet');
+    // WHEN planned and checked
+    const plan = await planSynth(meshStack().app, { outDir: out, stateDir: state });
+    const check = checkPlan(plan);
+    // THEN every host gets a key in the plan, rendered into the configs, and --check fails on out/
+    const wg = plan.stacks[0]!.state!.wireguard!.result;
+    expect(wg.hosts).toEqual(['a', 'b', 'c'].map((host) => ({ host, action: 'create' })));
+    expect(check.stale).toBe(true);
+    expect(check.stateChanges.filter((c) => c.what === 'wireguard-key').map((c) => (c.what === 'wireguard-key' ? c.host : ''))).toEqual(['a', 'b', 'c']);
+    const conf = plan.stacks[0]!.files.get('hosts/a/wireguard/wg0.conf')!.content;
+    expect(conf).toContain(`PublicKey = ${wg.publicKeys.b}`);
+    expect((await synth(meshStack().app, { outDir: out, stateDir: state, check: true })).changed).toBe(true);
     expect(existsSync(out)).toBe(false);
     expect(existsSync(state)).toBe(false);
   });

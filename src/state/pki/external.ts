@@ -15,7 +15,7 @@ import { LEAF_EKU, LEAF_USAGE, nameOf, sanDnsNames, subjectAltName } from './iss
 import { keyAlgorithm, keyTypeOf, leafKeyOf, parsePrivateKeyPem, SIGNATURE, signingKeyOf, webCryptoKeySource } from './keys.ts';
 import { canonicalIp } from './names.ts';
 import { applyChanges, KIND_FILES, MODE, PKI_PATHS, planChanges, readPkiSnapshot, SERVICE_CA_FILE, servicePath, type DesiredFile } from './store.ts';
-import type { CertBinding, CertKind, InventoryEntry, KeySource } from './types.ts';
+import type { CertBinding, CertKind, Inventory, InventoryEntry, KeySource } from './types.ts';
 import { x509 } from './x509.ts';
 
 /** OIDs of the extended key usages every podmesh leaf carries. */
@@ -178,6 +178,67 @@ export interface ImportResult {
   readonly root: string;
 }
 
+/** The external CA bundle of an import folder; problems go to `issues`. */
+async function readBundle(caPath: string, issues: Issue[]): Promise<X509Certificate[]> {
+  try {
+    const bundle = splitPem(await readFile(caPath, 'utf8')).map((p) => new X509Certificate(p));
+    if (bundle.length === 0) issues.push({ path: caPath, message: 'holds no PEM certificate. Put the external CA certificate (and its chain up to the root) here.' });
+    else if (!bundle.some(selfSigned)) issues.push({ path: caPath, message: 'holds no self-signed root. Add the root of the external CA, e.g. the output of `vault read -field=certificate pki/cert/ca`.' });
+    return bundle;
+  } catch (e) {
+    issues.push({ path: caPath, message: `cannot read the external CA (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}). Put the CA that signed the certificates here as PEM.` });
+    return [];
+  }
+}
+
+/** Why a signed certificate cannot be installed for a binding (empty when it can), and its chain. */
+function checkSigned(b: CertBinding, cert: ParsedCertificate, key: { readonly text: string | undefined; readonly path: string }, bundle: readonly X509Certificate[], now: Date): { problems: string[]; chain: X509Certificate[] } {
+  const problems: string[] = [];
+  if (key.text === undefined) problems.push(`there is no key ${key.path}: run podmesh certs csr and sign the new CSR`);
+  else if (!cert.x509.checkPrivateKey(parsePrivateKeyPem(key.text))) {
+    problems.push(`its public key does not match ${key.path}: sign the CSR podmesh certs csr wrote for ${b.service} ${b.kind} (a synth since then may have replaced the key)`);
+  }
+  if (cert.commonName !== b.commonName) problems.push(`CN is "${cert.commonName}", the binding needs "${b.commonName}"`);
+  const dns = setProblem('SAN DNS:', cert.dnsNames.map((d) => d.toLowerCase()), sanDnsNames(b).map((d) => d.toLowerCase()));
+  if (dns) problems.push(dns);
+  const ips = setProblem('SAN IP:', cert.ipAddresses, b.ipAddresses.map(canonicalIp));
+  if (ips) problems.push(ips);
+  const eku = cert.x509.keyUsage ?? [];
+  const lacking = [[SERVER_AUTH, 'serverAuth'], [CLIENT_AUTH, 'clientAuth']].filter(([oid]) => !eku.includes(oid as string)).map(([, n]) => n);
+  if (lacking.length > 0) problems.push(`extended key usage lacks ${lacking.join(' and ')} (Vault: server_flag=true client_flag=true on the role)`);
+  if (cert.isCa) problems.push('is a CA certificate');
+  if (now.getTime() < cert.notBefore.getTime() || now.getTime() >= cert.notAfter.getTime()) {
+    problems.push(`is not valid now (${now.toISOString()}): valid ${cert.notBefore.toISOString()} to ${cert.notAfter.toISOString()}`);
+  }
+  const chain = bundle.length > 0 ? chainOf(cert.x509, bundle) : [];
+  if (typeof chain === 'string') return { problems: [...problems, chain], chain: [] };
+  return { problems, chain };
+}
+
+/** A certificate accepted for installation. */
+interface Installed {
+  readonly service: string;
+  readonly kind: CertKind;
+  readonly serial: string;
+  readonly notAfter: Date;
+  readonly cert: ParsedCertificate;
+}
+
+/** The inventory with the imported serials active and the ones they replace superseded. */
+function withImported(inv: Inventory, installed: readonly Installed[]): Inventory {
+  const iso = (d: Date): string => d.toISOString().replace('.000Z', 'Z');
+  const entries = new Map<string, InventoryEntry>(inv.certificates.map((e) => [e.serial, e]));
+  for (const i of installed) {
+    for (const [serial, e] of entries) {
+      if (e.service === i.service && e.kind === i.kind && e.status === 'active' && serial !== i.serial) entries.set(serial, { ...e, status: 'superseded' });
+    }
+    // The inventory schema knows only the two local issuers; the external CA's certificates are recorded under the
+    // issuer of their kind, and pki/external-ca.crt says who really signed them.
+    entries.set(i.serial, { service: i.service, kind: i.kind, serial: i.serial, issuer: issuerOf(i.kind), notBefore: iso(i.cert.notBefore), notAfter: iso(i.cert.notAfter), status: 'active' });
+  }
+  return { ...inv, certificates: [...entries.values()] };
+}
+
 /**
  * Checks and installs the certificates in `dir` (`ca.crt` plus `<service>-<kind>.crt` for every
  * binding). Each must be a certificate for the key in the state folder, carry exactly the binding's
@@ -192,18 +253,10 @@ export async function importSigned(options: {
 }): Promise<ImportResult> {
   const { stateDir, dir, now } = options;
   const issues: Issue[] = [];
-  const caPath = join(dir, EXTERNAL_CA_FILE);
-  let bundle: X509Certificate[] = [];
-  try {
-    bundle = splitPem(await readFile(caPath, 'utf8')).map((p) => new X509Certificate(p));
-    if (bundle.length === 0) issues.push({ path: caPath, message: 'holds no PEM certificate. Put the external CA certificate (and its chain up to the root) here.' });
-    else if (!bundle.some(selfSigned)) issues.push({ path: caPath, message: 'holds no self-signed root. Add the root of the external CA, e.g. the output of `vault read -field=certificate pki/cert/ca`.' });
-  } catch (e) {
-    issues.push({ path: caPath, message: `cannot read the external CA (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}). Put the CA that signed the certificates here as PEM.` });
-  }
+  const bundle = await readBundle(join(dir, EXTERNAL_CA_FILE), issues);
   const snapshot = await readPkiSnapshot(stateDir);
   const files = new Map<string, DesiredFile>();
-  const installed: { service: string; kind: CertKind; serial: string; notAfter: Date; cert: ParsedCertificate }[] = [];
+  const installed: Installed[] = [];
   const bundleText = bundle.filter((c) => c.ca).map((c) => c.toString()).join('');
   for (const b of sorted(options.bindings)) {
     const path = join(dir, externalFileName(b, 'crt'));
@@ -215,40 +268,20 @@ export async function importSigned(options: {
       issues.push({ path, message: `is missing: every binding needs its signed certificate. Sign ${externalFileName(b, 'csr')} (podmesh certs csr) and save the result here.` });
       continue;
     }
-    const blocks = splitPem(text);
     let cert: ParsedCertificate;
     try {
-      cert = parseCertificate(blocks[0] ?? text);
+      cert = parseCertificate(splitPem(text)[0] ?? text);
     } catch {
       issues.push({ path, message: 'is not a PEM X.509 certificate.' });
       continue;
     }
-    const problems: string[] = [];
-    const keyText = snapshot.files.get(keyRel)?.text;
-    if (keyText === undefined) problems.push(`there is no key ${join(stateDir, keyRel)}: run podmesh certs csr and sign the new CSR`);
-    else if (!cert.x509.checkPrivateKey(parsePrivateKeyPem(keyText))) {
-      problems.push(`its public key does not match ${join(stateDir, keyRel)}: sign the CSR podmesh certs csr wrote for ${b.service} ${b.kind} (a synth since then may have replaced the key)`);
-    }
-    if (cert.commonName !== b.commonName) problems.push(`CN is "${cert.commonName}", the binding needs "${b.commonName}"`);
-    const dns = setProblem('SAN DNS:', cert.dnsNames.map((d) => d.toLowerCase()), sanDnsNames(b).map((d) => d.toLowerCase()));
-    if (dns) problems.push(dns);
-    const ips = setProblem('SAN IP:', cert.ipAddresses, b.ipAddresses.map(canonicalIp));
-    if (ips) problems.push(ips);
-    const eku = cert.x509.keyUsage ?? [];
-    const lacking = [[SERVER_AUTH, 'serverAuth'], [CLIENT_AUTH, 'clientAuth']].filter(([oid]) => !eku.includes(oid as string)).map(([, n]) => n);
-    if (lacking.length > 0) problems.push(`extended key usage lacks ${lacking.join(' and ')} (Vault: server_flag=true client_flag=true on the role)`);
-    if (cert.isCa) problems.push('is a CA certificate');
-    if (now.getTime() < cert.notBefore.getTime() || now.getTime() >= cert.notAfter.getTime()) {
-      problems.push(`is not valid now (${now.toISOString()}): valid ${cert.notBefore.toISOString()} to ${cert.notAfter.toISOString()}`);
-    }
-    const chain = bundle.length > 0 ? chainOf(cert.x509, bundle) : [];
-    if (typeof chain === 'string') problems.push(chain);
+    const { problems, chain } = checkSigned(b, cert, { text: snapshot.files.get(keyRel)?.text, path: join(stateDir, keyRel) }, bundle, now);
     if (problems.length > 0) {
       issues.push({ path, message: `refused for ${b.service} ${b.kind} (${b.commonName}): ${problems.join('; ')}.` });
       continue;
     }
     // The leaf then its intermediates (not the root), so peers that trust only the root can build the path.
-    const intermediates = (chain as X509Certificate[]).filter((c) => !selfSigned(c)).map((c) => c.toString());
+    const intermediates = chain.filter((c) => !selfSigned(c)).map((c) => c.toString());
     files.set(servicePath(b.service, KIND_FILES[b.kind].cert), { content: cert.pem + intermediates.join(''), mode: MODE.file });
     files.set(servicePath(b.service, SERVICE_CA_FILE), { content: bundleText, mode: MODE.file });
     installed.push({ service: b.service, kind: b.kind, serial: cert.serial, notAfter: cert.notAfter, cert });
@@ -256,21 +289,9 @@ export async function importSigned(options: {
   const invFile = snapshot.files.get(PKI_PATHS.inventory);
   const inventory = invFile?.text === undefined ? EMPTY_INVENTORY : parseInventory(invFile.text);
   if (typeof inventory === 'string') issues.push({ path: join(stateDir, PKI_PATHS.inventory), message: `the certificate inventory is unusable: ${inventory}. Restore it from backup.` });
-  if (issues.length > 0) throw new PodmeshError(issues);
-  const inv = inventory as Exclude<typeof inventory, string>;
-
-  const iso = (d: Date): string => d.toISOString().replace('.000Z', 'Z');
-  const entries = new Map<string, InventoryEntry>(inv.certificates.map((e) => [e.serial, e]));
-  for (const i of installed) {
-    for (const [serial, e] of entries) {
-      if (e.service === i.service && e.kind === i.kind && e.status === 'active' && serial !== i.serial) entries.set(serial, { ...e, status: 'superseded' });
-    }
-    // The inventory schema knows only the two local issuers; the external CA's certificates are recorded under the
-    // issuer of their kind, and pki/external-ca.crt says who really signed them.
-    entries.set(i.serial, { service: i.service, kind: i.kind, serial: i.serial, issuer: issuerOf(i.kind), notBefore: iso(i.cert.notBefore), notAfter: iso(i.cert.notAfter), status: 'active' });
-  }
+  if (issues.length > 0 || typeof inventory === 'string') throw new PodmeshError(issues);
   files.set(PKI_PATHS.externalCa, { content: bundleText, mode: MODE.file });
-  files.set(PKI_PATHS.inventory, { content: serializeInventory({ ...inv, certificates: [...entries.values()] }), mode: MODE.file });
+  files.set(PKI_PATHS.inventory, { content: serializeInventory(withImported(inventory, installed)), mode: MODE.file });
   await applyChanges(snapshot, planChanges(snapshot, { files, prune: undefined }));
   const root = bundle.find(selfSigned) as X509Certificate;
   return { installed: installed.map(({ cert: _c, ...rest }) => rest), root: root.subject.replace(/\n/g, ', ') };

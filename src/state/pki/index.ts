@@ -19,7 +19,8 @@ export type {
   SerialStatus,
 } from './types.ts';
 export { KEY_TYPES, REVOCATION_REASONS } from './types.ts';
-export { reconcilePki, type ReconcileOptions } from './reconcile.ts';
+export { pkiReconciler, planPki, reconcilePki, type PkiInput, type ReconcileOptions } from './reconcile.ts';
+export { applyPkiPlan, type PkiPlan } from './engine.ts';
 export { revoke, rotate, type RevokeOptions, type RotateOptions } from './revoke.ts';
 export {
   EXPIRY_WARNING_DAYS,

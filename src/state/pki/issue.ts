@@ -5,6 +5,7 @@ import { keyTypeOf, leafKeyOf, SIGNATURE, signingKeyOf } from './keys.ts';
 import { canonicalIp } from './names.ts';
 import type { AuthoritySpec, CertBinding, KeySource, KeyType } from './types.ts';
 import { x509 } from './x509.ts';
+import { nodeRandom, type RandomSource } from '../random.ts';
 
 /** One day in milliseconds. */
 export const DAY = 86_400_000;
@@ -89,9 +90,9 @@ export function signingCa(cert: ParsedCertificate, certPem: string, key: KeyObje
 }
 
 /** A random positive 128-bit serial as lower-case hex: 16 random bytes, top bit cleared, never zero. */
-export function randomSerial(): string {
+export function randomSerial(random: RandomSource = nodeRandom): string {
   for (;;) {
-    const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+    const bytes = Uint8Array.from(random.bytes(16));
     bytes[0] = (bytes[0] as number) & 0x7f;
     const hex = Buffer.from(bytes).toString('hex').replace(/^(00)+/, '');
     if (hex !== '') return hex;
@@ -129,8 +130,12 @@ async function issue(params: {
   lifetimeDays: number;
   now: Date;
   extensions: readonly x509.Extension[];
+  random: RandomSource;
 }): Promise<IssuedCert> {
   const { issuer, keyType } = params;
+  // Serial and key are requested before the first await: concurrent issues draw in call order, so
+  // injected sources give every certificate the same serial and key on every run.
+  const serialNumber = randomSerial(params.random);
   const leaf = leafKeyOf(await params.keys.generate(keyType), keyType);
   const { notBefore, notAfter } = validityAt(params.now, params.lifetimeDays);
   // Exported once: the generator and the SKI would each export the CryptoKey again.
@@ -146,7 +151,7 @@ async function issue(params: {
     signingKey = await signingKeyOf(KeyObject.from(leaf.pair.privateKey), keyType);
   }
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
+    serialNumber,
     subject: params.subject,
     issuer: issuer ? issuer.name : params.subject,
     notBefore,
@@ -167,7 +172,7 @@ async function issue(params: {
 const CA_USAGE = x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign;
 
 /** The self-signed root: CA:TRUE pathlen:1 (room for the client CA), keyCertSign + cRLSign, SKI. */
-export function createRootCa(spec: AuthoritySpec, keys: KeySource, now: Date): Promise<IssuedCert> {
+export function createRootCa(spec: AuthoritySpec, keys: KeySource, now: Date, random: RandomSource = nodeRandom): Promise<IssuedCert> {
   return issue({
     subject: nameOf(spec.rootCommonName, spec.organization),
     keyType: spec.keyType,
@@ -175,12 +180,13 @@ export function createRootCa(spec: AuthoritySpec, keys: KeySource, now: Date): P
     issuer: undefined,
     lifetimeDays: spec.rootLifetimeDays,
     now,
+    random,
     extensions: [new x509.BasicConstraintsExtension(true, 1, true), new x509.KeyUsagesExtension(CA_USAGE, true)],
   });
 }
 
 /** The client CA, signed by the root: CA:TRUE pathlen:0, keyCertSign + cRLSign, SKI + AKI. */
-export function createClientCa(spec: AuthoritySpec, root: SigningCa, keys: KeySource, now: Date): Promise<IssuedCert> {
+export function createClientCa(spec: AuthoritySpec, root: SigningCa, keys: KeySource, now: Date, random: RandomSource = nodeRandom): Promise<IssuedCert> {
   return issue({
     subject: nameOf(spec.clientCaCommonName, spec.organization),
     keyType: spec.keyType,
@@ -188,6 +194,7 @@ export function createClientCa(spec: AuthoritySpec, root: SigningCa, keys: KeySo
     issuer: root,
     lifetimeDays: spec.clientCaLifetimeDays,
     now,
+    random,
     extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(CA_USAGE, true)],
   });
 }
@@ -213,7 +220,7 @@ export function subjectAltName(dnsNames: readonly string[], ipAddresses: readonl
  * A service certificate: CA:FALSE; digitalSignature (+ keyEncipherment for RSA); serverAuth + clientAuth;
  * SAN = CN, DNS names, IPs; SKI + AKI.
  */
-export function issueLeaf(req: LeafRequest, issuer: SigningCa, keys: KeySource, now: Date): Promise<IssuedCert> {
+export function issueLeaf(req: LeafRequest, issuer: SigningCa, keys: KeySource, now: Date, random: RandomSource = nodeRandom): Promise<IssuedCert> {
   return issue({
     subject: nameOf(req.commonName, req.organization),
     keyType: req.keyType,
@@ -221,6 +228,7 @@ export function issueLeaf(req: LeafRequest, issuer: SigningCa, keys: KeySource, 
     issuer,
     lifetimeDays: req.lifetimeDays,
     now,
+    random,
     extensions: [LEAF_CONSTRAINTS, LEAF_USAGE[req.keyType], LEAF_EKU, subjectAltName(sanDnsNames(req), req.ipAddresses)],
   });
 }

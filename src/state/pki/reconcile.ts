@@ -1,24 +1,31 @@
-// reconcilePki: brings `.podmesh/<stack>/pki` in line with the stack's authority and certificate bindings.
+// The PKI reconciler: brings `.podmesh/<stack>/pki` in line with the stack's authority and certificate bindings.
 import { basename, resolve } from 'node:path';
 import { PodmeshError } from '../../../constructs/core/errors.ts';
-import { runEngine } from './engine.ts';
+import { atomicWriter } from '../../io/atomic.ts';
+import type { Reconciler, StateContext } from '../reconciler.ts';
+import { nodeRandom } from '../random.ts';
+import { applyPkiPlan, planEngine, type PkiPlan } from './engine.ts';
 import { webCryptoKeySource } from './keys.ts';
 import { readPkiSnapshot } from './store.ts';
 import type { AuthoritySpec, CertBinding, KeySource, PkiResult } from './types.ts';
 import { validateAuthority, validateBindings } from './validate.ts';
 
-/** Input of {@link reconcilePki}. */
-export interface ReconcileOptions {
+/** What the PKI of one stack should hold. */
+export interface PkiInput {
   /** The stack's state folder, `.podmesh/<stack>`; its last segment names the stack in messages. */
   readonly stateDir: string;
   /** The CAs the stack wants; used only to create missing ones (an existing CA is never replaced). */
   readonly authority: AuthoritySpec;
   /** Every certificate the stack needs; service folders no binding needs are removed. */
   readonly bindings: readonly CertBinding[];
+}
+
+/** Input of {@link reconcilePki}. */
+export interface ReconcileOptions extends PkiInput {
   /** The clock for every decision (validity, 70% renewal, CRL age). */
   readonly now: Date;
   /**
-   * Decide without writing (`podmesh diff`). Certificates it would issue have an empty serial.
+   * Decide without writing or issuing (`podmesh certs` dry runs). Certificates it would issue have an empty serial.
    * @default false
    */
   readonly dryRun?: boolean;
@@ -30,26 +37,43 @@ export interface ReconcileOptions {
 }
 
 /**
- * Creates missing CAs, issues missing certificates, reissues those whose names, IPs, key type or
- * issuer changed, renews those past 70% of their lifetime or expired, keeps the rest, removes
- * service folders no binding needs, and re-signs CRLs that are missing, changed or half-way to
- * expiry. A run with nothing to change writes no file.
- * @throws PodmeshError (having written nothing) for invalid bindings or unusable CA/inventory files.
+ * Decides, without writing, what reconcile does: creates missing CAs, issues missing certificates,
+ * reissues those whose names, IPs, key type or issuer changed, renews those past 70% of their
+ * lifetime or expired, keeps the rest, removes service folders no binding needs, and re-signs CRLs
+ * that are missing, changed or half-way to expiry. New keys and certificates are held in the plan.
+ * @throws PodmeshError for invalid bindings or unusable CA/inventory files.
  */
-export async function reconcilePki(options: ReconcileOptions): Promise<PkiResult> {
-  const stack = basename(resolve(options.stateDir));
-  const issues = [...validateAuthority(stack, options.authority), ...validateBindings(stack, options.bindings)];
+export async function planPki(input: PkiInput, ctx: StateContext, dryRun = false): Promise<PkiPlan> {
+  const stack = basename(resolve(input.stateDir));
+  const issues = [...validateAuthority(stack, input.authority), ...validateBindings(stack, input.bindings)];
   if (issues.length > 0) throw new PodmeshError(issues);
-  const organization = options.authority.organization;
-  return runEngine({
-    snapshot: await readPkiSnapshot(options.stateDir),
-    authority: options.authority,
-    requests: options.bindings.map((b) => (organization === undefined ? b : { ...b, organization })),
+  const organization = input.authority.organization;
+  return planEngine({
+    snapshot: await readPkiSnapshot(input.stateDir),
+    authority: input.authority,
+    requests: input.bindings.map((b) => (organization === undefined ? b : { ...b, organization })),
     prune: true,
     forced: new Map(),
     revocations: [],
-    now: options.now,
-    keys: options.keys ?? webCryptoKeySource,
-    dryRun: options.dryRun ?? false,
+    now: ctx.now,
+    keys: ctx.keys,
+    random: ctx.random,
+    dryRun,
   });
+}
+
+/** The PKI reconciler (plan with the context's clock, keys and random bytes; apply through the writer). */
+export const pkiReconciler: Reconciler<PkiInput, PkiPlan, PkiResult> = {
+  plan: (input, ctx) => planPki(input, ctx),
+  apply: applyPkiPlan,
+};
+
+/**
+ * Plans and (unless `dryRun`) applies at once. A run with nothing to change writes no file.
+ * @throws PodmeshError (having written nothing) for invalid bindings or unusable CA/inventory files.
+ */
+export async function reconcilePki(options: ReconcileOptions): Promise<PkiResult> {
+  const ctx = { now: options.now, keys: options.keys ?? webCryptoKeySource, random: nodeRandom };
+  const plan = await planPki(options, ctx, options.dryRun ?? false);
+  return options.dryRun ? plan.result : applyPkiPlan(plan, atomicWriter);
 }

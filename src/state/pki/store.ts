@@ -9,9 +9,9 @@
 // matches by reissuing it.
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { dirMode, writeAtomic } from '../../io/atomic.ts';
+import { atomicWriter, dirMode, type StateWriter } from '../../io/atomic.ts';
 import type { CertKind, FileChange } from './types.ts';
 import { VERIFIED_FILE } from './verified.ts';
 
@@ -245,40 +245,31 @@ const WRITE_CONCURRENCY = 8;
 
 
 /**
- * Runs a change plan. When `pki/` does not exist yet it is built in a temp folder next to it and
- * renamed into place at the end.
+ * Runs a change plan through the state writer. When `pki/` does not exist yet it is built in a
+ * temp folder next to it and renamed into place at the end.
  */
-export async function applyChanges(snapshot: PkiSnapshot, plan: ChangePlan): Promise<void> {
+export async function applyChanges(target: Pick<PkiSnapshot, 'stateDir' | 'exists'>, plan: ChangePlan, writer: StateWriter = atomicWriter): Promise<void> {
   if (plan.ops.length === 0) return;
   const incomplete = plan.ops.find((o) => o.op === 'write' && o.content === null);
   if (incomplete) throw new Error(`internal: ${incomplete.path} has no content (a dry-run plan cannot be applied)`);
-  const { stateDir } = snapshot;
-  if ((await mkdir(stateDir, { recursive: true, mode: MODE.dir })) !== undefined) await chmod(stateDir, MODE.dir);
-  const staging = snapshot.exists ? undefined : join(stateDir, `.pki-${randomBytes(6).toString('hex')}.tmp`);
+  const { stateDir } = target;
+  await writer.mkdir(stateDir, MODE.dir);
+  const staging = target.exists ? undefined : join(stateDir, `.pki-${randomBytes(6).toString('hex')}.tmp`);
   const abs = (rel: string): string =>
     staging ? join(staging, rel.slice(PKI_PATHS.dir.length)) : join(stateDir, rel);
   const run = async (o: Op): Promise<void> => {
     switch (o.op) {
       case 'mkdir':
-        await mkdir(abs(o.path), { mode: MODE.dir });
-        await chmod(abs(o.path), MODE.dir);
-        break;
+        return writer.mkdir(abs(o.path), MODE.dir);
       case 'write':
-        await writeAtomic(abs(o.path), o.content as string, o.mode);
-        break;
+        return writer.write(abs(o.path), o.content as string, o.mode);
       case 'chmod':
-        await chmod(abs(o.path), o.mode);
-        break;
+        return writer.chmod(abs(o.path), o.mode);
       case 'unlink':
-        await unlink(abs(o.path));
-        break;
-      case 'rmdir': {
+        return writer.unlink(abs(o.path));
+      case 'rmdir':
         // Renamed away first, so the folder disappears in one step even if the delete is interrupted.
-        const gone = join(stateDir, PKI_PATHS.services, `.${o.path.split('/').pop() ?? ''}.${randomBytes(6).toString('hex')}.removed`);
-        await rename(abs(o.path), gone);
-        await rm(gone, { recursive: true, force: true });
-        break;
-      }
+        return writer.removeDir(abs(o.path));
     }
   };
   try {
@@ -297,7 +288,7 @@ export async function applyChanges(snapshot: PkiSnapshot, plan: ChangePlan): Pro
       for (let k = 0; k < batch.length; k += WRITE_CONCURRENCY) await Promise.all(batch.slice(k, k + WRITE_CONCURRENCY).map(run));
       i = j;
     }
-    if (staging) await rename(staging, join(stateDir, PKI_PATHS.dir));
+    if (staging) await writer.rename(staging, join(stateDir, PKI_PATHS.dir));
   } catch (e) {
     if (staging) await rm(staging, { recursive: true, force: true });
     throw e;

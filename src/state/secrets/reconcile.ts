@@ -2,17 +2,16 @@
 // once in the state folder (`secrets/values.json`, 0600) and kept; each workload that needs some
 // gets `secrets/<service>.env` (0600), which compose (`env_file`) and Quadlet (`EnvironmentFile=`)
 // pass to the container. Nothing of it is ever written to `out/`.
-import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { chmod, mkdir, unlink } from 'node:fs/promises';
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PodmeshError } from '../../../constructs/core/errors.ts';
+import { atomicWriter, dirMode, type StateWriter } from '../../io/atomic.ts';
 import { compare } from '../../io/sort.ts';
-import { writeAtomic } from '../../io/atomic.ts';
 import type { ResolvedService } from '../../resolve/model.ts';
+import { stateContext, type Reconciler, type StateContext } from '../reconciler.ts';
 import { SECRETS_FILE, secretEnvFile } from './paths.ts';
 
-/** What reconcile did. */
+/** What reconcile did (or, as part of a plan, will do). */
 export interface SecretsResult {
   /** Secret ids generated now. */
   readonly created: readonly string[];
@@ -22,7 +21,7 @@ export interface SecretsResult {
   readonly removed: readonly string[];
 }
 
-/** Input of {@link reconcileSecrets}. */
+/** Input of the secrets reconciler. */
 export interface SecretsInput {
   /** The stack's state folder (`.podmesh/<stack>`). */
   readonly stateDir: string;
@@ -30,30 +29,50 @@ export interface SecretsInput {
   readonly services: readonly Pick<ResolvedService, 'name' | 'secretEnvironment'>[];
 }
 
-const SECRET_VALUE = /^[A-Za-z0-9_-]{16,}$/;
+/** Everything the secrets apply does: whole files (0600) to write and env files to remove. */
+export interface SecretsPlan {
+  readonly stateDir: string;
+  /** Whether `secrets/` must be created or its mode repaired (0700). */
+  readonly dir: 'ok' | 'create' | 'chmod';
+  /** Files to (re)write, relative to the state folder, in order: values first, then env files. */
+  readonly writes: readonly { readonly path: string; readonly content: string }[];
+  readonly result: SecretsResult;
+}
 
-/** Reads, completes and writes the stack's secrets. Throws (writing nothing) on a damaged file. */
-export async function reconcileSecrets(input: SecretsInput): Promise<SecretsResult> {
-  const dir = join(input.stateDir, 'secrets');
+const SECRET_VALUE = /^[A-Za-z0-9_-]{16,}$/;
+const MODE = { dir: 0o700, file: 0o600 } as const;
+
+/** A file's text and mode, undefined when absent (never follows a symbolic link). */
+function readFile(abs: string): { text: string; mode: number } | undefined {
+  let fd: number;
+  try {
+    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    return { text: readFileSync(fd, 'utf8'), mode: fstatSync(fd).mode & 0o777 };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Decides the stack's secrets without writing: new values from `ctx.random`, env files, removals. */
+export async function planSecrets(input: SecretsInput, ctx: StateContext): Promise<SecretsPlan> {
   const valuesPath = join(input.stateDir, SECRETS_FILE);
   const values = readValues(valuesPath);
   const needed = [...new Set(input.services.flatMap((s) => s.secretEnvironment.map(([, id]) => id)))].sort(compare);
   const created = needed.filter((id) => values[id] === undefined);
   // 24 random bytes, base64url: no character needs quoting in an env file, compose or a shell.
-  for (const id of created) values[id] = randomBytes(24).toString('base64url');
-
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
-  const written: string[] = [];
-  const write = async (rel: string, content: string): Promise<void> => {
-    const abs = join(input.stateDir, rel);
-    if (existsSync(abs) && readFileSync(abs, 'utf8') === content && (statSync(abs).mode & 0o777) === 0o600) return;
-    await writeAtomic(abs, content, 0o600);
-    written.push(rel);
+  for (const id of created) values[id] = Buffer.from(ctx.random.bytes(24)).toString('base64url');
+  const writes: { path: string; content: string }[] = [];
+  const want = (rel: string, content: string): void => {
+    const have = readFile(join(input.stateDir, rel));
+    if (!have || have.text !== content || have.mode !== MODE.file) writes.push({ path: rel, content });
   };
   if (created.length > 0 || !existsSync(valuesPath)) {
     const sorted = Object.fromEntries(Object.entries(values).sort(([a], [b]) => compare(a, b)));
-    await write(SECRETS_FILE, `${JSON.stringify(sorted, null, 2)}\n`);
+    want(SECRETS_FILE, `${JSON.stringify(sorted, null, 2)}\n`);
   }
   const wanted = new Set<string>();
   for (const s of input.services) {
@@ -61,17 +80,36 @@ export async function reconcileSecrets(input: SecretsInput): Promise<SecretsResu
     const rel = secretEnvFile(s.name);
     wanted.add(rel);
     const lines = s.secretEnvironment.map(([name, id]) => `${name}=${values[id]}`);
-    await write(rel, `# Secrets of ${input.stack}/${s.name}, generated by podmesh. Keep private (0600); never commit.\n${lines.join('\n')}\n`);
+    want(rel, `# Secrets of ${input.stack}/${s.name}, generated by podmesh. Keep private (0600); never commit.\n${lines.join('\n')}\n`);
   }
-  const removed: string[] = [];
-  for (const f of readdirSync(dir)) {
-    const rel = `secrets/${f}`;
-    if (f.endsWith('.env') && !wanted.has(rel)) {
-      await unlink(join(dir, f));
-      removed.push(rel);
-    }
-  }
-  return { created, written, removed };
+  const dirAbs = join(input.stateDir, 'secrets');
+  const mode = dirMode(dirAbs);
+  const removed = mode === undefined ? [] : readdirSync(dirAbs).filter((f) => f.endsWith('.env') && !wanted.has(`secrets/${f}`)).sort(compare).map((f) => `secrets/${f}`);
+  return {
+    stateDir: input.stateDir,
+    dir: mode === undefined ? 'create' : mode !== MODE.dir ? 'chmod' : 'ok',
+    writes,
+    result: { created, written: writes.map((w) => w.path), removed },
+  };
+}
+
+/** Carries out a secrets plan: the folder (0700), every file atomically (0600), then removals. */
+export async function applySecrets(plan: SecretsPlan, writer: StateWriter): Promise<SecretsResult> {
+  const dir = join(plan.stateDir, 'secrets');
+  // Today's behaviour: the folder exists (0700) after every reconcile, even for a stack without secrets.
+  if (plan.dir === 'create') await writer.mkdir(dir, MODE.dir);
+  else if (plan.dir === 'chmod') await writer.chmod(dir, MODE.dir);
+  for (const w of plan.writes) await writer.write(join(plan.stateDir, w.path), w.content, MODE.file);
+  for (const rel of plan.result.removed) await writer.unlink(join(plan.stateDir, rel));
+  return plan.result;
+}
+
+/** The secrets reconciler. */
+export const secretsReconciler: Reconciler<SecretsInput, SecretsPlan, SecretsResult> = { plan: planSecrets, apply: applySecrets };
+
+/** Plans and applies at once. Throws (writing nothing) on a damaged file. */
+export async function reconcileSecrets(input: SecretsInput, ctx: StateContext = stateContext()): Promise<SecretsResult> {
+  return applySecrets(await planSecrets(input, ctx), atomicWriter);
 }
 
 function readValues(path: string): Record<string, string> {

@@ -3,14 +3,16 @@
 import type { ResolvedStack } from '../../resolve/model.ts';
 import type { TunnelHostKey } from './reconcile.ts';
 
-export { isWireguardKey, nodeKeySource, publicKeyOf, type WireguardKeySource } from './keys.ts';
+export { isWireguardKey, nodeKeySource, publicKeyOf, wireguardKeySource, type WireguardKeySource } from './keys.ts';
 export {
   WIREGUARD_DIR,
   applyWireguardKeys,
   hostKeyFile,
   planWireguardKeys,
   presharedKeyFile,
+  wireguardReconciler,
   type KeyAction,
+  type WireguardInput,
   type TunnelHostKey,
   type WireguardKeysOptions,
   type WireguardPlan,

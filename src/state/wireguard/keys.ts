@@ -32,6 +32,22 @@ export const nodeKeySource: WireguardKeySource = {
   },
 };
 
+/** Clamps 32 random bytes as `wg genkey` does (X25519 clamps on use anyway, so the public key is the same). */
+function clamp(raw: Uint8Array): string {
+  const d = Buffer.from(raw);
+  d[0]! &= 248;
+  d[31] = (d[31]! & 127) | 64;
+  return d.toString('base64');
+}
+
+/** Keys drawn from a source of random bytes (the state context's): any 32 bytes, clamped, are an X25519 private key. */
+export function wireguardKeySource(random: { bytes(n: number): Uint8Array }): WireguardKeySource {
+  return {
+    privateKey: () => clamp(random.bytes(32)),
+    presharedKey: () => Buffer.from(random.bytes(32)).toString('base64'),
+  };
+}
+
 /** Whether `text` is a key in wg's form (44 base64 characters encoding exactly 32 bytes). */
 export function isWireguardKey(text: string): boolean {
   return WG_KEY.test(text);

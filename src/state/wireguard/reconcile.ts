@@ -1,14 +1,13 @@
 // The WireGuard part of the state folder (`.podmesh/<stack>/wireguard/`): one private key per host,
 // optional preshared keys per host pair. Planned in memory first (every check, nothing written),
 // then applied; a key is never replaced without being asked to (`podmesh wireguard rotate`).
-import { dirMode } from '../../io/atomic.ts';
-import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readFileSync, readdirSync } from 'node:fs';
-import { chmod, link, mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PodmeshError, type Issue } from '../../../constructs/core/errors.ts';
+import { atomicWriter, dirMode, FileExistsError, type StateWriter } from '../../io/atomic.ts';
 import { compare } from '../../io/sort.ts';
-import { isWireguardKey, nodeKeySource, publicKeyOf, type WireguardKeySource } from './keys.ts';
+import type { Reconciler, StateContext } from '../reconciler.ts';
+import { isWireguardKey, nodeKeySource, publicKeyOf, wireguardKeySource, type WireguardKeySource } from './keys.ts';
 
 /** Modes of the state contract. */
 const MODE = { dir: 0o700, key: 0o600 } as const;
@@ -86,7 +85,7 @@ export interface WireguardResult {
 }
 
 /** A write of a plan: a new key file (`replace`: an existing one moves to `<file>.old` first). */
-interface KeyWrite {
+export interface KeyWrite {
   readonly path: string;
   readonly content: string;
   readonly replace: boolean;
@@ -138,6 +137,20 @@ function listKeys(abs: string): string[] {
   }
 }
 
+/** What planning one stack's keys collects as it goes. */
+interface Planning {
+  readonly options: WireguardKeysOptions;
+  readonly keys: WireguardKeySource;
+  readonly rotate: ReadonlySet<string>;
+  readonly issues: Issue[];
+  readonly writes: KeyWrite[];
+  readonly chmods: { path: string; mode: number }[];
+  readonly publicKeys: Record<string, string>;
+  readonly hostActions: { host: string; action: KeyAction }[];
+}
+
+const byHost = (hosts: readonly TunnelHostKey[]): TunnelHostKey[] => [...hosts].sort((a, b) => compare(a.host, b.host));
+
 /**
  * Decides, without writing, what the stack's WireGuard state needs: reuses every host's key,
  * creates keys for hosts that have none and no locked public key, replaces the keys of `rotate`.
@@ -145,168 +158,164 @@ function listKeys(abs: string): string[] {
  *   a private key that does not match its locked public key, unreadable or malformed key files.
  */
 export function planWireguardKeys(options: WireguardKeysOptions): WireguardPlan {
-  const { stateDir, lockFile } = options;
-  const keys = options.keys ?? nodeKeySource;
+  const { stateDir } = options;
   const rotate = new Set(options.rotate ?? []);
-  const shown = (rel: string) => join(stateDir, rel);
-  const issues: Issue[] = [];
   const known = new Set(options.hosts.map((h) => h.host));
+  const issues: Issue[] = [];
   for (const h of [...rotate].sort(compare)) {
     if (!known.has(h)) issues.push({ path: options.stackPath, message: `cannot rotate the WireGuard key of "${h}": the tunnel's hosts are ${[...known].sort(compare).join(', ')}.` });
   }
-  const writes: KeyWrite[] = [];
-  const chmods: { path: string; mode: number }[] = [];
-  const publicKeys: Record<string, string> = {};
-  const hostActions: { host: string; action: KeyAction }[] = [];
-  const rotateHint = (h: TunnelHostKey) => `run \`podmesh wireguard rotate --host ${h.host} --stack ${options.stackPath.split('/')[0]}\``;
-
   // A checkout without this stack's keys (a fresh clone, CI, a developer's laptop): the lock has
   // every public key, so out/ renders as committed, and no key is made (that would be a silent rotation).
   if (rotate.size === 0 && dirMode(join(stateDir, WIREGUARD_DIR)) === undefined && options.hosts.every((h) => h.publicKey !== undefined)) {
     if (issues.length > 0) throw new PodmeshError(issues);
-    return {
-      stateDir,
-      writes: [],
-      chmods: [],
-      result: {
-        publicKeys: Object.fromEntries([...options.hosts].sort((a, b) => compare(a.host, b.host)).map((h) => [h.host, h.publicKey!])),
-        hosts: [...options.hosts].sort((a, b) => compare(a.host, b.host)).map((h) => ({ host: h.host, action: 'keep' as const })),
-        presharedKeys: [],
-        unused: [],
-        absent: true,
-      },
-    };
+    return absentPlan(options);
   }
-
-  for (const h of [...options.hosts].sort((a, b) => compare(a.host, b.host))) {
-    const rel = hostKeyFile(h.host);
-    const file = readKeyFile(join(stateDir, rel));
-    if (rotate.has(h.host)) {
-      const fresh = keys.privateKey();
-      writes.push({ path: rel, content: `${fresh}\n`, replace: file !== undefined });
-      publicKeys[h.host] = publicKeyOf(fresh);
-      hostActions.push({ host: h.host, action: 'rotate' });
-      continue;
-    }
-    if (file && 'error' in file) {
-      issues.push({ path: h.path, message: `WireGuard private key ${shown(rel)} ${file.error}. Restore the file from your backup, or ${rotateHint(h)} to replace it.` });
-      continue;
-    }
-    if (file) {
-      const text = file.text.trim();
-      if (!isWireguardKey(text)) {
-        issues.push({ path: h.path, message: `${shown(rel)} is not a WireGuard private key (44 base64 characters, as \`wg genkey\` prints). Restore it from your backup, or ${rotateHint(h)} to replace it.` });
-        continue;
-      }
-      const pub = publicKeyOf(text);
-      if (h.publicKey !== undefined && pub !== h.publicKey) {
-        issues.push({ path: h.path, message: `WireGuard private key ${shown(rel)} belongs to public key ${pub}, but ${lockFile} records ${h.publicKey} for this host. Restore the private key of ${h.publicKey}, or ${rotateHint(h)} to make a new key and redeploy every host's WireGuard config.` });
-        continue;
-      }
-      if (file.mode !== MODE.key) chmods.push({ path: rel, mode: MODE.key });
-      publicKeys[h.host] = pub;
-      hostActions.push({ host: h.host, action: 'keep' });
-      continue;
-    }
-    if (h.publicKey !== undefined) {
-      const old = readKeyFile(join(stateDir, `${rel}.old`));
-      const oldMatches = old !== undefined && 'text' in old && isWireguardKey(old.text.trim()) && publicKeyOf(old.text.trim()) === h.publicKey;
-      issues.push({
-        path: h.path,
-        message: `WireGuard public key ${h.publicKey} is recorded in ${lockFile}, but its private key ${shown(rel)} is missing. ${oldMatches ? `${shown(`${rel}.old`)} holds that key: rename it to ${h.host}.key. ` : ''}Restore the key file from your backup, or ${rotateHint(h)} to give ${h.host} a new key and redeploy every host's WireGuard config. Synth never makes a new key silently: the other hosts would stop accepting ${h.host}.`,
-      });
-      continue;
-    }
-    const fresh = keys.privateKey();
-    writes.push({ path: rel, content: `${fresh}\n`, replace: false });
-    publicKeys[h.host] = publicKeyOf(fresh);
-    hostActions.push({ host: h.host, action: 'create' });
-  }
-
-  const pairs: { pair: string; action: KeyAction }[] = [];
-  const wantedPsk = new Set<string>();
-  if (options.presharedKeys) {
-    const names = [...known].sort(compare);
-    for (let i = 0; i < names.length; i++) {
-      for (let j = i + 1; j < names.length; j++) {
-        const [a, b] = [names[i]!, names[j]!];
-        const rel = presharedKeyFile(a, b);
-        wantedPsk.add(rel);
-        const pair = `${a}--${b}`;
-        const file = readKeyFile(join(stateDir, rel));
-        if (rotate.has(a) || rotate.has(b)) {
-          writes.push({ path: rel, content: `${keys.presharedKey()}\n`, replace: file !== undefined });
-          pairs.push({ pair, action: 'rotate' });
-        } else if (file === undefined) {
-          writes.push({ path: rel, content: `${keys.presharedKey()}\n`, replace: false });
-          pairs.push({ pair, action: 'create' });
-        } else if ('error' in file || !isWireguardKey(file.text.trim())) {
-          issues.push({ path: options.stackPath, message: `WireGuard preshared key ${shown(rel)} ${'error' in file ? file.error : 'is not a key (44 base64 characters, as `wg genpsk` prints)'}. Restore it from your backup, or run \`podmesh wireguard rotate --host ${a}\` (which also replaces the keys of ${a}).` });
-        } else {
-          if (file.mode !== MODE.key) chmods.push({ path: rel, mode: MODE.key });
-          pairs.push({ pair, action: 'keep' });
-        }
-      }
-    }
-  }
+  const p: Planning = { options, keys: options.keys ?? nodeKeySource, rotate, issues, writes: [], chmods: [], publicKeys: {}, hostActions: [] };
+  for (const h of byHost(options.hosts)) planHostKey(p, h);
+  const pairs = options.presharedKeys ? planPresharedKeys(p, [...known].sort(compare)) : { pairs: [], wanted: new Set<string>() };
   if (issues.length > 0) throw new PodmeshError(issues);
-
-  const hostFiles = new Set([...known].map(hostKeyFile));
-  const unused = [
-    ...listKeys(join(stateDir, WIREGUARD_DIR)).map((f) => `${WIREGUARD_DIR}/${f}`).filter((f) => !hostFiles.has(f)),
-    ...listKeys(join(stateDir, WIREGUARD_DIR, 'psk')).map((f) => `${WIREGUARD_DIR}/psk/${f}`).filter((f) => !wantedPsk.has(f)),
-  ];
   for (const dir of [WIREGUARD_DIR, ...(options.presharedKeys ? [`${WIREGUARD_DIR}/psk`] : [])]) {
     const mode = dirMode(join(stateDir, dir));
-    if (mode !== undefined && mode !== MODE.dir) chmods.unshift({ path: dir, mode: MODE.dir });
+    if (mode !== undefined && mode !== MODE.dir) p.chmods.unshift({ path: dir, mode: MODE.dir });
   }
   return {
     stateDir,
-    writes,
-    chmods,
-    result: { publicKeys, hosts: hostActions, presharedKeys: pairs, unused },
+    writes: p.writes,
+    chmods: p.chmods,
+    result: { publicKeys: p.publicKeys, hosts: p.hostActions, presharedKeys: pairs.pairs, unused: unusedKeys(stateDir, known, pairs.wanted) },
   };
 }
 
-/**
- * Carries out a plan: folders 0700, each new key written to a temp file (0600, fsynced) and
- * linked into place, so an existing key is never overwritten by accident (a key that appeared
- * meanwhile makes the link fail). A rotated key first moves to `<file>.old`, replacing an
- * earlier `.old`.
- */
-export async function applyWireguardKeys(plan: WireguardPlan): Promise<WireguardResult> {
-  const abs = (rel: string) => join(plan.stateDir, rel);
-  for (const c of plan.chmods) await chmod(abs(c.path), c.mode);
-  const dirs = new Set(plan.writes.map((w) => w.path.slice(0, w.path.lastIndexOf('/'))));
-  for (const dir of [...dirs].sort(compare)) {
-    const parts = dir.split('/');
-    for (let i = 1; i <= parts.length; i++) {
-      const d = abs(parts.slice(0, i).join('/'));
-      if ((await mkdir(d, { recursive: true, mode: MODE.dir })) !== undefined) await chmod(d, MODE.dir);
+/** The plan of a state folder without WireGuard keys whose lock has them all: keep, render from the lock. */
+function absentPlan(options: WireguardKeysOptions): WireguardPlan {
+  const hosts = byHost(options.hosts);
+  return {
+    stateDir: options.stateDir,
+    writes: [],
+    chmods: [],
+    result: {
+      publicKeys: Object.fromEntries(hosts.map((h) => [h.host, h.publicKey!])),
+      hosts: hosts.map((h) => ({ host: h.host, action: 'keep' as const })),
+      presharedKeys: [],
+      unused: [],
+      absent: true,
+    },
+  };
+}
+
+/** One host's private key: rotate, keep (checked against the lock), create, or a problem. */
+function planHostKey(p: Planning, h: TunnelHostKey): void {
+  const { stateDir, lockFile, stackPath } = p.options;
+  const shown = (rel: string) => join(stateDir, rel);
+  const rotateHint = `run \`podmesh wireguard rotate --host ${h.host} --stack ${stackPath.split('/')[0]}\``;
+  const rel = hostKeyFile(h.host);
+  const file = readKeyFile(join(stateDir, rel));
+  const fresh = (action: KeyAction, replace: boolean): void => {
+    const key = p.keys.privateKey();
+    p.writes.push({ path: rel, content: `${key}\n`, replace });
+    p.publicKeys[h.host] = publicKeyOf(key);
+    p.hostActions.push({ host: h.host, action });
+  };
+  if (p.rotate.has(h.host)) return fresh('rotate', file !== undefined);
+  if (file && 'error' in file) {
+    p.issues.push({ path: h.path, message: `WireGuard private key ${shown(rel)} ${file.error}. Restore the file from your backup, or ${rotateHint} to replace it.` });
+    return;
+  }
+  if (file) {
+    const text = file.text.trim();
+    if (!isWireguardKey(text)) {
+      p.issues.push({ path: h.path, message: `${shown(rel)} is not a WireGuard private key (44 base64 characters, as \`wg genkey\` prints). Restore it from your backup, or ${rotateHint} to replace it.` });
+      return;
+    }
+    const pub = publicKeyOf(text);
+    if (h.publicKey !== undefined && pub !== h.publicKey) {
+      p.issues.push({ path: h.path, message: `WireGuard private key ${shown(rel)} belongs to public key ${pub}, but ${lockFile} records ${h.publicKey} for this host. Restore the private key of ${h.publicKey}, or ${rotateHint} to make a new key and redeploy every host's WireGuard config.` });
+      return;
+    }
+    if (file.mode !== MODE.key) p.chmods.push({ path: rel, mode: MODE.key });
+    p.publicKeys[h.host] = pub;
+    p.hostActions.push({ host: h.host, action: 'keep' });
+    return;
+  }
+  if (h.publicKey === undefined) return fresh('create', false);
+  const old = readKeyFile(join(stateDir, `${rel}.old`));
+  const oldMatches = old !== undefined && 'text' in old && isWireguardKey(old.text.trim()) && publicKeyOf(old.text.trim()) === h.publicKey;
+  p.issues.push({
+    path: h.path,
+    message: `WireGuard public key ${h.publicKey} is recorded in ${lockFile}, but its private key ${shown(rel)} is missing. ${oldMatches ? `${shown(`${rel}.old`)} holds that key: rename it to ${h.host}.key. ` : ''}Restore the key file from your backup, or ${rotateHint} to give ${h.host} a new key and redeploy every host's WireGuard config. Synth never makes a new key silently: the other hosts would stop accepting ${h.host}.`,
+  });
+}
+
+/** A preshared key per host pair: rotate with either host, create when missing, else keep. */
+function planPresharedKeys(p: Planning, names: readonly string[]): { pairs: { pair: string; action: KeyAction }[]; wanted: Set<string> } {
+  const { stateDir, stackPath } = p.options;
+  const pairs: { pair: string; action: KeyAction }[] = [];
+  const wanted = new Set<string>();
+  for (let i = 0; i < names.length; i++) {
+    for (let j = i + 1; j < names.length; j++) {
+      const [a, b] = [names[i]!, names[j]!];
+      const rel = presharedKeyFile(a, b);
+      wanted.add(rel);
+      const pair = `${a}--${b}`;
+      const file = readKeyFile(join(stateDir, rel));
+      if (p.rotate.has(a) || p.rotate.has(b)) {
+        p.writes.push({ path: rel, content: `${p.keys.presharedKey()}\n`, replace: file !== undefined });
+        pairs.push({ pair, action: 'rotate' });
+      } else if (file === undefined) {
+        p.writes.push({ path: rel, content: `${p.keys.presharedKey()}\n`, replace: false });
+        pairs.push({ pair, action: 'create' });
+      } else if ('error' in file || !isWireguardKey(file.text.trim())) {
+        p.issues.push({ path: stackPath, message: `WireGuard preshared key ${join(stateDir, rel)} ${'error' in file ? file.error : 'is not a key (44 base64 characters, as `wg genpsk` prints)'}. Restore it from your backup, or run \`podmesh wireguard rotate --host ${a}\` (which also replaces the keys of ${a}).` });
+      } else {
+        if (file.mode !== MODE.key) p.chmods.push({ path: rel, mode: MODE.key });
+        pairs.push({ pair, action: 'keep' });
+      }
     }
   }
+  return { pairs, wanted };
+}
+
+/** Key files of hosts and pairs the stack no longer has (kept, never deleted). */
+function unusedKeys(stateDir: string, known: ReadonlySet<string>, wantedPsk: ReadonlySet<string>): string[] {
+  const hostFiles = new Set([...known].map(hostKeyFile));
+  return [
+    ...listKeys(join(stateDir, WIREGUARD_DIR)).map((f) => `${WIREGUARD_DIR}/${f}`).filter((f) => !hostFiles.has(f)),
+    ...listKeys(join(stateDir, WIREGUARD_DIR, 'psk')).map((f) => `${WIREGUARD_DIR}/psk/${f}`).filter((f) => !wantedPsk.has(f)),
+  ];
+}
+
+/**
+ * Carries out a plan through the state writer: folders 0700, each new key created atomically
+ * (0600, fsynced, linked into place), so an existing key is never overwritten by accident (a key
+ * that appeared meanwhile makes the create fail). A rotated key first moves to `<file>.old`,
+ * replacing an earlier `.old`.
+ */
+export async function applyWireguardKeys(plan: WireguardPlan, writer: StateWriter = atomicWriter): Promise<WireguardResult> {
+  const abs = (rel: string) => join(plan.stateDir, rel);
+  for (const c of plan.chmods) await writer.chmod(abs(c.path), c.mode);
+  const dirs = new Set(plan.writes.map((w) => w.path.slice(0, w.path.lastIndexOf('/'))));
+  for (const dir of [...dirs].sort(compare)) await writer.mkdir(abs(dir), MODE.dir);
   for (const w of plan.writes) {
     const target = abs(w.path);
-    const tmp = join(target, '..', `.${w.path.split('/').pop() ?? 'key'}.${randomBytes(6).toString('hex')}.tmp`);
-    const fh = await open(tmp, 'wx', MODE.key);
+    if (w.replace) await writer.rename(target, `${target}.old`);
     try {
-      await fh.writeFile(w.content, 'utf8');
-      await fh.chmod(MODE.key);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
-      if (w.replace) await rename(target, `${target}.old`);
-      await link(tmp, target);
+      await writer.create(target, w.content, MODE.key);
     } catch (e) {
-      await rm(tmp, { force: true });
-      if (errCode(e) === 'EEXIST') {
+      if (e instanceof FileExistsError) {
         throw PodmeshError.at(target, 'appeared while synth was creating it (another synth running?). Nothing was overwritten; run synth again.');
       }
       throw e;
     }
-    await unlink(tmp);
   }
   return plan.result;
 }
+
+/** Input of the WireGuard reconciler: the options without a key source (it comes from the context). */
+export type WireguardInput = Omit<WireguardKeysOptions, 'keys'>;
+
+/** The WireGuard key reconciler: new keys from the context's random bytes. */
+export const wireguardReconciler: Reconciler<WireguardInput, WireguardPlan, WireguardResult> = {
+  plan: async (input: WireguardInput, ctx: StateContext) => planWireguardKeys({ ...input, keys: wireguardKeySource(ctx.random) }),
+  apply: applyWireguardKeys,
+};

@@ -1,0 +1,66 @@
+// applySynth: the only code that carries out a synth: the state folder first, then `out/`.
+import { PodmeshError } from '../../constructs/core/errors.ts';
+import { atomicWriter, type StateWriter } from '../io/atomic.ts';
+import { changed, pruneStacks, writeStackOutput, type WriteReport } from '../io/writer.ts';
+import { MANIFEST } from '../render/manifest.ts';
+import { contents } from '../render/stack.ts';
+import { pkiReconciler, type PkiResult } from '../state/pki/index.ts';
+import { secretsReconciler, type SecretsResult } from '../state/secrets/reconcile.ts';
+import { wireguardReconciler, type WireguardResult } from '../state/wireguard/index.ts';
+import type { SynthPlan } from './plan.ts';
+
+/** What reconcile did to one stack's state folder. */
+export interface StateReport {
+  readonly stack: string;
+  /** WireGuard keys, for stacks with more than one host. */
+  readonly wireguard?: WireguardResult;
+  readonly pki: PkiResult;
+  readonly secrets: SecretsResult;
+}
+
+/** What a synth run did (or, with `check`, would do). */
+export interface SynthResult {
+  readonly reports: readonly WriteReport[];
+  /** Certificates and keys reconciled in the state folder (empty with `check`). */
+  readonly state: readonly StateReport[];
+  /** Stacks whose whole output folder is (or would be) removed. */
+  readonly prunedStacks: readonly string[];
+  /** True when `out/` differs from what synth produces. */
+  readonly changed: boolean;
+}
+
+/**
+ * Writes the state of every stack (private folders, PKI, secrets; then WireGuard keys, after the
+ * PKI of every stack as before) and, unless the plan is state-only, `out/`.
+ */
+async function applyState(plan: SynthPlan, writer: StateWriter): Promise<StateReport[]> {
+  const reports: StateReport[] = [];
+  for (const s of plan.stacks) {
+    const state = s.state!;
+    await writer.mkdir(state.dir, 0o700);
+    const pki = await pkiReconciler.apply(state.pki, writer);
+    const secrets = await secretsReconciler.apply(state.secrets, writer);
+    reports.push({ stack: s.stack, pki, secrets });
+  }
+  const withKeys: StateReport[] = [];
+  for (const [i, r] of reports.entries()) {
+    const wg = plan.stacks[i]!.state!.wireguard;
+    withKeys.push(wg ? { ...r, wireguard: await wireguardReconciler.apply(wg, writer) } : r);
+  }
+  return withKeys;
+}
+
+/**
+ * Carries out a plan. Refuses a plan with problems: a PodmeshError with all of them, nothing
+ * written. `out/` folders are compared again as they are written (the writer's own check), so a
+ * file changed since the plan is still made right.
+ */
+export async function applySynth(plan: SynthPlan, writer: StateWriter = atomicWriter): Promise<SynthResult> {
+  if (plan.problems.length > 0) throw new PodmeshError(plan.problems);
+  const state = await applyState(plan, writer);
+  if (plan.stateOnly) return { reports: [], state, prunedStacks: [], changed: false };
+  const reports: WriteReport[] = [];
+  for (const s of plan.stacks) reports.push(await writeStackOutput(plan.outDir, s.stack, contents(s.files)));
+  const prunedStacks = plan.prune ? await pruneStacks(plan.outDir, new Set(plan.keep), MANIFEST) : [];
+  return { reports, state, prunedStacks, changed: reports.some(changed) || prunedStacks.length > 0 };
+}

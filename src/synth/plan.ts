@@ -1,0 +1,149 @@
+// planSynth: everything a synth would do, as plain data, with every problem of every stack; writes nothing.
+import { join } from 'node:path';
+import type { App } from '../../constructs/core/app.ts';
+import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
+import type { Stack } from '../../constructs/core/stack.ts';
+import { pruneStacks, writeStackOutput, type WriteReport } from '../io/writer.ts';
+import { LOCK_FILE } from '../resolve/lock.ts';
+import type { ResolvedStack } from '../resolve/model.ts';
+import type { RenderedFile } from '../render/file.ts';
+import { MANIFEST } from '../render/manifest.ts';
+import { contents, renderStack } from '../render/stack.ts';
+import { pkiReconciler, type PkiPlan } from '../state/pki/index.ts';
+import type { KeySource } from '../state/pki/types.ts';
+import type { RandomSource } from '../state/random.ts';
+import { stateContext, type StateContext } from '../state/reconciler.ts';
+import { secretsReconciler, type SecretsPlan } from '../state/secrets/reconcile.ts';
+import { tunnelHosts, withPublicKeys, wireguardReconciler, type WireguardPlan } from '../state/wireguard/index.ts';
+import { resolveWithLock, selectStacks, stacksOf } from './select.ts';
+
+/** Options of a synth run (and of its plan). */
+export interface SynthOptions {
+  /** Output folder. @default 'out' */
+  readonly outDir?: string;
+  /** State folder (keys, certificates). @default '.podmesh' */
+  readonly stateDir?: string;
+  /** Names of the stacks to synthesize. @default - every stack of the app */
+  readonly stacks?: readonly string[];
+  /** Compare only: write nothing and report what differs. @default false */
+  readonly check?: boolean;
+  /** Clock for certificate decisions. @default - the current time */
+  readonly now?: Date;
+  /** Reconcile the state folder only; leave `out/` alone (`podmesh certs issue`). @default false */
+  readonly stateOnly?: boolean;
+  /**
+   * WireGuard keys to replace now, as host names by stack name (`podmesh wireguard rotate`).
+   * @default - none: existing keys are reused
+   */
+  readonly rotateWireguard?: Readonly<Record<string, readonly string[]>>;
+  /** Random bytes for keys, secrets and serials. @default - Node's CSPRNG */
+  readonly random?: RandomSource;
+  /** Certificate key pairs. @default - WebCrypto */
+  readonly keys?: KeySource;
+}
+
+/** The state changes of one stack, each reconciler's plan with its new material. */
+export interface StatePlan {
+  /** The stack's state folder, `<stateDir>/<stack>`. */
+  readonly dir: string;
+  readonly pki: PkiPlan;
+  readonly secrets: SecretsPlan;
+  /** Multi-host stacks only. */
+  readonly wireguard?: WireguardPlan;
+}
+
+/** Everything synth would do to one stack. */
+export interface StackPlan {
+  readonly stack: string;
+  /** Absent when a state reconciler found a problem (it is in the plan's problems). */
+  readonly state?: StatePlan;
+  /** Every file of `out/<stack>/`, rendered with the WireGuard public keys as they will be after apply. */
+  readonly files: ReadonlyMap<string, RenderedFile>;
+  /** The rendered files against `out/<stack>/` now. */
+  readonly comparison: WriteReport;
+  /** Things a person should know that do not stop the run. */
+  readonly warnings: readonly string[];
+}
+
+/** A synth, decided: apply it with {@link applySynth}, compare it, or format it. */
+export interface SynthPlan {
+  readonly outDir: string;
+  readonly stateDir: string;
+  /** Apply reconciles the state folder only (`podmesh certs issue`). */
+  readonly stateOnly: boolean;
+  /** Stacks planned, in construct order. */
+  readonly stacks: readonly StackPlan[];
+  /** Whether `out/` folders of stacks the app no longer has are removed (not when stacks were picked). */
+  readonly prune: boolean;
+  /** Every stack of the app (what pruning keeps). */
+  readonly keep: readonly string[];
+  /** `out/` folders of stacks that no longer exist. */
+  readonly prunedStacks: readonly string[];
+  /** Every problem found; a plan with problems is never applied. */
+  readonly problems: readonly Issue[];
+}
+
+/** Collects a PodmeshError's issues; anything else is rethrown. */
+async function collect<T>(problems: Issue[], f: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await f();
+  } catch (e) {
+    if (!(e instanceof PodmeshError)) throw e;
+    problems.push(...e.issues);
+    return undefined;
+  }
+}
+
+/** The state plans of one resolved stack; undefined when any reconciler found a problem (in `problems`). */
+async function planState(s: ResolvedStack, where: { outDir: string; stateDir: string }, ctx: StateContext, rotate: readonly string[], problems: Issue[]): Promise<StatePlan | undefined> {
+  const dir = join(where.stateDir, s.name);
+  const found: Issue[] = [];
+  const wireguard = s.wireguard
+    ? await collect(found, () =>
+        wireguardReconciler.plan(
+          { stateDir: dir, stackPath: s.name, lockFile: join(where.outDir, s.name, LOCK_FILE), hosts: tunnelHosts(s), presharedKeys: s.wireguard!.presharedKeys, rotate },
+          ctx,
+        ),
+      )
+    : undefined;
+  const pki = await collect(found, () => pkiReconciler.plan({ stateDir: dir, authority: s.pki.authority, bindings: s.pki.bindings }, ctx));
+  const secrets = await collect(found, () => secretsReconciler.plan({ stateDir: dir, stack: s.name, services: s.services }, ctx));
+  problems.push(...found);
+  if (found.length > 0 || !pki || !secrets) return undefined;
+  return { dir, pki, secrets, ...(wireguard ? { wireguard } : {}) };
+}
+
+/** Resolves, plans the state of, renders and compares one stack. */
+async function planStack(stack: Stack, where: { outDir: string; stateDir: string }, ctx: StateContext, options: SynthOptions, problems: Issue[]): Promise<StackPlan | undefined> {
+  const outcome = await resolveWithLock(stack, where.outDir);
+  problems.push(...outcome.issues);
+  const resolved = outcome.resolved;
+  if (!resolved) return undefined;
+  const state = await planState(resolved, where, ctx, options.rotateWireguard?.[resolved.name] ?? [], problems);
+  // Public keys as they will be after apply; the lock's when the key plan failed (render problems still show).
+  const rendered = renderStack(withPublicKeys(resolved, state?.wireguard?.result.publicKeys ?? {}), where);
+  problems.push(...rendered.issues);
+  const comparison = await writeStackOutput(where.outDir, resolved.name, contents(rendered.files), { check: true });
+  return { stack: resolved.name, ...(state ? { state } : {}), files: rendered.files, comparison, warnings: state?.pki.result.warnings ?? [] };
+}
+
+/**
+ * Plans a synth: per stack the state changes (new material held in the plan), the rendered files,
+ * their comparison with `out/`, warnings, the stacks to prune, and every problem of every stack
+ * (construct validation, resolution, state, rendering). Reads `out/` and the state folder; writes
+ * nothing, not even a folder.
+ */
+export async function planSynth(app: App, options: SynthOptions = {}): Promise<SynthPlan> {
+  const where = { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' };
+  const ctx = stateContext({ ...(options.now ? { now: options.now } : {}), ...(options.random ? { random: options.random } : {}), ...(options.keys ? { keys: options.keys } : {}) });
+  const picked = options.stacks !== undefined && options.stacks.length > 0;
+  const problems: Issue[] = [];
+  const stacks: StackPlan[] = [];
+  for (const stack of selectStacks(app, options.stacks)) {
+    const planned = await planStack(stack, where, ctx, options, problems);
+    if (planned) stacks.push(planned);
+  }
+  const keep = stacksOf(app).map((s) => s.node.id);
+  const prunedStacks = picked ? [] : await pruneStacks(where.outDir, new Set(keep), MANIFEST, { check: true });
+  return { ...where, stateOnly: options.stateOnly ?? false, stacks, prune: !picked, keep, prunedStacks, problems };
+}
