@@ -103,7 +103,8 @@ export async function resolveStacks(stacks: readonly Stack[], outDir: string): P
       const r = resolveStack(stack, { lock });
       // Renderers refuse what a host cannot run (a Quadlet key its Podman lacks, a value no unit
       // file can carry); asking them now keeps a bad stack from touching state or out/.
-      renderSystemd(r);
+      const { problems } = renderSystemd(r);
+      if (problems.length > 0) throw new PodmeshError(problems);
       resolved.push(r);
     } catch (e) {
       if (!(e instanceof PodmeshError)) throw e;

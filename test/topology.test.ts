@@ -13,7 +13,7 @@ describe('TOPOLOGY.md of ashchan-dev', async () => {
   const out = tempDir();
   const [stack] = await resolveStacks(app.node.children.filter(Stack.isStack).filter((s) => s.node.id === 'ashchan-dev'), out.path);
   out.cleanup();
-  const md = renderTopology(stack!).get('TOPOLOGY.md')!;
+  const md = renderTopology(stack!).get('TOPOLOGY.md')!.content;
 
   it('has the seed service identity table', () => {
     expect(md).toContain('| Service | DNS Name | Certificate CN | Internal URL | IP | Host |');

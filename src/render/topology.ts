@@ -1,9 +1,18 @@
 // TOPOLOGY.md: the stack as a Mermaid diagram and identity tables, the first file a person reads.
 import type { ResolvedService, ResolvedStack } from '../resolve/model.ts';
+import type { RenderedFile } from './file.ts';
 import { generatedHeader } from './header.ts';
 
-/** Renders `TOPOLOGY.md` for a stack. */
-export function renderTopology(stack: ResolvedStack): Map<string, string> {
+/** Name of the topology document inside `out/<stack>/`. */
+export const TOPOLOGY_FILE = 'TOPOLOGY.md';
+
+/** Renders `TOPOLOGY.md` for a stack (it stays in `out/`: no host installs it). */
+export function renderTopology(stack: ResolvedStack): Map<string, RenderedFile> {
+  return new Map([[TOPOLOGY_FILE, { content: topologyMarkdown(stack) }]]);
+}
+
+/** The text of `TOPOLOGY.md`. */
+export function topologyMarkdown(stack: ResolvedStack): string {
   const lines: string[] = [];
   lines.push(`<!-- ${generatedHeader(stack.name).join(' ')} -->`, '', `# ${stack.name}`, '');
   if (stack.description) lines.push(stack.description, '');
@@ -14,7 +23,7 @@ export function renderTopology(stack: ResolvedStack): Map<string, string> {
       `${stack.services.length} services (${apps.length} behind mTLS, ${infra.length} infrastructure).`,
     '',
     '```mermaid',
-    ...diagram(stack),
+    ...diagramLines(stack),
     '```',
     '',
   );
@@ -65,10 +74,19 @@ export function renderTopology(stack: ResolvedStack): Map<string, string> {
     }
   }
   lines.push('');
-  return new Map([['TOPOLOGY.md', lines.join('\n')]]);
+  return lines.join('\n');
 }
 
-function diagram(stack: ResolvedStack): string[] {
+/**
+ * The stack as a Mermaid flowchart (hosts, networks, services, published ports, calls and
+ * dependencies), one statement a line with a final newline: TOPOLOGY.md's diagram, and the
+ * dashboard's.
+ */
+export function topologyDiagram(stack: ResolvedStack): string {
+  return `${diagramLines(stack).join('\n')}\n`;
+}
+
+function diagramLines(stack: ResolvedStack): string[] {
   const out = ['flowchart TB'];
   const published = stack.services.filter((s) => s.ports.some((p) => p.publish));
   if (published.length > 0) out.push('  internet(("Internet"))');
