@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PodmeshError } from '../../constructs/core/errors.ts';
 import { compare } from '../io/sort.ts';
-import { pkiFileMode, stateInstalls } from '../layout.ts';
+import { hostOutDir, pkiFileMode, stackDir, stateInstalls } from '../layout.ts';
 import type { ResolvedHost, ResolvedStack } from '../resolve/model.ts';
 import { renderInstalled } from '../render/stack.ts';
 import { planInstall, type InstallFile } from './apply-plan.ts';
@@ -45,7 +45,7 @@ export function planApply(options: ApplyOptions): ApplyPlan {
   const { stack } = options;
   const host = hostOf(stack, options.host);
   const home = homeOf(host, options.home ?? process.env.HOME);
-  const files = [...renderedFiles(stack, host, options.outDir), ...stateFiles(stack, host, join(options.stateDir, stack.name))];
+  const files = [...renderedFiles(stack, host, options.outDir), ...stateFiles(stack, host, join(options.stateDir, stackDir(stack.name)))];
   return planInstall({ stack: stack.name, host, files, root: options.root ?? '/', home });
 }
 
@@ -68,10 +68,10 @@ function renderedFiles(stack: ResolvedStack, host: ResolvedHost, outDir: string)
   if (rendered.issues.length > 0) throw new PodmeshError(rendered.issues);
   const files: InstallFile[] = [];
   for (const [path, f] of rendered.files) {
-    if (f.install?.host === host.name) files.push({ source: `${outDir}/${stack.name}/${path}`, content: f.content, install: f.install });
+    if (f.install?.host === host.name) files.push({ source: `${outDir}/${stackDir(stack.name)}/${path}`, content: f.content, install: f.install });
   }
   if (files.length === 0) {
-    throw PodmeshError.at(`${outDir}/${stack.name}/hosts/${host.name}`, `does not exist: host ${host.name} has no generated files. Run \`podmesh synth --stack ${stack.name}\` (a host without services gets none).`);
+    throw PodmeshError.at(`${outDir}/${stackDir(stack.name)}/${hostOutDir(host.name)}`, `does not exist: host ${host.name} has no generated files. Run \`podmesh synth --stack ${stack.name}\` (a host without services gets none).`);
   }
   return files;
 }

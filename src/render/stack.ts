@@ -1,6 +1,7 @@
 // Every file of one stack's output, from every renderer, with the problems rendering found.
 import { join, relative, sep } from 'node:path';
 import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
+import { hostOutDir, stackDir } from '../layout.ts';
 import { LOCK_FILE, renderLock } from '../resolve/lock.ts';
 import type { ResolvedStack } from '../resolve/model.ts';
 import { renderCertExpiry } from './cert-expiry.ts';
@@ -28,8 +29,8 @@ export interface RenderOutcome {
 /** Every file of a stack's output, manifest included, or every problem of every renderer. Pure. */
 export function renderStack(stack: ResolvedStack, where: Locations): RenderOutcome {
   // Every host folder is at the same depth, so one relative path serves them all.
-  const hostDir = join(where.outDir, stack.name, 'hosts', '_');
-  return renderWith(stack, relative(hostDir, join(where.stateDir, stack.name)).split(sep).join('/'));
+  const hostDir = join(where.outDir, stackDir(stack.name), hostOutDir('_'));
+  return renderWith(stack, relative(hostDir, join(where.stateDir, stackDir(stack.name))).split(sep).join('/'));
 }
 
 /**
