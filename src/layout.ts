@@ -191,6 +191,14 @@ export function serviceUnits(stack: Pick<ResolvedStack, 'project'>, s: Pick<Reso
   return { stem, service: quadletServiceName(stem, 'container'), reloadable: false };
 }
 
+/**
+ * Where the certificate expiry check writes its metric unless `PODMESH_TEXTFILE_DIR` says otherwise:
+ * node-exporter's Debian default when rootful, a folder of the user's when rootless.
+ */
+export function defaultTextfileDir(host: Pick<ResolvedHost, 'rootless'>): string {
+  return host.rootless ? '$HOME/.local/share/podmesh/metrics' : '/var/lib/prometheus/node-exporter';
+}
+
 /** A host path of a host's layout with `%h` (the user's home) replaced by `home`. */
 export function expandHome(path: string, home: string): string {
   return path.replace(/^%h(?=\/|$)/, home);

@@ -1,7 +1,7 @@
 // The daily certificate expiry check of each host: a POSIX sh script (openssl + awk, no node on
 // the host) that writes the seed's `mtls_cert_expiry_days` gauge for node-exporter's textfile
 // collector, and the systemd `.service` + `.timer` that run it.
-import { hostFile, inHostRoot } from '../layout.ts';
+import { defaultTextfileDir, hostFile, inHostRoot } from '../layout.ts';
 import type { ResolvedHost, ResolvedStack } from '../resolve/model.ts';
 import type { RenderedFile } from './file.ts';
 import { generatedHeader, hashHeader } from './header.ts';
@@ -10,14 +10,12 @@ import { renderUnit, type ServiceUnit, type TimerUnit } from './quadlet/index.ts
 /** File name of the check script inside `hosts/<host>/bin/` (and `<host root>/bin/` once applied). */
 export const CERT_EXPIRY_SCRIPT = 'podmesh-cert-expiry.sh';
 
-/** Where the metric file goes unless `PODMESH_TEXTFILE_DIR` says otherwise (node-exporter's Debian default when rootful). */
-export function defaultTextfileDir(host: Pick<ResolvedHost, 'rootless'>): string {
-  return host.rootless ? '$HOME/.local/share/podmesh/metrics' : '/var/lib/prometheus/node-exporter';
-}
+export { defaultTextfileDir };
 
 /** The seed's alert threshold, in days. */
 const WARN_DAYS = 30;
 
+// Longer than 80 lines: one shell script as one template literal, read top to bottom like the file it writes.
 /**
  * The check script. Everything a run needs is baked in; environment variables override:
  * `PODMESH_PKI_DIR` (the installed `pki/` folder), `PODMESH_TEXTFILE_DIR`, `PODMESH_WARN_DAYS`,

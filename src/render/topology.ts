@@ -1,5 +1,6 @@
 // TOPOLOGY.md: the stack as a Mermaid diagram and identity tables, the first file a person reads.
 import type { ResolvedService, ResolvedStack } from '../resolve/model.ts';
+import { formatPodmanVersion } from '../../constructs/core/podman-version.ts';
 import type { RenderedFile } from './file.ts';
 import { generatedHeader } from './header.ts';
 
@@ -93,7 +94,7 @@ function diagramLines(stack: ResolvedStack): string[] {
   for (const h of stack.hosts) {
     const onHost = stack.services.filter((s) => s.host === h.name);
     if (onHost.length === 0) continue;
-    out.push(`  subgraph ${id('host', h.name)}["host ${label(h.name)} · Podman ${h.podmanVersion.major}.${h.podmanVersion.minor} · ${h.rootless ? 'rootless' : 'rootful'}"]`);
+    out.push(`  subgraph ${id('host', h.name)}["host ${label(h.name)} · Podman ${formatPodmanVersion(h.podmanVersion)} · ${h.rootless ? 'rootless' : 'rootful'}"]`);
     for (const n of stack.networks) {
       const members = onHost.filter((s) => s.network === n.id);
       if (members.length === 0) continue;

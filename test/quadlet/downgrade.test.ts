@@ -2,13 +2,13 @@
 // and a stack whose hosts have different render-time problems reports all of them in one run.
 import { describe, expect, it } from 'vitest';
 import { App, Host, Network, Postgres, Stack } from '../../src/index.ts';
-import { DOWNGRADE_TABLE, downgrade, parsePodmanVersion, type ContainerUnit, type NetworkUnit, type QuadletUnit, type VolumeUnit } from '../../src/render/quadlet/index.ts';
+import { DOWNGRADE_TABLE, downgrade, parsePodmanVersion, type ContainerSection, type ContainerUnit, type NetworkUnit, type QuadletUnit, type VolumeUnit } from '../../src/render/quadlet/index.ts';
 import { renderStack } from '../../src/render/stack.ts';
 import { resolveStack } from '../../src/resolve/resolve.ts';
 import { withPublicKeys } from '../../src/state/wireguard/index.ts';
 import { svc } from '../helpers/stacks.ts';
 
-const c = (container: ContainerUnit['container']): ContainerUnit => ({ kind: 'container', container: { image: 'img', ...container } });
+const c = (container: Omit<ContainerSection, 'image'>): ContainerUnit => ({ kind: 'container', container: { image: 'img', ...container } });
 const net = (network: NetworkUnit['network']): NetworkUnit => ({ kind: 'network', network });
 const vol = (volume: VolumeUnit['volume']): VolumeUnit => ({ kind: 'volume', volume });
 
