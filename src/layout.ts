@@ -122,12 +122,11 @@ export function stateInstalls(stack: ResolvedStack, host: ResolvedHost): StateIn
   }
   const peers = stack.wireguard?.peers ?? [];
   if (!peers.some((p) => p.host === host.name)) return out;
-  const dir = host.install.wireguardDir;
   const tunnel = [host.install.wireguardUnit];
   out.push(stateInstall(host, hostKeyFile(host.name), wireguardKeyPath(host), MODE.secret, tunnel, false, STAGE.tunnel));
   if (stack.wireguard!.presharedKeys) {
     for (const p of peers.filter((x) => x.host !== host.name)) {
-      out.push(stateInstall(host, presharedKeyFile(host.name, p.host), `${dir}/psk/${p.host}.key`, MODE.secret, tunnel, false, STAGE.tunnel));
+      out.push(stateInstall(host, presharedKeyFile(host.name, p.host), presharedKeyPath(host, p.host), MODE.secret, tunnel, false, STAGE.tunnel));
     }
   }
   return out;
@@ -138,7 +137,7 @@ export function wireguardKeyPath(host: Pick<ResolvedHost, 'install'>): string {
   return `${host.install.wireguardDir}/private.key`;
 }
 
-/** The preshared key a host shares with `peer`, installed (`<peer>` in wg0.conf's comment form when a placeholder). */
+/** The preshared key a host shares with `peer`, installed. */
 export function presharedKeyPath(host: Pick<ResolvedHost, 'install'>, peer: string): string {
   return `${host.install.wireguardDir}/psk/${peer}.key`;
 }
