@@ -8,6 +8,7 @@ import { App, Host, Network, Postgres, Stack, synth, type Service } from '../src
 import { loadStacks } from '../src/cli/load.ts';
 import { QUADLET_FEATURES, QUADLET_KEYS, compareVersions, parsePodmanVersion, type PodmanVersion } from '../src/render/quadlet/index.ts';
 import { podmeshRejection } from './helpers/errors.ts';
+import type { Manifest } from '../src/render/manifest.ts';
 import { svc, tempDir } from './helpers/stacks.ts';
 import { repoRoot, tool } from './helpers/tools.ts';
 import { dryRun, podmanRun, verifyUnits, type RunSpec } from './helpers/units.ts';
@@ -74,6 +75,16 @@ describe.skipIf(!quadlet || !analyze)('Quadlet units of ashchan-dev', () => {
     const verify = verifyUnits(analyze!, gen.services, join(host, 'systemd'), true);
     expect(verify.stderr).toBe('');
     expect(verify.status).toBe(0);
+  });
+
+  it('GIVEN manifest.json WHEN the units its Quadlet files say they affect are compared with what quadlet generates THEN the same services, installed into the user\'s Quadlet folder', () => {
+    const manifest = JSON.parse(readFileSync(join(host, '../../manifest.json'), 'utf8')) as Manifest;
+    const quadletFiles = manifest.files.filter((f) => f.path.startsWith('hosts/local/quadlet/'));
+    const gen = dryRun(quadlet!, join(host, 'quadlet'), true);
+    expect(quadletFiles.flatMap((f) => f.install!.units).sort()).toEqual([...gen.services.keys()].sort());
+    for (const f of quadletFiles) {
+      expect(f.install).toMatchObject({ host: 'local', path: `%h/.config/containers/systemd/${f.path.split('/').pop()}`, mode: '0644', unitFile: true, reloadable: false });
+    }
   });
 
   it('GIVEN the auth service WHEN generated THEN the seed network, IP, DNS names, read-only /etc/mtls and health notify are in podman run', () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadStacks } from '../src/cli/load.ts';
 import { resolveStacks } from '../src/synth.ts';
-import { renderTopology } from '../src/render/topology.ts';
+import { renderTopology, topologyDiagram } from '../src/render/topology.ts';
 import { Stack } from '../src/index.ts';
 import { repoRoot } from './helpers/tools.ts';
 import { tempDir } from './helpers/stacks.ts';
@@ -13,13 +13,19 @@ describe('TOPOLOGY.md of ashchan-dev', async () => {
   const out = tempDir();
   const [stack] = await resolveStacks(app.node.children.filter(Stack.isStack).filter((s) => s.node.id === 'ashchan-dev'), out.path);
   out.cleanup();
-  const md = renderTopology(stack!).get('TOPOLOGY.md')!;
+  const md = renderTopology(stack!).get('TOPOLOGY.md')!.content;
 
   it('has the seed service identity table', () => {
     expect(md).toContain('| Service | DNS Name | Certificate CN | Internal URL | IP | Host |');
     expect(md).toContain('| api-gateway | `gateway.ashchan.local` | `gateway.ashchan.local` | `https://gateway.ashchan.local:8443` | 10.90.0.10 | local |');
     expect(md).toContain('| auth-accounts | `auth.ashchan.local` | `auth.ashchan.local` | `https://auth.ashchan.local:8443` | 10.90.0.21 | local |');
     expect(md).toContain('| postgresql | `postgres.ashchan.local` | `postgres.ashchan.local:5432` |');
+  });
+
+  it('GIVEN the diagram function THEN TOPOLOGY.md holds exactly its Mermaid source (the dashboard shows the same)', () => {
+    const diagram = topologyDiagram(stack!);
+    expect(diagram.startsWith('flowchart TB\n')).toBe(true);
+    expect(md).toContain(`\`\`\`mermaid\n${diagram}\`\`\`\n`);
   });
 
   it('draws hosts, the network, services, published ports and dependencies in Mermaid', () => {

@@ -5,6 +5,10 @@ import { checkProps } from '../core/props.ts';
 import { uniqueId } from '../core/unique.ts';
 import { DNS_LABEL } from '../core/names.ts';
 import { parseIp } from '../core/ip.ts';
+import { compareVersions, readPodmanVersion } from '../core/podman-version.ts';
+
+/** Podman 4.4, the first release with Quadlet. */
+const QUADLET_FLOOR = { major: 4, minor: 4 };
 
 /** Options of a Host. */
 export interface HostProps {
@@ -34,8 +38,6 @@ export interface HostProps {
   readonly tunnelAddress?: string;
 }
 
-const VERSION = /^(\d+)\.(\d+)(?:\.\d+)?$/;
-
 const ENDPOINT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 
 /** What is wrong with a well-formed endpoint's port or IPv4 address (`99999` would reach wg as 34463). */
@@ -52,13 +54,11 @@ function endpointProblem(endpoint: string): string | undefined {
 const schema = z.object({
   podmanVersion: z
     .string()
-    .regex(VERSION, { error: 'must look like "5.4" or "4.9.3"' })
+    .refine((v) => readPodmanVersion(v) !== undefined, { error: 'must look like "5.4" or "4.9.3"' })
     .refine(
       (v) => {
-        const m = VERSION.exec(v);
-        if (!m) return true; // reported by the pattern above
-        const [, major, minor] = m;
-        return Number(major) > 4 || (Number(major) === 4 && Number(minor) >= 4);
+        const version = readPodmanVersion(v);
+        return version === undefined || compareVersions(version, QUADLET_FLOOR) >= 0; // undefined: reported above
       },
       { error: 'must be 4.4 or later: Quadlet first shipped with Podman 4.4' },
     )

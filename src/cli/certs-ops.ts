@@ -2,10 +2,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Stack } from '../../constructs/core/stack.ts';
-import { mermaidOf, readRevocations, renderDashboard, type DashboardStack } from '../state/pki/dashboard.ts';
+import { readRevocations, renderDashboard, type DashboardStack } from '../state/pki/dashboard.ts';
 import { externalFileName, importSigned, writeCsrs } from '../state/pki/external.ts';
 import { readPkiStatus } from '../state/pki/index.ts';
-import { renderTopology } from '../render/topology.ts';
 import { resolveStacks } from '../synth.ts';
 
 interface Common {
@@ -25,8 +24,7 @@ export async function certsHtml(o: Common & { readonly now: Date; readonly warnD
     const dir = join(o.state, r.name);
     const rows = await readPkiStatus(dir, o.now);
     low ||= rows.some((x) => x.daysToExpiry < o.warnDays || x.status === 'revoked' || x.status === 'expired');
-    const topology = mermaidOf(renderTopology(r).get('TOPOLOGY.md') ?? '');
-    pages.push({ name: r.name, rows, revocations: await readRevocations(dir), ...(topology === undefined ? {} : { topology }) });
+    pages.push({ name: r.name, rows, revocations: await readRevocations(dir), resolved: r });
   }
   const html = renderDashboard(pages, o.now);
   if (o.output) {

@@ -1,38 +1,32 @@
 // The daily certificate expiry check of each host: a POSIX sh script (openssl + awk, no node on
 // the host) that writes the seed's `mtls_cert_expiry_days` gauge for node-exporter's textfile
 // collector, and the systemd `.service` + `.timer` that run it.
+import { defaultTextfileDir, hostFile, inHostRoot } from '../layout.ts';
 import type { ResolvedHost, ResolvedStack } from '../resolve/model.ts';
+import type { RenderedFile } from './file.ts';
 import { generatedHeader, hashHeader } from './header.ts';
 import { renderUnit, type ServiceUnit, type TimerUnit } from './quadlet/index.ts';
-import { hostRoot } from './systemd.ts';
 
 /** File name of the check script inside `hosts/<host>/bin/` (and `<host root>/bin/` once applied). */
 export const CERT_EXPIRY_SCRIPT = 'podmesh-cert-expiry.sh';
 
-/** Stem of the `.service` and `.timer` of a stack's expiry check: `podmesh-<stack>-cert-expiry`. */
-export function certExpiryUnitStem(stack: string): string {
-  return `podmesh-${stack}-cert-expiry`;
-}
-
-/** Where the metric file goes unless `PODMESH_TEXTFILE_DIR` says otherwise (node-exporter's Debian default when rootful). */
-export function defaultTextfileDir(host: Pick<ResolvedHost, 'rootless'>): string {
-  return host.rootless ? '$HOME/.local/share/podmesh/metrics' : '/var/lib/prometheus/node-exporter';
-}
+export { defaultTextfileDir };
 
 /** The seed's alert threshold, in days. */
 const WARN_DAYS = 30;
 
+// Longer than 80 lines: one shell script as one template literal, read top to bottom like the file it writes.
 /**
  * The check script. Everything a run needs is baked in; environment variables override:
  * `PODMESH_PKI_DIR` (the installed `pki/` folder), `PODMESH_TEXTFILE_DIR`, `PODMESH_WARN_DAYS`,
  * `PODMESH_NOW` (`YYYY-MM-DDTHH:MM:SSZ`, for tests and what-ifs).
  */
-export function certExpiryScript(stack: string, host: Pick<ResolvedHost, 'rootless'>): string {
-  const root = hostRoot(stack, host).replace(/^%h\//, '$HOME/');
+export function certExpiryScript(stack: string, host: Pick<ResolvedHost, 'rootless' | 'install'>): string {
+  const root = host.install.root.replace(/^%h\//, '$HOME/');
   return `#!/bin/sh
 ${hashHeader(stack).trimEnd()}
 #
-# Daily certificate expiry check of stack "${stack}" on this host (${certExpiryUnitStem(stack)}.timer).
+# Daily certificate expiry check of stack "${stack}" on this host (${host.install.certExpiryUnit}.timer).
 # Writes mtls_cert_expiry_days{stack,service,kind} (whole days to notAfter, rounded down,
 # negative once expired) for node-exporter's textfile collector, atomically, and logs a warning
 # for every certificate under PODMESH_WARN_DAYS days. Needs only sh, openssl, awk, date.
@@ -111,7 +105,7 @@ exit $status
 }
 
 function serviceUnit(stack: string, host: ResolvedHost): ServiceUnit {
-  const script = `${hostRoot(stack, host)}/bin/${CERT_EXPIRY_SCRIPT}`;
+  const script = inHostRoot(host, `bin/${CERT_EXPIRY_SCRIPT}`);
   return {
     kind: 'service',
     unit: {
@@ -123,7 +117,7 @@ function serviceUnit(stack: string, host: ResolvedHost): ServiceUnit {
       // Rootless paths start at %h, which systemd does not expand in a program path or (through the
       // unit writer, which keeps values literal) in arguments: sh expands $HOME instead.
       execStart: [host.rootless ? ['/bin/sh', '-c', `exec /bin/sh "${script.replace(/^%h\//, '$HOME/')}"`] : ['/bin/sh', script]],
-      syslogIdentifier: certExpiryUnitStem(stack),
+      syslogIdentifier: host.install.certExpiryUnit,
     },
   };
 }
@@ -139,18 +133,19 @@ function timerUnit(stack: string): TimerUnit {
 
 /**
  * The expiry check of every host that holds certificates of the stack:
- * `hosts/<host>/bin/podmesh-cert-expiry.sh` and `hosts/<host>/systemd/podmesh-<stack>-cert-expiry.{service,timer}`.
+ * `hosts/<host>/bin/podmesh-cert-expiry.sh` and `hosts/<host>/systemd/podmesh-<stack>-cert-expiry.{service,timer}`;
+ * the timer is enabled on its own on first install (the target does not want it).
  */
-export function renderCertExpiry(stack: ResolvedStack): Map<string, string> {
-  const files = new Map<string, string>();
+export function renderCertExpiry(stack: ResolvedStack): Map<string, RenderedFile> {
+  const files = new Map<string, RenderedFile>();
   const withCerts = new Set(stack.pki.bindings.map((b) => stack.services.find((s) => s.name === b.service)?.host));
-  const stem = certExpiryUnitStem(stack.name);
   const comments = generatedHeader(stack.name);
   for (const host of stack.hosts) {
     if (!withCerts.has(host.name)) continue;
-    files.set(`hosts/${host.name}/bin/${CERT_EXPIRY_SCRIPT}`, certExpiryScript(stack.name, host));
-    files.set(`hosts/${host.name}/systemd/${stem}.service`, renderUnit(serviceUnit(stack.name, host), { path: host.path, comments }));
-    files.set(`hosts/${host.name}/systemd/${stem}.timer`, renderUnit(timerUnit(stack.name), { path: host.path, comments }));
+    const stem = host.install.certExpiryUnit;
+    files.set(...hostFile(host, 'root', `bin/${CERT_EXPIRY_SCRIPT}`, certExpiryScript(stack.name, host)));
+    files.set(...hostFile(host, 'systemd', `${stem}.service`, renderUnit(serviceUnit(stack.name, host), { path: host.path, comments }), { units: [`${stem}.service`] }));
+    files.set(...hostFile(host, 'systemd', `${stem}.timer`, renderUnit(timerUnit(stack.name), { path: host.path, comments }), { units: [`${stem}.timer`], enable: true }));
   }
   return files;
 }

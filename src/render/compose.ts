@@ -1,9 +1,10 @@
 // compose.yaml per host, for docker compose v2 and podman-compose 1.1+.
 import { Document, isScalar, isSeq, visit, type Node } from 'yaml';
 import { remoteHostEntries } from '../resolve/dns.ts';
+import { COMPOSE_FILE, hostFile, secretEnvFile, servicePath } from '../layout.ts';
 import type { ResolvedMount, ResolvedService, ResolvedStack } from '../resolve/model.ts';
+import type { RenderedFile } from './file.ts';
 import { hashHeader } from './header.ts';
-import { secretEnvFile } from '../state/secrets/paths.ts';
 
 /** Where a compose file finds what synth keeps outside `out/`. */
 export interface ComposeLocations {
@@ -19,12 +20,13 @@ export interface ComposeLocations {
  * Renders `hosts/<host>/compose.yaml` for every host of the stack.
  * @see https://github.com/compose-spec/compose-spec/blob/main/spec.md
  */
-export function renderCompose(stack: ResolvedStack, where: ComposeLocations): Map<string, string> {
-  const files = new Map<string, string>();
+export function renderCompose(stack: ResolvedStack, where: ComposeLocations): Map<string, RenderedFile> {
+  const files = new Map<string, RenderedFile>();
   for (const host of stack.hosts) {
     const services = stack.services.filter((s) => s.host === host.name);
     if (services.length === 0) continue;
-    files.set(`hosts/${host.name}/compose.yaml`, composeFile(stack, host.name, services, where));
+    // Installed into the host root for `podman-compose`; systemd runs the Quadlet units, so no unit is affected.
+    files.set(...hostFile(host, 'root', COMPOSE_FILE, composeFile(stack, host.name, services, where)));
   }
   return files;
 }
@@ -138,7 +140,7 @@ function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<st
 
 /** Short volume syntax; host folders get a private SELinux label (`Z`). */
 function volumeSpec(m: ResolvedMount, where: ComposeLocations): string {
-  const source = m.type === 'pki' ? `${where.stateDir}/pki/services/${m.source}` : m.source;
+  const source = m.type === 'pki' ? `${where.stateDir}/${servicePath(m.source)}` : m.source;
   const options = [...(m.readOnly ? ['ro'] : []), ...(m.type === 'volume' ? [] : ['Z'])];
   return `${source}:${m.target}${options.length > 0 ? `:${options.join(',')}` : ''}`;
 }

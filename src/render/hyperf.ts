@@ -3,8 +3,10 @@
 // mounted read-only into the container's `config/autoload/`.
 import { PodmeshError } from '../../constructs/core/errors.ts';
 import { MTLS_DIR } from '../resolve/environment.ts';
+import { hostFile, serviceConfigPath } from '../layout.ts';
 import type { ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { HYPERF_FILES } from '../resolve/resolve.ts';
+import type { RenderedFile } from './file.ts';
 import { generatedHeader } from './header.ts';
 import { template } from './templates.ts';
 
@@ -59,17 +61,19 @@ function context(stack: ResolvedStack, byName: ReadonlyMap<string, ResolvedServi
 }
 
 /** Renders the Hyperf config files of every Hyperf service, under its host's folder. */
-export function renderHyperf(stack: ResolvedStack): Map<string, string> {
-  const files = new Map<string, string>();
+export function renderHyperf(stack: ResolvedStack): Map<string, RenderedFile> {
+  const files = new Map<string, RenderedFile>();
   // The first service of a name, as a search of the list would find it.
   const byName = new Map<string, ResolvedService>();
   for (const s of stack.services) if (!byName.has(s.name)) byName.set(s.name, s);
   for (const s of stack.services) {
     if (!s.hyperf || !s.mtls) continue;
     const ctx = context(stack, byName, s);
+    const host = stack.hosts.find((h) => h.name === s.host)!;
     for (const file of HYPERF_FILES) {
       try {
-        files.set(`hosts/${s.host}/config/${s.name}/autoload/${file}`, template(`hyperf/${file}`)(ctx));
+        const text = template(`hyperf/${file}`)(ctx);
+        files.set(...hostFile(host, 'root', serviceConfigPath(s.name, `autoload/${file}`), text, { units: [s.unit.service], reloadable: s.unit.reloadable }));
       } catch (e) {
         throw PodmeshError.at(s.path, `templates/hyperf/${file}.hbs failed: ${(e as Error).message}`);
       }

@@ -1,11 +1,12 @@
 // Every file of one stack's output, from every renderer, with the problems rendering found.
 import { join, relative, sep } from 'node:path';
 import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
+import { hostOutDir, stackDir } from '../layout.ts';
 import { LOCK_FILE, renderLock } from '../resolve/lock.ts';
 import type { ResolvedStack } from '../resolve/model.ts';
 import { renderCertExpiry } from './cert-expiry.ts';
 import { renderCompose } from './compose.ts';
-import type { RenderedFile } from './file.ts';
+import type { RenderedFile, Rendering } from './file.ts';
 import { renderHyperf } from './hyperf.ts';
 import { MANIFEST, renderManifest } from './manifest.ts';
 import { renderOpenssl } from './openssl.ts';
@@ -25,29 +26,51 @@ export interface RenderOutcome {
   readonly issues: readonly Issue[];
 }
 
-/** Every file of a stack's output, manifest included. Pure. */
+/** Every file of a stack's output, manifest included, or every problem of every renderer. Pure. */
 export function renderStack(stack: ResolvedStack, where: Locations): RenderOutcome {
-  const text = new Map<string, string>();
-  const add = (m: Map<string, string>) => m.forEach((v, k) => text.set(k, v));
   // Every host folder is at the same depth, so one relative path serves them all.
-  const hostDir = join(where.outDir, stack.name, 'hosts', '_');
-  const stateDir = relative(hostDir, join(where.stateDir, stack.name)).split(sep).join('/');
-  try {
-    add(renderCompose(stack, { stateDir }));
-    add(renderSystemd(stack));
-    add(renderHyperf(stack));
-    add(renderOpenssl(stack));
-    add(renderTopology(stack));
-    add(renderWireguard(stack));
-    add(renderCertExpiry(stack));
-  } catch (e) {
-    if (!(e instanceof PodmeshError)) throw e;
-    return { files: new Map(), issues: e.issues };
-  }
-  text.set(LOCK_FILE, renderLock(stack.lock));
-  text.set(MANIFEST, renderManifest(stack.name, text));
+  const hostDir = join(where.outDir, stackDir(stack.name), hostOutDir('_'));
+  return renderWith(stack, relative(hostDir, join(where.stateDir, stackDir(stack.name))).split(sep).join('/'));
+}
+
+/**
+ * The files as hosts install them: the same as {@link renderStack} except that compose.yaml finds
+ * `pki/` and `secrets/` beside it, in the host root, where `podmesh apply` puts them.
+ */
+export function renderInstalled(stack: ResolvedStack): RenderOutcome {
+  return renderWith(stack, '.');
+}
+
+/** One renderer, as renderWith calls it. */
+type Part = () => ReadonlyMap<string, RenderedFile> | Rendering;
+
+function renderWith(stack: ResolvedStack, stateDir: string): RenderOutcome {
+  const parts: Part[] = [
+    () => renderCompose(stack, { stateDir }),
+    () => renderSystemd(stack),
+    () => renderHyperf(stack),
+    () => renderOpenssl(stack),
+    () => renderTopology(stack),
+    () => renderWireguard(stack),
+    () => renderCertExpiry(stack),
+  ];
   const files = new Map<string, RenderedFile>();
-  for (const [path, content] of text) files.set(path, { content });
+  const problems: Issue[] = [];
+  for (const part of parts) {
+    try {
+      const r = part();
+      const rendering: Rendering = r instanceof Map ? { files: r, problems: [] } : (r as Rendering);
+      problems.push(...rendering.problems);
+      rendering.files.forEach((f, path) => files.set(path, f));
+    } catch (e) {
+      // A renderer that cannot go on (a template failing) still leaves the others to report.
+      if (!(e instanceof PodmeshError)) throw e;
+      problems.push(...e.issues);
+    }
+  }
+  if (problems.length > 0) return { files: new Map(), issues: problems };
+  files.set(LOCK_FILE, { content: renderLock(stack.lock) });
+  files.set(MANIFEST, { content: renderManifest(stack.name, files) });
   return { files, issues: [] };
 }
 

@@ -1,9 +1,19 @@
 // TOPOLOGY.md: the stack as a Mermaid diagram and identity tables, the first file a person reads.
 import type { ResolvedService, ResolvedStack } from '../resolve/model.ts';
+import { formatPodmanVersion } from '../../constructs/core/podman-version.ts';
+import type { RenderedFile } from './file.ts';
 import { generatedHeader } from './header.ts';
 
-/** Renders `TOPOLOGY.md` for a stack. */
-export function renderTopology(stack: ResolvedStack): Map<string, string> {
+/** Name of the topology document inside `out/<stack>/`. */
+export const TOPOLOGY_FILE = 'TOPOLOGY.md';
+
+/** Renders `TOPOLOGY.md` for a stack (it stays in `out/`: no host installs it). */
+export function renderTopology(stack: ResolvedStack): Map<string, RenderedFile> {
+  return new Map([[TOPOLOGY_FILE, { content: topologyMarkdown(stack) }]]);
+}
+
+/** The text of `TOPOLOGY.md`. */
+export function topologyMarkdown(stack: ResolvedStack): string {
   const lines: string[] = [];
   lines.push(`<!-- ${generatedHeader(stack.name).join(' ')} -->`, '', `# ${stack.name}`, '');
   if (stack.description) lines.push(stack.description, '');
@@ -14,7 +24,7 @@ export function renderTopology(stack: ResolvedStack): Map<string, string> {
       `${stack.services.length} services (${apps.length} behind mTLS, ${infra.length} infrastructure).`,
     '',
     '```mermaid',
-    ...diagram(stack),
+    ...diagramLines(stack),
     '```',
     '',
   );
@@ -65,17 +75,26 @@ export function renderTopology(stack: ResolvedStack): Map<string, string> {
     }
   }
   lines.push('');
-  return new Map([['TOPOLOGY.md', lines.join('\n')]]);
+  return lines.join('\n');
 }
 
-function diagram(stack: ResolvedStack): string[] {
+/**
+ * The stack as a Mermaid flowchart (hosts, networks, services, published ports, calls and
+ * dependencies), one statement a line with a final newline: TOPOLOGY.md's diagram, and the
+ * dashboard's.
+ */
+export function topologyDiagram(stack: ResolvedStack): string {
+  return `${diagramLines(stack).join('\n')}\n`;
+}
+
+function diagramLines(stack: ResolvedStack): string[] {
   const out = ['flowchart TB'];
   const published = stack.services.filter((s) => s.ports.some((p) => p.publish));
   if (published.length > 0) out.push('  internet(("Internet"))');
   for (const h of stack.hosts) {
     const onHost = stack.services.filter((s) => s.host === h.name);
     if (onHost.length === 0) continue;
-    out.push(`  subgraph ${id('host', h.name)}["host ${label(h.name)} · Podman ${h.podmanVersion.major}.${h.podmanVersion.minor} · ${h.rootless ? 'rootless' : 'rootful'}"]`);
+    out.push(`  subgraph ${id('host', h.name)}["host ${label(h.name)} · Podman ${formatPodmanVersion(h.podmanVersion)} · ${h.rootless ? 'rootless' : 'rootful'}"]`);
     for (const n of stack.networks) {
       const members = onHost.filter((s) => s.network === n.id);
       if (members.length === 0) continue;

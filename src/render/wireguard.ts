@@ -2,24 +2,16 @@
 // and the systemd unit that brings it up.
 // @see https://man7.org/linux/man-pages/man8/wg-quick.8.html
 // @see https://man7.org/linux/man-pages/man8/wg.8.html
-import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
+import type { Issue } from '../../constructs/core/errors.ts';
 import { compare } from '../io/sort.ts';
-import type { ResolvedStack, ResolvedTunnelPeer } from '../resolve/model.ts';
+import { STAGE, hostFile, presharedKeyPath, wireguardKeyPath } from '../layout.ts';
+import type { ResolvedHost, ResolvedStack, ResolvedTunnelPeer } from '../resolve/model.ts';
+import type { Rendering, RenderedFile } from './file.ts';
 import { generatedHeader, hashHeader } from './header.ts';
 import { renderUnit, type ServiceUnit } from './quadlet/index.ts';
 
 /** wg-quick as Debian, Ubuntu and Fedora install it. */
 const WG_QUICK = '/usr/bin/wg-quick';
-
-/** Where a host keeps its WireGuard files (config, private key, preshared keys). */
-export function wireguardInstallDir(stack: string): string {
-  return `/etc/podmesh/${stack}/wireguard`;
-}
-
-/** Name of the systemd unit that brings the tunnel up. */
-export function wireguardUnitName(stack: string): string {
-  return `podmesh-${stack}-wireguard.service`;
-}
 
 /** A slice of this host's bridge, which the tunnel forwards to and from. */
 interface LocalSlice {
@@ -49,22 +41,22 @@ function iptables(op: '-C' | '-I' | '-D', rule: readonly string[]): string {
 }
 
 /** One `hosts/<host>/wireguard/<iface>.conf`. */
-function renderConfig(stack: ResolvedStack, self: ResolvedTunnelPeer, peers: readonly ResolvedTunnelPeer[]): string {
+function renderConfig(stack: ResolvedStack, host: ResolvedHost, self: ResolvedTunnelPeer, peers: readonly ResolvedTunnelPeer[]): string {
   const wg = stack.wireguard!;
-  const dir = wireguardInstallDir(stack.name);
+  const dir = host.install.wireguardDir;
   const prefix = wg.subnet.slice(wg.subnet.indexOf('/'));
   const slices: LocalSlice[] = stack.networks.flatMap((n) =>
     n.segments.filter((g) => g.host === self.host).map((g) => ({ bridge: n.bridgeName, subnet: g.subnet })),
   );
   const up = [
-    `wg set %i private-key ${dir}/private.key`,
-    ...(wg.presharedKeys ? peers.map((p) => `wg set %i peer ${p.publicKey} preshared-key ${dir}/psk/${p.host}.key`) : []),
+    `wg set %i private-key ${wireguardKeyPath(host)}`,
+    ...(wg.presharedKeys ? peers.map((p) => `wg set %i peer ${p.publicKey} preshared-key ${presharedKeyPath(host, p.host)}`) : []),
     ...slices.flatMap(forwardingRules).map((r) => `${iptables('-C', r)} 2>/dev/null || ${iptables('-I', r)}`),
   ];
   const down = slices.flatMap(forwardingRules).map((r) => `${iptables('-D', r)} 2>/dev/null || true`);
   const lines = [
-    `# Install as ${dir}/${wg.interfaceName}.conf, with this host's private key in ${dir}/private.key (0600)${wg.presharedKeys ? ` and the preshared key shared with each peer in ${dir}/psk/<peer>.key` : ''}.`,
-    `# Brought up by ${wireguardUnitName(stack.name)}; host ${self.host}.`,
+    `# Install as ${dir}/${wg.interfaceName}.conf, with this host's private key in ${wireguardKeyPath(host)} (0600)${wg.presharedKeys ? ` and the preshared key shared with each peer in ${presharedKeyPath(host, '<peer>')}` : ''}.`,
+    `# Brought up by ${host.install.wireguardUnit}; host ${self.host}.`,
     '[Interface]',
     `Address = ${self.address}${prefix}`,
     `ListenPort = ${self.listenPort}`,
@@ -87,10 +79,10 @@ function renderConfig(stack: ResolvedStack, self: ResolvedTunnelPeer, peers: rea
 }
 
 /** The oneshot unit running `wg-quick up/down` on the installed config, before the mesh's target. */
-function renderService(stack: ResolvedStack): string {
+function renderService(stack: ResolvedStack, host: ResolvedHost): string {
   const wg = stack.wireguard!;
-  const conf = `${wireguardInstallDir(stack.name)}/${wg.interfaceName}.conf`;
-  const target = `${stack.name}.target`;
+  const conf = `${host.install.wireguardDir}/${wg.interfaceName}.conf`;
+  const target = host.install.target;
   const unit: ServiceUnit = {
     kind: 'service',
     unit: {
@@ -106,7 +98,7 @@ function renderService(stack: ResolvedStack): string {
       execStart: [[WG_QUICK, 'up', conf]],
       execStop: [[WG_QUICK, 'down', conf]],
     },
-    install: { wantedBy: ['multi-user.target', target] },
+    install: { wantedBy: [host.install.wantedBy, target] },
   };
   return renderUnit(unit, { path: stack.name, comments: generatedHeader(stack.name) });
 }
@@ -114,26 +106,27 @@ function renderService(stack: ResolvedStack): string {
 /**
  * `hosts/<host>/wireguard/<iface>.conf` and `hosts/<host>/systemd/podmesh-<stack>-wireguard.service`
  * for every host of a multi-host stack; nothing for a single host. Peers are sorted by host name.
- * Pure: public keys come from the resolved model (the lock file or the state's reconcile).
- * @throws PodmeshError when a host has no public key yet (a `--check` before the first synth)
+ * Pure: public keys come from the resolved model (the lock file or the state's reconcile); a host
+ * without one yet (a `--check` before the first synth) is a problem.
  */
-export function renderWireguard(stack: ResolvedStack): Map<string, string> {
-  const files = new Map<string, string>();
+export function renderWireguard(stack: ResolvedStack): Rendering {
+  const files = new Map<string, RenderedFile>();
   const wg = stack.wireguard;
-  if (!wg) return files;
-  const issues: Issue[] = [];
+  if (!wg) return { files, problems: [] };
+  const problems: Issue[] = [];
   for (const p of wg.peers) {
     if (p.publicKey === undefined) {
       const path = stack.hosts.find((h) => h.name === p.host)?.path ?? `${stack.name}/${p.host}`;
-      issues.push({ path, message: `has no WireGuard public key in podmesh.lock.json yet. Run \`podmesh synth --stack ${stack.name}\` (without --check) to create the host's key.` });
+      problems.push({ path, message: `has no WireGuard public key in podmesh.lock.json yet. Run \`podmesh synth --stack ${stack.name}\` (without --check) to create the host's key.` });
     }
   }
-  if (issues.length > 0) throw new PodmeshError(issues);
+  if (problems.length > 0) return { files, problems };
   const sorted = [...wg.peers].sort((a, b) => compare(a.host, b.host));
   for (const self of sorted) {
-    const peers = sorted.filter((p) => p !== self);
-    files.set(`hosts/${self.host}/wireguard/${wg.interfaceName}.conf`, renderConfig(stack, self, peers));
-    files.set(`hosts/${self.host}/systemd/${wireguardUnitName(stack.name)}`, renderService(stack));
+    const host = stack.hosts.find((h) => h.name === self.host)!;
+    const effect = { units: [host.install.wireguardUnit], stage: STAGE.tunnel };
+    files.set(...hostFile(host, 'wireguard', `${wg.interfaceName}.conf`, renderConfig(stack, host, self, sorted.filter((p) => p !== self)), effect));
+    files.set(...hostFile(host, 'systemd', host.install.wireguardUnit, renderService(stack, host), effect));
   }
-  return files;
+  return { files, problems };
 }

@@ -1,11 +1,49 @@
 // The resolved model: plain data, every default applied and every cross-reference checked.
 // Renderers read only this; they never look at constructs or the disk.
+import type { PodmanVersion } from '../../constructs/core/podman-version.ts';
 import type { AuthoritySpec, CertBinding, CertKind } from '../state/pki/types.ts';
 
-/** A Podman version as numbers. */
-export interface PodmanVersion {
-  readonly major: number;
-  readonly minor: number;
+export type { PodmanVersion };
+
+/**
+ * Where a host keeps a stack and what its units are called, from the layout module
+ * (`src/layout.ts`). Paths of rootless hosts start at `%h`, the user's home.
+ */
+export interface HostInstall {
+  /**
+   * The host's copy of `out/<stack>/hosts/<host>/` plus `pki/services/` and `secrets/`:
+   * `/etc/podmesh/<stack>` or `%h/.config/podmesh/<stack>`.
+   */
+  readonly root: string;
+  /** Where Quadlet reads unit files: `/etc/containers/systemd` or `%h/.config/containers/systemd`. */
+  readonly quadletDir: string;
+  /** Where plain systemd units go: `/etc/systemd/system` or `%h/.config/systemd/user`. */
+  readonly systemdDir: string;
+  /** WireGuard config and keys: `/etc/podmesh/<stack>/wireguard`. */
+  readonly wireguardDir: string;
+  /** `systemctl`, with `--user` on rootless hosts. */
+  readonly systemctl: readonly string[];
+  /** The target that starts and stops the host's share of the stack: `<stack>.target`. */
+  readonly target: string;
+  /** What wants the target at boot: `default.target` (rootless) or `multi-user.target`. */
+  readonly wantedBy: string;
+  /** The unit that brings the tunnel up: `podmesh-<stack>-wireguard.service`. */
+  readonly wireguardUnit: string;
+  /** Stem of the certificate expiry check's `.service` and `.timer`: `podmesh-<stack>-cert-expiry`. */
+  readonly certExpiryUnit: string;
+}
+
+/** A service's unit names, from the layout module. */
+export interface ServiceUnits {
+  /** Stem of its `.container` file and systemd service: `<project>-<name>`. */
+  readonly stem: string;
+  /** The systemd service Quadlet generates: `<stem>.service`. */
+  readonly service: string;
+  /**
+   * Whether the service picks changed config and certificates up on `systemctl reload`
+   * (Quadlet `ReloadCmd=`, Podman ≥ 5.5); podmesh sets no reload command yet, so always false.
+   */
+  readonly reloadable: boolean;
 }
 
 /** A host of the stack. */
@@ -16,6 +54,8 @@ export interface ResolvedHost {
   readonly rootless: boolean;
   /** Underlay endpoint `address:port`, when given. */
   readonly endpoint?: string;
+  /** Install paths and unit names on this host. */
+  readonly install: HostInstall;
 }
 
 /** The part of a network that lives on one host: its bridge, subnet (slice) and gateway. */
@@ -139,6 +179,8 @@ export interface ResolvedService {
   readonly readOnlyRootFilesystem: boolean;
   /** Certificates issued for the workload, each a file pair in `pki/services/<name>/`. */
   readonly certificates: readonly CertKind[];
+  /** Its unit names. */
+  readonly unit: ServiceUnits;
 }
 
 /** The allocation lock: addresses given out, committed so they never move. */

@@ -10,6 +10,8 @@ import { Volume } from '../../constructs/model/volume.ts';
 import { Service } from '../../constructs/model/service.ts';
 import { Workload, type DependencyProps, type PortProps } from '../../constructs/model/workload.ts';
 import { lockedPublicKey } from './lock.ts';
+import { placeStack, type Unplaced } from '../layout.ts';
+import { parsePodmanVersion } from '../../constructs/core/podman-version.ts';
 import { allocateAddresses, type SegmentPlan } from './allocate.ts';
 import { allocateTunnel, pickTunnelSubnet, planSlices } from './slices.ts';
 import { OPENSSL_CONF_PATH, generatedEnvironment, mtlsUrl, secretEnvironment, type InfraEndpoints } from './environment.ts';
@@ -337,7 +339,7 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
 
   // Everything checked: build the plain model.
   const portOf = (w: Workload, name: string, fallback: number): number => portsOf.get(w)?.find((p) => p.name === name)?.port ?? fallback;
-  const resolvedServices = new Map<Workload, ResolvedService>();
+  const resolvedServices = new Map<Workload, Unplaced<ResolvedService>>();
   for (const w of workloads) {
     const network = networkOf.get(w)!;
     const dnsName = dnsOf.get(w)!;
@@ -444,12 +446,11 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
   issues.throwIfAny();
 
   const order = 'order' in topo ? topo.order : names;
-  const hostList: ResolvedHost[] = hosts.map((h) => {
-    const [major, minor] = h.podmanVersion.split('.').map(Number);
+  const hostList: Unplaced<ResolvedHost>[] = hosts.map((h) => {
     return {
       name: h.node.id,
       path: h.node.path,
-      podmanVersion: { major: major!, minor: minor! },
+      podmanVersion: parsePodmanVersion(h.podmanVersion, h.node.path),
       rootless: h.rootless ?? activeHosts.length <= 1,
       ...(h.endpoint ? { endpoint: h.endpoint } : {}),
     };
@@ -466,7 +467,7 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
   }));
   const volumeList: ResolvedVolume[] = volumes.map((v) => ({ path: v.node.path, name: volumeName(v), host: volumeHost.get(v)!.host }));
 
-  return {
+  return placeStack({
     name: stack.node.id,
     project: stack.project,
     ...(stack.description ? { description: stack.description } : {}),
@@ -504,7 +505,7 @@ export function resolveStack(stack: Stack, inputs: ResolveInputs = {}): Resolved
       authority: authorityOf(stack, networkList[0]!.domain),
       bindings: workloads.flatMap((w) => certificateBindings(w, resolvedServices.get(w)!)),
     },
-  };
+  });
 }
 
 /** The stack's CA settings with the seed's defaults. */
@@ -521,7 +522,7 @@ function authorityOf(stack: Stack, domain: string): AuthoritySpec {
 }
 
 /** The certificates a workload needs: CN = DNS name, SAN = DNS names and its address. */
-function certificateBindings(w: Workload, s: ResolvedService): CertBinding[] {
+function certificateBindings(w: Workload, s: Unplaced<ResolvedService>): CertBinding[] {
   const keyType = w.props.certificate?.keyType ?? 'ecdsa-p256';
   const lifetimeDays = w.props.certificate?.lifetimeDays ?? 365;
   return s.certificates.map((kind): CertBinding => {

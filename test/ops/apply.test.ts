@@ -8,7 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadStacks } from '../../src/cli/load.ts';
 import { App, Host, Network } from '../../src/index.ts';
 import { Stack } from '../../constructs/core/stack.ts';
-import { executeApply, planApply, type CommandRunner } from '../../src/ops/apply.ts';
+import { executeApply, planApply, planInstall, type CommandRunner, type InstallFile } from '../../src/ops/apply.ts';
+import { STAGE, expandHome, hostInstall } from '../../src/layout.ts';
+import { installOf, type Manifest } from '../../src/render/manifest.ts';
+import type { Install } from '../../src/render/file.ts';
 import { resolveStacks, selectStacks, synth } from '../../src/synth.ts';
 import { svc, tempDir } from '../helpers/stacks.ts';
 import { podmeshError } from '../helpers/errors.ts';
@@ -87,6 +90,11 @@ describe('apply the real stacks', () => {
       'systemctl --user enable --now ashchan-dev.target',
       'systemctl --user enable --now podmesh-ashchan-dev-cert-expiry.timer',
     ]);
+    // Every file manifest.json says the host installs is where it says, with its mode.
+    const manifest = JSON.parse(readFileSync(join(outDir, 'ashchan-dev/manifest.json'), 'utf8')) as Manifest;
+    const installs = manifest.files.map(installOf).filter((i): i is Install => i?.host === 'local');
+    expect(installs.length).toBeGreaterThan(30);
+    for (const i of installs) expect(mode(join(root, expandHome(i.path, '/home/ash'))), i.path).toBe(i.mode);
 
     // WHEN applied again with nothing changed THEN nothing is written and nothing runs
     const before = treeState(root);
@@ -241,5 +249,63 @@ describe('apply after changes to a stack', () => {
     expect(rec.commands).toEqual(['systemctl daemon-reload', 'systemctl restart mini-api.service']);
     const third = await applyOnce(app, 'mini', { outDir, stateDir, root, host: 'box' }, recorder().runner);
     expect(third.plan.changed).toBe(false);
+  });
+});
+
+describe('apply from install metadata alone', () => {
+  // GIVEN files whose names follow no podmesh convention: only their install data says what they are
+  const dir = tempDir();
+  const root = join(dir.path, 'root');
+  const host = { name: 'box', rootless: false, install: hostInstall('meta', { rootless: false }) };
+  const install = (path: string, units: string[], more: Partial<Install> = {}): Install => ({
+    host: 'box',
+    path,
+    mode: 0o644,
+    units,
+    unitFile: false,
+    reloadable: false,
+    stage: STAGE.service,
+    enable: false,
+    ...more,
+  });
+  const files = (v: { settings?: string; tuning?: string; unit?: string } = {}): InstallFile[] => [
+    { source: 'a', content: v.settings ?? 'level=info\n', install: install('/etc/podmesh/meta/odd/settings.toml', ['api-runner.service'], { reloadable: true }) },
+    { source: 'b', content: v.tuning ?? 'shared_buffers=1\n', install: install('/etc/podmesh/meta/tuning.txt', ['db-runner.service'], { stage: STAGE.network }) },
+    { source: 'c', content: v.unit ?? '[Container]\nImage=x\n', install: install('/etc/containers/systemd/first.container', ['api-runner.service'], { unitFile: true }) },
+    { source: 'd', content: '[Service]\nExecStart=/bin/true\n', install: install('/etc/systemd/system/weird-name.unit', ['db-runner.service'], { unitFile: true, stage: STAGE.network }) },
+    { source: 'e', content: '[Timer]\nOnCalendar=daily\n', install: install('/etc/systemd/system/clock', ['tick-tock.timer'], { unitFile: true, enable: true }) },
+    { source: 'f', content: 'secret\n', install: install('/etc/podmesh/meta/vault/key', ['api-runner.service'], { mode: 0o600 }) },
+  ];
+  const apply = async (v?: Parameters<typeof files>[0]) => {
+    const plan = planInstall({ stack: 'meta', host, files: files(v), root, home: '/root' });
+    const rec = recorder();
+    const result = await executeApply(plan, rec.runner);
+    expect(result.failed).toBeUndefined();
+    return { plan, commands: rec.commands };
+  };
+  beforeAll(async () => {
+    const first = await apply();
+    // THEN the first install enables the target and the unit marked to enable on its own
+    expect(first.commands).toEqual(['systemctl daemon-reload', 'systemctl enable --now meta.target', 'systemctl enable --now tick-tock.timer']);
+    expect(mode(join(root, 'etc/podmesh/meta/vault/key'))).toBe(0o600);
+    expect(mode(join(root, 'etc/podmesh/meta/vault'))).toBe(0o700);
+    expect(mode(join(root, 'etc/podmesh/meta/odd'))).toBe(0o755);
+  });
+  afterAll(() => dir.cleanup());
+
+  it.each([
+    ['a reloadable config changes: its units reload', { settings: 'level=debug\n' }, ['systemctl reload api-runner.service']],
+    ['a config whose units cannot reload changes: they restart', { tuning: 'shared_buffers=2\n' }, ['systemctl restart db-runner.service']],
+    ['both change: the earlier stage first, whatever the names', { settings: 'level=trace\n', tuning: 'shared_buffers=3\n' }, ['systemctl restart db-runner.service', 'systemctl reload api-runner.service']],
+    ['a config and its unit file change: daemon-reload and a restart, not a reload', { settings: 'level=warn\n', unit: '[Container]\nImage=y\n' }, ['systemctl daemon-reload', 'systemctl restart api-runner.service']],
+  ] as const)('GIVEN %s', async (_label, change, commands) => {
+    // GIVEN the host as first installed
+    await apply();
+    // WHEN the changed files are applied
+    const changed = await apply(change);
+    // THEN exactly the units of the changed files, as their metadata says
+    expect(changed.commands).toEqual(commands);
+    // and applying the same again does nothing
+    expect((await apply(change)).plan.changed).toBe(false);
   });
 });

@@ -7,7 +7,20 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escapeHtml, renderDashboard } from '../../src/state/pki/dashboard.ts';
 import type { StatusRow } from '../../src/state/pki/index.ts';
-import { tempDir } from '../helpers/stacks.ts';
+import { svc, tempDir } from '../helpers/stacks.ts';
+import { App, Host, Network, Stack } from '../../src/index.ts';
+import { resolveStack } from '../../src/resolve/resolve.ts';
+import { topologyDiagram } from '../../src/render/topology.ts';
+
+/** A small resolved stack whose diagram the dashboard shows: web calls api. */
+function topologyStack() {
+  const stack = new Stack(new App(), 'topo', { project: 'topo' });
+  new Host(stack, 'h');
+  new Network(stack, 'mesh', { subnet: '10.94.0.0/24', domain: 'topo.local' });
+  const api = svc(stack, 'api');
+  svc(stack, 'web', { calls: [api] });
+  return resolveStack(stack);
+}
 import { repoRoot, tool } from '../helpers/tools.ts';
 
 const chromium = tool('chromium');
@@ -43,7 +56,7 @@ describe('dashboard HTML', () => {
           name: 'st<a>ck',
           rows: [row({ commonName: '<img src=x onerror=alert(1)>' }), row({ service: 'boards', serial: '02', daysToExpiry: 10, status: 'expiring', notAfter: new Date('2027-07-12T12:00:00Z') })],
           revocations: [{ service: 'x"y', kind: 'client', serial: '03', issuer: 'client-ca', notBefore: '2027-01-01T00:00:00Z', notAfter: '2028-01-01T00:00:00Z', status: 'revoked', revokedAt: '2027-02-01T00:00:00Z', reason: 'keyCompromise' }],
-          topology: 'flowchart TB\n  a["<b>"] --> b',
+          resolved: topologyStack(),
         },
       ],
       now,
@@ -53,7 +66,9 @@ describe('dashboard HTML', () => {
     expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
     expect(html).toContain('<h2>st&lt;a&gt;ck</h2>');
     expect(html).toContain('<td>x&quot;y</td>');
-    expect(html).toContain('a[&quot;&lt;b&gt;&quot;] --&gt; b');
+    // The diagram is the topology renderer's, escaped: its arrows and quotes are no markup either.
+    expect(html).toContain(`<pre class="mermaid-source">${escapeHtml(topologyDiagram(topologyStack()))}</pre>`);
+    expect(html).toContain('svc_web ==&gt;|&quot;mTLS&quot;| svc_api');
     expect(html).not.toMatch(/<script|https?:\/\/|src=["']/i);
     expect(html).toContain('<div class="bar ok" title="50% of its lifetime left"><span style="width:50%"></span></div>');
     expect(html).toContain('<div class="bar bad" title="5.2% of its lifetime left"><span style="width:5.2%"></span></div>');

@@ -6,12 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { App, Host, Network, Stack, synth, type ResolvedStack } from '../../src/index.ts';
-import { renderWireguard } from '../../src/render/wireguard.ts';
+import { contents } from '../../src/render/stack.ts';
+import { renderWireguard as renderFiles } from '../../src/render/wireguard.ts';
 import { resolveStack } from '../../src/resolve/resolve.ts';
 import { withPublicKeys } from '../../src/state/wireguard/index.ts';
 import { svc, tempDir } from '../helpers/stacks.ts';
 import { tool } from '../helpers/tools.ts';
 import { meshStack } from './stacks.ts';
+
+/** The rendered texts by path (the install metadata is tested with apply). */
+const renderWireguard = (stack: ResolvedStack) => contents(renderFiles(stack).files);
 
 const wgQuick = tool('wg-quick');
 const analyze = tool('systemd-analyze');

@@ -79,3 +79,11 @@ export {
   type QuadletSectionName,
   type VersionGate,
 } from './versions.ts';
+export {
+  DOWNGRADE_TABLE,
+  PODMAN_FLAGS,
+  downgrade,
+  flagSupported,
+  type DowngradeRow,
+  type Downgraded,
+} from './downgrade.ts';

@@ -1,7 +1,8 @@
 // Which Podman version introduced each Quadlet key and value form podmesh writes, with where that
 // fact comes from; checkUnit() turns a unit and a host's Podman version into data-carrying issues,
-// supports() lets renderers pick fallbacks (e.g. PodmanArgs=--network-alias) instead.
+// supports() answers for one key; downgrade.ts turns an ideal unit into one a given host runs.
 import { PodmeshError, type Issue } from '../../../constructs/core/errors.ts';
+import { compareVersions, formatPodmanVersion, parsePodmanVersion, type PodmanVersion } from '../../../constructs/core/podman-version.ts';
 import {
   CONTAINER_FIELDS,
   NETWORK_FIELDS,
@@ -12,44 +13,13 @@ import {
   type QuadletUnit,
 } from './units.ts';
 
-/** A Podman release line; patch releases add no Quadlet keys, so only major.minor matter. */
-export interface PodmanVersion {
-  /** Major version, e.g. 5. */
-  readonly major: number;
-  /** Minor version, e.g. 4. */
-  readonly minor: number;
-}
+export { compareVersions, formatPodmanVersion, parsePodmanVersion, type PodmanVersion };
 
 /** Podman 4.4, the first release with Quadlet: the floor of everything here. */
 export const QUADLET_FLOOR: PodmanVersion = { major: 4, minor: 4 };
 
 /** The Quadlet podmesh's tests run (`.cache/bin/quadlet`, Debian trixie's podman 5.4.2). */
 export const VALIDATED_QUADLET: PodmanVersion = { major: 5, minor: 4 };
-
-/**
- * Parses `4.4`, `5.4.2`, `v5.4.2`, `5.6.0-rc1`, `5.4.2+ds1` into `{ major, minor }`.
- * @throws PodmeshError for anything else
- */
-export function parsePodmanVersion(input: string, path = ''): PodmanVersion {
-  const m = /^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+~][0-9A-Za-z.+~-]*)?$/.exec(input.trim());
-  if (!m) {
-    throw PodmeshError.at(
-      path,
-      `podmanVersion ${JSON.stringify(input)} is not a Podman version. Write it as MAJOR.MINOR or MAJOR.MINOR.PATCH, e.g. "5.4" or "5.4.2".`,
-    );
-  }
-  return { major: Number(m[1]), minor: Number(m[2]) };
-}
-
-/** `{5, 2}` → `5.2`. */
-export function formatPodmanVersion(v: PodmanVersion): string {
-  return `${v.major}.${v.minor}`;
-}
-
-/** Negative, zero or positive as `a` is older than, equal to or newer than `b`. */
-export function compareVersions(a: PodmanVersion, b: PodmanVersion): number {
-  return a.major !== b.major ? a.major - b.major : a.minor - b.minor;
-}
 
 function toVersion(v: PodmanVersion | string): PodmanVersion {
   return typeof v === 'string' ? parsePodmanVersion(v) : v;
@@ -339,7 +309,8 @@ export function supports(
   return compareVersions(host, QUADLET_FLOOR) >= 0 && compareVersions(host, versionGate(keyOrFeature).since) >= 0;
 }
 
-function tooNew(label: string, gate: VersionGate, host: PodmanVersion, remedy: string, plural = false): string {
+/** ``<label> was not supported until Podman vX (host runs Y). Raise the host's podmanVersion or <remedy>.`` */
+export function tooNew(label: string, gate: VersionGate, host: PodmanVersion, remedy: string, plural = false): string {
   return `${label} ${plural ? 'were' : 'was'} not supported until Podman v${formatPodmanVersion(gate.since)} (host runs ${formatPodmanVersion(host)}). Raise the host's podmanVersion or ${gate.remedy ?? remedy}.`;
 }
 

@@ -7,6 +7,8 @@ import { parseInventory } from './inventory.ts';
 import { EXPIRY_WARNING_DAYS, type StatusRow } from './status.ts';
 import { PKI_PATHS } from './store.ts';
 import type { InventoryEntry } from './types.ts';
+import type { ResolvedStack } from '../../resolve/model.ts';
+import { topologyDiagram } from '../../render/topology.ts';
 
 /** One stack on the dashboard. */
 export interface DashboardStack {
@@ -17,10 +19,10 @@ export interface DashboardStack {
   /** Revoked serials from the inventory. */
   readonly revocations: readonly InventoryEntry[];
   /**
-   * Mermaid source of the topology diagram, shown as text.
+   * The resolved stack, whose topology diagram (Mermaid source) the page shows as text.
    * @default - no topology section
    */
-  readonly topology?: string;
+  readonly resolved?: ResolvedStack;
 }
 
 /** Text for HTML element content and attribute values. */
@@ -41,12 +43,6 @@ export async function readRevocations(stateDir: string): Promise<InventoryEntry[
   const inv = parseInventory(text);
   if (typeof inv === 'string') throw PodmeshError.at(path, `the certificate inventory is unusable: ${inv}. Restore it from backup.`);
   return inv.certificates.filter((e) => e.status === 'revoked');
-}
-
-/** The Mermaid block of a TOPOLOGY.md, or undefined. */
-export function mermaidOf(markdown: string): string | undefined {
-  const m = /```mermaid\n([\s\S]*?)```/.exec(markdown);
-  return m ? m[1] : undefined;
 }
 
 const iso = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -128,9 +124,9 @@ export function renderDashboard(stacks: readonly DashboardStack[], now: Date): s
       certTable(s.rows, now),
       '<h3>Revocations</h3>',
       revocationTable(s.revocations),
-      ...(s.topology === undefined
+      ...(s.resolved === undefined
         ? []
-        : ['<h3>Topology</h3>', '<p class="meta">Mermaid source (paste into any Mermaid viewer, or read TOPOLOGY.md on the forge).</p>', `<pre class="mermaid-source">${escapeHtml(s.topology)}</pre>`]),
+        : ['<h3>Topology</h3>', '<p class="meta">Mermaid source (paste into any Mermaid viewer, or read TOPOLOGY.md on the forge).</p>', `<pre class="mermaid-source">${escapeHtml(topologyDiagram(s.resolved))}</pre>`]),
       '</section>',
     ].join('\n');
   });
