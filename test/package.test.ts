@@ -143,6 +143,8 @@ describe('podmesh as a package', () => {
       expect(existsSync(join(project, 'out/example/hosts/local', f)), f).toBe(true);
     }
     expect(statSync(join(project, '.podmesh/example/pki/services/api/server.key')).mode & 0o777).toBe(0o600);
+    // Templates come from the installed package (api is a Hyperf application).
+    expect(readFileSync(join(project, 'out/example/hosts/local/config/api/autoload/mtls_policy.php'), 'utf8')).toContain("'web.example.local'");
     const compose = readFileSync(join(project, 'out/example/hosts/local/compose.yaml'), 'utf8');
     expect(compose).toContain('API_SERVICE_URL: https://api.example.local:8443');
 
@@ -241,6 +243,14 @@ describe('podmesh init plan', () => {
     const refused = planInit(input({ 'package.json': JSON.stringify(existing) }));
     expect(refused.conflicts).toEqual([{ path: 'package.json', message: `${message} Change it yourself, or run podmesh init --force to replace it.` }]);
     expect(planInit(input({ 'package.json': JSON.stringify(existing) }, true)).conflicts).toEqual([]);
+  });
+
+  it('the tsconfig.json init writes checks with the compiler options podmesh\'s own sources are checked with', () => {
+    // GIVEN stack files typecheck podmesh's .ts sources too: a stricter option would fail them, a looser one miss errors.
+    const ours = JSON.parse(readFileSync(join(repoRoot, 'tsconfig.json'), 'utf8')) as { compilerOptions: object };
+    const init = JSON.parse(readFileSync(join(repoRoot, 'templates/init/tsconfig.json'), 'utf8')) as { compilerOptions: object; include: string[] };
+    expect(init.compilerOptions).toEqual(ours.compilerOptions);
+    expect(init.include).toEqual(['stacks']);
   });
 
   it('refuses a package.json that is not JSON, even with --force', () => {

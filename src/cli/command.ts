@@ -40,9 +40,11 @@ export interface Command<D> {
   readonly run: (data: D, io: Io) => Promise<number>;
 }
 
-/** Any row of the table (the data type is private to each command). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyCommand = Command<any>;
+/**
+ * Any row of the table. The data type is private to each row (its parse feeds only its run), so
+ * the table erases it; `unknown` would not do, as `run` takes the data as a parameter.
+ */
+export type AnyCommand = Command<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** A command group (`certs`, `wireguard`): its sub-commands are the rows named `<group> <sub>`. */
 export interface Group {

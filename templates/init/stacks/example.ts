@@ -18,12 +18,12 @@ export default (app: App): void => {
     image: 'ghcr.io/example/api:1.0.0',
     ports: { http: 8080 },
     dependsOn: [db], // starts once PostgreSQL is healthy; gets DB_HOST, DB_DATABASE, DB_PASSWORD, …
-    hyperf: false, // the image configures itself from the environment
+    // A Hyperf application by default: podmesh writes its config/autoload/*.php (mTLS server, policy).
   });
   new Service(stack, 'web', {
     image: 'ghcr.io/example/web:1.0.0',
     ports: { public: { port: 8080, publish: 8080 } }, // http://localhost:8080 on the host
     calls: [api], // web gets API_SERVICE_URL; api accepts web's client certificate, nobody else's
-    hyperf: false,
+    hyperf: false, // this image configures itself from the environment alone
   });
 };
