@@ -126,7 +126,8 @@ describe('podmesh as a package', () => {
     expect(init.stdout).toContain('  updated package.json\n');
     expect(init.stdout).toContain('  wrote .gitignore\n');
     expect(init.stdout).toContain('wrote stacks/example.ts');
-    expect(init.stdout).toContain('npm run synth');
+    // podmesh, typescript and @types/node were there already: nothing to install
+    expect(init.stdout).toContain('Next: npm run synth, and read out/example/TOPOLOGY.md.\n');
     const manifest = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as Record<string, Record<string, string> | string>;
     expect(manifest.type).toBe('module');
     expect(manifest.scripts).toMatchObject({ synth: 'podmesh synth', check: 'podmesh synth --check', typecheck: 'tsc --noEmit' });
@@ -208,6 +209,7 @@ describe('podmesh init plan', () => {
   it('in an empty folder creates every file, a package.json with podmesh and TypeScript', () => {
     const plan = planInit(input({}));
     expect(plan.conflicts).toEqual([]);
+    expect(plan.added).toEqual(['podmesh', 'typescript', '@types/node']);
     expect(plan.files.map((f) => [f.path, f.action])).toEqual([
       ['package.json', 'create'], ['tsconfig.json', 'create'], ['.gitignore', 'create'], ['stacks/example.ts', 'create'], ['README.md', 'create'],
     ]);
@@ -234,6 +236,7 @@ describe('podmesh init plan', () => {
       type: 'module',
     });
     expect(file(plan, 'package.json').action).toBe('update');
+    expect(plan.added).toEqual(['@types/node']);
   });
 
   it.each([

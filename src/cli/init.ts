@@ -34,6 +34,8 @@ export interface InitFile {
 /** What init would do: the files, and every conflict that stops it (then nothing is written). */
 export interface InitPlan {
   readonly files: readonly InitFile[];
+  /** Packages added to package.json: `npm install` is the next step. */
+  readonly added: readonly string[];
   readonly conflicts: readonly Issue[];
 }
 
@@ -57,7 +59,8 @@ export const INIT_PATHS = ['package.json', 'tsconfig.json', '.gitignore', 'stack
 /** Plans `podmesh init` without touching the disk. */
 export function planInit(input: InitInput): InitPlan {
   const conflicts: Issue[] = [];
-  const files: InitFile[] = [planPackageJson(input, conflicts), planGitignore(input)];
+  const added: string[] = [];
+  const files: InitFile[] = [planPackageJson(input, conflicts, added), planGitignore(input)];
   for (const [path, template] of Object.entries(INIT_TEMPLATES)) {
     const content = input.templates[template]!;
     const current = input.existing[path];
@@ -67,7 +70,7 @@ export function planInit(input: InitInput): InitPlan {
     else conflicts.push({ path, message: 'exists. init never overwrites a file: move it away, or run podmesh init --force to replace it.' });
   }
   const order = (f: InitFile) => (INIT_PATHS as readonly string[]).indexOf(f.path);
-  return { files: files.sort((a, b) => order(a) - order(b)), conflicts };
+  return { files: files.sort((a, b) => order(a) - order(b)), added, conflicts };
 }
 
 /** `.gitignore`: created, or the missing lines appended (a merge never loses a line). */
@@ -89,7 +92,7 @@ type Json = Record<string, unknown>;
  * podmesh and the TypeScript to check stacks with, and esbuild's install script approved (tsx
  * needs it). Existing entries are kept; one that differs is a conflict unless `force`.
  */
-function planPackageJson(input: InitInput, conflicts: Issue[]): InitFile {
+function planPackageJson(input: InitInput, conflicts: Issue[], added: string[]): InitFile {
   const current = input.existing['package.json'];
   let pkg: Json;
   try {
@@ -106,7 +109,7 @@ function planPackageJson(input: InitInput, conflicts: Issue[]): InitFile {
   set('', pkg, 'type', 'module');
   const scripts = section(pkg, 'scripts');
   for (const [name, command] of Object.entries(INIT_SCRIPTS)) set('scripts.', scripts, name, command);
-  addDependencies(pkg, input.podmesh);
+  added.push(...addDependencies(pkg, input.podmesh));
   const allow = section(pkg, 'allowScripts');
   if (allow.esbuild === undefined) allow.esbuild = true;
   const content = `${JSON.stringify(pkg, null, 2)}\n`;
@@ -123,14 +126,22 @@ function section(pkg: Json, key: string): Json {
   return created;
 }
 
-/** podmesh, typescript and @types/node, each unless the project already depends on it. */
-function addDependencies(pkg: Json, podmesh: PodmeshPackage): void {
+/** podmesh, typescript and @types/node, each unless the project already depends on it; returns those added. */
+function addDependencies(pkg: Json, podmesh: PodmeshPackage): string[] {
   const has = (name: string) => ['dependencies', 'devDependencies'].some((k) => (pkg[k] as Json | undefined)?.[name] !== undefined);
-  if (!has(podmesh.name)) section(pkg, 'dependencies')[podmesh.name] = `^${podmesh.version}`;
+  const added: string[] = [];
+  if (!has(podmesh.name)) {
+    section(pkg, 'dependencies')[podmesh.name] = `^${podmesh.version}`;
+    added.push(podmesh.name);
+  }
   for (const name of ['typescript', '@types/node']) {
     const range = podmesh.devDependencies?.[name];
-    if (range && !has(name)) section(pkg, 'devDependencies')[name] = range;
+    if (range && !has(name)) {
+      section(pkg, 'devDependencies')[name] = range;
+      added.push(name);
+    }
   }
+  return added;
 }
 
 /** Reads what planInit needs from the project folder and from podmesh's `templates/init/`. */

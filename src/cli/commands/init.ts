@@ -33,10 +33,10 @@ export const initCommand: Command<{ readonly force: boolean }> = {
 /** What init did, and what to run next. */
 export function describeInit(plan: InitPlan): string {
   const lines = plan.files.map((f) => `  ${VERBS[f.action]} ${f.path}\n`).join('');
-  const install = plan.files.some((f) => f.path === 'package.json' && f.action !== 'keep');
+  const install = plan.added.length > 0 ? ` npm install (package.json now lists ${plan.added.join(', ')}), then` : '';
   return (
     `podmesh init:\n${lines}` +
-    `Next:${install ? ' npm install (podmesh, TypeScript), then' : ''} npm run synth, and read out/example/TOPOLOGY.md.\n` +
+    `Next:${install} npm run synth, and read out/example/TOPOLOGY.md.\n` +
     'Keep .podmesh/ (keys, certificates, secrets) out of git; commit stacks/ and out/.\n'
   );
 }
