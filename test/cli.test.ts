@@ -1,11 +1,14 @@
 // The podmesh command as a user runs it: exit codes, messages, and nothing written on error.
 import { execa } from 'execa';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';
 import { repoRoot } from './helpers/tools.ts';
+import { HELP, type Io } from '../src/cli/command.ts';
+import { COMMANDS, GROUPS } from '../src/cli/commands/index.ts';
+import { runCli, select } from '../src/cli/run.ts';
 
 const bin = join(repoRoot, 'bin/podmesh.mjs');
 const run = (args: string[], cwd: string) => execa('node', [bin, ...args], { cwd, reject: false, timeout: 60_000 });
@@ -86,5 +89,96 @@ describe('podmesh CLI', () => {
     expect(r.stdout).toContain('--check');
     expect(r.stdout).toContain('--state DIR');
     expect((await run(['synth', '--help'], cwd)).exitCode).toBe(0);
+  });
+});
+
+describe('the command table', () => {
+  const table = { commands: COMMANDS, groups: GROUPS };
+  const byName = (name: string) => COMMANDS.find((c) => c.name === name)!;
+  /** An Io that records what a run printed. */
+  const recorder = () => {
+    const printed = { out: '', err: '' };
+    const io: Io = { out: (t) => void (printed.out += t), err: (t) => void (printed.err += t), env: {}, cwd: '/nonexistent', tty: false };
+    return { io, printed };
+  };
+
+  it.each([
+    [[], { usage: 2 }],
+    [['--help'], { usage: 0 }],
+    [['help'], { usage: 0 }],
+    [['certs'], { usage: 2 }],
+    [['certs', '-h'], { usage: 0 }],
+    [['wireguard', '--help'], { usage: 0 }],
+    [['synth', '--check'], 'synth'],
+    [['certs', 'revoke', 'auth'], 'certs revoke'],
+    [['wireguard', 'rotate', '--all'], 'wireguard rotate'],
+    [['--version'], '--version'],
+    [['init', '--force'], 'init'],
+  ] as const)('argv %j selects %j', (argv, want) => {
+    const picked = select(argv, table);
+    expect('usage' in picked ? picked : picked.command.name).toEqual(want);
+  });
+
+  it.each([
+    [['frobnicate'], 'unknown command "frobnicate". Commands: synth, certs, verify, wireguard, diff, apply, init. See podmesh --help.'],
+    [['certs', 'renew'], 'unknown certs command "renew". Use status, issue, rotate, revoke, csr or import.'],
+    [['wireguard', 'spin'], 'unknown wireguard command "spin". Use rotate.'],
+  ])('argv %j is a usage error', (argv, message) => {
+    expect(() => select(argv, table)).toThrow(message);
+  });
+
+  it.each([
+    ['synth', ['--check', '--stack', 'a', '--stack', 'b', '--now', '2027-01-31T12:00:00Z'], { stacksDir: 'stacks', stacks: ['a', 'b'], out: 'out', state: undefined, check: true, now: new Date('2027-01-31T12:00:00Z') }],
+    ['verify', ['--json', '--timeout', '900', '--out', 'o'], expect.objectContaining({ format: 'json', timeoutMs: 900, warnDays: 30, out: 'o', resolveFromLock: false })],
+    ['certs revoke', ['auth', '--kind', 'client', '--reason', 'keyCompromise'], { base: expect.objectContaining({ now: undefined }), data: { service: 'auth', kind: 'client', reason: 'keyCompromise' } }],
+    ['certs status', ['--format', 'prom', '--warn-days', '7'], { base: expect.anything(), data: { format: 'prom', warnDays: 7, output: undefined } }],
+    ['wireguard rotate', ['--host', 'a', '--host', 'a', '--host', 'b'], expect.objectContaining({ hosts: ['a', 'b'] })],
+    ['apply', ['--stack', 's', '--host', 'h', '--dry-run', '--no-systemctl'], expect.objectContaining({ stack: 's', host: 'h', root: '/', dryRun: true, systemctl: false })],
+    ['diff', [], expect.objectContaining({ stacks: [], now: undefined })],
+    ['init', [], { force: false }],
+  ] as const)('%s parses %j into data, without I/O', (name, argv, data) => {
+    expect(byName(name).parse(argv)).toEqual(data);
+  });
+
+  it.each([
+    ['synth', ['--now', 'yesterday'], '--now "yesterday" is not an ISO-8601 time, e.g. 2027-01-31T12:00:00Z.'],
+    ['synth', ['--bogus'], "Unknown option '--bogus'"],
+    ['verify', ['--format', 'xml'], '--format "xml" is not one of table, json, prom.'],
+    ['verify', ['--timeout', '5'], '--timeout "5" must be 100-120000 milliseconds.'],
+    ['certs status', ['--warn-days', '1.5'], '--warn-days "1.5" is not a whole number of days.'],
+    ['certs revoke', [], 'certs revoke takes one SERVICE'],
+    ['certs revoke', ['auth', '--reason', 'bored'], '--reason "bored" is not one of unspecified, keyCompromise'],
+    ['certs import', ['a', 'b'], 'certs import takes one DIR'],
+    ['wireguard rotate', ['--all', '--host', 'a'], 'wireguard rotate needs --host H (repeatable) or --all'],
+    ['apply', ['--stack', 's'], 'apply needs one --stack and one --host'],
+  ] as const)('%s refuses %j: %s', (name, argv, message) => {
+    expect(() => byName(name).parse(argv)).toThrow(message);
+  });
+
+  it('every row answers --help with HELP and has its usage lines under Commands in --help', async () => {
+    const { io, printed } = recorder();
+    expect(await runCli(['--help'], io)).toBe(0);
+    for (const c of COMMANDS) {
+      expect(c.parse(['--help'])).toBe(HELP);
+      expect(c.usage).toMatch(new RegExp(`^  ${c.name.replace(/-/g, '\\-')}( |\n)`));
+      expect(printed.out).toContain(c.usage);
+    }
+    expect(printed.out).toContain('synth options:\n  --check        write nothing');
+    expect(printed.out).toContain('init options:\n  --force ');
+  });
+
+  it('runs in process: --version prints the package version; errors become exit codes and messages', async () => {
+    const version = recorder();
+    expect(await runCli(['--version'], version.io)).toBe(0);
+    expect(version.printed.out).toBe(`${JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version}\n`);
+    const usage = recorder();
+    expect(await runCli(['synth', '--now', 'x'], usage.io)).toBe(2);
+    expect(usage.printed.err).toBe('podmesh: --now "x" is not an ISO-8601 time, e.g. 2027-01-31T12:00:00Z.\n');
+    const problem = recorder();
+    expect(await runCli(['synth', '--stacks', '/nonexistent/stacks'], problem.io)).toBe(1);
+    expect(problem.printed.err).toContain('podmesh: 1 problem; nothing was written.\n[/nonexistent/stacks] no such folder.');
+    const readOnly = recorder();
+    expect(await runCli(['diff', '--stacks', '/nonexistent/stacks'], readOnly.io)).toBe(1);
+    expect(readOnly.printed.err).toMatch(/^podmesh: 1 problem\.\n/);
   });
 });

@@ -6,6 +6,7 @@ import { readRevocations, renderDashboard, type DashboardStack } from '../state/
 import { externalFileName, importSigned, writeCsrs } from '../state/pki/external.ts';
 import { readPkiStatus } from '../state/pki/index.ts';
 import { resolveStacks } from '../synth.ts';
+import type { Io } from './command.ts';
 
 interface Common {
   readonly stacks: readonly Stack[];
@@ -16,7 +17,7 @@ interface Common {
 }
 
 /** The dashboard of the selected stacks, to `output` or stdout; exit 2 when a certificate is under `warnDays` (as the table). */
-export async function certsHtml(o: Common & { readonly now: Date; readonly warnDays: number; readonly output: string | undefined }): Promise<number> {
+export async function certsHtml(o: Common & { readonly now: Date; readonly warnDays: number; readonly output: string | undefined }, io: Io): Promise<number> {
   const resolved = await resolveStacks(o.stacks, o.out);
   const pages: DashboardStack[] = [];
   let low = false;
@@ -30,13 +31,13 @@ export async function certsHtml(o: Common & { readonly now: Date; readonly warnD
   if (o.output) {
     await mkdir(dirname(o.output), { recursive: true });
     await writeFile(o.output, html);
-    process.stdout.write(`wrote ${o.output} (${pages.reduce((n, p) => n + p.rows.length, 0)} certificates)\n`);
-  } else process.stdout.write(html);
+    io.out(`wrote ${o.output} (${pages.reduce((n, p) => n + p.rows.length, 0)} certificates)\n`);
+  } else io.out(html);
   return low ? 2 : 0;
 }
 
 /** One CSR per binding of each selected stack, and the Vault command to sign each. */
-export async function certsCsr(o: Common & { readonly outDir: string | undefined }): Promise<number> {
+export async function certsCsr(o: Common & { readonly outDir: string | undefined }, io: Io): Promise<number> {
   const resolved = await resolveStacks(o.stacks, o.out);
   for (const r of resolved) {
     const outDir = o.outDir ?? join(o.state, r.name, 'csr');
@@ -47,13 +48,13 @@ export async function certsCsr(o: Common & { readonly outDir: string | undefined
       ...(r.pki.authority.organization === undefined ? {} : { organization: r.pki.authority.organization }),
     });
     const created = written.filter((w) => w.keyCreated).length;
-    process.stdout.write(`${r.name}: wrote ${written.length} CSRs to ${outDir}${created > 0 ? ` (${created} new keys in ${join(o.state, r.name, 'pki/services')})` : ''}\n`);
-    process.stdout.write(`${r.name}: sign each (Vault role ROLE), save as <service>-<kind>.crt beside ca.crt, then: podmesh certs import DIR --stack ${r.name}\n`);
+    io.out(`${r.name}: wrote ${written.length} CSRs to ${outDir}${created > 0 ? ` (${created} new keys in ${join(o.state, r.name, 'pki/services')})` : ''}\n`);
+    io.out(`${r.name}: sign each (Vault role ROLE), save as <service>-<kind>.crt beside ca.crt, then: podmesh certs import DIR --stack ${r.name}\n`);
     for (const w of written) {
       const b = w.binding;
       const alt = b.dnsNames.filter((d) => d !== b.commonName);
       const crt = externalFileName(b, 'crt');
-      process.stdout.write(
+      io.out(
         `  vault write -field=certificate pki/sign/ROLE csr=@${w.path} common_name=${b.commonName}` +
           `${alt.length ? ` alt_names=${alt.join(',')}` : ''}${b.ipAddresses.length ? ` ip_sans=${b.ipAddresses.join(',')}` : ''} ttl=${b.lifetimeDays * 24}h > DIR/${crt}\n`,
       );
@@ -63,16 +64,16 @@ export async function certsCsr(o: Common & { readonly outDir: string | undefined
 }
 
 /** Installs the externally signed certificates of one stack. */
-export async function certsImport(o: Common & { readonly dir: string; readonly now: Date }): Promise<number> {
+export async function certsImport(o: Common & { readonly dir: string; readonly now: Date }, io: Io): Promise<number> {
   const resolved = await resolveStacks(o.stacks, o.out);
   if (resolved.length !== 1) {
-    process.stderr.write(`podmesh: certs import installs one stack's certificates: pick it with --stack (${resolved.map((r) => r.name).join(', ')}).\n`);
+    io.err(`podmesh: certs import installs one stack's certificates: pick it with --stack (${resolved.map((r) => r.name).join(', ')}).\n`);
     return 2;
   }
   const r = resolved[0]!;
   const result = await importSigned({ stateDir: join(o.state, r.name), bindings: r.pki.bindings, dir: o.dir, now: o.now });
-  process.stdout.write(`${r.name}: imported ${result.installed.length} certificates signed by the external CA (root: ${result.root}); every service's ca.crt is now the external CA.\n`);
-  for (const i of result.installed) process.stdout.write(`  ${i.service}/${i.kind}: serial ${i.serial}, valid until ${i.notAfter.toISOString()}\n`);
-  process.stdout.write(`${r.name}: deploy with podmesh apply; synth keeps these certificates until 70% of their lifetime, then warns to sign new CSRs.\n`);
+  io.out(`${r.name}: imported ${result.installed.length} certificates signed by the external CA (root: ${result.root}); every service's ca.crt is now the external CA.\n`);
+  for (const i of result.installed) io.out(`  ${i.service}/${i.kind}: serial ${i.serial}, valid until ${i.notAfter.toISOString()}\n`);
+  io.out(`${r.name}: deploy with podmesh apply; synth keeps these certificates until 70% of their lifetime, then warns to sign new CSRs.\n`);
   return 0;
 }

@@ -1,0 +1,27 @@
+// The command table: every podmesh command, in the order --help lists them.
+import type { AnyCommand, Group } from '../command.ts';
+import { certsCommands, unknownCerts } from './certs.ts';
+import { initCommand } from './init.ts';
+import { applyCommand, diffCommand } from './ops.ts';
+import { synthCommand } from './synth.ts';
+import { verifyCommand } from './verify.ts';
+import { versionCommand } from './version.ts';
+import { wireguardRotateCommand } from './wireguard.ts';
+
+/** Every command; a row named `<group> <sub>` belongs to a group of GROUPS. */
+export const COMMANDS: readonly AnyCommand[] = [
+  synthCommand,
+  ...certsCommands,
+  verifyCommand,
+  wireguardRotateCommand,
+  diffCommand,
+  applyCommand(),
+  initCommand,
+  versionCommand,
+];
+
+/** Commands with sub-commands. */
+export const GROUPS: readonly Group[] = [
+  { name: 'certs', unknown: unknownCerts },
+  { name: 'wireguard', unknown: (sub) => `unknown wireguard command "${sub}". Use rotate.` },
+];

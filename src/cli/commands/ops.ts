@@ -1,0 +1,109 @@
+// `podmesh diff` and `podmesh apply`: what synth would change, and installing one host's files.
+import { execa } from 'execa';
+import { PodmeshError } from '../../../constructs/core/errors.ts';
+import { executeApply, formatPlan, formatResult, planApply, type CommandRunner } from '../../ops/apply.ts';
+import { diffStacks, formatDiff } from '../../ops/diff.ts';
+import { checkPlan, planSynth, resolveStacks, selectStacks } from '../../synth.ts';
+import { HELP, type Command } from '../command.ts';
+import { loadStacks } from '../load.ts';
+import { parseNow, parseOptions, stateDir, UsageError } from '../options.ts';
+
+/** Runs systemctl for real: the only process apply starts. */
+export const execaRunner: CommandRunner = async (argv) => {
+  await execa(argv[0]!, argv.slice(1), { stdio: 'inherit' });
+};
+
+/** What `podmesh diff` was asked to compare. */
+export interface DiffArgs {
+  readonly stacksDir: string;
+  readonly stacks: readonly string[];
+  readonly out: string;
+  readonly state: string | undefined;
+  readonly now: Date | undefined;
+}
+
+const diffOptions = { now: { type: 'string' } } as const;
+
+export const diffCommand: Command<DiffArgs> = {
+  name: 'diff',
+  usage: `  diff [--now ISO]               what synth would change in out/ (unified diffs) and in the state
+                                 folder (certificates, keys); exit 1 when anything would change
+`,
+  options: diffOptions,
+  writes: false,
+  parse(argv) {
+    const { values: v } = parseOptions(argv, diffOptions);
+    if (v.help) return HELP;
+    return { stacksDir: v.stacks, stacks: v.stack ?? [], out: v.out, state: v.state, now: parseNow(v.now) };
+  },
+  async run(a, io) {
+    const state = stateDir(a.state, io.env);
+    const app = await loadStacks(a.stacksDir);
+    const result = await diffStacks(app, { outDir: a.out, stateDir: state, stacks: a.stacks, ...(a.now ? { now: a.now } : {}) });
+    io.out(formatDiff(result, { outDir: a.out, stateDir: state, color: io.tty }));
+    return result.changed ? 1 : 0;
+  },
+};
+
+/** What `podmesh apply` was asked to install. */
+export interface ApplyArgs {
+  readonly stacksDir: string;
+  readonly stack: string;
+  readonly host: string;
+  readonly out: string;
+  readonly state: string | undefined;
+  readonly root: string;
+  readonly home: string | undefined;
+  readonly dryRun: boolean;
+  readonly systemctl: boolean;
+}
+
+const applyOptions = {
+  host: { type: 'string' },
+  root: { type: 'string', default: '/' },
+  home: { type: 'string' },
+  'dry-run': { type: 'boolean', default: false },
+  'no-systemctl': { type: 'boolean', default: false },
+} as const;
+
+/** `podmesh apply`, with the runner that restarts units injected (tests pass their own). */
+export function applyCommand(runner: CommandRunner = execaRunner): Command<ApplyArgs> {
+  return {
+    name: 'apply',
+    usage: `  apply --stack S --host H [--root DIR] [--home DIR] [--dry-run] [--no-systemctl]
+                                 install host H's units, configs, certificates, secrets and
+                                 WireGuard keys under --root (default /), prune what left the
+                                 stack, restart only what changed; --dry-run prints the plan
+`,
+    options: applyOptions,
+    writes: false,
+    parse(argv) {
+      const { values: v } = parseOptions(argv, applyOptions);
+      if (v.help) return HELP;
+      if (!v.stack || v.stack.length !== 1 || !v.host) {
+        throw new UsageError('apply needs one --stack and one --host, e.g. podmesh apply --stack ashchan-prod --host app [--root DIR] [--dry-run].');
+      }
+      return {
+        stacksDir: v.stacks, stack: v.stack[0]!, host: v.host, out: v.out, state: v.state,
+        root: v.root, home: v.home, dryRun: v['dry-run'], systemctl: !v['no-systemctl'],
+      };
+    },
+    async run(a, io) {
+      const state = stateDir(a.state, io.env);
+      const app = await loadStacks(a.stacksDir);
+      // Install only what synth would write now: a stale out/ would deploy yesterday's stack.
+      const check = checkPlan(await planSynth(app, { outDir: a.out, stateDir: state, stacks: [a.stack] }));
+      if (check.stale) {
+        const files = check.reports.flatMap((r) => [...r.added, ...r.modified, ...r.removed].map((p) => `${a.out}/${r.stack}/${p}`));
+        throw PodmeshError.at(`${a.out}/${a.stack}`, `is stale (${files.slice(0, 5).join(', ')}${files.length > 5 ? ', …' : ''}): run \`podmesh synth --stack ${a.stack}\` and commit the result before applying.`);
+      }
+      const [stack] = await resolveStacks(selectStacks(app, [a.stack]), a.out);
+      const plan = planApply({ stack: stack!, host: a.host, outDir: a.out, stateDir: state, root: a.root, ...(a.home !== undefined ? { home: a.home } : {}) });
+      io.out(formatPlan(plan));
+      if (a.dryRun || !plan.changed) return 0;
+      const result = await executeApply(plan, a.systemctl ? runner : undefined);
+      (result.failed ? io.err : io.out)(formatResult(plan, result));
+      return result.failed ? 1 : 0;
+    },
+  };
+}

@@ -1,0 +1,55 @@
+// `podmesh synth`: render every stack (or --stack NAME) into out/<stack>/, or with --check compare only.
+import { checkPlan, describeStateChange, planSynth, synth, type CheckResult } from '../../synth.ts';
+import { HELP, type Command, type Io } from '../command.ts';
+import { describeSynth, describeWrite } from '../describe.ts';
+import { loadStacks } from '../load.ts';
+import { parseNow, parseOptions, stateDir } from '../options.ts';
+
+/** What `podmesh synth` was asked to do. */
+export interface SynthArgs {
+  readonly stacksDir: string;
+  readonly stacks: readonly string[] | undefined;
+  readonly out: string;
+  readonly state: string | undefined;
+  readonly check: boolean;
+  readonly now: Date | undefined;
+}
+
+const options = {
+  check: { type: 'boolean', default: false },
+  now: { type: 'string' },
+} as const;
+
+export const synthCommand: Command<SynthArgs> = {
+  name: 'synth',
+  usage: '  synth                          render every stack (or --stack NAME) into out/<stack>/\n',
+  options,
+  optionsHelp: [
+    ['--check', 'write nothing; exit 1 and list the files that differ when out/ is stale'],
+    ['--now ISO', 'the clock used for certificate decisions (default: now)'],
+  ],
+  writes: true,
+  parse(argv) {
+    const { values: v } = parseOptions(argv, options);
+    if (v.help) return HELP;
+    return { stacksDir: v.stacks, stacks: v.stack, out: v.out, state: v.state, check: v.check, now: parseNow(v.now) };
+  },
+  async run(a, io) {
+    const state = stateDir(a.state, io.env);
+    const app = await loadStacks(a.stacksDir);
+    const options = { outDir: a.out, stateDir: state, stacks: a.stacks, now: a.now };
+    if (a.check) return reportCheck(checkPlan(await planSynth(app, options)), a.out, state, io);
+    io.out(describeSynth(await synth(app, options), { out: a.out, state, check: false }));
+    return 0;
+  },
+};
+
+/** `synth --check`: the state changes synth would make (information), then out/'s differences (the exit code). */
+function reportCheck(check: CheckResult, out: string, state: string, io: Io): number {
+  for (const c of check.stateChanges) io.out(`${describeStateChange(c, `${state}/${c.stack}`)}\n`);
+  for (const r of check.reports) io.out(describeWrite(r, out, true));
+  for (const s of check.prunedStacks) io.out(`${s}: stack no longer exists, out/${s} would be removed\n`);
+  if (!check.stale) return 0;
+  io.err(`${out}/ is stale: run \`npm run synth\` and commit the result.\n`);
+  return 1;
+}
