@@ -1,6 +1,7 @@
 // The podmesh command line: the only module that reads argv, prints, and sets the exit code.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { PodmeshError, formatIssues } from '../../constructs/core/errors.ts';
+import { Workload } from '../../constructs/model/workload.ts';
 import { changed, type WriteReport } from '../io/writer.ts';
 import { join } from 'node:path';
 import { resolveStacks, selectStacks, synth, type StateReport } from '../synth.ts';
@@ -205,7 +206,8 @@ async function certsCommand(args: readonly string[]): Promise<number> {
       if (!service || positionals.length > 1) throw new UsageError('certs revoke takes one SERVICE, e.g. podmesh certs revoke auth --kind client');
       if (!['server', 'client', 'public'].includes(values.kind)) throw new UsageError(`--kind "${values.kind}" is not one of server, client, public.`);
       if (!(REVOCATION_REASONS as readonly string[]).includes(values.reason)) throw new UsageError(`--reason "${values.reason}" is not one of ${REVOCATION_REASONS.join(', ')}.`);
-      const owners = stacks.filter((s) => s.node.tryFindChild(service));
+      // Services may sit in constructs that group them (Ashchan): look through the whole stack.
+      const owners = stacks.filter((s) => s.node.findAll().some((c) => Workload.isWorkload(c) && c.name === service));
       if (owners.length !== 1) {
         throw new UsageError(owners.length === 0 ? `no selected stack has a service "${service}".` : `service "${service}" is in stacks ${owners.map((s) => s.node.id).join(', ')}: pick one with --stack.`);
       }
