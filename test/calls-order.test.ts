@@ -135,4 +135,15 @@ describe('a cycle of dependsOn entries', () => {
     expect(issues.map((i) => `[${i.path}] ${i.message.split('.')[0]}`)).toEqual(['[mini/p] dependency cycle: p → q → p', '[mini/r] dependency cycle: r → s → r']);
     expect(resolved!.services.map((s) => s.name)).toEqual(['db', 'p', 'q', 'r', 's']);
   });
+
+  it('GIVEN a service waiting for a service of a cycle, earlier in construct order WHEN resolved THEN it still starts after that service', () => {
+    const { stack } = miniStack();
+    svc(stack, 'x', { dependsOn: ['p'], calls: ['p'] });
+    svc(stack, 'p', { dependsOn: ['q'], calls: ['q'] });
+    svc(stack, 'q', { dependsOn: ['p'], calls: ['p'] });
+    const { resolved, issues } = tryResolveStack(stack);
+    expect(issues.map((i) => i.path)).toEqual(['mini/p']);
+    // x waits for p only: it follows p, though it comes first in construct order.
+    expect(resolved!.services.map((s) => s.name)).toEqual(['p', 'x', 'q']);
+  });
 });

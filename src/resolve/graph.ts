@@ -15,7 +15,8 @@ export interface Ordering {
 /**
  * Orders `nodes` so that every node comes after the nodes it depends on. Among nodes that are
  * ready at the same time, the earlier in `nodes` goes first, so the order is stable. A cycle does
- * not stop the order: when nothing is ready, the earliest node left goes next.
+ * not stop the order: when nothing is ready, the earliest node of a loop that waits for nothing
+ * outside it goes next (construct order stands in for the order the loop leaves undefined).
  */
 export function topologicalOrder(given: readonly string[], edges: Edges): Ordering {
   const nodes = [...new Set(given)];
@@ -40,16 +41,19 @@ export function topologicalOrder(given: readonly string[], edges: Edges): Orderi
       if (left === 0 && !done.has(m)) insertSorted(ready, index.get(m)!);
     }
   };
+  const component = components(nodes, edges);
+  // Waits only on its own loop: the order inside the loop is undefined, everything else is done.
+  const onlyLoopLeft = (n: string) => !done.has(n) && (edges.get(n) ?? []).every((d) => done.has(d) || !index.has(d) || component.get(d) === component.get(n));
   while (order.length < nodes.length) {
     const next = ready.shift();
     if (next !== undefined) {
       if (!done.has(nodes[next]!)) emit(nodes[next]!);
       continue;
     }
-    // Only cycles are left: their order is undefined, so construct order decides.
-    emit(nodes.find((n) => !done.has(n))!);
+    // Only cycles and what waits for them are left: the earliest node of a loop goes next.
+    emit(nodes.find(onlyLoopLeft)!);
   }
-  return { order, cycles: cyclesOf(nodes, edges) };
+  return { order, cycles: cyclesOf(nodes, edges, component) };
 }
 
 /**
@@ -90,8 +94,7 @@ export function components(nodes: readonly string[], edges: Edges): Map<string, 
 }
 
 /** One cycle per component that has one, found from the component's first node in `nodes`. */
-function cyclesOf(nodes: readonly string[], edges: Edges): string[][] {
-  const component = components(nodes, edges);
+function cyclesOf(nodes: readonly string[], edges: Edges, component: ReadonlyMap<string, number>): string[][] {
   const seen = new Set<number>();
   const cycles: string[][] = [];
   for (const n of nodes) {
