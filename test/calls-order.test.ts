@@ -3,7 +3,7 @@
 // A cycle of dependsOn entries stays an error.
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { Postgres } from '../src/index.ts';
+import { App, Host, Network, Postgres, Stack } from '../src/index.ts';
 import { contents, renderStack } from '../src/render/stack.ts';
 import type { ResolvedStack } from '../src/resolve/model.ts';
 import { resolveStack, tryResolveStack } from '../src/resolve/resolve.ts';
@@ -42,7 +42,7 @@ describe('a call implies start order', () => {
     const files = rendered(r);
     // THEN dependencies first, and the call is a healthy dependency (api has a health check)
     expect(r.services.map((s) => s.name)).toEqual(['db', 'api', 'web', 'worker']);
-    expect(r.services.find((s) => s.name === 'web')!.dependsOn).toEqual([{ service: 'api', condition: 'healthy' }]);
+    expect(r.services.find((s) => s.name === 'web')!.dependsOn).toEqual([{ service: 'api', condition: 'healthy', implied: true }]);
     expect(r.unorderedCalls).toEqual([]);
     expect(composeDependsOn(files)).toEqual({
       api: { db: { condition: 'service_healthy' } },
@@ -59,6 +59,21 @@ describe('a call implies start order', () => {
     svc(stack, 'web', { calls: ['api'] });
     const files = rendered(resolveStack(stack));
     expect(composeDependsOn(files)).toEqual({ web: { api: { condition: 'service_started' } } });
+  });
+
+  it('GIVEN a Podman that cannot report health (4.4) WHEN a call implies a wait THEN the unit waits for the start, with no problem; compose still waits for health', () => {
+    // GIVEN
+    const stack = new Stack(new App(), 'old', { project: 'mini' });
+    new Host(stack, 'local', { podmanVersion: '4.4' });
+    new Network(stack, 'mesh', { subnet: '10.90.0.0/24', domain: 'mini.local' });
+    svc(stack, 'api');
+    svc(stack, 'web', { calls: ['api'] });
+    // WHEN
+    const files = rendered(resolveStack(stack));
+    // THEN
+    expect(unitOrder(files, 'web')).toEqual(['Requires=mini-api.service', 'After=mini-api.service']);
+    expect(files.get('hosts/local/quadlet/mini-api.container')).not.toMatch(/Notify=healthy|sdnotify=healthy/);
+    expect(composeDependsOn(files)).toEqual({ web: { api: { condition: 'service_healthy' } } });
   });
 
   it('GIVEN a call also listed in dependsOn WHEN resolved THEN one dependency, with the condition dependsOn gives', () => {

@@ -56,7 +56,8 @@ export interface ServiceProps extends WorkloadProps {
    * The services this one may call over mTLS (the call policy): each gets `<NAME>_SERVICE_URL`
    * here and accepts this service's client certificate (`MTLS_ALLOWED_CLIENTS`); a call nobody
    * declared is refused. A call implies start order: this service starts after the services it
-   * calls, as if they were in `dependsOn` (so they need not be listed there), except where calls
+   * calls, as if they were in `dependsOn` (so they need not be listed there; on a Podman that
+   * cannot report health to systemd, before 4.7, its units wait for the start), except where calls
    * close a loop: two services that call each other get no order between them (TOPOLOGY.md says
    * so), never a cycle error. Depending on an mTLS service means calling it, so it must be listed.
    * @default - none

@@ -89,8 +89,9 @@ function hostUnits(stack: ResolvedStack, host: ResolvedHost, services: readonly 
   const networks = stack.networks.filter((n) => services.some((s) => s.network === n.id));
   const volumes = stack.volumes.filter((v) => v.host === host.name);
   const local = new Set(services.map((s) => s.name));
-  // Services some local dependent waits for to be healthy: they tell systemd when they are.
-  const awaitedHealthy = new Set(services.flatMap((s) => s.dependsOn.filter((d) => d.condition === 'healthy' && local.has(d.service)).map((d) => d.service)));
+  // Services some local dependent waits for to be healthy: they tell systemd when they are. A wait
+  // a call implies becomes a wait for start where this Podman cannot report health.
+  const awaitedHealthy = new Set(services.flatMap((s) => s.dependsOn.filter((d) => d.condition === 'healthy' && local.has(d.service) && (!d.implied || canReportHealth(version))).map((d) => d.service)));
 
   // One list for every container of the host: the serializer escapes a list it has seen once.
   const remote = remoteHostEntries(stack, host.name).map((e) => `${e.name}:${e.ip}`);
@@ -176,7 +177,7 @@ function containerUnit(
   const args: string[] = [];
   const deps = s.dependsOn.filter((d) => local.has(d.service)).map((d) => `${containerUnitStem(stack, { name: d.service })}.service`);
   for (const d of s.dependsOn) {
-    if (d.condition === 'healthy' && local.has(d.service) && !supports('Notify=healthy', v) && !sdnotifyHealthy(v)) {
+    if (d.condition === 'healthy' && !d.implied && local.has(d.service) && !canReportHealth(v)) {
       throw PodmeshError.at(
         s.path,
         `waits for ${d.service} to be healthy, but Podman ${formatPodmanVersion(v)} on host ${host.name} cannot tell systemd when a container is healthy (Quadlet Notify=healthy needs v5.0, podman --sdnotify=healthy v4.7). Raise the host's podmanVersion or use condition: 'started'.`,
@@ -280,6 +281,11 @@ function containerUnit(
  */
 export function healthCmd(command: ResolvedHealthcheck['command']): string {
   return JSON.stringify('exec' in command ? [...command.exec] : ['CMD-SHELL', command.shell]);
+}
+
+/** Whether a container can tell systemd it is healthy: Quadlet's Notify=healthy, or podman --sdnotify=healthy before it. */
+function canReportHealth(v: PodmanVersion): boolean {
+  return supports('Notify=healthy', v) || sdnotifyHealthy(v);
 }
 
 /** `podman --sdnotify=healthy`, the PodmanArgs route to Notify=healthy before Quadlet had the key. */

@@ -74,8 +74,9 @@ function explicitDependencies(inv: Inventory, hasHealth: (w: Workload) => boolea
 
 /**
  * Adds a dependency on each called service, waiting for it the way a dependsOn entry without a
- * condition would, unless the call closes a loop of calls and dependencies (the caller and the
- * callee reach each other): such a call gives no order and is listed instead.
+ * condition would (marked implied: a runtime that cannot wait for health waits for the start),
+ * unless the call closes a loop of calls and dependencies (the caller and the callee reach each
+ * other): such a call gives no order and is listed instead.
  */
 function withCallDependencies(
   inv: Inventory,
@@ -96,7 +97,7 @@ function withCallDependencies(
         unorderedCalls.push([w.name, callee]);
         continue;
       }
-      deps.push({ service: callee, condition: hasHealth(inv.byName.get(callee)!) ? 'healthy' : 'started' });
+      deps.push({ service: callee, condition: hasHealth(inv.byName.get(callee)!) ? 'healthy' : 'started', implied: true });
     }
     depsOf.set(w, deps);
   }

@@ -86,6 +86,13 @@ export interface ResolvedHealthcheck {
 export interface ResolvedDependency {
   readonly service: string;
   readonly condition: 'healthy' | 'started';
+  /**
+   * Implied by a call, not listed in dependsOn: where a runtime cannot wait for health (Quadlet
+   * before Podman 4.7), it waits for the start instead, with no problem; a dependsOn entry that
+   * asks for health there is a problem.
+   * @default false
+   */
+  readonly implied?: boolean;
 }
 
 /** One container of the mesh. */

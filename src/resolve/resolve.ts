@@ -37,7 +37,9 @@ export interface ResolveOutcome {
  * or address, a network no subnet or segments, or a tunnel host no endpoint or address: the
  * renderers write every service onto a host, a bridge and an address, so they cannot run.
  * Graph problems (a dependency cycle, a call a service does not accept) keep the model: where a
- * cycle leaves the start order undefined, construct order stands in.
+ * cycle leaves the start order undefined, construct order stands in. Problems recorded on the
+ * constructs themselves (bad props, `node.addValidation`) are not repeated here: the caller
+ * reports them (`validateConstructs`).
  */
 export function tryResolveStack(stack: Stack, inputs: ResolveInputs = {}): ResolveOutcome {
   const issues = new IssueCollector();
