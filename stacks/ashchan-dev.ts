@@ -1,18 +1,19 @@
 // Ashchan on one development machine: the seed's mesh with podman-compose or Quadlet.
 import { type App, Host, Network, Stack } from 'podmesh';
-import { addAshchan } from './lib/ashchan.ts';
+import { Ashchan } from './lib/ashchan.ts';
 
 export default (app: App): void => {
   const stack = new Stack(app, 'ashchan-dev', {
     project: 'ashchan',
     description: 'Ashchan imageboard on one development host: six services behind mTLS, PostgreSQL, Redis and MinIO.',
   });
-  const local = new Host(stack, 'local', { podmanVersion: '5.4', rootless: true });
-  const network = new Network(stack, 'ashchan-mesh', {
+  new Host(stack, 'local', { podmanVersion: '5.4', rootless: true });
+  new Network(stack, 'ashchan-mesh', {
     subnet: '10.90.0.0/24',
     gateway: '10.90.0.1',
     bridgeName: 'ashchan-mesh',
     domain: 'ashchan.local',
   });
-  addAshchan(stack, { network, gateway: local, apps: local, media: local, data: local, plainHttp: true, publicHostnames: ['localhost', 'ashchan.localhost'] });
+  // One host and one network: every service runs on them.
+  new Ashchan(stack, 'ashchan', { plainHttp: true, publicHostnames: ['localhost', 'ashchan.localhost'] });
 };

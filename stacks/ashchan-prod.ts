@@ -1,7 +1,7 @@
 // Ashchan in production on three hosts joined by WireGuard: the seed's "Production Deployment"
 // (systemd, host-to-host networking, DNS across hosts) with plain HTTP switched off (migration step 6).
 import { type App, Host, Network, Stack } from 'podmesh';
-import { addAshchan } from './lib/ashchan.ts';
+import { Ashchan } from './lib/ashchan.ts';
 
 export default (app: App): void => {
   const stack = new Stack(app, 'ashchan-prod', {
@@ -21,12 +21,9 @@ export default (app: App): void => {
     domain: 'ashchan.local',
     slices: { edge: '10.90.0.0/28', app: '10.90.0.16/28', data: '10.90.0.64/26' },
   });
-  addAshchan(stack, {
+  new Ashchan(stack, 'ashchan', {
     network,
-    gateway: edge,
-    apps: appHost,
-    media: data,
-    data,
+    hosts: { gateway: edge, apps: appHost, media: data, data },
     plainHttp: false,
     publicHostnames: ['ashchan.example.org'],
   });

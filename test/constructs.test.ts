@@ -1,4 +1,5 @@
 // Each construct: defaults applied once, props checked at creation, resolved as documented.
+import { Construct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { App, Host, InfraService, Minio, Network, Postgres, Redis, Service, Stack, Volume } from '../src/index.ts';
 import { propIssues } from '../constructs/core/props.ts';
@@ -162,6 +163,28 @@ describe('infrastructure presets', () => {
     expect(r.volumes).toEqual([{ path: 'mini/postgres/data', name: 'mini-postgres-data', host: 'local' }]);
   });
 
+  it('Postgres: database and user default to the stack\'s project, for the server and its clients', () => {
+    // GIVEN a stack whose project is "mini", a Postgres without database or user, and a client
+    const { stack } = miniStack();
+    const db = new Postgres(stack, 'db');
+    svc(stack, 'api', { dependsOn: [db] });
+    // WHEN
+    const [server, client] = resolveStack(stack).services;
+    // THEN
+    expect([db.database, db.user]).toEqual(['mini', 'mini']);
+    expect(server!.environment).toEqual([['POSTGRES_DB', 'mini'], ['POSTGRES_USER', 'mini']]);
+    expect(Object.fromEntries(client!.environment)).toMatchObject({ DB_HOST: 'db.mini.local', DB_DATABASE: 'mini', DB_USERNAME: 'mini' });
+  });
+
+  it('Postgres: the project is the stack\'s, not its id', () => {
+    const stack = new Stack(new App(), 'shop-dev', { project: 'shop' });
+    expect(new Postgres(stack, 'db').database).toBe('shop');
+  });
+
+  it('Postgres outside a stack: an error that says where it belongs', () => {
+    expect(() => new Postgres(new App(), 'db')).toThrow('[(app)] is not inside a Stack. Create hosts, networks and services in a stack');
+  });
+
   it('Redis and Minio: ports and volumes; user props override the preset', () => {
     const { stack } = miniStack();
     new Redis(stack, 'redis', { image: 'docker.io/library/redis:7.4' });
@@ -180,6 +203,28 @@ describe('Volume', () => {
     const w = new Volume(stack, 'cache', { name: 'shared-cache' });
     svc(stack, 'a', { mounts: [{ volume: v, target: '/uploads' }, { volume: w, target: '/cache', readOnly: true }] });
     expect(resolveStack(stack).volumes.map((x) => x.name)).toEqual(['mini-uploads', 'shared-cache']);
+  });
+
+  it('takes no name from a construct that only groups: names come from podmesh constructs', () => {
+    // GIVEN a plain construct grouping a Postgres and a volume of its own
+    const { stack } = miniStack();
+    const team = new Construct(stack, 'team');
+    const v = new Volume(team, 'uploads');
+    new Postgres(team, 'db');
+    svc(team, 'a', { mounts: [{ volume: v, target: '/uploads' }] });
+    // WHEN
+    const r = resolveStack(stack);
+    // THEN the group adds nothing to volume, service or container names; paths still show it
+    expect(r.volumes.map((x) => [x.path, x.name])).toEqual([['mini/team/uploads', 'mini-uploads'], ['mini/team/db/data', 'mini-db-data']]);
+    expect(r.services.map((s) => [s.name, s.containerName])).toEqual([['db', 'mini-db-1'], ['a', 'mini-a-1']]);
+  });
+
+  it('refuses two volumes of one name on one host', () => {
+    const { stack } = miniStack();
+    const a = new Volume(new Construct(stack, 'one'), 'cache');
+    const b = new Volume(new Construct(stack, 'two'), 'cache');
+    svc(stack, 'x', { mounts: [{ volume: a, target: '/a' }, { volume: b, target: '/b' }] });
+    expect(() => resolveStack(stack)).toThrow('[mini/two/cache] volume name "mini-cache" is already used by mini/one/cache on host local. Give one of them another name (name: \'…\') or id.');
   });
 
   it('refuses an unused volume', () => {

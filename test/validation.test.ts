@@ -2,7 +2,8 @@
 import { Construct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { App, Host, InfraService, Minio, Network, PodmeshError, Postgres, Redis, Stack, synth, Volume, type Issue } from '../src/index.ts';
-import { podmeshRejection } from './helpers/errors.ts';
+import { podmeshError, podmeshRejection } from './helpers/errors.ts';
+import { Ashchan } from '../stacks/lib/ashchan.ts';
 import { miniStack, svc, tempDir, testState } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';
 
@@ -313,6 +314,11 @@ describe('unknown props', () => {
     ['Minio', (app) => new Minio(miniStack('bad', app).stack, 'store', { bukcet: 'x' } as never), 'bad/store', 'unknown prop bukcet. Did you mean bucket?'],
     ['InfraService', (app) => new InfraService(miniStack('bad', app).stack, 'mail', { image: 'x', comand: ['true'] } as never), 'bad/mail', 'unknown prop comand. Did you mean command?'],
     ['Redis', (app) => new Redis(miniStack('bad', app).stack, 'cache', { healthcheck: { comand: ['true'] } } as never), 'bad/cache', 'healthcheck: unknown prop comand. Did you mean command?'],
+    ['Ashchan', (app) => new Ashchan(miniStack('bad', app).stack, 'ashchan', { publicHostnames: ['localhost'], plainHtp: true } as never), 'bad/ashchan', 'unknown prop plainHtp. Did you mean plainHttp?'],
+    ['Ashchan (hosts)', (app) => {
+      const { stack, host } = miniStack('bad', app);
+      new Ashchan(stack, 'ashchan', { publicHostnames: ['localhost'], hosts: { gatway: host } } as never);
+    }, 'bad/ashchan', 'hosts: unknown prop gatway. Did you mean gateway?'],
   ];
 
   it.each(CASES)('%s', async (_name, build, path, message) => {
@@ -320,5 +326,10 @@ describe('unknown props', () => {
     build(app);
     const err = await podmeshRejection(synth(app, { stateDir: testState, outDir: tempDir().path }));
     expect(err.issues.map((i) => `[${i.path}] ${i.message}`).join('\n')).toContain(`[${path}] ${message}`);
+  });
+
+  it('App: refused at once (the validation pass walks stacks, not the app)', () => {
+    const err = podmeshError(() => new App({ nmae: 'x' } as never));
+    expect(err.issues).toEqual([{ path: '(app)', message: 'unknown prop nmae. Did you mean name? Known: name.' }]);
   });
 });

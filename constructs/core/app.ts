@@ -1,5 +1,8 @@
 // The root of the construct tree: holds the stacks that one synth run renders.
 import { Construct } from 'constructs';
+import { z } from 'zod';
+import { PodmeshError } from './errors.ts';
+import { checkProps, propIssues } from './props.ts';
 
 /** Options of an App. */
 export interface AppProps {
@@ -9,6 +12,8 @@ export interface AppProps {
    */
   readonly name?: string;
 }
+
+const schema = z.object({ name: z.string().min(1).optional() });
 
 /**
  * The root construct. Stacks are its children; `synth()` (in `src/synth.ts`) renders them.
@@ -23,7 +28,11 @@ export class App extends Construct {
 
   constructor(props: AppProps = {}) {
     super(undefined as unknown as Construct, '');
-    this.label = props.name ?? 'podmesh';
+    const p = checkProps(this, schema, props);
+    // The validation pass walks stacks, not the app: the app's own props are refused at once.
+    const issues = propIssues(this);
+    if (issues.length > 0) throw new PodmeshError(issues.map((i) => ({ path: '(app)', message: i.message })));
+    this.label = p.name ?? 'podmesh';
   }
 
   /** Whether a construct is an App. */

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { DNS_LABEL, INTERFACE_NAME, isDnsName } from './names.ts';
 import { parseCidr } from './ip.ts';
 import type { KeyType } from '../model/certificates.ts';
+import { PodmeshError } from './errors.ts';
 import { checkProps } from './props.ts';
 import { uniqueId } from './unique.ts';
 
@@ -159,12 +160,15 @@ export class Stack extends Construct {
     this.wireguard = p.wireguard ?? {};
   }
 
-  /** The stack a construct belongs to. */
+  /**
+   * The stack a construct belongs to.
+   * @throws PodmeshError when the construct is not inside a Stack
+   */
   static of(c: Construct): Stack {
     for (let s: Construct | undefined = c; s; s = s.node.scope) {
       if (s instanceof Stack) return s;
     }
-    throw new Error(`${c.node.path} is not inside a Stack`);
+    throw PodmeshError.at(c.node.path || '(app)', 'is not inside a Stack. Create hosts, networks and services in a stack, e.g. new Service(stack, …).');
   }
 
   /** Whether a construct is a Stack. */

@@ -1,6 +1,7 @@
 // Infrastructure services without mTLS: PostgreSQL, Redis, MinIO, or any other container.
 import type { Construct } from 'constructs';
 import { z } from 'zod';
+import { Stack } from '../core/stack.ts';
 import { Volume } from './volume.ts';
 import type { CertKind } from './certificates.ts';
 import { Workload, workloadSchema, type HealthcheckProps, type TlsMount, type WorkloadProps } from './workload.ts';
@@ -27,9 +28,17 @@ export class InfraService extends Workload {
 
 /** Options of the PostgreSQL preset. */
 export interface PostgresProps extends Partial<WorkloadProps> {
-  /** @default 'ashchan' */
+  /**
+   * Database the image creates and clients connect to (`POSTGRES_DB`, the clients' `DB_DATABASE`).
+   * @default - the stack's project, e.g. `ashchan`
+   */
   readonly database?: string;
-  /** @default 'ashchan' */
+  /**
+   * Role the image creates and clients connect as (`POSTGRES_USER`, the clients' `DB_USERNAME`).
+   * Its password is generated into the state folder. This preset's `user` is the database role, not
+   * the container's user.
+   * @default - the stack's project, e.g. `ashchan`
+   */
   readonly user?: string;
 }
 
@@ -48,7 +57,8 @@ export class Postgres extends InfraService {
   public readonly user: string;
 
   constructor(scope: Construct, id: string, props: PostgresProps = {}) {
-    const { database = 'ashchan', user = 'ashchan', ...rest } = props;
+    const project = Stack.of(scope).project;
+    const { database = project, user = project, ...rest } = props;
     const preset = withPreset(rest, {
       image: 'docker.io/library/postgres:16-alpine',
       ports: { postgres: 5432 },

@@ -55,7 +55,11 @@ export interface ServiceProps extends WorkloadProps {
   /**
    * The services this one may call over mTLS (the call policy): each gets `<NAME>_SERVICE_URL`
    * here and accepts this service's client certificate (`MTLS_ALLOWED_CLIENTS`); a call nobody
-   * declared is refused. Depending on an mTLS service implies calling it, so it must be listed.
+   * declared is refused. A call implies start order: this service starts after the services it
+   * calls, as if they were in `dependsOn` (so they need not be listed there; on a Podman that
+   * cannot report health to systemd, before 4.7, its units wait for the start), except where calls
+   * close a loop: two services that call each other get no order between them (TOPOLOGY.md says
+   * so), never a cycle error. Depending on an mTLS service means calling it, so it must be listed.
    * @default - none
    */
   readonly calls?: ReadonlyArray<Service | string>;
@@ -118,7 +122,6 @@ export class Service extends Workload {
     this.mtlsPort = (this.props as ServiceProps).mtls?.port ?? 8443;
   }
 
-  /** Public TLS names, if the service terminates public TLS. */
   /** Declared calls, as given (services or names). */
   get calls(): ReadonlyArray<Service | string> {
     return [...((this.props as ServiceProps).calls ?? []), ...this.extraCalls];
@@ -138,6 +141,7 @@ export class Service extends Workload {
     return h === false ? undefined : { appRoot: h?.appRoot ?? '/opt/www', serverName: h?.serverName ?? 'http' };
   }
 
+  /** Public TLS names, if the service terminates public TLS. */
   get publicTls(): PublicTlsProps | undefined {
     return (this.props as ServiceProps).publicTls;
   }

@@ -133,7 +133,8 @@ export interface WorkloadProps {
    */
   readonly envFiles?: readonly string[];
   /**
-   * Workloads that must be up first.
+   * Workloads that must be up first. A Service also waits for the services in its `calls`
+   * without listing them here.
    * @default - none
    */
   readonly dependsOn?: ReadonlyArray<Workload | string | DependencyProps>;

@@ -64,8 +64,9 @@ export function planHost(stack: ResolvedStack, host: ResolvedHost, services: rea
   const problems = healthWaitProblems(host, services);
   // Services some local dependent waits for to be healthy tell systemd when they are, if the host can.
   const local = new Set(services.map((s) => s.name));
-  const awaited = new Set(services.flatMap((s) => s.dependsOn.filter((d) => d.condition === 'healthy' && local.has(d.service)).map((d) => d.service)));
+  // A wait a call implies becomes a wait for start where this Podman cannot report health.
   const signals = canSignalHealthy(version);
+  const awaited = new Set(services.flatMap((s) => s.dependsOn.filter((d) => d.condition === 'healthy' && local.has(d.service) && (signals || !d.implied)).map((d) => d.service)));
   // One list for every container of the host: the serializer escapes a list it has seen once.
   const remote = remoteHostEntries(stack, host.name).map((e) => `${e.name}:${e.ip}`);
   const units: PlannedUnit[] = [];
@@ -104,7 +105,7 @@ function healthWaitProblems(host: ResolvedHost, services: readonly ResolvedServi
   const flag = formatPodmanVersion(PODMAN_FLAGS['--sdnotify=healthy'].since);
   return services.flatMap((s) =>
     s.dependsOn
-      .filter((d) => d.condition === 'healthy' && local.has(d.service))
+      .filter((d) => d.condition === 'healthy' && !d.implied && local.has(d.service))
       .map((d) => ({
         path: s.path,
         message: `waits for ${d.service} to be healthy, but Podman ${formatPodmanVersion(v)} on host ${host.name} cannot tell systemd when a container is healthy (Quadlet Notify=healthy needs v${quadlet}, podman --sdnotify=healthy v${flag}). Raise the host's podmanVersion or use condition: 'started'.`,

@@ -50,7 +50,7 @@ export function topologyMarkdown(stack: ResolvedStack): string {
       const callers = s.callers.map((c) => `\`${dns.get(c)}\``).join(', ') || 'nobody';
       lines.push(`| ${s.name} | ${calls} | ${callers} |`);
     }
-    lines.push('');
+    lines.push('', ...unorderedCallLines(stack));
   }
   if (infra.length > 0) {
     lines.push('## Infrastructure services (no mTLS)', '', '| Service | DNS Name | Internal URL | IP | Host |', '|---|---|---|---|---|');
@@ -117,6 +117,17 @@ function diagramLines(stack: ResolvedStack): string[] {
     }
   }
   return out;
+}
+
+/** A call makes the caller start after its callee; these calls close a loop, so they give no order. */
+function unorderedCallLines(stack: ResolvedStack): string[] {
+  const calls = stack.unorderedCalls;
+  if (calls.length === 0) return [];
+  const mutual = (a: string, b: string) => calls.some(([c, d]) => c === b && d === a);
+  const lines = calls
+    .filter(([a, b]) => !mutual(a, b) || calls.findIndex(([c, d]) => c === a && d === b) < calls.findIndex(([c, d]) => c === b && d === a))
+    .map(([a, b]) => (mutual(a, b) ? `- ${a} and ${b} call each other: no start order between them.` : `- ${a} calls ${b}, and ${b} reaches ${a} through other calls and dependencies (a loop): this call gives no start order.`));
+  return ['A service starts after the services it calls, except:', '', ...lines, ''];
 }
 
 function shape(s: ResolvedService): string {

@@ -36,17 +36,7 @@ export function allocateAddresses(
   locked: Readonly<Record<string, string>>,
   issues: IssueCollector,
 ): Allocation {
-  const reserved = new Map<number, string>();
-  const reserve = (ip: number, why: string) => reserved.set(ip, why);
-  reserve(network.cidr.base, 'the network address');
-  reserve(lastAddress(network.cidr), 'the broadcast address');
-  for (const s of segments) {
-    if (segments.length > 1) {
-      reserve(s.cidr.base, `the network address of host ${s.host}'s slice`);
-      reserve(lastAddress(s.cidr), `the broadcast address of host ${s.host}'s slice`);
-    }
-    reserve(s.gateway, segments.length > 1 ? `the gateway of host ${s.host}'s slice` : 'the gateway address');
-  }
+  const reserved = reservedAddresses(network.cidr, segments);
   const segmentOf = new Map(segments.map((s) => [s.host, s]));
   const taken = new Map<number, string>();
   const result = new Map<string, string>();
@@ -108,6 +98,21 @@ export function allocateAddresses(
     cursor.set(r.host, ip + 1);
   }
   return { addresses: result };
+}
+
+/** Addresses no workload may have, each with why: network, broadcast and gateway of the network and of every slice. */
+function reservedAddresses(cidr: Cidr, segments: readonly SegmentPlan[]): Map<number, string> {
+  const reserved = new Map<number, string>();
+  reserved.set(cidr.base, 'the network address');
+  reserved.set(lastAddress(cidr), 'the broadcast address');
+  for (const s of segments) {
+    if (segments.length > 1) {
+      reserved.set(s.cidr.base, `the network address of host ${s.host}'s slice`);
+      reserved.set(lastAddress(s.cidr), `the broadcast address of host ${s.host}'s slice`);
+    }
+    reserved.set(s.gateway, segments.length > 1 ? `the gateway of host ${s.host}'s slice` : 'the gateway address');
+  }
+  return reserved;
 }
 
 /** Longest prefix whose block holds `n` addresses, and at least one bit shorter than `current`. */

@@ -1,6 +1,8 @@
 // The allocation lock file (`out/<stack>/podmesh.lock.json`): parsed and rendered, never guessed.
 import { z } from 'zod';
 import { PodmeshError } from '../../constructs/core/errors.ts';
+import { compare } from '../io/sort.ts';
+import { formatCidr, type Cidr } from '../../constructs/core/ip.ts';
 import type { AllocationLock } from './model.ts';
 
 /** Name of the lock file inside `out/<stack>/`. */
@@ -46,4 +48,18 @@ export function renderLock(lock: AllocationLock): string {
 export function lockedPublicKey(lock: AllocationLock | undefined, host: string): { publicKey?: string } {
   const key = lock?.wireguard?.hosts[host]?.publicKey;
   return key === undefined ? {} : { publicKey: key };
+}
+
+/**
+ * The lock a resolution leaves: the networks' slices and addresses, and, for a tunnel, each
+ * host's tunnel address with the public key the previous lock recorded.
+ */
+export function buildLock(
+  networks: AllocationLock['networks'],
+  tunnel: { readonly subnet: Cidr; readonly addresses: ReadonlyMap<string, string> } | undefined,
+  previous: AllocationLock | undefined,
+): AllocationLock {
+  if (!tunnel) return { version: 1, networks };
+  const hosts = [...tunnel.addresses].sort(([a], [b]) => compare(a, b)).map(([h, address]) => [h, { address, ...lockedPublicKey(previous, h) }]);
+  return { version: 1, networks, wireguard: { subnet: formatCidr(tunnel.subnet), hosts: Object.fromEntries(hosts) } };
 }

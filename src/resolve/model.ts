@@ -126,6 +126,13 @@ export interface ResolvedHealthcheck {
 export interface ResolvedDependency {
   readonly service: string;
   readonly condition: 'healthy' | 'started';
+  /**
+   * Implied by a call, not listed in dependsOn: where a runtime cannot wait for health (Quadlet
+   * before Podman 4.7), it waits for the start instead, with no problem; a dependsOn entry that
+   * asks for health there is a problem.
+   * @default false
+   */
+  readonly implied?: boolean;
 }
 
 /** One container of the mesh. */
@@ -243,6 +250,12 @@ export interface ResolvedStack {
   readonly volumes: readonly ResolvedVolume[];
   /** Dependencies first; ties in construct order. */
   readonly services: readonly ResolvedService[];
+  /**
+   * Calls that imply no start order (`[caller, callee]`, in construct order of the caller): a call
+   * makes the caller start after its callee, except when the two reach each other through calls
+   * and dependencies (two services that call each other, or a longer loop), which would be a cycle.
+   */
+  readonly unorderedCalls: readonly (readonly [caller: string, callee: string])[];
   readonly lock: AllocationLock;
   /** The tunnel joining the hosts, when there is more than one. */
   readonly wireguard?: ResolvedWireguard;

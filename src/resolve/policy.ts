@@ -8,6 +8,8 @@ import type { DependencyProps, Workload } from '../../constructs/model/workload.
 /** Calls and callers by workload name, in the stack's service order. */
 export interface CallGraph {
   readonly calls: ReadonlyMap<string, readonly string[]>;
+  /** The same calls in the order each caller declares them: the order of the start dependencies they imply. */
+  readonly declared: ReadonlyMap<string, readonly string[]>;
   readonly callers: ReadonlyMap<string, readonly string[]>;
 }
 
@@ -19,6 +21,7 @@ export function resolveCalls(workloads: readonly Workload[], issues: IssueCollec
   const byName = new Map(workloads.map((w) => [w.name, w]));
   const order = new Map(workloads.map((w, i) => [w.name, i]));
   const calls = new Map<string, string[]>();
+  const declared = new Map<string, string[]>();
   for (const w of workloads) {
     const targets = new Set<string>();
     if (w instanceof Service) {
@@ -54,11 +57,12 @@ export function resolveCalls(workloads: readonly Workload[], issues: IssueCollec
         );
       }
     }
+    declared.set(w.name, [...targets]);
     calls.set(w.name, [...targets].sort((a, b) => order.get(a)! - order.get(b)!));
   }
   const callers = new Map<string, string[]>(workloads.map((w) => [w.name, []]));
   for (const w of workloads) for (const t of calls.get(w.name)!) callers.get(t)!.push(w.name);
-  return { calls, callers };
+  return { calls, declared, callers };
 }
 
 function isWorkload(x: unknown): boolean {

@@ -29,24 +29,51 @@ export function planSlices(req: SliceRequest, issues: IssueCollector): SegmentPl
       issues.add(req.path, `has a slice for unknown host "${host}". Known hosts: ${req.knownHosts.join(', ')}.`);
     }
   }
-  const singleHost = req.hosts.length <= 1 && Object.keys(req.explicit).length === 0;
-  if (singleHost) {
-    const host = req.hosts[0] ?? req.knownHosts[0]!;
-    const gateway = req.gateway === undefined ? req.cidr.base + 1 : parseIp(req.gateway);
-    if (gateway === undefined) return undefined;
-    if (gateway <= req.cidr.base || gateway >= lastAddress(req.cidr)) {
-      issues.add(req.path, `gateway ${req.gateway} is not a usable address of ${formatCidr(req.cidr)}. Pick one in ${formatIp(req.cidr.base + 1)}-${formatIp(lastAddress(req.cidr) - 1)} or leave gateway unset.`);
-      return undefined;
-    }
-    return [{ host, cidr: req.cidr, gateway }];
-  }
+  if (req.hosts.length <= 1 && Object.keys(req.explicit).length === 0) return singleSegment(req, issues);
   if (req.gateway !== undefined) {
     issues.add(req.path, `gateway ${req.gateway} is set, but the network spans hosts ${req.hosts.join(', ')}: each host's slice has its own gateway (its first address). Remove gateway.`);
   }
   const hosts = [...new Set([...req.hosts, ...Object.keys(req.explicit).filter((h) => req.knownHosts.includes(h))])];
-  const taken: { host: string; cidr: Cidr }[] = [];
   const failed = issues.issues.length;
+  const taken = explicitSlices(req, hosts, issues);
+  const pieces = split(req.cidr, hosts.length);
+  if (!pieces) {
+    issues.add(req.path, `subnet ${formatCidr(req.cidr)} is too small to give each of its ${hosts.length} hosts a slice. Use a larger subnet, or set slices explicitly.`);
+    return undefined;
+  }
+  for (const host of hosts) {
+    if (req.explicit[host] !== undefined) continue;
+    const lockedText = req.locked[host];
+    const r = lockedText === undefined ? undefined : parseCidr(lockedText);
+    if (r?.ok && contains(req.cidr, r.cidr.base) && contains(req.cidr, lastAddress(r.cidr)) && !taken.some((t) => overlaps(t.cidr, r.cidr))) {
+      taken.push({ host, cidr: r.cidr });
+    }
+  }
+  freeSlices(req, hosts, pieces[0]!.prefix, taken, issues);
+  if (issues.issues.length > failed) return undefined;
+  return hosts
+    .filter((h) => req.hosts.includes(h) || req.explicit[h] !== undefined)
+    .map((host) => {
+      const cidr = taken.find((t) => t.host === host)!.cidr;
+      return { host, cidr, gateway: cidr.base + 1 };
+    });
+}
 
+/** The one segment of a single-host network: the whole subnet, its gateway given or the first address. */
+function singleSegment(req: SliceRequest, issues: IssueCollector): SegmentPlan[] | undefined {
+  const host = req.hosts[0] ?? req.knownHosts[0]!;
+  const gateway = req.gateway === undefined ? req.cidr.base + 1 : parseIp(req.gateway);
+  if (gateway === undefined) return undefined;
+  if (gateway <= req.cidr.base || gateway >= lastAddress(req.cidr)) {
+    issues.add(req.path, `gateway ${req.gateway} is not a usable address of ${formatCidr(req.cidr)}. Pick one in ${formatIp(req.cidr.base + 1)}-${formatIp(lastAddress(req.cidr) - 1)} or leave gateway unset.`);
+    return undefined;
+  }
+  return [{ host, cidr: req.cidr, gateway }];
+}
+
+/** The slices the stack gives: inside the subnet, overlapping no other, large enough for a bridge. */
+function explicitSlices(req: SliceRequest, hosts: readonly string[], issues: IssueCollector): { host: string; cidr: Cidr }[] {
+  const taken: { host: string; cidr: Cidr }[] = [];
   for (const host of hosts) {
     const text = req.explicit[host];
     if (text === undefined) continue;
@@ -67,21 +94,11 @@ export function planSlices(req: SliceRequest, issues: IssueCollector): SegmentPl
     }
     taken.push({ host, cidr: r.cidr });
   }
+  return taken;
+}
 
-  const pieces = split(req.cidr, hosts.length);
-  if (!pieces) {
-    issues.add(req.path, `subnet ${formatCidr(req.cidr)} is too small to give each of its ${hosts.length} hosts a slice. Use a larger subnet, or set slices explicitly.`);
-    return undefined;
-  }
-  const prefix = pieces[0]!.prefix;
-  for (const host of hosts) {
-    if (req.explicit[host] !== undefined) continue;
-    const lockedText = req.locked[host];
-    const r = lockedText === undefined ? undefined : parseCidr(lockedText);
-    if (r?.ok && contains(req.cidr, r.cidr.base) && contains(req.cidr, lastAddress(r.cidr)) && !taken.some((t) => overlaps(t.cidr, r.cidr))) {
-      taken.push({ host, cidr: r.cidr });
-    }
-  }
+/** Gives every host still without a slice the first free block of `prefix`, adding it to `taken`. */
+function freeSlices(req: SliceRequest, hosts: readonly string[], prefix: number, taken: { host: string; cidr: Cidr }[], issues: IssueCollector): void {
   const step = 2 ** (32 - prefix);
   for (const host of hosts) {
     if (taken.some((t) => t.host === host) || req.explicit[host] !== undefined) continue;
@@ -99,13 +116,6 @@ export function planSlices(req: SliceRequest, issues: IssueCollector): SegmentPl
     }
     taken.push({ host, cidr: found });
   }
-  if (issues.issues.length > failed) return undefined;
-  return hosts
-    .filter((h) => req.hosts.includes(h) || req.explicit[h] !== undefined)
-    .map((host) => {
-      const cidr = taken.find((t) => t.host === host)!.cidr;
-      return { host, cidr, gateway: cidr.base + 1 };
-    });
 }
 
 /** A host asking for a tunnel address. */

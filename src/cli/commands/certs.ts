@@ -1,4 +1,5 @@
 // `podmesh certs status|issue|rotate|revoke|csr|import`: the certificates of the state folder.
+import { Workload } from '../../../constructs/model/workload.ts';
 import { join } from 'node:path';
 import type { App } from '../../../constructs/core/app.ts';
 import type { Stack } from '../../../constructs/core/stack.ts';
@@ -146,7 +147,8 @@ const revokeRow = certs(
   },
   async (base, a, io) => {
     const { stacks, state, now } = await open(base, io);
-    const owners = stacks.filter((s) => s.node.tryFindChild(a.service));
+    // Services may sit in constructs that group them (Ashchan): look through the whole stack.
+    const owners = stacks.filter((s) => s.node.findAll().some((c) => Workload.isWorkload(c) && c.name === a.service));
     if (owners.length !== 1) {
       throw new UsageError(owners.length === 0 ? `no selected stack has a service "${a.service}".` : `service "${a.service}" is in stacks ${owners.map((s) => s.node.id).join(', ')}: pick one with --stack.`);
     }

@@ -1,0 +1,57 @@
+// What is mounted into a container: the stack's volumes and host folders, generated Hyperf and
+// OpenSSL configuration, and the workload's certificates, each target mounted once.
+import { serviceConfigPath } from '../layout.ts';
+import type { IssueCollector } from '../../constructs/core/errors.ts';
+import { Service } from '../../constructs/model/service.ts';
+import type { Workload } from '../../constructs/model/workload.ts';
+import { OPENSSL_CONF_PATH } from './environment.ts';
+import type { ResolvedMount } from './model.ts';
+import type { Names } from './naming.ts';
+
+/** Files of a Hyperf service's `config/autoload/`, generated under the host folder's `config/<service>/`. */
+export const HYPERF_FILES = ['server.php', 'mtls_client.php', 'mtls_policy.php'] as const;
+
+/** The service's generated OpenSSL configuration, under the host folder's `config/<service>/`. */
+export const OPENSSL_CONF_FILE = 'openssl.cnf';
+
+/** Every mount of a workload, in a fixed order; a target mounted twice is reported. */
+export function resolveMounts(w: Workload, names: Names, issues: IssueCollector): ResolvedMount[] {
+  const hyperf = w instanceof Service ? w.hyperf : undefined;
+  const mounts: ResolvedMount[] = [
+    ...w.mounts.map((m): ResolvedMount => ({
+      type: m.volume ? 'volume' : 'bind',
+      // A volume of another stack has no name here (reported by the volume phase): its own path stands in.
+      source: m.volume ? (names.volumeNameOf.get(m.volume) ?? m.volume.node.path) : m.hostPath!,
+      target: m.target,
+      readOnly: m.readOnly ?? false,
+    })),
+    ...hyperfMounts(w.name, hyperf),
+    ...(w instanceof Service ? [opensslMount(w.name)] : []),
+    ...w.tlsMounts().map((m): ResolvedMount => ({
+      type: 'pki',
+      source: m.file ? `${w.name}/${m.file}` : w.name,
+      target: m.target,
+      readOnly: true,
+    })),
+  ];
+  const targets = new Set<string>();
+  for (const m of mounts) {
+    if (targets.has(m.target)) issues.add(w.node.path, `two mounts target ${m.target}. Mount each path once${m.type === 'pki' ? ` (podmesh mounts the certificates at ${m.target})` : ''}.`);
+    targets.add(m.target);
+  }
+  return mounts;
+}
+
+function opensslMount(service: string): ResolvedMount {
+  return { type: 'bind', source: `./${serviceConfigPath(service, OPENSSL_CONF_FILE)}`, target: OPENSSL_CONF_PATH, readOnly: true };
+}
+
+function hyperfMounts(service: string, hyperf: { readonly appRoot: string } | undefined): ResolvedMount[] {
+  if (!hyperf) return [];
+  return HYPERF_FILES.map((file) => ({
+    type: 'bind',
+    source: `./${serviceConfigPath(service, `autoload/${file}`)}`,
+    target: `${hyperf.appRoot}/config/autoload/${file}`,
+    readOnly: true,
+  }));
+}

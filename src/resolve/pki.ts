@@ -1,0 +1,34 @@
+// Phase: the stack's certificate authorities and every certificate its workloads need (CN = the
+// DNS name, SAN = its names and address), as bindings the PKI reconcile issues.
+import type { Stack } from '../../constructs/core/stack.ts';
+import type { Service } from '../../constructs/model/service.ts';
+import type { Workload } from '../../constructs/model/workload.ts';
+import type { AuthoritySpec, CertBinding } from '../state/pki/types.ts';
+import type { Unplaced } from '../layout.ts';
+import type { ResolvedService } from './model.ts';
+
+/** The stack's CA settings with the seed's defaults; `domain` names the client CA unless given. */
+export function authorityOf(stack: Stack, domain: string): AuthoritySpec {
+  const p = stack.pki;
+  return {
+    rootCommonName: p.rootCommonName ?? `${stack.project}-ca`,
+    rootLifetimeDays: p.rootLifetimeDays ?? 3650,
+    clientCaCommonName: p.clientCaCommonName ?? domain,
+    clientCaLifetimeDays: p.clientCaLifetimeDays ?? 1825,
+    keyType: p.keyType ?? 'ecdsa-p256',
+    ...(p.organization ? { organization: p.organization } : {}),
+  };
+}
+
+/** The certificates a workload needs: CN = DNS name, SAN = DNS names and its address; the public one from publicTls. */
+export function certificateBindings(w: Workload, s: Unplaced<ResolvedService>): CertBinding[] {
+  const keyType = w.props.certificate?.keyType ?? 'ecdsa-p256';
+  const lifetimeDays = w.props.certificate?.lifetimeDays ?? 365;
+  return s.certificates.map((kind): CertBinding => {
+    if (kind === 'public') {
+      const pub = (w as Service).publicTls!;
+      return { service: s.name, kind, commonName: pub.hostnames[0]!, dnsNames: [...pub.hostnames], ipAddresses: [...(pub.ipAddresses ?? [])], keyType, lifetimeDays };
+    }
+    return { service: s.name, kind, commonName: s.dnsName, dnsNames: [...s.aliases], ipAddresses: [s.ip], keyType, lifetimeDays };
+  });
+}

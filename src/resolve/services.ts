@@ -1,0 +1,145 @@
+// Phase: each workload as a plain ResolvedService: identity, address, ports, the environment
+// podmesh generates (and user variables that must not clash with it), mounts, health, order.
+import type { IssueCollector } from '../../constructs/core/errors.ts';
+import { Service } from '../../constructs/model/service.ts';
+import type { Workload } from '../../constructs/model/workload.ts';
+import { compare } from '../io/sort.ts';
+import type { InfraDependencies, ServiceGraph } from './dependencies.ts';
+import { generatedEnvironment, mtlsUrl, secretEnvironment, type InfraEndpoints } from './environment.ts';
+import { healthOf, resolveHealthcheck } from './health.ts';
+import type { Inventory } from './inventory.ts';
+import type { Unplaced } from '../layout.ts';
+import type { ResolvedPort, ResolvedService } from './model.ts';
+import { resolveMounts } from './mounts.ts';
+import type { Names } from './naming.ts';
+import type { Placement } from './placement.ts';
+
+/** The facts of earlier phases that a service is built from. */
+export interface ServiceFacts {
+  readonly inv: Inventory;
+  readonly placement: Placement;
+  readonly names: Names;
+  readonly ipOf: ReadonlyMap<Workload, string>;
+  readonly portsOf: ReadonlyMap<Workload, readonly ResolvedPort[]>;
+  readonly graph: ServiceGraph;
+}
+
+/**
+ * Builds the service of every workload that has a host, a network, a DNS name and an address,
+ * and checks its environment, mounts and public TLS port. A workload without them has no
+ * service (its problem is already reported).
+ */
+export function resolveServices(facts: ServiceFacts, issues: IssueCollector): Map<Workload, Unplaced<ResolvedService>> {
+  const services = new Map<Workload, Unplaced<ResolvedService>>();
+  for (const w of facts.inv.workloads) {
+    const s = resolveService(w, facts, issues);
+    if (s) services.set(w, s);
+  }
+  return services;
+}
+
+function resolveService(w: Workload, facts: ServiceFacts, issues: IssueCollector): Unplaced<ResolvedService> | undefined {
+  const { placement, names, graph } = facts;
+  // Checked for every workload, so their problems show even when another phase left it without an address.
+  const ports = facts.portsOf.get(w)!;
+  const environment = serviceEnvironment(w, facts, issues);
+  const mounts = resolveMounts(w, names, issues);
+  const publicTls = w instanceof Service && w.publicTls ? { publicTlsPort: publicTlsPort(w, ports, issues) } : {};
+  const host = placement.hostOf.get(w);
+  const network = placement.networkOf.get(w);
+  const dnsName = names.dnsOf.get(w);
+  const ip = facts.ipOf.get(w);
+  if (!host || !network || !dnsName || !ip) return undefined;
+  const health = healthOf(w, dnsName);
+  const hyperf = w instanceof Service ? w.hyperf : undefined;
+  return {
+    name: w.name,
+    path: w.node.path,
+    kind: w.kind,
+    serviceName: w.props.serviceName ?? w.name,
+    host: host.node.id,
+    network: network.node.id,
+    image: w.props.image,
+    containerName: names.containerNameOf.get(w)!,
+    hostname: w.name,
+    dnsName,
+    aliases: [dnsName, ...(w.props.aliases ?? [])],
+    ip,
+    staticIp: w.props.ip !== undefined,
+    ports,
+    ...(w instanceof Service ? { mtls: { port: w.mtlsPort, url: mtlsUrl(dnsName, w.mtlsPort) } } : {}),
+    ...environment,
+    calls: graph.calls.calls.get(w.name)!,
+    callers: graph.calls.callers.get(w.name)!,
+    ...(hyperf ? { hyperf } : {}),
+    ...publicTls,
+    dependsOn: graph.depsOf.get(w)!,
+    ...(health ? { healthcheck: resolveHealthcheck(health) } : {}),
+    restart: w.props.restart ?? 'unless-stopped',
+    mounts,
+    ...(w.props.command ? { command: [...w.props.command] } : {}),
+    ...(w.props.user ? { user: w.props.user } : {}),
+    readOnlyRootFilesystem: w.props.readOnlyRootFilesystem ?? false,
+    certificates: w.certificateKinds(),
+  };
+}
+
+/** Generated, env-file and user variables (sorted), and the secret ones; a user variable may not redefine a generated one. */
+function serviceEnvironment(w: Workload, facts: ServiceFacts, issues: IssueCollector): Pick<ResolvedService, 'environment' | 'secretEnvironment'> {
+  const { names, graph, inv } = facts;
+  const dnsOf = (name: string) => names.dnsOf.get(inv.byName.get(name)!) ?? name;
+  const deps = graph.infraOf.get(w)!;
+  const infra = infraEndpoints(deps, facts);
+  const generated = generatedEnvironment(w.kind, {
+    serviceName: w.props.serviceName ?? w.name,
+    dnsName: names.dnsOf.get(w) ?? w.name,
+    ...(w instanceof Service ? { mtlsPort: w.mtlsPort } : {}),
+    calls: graph.calls.calls.get(w.name)!.map((c) => ({ name: c, url: mtlsUrl(dnsOf(c), (inv.byName.get(c) as Service).mtlsPort) })),
+    allowedClients: graph.calls.callers.get(w.name)!.map(dnsOf).sort(compare),
+    infra,
+  });
+  const secretEnv = secretEnvironment(
+    Object.fromEntries(Object.entries(w.secretVariables()).map(([k, name]) => [k, `${w.name}/${name}`])),
+    { ...infra, names: { postgres: deps.postgres?.name, redis: deps.redis?.name, minio: deps.minio?.name } },
+  ).sort(([a], [b]) => compare(a, b));
+  const env = new Map(generated);
+  const reserved = new Map([...generated, ...secretEnv.map(([k]): [string, string] => [k, '(a secret in the state folder)'])]);
+  for (const { name, value, file } of w.fileEnvironment) {
+    if (reserved.has(name)) {
+      issues.add(w.node.path, `environment variable ${name} from env file ${file} is generated by podmesh (${name}=${reserved.get(name)}). Remove it from the file.`);
+    }
+    env.set(name, value);
+  }
+  for (const [k, v] of Object.entries(w.props.environment ?? {})) {
+    if (reserved.has(k)) {
+      issues.add(w.node.path, `environment variable ${k} is generated by podmesh (${k}=${reserved.get(k)}). Remove it from environment, or change the model that generates it.`);
+    }
+    env.set(k, v);
+  }
+  return { environment: [...env].sort(([a], [b]) => compare(a, b)), secretEnvironment: secretEnv };
+}
+
+/** Where a workload reaches the infrastructure it depends on. */
+function infraEndpoints(deps: InfraDependencies, facts: ServiceFacts): InfraEndpoints {
+  const { names, portsOf, inv } = facts;
+  const dns = (w: Workload) => names.dnsOf.get(w) ?? w.name;
+  const portOf = (w: Workload, name: string, fallback: number): number => portsOf.get(w)?.find((p) => p.name === name)?.port ?? fallback;
+  const { postgres, redis, minio } = deps;
+  return {
+    ...(postgres ? { postgres: { dnsName: dns(postgres), port: portOf(postgres, 'postgres', 5432), database: postgres.database, user: postgres.user } } : {}),
+    ...(redis ? { redis: { dnsName: dns(redis), port: portOf(redis, 'redis', 6379) } } : {}),
+    ...(minio ? { minio: { dnsName: dns(minio), port: portOf(minio, 'api', 9000), user: minio.rootUser, bucket: minio.bucket ?? inv.stack.project } } : {}),
+  };
+}
+
+/** The port that terminates public TLS: it must be declared, over TCP, and not the mTLS listener. */
+function publicTlsPort(w: Service, ports: readonly ResolvedPort[], issues: IssueCollector): string {
+  const name = w.publicTls!.port ?? 'public';
+  const port = ports.find((p) => p.name === name);
+  const tcp = ports.filter((p) => p.name !== 'mtls' && p.protocol === 'tcp').map((p) => p.name);
+  const choose = tcp.length > 0 ? `Declare it in ports, or set publicTls.port to one of: ${tcp.join(', ')}.` : `Declare it, e.g. ports: { ${name}: { port: 9501, publish: true } }.`;
+  if (!port) issues.add(w.node.path, `publicTls is served on port "${name}", which the service does not declare. ${choose}`);
+  else if (name === 'mtls') issues.add(w.node.path, 'publicTls cannot be served on the mTLS port: public clients have no client certificate. Declare a port of its own.');
+  else if (port.protocol !== 'tcp') issues.add(w.node.path, `publicTls is served on port "${name}", which is ${port.protocol}; TLS needs tcp.`);
+  return name;
+}
