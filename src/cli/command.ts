@@ -34,6 +34,12 @@ export interface Command<D> {
    * "nothing was written"; commands that only read, or report their own progress, say nothing.
    */
   readonly writes: boolean;
+  /**
+   * It writes the state folder or `out/` (or installs from them): the runner refuses a state folder
+   * inside, equal to or around out/ or one git would commit, and holds the lock of both folders
+   * while it runs. @default false
+   */
+  readonly guarded?: boolean;
   /** argv after the command words to data; no I/O. Throws UsageError for a wrong command line. */
   readonly parse: (argv: readonly string[]) => D | Help;
   /** Does the work; returns the exit code. */

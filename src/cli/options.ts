@@ -1,5 +1,6 @@
 // Command-line options shared by every podmesh command, and the pure helpers that read them.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseIsoTime } from './locations.ts';
 
 /** A parseArgs option table. */
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -12,6 +13,7 @@ export const COMMON = {
   stacks: { type: 'string', default: 'stacks' },
   help: { type: 'boolean', short: 'h', default: false },
   debug: { type: 'boolean', default: false },
+  'lock-timeout': { type: 'string' },
 } as const satisfies Options;
 
 /** How --help describes the options every command takes (flag column, then text). */
@@ -20,6 +22,7 @@ export const COMMON_HELP: readonly (readonly [string, string])[] = [
   ['--out DIR', 'output folder (default: out)'],
   ['--state DIR', 'state folder for keys and certificates (default: .podmesh, or $PODMESH_STATE_DIR)'],
   ['--stacks DIR', 'folder of stack files (default: stacks)'],
+  ['--lock-timeout S', 'seconds to wait for another podmesh run holding the state folder or out/ (default: 60)'],
   ['--debug', 'print stack traces of unexpected errors'],
   ['-h, --help', 'this help'],
 ];
@@ -48,14 +51,36 @@ export function parseOptions<O extends Options>(args: readonly string[], options
   }
 }
 
-/** `--now ISO-8601`, or undefined when not given. */
+/** `--now ISO-8601`, strictly (no 30 February, a zone with every time), or undefined when not given. */
 export function parseNow(text: string | undefined): Date | undefined {
   if (text === undefined) return undefined;
-  const d = new Date(text);
-  if (Number.isNaN(d.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(text)) {
-    throw new UsageError(`--now "${text}" is not an ISO-8601 time, e.g. 2027-01-31T12:00:00Z.`);
-  }
+  const d = parseIsoTime(text);
+  if (typeof d === 'string') throw new UsageError(`--now ${d}`);
   return d;
+}
+
+/** Where a guarded command works, read from its arguments and the environment; pure. */
+export interface Workspace {
+  readonly out: string;
+  readonly state: string;
+  /** Which flag or variable named the state folder. */
+  readonly stateSource: string;
+  readonly lockTimeoutSeconds: number;
+}
+
+/** The common options of a command line, read leniently (the command's own parse is the strict one). */
+export function workspaceOf(args: readonly string[], env: Readonly<Record<string, string | undefined>>): Workspace {
+  const { values: v } = parseArgs({ args: [...args], options: COMMON, allowPositionals: true, strict: false });
+  const state = typeof v.state === 'string' ? v.state : undefined;
+  const timeout = typeof v['lock-timeout'] === 'string' ? v['lock-timeout'] : '60';
+  const seconds = Number(timeout);
+  if (timeout.trim() === '' || !Number.isFinite(seconds) || seconds < 0) throw new UsageError(`--lock-timeout "${timeout}" is not a number of seconds, e.g. --lock-timeout 120.`);
+  return {
+    out: typeof v.out === 'string' ? v.out : 'out',
+    state: stateDir(state, env),
+    stateSource: state !== undefined ? '--state' : env.PODMESH_STATE_DIR !== undefined ? '$PODMESH_STATE_DIR' : '--state',
+    lockTimeoutSeconds: seconds,
+  };
 }
 
 /** A whole number of days (`--warn-days`). */

@@ -3,7 +3,13 @@ import { PodmeshError, formatIssues } from '../../constructs/core/errors.ts';
 import { HELP, type AnyCommand, type Group, type Io } from './command.ts';
 import { COMMANDS, GROUPS } from './commands/index.ts';
 import { usageText } from './help.ts';
-import { UsageError } from './options.ts';
+import { join, resolve } from 'node:path';
+import { withLock } from '../io/lock.ts';
+import { gitExposureIssues, locationIssues } from './locations.ts';
+import { UsageError, workspaceOf, type Workspace } from './options.ts';
+
+/** The lock file a guarded command holds in the state folder and in out/ while it runs. */
+export const LOCK_FILE = '.podmesh.lock';
 
 /** The table a run uses (tests may pass their own). */
 export interface CliTable {
@@ -51,10 +57,25 @@ export async function runCli(argv: readonly string[], io: Io, table: CliTable = 
       io.out(usageText(table.commands));
       return 0;
     }
-    return await command.run(data, io);
+    if (!command.guarded) return await command.run(data, io);
+    const chosen = command;
+    return await guarded(workspaceOf(picked.args, io.env), io, command.name, () => chosen.run(data, io));
   } catch (e) {
     return reportError(e, { writes: command?.writes ?? true, debug: argv.includes('--debug') }, io);
   }
+}
+
+/**
+ * Runs a command that writes the state folder or out/: refuses folders that would expose or lose
+ * keys, then holds both folders' locks (state first, always in that order) while it runs.
+ */
+async function guarded(ws: Workspace, io: Io, name: string, run: () => Promise<number>): Promise<number> {
+  const where = { outDir: resolve(io.cwd, ws.out), stateDir: resolve(io.cwd, ws.state), stateSource: ws.stateSource };
+  const issues = locationIssues(where);
+  if (issues.length === 0) issues.push(...(await gitExposureIssues(where)));
+  if (issues.length > 0) throw new PodmeshError(issues);
+  const options = { command: `podmesh ${name}`, timeoutSeconds: ws.lockTimeoutSeconds, onWait: (m: string) => io.err(`podmesh: ${m}\n`) };
+  return withLock(join(where.stateDir, LOCK_FILE), options, () => withLock(join(where.outDir, LOCK_FILE), { ...options, dirMode: 0o755 }, run));
 }
 
 /** Exit codes: 1 for problems in stacks or state, 2 for a wrong command line, 70 for a bug. */

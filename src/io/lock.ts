@@ -1,6 +1,6 @@
 // One writer at a time: an exclusive lock file naming its holder, waited for, taken over when its holder died.
 import { readFileSync } from 'node:fs';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, rmdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { PodmeshError } from '../../constructs/core/errors.ts';
@@ -27,6 +27,8 @@ export interface LockOptions {
   readonly onWait?: (message: string) => void;
   /** Milliseconds between tries. @default 100 */
   readonly pollMs?: number;
+  /** Mode of the lock's folder when it has to be created. @default 0o700 */
+  readonly dirMode?: number;
 }
 
 /** A held lock; `release` is idempotent. */
@@ -132,14 +134,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * than the timeout, since a holder may be between creating and filling it.
  */
 export async function acquireLock(path: string, options: LockOptions): Promise<Lock> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  // A folder made only to hold the lock goes again on release, so a refused run leaves nothing.
+  const created = await mkdir(dirname(path), { recursive: true, mode: options.dirMode ?? 0o700 });
   const self: LockHolder = { pid: process.pid, start: processStart(process.pid), host: hostname(), command: options.command, since: new Date().toISOString() };
   const timeoutMs = (options.timeoutSeconds ?? 60) * 1000;
   const deadline = Date.now() + timeoutMs;
   let told = false;
   let unreadableSince: number | undefined;
   for (;;) {
-    if (await tryCreate(path, self)) return heldLock(path);
+    if (await tryCreate(path, self)) return heldLock(path, created);
     const seen = await readHolder(path);
     if (!seen) {
       // Released between our two steps: try again, but never past the deadline.
@@ -165,7 +168,7 @@ function busy(path: string, holder: LockHolder | undefined, timeoutMs: number): 
   return new PodmeshError([{ path, message: `another podmesh run holds the lock: ${who}. Wait for it to finish, or raise --lock-timeout (waited ${timeoutMs / 1000} s).` }]);
 }
 
-function heldLock(path: string): Lock {
+function heldLock(path: string, createdDir: string | undefined): Lock {
   let released = false;
   return {
     path,
@@ -173,8 +176,21 @@ function heldLock(path: string): Lock {
       if (released) return;
       released = true;
       await rm(path, { force: true });
+      if (createdDir) await removeEmptyUpTo(dirname(path), createdDir);
     },
   };
+}
+
+/** Removes `dir` and its parents up to `top` while they are empty (a run that wrote nothing there). */
+async function removeEmptyUpTo(dir: string, top: string): Promise<void> {
+  for (let d = dir, i = 0; i < 64; d = dirname(d), i++) {
+    try {
+      await rmdir(d);
+    } catch {
+      return;
+    }
+    if (d === top) return;
+  }
 }
 
 /** Runs `fn` holding the lock at `path`, releasing it however `fn` ends. */

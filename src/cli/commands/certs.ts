@@ -63,6 +63,7 @@ function certs<D>(
     usage,
     options,
     writes: true,
+    guarded: sub !== 'status',
     parse(argv): { base: CertsBase; data: D } | Help {
       const { values: v, positionals } = parseCertsArgs(argv);
       if (v.help) return HELP;

@@ -77,6 +77,7 @@ export function applyCommand(runner: CommandRunner = execaRunner): Command<Apply
 `,
     options: applyOptions,
     writes: false,
+    guarded: true,
     parse(argv) {
       const { values: v } = parseOptions(argv, applyOptions);
       if (v.help) return HELP;

@@ -29,6 +29,7 @@ export const synthCommand: Command<SynthArgs> = {
     ['--now ISO', 'the clock used for certificate decisions (default: now)'],
   ],
   writes: true,
+  guarded: true,
   parse(argv) {
     const { values: v } = parseOptions(argv, options);
     if (v.help) return HELP;

@@ -33,6 +33,7 @@ export const wireguardRotateCommand: Command<RotateArgs> = {
 `,
   options,
   writes: true,
+  guarded: true,
   parse(argv) {
     const { values: v } = parseOptions(argv, options);
     if (v.help) return HELP;
