@@ -80,7 +80,7 @@ describe('podmesh CLI', () => {
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain("Unknown option '--bogus'");
     expect((await run(['frobnicate'], cwd)).stderr).toContain('unknown command "frobnicate"');
-    expect((await run(['synth', '--now', 'yesterday'], cwd)).stderr).toContain('--now "yesterday" is not an ISO-8601 time');
+    expect((await run(['synth', '--now', 'yesterday'], cwd)).stderr).toContain('--now "yesterday" is not an ISO-8601 date or time with a zone');
   });
 
   it('--help lists the commands and options', async () => {
@@ -141,7 +141,7 @@ describe('the command table', () => {
   });
 
   it.each([
-    ['synth', ['--now', 'yesterday'], '--now "yesterday" is not an ISO-8601 time, e.g. 2027-01-31T12:00:00Z.'],
+    ['synth', ['--now', 'yesterday'], '--now "yesterday" is not an ISO-8601 date or time with a zone, e.g. 2027-01-31 or 2027-01-31T12:00:00Z.'],
     ['synth', ['--bogus'], "Unknown option '--bogus'"],
     ['verify', ['--format', 'xml'], '--format "xml" is not one of table, json, prom.'],
     ['verify', ['--timeout', '5'], '--timeout "5" must be 100-120000 milliseconds.'],
@@ -173,7 +173,7 @@ describe('the command table', () => {
     expect(version.printed.out).toBe(`${JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version}\n`);
     const usage = recorder();
     expect(await runCli(['synth', '--now', 'x'], usage.io)).toBe(2);
-    expect(usage.printed.err).toBe('podmesh: --now "x" is not an ISO-8601 time, e.g. 2027-01-31T12:00:00Z.\n');
+    expect(usage.printed.err).toBe('podmesh: --now "x" is not an ISO-8601 date or time with a zone, e.g. 2027-01-31 or 2027-01-31T12:00:00Z.\n');
     const problem = recorder();
     expect(await runCli(['synth', '--stacks', '/nonexistent/stacks'], problem.io)).toBe(1);
     expect(problem.printed.err).toContain('podmesh: 1 problem; nothing was written.\n[/nonexistent/stacks] no such folder.');
