@@ -42,7 +42,18 @@ function pairProblems(state: string): string[] {
 
 /** Leftovers of an interrupted run: temporary files and staging folders. */
 function leftovers(dir: string): string[] {
-  return allPaths(dir).filter((p) => /\.tmp$|\.tmp\/|podmesh-staging|podmesh-previous|\.takeover$/.test(p) || p.split('/').some((s) => /^\.pki-.*\.tmp$/.test(s)));
+  return allPaths(dir).filter((p) => /\.tmp$|\.tmp\/|\.removed$|podmesh-staging|podmesh-previous|\.takeover$|\.podmesh\.lock$/.test(p) || p.split('/').some((s) => /^\.pki-.*\.tmp$/.test(s)));
+}
+
+/** Every fifth round, temporaries as a kill at the worst moment leaves them; whether it planted any. */
+function plantLeftovers(stackState: string, round: number): boolean {
+  if (round % 5 !== 0 || !existsSync(stackState)) return false;
+  mkdirSync(join(stackState, '.pki-0123456789ab.tmp'), { recursive: true });
+  writeFileSync(join(stackState, '.pki-0123456789ab.tmp', 'ca.key'), 'a CA key in the making', { mode: 0o600 });
+  mkdirSync(join(stackState, 'secrets'), { recursive: true, mode: 0o700 });
+  writeFileSync(join(stackState, 'secrets', '.db.env.a1b2c3d4e5f6.tmp'), 'POSTGRES_PASSWORD=x', { mode: 0o600 });
+  if (existsSync(join(stackState, 'pki', 'services'))) mkdirSync(join(stackState, 'pki', 'services', '.old.a1b2c3d4e5f6.removed'));
+  return true;
 }
 
 describe('kill -9 during synth', () => {
@@ -104,9 +115,13 @@ describe('kill -9 during synth', () => {
       const now = contentOf(treeState(join(out, 'crash')));
       expect([contentOf(treeA), contentOf(treeB)], `kill ${i}: out/ is a mix`).toContainEqual(now);
       expect(pairProblems(state), `kill ${i}`).toEqual([]);
-      // and the next run finishes the job and leaves nothing temporary behind
+      // and the next run finishes the job, removes what was left (including temporaries planted
+      // where a kill between two system calls would leave them: a PKI staging folder with a CA
+      // key, a secret env file's temporary, a folder removal in progress) and says so
+      const planted = plantLeftovers(join(state, 'crash'), i);
       const next = await synth('b', out, state);
       expect(next.exitCode, `kill ${i}: ${next.stderr}`).toBe(0);
+      if (planted) expect(next.stdout).toContain(`removed what an interrupted run left in`);
       expect(contentOf(treeState(join(out, 'crash')))).toEqual(contentOf(treeB));
       expect(pairProblems(state), `kill ${i} then synth`).toEqual([]);
       expect([...leftovers(state), ...leftovers(out)], `kill ${i} then synth`).toEqual([]);

@@ -64,6 +64,7 @@ export function describeWireguardReports(reports: readonly StateReport[], state:
 export function describeSynth(result: SynthResult, o: { readonly out: string; readonly state: string; readonly check: boolean }): string {
   let text = '';
   for (const r of result.state) {
+    if (r.leftovers.length > 0) text += `${r.stack}: removed what an interrupted run left in ${o.state}/${r.stack}/: ${r.leftovers.join(', ')}\n`;
     const line = describePki(r.pki);
     if (line) text += `${r.stack}: ${line}\n`;
     for (const w of r.pki.warnings) text += `${r.stack}: warning: ${w}\n`;

@@ -1,4 +1,6 @@
 // applySynth: the only code that carries out a synth: the state folder first, then `out/`.
+import { lstatSync } from 'node:fs';
+import { join } from 'node:path';
 import { PodmeshError } from '../../constructs/core/errors.ts';
 import { atomicWriter, type StateWriter } from '../io/atomic.ts';
 import { changed, pruneStacks, writeStackOutput, type WriteReport } from '../io/writer.ts';
@@ -16,6 +18,8 @@ export interface StateReport {
   readonly wireguard?: WireguardResult;
   readonly pki: PkiResult;
   readonly secrets: SecretsResult;
+  /** Temporaries of an interrupted earlier run that were removed (relative to the stack's state folder). */
+  readonly leftovers: readonly string[];
 }
 
 /** What a synth run did (or, with `check`, would do). */
@@ -38,9 +42,14 @@ async function applyState(plan: SynthPlan, writer: StateWriter): Promise<StateRe
   for (const s of plan.stacks) {
     const state = s.state!;
     await writer.mkdir(state.dir, 0o700);
+    for (const rel of state.leftovers) {
+      const abs = join(state.dir, rel);
+      if (lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) await writer.removeDir(abs);
+      else await writer.unlink(abs);
+    }
     const pki = await pkiReconciler.apply(state.pki, writer);
     const secrets = await secretsReconciler.apply(state.secrets, writer);
-    reports.push({ stack: s.stack, pki, secrets });
+    reports.push({ stack: s.stack, pki, secrets, leftovers: state.leftovers });
   }
   const withKeys: StateReport[] = [];
   for (const [i, r] of reports.entries()) {

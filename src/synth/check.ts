@@ -14,7 +14,8 @@ export type StateChange =
   | { readonly stack: string; readonly what: 'service-folder'; readonly service: string }
   | { readonly stack: string; readonly what: 'wireguard-key'; readonly host: string; readonly action: 'create' | 'rotate' }
   | { readonly stack: string; readonly what: 'preshared-key'; readonly pair: string; readonly action: 'create' | 'rotate' }
-  | { readonly stack: string; readonly what: 'secret-file'; readonly path: string; readonly action: 'write' | 'remove' };
+  | { readonly stack: string; readonly what: 'secret-file'; readonly path: string; readonly action: 'write' | 'remove' }
+  | { readonly stack: string; readonly what: 'leftover'; readonly path: string };
 
 /** What `--check` finds: `out/` differences (the exit code) and the state changes synth would make. */
 export interface CheckResult {
@@ -29,12 +30,12 @@ export interface CheckResult {
 export function stateChanges(p: StackPlan): StateChange[] {
   const st = p.state;
   if (!st) return [];
-  return changesOf(p.stack, { pki: st.pki.result, secrets: st.secrets.result, ...(st.wireguard ? { wireguard: st.wireguard.result } : {}) });
+  return changesOf(p.stack, { pki: st.pki.result, secrets: st.secrets.result, ...(st.wireguard ? { wireguard: st.wireguard.result } : {}), leftovers: st.leftovers });
 }
 
 /** The state changes in the reconcilers' results: a plan's (what synth would do) or an apply's report (what it did). */
-export function changesOf(stack: string, r: { readonly pki: PkiResult; readonly wireguard?: WireguardResult; readonly secrets: SecretsResult }): StateChange[] {
-  const out: StateChange[] = [];
+export function changesOf(stack: string, r: { readonly pki: PkiResult; readonly wireguard?: WireguardResult; readonly secrets: SecretsResult; readonly leftovers: readonly string[] }): StateChange[] {
+  const out: StateChange[] = r.leftovers.map((path) => ({ stack, what: 'leftover', path }));
   for (const ca of r.pki.cas) if (ca.action === 'create') out.push({ stack, what: 'ca', ca: ca.ca });
   for (const c of r.pki.certificates) {
     if (c.action !== 'keep') out.push({ stack, what: 'certificate', service: c.service, kind: c.kind, action: c.action, reason: c.reason });
@@ -66,6 +67,8 @@ export function describeStateChange(c: StateChange, state: string): string {
       return `${c.stack}: would ${c.action} the WireGuard preshared key ${c.pair}`;
     case 'secret-file':
       return `${c.stack}: would ${c.action} ${state}/${c.path}`;
+    case 'leftover':
+      return `${c.stack}: would remove ${state}/${c.path}, left by an interrupted run`;
   }
 }
 

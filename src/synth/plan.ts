@@ -1,4 +1,5 @@
 // planSynth: everything a synth would do, as plain data, with every problem of every stack; writes nothing.
+import { findLeftovers } from '../state/leftovers.ts';
 import { join } from 'node:path';
 import type { App } from '../../constructs/core/app.ts';
 import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
@@ -50,6 +51,8 @@ export interface StatePlan {
   readonly secrets: SecretsPlan;
   /** Multi-host stacks only. */
   readonly wireguard?: WireguardPlan;
+  /** Temporaries an interrupted run left (relative to `dir`), removed first on apply. */
+  readonly leftovers: readonly string[];
 }
 
 /** Everything synth would do to one stack. */
@@ -110,7 +113,7 @@ async function planState(s: ResolvedStack, where: { outDir: string; stateDir: st
   const secrets = await collect(found, () => secretsReconciler.plan({ stateDir: dir, stack: s.name, services: s.services }, ctx));
   problems.push(...found);
   if (found.length > 0 || !pki || !secrets) return undefined;
-  return { dir, pki, secrets, ...(wireguard ? { wireguard } : {}) };
+  return { dir, pki, secrets, ...(wireguard ? { wireguard } : {}), leftovers: findLeftovers(dir) };
 }
 
 /** Resolves, plans the state of, renders and compares one stack. */
