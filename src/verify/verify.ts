@@ -300,102 +300,140 @@ function judgeRefuse(p: ProbeOutcome): { status: CheckStatus; detail: string } {
 
 const NOT_RESOLVED = 'not probed: the name did not resolve (use --resolve-from-lock from a host outside the mesh)';
 
+/** A client certificate for a probe: PEM certificate and key. */
+type Creds = { readonly cert: string; readonly key: string };
+
+/** What the probes of a run share: options, state files, the clock and the revoked serials to try. */
+interface VerifyRun {
+  readonly o: VerifyOptions;
+  readonly state: StateFiles;
+  readonly timeoutMs: number;
+  readonly dnsOf: ReadonlyMap<string, string>;
+  /** The latest revoked client certificate of each service still within its validity. */
+  readonly revokedBy: ReadonlyMap<string, InventoryEntry>;
+  readonly revokedCerts: ReadonlyMap<string, Creds>;
+}
+
 /** Probes every target; never throws for what it finds, only for unusable state. */
 export async function verifyMesh(o: VerifyOptions): Promise<VerifyReport> {
   const now = o.now ?? new Date();
-  const timeoutMs = o.timeoutMs ?? 5_000;
-  const warnDays = o.warnDays ?? 30;
   const state = await readState(o);
   const dnsOf = new Map(o.clients.map((c) => [c.service, c.dnsName]));
-  const results: CheckResult[][] = [];
+  const revokedBy = latestRevoked(state.inventory, now);
+  const run: VerifyRun = { o, state, timeoutMs: o.timeoutMs ?? 5_000, dnsOf, revokedBy, revokedCerts: await revokedCredentials(state, revokedBy, dnsOf, now) };
+  // Targets one after another, each target's probes in parallel: a server sees a bounded burst.
+  const results: CheckResult[] = [];
+  for (const t of o.targets) results.push(...(await verifyTarget(run, t)));
+  const all = [...results, ...(await expiryChecks(o, now, o.warnDays ?? 30))];
+  return {
+    stack: o.stack,
+    results: all,
+    failures: all.filter((r) => r.status === 'fail').length,
+    warnings: all.filter((r) => r.status === 'warn').length,
+  };
+}
 
-  // The latest revoked client serial of each service that is still within its validity.
+/** The latest revoked client serial of each service that is still within its validity. */
+function latestRevoked(inventory: readonly InventoryEntry[], now: Date): Map<string, InventoryEntry> {
   const revokedBy = new Map<string, InventoryEntry>();
-  for (const e of state.inventory) {
+  for (const e of inventory) {
     if (e.kind !== 'client' || e.status !== 'revoked' || new Date(e.notAfter).getTime() <= now.getTime()) continue;
     const prev = revokedBy.get(e.service);
     if (!prev || (prev.revokedAt ?? '') < (e.revokedAt ?? '')) revokedBy.set(e.service, e);
   }
-  const revokedCerts = new Map<string, { cert: string; key: string }>();
-  if (state.clientCa) {
-    for (const [service, e] of revokedBy) {
-      const cn = state.clientCerts.get(service)?.parsed.commonName ?? dnsOf.get(service);
-      if (cn) revokedCerts.set(service, await revokedProbeCert(e, cn, state.clientCa, now));
-    }
+  return revokedBy;
+}
+
+/** Probe certificates carrying each revoked serial (signed by the client CA), by service. */
+async function revokedCredentials(state: StateFiles, revokedBy: ReadonlyMap<string, InventoryEntry>, dnsOf: ReadonlyMap<string, string>, now: Date): Promise<Map<string, Creds>> {
+  const creds = new Map<string, Creds>();
+  if (!state.clientCa) return creds;
+  for (const [service, e] of revokedBy) {
+    const cn = state.clientCerts.get(service)?.parsed.commonName ?? dnsOf.get(service);
+    if (cn) creds.set(service, await revokedProbeCert(e, cn, state.clientCa, now));
   }
+  return creds;
+}
 
-  const targetJobs = o.targets.map((t) => async (): Promise<CheckResult[]> => {
-    const base = { service: t.service, serviceName: t.serviceName, serverCn: t.dnsName };
-    const rows: CheckResult[] = [];
-    let address: string | undefined = o.resolveFromLock ? t.ip : undefined;
-    try {
-      const ips = await resolveName(t.dnsName, o.dnsServers, timeoutMs);
-      const ok = ips.includes(t.ip);
-      rows.push({
-        ...base, check: 'dns', client: '', clientCn: '', expected: 'resolve',
-        status: ok ? 'pass' : 'fail',
-        detail: ok ? `${t.dnsName} -> ${ips.join(', ')}` : `${t.dnsName} -> ${ips.join(', ') || 'nothing'}, expected ${t.ip} (podmesh.lock.json)`,
-      });
-      if (ok) address ??= t.ip;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-      rows.push({
-        ...base, check: 'dns', client: '', clientCn: '', expected: 'resolve',
-        status: o.resolveFromLock ? 'warn' : 'fail',
-        detail: `${t.dnsName} does not resolve here (${code})${o.resolveFromLock ? `; probing the lock's ${t.ip}` : ''}`,
-      });
-    }
-    /** Where a listener of the target is reached, or undefined when its name did not resolve. */
-    const endpoint = (port: number) => (o.connectTo ? o.connectTo(t, port) : address === undefined ? undefined : { host: address, port });
-    const to = endpoint(t.port);
-    const server = state.serverCerts.get(t.service)!;
-    const req = (client?: { cert: string; key: string }): ProbeRequest | undefined =>
-      to && { host: to.host, port: to.port, servername: t.dnsName, ca: state.ca, ...(client ? { client } : {}), timeoutMs };
+type Target = VerifyOptions['targets'][number];
 
-    type Planned = { check: CheckKind; client: string; clientCn: string; expected: 'accept' | 'refuse'; creds?: { cert: string; key: string } };
-    const planned: Planned[] = [];
-    for (const c of t.callers) {
-      const creds = state.clientCerts.get(c);
-      planned.push({ check: 'allowed', client: c, clientCn: creds?.parsed.commonName ?? dnsOf.get(c) ?? c, expected: 'accept', ...(creds ? { creds } : {}) });
-    }
-    planned.push({ check: 'no-client-cert', client: '', clientCn: '', expected: 'refuse' });
-    for (const c of o.clients) {
-      if (c.service === t.service || t.callers.includes(c.service)) continue;
-      const creds = state.clientCerts.get(c.service)!;
-      planned.push({ check: 'not-allowed', client: c.service, clientCn: creds.parsed.commonName, expected: 'refuse', creds });
-    }
-    for (const c of t.callers) {
-      const creds = revokedCerts.get(c);
-      if (creds) planned.push({ check: 'revoked', client: c, clientCn: `${dnsOf.get(c)} (serial ${revokedBy.get(c)!.serial})`, expected: 'refuse', creds });
-    }
-    const probed = await pool(
-      planned.map((p) => async (): Promise<CheckResult> => {
-        const common = { ...base, check: p.check, client: p.client, clientCn: p.clientCn, expected: p.expected };
-        if (p.check === 'allowed' && !p.creds) return { ...common, status: 'fail', detail: `${p.client} has no client certificate in the state folder` };
-        const r = req(p.creds);
-        if (!r) return { ...common, status: 'skip', detail: NOT_RESOLVED };
-        const outcome = await probe(r);
-        const judged = p.expected === 'accept' ? judgeAccept(outcome, t, server) : judgeRefuse(outcome);
-        return { ...common, ...judged, probe: outcome };
-      }),
-      o.concurrency ?? 8,
-    );
-    rows.push(...probed);
-    if (t.publicTls) {
-      const pub = t.publicTls;
-      const common = { ...base, serverCn: pub.hostnames[0]!, check: 'public-tls' as const, client: '', clientCn: '', expected: 'accept' as const };
-      const at = endpoint(pub.port);
-      if (!at) rows.push({ ...common, status: 'skip', detail: NOT_RESOLVED });
-      else {
-        const outcome = await probe({ host: at.host, port: at.port, servername: pub.hostnames[0]!, ca: state.ca, timeoutMs });
-        rows.push({ ...common, ...judgePublic(outcome, pub.hostnames, state.publicCerts.get(t.service)!), probe: outcome });
-      }
-    }
-    return rows;
-  });
-  // Targets one after another, each target's probes in parallel: a server sees a bounded burst.
-  for (const job of targetJobs) results.push(await job());
+/** The DNS check of a target, and the address its probes use (undefined when nothing resolved). */
+async function dnsCheck(run: VerifyRun, t: Target): Promise<{ row: CheckResult; address: string | undefined }> {
+  const { o } = run;
+  const base = { service: t.service, serviceName: t.serviceName, serverCn: t.dnsName, check: 'dns' as const, client: '', clientCn: '', expected: 'resolve' as const };
+  const fallback = o.resolveFromLock ? t.ip : undefined;
+  try {
+    const ips = await resolveName(t.dnsName, o.dnsServers, run.timeoutMs);
+    const ok = ips.includes(t.ip);
+    const detail = ok ? `${t.dnsName} -> ${ips.join(', ')}` : `${t.dnsName} -> ${ips.join(', ') || 'nothing'}, expected ${t.ip} (podmesh.lock.json)`;
+    return { row: { ...base, status: ok ? 'pass' : 'fail', detail }, address: fallback ?? (ok ? t.ip : undefined) };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    const detail = `${t.dnsName} does not resolve here (${code})${o.resolveFromLock ? `; probing the lock's ${t.ip}` : ''}`;
+    return { row: { ...base, status: o.resolveFromLock ? 'warn' : 'fail', detail }, address: fallback };
+  }
+}
 
+/** One planned mTLS probe of a target: who connects, with which certificate, and what should happen. */
+type Planned = { check: CheckKind; client: string; clientCn: string; expected: 'accept' | 'refuse'; creds?: Creds };
+
+/** The callers (accepted), no certificate, every other client, and each caller's revoked certificate (refused). */
+function plannedProbes(run: VerifyRun, t: Target): Planned[] {
+  const { o, state, dnsOf } = run;
+  const planned: Planned[] = [];
+  for (const c of t.callers) {
+    const creds = state.clientCerts.get(c);
+    planned.push({ check: 'allowed', client: c, clientCn: creds?.parsed.commonName ?? dnsOf.get(c) ?? c, expected: 'accept', ...(creds ? { creds } : {}) });
+  }
+  planned.push({ check: 'no-client-cert', client: '', clientCn: '', expected: 'refuse' });
+  for (const c of o.clients) {
+    if (c.service === t.service || t.callers.includes(c.service)) continue;
+    const creds = state.clientCerts.get(c.service)!;
+    planned.push({ check: 'not-allowed', client: c.service, clientCn: creds.parsed.commonName, expected: 'refuse', creds });
+  }
+  for (const c of t.callers) {
+    const creds = run.revokedCerts.get(c);
+    if (creds) planned.push({ check: 'revoked', client: c, clientCn: `${dnsOf.get(c)} (serial ${run.revokedBy.get(c)!.serial})`, expected: 'refuse', creds });
+  }
+  return planned;
+}
+
+/** Every check of one target: DNS, the planned mTLS probes (in parallel, bounded), public TLS. */
+async function verifyTarget(run: VerifyRun, t: Target): Promise<CheckResult[]> {
+  const { o, state } = run;
+  const base = { service: t.service, serviceName: t.serviceName, serverCn: t.dnsName };
+  const dns = await dnsCheck(run, t);
+  /** Where a listener of the target is reached, or undefined when its name did not resolve. */
+  const endpoint = (port: number) => (o.connectTo ? o.connectTo(t, port) : dns.address === undefined ? undefined : { host: dns.address, port });
+  const to = endpoint(t.port);
+  const server = state.serverCerts.get(t.service)!;
+  const req = (client?: Creds): ProbeRequest | undefined => to && { host: to.host, port: to.port, servername: t.dnsName, ca: state.ca, ...(client ? { client } : {}), timeoutMs: run.timeoutMs };
+  const probed = await pool(
+    plannedProbes(run, t).map((p) => async (): Promise<CheckResult> => {
+      const common = { ...base, check: p.check, client: p.client, clientCn: p.clientCn, expected: p.expected };
+      if (p.check === 'allowed' && !p.creds) return { ...common, status: 'fail', detail: `${p.client} has no client certificate in the state folder` };
+      const r = req(p.creds);
+      if (!r) return { ...common, status: 'skip', detail: NOT_RESOLVED };
+      const outcome = await probe(r);
+      const judged = p.expected === 'accept' ? judgeAccept(outcome, t, server) : judgeRefuse(outcome);
+      return { ...common, ...judged, probe: outcome };
+    }),
+    o.concurrency ?? 8,
+  );
+  return [dns.row, ...probed, ...(t.publicTls ? [await publicTlsCheck(run, t, t.publicTls, endpoint)] : [])];
+}
+
+/** The public TLS listener: a browser's handshake (no client certificate) against the public certificate. */
+async function publicTlsCheck(run: VerifyRun, t: Target, pub: NonNullable<Target['publicTls']>, endpoint: (port: number) => { host: string; port: number } | undefined): Promise<CheckResult> {
+  const common = { service: t.service, serviceName: t.serviceName, serverCn: pub.hostnames[0]!, check: 'public-tls' as const, client: '', clientCn: '', expected: 'accept' as const };
+  const at = endpoint(pub.port);
+  if (!at) return { ...common, status: 'skip', detail: NOT_RESOLVED };
+  const outcome = await probe({ host: at.host, port: at.port, servername: pub.hostnames[0]!, ca: run.state.ca, timeoutMs: run.timeoutMs });
+  return { ...common, ...judgePublic(outcome, pub.hostnames, run.state.publicCerts.get(t.service)!), probe: outcome };
+}
+
+/** Certificates of the verified services (and the CAs) expiring within `warnDays`, or expired. */
+async function expiryChecks(o: VerifyOptions, now: Date, warnDays: number): Promise<CheckResult[]> {
   const expiry: CheckResult[] = [];
   const wanted = new Set([...o.targets.map((t) => t.service), ...o.clients.map((c) => c.service)]);
   for (const row of await readPkiStatus(o.stateDir, now)) {
@@ -413,11 +451,5 @@ export async function verifyMesh(o: VerifyOptions): Promise<VerifyReport> {
       detail: `${row.kind} certificate ${row.commonName} (serial ${row.serial}) ${row.status === 'expired' ? 'expired' : 'expires'} ${row.notAfter.toISOString()}: ${row.daysToExpiry} days. Renew with podmesh certs rotate${row.service ? ` --service ${row.service}` : ''}`,
     });
   }
-  const all = [...results.flat(), ...expiry];
-  return {
-    stack: o.stack,
-    results: all,
-    failures: all.filter((r) => r.status === 'fail').length,
-    warnings: all.filter((r) => r.status === 'warn').length,
-  };
+  return expiry;
 }
