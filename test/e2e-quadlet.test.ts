@@ -233,7 +233,8 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
     // ... and boards, restarted with its new certificate, calls media again
     const ok = await curlIn('boards', 'https://boards.ashchan.local:8443/call/media');
     expect(ok.stdout, ok.stderr).toMatch(/"status":200[\s\S]*\n200$/);
-  });
+    // Seven units restart one after another, each health-gated: about 25 s alone, twice that under load.
+  }, 150_000);
 
   it('GIVEN the units WHEN stopped by their ExecStop lines and the run torn down THEN no container, cgroup, namespace or process is left', async () => {
     // WHEN every unit's ExecStop/ExecStopPost runs (last started first)
