@@ -177,7 +177,8 @@ describe('a damaged secrets file', () => {
     const file = join(tmp.path, 'state/sec/secrets/values.json');
     writeFileSync(file, '{ broken');
     const err = await podmeshRejection(synth(app, opts));
-    expect(err.issues[0]!.message).toMatch(/values\.json is not valid JSON .*Restore it from a backup/);
+    expect(err.issues[0]!.path).toBe(file);
+    expect(err.issues[0]!.message).toMatch(/^is not valid JSON .*Restore secrets\/values\.json from a backup/);
     expect(readFileSync(file, 'utf8')).toBe('{ broken');
   });
 });

@@ -183,7 +183,8 @@ describe('planSynth', () => {
     // GIVEN a synthesized project, then a change in every part (out/ file, prop, state file, clock, a pruned stack)
     await synth(build({ withGone: true }), { ...where, now: T0 });
     writeFileSync(join(where.outDir, 'mini/hosts/local/leftover.conf'), 'stale\n');
-    rmSync(join(where.stateDir, 'mini/secrets/values.json'));
+    const secrets = join(where.stateDir, 'mini/secrets');
+    rmSync(join(secrets, readdirSync(secrets).find((f) => f.endsWith('.env'))!));
     const before = { out: snapshot(where.outDir), state: snapshot(where.stateDir) };
     await new Promise((r) => setTimeout(r, 20));
     // WHEN planned

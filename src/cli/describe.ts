@@ -69,6 +69,7 @@ export function describeSynth(result: SynthResult, o: { readonly out: string; re
     if (line) text += `${r.stack}: ${line}\n`;
     for (const w of r.pki.warnings) text += `${r.stack}: warning: ${w}\n`;
     if (r.secrets.created.length > 0) text += `${r.stack}: secrets: generated ${r.secrets.created.join(', ')} (in ${o.state}/${r.stack}/secrets/)\n`;
+    if (r.secrets.rotated.length > 0) text += `${r.stack}: secrets: replaced ${r.secrets.rotated.join(', ')} (in ${o.state}/${r.stack}/secrets/)\n`;
   }
   text += describeWireguardReports(result.state, o.state);
   for (const r of result.reports) text += describeWrite(r, o.out, o.check);

@@ -37,6 +37,11 @@ export interface SynthOptions {
    * @default - none: existing keys are reused
    */
   readonly rotateWireguard?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Services whose generated secrets get new values now, by stack name (`podmesh secrets rotate`).
+   * @default - none: existing values are kept
+   */
+  readonly rotateSecrets?: Readonly<Record<string, readonly string[]>>;
   /** Random bytes for keys, secrets and serials. @default - Node's CSPRNG */
   readonly random?: RandomSource;
   /** Certificate key pairs. @default - WebCrypto */
@@ -98,19 +103,19 @@ async function collect<T>(problems: Issue[], f: () => Promise<T>): Promise<T | u
 }
 
 /** The state plans of one resolved stack; undefined when any reconciler found a problem (in `problems`). */
-async function planState(s: ResolvedStack, where: { outDir: string; stateDir: string }, ctx: StateContext, rotate: readonly string[], problems: Issue[]): Promise<StatePlan | undefined> {
+async function planState(s: ResolvedStack, where: { outDir: string; stateDir: string }, ctx: StateContext, rotate: { wireguard: readonly string[]; secrets: readonly string[] }, problems: Issue[]): Promise<StatePlan | undefined> {
   const dir = join(where.stateDir, s.name);
   const found: Issue[] = [];
   const wireguard = s.wireguard
     ? await collect(found, () =>
         wireguardReconciler.plan(
-          { stateDir: dir, stackPath: s.name, lockFile: join(where.outDir, s.name, LOCK_FILE), hosts: tunnelHosts(s), presharedKeys: s.wireguard!.presharedKeys, rotate },
+          { stateDir: dir, stackPath: s.name, lockFile: join(where.outDir, s.name, LOCK_FILE), hosts: tunnelHosts(s), presharedKeys: s.wireguard!.presharedKeys, rotate: rotate.wireguard },
           ctx,
         ),
       )
     : undefined;
   const pki = await collect(found, () => pkiReconciler.plan({ stateDir: dir, authority: s.pki.authority, bindings: s.pki.bindings }, ctx));
-  const secrets = await collect(found, () => secretsReconciler.plan({ stateDir: dir, stack: s.name, services: s.services }, ctx));
+  const secrets = await collect(found, () => secretsReconciler.plan({ stateDir: dir, stack: s.name, services: s.services, rotate: rotate.secrets }, ctx));
   problems.push(...found);
   if (found.length > 0 || !pki || !secrets) return undefined;
   return { dir, pki, secrets, ...(wireguard ? { wireguard } : {}), leftovers: findLeftovers(dir) };
@@ -122,7 +127,8 @@ async function planStack(stack: Stack, where: { outDir: string; stateDir: string
   problems.push(...outcome.issues);
   const resolved = outcome.resolved;
   if (!resolved) return undefined;
-  const state = await planState(resolved, where, ctx, options.rotateWireguard?.[resolved.name] ?? [], problems);
+  const rotate = { wireguard: options.rotateWireguard?.[resolved.name] ?? [], secrets: options.rotateSecrets?.[resolved.name] ?? [] };
+  const state = await planState(resolved, where, ctx, rotate, problems);
   // Public keys as they will be after apply; the lock's when the key plan failed (render problems still show).
   const rendered = renderStack(withPublicKeys(resolved, state?.wireguard?.result.publicKeys ?? {}), where);
   problems.push(...rendered.issues);

@@ -3,6 +3,7 @@ import type { AnyCommand, Group } from '../command.ts';
 import { certsCommands, unknownCerts } from './certs.ts';
 import { initCommand } from './init.ts';
 import { applyCommand, diffCommand } from './ops.ts';
+import { secretsRotateCommand } from './secrets.ts';
 import { synthCommand } from './synth.ts';
 import { verifyCommand } from './verify.ts';
 import { versionCommand } from './version.ts';
@@ -14,6 +15,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   ...certsCommands,
   verifyCommand,
   wireguardRotateCommand,
+  secretsRotateCommand,
   diffCommand,
   applyCommand(),
   initCommand,
@@ -24,4 +26,5 @@ export const COMMANDS: readonly AnyCommand[] = [
 export const GROUPS: readonly Group[] = [
   { name: 'certs', unknown: unknownCerts },
   { name: 'wireguard', unknown: (sub) => `unknown wireguard command "${sub}". Use rotate.` },
+  { name: 'secrets', unknown: (sub) => `unknown secrets command "${sub}". Use rotate.` },
 ];

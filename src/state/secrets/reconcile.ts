@@ -19,6 +19,8 @@ export interface SecretsResult {
   readonly written: readonly string[];
   /** Env files removed (their service is gone). */
   readonly removed: readonly string[];
+  /** Secret ids replaced on request (`podmesh secrets rotate`). */
+  readonly rotated: readonly string[];
 }
 
 /** Input of the secrets reconciler. */
@@ -27,6 +29,8 @@ export interface SecretsInput {
   readonly stateDir: string;
   readonly stack: string;
   readonly services: readonly Pick<ResolvedService, 'name' | 'secretEnvironment'>[];
+  /** Services whose own secrets (ids `<service>/…`) get new values now. @default - none */
+  readonly rotate?: readonly string[];
 }
 
 /** Everything the secrets apply does: whole files (0600) to write and env files to remove. */
@@ -60,17 +64,18 @@ function readFile(abs: string): { text: string; mode: number } | undefined {
 /** Decides the stack's secrets without writing: new values from `ctx.random`, env files, removals. */
 export async function planSecrets(input: SecretsInput, ctx: StateContext): Promise<SecretsPlan> {
   const valuesPath = join(input.stateDir, SECRETS_FILE);
-  const values = readValues(valuesPath);
   const needed = [...new Set(input.services.flatMap((s) => s.secretEnvironment.map(([, id]) => id)))].sort(compare);
-  const created = needed.filter((id) => values[id] === undefined);
+  const rotated = needed.filter((id) => (input.rotate ?? []).some((svc) => id.startsWith(`${svc}/`)));
+  const values = currentValues(input, valuesPath, needed, rotated);
+  const created = needed.filter((id) => values[id] === undefined && !rotated.includes(id));
   // 24 random bytes, base64url: no character needs quoting in an env file, compose or a shell.
-  for (const id of created) values[id] = Buffer.from(ctx.random.bytes(24)).toString('base64url');
+  for (const id of [...created, ...rotated].sort(compare)) values[id] = Buffer.from(ctx.random.bytes(24)).toString('base64url');
   const writes: { path: string; content: string }[] = [];
   const want = (rel: string, content: string): void => {
     const have = readFile(join(input.stateDir, rel));
     if (!have || have.text !== content || have.mode !== MODE.file) writes.push({ path: rel, content });
   };
-  if (created.length > 0 || !existsSync(valuesPath)) {
+  if (created.length > 0 || rotated.length > 0 || !existsSync(valuesPath)) {
     const sorted = Object.fromEntries(Object.entries(values).sort(([a], [b]) => compare(a, b)));
     want(SECRETS_FILE, `${JSON.stringify(sorted, null, 2)}\n`);
   }
@@ -89,7 +94,7 @@ export async function planSecrets(input: SecretsInput, ctx: StateContext): Promi
     stateDir: input.stateDir,
     dir: mode === undefined ? 'create' : mode !== MODE.dir ? 'chmod' : 'ok',
     writes,
-    result: { created, written: writes.map((w) => w.path), removed },
+    result: { created, written: writes.map((w) => w.path), removed, rotated },
   };
 }
 
@@ -112,16 +117,44 @@ export async function reconcileSecrets(input: SecretsInput, ctx: StateContext = 
   return applySecrets(await planSecrets(input, ctx), atomicWriter);
 }
 
-function readValues(path: string): Record<string, string> {
-  if (!existsSync(path)) return {};
+/**
+ * The values a plan starts from. A fresh state folder (nothing there yet) starts empty. A state
+ * folder that already holds a CA or env files but lost or damaged `values.json` is refused: the
+ * running services and their data volumes keep the old passwords, so new ones must be asked for
+ * (`podmesh secrets rotate`), never made up silently. Ids being rotated need no old value.
+ */
+function currentValues(input: SecretsInput, valuesPath: string, needed: readonly string[], rotated: readonly string[]): Record<string, string> {
+  const read = readValues(valuesPath);
+  if (read.ok) return read.values;
+  const history = stateHistory(input.stateDir);
+  if (read.reason === 'missing' && history === undefined) return {};
+  const lost = needed.filter((id) => !rotated.includes(id));
+  if (lost.length === 0) return {};
+  const owners = [...new Set(lost.map((id) => id.split('/')[0]!))];
+  const what = read.reason === 'missing' ? `is missing, but ${history} already exists` : read.reason;
+  throw PodmeshError.at(valuesPath, `${what}, so the running services use passwords podmesh no longer has (${lost.join(', ')}); it will not invent new ones silently. Restore ${SECRETS_FILE} from a backup of the state folder, or replace them on purpose with \`podmesh secrets rotate --stack ${input.stack} ${owners.map((o) => `--service ${o}`).join(' ')}\`, then redeploy those services and set the new passwords in their data (ALTER USER, CONFIG SET requirepass, …).`);
+}
+
+/** What shows a stack's state folder was used before (a CA, the inventory, an env file), or undefined. */
+function stateHistory(stateDir: string): string | undefined {
+  for (const rel of ['pki/ca.crt', 'pki/inventory.json']) if (existsSync(join(stateDir, rel))) return rel;
+  const dir = join(stateDir, 'secrets');
+  const env = dirMode(dir) === undefined ? undefined : readdirSync(dir).find((f) => f.endsWith('.env'));
+  return env ? `secrets/${env}` : undefined;
+}
+
+type ValuesRead = { readonly ok: true; readonly values: Record<string, string> } | { readonly ok: false; readonly reason: string };
+
+function readValues(path: string): ValuesRead {
+  if (!existsSync(path)) return { ok: false, reason: 'missing' };
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw PodmeshError.at('', `${path} is not valid JSON (${(e as Error).message}). Restore it from a backup: the running services use these passwords, so podmesh will not invent new ones over it.`);
+    return { ok: false, reason: `is not valid JSON (${(e as Error).message})` };
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || !Object.values(parsed).every((v) => typeof v === 'string' && SECRET_VALUE.test(v))) {
-    throw PodmeshError.at('', `${path} must map secret ids to generated values (16+ characters of A-Z, a-z, 0-9, "_", "-"). Restore it from a backup, or delete it to have every secret generated anew (and redeploy everything).`);
+    return { ok: false, reason: 'does not map secret ids to generated values (16+ characters of A-Z, a-z, 0-9, "_", "-")' };
   }
-  return { ...(parsed as Record<string, string>) };
+  return { ok: true, values: { ...(parsed as Record<string, string>) } };
 }
