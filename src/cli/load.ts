@@ -7,8 +7,8 @@ import { App } from '../../constructs/core/app.ts';
 import { IssueCollector, PodmeshError } from '../../constructs/core/errors.ts';
 import { compare } from '../io/sort.ts';
 
-/** A stack file's default export. */
-export type StackDefinition = (app: App) => void;
+/** A stack file's default export; it may be async (an awaited promise, reported like a throw). */
+export type StackDefinition = (app: App) => void | Promise<void>;
 
 /**
  * Imports every `*.ts` file directly in `dir` (sorted by name; sub-folders hold shared code) and
@@ -33,7 +33,7 @@ export async function loadStacks(dir: string): Promise<App> {
         issues.add(where, 'has no default export. A stack file default-exports a function (app: App) => void that creates its Stack.');
         continue;
       }
-      (mod.default as StackDefinition)(app);
+      await (mod.default as StackDefinition)(app);
     } catch (e) {
       if (e instanceof PodmeshError) issues.addAll(e.issues);
       else issues.add(where, `failed to load: ${(e as Error).message}`);

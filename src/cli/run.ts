@@ -1,5 +1,5 @@
 // Runs one command line against the table: pick the row, parse, run, and turn errors into exit codes.
-import { PodmeshError, formatIssues } from '../../constructs/core/errors.ts';
+import { PodmeshError, formatIssues, type Issue } from '../../constructs/core/errors.ts';
 import { HELP, type AnyCommand, type Group, type Io } from './command.ts';
 import { COMMANDS, GROUPS } from './commands/index.ts';
 import { usageText } from './help.ts';
@@ -78,6 +78,30 @@ async function guarded(ws: Workspace, io: Io, name: string, run: () => Promise<n
   return withLock(join(where.stateDir, LOCK_FILE), options, () => withLock(join(where.outDir, LOCK_FILE), { ...options, dirMode: 0o755 }, run));
 }
 
+/** What the file system said, in words a user can act on; by errno code. */
+const FILE_SYSTEM: Readonly<Record<string, string>> = {
+  EACCES: 'is not accessible to this user (permission denied). Fix its owner or mode, or run as the user who owns it',
+  EPERM: 'may not be changed by this user (operation not permitted). Fix its owner or mode, or run as the user who owns it',
+  EROFS: 'is on a read-only file system. Use a writable folder (--out, --state)',
+  ENOTDIR: 'is a file where a folder is needed. Move it away or point --out/--state elsewhere',
+  EISDIR: 'is a folder where a file is needed. Move it away',
+  EEXIST: 'already exists where podmesh needs to create something. Move it away',
+  ENOSPC: 'has no space left on its device. Free some space and run again',
+  EDQUOT: 'is over its disk quota. Free some space and run again',
+  ENAMETOOLONG: 'has a name too long for the file system. Use a shorter --out/--state path',
+  ELOOP: 'has too many symbolic links in its path. Resolve them',
+};
+
+/** An error from the environment (a file podmesh could not read or write): the user's to fix, exit 1. */
+function environmentProblem(e: unknown): Issue | undefined {
+  const err = e as NodeJS.ErrnoException;
+  // mkdir over a file says EEXIST: what the user sees is a file where a folder belongs.
+  const code = err?.code === 'EEXIST' && err.syscall === 'mkdir' ? 'ENOTDIR' : err?.code;
+  const what = typeof code === 'string' ? FILE_SYSTEM[code] : undefined;
+  if (!what || typeof err.path !== 'string') return undefined;
+  return { path: err.path, message: `${what} (${err.code}${err.syscall ? ` in ${err.syscall}` : ''}).` };
+}
+
 /** Exit codes: 1 for problems in stacks or state, 2 for a wrong command line, 70 for a bug. */
 function reportError(e: unknown, o: { readonly writes: boolean; readonly debug: boolean }, io: Io): number {
   if (e instanceof PodmeshError) {
@@ -88,6 +112,11 @@ function reportError(e: unknown, o: { readonly writes: boolean; readonly debug: 
   if (e instanceof UsageError) {
     io.err(`podmesh: ${e.message}\n`);
     return 2;
+  }
+  const env = environmentProblem(e);
+  if (env) {
+    io.err(`podmesh: 1 problem.\n${formatIssues([env])}\n`);
+    return 1;
   }
   const err = e as Error;
   io.err(`podmesh: unexpected error: ${o.debug ? err.stack : err.message}\n${o.debug ? '' : 'Run again with --debug for the stack trace, and report it.\n'}`);
