@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { App, Host, Network, Stack } from '../src/index.ts';
 import { resolveStack } from '../src/resolve/resolve.ts';
+import { podmeshError } from './helpers/errors.ts';
 import { miniStack, svc } from './helpers/stacks.ts';
 
 const ips = (r: ReturnType<typeof resolveStack>) => Object.fromEntries(r.services.map((s) => [s.name, s.ip]));
@@ -74,7 +75,7 @@ describe('IP allocation', () => {
     expect(r.lock.networks.mesh!.addresses).toEqual({ a: '10.90.0.2', c: '10.90.0.4' });
   });
 
-  it('an explicit address wins over the lock, and the displaced service moves', () => {
+  it('an explicit address never takes a locked one: the holder is moved deliberately first (test/new-user.test.ts)', () => {
     const first = miniStack();
     svc(first.stack, 'a');
     const lock = resolveStack(first.stack).lock;
@@ -82,7 +83,12 @@ describe('IP allocation', () => {
     const second = miniStack();
     svc(second.stack, 'a');
     svc(second.stack, 'b', { ip: '10.90.0.2' });
-    expect(ips(resolveStack(second.stack, { lock }))).toEqual({ a: '10.90.0.3', b: '10.90.0.2' });
+    expect(podmeshError(() => resolveStack(second.stack, { lock })).issues.map((i) => i.path)).toEqual(['mini/b']);
+
+    const third = miniStack();
+    svc(third.stack, 'a', { ip: '10.90.0.3' });
+    svc(third.stack, 'b', { ip: '10.90.0.2' });
+    expect(ips(resolveStack(third.stack, { lock }))).toEqual({ a: '10.90.0.3', b: '10.90.0.2' });
   });
 
   it('drops locked addresses when the subnet changes', () => {

@@ -38,7 +38,7 @@ const cases: BadCase[] = [
   {
     name: 'IP outside the subnet',
     build: (app) => svc(miniStack('bad', app).stack, 'auth', { ip: '10.90.1.5' }),
-    expect: [['bad/auth', 'ip 10.90.1.5 is outside network mesh (10.90.0.0/24). Pick an address in 10.90.0.1-10.90.0.254 or leave ip unset.']],
+    expect: [['bad/auth', 'ip 10.90.1.5 is outside network mesh (10.90.0.0/24). Pick an address in 10.90.0.2-10.90.0.254 or leave ip unset.']],
   },
   {
     name: 'IP equal to the network address',

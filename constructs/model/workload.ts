@@ -7,6 +7,7 @@ import { checkProps } from '../core/props.ts';
 import { uniqueId } from '../core/unique.ts';
 import { DNS_LABEL, DURATION, ENV_NAME, IMAGE_REF, isDnsName, suggestLabel } from '../core/names.ts';
 import { parseIp } from '../core/ip.ts';
+import { resolveStackPath } from '../core/stack-file.ts';
 import { Host } from './host.ts';
 import { Network } from './network.ts';
 import { Volume } from './volume.ts';
@@ -125,8 +126,12 @@ export interface WorkloadProps {
    */
   readonly environment?: Readonly<Record<string, string>>;
   /**
-   * Env files (`KEY=value` lines, `#` comments, optional quotes) read at synth, relative to the
-   * working directory, and merged under `environment` (which wins). Their values land in `out/`:
+   * Env files (`KEY=value` lines, `#` comments, optional quotes) read at synth and merged under
+   * `environment` (which wins). A relative path is relative to the folder of the stack file that
+   * declares the workload (`stacks/` for `stacks/shop.ts`), whatever directory synth runs in: the
+   * loader records the file it imports while its default export runs. A stack built in code
+   * without the loader (a test, your own script calling `synth`) resolves against the working
+   * directory. Their values land in `out/`:
    * settings, not secrets (podmesh generates the secrets it knows). A variable podmesh generates
    * is an error naming the file.
    * @default - none
@@ -317,12 +322,15 @@ export abstract class Workload extends Construct {
     this.props = checkProps(this, schema, props);
     const fromFiles: { name: string; value: string; file: string }[] = [];
     const fileProblems: string[] = [];
-    for (const file of this.props.envFiles ?? []) {
+    for (const given of this.props.envFiles ?? []) {
+      const path = resolveStackPath(given);
+      // Messages show where a relative path led, the first thing to check when it is wrong.
+      const file = path === given ? given : `${given} (${path})`;
       let text: string;
       try {
-        text = readFileSync(file, 'utf8');
+        text = readFileSync(path, 'utf8');
       } catch (e) {
-        fileProblems.push(`env file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)}). Paths are relative to the directory synth runs in.`);
+        fileProblems.push(`env file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)}). A relative path is relative to the folder of the stack file.`);
         continue;
       }
       // Node's own dotenv reader (the format compose and `podman --env-file` read too).

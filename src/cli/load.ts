@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { App } from '../../constructs/core/app.ts';
 import { IssueCollector, PodmeshError } from '../../constructs/core/errors.ts';
+import { whileLoadingStackFile } from '../../constructs/core/stack-file.ts';
 import { compare } from '../io/sort.ts';
 
 /** A stack file's default export; it may be async (an awaited promise, reported like a throw). */
@@ -33,7 +34,8 @@ export async function loadStacks(dir: string): Promise<App> {
         issues.add(where, 'has no default export. A stack file default-exports a function (app: App) => void that creates its Stack.');
         continue;
       }
-      await (mod.default as StackDefinition)(app);
+      // Paths a stack gives (envFiles) resolve against the stack file's folder, not the cwd.
+      await whileLoadingStackFile(join(abs, file), () => (mod.default as StackDefinition)(app));
     } catch (e) {
       if (e instanceof PodmeshError) issues.addAll(e.issues);
       else issues.add(where, `failed to load: ${(e as Error).message}`);

@@ -11,6 +11,8 @@ import { generatedHeader } from './header.ts';
 import {
   PODMAN_FLAGS,
   QUADLET_FEATURES,
+  QUADLET_KEYS,
+  canNameBridge,
   downgrade,
   flagSupported,
   formatPodmanVersion,
@@ -61,7 +63,7 @@ export function planHost(stack: ResolvedStack, host: ResolvedHost, services: rea
   const version = host.podmanVersion;
   const networks = stack.networks.filter((n) => services.some((s) => s.network === n.id));
   const volumes = stack.volumes.filter((v) => v.host === host.name);
-  const problems = healthWaitProblems(host, services);
+  const problems = [...healthWaitProblems(host, services), ...bridgeNameProblems(stack, host, networks)];
   // Services some local dependent waits for to be healthy tell systemd when they are, if the host can.
   const local = new Set(services.map((s) => s.name));
   // A wait a call implies becomes a wait for start where this Podman cannot report health.
@@ -111,6 +113,29 @@ function healthWaitProblems(host: ResolvedHost, services: readonly ResolvedServi
         message: `waits for ${d.service} to be healthy, but Podman ${formatPodmanVersion(v)} on host ${host.name} cannot tell systemd when a container is healthy (Quadlet Notify=healthy needs v${quadlet}, podman --sdnotify=healthy v${flag}). Raise the host's podmanVersion or use condition: 'started'.`,
       })),
   );
+}
+
+/**
+ * A bridge name this host's Podman cannot set (before 4.6 it names the bridge `podmanN`), where the
+ * name matters. A user who wrote bridgeName has firewall rules or monitoring keyed on it, and the
+ * compose file and TOPOLOGY.md still promise it: a unit that quietly brings up `podman3` instead is
+ * worse than a refusal. Likewise the WireGuard forwarding rules of a multi-host stack match the
+ * bridge by name and would match nothing. A default name on a single host is only cosmetic: the
+ * unit leaves it out and TOPOLOGY.md says Podman names that bridge.
+ */
+function bridgeNameProblems(stack: ResolvedStack, host: ResolvedHost, networks: readonly ResolvedNetwork[]): Issue[] {
+  const v = host.podmanVersion;
+  if (canNameBridge(v)) return [];
+  const why = `Podman ${formatPodmanVersion(v)} on host ${host.name} names the bridge itself (podmanN): Quadlet InterfaceName= needs v${formatPodmanVersion(QUADLET_KEYS.Network.InterfaceName.since)}, a .network's PodmanArgs=--interface-name v${formatPodmanVersion(QUADLET_KEYS.Network.PodmanArgs.since)}`;
+  return networks.flatMap((n): Issue[] => {
+    if (n.bridgeNameGiven) {
+      return [{ path: n.path, message: `bridgeName "${n.bridgeName}" cannot be set: ${why}. Raise host ${host.name}'s podmanVersion to ${formatPodmanVersion(QUADLET_KEYS.Network.PodmanArgs.since)} or later, or remove bridgeName.` }];
+    }
+    if (stack.wireguard && n.segments.some((g) => g.host === host.name)) {
+      return [{ path: n.path, message: `the WireGuard forwarding rules of host ${host.name} match bridge "${n.bridgeName}" by name, but ${why}. Raise host ${host.name}'s podmanVersion to ${formatPodmanVersion(QUADLET_KEYS.Network.PodmanArgs.since)} or later.` }];
+    }
+    return [];
+  });
 }
 
 function networkUnit(stack: ResolvedStack, host: ResolvedHost, n: ResolvedNetwork): NetworkUnit {

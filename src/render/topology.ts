@@ -1,6 +1,7 @@
 // TOPOLOGY.md: the stack as a Mermaid diagram and identity tables, the first file a person reads.
 import type { ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { formatPodmanVersion } from '../../constructs/core/podman-version.ts';
+import { canNameBridge } from './quadlet/downgrade.ts';
 import type { RenderedFile } from './file.ts';
 import { generatedHeader } from './header.ts';
 
@@ -64,7 +65,7 @@ export function topologyMarkdown(stack: ResolvedStack): string {
   lines.push('## Networks', '', '| Network | Domain | Subnet | Host | Slice | Gateway | Bridge |', '|---|---|---|---|---|---|---|');
   for (const n of stack.networks) {
     for (const seg of n.segments) {
-      lines.push(`| ${n.name} | \`${n.domain}\` | ${n.subnet} | ${seg.host} | ${seg.subnet} | ${seg.gateway} | \`${n.bridgeName}\` |`);
+      lines.push(`| ${n.name} | \`${n.domain}\` | ${n.subnet} | ${seg.host} | ${seg.subnet} | ${seg.gateway} | ${bridgeCell(stack, n.bridgeName, seg.host)} |`);
     }
   }
   lines.push('', '## Ports', '', '| Service | Port | Name | Published on host |', '|---|---|---|---|');
@@ -147,4 +148,15 @@ function label(text: string): string {
 
 function plural(n: number, word: string): string {
   return n === 1 ? word : `${word}s`;
+}
+
+/**
+ * The bridge of a network on one host. Compose names it; Quadlet on a Podman that cannot (before
+ * 4.6) leaves the name to Podman. Synth accepts that only where the name is podmesh's default and
+ * nothing matches on it (systemd.ts, bridgeNameProblems): the table says so instead of promising it.
+ */
+function bridgeCell(stack: ResolvedStack, bridge: string, hostName: string): string {
+  const host = stack.hosts.find((h) => h.name === hostName);
+  if (!host || canNameBridge(host.podmanVersion)) return `\`${bridge}\``;
+  return `\`${bridge}\` (compose); podmanN, named by Podman ${formatPodmanVersion(host.podmanVersion)} (Quadlet)`;
 }

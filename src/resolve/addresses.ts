@@ -33,7 +33,7 @@ export function allocateStackAddresses(
     const members = inv.workloads.filter((w) => placement.networkOf.get(w) === n && placement.hostOf.has(w));
     const previous = lock?.networks[n.node.id];
     const allocation = allocateAddresses(
-      { name: n.networkName, path: n.node.path, cidr },
+      { name: n.networkName, path: n.node.path, cidr, lockKey: n.node.id },
       segments,
       members.map((w) => ({ name: w.name, path: w.node.path, host: placement.hostOf.get(w)!.node.id, explicitIp: w.props.ip })),
       previous && previous.subnet === formatCidr(cidr) ? previous.addresses : {},

@@ -1,5 +1,5 @@
 // IP allocation: explicit addresses kept, locked ones never moved, the rest lowest-free first.
-import { contains, formatCidr, formatIp, hostRange, lastAddress, parseIp, size, type Cidr } from '../../constructs/core/ip.ts';
+import { contains, formatCidr, formatIp, lastAddress, parseIp, size, type Cidr } from '../../constructs/core/ip.ts';
 import type { IssueCollector } from '../../constructs/core/errors.ts';
 
 /** One host's part of a network, as numbers. */
@@ -17,6 +17,15 @@ export interface AddressRequest {
   readonly explicitIp?: string;
 }
 
+/** The network being allocated, as messages name it. */
+export interface NetworkRef {
+  readonly name: string;
+  readonly path: string;
+  readonly cidr: Cidr;
+  /** The network's key under `networks` in the lock file. */
+  readonly lockKey?: string;
+}
+
 /** Where a network's addresses went. */
 export interface Allocation {
   /** Address per workload name. */
@@ -30,7 +39,7 @@ export interface Allocation {
  * gateway address of the network or of any segment.
  */
 export function allocateAddresses(
-  network: { readonly name: string; readonly path: string; readonly cidr: Cidr },
+  network: NetworkRef,
   segments: readonly SegmentPlan[],
   requests: readonly AddressRequest[],
   locked: Readonly<Record<string, string>>,
@@ -42,19 +51,31 @@ export function allocateAddresses(
   const result = new Map<string, string>();
 
   // 1. Explicit addresses.
+  const pathOf = new Map(requests.map((r) => [r.name, r.path]));
   for (const r of requests) {
     if (r.explicitIp === undefined) continue;
     const ip = parseIp(r.explicitIp);
     const seg = segmentOf.get(r.host);
     if (ip === undefined || !seg) continue; // reported by prop checks / placement checks
+    const pick = `Pick an address in ${usableRange(seg.cidr, reserved)}`;
+    const holder = lockHolder(r, ip, requests, locked, segmentOf, reserved);
     if (!contains(network.cidr, ip)) {
-      issues.add(r.path, `ip ${r.explicitIp} is outside network ${network.name} (${formatCidr(network.cidr)}). Pick an address in ${hostRange(seg.cidr)} or leave ip unset.`);
+      issues.add(r.path, `ip ${r.explicitIp} is outside network ${network.name} (${formatCidr(network.cidr)}). ${pick} or leave ip unset.`);
     } else if (!contains(seg.cidr, ip)) {
-      issues.add(r.path, `ip ${r.explicitIp} is outside host ${r.host}'s slice of network ${network.name} (${formatCidr(seg.cidr)}). Pick an address in ${hostRange(seg.cidr)}, place the service on the host that owns it, or leave ip unset.`);
+      issues.add(r.path, `ip ${r.explicitIp} is outside host ${r.host}'s slice of network ${network.name} (${formatCidr(seg.cidr)}). ${pick}, place the service on the host that owns it, or leave ip unset.`);
     } else if (reserved.has(ip)) {
-      issues.add(r.path, `ip ${r.explicitIp} is ${reserved.get(ip)} of network ${network.name} (${formatCidr(seg.cidr)}). Pick an address in ${hostRange(seg.cidr)} or leave ip unset.`);
+      issues.add(r.path, `ip ${r.explicitIp} is ${reserved.get(ip)} of network ${network.name} (${formatCidr(seg.cidr)}). ${pick} or leave ip unset.`);
     } else if (taken.has(ip)) {
       issues.add(r.path, `ip ${r.explicitIp} is already given to ${taken.get(ip)}. Give each service its own address, or leave ip unset to allocate one.`);
+    } else if (holder) {
+      // Taking it would silently move the holder to another address and reissue its certificates
+      // (their SANs name the address): that must be a deliberate step on the holder itself.
+      const entry = `networks.${network.lockKey ?? network.name}.addresses.${holder.name}`;
+      issues.add(
+        r.path,
+        `ip ${r.explicitIp} is locked to ${pathOf.get(holder.name)} in podmesh.lock.json (network ${network.name}); taking it would move that service and reissue its certificates. ` +
+          `To move it deliberately, first give ${holder.name} an explicit other ip (or delete ${entry} from the lock file) and synthesize; else pick a free address or leave ip unset.`,
+      );
     } else {
       taken.set(ip, r.path);
       result.set(r.name, r.explicitIp);
@@ -98,6 +119,41 @@ export function allocateAddresses(
     cursor.set(r.host, ip + 1);
   }
   return { addresses: result };
+}
+
+/**
+ * The workload that keeps `ip` from the lock and would be moved if `r` took it: one without an
+ * explicit ip (an explicit other ip is a deliberate move) whose locked address is still valid.
+ */
+function lockHolder(
+  r: AddressRequest,
+  ip: number,
+  requests: readonly AddressRequest[],
+  locked: Readonly<Record<string, string>>,
+  segmentOf: ReadonlyMap<string, SegmentPlan>,
+  reserved: ReadonlyMap<number, string>,
+): AddressRequest | undefined {
+  return requests.find((q) => {
+    if (q.name === r.name || q.explicitIp !== undefined || locked[q.name] === undefined) return false;
+    const seg = segmentOf.get(q.host);
+    return parseIp(locked[q.name]!) === ip && seg !== undefined && contains(seg.cidr, ip) && !reserved.has(ip);
+  });
+}
+
+/**
+ * The addresses of a segment a workload may take, for messages: network, broadcast and gateway
+ * left out, so a gateway at either end narrows the range and one inside it is named as excluded.
+ */
+function usableRange(cidr: Cidr, reserved: ReadonlyMap<number, string>): string {
+  const end = lastAddress(cidr);
+  let first = cidr.base + 1;
+  let last = end - 1;
+  while (first <= last && reserved.has(first)) first++;
+  while (last >= first && reserved.has(last)) last--;
+  if (first > last) return `no address of ${formatCidr(cidr)} (all are reserved)`;
+  const inside = [...reserved.keys()].filter((a) => a > first && a < last).sort((a, b) => a - b);
+  const range = first === last ? formatIp(first) : `${formatIp(first)}-${formatIp(last)}`;
+  return inside.length === 0 ? range : `${range} except ${inside.map(formatIp).join(', ')}`;
 }
 
 /** Addresses no workload may have, each with why: network, broadcast and gateway of the network and of every slice. */

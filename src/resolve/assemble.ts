@@ -74,6 +74,7 @@ function resolvedNetworks(f: StackFacts): ResolvedNetwork[] {
     domain: n.domain,
     subnet: formatCidr(f.nets.cidrOf.get(n)!),
     bridgeName: f.nets.bridgeOf.get(n)!,
+    bridgeNameGiven: n.bridgeName !== undefined,
     internal: n.internal,
     segments: f.nets.segmentsOf.get(n)!.map((s) => ({ host: s.host, subnet: formatCidr(s.cidr), gateway: formatIp(s.gateway) })),
   }));

@@ -76,7 +76,13 @@ export interface ResolvedNetwork {
   readonly domain: string;
   /** Whole subnet of the mesh. */
   readonly subnet: string;
+  /** Linux bridge interface: the network's bridgeName, else its Podman network name. */
   readonly bridgeName: string;
+  /**
+   * Whether the stack gave bridgeName (something outside podmesh relies on the name) rather than
+   * leaving the default.
+   */
+  readonly bridgeNameGiven: boolean;
   readonly internal: boolean;
   /** One segment per host with services on the network, in host order. */
   readonly segments: readonly ResolvedSegment[];

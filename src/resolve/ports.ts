@@ -10,18 +10,32 @@ import type { Placement } from './placement.ts';
 /** Resolves the ports of every workload. */
 export function resolvePorts(inv: Inventory, placement: Placement, issues: IssueCollector): Map<Workload, ResolvedPort[]> {
   const portsOf = new Map<Workload, ResolvedPort[]>();
-  const published = new Map<string, Workload>();
+  // Per host, port and protocol: who binds it, and on which address ('*' for all of them).
+  const published = new Map<string, { readonly address: string; readonly by: Workload }[]>();
   for (const w of inv.workloads) {
     const ports = workloadPorts(w, issues);
     const host = placement.hostOf.get(w)?.node.id;
     for (const p of ports) {
       if (!p.publish || host === undefined) continue;
       const { hostPort, hostIp } = p.publish;
-      const k = `${host}:${hostIp ?? '*'}:${hostPort}/${p.protocol}`;
-      const other = published.get(k) ?? published.get(`${host}:*:${hostPort}/${p.protocol}`);
-      if (other) {
-        issues.add(w.node.path, `host port ${hostPort}/${p.protocol} on host ${host} is already published by ${other.node.path}. Publish another host port, e.g. publish: ${hostPort + 1}.`);
-      } else published.set(k, w);
+      const address = hostIp === undefined || hostIp === '0.0.0.0' ? '*' : hostIp;
+      const k = `${host}:${hostPort}/${p.protocol}`;
+      const binds = published.get(k) ?? [];
+      // Linux refuses a bind on one address while another socket holds the port on all of them
+      // (0.0.0.0), and the other way round: only two distinct specific addresses can share it.
+      const other = binds.find((b) => b.address === address || b.address === '*' || address === '*');
+      if (!other) {
+        published.set(k, [...binds, { address, by: w }]);
+      } else if (other.address === address) {
+        issues.add(w.node.path, `host port ${hostPort}/${p.protocol} on host ${host} is already published by ${other.by.node.path}. Publish another host port, e.g. publish: ${hostPort + 1}.`);
+      } else {
+        const where = (a: string) => (a === '*' ? 'all addresses (0.0.0.0)' : a);
+        issues.add(
+          w.node.path,
+          `host port ${hostPort}/${p.protocol} on host ${host} is published on ${where(address)} here and on ${where(other.address)} by ${other.by.node.path}; Linux refuses the second bind. ` +
+            `Publish another host port, e.g. publish: ${hostPort + 1}, or give both a specific hostIp.`,
+        );
+      }
     }
     portsOf.set(w, ports);
   }

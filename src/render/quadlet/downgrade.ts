@@ -122,8 +122,18 @@ const CONTAINER_ROWS: readonly DowngradeRow<ContainerUnit>[] = [
   },
 ];
 
+/**
+ * Whether a host's Quadlet can name a network's bridge: `InterfaceName=`, or the
+ * `PodmanArgs=--interface-name=` stand-in of the row below. Before 4.6 Podman names it `podmanN`.
+ */
+export function canNameBridge(version: PodmanVersion): boolean {
+  return supports('Network.InterfaceName', version) || supports('Network.PodmanArgs', version);
+}
+
 // Dropped keys: Podman then names the network or volume `systemd-<file name>` (before 4.7) or the
-// bridge `podmanN` (before 4.6); containers refer to the unit, so it still works.
+// bridge `podmanN` (before 4.6); containers refer to the unit, so it still works. Where something
+// relies on the bridge's name (a bridgeName the stack gives, the WireGuard forwarding rules),
+// the systemd renderer reports the dropped name as a problem (`bridgeNameProblems`).
 const NETWORK_ROWS: readonly DowngradeRow<NetworkUnit>[] = [
   {
     gate: 'Network.InterfaceName',

@@ -82,6 +82,7 @@ export {
 export {
   DOWNGRADE_TABLE,
   PODMAN_FLAGS,
+  canNameBridge,
   downgrade,
   flagSupported,
   type DowngradeRow,
