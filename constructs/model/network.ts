@@ -21,8 +21,11 @@ export interface NetworkProps {
   /** DNS domain of the services: each service is `<name>.<domain>`, e.g. `ashchan.local`. */
   readonly domain: string;
   /**
-   * Name of the Linux bridge interface (at most 15 characters).
+   * Name of the Linux bridge interface (at most 15 characters). Quadlet sets it from Podman 4.6 on
+   * (`PodmanArgs=--interface-name`, `InterfaceName=` from 5.6); a host on 4.4-4.5 cannot, so
+   * giving it there is an error rather than a bridge quietly called `podmanN`.
    * @default - the network's name, when it fits in 15 characters
+   * @see https://docs.podman.io/en/latest/markdown/podman-network-create.1.html#interface-name-name
    */
   readonly bridgeName?: string;
   /**
