@@ -70,11 +70,6 @@ export function formatCidr(c: Cidr): string {
   return `${formatIp(c.base)}/${c.prefix}`;
 }
 
-/** First and last host addresses (network and broadcast excluded), as dotted quads. */
-export function hostRange(c: Cidr): string {
-  return `${formatIp(c.base + 1)}-${formatIp(lastAddress(c) - 1)}`;
-}
-
 /**
  * Splits a block into `count` equal sub-blocks, the smallest power of two at least `count`.
  * Returns undefined when the pieces would be smaller than /30.
