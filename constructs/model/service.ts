@@ -92,7 +92,9 @@ const schema = workloadSchema.extend({
       }),
     ])
     .optional(),
-  calls: z.array(z.union([z.string(), z.custom<Workload>((v) => v instanceof Workload, { error: 'must be a Service or a service name' })])).optional(),
+  calls: z
+    .array(z.union([z.string(), z.custom<Workload>((v) => v instanceof Workload)], { error: 'must be a Service or a service name' }))
+    .optional(),
   mtls: z
     .object({ port: z.number().int().min(1).max(65535, { error: 'ports are 1-65535' }).optional() })
     .optional(),
