@@ -100,8 +100,8 @@ const schema = workloadSchema.extend({
     .optional(),
   publicTls: z
     .object({
-      hostnames: z.array(z.string().refine((v) => isDnsName(v.replace(/^\*\./, '')), { error: (i) => `"${String(i.input)}" is not a host name` })).min(1, { error: 'give at least one host name' }),
-      ipAddresses: z.array(z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `"${String(i.input)}" is not an IPv4 address` })).optional(),
+      hostnames: z.array(z.string().refine((v) => isDnsName(v.replace(/^\*\./, '')), { error: (i) => `${JSON.stringify(String(i.input))} is not a host name` })).min(1, { error: 'give at least one host name' }),
+      ipAddresses: z.array(z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `${JSON.stringify(String(i.input))} is not an IPv4 address` })).optional(),
       port: z.string().min(1).optional(),
     })
     .optional(),
