@@ -269,6 +269,10 @@ bad('Service: publicTls on an undeclared port', `const { stack } = mini(app); sv
 bad('Service: publicTls on the mTLS port', `const { stack } = mini(app); svc(stack, 'web', { publicTls: { hostnames: ['shop.example'], port: 'mtls' } });`, 'bad/web', 'publicTls cannot be served on the mTLS port');
 auth('Service: Hyperf server name with a space', `{ hyperf: { serverName: 'm tls' } }`, 'a letter, then letters, digits, "_" or "-"');
 auth('Service: Hyperf appRoot relative', `{ hyperf: { appRoot: 'srv' } }`, 'must be an absolute path without spaces');
+auth('Service: publicTls misspelled at depth', `{ ports: { https: 443 }, publicTls: { hostname: ['shop.example'], port: 'https' } }`, 'Did you mean hostnames?');
+auth('Service: certificate misspelled at depth', `{ certificate: { lifetimeDay: 30 } }`, 'Did you mean lifetimeDays?');
+auth('Service: mtls misspelled at depth', `{ mtls: { prot: 9443 } }`, 'Did you mean port?');
+bad('Service: dependsOn entry misspelled at depth', `const { stack } = mini(app); const db = new Postgres(stack, 'db'); svc(stack, 'auth', { dependsOn: [{ service: db, conditon: 'started' }] });`, 'bad/auth', 'Did you mean condition?');
 auth('Service: Hyperf misspelled at depth', `{ hyperf: { appRot: '/srv' } }`, 'Did you mean appRoot?');
 
 // --- Graph ---
