@@ -71,7 +71,7 @@ const schema = z.object({
     })
     .refine((v) => endpointProblem(v) === undefined, { error: (i) => endpointProblem(String(i.input)) ?? '' })
     .optional(),
-  tunnelAddress: z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `"${String(i.input)}" is not an IPv4 address` }).optional(),
+  tunnelAddress: z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `${JSON.stringify(String(i.input))} is not an IPv4 address` }).optional(),
 });
 
 /** A machine running Podman, on which services are placed. */

@@ -1,6 +1,7 @@
 // Infrastructure services without mTLS: PostgreSQL, Redis, MinIO, or any other container.
 import type { Construct } from 'constructs';
 import { z } from 'zod';
+import { checkProps } from '../core/props.ts';
 import { Stack } from '../core/stack.ts';
 import { Volume } from './volume.ts';
 import type { CertKind } from './certificates.ts';
@@ -47,6 +48,22 @@ export interface PostgresProps extends Partial<WorkloadProps> {
 const postgresSchema = workloadSchema.extend({ database: z.string().optional() }) as unknown as z.ZodType<WorkloadProps>;
 const minioSchema = workloadSchema.extend({ rootUser: z.string().optional(), bucket: z.string().optional() }) as unknown as z.ZodType<WorkloadProps>;
 
+// The presets' own props, checked on their own: they become environment values of the container
+// and of every client (POSTGRES_DB and DB_DATABASE, MINIO_ROOT_USER, S3_BUCKET).
+const postgresName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/, {
+  error: (i) => `${JSON.stringify(i.input)} is not a PostgreSQL name: a letter or "_", then letters, digits, "_" or "-", at most 63 characters (e.g. "ashchan")`,
+});
+const postgresOwn = z.object({ database: postgresName.optional(), user: postgresName.optional() });
+const minioOwn = z.object({
+  rootUser: z.string().regex(/^[^\s\x00-\x1f\x7f]{3,128}$/, { error: 'must be 3-128 characters without spaces or control characters (MinIO\'s root user)' }).optional(),
+  bucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
+      error: (i) => `${JSON.stringify(i.input)} is not an S3 bucket name: 3-63 lower-case letters, digits, "." or "-", starting and ending with a letter or digit (e.g. "ashchan-media")`,
+    })
+    .optional(),
+});
+
 /** PostgreSQL on 5432 with a data volume and a `pg_isready` health check. */
 export class Postgres extends InfraService {
   /** The data volume mounted at /var/lib/postgresql/data. */
@@ -65,6 +82,7 @@ export class Postgres extends InfraService {
       environment: { POSTGRES_DB: database, POSTGRES_USER: user },
     });
     super(scope, id, preset, postgresSchema);
+    checkProps(this, postgresOwn, { database: props.database, user: props.user });
     this.data = new Volume(this, 'data');
     this.addMount({ volume: this.data, target: '/var/lib/postgresql/data' });
     this.database = database;
@@ -142,6 +160,7 @@ export class Minio extends InfraService {
       environment: { MINIO_ROOT_USER: rootUser },
     });
     super(scope, id, preset, minioSchema);
+    checkProps(this, minioOwn, { rootUser: props.rootUser, bucket: props.bucket });
     this.data = new Volume(this, 'data');
     this.addMount({ volume: this.data, target: '/data' });
     this.rootUser = rootUser;

@@ -47,7 +47,7 @@ export interface NetworkProps {
   readonly slices?: Readonly<Record<string, string>>;
 }
 
-const ip = z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `"${String(i.input)}" is not an IPv4 address` });
+const ip = z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `${JSON.stringify(String(i.input))} is not an IPv4 address` });
 
 const schema = z.object({
   subnet: z.string().superRefine((v, ctx) => {
@@ -56,7 +56,7 @@ const schema = z.object({
   }),
   gateway: ip.optional(),
   domain: z.string().refine(isDnsName, {
-    error: (i) => `"${String(i.input)}" is not a DNS domain (lower-case labels separated by dots, e.g. "ashchan.local")`,
+    error: (i) => `${JSON.stringify(String(i.input))} is not a DNS domain (lower-case labels separated by dots, e.g. "ashchan.local")`,
   }),
   bridgeName: z
     .string()

@@ -92,14 +92,16 @@ const schema = workloadSchema.extend({
       }),
     ])
     .optional(),
-  calls: z.array(z.union([z.string(), z.custom<Workload>((v) => v instanceof Workload, { error: 'must be a Service or a service name' })])).optional(),
+  calls: z
+    .array(z.union([z.string(), z.custom<Workload>((v) => v instanceof Workload)], { error: 'must be a Service or a service name' }))
+    .optional(),
   mtls: z
     .object({ port: z.number().int().min(1).max(65535, { error: 'ports are 1-65535' }).optional() })
     .optional(),
   publicTls: z
     .object({
-      hostnames: z.array(z.string().refine((v) => isDnsName(v.replace(/^\*\./, '')), { error: (i) => `"${String(i.input)}" is not a host name` })).min(1, { error: 'give at least one host name' }),
-      ipAddresses: z.array(z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `"${String(i.input)}" is not an IPv4 address` })).optional(),
+      hostnames: z.array(z.string().refine((v) => isDnsName(v.replace(/^\*\./, '')), { error: (i) => `${JSON.stringify(String(i.input))} is not a host name` })).min(1, { error: 'give at least one host name' }),
+      ipAddresses: z.array(z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `${JSON.stringify(String(i.input))} is not an IPv4 address` })).optional(),
       port: z.string().min(1).optional(),
     })
     .optional(),

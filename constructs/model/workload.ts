@@ -204,7 +204,7 @@ const port = z.number().int().min(1, { error: 'ports are 1-65535' }).max(65535, 
 
 const portProps = z.object({
   port,
-  protocol: z.enum(['tcp', 'udp']).optional(),
+  protocol: z.enum(['tcp', 'udp'], { error: 'must be "tcp" or "udp"' }).optional(),
   publish: z.union([z.boolean(), port]).optional(),
   hostIp: z.string().refine((v) => parseIp(v) !== undefined, { error: 'must be an IPv4 address' }).optional(),
 });
@@ -216,22 +216,45 @@ const portProps = z.object({
 const MOUNT_PATH = /^[^:,\x00-\x1f\x7f]+$/;
 const MOUNT_PATH_ERROR = 'must not contain ":", "," or control characters (they separate the parts of a mount); rename the folder or mount its parent';
 
+const PORT_NAME = /^[a-z][a-z0-9-]*$/;
+const PORT_NAME_ERROR = 'port names are lower-case words like "http"';
+
+/**
+ * A union's problem in the words of the option the value's shape chose: zod alone says "Invalid
+ * input". An option that failed on the value's type at its top did not fit; the first that did speaks.
+ */
+export function unionProblem(issue: { readonly code?: string; readonly errors?: unknown }, otherwise: string): string | undefined {
+  if (issue.code !== 'invalid_union') return undefined;
+  const options = (issue.errors ?? []) as ReadonlyArray<ReadonlyArray<{ readonly code: string; readonly path: readonly PropertyKey[]; readonly message: string }>>;
+  // An option refused at its top by type or literal value (a number for an object, `false`) did not fit.
+  const first = options.find((o) => o.length > 0 && !o.some((i) => (i.code === 'invalid_type' || i.code === 'invalid_value') && i.path.length === 0))?.[0];
+  if (!first) return otherwise;
+  return first.path.length > 0 ? `${first.path.map(String).join('.')}: ${first.message}` : first.message;
+}
+
 const duration = z.string().regex(DURATION, { error: 'must be a duration like "10s", "1m30s" or "500ms"' });
 
 /** Base schema for every workload's props; kinds extend it. */
 export const workloadSchema = z.object({
   image: z.string().superRefine((v, ctx) => {
     if (/\s/.test(v)) {
-      ctx.addIssue({ code: 'custom', message: `"${v}" contains whitespace. Image references have none: did you mean "${v.replace(/\s+/g, '')}"?` });
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} contains whitespace. Image references have none: did you mean "${v.replace(/\s+/g, '')}"?` });
     } else if (!IMAGE_REF.test(v)) {
-      ctx.addIssue({ code: 'custom', message: `"${v}" is not an image reference like "docker.io/library/redis:7-alpine" (repository paths are lower-case)` });
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not an image reference like "docker.io/library/redis:7-alpine" (repository paths are lower-case)` });
     }
   }),
   host: z.custom<Host>((v) => v instanceof Host, { error: 'must be a Host construct' }).optional(),
   network: z.custom<Network>((v) => v instanceof Network, { error: 'must be a Network construct' }).optional(),
-  ip: z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `"${String(i.input)}" is not an IPv4 address` }).optional(),
-  aliases: z.array(z.string().refine(isDnsName, { error: (i) => `"${String(i.input)}" is not a DNS name` })).optional(),
-  ports: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/, { error: 'port names are lower-case words like "http"' }), z.union([port, portProps])).optional(),
+  ip: z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `${JSON.stringify(String(i.input))} is not an IPv4 address` }).optional(),
+  aliases: z.array(z.string().refine(isDnsName, { error: (i) => `${JSON.stringify(String(i.input))} is not a DNS name` })).optional(),
+  ports: z
+    .record(
+      z.string().regex(PORT_NAME, { error: PORT_NAME_ERROR }),
+      z.union([port, portProps], { error: (i) => unionProblem(i, 'must be a port number (1-65535) or { port, protocol, publish, hostIp }') }),
+      // zod's own words for a bad key are "Invalid key in record"
+      { error: (i) => (i.code === 'invalid_key' ? `${PORT_NAME_ERROR}, not ${JSON.stringify(String(i.input))}` : undefined) },
+    )
+    .optional(),
   environment: z
     .record(z.string(), z.string({ error: 'environment values are strings: quote numbers and booleans' }))
     .superRefine((env, ctx) => {
@@ -260,13 +283,13 @@ export const workloadSchema = z.object({
     .union([
       z.literal(false),
       z.object({
-        command: z.union([z.array(z.string()).min(1), z.string().min(1)]),
+        command: z.union([z.array(z.string()).min(1), z.string().min(1)], { error: 'must be a command: a non-empty array of words, or a shell string' }),
         interval: duration.optional(),
         timeout: duration.optional(),
         retries: z.number().int().min(1).optional(),
         startPeriod: duration.optional(),
       }),
-    ])
+    ], { error: (i) => unionProblem(i, 'must be false or { command, interval, timeout, retries, startPeriod }') })
     .optional(),
   restart: z.enum(['no', 'always', 'on-failure', 'unless-stopped']).optional(),
   mounts: z
