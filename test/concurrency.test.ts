@@ -76,7 +76,7 @@ describe('two synths at once', () => {
       expect(new Set(active).size, 'one active certificate per service and kind').toBe(active.length);
       expect(readdirSync(join(state, 'pki')).filter((f) => f.endsWith('.crt') && f.startsWith('ca'))).toEqual(['ca.crt']);
       expect(mismatchedPairs(state)).toEqual([]);
-      expect(existsSync(join(dir, 'state', '.podmesh.lock')) || existsSync(join(dir, 'out', '.podmesh.lock'))).toBe(false);
+      expect(existsSync(join(dir, '.state.podmesh.lock')) || existsSync(join(dir, '.out.podmesh.lock'))).toBe(false);
       rmSync(dir, { recursive: true, force: true });
     }
   }, 600_000);

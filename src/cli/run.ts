@@ -3,13 +3,11 @@ import { PodmeshError, formatIssues, type Issue } from '../../constructs/core/er
 import { HELP, type AnyCommand, type Group, type Io } from './command.ts';
 import { COMMANDS, GROUPS } from './commands/index.ts';
 import { usageText } from './help.ts';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { withLock } from '../io/lock.ts';
 import { gitExposureIssues, locationIssues } from './locations.ts';
 import { UsageError, workspaceOf, type Workspace } from './options.ts';
 
-/** The lock file a guarded command holds in the state folder and in out/ while it runs. */
-export const LOCK_FILE = '.podmesh.lock';
 
 /** The table a run uses (tests may pass their own). */
 export interface CliTable {
@@ -70,12 +68,24 @@ export async function runCli(argv: readonly string[], io: Io, table: CliTable = 
  * keys, then holds both folders' locks (state first, always in that order) while it runs.
  */
 async function guarded(ws: Workspace, io: Io, name: string, run: () => Promise<number>): Promise<number> {
+  // Empty names are refused as given: resolved, '' would become the working directory.
+  const empty = locationIssues({ outDir: ws.out, stateDir: ws.state, stateSource: ws.stateSource }).filter((i) => / is empty\./.test(i.message));
+  if (empty.length > 0) throw new PodmeshError(empty);
   const where = { outDir: resolve(io.cwd, ws.out), stateDir: resolve(io.cwd, ws.state), stateSource: ws.stateSource };
   const issues = locationIssues(where);
   if (issues.length === 0) issues.push(...(await gitExposureIssues(where)));
   if (issues.length > 0) throw new PodmeshError(issues);
   const options = { command: `podmesh ${name}`, timeoutSeconds: ws.lockTimeoutSeconds, onWait: (m: string) => io.err(`podmesh: ${m}\n`) };
-  return withLock(join(where.stateDir, LOCK_FILE), options, () => withLock(join(where.outDir, LOCK_FILE), { ...options, dirMode: 0o755 }, run));
+  return withLock(lockBeside(where.stateDir), options, () => withLock(lockBeside(where.outDir), { ...options, dirMode: 0o755 }, run));
+}
+
+/**
+ * The lock of a folder sits beside it (`.podmesh/` → `.podmesh.lock`, `out/` → `.out.podmesh.lock`),
+ * so taking it changes nothing in the folder, not even its mtime, and a refused run leaves it as it was.
+ */
+export function lockBeside(dir: string): string {
+  const name = basename(dir);
+  return join(dirname(dir), name.startsWith('.') ? `${name}.lock` : `.${name}.podmesh.lock`);
 }
 
 /** What the file system said, in words a user can act on; by errno code. */
