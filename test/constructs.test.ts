@@ -52,6 +52,7 @@ describe('Network', () => {
       domain: 'mini.local',
       subnet: '10.90.0.0/24',
       bridgeName: 'mesh',
+      bridgeNameGiven: false,
       internal: false,
       segments: [{ host: 'local', subnet: '10.90.0.0/24', gateway: '10.90.0.1' }],
     });
