@@ -1,32 +1,14 @@
 // Two synths on one state folder at once: the lock makes the second wait, so both succeed, there is
 // one CA, and every key matches its certificate, on a first run and when both renew certificates.
 import { execa } from 'execa';
-import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyPairProblems } from './helpers/key-pairs.ts';
 
 const repo = join(import.meta.dirname, '..');
 const ROUNDS = 10;
 
-/** Key files below `dir` whose certificate is missing or holds another public key. */
-function mismatchedPairs(dir: string): string[] {
-  const keys: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      if (e.isDirectory()) walk(join(d, e.name));
-      else if (e.name.endsWith('.key')) keys.push(join(d, e.name));
-    }
-  };
-  walk(dir);
-  return keys.filter((k) => {
-    const crt = k.replace(/\.key$/, '.crt');
-    if (!existsSync(crt)) return true;
-    const a = createPublicKey(createPrivateKey(readFileSync(k))).export({ type: 'spki', format: 'der' });
-    const b = new X509Certificate(readFileSync(crt)).publicKey.export({ type: 'spki', format: 'der' });
-    return !a.equals(b);
-  }).map((k) => relative(dir, k));
-}
 
 describe('two synths at once', () => {
   mkdirSync(join(repo, '.cache'), { recursive: true });
@@ -75,7 +57,7 @@ describe('two synths at once', () => {
       const active = inventory.certificates.filter((c) => c.status === 'active').map((c) => `${c.service}/${c.kind}`);
       expect(new Set(active).size, 'one active certificate per service and kind').toBe(active.length);
       expect(readdirSync(join(state, 'pki')).filter((f) => f.endsWith('.crt') && f.startsWith('ca'))).toEqual(['ca.crt']);
-      expect(mismatchedPairs(state)).toEqual([]);
+      expect(keyPairProblems(state)).toEqual([]);
       expect(existsSync(join(dir, '.state.podmesh.lock')) || existsSync(join(dir, '.out.podmesh.lock'))).toBe(false);
       rmSync(dir, { recursive: true, force: true });
     }

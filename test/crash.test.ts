@@ -2,10 +2,10 @@
 // out/): out/ is the old tree or the new one, every key matches its certificate, and the next run
 // finishes the job and leaves no temporary file behind.
 import { execa } from 'execa';
-import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyPairProblems } from './helpers/key-pairs.ts';
 import { treeState } from './helpers/tree.ts';
 
 const repo = join(import.meta.dirname, '..');
@@ -24,21 +24,6 @@ function allPaths(dir: string): string[] {
   return out;
 }
 
-/** Problems with key/certificate pairs of a state folder: a pair with one half, or halves that do not match. */
-function pairProblems(state: string): string[] {
-  const problems: string[] = [];
-  for (const p of allPaths(state).filter((f) => f.endsWith('.key') && !f.split('/').some((s) => s.startsWith('.')))) {
-    const crt = join(state, p.replace(/\.key$/, '.crt'));
-    if (!existsSync(crt)) {
-      problems.push(`${p} has no certificate`);
-      continue;
-    }
-    const fromKey = createPublicKey(createPrivateKey(readFileSync(join(state, p)))).export({ type: 'spki', format: 'der' });
-    const fromCert = new X509Certificate(readFileSync(crt)).publicKey.export({ type: 'spki', format: 'der' });
-    if (!fromKey.equals(fromCert)) problems.push(`${p} does not match its certificate`);
-  }
-  return problems;
-}
 
 /** Leftovers of an interrupted run: temporary files and staging folders. */
 function leftovers(dir: string): string[] {
@@ -114,7 +99,7 @@ describe('kill -9 during synth', () => {
       // THEN out/ is exactly one of the two trees, and no key lacks or mismatches its certificate
       const now = contentOf(treeState(join(out, 'crash')));
       expect([contentOf(treeA), contentOf(treeB)], `kill ${i}: out/ is a mix`).toContainEqual(now);
-      expect(pairProblems(state), `kill ${i}`).toEqual([]);
+      expect(keyPairProblems(state), `kill ${i}`).toEqual([]);
       // and the next run finishes the job, removes what was left (including temporaries planted
       // where a kill between two system calls would leave them: a PKI staging folder with a CA
       // key, a secret env file's temporary, a folder removal in progress) and says so
@@ -123,7 +108,7 @@ describe('kill -9 during synth', () => {
       expect(next.exitCode, `kill ${i}: ${next.stderr}`).toBe(0);
       if (planted) expect(next.stdout).toContain(`removed what an interrupted run left in`);
       expect(contentOf(treeState(join(out, 'crash')))).toEqual(contentOf(treeB));
-      expect(pairProblems(state), `kill ${i} then synth`).toEqual([]);
+      expect(keyPairProblems(state), `kill ${i} then synth`).toEqual([]);
       expect([...leftovers(state), ...leftovers(out)], `kill ${i} then synth`).toEqual([]);
       rmSync(out, { recursive: true, force: true });
       rmSync(state, { recursive: true, force: true });

@@ -15,18 +15,12 @@ export interface Locations {
 /** The path with symlinks resolved as far as it exists, so `out/../out` and a link to out/ compare equal. */
 function canonical(path: string): string {
   const abs = resolve(path);
-  let existing = abs;
-  for (let i = 0; i < 256; i++) {
-    try {
-      const real = realpathSync(existing);
-      return resolve(real, relative(existing, abs));
-    } catch {
-      const up = dirname(existing);
-      if (up === existing) return abs;
-      existing = up;
-    }
+  const existing = existingDir(abs);
+  try {
+    return resolve(realpathSync(existing), relative(existing, abs));
+  } catch {
+    return abs;
   }
-  return abs;
 }
 
 /** Whether `inner` is `outer` or below it. */
@@ -75,7 +69,7 @@ export async function gitExposureIssues(where: Locations): Promise<Issue[]> {
   }];
 }
 
-/** The nearest existing folder at or above `dir`. */
+/** The nearest existing path at or above `dir`. */
 function existingDir(dir: string): string {
   let d = dir;
   for (let i = 0; i < 256; i++) {
