@@ -5,7 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { App, Host, Network, PodmeshError, Stack, synth, type Issue } from '../src/index.ts';
+import { App, Host, InfraService, Network, PodmeshError, Postgres, Stack, synth, type Issue } from '../src/index.ts';
 import { loadStacks } from '../src/cli/load.ts';
 import { podmeshRejection } from './helpers/errors.ts';
 import { svc, tempDir, testState } from './helpers/stacks.ts';
@@ -118,6 +118,34 @@ describe('ashchan-prod', () => {
         if (!/postgres|redis/.test(name)) expect(pki.length, name).toBeGreaterThan(0);
       }
     }
+  });
+
+  it('GIVEN calls and dependencies across hosts WHEN rendered THEN each dependent unit waits for them through the tunnel, bounded; compose and same-host ones do not', () => {
+    const unit = (h: string, s: string) => readFileSync(join(out, `ashchan-prod/hosts/${h}/quadlet/ashchan-${s}.container`), 'utf8');
+    const waitArgs = (text: string) => {
+      const line = text.split('\n').filter((l) => l.startsWith('ExecStartPre='));
+      expect(line).toHaveLength(1);
+      // the arguments after the script: five per dependency on another host
+      return line[0]!.slice(line[0]!.indexOf('" podmesh-wait ') + '" podmesh-wait '.length).split(' ');
+    };
+    // gateway (edge) calls the five apps on app and data
+    expect(waitArgs(unit('edge', 'gateway')).join(' ')).toBe(
+      'auth app 10.90.0.21 8443 300 boards app 10.90.0.22 8443 300 media data 10.90.0.69 8443 300 search app 10.90.0.19 8443 300 moderation app 10.90.0.18 8443 300',
+    );
+    expect(unit('edge', 'gateway')).toContain('TimeoutStartSec=1205\n');
+    // boards (app) waits for PostgreSQL and Redis (data) and media (data), not for anything on app
+    expect(waitArgs(unit('app', 'boards')).join(' ')).toBe('postgres data 10.90.0.66 5432 300 redis data 10.90.0.67 6379 300 media data 10.90.0.69 8443 300');
+    // media (data) depends only on its own host: ordered by systemd, no wait
+    expect(unit('data', 'media')).not.toContain('ExecStartPre=');
+    expect(unit('data', 'media')).toContain('Requires=ashchan-postgres.service\nRequires=ashchan-minio.service\n');
+    // compose cannot wait across hosts: no depends_on naming another host's service
+    const compose = parse(readFileSync(join(out, 'ashchan-prod/hosts/edge/compose.yaml'), 'utf8'));
+    expect(compose.services.gateway.depends_on).toBeUndefined();
+    // TOPOLOGY.md lists every wait
+    const topology = readFileSync(join(out, 'ashchan-prod/TOPOLOGY.md'), 'utf8');
+    expect(topology).toContain('## Start order across hosts');
+    expect(topology).toContain('| gateway (edge) | auth (app) | 10.90.0.21:8443 | 300 s |');
+    expect(topology).toContain('| boards (app) | postgres (data) | 10.90.0.66:5432 | 300 s |');
   });
 
   it('GIVEN the data host on Podman 4.9 WHEN rendered THEN it uses the older forms and still waits for health', () => {
@@ -239,6 +267,60 @@ const cases: BadCase[] = [
     expect: [['bad/mesh', 'has a slice for unknown host "c". Known hosts: a, b']],
   },
 ];
+
+describe('waits across hosts', () => {
+  const build = (stackProps: ConstructorParameters<typeof Stack>[2], dep: object) => {
+    const app = new App();
+    const stack = new Stack(app, 'w', stackProps);
+    const { a, b } = twoHosts(stack);
+    new Network(stack, 'mesh', { subnet: '10.90.0.0/24', domain: 'w.local' });
+    const db = new Postgres(stack, 'db', { host: b });
+    svc(stack, 'api', { host: a, dependsOn: [{ service: db, ...dep }] });
+    return app;
+  };
+  const waitOf = async (app: App) => {
+    const tmp = tempDir();
+    try {
+      await synth(app, { stateDir: join(tmp.path, 'state'), outDir: join(tmp.path, 'out'), stacks: ['w'] });
+      const text = readFileSync(join(tmp.path, 'out/w/hosts/a/quadlet/w-api.container'), 'utf8');
+      return { args: /" podmesh-wait (.*)$/m.exec(text)?.[1], timeout: /^TimeoutStartSec=(\d+)$/m.exec(text)?.[1] };
+    } finally {
+      tmp.cleanup();
+    }
+  };
+
+  it('GIVEN no bound anywhere WHEN synthesized THEN the wait is 300 s', async () => {
+    expect(await waitOf(build({}, {}))).toEqual({ args: 'db b 10.90.0.130 5432 300', timeout: '1205' });
+  });
+
+  it("GIVEN the stack's wireguard.dependencyWait and a dependency's crossHostWait WHEN synthesized THEN the dependency's wins, the stack's is the default", async () => {
+    expect(await waitOf(build({ wireguard: { dependencyWait: '2m' } }, {}))).toEqual({ args: 'db b 10.90.0.130 5432 120', timeout: '1025' });
+    expect(await waitOf(build({ wireguard: { dependencyWait: '2m' } }, { crossHostWait: '45s' }))).toEqual({ args: 'db b 10.90.0.130 5432 45', timeout: '950' });
+  });
+
+  it.each([
+    ['0s', 'w/api', 'dependsOn[0].crossHostWait: must be a duration between "1s" and "1h"'],
+    ['2h', 'w/api', 'dependsOn[0].crossHostWait: must be a duration between "1s" and "1h"'],
+    ['soon', 'w/api', 'dependsOn[0].crossHostWait: must be a duration between "1s" and "1h"'],
+  ])('GIVEN crossHostWait %j WHEN synthesized THEN refused at %s', async (wait, path, message) => {
+    const err = await podmeshRejection(waitOf(build({}, { crossHostWait: wait })));
+    expect(err.issues.map((i) => `[${i.path}] ${i.message}`).join('\n')).toContain(`[${path}] ${message}`);
+  });
+
+  it('GIVEN a dependency on another host that listens on no TCP port WHEN synthesized THEN refused with what to change', async () => {
+    const app = new App();
+    const stack = new Stack(app, 'w');
+    const { a, b } = twoHosts(stack);
+    new Network(stack, 'mesh', { subnet: '10.90.0.0/24', domain: 'w.local' });
+    const worker = new InfraService(stack, 'worker', { image: 'localhost/test/worker:1', host: b });
+    svc(stack, 'api', { host: a, dependsOn: [worker] });
+    const err = await podmeshRejection(waitOf(app));
+    expect(err.issues).toContainEqual({
+      path: 'w/api',
+      message: 'depends on worker on host b, which listens on no TCP port: from host a podmesh can only wait for a port to accept connections through the tunnel. Give worker a TCP port, or remove the dependency.',
+    });
+  });
+});
 
 describe('multi-host mistakes', () => {
   const out = tempDir();

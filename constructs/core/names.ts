@@ -28,6 +28,12 @@ export const INTERFACE_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
 /** Compose and Podman durations: `30s`, `1m30s`, `500ms`. */
 export const DURATION = /^(\d+(ms|s|m|h))+$/;
 
+/** A bound on a wait across hosts: a DURATION of 1 s to 1 h. */
+export function isWaitDuration(d: string): boolean {
+  return DURATION.test(d) && durationSeconds(d) >= 1 && durationSeconds(d) <= 3600;
+}
+export const WAIT_DURATION_ERROR = 'must be a duration between "1s" and "1h", like "300s" or "5m"';
+
 /** Converts a duration to whole seconds, rounding up (systemd wants seconds for some keys). */
 export function durationSeconds(d: string): number {
   let ms = 0;

@@ -1,7 +1,7 @@
 // A stack is one environment (ashchan-dev, ashchan-prod): the unit of synth, state and output.
 import { Construct } from 'constructs';
 import { z } from 'zod';
-import { DNS_LABEL, INTERFACE_NAME, isDnsName } from './names.ts';
+import { DNS_LABEL, INTERFACE_NAME, WAIT_DURATION_ERROR, isDnsName, isWaitDuration } from './names.ts';
 import { parseCidr } from './ip.ts';
 import type { KeyType } from '../model/certificates.ts';
 import { PodmeshError } from './errors.ts';
@@ -61,6 +61,13 @@ export interface WireguardProps {
    * @default - wg-quick's choice (endpoint MTU - 80)
    */
   readonly mtu?: number;
+  /**
+   * How long a unit waits, at most, for a dependency on another host (a `dependsOn` entry or a
+   * call) to accept connections through the tunnel before it fails; a dependency's
+   * `crossHostWait` overrides it.
+   * @default '300s'
+   */
+  readonly dependencyWait?: string;
 }
 
 /** The two certificate authorities of a stack (the seed's `ashchan-ca` and `ashchan.local`). */
@@ -128,6 +135,7 @@ const schema = z.object({
       persistentKeepalive: z.number().int().min(0).max(65535).optional(),
       presharedKeys: z.boolean().optional(),
       mtu: z.number().int().min(1280, { error: 'WireGuard needs an MTU of at least 1280' }).max(9000).optional(),
+      dependencyWait: z.string().refine(isWaitDuration, { error: WAIT_DURATION_ERROR }).optional(),
     })
     .optional(),
 });

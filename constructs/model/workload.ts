@@ -5,7 +5,7 @@ import { Construct } from 'constructs';
 import { z } from 'zod';
 import { checkProps } from '../core/props.ts';
 import { uniqueId } from '../core/unique.ts';
-import { DNS_LABEL, DURATION, ENV_NAME, IMAGE_REF, isDnsName, suggestLabel } from '../core/names.ts';
+import { DNS_LABEL, DURATION, ENV_NAME, IMAGE_REF, WAIT_DURATION_ERROR, isDnsName, isWaitDuration, suggestLabel } from '../core/names.ts';
 import { parseIp } from '../core/ip.ts';
 import { resolveStackPath } from '../core/stack-file.ts';
 import { Host } from './host.ts';
@@ -60,6 +60,14 @@ export interface DependencyProps {
    * @default - 'healthy' when the dependency has a health check, else 'started'
    */
   readonly condition?: 'healthy' | 'started';
+  /**
+   * Only for a dependency on another host: how long the dependent's unit waits, at most, for the
+   * dependency's address and port (its mTLS port, else its first TCP port) to accept connections
+   * through the tunnel before it fails. systemd on one host cannot see a unit or a health check
+   * on another, so across hosts "started" and "healthy" both mean "accepts connections".
+   * @default - the stack's `wireguard.dependencyWait` ('300s')
+   */
+  readonly crossHostWait?: string;
 }
 
 /** A volume or host folder mounted into the container. */
@@ -275,8 +283,12 @@ export const workloadSchema = z.object({
       z.union([
         z.custom<Workload>(isWorkload),
         z.string(),
-        z.object({ service: z.union([z.custom<Workload>(isWorkload), z.string()]), condition: z.enum(['healthy', 'started']).optional() }),
-      ], { error: 'must be a workload, its name, or { service, condition }' }),
+        z.object({
+          service: z.union([z.custom<Workload>(isWorkload), z.string()], { error: 'must be a workload or its name' }),
+          condition: z.enum(['healthy', 'started']).optional(),
+          crossHostWait: z.string().refine(isWaitDuration, { error: WAIT_DURATION_ERROR }).optional(),
+        }),
+      ], { error: (i) => unionProblem(i, 'must be a workload, its name, or { service, condition, crossHostWait }') }),
     )
     .optional(),
   healthcheck: z

@@ -8,6 +8,7 @@ import { STAGE, hostFile, inHostRoot, quadletServiceName, secretEnvFile, service
 import { publishSpec } from './compose.ts';
 import type { Rendering, RenderedFile } from './file.ts';
 import { generatedHeader } from './header.ts';
+import { remoteDependencies, remoteWaitCommand, remoteWaitSeconds } from './remote-wait.ts';
 import {
   PODMAN_FLAGS,
   QUADLET_FEATURES,
@@ -167,10 +168,11 @@ function containerUnit(
   network: ResolvedNetwork,
   local: ReadonlySet<string>,
   notifyHealthy: boolean,
-  remote: readonly string[],
+  remoteHosts: readonly string[],
 ): ContainerUnit {
   const unitOf = new Map(stack.services.map((x) => [x.name, x.unit.service]));
   const deps = s.dependsOn.filter((d) => local.has(d.service)).map((d) => unitOf.get(d.service)!);
+  const waits = remoteDependencies(s.dependsOn);
   const tunnel = stack.wireguard ? [host.install.wireguardUnit] : [];
   const target = host.install.target;
   return {
@@ -182,11 +184,14 @@ function containerUnit(
       // On multi-host stacks the other hosts' services are reached through the tunnel.
       ...(deps.length > 0 || tunnel.length > 0 ? { after: [...tunnel, ...deps] } : {}),
     },
-    container: containerSection(host, s, network, notifyHealthy, remote),
+    container: containerSection(host, s, network, notifyHealthy, remoteHosts),
     service: {
+      // Dependencies on other hosts: systemd orders this host's units only, so wait (bounded) for them.
+      ...(waits.length > 0 ? { execStartPre: [remoteWaitCommand(waits)] } : {}),
       restart: s.restart === 'unless-stopped' ? 'always' : s.restart,
-      // The first start pulls the image and, with Notify=healthy, waits for the health check.
-      timeoutStartSec: '900',
+      // The first start pulls the image and, with Notify=healthy, waits for the health check;
+      // the waits for other hosts come on top.
+      timeoutStartSec: String(900 + remoteWaitSeconds(waits)),
     },
     install: { wantedBy: [target] },
   };

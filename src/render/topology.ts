@@ -4,6 +4,7 @@ import { formatPodmanVersion } from '../../constructs/core/podman-version.ts';
 import { canNameBridge } from './quadlet/downgrade.ts';
 import type { RenderedFile } from './file.ts';
 import { generatedHeader } from './header.ts';
+import { remoteDependencies } from './remote-wait.ts';
 
 /** Name of the topology document inside `out/<stack>/`. */
 export const TOPOLOGY_FILE = 'TOPOLOGY.md';
@@ -68,6 +69,7 @@ export function topologyMarkdown(stack: ResolvedStack): string {
       lines.push(`| ${n.name} | \`${n.domain}\` | ${n.subnet} | ${seg.host} | ${seg.subnet} | ${seg.gateway} | ${bridgeCell(stack, n.bridgeName, seg.host)} |`);
     }
   }
+  lines.push(...crossHostLines(stack));
   lines.push('', '## Ports', '', '| Service | Port | Name | Published on host |', '|---|---|---|---|');
   for (const s of stack.services) {
     for (const p of s.ports) {
@@ -118,6 +120,24 @@ function diagramLines(stack: ResolvedStack): string[] {
     }
   }
   return out;
+}
+
+/** Dependencies across hosts: what each unit waits for through the tunnel before it starts. */
+function crossHostLines(stack: ResolvedStack): string[] {
+  const rows = stack.services.flatMap((s) =>
+    remoteDependencies(s.dependsOn).map((d) => `| ${s.name} (${s.host}) | ${d.service} (${d.remote.host}) | ${d.remote.ip}:${d.remote.port} | ${d.remote.timeoutSeconds} s |`),
+  );
+  if (rows.length === 0) return [];
+  return [
+    '',
+    '## Start order across hosts',
+    '',
+    "systemd orders the units of one host only. Before a service starts, its unit waits until each dependency on another host accepts TCP connections through the tunnel (at most the time given, then the unit fails and says which). Compose files start each host's services without these waits.",
+    '',
+    '| Service | Waits for | Address | At most |',
+    '|---|---|---|---|',
+    ...rows,
+  ];
 }
 
 /** A call makes the caller start after its callee; these calls close a loop, so they give no order. */

@@ -139,6 +139,20 @@ export interface ResolvedDependency {
    * @default false
    */
   readonly implied?: boolean;
+  /**
+   * A dependency on another host: systemd there cannot be asked, so the dependent's unit waits
+   * (bounded) until this address and port accept TCP connections through the tunnel.
+   * @default - none (a dependency on the same host)
+   */
+  readonly remote?: RemoteWait;
+}
+
+/** Where and how long a unit waits for a dependency on another host. */
+export interface RemoteWait {
+  readonly host: string;
+  readonly ip: string;
+  readonly port: number;
+  readonly timeoutSeconds: number;
 }
 
 /** One container of the mesh. */

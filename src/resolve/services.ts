@@ -4,6 +4,7 @@ import type { IssueCollector } from '../../constructs/core/errors.ts';
 import { Service } from '../../constructs/model/service.ts';
 import type { Workload } from '../../constructs/model/workload.ts';
 import { compare } from '../io/sort.ts';
+import { withRemoteWaits } from './cross-host.ts';
 import type { InfraDependencies, ServiceGraph } from './dependencies.ts';
 import { generatedEnvironment, mtlsUrl, secretEnvironment, type InfraEndpoints } from './environment.ts';
 import { healthOf, resolveHealthcheck } from './health.ts';
@@ -73,7 +74,7 @@ function resolveService(w: Workload, facts: ServiceFacts, issues: IssueCollector
     callers: graph.calls.callers.get(w.name)!,
     ...(hyperf ? { hyperf } : {}),
     ...publicTls,
-    dependsOn: graph.depsOf.get(w)!,
+    dependsOn: withRemoteWaits(w, graph.depsOf.get(w)!, facts, issues),
     ...(health ? { healthcheck: resolveHealthcheck(health) } : {}),
     restart: w.props.restart ?? 'unless-stopped',
     mounts,

@@ -3,7 +3,8 @@
 // installed where the PostUp hooks read them. "Containers" (namespaces behind the hosts' bridges)
 // talk TCP, TLS and mutual TLS across the mesh with the stack's certificates, through hosts that
 // drop forwarded traffic by default and masquerade like netavark, and keep their real source
-// address. After `podmesh wireguard rotate --host a`, deployed to b and c only, a is locked out.
+// address. api on a depends on boards on c: the wait Quadlet generates for api's unit runs on host
+// a through the tunnel. After `podmesh wireguard rotate --host a`, deployed to b and c only, a is locked out.
 import { execa } from 'execa';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,16 +12,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { presharedKeyFile } from '../../src/state/wireguard/index.ts';
 import { addSliceAddress, createHosts, listen, netnsReady, tcpProbe, wgDown, wgUp, type SimHost, type SimNetwork } from '../helpers/netns.ts';
 import { tempDir } from '../helpers/stacks.ts';
+import { SYSTEM_MANAGER, generateUnits, prepare, value } from '../helpers/quadlet-run.ts';
 import { repoRoot, tool } from '../helpers/tools.ts';
 import { underlayIp } from './stacks.ts';
 
 const ready = netnsReady();
-const tools = { wg: tool('wg'), wgQuick: tool('wg-quick'), wireguardGo: tool('wireguard-go'), iptables: tool('iptables'), openssl: tool('openssl') };
+const tools = { wg: tool('wg'), wgQuick: tool('wg-quick'), wireguardGo: tool('wireguard-go'), iptables: tool('iptables'), openssl: tool('openssl'), quadlet: tool('quadlet') };
 const bin = join(repoRoot, 'bin/podmesh.mjs');
 
+// api (host a) depends on boards (host c): its unit waits for boards through the tunnel, at most 8 s.
 const STACK = `import { meshStack } from '${repoRoot}/test/wireguard/stacks.ts';
-export default (app) => { meshStack('tun', app, { presharedKeys: true }); };
+export default (app) => { meshStack('tun', app, { presharedKeys: true }, ['a', 'b', 'c'], { calls: ['boards'], dependsOn: [{ service: 'boards', crossHostWait: '8s' }] }); };
 `;
+/** boards' mTLS port: what api's unit waits for. */
+const BOARDS_MTLS = 8443;
 /** Where the generated configs expect their files on a real host. */
 const INSTALLED = '/etc/podmesh/tun/wireguard';
 const HOSTS = ['a', 'b', 'c'] as const;
@@ -203,6 +208,73 @@ describe.skipIf(!ready || Object.values(tools).some((t) => !t))('the generated W
     expect(client.stderr).toContain('Peer certificate: CN = boards.tun.local');
     expect(served.exitCode, served.stderr).toBe(0);
     expect(served.stderr).toContain('depth=2 CN = tun-ca\nverify return:1\ndepth=1 CN = tun.local\nverify return:1\ndepth=0 CN = api.tun.local\nverify return:1');
+  });
+
+  /**
+   * The ExecStartPre lines of api's service as the real Quadlet generates it from the .container
+   * podmesh wrote for host a, each split into words by systemd's rules (test/quadlet/systemd-exec.ts).
+   */
+  const apiWaits = (): string[][] => {
+    const units = generateUnits(join(cwd, 'out/tun/hosts/a/quadlet'), false);
+    const api = units.find((u) => u.name === 'tun-api.service');
+    expect(api, units.map((u) => u.name).join(', ')).toBeDefined();
+    expect(value(api!, 'Service', 'TimeoutStartSec')).toBe(String(900 + 8 + 5));
+    return prepare(api!, SYSTEM_MANAGER).commands.filter((c) => c.key === 'ExecStartPre').map((c) => [...c.argv]);
+  };
+
+  it("GIVEN api on a depending on boards on c WHEN the wait Quadlet generates for api runs on host a THEN it returns once boards' port accepts through the tunnel", async () => {
+    // GIVEN the one wait command of api's unit, and boards listening on c only after 3 s
+    const waits = apiWaits();
+    expect(waits).toHaveLength(1);
+    let listener: Awaited<ReturnType<typeof listen>> | undefined;
+    const late = new Promise<void>((resolve) => setTimeout(() => void listen(host('ctrc'), CONTAINER.ctrc.ip, BOARDS_MTLS).then((l) => { listener = l; resolve(); }), 3_000));
+    try {
+      // WHEN host a runs it
+      const started = Date.now();
+      const r = await host('a').exec(waits[0]!, { timeoutMs: 30_000 });
+      await late;
+      // THEN it waited for the listener, then succeeded well within its 8 s
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2_500);
+      expect(r.stderr).toContain(`podmesh: waiting up to 8 s for boards on host c at ${CONTAINER.ctrc.ip}:${BOARDS_MTLS} through the tunnel`);
+      // ... and its connection came through the tunnel (from a's tunnel address, the host's own traffic)
+      expect(listener!.connections).toContain('10.255.0.1');
+    } finally {
+      await late;
+      await listener?.stop();
+    }
+  });
+
+  it('GIVEN boards not listening WHEN the wait runs on host a THEN it fails after its 8 s bound, naming boards, its address and the fix', async () => {
+    // WHEN
+    const started = Date.now();
+    const r = await host('a').exec(apiWaits()[0]!, { timeoutMs: 30_000 });
+    const took = Date.now() - started;
+    // THEN
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain(`podmesh: boards on host c (${CONTAINER.ctrc.ip}:${BOARDS_MTLS}) did not accept connections within 8 s: check that the tunnel to host c is up and that boards runs there`);
+    expect(took).toBeGreaterThanOrEqual(8_000);
+    expect(took).toBeLessThan(8_000 + 5_000 + 2_000);
+  });
+
+  it("GIVEN c dropping the tunnel's packets WHEN the wait runs on host a THEN each attempt is cut short and it still fails within its bound", async () => {
+    // GIVEN boards listening, but c's FORWARD rule into its bridge gone (strict host: dropped, no refusal)
+    const listener = await listen(host('ctrc'), CONTAINER.ctrc.ip, BOARDS_MTLS);
+    await host('c').exec(['iptables', '-D', 'FORWARD', '-i', 'wg0', '-o', 'mesh0', '-d', SLICE.c.slice, '-j', 'ACCEPT'], { reject: true });
+    try {
+      // WHEN
+      const started = Date.now();
+      const r = await host('a').exec(apiWaits()[0]!, { timeoutMs: 30_000 });
+      const took = Date.now() - started;
+      // THEN not held by the kernel's SYN retries: failed, within the bound and its slack
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain('did not accept connections within 8 s');
+      expect(took).toBeLessThan(8_000 + 5_000 + 2_000);
+      expect(listener.connections).toEqual([]);
+    } finally {
+      for (const hook of iptablesHooks('c')) await host('c').exec(['sh', '-c', hook], { reject: true });
+      await listener.stop();
+    }
   });
 
   it('after `podmesh wireguard rotate --host a`, deployed to b and c only, a can no longer connect', async () => {
