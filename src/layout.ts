@@ -75,6 +75,19 @@ export function serviceConfigPath(service: string, file: string): string {
   return `config/${service}/${file}`;
 }
 
+/** The folder relative host paths (`hostPath: 'uploads'`) resolve in, inside the host root. */
+export const DATA_DIR = 'data';
+
+/**
+ * Where a host folder of the stack (a `folder` mount's source) is on the host: an absolute path
+ * as given, a relative one below the host root's data folder (`/etc/podmesh/<stack>/data/…`,
+ * `%h/.config/podmesh/<stack>/data/…` rootless).
+ */
+export function hostFolderPath(host: Pick<ResolvedHost, 'install'>, source: string): string {
+  if (source.startsWith('/')) return source;
+  return source === '.' ? inHostRoot(host, DATA_DIR) : inHostRoot(host, `${DATA_DIR}/${source}`);
+}
+
 /** A path below the host root as units and scripts on the host name it (`%h/…` on rootless hosts). */
 export function inHostRoot(host: Pick<ResolvedHost, 'install'>, rel: string): string {
   return `${host.install.root}/${rel}`;

@@ -241,7 +241,7 @@ describe('Service props', () => {
     const { stack } = miniStack();
     const s = new Service(stack, 'x', { image: 'ok/image:1', healthcheck: { command: [], interval: '10 seconds' } });
     expect(propIssues(s).map((i) => i.message)).toEqual([
-      'healthcheck.command: Too small: expected array to have >=1 items',
+      'healthcheck.command: must not be empty: give at least one',
       'healthcheck.interval: must be a duration like "10s", "1m30s" or "500ms"',
     ]);
   });

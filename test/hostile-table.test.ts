@@ -109,18 +109,18 @@ bad('Stack: misspelled prop', `svc(new Stack(app, 'bad', { projcet: 'x' }), 'x')
 bad('Stack: description with a newline', `svc(new Stack(app, 'bad', { description: 'ok\\n# injected' }), 'x');`, 'bad', 'must be one line');
 bad('Stack: description with a tab', `svc(new Stack(app, 'bad', { description: 'a\\tb' }), 'x');`, 'bad', 'must be one line');
 bad('Stack: description with a carriage return', `svc(new Stack(app, 'bad', { description: 'a\\rb' }), 'x');`, 'bad', 'must be one line');
-bad('Stack: project that is a number', `svc(new Stack(app, 'bad', { project: 7 }), 'x');`, 'bad', 'project: Invalid input: expected string, received number');
+bad('Stack: project that is a number', `svc(new Stack(app, 'bad', { project: 7 }), 'x');`, 'bad', 'project: must be a string, not number 7');
 bad('Stack: project with a space', `svc(new Stack(app, 'bad', { project: 'my project' }), 'x');`, 'bad', 'e.g. "ashchan"');
 bad('Stack: pki misspelled at depth', `svc(new Stack(app, 'bad', { pki: { rootCommmonName: 'x' } }), 'x');`, 'bad', 'Did you mean rootCommonName?');
 bad('Stack: root CA lifetime under 30 days', `svc(new Stack(app, 'bad', { pki: { rootLifetimeDays: 5 } }), 'x');`, 'bad', 'at least 30 days');
-bad('Stack: root CA lifetime not a whole number', `svc(new Stack(app, 'bad', { pki: { rootLifetimeDays: 100.5 } }), 'x');`, 'bad', 'pki.rootLifetimeDays: Invalid input: expected int');
+bad('Stack: root CA lifetime not a whole number', `svc(new Stack(app, 'bad', { pki: { rootLifetimeDays: 100.5 } }), 'x');`, 'bad', 'pki.rootLifetimeDays: must be a whole number, not number 100.5');
 bad('Stack: root CN over 64 characters', `svc(new Stack(app, 'bad', { pki: { rootCommonName: 'x'.repeat(65) } }), 'x');`, 'bad', 'at most 64 characters');
 bad('Stack: client CA CN not a DNS name', `svc(new Stack(app, 'bad', { pki: { clientCaCommonName: 'Not A Name' } }), 'x');`, 'bad', 'must be a DNS name, e.g. "ashchan.local"');
-bad('Stack: unknown key type', `svc(new Stack(app, 'bad', { pki: { keyType: 'dsa' } }), 'x');`, 'bad', 'pki.keyType: Invalid option: expected one of "ecdsa-p256"|"rsa-2048"');
-bad('Stack: empty organization', `svc(new Stack(app, 'bad', { pki: { organization: '' } }), 'x');`, 'bad', 'pki.organization: Too small: expected string to have >=1 characters');
+bad('Stack: unknown key type', `svc(new Stack(app, 'bad', { pki: { keyType: 'dsa' } }), 'x');`, 'bad', 'pki.keyType: must be one of "ecdsa-p256", "rsa-2048", not the string "dsa"');
+bad('Stack: empty organization', `svc(new Stack(app, 'bad', { pki: { organization: '' } }), 'x');`, 'bad', 'pki.organization: must not be empty');
 bad('Stack: WireGuard interface name too long', `svc(new Stack(app, 'bad', { wireguard: { interfaceName: 'wireguard-mesh-0' } }), 'x');`, 'bad', 'at most 15 characters');
 bad('Stack: WireGuard MTU under 1280', `svc(new Stack(app, 'bad', { wireguard: { mtu: 576 } }), 'x');`, 'bad', 'at least 1280');
-bad('Stack: WireGuard keepalive negative', `svc(new Stack(app, 'bad', { wireguard: { persistentKeepalive: -1 } }), 'x');`, 'bad', 'wireguard.persistentKeepalive: Too small: expected number to be >=0');
+bad('Stack: WireGuard keepalive negative', `svc(new Stack(app, 'bad', { wireguard: { persistentKeepalive: -1 } }), 'x');`, 'bad', 'wireguard.persistentKeepalive: must be at least 0');
 bad('Stack: WireGuard misspelled at depth', `svc(new Stack(app, 'bad', { wireguard: { presharedKey: true } }), 'x');`, 'bad', 'Did you mean presharedKeys?');
 bad('Stack: WireGuard subnet without a mask', `svc(new Stack(app, 'bad', { wireguard: { subnet: '10.99.0.1' } }), 'x');`, 'bad', 'Did you mean "10.99.0.1/24"?');
 bad('Stack: no services', `const stack = new Stack(app, 'bad'); new Host(stack, 'local'); new Network(stack, 'mesh', { subnet: '10.90.0.0/24', domain: 'bad.local' });`, 'bad', 'Add a Service, Postgres, Redis, Minio or InfraService to it, or delete the stack.');
@@ -130,7 +130,7 @@ bad('Stack: two constructs with one name', `const { stack } = mini(app); svc(sta
 bad('Host: misspelled prop', `const stack = new Stack(app, 'bad'); new Host(stack, 'local', { podmanVersoin: '5.4' }); svc(stack, 'x');`, 'bad/local', 'Did you mean podmanVersion?');
 bad('Host: Podman version that is no version', `const stack = new Stack(app, 'bad'); new Host(stack, 'local', { podmanVersion: 'latest' }); svc(stack, 'x');`, 'bad/local', 'must look like "5.4" or "4.9.3"');
 bad('Host: Podman before Quadlet', `const stack = new Stack(app, 'bad'); new Host(stack, 'local', { podmanVersion: '4.3' }); svc(stack, 'x');`, 'bad/local', 'Quadlet first shipped with Podman 4.4');
-bad('Host: rootless that is a string', `const stack = new Stack(app, 'bad'); new Host(stack, 'local', { rootless: 'yes' }); svc(stack, 'x');`, 'bad/local', 'rootless: Invalid input: expected boolean, received string');
+bad('Host: rootless that is a string', `const stack = new Stack(app, 'bad'); new Host(stack, 'local', { rootless: 'yes' }); svc(stack, 'x');`, 'bad/local', 'rootless: must be true or false, not the string "yes"');
 bad('Host: name that is no DNS label', `const stack = new Stack(app, 'bad'); new Host(stack, 'Local_Box'); new Network(stack, 'mesh', { subnet: '10.90.0.0/24', domain: 'bad.local' }); svc(stack, 'x');`, 'bad/Local_Box', 'must be a lower-case DNS label');
 bad('Host: endpoint port over 65535', `const { stack, ha, hb } = two(app, { endpoint: '192.0.2.2:99999' }); svc(stack, 'one', { host: ha }); svc(stack, 'two', { host: hb });`, 'bad/b', "WireGuard's default is 51820");
 bad('Host: endpoint port 0', `const { stack, ha, hb } = two(app, { endpoint: '192.0.2.2:0' }); svc(stack, 'one', { host: ha }); svc(stack, 'two', { host: hb });`, 'bad/b', "WireGuard's default is 51820");
@@ -149,7 +149,7 @@ bad('Network: subnet without a mask', net(`{ subnet: '10.90.0.1', domain: 'bad.l
 bad('Network: subnet with host bits set', net(`{ subnet: '10.90.0.7/24', domain: 'bad.local' }`), 'bad/mesh', 'has host bits set. Did you mean "10.90.0.0/24"?');
 bad('Network: subnet mask over 32', net(`{ subnet: '10.90.0.0/33', domain: 'bad.local' }`), 'bad/mesh', 'prefix length "/33" must be 0-32');
 bad('Network: subnet that is a word', net(`{ subnet: 'mesh', domain: 'bad.local' }`), 'bad/mesh', 'subnet: "mesh" is not an IPv4 address');
-bad('Network: no subnet', net(`{ domain: 'bad.local' }`), 'bad/mesh', 'subnet: Invalid input: expected string, received undefined');
+bad('Network: no subnet', net(`{ domain: 'bad.local' }`), 'bad/mesh', 'subnet: is required: give a string');
 bad('Network: gateway outside the subnet', net(`{ subnet: '10.90.0.0/24', gateway: '10.91.0.1', domain: 'bad.local' }`), 'bad/mesh', 'Pick one in 10.90.0.1-10.90.0.254 or leave gateway unset.');
 bad('Network: gateway that is no address', net(`{ subnet: '10.90.0.0/24', gateway: 'router', domain: 'bad.local' }`), 'bad/mesh', 'is not an IPv4 address');
 bad('Network: domain with capitals and "_"', net(`{ subnet: '10.90.0.0/24', domain: 'Ashchan_Local' }`), 'bad/mesh', 'e.g. "ashchan.local"');
@@ -157,7 +157,7 @@ bad('Network: domain with a newline', net(`{ subnet: '10.90.0.0/24', domain: 'ba
 bad('Network: bridge name over 15 characters', net(`{ subnet: '10.90.0.0/24', domain: 'bad.local', bridgeName: 'podmesh-bridge-0' }`), 'bad/mesh', 'a Linux interface name');
 bad('Network: bridge name with a space', net(`{ subnet: '10.90.0.0/24', domain: 'bad.local', bridgeName: 'br 0' }`), 'bad/mesh', 'a Linux interface name');
 bad('Network: network name with a slash', net(`{ subnet: '10.90.0.0/24', domain: 'bad.local', name: 'a/b' }`), 'bad/mesh', 'hold only letters, digits, "_", "." and "-"');
-bad('Network: internal that is a string', net(`{ subnet: '10.90.0.0/24', domain: 'bad.local', internal: 'no' }`), 'bad/mesh', 'internal: Invalid input: expected boolean, received string');
+bad('Network: internal that is a string', net(`{ subnet: '10.90.0.0/24', domain: 'bad.local', internal: 'no' }`), 'bad/mesh', 'internal: must be true or false, not the string "no"');
 bad('Network: slice that is no CIDR', net(`{ subnet: '10.90.0.0/24', domain: 'bad.local', slices: { local: '10.90.0.0' } }`), 'bad/mesh', 'slices.local: CIDR mask is missing in "10.90.0.0". Did you mean "10.90.0.0/24"?');
 bad('Network: id too long for a bridge', `const stack = new Stack(app, 'bad'); new Host(stack, 'local'); new Network(stack, 'ashchan-service-mesh', { subnet: '10.90.0.0/24', domain: 'bad.local' }); svc(stack, 'auth');`, 'bad/ashchan-service-mesh', 'at most 15 characters');
 bad('Network: overlapping networks', `const { stack, network } = mini(app); const other = new Network(stack, 'backend', { subnet: '10.90.0.128/25', domain: 'backend.local' }); svc(stack, 'auth', { network }); svc(stack, 'db', { network: other });`, 'bad/backend', 'Give each network its own range');
@@ -174,30 +174,30 @@ bad('Volume: mounted on two hosts', `const { stack, ha, hb } = two(app); const v
 
 // --- Service: image, names, environment ---
 auth('Service: misspelled prop', `{ imagee: 'x' }`, 'Did you mean image?');
-bad('Service: no image', `const { stack } = mini(app); new Service(stack, 'auth', {});`, 'bad/auth', 'image: Invalid input: expected string, received undefined');
+bad('Service: no image', `const { stack } = mini(app); new Service(stack, 'auth', {});`, 'bad/auth', 'image: is required: give a string');
 auth('Service: image with a space', `{ image: 'ghcr.io/ashchan/auth accounts:1.0' }`, 'did you mean "ghcr.io/ashchan/authaccounts:1.0"?');
 auth('Service: image with a newline', `{ image: 'localhost/a:1\\nExec=x' }`, 'image: "localhost/a:1\\nExec=x" contains whitespace. Image references have none');
 auth('Service: empty image', `{ image: '' }`, 'is not an image reference like "docker.io/library/redis:7-alpine"');
-auth('Service: image that is a number', `{ image: 5 }`, 'image: Invalid input: expected string, received number');
+auth('Service: image that is a number', `{ image: 5 }`, 'image: must be a string, not number 5');
 bad('Service: name that is no DNS label', `const { stack } = mini(app); svc(stack, 'Auth_Service');`, 'bad/Auth_Service', 'e.g. "auth-service"');
 bad('Service: name used twice in two scopes', `const { stack } = mini(app); svc(stack, 'auth'); svc(new Construct(stack, 'team-b'), 'auth');`, 'bad/team-b/auth', 'service name "auth" is already used by bad/auth');
 auth('Service: serviceName with a newline', `{ serviceName: 'Auth\\nExecStart=/bin/sh' }`, 'must be one line without control characters');
-auth('Service: empty serviceName', `{ serviceName: '' }`, 'serviceName: Too small: expected string to have >=1 characters');
+auth('Service: empty serviceName', `{ serviceName: '' }`, 'serviceName: must not be empty');
 auth('Service: containerName with a space', `{ containerName: 'auth 1' }`, 'hold only letters, digits, "_", "." and "-"');
 auth('Service: containerName starting with "-"', `{ containerName: '-auth' }`, 'must start with a letter or digit');
 bad('Service: one containerName for two services', `const { stack } = mini(app); svc(stack, 'auth', { containerName: 'same' }); svc(stack, 'boards', { containerName: 'same' });`, 'bad/boards', 'container name "same" is already used by bad/auth. Set another containerName.');
 auth('Service: alias that is no DNS name', `{ aliases: ['Bad Alias'] }`, 'is not a DNS name');
 auth('Service: user with a space', `{ user: 'root 0' }`, 'must be "uid[:gid]" or a user name');
-auth('Service: restart policy misspelled', `{ restart: 'alway' }`, 'restart: Invalid option: expected one of "no"|"always"|"on-failure"|"unless-stopped"');
-auth('Service: command that is a string', `{ command: 'serve --port 80' }`, 'command: Invalid input: expected array, received string');
+auth('Service: restart policy misspelled', `{ restart: 'alway' }`, 'restart: must be one of "no", "always", "on-failure", "unless-stopped", not the string "alway". Did you mean "always"?');
+auth('Service: command that is a string', `{ command: 'serve --port 80' }`, 'command: must be a list ([…]), not the string "serve --port 80"');
 auth('Service: environment name with "-"', `{ environment: { 'LOG-LEVEL': 'debug' } }`, 'e.g. "LOG_LEVEL"');
 auth('Service: environment name starting with a digit', `{ environment: { '1X': 'a' } }`, 'not starting with a digit');
 auth('Service: environment name with "="', `{ environment: { 'A=B': 'c' } }`, 'use letters, digits and "_"');
 auth('Service: environment value that is a number', `{ environment: { PORT: 80 } }`, 'quote numbers and booleans');
 auth('Service: environment value with a newline', `{ environment: { MOTD: 'line one\\nline two' } }`, 'must go into a file');
 auth('Service: environment name podmesh generates', `{ environment: { SERVICE_NAME: 'x' } }`, 'generated by podmesh');
-auth('Service: readOnlyRootFilesystem that is a string', `{ readOnlyRootFilesystem: 'true' }`, 'readOnlyRootFilesystem: Invalid input: expected boolean, received string');
-auth('Service: envFiles with an empty name', `{ envFiles: [''] }`, 'envFiles[0]: Too small: expected string to have >=1 characters');
+auth('Service: readOnlyRootFilesystem that is a string', `{ readOnlyRootFilesystem: 'true' }`, 'readOnlyRootFilesystem: must be true or false, not the string "true"');
+auth('Service: envFiles with an empty name', `{ envFiles: [''] }`, 'envFiles[0]: must not be empty');
 auth('Service: envFile that does not exist', `{ envFiles: ['missing.env'] }`, 'cannot be read (ENOENT). A relative path is relative to the folder of the stack file.');
 auth('Service: host that is a string', `{ host: 'local' }`, 'must be a Host construct');
 auth('Service: network that is a string', `{ network: 'mesh' }`, 'must be a Network construct');
@@ -240,21 +240,21 @@ auth('Service: host path with ":"', `{ mounts: [{ hostPath: '/srv/data:/etc', ta
 auth('Service: host path with ","', `{ mounts: [{ hostPath: '/srv/a,b', target: '/data' }] }`, 'must not contain ":", ","');
 auth('Service: mount target with a newline', `{ mounts: [{ hostPath: '/srv/a', target: '/data\\nExec=x' }] }`, 'control characters');
 auth('Service: host path with a NUL', `{ mounts: [{ hostPath: '/srv/a\\u0000b', target: '/data' }] }`, 'control characters');
-auth('Service: host path climbing out with ".."', `{ mounts: [{ hostPath: '../../../../etc', target: '/data' }] }`, 'must not climb out of the host folder with ".."');
-auth('Service: host path climbing out in the middle', `{ mounts: [{ hostPath: 'data/../../x', target: '/data' }] }`, 'must not climb out of the host folder');
+auth('Service: host path climbing out with ".."', `{ mounts: [{ hostPath: '../../../../etc', target: '/data' }] }`, 'must not climb out of the data folder with ".."');
+auth('Service: host path climbing out in the middle', `{ mounts: [{ hostPath: 'data/../../x', target: '/data' }] }`, 'must not climb out of the data folder');
 auth('Service: relative mount target', `{ mounts: [{ hostPath: '/srv/a', target: 'data' }] }`, 'must be an absolute path inside the container');
 auth('Service: mount with neither volume nor host path', `{ mounts: [{ target: '/data' }] }`, 'mounts[0]: give exactly one of volume or hostPath');
 auth('Service: mount with a misspelled prop', `{ mounts: [{ hostPath: '/srv/a', target: '/data', readonly: true }] }`, 'Did you mean readOnly?');
 auth('Service: mount volume that is a string', `{ mounts: [{ volume: 'data', target: '/data' }] }`, 'must be a Volume construct');
 
 // --- Service: health checks, certificates, TLS, Hyperf ---
-auth('Service: health check with an empty command', `{ healthcheck: { command: [] } }`, 'healthcheck.command: Too small: expected array to have >=1 items');
+auth('Service: health check with an empty command', `{ healthcheck: { command: [] } }`, 'healthcheck.command: must not be empty: give at least one');
 auth('Service: health check interval without a unit', `{ healthcheck: { command: ['true'], interval: '10' } }`, 'must be a duration like "10s"');
-auth('Service: health check retries 0', `{ healthcheck: { command: ['true'], retries: 0 } }`, 'healthcheck.retries: Too small: expected number to be >=1');
+auth('Service: health check retries 0', `{ healthcheck: { command: ['true'], retries: 0 } }`, 'healthcheck.retries: must be at least 1');
 auth('Service: health check misspelled at depth', `{ healthcheck: { comand: ['true'] } }`, 'Did you mean command?');
 auth('Service: certificate lifetime over 825 days', `{ certificate: { lifetimeDays: 900 } }`, 'CA/Browser Forum limit');
-auth('Service: certificate key type dsa', `{ certificate: { keyType: 'dsa' } }`, 'certificate.keyType: Invalid option: expected one of "ecdsa-p256"|"rsa-2048"');
-auth('Service: mTLS port 0', `{ mtls: { port: 0 } }`, 'mtls.port: Too small: expected number to be >=1');
+auth('Service: certificate key type dsa', `{ certificate: { keyType: 'dsa' } }`, 'certificate.keyType: must be one of "ecdsa-p256", "rsa-2048", not the string "dsa"');
+auth('Service: mTLS port 0', `{ mtls: { port: 0 } }`, 'mtls.port: must be at least 1');
 auth('Service: publicTls without host names', `{ ports: { https: 443 }, publicTls: { hostnames: [], port: 'https' } }`, 'give at least one host name');
 auth('Service: publicTls host name with a space', `{ ports: { https: 443 }, publicTls: { hostnames: ['shop example'], port: 'https' } }`, 'is not a host name');
 auth('Service: publicTls address that is no address', `{ ports: { https: 443 }, publicTls: { hostnames: ['shop.example'], ipAddresses: ['1.2.3'], port: 'https' } }`, 'is not an IPv4 address');
@@ -277,7 +277,13 @@ bad('Graph: dependsOn an mTLS service it may not call', `const { stack } = mini(
 bad('Graph: unknown call', `const { stack } = mini(app); svc(stack, 'auth'); svc(stack, 'web', { calls: ['atuh'] });`, 'bad/web', 'Did you mean "auth"?');
 bad('Graph: call to a number', `const { stack } = mini(app); svc(stack, 'web', { calls: [5] });`, 'bad/web', 'must be a Service or a service name');
 bad('Graph: a call to a database (not a Service)', `const { stack } = mini(app); const db = new Postgres(stack, 'db'); svc(stack, 'web', { calls: [db] });`, 'bad/web', 'Remove it from calls and list it in dependsOn');
-bad('Graph: dependency condition misspelled', `const { stack } = mini(app); svc(stack, 'worker'); svc(stack, 'auth', { dependsOn: [{ service: 'worker', condition: 'ready' }] });`, 'bad/auth', 'dependsOn[0]: must be a workload, its name, or { service, condition }');
+bad('Graph: dependency condition misspelled', `const { stack } = mini(app); svc(stack, 'worker'); svc(stack, 'auth', { dependsOn: [{ service: 'worker', condition: 'ready' }] });`, 'bad/auth', 'dependsOn[0]: condition: must be one of "healthy", "started", not the string "ready"');
+bad('Graph: cross-host wait of 0 s', `const { stack, ha, hb } = two(app); const db = new Postgres(stack, 'db', { host: hb }); svc(stack, 'auth', { host: ha, dependsOn: [{ service: db, crossHostWait: '0s' }] });`, 'bad/auth', 'dependsOn[0].crossHostWait: must be a duration between "1s" and "1h"');
+bad('Graph: cross-host wait over an hour', `const { stack, ha, hb } = two(app); const db = new Postgres(stack, 'db', { host: hb }); svc(stack, 'auth', { host: ha, dependsOn: [{ service: db, crossHostWait: '2h' }] });`, 'bad/auth', 'dependsOn[0].crossHostWait: must be a duration between "1s" and "1h"');
+bad('Graph: stack dependency wait that is no duration', `const stack = new Stack(app, 'bad', { wireguard: { dependencyWait: 'soon' } }); svc(stack, 'x');`, 'bad', 'wireguard.dependencyWait: must be a duration between "1s" and "1h"');
+bad('Graph: dependency on another host without a TCP port', `const { stack, ha, hb } = two(app); const worker = new InfraService(stack, 'worker', { image: 'localhost/test/worker:1', host: hb }); svc(stack, 'auth', { host: ha, dependsOn: [worker] });`, 'bad/auth', 'which listens on no TCP port: from host a podmesh can only wait for a port to accept connections through the tunnel. Give worker a TCP port');
+auth('Service: hyperf that is a string', `{ hyperf: 'on' }`, 'hyperf: must be false (no Hyperf configuration) or { appRoot, serverName }');
+auth('Service: ports that is a list', `{ ports: [8080] }`, 'ports: must be an object ({ … }), not a list');
 bad('Graph: waiting for health of a service without a check', `const { stack } = mini(app); svc(stack, 'worker', { healthcheck: false }); svc(stack, 'auth', { dependsOn: [{ service: 'worker', condition: 'healthy' }] });`, 'bad/auth', 'waits for worker to be healthy, but worker has no health check');
 bad('Graph: dependency on a service of another stack', `const a = mini(app); const b = mini(app, 'other'); const db = new Postgres(b.stack, 'db'); svc(a.stack, 'auth', { dependsOn: [db] });`, 'bad/auth', 'depends on unknown service "other/db" (it belongs to another stack). Known services: auth.');
 bad('Graph: call to a service of another stack', `const a = mini(app); const b = mini(app, 'other'); const api = svc(b.stack, 'api'); svc(a.stack, 'auth', { calls: [api] });`, 'bad/auth', 'calls unknown service "other/api" (it belongs to another stack)');
@@ -301,7 +307,7 @@ bad('Minio: bucket with a newline', `const { stack } = mini(app); new Minio(stac
 bad('Minio: bucket with capitals and "_"', `const { stack } = mini(app); new Minio(stack, 'store', { bucket: 'My_Bucket' });`, 'bad/store', 'is not an S3 bucket name');
 bad('Minio: rootUser with a newline', `const { stack } = mini(app); new Minio(stack, 'store', { rootUser: 'a\\nb' });`, 'bad/store', 'rootUser: must be 3-128 characters without spaces');
 bad('InfraService: misspelled prop', `const { stack } = mini(app); new InfraService(stack, 'mail', { image: 'x', comand: ['true'] });`, 'bad/mail', 'Did you mean command?');
-bad('InfraService: no image', `const { stack } = mini(app); new InfraService(stack, 'mail', {});`, 'bad/mail', 'image: Invalid input: expected string, received undefined');
+bad('InfraService: no image', `const { stack } = mini(app); new InfraService(stack, 'mail', {});`, 'bad/mail', 'image: is required: give a string');
 bad('InfraService: mount target with ":"', `const { stack } = mini(app); new InfraService(stack, 'mail', { image: 'localhost/mail:1', mounts: [{ hostPath: '/srv/m', target: '/m:ro' }] });`, 'bad/mail', 'must not contain ":", ","');
 
 // --- Ashchan ---

@@ -17,7 +17,7 @@ export function checkProps<T>(scope: Construct, schema: z.ZodType<T>, props: unk
   // zod drops keys a schema does not name; a misspelled prop must not vanish silently.
   const unknown = unknownProps(schema, props, []).map((message) => ({ path: scope.node.path, message }));
   recordIssues(scope, unknown);
-  const result = schema.safeParse(props);
+  const result = schema.safeParse(props, { error: plainWords });
   if (result.success) return result.data;
   const issues = result.error.issues.map((i) => ({
     path: scope.node.path,
@@ -25,6 +25,66 @@ export function checkProps<T>(scope: Construct, schema: z.ZodType<T>, props: unk
   }));
   recordIssues(scope, issues);
   return props as T;
+}
+
+/** What a value of each zod type is, in a stack author's words. */
+const KIND: Readonly<Record<string, string>> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  array: 'a list ([…])',
+  object: 'an object ({ … })',
+  record: 'an object ({ … })',
+  map: 'an object ({ … })',
+};
+
+/** A value as a stack author would name it. */
+function described(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  return `${typeof v} ${String(v)}`;
+}
+
+/** The parts of a zod issue the words below read. */
+interface RawIssue {
+  readonly code?: string;
+  readonly expected?: string;
+  readonly input?: unknown;
+  readonly origin?: string;
+  readonly minimum?: number | bigint;
+  readonly maximum?: number | bigint;
+  readonly inclusive?: boolean;
+  readonly values?: readonly unknown[];
+}
+
+/**
+ * zod's fallback words where a schema gives none of its own, in a stack author's: "Invalid input:
+ * expected string, received number" becomes "must be a string, not number 5", "Too small: expected
+ * string to have >=1 characters" "must not be empty". Other problems keep zod's words.
+ */
+function plainWords(issue: RawIssue): string | undefined {
+  if (issue.code === 'invalid_type' && issue.expected !== undefined && KIND[issue.expected]) {
+    const kind = KIND[issue.expected];
+    return issue.input === undefined ? `is required: give ${kind}` : `must be ${kind}, not ${described(issue.input)}`;
+  }
+  if (issue.code === 'invalid_value' && issue.values && issue.values.length > 0) {
+    const near = typeof issue.input === 'string' ? closest(issue.input, issue.values.filter((v): v is string => typeof v === 'string')) : undefined;
+    return `must be ${issue.values.length === 1 ? '' : 'one of '}${issue.values.map((v) => JSON.stringify(v)).join(', ')}, not ${described(issue.input)}${near ? `. Did you mean ${JSON.stringify(near)}?` : ''}`;
+  }
+  if (issue.code === 'too_small' && issue.minimum !== undefined) return bound(issue.origin, 'least', Number(issue.minimum), issue.inclusive !== false);
+  if (issue.code === 'too_big' && issue.maximum !== undefined) return bound(issue.origin, 'most', Number(issue.maximum), issue.inclusive !== false);
+  return undefined;
+}
+
+/** "must not be empty", "must be at least 1", "must hold at most 3 items". */
+function bound(origin: string | undefined, side: 'least' | 'most', n: number, inclusive: boolean): string | undefined {
+  if (origin === 'string') return side === 'least' && n === 1 ? 'must not be empty' : `must be at ${side} ${n} characters long`;
+  if (origin === 'array') return side === 'least' && n === 1 ? 'must not be empty: give at least one' : `must hold at ${side} ${n} items`;
+  if (origin === 'number') return inclusive ? `must be at ${side} ${n}` : `must be ${side === 'least' ? 'more' : 'less'} than ${n}`;
+  return undefined;
 }
 
 /** The zod internals the walk below reads (zod 4's `def`). */

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { isDnsName } from '../core/names.ts';
 import { parseIp } from '../core/ip.ts';
 import type { CertKind } from './certificates.ts';
-import { Workload, workloadSchema, type HealthcheckProps, type TlsMount, type WorkloadProps } from './workload.ts';
+import { Workload, unionProblem, workloadSchema, type HealthcheckProps, type TlsMount, type WorkloadProps } from './workload.ts';
 
 /** mTLS listener of a service. */
 export interface MtlsProps {
@@ -90,7 +90,7 @@ const schema = workloadSchema.extend({
         appRoot: z.string().regex(/^\/[^\s:,]*$/, { error: 'must be an absolute path without spaces, ":" or ","' }).optional(),
         serverName: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, { error: 'must be a Hyperf server name: a letter, then letters, digits, "_" or "-"' }).optional(),
       }),
-    ])
+    ], { error: (i) => unionProblem(i, 'must be false (no Hyperf configuration) or { appRoot, serverName }') })
     .optional(),
   calls: z
     .array(z.union([z.string(), z.custom<Workload>((v) => v instanceof Workload)], { error: 'must be a Service or a service name' }))

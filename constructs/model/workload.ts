@@ -74,7 +74,14 @@ export interface DependencyProps {
 export interface MountProps {
   /** Named volume to mount (exclusive with `hostPath`). @default - none */
   readonly volume?: Volume;
-  /** Host path to bind-mount, absolute or relative to the compose file. @default - none */
+  /**
+   * Host folder to bind-mount. An absolute path is used as given: `podmesh apply` checks that it
+   * exists and refuses to install while it does not. A relative one resolves below the host
+   * root's `data/` folder (`/etc/podmesh/<stack>/data/<hostPath>`; the compose files in out/ use
+   * `<state>/<stack>/data/<host>/<hostPath>`), which apply creates when missing. TOPOLOGY.md lists
+   * where each is.
+   * @default - none
+   */
   readonly hostPath?: string;
   /** Path inside the container. */
   readonly target: string;
@@ -234,8 +241,10 @@ const PORT_NAME_ERROR = 'port names are lower-case words like "http"';
 export function unionProblem(issue: { readonly code?: string; readonly errors?: unknown }, otherwise: string): string | undefined {
   if (issue.code !== 'invalid_union') return undefined;
   const options = (issue.errors ?? []) as ReadonlyArray<ReadonlyArray<{ readonly code: string; readonly path: readonly PropertyKey[]; readonly message: string }>>;
-  // An option refused at its top by type or literal value (a number for an object, `false`) did not fit.
-  const first = options.find((o) => o.length > 0 && !o.some((i) => (i.code === 'invalid_type' || i.code === 'invalid_value') && i.path.length === 0))?.[0];
+  // An option refused at its top by type, literal value or a custom check (a number for an
+  // object, `false`, an object that is not a construct) did not fit.
+  const misfit = new Set(['invalid_type', 'invalid_value', 'custom']);
+  const first = options.find((o) => o.length > 0 && !o.some((i) => misfit.has(i.code) && i.path.length === 0))?.[0];
   if (!first) return otherwise;
   return first.path.length > 0 ? `${first.path.map(String).join('.')}: ${first.message}` : first.message;
 }
@@ -314,7 +323,7 @@ export const workloadSchema = z.object({
             .min(1)
             .regex(MOUNT_PATH, { error: MOUNT_PATH_ERROR })
             .refine((p) => p.startsWith('/') || !p.split('/').includes('..'), {
-              error: 'must not climb out of the host folder with "..": give an absolute path, or one below the host folder (relative paths resolve against out/<stack>/hosts/<host>/)',
+              error: 'must not climb out of the data folder with "..": give an absolute path, or one below the data folder (relative paths resolve below the host root\'s data/ folder, e.g. /etc/podmesh/<stack>/data/)',
             })
             .optional(),
           target: z.string().regex(/^\//, { error: 'must be an absolute path inside the container' }).regex(MOUNT_PATH, { error: MOUNT_PATH_ERROR }),
@@ -357,7 +366,8 @@ export abstract class Workload extends Construct {
     this.props = checkProps(this, schema, props);
     const fromFiles: { name: string; value: string; file: string }[] = [];
     const fileProblems: string[] = [];
-    for (const given of this.props.envFiles ?? []) {
+    // Names the schema refused (not strings, empty) are reported there; reading them says nothing more.
+    for (const given of (this.props.envFiles ?? []).filter((f) => typeof f === 'string' && f !== '')) {
       const path = resolveStackPath(given);
       // Messages show where a relative path led, the first thing to check when it is wrong.
       const file = path === given ? given : `${given} (${path})`;

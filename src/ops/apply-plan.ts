@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { PodmeshError } from '../../constructs/core/errors.ts';
+import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
 import { compare } from '../io/sort.ts';
 import { MODE, expandHome } from '../layout.ts';
 import type { Install } from '../render/file.ts';
@@ -28,6 +28,19 @@ export interface InstallTarget {
   readonly root: string;
   /** The user's home, for `%h` in rootless paths. */
   readonly home: string;
+  /** Host folders mounted into the host's containers. @default - none */
+  readonly folders?: readonly HostFolder[];
+}
+
+/** A folder of the host mounted into a container (a `hostPath`). */
+export interface HostFolder {
+  /** On the host, `%h` unexpanded. */
+  readonly path: string;
+  /** Created when missing (a relative `hostPath`, below the host root); else only checked. */
+  readonly create: boolean;
+  /** Construct path of the service mounting it, and where. */
+  readonly service: string;
+  readonly target: string;
 }
 
 /** An install with `%h` expanded, its content and source. */
@@ -57,7 +70,10 @@ export function planInstall(t: InstallTarget): ApplyPlan {
   const gone: Gone[] = Object.entries(previous?.files ?? {}).filter(([p]) => !wanted.has(p)).sort(([a], [b]) => compare(a, b));
   const removes = gone.filter(([p]) => existsSync(at(p))).map(([p]) => p);
   const ownDirs = [hostRoot, expandHome(t.host.install.wireguardDir, t.home)];
-  const dirs = plannedDirs(desired, ownDirs, [t.host.install.quadletDir, t.host.install.systemdDir].map((d) => expandHome(d, t.home)), at);
+  const dirs = [
+    ...plannedDirs(desired, ownDirs, [t.host.install.quadletDir, t.host.install.systemdDir].map((d) => expandHome(d, t.home)), at),
+    ...folderDirs(t.folders ?? [], t.home, at),
+  ];
   const firstInstall = previous === undefined || previous.pending?.enable === true;
   const commands = plannedCommands(t, desired, touched, gone, previous, firstInstall);
   const files: Record<string, AppliedFile> = {};
@@ -113,6 +129,33 @@ function plannedDirs(desired: readonly Desired[], ownDirs: readonly string[], un
     if (desired.some((d) => d.path.startsWith(`${dir}/`)) && !existsSync(at(dir))) dirs.push({ path: dir, mode: MODE.dir, action: 'create' });
   }
   return dirs;
+}
+
+/**
+ * Host folders to create (relative `hostPath`s, below the host root; never removed, they hold
+ * data). An absolute one that is missing or not a folder stops the plan: podmesh does not create
+ * folders outside its own, and Podman would refuse to start the container.
+ * @throws PodmeshError naming every such folder, its service and the fix
+ */
+function folderDirs(folders: readonly HostFolder[], home: string, at: (p: string) => string): PlannedDir[] {
+  const dirs = new Map<string, PlannedDir>();
+  const problems: Issue[] = [];
+  for (const f of folders) {
+    const path = expandHome(f.path, home);
+    const st = existsSync(at(path)) ? statSync(at(path)) : undefined;
+    if (st && !st.isDirectory()) {
+      problems.push({ path: f.service, message: `mounts ${path} at ${f.target}, but ${at(path)} is not a folder. Move the file away, or mount another path.` });
+    } else if (!st && f.create) {
+      dirs.set(path, { path, mode: MODE.dir, action: 'create' });
+    } else if (!st) {
+      problems.push({
+        path: f.service,
+        message: `mounts host folder ${path} at ${f.target}, but ${at(path)} does not exist: Podman would refuse to start the container. Create it on the host (mkdir -p ${path}, owned by the container's user), or give a relative hostPath, which apply creates below the host root.`,
+      });
+    }
+  }
+  if (problems.length > 0) throw new PodmeshError(problems);
+  return [...dirs.values()].sort((a, b) => compare(a.path, b.path));
 }
 
 /** Stops before the files change; daemon-reload, then enable (first install) or restarts after. */

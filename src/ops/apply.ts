@@ -7,14 +7,14 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PodmeshError } from '../../constructs/core/errors.ts';
 import { compare } from '../io/sort.ts';
-import { hostOutDir, pkiFileMode, stackDir, stateInstalls } from '../layout.ts';
+import { hostFolderPath, hostOutDir, pkiFileMode, stackDir, stateInstalls } from '../layout.ts';
 import type { ResolvedHost, ResolvedStack } from '../resolve/model.ts';
 import { renderInstalled } from '../render/stack.ts';
-import { planInstall, type InstallFile } from './apply-plan.ts';
+import { planInstall, type HostFolder, type InstallFile } from './apply-plan.ts';
 import type { ApplyPlan } from './apply-types.ts';
 
 export { APPLIED_MANIFEST, type AppliedFile, type AppliedManifest, type ApplyPlan, type PlannedCommand, type PlannedDir, type PlannedWrite } from './apply-types.ts';
-export { planInstall, type InstallFile, type InstallTarget } from './apply-plan.ts';
+export { planInstall, type HostFolder, type InstallFile, type InstallTarget } from './apply-plan.ts';
 export { executeApply, formatPlan, formatResult, type ApplyResult, type CommandRunner } from './apply-run.ts';
 
 /** Input of {@link planApply}. */
@@ -46,7 +46,14 @@ export function planApply(options: ApplyOptions): ApplyPlan {
   const host = hostOf(stack, options.host);
   const home = homeOf(host, options.home ?? process.env.HOME);
   const files = [...renderedFiles(stack, host, options.outDir), ...stateFiles(stack, host, join(options.stateDir, stackDir(stack.name)))];
-  return planInstall({ stack: stack.name, host, files, root: options.root ?? '/', home });
+  return planInstall({ stack: stack.name, host, files, root: options.root ?? '/', home, folders: hostFolders(stack, host) });
+}
+
+/** The host folders the host's services mount. */
+function hostFolders(stack: ResolvedStack, host: ResolvedHost): HostFolder[] {
+  return stack.services
+    .filter((s) => s.host === host.name)
+    .flatMap((s) => s.mounts.filter((m) => m.type === 'folder').map((m) => ({ path: hostFolderPath(host, m.source), create: !m.source.startsWith('/'), service: s.path, target: m.target })));
 }
 
 function hostOf(stack: ResolvedStack, name: string): ResolvedHost {

@@ -14,6 +14,13 @@ export interface ComposeLocations {
    * mounted from its `pki/services/`, secrets read from its `secrets/<service>.env`.
    */
   readonly stateDir: string;
+  /**
+   * The folder relative host paths of host `host` resolve in, relative to the compose file's
+   * folder: the host root's `data/` where compose.yaml is installed; the state folder's
+   * `data/<host>/` for the copy in out/, so that no data ever lands in out/ (synth makes out/
+   * hold exactly what it generates).
+   */
+  readonly folders: (host: string) => string;
 }
 
 /**
@@ -119,7 +126,7 @@ function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<st
     ...(s.secretEnvironment.length > 0 ? { env_file: [`${where.stateDir}/${secretEnvFile(s.name)}`] } : {}),
     ...(s.environment.length > 0 ? { environment: env } : {}),
     ...(s.ports.some((p) => p.publish) ? { ports: s.ports.filter((p) => p.publish).map(publishSpec) } : {}),
-    ...(s.mounts.length > 0 ? { volumes: s.mounts.map((m) => volumeSpec(m, where)) } : {}),
+    ...(s.mounts.length > 0 ? { volumes: s.mounts.map((m) => volumeSpec(m, s.host, where)) } : {}),
     networks: { [network.name]: { ipv4_address: s.ip, aliases: [...s.aliases] } },
     ...(deps.length > 0
       ? { depends_on: Object.fromEntries(deps.map((d) => [d.service, { condition: d.condition === 'healthy' ? 'service_healthy' : 'service_started' }])) }
@@ -139,8 +146,14 @@ function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<st
 }
 
 /** Short volume syntax; host folders get a private SELinux label (`Z`). */
-function volumeSpec(m: ResolvedMount, where: ComposeLocations): string {
-  const source = m.type === 'pki' ? `${where.stateDir}/${servicePath(m.source)}` : m.source;
+function volumeSpec(m: ResolvedMount, host: string, where: ComposeLocations): string {
+  // A relative source must start with `.`: compose reads a bare `data/x` as a volume name.
+  const source =
+    m.type === 'pki'
+      ? `${where.stateDir}/${servicePath(m.source)}`
+      : m.type === 'folder' && !m.source.startsWith('/')
+        ? `${where.folders(host)}${m.source === '.' ? '' : `/${m.source}`}`
+        : m.source;
   const options = [...(m.readOnly ? ['ro'] : []), ...(m.type === 'volume' ? [] : ['Z'])];
   return `${source}:${m.target}${options.length > 0 ? `:${options.join(',')}` : ''}`;
 }

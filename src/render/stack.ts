@@ -1,11 +1,11 @@
 // Every file of one stack's output, from every renderer, with the problems rendering found.
 import { join, relative, sep } from 'node:path';
 import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
-import { hostOutDir, stackDir } from '../layout.ts';
+import { DATA_DIR, hostOutDir, stackDir } from '../layout.ts';
 import { LOCK_FILE, renderLock } from '../resolve/lock.ts';
 import type { ResolvedStack } from '../resolve/model.ts';
 import { renderCertExpiry } from './cert-expiry.ts';
-import { renderCompose } from './compose.ts';
+import { renderCompose, type ComposeLocations } from './compose.ts';
 import type { RenderedFile, Rendering } from './file.ts';
 import { renderHyperf } from './hyperf.ts';
 import { MANIFEST, renderManifest } from './manifest.ts';
@@ -30,7 +30,8 @@ export interface RenderOutcome {
 export function renderStack(stack: ResolvedStack, where: Locations): RenderOutcome {
   // Every host folder is at the same depth, so one relative path serves them all.
   const hostDir = join(where.outDir, stackDir(stack.name), hostOutDir('_'));
-  return renderWith(stack, relative(hostDir, join(where.stateDir, stackDir(stack.name))).split(sep).join('/'));
+  const stateDir = relative(hostDir, join(where.stateDir, stackDir(stack.name))).split(sep).join('/');
+  return renderWith(stack, { stateDir, folders: (host) => `${stateDir}/${DATA_DIR}/${host}` });
 }
 
 /**
@@ -38,15 +39,15 @@ export function renderStack(stack: ResolvedStack, where: Locations): RenderOutco
  * `pki/` and `secrets/` beside it, in the host root, where `podmesh apply` puts them.
  */
 export function renderInstalled(stack: ResolvedStack): RenderOutcome {
-  return renderWith(stack, '.');
+  return renderWith(stack, { stateDir: '.', folders: () => `./${DATA_DIR}` });
 }
 
 /** One renderer, as renderWith calls it. */
 type Part = () => ReadonlyMap<string, RenderedFile> | Rendering;
 
-function renderWith(stack: ResolvedStack, stateDir: string): RenderOutcome {
+function renderWith(stack: ResolvedStack, where: ComposeLocations): RenderOutcome {
   const parts: Part[] = [
-    () => renderCompose(stack, { stateDir }),
+    () => renderCompose(stack, where),
     () => renderSystemd(stack),
     () => renderHyperf(stack),
     () => renderOpenssl(stack),

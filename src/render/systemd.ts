@@ -4,7 +4,7 @@
 import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
 import { namesOf, remoteHostEntries } from '../resolve/dns.ts';
 import type { ResolvedHealthcheck, ResolvedHost, ResolvedMount, ResolvedNetwork, ResolvedService, ResolvedStack } from '../resolve/model.ts';
-import { STAGE, hostFile, inHostRoot, quadletServiceName, secretEnvFile, servicePath, type Area, type Effect } from '../layout.ts';
+import { STAGE, hostFile, hostFolderPath, inHostRoot, quadletServiceName, secretEnvFile, servicePath, type Area, type Effect } from '../layout.ts';
 import { publishSpec } from './compose.ts';
 import type { Rendering, RenderedFile } from './file.ts';
 import { generatedHeader } from './header.ts';
@@ -247,15 +247,15 @@ function targetUnit(stack: ResolvedStack, host: ResolvedHost, services: readonly
   };
 }
 
-/** `Volume=` value: named volumes as Quadlet `.volume` units, certificates and relative binds from the host root. */
+/** `Volume=` value: named volumes as Quadlet `.volume` units; certificates, generated files and relative host folders from the host root. */
 export function volumeSpec(host: Pick<ResolvedHost, 'install'>, m: ResolvedMount): string {
   const source =
     m.type === 'volume'
       ? unitFileName(m.source, 'volume')
       : m.type === 'pki'
         ? inHostRoot(host, servicePath(m.source))
-        : m.source.startsWith('/')
-          ? m.source
+        : m.type === 'folder'
+          ? hostFolderPath(host, m.source)
           : inHostRoot(host, m.source.replace(/^\.\//, ''));
   const options = [...(m.readOnly ? ['ro'] : []), ...(m.type === 'volume' ? [] : ['Z'])];
   return `${source}:${m.target}${options.length > 0 ? `:${options.join(',')}` : ''}`;

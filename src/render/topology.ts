@@ -5,6 +5,7 @@ import { canNameBridge } from './quadlet/downgrade.ts';
 import type { RenderedFile } from './file.ts';
 import { generatedHeader } from './header.ts';
 import { remoteDependencies } from './remote-wait.ts';
+import { DATA_DIR, hostFolderPath } from '../layout.ts';
 
 /** Name of the topology document inside `out/<stack>/`. */
 export const TOPOLOGY_FILE = 'TOPOLOGY.md';
@@ -69,7 +70,7 @@ export function topologyMarkdown(stack: ResolvedStack): string {
       lines.push(`| ${n.name} | \`${n.domain}\` | ${n.subnet} | ${seg.host} | ${seg.subnet} | ${seg.gateway} | ${bridgeCell(stack, n.bridgeName, seg.host)} |`);
     }
   }
-  lines.push(...crossHostLines(stack));
+  lines.push(...crossHostLines(stack), ...hostFolderLines(stack));
   lines.push('', '## Ports', '', '| Service | Port | Name | Published on host |', '|---|---|---|---|');
   for (const s of stack.services) {
     for (const p of s.ports) {
@@ -120,6 +121,32 @@ function diagramLines(stack: ResolvedStack): string[] {
     }
   }
   return out;
+}
+
+/** The stack's host folders: where each is on its host, and what `podmesh apply` does about it. */
+function hostFolderLines(stack: ResolvedStack): string[] {
+  const rows = stack.services.flatMap((s) => {
+    const host = stack.hosts.find((h) => h.name === s.host)!;
+    return s.mounts
+      .filter((m) => m.type === 'folder')
+      .map((m) => {
+        const relative = !m.source.startsWith('/');
+        const compose = relative ? `\`<state>/${stack.name}/${DATA_DIR}/${s.host}${m.source === '.' ? '' : `/${m.source}`}\`` : 'the same';
+        const apply = relative ? 'creates it when missing' : 'refuses to install while it is missing';
+        return `| ${s.name} | ${m.target}${m.readOnly ? ' (read-only)' : ''} | \`${hostFolderPath(host, m.source)}\` | ${compose} | ${apply} |`;
+      });
+  });
+  if (rows.length === 0) return [];
+  return [
+    '',
+    '## Host folders',
+    '',
+    "Folders of the hosts mounted into containers. A relative `hostPath` resolves below the host root's `data/` folder; the compose files in out/ keep them in the state folder instead, so that no data lands in out/.",
+    '',
+    '| Service | Container path | On the host | Compose from out/ | `podmesh apply` |',
+    '|---|---|---|---|---|',
+    ...rows,
+  ];
 }
 
 /** Dependencies across hosts: what each unit waits for through the tunnel before it starts. */

@@ -108,11 +108,16 @@ export interface ResolvedPort {
 /** A mount into a container. */
 export interface ResolvedMount {
   /**
-   * `volume` a named volume, `bind` a host path, `pki` a file or folder of the state's
+   * `volume` a named volume; `folder` a host folder of the stack's (a `hostPath`): absolute, or
+   * relative to the host's data folder ({@link hostFolderPath}); `bind` a file podmesh generates
+   * into the host folder (Hyperf and OpenSSL configuration); `pki` a file or folder of the state's
    * `pki/services/` (certificates), which each renderer maps to where its deployment keeps them.
    */
-  readonly type: 'volume' | 'bind' | 'pki';
-  /** Volume name; host path for binds; for `pki`, `<service>` or `<service>/<file>`. */
+  readonly type: 'volume' | 'folder' | 'bind' | 'pki';
+  /**
+   * Volume name; the host path for folders (relative ones normalized, without `./`) and binds;
+   * for `pki`, `<service>` or `<service>/<file>`.
+   */
   readonly source: string;
   readonly target: string;
   readonly readOnly: boolean;

@@ -1,5 +1,6 @@
 // What is mounted into a container: the stack's volumes and host folders, generated Hyperf and
 // OpenSSL configuration, and the workload's certificates, each target mounted once.
+import { posix } from 'node:path';
 import { serviceConfigPath } from '../layout.ts';
 import type { IssueCollector } from '../../constructs/core/errors.ts';
 import { Service } from '../../constructs/model/service.ts';
@@ -14,14 +15,20 @@ export const HYPERF_FILES = ['server.php', 'mtls_client.php', 'mtls_policy.php']
 /** The service's generated OpenSSL configuration, under the host folder's `config/<service>/`. */
 export const OPENSSL_CONF_FILE = 'openssl.cnf';
 
+/** An absolute host path as given (without a trailing `/`); a relative one without `./` and `//`. */
+function normalizeFolder(path: string): string {
+  const n = posix.normalize(path);
+  return n.length > 1 ? n.replace(/\/$/, '') : n;
+}
+
 /** Every mount of a workload, in a fixed order; a target mounted twice is reported. */
 export function resolveMounts(w: Workload, names: Names, issues: IssueCollector): ResolvedMount[] {
   const hyperf = w instanceof Service ? w.hyperf : undefined;
   const mounts: ResolvedMount[] = [
     ...w.mounts.map((m): ResolvedMount => ({
-      type: m.volume ? 'volume' : 'bind',
+      type: m.volume ? 'volume' : 'folder',
       // A volume of another stack has no name here (reported by the volume phase): its own path stands in.
-      source: m.volume ? (names.volumeNameOf.get(m.volume) ?? m.volume.node.path) : m.hostPath!,
+      source: m.volume ? (names.volumeNameOf.get(m.volume) ?? m.volume.node.path) : normalizeFolder(m.hostPath!),
       target: m.target,
       readOnly: m.readOnly ?? false,
     })),

@@ -2,7 +2,7 @@
 // commands, the dry run, and a failure midway that a second run completes.
 import { execa } from 'execa';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadStacks } from '../../src/cli/load.ts';
@@ -307,5 +307,91 @@ describe('apply from install metadata alone', () => {
     expect(changed.commands).toEqual(commands);
     // and applying the same again does nothing
     expect((await apply(change)).plan.changed).toBe(false);
+  });
+});
+
+describe('apply and the host folders services mount', () => {
+  const dir = tempDir();
+  const outDir = join(dir.path, 'out');
+  const stateDir = join(dir.path, 'state');
+  const root = join(dir.path, 'root');
+
+  /** A rootful one-host stack whose api mounts a relative folder, a nested one, and an absolute one. */
+  function build(mounts = [{ hostPath: 'uploads', target: '/data/uploads' }, { hostPath: './cache/thumbs/', target: '/data/thumbs', readOnly: true }, { hostPath: '/srv/mini/logs', target: '/logs' }]): App {
+    const app = new App();
+    const stack = new Stack(app, 'mini', { project: 'mini' });
+    new Host(stack, 'box', { rootless: false });
+    new Network(stack, 'mesh', { subnet: '10.90.0.0/24', gateway: '10.90.0.1', domain: 'mini.local' });
+    svc(stack, 'api', { mounts });
+    return app;
+  }
+  beforeAll(async () => {
+    await synth(build(), { outDir, stateDir, now: NOW });
+  });
+  afterAll(() => dir.cleanup());
+
+  it('GIVEN a relative hostPath WHEN synthesized THEN Quadlet mounts it below the host root\'s data/ folder, the compose file in out/ below the state folder, and TOPOLOGY.md says both', () => {
+    const unit = readFileSync(join(outDir, 'mini/hosts/box/quadlet/mini-api.container'), 'utf8');
+    expect(unit).toContain('Volume=/etc/podmesh/mini/data/uploads:/data/uploads:Z\n');
+    expect(unit).toContain('Volume=/etc/podmesh/mini/data/cache/thumbs:/data/thumbs:ro,Z\n');
+    expect(unit).toContain('Volume=/srv/mini/logs:/logs:Z\n');
+    const topology = readFileSync(join(outDir, 'mini/TOPOLOGY.md'), 'utf8');
+    expect(topology).toContain('| api | /data/uploads | `/etc/podmesh/mini/data/uploads` | `<state>/mini/data/box/uploads` | creates it when missing |');
+    expect(topology).toContain('| api | /logs | `/srv/mini/logs` | the same | refuses to install while it is missing |');
+  });
+
+  it.skipIf(!dockerCompose)('GIVEN the compose file in out/ WHEN docker compose reads it THEN the relative folders are in the state folder, never in out/', async () => {
+    const r = await execa(dockerCompose!, ['-f', join(outDir, 'mini/hosts/box/compose.yaml'), 'config', '--format', 'json'], { reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const volumes = JSON.parse(r.stdout).services.api.volumes.map((v: { source: string; target: string }) => `${v.source}:${v.target}`);
+    expect(volumes).toContain(`${join(stateDir, 'mini/data/box/uploads')}:/data/uploads`);
+    expect(volumes).toContain(`${join(stateDir, 'mini/data/box/cache/thumbs')}:/data/thumbs`);
+    expect(volumes).toContain('/srv/mini/logs:/logs');
+  });
+
+  it('GIVEN an absolute host folder that does not exist WHEN applied THEN refused, naming it, its service and the fix, and nothing is written', async () => {
+    const [stack] = await resolveStacks(selectStacks(build(), ['mini']), outDir);
+    const before = treeState(dir.path);
+    const e = podmeshError(() => planApply({ stack: stack!, host: 'box', outDir, stateDir, root }));
+    expect(e.issues).toEqual([
+      {
+        path: 'mini/api',
+        message: `mounts host folder /srv/mini/logs at /logs, but ${join(root, 'srv/mini/logs')} does not exist: Podman would refuse to start the container. Create it on the host (mkdir -p /srv/mini/logs, owned by the container's user), or give a relative hostPath, which apply creates below the host root.`,
+      },
+    ]);
+    expect(treeState(dir.path)).toEqual(before);
+  });
+
+  it('GIVEN the absolute folder created WHEN applied THEN the relative ones are created (0755) below the host root, and kept when the stack stops mounting them', async () => {
+    // GIVEN
+    mkdirSync(join(root, 'srv/mini/logs'), { recursive: true });
+    // WHEN
+    const { plan, result } = await applyOnce(build(), 'mini', { outDir, stateDir, root, host: 'box' });
+    // THEN
+    expect(result.failed).toBeUndefined();
+    expect(plan.dirs.filter((d) => d.path.includes('/data/'))).toEqual([
+      { path: '/etc/podmesh/mini/data/cache/thumbs', mode: 0o755, action: 'create' },
+      { path: '/etc/podmesh/mini/data/uploads', mode: 0o755, action: 'create' },
+    ]);
+    expect(mode(join(root, 'etc/podmesh/mini/data/uploads'))).toBe(0o755);
+    // ... with data in one, a second apply changes nothing
+    writeFileSync(join(root, 'etc/podmesh/mini/data/uploads/photo.jpg'), 'data');
+    const again = await applyOnce(build(), 'mini', { outDir, stateDir, root, host: 'box' });
+    expect(again.plan.changed).toBe(false);
+    // WHEN the stack no longer mounts it THEN the data stays
+    const fewer = build([{ hostPath: '/srv/mini/logs', target: '/logs' }]);
+    await synth(fewer, { outDir, stateDir, now: NOW });
+    const { result: after } = await applyOnce(fewer, 'mini', { outDir, stateDir, root, host: 'box' });
+    expect(after.failed).toBeUndefined();
+    expect(readFileSync(join(root, 'etc/podmesh/mini/data/uploads/photo.jpg'), 'utf8')).toBe('data');
+  });
+
+  it('GIVEN a file where a host folder should be WHEN applied THEN refused', async () => {
+    writeFileSync(join(root, 'etc/podmesh/mini/data/cache/thumbs-file'), 'x');
+    const app = build([{ hostPath: 'cache/thumbs-file', target: '/t' }]);
+    await synth(app, { outDir, stateDir, now: NOW });
+    const [stack] = await resolveStacks(selectStacks(app, ['mini']), outDir);
+    const e = podmeshError(() => planApply({ stack: stack!, host: 'box', outDir, stateDir, root }));
+    expect(e.issues[0]!.message).toContain(`mounts /etc/podmesh/mini/data/cache/thumbs-file at /t, but ${join(root, 'etc/podmesh/mini/data/cache/thumbs-file')} is not a folder. Move the file away, or mount another path.`);
   });
 });
