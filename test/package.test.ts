@@ -134,6 +134,10 @@ describe('podmesh as a package', () => {
     expect(manifest.dependencies).toEqual({ podmesh: `file:../${tarball}` });
     expect(manifest.name).toBe('demo-mesh');
     expect(readFileSync(join(project, '.gitignore'), 'utf8')).toMatch(/^\.podmesh\/$/m);
+    // git itself ignores the state folder and the locks a killed run would leave beside .podmesh/ and out/
+    await execa('git', ['init', '-q'], { cwd: project });
+    const ignored = await execa('git', ['check-ignore', '.podmesh/example/pki/ca.key', '.podmesh.lock', '.out.podmesh.lock'], { cwd: project, reject: false });
+    expect(ignored.stdout.split('\n')).toEqual(['.podmesh/example/pki/ca.key', '.podmesh.lock', '.out.podmesh.lock']);
 
     // WHEN: synth, as `npm run synth` runs it (stacks import 'podmesh' from node_modules)
     const synth = await npx('podmesh', 'synth');

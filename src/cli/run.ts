@@ -3,8 +3,8 @@ import { PodmeshError, formatIssues, type Issue } from '../../constructs/core/er
 import { HELP, type AnyCommand, type Group, type Io } from './command.ts';
 import { COMMANDS, GROUPS } from './commands/index.ts';
 import { usageText } from './help.ts';
-import { basename, dirname, join, resolve } from 'node:path';
-import { withLock } from '../io/lock.ts';
+import { resolve } from 'node:path';
+import { lockBeside, withLock } from '../io/lock.ts';
 import { gitExposureIssues, locationIssues } from './locations.ts';
 import { UsageError, workspaceOf, type Workspace } from './options.ts';
 
@@ -79,14 +79,6 @@ async function guarded(ws: Workspace, io: Io, name: string, run: () => Promise<n
   return withLock(lockBeside(where.stateDir), options, () => withLock(lockBeside(where.outDir), { ...options, dirMode: 0o755 }, run));
 }
 
-/**
- * The lock of a folder sits beside it (`.podmesh/` → `.podmesh.lock`, `out/` → `.out.podmesh.lock`),
- * so taking it changes nothing in the folder, not even its mtime, and a refused run leaves it as it was.
- */
-export function lockBeside(dir: string): string {
-  const name = basename(dir);
-  return join(dirname(dir), name.startsWith('.') ? `${name}.lock` : `.${name}.podmesh.lock`);
-}
 
 /** What the file system said, in words a user can act on; by errno code. */
 const FILE_SYSTEM: Readonly<Record<string, string>> = {

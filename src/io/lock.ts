@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rm, rmdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { PodmeshError } from '../../constructs/core/errors.ts';
 
 /** Who holds a lock, as written into the lock file. */
@@ -201,4 +201,13 @@ export async function withLock<T>(path: string, options: LockOptions, fn: () => 
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * The lock of a folder sits beside it (`.podmesh/` → `.podmesh.lock`, `out/` → `.out.podmesh.lock`),
+ * so taking it changes nothing in the folder, not even its mtime, and a refused run leaves it as it was.
+ */
+export function lockBeside(dir: string): string {
+  const name = basename(dir);
+  return join(dirname(dir), name.startsWith('.') ? `${name}.lock` : `.${name}.podmesh.lock`);
 }

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PodmeshError } from '../../constructs/core/errors.ts';
 import { compare } from '../io/sort.ts';
-import { hostFolderPath, hostOutDir, pkiFileMode, stackDir, stateInstalls } from '../layout.ts';
+import { expandHome, hostFolderPath, hostOutDir, pkiFileMode, stackDir, stateInstalls } from '../layout.ts';
 import type { ResolvedHost, ResolvedStack } from '../resolve/model.ts';
 import { renderInstalled } from '../render/stack.ts';
 import { planInstall, type HostFolder, type InstallFile } from './apply-plan.ts';
@@ -54,6 +54,15 @@ function hostFolders(stack: ResolvedStack, host: ResolvedHost): HostFolder[] {
   return stack.services
     .filter((s) => s.host === host.name)
     .flatMap((s) => s.mounts.filter((m) => m.type === 'folder').map((m) => ({ path: hostFolderPath(host, m.source), create: !m.source.startsWith('/'), service: s.path, target: m.target })));
+}
+
+/**
+ * The host root an apply of `options` installs into, under its root folder: what its lock guards.
+ * @throws PodmeshError when the host is unknown or a rootless host has no home
+ */
+export function applyTarget(options: Pick<ApplyOptions, 'stack' | 'host' | 'root' | 'home'>): string {
+  const host = hostOf(options.stack, options.host);
+  return join(options.root ?? '/', expandHome(host.install.root, homeOf(host, options.home ?? process.env.HOME)));
 }
 
 function hostOf(stack: ResolvedStack, name: string): ResolvedHost {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadStacks } from '../../src/cli/load.ts';
 import { App, Host, Network } from '../../src/index.ts';
 import { Stack } from '../../constructs/core/stack.ts';
+import { acquireLock } from '../../src/io/lock.ts';
 import { executeApply, planApply, planInstall, type CommandRunner, type InstallFile } from '../../src/ops/apply.ts';
 import { STAGE, expandHome, hostInstall } from '../../src/layout.ts';
 import { installOf, type Manifest } from '../../src/render/manifest.ts';
@@ -156,6 +157,23 @@ describe('apply the real stacks', () => {
     expect(stale.exitCode).toBe(1);
     expect(stale.stderr).toContain('is stale (');
     await synth(app, { outDir, stateDir, now: NOW, stacks: ['ashchan-dev'] });
+  });
+
+  it('GIVEN another apply holding the host root WHEN apply runs THEN it waits, names the holder, gives up after --lock-timeout with exit 1, and writes nothing', async () => {
+    // GIVEN a lock beside ashchan-dev's host root under this root, held by a live process (this one)
+    const root = join(dir.path, 'locked-root');
+    const held = await acquireLock(join(root, 'home/ash/.config/podmesh/.ashchan-dev.podmesh.lock'), { command: 'podmesh apply', dirMode: 0o755 });
+    try {
+      const before = treeState(root);
+      // WHEN
+      const r = await execa('node', [join(repoRoot, 'bin/podmesh.mjs'), 'apply', '--stacks', join(repoRoot, 'stacks'), '--out', outDir, '--state', stateDir, '--stack', 'ashchan-dev', '--host', 'local', '--root', root, '--home', '/home/ash', '--lock-timeout', '0.5', '--no-systemctl'], { reject: false, timeout: 60_000 });
+      // THEN
+      expect(r.exitCode, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`waiting for .*pid ${process.pid}.*podmesh apply`));
+      expect(treeState(root)).toEqual(before);
+    } finally {
+      await held.release();
+    }
   });
 
   it('an unknown host is an error naming the stack\'s hosts', async () => {

@@ -1,12 +1,13 @@
 // `podmesh diff` and `podmesh apply`: what synth would change, and installing one host's files.
 import { execa } from 'execa';
 import { PodmeshError } from '../../../constructs/core/errors.ts';
-import { executeApply, formatPlan, formatResult, planApply, type CommandRunner } from '../../ops/apply.ts';
+import { lockBeside, withLock } from '../../io/lock.ts';
+import { applyTarget, executeApply, formatPlan, formatResult, planApply, type CommandRunner } from '../../ops/apply.ts';
 import { diffStacks, formatDiff } from '../../ops/diff.ts';
 import { checkPlan, planSynth, resolveStacks, selectStacks } from '../../synth.ts';
 import { HELP, type Command } from '../command.ts';
 import { loadStacks } from '../load.ts';
-import { parseNow, parseOptions, stateDir, UsageError } from '../options.ts';
+import { parseNow, parseOptions, stateDir, UsageError, workspaceOf } from '../options.ts';
 
 /** Runs systemctl for real: the only process apply starts. */
 export const execaRunner: CommandRunner = async (argv) => {
@@ -56,6 +57,8 @@ export interface ApplyArgs {
   readonly home: string | undefined;
   readonly dryRun: boolean;
   readonly systemctl: boolean;
+  /** How long to wait for another apply holding the host root (`--lock-timeout`). */
+  readonly lockTimeoutSeconds: number;
 }
 
 const applyOptions = {
@@ -87,6 +90,7 @@ export function applyCommand(runner: CommandRunner = execaRunner): Command<Apply
       return {
         stacksDir: v.stacks, stack: v.stack[0]!, host: v.host, out: v.out, state: v.state,
         root: v.root, home: v.home, dryRun: v['dry-run'], systemctl: !v['no-systemctl'],
+        lockTimeoutSeconds: workspaceOf(argv, {}).lockTimeoutSeconds,
       };
     },
     async run(a, io) {
@@ -99,12 +103,19 @@ export function applyCommand(runner: CommandRunner = execaRunner): Command<Apply
         throw PodmeshError.at(`${a.out}/${a.stack}`, `is stale (${files.slice(0, 5).join(', ')}${files.length > 5 ? ', …' : ''}): run \`podmesh synth --stack ${a.stack}\` and commit the result before applying.`);
       }
       const [stack] = await resolveStacks(selectStacks(app, [a.stack]), a.out);
-      const plan = planApply({ stack: stack!, host: a.host, outDir: a.out, stateDir: state, root: a.root, ...(a.home !== undefined ? { home: a.home } : {}) });
-      io.out(formatPlan(plan));
-      if (a.dryRun || !plan.changed) return 0;
-      const result = await executeApply(plan, a.systemctl ? runner : undefined);
-      (result.failed ? io.err : io.out)(formatResult(plan, result));
-      return result.failed ? 1 : 0;
+      const options = { stack: stack!, host: a.host, outDir: a.out, stateDir: state, root: a.root, ...(a.home !== undefined ? { home: a.home } : {}) };
+      // One apply per host root at a time: two would interleave their writes and restarts. Held
+      // from the plan (which reads the target) to the last command; beside the host root, so a
+      // refused run changes nothing in it.
+      const lock = { command: 'podmesh apply', timeoutSeconds: a.lockTimeoutSeconds, onWait: (m: string) => io.err(`podmesh: ${m}\n`), dirMode: 0o755 };
+      return withLock(lockBeside(applyTarget(options)), lock, async () => {
+        const plan = planApply(options);
+        io.out(formatPlan(plan));
+        if (a.dryRun || !plan.changed) return 0;
+        const result = await executeApply(plan, a.systemctl ? runner : undefined);
+        (result.failed ? io.err : io.out)(formatResult(plan, result));
+        return result.failed ? 1 : 0;
+      });
     },
   };
 }
