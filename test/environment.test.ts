@@ -47,7 +47,8 @@ describe('errors from the environment', () => {
     const { io, printed } = recorder(tmp.path);
     const code = await runCli(['synth', '--stacks', bad, '--out', join(tmp.path, 'o2'), '--state', join(tmp.path, 's2')], io);
     expect(code).toBe(1);
-    expect(printed.err).toContain(`[${join(bad, 'later.ts')}] failed to load: the inventory service is down`);
+    expect(printed.err).toContain(`[${join(bad, 'later.ts')}:1:`);
+    expect(printed.err).toContain('] threw the inventory service is down. Fix the stack file (or the code it calls) and run again.');
     expect(printed.err).not.toMatch(/    at /);
   });
 });

@@ -317,13 +317,15 @@ bad('Ashchan: misspelled host role', ash(`{ publicHostnames: ['localhost'], host
 bad('Ashchan: no public host names', ash(`{ publicHostnames: [] }`), 'bad/ashchan', 'give at least one host name');
 bad('Ashchan: version with a space', ash(`{ publicHostnames: ['localhost'], version: '1.0 beta' }`), 'bad/ashchan', 'must be an image tag, e.g. "1.0.0"');
 bad('Ashchan: host that is a string', ash(`{ publicHostnames: ['localhost'], hosts: { gateway: 'local' } }`), 'bad/ashchan', 'must be a Host construct');
-bad('Ashchan: public host name with a space', ash(`{ publicHostnames: ['shop example'] }`), 'bad/ashchan/gateway', '"shop example" is not a host name');
+bad('Ashchan: public host name with a space', ash(`{ publicHostnames: ['shop example'] }`), 'bad/ashchan', 'publicHostnames[0]: "shop example" is not a host name, e.g. "ashchan.example.org"');
 
 // --- Stack files ---
 cases.push({ name: 'Stack file: no default export', body: undefined, argv: (w) => { writeFileSync(join(w.stacks, 'bad.ts'), 'export const x = 1;\n'); return synthArgv(w); }, code: 1, where: (w) => join(w.stacks, 'bad.ts'), fix: 'A stack file default-exports a function (app: App) => void' });
-cases.push({ name: 'Stack file: throws', body: `throw new Error('the inventory service is down');`, code: 1, where: (w) => join(w.stacks, 'bad.ts'), fix: 'failed to load: the inventory service is down' });
-cases.push({ name: 'Stack file: async function that throws', body: undefined, argv: (w) => { writeFileSync(join(w.stacks, 'bad.ts'), "export default async (): Promise<void> => { await Promise.resolve(); throw new Error('down'); };\n"); return synthArgv(w); }, code: 1, where: (w) => join(w.stacks, 'bad.ts'), fix: 'failed to load: down' });
-cases.push({ name: 'Stack file: a syntax error', body: undefined, argv: (w) => { writeFileSync(join(w.stacks, 'bad.ts'), 'export default (app => {\n'); return synthArgv(w); }, code: 1, where: (w) => join(w.stacks, 'bad.ts'), fix: 'failed to load' });
+cases.push({ name: 'Stack file: throws', body: `throw new Error('the inventory service is down');`, code: 1, where: (w) => join(w.stacks, 'bad.ts'), fix: 'threw the inventory service is down. Fix the stack file' });
+cases.push({ name: 'Stack file: async function that throws', body: undefined, argv: (w) => { writeFileSync(join(w.stacks, 'bad.ts'), "export default async (): Promise<void> => { await Promise.resolve(); throw new Error('down'); };\n"); return synthArgv(w); }, code: 1, where: (w) => join(w.stacks, 'bad.ts'), fix: 'threw down. Fix the stack file' });
+cases.push({ name: 'Stack file: a syntax error', body: undefined, argv: (w) => { writeFileSync(join(w.stacks, 'bad.ts'), 'export default (app => {\n'); return synthArgv(w); }, code: 1, where: (w) => `[${join(w.stacks, 'bad.ts')}:1:`, fix: 'does not compile: Expected `}` but found `EOF`. Fix the stack file and run again.' });
+cases.push({ name: 'Stack file: imports a package that is not installed', body: undefined, argv: (w) => { writeFileSync(join(w.stacks, 'bad.ts'), "import { thing } from 'not-installed-anywhere';\nexport default (): void => { thing(); };\n"); return synthArgv(w); }, code: 1, where: (w) => `[${join(w.stacks, 'bad.ts')}]`, fix: 'imports not-installed-anywhere, which cannot be found. Install it (npm install) or fix the import path.' });
+cases.push({ name: 'Stack file: creates no stack', body: undefined, argv: (w) => { writeFileSync(join(w.stacks, 'bad.ts'), 'export default (): void => {};\n'); return synthArgv(w); }, code: 1, where: (w) => `[${join(w.stacks, 'bad.ts')}]`, fix: "created no stack. Its default export should create one, e.g. new Stack(app, 'dev')" });
 
 // --- Command line ---
 const cli = (name: string, args: (w: Where) => string[], code: 1 | 2, where: string, fix: string) => cases.push({ name, body: VALID, argv: args, code, where, fix });

@@ -8,6 +8,11 @@ export function isDnsName(name: string): boolean {
   return name.length <= 253 && name.split('.').every((l) => DNS_LABEL.test(l));
 }
 
+/** A host name a public certificate may name: a DNS name, or `*.` and one (a wildcard). */
+export function isHostName(v: string): boolean {
+  return isDnsName(v.replace(/^\*\./, ''));
+}
+
 /** Suggests a valid label for an invalid one: `Auth_Service` → `auth-service`. */
 export function suggestLabel(name: string): string {
   const s = name

@@ -1,7 +1,7 @@
 // An application service of the mesh: reachable over mTLS at https://<name>.<domain>:<port>.
 import type { Construct } from 'constructs';
 import { z } from 'zod';
-import { isDnsName } from '../core/names.ts';
+import { isHostName } from '../core/names.ts';
 import { parseIp } from '../core/ip.ts';
 import type { CertKind } from './certificates.ts';
 import { Workload, unionProblem, workloadSchema, type HealthcheckProps, type TlsMount, type WorkloadProps } from './workload.ts';
@@ -100,7 +100,7 @@ const schema = workloadSchema.extend({
     .optional(),
   publicTls: z
     .object({
-      hostnames: z.array(z.string().refine((v) => isDnsName(v.replace(/^\*\./, '')), { error: (i) => `${JSON.stringify(String(i.input))} is not a host name` })).min(1, { error: 'give at least one host name' }),
+      hostnames: z.array(z.string().refine(isHostName, { error: (i) => `${JSON.stringify(String(i.input))} is not a host name` })).min(1, { error: 'give at least one host name' }),
       ipAddresses: z.array(z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `${JSON.stringify(String(i.input))} is not an IPv4 address` })).optional(),
       port: z.string().min(1).optional(),
     })

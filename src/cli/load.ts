@@ -12,6 +12,32 @@ import { compare } from '../io/sort.ts';
 export type StackDefinition = (app: App) => void | Promise<void>;
 
 /**
+ * A stack file that does not compile, cannot import a module, or throws, as `[path] problem`:
+ * where (file:line:column when known) and what, without the loader's words or a stack trace.
+ */
+export function loadProblem(e: unknown, where: string, abs: string): [path: string, message: string] {
+  const err = e as { name?: string; message?: string; code?: string; stack?: string };
+  // eslint-disable-next-line no-control-regex
+  const message = String(err?.message ?? e).replace(/\x1b\[[0-9;]*m/g, '');
+  // The TypeScript loader's words: esbuild (tsx) "Transform failed with 1 error:\n/abs/file.ts:1:36:
+  // ERROR: Unexpected \";\"", oxc (vite) "[PARSE_ERROR] Expected `}` …" with a `file.ts:1:26` frame.
+  if (/^Transform failed/.test(message)) {
+    const text = /: ERROR: (.*)$/m.exec(message)?.[1] ?? /\[PARSE_ERROR\] (.*)$/m.exec(message)?.[1] ?? message.split('\n')[1] ?? message;
+    const at = /\.[cm]?[jt]s:(\d+):(\d+)/.exec(message);
+    return [at ? `${where}:${at[1]}:${at[2]}` : where, `does not compile: ${text.trim()}. Fix the stack file and run again.`];
+  }
+  if (err?.code === 'ERR_MODULE_NOT_FOUND' || err?.code === 'MODULE_NOT_FOUND') {
+    const name = /Cannot find (?:package|module) '([^']+)'/.exec(message)?.[1] ?? message;
+    return [where, `imports ${name}, which cannot be found. Install it (npm install) or fix the import path.`];
+  }
+  // A throw while the stack function ran: the first frame in the stack file says where.
+  const frame = err?.stack?.split('\n').find((l) => l.includes(abs));
+  const at = frame ? /:(\d+):(\d+)\)?$/.exec(frame) : null;
+  const kind = err?.name && err.name !== 'Error' ? `${err.name}: ` : '';
+  return [at ? `${where}:${at[1]}:${at[2]}` : where, `threw ${kind}${message}. Fix the stack file (or the code it calls) and run again.`];
+}
+
+/**
  * Imports every `*.ts` file directly in `dir` (sorted by name; sub-folders hold shared code) and
  * lets each add its stacks to a new App. Problems of all files are reported together.
  */
@@ -34,11 +60,15 @@ export async function loadStacks(dir: string): Promise<App> {
         issues.add(where, 'has no default export. A stack file default-exports a function (app: App) => void that creates its Stack.');
         continue;
       }
+      const before = app.node.children.length;
       // Paths a stack gives (envFiles) resolve against the stack file's folder, not the cwd.
       await whileLoadingStackFile(join(abs, file), () => (mod.default as StackDefinition)(app));
+      if (app.node.children.length === before) {
+        issues.add(where, 'created no stack. Its default export should create one, e.g. new Stack(app, \'dev\'); shared code goes in a sub-folder (stacks/lib/).');
+      }
     } catch (e) {
       if (e instanceof PodmeshError) issues.addAll(e.issues);
-      else issues.add(where, `failed to load: ${(e as Error).message}`);
+      else issues.add(...loadProblem(e, where, join(abs, file)));
     }
   }
   issues.throwIfAny();

@@ -3,7 +3,7 @@
 // units, certificates, volumes) are the ones they would have directly in the stack.
 import { Construct } from 'constructs';
 import { z } from 'zod';
-import { checkProps, Host, Minio, Network, Postgres, Redis, Service, type Workload } from 'podmesh';
+import { checkProps, Host, isHostName, Minio, Network, Postgres, Redis, Service, type Workload } from 'podmesh';
 
 /** Version of the Ashchan images the stacks run. */
 export const ASHCHAN_VERSION = '1.0.0';
@@ -62,7 +62,7 @@ export interface AshchanProps {
 const host = z.custom<Host>((v) => v instanceof Host, { error: 'must be a Host construct' }).optional();
 
 const schema = z.object({
-  publicHostnames: z.array(z.string().min(1)).min(1, { error: 'give at least one host name' }),
+  publicHostnames: z.array(z.string().refine(isHostName, { error: (i) => `${JSON.stringify(String(i.input))} is not a host name, e.g. "ashchan.example.org"` })).min(1, { error: 'give at least one host name' }),
   plainHttp: z.boolean().optional(),
   network: z.custom<Network>((v) => v instanceof Network, { error: 'must be a Network construct' }).optional(),
   hosts: z.object({ gateway: host, apps: host, media: host, data: host }).optional(),
@@ -131,10 +131,12 @@ export class Ashchan extends Construct {
       // Seed, "Request Flow Example": boards calls media and moderation (and so starts after them).
       calls: [this.media, this.moderation],
     });
+    // Only the valid names: a bad one is reported once, here, as the Ashchan prop it was given as.
+    const hostnames = (p.publicHostnames ?? []).filter((h) => typeof h === 'string' && isHostName(h));
     this.gateway = new Service(this, 'gateway', {
       host: at.gateway, network, image: image('api-gateway'), serviceName: 'api-gateway',
       ip: '10.90.0.10', ports: { public: { port: 9501, publish: true } },
-      publicTls: { hostnames: p.publicHostnames },
+      ...(hostnames.length > 0 ? { publicTls: { hostnames } } : {}),
       // The gateway routes to every application service (seed: gateway → auth, gateway → boards, …).
       calls: [this.auth, this.boards, this.media, this.search, this.moderation],
     });
