@@ -90,7 +90,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     '--network-config-dir', join(podmanRoot, 'networks'),
   ];
   const podmanEnv = () => ({ PATH, CONTAINERS_CONF: join(podmanRoot, 'containers.conf') });
-  const pm = (args: readonly string[], timeoutMs = 60_000) => host.exec([podman!, ...podmanFlags(), ...args], { timeoutMs, env: podmanEnv() });
+  const pm = (args: readonly string[], timeoutMs = 60_000, input?: string) => host.exec([podman!, ...podmanFlags(), ...args], { timeoutMs, env: podmanEnv(), ...(input !== undefined ? { input } : {}) });
   const dc = (args: readonly string[], timeoutMs = 180_000) =>
     execa(compose!, ['-p', PROJECT, '-f', composeFile, '-f', override, ...args], {
       reject: false,
@@ -417,6 +417,42 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     const ok = await curlIn('boards', 'https://boards.ashchan.local:8443/call/media');
     expect(ok.stdout, ok.stderr).toMatch(/\n200$/);
   });
+
+  it('GIVEN postgres\' and redis\' secrets rotated WHEN the services are recreated and the printed PostgreSQL command runs THEN every service reaches both with the new passwords, and the old ones are refused', async () => {
+    // GIVEN the values in use now
+    const valuesFile = join(state, STACK, 'secrets/values.json');
+    const old = JSON.parse(readFileSync(valuesFile, 'utf8')) as Record<string, string>;
+    // WHEN rotated
+    const r = await cli('secrets', 'rotate', '--service', 'postgres', '--service', 'redis');
+    expect(r.exitCode, r.stderr).toBe(0);
+    const now = JSON.parse(readFileSync(valuesFile, 'utf8')) as Record<string, string>;
+    for (const id of Object.keys(old).filter((k) => /^(postgres|redis)\//.test(k))) expect(now[id], id).not.toBe(old[id]);
+    // THEN it says what to redeploy, and the one command PostgreSQL needs, with no value in it
+    expect(r.stdout).toContain('Redeploy on host local: postgres, redis, auth, media, moderation, search, boards');
+    const command = /^  podman exec (\S+) sh -c '(.*)'$/m.exec(r.stdout);
+    expect(command, r.stdout).not.toBeNull();
+    for (const v of Object.values(now)) expect(r.stdout).not.toContain(v);
+    expect(r.stdout).toContain('redis reads REDIS_PASSWORD from its env file when it starts: the redeploy applies it.');
+
+    // WHEN compose recreates what changed (the env files), and the printed command runs in postgres
+    const up = await dc(['up', '-d']);
+    expect(up.exitCode, up.stderr).toBe(0);
+    await waitHealthy(['postgres', 'redis']);
+    const alter = await pm(['exec', command![1]!, 'sh', '-c', command![2]!]);
+    expect(alter.exitCode, alter.stderr).toBe(0);
+    await waitHealthy([...APPS, ...INFRA]);
+    await waitResolves('gateway', APPS);
+    await waitServing(APPS);
+    // THEN every service's /health proves PostgreSQL and Redis accepted the new values
+    for (const app of APPS) {
+      const h = await curlIn(app, `https://${app}.ashchan.local:8443/health`);
+      expectHealthy(app, h.stdout, h.stderr);
+    }
+    // ... and the old PostgreSQL password is refused now (handed over on stdin, not a command line)
+    const php = `$e = getenv(); $old = trim(fgets(STDIN)); try { new PDO("pgsql:host={$e['DB_HOST']};port={$e['DB_PORT']};dbname={$e['DB_DATABASE']};connect_timeout=3", $e['DB_USERNAME'], $old); echo "accepted"; } catch (PDOException $x) { echo $x->getMessage(); }`;
+    const stale = await pm(['exec', '-i', container('auth'), 'php', '-r', php], 30_000, `${old['postgres/password']}\n`);
+    expect(stale.stdout, stale.stderr).toMatch(/password authentication failed for user "ashchan"/);
+  }, 300_000);
 
   it('GIVEN the run WHEN torn down THEN no container, network, namespace or process is left', async () => {
     const namespaces = net!.leftovers();

@@ -39,10 +39,44 @@ export const secretsRotateCommand: Command<SecretsRotateArgs> = {
     const result = await synth(app, { outDir: a.out, stateDir: state, stacks: [stack.name], rotateSecrets: { [stack.name]: a.services } });
     io.out(describeSynth(result, { out: a.out, state, check: false }));
     const rotated = result.state.flatMap((r) => r.secrets.rotated);
-    io.out(`${stack.name}: rotated ${rotated.join(', ')}. Redeploy the services that use them (podmesh apply) and set the new values in any data that keeps the old ones (a database user's password, Redis' requirepass).\n`);
+    io.out(`${stack.name}: rotated ${rotated.join(', ')}.\n${afterRotation(stack, rotated).join('\n')}\n`);
     return 0;
   },
 };
+
+/**
+ * What to do once secrets `ids` have new values: redeploy every service whose env file carries one
+ * (the server and its clients, by host), and where the server keeps the old value in its data
+ * (PostgreSQL's role password), the command that sets the new one there, reading it from the
+ * container's environment so that it is never on a command line.
+ */
+export function afterRotation(stack: ResolvedStack, ids: readonly string[]): string[] {
+  const carriers = stack.services.filter((s) => s.secretEnvironment.some(([, id]) => ids.includes(id)));
+  const hosts = [...new Set(carriers.map((s) => s.host))];
+  const lines = hosts.map((h) => {
+    const names = carriers.filter((s) => s.host === h).map((s) => s.name);
+    return `Redeploy on host ${h}: ${names.join(', ')} (podmesh apply --stack ${stack.name} --host ${h} restarts them; with compose, docker compose up -d recreates them).`;
+  });
+  for (const s of carriers) {
+    const own = s.secretEnvironment.filter(([, id]) => ids.includes(id) && id.startsWith(`${s.name}/`)).map(([k]) => k);
+    if (own.includes('POSTGRES_PASSWORD')) {
+      lines.push(
+        `PostgreSQL keeps its role's password in its data: once ${s.name} runs with the new env file, set it there (host ${s.host}):`,
+        `  podman exec ${s.containerName} sh -c '${POSTGRES_SET_PASSWORD}'`,
+      );
+    } else if (own.length > 0) {
+      lines.push(`${s.name} reads ${own.join(', ')} from its env file when it starts: the redeploy applies it.`);
+    }
+  }
+  return lines;
+}
+
+/**
+ * Sets the role's password to the container's POSTGRES_PASSWORD over the local socket (trusted by
+ * the official image), the value reaching psql on stdin from the shell's printf builtin; dollar
+ * quoting, since the value comes from outside SQL.
+ */
+const POSTGRES_SET_PASSWORD = 'printf "ALTER ROLE CURRENT_USER PASSWORD \\$podmesh\\$%s\\$podmesh\\$;" "$POSTGRES_PASSWORD" | psql -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB"';
 
 /** The one selected stack that has every named service with generated secrets. */
 function owningStack(resolved: readonly ResolvedStack[], services: readonly string[]): ResolvedStack {
