@@ -89,6 +89,8 @@ async function tryCreate(path: string, holder: LockHolder): Promise<boolean> {
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    // The folder went away (a previous holder that had made it removed it again on release).
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw e;
   }
 }
@@ -135,7 +137,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function acquireLock(path: string, options: LockOptions): Promise<Lock> {
   // A folder made only to hold the lock goes again on release, so a refused run leaves nothing.
-  const created = await mkdir(dirname(path), { recursive: true, mode: options.dirMode ?? 0o700 });
+  let created = await mkdir(dirname(path), { recursive: true, mode: options.dirMode ?? 0o700 });
   const self: LockHolder = { pid: process.pid, start: processStart(process.pid), host: hostname(), command: options.command, since: new Date().toISOString() };
   const timeoutMs = (options.timeoutSeconds ?? 60) * 1000;
   const deadline = Date.now() + timeoutMs;
@@ -145,8 +147,10 @@ export async function acquireLock(path: string, options: LockOptions): Promise<L
     if (await tryCreate(path, self)) return heldLock(path, created);
     const seen = await readHolder(path);
     if (!seen) {
-      // Released between our two steps: try again, but never past the deadline.
+      // Released between our two steps (its folder too, if its holder had made it): try again,
+      // but never past the deadline.
       if (Date.now() >= deadline) throw busy(path, undefined, timeoutMs);
+      created = (await mkdir(dirname(path), { recursive: true, mode: options.dirMode ?? 0o700 })) ?? created;
       continue;
     }
     const dead = seen.holder ? !holderAlive(seen.holder) : Date.now() - (unreadableSince ??= Date.now()) > timeoutMs;

@@ -85,7 +85,7 @@ describe.skipIf(!quadlet)('Quadlet runner: every host in out/', () => {
     readdirSync(join(repoRoot, 'out', stack, 'hosts')).map((host) => join(repoRoot, 'out', stack, 'hosts', host, 'quadlet')),
   );
 
-  it.each(hosts)('GIVEN %s WHEN its services are prepared THEN every command is a podman command with no specifier left', (dir) => {
+  it.each(hosts)('GIVEN %s WHEN its services are prepared THEN every command is a podman command (or the wait for another host\'s services) with no specifier left', (dir) => {
     const rootless = readdirSync(dir).some((f) => readFileSync(join(dir, f), 'utf8').includes('%h'));
     const manager = rootless ? MANAGER : SYSTEM_MANAGER;
     const order = startOrder(generateUnits(dir, rootless));
@@ -93,6 +93,15 @@ describe.skipIf(!quadlet)('Quadlet runner: every host in out/', () => {
     for (const u of order) {
       const r = prepare(u, manager);
       for (const c of r.commands) {
+        // A dependency on another host: the one ExecStartPre that waits for it through the tunnel,
+        // its arguments in fives (service, host, address, port, seconds).
+        if (c.key === 'ExecStartPre' && c.argv[0] === '/bin/bash') {
+          expect(c.argv.slice(0, 2).concat(c.argv.slice(3, 4)), u.name).toEqual(['/bin/bash', '-c', 'podmesh-wait']);
+          const args = c.argv.slice(4);
+          expect(args.length % 5, u.name).toBe(0);
+          for (let i = 0; i < args.length; i += 5) expect(args.slice(i + 2, i + 5).join(' '), u.name).toMatch(/^10\.90\.0\.\d+ \d+ 300$/);
+          continue;
+        }
         expect(c.argv[0], u.name).toBe('/usr/bin/podman');
         expect(c.argv.filter((w) => /%[a-zA-Z%]/.test(w)), u.name).toEqual([]);
       }
