@@ -428,18 +428,20 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     const now = JSON.parse(readFileSync(valuesFile, 'utf8')) as Record<string, string>;
     for (const id of Object.keys(old).filter((k) => /^(postgres|redis)\//.test(k))) expect(now[id], id).not.toBe(old[id]);
     // THEN it says what to redeploy, and the one command PostgreSQL needs, with no value in it
-    expect(r.stdout).toContain('Redeploy on host local: postgres, redis, auth, media, moderation, search, boards');
+    expect(r.stdout).toContain('Redeploy on host local: postgres, redis first, then auth, media, moderation, search, boards (podmesh apply --stack ashchan-dev --host local restarts them; with compose: docker compose up -d --no-deps postgres redis, then docker compose up -d).');
     const command = /^  podman exec (\S+) sh -c '(.*)'$/m.exec(r.stdout);
     expect(command, r.stdout).not.toBeNull();
     for (const v of Object.values(now)) expect(r.stdout).not.toContain(v);
     expect(r.stdout).toContain('redis reads REDIS_PASSWORD from its env file when it starts: the redeploy applies it.');
 
-    // WHEN compose recreates what changed (the env files), and the printed command runs in postgres
-    const up = await dc(['up', '-d']);
-    expect(up.exitCode, up.stderr).toBe(0);
+    // WHEN compose recreates the servers, the printed command runs in postgres, then the clients are recreated
+    const servers = await dc(['up', '-d', '--no-deps', 'postgres', 'redis']);
+    expect(servers.exitCode, servers.stderr).toBe(0);
     await waitHealthy(['postgres', 'redis']);
     const alter = await pm(['exec', command![1]!, 'sh', '-c', command![2]!]);
     expect(alter.exitCode, alter.stderr).toBe(0);
+    const up = await dc(['up', '-d']);
+    expect(up.exitCode, up.stderr).toBe(0);
     await waitHealthy([...APPS, ...INFRA]);
     await waitResolves('gateway', APPS);
     await waitServing(APPS);

@@ -85,8 +85,8 @@ describe('generated secrets', () => {
     try {
       const code = await runCli(['secrets', 'rotate', '--service', 'db', '--stacks', stacks, '--out', out.path, '--state', state.path], io);
       expect(code, printed.err).toBe(0);
-      expect(printed.out).toContain('sec: rotated db/password.\nRedeploy on host local: db, api (podmesh apply --stack sec --host local restarts them; with compose, docker compose up -d recreates them).\n');
-      expect(printed.out).toContain(`PostgreSQL keeps its role's password in its data: once db runs with the new env file, set it there (host local):\n  podman exec mini-db-1 sh -c 'printf "ALTER ROLE CURRENT_USER PASSWORD \\$podmesh\\$%s\\$podmesh\\$;" "$POSTGRES_PASSWORD" | psql -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB"'\n`);
+      expect(printed.out).toContain('sec: rotated db/password.\nRedeploy on host local: db first, then api (podmesh apply --stack sec --host local restarts them; with compose: docker compose up -d --no-deps db, then docker compose up -d).\n');
+      expect(printed.out).toContain(`PostgreSQL keeps its role's password in its data: once db runs with the new env file, and before its clients come back, set it there (host local):\n  podman exec mini-db-1 sh -c 'printf "ALTER ROLE CURRENT_USER PASSWORD \\$podmesh\\$%s\\$podmesh\\$;" "$POSTGRES_PASSWORD" | psql -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB"'\n`);
       const after = { db: envOf(state.path, 'db'), api: envOf(state.path, 'api'), cache: envOf(state.path, 'cache') };
       expect(after.db.POSTGRES_PASSWORD).not.toBe(before.db.POSTGRES_PASSWORD);
       expect(after.api.DB_PASSWORD).toBe(after.db.POSTGRES_PASSWORD);

@@ -1,5 +1,5 @@
 // `podmesh secrets rotate`: new values for a service's generated secrets, on purpose, then a synth.
-import type { ResolvedStack } from '../../resolve/model.ts';
+import type { ResolvedService, ResolvedStack } from '../../resolve/model.ts';
 import { resolveStacks, selectStacks, synth } from '../../synth.ts';
 import { HELP, type Command } from '../command.ts';
 import { describeSynth } from '../describe.ts';
@@ -52,16 +52,20 @@ export const secretsRotateCommand: Command<SecretsRotateArgs> = {
  */
 export function afterRotation(stack: ResolvedStack, ids: readonly string[]): string[] {
   const carriers = stack.services.filter((s) => s.secretEnvironment.some(([, id]) => ids.includes(id)));
+  const isServer = (s: ResolvedService) => s.secretEnvironment.some(([, id]) => ids.includes(id) && id.startsWith(`${s.name}/`));
   const hosts = [...new Set(carriers.map((s) => s.host))];
   const lines = hosts.map((h) => {
-    const names = carriers.filter((s) => s.host === h).map((s) => s.name);
-    return `Redeploy on host ${h}: ${names.join(', ')} (podmesh apply --stack ${stack.name} --host ${h} restarts them; with compose, docker compose up -d recreates them).`;
+    const servers = carriers.filter((s) => s.host === h && isServer(s)).map((s) => s.name);
+    const clients = carriers.filter((s) => s.host === h && !isServer(s)).map((s) => s.name);
+    const order = [servers.length > 0 ? `${servers.join(', ')} first` : '', clients.length > 0 ? `then ${clients.join(', ')}` : ''].filter(Boolean).join(', ');
+    const compose = servers.length > 0 && clients.length > 0 ? `docker compose up -d --no-deps ${servers.join(' ')}, then docker compose up -d` : 'docker compose up -d';
+    return `Redeploy on host ${h}: ${order} (podmesh apply --stack ${stack.name} --host ${h} restarts them; with compose: ${compose}).`;
   });
   for (const s of carriers) {
     const own = s.secretEnvironment.filter(([, id]) => ids.includes(id) && id.startsWith(`${s.name}/`)).map(([k]) => k);
     if (own.includes('POSTGRES_PASSWORD')) {
       lines.push(
-        `PostgreSQL keeps its role's password in its data: once ${s.name} runs with the new env file, set it there (host ${s.host}):`,
+        `PostgreSQL keeps its role's password in its data: once ${s.name} runs with the new env file, and before its clients come back, set it there (host ${s.host}):`,
         `  podman exec ${s.containerName} sh -c '${POSTGRES_SET_PASSWORD}'`,
       );
     } else if (own.length > 0) {
