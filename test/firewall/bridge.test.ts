@@ -5,15 +5,38 @@
 // PostgreSQL; api can. The host's own traffic (DNS at the gateway, published ports, health checks
 // run inside the containers) is routed, not bridged, and passes.
 import { execa } from 'execa';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addSliceAddress, createHosts, listen, netnsReady, tcpProbe, type SimHost, type SimNetwork } from '../helpers/netns.ts';
-import { tempDir } from '../helpers/stacks.ts';
+import { miniStack, svc, tempDir } from '../helpers/stacks.ts';
 import { repoRoot, tool } from '../helpers/tools.ts';
+import { App, Host, Stack, resolveStack, type HostProps } from '../../src/index.ts';
+import { renderBridgeFirewall } from '../../src/render/bridge-firewall.ts';
+import { propIssues } from '../../constructs/core/props.ts';
 
 const ready = netnsReady();
 const tools = { nft: tool('nft') };
+const analyze = tool('systemd-analyze');
+
+describe('the container firewall files', () => {
+  it('GIVEN a rootless single host WHEN rendered THEN no firewall files (its bridge is in the rootless network namespace)', () => {
+    const m = miniStack('fwr');
+    svc(m.stack, 'api');
+    expect([...renderBridgeFirewall(resolveStack(m.stack)).keys()]).toEqual([]);
+  });
+
+  it('GIVEN an unknown firewall WHEN the host is built THEN a problem naming the host, the value and the choices', () => {
+    const h = new Host(new Stack(new App(), 'bad'), 'h', { firewall: 'pf' } as unknown as HostProps);
+    const issues = propIssues(h);
+    expect(issues.map((i) => i.path)).toEqual(['bad/h']);
+    expect(issues[0]!.message).toMatch(/^firewall: .*"iptables".*"nftables"/);
+    expect(new Host(new Stack(new App(), 'ok'), 'h').firewall).toBe('iptables');
+  });
+});
+
 const bin = join(repoRoot, 'bin/podmesh.mjs');
 
 const STACK = `import { Host, Network, Postgres, Stack } from '${repoRoot}/src/index.ts';
@@ -136,6 +159,20 @@ describe.skipIf(!ready || Object.values(tools).some((t) => !t))("the generated c
       expect(await tcpProbe(host('h'), ip.db, 5432, { source: GATEWAY, timeoutMs: 5_000 })).toMatchObject({ ok: true, seenSource: GATEWAY });
     } finally {
       await db.stop();
+    }
+  });
+
+  it.skipIf(!analyze)('systemd-analyze verify accepts the firewall unit', () => {
+    const runtime = mkdtempSync(join(tmpdir(), 'podmesh-xdg-'));
+    try {
+      const unit = join(runtime, 'podmesh-fw-firewall.service');
+      writeFileSync(unit, readFileSync(out('systemd/podmesh-fw-firewall.service')));
+      writeFileSync(join(runtime, 'fw.target'), '[Unit]\nDescription=fw\n');
+      const r = spawnSync(analyze!, ['verify', '--generators=false', unit, join(runtime, 'fw.target')], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: runtime }, timeout: 60_000 });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+    } finally {
+      rmSync(runtime, { recursive: true, force: true });
     }
   });
 
