@@ -88,34 +88,45 @@ export function tunnelHooks(stack: ResolvedStack, host: ResolvedHost): TunnelHoo
 const matchPort = (f: TunnelFlow) => `-p ${f.protocol} --dport ${f.port}`;
 
 /**
- * iptables: one chain, `PODMESH-<iface>`, jumped to from the top of FORWARD for packets in or out
- * of the tunnel (above netavark's own accepts); flushed and refilled on every `up`. The nat RETURN
- * at the top of POSTROUTING keeps netavark's masquerade (appended below) from hiding containers.
+ * iptables: a chain `PODMESH-<iface>` in two tables, each jumped to from the top of its FORWARD for
+ * packets in or out of the tunnel, flushed and refilled on every `up`. In `filter` it accepts the
+ * replies and the flows (a host whose FORWARD policy drops needs that). In `mangle`, which the
+ * kernel runs before `filter`, it lets the same through and drops the rest: netavark's iptables
+ * driver inserts its own FORWARD jump at position 1 and accepts everything from its subnet there,
+ * which a drop in `filter` below it would never see. The nat RETURN at the top of POSTROUTING keeps
+ * netavark's masquerade (appended below) from hiding containers.
  */
 function iptablesHooks(iface: string, slices: readonly SliceFlows[]): TunnelHooks {
   const chain = `PODMESH-${iface}`;
-  const append = (rule: string) => `iptables -A ${chain} ${rule}`;
-  const filled = slices.flatMap((s) => [
-    append(`-i %i -o ${s.bridge} -d ${s.subnet} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`),
-    append(`-i ${s.bridge} -o %i -s ${s.subnet} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`),
-    ...s.incoming.map((f) => append(`-i %i -o ${s.bridge} -s ${f.source}/32 -d ${f.destination}/32 ${matchPort(f)} -j ACCEPT`)),
-    ...s.outgoing.map((f) => append(`-i ${s.bridge} -o %i -s ${f.source}/32 -d ${f.destination}/32 ${matchPort(f)} -j ACCEPT`)),
-    append(`-i %i -o ${s.bridge} -j DROP`),
-    append(`-i ${s.bridge} -o %i -j DROP`),
-  ]);
+  const allowed = (verdict: string) =>
+    slices.flatMap((s) => [
+      `-i %i -o ${s.bridge} -d ${s.subnet} -m conntrack --ctstate ESTABLISHED,RELATED -j ${verdict}`,
+      `-i ${s.bridge} -o %i -s ${s.subnet} -m conntrack --ctstate ESTABLISHED,RELATED -j ${verdict}`,
+      ...s.incoming.map((f) => `-i %i -o ${s.bridge} -s ${f.source}/32 -d ${f.destination}/32 ${matchPort(f)} -j ${verdict}`),
+      ...s.outgoing.map((f) => `-i ${s.bridge} -o %i -s ${f.source}/32 -d ${f.destination}/32 ${matchPort(f)} -j ${verdict}`),
+    ]);
+  const drops = slices.flatMap((s) => [`-i %i -o ${s.bridge} -j DROP`, `-i ${s.bridge} -o %i -j DROP`]);
+  const tables = [
+    { t: '', rules: allowed('ACCEPT') },
+    { t: '-t mangle ', rules: [...allowed('RETURN'), ...drops] },
+  ];
   const jumps = ['-i %i', '-o %i'].map((m) => `FORWARD ${m} -j ${chain}`);
   const nat = slices.map((s) => `POSTROUTING -s ${s.subnet} -o %i -j RETURN`);
   return {
     up: [
-      `iptables -N ${chain} 2>/dev/null || iptables -F ${chain}`,
-      ...filled,
-      ...jumps.map((j) => `iptables -C ${j} 2>/dev/null || iptables -I ${j}`),
+      ...tables.flatMap(({ t, rules }) => [
+        `iptables ${t}-N ${chain} 2>/dev/null || iptables ${t}-F ${chain}`,
+        ...rules.map((r) => `iptables ${t}-A ${chain} ${r}`),
+        ...jumps.map((j) => `iptables ${t}-C ${j} 2>/dev/null || iptables ${t}-I ${j}`),
+      ]),
       ...nat.map((r) => `iptables -t nat -C ${r} 2>/dev/null || iptables -t nat -I ${r}`),
     ],
     down: [
-      ...jumps.map((j) => `iptables -D ${j} 2>/dev/null || true`),
-      `iptables -F ${chain} 2>/dev/null || true`,
-      `iptables -X ${chain} 2>/dev/null || true`,
+      ...tables.flatMap(({ t }) => [
+        ...jumps.map((j) => `iptables ${t}-D ${j} 2>/dev/null || true`),
+        `iptables ${t}-F ${chain} 2>/dev/null || true`,
+        `iptables ${t}-X ${chain} 2>/dev/null || true`,
+      ]),
       ...nat.map((r) => `iptables -t nat -D ${r} 2>/dev/null || true`),
     ],
   };

@@ -60,19 +60,30 @@ describe('renderWireguard', () => {
   it('GIVEN host b without flows WHEN rendered THEN iptables hooks for its own slice only: replies, drops, the RETURN; all removed on down', () => {
     const conf = renderWireguard(resolved(meshStack())).get('hosts/b/wireguard/wg0.conf')!;
     const rules = conf.split('\n').filter((l) => l.startsWith('Post') && l.includes('iptables'));
+    const allowed = (verdict: string) => [
+      `-i %i -o mesh0 -d 10.90.0.64/26 -m conntrack --ctstate ESTABLISHED,RELATED -j ${verdict}`,
+      `-i mesh0 -o %i -s 10.90.0.64/26 -m conntrack --ctstate ESTABLISHED,RELATED -j ${verdict}`,
+    ];
     expect(rules).toEqual([
       'PostUp = iptables -N PODMESH-wg0 2>/dev/null || iptables -F PODMESH-wg0',
-      'PostUp = iptables -A PODMESH-wg0 -i %i -o mesh0 -d 10.90.0.64/26 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT',
-      'PostUp = iptables -A PODMESH-wg0 -i mesh0 -o %i -s 10.90.0.64/26 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT',
-      'PostUp = iptables -A PODMESH-wg0 -i %i -o mesh0 -j DROP',
-      'PostUp = iptables -A PODMESH-wg0 -i mesh0 -o %i -j DROP',
+      ...allowed('ACCEPT').map((r) => `PostUp = iptables -A PODMESH-wg0 ${r}`),
       'PostUp = iptables -C FORWARD -i %i -j PODMESH-wg0 2>/dev/null || iptables -I FORWARD -i %i -j PODMESH-wg0',
       'PostUp = iptables -C FORWARD -o %i -j PODMESH-wg0 2>/dev/null || iptables -I FORWARD -o %i -j PODMESH-wg0',
+      'PostUp = iptables -t mangle -N PODMESH-wg0 2>/dev/null || iptables -t mangle -F PODMESH-wg0',
+      ...allowed('RETURN').map((r) => `PostUp = iptables -t mangle -A PODMESH-wg0 ${r}`),
+      'PostUp = iptables -t mangle -A PODMESH-wg0 -i %i -o mesh0 -j DROP',
+      'PostUp = iptables -t mangle -A PODMESH-wg0 -i mesh0 -o %i -j DROP',
+      'PostUp = iptables -t mangle -C FORWARD -i %i -j PODMESH-wg0 2>/dev/null || iptables -t mangle -I FORWARD -i %i -j PODMESH-wg0',
+      'PostUp = iptables -t mangle -C FORWARD -o %i -j PODMESH-wg0 2>/dev/null || iptables -t mangle -I FORWARD -o %i -j PODMESH-wg0',
       'PostUp = iptables -t nat -C POSTROUTING -s 10.90.0.64/26 -o %i -j RETURN 2>/dev/null || iptables -t nat -I POSTROUTING -s 10.90.0.64/26 -o %i -j RETURN',
       'PostDown = iptables -D FORWARD -i %i -j PODMESH-wg0 2>/dev/null || true',
       'PostDown = iptables -D FORWARD -o %i -j PODMESH-wg0 2>/dev/null || true',
       'PostDown = iptables -F PODMESH-wg0 2>/dev/null || true',
       'PostDown = iptables -X PODMESH-wg0 2>/dev/null || true',
+      'PostDown = iptables -t mangle -D FORWARD -i %i -j PODMESH-wg0 2>/dev/null || true',
+      'PostDown = iptables -t mangle -D FORWARD -o %i -j PODMESH-wg0 2>/dev/null || true',
+      'PostDown = iptables -t mangle -F PODMESH-wg0 2>/dev/null || true',
+      'PostDown = iptables -t mangle -X PODMESH-wg0 2>/dev/null || true',
       'PostDown = iptables -t nat -D POSTROUTING -s 10.90.0.64/26 -o %i -j RETURN 2>/dev/null || true',
     ]);
     // wg-quick cuts a line at "#": no hook may contain one
@@ -87,8 +98,9 @@ describe('renderWireguard', () => {
     const a = files.get('hosts/a/wireguard/wg0.conf')!;
     const c = files.get('hosts/c/wireguard/wg0.conf')!;
     // THEN a (iptables): only api → boards:8443 leaves; nothing is let in
-    expect(a.split('\n').filter((l) => l.includes('-j ACCEPT') && !l.includes('ESTABLISHED'))).toEqual([
+    expect(a.split('\n').filter((l) => l.includes('-A PODMESH-wg0') && !l.includes('ESTABLISHED') && !l.includes('DROP'))).toEqual([
       'PostUp = iptables -A PODMESH-wg0 -i mesh0 -o %i -s 10.90.0.2/32 -d 10.90.0.130/32 -p tcp --dport 8443 -j ACCEPT',
+      'PostUp = iptables -t mangle -A PODMESH-wg0 -i mesh0 -o %i -s 10.90.0.2/32 -d 10.90.0.130/32 -p tcp --dport 8443 -j RETURN',
     ]);
     // AND c (nftables): the call and a's wait (from a's tunnel address) in, nothing out, its table dropped on down
     expect(c.split('\n').filter((l) => l.startsWith('PostUp = nft') || l.startsWith('PostDown'))).toEqual([
@@ -135,8 +147,8 @@ describe('renderWireguard', () => {
     expect(a).toContain('AllowedIPs = 10.255.0.2/32, 10.90.0.64/26\n');
     expect(a).toContain('-i %i -o admin0 -d 10.91.0.0/25 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT');
     expect(a).toContain('-i %i -o mesh0 -d 10.90.0.0/26 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT');
-    expect(a).toContain('-i admin0 -o %i -j DROP');
-    expect(a).toContain('-i mesh0 -o %i -j DROP');
+    expect(a).toContain('iptables -t mangle -A PODMESH-wg0 -i admin0 -o %i -j DROP');
+    expect(a).toContain('iptables -t mangle -A PODMESH-wg0 -i mesh0 -o %i -j DROP');
   });
 
   it('GIVEN the same stack twice WHEN rendered THEN byte-identical, and the whole files match their snapshots', async () => {

@@ -85,10 +85,10 @@ describe.skipIf(!ready || Object.values(tools).some((t) => !t))('the generated W
   };
   /** Everything a host's packet filter holds that the hooks touch (iptables hosts), or its podmesh table (nftables). */
   const rules = async (h: HostName) =>
-    (await host(h).exec(['sh', '-c', h === 'c' ? `nft list table ${NFT_TABLE}` : 'iptables -S; iptables -t nat -S POSTROUTING'], { reject: true })).stdout;
+    (await host(h).exec(['sh', '-c', h === 'c' ? `nft list table ${NFT_TABLE}` : 'iptables -S; iptables -t mangle -S; iptables -t nat -S POSTROUTING'], { reject: true })).stdout;
   /** Packets the podmesh rules of host h dropped so far, summed over its drop rules. */
   const dropped = async (h: HostName): Promise<number> => {
-    const out = (await host(h).exec(['sh', '-c', h === 'c' ? `nft list table ${NFT_TABLE}` : 'iptables -L PODMESH-wg0 -v -x -n'], { reject: true })).stdout;
+    const out = (await host(h).exec(['sh', '-c', h === 'c' ? `nft list table ${NFT_TABLE}` : 'iptables -t mangle -L PODMESH-wg0 -v -x -n'], { reject: true })).stdout;
     const counts = h === 'c'
       ? [...out.matchAll(/counter packets (\d+) bytes \d+ drop/g)].map((m) => Number(m[1]))
       : out.split('\n').filter((l) => /\sDROP\s/.test(l)).map((l) => Number(l.trim().split(/\s+/)[0]));
@@ -173,9 +173,11 @@ describe.skipIf(!ready || Object.values(tools).some((t) => !t))('the generated W
     expect(a.split('\n').filter((l) => l.startsWith('-A FORWARD')).slice(0, 2)).toEqual(['-A FORWARD -o wg0 -j PODMESH-wg0', '-A FORWARD -i wg0 -j PODMESH-wg0']);
     expect(a).toContain(`-A PODMESH-wg0 -s ${ip.ctra}/32 -d ${ip.ctrc}/32 -i mesh0 -o wg0 -p tcp -m tcp --dport ${MTLS} -j ACCEPT`);
     expect(a).toContain(`-A PODMESH-wg0 -s ${ip.ctra}/32 -d ${ip.ctrc}/32 -i mesh0 -o wg0 -p tcp -m tcp --dport ${BOARDS_HTTP} -j ACCEPT`);
+    expect(a).toContain(`-A PODMESH-wg0 -s ${ip.ctra}/32 -d ${ip.ctrc}/32 -i mesh0 -o wg0 -p tcp -m tcp --dport ${MTLS} -j RETURN`);
     expect(a).toContain('-A PODMESH-wg0 -i wg0 -o mesh0 -j DROP');
     expect(a).toContain('-A PODMESH-wg0 -i mesh0 -o wg0 -j DROP');
-    expect(a.split('\n').filter((l) => l.includes('POSTROUTING'))[1]).toBe(`-A POSTROUTING -s ${SLICE.a.slice} -o wg0 -j RETURN`);
+    // the nat RETURN first, above the masquerade like netavark's
+    expect(a).toContain(`-P POSTROUTING ACCEPT\n-A POSTROUTING -s ${SLICE.a.slice} -o wg0 -j RETURN\n-A POSTROUTING -s ${SLICE.a.slice} ! -d ${SLICE.a.slice} -j MASQUERADE`);
     // b (iptables): boards' call in, auth's out
     const b = await rules('b');
     expect(b).toContain(`-A PODMESH-wg0 -s ${ip.ctrc}/32 -d ${ip.ctrb}/32 -i wg0 -o mesh0 -p tcp -m tcp --dport ${MTLS} -j ACCEPT`);
@@ -239,6 +241,28 @@ describe.skipIf(!ready || Object.values(tools).some((t) => !t))('the generated W
       expect(await dropped('c')).toBeGreaterThan(c0);
     } finally {
       await Promise.all([db.stop(), auth.stop(), api.stop()]);
+    }
+  });
+
+  it("drops undeclared flows at the sender even when netavark's iptables driver puts its FORWARD accept above podmesh's jump", async () => {
+    // GIVEN host a with a rule like netavark's, inserted at position 1 as netavark does after the tunnel is up
+    const netavark = ['FORWARD', '-s', SLICE.a.slice, '-j', 'ACCEPT'];
+    await host('a').exec(['iptables', '-I', ...netavark.slice(0, 1), '1', ...netavark.slice(1)], { reject: true });
+    const auth = await listen(host('ctrb'), ip.ctrb, MTLS);
+    const boards = await listen(host('ctrc'), ip.ctrc, MTLS);
+    try {
+      const a0 = await dropped('a');
+      // WHEN api connects to auth (undeclared) and to boards (declared)
+      const undeclared = await tcpProbe(host('ctra'), ip.ctrb, MTLS, { timeoutMs: 3_000 });
+      const declared = await tcpProbe(host('ctra'), ip.ctrc, MTLS, { timeoutMs: 8_000 });
+      // THEN a's mangle chain dropped the first before netavark's accept could pass it; the second went through
+      expect(undeclared).toMatchObject({ ok: false, error: 'no answer within 3000 ms' });
+      expect(await dropped('a')).toBeGreaterThan(a0);
+      expect(auth.connections).toEqual([]);
+      expect(declared).toMatchObject({ ok: true, seenSource: ip.ctra });
+    } finally {
+      await host('a').exec(['iptables', '-D', ...netavark], { reject: true });
+      await Promise.all([auth.stop(), boards.stop()]);
     }
   });
 
