@@ -4,7 +4,7 @@ export { Stack, type StackProps } from './core/stack.ts';
 export { PodmeshError, formatIssues, type Issue } from './core/errors.ts';
 export { checkProps } from './core/props.ts';
 export { isDnsName, isHostName } from './core/names.ts';
-export { Host, type HostProps } from './model/host.ts';
+export { FIREWALLS, Host, type Firewall, type HostProps } from './model/host.ts';
 export { Network, type NetworkProps } from './model/network.ts';
 export { Volume, type VolumeProps } from './model/volume.ts';
 export {

@@ -165,6 +165,11 @@ export function wireguardUnitName(stack: string): string {
   return `podmesh-${stack}-wireguard.service`;
 }
 
+/** The unit loading a rootful host's container firewall (nftables bridge table). */
+export function firewallUnitName(stack: string): string {
+  return `podmesh-${stack}-firewall.service`;
+}
+
 /** Stem of the `.service` and `.timer` of a stack's certificate expiry check. */
 export function certExpiryUnitStem(stack: string): string {
   return `podmesh-${stack}-cert-expiry`;
@@ -193,6 +198,7 @@ export function hostInstall(stack: string, host: Pick<ResolvedHost, 'rootless'>)
     target: targetName(stack),
     wantedBy: home ? 'default.target' : 'multi-user.target',
     wireguardUnit: wireguardUnitName(stack),
+    firewallUnit: firewallUnitName(stack),
     certExpiryUnit: certExpiryUnitStem(stack),
   };
 }

@@ -36,7 +36,24 @@ export interface HostProps {
    * @default - allocated from the stack's tunnel subnet and kept in the lock file
    */
   readonly tunnelAddress?: string;
+  /**
+   * The packet filter the host's generated firewall rules are written for: `iptables` (the
+   * `iptables` command, legacy or nft-based, as netavark's iptables driver uses) or `nftables`
+   * (an own `nft` table, for hosts whose netavark uses its nftables driver, as Debian 13's
+   * netavark 1.14 does by default). Pick the one netavark uses on the host (`firewall_driver` in
+   * containers.conf, else netavark's built-in default): only rules of the same kind keep the
+   * containers' real source addresses, because a masquerade in netavark's table cannot be
+   * skipped from another.
+   * @default 'iptables'
+   * @see https://github.com/containers/netavark/blob/main/docs/netavark.1.md
+   */
+  readonly firewall?: Firewall;
 }
+
+/** The packet filters podmesh writes host firewall rules for. */
+export const FIREWALLS = ['iptables', 'nftables'] as const;
+/** A host's packet filter: see {@link HostProps.firewall}. */
+export type Firewall = (typeof FIREWALLS)[number];
 
 const ENDPOINT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 
@@ -72,6 +89,7 @@ const schema = z.object({
     .refine((v) => endpointProblem(v) === undefined, { error: (i) => endpointProblem(String(i.input)) ?? '' })
     .optional(),
   tunnelAddress: z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `${JSON.stringify(String(i.input))} is not an IPv4 address` }).optional(),
+  firewall: z.enum(FIREWALLS).optional(),
 });
 
 /** A machine running Podman, on which services are placed. */
@@ -84,6 +102,8 @@ export class Host extends Construct {
   public readonly endpoint?: string;
   /** Tunnel address as given. */
   public readonly tunnelAddress?: string;
+  /** The packet filter its firewall rules are written for. */
+  public readonly firewall: Firewall;
 
   constructor(scope: Construct, id: string, props: HostProps = {}) {
     super(scope, uniqueId(scope, id));
@@ -95,6 +115,7 @@ export class Host extends Construct {
     this.rootless = p.rootless;
     this.endpoint = p.endpoint;
     this.tunnelAddress = p.tunnelAddress;
+    this.firewall = p.firewall ?? 'iptables';
   }
 
   /** Whether a construct is a Host. */

@@ -13,6 +13,7 @@ import { renderOpenssl } from './openssl.ts';
 import { renderSystemd } from './systemd.ts';
 import { renderTopology } from './topology.ts';
 import { renderWireguard } from './wireguard.ts';
+import { renderBridgeFirewall } from './bridge-firewall.ts';
 
 /** Where the output and the state of a synth live; renderers get paths between them. */
 export interface Locations {
@@ -53,6 +54,7 @@ function renderWith(stack: ResolvedStack, where: ComposeLocations): RenderOutcom
     () => renderOpenssl(stack),
     () => renderTopology(stack),
     () => renderWireguard(stack),
+    () => renderBridgeFirewall(stack),
     () => renderCertExpiry(stack),
   ];
   const files = new Map<string, RenderedFile>();

@@ -1,4 +1,5 @@
 // TOPOLOGY.md: the stack as a Mermaid diagram and identity tables, the first file a person reads.
+import { tunnelFlows } from './firewall.ts';
 import type { ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { formatPodmanVersion } from '../../constructs/core/podman-version.ts';
 import { canNameBridge } from './quadlet/downgrade.ts';
@@ -70,7 +71,7 @@ export function topologyMarkdown(stack: ResolvedStack): string {
       lines.push(`| ${n.name} | \`${n.domain}\` | ${n.subnet} | ${seg.host} | ${seg.subnet} | ${seg.gateway} | ${bridgeCell(stack, n.bridgeName, seg.host)} |`);
     }
   }
-  lines.push(...crossHostLines(stack), ...hostFolderLines(stack));
+  lines.push(...crossHostLines(stack), ...firewallLines(stack), ...hostFolderLines(stack));
   lines.push('', '## Ports', '', '| Service | Port | Name | Published on host |', '|---|---|---|---|');
   for (const s of stack.services) {
     for (const p of s.ports) {
@@ -164,6 +165,37 @@ function crossHostLines(stack: ResolvedStack): string[] {
     '| Service | Waits for | Address | At most |',
     '|---|---|---|---|',
     ...rows,
+  ];
+}
+
+/**
+ * The connections the generated firewalls allow between containers: each declared flow, with the
+ * host or hosts it runs on and what enforces it there, then the units' waits across hosts.
+ */
+function firewallLines(stack: ResolvedStack): string[] {
+  const hostOf = new Map(stack.hosts.map((h) => [h.name, h]));
+  const enforcedOnHost = (name: string) => (hostOf.get(name)!.rootless ? 'not filtered (rootless host: README, "Least connectivity")' : 'bridge table');
+  const rows = stack.flows.map((f) => {
+    const where = f.fromHost === f.toHost ? f.fromHost : `${f.fromHost} → ${f.toHost}`;
+    const by = f.fromHost === f.toHost ? enforcedOnHost(f.fromHost) : `tunnel (${hostOf.get(f.fromHost)!.firewall} → ${hostOf.get(f.toHost)!.firewall})`;
+    return `| ${f.from} (${f.source}) | ${f.to} (${f.destination}) | ${f.port}/${f.protocol} | ${where} | ${f.via} | ${by} |`;
+  });
+  const waits = tunnelFlows(stack)
+    .filter((f) => f.via === 'wait')
+    .map((f) => `| ${f.from} (${f.source}) | ${f.to} (${f.destination}) | ${f.port}/${f.protocol} | ${f.fromHost} → ${f.toHost} | wait | tunnel (${hostOf.get(f.toHost)!.firewall}) |`);
+  if (rows.length + waits.length === 0) return [];
+  const rootless = stack.hosts.filter((h) => h.rootless && stack.services.some((s) => s.host === h.name)).map((h) => h.name);
+  return [
+    '',
+    '## Firewall',
+    '',
+    'Connections between containers that the generated firewalls allow, with their replies; every other connection from one container of the stack to another is dropped (on rootful hosts by the nftables bridge table `firewall/bridge.nft`, across hosts by the WireGuard hooks). Published ports and the hosts\' own traffic are not filtered by podmesh.' +
+      (rootless.length > 0 ? ` On rootless hosts (${rootless.join(', ')}) podmesh filters nothing between containers: their bridge lives in the user's rootless network namespace (README, "Least connectivity").` : ''),
+    '',
+    '| From | To | Port | Host(s) | Declared by | Enforced by |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+    ...waits,
   ];
 }
 

@@ -7,56 +7,28 @@ import { compare } from '../io/sort.ts';
 import { STAGE, hostFile, presharedKeyPath, wireguardKeyPath } from '../layout.ts';
 import type { ResolvedHost, ResolvedStack, ResolvedTunnelPeer } from '../resolve/model.ts';
 import type { Rendering, RenderedFile } from './file.ts';
+import { tunnelHooks } from './firewall.ts';
 import { generatedHeader, hashHeader } from './header.ts';
 import { renderUnit, type ServiceUnit } from './quadlet/index.ts';
 
 /** wg-quick as Debian, Ubuntu and Fedora install it. */
 const WG_QUICK = '/usr/bin/wg-quick';
 
-/** A slice of this host's bridge, which the tunnel forwards to and from. */
-interface LocalSlice {
-  readonly bridge: string;
-  readonly subnet: string;
-}
-
-/**
- * Forwarding between a bridge slice and the tunnel, keeping containers' real source addresses:
- * ACCEPT in FORWARD both ways, and RETURN at the top of nat POSTROUTING for traffic from the slice
- * into the tunnel, so netavark's masquerade rules further down never see it. Each rule is added
- * only when missing (`-C || -I`), so a repeated `up` adds nothing, and deleted on `down`.
- */
-function forwardingRules(slice: LocalSlice): string[][] {
-  return [
-    ['FORWARD', '-i', '%i', '-o', slice.bridge, '-d', slice.subnet, '-j', 'ACCEPT'],
-    ['FORWARD', '-i', slice.bridge, '-o', '%i', '-s', slice.subnet, '-j', 'ACCEPT'],
-    ['-t', 'nat', 'POSTROUTING', '-s', slice.subnet, '-o', '%i', '-j', 'RETURN'],
-  ];
-}
-
-/** `iptables [-t TABLE] OP CHAIN rest…` for a rule written as `[-t TABLE] CHAIN rest…`. */
-function iptables(op: '-C' | '-I' | '-D', rule: readonly string[]): string {
-  const table = rule[0] === '-t' ? rule.slice(0, 2) : [];
-  const [chain, ...rest] = rule.slice(table.length);
-  return ['iptables', ...table, op, chain, ...rest].join(' ');
-}
-
 /** One `hosts/<host>/wireguard/<iface>.conf`. */
 function renderConfig(stack: ResolvedStack, host: ResolvedHost, self: ResolvedTunnelPeer, peers: readonly ResolvedTunnelPeer[]): string {
   const wg = stack.wireguard!;
   const dir = host.install.wireguardDir;
   const prefix = wg.subnet.slice(wg.subnet.indexOf('/'));
-  const slices: LocalSlice[] = stack.networks.flatMap((n) =>
-    n.segments.filter((g) => g.host === self.host).map((g) => ({ bridge: n.bridgeName, subnet: g.subnet })),
-  );
+  const hooks = tunnelHooks(stack, host);
   const up = [
     `wg set %i private-key ${wireguardKeyPath(host)}`,
     ...(wg.presharedKeys ? peers.map((p) => `wg set %i peer ${p.publicKey} preshared-key ${presharedKeyPath(host, p.host)}`) : []),
-    ...slices.flatMap(forwardingRules).map((r) => `${iptables('-C', r)} 2>/dev/null || ${iptables('-I', r)}`),
+    ...hooks.up,
   ];
-  const down = slices.flatMap(forwardingRules).map((r) => `${iptables('-D', r)} 2>/dev/null || true`);
+  const down = hooks.down;
   const lines = [
     `# Install as ${dir}/${wg.interfaceName}.conf, with this host's private key in ${wireguardKeyPath(host)} (0600)${wg.presharedKeys ? ` and the preshared key shared with each peer in ${presharedKeyPath(host, '<peer>')}` : ''}.`,
-    `# Brought up by ${host.install.wireguardUnit}; host ${self.host}.`,
+    `# Brought up by ${host.install.wireguardUnit}; host ${self.host}. Forwarded traffic between the tunnel and the host's bridges: only the declared flows (${host.firewall}).`,
     '[Interface]',
     `Address = ${self.address}${prefix}`,
     `ListenPort = ${self.listenPort}`,

@@ -11,6 +11,7 @@ import type { Unplaced, UnplacedStack } from '../layout.ts';
 import type { AllocationLock, ResolvedHost, ResolvedNetwork, ResolvedService, ResolvedWireguard } from './model.ts';
 import type { Names } from './naming.ts';
 import type { NetworkPlan } from './networks.ts';
+import { resolveFlows } from './flows.ts';
 import { authorityOf, certificateBindings } from './pki.ts';
 import type { Placement } from './placement.ts';
 import type { TunnelPlan } from './tunnel.ts';
@@ -35,6 +36,7 @@ export function assembleStack(f: StackFacts): UnplacedStack {
   const { inv } = f;
   const stack = inv.stack;
   const networks = resolvedNetworks(f);
+  const services = f.graph.order.map((w) => f.services.get(w)!);
   return {
     name: stack.node.id,
     project: stack.project,
@@ -43,8 +45,9 @@ export function assembleStack(f: StackFacts): UnplacedStack {
     networks,
     // An unmounted volume has no host and no use (reported): it is left out.
     volumes: inv.volumes.filter((v) => f.volumeHostOf.has(v)).map((v) => ({ path: v.node.path, name: f.names.volumeNameOf.get(v)!, host: f.volumeHostOf.get(v)! })),
-    services: f.graph.order.map((w) => f.services.get(w)!),
+    services,
     unorderedCalls: f.graph.unorderedCalls,
+    flows: resolveFlows(services),
     lock: buildLock(f.addresses.lock, f.tunnel, f.previousLock),
     ...(f.tunnel ? { wireguard: resolvedWireguard(f, f.tunnel, networks) } : {}),
     pki: {
@@ -61,6 +64,7 @@ function resolvedHosts(f: StackFacts): Unplaced<ResolvedHost>[] {
       path: h.node.path,
       podmanVersion: parsePodmanVersion(h.podmanVersion, h.node.path),
       rootless: h.rootless ?? f.placement.activeHosts.length <= 1,
+      firewall: h.firewall,
       ...(h.endpoint ? { endpoint: h.endpoint } : {}),
     };
   });

@@ -29,6 +29,11 @@ export interface HostInstall {
   readonly wantedBy: string;
   /** The unit that brings the tunnel up: `podmesh-<stack>-wireguard.service`. */
   readonly wireguardUnit: string;
+  /**
+   * The unit that loads the container firewall between the containers of one bridge (rootful
+   * hosts): `podmesh-<stack>-firewall.service`.
+   */
+  readonly firewallUnit: string;
   /** Stem of the certificate expiry check's `.service` and `.timer`: `podmesh-<stack>-cert-expiry`. */
   readonly certExpiryUnit: string;
 }
@@ -52,6 +57,8 @@ export interface ResolvedHost {
   readonly path: string;
   readonly podmanVersion: PodmanVersion;
   readonly rootless: boolean;
+  /** The packet filter the host's firewall rules are written for (`HostProps.firewall`). */
+  readonly firewall: 'iptables' | 'nftables';
   /** Underlay endpoint `address:port`, when given. */
   readonly endpoint?: string;
   /** Install paths and unit names on this host. */
@@ -265,6 +272,27 @@ export interface ResolvedWireguard {
   readonly peers: readonly ResolvedTunnelPeer[];
 }
 
+/**
+ * A connection the firewall allows: a caller to its callee's mTLS port, or a dependent to one of
+ * its dependency's ports. Everything else between containers is dropped where podmesh filters.
+ */
+export interface ResolvedFlow {
+  /** The connecting service. */
+  readonly from: string;
+  readonly fromHost: string;
+  /** Its address: the flow's source. */
+  readonly source: string;
+  /** The service connected to. */
+  readonly to: string;
+  readonly toHost: string;
+  /** Its address: the flow's destination. */
+  readonly destination: string;
+  readonly port: number;
+  readonly protocol: 'tcp' | 'udp';
+  /** What declares it: a call (to the mTLS port) or a dependsOn entry (to every port). */
+  readonly via: 'calls' | 'dependsOn';
+}
+
 /** A stack, resolved. */
 export interface ResolvedStack {
   readonly name: string;
@@ -281,6 +309,11 @@ export interface ResolvedStack {
    * and dependencies (two services that call each other, or a longer loop), which would be a cycle.
    */
   readonly unorderedCalls: readonly (readonly [caller: string, callee: string])[];
+  /**
+   * Every connection between containers the stack declares (calls and dependsOn), in service
+   * order, each (source, destination, port, protocol) once; see {@link ResolvedFlow}.
+   */
+  readonly flows: readonly ResolvedFlow[];
   readonly lock: AllocationLock;
   /** The tunnel joining the hosts, when there is more than one. */
   readonly wireguard?: ResolvedWireguard;

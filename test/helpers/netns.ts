@@ -132,6 +132,8 @@ export interface ListenOptions {
 export interface ProbeOptions {
   /** Source address to bind, e.g. the host's slice address. @default - chosen by routing */
   readonly source?: string;
+  /** Source port to bind. @default - an ephemeral port */
+  readonly sourcePort?: number;
   /** Give up after this long. @default 3_000 */
   readonly timeoutMs?: number;
   /** Speak TLS; with `ca`, the server certificate must verify against it. @default - plain TCP */
@@ -293,7 +295,7 @@ export async function listen(host: SimHost, ip: string, port: number, opts: List
 export async function tcpProbe(from: SimHost, toIp: string, port: number, opts: ProbeOptions = {}): Promise<ProbeResult> {
   const h = asSimHost(from);
   const timeoutMs = opts.timeoutMs ?? 3_000;
-  const spec = { host: toIp, port, timeoutMs, source: opts.source, tls: opts.tls && { ca: opts.tls.ca && resolve(opts.tls.ca) } };
+  const spec = { host: toIp, port, timeoutMs, source: opts.source, sourcePort: opts.sourcePort, tls: opts.tls && { ca: opts.tls.ca && resolve(opts.tls.ca) } };
   const r = await h.exec([process.execPath, join(FIXTURES, 'tcp-probe.mjs'), JSON.stringify(spec)], {
     timeoutMs: timeoutMs + 10_000,
   });

@@ -16,6 +16,8 @@ const INSTALL: Record<string, string> = {
   wg: 'apt-get install wireguard-tools',
   'wg-quick': 'apt-get install wireguard-tools',
   'wireguard-go': 'apt-get install wireguard-go',
+  nft: 'apt-get install nftables (or run `scripts/install-validators.sh`)',
+  iptables: 'apt-get install iptables',
   podman: 'apt-get install podman runc',
   php: 'apt-get install php-cli',
   curl: 'apt-get install curl',

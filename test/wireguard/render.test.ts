@@ -57,19 +57,67 @@ describe('renderWireguard', () => {
     ]);
   });
 
-  it('GIVEN host b WHEN rendered THEN forwarding rules for its own slice only, added if missing and deleted on down', () => {
+  it('GIVEN host b without flows WHEN rendered THEN iptables hooks for its own slice only: replies, drops, the RETURN; all removed on down', () => {
     const conf = renderWireguard(resolved(meshStack())).get('hosts/b/wireguard/wg0.conf')!;
-    const rules = conf.split('\n').filter((l) => l.includes('iptables'));
+    const rules = conf.split('\n').filter((l) => l.startsWith('Post') && l.includes('iptables'));
+    const allowed = (verdict: string) => [
+      `-i %i -o mesh0 -d 10.90.0.64/26 -m conntrack --ctstate ESTABLISHED,RELATED -j ${verdict}`,
+      `-i mesh0 -o %i -s 10.90.0.64/26 -m conntrack --ctstate ESTABLISHED,RELATED -j ${verdict}`,
+    ];
     expect(rules).toEqual([
-      'PostUp = iptables -C FORWARD -i %i -o mesh0 -d 10.90.0.64/26 -j ACCEPT 2>/dev/null || iptables -I FORWARD -i %i -o mesh0 -d 10.90.0.64/26 -j ACCEPT',
-      'PostUp = iptables -C FORWARD -i mesh0 -o %i -s 10.90.0.64/26 -j ACCEPT 2>/dev/null || iptables -I FORWARD -i mesh0 -o %i -s 10.90.0.64/26 -j ACCEPT',
+      'PostUp = iptables -N PODMESH-wg0 2>/dev/null || iptables -F PODMESH-wg0',
+      ...allowed('ACCEPT').map((r) => `PostUp = iptables -A PODMESH-wg0 ${r}`),
+      'PostUp = iptables -C FORWARD -i %i -j PODMESH-wg0 2>/dev/null || iptables -I FORWARD -i %i -j PODMESH-wg0',
+      'PostUp = iptables -C FORWARD -o %i -j PODMESH-wg0 2>/dev/null || iptables -I FORWARD -o %i -j PODMESH-wg0',
+      'PostUp = iptables -t mangle -N PODMESH-wg0 2>/dev/null || iptables -t mangle -F PODMESH-wg0',
+      ...allowed('RETURN').map((r) => `PostUp = iptables -t mangle -A PODMESH-wg0 ${r}`),
+      'PostUp = iptables -t mangle -A PODMESH-wg0 -i %i -o mesh0 -j DROP',
+      'PostUp = iptables -t mangle -A PODMESH-wg0 -i mesh0 -o %i -j DROP',
+      'PostUp = iptables -t mangle -C FORWARD -i %i -j PODMESH-wg0 2>/dev/null || iptables -t mangle -I FORWARD -i %i -j PODMESH-wg0',
+      'PostUp = iptables -t mangle -C FORWARD -o %i -j PODMESH-wg0 2>/dev/null || iptables -t mangle -I FORWARD -o %i -j PODMESH-wg0',
       'PostUp = iptables -t nat -C POSTROUTING -s 10.90.0.64/26 -o %i -j RETURN 2>/dev/null || iptables -t nat -I POSTROUTING -s 10.90.0.64/26 -o %i -j RETURN',
-      'PostDown = iptables -D FORWARD -i %i -o mesh0 -d 10.90.0.64/26 -j ACCEPT 2>/dev/null || true',
-      'PostDown = iptables -D FORWARD -i mesh0 -o %i -s 10.90.0.64/26 -j ACCEPT 2>/dev/null || true',
+      'PostDown = iptables -D FORWARD -i %i -j PODMESH-wg0 2>/dev/null || true',
+      'PostDown = iptables -D FORWARD -o %i -j PODMESH-wg0 2>/dev/null || true',
+      'PostDown = iptables -F PODMESH-wg0 2>/dev/null || true',
+      'PostDown = iptables -X PODMESH-wg0 2>/dev/null || true',
+      'PostDown = iptables -t mangle -D FORWARD -i %i -j PODMESH-wg0 2>/dev/null || true',
+      'PostDown = iptables -t mangle -D FORWARD -o %i -j PODMESH-wg0 2>/dev/null || true',
+      'PostDown = iptables -t mangle -F PODMESH-wg0 2>/dev/null || true',
+      'PostDown = iptables -t mangle -X PODMESH-wg0 2>/dev/null || true',
       'PostDown = iptables -t nat -D POSTROUTING -s 10.90.0.64/26 -o %i -j RETURN 2>/dev/null || true',
     ]);
     // wg-quick cuts a line at "#": no hook may contain one
     expect(conf.split('\n').filter((l) => /^Post(Up|Down) = .*#/.test(l))).toEqual([]);
+  });
+
+  it('GIVEN api on a calling boards on c (nftables) WHEN rendered THEN a lets the call out, c lets it and a\'s wait in, in its own nft table', () => {
+    // GIVEN
+    const m = meshStack('mesh', new App(), {}, ['a', 'b', 'c'], { calls: ['boards'] }, { hosts: { c: { firewall: 'nftables' } } });
+    // WHEN
+    const files = renderWireguard(resolved(m));
+    const a = files.get('hosts/a/wireguard/wg0.conf')!;
+    const c = files.get('hosts/c/wireguard/wg0.conf')!;
+    // THEN a (iptables): only api → boards:8443 leaves; nothing is let in
+    expect(a.split('\n').filter((l) => l.includes('-A PODMESH-wg0') && !l.includes('ESTABLISHED') && !l.includes('DROP'))).toEqual([
+      'PostUp = iptables -A PODMESH-wg0 -i mesh0 -o %i -s 10.90.0.2/32 -d 10.90.0.130/32 -p tcp --dport 8443 -j ACCEPT',
+      'PostUp = iptables -t mangle -A PODMESH-wg0 -i mesh0 -o %i -s 10.90.0.2/32 -d 10.90.0.130/32 -p tcp --dport 8443 -j RETURN',
+    ]);
+    // AND c (nftables): the call and a's wait (from a's tunnel address) in, nothing out, its table dropped on down
+    expect(c.split('\n').filter((l) => l.startsWith('PostUp = nft') || l.startsWith('PostDown'))).toEqual([
+      "PostUp = nft 'add table inet podmesh_wg0'",
+      "PostUp = nft 'flush table inet podmesh_wg0'",
+      "PostUp = nft 'add chain inet podmesh_wg0 forward { type filter hook forward priority filter; policy accept; }'",
+      "PostUp = nft 'add chain inet podmesh_wg0 postrouting { type nat hook postrouting priority srcnat - 1; policy accept; }'",
+      'PostUp = nft \'add rule inet podmesh_wg0 forward iifname "%i" oifname "mesh0" ip daddr 10.90.0.128/26 ct state established,related accept\'',
+      'PostUp = nft \'add rule inet podmesh_wg0 forward iifname "mesh0" oifname "%i" ip saddr 10.90.0.128/26 ct state established,related accept\'',
+      'PostUp = nft \'add rule inet podmesh_wg0 forward iifname "%i" oifname "mesh0" ip saddr 10.90.0.2 ip daddr 10.90.0.130 tcp dport 8443 accept\'',
+      'PostUp = nft \'add rule inet podmesh_wg0 forward iifname "%i" oifname "mesh0" ip saddr 10.255.0.1 ip daddr 10.90.0.130 tcp dport 8443 accept\'',
+      'PostUp = nft \'add rule inet podmesh_wg0 forward iifname "%i" oifname "mesh0" counter drop\'',
+      'PostUp = nft \'add rule inet podmesh_wg0 forward iifname "mesh0" oifname "%i" counter drop\'',
+      'PostUp = nft \'add rule inet podmesh_wg0 postrouting ip saddr 10.90.0.128/26 oifname "%i" snat ip to ip saddr\'',
+      "PostDown = nft 'delete table inet podmesh_wg0' 2>/dev/null || true",
+    ]);
+    expect(c).not.toContain('iptables');
   });
 
   it('GIVEN preshared keys, an MTU, no keepalive and another interface name WHEN rendered THEN each shows up', () => {
@@ -97,8 +145,10 @@ describe('renderWireguard', () => {
     const a = files.get('hosts/a/wireguard/wg0.conf')!;
     expect(a).toContain('AllowedIPs = 10.255.0.3/32, 10.90.0.128/26, 10.91.0.128/25\n');
     expect(a).toContain('AllowedIPs = 10.255.0.2/32, 10.90.0.64/26\n');
-    expect(a).toContain('-o admin0 -d 10.91.0.0/25 -j ACCEPT');
-    expect(a).toContain('-o mesh0 -d 10.90.0.0/26 -j ACCEPT');
+    expect(a).toContain('-i %i -o admin0 -d 10.91.0.0/25 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT');
+    expect(a).toContain('-i %i -o mesh0 -d 10.90.0.0/26 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT');
+    expect(a).toContain('iptables -t mangle -A PODMESH-wg0 -i admin0 -o %i -j DROP');
+    expect(a).toContain('iptables -t mangle -A PODMESH-wg0 -i mesh0 -o %i -j DROP');
   });
 
   it('GIVEN the same stack twice WHEN rendered THEN byte-identical, and the whole files match their snapshots', async () => {
