@@ -27,4 +27,16 @@ export {
   type RedisProps,
   type MinioProps,
 } from './model/infra.ts';
+export {
+  CAPABILITIES,
+  DEFAULT_MEMORY,
+  DEFAULT_PIDS,
+  type Capability,
+  type CapabilitiesProps,
+  type ResourcesProps,
+  type SecurityNeeds,
+  type SecurityProps,
+  type TmpfsProps,
+  type WaiverProps,
+} from './model/security.ts';
 export { KEY_TYPES, type CertKind, type KeyType } from './model/certificates.ts';

@@ -33,6 +33,10 @@ if [ ! -x "$dir/rootfs/usr/bin/podman" ]; then
   # Mount points the tests bind over: the run's storage, and a rootful host's /etc/podmesh.
   mkdir -p "$work/rootfs/etc/containers" "$work/rootfs/var/lib/containers" "$work/rootfs/etc/podmesh"
   printf '%s' "$CONTAINERS_CONF" > "$work/rootfs/etc/containers/containers.conf"
+  # Subordinate ids for rootful `--userns=auto` (podmesh's default on rootful hosts): Podman takes
+  # each container's range from the user "containers" (podman-run(1), --userns=auto).
+  echo 'containers:2147483647:2147483648' > "$work/rootfs/etc/subuid"
+  echo 'containers:2147483647:2147483648' > "$work/rootfs/etc/subgid"
   rm -rf "$dir"
   mv "$work" "$dir"
   trap - EXIT

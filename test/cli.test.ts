@@ -120,7 +120,7 @@ describe('the command table', () => {
   });
 
   it.each([
-    [['frobnicate'], 'unknown command "frobnicate". Commands: synth, certs, verify, wireguard, secrets, diff, apply, init. See podmesh --help.'],
+    [['frobnicate'], 'unknown command "frobnicate". Commands: synth, certs, verify, audit, wireguard, secrets, diff, apply, init. See podmesh --help.'],
     [['certs', 'renew'], 'unknown certs command "renew". Use status, issue, rotate, revoke, csr or import.'],
     [['wireguard', 'spin'], 'unknown wireguard command "spin". Use rotate.'],
   ])('argv %j is a usage error', (argv, message) => {

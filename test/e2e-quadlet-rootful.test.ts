@@ -7,7 +7,7 @@
 // mesh. Torn down completely.
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectHealthy, INFRA_PID1, pid1, PID1_STATUS } from './helpers/mesh-checks.ts';
+import { expectConfined, expectHealthy, INFRA_PID1, pid1, PID1_STATUS } from './helpers/mesh-checks.ts';
 import { netnsReady } from './helpers/netns.ts';
 import { podman54Ready } from './helpers/podman54.ts';
 import { QuadletHost } from './helpers/quadlet-host.ts';
@@ -83,6 +83,20 @@ describe.skipIf(!runnable)('end to end: ashchan-prod host data (rootful) from it
       expect(pid1(r.stdout), `${s}: ${r.stderr}`).toBe(INFRA_PID1[s]);
     }
   });
+
+  it('GIVEN a rootful host WHEN each container is looked at from inside THEN its root is an unprivileged host id (UserNS=auto), no_new_privs, its declared capabilities, a read-only root; the limits are in podman inspect', async () => {
+    for (const s of SERVICES) {
+      const declared = q.declaredConfinement(s);
+      expect(declared.keys, s).toMatchObject({ NoNewPrivileges: ['true'], DropCapability: ['all'], ReadOnly: ['true'], UserNS: ['auto'], PidsLimit: ['1024'] });
+      await expectConfined(s, (argv) => q.pm(['exec', q.container(s), ...argv]), declared.capAdd, s === 'postgres' || s === 'redis');
+      // Container uid 0 is mapped to a host id other than 0.
+      const map = await q.pm(['exec', q.container(s), 'cat', '/proc/1/uid_map']);
+      const [inside, outside] = map.stdout.trim().split(/\s+/);
+      expect([inside, Number(outside) > 0], `${s}: ${map.stdout} ${map.stderr}`).toEqual(['0', true]);
+      const inspect = await q.pm(['inspect', '--format', '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.ReadonlyRootfs}}', q.container(s)]);
+      expect(inspect.stdout.trim(), `${s}: ${inspect.stderr}`).toBe('1073741824 1024 true');
+    }
+   }, 300_000);
 
   it('GIVEN media WHEN asked for /health as its health check asks THEN PostgreSQL accepted the generated credentials', async () => {
     const r = await q.curlIn('media', 'https://media.ashchan.local:8443/health');

@@ -16,6 +16,7 @@ import {
   ASHCHAN_INFRA,
   ASHCHAN_SEED_IPS,
   expectAshchanPolicy,
+  expectConfined,
   expectHealthy,
   expectWrongPasswordRefused,
   INFRA_PID1,
@@ -182,6 +183,18 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
       expect(pid1(r.stdout), `${s}: ${r.stderr}`).toBe(INFRA_PID1[s]);
     }
   });
+
+  it('GIVEN the secure defaults of the units WHEN each container is looked at from inside THEN no_new_privs, exactly its declared capabilities, a read-only root with a writable /tmp; podman inspect holds the memory and pids limits', async () => {
+    for (const s of [...ASHCHAN_APPS, ...ASHCHAN_INFRA]) {
+      const declared = q.declaredConfinement(s);
+      expect(declared.keys, s).toMatchObject({ NoNewPrivileges: ['true'], DropCapability: ['all'], ReadOnly: ['true'], PidsLimit: ['1024'] });
+      // ashchan-dev's host is rootless: rootless Podman maps container root already, so no UserNS= key.
+      expect(declared.keys.UserNS, s).toEqual([]);
+      await expectConfined(s, (argv) => q.pm(['exec', q.container(s), ...argv]), declared.capAdd, s === 'postgres' || s === 'redis');
+      const inspect = await q.pm(['inspect', '--format', '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.ReadonlyRootfs}}', q.container(s)]);
+      expect(inspect.stdout.trim(), `${s}: ${inspect.stderr}`).toBe('1073741824 1024 true');
+    }
+   }, 300_000);
 
   it('GIVEN the real servers WHEN a client brings a wrong password THEN PostgreSQL and Redis refuse it', async () => {
     const r = await pm(['exec', container('boards'), 'php', '-r', WRONG_PASSWORD_PHP]);

@@ -21,6 +21,7 @@ import {
   ASHCHAN_INFRA as INFRA,
   ASHCHAN_SEED_IPS as SEED_IPS,
   expectAshchanPolicy,
+  expectConfined,
   expectHealthy,
   expectWrongPasswordRefused,
   INFRA_PID1,
@@ -369,6 +370,22 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
       expect(pid1(r.stdout), `${s}: ${r.stderr}`).toBe(INFRA_PID1[s]);
     }
   });
+
+  it('GIVEN the secure defaults WHEN each container is looked at from inside THEN no_new_privs, exactly its declared capabilities, a read-only root with a writable /tmp; podman inspect and the cgroup hold the memory and pids limits', async () => {
+    const generated = parse(readFileSync(composeFile, 'utf8')) as { services: Record<string, { cap_add?: string[]; mem_limit: string; pids_limit: number }> };
+    for (const s of [...APPS, ...INFRA]) {
+      const declared = generated.services[s]!;
+      // THEN from inside: PostgreSQL's and Redis' entrypoints drop root (gosu), so their PID 1 holds no capability.
+      await expectConfined(s, (argv) => pm(['exec', container(s), ...argv]), declared.cap_add ?? [], s === 'postgres' || s === 'redis');
+      // ... podman was given the limits ...
+      expect([declared.mem_limit, declared.pids_limit], s).toEqual(['1g', 1024]);
+      const inspect = await pm(['inspect', '--format', '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.ReadonlyRootfs}}', container(s)]);
+      expect(inspect.stdout.trim(), `${s}: ${inspect.stderr}`).toBe('1073741824 1024 true');
+      // ... and the container's own cgroup (v1 here, cgroupns private) carries them.
+      const cg = await pm(['exec', container(s), 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/pids/pids.max']);
+      expect(cg.stdout.split('\n').filter(Boolean), `${s}: ${cg.stderr}`).toEqual(['1073741824', '1024']);
+    }
+   }, 300_000);
 
   it('GIVEN boards\' client certificate revoked and the servers restarted WHEN the revoked certificate and verify call THEN it is refused, and boards goes on with its new one', async () => {
     // GIVEN a copy of the certificate boards holds now (the key stays 0600 in the test's own folder) ...

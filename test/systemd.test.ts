@@ -146,7 +146,7 @@ describe.skipIf(!quadlet || !analyze)('a rootful host', () => {
     const gen = dryRun(quadlet!, join(host, 'quadlet'), false);
     expect(gen.status).toBe(0);
     expect(gen.complaints).toEqual([]);
-    expect(podmanRun(gen.services.get('sys-api.service')!).volumes).toContain('/etc/podmesh/sys/pki/services/api:/etc/mtls:ro,Z');
+    expect(podmanRun(gen.services.get('sys-api.service')!).volumes).toContain('/etc/podmesh/sys/pki/services/api:/etc/mtls:ro,Z,U');
     expect(podmanRun(gen.services.get('sys-api.service')!).envFiles).toEqual(['/etc/podmesh/sys/secrets/api.env']);
     expect(readFileSync(join(host, 'systemd/sys.target'), 'utf8')).toMatch(/^WantedBy=multi-user\.target$/m);
     const verify = verifyUnits(analyze!, gen.services, join(host, 'systemd'), false);
@@ -231,13 +231,18 @@ describe.skipIf(!quadlet)('Podman version targeting', () => {
     };
     const v44 = await text('4.4');
     expect(v44.api).toContain('Network=mesh.network:ip=10.92.0.3,alias=api.ver.local,alias=api-v1.ver.local,alias=api\n');
-    expect(v44.api).toContain('PodmanArgs=--hostname=api --user=www-data "--health-cmd=[');
+    // Quadlet has no memory key: --memory is a PodmanArgs= word on every version, before the downgraded keys.
+    expect(v44.api).toContain('PodmanArgs=--memory=1g --hostname=api --user=www-data --tmpfs=/opt/www/runtime --tmpfs=/tmp --userns=auto --pids-limit=1024 "--health-cmd=[');
+    expect(v44.api).not.toMatch(/^(Tmpfs|UserNS|PidsLimit)=/m);
+    expect(v44.api).toContain('NoNewPrivileges=true\nDropCapability=all\n');
     expect(v44.net).not.toContain('NetworkName=');
     expect(v44.net).not.toContain('interface-name');
     const v49 = await text('4.9');
     expect(v49.api).toContain('HostName=api\n');
     expect(v49.api).toContain('User=www-data\n');
     expect(v49.api).toContain('HealthCmd=');
+    expect(v49.api).toContain('Tmpfs=/opt/www/runtime\nTmpfs=/tmp\nUser=www-data\nUserNS=auto\n');
+    expect(v49.api).toContain('PidsLimit=1024\n');
     expect(v49.net).toContain('PodmanArgs=--interface-name=ver-mesh\n');
     const v52 = await text('5.2');
     expect(v52.api).toContain('Network=mesh.network\nIP=10.92.0.3\nNetworkAlias=api.ver.local\n');
@@ -248,7 +253,7 @@ describe.skipIf(!quadlet)('Podman version targeting', () => {
       const out = await synthTo(versionStack(version, 'healthy').app, join(tmp.path, `notify-${version}`));
       return readFileSync(join(out, 'ver/hosts/h/quadlet/ver-db.container'), 'utf8');
     };
-    expect(await read('4.9')).toContain('PodmanArgs=--sdnotify=healthy\n');
+    expect(await read('4.9')).toContain('PodmanArgs=--memory=1g --sdnotify=healthy\n');
     expect(await read('5.0')).toContain('Notify=healthy\n');
   });
 
@@ -351,7 +356,7 @@ function mountKey(source: string, target: string, ro: boolean): string {
 }
 
 /** The container as compose describes it, in RunSpec terms. */
-function fromCompose(name: string, svcModel: any): Partial<RunSpec> & { mounts: string[] } {
+function fromCompose(name: string, svcModel: any): Partial<RunSpec> & { mounts: string[]; security: Record<string, unknown> } {
   const [network] = Object.entries<any>(svcModel.networks);
   return {
     name: svcModel.container_name,
@@ -367,7 +372,27 @@ function fromCompose(name: string, svcModel: any): Partial<RunSpec> & { mounts: 
     mounts: (svcModel.volumes ?? []).map((v: any) => mountKey(v.source, v.target, Boolean(v.read_only))).sort(),
     command: svcModel.command ?? [],
     healthCmd: svcModel.healthcheck ? JSON.stringify(svcModel.healthcheck.test[0] === 'CMD' ? svcModel.healthcheck.test.slice(1) : svcModel.healthcheck.test) : undefined,
+    security: {
+      noNewPrivileges: (svcModel.security_opt ?? []).includes('no-new-privileges'),
+      capDrop: svcModel.cap_drop ?? [],
+      capAdd: svcModel.cap_add ?? [],
+      readOnly: svcModel.read_only === true,
+      tmpfs: svcModel.tmpfs ?? [],
+      // docker compose config writes the memory limit in bytes.
+      memory: svcModel.mem_limit,
+      pids: svcModel.pids_limit === undefined ? undefined : String(svcModel.pids_limit),
+      cpus: svcModel.cpus === undefined ? undefined : String(svcModel.cpus),
+      userns: svcModel.userns_mode,
+    },
   };
+}
+
+/** `1g`, `512m` … as bytes, the way docker compose config writes mem_limit. */
+function bytes(size: string | undefined): string | undefined {
+  if (size === undefined) return undefined;
+  const m = /^(\d+)([bkmg])$/.exec(size);
+  if (!m) return size;
+  return String(Number(m[1]) * { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2] as 'b' | 'k' | 'm' | 'g']);
 }
 
 /** Variables of an env file (KEY=value lines, # comments). */
@@ -381,7 +406,7 @@ function readEnvFile(path: string): Record<string, string> {
 }
 
 /** The container Quadlet runs; env files (on the host: the host root) are read from the state folder they mirror. */
-function fromQuadlet(spec: RunSpec, stateStackDir: string): Partial<RunSpec> & { mounts: string[] } {
+function fromQuadlet(spec: RunSpec, stateStackDir: string): Partial<RunSpec> & { mounts: string[]; security: Record<string, unknown> } {
   const fromFiles = spec.envFiles.map((f) => readEnvFile(join(stateStackDir, f.slice(f.indexOf('/secrets/') + 1))));
   return {
     name: spec.name,
@@ -400,6 +425,17 @@ function fromQuadlet(spec: RunSpec, stateStackDir: string): Partial<RunSpec> & {
       .sort(),
     command: spec.command,
     healthCmd: spec.healthCmd,
+    security: {
+      noNewPrivileges: spec.securityOpt.includes('no-new-privileges'),
+      capDrop: spec.capDrop,
+      capAdd: spec.capAdd,
+      readOnly: spec.readOnly,
+      tmpfs: spec.tmpfs,
+      memory: bytes(spec.memory),
+      pids: spec.pidsLimit,
+      cpus: spec.cpus,
+      userns: spec.userns,
+    },
   };
 }
 
@@ -411,7 +447,7 @@ describe.skipIf(!quadlet || !dockerCompose)('compose and Quadlet describe the sa
     ['ashchan-dev (Podman 5.4 forms)', 'ashchan-dev', undefined, true],
     ['a stack on Podman 4.4 (oldest forms)', 'ver', '4.4', true],
     ['ashchan-prod (three rootful hosts, one on Podman 4.9, host entries for the other hosts)', 'ashchan-prod', undefined, false],
-  ])('GIVEN %s WHEN both outputs are read by their real consumers THEN names, images, IPs, aliases, host entries, ports, mounts, env, commands and health checks match', async (_label, stackName, version, rootless) => {
+  ])('GIVEN %s WHEN both outputs are read by their real consumers THEN names, images, IPs, aliases, host entries, ports, mounts, env, commands, health checks and confinement match', async (_label, stackName, version, rootless) => {
     const app = version ? versionStack(version).app : await loadStacks(join(repoRoot, 'stacks'));
     const out = await synthTo(app, join(tmp.path, stackName), [stackName]);
     const hostsDir = join(out, stackName, 'hosts');

@@ -5,6 +5,7 @@ import { checkProps } from '../core/props.ts';
 import { Stack } from '../core/stack.ts';
 import { Volume } from './volume.ts';
 import type { CertKind } from './certificates.ts';
+import type { SecurityNeeds } from './security.ts';
 import { Workload, workloadSchema, type HealthcheckProps, type TlsMount, type WorkloadProps } from './workload.ts';
 
 /** Where the MinIO image (running as root) looks for its certificates. */
@@ -96,6 +97,24 @@ export class Postgres extends InfraService {
   override secretVariables(): Readonly<Record<string, string>> {
     return { POSTGRES_PASSWORD: 'password' };
   }
+
+  /**
+   * docker-library/postgres `docker-entrypoint.sh`, started as root: `docker_create_db_directories`
+   * runs `chmod 00700 "$PGDATA"` on a folder the postgres user owns (FOWNER), `find "$PGDATA"
+   * /var/run/postgresql \! -user postgres -exec chown postgres` (CHOWN; DAC_READ_SEARCH to walk
+   * the 0700 data folder on later starts), then `exec gosu postgres` (SETUID, SETGID for
+   * setgroups). The server then runs as postgres (uid 999) with no capability left.
+   */
+  override securityNeeds(): SecurityNeeds {
+    return {
+      capabilities: {
+        add: ['CHOWN', 'DAC_READ_SEARCH', 'FOWNER', 'SETGID', 'SETUID'],
+        reason: 'docker-entrypoint.sh (as root) chmods and chowns PGDATA and /var/run/postgresql for the postgres user, then switches to it with gosu',
+      },
+      tmpfs: [{ path: '/tmp' }, { path: '/var/run/postgresql' }],
+      dropsRoot: 'docker-entrypoint.sh switches to the postgres user (uid 999) with gosu before starting the server',
+    };
+  }
 }
 
 /** Options of the Redis preset. */
@@ -125,6 +144,23 @@ export class Redis extends InfraService {
 
   override secretVariables(): Readonly<Record<string, string>> {
     return { REDIS_PASSWORD: 'password' };
+  }
+
+  /**
+   * docker-library/redis `docker-entrypoint.sh`, started as root with redis-server first: `find .
+   * \! -user redis -exec chown redis` in /data (CHOWN; DAC_READ_SEARCH to walk the 0700
+   * appendonlydir it leaves under umask 0077, or `set -e` stops the entrypoint), then `exec gosu
+   * redis` (SETUID, SETGID).
+   */
+  override securityNeeds(): SecurityNeeds {
+    return {
+      capabilities: {
+        add: ['CHOWN', 'DAC_READ_SEARCH', 'SETGID', 'SETUID'],
+        reason: 'docker-entrypoint.sh (as root) chowns /data for the redis user, then switches to it with gosu',
+      },
+      tmpfs: [{ path: '/tmp' }],
+      dropsRoot: 'docker-entrypoint.sh switches to the redis user (uid 999) with gosu before starting the server',
+    };
   }
 }
 

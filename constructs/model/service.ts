@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { isHostName } from '../core/names.ts';
 import { parseIp } from '../core/ip.ts';
 import type { CertKind } from './certificates.ts';
+import type { SecurityNeeds } from './security.ts';
 import { Workload, unionProblem, workloadSchema, type HealthcheckProps, type TlsMount, type WorkloadProps } from './workload.ts';
 
 /** mTLS listener of a service. */
@@ -167,6 +168,12 @@ export class Service extends Workload {
         `https://${dnsName}:${this.mtlsPort}/health`,
       ],
     };
+  }
+
+  /** /tmp, and for Hyperf applications `<appRoot>/runtime` (its proxy classes, logs, pid file). */
+  override securityNeeds(): SecurityNeeds {
+    const h = this.hyperf;
+    return { tmpfs: [{ path: '/tmp' }, ...(h ? [{ path: `${h.appRoot === '/' ? '' : h.appRoot}/runtime` }] : [])] };
   }
 
   /** Whether a construct is a Service. */

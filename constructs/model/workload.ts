@@ -12,6 +12,7 @@ import { Host } from './host.ts';
 import { Network } from './network.ts';
 import { Volume } from './volume.ts';
 import type { CertKind, KeyType } from './certificates.ts';
+import { resourcesSchema, securitySchema, tmpfsSchema, type ResourcesProps, type SecurityNeeds, type SecurityProps, type TmpfsProps } from './security.ts';
 
 /** A container port, optionally published on the host. */
 export interface PortProps {
@@ -193,10 +194,27 @@ export interface WorkloadProps {
    */
   readonly user?: string;
   /**
-   * Mount the container's root filesystem read-only.
-   * @default false
+   * Mount the container's root filesystem read-only. `false` alone is refused: a writable root is
+   * `security: { writableRootFilesystem: { reason } }`.
+   * @default true
    */
   readonly readOnlyRootFilesystem?: boolean;
+  /**
+   * tmpfs mounts on top of the preset's (a preset's own come first; the same path here wins).
+   * @default - the preset's: `/tmp` for every workload, `/var/run/postgresql` for PostgreSQL
+   * @see https://docs.podman.io/en/v5.4.2/markdown/podman-run.1.html#tmpfs-fs
+   */
+  readonly tmpfs?: ReadonlyArray<string | TmpfsProps>;
+  /**
+   * Memory, CPU and process limits.
+   * @default { memory: '1g', pids: 1024 }
+   */
+  readonly resources?: ResourcesProps;
+  /**
+   * Relaxations of the secure defaults, each with its reason.
+   * @default - none: every default holds
+   */
+  readonly security?: SecurityProps;
   /**
    * Key type and lifetime of the certificates issued for this workload (services behind mTLS,
    * and infrastructure that serves TLS such as MinIO).
@@ -337,6 +355,9 @@ export const workloadSchema = z.object({
   serviceName: z.string().min(1).regex(/^[^\x00-\x1f\x7f]*$/, { error: 'must be one line without control characters: it names the service in logs, unit descriptions and PHP config' }).optional(),
   user: z.string().regex(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/, { error: 'must be "uid[:gid]" or a user name' }).optional(),
   readOnlyRootFilesystem: z.boolean().optional(),
+  tmpfs: z.array(tmpfsSchema).optional(),
+  resources: resourcesSchema.optional(),
+  security: securitySchema.optional(),
   certificate: z
     .object({
       keyType: z.enum(['ecdsa-p256', 'rsa-2048']).optional(),
@@ -433,6 +454,14 @@ export abstract class Workload extends Construct {
    */
   secretVariables(): Readonly<Record<string, string>> {
     return {};
+  }
+
+  /**
+   * What the image needs of the secure defaults: capabilities its entrypoint uses, where it writes,
+   * whether it drops root itself. The base: nothing added, a tmpfs on /tmp.
+   */
+  securityNeeds(): SecurityNeeds {
+    return { tmpfs: [{ path: '/tmp' }] };
   }
 
   /** Whether a construct is a Workload. */

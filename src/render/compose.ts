@@ -3,6 +3,7 @@ import { Document, isScalar, isSeq, visit, type Node } from 'yaml';
 import { remoteHostEntries } from '../resolve/dns.ts';
 import { COMPOSE_FILE, hostFile, secretEnvFile, servicePath } from '../layout.ts';
 import type { ResolvedMount, ResolvedService, ResolvedStack } from '../resolve/model.ts';
+import { tmpfsSpec } from '../resolve/security.ts';
 import type { RenderedFile } from './file.ts';
 import { hashHeader } from './header.ts';
 
@@ -121,12 +122,12 @@ function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<st
     hostname: s.hostname,
     ...(s.command ? { command: [...s.command] } : {}),
     ...(s.user ? { user: s.user } : {}),
-    ...(s.readOnlyRootFilesystem ? { read_only: true } : {}),
+    ...securityFields(s),
     restart: s.restart,
     ...(s.secretEnvironment.length > 0 ? { env_file: [`${where.stateDir}/${secretEnvFile(s.name)}`] } : {}),
     ...(s.environment.length > 0 ? { environment: env } : {}),
     ...(s.ports.some((p) => p.publish) ? { ports: s.ports.filter((p) => p.publish).map(publishSpec) } : {}),
-    ...(s.mounts.length > 0 ? { volumes: s.mounts.map((m) => volumeSpec(m, s.host, where)) } : {}),
+    ...(s.mounts.length > 0 ? { volumes: s.mounts.map((m) => volumeSpec(m, s.host, where, s.security.userNamespace === 'auto')) } : {}),
     networks: { [network.name]: { ipv4_address: s.ip, aliases: [...s.aliases] } },
     ...(deps.length > 0
       ? { depends_on: Object.fromEntries(deps.map((d) => [d.service, { condition: d.condition === 'healthy' ? 'service_healthy' : 'service_started' }])) }
@@ -145,8 +146,33 @@ function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<st
   };
 }
 
-/** Short volume syntax; host folders get a private SELinux label (`Z`). */
-function volumeSpec(m: ResolvedMount, host: string, where: ComposeLocations): string {
+/**
+ * The secure defaults in compose's words: `security_opt: [no-new-privileges]`, `cap_drop: [ALL]`
+ * and the preset's `cap_add`, `read_only` with `tmpfs`, `mem_limit`/`cpus`/`pids_limit`, and
+ * `userns_mode: auto` on rootful hosts.
+ * @see https://github.com/compose-spec/compose-spec/blob/main/05-services.md
+ */
+function securityFields(s: ResolvedService): Record<string, unknown> {
+  const sec = s.security;
+  return {
+    ...(sec.noNewPrivileges ? { security_opt: ['no-new-privileges'] } : {}),
+    cap_drop: ['ALL'],
+    ...(sec.capAdd.length > 0 ? { cap_add: [...sec.capAdd] } : {}),
+    ...(sec.readOnlyRootFilesystem ? { read_only: true } : {}),
+    ...(sec.tmpfs.length > 0 ? { tmpfs: sec.tmpfs.map(tmpfsSpec) } : {}),
+    ...(sec.userNamespace === 'auto' ? { userns_mode: 'auto' } : {}),
+    ...(sec.memory ? { mem_limit: sec.memory } : {}),
+    ...(sec.cpus !== undefined ? { cpus: sec.cpus } : {}),
+    ...(sec.pids !== undefined ? { pids_limit: sec.pids } : {}),
+  };
+}
+
+/**
+ * Short volume syntax; host folders get a private SELinux label (`Z`). In a container with its own
+ * user namespace (`userns`), certificates and host folders are also chowned to the container's
+ * root (`U`), or its root could not read a 0600 key owned by host root.
+ */
+function volumeSpec(m: ResolvedMount, host: string, where: ComposeLocations, userns: boolean): string {
   // A relative source must start with `.`: compose reads a bare `data/x` as a volume name.
   const source =
     m.type === 'pki'
@@ -154,8 +180,13 @@ function volumeSpec(m: ResolvedMount, host: string, where: ComposeLocations): st
       : m.type === 'folder' && !m.source.startsWith('/')
         ? `${where.folders(host)}${m.source === '.' ? '' : `/${m.source}`}`
         : m.source;
-  const options = [...(m.readOnly ? ['ro'] : []), ...(m.type === 'volume' ? [] : ['Z'])];
+  const options = mountOptions(m, userns);
   return `${source}:${m.target}${options.length > 0 ? `:${options.join(',')}` : ''}`;
+}
+
+/** `ro`, `Z` for host paths, `U` for certificates and host folders in a container's own user namespace. */
+export function mountOptions(m: ResolvedMount, userns: boolean): string[] {
+  return [...(m.readOnly ? ['ro'] : []), ...(m.type === 'volume' ? [] : ['Z']), ...(userns && (m.type === 'pki' || m.type === 'folder') ? ['U'] : [])];
 }
 
 /** A published port in the `podman run -p` / compose short syntax: `[hostIp:]hostPort:port[/udp]`. */

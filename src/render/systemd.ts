@@ -5,7 +5,8 @@ import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
 import { namesOf, remoteHostEntries } from '../resolve/dns.ts';
 import type { ResolvedHealthcheck, ResolvedHost, ResolvedMount, ResolvedNetwork, ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { STAGE, hostFile, hostFolderPath, inHostRoot, quadletServiceName, secretEnvFile, servicePath, type Area, type Effect } from '../layout.ts';
-import { publishSpec } from './compose.ts';
+import { tmpfsSpec } from '../resolve/security.ts';
+import { mountOptions, publishSpec } from './compose.ts';
 import type { Rendering, RenderedFile } from './file.ts';
 import { generatedHeader } from './header.ts';
 import { remoteDependencies, remoteWaitCommand, remoteWaitSeconds } from './remote-wait.ts';
@@ -214,10 +215,10 @@ function containerSection(host: ResolvedHost, s: ResolvedService, network: Resol
     ...(published.length > 0 ? { publishPort: published.map(publishSpec) } : {}),
     ...(s.environment.length > 0 ? { environment: Object.fromEntries(s.environment) } : {}),
     ...(s.secretEnvironment.length > 0 ? { environmentFile: [inHostRoot(host, secretEnvFile(s.name))] } : {}),
-    ...(s.mounts.length > 0 ? { volume: s.mounts.map((m) => volumeSpec(host, m)) } : {}),
+    ...(s.mounts.length > 0 ? { volume: s.mounts.map((m) => volumeSpec(host, m, s.security.userNamespace === 'auto')) } : {}),
     ...(user !== undefined ? { user } : {}),
     ...(group !== undefined ? { group } : {}),
-    ...(s.readOnlyRootFilesystem ? { readOnly: true } : {}),
+    ...securityKeys(s),
     ...(s.command ? { exec: [...s.command] } : {}),
     ...(h
       ? { healthCmd: healthCmd(h.command), healthInterval: h.interval, healthTimeout: h.timeout, healthRetries: h.retries, healthStartPeriod: h.startPeriod }
@@ -247,8 +248,28 @@ function targetUnit(stack: ResolvedStack, host: ResolvedHost, services: readonly
   };
 }
 
+/**
+ * The secure defaults as Quadlet keys (downgrade() moves the ones a host's Podman lacks to
+ * `PodmanArgs=`). Quadlet 5.4 has no memory or CPU key: those are `PodmanArgs=` everywhere.
+ * @see https://docs.podman.io/en/v5.4.2/markdown/podman-systemd.unit.5.html
+ */
+function securityKeys(s: ResolvedService): Partial<ContainerSection> {
+  const sec = s.security;
+  const limits = [...(sec.memory ? [`--memory=${sec.memory}`] : []), ...(sec.cpus !== undefined ? [`--cpus=${sec.cpus}`] : [])];
+  return {
+    ...(sec.noNewPrivileges ? { noNewPrivileges: true } : {}),
+    dropCapability: ['all'],
+    ...(sec.capAdd.length > 0 ? { addCapability: [...sec.capAdd] } : {}),
+    ...(sec.readOnlyRootFilesystem ? { readOnly: true } : {}),
+    ...(sec.tmpfs.length > 0 ? { tmpfs: sec.tmpfs.map(tmpfsSpec) } : {}),
+    ...(sec.userNamespace === 'auto' ? { userNS: 'auto' } : {}),
+    ...(sec.pids !== undefined ? { pidsLimit: sec.pids } : {}),
+    ...(limits.length > 0 ? { podmanArgs: limits } : {}),
+  };
+}
+
 /** `Volume=` value: named volumes as Quadlet `.volume` units; certificates, generated files and relative host folders from the host root. */
-export function volumeSpec(host: Pick<ResolvedHost, 'install'>, m: ResolvedMount): string {
+export function volumeSpec(host: Pick<ResolvedHost, 'install'>, m: ResolvedMount, userns = false): string {
   const source =
     m.type === 'volume'
       ? unitFileName(m.source, 'volume')
@@ -257,6 +278,6 @@ export function volumeSpec(host: Pick<ResolvedHost, 'install'>, m: ResolvedMount
         : m.type === 'folder'
           ? hostFolderPath(host, m.source)
           : inHostRoot(host, m.source.replace(/^\.\//, ''));
-  const options = [...(m.readOnly ? ['ro'] : []), ...(m.type === 'volume' ? [] : ['Z'])];
+  const options = mountOptions(m, userns);
   return `${source}:${m.target}${options.length > 0 ? `:${options.join(',')}` : ''}`;
 }

@@ -79,7 +79,7 @@ export function topologyMarkdown(stack: ResolvedStack): string {
       lines.push(`| ${s.name} | ${p.port}/${p.protocol} | ${p.name} | ${pub} |`);
     }
   }
-  lines.push('');
+  lines.push(...securityLines(stack), '');
   return lines.join('\n');
 }
 
@@ -147,6 +147,36 @@ function hostFolderLines(stack: ResolvedStack): string[] {
     '| Service | Container path | On the host | Compose from out/ | `podmesh apply` |',
     '|---|---|---|---|---|',
     ...rows,
+  ];
+}
+
+/** How each container is confined, and every relaxed control with its reason (`podmesh audit` judges them). */
+function securityLines(stack: ResolvedStack): string[] {
+  const userns = { rootless: 'rootless', auto: 'auto', host: 'host\'s' } as const;
+  const rows = stack.services.map((s) => {
+    const sec = s.security;
+    const caps = sec.capAdd.length > 0 ? sec.capAdd.join(', ') : 'none';
+    const root = sec.readOnlyRootFilesystem ? `read-only; tmpfs ${sec.tmpfs.map((t) => `\`${t.path}\``).join(', ') || 'none'}` : 'writable';
+    const limits = [sec.memory ? `memory ${sec.memory}` : 'memory unlimited', ...(sec.cpus !== undefined ? [`${sec.cpus} CPUs`] : []), sec.pids !== undefined ? `pids ${sec.pids}` : 'pids unlimited'].join(', ');
+    const runAs = sec.runAs === 'user' ? `\`${s.user}\`` : sec.runAs === 'image' ? 'root, then the image\'s user' : 'root';
+    return `| ${s.name} | ${sec.noNewPrivileges ? 'yes' : 'no'} | ALL dropped; added: ${caps} | ${root} | ${limits} | ${userns[sec.userNamespace]} | ${runAs} |`;
+  });
+  const relaxed = stack.services.flatMap((s) =>
+    Object.entries(s.security.waivers).map(([control, w]) => `| ${s.name} | ${control} | ${w!.by === 'preset' ? 'preset (its image)' : 'stack'} | ${w!.reason.replaceAll('|', '\\|')} |`),
+  );
+  return [
+    '',
+    '## Container security',
+    '',
+    'Every container: no-new-privileges, all capabilities dropped, a read-only root, memory and pids limits, and a user namespace; `podmesh audit` judges each against the Pod Security Standard "restricted" and the CIS Docker Benchmark.',
+    '',
+    '| Service | No new privileges | Capabilities | Root filesystem | Limits | User namespace | Runs as |',
+    '|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    '### Relaxations',
+    '',
+    ...(relaxed.length > 0 ? ['| Service | Control | By | Reason |', '|---|---|---|---|', ...relaxed] : ['None.']),
   ];
 }
 

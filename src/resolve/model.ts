@@ -167,6 +167,59 @@ export interface RemoteWait {
   readonly timeoutSeconds: number;
 }
 
+/** A tmpfs mount. */
+export interface ResolvedTmpfs {
+  readonly path: string;
+  readonly size?: string;
+  readonly mode?: string;
+}
+
+/** The controls of the posture check (`src/posture/`), by id. */
+export type PostureControlId =
+  | 'privileged'
+  | 'no-new-privileges'
+  | 'capabilities'
+  | 'read-only-rootfs'
+  | 'memory-limit'
+  | 'pids-limit'
+  | 'user-namespace'
+  | 'run-as-non-root'
+  | 'host-namespaces';
+
+/** A relaxed control and why: from the stack (`security.*`) or from the preset's image. */
+export interface ResolvedWaiver {
+  readonly reason: string;
+  /** `stack`: a prop of the stack; `preset`: what the preset's image needs (e.g. its entrypoint's capabilities). */
+  readonly by: 'stack' | 'preset';
+}
+
+/** How one container is confined. */
+export interface ResolvedSecurity {
+  /** `no-new-privileges`. */
+  readonly noNewPrivileges: boolean;
+  /** Every capability is dropped; these (sorted) are added back. */
+  readonly capAdd: readonly string[];
+  readonly readOnlyRootFilesystem: boolean;
+  /** tmpfs mounts, sorted by path. */
+  readonly tmpfs: readonly ResolvedTmpfs[];
+  /** Memory limit (`512m`), none when waived. */
+  readonly memory?: string;
+  readonly cpus?: number;
+  /** Process limit, none when waived. */
+  readonly pids?: number;
+  /**
+   * `rootless`: a rootless host's Podman maps container root to the user; `auto`: a rootful host
+   * gives the container its own range (`UserNS=auto`); `host`: container root is host root.
+   */
+  readonly userNamespace: 'rootless' | 'auto' | 'host';
+  /** The main process: `user` a non-root `user` prop; `image` the image drops root itself; `root` uid 0. */
+  readonly runAs: 'user' | 'image' | 'root';
+  /** Why the image is known to drop root (runAs `image`). */
+  readonly dropsRoot?: string;
+  /** Relaxed controls with their reasons. */
+  readonly waivers: Readonly<Partial<Record<PostureControlId, ResolvedWaiver>>>;
+}
+
 /** One container of the mesh. */
 export interface ResolvedService {
   /** Construct id: the DNS label and compose service name. */
@@ -215,7 +268,8 @@ export interface ResolvedService {
   readonly mounts: readonly ResolvedMount[];
   readonly command?: readonly string[];
   readonly user?: string;
-  readonly readOnlyRootFilesystem: boolean;
+  /** How the container is confined: the secure defaults, and each relaxation with its reason. */
+  readonly security: ResolvedSecurity;
   /** Certificates issued for the workload, each a file pair in `pki/services/<name>/`. */
   readonly certificates: readonly CertKind[];
   /** Its unit names. */

@@ -3,6 +3,7 @@
 // whenever it is complete enough to render, so render-time problems show in the same run.
 import { IssueCollector, PodmeshError, type Issue } from '../../constructs/core/errors.ts';
 import type { Stack } from '../../constructs/core/stack.ts';
+import { postureProblems } from '../posture/check.ts';
 import { allocateStackAddresses } from './addresses.ts';
 import { assembleStack, type StackFacts } from './assemble.ts';
 import { placeStack } from '../layout.ts';
@@ -65,6 +66,8 @@ export function tryResolveStack(stack: Stack, inputs: ResolveInputs = {}): Resol
   }
   // The layout records install roots and unit names on the model: nothing else spells them.
   const resolved = placeStack(assembleStack(facts));
+  // The posture check judges what will run: every container against the restricted profile and CIS.
+  issues.addAll(postureProblems(resolved));
   return { resolved, issues: issues.issues };
 }
 

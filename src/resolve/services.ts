@@ -12,6 +12,7 @@ import type { Inventory } from './inventory.ts';
 import type { Unplaced } from '../layout.ts';
 import type { ResolvedPort, ResolvedService } from './model.ts';
 import { resolveMounts } from './mounts.ts';
+import { resolveSecurity } from './security.ts';
 import type { Names } from './naming.ts';
 import type { Placement } from './placement.ts';
 
@@ -47,6 +48,7 @@ function resolveService(w: Workload, facts: ServiceFacts, issues: IssueCollector
   const mounts = resolveMounts(w, names, issues);
   const publicTls = w instanceof Service && w.publicTls ? { publicTlsPort: publicTlsPort(w, ports, issues) } : {};
   const host = placement.hostOf.get(w);
+  const security = resolveSecurity(w, host, issues);
   const network = placement.networkOf.get(w);
   const dnsName = names.dnsOf.get(w);
   const ip = facts.ipOf.get(w);
@@ -80,7 +82,7 @@ function resolveService(w: Workload, facts: ServiceFacts, issues: IssueCollector
     mounts,
     ...(w.props.command ? { command: [...w.props.command] } : {}),
     ...(w.props.user ? { user: w.props.user } : {}),
-    readOnlyRootFilesystem: w.props.readOnlyRootFilesystem ?? false,
+    security,
     certificates: w.certificateKinds(),
   };
 }

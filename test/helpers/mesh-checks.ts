@@ -121,3 +121,47 @@ export const INFRA_PID1: Readonly<Record<'postgres' | 'redis', string>> = {
 export function pid1(stdout: string): string {
   return stdout.replace(/\s+/g, ' ').trim();
 }
+
+/** Command for `podman exec CTR …`: PID 1's no_new_privs flag and effective and bounding capabilities. */
+// Shell builtins only: the MinIO stand-in's image has busybox sh and cat, no grep.
+export const PID1_CONFINEMENT = ['sh', '-c', 'while IFS= read -r l; do case "$l" in NoNewPrivs:*|CapEff:*|CapBnd:*) echo "$l";; esac; done </proc/1/status'] as const;
+
+/** Bit numbers of the capabilities podmesh's presets add (linux/capability.h). */
+const CAP_BITS: Readonly<Record<string, number>> = { CHOWN: 0, DAC_OVERRIDE: 1, DAC_READ_SEARCH: 2, FOWNER: 3, SETGID: 6, SETUID: 7, NET_BIND_SERVICE: 10 };
+
+/** `/proc/PID/status` hex form of a capability set, e.g. `00000000000000cd`. */
+export function capMask(caps: readonly string[]): string {
+  let mask = 0n;
+  for (const c of caps) {
+    const bit = CAP_BITS[c.toUpperCase()];
+    if (bit === undefined) throw new Error(`no bit number for capability ${c}`);
+    mask |= 1n << BigInt(bit);
+  }
+  return mask.toString(16).padStart(16, '0');
+}
+
+/** {@link PID1_CONFINEMENT} output as `{ NoNewPrivs, CapEff, CapBnd }`. */
+export function confinement(stdout: string): Record<string, string> {
+  return Object.fromEntries(stdout.split('\n').filter(Boolean).map((l) => l.split(/:\s*/) as [string, string]));
+}
+
+/**
+ * Asserts a container's confinement from inside it: no_new_privs, the bounding set is exactly the
+ * declared capabilities, and PID 1 holds them (root) or none (an entrypoint that dropped root); a
+ * write to / fails (read-only root) while /tmp (tmpfs) takes one.
+ */
+export async function expectConfined(
+  name: string,
+  exec: (argv: readonly string[]) => Promise<{ stdout: string; stderr: string; exitCode?: number }>,
+  declared: readonly string[],
+  pid1DropsRoot: boolean,
+): Promise<void> {
+  const status = await exec(PID1_CONFINEMENT);
+  expect(confinement(status.stdout), `${name}: ${status.stderr}`).toEqual({
+    NoNewPrivs: '1',
+    CapBnd: capMask(declared),
+    CapEff: pid1DropsRoot ? capMask([]) : capMask(declared),
+  });
+  const root = await exec(['sh', '-c', '(: >/podmesh-write-probe) 2>&1; echo "rc=$?"; : >/tmp/podmesh-write-probe && echo tmp-ok']);
+  expect(root.stdout, `${name}: ${root.stderr}`).toMatch(/Read-only file system\s*\nrc=[1-9]\d*\ntmp-ok\n?$/);
+}

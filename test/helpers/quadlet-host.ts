@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { createHosts, type SimHost, type SimNetwork } from './netns.ts';
 import { podman54Rootfs, startPodman54, type Bind, type Podman54 } from './podman54.ts';
 import { buildNodeRootfs, importImages, NODE_IMAGE, type ImageRole } from './quadlet-images.ts';
-import { generateUnits, QuadletRunner, value, type GeneratedUnit, type Manager } from './quadlet-run.ts';
+import { generateUnits, QuadletRunner, value, values, type GeneratedUnit, type Manager } from './quadlet-run.ts';
 import { buildServiceImages } from './service-images.ts';
 import { tempDir } from './stacks.ts';
 import { repoRoot } from './tools.ts';
@@ -111,6 +111,14 @@ export class QuadletHost {
    */
   curlIn(service: string, url: string) {
     return this.pm(['exec', this.container(service), 'curl', '-sS', '--max-time', '15', '--cacert', '/etc/mtls/ca.crt', '--cert', '/etc/mtls/client.crt', '--key', '/etc/mtls/client.key', '-w', '\n%{http_code}', url]);
+  }
+
+  /** What a service's generated unit declares of the secure defaults (`[X-Container]`, Quadlet's copy of `[Container]`). */
+  declaredConfinement(service: string): { capAdd: string[]; keys: Record<string, string[]> } {
+    const unit = this.units.find((u) => u.name === `${this.opts.project}-${service}.service`);
+    if (!unit) throw new Error(`no generated unit for ${service}`);
+    const keys = Object.fromEntries(['NoNewPrivileges', 'DropCapability', 'ReadOnly', 'UserNS', 'PidsLimit', 'Tmpfs'].map((k) => [k, values(unit, 'X-Container', k)]));
+    return { capAdd: values(unit, 'X-Container', 'AddCapability').flatMap((v) => v.split(/\s+/)), keys };
   }
 
   /** `podmesh verify ARGS` in a container on `network` (the generated one: names through aardvark-dns; `host`: the host's view). */

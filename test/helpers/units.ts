@@ -62,6 +62,16 @@ export interface RunSpec {
   user?: string;
   readOnly: boolean;
   sdnotify?: string;
+  /** `--security-opt` values, e.g. `no-new-privileges`. */
+  securityOpt: string[];
+  /** `--cap-drop` / `--cap-add` values, upper-cased. */
+  capDrop: string[];
+  capAdd: string[];
+  tmpfs: string[];
+  pidsLimit?: string;
+  memory?: string;
+  cpus?: string;
+  userns?: string;
   command: string[];
 }
 
@@ -69,6 +79,7 @@ const VALUE_FLAGS = new Set([
   '--name', '--cidfile', '--cgroups', '--network', '--ip', '--network-alias', '--hostname', '--publish', '-p', '-v', '--volume',
   '--env', '-e', '--health-cmd', '--health-interval', '--health-timeout', '--health-retries', '--health-start-period', '--user',
   '--group', '--sdnotify', '--add-host', '--env-file', '--label', '--annotation', '--mount', '--tmpfs', '--pull', '--log-driver', '--stop-timeout',
+  '--security-opt', '--cap-drop', '--cap-add', '--pids-limit', '--memory', '--cpus', '--userns',
 ]);
 
 /** The `podman run` of a generated service, with `%h` as /home/user, split into a RunSpec. */
@@ -80,7 +91,7 @@ export function podmanRun(service: string): RunSpec {
     env: {},
   });
   const runAt = argv.indexOf('run');
-  const spec: RunSpec = { envFiles: [], aliases: [], addHost: [], publish: [], volumes: [], env: {}, health: {}, readOnly: false, command: [] };
+  const spec: RunSpec = { envFiles: [], aliases: [], addHost: [], publish: [], volumes: [], env: {}, health: {}, readOnly: false, securityOpt: [], capDrop: [], capAdd: [], tmpfs: [], command: [] };
   let i = runAt + 1;
   for (; i < argv.length; i++) {
     const word = argv[i]!;
@@ -121,6 +132,14 @@ export function podmanRun(service: string): RunSpec {
       case '--user': spec.user = value; break;
       case '--read-only': spec.readOnly = value !== 'false'; break;
       case '--sdnotify': spec.sdnotify = value; break;
+      case '--security-opt': spec.securityOpt.push(value); break;
+      case '--cap-drop': spec.capDrop.push(value.toUpperCase()); break;
+      case '--cap-add': spec.capAdd.push(value.toUpperCase()); break;
+      case '--tmpfs': spec.tmpfs.push(value); break;
+      case '--pids-limit': spec.pidsLimit = value; break;
+      case '--memory': spec.memory = value; break;
+      case '--cpus': spec.cpus = value; break;
+      case '--userns': spec.userns = value; break;
       default: break;
     }
   }

@@ -350,9 +350,10 @@ describe('apply and the host folders services mount', () => {
 
   it('GIVEN a relative hostPath WHEN synthesized THEN Quadlet mounts it below the host root\'s data/ folder, the compose file in out/ below the state folder, and TOPOLOGY.md says both', () => {
     const unit = readFileSync(join(outDir, 'mini/hosts/box/quadlet/mini-api.container'), 'utf8');
-    expect(unit).toContain('Volume=/etc/podmesh/mini/data/uploads:/data/uploads:Z\n');
-    expect(unit).toContain('Volume=/etc/podmesh/mini/data/cache/thumbs:/data/thumbs:ro,Z\n');
-    expect(unit).toContain('Volume=/srv/mini/logs:/logs:Z\n');
+    // A rootful host runs the container in its own user namespace: host folders are chowned to its root (U).
+    expect(unit).toContain('Volume=/etc/podmesh/mini/data/uploads:/data/uploads:Z,U\n');
+    expect(unit).toContain('Volume=/etc/podmesh/mini/data/cache/thumbs:/data/thumbs:ro,Z,U\n');
+    expect(unit).toContain('Volume=/srv/mini/logs:/logs:Z,U\n');
     const topology = readFileSync(join(outDir, 'mini/TOPOLOGY.md'), 'utf8');
     expect(topology).toContain('| api | /data/uploads | `/etc/podmesh/mini/data/uploads` | `<state>/mini/data/box/uploads` | creates it when missing |');
     expect(topology).toContain('| api | /logs | `/srv/mini/logs` | the same | refuses to install while it is missing |');

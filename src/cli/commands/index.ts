@@ -1,5 +1,6 @@
 // The command table: every podmesh command, in the order --help lists them.
 import type { AnyCommand, Group } from '../command.ts';
+import { auditCommand } from './audit.ts';
 import { certsCommands, unknownCerts } from './certs.ts';
 import { initCommand } from './init.ts';
 import { applyCommand, diffCommand } from './ops.ts';
@@ -14,6 +15,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   synthCommand,
   ...certsCommands,
   verifyCommand,
+  auditCommand,
   wireguardRotateCommand,
   secretsRotateCommand,
   diffCommand,

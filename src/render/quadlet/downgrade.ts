@@ -106,6 +106,24 @@ const CONTAINER_ROWS: readonly DowngradeRow<ContainerUnit>[] = [
     },
   },
   {
+    gate: 'Tmpfs',
+    kind: 'container',
+    uses: (u) => (u.container.tmpfs?.length ?? 0) > 0,
+    without: (u) => container(u, moveToArgs(u.container, ['tmpfs'], u.container.tmpfs!.map((t) => `--tmpfs=${t}`))),
+  },
+  {
+    gate: 'UserNS',
+    kind: 'container',
+    uses: (u) => u.container.userNS !== undefined,
+    without: (u) => container(u, moveToArgs(u.container, ['userNS'], [`--userns=${u.container.userNS}`])),
+  },
+  {
+    gate: 'PidsLimit',
+    kind: 'container',
+    uses: (u) => u.container.pidsLimit !== undefined,
+    without: (u) => container(u, moveToArgs(u.container, ['pidsLimit'], [`--pids-limit=${u.container.pidsLimit}`])),
+  },
+  {
     gate: 'HealthCmd',
     kind: 'container',
     uses: (u) => u.container.healthCmd !== undefined,
