@@ -2,21 +2,13 @@
 // (the stack's declared flows that cross hosts, plus the waits of dependents' units), written as
 // iptables or nftables commands for wg-quick's PostUp/PostDown.
 import { compare } from '../io/sort.ts';
-import type { ResolvedHost, ResolvedStack } from '../resolve/model.ts';
+import type { ResolvedFlow, ResolvedHost, ResolvedStack } from '../resolve/model.ts';
 
-/** One connection through the tunnel that a host forwards. */
-export interface TunnelFlow {
-  /** A service, or `host <name>` for a unit's wait run by the host itself. */
-  readonly from: string;
-  readonly fromHost: string;
-  readonly source: string;
-  readonly to: string;
-  readonly toHost: string;
-  readonly destination: string;
-  readonly port: number;
-  readonly protocol: 'tcp' | 'udp';
-  readonly via: 'calls' | 'dependsOn' | 'wait';
-}
+/**
+ * One connection through the tunnel that a host forwards: a declared flow, or a unit's wait run by
+ * the host itself (`from` is then `host <name>`, `source` the host's tunnel address).
+ */
+export type TunnelFlow = Omit<ResolvedFlow, 'via'> & { readonly via: ResolvedFlow['via'] | 'wait' };
 
 /**
  * The stack's flows whose ends are on different hosts, then the waits for dependencies on other

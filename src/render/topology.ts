@@ -124,6 +124,11 @@ function diagramLines(stack: ResolvedStack): string[] {
   return out;
 }
 
+/** A `## heading` section of TOPOLOGY.md: a blank line, the heading, a paragraph, then a table. */
+function tableSection(heading: string, text: string, columns: readonly string[], rows: readonly string[]): string[] {
+  return ['', `## ${heading}`, '', text, '', `| ${columns.join(' | ')} |`, `|${columns.map(() => '---|').join('')}`, ...rows];
+}
+
 /** The stack's host folders: where each is on its host, and what `podmesh apply` does about it. */
 function hostFolderLines(stack: ResolvedStack): string[] {
   const rows = stack.services.flatMap((s) => {
@@ -138,16 +143,12 @@ function hostFolderLines(stack: ResolvedStack): string[] {
       });
   });
   if (rows.length === 0) return [];
-  return [
-    '',
-    '## Host folders',
-    '',
+  return tableSection(
+    'Host folders',
     "Folders of the hosts mounted into containers. A relative `hostPath` resolves below the host root's `data/` folder; the compose files in out/ keep them in the state folder instead, so that no data lands in out/.",
-    '',
-    '| Service | Container path | On the host | Compose from out/ | `podmesh apply` |',
-    '|---|---|---|---|---|',
-    ...rows,
-  ];
+    ['Service', 'Container path', 'On the host', 'Compose from out/', '`podmesh apply`'],
+    rows,
+  );
 }
 
 /** How each container is confined, and every relaxed control with its reason (`podmesh audit` judges them). */
@@ -165,14 +166,12 @@ function securityLines(stack: ResolvedStack): string[] {
     Object.entries(s.security.waivers).map(([control, w]) => `| ${s.name} | ${control} | ${w!.by === 'preset' ? 'preset (its image)' : 'stack'} | ${w!.reason.replaceAll('|', '\\|')} |`),
   );
   return [
-    '',
-    '## Container security',
-    '',
-    'Every container: no-new-privileges, all capabilities dropped, a read-only root, memory and pids limits, and a user namespace; `podmesh audit` judges each against the Pod Security Standard "restricted" and the CIS Docker Benchmark.',
-    '',
-    '| Service | No new privileges | Capabilities | Root filesystem | Limits | User namespace | Runs as |',
-    '|---|---|---|---|---|---|---|',
-    ...rows,
+    ...tableSection(
+      'Container security',
+      'Every container: no-new-privileges, all capabilities dropped, a read-only root, memory and pids limits, and a user namespace; `podmesh audit` judges each against the Pod Security Standard "restricted" and the CIS Docker Benchmark.',
+      ['Service', 'No new privileges', 'Capabilities', 'Root filesystem', 'Limits', 'User namespace', 'Runs as'],
+      rows,
+    ),
     '',
     '### Relaxations',
     '',
@@ -186,16 +185,12 @@ function crossHostLines(stack: ResolvedStack): string[] {
     remoteDependencies(s.dependsOn).map((d) => `| ${s.name} (${s.host}) | ${d.service} (${d.remote.host}) | ${d.remote.ip}:${d.remote.port} | ${d.remote.timeoutSeconds} s |`),
   );
   if (rows.length === 0) return [];
-  return [
-    '',
-    '## Start order across hosts',
-    '',
+  return tableSection(
+    'Start order across hosts',
     "systemd orders the units of one host only. Before a service starts, its unit waits until each dependency on another host accepts TCP connections through the tunnel (at most the time given, then the unit fails and says which). Compose files start each host's services without these waits.",
-    '',
-    '| Service | Waits for | Address | At most |',
-    '|---|---|---|---|',
-    ...rows,
-  ];
+    ['Service', 'Waits for', 'Address', 'At most'],
+    rows,
+  );
 }
 
 /**
@@ -215,18 +210,13 @@ function firewallLines(stack: ResolvedStack): string[] {
     .map((f) => `| ${f.from} (${f.source}) | ${f.to} (${f.destination}) | ${f.port}/${f.protocol} | ${f.fromHost} → ${f.toHost} | wait | tunnel (${hostOf.get(f.toHost)!.firewall}) |`);
   if (rows.length + waits.length === 0) return [];
   const rootless = stack.hosts.filter((h) => h.rootless && stack.services.some((s) => s.host === h.name)).map((h) => h.name);
-  return [
-    '',
-    '## Firewall',
-    '',
+  return tableSection(
+    'Firewall',
     'Connections between containers that the generated firewalls allow, with their replies; every other connection from one container of the stack to another is dropped (on rootful hosts by the nftables bridge table `firewall/bridge.nft`, across hosts by the WireGuard hooks). Published ports and the hosts\' own traffic are not filtered by podmesh.' +
       (rootless.length > 0 ? ` On rootless hosts (${rootless.join(', ')}) podmesh filters nothing between containers: their bridge lives in the user's rootless network namespace (README, "Least connectivity").` : ''),
-    '',
-    '| From | To | Port | Host(s) | Declared by | Enforced by |',
-    '|---|---|---|---|---|---|',
-    ...rows,
-    ...waits,
-  ];
+    ['From', 'To', 'Port', 'Host(s)', 'Declared by', 'Enforced by'],
+    [...rows, ...waits],
+  );
 }
 
 /** A call makes the caller start after its callee; these calls close a loop, so they give no order. */
