@@ -15,6 +15,7 @@ export {
   type DependencyProps,
   type MountProps,
   type RestartPolicy,
+  type SecretFileSpec,
 } from './model/workload.ts';
 export { Service, MTLS_DIR, type ServiceProps, type MtlsProps, type PublicTlsProps, type HyperfProps } from './model/service.ts';
 export {

@@ -3,11 +3,11 @@
 // model (placeStack) and renderers, apply and the checks read them from there or from here.
 import type { Install, RenderedFile } from './render/file.ts';
 import type { HostInstall, ResolvedHost, ResolvedService, ResolvedStack, ServiceUnits } from './resolve/model.ts';
-import { secretEnvFile } from './state/secrets/paths.ts';
+import { secretPath } from './state/secrets/paths.ts';
 import { KIND_FILES, servicePath } from './state/pki/store.ts';
 import { hostKeyFile, presharedKeyFile } from './state/wireguard/index.ts';
 
-export { secretEnvFile, servicePath, hostKeyFile, presharedKeyFile };
+export { secretPath, servicePath, hostKeyFile, presharedKeyFile };
 
 /** Folder of a stack's output in `out/`, and of its state in the state folder: the stack's name. */
 export function stackDir(stack: string): string {
@@ -121,7 +121,8 @@ function stateInstall(host: ResolvedHost, state: string, path: string, mode: num
 
 /**
  * What a host installs from the state folder: each certificate folder its services mount (restarting
- * or reloading them), each service's secret env file, and on multi-host stacks its WireGuard keys.
+ * or reloading them), each secret file its services mount (restarting them), and on multi-host
+ * stacks its WireGuard keys.
  */
 export function stateInstalls(stack: ResolvedStack, host: ResolvedHost): StateInstall[] {
   const services = stack.services.filter((s) => s.host === host.name);
@@ -130,8 +131,10 @@ export function stateInstalls(stack: ResolvedStack, host: ResolvedHost): StateIn
   const out: StateInstall[] = [...folders].map(([folder, users]) =>
     stateInstall(host, servicePath(folder), inHostRoot(host, servicePath(folder)), MODE.privateDir, users.map((s) => s.unit.service), users.every((s) => s.unit.reloadable), STAGE.service, true),
   );
-  for (const s of services.filter((x) => x.secretEnvironment.length > 0)) {
-    out.push(stateInstall(host, secretEnvFile(s.name), inHostRoot(host, secretEnvFile(s.name)), MODE.secret, [s.unit.service], false, STAGE.service));
+  // Each secret file once (0600, root's), from which the secrets unit creates its Podman secret:
+  // a change re-creates the secrets, then restarts every local service that mounts that one.
+  for (const [file, users] of secretUsers(services)) {
+    out.push(stateInstall(host, secretPath(file), inHostRoot(host, secretPath(file)), MODE.secret, [host.install.secretsUnit, ...users.map((s) => s.unit.service)], false, STAGE.service));
   }
   const peers = stack.wireguard?.peers ?? [];
   if (!peers.some((p) => p.host === host.name)) return out;
@@ -143,6 +146,21 @@ export function stateInstalls(stack: ResolvedStack, host: ResolvedHost): StateIn
     }
   }
   return out;
+}
+
+/** Each secret file the services mount, sorted, with the services that mount it. */
+export function secretUsers(services: readonly ResolvedService[]): [string, ResolvedService[]][] {
+  const users = new Map<string, ResolvedService[]>();
+  for (const s of services) for (const f of new Set(s.secrets.map((x) => x.file))) users.set(f, [...(users.get(f) ?? []), s]);
+  return [...users].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * The Podman secret holding secret file `file` of `stack` on a Quadlet host: `<stack>-<file>`
+ * (`ashchan-dev-postgres.password`), so that stacks sharing a host keep theirs apart.
+ */
+export function podmanSecretName(stack: string, file: string): string {
+  return `${stack}-${file}`;
 }
 
 /** The host's WireGuard private key, installed. */
@@ -168,6 +186,11 @@ export function wireguardUnitName(stack: string): string {
 /** The unit loading a rootful host's container firewall (nftables bridge table). */
 export function firewallUnitName(stack: string): string {
   return `podmesh-${stack}-firewall.service`;
+}
+
+/** The oneshot unit creating a host's Podman secrets from the secret files in its host root. */
+export function secretsUnitName(stack: string): string {
+  return `podmesh-${stack}-secrets.service`;
 }
 
 /** Stem of the `.service` and `.timer` of a stack's certificate expiry check. */
@@ -199,6 +222,7 @@ export function hostInstall(stack: string, host: Pick<ResolvedHost, 'rootless'>)
     wantedBy: home ? 'default.target' : 'multi-user.target',
     wireguardUnit: wireguardUnitName(stack),
     firewallUnit: firewallUnitName(stack),
+    secretsUnit: secretsUnitName(stack),
     certExpiryUnit: certExpiryUnitStem(stack),
   };
 }

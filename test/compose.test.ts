@@ -76,8 +76,16 @@ describe('compose for ashchan-dev', () => {
       moderation: { condition: 'service_healthy' },
     });
     expect(doc.services.auth.environment).toMatchObject({ SERVICE_NAME: 'auth-accounts', SERVICE_DNS_NAME: 'auth.ashchan.local' });
-    // Secrets come from the state folder, never from the file itself.
-    expect(doc.services.auth.env_file).toEqual(['../../../../.podmesh/ashchan-dev/secrets/auth.env']);
+    // Secrets are file secrets from the state folder, never in the file itself or an environment.
+    expect(doc.services.auth.env_file).toBeUndefined();
+    expect(doc.services.auth.secrets).toEqual(['postgres.password', 'redis.password']);
+    expect(doc.services.auth.environment).toMatchObject({ DB_PASSWORD_FILE: '/run/secrets/postgres.password', REDIS_AUTH_FILE: '/run/secrets/redis.password' });
+    expect(doc.secrets).toEqual({
+      'minio.password': { file: '../../../../.podmesh/ashchan-dev/secrets/minio.password' },
+      'postgres.password': { file: '../../../../.podmesh/ashchan-dev/secrets/postgres.password' },
+      'redis.password': { file: '../../../../.podmesh/ashchan-dev/secrets/redis.password' },
+      'redis.password.conf': { file: '../../../../.podmesh/ashchan-dev/secrets/redis.password.conf' },
+    });
   });
 
   it('mounts each mTLS service\'s certificate folder read-only at /etc/mtls, and its Hyperf config files', () => {
@@ -168,7 +176,7 @@ describe('podman-compose', () => {
         timeout: 60_000,
       });
       const model = parse(text);
-      expect(model.services.redis.command).toEqual(['sh', '-c', 'exec docker-entrypoint.sh redis-server --appendonly yes --requirepass "$REDIS_PASSWORD"']);
+      expect(model.services.redis.command).toEqual(['sh', '-c', 'exec docker-entrypoint.sh redis-server - --appendonly yes < "$REDIS_CONFIG_FILE"']);
       expect(model.services.auth.networks['ashchan-mesh'].ipv4_address).toBe('10.90.0.21');
     } finally {
       out.cleanup();

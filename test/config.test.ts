@@ -82,18 +82,20 @@ const EXPECTED: Record<string, Record<string, string>> = {
   minio: { MINIO_ROOT_USER: 'ashchan' },
 };
 
-/** Secret variables each service gets from its env file. */
-const SECRET_VARS: Record<string, string[]> = {
-  gateway: [],
-  auth: ['DB_PASSWORD', 'REDIS_AUTH'],
-  boards: ['DB_PASSWORD', 'REDIS_AUTH'],
-  media: ['DB_PASSWORD', 'S3_SECRET'],
-  search: ['DB_PASSWORD', 'REDIS_AUTH'],
-  moderation: ['DB_PASSWORD', 'REDIS_AUTH'],
-  postgres: ['POSTGRES_PASSWORD'],
-  redis: ['REDIS_PASSWORD'],
-  minio: ['MINIO_ROOT_PASSWORD'],
+/** Secret files each service mounts under /run/secrets, by the variable naming each. */
+const SECRET_FILES: Record<string, Record<string, string>> = {
+  gateway: {},
+  auth: { DB_PASSWORD_FILE: 'postgres.password', REDIS_AUTH_FILE: 'redis.password' },
+  boards: { DB_PASSWORD_FILE: 'postgres.password', REDIS_AUTH_FILE: 'redis.password' },
+  media: { DB_PASSWORD_FILE: 'postgres.password', S3_SECRET_FILE: 'minio.password' },
+  search: { DB_PASSWORD_FILE: 'postgres.password', REDIS_AUTH_FILE: 'redis.password' },
+  moderation: { DB_PASSWORD_FILE: 'postgres.password', REDIS_AUTH_FILE: 'redis.password' },
+  postgres: { POSTGRES_PASSWORD_FILE: 'postgres.password' },
+  redis: { REDIS_CONFIG_FILE: 'redis.password.conf', REDIS_PASSWORD_FILE: 'redis.password' },
+  minio: { MINIO_ROOT_PASSWORD_FILE: 'minio.password' },
 };
+/** The whole environment of a service: the settings above plus the variables naming its secret files. */
+const envOf = (name: string) => ({ ...EXPECTED[name], ...Object.fromEntries(Object.entries(SECRET_FILES[name]!).map(([k, f]) => [k, `/run/secrets/${f}`])) });
 
 describe.each(['ashchan-dev', 'ashchan-prod'])('environment of %s', (stackName) => {
   const tmp = tempDir();
@@ -111,42 +113,41 @@ describe.each(['ashchan-dev', 'ashchan-prod'])('environment of %s', (stackName) 
 
   it.each(Object.keys(EXPECTED))('GIVEN %s WHEN its compose service is read THEN its environment is the seed\'s list plus its URLs and settings', (name) => {
     const s = composeServices()[name];
-    expect(s.environment ?? {}).toEqual(EXPECTED[name]);
-    if (SECRET_VARS[name]!.length > 0) expect(s.env_file).toEqual([`../../../../.podmesh/${stackName}/secrets/${name}.env`]);
-    else expect(s.env_file).toBeUndefined();
+    expect(s.environment ?? {}).toEqual(envOf(name));
+    expect(s.env_file).toBeUndefined();
+    const files = [...new Set(Object.values(SECRET_FILES[name]!))].sort();
+    if (files.length > 0) expect(s.secrets).toEqual(files);
+    else expect(s.secrets).toBeUndefined();
   });
 
-  it.skipIf(!quadlet)('GIVEN every Quadlet container WHEN run by quadlet THEN podman gets the same environment and the env file from the host root', () => {
+  it.skipIf(!quadlet)('GIVEN every Quadlet container WHEN run by quadlet THEN podman gets the same environment, no env file, and the secret files from the host root, read-only', () => {
     for (const h of hosts()) {
       const gen = dryRun(quadlet!, join(out, stackName, 'hosts', h, 'quadlet'), plainHttp);
       for (const name of Object.keys(composeServices())) {
         const unit = gen.services.get(`ashchan-${name}.service`);
         if (!unit) continue;
         const run = podmanRun(unit);
-        expect(run.env, `${h}/${name}`).toEqual(EXPECTED[name]);
+        expect(run.env, `${h}/${name}`).toEqual(envOf(name));
         const root = plainHttp ? `/home/user/.config/podmesh/${stackName}` : `/etc/podmesh/${stackName}`;
-        expect(run.envFiles).toEqual(SECRET_VARS[name]!.length > 0 ? [`${root}/secrets/${name}.env`] : []);
+        expect(run.envFiles).toEqual([]);
+        const files = [...new Set(Object.values(SECRET_FILES[name]!))].sort();
+        expect(run.volumes.filter((v) => v.includes('/secrets/'))).toEqual(files.map((f) => `${root}/secrets/${f}:/run/secrets/${f}:ro,z`));
       }
     }
   });
 
-  it('GIVEN the state folder WHEN read THEN each env file holds exactly its secret variables, 0600, and no out/ file contains a secret value', () => {
+  it('GIVEN the state folder WHEN read THEN one 0600 file per secret (Redis\' as its config), shared by server and clients, and no out/ file contains a secret value', () => {
     const values = JSON.parse(readFileSync(join(state, stackName, 'secrets/values.json'), 'utf8')) as Record<string, string>;
     expect(Object.keys(values).sort()).toEqual(['minio/password', 'postgres/password', 'redis/password']);
     expect(statSync(join(state, stackName, 'secrets/values.json')).mode & 0o777).toBe(0o600);
     expect(statSync(join(state, stackName, 'secrets')).mode & 0o777).toBe(0o700);
-    for (const [name, vars] of Object.entries(SECRET_VARS)) {
-      if (vars.length === 0) continue;
-      const file = join(state, stackName, 'secrets', `${name}.env`);
-      expect(statSync(file).mode & 0o777).toBe(0o600);
-      const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
-      expect(lines.map((l) => l.split('=')[0]).sort()).toEqual([...vars].sort());
-    }
-    // Clients and the server share a password.
-    const env = (n: string) => Object.fromEntries(readFileSync(join(state, stackName, 'secrets', `${n}.env`), 'utf8').split('\n').filter((l) => l.includes('=') && !l.startsWith('#')).map((l) => l.split('=') as [string, string]));
-    expect(env('auth').DB_PASSWORD).toBe(env('postgres').POSTGRES_PASSWORD);
-    expect(env('auth').REDIS_AUTH).toBe(env('redis').REDIS_PASSWORD);
-    expect(env('media').S3_SECRET).toBe(env('minio').MINIO_ROOT_PASSWORD);
+    const dir = join(state, stackName, 'secrets');
+    expect(readdirSync(dir).sort()).toEqual(['minio.password', 'postgres.password', 'redis.password', 'redis.password.conf', 'values.json']);
+    for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(dir, 'postgres.password'), 'utf8')).toBe(values['postgres/password']);
+    expect(readFileSync(join(dir, 'redis.password'), 'utf8')).toBe(values['redis/password']);
+    expect(readFileSync(join(dir, 'minio.password'), 'utf8')).toBe(values['minio/password']);
+    expect(readFileSync(join(dir, 'redis.password.conf'), 'utf8')).toBe(`# Generated by podmesh. Keep private (0600); never commit.\nrequirepass ${values['redis/password']}\n`);
     const everything = readdirSync(join(out, stackName), { recursive: true, withFileTypes: true })
       .filter((d) => d.isFile())
       .map((d) => readFileSync(join(d.parentPath, d.name), 'utf8'))
@@ -362,7 +363,7 @@ const POLICY_CASES: PolicyCase[] = [
       const db = new Postgres(stack, 'db');
       svc(stack, 'api', { dependsOn: [db], environment: { DB_PASSWORD: 'hunter2' } });
     },
-    expect: ['pol/api', 'environment variable DB_PASSWORD is generated by podmesh (DB_PASSWORD=(a secret in the state folder))'],
+    expect: ['pol/api', 'environment variable DB_PASSWORD is generated by podmesh (DB_PASSWORD=(a secret: a file mounted at /run/secrets/db.password, named by DB_PASSWORD_FILE))'],
   },
   {
     name: 'two databases of one kind',

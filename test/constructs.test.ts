@@ -96,7 +96,7 @@ describe('Service', () => {
       ],
       calls: [],
       callers: [],
-      secretEnvironment: [],
+      secrets: [],
     });
     expect(Object.fromEntries(s!.environment)).toEqual({
       LOG_LEVEL: 'debug',
@@ -159,7 +159,9 @@ describe('infrastructure presets', () => {
     expect(s.image).toBe('docker.io/library/postgres:16-alpine');
     expect(s.ports).toEqual([{ name: 'postgres', port: 5432, protocol: 'tcp' }]);
     expect(s.mounts).toEqual([{ type: 'volume', source: 'mini-postgres-data', target: '/var/lib/postgresql/data', readOnly: false }]);
-    expect(s.environment).toEqual([['POSTGRES_DB', 'board'], ['POSTGRES_USER', 'boarduser']]);
+    expect(s.environment).toEqual([['POSTGRES_DB', 'board'], ['POSTGRES_PASSWORD_FILE', '/run/secrets/postgres.password'], ['POSTGRES_USER', 'boarduser']]);
+    // The password is a mounted file, never a variable.
+    expect(s.secrets).toEqual([{ id: 'postgres/password', format: 'value', variable: 'POSTGRES_PASSWORD_FILE', file: 'postgres.password', target: '/run/secrets/postgres.password' }]);
     expect(s.healthcheck!.command).toEqual({ shell: 'pg_isready -U "$POSTGRES_USER" -d "$POSTGRES_DB"' });
     expect(r.volumes).toEqual([{ path: 'mini/postgres/data', name: 'mini-postgres-data', host: 'local' }]);
   });
@@ -173,8 +175,9 @@ describe('infrastructure presets', () => {
     const [server, client] = resolveStack(stack).services;
     // THEN
     expect([db.database, db.user]).toEqual(['mini', 'mini']);
-    expect(server!.environment).toEqual([['POSTGRES_DB', 'mini'], ['POSTGRES_USER', 'mini']]);
-    expect(Object.fromEntries(client!.environment)).toMatchObject({ DB_HOST: 'db.mini.local', DB_DATABASE: 'mini', DB_USERNAME: 'mini' });
+    expect(server!.environment).toEqual([['POSTGRES_DB', 'mini'], ['POSTGRES_PASSWORD_FILE', '/run/secrets/db.password'], ['POSTGRES_USER', 'mini']]);
+    expect(Object.fromEntries(client!.environment)).toMatchObject({ DB_HOST: 'db.mini.local', DB_DATABASE: 'mini', DB_USERNAME: 'mini', DB_PASSWORD_FILE: '/run/secrets/db.password' });
+    expect(client!.secrets.map((f) => [f.variable, f.id, f.target])).toEqual([['DB_PASSWORD_FILE', 'db/password', '/run/secrets/db.password']]);
   });
 
   it('Postgres: the project is the stack\'s, not its id', () => {

@@ -50,7 +50,8 @@ describe.skipIf(!runnable)('end to end: ashchan-prod host data (rootful) from it
     ]);
     const pg = q.runner!.started.find((r) => r.unit === 'ashchan-postgres.service')!.argv[0]!;
     expect(pg).toContain('--cidfile=/run/ashchan-postgres.cid');
-    expect(pg[pg.indexOf('--env-file') + 1]).toBe('/etc/podmesh/ashchan-prod/secrets/postgres.env');
+    expect(pg).not.toContain('--env-file');
+    expect(pg[pg.indexOf('/etc/podmesh/ashchan-prod/secrets/postgres.password:/run/secrets/postgres.password:ro,z') - 1]).toBe('-v');
     // The system manager passes no HOME or XDG_RUNTIME_DIR; the unit's own Environment= only.
     expect(q.runner!.order.find((u) => u.unit.name === 'ashchan-postgres.service')!.env).toEqual({ PODMAN_SYSTEMD_UNIT: 'ashchan-postgres.service' });
   });

@@ -9,7 +9,9 @@
 //
 // The rootless user manager is simulated for root: %h = /root (apply's `--home /root`, the host
 // root's /root bound onto the Debian 13 root's /root), %t = /run/user/0.
-import { existsSync, readdirSync } from 'node:fs';
+import { execa } from 'execa';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ASHCHAN_APPS,
@@ -116,7 +118,10 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
     const pg = argv('ashchan-postgres.service')[0]!;
     expect(pg.slice(0, 7)).toEqual(['/usr/bin/podman', 'run', '--name', 'ashchan-postgres-1', '--cidfile=/run/user/0/ashchan-postgres.cid', '--replace', '--rm']);
     expect(pg).toContain('--sdnotify=healthy');
-    expect(pg[pg.indexOf('--env-file') + 1]).toBe('/root/.config/podmesh/ashchan-dev/secrets/postgres.env');
+    // No env file: the password is a read-only file from the host root, named by POSTGRES_PASSWORD_FILE.
+    expect(pg).not.toContain('--env-file');
+    expect(pg[pg.indexOf('/root/.config/podmesh/ashchan-dev/secrets/postgres.password:/run/secrets/postgres.password:ro,z') - 1]).toBe('-v');
+    expect(pg[pg.indexOf('POSTGRES_PASSWORD_FILE=/run/secrets/postgres.password') - 1]).toBe('--env');
     // systemd turns `$$` into `$`: the shell in the container expands the variables.
     expect(pg[pg.indexOf('--health-cmd') + 1]).toBe('["CMD-SHELL","pg_isready -U \\"$POSTGRES_USER\\" -d \\"$POSTGRES_DB\\""]');
     for (const r of q.runner!.started) for (const a of r.argv) expect(a.filter((w) => /%[a-zA-Z]/.test(w)), r.unit).toEqual([]);
@@ -176,6 +181,30 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
       expectHealthy(app, r.stdout, r.stderr);
     }
   });
+
+  it('GIVEN the running units WHEN every container is inspected and every command line read, inside the containers and outside THEN no secret value appears: each is a read-only file under /run/secrets', async () => {
+    const values = JSON.parse(readFileSync(join(q.state, STACK, 'secrets/values.json'), 'utf8')) as Record<string, string>;
+    expect(Object.keys(values).sort()).toEqual(['minio/password', 'postgres/password', 'redis/password']);
+    const names = [...ASHCHAN_APPS, ...ASHCHAN_INFRA].map(container);
+    const inspect = await pm(['inspect', ...names]);
+    expect(inspect.exitCode, inspect.stderr).toBe(0);
+    for (const [id, v] of Object.entries(values)) expect(inspect.stdout.includes(v), `${id} in podman inspect`).toBe(false);
+    const containers = JSON.parse(inspect.stdout) as { Name: string; Config: { Env: string[] }; Mounts: { Destination: string; RW: boolean }[] }[];
+    expect(containers).toHaveLength(names.length);
+    for (const c of containers) expect(c.Config.Env.filter((e) => /^[A-Z_]*(PASSWORD|AUTH|SECRET)=/.test(e)), c.Name).toEqual([]);
+    const redis = containers.find((c) => c.Name.replace(/^\//, '') === container('redis'))!;
+    expect(redis.Mounts.filter((m) => m.Destination.startsWith('/run/secrets/')).map((m) => `${m.Destination}:${m.RW ? 'rw' : 'ro'}`).sort()).toEqual(['/run/secrets/redis.password.conf:ro', '/run/secrets/redis.password:ro']);
+    for (const n of [...ASHCHAN_APPS, 'postgres', 'redis']) {
+      const inside = await pm(['exec', container(n), 'sh', '-c', 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f"; echo; done 2>/dev/null']);
+      expect(inside.stdout, `${n}: ${inside.stderr}`).toMatch(/\S/);
+      for (const [id, v] of Object.entries(values)) expect(inside.stdout.includes(v), `${id} on a command line in ${n}`).toBe(false);
+    }
+    // Outside: this machine's process table holds every container's processes, health checks included.
+    await pm(['healthcheck', 'run', container('redis')]);
+    const outside = await execa('ps', ['-eo', 'args'], { reject: false });
+    expect(outside.stdout).toContain('redis-server');
+    for (const [id, v] of Object.entries(values)) expect(outside.stdout.includes(v), `${id} on a command line`).toBe(false);
+  }, 300_000);
 
   it('GIVEN the official entrypoints WHEN PostgreSQL and Redis run with the generated commands THEN they dropped root for their users (gosu)', async () => {
     for (const s of ['postgres', 'redis'] as const) {

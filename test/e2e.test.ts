@@ -261,7 +261,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     }
 
     // ... and the test-only override: images (and the PHP services' command) only, everything else
-    // as generated: environment, secrets' env files, mounts, volumes, health checks, dependencies.
+    // as generated: environment, secret files, mounts, volumes, health checks, dependencies.
     const php = { image: SERVICE_IMAGE.php, pull_policy: 'never', command: ['php', '/opt/www/server.php'] };
     writeFileSync(
       override,
@@ -362,6 +362,39 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     expectWrongPasswordRefused(r.stdout, r.stderr);
   });
 
+  it('GIVEN the running mesh WHEN every container is inspected and every command line is read, inside the containers and on the host THEN no secret value appears: each is a read-only file under /run/secrets', async () => {
+    const values = JSON.parse(readFileSync(join(state, STACK, 'secrets/values.json'), 'utf8')) as Record<string, string>;
+    expect(Object.keys(values).sort()).toEqual(['minio/password', 'postgres/password', 'redis/password']);
+    const names = [...APPS, ...INFRA].map(container);
+    // WHEN inspected
+    const inspect = await pm(['inspect', ...names]);
+    expect(inspect.exitCode, inspect.stderr).toBe(0);
+    // THEN no value, in the environment or anywhere else; the secrets are read-only mounts
+    for (const [id, v] of Object.entries(values)) expect(inspect.stdout.includes(v), `${id} in podman inspect`).toBe(false);
+    const containers = JSON.parse(inspect.stdout) as { Name: string; Config: { Env: string[] }; Mounts: { Destination: string; RW: boolean }[] }[];
+    expect(containers).toHaveLength(names.length);
+    const secretMounts = (n: string) => containers.find((c) => c.Name.replace(/^\//, '') === container(n))!.Mounts.filter((m) => m.Destination.startsWith('/run/secrets/')).map((m) => `${m.Destination}:${m.RW ? 'rw' : 'ro'}`).sort();
+    expect(secretMounts('postgres')).toEqual(['/run/secrets/postgres.password:ro']);
+    expect(secretMounts('redis')).toEqual(['/run/secrets/redis.password.conf:ro', '/run/secrets/redis.password:ro']);
+    expect(secretMounts('boards')).toEqual(['/run/secrets/postgres.password:ro', '/run/secrets/redis.password:ro']);
+    for (const c of containers) expect(c.Config.Env.filter((e) => /^[A-Z_]*(PASSWORD|AUTH|SECRET)=/.test(e)), c.Name).toEqual([]);
+    // ... the mounted file holds the value (read as the container's root), and nothing can write it
+    const held = await pm(['exec', container('boards'), 'sh', '-c', 'cat /run/secrets/postgres.password; echo; echo x >> /run/secrets/postgres.password && echo writable']);
+    expect(held.stdout.split('\n')[0]).toBe(values['postgres/password']);
+    expect(held.stdout).not.toContain('writable');
+    // WHEN every process' command line is read inside the Debian-based containers (not the MinIO stand-in) ...
+    for (const n of [...APPS, 'postgres', 'redis']) {
+      const inside = await pm(['exec', container(n), 'sh', '-c', 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f"; echo; done 2>/dev/null']);
+      expect(inside.stdout, `${n}: ${inside.stderr}`).toMatch(/\S/);
+      for (const [id, v] of Object.entries(values)) expect(inside.stdout.includes(v), `${id} on a command line in ${n}`).toBe(false);
+    }
+    // ... and on the host, which sees every container's processes, health checks included
+    await pm(['healthcheck', 'run', container('redis')]);
+    const outside = await host.exec(['ps', '-eo', 'args'], { timeoutMs: 20_000, env: { PATH } });
+    expect(outside.stdout).toContain('redis-server');
+    for (const [id, v] of Object.entries(values)) expect(outside.stdout.includes(v), `${id} on a host command line`).toBe(false);
+  }, 300_000);
+
   // The official entrypoints switch to their users (gosu) only when their first argument is the
   // server: the generated commands must get there (redis' `sh -c` execs the entrypoint for that).
   it('GIVEN the official entrypoints WHEN PostgreSQL and Redis run with the generated commands THEN they dropped root for their users (gosu)', async () => {
@@ -449,16 +482,23 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     const command = /^  podman exec (\S+) sh -c '(.*)'$/m.exec(r.stdout);
     expect(command, r.stdout).not.toBeNull();
     for (const v of Object.values(now)) expect(r.stdout).not.toContain(v);
-    expect(r.stdout).toContain('redis reads REDIS_PASSWORD from its env file when it starts: the redeploy applies it.');
+    expect(r.stdout).toContain('redis reads /run/secrets/redis.password.conf, /run/secrets/redis.password when it starts: the redeploy applies it.');
 
-    // WHEN compose recreates the servers, the printed command runs in postgres, then the clients are recreated
-    const servers = await dc(['up', '-d', '--no-deps', 'postgres', 'redis']);
-    expect(servers.exitCode, servers.stderr).toBe(0);
-    await waitHealthy(['postgres', 'redis']);
+    // WHEN, in the printed order, postgres is recreated alone (a running container keeps the file it
+    // started with), the printed command sets the new password in its data, and compose recreates
+    // every service named
+    const first = /with compose: docker compose (up -d --no-deps --force-recreate postgres)\)/.exec(r.stdout);
+    const recreate = /docker compose (up -d --force-recreate [a-z ]+) recreates them/.exec(r.stdout);
+    expect(first, r.stdout).not.toBeNull();
+    expect(recreate, r.stdout).not.toBeNull();
+    const pgUp = await dc(first![1]!.split(' '));
+    expect(pgUp.exitCode, pgUp.stderr).toBe(0);
+    await waitHealthy(['postgres']);
     const alter = await pm(['exec', command![1]!, 'sh', '-c', command![2]!]);
     expect(alter.exitCode, alter.stderr).toBe(0);
-    const up = await dc(['up', '-d']);
+    const up = await dc(recreate![1]!.split(' '));
     expect(up.exitCode, up.stderr).toBe(0);
+    await waitHealthy(['postgres', 'redis']);
     await waitHealthy([...APPS, ...INFRA]);
     await waitResolves('gateway', APPS);
     await waitServing(APPS);

@@ -265,8 +265,8 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
       await unmount();
       throw e;
     }
-    // PostgreSQL and Redis only where a test runs them (`dependencies`: the secrets of the service's
-    // env file, and the hosts); elsewhere without DB_HOST/REDIS_HOST. Everything else as generated.
+    // PostgreSQL and Redis only where a test runs them (`dependencies`: the secret files of the service
+    // and the hosts); elsewhere without DB_HOST/REDIS_HOST. Everything else as generated.
     const { DB_HOST: _db, REDIS_HOST: _redis, ...generated } = svc.env;
     const env: Record<string, string> = opts.dependencies ? { ...svc.env, ...opts.dependencies } : generated;
     if (!opts.opensslConf) delete env.OPENSSL_CONF;
@@ -551,11 +551,13 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
   it.skipIf(!deps)('GIVEN ashchan-dev\'s boards with real PostgreSQL and Redis holding the generated secrets WHEN /health is asked THEN 200 with both checks ok; with wrong secrets 503 naming each refusal', async () => {
     const boards = appServices(cases[0]!).find((s) => s.name === 'boards')!;
     const secrets = join(tmp.path, 'ashchan-dev/state/ashchan-dev/secrets');
-    const envFile = (name: string) => Object.fromEntries(readFileSync(join(secrets, `${name}.env`), 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-    const pg = { ...(parse(readFileSync(join(tmp.path, 'ashchan-dev/out/ashchan-dev/hosts/local/compose.yaml'), 'utf8')) as { services: { postgres: { environment: Record<string, string> } } }).services.postgres.environment, ...envFile('postgres') };
-    const redis = envFile('redis');
-    const own = envFile('boards');
-    expect(Object.keys(own).sort()).toEqual(expect.arrayContaining(['DB_PASSWORD', 'REDIS_AUTH']));
+    const secret = (file: string) => readFileSync(join(secrets, file), 'utf8');
+    const pg: Record<string, string> = { ...(parse(readFileSync(join(tmp.path, 'ashchan-dev/out/ashchan-dev/hosts/local/compose.yaml'), 'utf8')) as { services: { postgres: { environment: Record<string, string> } } }).services.postgres.environment, POSTGRES_PASSWORD: secret('postgres.password') };
+    // boards reads its passwords from the files *_FILE names (mounted under /run/secrets in the
+    // mesh); here the state folder's own files, at the same names.
+    expect(boards.env).toMatchObject({ DB_PASSWORD_FILE: '/run/secrets/postgres.password', REDIS_AUTH_FILE: '/run/secrets/redis.password' });
+    expect(Object.keys(boards.env).filter((k) => ['DB_PASSWORD', 'REDIS_AUTH'].includes(k))).toEqual([]);
+    const own = { DB_PASSWORD_FILE: join(secrets, 'postgres.password'), REDIS_AUTH_FILE: join(secrets, 'redis.password') };
     // PostgreSQL as its image would set it up from POSTGRES_USER/POSTGRES_PASSWORD/POSTGRES_DB, in a
     // folder the postgres user owns; the password reaches initdb in a 0600 file, never a command line.
     const pgDir = mkdtempSync(join(tmpdir(), 'podmesh-pg-'));
@@ -567,9 +569,10 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
       await inNs(['runuser', '-u', 'postgres', '--', join(deps!.pgBin, 'initdb'), '-D', join(pgDir, 'data'), '-U', pg.POSTGRES_USER!, `--pwfile=${join(pgDir, 'pw')}`, '--auth-host=scram-sha-256', '--auth-local=trust']);
       await inNs(['runuser', '-u', 'postgres', '--', join(deps!.pgBin, 'pg_ctl'), '-D', join(pgDir, 'data'), '-w', '-t', '20', '-l', join(pgDir, 'log'), '-o', `-c listen_addresses=127.0.0.1 -k ${pgDir}`, 'start']);
       await inNs(['runuser', '-u', 'postgres', '--', join(deps!.pgBin, 'psql'), '-h', pgDir, '-U', pg.POSTGRES_USER!, '-d', 'postgres', '-c', `CREATE DATABASE "${pg.POSTGRES_DB}"`]);
-      // Redis with the generated password from a 0600 config file (not `--requirepass` on a command line).
-      writeFileSync(join(pgDir, 'redis.conf'), `bind 127.0.0.1\nport 6379\nrequirepass ${redis.REDIS_PASSWORD}\nsave ""\ndaemonize yes\npidfile ${join(pgDir, 'redis.pid')}\nlogfile ${join(pgDir, 'redis.log')}\n`, { mode: 0o600 });
-      await inNs([deps!.redis, join(pgDir, 'redis.conf')]);
+      // Redis with the generated configuration (its `requirepass`), read from stdin as the preset's
+      // command does, plus this test's listener and daemon settings; no password on a command line.
+      writeFileSync(join(pgDir, 'redis.conf'), `${secret('redis.password.conf')}bind 127.0.0.1\nport 6379\nsave ""\ndaemonize yes\npidfile ${join(pgDir, 'redis.pid')}\nlogfile ${join(pgDir, 'redis.log')}\n`, { mode: 0o600 });
+      await inNs(['sh', '-c', `exec "$0" - < ${join(pgDir, 'redis.conf')}`, deps!.redis]);
       // The services' names, as the mesh's DNS would answer them, point at this namespace's loopback.
       await inNs(['sh', '-c', `echo "127.0.0.1 ${boards.env.DB_HOST} ${boards.env.REDIS_HOST}" >> /etc/hosts`]);
 
@@ -590,7 +593,9 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
       const good = await health(own);
       expect(good).toMatchObject({ ok: true, status: 200 });
       expect(JSON.parse(good.body!)).toEqual({ status: 'ok', service: boards.env.SERVICE_NAME, dns_name: 'boards.ashchan.local', checks: { postgres: 'ok', redis: 'ok' } });
-      const bad = await health({ ...own, DB_PASSWORD: `${own.DB_PASSWORD}-wrong`, REDIS_AUTH: `${own.REDIS_AUTH}-wrong` });
+      writeFileSync(join(pgDir, 'db-wrong'), `${secret('postgres.password')}-wrong`, { mode: 0o600 });
+      writeFileSync(join(pgDir, 'redis-wrong'), `${secret('redis.password')}-wrong`, { mode: 0o600 });
+      const bad = await health({ DB_PASSWORD_FILE: join(pgDir, 'db-wrong'), REDIS_AUTH_FILE: join(pgDir, 'redis-wrong') });
       expect(bad).toMatchObject({ ok: true, status: 503 });
       const body = JSON.parse(bad.body!) as { status: string; checks: Record<string, string> };
       expect(body.status).toBe('unavailable');

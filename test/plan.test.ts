@@ -100,10 +100,10 @@ const CASES: readonly Case[] = [
     expect: ['mini removed hosts/local/leftover.conf'],
   },
   {
-    name: 'a deleted secret env file is written again',
+    name: 'a deleted secret file is written again',
     app: () => build({ withGone: true }),
     mutate: ({ stateDir }) => {
-      const env = readdirSync(join(stateDir, 'mini/secrets')).filter((f) => f.endsWith('.env')).sort()[0]!;
+      const env = readdirSync(join(stateDir, 'mini/secrets')).filter((f) => f !== 'values.json').sort()[0]!;
       rmSync(join(stateDir, 'mini/secrets', env));
       return `secrets/${env}`;
     },
@@ -184,7 +184,7 @@ describe('planSynth', () => {
     await synth(build({ withGone: true }), { ...where, now: T0 });
     writeFileSync(join(where.outDir, 'mini/hosts/local/leftover.conf'), 'stale\n');
     const secrets = join(where.stateDir, 'mini/secrets');
-    rmSync(join(secrets, readdirSync(secrets).find((f) => f.endsWith('.env'))!));
+    rmSync(join(secrets, readdirSync(secrets).find((f) => f !== 'values.json')!));
     const before = { out: snapshot(where.outDir), state: snapshot(where.stateDir) };
     await new Promise((r) => setTimeout(r, 20));
     // WHEN planned

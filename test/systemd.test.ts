@@ -102,9 +102,14 @@ describe.skipIf(!quadlet || !analyze)('Quadlet units of ashchan-dev', () => {
         '/home/user/.config/podmesh/ashchan-dev/config/auth/autoload/mtls_policy.php:/opt/www/config/autoload/mtls_policy.php:ro,Z',
         '/home/user/.config/podmesh/ashchan-dev/config/auth/openssl.cnf:/etc/podmesh/openssl.cnf:ro,Z',
         '/home/user/.config/podmesh/ashchan-dev/pki/services/auth:/etc/mtls:ro,Z',
+        // Secrets as read-only files from the host root, never an env file.
+        '/home/user/.config/podmesh/ashchan-dev/secrets/postgres.password:/run/secrets/postgres.password:ro,z',
+        '/home/user/.config/podmesh/ashchan-dev/secrets/redis.password:/run/secrets/redis.password:ro,z',
       ],
-      envFiles: ['/home/user/.config/podmesh/ashchan-dev/secrets/auth.env'],
+      envFiles: [],
     });
+    expect(auth.env).toMatchObject({ DB_PASSWORD_FILE: '/run/secrets/postgres.password', REDIS_AUTH_FILE: '/run/secrets/redis.password' });
+    expect(Object.keys(auth.env).filter((k) => /PASSWORD$|AUTH$|SECRET$/.test(k))).toEqual([]);
     // postgres is awaited healthy by auth: its unit turns active only once healthy.
     expect(podmanRun(gen.services.get('ashchan-postgres.service')!).sdnotify).toBe('healthy');
     const unit = gen.services.get('ashchan-auth.service')!;
@@ -146,8 +151,9 @@ describe.skipIf(!quadlet || !analyze)('a rootful host', () => {
     const gen = dryRun(quadlet!, join(host, 'quadlet'), false);
     expect(gen.status).toBe(0);
     expect(gen.complaints).toEqual([]);
-    expect(podmanRun(gen.services.get('sys-api.service')!).volumes).toContain('/etc/podmesh/sys/pki/services/api:/etc/mtls:ro,Z,U');
-    expect(podmanRun(gen.services.get('sys-api.service')!).envFiles).toEqual(['/etc/podmesh/sys/secrets/api.env']);
+    expect(podmanRun(gen.services.get('sys-api.service')!).volumes).toContain('/etc/podmesh/sys/pki/services/api:/etc/mtls:ro,Z');
+    expect(podmanRun(gen.services.get('sys-api.service')!).envFiles).toEqual([]);
+    expect(podmanRun(gen.services.get('sys-api.service')!).volumes).toContain('/etc/podmesh/sys/secrets/db.password:/run/secrets/db.password:ro,z');
     expect(readFileSync(join(host, 'systemd/sys.target'), 'utf8')).toMatch(/^WantedBy=multi-user\.target$/m);
     const verify = verifyUnits(analyze!, gen.services, join(host, 'systemd'), false);
     expect(verify.stderr).toBe('');
@@ -351,6 +357,9 @@ function mountKey(source: string, target: string, ro: boolean): string {
   // Generated config: beside the compose file, or in the host root that mirrors that folder.
   const config = /\/(config\/[^/]+\/(?:autoload\/)?[^/]+)$/.exec(source);
   if (config) return `${config[1]}:${target}${ro ? ':ro' : ''}`;
+  // Secret files: compose's file secrets from the state folder, Quadlet's bind mounts from the host root.
+  const secret = /\/secrets\/([^/]+)$/.exec(source);
+  if (secret) return `secret:${secret[1]}:${target}${ro ? ':ro' : ''}`;
   // Quadlet before 4.7 cannot name a volume: it is systemd-<name> there (README, version table).
   return `${pki ? `pki:${pki[1]}` : source.replace(/^systemd-/, '')}:${target}${ro ? ':ro' : ''}`;
 }
@@ -369,7 +378,11 @@ function fromCompose(name: string, svcModel: any): Partial<RunSpec> & { mounts: 
     addHost: (svcModel.extra_hosts ?? []).map((e: string) => e.replace('=', ':')),
     publish: (svcModel.ports ?? []).map((p: any) => `${p.host_ip ? `${p.host_ip}:` : ''}${p.published}:${p.target}${p.protocol === 'udp' ? '/udp' : ''}`),
     env: Object.fromEntries(Object.entries<string>(svcModel.environment ?? {})),
-    mounts: (svcModel.volumes ?? []).map((v: any) => mountKey(v.source, v.target, Boolean(v.read_only))).sort(),
+    // File secrets: compose mounts each read-only at /run/secrets/<target, by default the name>.
+    mounts: [
+      ...(svcModel.volumes ?? []).map((v: any) => mountKey(v.source, v.target, Boolean(v.read_only))),
+      ...(svcModel.secrets ?? []).map((x: any) => `secret:${x.source}:${String(x.target ?? x.source).startsWith('/') ? x.target : `/run/secrets/${x.target ?? x.source}`}:ro`),
+    ].sort(),
     command: svcModel.command ?? [],
     healthCmd: svcModel.healthcheck ? JSON.stringify(svcModel.healthcheck.test[0] === 'CMD' ? svcModel.healthcheck.test.slice(1) : svcModel.healthcheck.test) : undefined,
     security: {
@@ -387,27 +400,9 @@ function fromCompose(name: string, svcModel: any): Partial<RunSpec> & { mounts: 
   };
 }
 
-/** `1g`, `512m` … as bytes, the way docker compose config writes mem_limit. */
-function bytes(size: string | undefined): string | undefined {
-  if (size === undefined) return undefined;
-  const m = /^(\d+)([bkmg])$/.exec(size);
-  if (!m) return size;
-  return String(Number(m[1]) * { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2] as 'b' | 'k' | 'm' | 'g']);
-}
-
-/** Variables of an env file (KEY=value lines, # comments). */
-function readEnvFile(path: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq > 0 && !line.startsWith('#')) env[line.slice(0, eq)] = line.slice(eq + 1);
-  }
-  return env;
-}
-
-/** The container Quadlet runs; env files (on the host: the host root) are read from the state folder they mirror. */
-function fromQuadlet(spec: RunSpec, stateStackDir: string): Partial<RunSpec> & { mounts: string[]; security: Record<string, unknown> } {
-  const fromFiles = spec.envFiles.map((f) => readEnvFile(join(stateStackDir, f.slice(f.indexOf('/secrets/') + 1))));
+/** The container Quadlet runs: no env file (secrets are mounted files); the rest in compose's terms. */
+function fromQuadlet(spec: RunSpec): Partial<RunSpec> & { mounts: string[] } {
+  expect(spec.envFiles, spec.name).toEqual([]);
   return {
     name: spec.name,
     image: spec.image,
@@ -416,7 +411,7 @@ function fromQuadlet(spec: RunSpec, stateStackDir: string): Partial<RunSpec> & {
     aliases: spec.aliases,
     addHost: spec.addHost,
     publish: spec.publish,
-    env: Object.assign({}, ...fromFiles, spec.env),
+    env: spec.env,
     mounts: spec.volumes
       .map((v) => {
         const [source, target, opts] = v.split(':') as [string, string, string | undefined];
@@ -461,7 +456,7 @@ describe.skipIf(!quadlet || !dockerCompose)('compose and Quadlet describe the sa
       for (const name of names) {
         const unit = gen.services.get(`${project}-${name}.service`);
         expect(unit, `${host}/${name}`).toBeDefined();
-        expect(fromQuadlet(podmanRun(unit!), join(tmp.path, stackName, '.podmesh', stackName)), `${host}/${name}`).toEqual(fromCompose(name, compose.services[name]));
+        expect(fromQuadlet(podmanRun(unit!)), `${host}/${name}`).toEqual(fromCompose(name, compose.services[name]));
       }
       // No container exists on one side only.
       const containers = [...gen.services.keys()].filter((s) => !/-(network|volume)\.service$/.test(s));

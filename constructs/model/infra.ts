@@ -6,7 +6,7 @@ import { Stack } from '../core/stack.ts';
 import { Volume } from './volume.ts';
 import type { CertKind } from './certificates.ts';
 import type { SecurityNeeds } from './security.ts';
-import { Workload, workloadSchema, type HealthcheckProps, type TlsMount, type WorkloadProps } from './workload.ts';
+import { Workload, workloadSchema, type HealthcheckProps, type SecretFileSpec, type TlsMount, type WorkloadProps } from './workload.ts';
 
 /** Where the MinIO image (running as root) looks for its certificates. */
 const MINIO_CERTS = '/root/.minio/certs';
@@ -94,8 +94,9 @@ export class Postgres extends InfraService {
     return { command: 'pg_isready -U "$POSTGRES_USER" -d "$POSTGRES_DB"' };
   }
 
-  override secretVariables(): Readonly<Record<string, string>> {
-    return { POSTGRES_PASSWORD: 'password' };
+  /** The official image's entrypoint reads the superuser's password from POSTGRES_PASSWORD_FILE (as root, before dropping to postgres). */
+  override secretFiles(): Readonly<Record<string, SecretFileSpec>> {
+    return { POSTGRES_PASSWORD_FILE: { secret: 'password' } };
   }
 
   /**
@@ -129,21 +130,24 @@ export class Redis extends InfraService {
     super(scope, id, withPreset(props, {
       image: 'docker.io/library/redis:7-alpine',
       ports: { redis: 6379 },
-      // The password comes from the env file podmesh generates (REDIS_PASSWORD), never the command line of a unit.
-      // Through the image's entrypoint: it drops root for the redis user only when its first
-      // argument is redis-server (a bare `exec redis-server` from sh would run as root).
-      command: ['sh', '-c', 'exec docker-entrypoint.sh redis-server --appendonly yes --requirepass "$REDIS_PASSWORD"'],
+      // The password is in a generated configuration file (a secret, `requirepass`), never on a
+      // command line: the shell opens it while still root and redis-server reads it from stdin
+      // (`-`), so the redis user needs no access to the mounted file. Through the image's
+      // entrypoint: it drops root for the redis user only when its first argument is redis-server
+      // (a bare `exec redis-server` from sh would run as root).
+      command: ['sh', '-c', 'exec docker-entrypoint.sh redis-server - --appendonly yes < "$REDIS_CONFIG_FILE"'],
     }));
     this.data = new Volume(this, 'data');
     this.addMount({ volume: this.data, target: '/data' });
   }
 
   override defaultHealthcheck(): HealthcheckProps {
-    return { command: 'redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG' };
+    // redis-cli takes the password from REDISCLI_AUTH, set by the shell from the secret file: on no command line.
+    return { command: 'REDISCLI_AUTH="$(cat "$REDIS_PASSWORD_FILE")" redis-cli ping | grep -q PONG' };
   }
 
-  override secretVariables(): Readonly<Record<string, string>> {
-    return { REDIS_PASSWORD: 'password' };
+  override secretFiles(): Readonly<Record<string, SecretFileSpec>> {
+    return { REDIS_CONFIG_FILE: { secret: 'password', format: 'redis-conf' }, REDIS_PASSWORD_FILE: { secret: 'password' } };
   }
 
   /**
@@ -203,8 +207,9 @@ export class Minio extends InfraService {
     this.bucket = bucket;
   }
 
-  override secretVariables(): Readonly<Record<string, string>> {
-    return { MINIO_ROOT_PASSWORD: 'password' };
+  /** MinIO reads the root password from the file MINIO_ROOT_PASSWORD_FILE names. */
+  override secretFiles(): Readonly<Record<string, SecretFileSpec>> {
+    return { MINIO_ROOT_PASSWORD_FILE: { secret: 'password' } };
   }
 
   /** MinIO serves its API and console over TLS with a server certificate. */

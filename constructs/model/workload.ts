@@ -15,6 +15,18 @@ import type { CertKind, KeyType } from './certificates.ts';
 import { resourcesSchema, securitySchema, tmpfsSchema, type ResourcesProps, type SecurityNeeds, type SecurityProps, type TmpfsProps } from './security.ts';
 
 /** A container port, optionally published on the host. */
+
+/** A generated secret a workload reads from a file. */
+export interface SecretFileSpec {
+  /** The secret's name, unique within its workload (its id is `<workload>/<secret>`). */
+  readonly secret: string;
+  /**
+   * What the file holds: the value itself, or a Redis configuration (`requirepass`) built from it.
+   * @default 'value'
+   */
+  readonly format?: 'value' | 'redis-conf';
+}
+
 export interface PortProps {
   /** Port inside the container. */
   readonly port: number;
@@ -448,11 +460,12 @@ export abstract class Workload extends Construct {
   abstract defaultHealthcheck(dnsName: string): HealthcheckProps | undefined;
 
   /**
-   * Variables whose values are secrets podmesh generates (by secret name, e.g.
-   * `{ POSTGRES_PASSWORD: 'password' }`): kept in the state folder, passed as an env file,
-   * never written to `out/`.
+   * Secret files podmesh generates for this workload, by the variable that names the mounted file
+   * (e.g. `{ POSTGRES_PASSWORD_FILE: { secret: 'password' } }`): the value is kept in the state
+   * folder, mounted read-only at `/run/secrets/<file>` (a compose file secret, a Quadlet bind mount
+   * of the host's copy), never put in the environment or written to `out/`.
    */
-  secretVariables(): Readonly<Record<string, string>> {
+  secretFiles(): Readonly<Record<string, SecretFileSpec>> {
     return {};
   }
 

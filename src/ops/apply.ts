@@ -106,7 +106,7 @@ function listFiles(dir: string): string[] {
   return out.sort(compare);
 }
 
-/** Certificates, secret env files and WireGuard keys from the state folder, where the layout installs them. */
+/** Certificates, secret files and WireGuard keys from the state folder, where the layout installs them. */
 function stateFiles(stack: ResolvedStack, host: ResolvedHost, stateDir: string): InstallFile[] {
   const files: InstallFile[] = [];
   const missing: string[] = [];

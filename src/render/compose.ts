@@ -1,7 +1,7 @@
 // compose.yaml per host, for docker compose v2 and podman-compose 1.1+.
 import { Document, isScalar, isSeq, visit, type Node } from 'yaml';
 import { remoteHostEntries } from '../resolve/dns.ts';
-import { COMPOSE_FILE, hostFile, secretEnvFile, servicePath } from '../layout.ts';
+import { COMPOSE_FILE, hostFile, secretPath, servicePath } from '../layout.ts';
 import type { ResolvedMount, ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { tmpfsSpec } from '../resolve/security.ts';
 import type { RenderedFile } from './file.ts';
@@ -12,7 +12,7 @@ export interface ComposeLocations {
   /**
    * The stack's state folder (`.podmesh/<stack>`) relative to the compose file's folder,
    * `/`-separated (compose resolves relative paths against the file's folder): certificates are
-   * mounted from its `pki/services/`, secrets read from its `secrets/<service>.env`.
+   * mounted from its `pki/services/`, secret files from its `secrets/`.
    */
   readonly stateDir: string;
   /**
@@ -43,6 +43,7 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
   const local = new Set(services.map((s) => s.name));
   const networks = stack.networks.filter((n) => services.some((s) => s.network === n.id));
   const volumes = stack.volumes.filter((v) => v.host === host);
+  const secrets = [...new Set(services.flatMap((s) => s.secrets.map((f) => f.file)))].sort();
 
   // Other hosts' services as host entries, listed once and shared by every service through a
   // YAML anchor (`extra_hosts: *remote-hosts`).
@@ -70,6 +71,9 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
       }),
     ),
     ...(volumes.length > 0 ? { volumes: Object.fromEntries(volumes.map((v) => [v.name, { name: v.name }])) } : {}),
+    // Generated secrets as file secrets in the state folder (docker compose refuses `external` ones
+    // outside swarm); the values never enter this file or any environment.
+    ...(secrets.length > 0 ? { secrets: Object.fromEntries(secrets.map((f) => [f, { file: `${where.stateDir}/${secretPath(f)}` }])) } : {}),
   };
   // YAML 1.1 quoting: podman-compose reads with PyYAML, where `22:22` is a number and `on` a boolean.
   const yaml = new Document(escapeInterpolation(doc), { version: '1.1' });
@@ -124,7 +128,8 @@ function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<st
     ...(s.user ? { user: s.user } : {}),
     ...securityFields(s),
     restart: s.restart,
-    ...(s.secretEnvironment.length > 0 ? { env_file: [`${where.stateDir}/${secretEnvFile(s.name)}`] } : {}),
+    // File secrets: compose mounts each read-only at /run/secrets/<name>.
+    ...(s.secrets.length > 0 ? { secrets: [...new Set(s.secrets.map((f) => f.file))].sort() } : {}),
     ...(s.environment.length > 0 ? { environment: env } : {}),
     ...(s.ports.some((p) => p.publish) ? { ports: s.ports.filter((p) => p.publish).map(publishSpec) } : {}),
     ...(s.mounts.length > 0 ? { volumes: s.mounts.map((m) => volumeSpec(m, s.host, where, s.security.userNamespace === 'auto')) } : {}),

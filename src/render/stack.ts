@@ -14,6 +14,7 @@ import { renderSystemd } from './systemd.ts';
 import { renderTopology } from './topology.ts';
 import { renderWireguard } from './wireguard.ts';
 import { renderBridgeFirewall } from './bridge-firewall.ts';
+import { renderSecretsUnits } from './secrets-unit.ts';
 
 /** Where the output and the state of a synth live; renderers get paths between them. */
 export interface Locations {
@@ -55,6 +56,7 @@ function renderWith(stack: ResolvedStack, where: ComposeLocations): RenderOutcom
     () => renderTopology(stack),
     () => renderWireguard(stack),
     () => renderBridgeFirewall(stack),
+    () => renderSecretsUnits(stack),
     () => renderCertExpiry(stack),
   ];
   const files = new Map<string, RenderedFile>();

@@ -4,7 +4,7 @@
 import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
 import { namesOf, remoteHostEntries } from '../resolve/dns.ts';
 import type { ResolvedHealthcheck, ResolvedHost, ResolvedMount, ResolvedNetwork, ResolvedService, ResolvedStack } from '../resolve/model.ts';
-import { STAGE, hostFile, hostFolderPath, inHostRoot, quadletServiceName, secretEnvFile, servicePath, type Area, type Effect } from '../layout.ts';
+import { STAGE, hostFile, hostFolderPath, inHostRoot, podmanSecretName, quadletServiceName, servicePath, type Area, type Effect } from '../layout.ts';
 import { tmpfsSpec } from '../resolve/security.ts';
 import { mountOptions, publishSpec } from './compose.ts';
 import type { Rendering, RenderedFile } from './file.ts';
@@ -176,16 +176,21 @@ function containerUnit(
   const waits = remoteDependencies(s.dependsOn);
   const tunnel = stack.wireguard ? [host.install.wireguardUnit] : [];
   const target = host.install.target;
+  // Its Podman secrets exist once the secrets unit ran. Wants=, not Requires=: restarting that unit
+  // (a secret changed) must not restart every container, only those apply names.
+  const secrets = s.secrets.length > 0 ? [host.install.secretsUnit] : [];
+  const after = [...tunnel, ...secrets, ...deps];
   return {
     kind: 'container',
     unit: {
       description: `${stack.name}: ${s.name} (${s.serviceName}) on host ${host.name}`,
       partOf: [target],
       ...(deps.length > 0 ? { requires: deps } : {}),
+      ...(secrets.length > 0 ? { wants: secrets } : {}),
       // On multi-host stacks the other hosts' services are reached through the tunnel.
-      ...(deps.length > 0 || tunnel.length > 0 ? { after: [...tunnel, ...deps] } : {}),
+      ...(after.length > 0 ? { after } : {}),
     },
-    container: containerSection(host, s, network, notifyHealthy, remoteHosts),
+    container: containerSection(stack, host, s, network, notifyHealthy, remoteHosts),
     service: {
       // Dependencies on other hosts: systemd orders this host's units only, so wait (bounded) for them.
       ...(waits.length > 0 ? { execStartPre: [remoteWaitCommand(waits)] } : {}),
@@ -198,7 +203,7 @@ function containerUnit(
   };
 }
 
-function containerSection(host: ResolvedHost, s: ResolvedService, network: ResolvedNetwork, notifyHealthy: boolean, remote: readonly string[]): ContainerSection {
+function containerSection(stack: ResolvedStack, host: ResolvedHost, s: ResolvedService, network: ResolvedNetwork, notifyHealthy: boolean, remote: readonly string[]): ContainerSection {
   const [user, group] = s.user ? (s.user.split(':') as [string, string | undefined]) : [undefined, undefined];
   const published = s.ports.filter((p) => p.publish);
   const h = s.healthcheck;
@@ -214,8 +219,8 @@ function containerSection(host: ResolvedHost, s: ResolvedService, network: Resol
     addHost: remote,
     ...(published.length > 0 ? { publishPort: published.map(publishSpec) } : {}),
     ...(s.environment.length > 0 ? { environment: Object.fromEntries(s.environment) } : {}),
-    ...(s.secretEnvironment.length > 0 ? { environmentFile: [inHostRoot(host, secretEnvFile(s.name))] } : {}),
     ...(s.mounts.length > 0 ? { volume: s.mounts.map((m) => volumeSpec(host, m, s.security.userNamespace === 'auto')) } : {}),
+    ...(s.secrets.length > 0 ? { secret: podmanSecrets(stack, s) } : {}),
     ...(user !== undefined ? { user } : {}),
     ...(group !== undefined ? { group } : {}),
     ...securityKeys(s),
@@ -266,6 +271,17 @@ function securityKeys(s: ResolvedService): Partial<ContainerSection> {
     ...(sec.pids !== undefined ? { pidsLimit: sec.pids } : {}),
     ...(limits.length > 0 ? { podmanArgs: limits } : {}),
   };
+}
+
+/**
+ * The service's secret files as Podman secrets (`Secret=`, `--secret` before Podman 4.5), which
+ * the host's secrets unit creates from the host root's `secrets/` before the container starts.
+ * Podman copies each into the container at `/run/secrets/<file>` (a relative target), mode 0444
+ * owned by the container's root, mapped into its user namespace: compose's file secrets land at
+ * the same place. `podman inspect` shows the secret's name, never its value.
+ */
+function podmanSecrets(stack: ResolvedStack, s: ResolvedService): string[] {
+  return [...new Set(s.secrets.map((f) => f.file))].sort().map((file) => `${podmanSecretName(stack.name, file)},type=mount,target=${file}`);
 }
 
 /** `Volume=` value: named volumes as Quadlet `.volume` units; certificates, generated files and relative host folders from the host root. */

@@ -1,7 +1,7 @@
 // The environment podmesh generates for a workload: the seed's mTLS variables, the URLs of the
 // services it may call, and connection settings for the infrastructure it depends on. User
-// variables must not clash with any of it. Secrets are not here: they are named by id and land
-// in the state's env files (see secretEnvironment).
+// variables must not clash with any of it. Secret values are never here: they are files mounted
+// under /run/secrets, named by `*_FILE` variables (see secretFiles).
 
 /** Where `/etc/mtls` is mounted in application containers. */
 export const MTLS_DIR = '/etc/mtls';
@@ -97,20 +97,40 @@ export function generatedEnvironment(kind: 'app' | 'infra', ctx: EnvironmentCont
   return env;
 }
 
-/** A secret value: generated once into the state folder, never written to `out/`. */
-export interface SecretRef {
-  /** `<workload>/<name>`, e.g. `postgres/password`. */
+/** Where generated secret files are mounted in every container (compose's and Podman's place). */
+export const SECRETS_DIR = '/run/secrets';
+
+/** What a secret file holds: the value, or a Redis configuration built from it. */
+export type SecretFormat = 'value' | 'redis-conf';
+
+/** A generated secret, as a file mounted into a container. */
+export interface SecretFile {
+  /** `<workload>/<name>`, e.g. `postgres/password`: the value's key in the state's `secrets/values.json`. */
   readonly id: string;
+  readonly format: SecretFormat;
+  /** The variable that names the mounted file, e.g. `DB_PASSWORD_FILE`. */
+  readonly variable: string;
+}
+
+/** The file a secret is kept in (state folder's `secrets/`, the host root's `secrets/`) and mounted as (`/run/secrets/`). */
+export function secretFileName(id: string, format: SecretFormat): string {
+  return `${id.replace('/', '.')}${format === 'redis-conf' ? '.conf' : ''}`;
+}
+
+/** Where a secret file is mounted in a container. */
+export function secretTarget(id: string, format: SecretFormat): string {
+  return `${SECRETS_DIR}/${secretFileName(id, format)}`;
 }
 
 /**
- * Variables whose values are secrets, for a workload's env file in the state folder: its own
- * credentials (`own`, by variable) and those of the infrastructure it connects to.
+ * The secret files of a workload: its own (`own`, by variable) and the passwords of the
+ * infrastructure it connects to (`DB_PASSWORD_FILE`, `REDIS_AUTH_FILE`, `S3_SECRET_FILE`), each
+ * named by a `*_FILE` variable; no value is ever in the environment.
  */
-export function secretEnvironment(own: Readonly<Record<string, string>>, infra: InfraEndpoints & { readonly names: { readonly postgres?: string; readonly redis?: string; readonly minio?: string } }): [string, string][] {
-  const env: [string, string][] = Object.entries(own);
-  if (infra.postgres && infra.names.postgres) env.push(['DB_PASSWORD', `${infra.names.postgres}/password`]);
-  if (infra.redis && infra.names.redis) env.push(['REDIS_AUTH', `${infra.names.redis}/password`]);
-  if (infra.minio && infra.names.minio) env.push(['S3_SECRET', `${infra.names.minio}/password`]);
-  return env;
+export function secretFiles(own: Readonly<Record<string, { readonly id: string; readonly format?: SecretFormat }>>, infra: InfraEndpoints & { readonly names: { readonly postgres?: string; readonly redis?: string; readonly minio?: string } }): SecretFile[] {
+  const files: SecretFile[] = Object.entries(own).map(([variable, s]) => ({ id: s.id, format: s.format ?? 'value', variable }));
+  if (infra.postgres && infra.names.postgres) files.push({ id: `${infra.names.postgres}/password`, format: 'value', variable: 'DB_PASSWORD_FILE' });
+  if (infra.redis && infra.names.redis) files.push({ id: `${infra.names.redis}/password`, format: 'value', variable: 'REDIS_AUTH_FILE' });
+  if (infra.minio && infra.names.minio) files.push({ id: `${infra.names.minio}/password`, format: 'value', variable: 'S3_SECRET_FILE' });
+  return files;
 }

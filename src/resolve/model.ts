@@ -34,6 +34,12 @@ export interface HostInstall {
    * hosts): `podmesh-<stack>-firewall.service`.
    */
   readonly firewallUnit: string;
+  /**
+   * The oneshot unit that creates the host's Podman secrets from the secret files in its host root
+   * (`podman secret create --replace`), before the containers that mount them:
+   * `podmesh-<stack>-secrets.service`.
+   */
+  readonly secretsUnit: string;
   /** Stem of the certificate expiry check's `.service` and `.timer`: `podmesh-<stack>-cert-expiry`. */
   readonly certExpiryUnit: string;
 }
@@ -247,10 +253,11 @@ export interface ResolvedService {
   /** Environment, sorted by name. */
   readonly environment: readonly (readonly [string, string])[];
   /**
-   * Variables whose values are secrets (`[variable, secret id]`, sorted): written with their values
-   * into the state's `secrets/<name>.env`, which compose and Quadlet pass as an env file.
+   * Generated secrets the container reads from files (sorted by variable): kept in the state's
+   * `secrets/<file>` (0600), mounted read-only at `/run/secrets/<file>`, named by a `*_FILE`
+   * variable in `environment`. Their values are in no environment, unit or file under `out/`.
    */
-  readonly secretEnvironment: readonly (readonly [string, string])[];
+  readonly secrets: readonly ResolvedSecret[];
   /** Services this one may call over mTLS (the call policy), in stack order. */
   readonly calls: readonly string[];
   /** Services allowed to call this one, in stack order. */
@@ -373,4 +380,18 @@ export interface ResolvedStack {
   readonly wireguard?: ResolvedWireguard;
   /** The certificate authorities and every certificate the stack needs. */
   readonly pki: { readonly authority: AuthoritySpec; readonly bindings: readonly CertBinding[] };
+}
+
+/** A generated secret file of a service. */
+export interface ResolvedSecret {
+  /** `<workload>/<name>`: the value's key in the state's `secrets/values.json`. */
+  readonly id: string;
+  /** What the file holds: the value, or a Redis configuration built from it. */
+  readonly format: 'value' | 'redis-conf';
+  /** The variable naming the mounted file, e.g. `DB_PASSWORD_FILE`. */
+  readonly variable: string;
+  /** File name in the state's and the host root's `secrets/`, and below `/run/secrets/`: `postgres.password`. */
+  readonly file: string;
+  /** Where it is mounted in the container: `/run/secrets/<file>`. */
+  readonly target: string;
 }

@@ -75,13 +75,15 @@ describe('apply the real stacks', () => {
     expect(mode(join(hostRoot, 'pki/services/auth/server.crt'))).toBe(0o644);
     expect(mode(join(hostRoot, 'pki/services/auth'))).toBe(0o700);
     expect(readFileSync(join(hostRoot, 'pki/services/auth/server.crt'), 'utf8')).toBe(readFileSync(join(stateDir, 'ashchan-dev/pki/services/auth/server.crt'), 'utf8'));
-    expect(mode(join(hostRoot, 'secrets/postgres.env'))).toBe(0o600);
+    expect(mode(join(hostRoot, 'secrets/postgres.password'))).toBe(0o600);
+    expect(mode(join(hostRoot, 'secrets'))).toBe(0o700);
+    expect(readFileSync(join(hostRoot, 'secrets/postgres.password'), 'utf8')).toBe(readFileSync(join(stateDir, 'ashchan-dev/secrets/postgres.password'), 'utf8'));
     expect(existsSync(join(hostRoot, 'config/auth/autoload/server.php'))).toBe(true);
     // The installed compose file points at the certificates and secrets beside it, and docker compose accepts it there.
     const compose = readFileSync(join(hostRoot, 'compose.yaml'), 'utf8');
     expect(compose).not.toContain('state/ashchan-dev');
     expect(compose).toContain('./pki/services/auth:/etc/mtls:ro,Z');
-    expect(compose).toContain('./secrets/auth.env');
+    expect(compose).toContain('file: ./secrets/postgres.password');
     if (dockerCompose) {
       const r = spawnSync(dockerCompose, ['-f', join(hostRoot, 'compose.yaml'), 'config', '-q'], { encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);

@@ -222,7 +222,27 @@ final class Sample
         return [$failed ? 503 : 200, $body];
     }
 
-    /** SELECT 1 with the generated DB_* settings and the DB_PASSWORD secret. */
+    /**
+     * A secret the way the official images take theirs: from the file `<NAME>_FILE` names (podmesh
+     * mounts its generated secrets under /run/secrets and sets only these variables), else from the
+     * variable itself; '' when neither is set. Trailing newlines are not part of the value.
+     *
+     * @return string|array{error: string}
+     */
+    private function secret(string $name): string|array
+    {
+        $file = $this->env[$name . '_FILE'] ?? '';
+        if ($file === '') {
+            return (string) ($this->env[$name] ?? '');
+        }
+        $value = @file_get_contents($file);
+        if ($value === false) {
+            return ['error' => "{$name}_FILE {$file} cannot be read"];
+        }
+        return rtrim($value, "\r\n");
+    }
+
+    /** SELECT 1 with the generated DB_* settings and the DB_PASSWORD secret (from DB_PASSWORD_FILE). */
     private function checkPostgres(): string
     {
         $driver = $this->env['DB_DRIVER'] ?? 'pgsql';
@@ -240,9 +260,13 @@ final class Sample
         if ($address === false || $address === '') {
             return "cannot resolve {$host} within 3 s";
         }
+        $password = $this->secret('DB_PASSWORD');
+        if (! \is_string($password)) {
+            return $password['error'];
+        }
         $dsn = sprintf('pgsql:host=%s;port=%d;dbname=%s;connect_timeout=3', $address, (int) ($this->env['DB_PORT'] ?? 5432), $this->env['DB_DATABASE'] ?? 'postgres');
         try {
-            $pdo = new \PDO($dsn, $this->env['DB_USERNAME'] ?? 'postgres', $this->env['DB_PASSWORD'] ?? '', [\PDO::ATTR_ERRMODE => \PDO::ERRMODE_EXCEPTION, \PDO::ATTR_TIMEOUT => 3]);
+            $pdo = new \PDO($dsn, $this->env['DB_USERNAME'] ?? 'postgres', $password, [\PDO::ATTR_ERRMODE => \PDO::ERRMODE_EXCEPTION, \PDO::ATTR_TIMEOUT => 3]);
             $one = $pdo->query('SELECT 1')->fetchColumn();
             return (string) $one === '1' ? 'ok' : "SELECT 1 returned {$one}";
         } catch (\PDOException $e) {
@@ -250,16 +274,19 @@ final class Sample
         }
     }
 
-    /** AUTH with the REDIS_AUTH secret, then PING, in RESP over a Swoole coroutine socket. */
+    /** AUTH with the REDIS_AUTH secret (from REDIS_AUTH_FILE), then PING, in RESP over a Swoole coroutine socket. */
     private function checkRedis(): string
     {
+        $auth = $this->secret('REDIS_AUTH');
+        if (! \is_string($auth)) {
+            return $auth['error'];
+        }
         $client = new CoroutineClient(SWOOLE_SOCK_TCP);
         $client->set(['open_eof_check' => true, 'package_eof' => "\r\n", 'timeout' => 3]);
         if (! $client->connect($this->env['REDIS_HOST'], (int) ($this->env['REDIS_PORT'] ?? 6379), 3)) {
             return "connect: {$client->errMsg}";
         }
         try {
-            $auth = $this->env['REDIS_AUTH'] ?? '';
             if ($auth !== '') {
                 $reply = $this->redis($client, ['AUTH', $auth]);
                 if ($reply !== '+OK') {

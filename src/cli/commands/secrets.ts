@@ -20,8 +20,8 @@ const options = { service: { type: 'string', multiple: true } } as const;
 export const secretsRotateCommand: Command<SecretsRotateArgs> = {
   name: 'secrets rotate',
   usage: `  secrets rotate --service S [--service S2]
-                                 new generated passwords for services (ids <service>/…) and the env
-                                 files that carry them; also the fix for a lost secrets/values.json
+                                 new generated passwords for services (ids <service>/…) and the
+                                 secret files that carry them; also the fix for a lost secrets/values.json
 `,
   options,
   writes: true,
@@ -45,49 +45,51 @@ export const secretsRotateCommand: Command<SecretsRotateArgs> = {
 };
 
 /**
- * What to do once secrets `ids` have new values: redeploy every service whose env file carries one
- * (the server and its clients, by host), and where the server keeps the old value in its data
+ * What to do once secrets `ids` have new values: redeploy every service that mounts one (the
+ * server and its clients, by host): each reads its secret files when it starts, and a running
+ * container keeps the file it was started with. Where the server keeps the old value in its data
  * (PostgreSQL's role password), the command that sets the new one there, reading it from the
- * container's environment so that it is never on a command line.
+ * mounted secret file so that it is never on a command line.
  */
 export function afterRotation(stack: ResolvedStack, ids: readonly string[]): string[] {
-  const carriers = stack.services.filter((s) => s.secretEnvironment.some(([, id]) => ids.includes(id)));
-  const isServer = (s: ResolvedService) => s.secretEnvironment.some(([, id]) => ids.includes(id) && id.startsWith(`${s.name}/`));
+  const carriers = stack.services.filter((s) => s.secrets.some((f) => ids.includes(f.id)));
+  const isServer = (s: ResolvedService) => s.secrets.some((f) => ids.includes(f.id) && f.id.startsWith(`${s.name}/`));
   const hosts = [...new Set(carriers.map((s) => s.host))];
   const lines = hosts.map((h) => {
     const servers = carriers.filter((s) => s.host === h && isServer(s)).map((s) => s.name);
     const clients = carriers.filter((s) => s.host === h && !isServer(s)).map((s) => s.name);
     const order = [servers.length > 0 ? `${servers.join(', ')} first` : '', clients.length > 0 ? `then ${clients.join(', ')}` : ''].filter(Boolean).join(', ');
-    const compose = servers.length > 0 && clients.length > 0 ? `docker compose up -d --no-deps ${servers.join(' ')}, then docker compose up -d` : 'docker compose up -d';
+    const compose = servers.length > 0 && clients.length > 0 ? `docker compose up -d --no-deps --force-recreate ${servers.join(' ')}, then docker compose up -d --force-recreate ${clients.join(' ')}` : `docker compose up -d --force-recreate ${[...servers, ...clients].join(' ')}`;
     return `Redeploy on host ${h}: ${order} (podmesh apply --stack ${stack.name} --host ${h} restarts them; with compose: ${compose}).`;
   });
   for (const s of carriers) {
-    const own = s.secretEnvironment.filter(([, id]) => ids.includes(id) && id.startsWith(`${s.name}/`)).map(([k]) => k);
-    if (own.includes('POSTGRES_PASSWORD')) {
+    const own = s.secrets.filter((f) => ids.includes(f.id) && f.id.startsWith(`${s.name}/`));
+    if (own.some((f) => f.variable === 'POSTGRES_PASSWORD_FILE')) {
       lines.push(
-        `PostgreSQL keeps its role's password in its data: once ${s.name} runs with the new env file, and before its clients come back, set it there (host ${s.host}):`,
+        `PostgreSQL keeps its role's password in its data: once ${s.name} runs with the new secret, and before its clients come back, set it there (host ${s.host}):`,
         `  podman exec ${s.containerName} sh -c '${POSTGRES_SET_PASSWORD}'`,
       );
     } else if (own.length > 0) {
-      lines.push(`${s.name} reads ${own.join(', ')} from its env file when it starts: the redeploy applies it.`);
+      lines.push(`${s.name} reads ${[...new Set(own.map((f) => f.target))].join(', ')} when it starts: the redeploy applies it.`);
     }
   }
   return lines;
 }
 
 /**
- * Sets the role's password to the container's POSTGRES_PASSWORD over the local socket (trusted by
- * the official image), the value reaching psql on stdin from the shell's printf builtin; dollar
- * quoting, since the value comes from outside SQL.
+ * Sets the role's password to the one in the container's POSTGRES_PASSWORD_FILE over the local
+ * socket (trusted by the official image), the value reaching psql on stdin from the shell's printf
+ * builtin (cat's command line names only the file); dollar quoting, since the value comes from
+ * outside SQL.
  */
-const POSTGRES_SET_PASSWORD = 'printf "ALTER ROLE CURRENT_USER PASSWORD \\$podmesh\\$%s\\$podmesh\\$;" "$POSTGRES_PASSWORD" | psql -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB"';
+const POSTGRES_SET_PASSWORD = 'printf "ALTER ROLE CURRENT_USER PASSWORD \\$podmesh\\$%s\\$podmesh\\$;" "$(cat "$POSTGRES_PASSWORD_FILE")" | psql -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB"';
 
 /** The one selected stack that has every named service with generated secrets. */
 function owningStack(resolved: readonly ResolvedStack[], services: readonly string[]): ResolvedStack {
-  const owns = (s: ResolvedStack, name: string) => s.services.some((v) => v.secretEnvironment.some(([, id]) => id.startsWith(`${name}/`)));
+  const owns = (s: ResolvedStack, name: string) => s.services.some((v) => v.secrets.some((f) => f.id.startsWith(`${name}/`)));
   const owners = resolved.filter((s) => services.every((name) => owns(s, name)));
   if (owners.length === 1) return owners[0]!;
   if (owners.length > 1) throw new UsageError(`stacks ${owners.map((s) => s.name).join(', ')} all have secrets of ${services.join(', ')}: pick one with --stack.`);
-  const known = [...new Set(resolved.flatMap((s) => s.services.flatMap((v) => v.secretEnvironment.map(([, id]) => id.split('/')[0]!))))];
+  const known = [...new Set(resolved.flatMap((s) => s.services.flatMap((v) => v.secrets.map((f) => f.id.split('/')[0]!))))];
   throw new UsageError(`no selected stack has generated secrets of ${services.join(', ')}. Services with secrets: ${known.join(', ') || '(none)'}.`);
 }

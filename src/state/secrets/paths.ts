@@ -3,7 +3,7 @@
 /** Secret values by id (`<workload>/<name>`), 0600. */
 export const SECRETS_FILE = 'secrets/values.json';
 
-/** A workload's env file with its secret variables, 0600: `secrets/<service>.env`. */
-export function secretEnvFile(service: string): string {
-  return `secrets/${service}.env`;
+/** A secret file (its value, or a configuration built from it), 0600: `secrets/<file>`, e.g. `secrets/postgres.password`. */
+export function secretPath(file: string): string {
+  return `secrets/${file}`;
 }

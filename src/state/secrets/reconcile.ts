@@ -1,7 +1,8 @@
 // Generated secrets of a stack: database, cache and object-store passwords. Values are created
-// once in the state folder (`secrets/values.json`, 0600) and kept; each workload that needs some
-// gets `secrets/<service>.env` (0600), which compose (`env_file`) and Quadlet (`EnvironmentFile=`)
-// pass to the container. Nothing of it is ever written to `out/`.
+// once in the state folder (`secrets/values.json`, 0600) and kept; each secret file a workload
+// mounts gets `secrets/<file>` (0600): the value, or a configuration built from it (Redis'
+// `requirepass`), which compose (file secrets) and Quadlet (a bind mount of the host's copy) mount
+// read-only under /run/secrets. Nothing of it is ever written to `out/` or put in an environment.
 import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PodmeshError } from '../../../constructs/core/errors.ts';
@@ -9,15 +10,15 @@ import { atomicWriter, dirMode, type StateWriter } from '../../io/atomic.ts';
 import { compare } from '../../io/sort.ts';
 import type { ResolvedService } from '../../resolve/model.ts';
 import { stateContext, type Reconciler, type StateContext } from '../reconciler.ts';
-import { SECRETS_FILE, secretEnvFile } from './paths.ts';
+import { SECRETS_FILE, secretPath } from './paths.ts';
 
 /** What reconcile did (or, as part of a plan, will do). */
 export interface SecretsResult {
   /** Secret ids generated now. */
   readonly created: readonly string[];
-  /** Env files written (new or changed), relative to the state folder. */
+  /** Secret files written (new or changed), relative to the state folder. */
   readonly written: readonly string[];
-  /** Env files removed (their service is gone). */
+  /** Secret files removed (no service mounts them any more; env files of earlier versions). */
   readonly removed: readonly string[];
   /** Secret ids replaced on request (`podmesh secrets rotate`). */
   readonly rotated: readonly string[];
@@ -28,23 +29,30 @@ export interface SecretsInput {
   /** The stack's state folder (`.podmesh/<stack>`). */
   readonly stateDir: string;
   readonly stack: string;
-  readonly services: readonly Pick<ResolvedService, 'name' | 'secretEnvironment'>[];
+  readonly services: readonly Pick<ResolvedService, 'name' | 'secrets'>[];
   /** Services whose own secrets (ids `<service>/…`) get new values now. @default - none */
   readonly rotate?: readonly string[];
 }
 
-/** Everything the secrets apply does: whole files (0600) to write and env files to remove. */
+/** Everything the secrets apply does: whole files (0600) to write and secret files to remove. */
 export interface SecretsPlan {
   readonly stateDir: string;
   /** Whether `secrets/` must be created or its mode repaired (0700). */
   readonly dir: 'ok' | 'create' | 'chmod';
-  /** Files to (re)write, relative to the state folder, in order: values first, then env files. */
-  readonly writes: readonly { readonly path: string; readonly content: string }[];
+  /** Files to (re)write, relative to the state folder, in order: values first, then secret files. */
+  readonly writes: readonly { readonly path: string; readonly content: string; readonly mode: number }[];
   readonly result: SecretsResult;
 }
 
 const SECRET_VALUE = /^[A-Za-z0-9_-]{16,}$/;
-const MODE = { dir: 0o700, file: 0o600 } as const;
+/**
+ * `values.json` 0600. Each secret file 0444: compose bind-mounts it as a file secret into
+ * containers whose users are not its owner (the image's postgres or redis user, or any user of a
+ * container in its own user namespace on a rootful host), and compose cannot chown a secret. The
+ * folder (0700) keeps every other host user out, as Docker keeps its own secrets; inside the
+ * container the file is read-only, 0444, like Docker's and Podman's secrets.
+ */
+const MODE = { dir: 0o700, file: 0o600, secretFile: 0o444 } as const;
 
 /** A file's text and mode, undefined when absent (never follows a symbolic link). */
 function readFile(abs: string): { text: string; mode: number } | undefined {
@@ -61,35 +69,37 @@ function readFile(abs: string): { text: string; mode: number } | undefined {
   }
 }
 
-/** Decides the stack's secrets without writing: new values from `ctx.random`, env files, removals. */
+/** Decides the stack's secrets without writing: new values from `ctx.random`, secret files, removals. */
 export async function planSecrets(input: SecretsInput, ctx: StateContext): Promise<SecretsPlan> {
   const valuesPath = join(input.stateDir, SECRETS_FILE);
-  const needed = [...new Set(input.services.flatMap((s) => s.secretEnvironment.map(([, id]) => id)))].sort(compare);
+  const needed = [...new Set(input.services.flatMap((s) => s.secrets.map((f) => f.id)))].sort(compare);
   const rotated = needed.filter((id) => (input.rotate ?? []).some((svc) => id.startsWith(`${svc}/`)));
   const values = currentValues(input, valuesPath, needed, rotated);
   const created = needed.filter((id) => values[id] === undefined && !rotated.includes(id));
-  // 24 random bytes, base64url: no character needs quoting in an env file, compose or a shell.
+  // 24 random bytes, base64url: no character needs quoting in a configuration file, SQL, URL or shell.
   for (const id of [...created, ...rotated].sort(compare)) values[id] = Buffer.from(ctx.random.bytes(24)).toString('base64url');
-  const writes: { path: string; content: string }[] = [];
-  const want = (rel: string, content: string): void => {
+  const writes: { path: string; content: string; mode: number }[] = [];
+  const want = (rel: string, content: string, mode: number): void => {
     const have = readFile(join(input.stateDir, rel));
-    if (!have || have.text !== content || have.mode !== MODE.file) writes.push({ path: rel, content });
+    if (!have || have.text !== content || have.mode !== mode) writes.push({ path: rel, content, mode });
   };
   if (created.length > 0 || rotated.length > 0 || !existsSync(valuesPath)) {
     const sorted = Object.fromEntries(Object.entries(values).sort(([a], [b]) => compare(a, b)));
-    want(SECRETS_FILE, `${JSON.stringify(sorted, null, 2)}\n`);
+    want(SECRETS_FILE, `${JSON.stringify(sorted, null, 2)}\n`, MODE.file);
   }
   const wanted = new Set<string>();
-  for (const s of input.services) {
-    if (s.secretEnvironment.length === 0) continue;
-    const rel = secretEnvFile(s.name);
+  const files = new Map<string, string>();
+  for (const f of input.services.flatMap((s) => s.secrets)) files.set(secretPath(f.file), secretFileContent(f.format, values[f.id]!));
+  for (const [rel, content] of [...files].sort(([a], [b]) => compare(a, b))) {
     wanted.add(rel);
-    const lines = s.secretEnvironment.map(([name, id]) => `${name}=${values[id]}`);
-    want(rel, `# Secrets of ${input.stack}/${s.name}, generated by podmesh. Keep private (0600); never commit.\n${lines.join('\n')}\n`);
+    want(rel, content, MODE.secretFile);
   }
   const dirAbs = join(input.stateDir, 'secrets');
   const mode = dirMode(dirAbs);
-  const removed = mode === undefined ? [] : readdirSync(dirAbs).filter((f) => f.endsWith('.env') && !wanted.has(`secrets/${f}`)).sort(compare).map((f) => `secrets/${f}`);
+  // Every other file in secrets/ is podmesh's (the folder is its own): secret files nothing mounts
+  // any more, and the env files earlier versions passed to containers.
+  // Hidden names are an interrupted write's temporaries: the leftovers sweep owns those.
+  const removed = mode === undefined ? [] : readdirSync(dirAbs).filter((f) => !f.startsWith('.')).map((f) => `secrets/${f}`).filter((rel) => rel !== SECRETS_FILE && !wanted.has(rel)).sort(compare);
   return {
     stateDir: input.stateDir,
     dir: mode === undefined ? 'create' : mode !== MODE.dir ? 'chmod' : 'ok',
@@ -98,13 +108,21 @@ export async function planSecrets(input: SecretsInput, ctx: StateContext): Promi
   };
 }
 
-/** Carries out a secrets plan: the folder (0700), every file atomically (0600), then removals. */
+/**
+ * A secret file's content: the value alone (no newline: `*_FILE` readers differ in trimming), or
+ * Redis' configuration, read by redis-server from stdin (`requirepass`).
+ */
+export function secretFileContent(format: ResolvedService['secrets'][number]['format'], value: string): string {
+  return format === 'redis-conf' ? `# Generated by podmesh. Keep private (0600); never commit.\nrequirepass ${value}\n` : value;
+}
+
+/** Carries out a secrets plan: the folder (0700), every file atomically (values 0600, secret files 0444), then removals. */
 export async function applySecrets(plan: SecretsPlan, writer: StateWriter): Promise<SecretsResult> {
   const dir = join(plan.stateDir, 'secrets');
   // Today's behaviour: the folder exists (0700) after every reconcile, even for a stack without secrets.
   if (plan.dir === 'create') await writer.mkdir(dir, MODE.dir);
   else if (plan.dir === 'chmod') await writer.chmod(dir, MODE.dir);
-  for (const w of plan.writes) await writer.write(join(plan.stateDir, w.path), w.content, MODE.file);
+  for (const w of plan.writes) await writer.write(join(plan.stateDir, w.path), w.content, w.mode);
   for (const rel of plan.result.removed) await writer.unlink(join(plan.stateDir, rel));
   return plan.result;
 }
@@ -119,7 +137,7 @@ export async function reconcileSecrets(input: SecretsInput, ctx: StateContext = 
 
 /**
  * The values a plan starts from. A fresh state folder (nothing there yet) starts empty. A state
- * folder that already holds a CA or env files but lost or damaged `values.json` is refused: the
+ * folder that already holds a CA or secret files but lost or damaged `values.json` is refused: the
  * running services and their data volumes keep the old passwords, so new ones must be asked for
  * (`podmesh secrets rotate`), never made up silently. Ids being rotated need no old value.
  */
@@ -135,12 +153,12 @@ function currentValues(input: SecretsInput, valuesPath: string, needed: readonly
   throw PodmeshError.at(valuesPath, `${what}, so the running services use passwords podmesh no longer has (${lost.join(', ')}); it will not invent new ones silently. Restore ${SECRETS_FILE} from a backup of the state folder, or replace them on purpose with \`podmesh secrets rotate --stack ${input.stack} ${owners.map((o) => `--service ${o}`).join(' ')}\`, then redeploy those services and set the new passwords in their data (ALTER USER, CONFIG SET requirepass, …).`);
 }
 
-/** What shows a stack's state folder was used before (a CA, the inventory, an env file), or undefined. */
+/** What shows a stack's state folder was used before (a CA, the inventory, a secret or env file), or undefined. */
 function stateHistory(stateDir: string): string | undefined {
   for (const rel of ['pki/ca.crt', 'pki/inventory.json']) if (existsSync(join(stateDir, rel))) return rel;
   const dir = join(stateDir, 'secrets');
-  const env = dirMode(dir) === undefined ? undefined : readdirSync(dir).find((f) => f.endsWith('.env'));
-  return env ? `secrets/${env}` : undefined;
+  const file = dirMode(dir) === undefined ? undefined : readdirSync(dir).sort(compare).find((f) => !f.startsWith('.') && `secrets/${f}` !== SECRETS_FILE);
+  return file ? `secrets/${file}` : undefined;
 }
 
 type ValuesRead = { readonly ok: true; readonly values: Record<string, string> } | { readonly ok: false; readonly reason: string };

@@ -17,7 +17,7 @@ export default (app: App): void => {
   const api = new Service(stack, 'api', {
     image: 'ghcr.io/example/api:1.0.0',
     ports: { http: 8080 },
-    dependsOn: [db], // starts once PostgreSQL is healthy; gets DB_HOST, DB_DATABASE, DB_PASSWORD, …
+    dependsOn: [db], // starts once PostgreSQL is healthy; gets DB_HOST, DB_DATABASE, DB_PASSWORD_FILE, …
     // A Hyperf application by default: podmesh writes its config/autoload/*.php (mTLS server, policy).
   });
   new Service(stack, 'web', {
