@@ -120,7 +120,7 @@ describe.each(['ashchan-dev', 'ashchan-prod'])('environment of %s', (stackName) 
     else expect(s.secrets).toBeUndefined();
   });
 
-  it.skipIf(!quadlet)('GIVEN every Quadlet container WHEN run by quadlet THEN podman gets the same environment, no env file, and the secret files from the host root, read-only', () => {
+  it.skipIf(!quadlet)('GIVEN every Quadlet container WHEN run by quadlet THEN podman gets the same environment, no env file and no secret bind mount, and each secret file as a Podman secret of the stack at /run/secrets', () => {
     for (const h of hosts()) {
       const gen = dryRun(quadlet!, join(out, stackName, 'hosts', h, 'quadlet'), plainHttp);
       for (const name of Object.keys(composeServices())) {
@@ -128,22 +128,22 @@ describe.each(['ashchan-dev', 'ashchan-prod'])('environment of %s', (stackName) 
         if (!unit) continue;
         const run = podmanRun(unit);
         expect(run.env, `${h}/${name}`).toEqual(envOf(name));
-        const root = plainHttp ? `/home/user/.config/podmesh/${stackName}` : `/etc/podmesh/${stackName}`;
         expect(run.envFiles).toEqual([]);
+        expect(run.volumes.filter((v) => v.includes('secrets'))).toEqual([]);
         const files = [...new Set(Object.values(SECRET_FILES[name]!))].sort();
-        expect(run.volumes.filter((v) => v.includes('/secrets/'))).toEqual(files.map((f) => `${root}/secrets/${f}:/run/secrets/${f}:ro,z`));
+        expect(run.secrets).toEqual(files.map((f) => `${stackName}-${f},type=mount,target=${f}`));
       }
     }
   });
 
-  it('GIVEN the state folder WHEN read THEN one 0600 file per secret (Redis\' as its config), shared by server and clients, and no out/ file contains a secret value', () => {
+  it('GIVEN the state folder WHEN read THEN values.json 0600, one 0444 file per secret (Redis\' as its config) in the 0700 folder, shared by server and clients, and no out/ file contains a secret value', () => {
     const values = JSON.parse(readFileSync(join(state, stackName, 'secrets/values.json'), 'utf8')) as Record<string, string>;
     expect(Object.keys(values).sort()).toEqual(['minio/password', 'postgres/password', 'redis/password']);
     expect(statSync(join(state, stackName, 'secrets/values.json')).mode & 0o777).toBe(0o600);
     expect(statSync(join(state, stackName, 'secrets')).mode & 0o777).toBe(0o700);
     const dir = join(state, stackName, 'secrets');
     expect(readdirSync(dir).sort()).toEqual(['minio.password', 'postgres.password', 'redis.password', 'redis.password.conf', 'values.json']);
-    for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).mode & 0o777).toBe(0o600);
+    for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).mode & 0o777, f).toBe(f === 'values.json' ? 0o600 : 0o444);
     expect(readFileSync(join(dir, 'postgres.password'), 'utf8')).toBe(values['postgres/password']);
     expect(readFileSync(join(dir, 'redis.password'), 'utf8')).toBe(values['redis/password']);
     expect(readFileSync(join(dir, 'minio.password'), 'utf8')).toBe(values['minio/password']);

@@ -57,7 +57,7 @@ describe('generated secrets', () => {
     expect({ out: treeState(out.path), state: treeState(state.path) }).toEqual(before);
   });
 
-  it('env files of an earlier version are removed, the values kept, and every secret file is 0600 with the value alone', async () => {
+  it('env files of an earlier version are removed, the values kept, and values.json is 0600 and every secret file 0444 (compose mounts it into containers of other users) with the value alone', async () => {
     // GIVEN the env files an earlier podmesh wrote beside the values
     const dir = join(state.path, 'sec', 'secrets');
     writeFileSync(join(dir, 'api.env'), 'DB_PASSWORD=old\n', { mode: 0o600 });
@@ -70,7 +70,8 @@ describe('generated secrets', () => {
     expect(readFileSync(join(dir, 'values.json'), 'utf8')).toBe(values);
     const parsed = JSON.parse(values) as Record<string, string>;
     expect(readFileSync(join(dir, 'db.password'), 'utf8')).toBe(parsed['db/password']);
-    for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).mode & 0o777, f).toBe(0o600);
+    for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).mode & 0o777, f).toBe(f === 'values.json' ? 0o600 : 0o444);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
   });
 
   it('Redis: the generated command, health check and environment hold no value, only the files that do', () => {
@@ -122,8 +123,8 @@ describe('generated secrets', () => {
     try {
       const code = await runCli(['secrets', 'rotate', '--service', 'db', '--stacks', stacks, '--out', out.path, '--state', state.path], io);
       expect(code, printed.err).toBe(0);
-      expect(printed.out).toContain('sec: rotated db/password.\nRedeploy on host local: db, api (podmesh apply --stack sec --host local restarts them; with compose, docker compose up -d --force-recreate db api recreates them).\n');
-      expect(printed.out).toContain(`PostgreSQL keeps its role's password in its data, and its clients fail until it is set there: restart db first (with compose: docker compose up -d --no-deps --force-recreate db), set it with this command (host local), then redeploy the rest:\n  podman exec mini-db-1 sh -c 'printf "ALTER ROLE CURRENT_USER PASSWORD \\$podmesh\\$%s\\$podmesh\\$;" "$(cat "$POSTGRES_PASSWORD_FILE")" | psql -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB"'\n`);
+      expect(printed.out).toContain('sec: rotated db/password.\nRedeploy on host local: db first, then api (podmesh apply --stack sec --host local restarts them; with compose: docker compose up -d --no-deps --force-recreate db, then docker compose up -d --force-recreate api).\n');
+      expect(printed.out).toContain(`PostgreSQL keeps its role's password in its data: once db runs with the new secret, and before its clients come back, set it there (host local):\n  podman exec mini-db-1 sh -c 'printf "ALTER ROLE CURRENT_USER PASSWORD \\$podmesh\\$%s\\$podmesh\\$;" "$(cat "$POSTGRES_PASSWORD_FILE")" | psql -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB"'\n`);
       const after = filesOf(state.path);
       // db and api share the one file db.password; the cache's files are untouched.
       expect(after['db.password']).not.toBe(before['db.password']);

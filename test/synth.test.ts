@@ -58,6 +58,7 @@ describe('synth', () => {
       'hosts/local/quadlet/mini-web.container',
       'hosts/local/systemd/podmesh-three-cert-expiry.service',
       'hosts/local/systemd/podmesh-three-cert-expiry.timer',
+      'hosts/local/systemd/podmesh-three-secrets.service',
       'hosts/local/systemd/three.target',
       'podmesh.lock.json',
     ]);

@@ -64,7 +64,7 @@ describe.skipIf(!quadlet || !analyze)('Quadlet units of ashchan-dev', () => {
       'ashchan-redis.container',
       'ashchan-search.container',
     ]);
-    expect(readdirSync(join(host, 'systemd')).sort()).toEqual(['ashchan-dev.target', 'podmesh-ashchan-dev-cert-expiry.service', 'podmesh-ashchan-dev-cert-expiry.timer']);
+    expect(readdirSync(join(host, 'systemd')).sort()).toEqual(['ashchan-dev.target', 'podmesh-ashchan-dev-cert-expiry.service', 'podmesh-ashchan-dev-cert-expiry.timer', 'podmesh-ashchan-dev-secrets.service']);
   });
 
   it('GIVEN the quadlet folder WHEN quadlet -dryrun -user THEN exit 0, no warning, and systemd-analyze verify is silent', () => {
@@ -102,11 +102,10 @@ describe.skipIf(!quadlet || !analyze)('Quadlet units of ashchan-dev', () => {
         '/home/user/.config/podmesh/ashchan-dev/config/auth/autoload/mtls_policy.php:/opt/www/config/autoload/mtls_policy.php:ro,Z',
         '/home/user/.config/podmesh/ashchan-dev/config/auth/openssl.cnf:/etc/podmesh/openssl.cnf:ro,Z',
         '/home/user/.config/podmesh/ashchan-dev/pki/services/auth:/etc/mtls:ro,Z',
-        // Secrets as read-only files from the host root, never an env file.
-        '/home/user/.config/podmesh/ashchan-dev/secrets/postgres.password:/run/secrets/postgres.password:ro,z',
-        '/home/user/.config/podmesh/ashchan-dev/secrets/redis.password:/run/secrets/redis.password:ro,z',
       ],
       envFiles: [],
+      // Secrets as Podman secrets of the stack, never an env file or a bind mount.
+      secrets: ['ashchan-dev-postgres.password,type=mount,target=postgres.password', 'ashchan-dev-redis.password,type=mount,target=redis.password'],
     });
     expect(auth.env).toMatchObject({ DB_PASSWORD_FILE: '/run/secrets/postgres.password', REDIS_AUTH_FILE: '/run/secrets/redis.password' });
     expect(Object.keys(auth.env).filter((k) => /PASSWORD$|AUTH$|SECRET$/.test(k))).toEqual([]);
@@ -151,9 +150,11 @@ describe.skipIf(!quadlet || !analyze)('a rootful host', () => {
     const gen = dryRun(quadlet!, join(host, 'quadlet'), false);
     expect(gen.status).toBe(0);
     expect(gen.complaints).toEqual([]);
-    expect(podmanRun(gen.services.get('sys-api.service')!).volumes).toContain('/etc/podmesh/sys/pki/services/api:/etc/mtls:ro,Z');
+    expect(podmanRun(gen.services.get('sys-api.service')!).volumes).toContain('/etc/podmesh/sys/pki/services/api:/etc/mtls:ro,Z,U');
     expect(podmanRun(gen.services.get('sys-api.service')!).envFiles).toEqual([]);
-    expect(podmanRun(gen.services.get('sys-api.service')!).volumes).toContain('/etc/podmesh/sys/secrets/db.password:/run/secrets/db.password:ro,z');
+    expect(podmanRun(gen.services.get('sys-api.service')!).secrets).toEqual(['sys-db.password,type=mount,target=db.password']);
+    // The secrets unit creates it from the host root's 0600 copy, before the containers.
+    expect(readFileSync(join(host, 'systemd/podmesh-sys-secrets.service'), 'utf8')).toContain('ExecStart=/usr/bin/podman secret create --replace --label io.podmesh.stack=sys sys-db.password /etc/podmesh/sys/secrets/db.password\n');
     expect(readFileSync(join(host, 'systemd/sys.target'), 'utf8')).toMatch(/^WantedBy=multi-user\.target$/m);
     const verify = verifyUnits(analyze!, gen.services, join(host, 'systemd'), false);
     expect(verify.stderr).toBe('');
@@ -238,7 +239,8 @@ describe.skipIf(!quadlet)('Podman version targeting', () => {
     const v44 = await text('4.4');
     expect(v44.api).toContain('Network=mesh.network:ip=10.92.0.3,alias=api.ver.local,alias=api-v1.ver.local,alias=api\n');
     // Quadlet has no memory key: --memory is a PodmanArgs= word on every version, before the downgraded keys.
-    expect(v44.api).toContain('PodmanArgs=--memory=1g --hostname=api --user=www-data --tmpfs=/opt/www/runtime --tmpfs=/tmp --userns=auto --pids-limit=1024 "--health-cmd=[');
+    expect(v44.api).toContain('PodmanArgs=--memory=1g --hostname=api --user=www-data --tmpfs=/opt/www/runtime --tmpfs=/tmp --userns=auto --secret=ver-db.password,type=mount,target=db.password --pids-limit=1024 "--health-cmd=[');
+    expect(v44.api).not.toMatch(/^Secret=/m);
     expect(v44.api).not.toMatch(/^(Tmpfs|UserNS|PidsLimit)=/m);
     expect(v44.api).toContain('NoNewPrivileges=true\nDropCapability=all\n');
     expect(v44.net).not.toContain('NetworkName=');
@@ -400,9 +402,27 @@ function fromCompose(name: string, svcModel: any): Partial<RunSpec> & { mounts: 
   };
 }
 
-/** The container Quadlet runs: no env file (secrets are mounted files); the rest in compose's terms. */
-function fromQuadlet(spec: RunSpec): Partial<RunSpec> & { mounts: string[] } {
+/** `1g`, `512m` … as bytes, the way docker compose config writes mem_limit. */
+function bytes(size: string | undefined): string | undefined {
+  if (size === undefined) return undefined;
+  const m = /^(\d+)([bkmg])$/.exec(size);
+  if (!m) return size;
+  return String(Number(m[1]) * { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2] as 'b' | 'k' | 'm' | 'g']);
+}
+
+/**
+ * The container Quadlet runs, in compose's terms: no env file; each Podman secret of the stack
+ * (`<stack>-<file>`, relative target) as the file secret compose mounts at /run/secrets/<file>.
+ */
+function fromQuadlet(spec: RunSpec, stack: string): Partial<RunSpec> & { mounts: string[]; security: Record<string, unknown> } {
   expect(spec.envFiles, spec.name).toEqual([]);
+  const secrets = spec.secrets.map((x) => {
+    const [name, ...opts] = x.split(',');
+    const options = Object.fromEntries(opts.map((o) => o.split('=') as [string, string]));
+    expect(name!.startsWith(`${stack}-`), x).toBe(true);
+    expect(options.type, x).toBe('mount');
+    return `secret:${name!.slice(stack.length + 1)}:/run/secrets/${options.target}:ro`;
+  });
   return {
     name: spec.name,
     image: spec.image,
@@ -412,12 +432,13 @@ function fromQuadlet(spec: RunSpec): Partial<RunSpec> & { mounts: string[] } {
     addHost: spec.addHost,
     publish: spec.publish,
     env: spec.env,
-    mounts: spec.volumes
-      .map((v) => {
+    mounts: [
+      ...spec.volumes.map((v) => {
         const [source, target, opts] = v.split(':') as [string, string, string | undefined];
         return mountKey(source.replace(/\.volume$/, ''), target, (opts ?? '').split(',').includes('ro'));
-      })
-      .sort(),
+      }),
+      ...secrets,
+    ].sort(),
     command: spec.command,
     healthCmd: spec.healthCmd,
     security: {
@@ -456,7 +477,7 @@ describe.skipIf(!quadlet || !dockerCompose)('compose and Quadlet describe the sa
       for (const name of names) {
         const unit = gen.services.get(`${project}-${name}.service`);
         expect(unit, `${host}/${name}`).toBeDefined();
-        expect(fromQuadlet(podmanRun(unit!)), `${host}/${name}`).toEqual(fromCompose(name, compose.services[name]));
+        expect(fromQuadlet(podmanRun(unit!), stackName), `${host}/${name}`).toEqual(fromCompose(name, compose.services[name]));
       }
       // No container exists on one side only.
       const containers = [...gen.services.keys()].filter((s) => !/-(network|volume)\.service$/.test(s));

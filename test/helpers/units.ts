@@ -57,6 +57,8 @@ export interface RunSpec {
   env: Record<string, string>;
   /** `--env-file` paths. */
   envFiles: string[];
+  /** `--secret` values (`NAME,type=mount,target=…`). */
+  secrets: string[];
   healthCmd?: string;
   health: Record<string, string>;
   user?: string;
@@ -79,7 +81,7 @@ const VALUE_FLAGS = new Set([
   '--name', '--cidfile', '--cgroups', '--network', '--ip', '--network-alias', '--hostname', '--publish', '-p', '-v', '--volume',
   '--env', '-e', '--health-cmd', '--health-interval', '--health-timeout', '--health-retries', '--health-start-period', '--user',
   '--group', '--sdnotify', '--add-host', '--env-file', '--label', '--annotation', '--mount', '--tmpfs', '--pull', '--log-driver', '--stop-timeout',
-  '--security-opt', '--cap-drop', '--cap-add', '--pids-limit', '--memory', '--cpus', '--userns',
+  '--security-opt', '--cap-drop', '--cap-add', '--pids-limit', '--memory', '--cpus', '--userns', '--secret',
 ]);
 
 /** The `podman run` of a generated service, with `%h` as /home/user, split into a RunSpec. */
@@ -91,7 +93,7 @@ export function podmanRun(service: string): RunSpec {
     env: {},
   });
   const runAt = argv.indexOf('run');
-  const spec: RunSpec = { envFiles: [], aliases: [], addHost: [], publish: [], volumes: [], env: {}, health: {}, readOnly: false, securityOpt: [], capDrop: [], capAdd: [], tmpfs: [], command: [] };
+  const spec: RunSpec = { envFiles: [], secrets: [], aliases: [], addHost: [], publish: [], volumes: [], env: {}, health: {}, readOnly: false, securityOpt: [], capDrop: [], capAdd: [], tmpfs: [], command: [] };
   let i = runAt + 1;
   for (; i < argv.length; i++) {
     const word = argv[i]!;
@@ -118,6 +120,7 @@ export function podmanRun(service: string): RunSpec {
       case '--network-alias': spec.aliases.push(value); break;
       case '--add-host': spec.addHost.push(value); break;
       case '--env-file': spec.envFiles.push(value); break;
+      case '--secret': spec.secrets.push(value); break;
       case '--publish': case '-p': spec.publish.push(value); break;
       case '-v': case '--volume': spec.volumes.push(value); break;
       case '--env': case '-e': {

@@ -118,6 +118,12 @@ const CONTAINER_ROWS: readonly DowngradeRow<ContainerUnit>[] = [
     without: (u) => container(u, moveToArgs(u.container, ['userNS'], [`--userns=${u.container.userNS}`])),
   },
   {
+    gate: 'Secret',
+    kind: 'container',
+    uses: (u) => (u.container.secret?.length ?? 0) > 0,
+    without: (u) => container(u, moveToArgs(u.container, ['secret'], u.container.secret!.map((x) => `--secret=${x}`))),
+  },
+  {
     gate: 'PidsLimit',
     kind: 'container',
     uses: (u) => u.container.pidsLimit !== undefined,
