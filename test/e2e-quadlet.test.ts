@@ -118,9 +118,13 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
     const pg = argv('ashchan-postgres.service')[0]!;
     expect(pg.slice(0, 7)).toEqual(['/usr/bin/podman', 'run', '--name', 'ashchan-postgres-1', '--cidfile=/run/user/0/ashchan-postgres.cid', '--replace', '--rm']);
     expect(pg).toContain('--sdnotify=healthy');
-    // No env file: the password is a read-only file from the host root, named by POSTGRES_PASSWORD_FILE.
+    // No env file: the password is a Podman secret (a file at /run/secrets), named by POSTGRES_PASSWORD_FILE,
+    // created by the secrets unit from the host root's copy before any container started.
     expect(pg).not.toContain('--env-file');
-    expect(pg[pg.indexOf('/root/.config/podmesh/ashchan-dev/secrets/postgres.password:/run/secrets/postgres.password:ro,z') - 1]).toBe('-v');
+    expect(pg[pg.indexOf('ashchan-dev-postgres.password,type=mount,target=postgres.password') - 1]).toBe('--secret');
+    const order = q.runner!.started.map((r) => r.unit);
+    expect(order.indexOf('podmesh-ashchan-dev-secrets.service')).toBeLessThan(order.indexOf('ashchan-postgres.service'));
+    expect(argv('podmesh-ashchan-dev-secrets.service')).toContainEqual(['/bin/sh', '-c', 'exec /usr/bin/podman secret create --replace --label io.podmesh.stack=ashchan-dev ashchan-dev-postgres.password "$HOME/.config/podmesh/ashchan-dev/secrets/postgres.password"']);
     expect(pg[pg.indexOf('POSTGRES_PASSWORD_FILE=/run/secrets/postgres.password') - 1]).toBe('--env');
     // systemd turns `$$` into `$`: the shell in the container expands the variables.
     expect(pg[pg.indexOf('--health-cmd') + 1]).toBe('["CMD-SHELL","pg_isready -U \\"$POSTGRES_USER\\" -d \\"$POSTGRES_DB\\""]');
@@ -192,8 +196,11 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
     const containers = JSON.parse(inspect.stdout) as { Name: string; Config: { Env: string[] }; Mounts: { Destination: string; RW: boolean }[] }[];
     expect(containers).toHaveLength(names.length);
     for (const c of containers) expect(c.Config.Env.filter((e) => /^[A-Z_]*(PASSWORD|AUTH|SECRET)=/.test(e)), c.Name).toEqual([]);
-    const redis = containers.find((c) => c.Name.replace(/^\//, '') === container('redis'))!;
-    expect(redis.Mounts.filter((m) => m.Destination.startsWith('/run/secrets/')).map((m) => `${m.Destination}:${m.RW ? 'rw' : 'ro'}`).sort()).toEqual(['/run/secrets/redis.password.conf:ro', '/run/secrets/redis.password:ro']);
+    // The stack's Podman secrets, by name; inside, read-only files the image's users can read.
+    const listed = await pm(['secret', 'ls', '--filter', 'label=io.podmesh.stack=ashchan-dev', '--format', '{{.Name}}']);
+    expect(listed.stdout.trim().split('\n').sort()).toEqual(['ashchan-dev-minio.password', 'ashchan-dev-postgres.password', 'ashchan-dev-redis.password', 'ashchan-dev-redis.password.conf']);
+    const files = await pm(['exec', container('redis'), 'sh', '-c', 'stat -c "%n %a" /run/secrets/*; echo x >> /run/secrets/redis.password && echo writable']);
+    expect(files.stdout.trim().split('\n').sort(), files.stderr).toEqual(['/run/secrets/redis.password 444', '/run/secrets/redis.password.conf 444']);
     for (const n of [...ASHCHAN_APPS, 'postgres', 'redis']) {
       const inside = await pm(['exec', container(n), 'sh', '-c', 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f"; echo; done 2>/dev/null']);
       expect(inside.stdout, `${n}: ${inside.stderr}`).toMatch(/\S/);

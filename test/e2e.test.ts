@@ -478,17 +478,17 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     const now = JSON.parse(readFileSync(valuesFile, 'utf8')) as Record<string, string>;
     for (const id of Object.keys(old).filter((k) => /^(postgres|redis)\//.test(k))) expect(now[id], id).not.toBe(old[id]);
     // THEN it says what to redeploy, and the one command PostgreSQL needs, with no value in it
-    expect(r.stdout).toContain('Redeploy on host local: postgres, redis first, then auth, media, moderation, search, boards (podmesh apply --stack ashchan-dev --host local restarts them; with compose: docker compose up -d --no-deps postgres redis, then docker compose up -d).');
+    expect(r.stdout).toContain('Redeploy on host local: postgres, redis first, then auth, media, moderation, search, boards (podmesh apply --stack ashchan-dev --host local restarts them; with compose: docker compose up -d --no-deps --force-recreate postgres redis, then docker compose up -d --force-recreate auth media moderation search boards).');
     const command = /^  podman exec (\S+) sh -c '(.*)'$/m.exec(r.stdout);
     expect(command, r.stdout).not.toBeNull();
     for (const v of Object.values(now)) expect(r.stdout).not.toContain(v);
     expect(r.stdout).toContain('redis reads /run/secrets/redis.password.conf, /run/secrets/redis.password when it starts: the redeploy applies it.');
 
-    // WHEN, in the printed order, postgres is recreated alone (a running container keeps the file it
-    // started with), the printed command sets the new password in its data, and compose recreates
-    // every service named
-    const first = /with compose: docker compose (up -d --no-deps --force-recreate postgres)\)/.exec(r.stdout);
-    const recreate = /docker compose (up -d --force-recreate [a-z ]+) recreates them/.exec(r.stdout);
+    // WHEN, in the printed order, the servers are recreated alone (a running container keeps the
+    // file it started with), the printed command sets the new password in PostgreSQL's data, and
+    // compose recreates the clients
+    const first = /with compose: docker compose (up -d --no-deps --force-recreate [a-z ]+), then/.exec(r.stdout);
+    const recreate = /, then docker compose (up -d --force-recreate [a-z ]+)\)/.exec(r.stdout);
     expect(first, r.stdout).not.toBeNull();
     expect(recreate, r.stdout).not.toBeNull();
     const pgUp = await dc(first![1]!.split(' '));

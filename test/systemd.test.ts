@@ -234,6 +234,7 @@ describe.skipIf(!quadlet)('Podman version targeting', () => {
       return {
         api: readFileSync(join(out, 'ver/hosts/h/quadlet/ver-api.container'), 'utf8'),
         net: readFileSync(join(out, 'ver/hosts/h/quadlet/mesh.network'), 'utf8'),
+        secrets: readFileSync(join(out, 'ver/hosts/h/systemd/podmesh-ver-secrets.service'), 'utf8'),
       };
     };
     const v44 = await text('4.4');
@@ -241,11 +242,16 @@ describe.skipIf(!quadlet)('Podman version targeting', () => {
     // Quadlet has no memory key: --memory is a PodmanArgs= word on every version, before the downgraded keys.
     expect(v44.api).toContain('PodmanArgs=--memory=1g --hostname=api --user=www-data --tmpfs=/opt/www/runtime --tmpfs=/tmp --userns=auto --secret=ver-db.password,type=mount,target=db.password --pids-limit=1024 "--health-cmd=[');
     expect(v44.api).not.toMatch(/^Secret=/m);
+    // No `podman secret create --replace` before 4.7: the secret is removed first (a missing one is no error).
+    expect(v44.secrets).toContain('ExecStart=-/usr/bin/podman secret rm ver-db.password\nExecStart=/bin/sh -c "exec /usr/bin/podman secret create --label io.podmesh.stack=ver ver-db.password \\"$$HOME/.config/podmesh/ver/secrets/db.password\\""\n');
     expect(v44.api).not.toMatch(/^(Tmpfs|UserNS|PidsLimit)=/m);
     expect(v44.api).toContain('NoNewPrivileges=true\nDropCapability=all\n');
     expect(v44.net).not.toContain('NetworkName=');
     expect(v44.net).not.toContain('interface-name');
     const v49 = await text('4.9');
+    // From 4.7 the secret is replaced in one step, keeping its name.
+    expect(v49.secrets).toContain('ExecStart=/bin/sh -c "exec /usr/bin/podman secret create --replace --label io.podmesh.stack=ver ver-db.password');
+    expect(v49.secrets).not.toContain('secret rm');
     expect(v49.api).toContain('HostName=api\n');
     expect(v49.api).toContain('User=www-data\n');
     expect(v49.api).toContain('HealthCmd=');

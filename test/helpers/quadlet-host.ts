@@ -4,12 +4,12 @@
 // point, the test images under the units' image names, and the units started in systemd's order
 // (test/helpers/quadlet-run.ts). `teardown()` stops the units and removes everything.
 import { execa } from 'execa';
-import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createHosts, type SimHost, type SimNetwork } from './netns.ts';
 import { podman54Rootfs, startPodman54, type Bind, type Podman54 } from './podman54.ts';
 import { buildNodeRootfs, importImages, NODE_IMAGE, type ImageRole } from './quadlet-images.ts';
-import { generateUnits, QuadletRunner, value, values, type GeneratedUnit, type Manager } from './quadlet-run.ts';
+import { generateUnits, parseUnitText, QuadletRunner, value, values, type GeneratedUnit, type Manager } from './quadlet-run.ts';
 import { buildServiceImages } from './service-images.ts';
 import { tempDir } from './stacks.ts';
 import { repoRoot } from './tools.ts';
@@ -158,7 +158,10 @@ export class QuadletHost {
     const unitDir = manager.kind === 'user' ? join(this.hostRoot, manager.home, '.config/containers/systemd') : join(this.hostRoot, 'etc/containers/systemd');
     const hostFiles: Bind = manager.kind === 'user' ? { source: join(this.hostRoot, manager.home), target: manager.home } : { source: join(this.hostRoot, 'etc/podmesh'), target: '/etc/podmesh' };
     if (!existsSync(unitDir) || !existsSync(hostFiles.source)) throw new Error(`apply installed no ${unitDir} or ${hostFiles.source}`);
-    this.units = generateUnits(unitDir, manager.kind === 'user');
+    // Quadlet's services, and the plain unit that creates the stack's Podman secrets before them
+    // (the containers want it and start after it), as apply installed it.
+    const secretsUnit = join(dirname(unitDir), '..', manager.kind === 'user' ? 'systemd/user' : 'systemd/system', `podmesh-${this.opts.stack}-secrets.service`);
+    this.units = [...generateUnits(unitDir, manager.kind === 'user'), ...(existsSync(secretsUnit) ? [parseUnitText(`podmesh-${this.opts.stack}-secrets.service`, readFileSync(secretsUnit, 'utf8'))] : [])];
 
     const rootfs = podman54Rootfs();
     this.net = await createHosts(['quadlet']);
