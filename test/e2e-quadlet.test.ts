@@ -91,15 +91,16 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
 
   afterAll(() => q?.teardown(), 180_000);
 
-  it('GIVEN the generated units WHEN started THEN they run in dependency order: network and volumes, infrastructure, services, gateway', () => {
+  it('GIVEN the generated units WHEN started THEN they run in dependency order: network and volumes, the secrets, infrastructure, services, gateway', () => {
     expect(q.runner!.started.map((r) => r.unit)).toEqual([
       'ashchan-mesh-network.service',
       'ashchan-minio-data-volume.service',
-      'ashchan-minio.service',
       'ashchan-postgres-data-volume.service',
+      'ashchan-redis-data-volume.service',
+      'podmesh-ashchan-dev-secrets.service',
+      'ashchan-minio.service',
       'ashchan-postgres.service',
       'ashchan-media.service',
-      'ashchan-redis-data-volume.service',
       'ashchan-redis.service',
       'ashchan-auth.service',
       'ashchan-moderation.service',
@@ -197,8 +198,11 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
     expect(containers).toHaveLength(names.length);
     for (const c of containers) expect(c.Config.Env.filter((e) => /^[A-Z_]*(PASSWORD|AUTH|SECRET)=/.test(e)), c.Name).toEqual([]);
     // The stack's Podman secrets, by name; inside, read-only files the image's users can read.
-    const listed = await pm(['secret', 'ls', '--filter', 'label=io.podmesh.stack=ashchan-dev', '--format', '{{.Name}}']);
-    expect(listed.stdout.trim().split('\n').sort()).toEqual(['ashchan-dev-minio.password', 'ashchan-dev-postgres.password', 'ashchan-dev-redis.password', 'ashchan-dev-redis.password.conf']);
+    const stackSecrets = ['ashchan-dev-minio.password', 'ashchan-dev-postgres.password', 'ashchan-dev-redis.password', 'ashchan-dev-redis.password.conf'];
+    const listed = await pm(['secret', 'ls', '--format', '{{.Name}}']);
+    expect(listed.stdout.trim().split('\n').sort(), listed.stderr).toEqual(stackSecrets);
+    const labels = await pm(['secret', 'inspect', '--format', '{{.Spec.Name}} {{.Spec.Labels}}', ...stackSecrets]);
+    expect(labels.stdout.trim().split('\n').sort(), labels.stderr).toEqual(stackSecrets.map((n) => `${n} map[io.podmesh.stack:ashchan-dev]`));
     const files = await pm(['exec', container('redis'), 'sh', '-c', 'stat -c "%n %a" /run/secrets/*; echo x >> /run/secrets/redis.password && echo writable']);
     expect(files.stdout.trim().split('\n').sort(), files.stderr).toEqual(['/run/secrets/redis.password 444', '/run/secrets/redis.password.conf 444']);
     for (const n of [...ASHCHAN_APPS, 'postgres', 'redis']) {
