@@ -5,6 +5,7 @@
 import { hostFile, serviceConfigPath } from '../layout.ts';
 import { POSTGRES_ROLES_FILE, POSTGRES_ROLES_PATH } from '../resolve/resolve.ts';
 import type { ResolvedCredentials, ResolvedService, ResolvedStack } from '../resolve/model.ts';
+import { hasRolesScript } from '../resolve/services.ts';
 import type { RenderedFile } from './file.ts';
 import { hashHeader } from './header.ts';
 
@@ -101,7 +102,7 @@ export function renderPostgresRoles(stack: ResolvedStack): Map<string, RenderedF
   const files = new Map<string, RenderedFile>();
   for (const s of stack.services) {
     const c = s.credentials;
-    if (c?.kind !== 'postgres' || c.clients.length === 0) continue;
+    if (!c || !hasRolesScript(c)) continue;
     const host = stack.hosts.find((h) => h.name === s.host)!;
     // The container reads it only when it starts on an empty data folder: a restart brings the new
     // file in, the command in it sets it on an existing database.

@@ -409,14 +409,18 @@ export interface ResolvedSecret {
 /** How the clients of a PostgreSQL or Redis service authenticate. */
 export interface ResolvedCredentials {
   readonly kind: 'postgres' | 'redis';
-  /** Why every client uses the superuser (PostgreSQL) or default user (Redis); undefined: each has its own. */
-  readonly sharedReason?: string;
+  /**
+   * Every client connects as `user` (PostgreSQL's superuser, Redis' `default`) with the server's
+   * password, because of `reason`; undefined: each client has a role or ACL user of its own.
+   */
+  readonly shared?: { readonly user: string; readonly reason: string };
   /** PostgreSQL's database, where each client's role gets its schema. */
   readonly database?: string;
   /**
-   * Clients with a role or ACL user of their own (none when shared), sorted by name: the role or
-   * user name (the client's), its password's secret id, and where the server mounts that password
-   * (PostgreSQL's roles script reads it; Redis needs only its hash, in its configuration).
+   * The clients (the workloads that depend on the server), sorted by name: the role or ACL user
+   * name (the client's own, unless shared), the secret id of the password it connects with, and,
+   * for PostgreSQL's own roles, where the server mounts that password (its roles script reads it;
+   * Redis needs only its hash, in its configuration).
    */
   readonly clients: readonly { readonly name: string; readonly secretId: string; readonly target?: string }[];
 }

@@ -46,7 +46,7 @@ function resolveService(w: Workload, facts: ServiceFacts, issues: IssueCollector
   // Checked for every workload, so their problems show even when another phase left it without an address.
   const ports = facts.portsOf.get(w)!;
   const environment = serviceEnvironment(w, facts, issues);
-  const mounts = resolveMounts(w, names, issues, { postgresRoles: environment.credentials?.kind === 'postgres' && environment.credentials.clients.length > 0 });
+  const mounts = resolveMounts(w, names, issues, { postgresRoles: hasRolesScript(environment.credentials) });
   const publicTls = w instanceof Service && w.publicTls ? { publicTlsPort: publicTlsPort(w, ports, issues) } : {};
   const host = placement.hostOf.get(w);
   const security = resolveSecurity(w, host, issues);
@@ -186,20 +186,27 @@ function infraEndpoints(w: Workload, deps: InfraDependencies, facts: ServiceFact
   };
 }
 
+/** Whether a PostgreSQL service gets the roles script: its clients have roles of their own. */
+export function hasRolesScript(c: ResolvedCredentials | undefined): boolean {
+  return c?.kind === 'postgres' && !c.shared && c.clients.length > 0;
+}
+
 /** A PostgreSQL or Redis workload's clients (the workloads that depend on it), and how they authenticate. */
 function serverCredentials(w: Workload, facts: ServiceFacts): ResolvedCredentials | undefined {
   if (!(w instanceof Postgres) && !(w instanceof Redis)) return undefined;
   const kind = w instanceof Postgres ? 'postgres' : 'redis';
-  const shared = w.sharedCredentials?.reason;
-  const clients = shared !== undefined ? [] : facts.inv.workloads
+  const reason = w.sharedCredentials?.reason;
+  const clients = facts.inv.workloads
     .filter((c) => facts.graph.infraOf.get(c)?.[kind] === w)
     .map((c) => {
+      if (reason !== undefined) return { name: c.name, secretId: `${w.name}/password` };
       const secretId = clientPasswordId(c.name, w.name);
       // PostgreSQL's roles script reads each client's password from its file; Redis' configuration holds only its hash.
       return { name: c.name, secretId, ...(kind === 'postgres' ? { target: secretTarget(secretId, 'value') } : {}) };
     })
     .sort((a, b) => compare(a.name, b.name));
-  return { kind, ...(shared !== undefined ? { sharedReason: shared } : {}), ...(w instanceof Postgres ? { database: w.database } : {}), clients };
+  const shared = reason === undefined ? {} : { shared: { user: w instanceof Postgres ? w.user : 'default', reason } };
+  return { kind, ...shared, ...(w instanceof Postgres ? { database: w.database } : {}), clients };
 }
 
 /**
@@ -207,7 +214,7 @@ function serverCredentials(w: Workload, facts: ServiceFacts): ResolvedCredential
  * (no variable: its roles script reads them by path); Redis' configuration gets one ACL user per client.
  */
 function withServerSecrets(files: SecretFile[], credentials: ResolvedCredentials | undefined): SecretFile[] {
-  if (!credentials || credentials.clients.length === 0) return files;
+  if (!credentials || credentials.shared || credentials.clients.length === 0) return files;
   if (credentials.kind === 'postgres') return [...files, ...credentials.clients.map((c): SecretFile => ({ id: c.secretId, format: 'value' }))];
   const acl = credentials.clients.map((c) => ({ user: c.name, id: c.secretId }));
   return files.map((f) => (f.format === 'redis-conf' ? { ...f, acl } : f));
