@@ -36,8 +36,8 @@ export interface PostgresProps extends Partial<WorkloadProps> {
    */
   readonly database?: string;
   /**
-   * Role the image creates and clients connect as (`POSTGRES_USER`, the clients' `DB_USERNAME`).
-   * Its password is generated into the state folder. This preset's `user` is the database role, not
+   * The superuser the image creates (`POSTGRES_USER`). Its password is generated into the state
+   * folder. Clients connect as roles of their own, or as this one with `sharedCredentials`. This preset's `user` is the database role, not
    * the container's user.
    * @default - the stack's project, e.g. `ashchan`
    */

@@ -3,9 +3,8 @@
 // /docker-entrypoint-initdb.d/, and run by hand on an existing database. It holds no secret: each
 // password is read from the client's secret file mounted in the PostgreSQL container.
 import { hostFile, serviceConfigPath } from '../layout.ts';
-import { POSTGRES_ROLES_FILE, POSTGRES_ROLES_PATH } from '../resolve/resolve.ts';
+import { hasRolesScript, POSTGRES_ROLES_FILE, POSTGRES_ROLES_PATH } from '../resolve/resolve.ts';
 import type { ResolvedCredentials, ResolvedService, ResolvedStack } from '../resolve/model.ts';
-import { hasRolesScript } from '../resolve/services.ts';
 import type { RenderedFile } from './file.ts';
 import { hashHeader } from './header.ts';
 
