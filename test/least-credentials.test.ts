@@ -261,6 +261,12 @@ describe('least-privilege credentials: ashchan-dev', () => {
       expect(r.stderr).toContain('podmesh-roles: /run/secrets/nothing-here is missing, unreadable or empty');
     });
 
+    it('GIVEN both servers running WHEN inspected THEN no password is in their configuration or environment', async () => {
+      const r = await pm(['inspect', 'postgres', 'redis']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      for (const [id, v] of Object.entries(values)) expect(r.stdout.includes(v), `${id} in podman inspect`).toBe(false);
+    });
+
     it('GIVEN two Redis clients WHEN one touches the other\'s keys THEN NOPERM; its own prefix works, admin commands are refused, the default user still answers the health check', async () => {
       const auth = values['auth/redis-password']!;
       expect((await redisAs('auth', auth, 'SET', 'auth:session', '1')).stdout.trim()).toBe('OK');
