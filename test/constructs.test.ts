@@ -166,7 +166,7 @@ describe('infrastructure presets', () => {
     expect(r.volumes).toEqual([{ path: 'mini/postgres/data', name: 'mini-postgres-data', host: 'local' }]);
   });
 
-  it('Postgres: database and user default to the stack\'s project, for the server and its clients', () => {
+  it('Postgres: database and user default to the stack\'s project; each client connects as a role of its own', () => {
     // GIVEN a stack whose project is "mini", a Postgres without database or user, and a client
     const { stack } = miniStack();
     const db = new Postgres(stack, 'db');
@@ -176,8 +176,8 @@ describe('infrastructure presets', () => {
     // THEN
     expect([db.database, db.user]).toEqual(['mini', 'mini']);
     expect(server!.environment).toEqual([['POSTGRES_DB', 'mini'], ['POSTGRES_PASSWORD_FILE', '/run/secrets/db.password'], ['POSTGRES_USER', 'mini']]);
-    expect(Object.fromEntries(client!.environment)).toMatchObject({ DB_HOST: 'db.mini.local', DB_DATABASE: 'mini', DB_USERNAME: 'mini', DB_PASSWORD_FILE: '/run/secrets/db.password' });
-    expect(client!.secrets.map((f) => [f.variable, f.id, f.target])).toEqual([['DB_PASSWORD_FILE', 'db/password', '/run/secrets/db.password']]);
+    expect(Object.fromEntries(client!.environment)).toMatchObject({ DB_HOST: 'db.mini.local', DB_DATABASE: 'mini', DB_USERNAME: 'api', DB_SCHEMA: 'api', DB_PASSWORD_FILE: '/run/secrets/api.db-password' });
+    expect(client!.secrets.map((f) => [f.variable, f.id, f.target])).toEqual([['DB_PASSWORD_FILE', 'api/db-password', '/run/secrets/api.db-password']]);
   });
 
   it('Postgres: the project is the stack\'s, not its id', () => {

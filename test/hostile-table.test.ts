@@ -346,7 +346,7 @@ cli('CLI: --lock-timeout=-5', (w) => [...synthArgv(w), '--lock-timeout=-5'], 2, 
 cli('CLI: --lock-timeout with a missing value', (w) => [...synthArgv(w), '--lock-timeout', '-5'], 2, "'--lock-timeout'", "use '--lock-timeout=-XYZ'");
 cli('CLI: --stacks a missing folder', (w) => ['synth', '--stacks', join(w.root, 'no-such-stacks'), '--out', w.out, '--state', w.state], 1, 'no-such-stacks', 'pass --stacks DIR for another folder');
 cli('CLI: --out naming a file', (w) => ['synth', '--stacks', w.stacks, '--out', join(w.stacks, 'bad.ts'), '--state', w.state], 1, 'bad.ts] is a file where a folder is needed', 'point --out/--state elsewhere');
-cli('CLI: secrets rotate for an unknown service', (w) => ['secrets', 'rotate', '--service', 'nope', '--stacks', w.stacks, '--out', w.out, '--state', w.state], 2, 'secrets of nope', 'Services with secrets: db.');
+cli('CLI: secrets rotate for an unknown service', (w) => ['secrets', 'rotate', '--service', 'nope', '--stacks', w.stacks, '--out', w.out, '--state', w.state], 2, 'secrets of nope', 'Services with secrets: db, auth.');
 
 // --- State tampering (each on a private copy of a valid state) ---
 const tampered = (name: string, tamper: (w: Where) => void, where: (w: Where) => string, fix: string, base = VALID, defect?: string) =>
@@ -358,7 +358,7 @@ tampered('State: inventory.json emptied', (w) => writeFileSync(at(w, 'pki/invent
 tampered('State: a CA key that does not match its certificate', (w) => writeFileSync(at(w, 'pki/ca.key'), readFileSync(at(w, 'pki/client-ca.key'))), (w) => at(w, 'pki/ca.key'), 'Restore both files from the same backup');
 tampered('State: a CA key that is no key', (w) => writeFileSync(at(w, 'pki/ca.key'), 'not a key\n'), (w) => at(w, 'pki/ca.key'), 'move pki/ away to create a new CA');
 tampered('State: a CA certificate gone', (w) => unlinkSync(at(w, 'pki/ca.crt')), (w) => at(w, 'pki/ca.crt'), 'Restore ca.crt from backup');
-tampered('State: damaged values.json', (w) => writeFileSync(at(w, 'secrets/values.json'), '{ "db/password": '), (w) => at(w, 'secrets/values.json'), 'podmesh secrets rotate --stack bad --service db');
+tampered('State: damaged values.json', (w) => writeFileSync(at(w, 'secrets/values.json'), '{ "db/password": '), (w) => at(w, 'secrets/values.json'), 'podmesh secrets rotate --stack bad --service auth --service db');
 tampered('State: values.json gone', (w) => unlinkSync(at(w, 'secrets/values.json')), (w) => at(w, 'secrets/values.json'), 'Restore secrets/values.json from a backup');
 tampered('State: values.json without the values', (w) => writeFileSync(at(w, 'secrets/values.json'), '{"other/password": "x"}'), (w) => at(w, 'secrets/values.json'), 'podmesh secrets rotate');
 tampered('State: a missing WireGuard private key whose public key is locked', (w) => unlinkSync(at(w, 'wireguard/a.key')), (w) => at(w, 'wireguard/a.key'), 'Restore the key file from your backup, or run `podmesh wireguard rotate --host a --stack bad`', VALID_TWO);

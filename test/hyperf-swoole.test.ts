@@ -553,11 +553,11 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
     const secrets = join(tmp.path, 'ashchan-dev/state/ashchan-dev/secrets');
     const secret = (file: string) => readFileSync(join(secrets, file), 'utf8');
     const pg: Record<string, string> = { ...(parse(readFileSync(join(tmp.path, 'ashchan-dev/out/ashchan-dev/hosts/local/compose.yaml'), 'utf8')) as { services: { postgres: { environment: Record<string, string> } } }).services.postgres.environment, POSTGRES_PASSWORD: secret('postgres.password') };
-    // boards reads its passwords from the files *_FILE names (mounted under /run/secrets in the
-    // mesh); here the state folder's own files, at the same names.
-    expect(boards.env).toMatchObject({ DB_PASSWORD_FILE: '/run/secrets/postgres.password', REDIS_AUTH_FILE: '/run/secrets/redis.password' });
+    // boards reads its own passwords from the files *_FILE names (mounted under /run/secrets in the
+    // mesh), as its own PostgreSQL role and Redis ACL user; here the state folder's own files, at the same names.
+    expect(boards.env).toMatchObject({ DB_USERNAME: 'boards', DB_SCHEMA: 'boards', DB_PASSWORD_FILE: '/run/secrets/boards.postgres-password', REDIS_USERNAME: 'boards', REDIS_AUTH_FILE: '/run/secrets/boards.redis-password' });
     expect(Object.keys(boards.env).filter((k) => ['DB_PASSWORD', 'REDIS_AUTH'].includes(k))).toEqual([]);
-    const own = { DB_PASSWORD_FILE: join(secrets, 'postgres.password'), REDIS_AUTH_FILE: join(secrets, 'redis.password') };
+    const own = { DB_PASSWORD_FILE: join(secrets, 'boards.postgres-password'), REDIS_AUTH_FILE: join(secrets, 'boards.redis-password') };
     // PostgreSQL as its image would set it up from POSTGRES_USER/POSTGRES_PASSWORD/POSTGRES_DB, in a
     // folder the postgres user owns; the password reaches initdb in a 0600 file, never a command line.
     const pgDir = mkdtempSync(join(tmpdir(), 'podmesh-pg-'));
@@ -569,6 +569,10 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
       await inNs(['runuser', '-u', 'postgres', '--', join(deps!.pgBin, 'initdb'), '-D', join(pgDir, 'data'), '-U', pg.POSTGRES_USER!, `--pwfile=${join(pgDir, 'pw')}`, '--auth-host=scram-sha-256', '--auth-local=trust']);
       await inNs(['runuser', '-u', 'postgres', '--', join(deps!.pgBin, 'pg_ctl'), '-D', join(pgDir, 'data'), '-w', '-t', '20', '-l', join(pgDir, 'log'), '-o', `-c listen_addresses=127.0.0.1 -k ${pgDir}`, 'start']);
       await inNs(['runuser', '-u', 'postgres', '--', join(deps!.pgBin, 'psql'), '-h', pgDir, '-U', pg.POSTGRES_USER!, '-d', 'postgres', '-c', `CREATE DATABASE "${pg.POSTGRES_DB}"`]);
+      // The clients' roles, by the generated roles script (run for real on the image in
+      // least-credentials.test.ts), pointed at this server's socket and the state folder's copies of the secret files.
+      const roles = readFileSync(join(tmp.path, 'ashchan-dev/out/ashchan-dev/hosts/local/config/postgres/podmesh-roles.sh'), 'utf8').replaceAll('/run/secrets/', `${secrets}/`).replace('PGHOST= PGHOSTADDR=', `PGHOST=${pgDir} PGHOSTADDR=`);
+      await inNs(['env', `PATH=${deps!.pgBin}:/usr/bin:/bin`, `POSTGRES_USER=${pg.POSTGRES_USER}`, `POSTGRES_DB=${pg.POSTGRES_DB}`, 'sh', '-c', roles]);
       // Redis with the generated configuration (its `requirepass`), read from stdin as the preset's
       // command does, plus this test's listener and daemon settings; no password on a command line.
       writeFileSync(join(pgDir, 'redis.conf'), `${secret('redis.password.conf')}bind 127.0.0.1\nport 6379\nsave ""\ndaemonize yes\npidfile ${join(pgDir, 'redis.pid')}\nlogfile ${join(pgDir, 'redis.log')}\n`, { mode: 0o600 });
@@ -593,13 +597,13 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
       const good = await health(own);
       expect(good).toMatchObject({ ok: true, status: 200 });
       expect(JSON.parse(good.body!)).toEqual({ status: 'ok', service: boards.env.SERVICE_NAME, dns_name: 'boards.ashchan.local', checks: { postgres: 'ok', redis: 'ok' } });
-      writeFileSync(join(pgDir, 'db-wrong'), `${secret('postgres.password')}-wrong`, { mode: 0o600 });
-      writeFileSync(join(pgDir, 'redis-wrong'), `${secret('redis.password')}-wrong`, { mode: 0o600 });
+      writeFileSync(join(pgDir, 'db-wrong'), `${secret('boards.postgres-password')}-wrong`, { mode: 0o600 });
+      writeFileSync(join(pgDir, 'redis-wrong'), `${secret('boards.redis-password')}-wrong`, { mode: 0o600 });
       const bad = await health({ DB_PASSWORD_FILE: join(pgDir, 'db-wrong'), REDIS_AUTH_FILE: join(pgDir, 'redis-wrong') });
       expect(bad).toMatchObject({ ok: true, status: 503 });
       const body = JSON.parse(bad.body!) as { status: string; checks: Record<string, string> };
       expect(body.status).toBe('unavailable');
-      expect(body.checks.postgres).toContain(`password authentication failed for user "${pg.POSTGRES_USER}"`);
+      expect(body.checks.postgres).toContain('password authentication failed for user "boards"');
       expect(body.checks.redis).toBe('AUTH refused: -WRONGPASS invalid username-password pair or user is disabled.');
       expect(bad.lines).toContainEqual(expect.objectContaining({ event: 'health_check_failed', level: 'error' }));
     } finally {

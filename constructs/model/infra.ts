@@ -5,7 +5,7 @@ import { checkProps } from '../core/props.ts';
 import { Stack } from '../core/stack.ts';
 import { Volume } from './volume.ts';
 import type { CertKind } from './certificates.ts';
-import type { SecurityNeeds } from './security.ts';
+import { waiver, type SecurityNeeds, type WaiverProps } from './security.ts';
 import { Workload, workloadSchema, type HealthcheckProps, type SecretFileSpec, type TlsMount, type WorkloadProps } from './workload.ts';
 
 /** Where the MinIO image (running as root) looks for its certificates. */
@@ -36,17 +36,26 @@ export interface PostgresProps extends Partial<WorkloadProps> {
    */
   readonly database?: string;
   /**
-   * Role the image creates and clients connect as (`POSTGRES_USER`, the clients' `DB_USERNAME`).
-   * Its password is generated into the state folder. This preset's `user` is the database role, not
+   * The superuser the image creates (`POSTGRES_USER`). Its password is generated into the state
+   * folder. Clients connect as roles of their own, or as this one with `sharedCredentials`. This preset's `user` is the database role, not
    * the container's user.
    * @default - the stack's project, e.g. `ashchan`
    */
   readonly user?: string;
+  /**
+   * Let every client connect as the superuser (`user`) with its password, as before least-privilege
+   * credentials. By default each client gets a role of its own (named after it, with its own
+   * generated password), owning only its schema (named after it too); a generated init script
+   * creates them.
+   * @default - one role and schema per client
+   */
+  readonly sharedCredentials?: WaiverProps;
 }
 
 // The presets' own props are taken out before the workload's are checked; naming them here only
 // lets a misspelling of one be told what was meant.
-const postgresSchema = workloadSchema.extend({ database: z.string().optional() }) as unknown as z.ZodType<WorkloadProps>;
+const postgresSchema = workloadSchema.extend({ database: z.string().optional(), sharedCredentials: z.unknown().optional() }) as unknown as z.ZodType<WorkloadProps>;
+const redisSchema = workloadSchema.extend({ sharedCredentials: z.unknown().optional() }) as unknown as z.ZodType<WorkloadProps>;
 const minioSchema = workloadSchema.extend({ rootUser: z.string().optional(), bucket: z.string().optional() }) as unknown as z.ZodType<WorkloadProps>;
 
 // The presets' own props, checked on their own: they become environment values of the container
@@ -54,7 +63,8 @@ const minioSchema = workloadSchema.extend({ rootUser: z.string().optional(), buc
 const postgresName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/, {
   error: (i) => `${JSON.stringify(i.input)} is not a PostgreSQL name: a letter or "_", then letters, digits, "_" or "-", at most 63 characters (e.g. "ashchan")`,
 });
-const postgresOwn = z.object({ database: postgresName.optional(), user: postgresName.optional() });
+const postgresOwn = z.object({ database: postgresName.optional(), user: postgresName.optional(), sharedCredentials: waiver.optional() });
+const redisOwn = z.object({ sharedCredentials: waiver.optional() });
 const minioOwn = z.object({
   rootUser: z.string().regex(/^[^\s\x00-\x1f\x7f]{3,128}$/, { error: 'must be 3-128 characters without spaces or control characters (MinIO\'s root user)' }).optional(),
   bucket: z
@@ -71,23 +81,26 @@ export class Postgres extends InfraService {
   public readonly data: Volume;
   /** Database clients connect to (`DB_DATABASE`). */
   public readonly database: string;
-  /** Role clients connect as (`DB_USERNAME`). */
+  /** The superuser the image creates (`POSTGRES_USER`); clients connect as it only with `sharedCredentials`. */
   public readonly user: string;
+  /** Why clients share the superuser's credentials; undefined: each client has its own role. */
+  public readonly sharedCredentials?: WaiverProps;
 
   constructor(scope: Construct, id: string, props: PostgresProps = {}) {
     const project = Stack.of(scope).project;
-    const { database = project, user = project, ...rest } = props;
+    const { database = project, user = project, sharedCredentials, ...rest } = props;
     const preset = withPreset(rest, {
       image: 'docker.io/library/postgres:16-alpine',
       ports: { postgres: 5432 },
       environment: { POSTGRES_DB: database, POSTGRES_USER: user },
     });
     super(scope, id, preset, postgresSchema);
-    checkProps(this, postgresOwn, { database: props.database, user: props.user });
+    checkProps(this, postgresOwn, { database: props.database, user: props.user, sharedCredentials });
     this.data = new Volume(this, 'data');
     this.addMount({ volume: this.data, target: '/var/lib/postgresql/data' });
     this.database = database;
     this.user = user;
+    this.sharedCredentials = sharedCredentials;
   }
 
   override defaultHealthcheck(): HealthcheckProps {
@@ -119,15 +132,26 @@ export class Postgres extends InfraService {
 }
 
 /** Options of the Redis preset. */
-export interface RedisProps extends Partial<WorkloadProps> {}
+export interface RedisProps extends Partial<WorkloadProps> {
+  /**
+   * Let every client authenticate as the default user with its password (`requirepass`), as before
+   * least-privilege credentials. By default each client gets an ACL user of its own (named after
+   * it, with its own generated password) limited to the keys and channels `<client>:*`.
+   * @default - one ACL user per client
+   */
+  readonly sharedCredentials?: WaiverProps;
+}
 
 /** Redis on 6379 with an append-only data volume and a `redis-cli ping` health check. */
 export class Redis extends InfraService {
   /** The data volume mounted at /data. */
   public readonly data: Volume;
+  /** Why clients share the default user's password; undefined: each client has its own ACL user. */
+  public readonly sharedCredentials?: WaiverProps;
 
   constructor(scope: Construct, id: string, props: RedisProps = {}) {
-    super(scope, id, withPreset(props, {
+    const { sharedCredentials, ...rest } = props;
+    super(scope, id, withPreset(rest, {
       image: 'docker.io/library/redis:7-alpine',
       ports: { redis: 6379 },
       // The password is in a generated configuration file (a secret, `requirepass`), never on a
@@ -136,9 +160,11 @@ export class Redis extends InfraService {
       // entrypoint: it drops root for the redis user only when its first argument is redis-server
       // (a bare `exec redis-server` from sh would run as root).
       command: ['sh', '-c', 'exec docker-entrypoint.sh redis-server - --appendonly yes < "$REDIS_CONFIG_FILE"'],
-    }));
+    }), redisSchema);
+    checkProps(this, redisOwn, { sharedCredentials });
     this.data = new Volume(this, 'data');
     this.addMount({ volume: this.data, target: '/data' });
+    this.sharedCredentials = sharedCredentials;
   }
 
   override defaultHealthcheck(): HealthcheckProps {

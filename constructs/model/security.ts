@@ -117,7 +117,8 @@ export const DEFAULT_PIDS = 1024;
 
 const REASON_ERROR = 'every relaxation of a secure default needs a reason: write why, e.g. { reason: "the image\'s entrypoint chowns its data folder" }';
 const reason = z.string({ error: REASON_ERROR }).refine((s) => s.trim().length > 0, { error: REASON_ERROR }).refine((s) => !/[\x00-\x1f\x7f]/.test(s), { error: 'must be one line without control characters (it is printed in TOPOLOGY.md and audit tables)' });
-const waiver = z.object({ reason }, { error: (i) => (i.input === undefined ? undefined : `must be { reason: "…" }: ${REASON_ERROR}`) });
+/** `{ reason }` of a relaxation: a non-empty line. */
+export const waiver = z.object({ reason }, { error: (i) => (i.input === undefined ? undefined : `must be { reason: "…" }: ${REASON_ERROR}`) });
 
 const MEMORY = /^[1-9][0-9]*[bkmg]$/;
 const TMPFS_PATH = /^\/[^:,\s\x00-\x1f\x7f]*$/;

@@ -10,6 +10,7 @@ import type { RenderedFile, Rendering } from './file.ts';
 import { renderHyperf } from './hyperf.ts';
 import { MANIFEST, renderManifest } from './manifest.ts';
 import { renderOpenssl } from './openssl.ts';
+import { renderPostgresRoles } from './postgres-roles.ts';
 import { renderSystemd } from './systemd.ts';
 import { renderTopology } from './topology.ts';
 import { renderWireguard } from './wireguard.ts';
@@ -53,6 +54,7 @@ function renderWith(stack: ResolvedStack, where: ComposeLocations): RenderOutcom
     () => renderSystemd(stack),
     () => renderHyperf(stack),
     () => renderOpenssl(stack),
+    () => renderPostgresRoles(stack),
     () => renderTopology(stack),
     () => renderWireguard(stack),
     () => renderBridgeFirewall(stack),

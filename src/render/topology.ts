@@ -1,4 +1,5 @@
 // TOPOLOGY.md: the stack as a Mermaid diagram and identity tables, the first file a person reads.
+import { POSTGRES_ROLES_FILE } from '../resolve/resolve.ts';
 import { tunnelFlows } from './firewall.ts';
 import type { ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { formatPodmanVersion } from '../../constructs/core/podman-version.ts';
@@ -79,7 +80,7 @@ export function topologyMarkdown(stack: ResolvedStack): string {
       lines.push(`| ${s.name} | ${p.port}/${p.protocol} | ${p.name} | ${pub} |`);
     }
   }
-  lines.push(...securityLines(stack), '');
+  lines.push(...credentialLines(stack), ...securityLines(stack), '');
   return lines.join('\n');
 }
 
@@ -147,6 +148,27 @@ function hostFolderLines(stack: ResolvedStack): string[] {
     'Host folders',
     "Folders of the hosts mounted into containers. A relative `hostPath` resolves below the host root's `data/` folder; the compose files in out/ keep them in the state folder instead, so that no data lands in out/.",
     ['Service', 'Container path', 'On the host', 'Compose from out/', '`podmesh apply`'],
+    rows,
+  );
+}
+
+/** How the clients of each PostgreSQL and Redis service authenticate; a shared superuser is a relaxation with its reason. */
+function credentialLines(stack: ResolvedStack): string[] {
+  const rows = stack.services.flatMap((s) => {
+    const c = s.credentials;
+    if (!c || c.clients.length === 0) return [];
+    const how = c.shared
+      ? `shared: every client ${c.kind === 'postgres' ? 'connects' : 'authenticates'} as \`${c.shared.user}\` (${c.shared.reason.replaceAll('|', '\\|')})`
+      : c.kind === 'postgres'
+        ? `a role each, named after the client, owning only its schema of the same name in \`${c.database}\` (\`config/${s.name}/${POSTGRES_ROLES_FILE}\`)`
+        : 'an ACL user each, named after the client, limited to keys and channels `<client>:*`, no @admin or @dangerous command';
+    return [`| ${s.name} | ${c.clients.map((x) => x.name).join(', ')} | ${how} |`];
+  });
+  if (rows.length === 0) return [];
+  return tableSection(
+    'Database credentials',
+    'How the clients of PostgreSQL and Redis authenticate: each with its own generated password, as a role or ACL user of its own unless the server shares its superuser (`sharedCredentials`, with the reason).',
+    ['Service', 'Clients', 'Credentials'],
     rows,
   );
 }

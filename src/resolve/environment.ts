@@ -27,8 +27,16 @@ export function mtlsUrl(dnsName: string, port: number): string {
 
 /** Infrastructure a workload depends on, by kind. */
 export interface InfraEndpoints {
-  readonly postgres?: { readonly dnsName: string; readonly port: number; readonly database: string; readonly user: string };
-  readonly redis?: { readonly dnsName: string; readonly port: number };
+  /**
+   * `user`: the client's own role (or the superuser with shared credentials); `schema`: the
+   * schema its role owns (none when shared); `passwordId`: the secret id of the role's password.
+   */
+  readonly postgres?: { readonly dnsName: string; readonly port: number; readonly database: string; readonly user: string; readonly schema?: string; readonly passwordId: string };
+  /**
+   * `user` and `prefix`: the client's own ACL user and the key prefix it is limited to (none when
+   * shared: the default user); `passwordId`: the secret id of its password.
+   */
+  readonly redis?: { readonly dnsName: string; readonly port: number; readonly user?: string; readonly prefix?: string; readonly passwordId: string };
   readonly minio?: { readonly dnsName: string; readonly port: number; readonly user: string; readonly bucket: string };
 }
 
@@ -80,9 +88,13 @@ export function generatedEnvironment(kind: 'app' | 'infra', ctx: EnvironmentCont
       ['DB_PORT', String(postgres.port)],
       ['DB_DATABASE', postgres.database],
       ['DB_USERNAME', postgres.user],
+      ...(postgres.schema ? [['DB_SCHEMA', postgres.schema] as [string, string]] : []),
     );
   }
-  if (redis) env.push(['REDIS_HOST', redis.dnsName], ['REDIS_PORT', String(redis.port)]);
+  if (redis) {
+    env.push(['REDIS_HOST', redis.dnsName], ['REDIS_PORT', String(redis.port)]);
+    if (redis.user) env.push(['REDIS_USERNAME', redis.user], ['REDIS_PREFIX', redis.prefix ?? `${redis.user}:`]);
+  }
   if (minio) {
     env.push(
       ['S3_ENDPOINT', `https://${minio.dnsName}:${minio.port}`],
@@ -108,8 +120,10 @@ export interface SecretFile {
   /** `<workload>/<name>`, e.g. `postgres/password`: the value's key in the state's `secrets/values.json`. */
   readonly id: string;
   readonly format: SecretFormat;
-  /** The variable that names the mounted file, e.g. `DB_PASSWORD_FILE`. */
-  readonly variable: string;
+  /** The variable that names the mounted file, e.g. `DB_PASSWORD_FILE`; none for a file read by its path. */
+  readonly variable?: string;
+  /** A Redis configuration's ACL users: user name and password id each. */
+  readonly acl?: readonly { readonly user: string; readonly id: string }[];
 }
 
 /** The file a secret is kept in (state folder's `secrets/`, the host root's `secrets/`) and mounted as (`/run/secrets/`). */
@@ -123,14 +137,19 @@ export function secretTarget(id: string, format: SecretFormat): string {
 }
 
 /**
- * The secret files of a workload: its own (`own`, by variable) and the passwords of the
- * infrastructure it connects to (`DB_PASSWORD_FILE`, `REDIS_AUTH_FILE`, `S3_SECRET_FILE`), each
- * named by a `*_FILE` variable; no value is ever in the environment.
+ * The secret files of a workload: its own (`own`, by variable) and the passwords it connects to
+ * its infrastructure with (`DB_PASSWORD_FILE`, `REDIS_AUTH_FILE`, `S3_SECRET_FILE`), each named
+ * by a `*_FILE` variable; no value is ever in the environment.
  */
-export function secretFiles(own: Readonly<Record<string, { readonly id: string; readonly format?: SecretFormat }>>, infra: InfraEndpoints & { readonly names: { readonly postgres?: string; readonly redis?: string; readonly minio?: string } }): SecretFile[] {
+export function secretFiles(own: Readonly<Record<string, { readonly id: string; readonly format?: SecretFormat }>>, infra: InfraEndpoints & { readonly names: { readonly minio?: string } }): SecretFile[] {
   const files: SecretFile[] = Object.entries(own).map(([variable, s]) => ({ id: s.id, format: s.format ?? 'value', variable }));
-  if (infra.postgres && infra.names.postgres) files.push({ id: `${infra.names.postgres}/password`, format: 'value', variable: 'DB_PASSWORD_FILE' });
-  if (infra.redis && infra.names.redis) files.push({ id: `${infra.names.redis}/password`, format: 'value', variable: 'REDIS_AUTH_FILE' });
+  if (infra.postgres) files.push({ id: infra.postgres.passwordId, format: 'value', variable: 'DB_PASSWORD_FILE' });
+  if (infra.redis) files.push({ id: infra.redis.passwordId, format: 'value', variable: 'REDIS_AUTH_FILE' });
   if (infra.minio && infra.names.minio) files.push({ id: `${infra.names.minio}/password`, format: 'value', variable: 'S3_SECRET_FILE' });
   return files;
+}
+
+/** The secret id of a client's own password for server `server`: `<client>/<server>-password`. */
+export function clientPasswordId(client: string, server: string): string {
+  return `${client}/${server}-password`;
 }

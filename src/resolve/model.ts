@@ -253,11 +253,13 @@ export interface ResolvedService {
   /** Environment, sorted by name. */
   readonly environment: readonly (readonly [string, string])[];
   /**
-   * Generated secrets the container reads from files (sorted by variable): kept in the state's
-   * `secrets/<file>` (0600), mounted read-only at `/run/secrets/<file>`, named by a `*_FILE`
-   * variable in `environment`. Their values are in no environment, unit or file under `out/`.
+   * Generated secrets the container reads from files (sorted by variable, then the unnamed ones by
+   * id): kept in the state's `secrets/<file>` (0600), mounted read-only at `/run/secrets/<file>`,
+   * named by a `*_FILE` variable in `environment` (or read by path, see ResolvedSecret.variable). Their values are in no environment, unit or file under `out/`.
    */
   readonly secrets: readonly ResolvedSecret[];
+  /** A PostgreSQL or Redis service: how its clients authenticate (TOPOLOGY.md, the roles script). */
+  readonly credentials?: ResolvedCredentials;
   /** Services this one may call over mTLS (the call policy), in stack order. */
   readonly calls: readonly string[];
   /** Services allowed to call this one, in stack order. */
@@ -388,10 +390,37 @@ export interface ResolvedSecret {
   readonly id: string;
   /** What the file holds: the value, or a Redis configuration built from it. */
   readonly format: 'value' | 'redis-conf';
-  /** The variable naming the mounted file, e.g. `DB_PASSWORD_FILE`. */
-  readonly variable: string;
+  /**
+   * The variable naming the mounted file, e.g. `DB_PASSWORD_FILE`; none for a file the container
+   * reads by its path (a client's password PostgreSQL's roles script sets).
+   */
+  readonly variable?: string;
   /** File name in the state's and the host root's `secrets/`, and below `/run/secrets/`: `postgres.password`. */
   readonly file: string;
   /** Where it is mounted in the container: `/run/secrets/<file>`. */
   readonly target: string;
+  /**
+   * A Redis configuration's ACL users besides the default one: each client's user name and the id
+   * of its password (the file holds only the password's SHA-256), sorted by user.
+   */
+  readonly acl?: readonly { readonly user: string; readonly id: string }[];
+}
+
+/** How the clients of a PostgreSQL or Redis service authenticate. */
+export interface ResolvedCredentials {
+  readonly kind: 'postgres' | 'redis';
+  /**
+   * Every client connects as `user` (PostgreSQL's superuser, Redis' `default`) with the server's
+   * password, because of `reason`; undefined: each client has a role or ACL user of its own.
+   */
+  readonly shared?: { readonly user: string; readonly reason: string };
+  /** PostgreSQL's database, where each client's role gets its schema. */
+  readonly database?: string;
+  /**
+   * The clients (the workloads that depend on the server), sorted by name: the role or ACL user
+   * name (the client's own, unless shared), the secret id of the password it connects with, and,
+   * for PostgreSQL's own roles, where the server mounts that password (its roles script reads it;
+   * Redis needs only its hash, in its configuration).
+   */
+  readonly clients: readonly { readonly name: string; readonly secretId: string; readonly target?: string }[];
 }

@@ -15,6 +15,15 @@ export const HYPERF_FILES = ['server.php', 'mtls_client.php', 'mtls_policy.php']
 /** The service's generated OpenSSL configuration, under the host folder's `config/<service>/`. */
 export const OPENSSL_CONF_FILE = 'openssl.cnf';
 
+/** PostgreSQL's generated roles script, under the host folder's `config/<service>/`. */
+export const POSTGRES_ROLES_FILE = 'podmesh-roles.sh';
+
+/**
+ * Where the official postgres image runs (sources, for a non-executable `*.sh`) init scripts on
+ * its first start; also the path of the documented command for an existing database.
+ */
+export const POSTGRES_ROLES_PATH = `/docker-entrypoint-initdb.d/${POSTGRES_ROLES_FILE}`;
+
 /** An absolute host path as given (without a trailing `/`); a relative one without `./` and `//`. */
 function normalizeFolder(path: string): string {
   const n = posix.normalize(path);
@@ -22,7 +31,7 @@ function normalizeFolder(path: string): string {
 }
 
 /** Every mount of a workload, in a fixed order; a target mounted twice is reported. */
-export function resolveMounts(w: Workload, names: Names, issues: IssueCollector): ResolvedMount[] {
+export function resolveMounts(w: Workload, names: Names, issues: IssueCollector, generated: { readonly postgresRoles?: boolean } = {}): ResolvedMount[] {
   const hyperf = w instanceof Service ? w.hyperf : undefined;
   const mounts: ResolvedMount[] = [
     ...w.mounts.map((m): ResolvedMount => ({
@@ -34,6 +43,7 @@ export function resolveMounts(w: Workload, names: Names, issues: IssueCollector)
     })),
     ...hyperfMounts(w.name, hyperf),
     ...(w instanceof Service ? [opensslMount(w.name)] : []),
+    ...(generated.postgresRoles ? [{ type: 'bind', source: `./${serviceConfigPath(w.name, POSTGRES_ROLES_FILE)}`, target: POSTGRES_ROLES_PATH, readOnly: true } satisfies ResolvedMount] : []),
     ...w.tlsMounts().map((m): ResolvedMount => ({
       type: 'pki',
       source: m.file ? `${w.name}/${m.file}` : w.name,

@@ -1,16 +1,17 @@
 // Phase: each workload as a plain ResolvedService: identity, address, ports, the environment
 // podmesh generates (and user variables that must not clash with it), mounts, health, order.
 import type { IssueCollector } from '../../constructs/core/errors.ts';
+import { Postgres, Redis } from '../../constructs/model/infra.ts';
 import { Service } from '../../constructs/model/service.ts';
 import type { Workload } from '../../constructs/model/workload.ts';
 import { compare } from '../io/sort.ts';
 import { withRemoteWaits } from './cross-host.ts';
 import type { InfraDependencies, ServiceGraph } from './dependencies.ts';
-import { generatedEnvironment, mtlsUrl, secretFileName, secretFiles, secretTarget, SECRETS_DIR, type InfraEndpoints } from './environment.ts';
+import { clientPasswordId, generatedEnvironment, mtlsUrl, secretFileName, secretFiles, secretTarget, SECRETS_DIR, type InfraEndpoints, type SecretFile } from './environment.ts';
 import { healthOf, resolveHealthcheck } from './health.ts';
 import type { Inventory } from './inventory.ts';
 import type { Unplaced } from '../layout.ts';
-import type { ResolvedPort, ResolvedSecurity, ResolvedService } from './model.ts';
+import type { ResolvedCredentials, ResolvedPort, ResolvedSecret, ResolvedSecurity, ResolvedService } from './model.ts';
 import { resolveMounts } from './mounts.ts';
 import { resolveSecurity } from './security.ts';
 import type { Names } from './naming.ts';
@@ -45,7 +46,7 @@ function resolveService(w: Workload, facts: ServiceFacts, issues: IssueCollector
   // Checked for every workload, so their problems show even when another phase left it without an address.
   const ports = facts.portsOf.get(w)!;
   const environment = serviceEnvironment(w, facts, issues);
-  const mounts = resolveMounts(w, names, issues);
+  const mounts = resolveMounts(w, names, issues, { postgresRoles: hasRolesScript(environment.credentials) });
   const publicTls = w instanceof Service && w.publicTls ? { publicTlsPort: publicTlsPort(w, ports, issues) } : {};
   const host = placement.hostOf.get(w);
   const security = withSecretsTmpfs(resolveSecurity(w, host, issues), environment.secrets.length > 0);
@@ -100,11 +101,12 @@ function withSecretsTmpfs(security: ResolvedSecurity, secrets: boolean): Resolve
 }
 
 /** Generated, env-file and user variables (sorted), and the secret ones; a user variable may not redefine a generated one. */
-function serviceEnvironment(w: Workload, facts: ServiceFacts, issues: IssueCollector): Pick<ResolvedService, 'environment' | 'secrets'> {
+function serviceEnvironment(w: Workload, facts: ServiceFacts, issues: IssueCollector): Pick<ResolvedService, 'environment' | 'secrets' | 'credentials'> {
   const { names, graph, inv } = facts;
   const dnsOf = (name: string) => names.dnsOf.get(inv.byName.get(name)!) ?? name;
   const deps = graph.infraOf.get(w)!;
-  const infra = infraEndpoints(deps, facts);
+  const infra = infraEndpoints(w, deps, facts, issues);
+  const credentials = serverCredentials(w, facts);
   const generated = generatedEnvironment(w.kind, {
     serviceName: w.props.serviceName ?? w.name,
     dnsName: names.dnsOf.get(w) ?? w.name,
@@ -113,17 +115,23 @@ function serviceEnvironment(w: Workload, facts: ServiceFacts, issues: IssueColle
     allowedClients: graph.calls.callers.get(w.name)!.map(dnsOf).sort(compare),
     infra,
   });
-  const secrets = secretFiles(
-    Object.fromEntries(Object.entries(w.secretFiles()).map(([k, f]) => [k, { id: `${w.name}/${f.secret}`, ...(f.format ? { format: f.format } : {}) }])),
-    { ...infra, names: { postgres: deps.postgres?.name, redis: deps.redis?.name, minio: deps.minio?.name } },
-  )
-    .map((f) => ({ ...f, file: secretFileName(f.id, f.format), target: secretTarget(f.id, f.format) }))
-    .sort((a, b) => compare(a.variable, b.variable));
+  const files = withServerSecrets(
+    secretFiles(
+      Object.fromEntries(Object.entries(w.secretFiles()).map(([k, f]) => [k, { id: `${w.name}/${f.secret}`, ...(f.format ? { format: f.format } : {}) }])),
+      { ...infra, names: { minio: deps.minio?.name } },
+    ),
+    credentials,
+  );
+  const secrets = files
+    .map((f): ResolvedSecret => ({ ...f, file: secretFileName(f.id, f.format), target: secretTarget(f.id, f.format) }))
+    // Named files by variable, then the unnamed ones (a server's copies of its clients' passwords) by id.
+    .sort((a, b) => (a.variable === undefined) !== (b.variable === undefined) ? (a.variable === undefined ? 1 : -1) : compare(a.variable ?? a.id, b.variable ?? b.id));
+  const named = secrets.flatMap((f) => (f.variable ? [{ variable: f.variable, target: f.target }] : []));
   // The variables naming the secret files are generated like the rest.
-  const withFiles: [string, string][] = [...generated, ...secrets.map((f): [string, string] => [f.variable, f.target])];
+  const withFiles: [string, string][] = [...generated, ...named.map((f): [string, string] => [f.variable, f.target])];
   const env = new Map(withFiles);
   // The plain variable beside a secret's *_FILE one would put a password in the environment.
-  const plain = secrets.filter((f) => f.variable.endsWith('_FILE')).map((f): [string, string] => [f.variable.slice(0, -'_FILE'.length), `(a secret: a file mounted at ${f.target}, named by ${f.variable})`]);
+  const plain = named.filter((f) => f.variable.endsWith('_FILE')).map((f): [string, string] => [f.variable.slice(0, -'_FILE'.length), `(a secret: a file mounted at ${f.target}, named by ${f.variable})`]);
   const reserved = new Map([...withFiles, ...plain]);
   for (const { name, value, file } of w.fileEnvironment) {
     if (reserved.has(name)) {
@@ -137,20 +145,91 @@ function serviceEnvironment(w: Workload, facts: ServiceFacts, issues: IssueColle
     }
     env.set(k, v);
   }
-  return { environment: [...env].sort(([a], [b]) => compare(a, b)), secrets };
+  return { environment: [...env].sort(([a], [b]) => compare(a, b)), secrets, ...(credentials ? { credentials } : {}) };
 }
 
-/** Where a workload reaches the infrastructure it depends on. */
-function infraEndpoints(deps: InfraDependencies, facts: ServiceFacts): InfraEndpoints {
+/**
+ * Role names PostgreSQL refuses (`public`, `none`); a workload's name is a DNS label, so the other
+ * reserved ones (`pg_*`, `current_user`, …) cannot occur.
+ */
+const RESERVED_ROLES: ReadonlySet<string> = new Set(['public', 'none']);
+
+/**
+ * Where a workload reaches the infrastructure it depends on, and as whom: by default its own
+ * PostgreSQL role and Redis ACL user, both named after it, each with a password of its own; the
+ * server's superuser or default user when the server shares its credentials.
+ */
+function infraEndpoints(w: Workload, deps: InfraDependencies, facts: ServiceFacts, issues: IssueCollector): InfraEndpoints {
   const { names, portsOf, inv } = facts;
   const dns = (w: Workload) => names.dnsOf.get(w) ?? w.name;
   const portOf = (w: Workload, name: string, fallback: number): number => portsOf.get(w)?.find((p) => p.name === name)?.port ?? fallback;
   const { postgres, redis, minio } = deps;
+  const optOut = (server: string) => `or give ${server} sharedCredentials: { reason: "…" } to let every client use its superuser`;
+  if (postgres && !postgres.sharedCredentials) {
+    if (w.name === postgres.user) issues.add(w.node.path, `would connect to ${postgres.name} as its own role "${w.name}", which is ${postgres.name}'s superuser (user "${postgres.user}"). Rename the workload or ${postgres.name}'s user, ${optOut(postgres.name)}.`);
+    else if (RESERVED_ROLES.has(w.name)) issues.add(w.node.path, `would connect to ${postgres.name} as its own role "${w.name}", a name PostgreSQL reserves. Rename the workload, ${optOut(postgres.name)}.`);
+  }
+  if (redis && !redis.sharedCredentials && w.name === 'default') {
+    issues.add(w.node.path, `would connect to ${redis.name} as its own ACL user "default", which is Redis' default user. Rename the workload, or give ${redis.name} sharedCredentials: { reason: "…" } to let every client use the default user.`);
+  }
   return {
-    ...(postgres ? { postgres: { dnsName: dns(postgres), port: portOf(postgres, 'postgres', 5432), database: postgres.database, user: postgres.user } } : {}),
-    ...(redis ? { redis: { dnsName: dns(redis), port: portOf(redis, 'redis', 6379) } } : {}),
+    ...(postgres
+      ? {
+          postgres: {
+            dnsName: dns(postgres),
+            port: portOf(postgres, 'postgres', 5432),
+            database: postgres.database,
+            ...(postgres.sharedCredentials
+              ? { user: postgres.user, passwordId: `${postgres.name}/password` }
+              : { user: w.name, schema: w.name, passwordId: clientPasswordId(w.name, postgres.name) }),
+          },
+        }
+      : {}),
+    ...(redis
+      ? {
+          redis: {
+            dnsName: dns(redis),
+            port: portOf(redis, 'redis', 6379),
+            ...(redis.sharedCredentials ? { passwordId: `${redis.name}/password` } : { user: w.name, prefix: `${w.name}:`, passwordId: clientPasswordId(w.name, redis.name) }),
+          },
+        }
+      : {}),
     ...(minio ? { minio: { dnsName: dns(minio), port: portOf(minio, 'api', 9000), user: minio.rootUser, bucket: minio.bucket ?? inv.stack.project } } : {}),
   };
+}
+
+/** Whether a PostgreSQL service gets the roles script: its clients have roles of their own. */
+export function hasRolesScript(c: ResolvedCredentials | undefined): boolean {
+  return c?.kind === 'postgres' && !c.shared && c.clients.length > 0;
+}
+
+/** A PostgreSQL or Redis workload's clients (the workloads that depend on it), and how they authenticate. */
+function serverCredentials(w: Workload, facts: ServiceFacts): ResolvedCredentials | undefined {
+  if (!(w instanceof Postgres) && !(w instanceof Redis)) return undefined;
+  const kind = w instanceof Postgres ? 'postgres' : 'redis';
+  const reason = w.sharedCredentials?.reason;
+  const clients = facts.inv.workloads
+    .filter((c) => facts.graph.infraOf.get(c)?.[kind] === w)
+    .map((c) => {
+      if (reason !== undefined) return { name: c.name, secretId: `${w.name}/password` };
+      const secretId = clientPasswordId(c.name, w.name);
+      // PostgreSQL's roles script reads each client's password from its file; Redis' configuration holds only its hash.
+      return { name: c.name, secretId, ...(kind === 'postgres' ? { target: secretTarget(secretId, 'value') } : {}) };
+    })
+    .sort((a, b) => compare(a.name, b.name));
+  const shared = reason === undefined ? {} : { shared: { user: w instanceof Postgres ? w.user : 'default', reason } };
+  return { kind, ...shared, ...(w instanceof Postgres ? { database: w.database } : {}), clients };
+}
+
+/**
+ * A server's secret files with its clients' credentials: PostgreSQL mounts each client's password
+ * (no variable: its roles script reads them by path); Redis' configuration gets one ACL user per client.
+ */
+function withServerSecrets(files: SecretFile[], credentials: ResolvedCredentials | undefined): SecretFile[] {
+  if (!credentials || credentials.shared || credentials.clients.length === 0) return files;
+  if (credentials.kind === 'postgres') return [...files, ...credentials.clients.map((c): SecretFile => ({ id: c.secretId, format: 'value' }))];
+  const acl = credentials.clients.map((c) => ({ user: c.name, id: c.secretId }));
+  return files.map((f) => (f.format === 'redis-conf' ? { ...f, acl } : f));
 }
 
 /** The port that terminates public TLS: it must be declared, over TCP, and not the mTLS listener. */

@@ -94,12 +94,13 @@ export const WRONG_PASSWORD_PHP = [
   'try { new PDO("pgsql:host={$e[\'DB_HOST\']};port={$e[\'DB_PORT\']};dbname={$e[\'DB_DATABASE\']};connect_timeout=3", $e[\'DB_USERNAME\'], "wrong-password"); echo "postgres: accepted\n"; }',
   'catch (PDOException $x) { echo "postgres: ", $x->getMessage(), "\n"; }',
   '$r = new Redis(); $r->connect($e[\'REDIS_HOST\'], (int) $e[\'REDIS_PORT\'], 3);',
-  'try { echo "redis: ", $r->auth("wrong-password") ? "accepted" : "refused", "\n"; } catch (RedisException $x) { echo "redis: ", $x->getMessage(), "\n"; }',
+  // As the container's own ACL user when it has one (AUTH <user> <password>).
+  'try { echo "redis: ", $r->auth(isset($e[\'REDIS_USERNAME\']) ? [$e[\'REDIS_USERNAME\'], "wrong-password"] : "wrong-password") ? "accepted" : "refused", "\n"; } catch (RedisException $x) { echo "redis: ", $x->getMessage(), "\n"; }',
 ].join(' ');
 
-/** Asserts the output of {@link WRONG_PASSWORD_PHP}: both servers refused. */
-export function expectWrongPasswordRefused(stdout: string, stderr: string): void {
-  expect(stdout, stderr).toMatch(/^postgres: .*password authentication failed for user "ashchan"/m);
+/** Asserts the output of {@link WRONG_PASSWORD_PHP}: both servers refused `role` (boards' own, by default). */
+export function expectWrongPasswordRefused(stdout: string, stderr: string, role = 'boards'): void {
+  expect(stdout, stderr).toMatch(new RegExp(`^postgres: .*password authentication failed for user "${role}"`, 'm'));
   // phpredis throws (its message prefixed "redis: " by some versions) or returns false.
   expect(stdout).toMatch(/^redis: (refused|(redis: )?WRONGPASS invalid username-password pair or user is disabled\.)$/m);
   expect(stdout).not.toContain('accepted');

@@ -242,7 +242,10 @@ final class Sample
         return rtrim($value, "\r\n");
     }
 
-    /** SELECT 1 with the generated DB_* settings and the DB_PASSWORD secret (from DB_PASSWORD_FILE). */
+    /**
+     * SELECT 1 with the generated DB_* settings and the DB_PASSWORD secret (from DB_PASSWORD_FILE);
+     * with DB_SCHEMA (the client's own role), its schema must be the role's search_path.
+     */
     private function checkPostgres(): string
     {
         $driver = $this->env['DB_DRIVER'] ?? 'pgsql';
@@ -268,13 +271,27 @@ final class Sample
         try {
             $pdo = new \PDO($dsn, $this->env['DB_USERNAME'] ?? 'postgres', $password, [\PDO::ATTR_ERRMODE => \PDO::ERRMODE_EXCEPTION, \PDO::ATTR_TIMEOUT => 3]);
             $one = $pdo->query('SELECT 1')->fetchColumn();
-            return (string) $one === '1' ? 'ok' : "SELECT 1 returned {$one}";
+            if ((string) $one !== '1') {
+                return "SELECT 1 returned {$one}";
+            }
+            $schema = $this->env['DB_SCHEMA'] ?? '';
+            if ($schema !== '') {
+                $current = (string) $pdo->query('SELECT current_schema()')->fetchColumn();
+                if ($current !== $schema) {
+                    return "current_schema() is \"{$current}\", not DB_SCHEMA \"{$schema}\"";
+                }
+            }
+            return 'ok';
         } catch (\PDOException $e) {
             return $e->getMessage();
         }
     }
 
-    /** AUTH with the REDIS_AUTH secret (from REDIS_AUTH_FILE), then PING, in RESP over a Swoole coroutine socket. */
+    /**
+     * AUTH with the REDIS_AUTH secret (from REDIS_AUTH_FILE), as the ACL user REDIS_USERNAME when
+     * set (`AUTH <user> <password>`, Redis 6+), else as the default user; then PING, in RESP over a
+     * Swoole coroutine socket.
+     */
     private function checkRedis(): string
     {
         $auth = $this->secret('REDIS_AUTH');
@@ -288,7 +305,8 @@ final class Sample
         }
         try {
             if ($auth !== '') {
-                $reply = $this->redis($client, ['AUTH', $auth]);
+                $user = $this->env['REDIS_USERNAME'] ?? '';
+                $reply = $this->redis($client, $user !== '' ? ['AUTH', $user, $auth] : ['AUTH', $auth]);
                 if ($reply !== '+OK') {
                     return "AUTH refused: {$reply}";
                 }

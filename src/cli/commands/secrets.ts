@@ -1,4 +1,5 @@
 // `podmesh secrets rotate`: new values for a service's generated secrets, on purpose, then a synth.
+import { postgresRolesCommand } from '../../render/postgres-roles.ts';
 import type { ResolvedService, ResolvedStack } from '../../resolve/model.ts';
 import { resolveStacks, selectStacks, synth } from '../../synth.ts';
 import { HELP, type Command } from '../command.ts';
@@ -45,15 +46,20 @@ export const secretsRotateCommand: Command<SecretsRotateArgs> = {
 };
 
 /**
- * What to do once secrets `ids` have new values: redeploy every service that mounts one (the
- * server and its clients, by host): each reads its secret files when it starts, and a running
- * container keeps the file it was started with. Where the server keeps the old value in its data
- * (PostgreSQL's role password), the command that sets the new one there, reading it from the
- * mounted secret file so that it is never on a command line.
+ * What to do once secrets `ids` have new values: redeploy every service that mounts one or whose
+ * configuration is built from one (the server and its clients, by host): each reads its secret
+ * files when it starts, and a running container keeps the file it was started with. Where the
+ * server keeps the old value in its data (PostgreSQL's role passwords), the command that sets the
+ * new one there, reading it from the mounted secret file so that it is never on a command line.
  */
 export function afterRotation(stack: ResolvedStack, ids: readonly string[]): string[] {
-  const carriers = stack.services.filter((s) => s.secrets.some((f) => ids.includes(f.id)));
-  const isServer = (s: ResolvedService) => s.secrets.some((f) => ids.includes(f.id) && f.id.startsWith(`${s.name}/`));
+  const rotatedIn = (f: ResolvedService['secrets'][number]) => ids.includes(f.id) || (f.acl ?? []).some((a) => ids.includes(a.id));
+  const carriers = stack.services.filter((s) => s.secrets.some(rotatedIn));
+  // A server: its own secret rotated, or one of its clients' own credentials (a role, an ACL user).
+  const clientsRotated = (s: ResolvedService) => (s.credentials && !s.credentials.shared ? s.credentials.clients : []).filter((c) => ids.includes(c.secretId)).map((c) => c.name);
+  // A client's own PostgreSQL or Redis password is its server's credential: the server goes first.
+  const credentialIds = new Set(stack.services.flatMap((s) => (s.credentials && !s.credentials.shared ? s.credentials.clients.map((c) => c.secretId) : [])));
+  const isServer = (s: ResolvedService) => s.secrets.some((f) => ids.includes(f.id) && f.id.startsWith(`${s.name}/`) && !credentialIds.has(f.id)) || clientsRotated(s).length > 0;
   const hosts = [...new Set(carriers.map((s) => s.host))];
   const lines = hosts.map((h) => {
     const servers = carriers.filter((s) => s.host === h && isServer(s)).map((s) => s.name);
@@ -64,14 +70,23 @@ export function afterRotation(stack: ResolvedStack, ids: readonly string[]): str
   });
   for (const s of carriers) {
     const own = s.secrets.filter((f) => ids.includes(f.id) && f.id.startsWith(`${s.name}/`));
+    const roles = s.credentials?.kind === 'postgres' ? clientsRotated(s) : [];
     if (own.some((f) => f.variable === 'POSTGRES_PASSWORD_FILE')) {
       lines.push(
         `PostgreSQL keeps its role's password in its data: once ${s.name} runs with the new secret, and before its clients come back, set it there (host ${s.host}):`,
         `  podman exec ${s.containerName} sh -c '${POSTGRES_SET_PASSWORD}'`,
       );
-    } else if (own.length > 0) {
+    }
+    if (roles.length > 0) {
+      lines.push(
+        `PostgreSQL keeps the passwords of roles ${roles.join(', ')} in its data: once ${s.name} runs with the new secret files, and before those clients come back, set them there with its roles script (host ${s.host}; idempotent):`,
+        `  ${postgresRolesCommand(s.containerName)}`,
+      );
+    } else if (own.length > 0 && !own.some((f) => f.variable === 'POSTGRES_PASSWORD_FILE')) {
       lines.push(`${s.name} reads ${[...new Set(own.map((f) => f.target))].join(', ')} when it starts: the redeploy applies it.`);
     }
+    const acl = s.secrets.flatMap((f) => (f.acl ?? []).filter((a) => ids.includes(a.id)).map((a) => a.user));
+    if (acl.length > 0 && own.length === 0) lines.push(`${s.name} reads its ACL users (${[...new Set(acl)].join(', ')}) from its configuration when it starts: the redeploy applies it.`);
   }
   return lines;
 }
