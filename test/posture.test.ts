@@ -59,7 +59,8 @@ describe('secure defaults of a stack that says nothing about security', () => {
       noNewPrivileges: true,
       capAdd: ['CHOWN', 'DAC_READ_SEARCH', 'FOWNER', 'SETGID', 'SETUID'],
       readOnlyRootFilesystem: true,
-      tmpfs: [{ path: '/tmp' }, { path: '/var/run/postgresql' }],
+      // /run/secrets: where Podman mounts its secrets in a read-only container (README, Secrets).
+      tmpfs: [{ path: '/run/secrets', mode: '0755' }, { path: '/tmp' }, { path: '/var/run/postgresql' }],
       memory: '1g',
       pids: 1024,
       userNamespace: 'auto',
@@ -74,7 +75,7 @@ describe('secure defaults of a stack that says nothing about security', () => {
     expect(serviceOf(resolved, 'files').security.capAdd).toEqual([]);
     expect(serviceOf(resolved, 'files').security.runAs).toBe('root');
     expect(serviceOf(resolved, 'api').security.capAdd).toEqual([]);
-    expect(serviceOf(resolved, 'api').security.tmpfs).toEqual([{ path: '/opt/www/runtime' }, { path: '/tmp' }]);
+    expect(serviceOf(resolved, 'api').security.tmpfs).toEqual([{ path: '/opt/www/runtime' }, { path: '/run/secrets', mode: '0755' }, { path: '/tmp' }]);
   });
 
   it('GIVEN the stack WHEN synthesized THEN compose and Quadlet carry every default', async () => {
@@ -87,7 +88,7 @@ describe('secure defaults of a stack that says nothing about security', () => {
         cap_drop: ['ALL'],
         cap_add: ['CHOWN', 'DAC_READ_SEARCH', 'FOWNER', 'SETGID', 'SETUID'],
         read_only: true,
-        tmpfs: ['/tmp', '/var/run/postgresql'],
+        tmpfs: ['/run/secrets:mode=0755', '/tmp', '/var/run/postgresql'],
         userns_mode: 'auto',
         mem_limit: '1g',
         pids_limit: 1024,
@@ -96,7 +97,7 @@ describe('secure defaults of a stack that says nothing about security', () => {
       // Certificates are chowned to the container's root in its own user namespace (U).
       expect(compose.services.api!.volumes).toContainEqual(expect.stringMatching(/pki\/services\/api:\/etc\/mtls:ro,Z,U$/));
       const unit = readFileSync(join(out.path, 'mini/hosts/local/quadlet/mini-db.container'), 'utf8');
-      expect(unit).toContain('Tmpfs=/tmp\nTmpfs=/var/run/postgresql\nUserNS=auto\n');
+      expect(unit).toContain('Tmpfs=/run/secrets:mode=0755\nTmpfs=/tmp\nTmpfs=/var/run/postgresql\nUserNS=auto\n');
       expect(unit).toContain('ReadOnly=true\nNoNewPrivileges=true\nDropCapability=all\nAddCapability=CHOWN\nAddCapability=DAC_READ_SEARCH\nAddCapability=FOWNER\nAddCapability=SETGID\nAddCapability=SETUID\nPidsLimit=1024\n');
       expect(unit).toMatch(/^PodmanArgs=--memory=1g( |$)/m);
     } finally {

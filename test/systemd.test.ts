@@ -105,9 +105,9 @@ describe.skipIf(!quadlet || !analyze)('Quadlet units of ashchan-dev', () => {
       ],
       envFiles: [],
       // Secrets as Podman secrets of the stack, never an env file or a bind mount.
-      secrets: ['ashchan-dev-postgres.password,type=mount,target=postgres.password', 'ashchan-dev-redis.password,type=mount,target=redis.password'],
+      secrets: ['ashchan-dev-auth.postgres-password,type=mount,target=auth.postgres-password', 'ashchan-dev-auth.redis-password,type=mount,target=auth.redis-password'],
     });
-    expect(auth.env).toMatchObject({ DB_PASSWORD_FILE: '/run/secrets/postgres.password', REDIS_AUTH_FILE: '/run/secrets/redis.password' });
+    expect(auth.env).toMatchObject({ DB_USERNAME: 'auth', DB_PASSWORD_FILE: '/run/secrets/auth.postgres-password', REDIS_USERNAME: 'auth', REDIS_AUTH_FILE: '/run/secrets/auth.redis-password' });
     expect(Object.keys(auth.env).filter((k) => /PASSWORD$|AUTH$|SECRET$/.test(k))).toEqual([]);
     // postgres is awaited healthy by auth: its unit turns active only once healthy.
     expect(podmanRun(gen.services.get('ashchan-postgres.service')!).sdnotify).toBe('healthy');
@@ -152,9 +152,9 @@ describe.skipIf(!quadlet || !analyze)('a rootful host', () => {
     expect(gen.complaints).toEqual([]);
     expect(podmanRun(gen.services.get('sys-api.service')!).volumes).toContain('/etc/podmesh/sys/pki/services/api:/etc/mtls:ro,Z,U');
     expect(podmanRun(gen.services.get('sys-api.service')!).envFiles).toEqual([]);
-    expect(podmanRun(gen.services.get('sys-api.service')!).secrets).toEqual(['sys-db.password,type=mount,target=db.password']);
+    expect(podmanRun(gen.services.get('sys-api.service')!).secrets).toEqual(['sys-api.db-password,type=mount,target=api.db-password']);
     // The secrets unit creates it from the host root's 0600 copy, before the containers.
-    expect(readFileSync(join(host, 'systemd/podmesh-sys-secrets.service'), 'utf8')).toContain('ExecStart=/usr/bin/podman secret create --replace --label io.podmesh.stack=sys sys-db.password /etc/podmesh/sys/secrets/db.password\n');
+    expect(readFileSync(join(host, 'systemd/podmesh-sys-secrets.service'), 'utf8')).toContain('ExecStart=/usr/bin/podman secret create --replace --label io.podmesh.stack=sys sys-api.db-password /etc/podmesh/sys/secrets/api.db-password\n');
     expect(readFileSync(join(host, 'systemd/sys.target'), 'utf8')).toMatch(/^WantedBy=multi-user\.target$/m);
     const verify = verifyUnits(analyze!, gen.services, join(host, 'systemd'), false);
     expect(verify.stderr).toBe('');
@@ -240,22 +240,22 @@ describe.skipIf(!quadlet)('Podman version targeting', () => {
     const v44 = await text('4.4');
     expect(v44.api).toContain('Network=mesh.network:ip=10.92.0.3,alias=api.ver.local,alias=api-v1.ver.local,alias=api\n');
     // Quadlet has no memory key: --memory is a PodmanArgs= word on every version, before the downgraded keys.
-    expect(v44.api).toContain('PodmanArgs=--memory=1g --hostname=api --user=www-data --tmpfs=/opt/www/runtime --tmpfs=/tmp --userns=auto --secret=ver-db.password,type=mount,target=db.password --pids-limit=1024 "--health-cmd=[');
+    expect(v44.api).toContain('PodmanArgs=--memory=1g --hostname=api --user=www-data --tmpfs=/opt/www/runtime --tmpfs=/run/secrets:mode=0755 --tmpfs=/tmp --userns=auto --secret=ver-api.db-password,type=mount,target=api.db-password --pids-limit=1024 "--health-cmd=[');
     expect(v44.api).not.toMatch(/^Secret=/m);
     // No `podman secret create --replace` before 4.7: the secret is removed first (a missing one is no error).
-    expect(v44.secrets).toContain('ExecStart=-/usr/bin/podman secret rm ver-db.password\nExecStart=/bin/sh -c "exec /usr/bin/podman secret create --label io.podmesh.stack=ver ver-db.password \\"$$HOME/.config/podmesh/ver/secrets/db.password\\""\n');
+    expect(v44.secrets).toContain('ExecStart=-/usr/bin/podman secret rm ver-api.db-password\nExecStart=/bin/sh -c "exec /usr/bin/podman secret create --label io.podmesh.stack=ver ver-api.db-password \\"$$HOME/.config/podmesh/ver/secrets/api.db-password\\""\n');
     expect(v44.api).not.toMatch(/^(Tmpfs|UserNS|PidsLimit)=/m);
     expect(v44.api).toContain('NoNewPrivileges=true\nDropCapability=all\n');
     expect(v44.net).not.toContain('NetworkName=');
     expect(v44.net).not.toContain('interface-name');
     const v49 = await text('4.9');
     // From 4.7 the secret is replaced in one step, keeping its name.
-    expect(v49.secrets).toContain('ExecStart=/bin/sh -c "exec /usr/bin/podman secret create --replace --label io.podmesh.stack=ver ver-db.password');
+    expect(v49.secrets).toContain('ExecStart=/bin/sh -c "exec /usr/bin/podman secret create --replace --label io.podmesh.stack=ver ver-api.db-password');
     expect(v49.secrets).not.toContain('secret rm');
     expect(v49.api).toContain('HostName=api\n');
     expect(v49.api).toContain('User=www-data\n');
     expect(v49.api).toContain('HealthCmd=');
-    expect(v49.api).toContain('Tmpfs=/opt/www/runtime\nTmpfs=/tmp\nUser=www-data\nUserNS=auto\n');
+    expect(v49.api).toContain('Tmpfs=/opt/www/runtime\nTmpfs=/run/secrets:mode=0755\nTmpfs=/tmp\nUser=www-data\nUserNS=auto\n');
     expect(v49.api).toContain('PidsLimit=1024\n');
     expect(v49.net).toContain('PodmanArgs=--interface-name=ver-mesh\n');
     const v52 = await text('5.2');

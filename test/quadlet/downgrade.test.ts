@@ -33,6 +33,13 @@ const ROWS: readonly { gate: string; ideal: QuadletUnit; version: string; unit: 
   { gate: 'User=name', ideal: c({ user: 'www-data', group: 'www' }), version: '4.7', unit: c({ podmanArgs: ['--user=www-data:www'] }), problems: [] },
   { gate: 'Tmpfs', ideal: c({ tmpfs: ['/tmp', '/run/app:size=64m,mode=1777'] }), version: '4.4', unit: c({ podmanArgs: ['--tmpfs=/tmp', '--tmpfs=/run/app:size=64m,mode=1777'] }), problems: [] },
   { gate: 'UserNS', ideal: c({ userNS: 'auto' }), version: '4.4', unit: c({ podmanArgs: ['--userns=auto'] }), problems: [] },
+  {
+    gate: 'Secret',
+    ideal: c({ secret: ['s-db.password,type=mount,target=db.password', 's-cache.password,type=mount,target=cache.password'] }),
+    version: '4.4',
+    unit: c({ podmanArgs: ['--secret=s-db.password,type=mount,target=db.password', '--secret=s-cache.password,type=mount,target=cache.password'] }),
+    problems: [],
+  },
   // Appended after the words already there (the memory limit, which no Quadlet key carries).
   { gate: 'PidsLimit', ideal: c({ pidsLimit: 1024, podmanArgs: ['--memory=1g'] }), version: '4.6', unit: c({ podmanArgs: ['--memory=1g', '--pids-limit=1024'] }), problems: [] },
   {

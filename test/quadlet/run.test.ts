@@ -58,12 +58,16 @@ describe.skipIf(!quadlet)('Quadlet runner: ashchan-dev as Quadlet generates it',
     }
     expect(start.join(' ')).toBe(
       '/usr/bin/podman run --name ashchan-postgres-1 --cidfile=/run/user/1000/ashchan-postgres.cid --replace --rm --cgroups=split --pids-limit 1024 ' +
-        '--tmpfs /tmp --tmpfs /var/run/postgresql ' +
+        '--tmpfs /run/secrets:mode=0755 --tmpfs /tmp --tmpfs /var/run/postgresql ' +
         '--network-alias postgres.ashchan.local --network-alias postgres --network ashchan-mesh --sdnotify=healthy -d ' +
         '--security-opt=no-new-privileges --cap-drop all --cap-add chown --cap-add dac_read_search --cap-add fowner --cap-add setgid --cap-add setuid --read-only ' +
         '-v ashchan-postgres-data:/var/lib/postgresql/data ' +
+        '-v /home/ashchan/.config/podmesh/ashchan-dev/config/postgres/podmesh-roles.sh:/docker-entrypoint-initdb.d/podmesh-roles.sh:ro,Z ' +
         '--env POSTGRES_DB=ashchan --env POSTGRES_PASSWORD_FILE=/run/secrets/postgres.password --env POSTGRES_USER=ashchan ' +
-        '--secret ashchan-dev-postgres.password,type=mount,target=postgres.password ' +
+        // Its own password, and each client's for the roles script.
+        '--secret ashchan-dev-auth.postgres-password,type=mount,target=auth.postgres-password --secret ashchan-dev-boards.postgres-password,type=mount,target=boards.postgres-password ' +
+        '--secret ashchan-dev-media.postgres-password,type=mount,target=media.postgres-password --secret ashchan-dev-moderation.postgres-password,type=mount,target=moderation.postgres-password ' +
+        '--secret ashchan-dev-postgres.password,type=mount,target=postgres.password --secret ashchan-dev-search.postgres-password,type=mount,target=search.postgres-password ' +
         '--health-cmd ["CMD-SHELL","pg_isready -U \\"$POSTGRES_USER\\" -d \\"$POSTGRES_DB\\""] --health-interval 10s --health-retries 5 --health-start-period 10s --health-timeout 5s ' +
         '--memory=1g docker.io/library/postgres:16-alpine',
     );
