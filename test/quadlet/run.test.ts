@@ -49,17 +49,21 @@ describe.skipIf(!quadlet)('Quadlet runner: ashchan-dev as Quadlet generates it',
     expect(r.type).toBe('notify');
     expect(r.env).toEqual({ HOME: '/home/ashchan', XDG_RUNTIME_DIR: '/run/user/1000', PODMAN_SYSTEMD_UNIT: 'ashchan-postgres.service' });
     expect(r.commands.map((c) => [c.key, c.ignoreFailure])).toEqual([['ExecStart', false], ['ExecStop', false], ['ExecStopPost', true]]);
-    // Quadlet 5.4.2 writes --ip and --hostname in either order from run to run (a Go map): taken out first.
+    // Quadlet 5.4.2 writes --ip, --hostname, the --network-alias and the --tmpfs groups in any order
+    // from run to run (a Go map): taken out first, each group keeping its own order.
     const start = [...r.commands[0]!.argv];
-    for (const pair of [['--ip', '10.90.0.2'], ['--hostname', 'postgres']]) {
-      const i = start.indexOf(pair[0]!);
-      expect(start.slice(i, i + 2)).toEqual(pair);
-      start.splice(i, 2);
-    }
+    const takeOut = (flag: string): string[] => {
+      const values: string[] = [];
+      for (let i = start.indexOf(flag); i >= 0; i = start.indexOf(flag)) values.push(...start.splice(i, 2).slice(1));
+      return values;
+    };
+    expect(takeOut('--ip')).toEqual(['10.90.0.2']);
+    expect(takeOut('--hostname')).toEqual(['postgres']);
+    expect(takeOut('--network-alias')).toEqual(['postgres.ashchan.local', 'postgres']);
+    expect(takeOut('--tmpfs')).toEqual(['/run/secrets:mode=0755', '/tmp', '/var/run/postgresql']);
     expect(start.join(' ')).toBe(
       '/usr/bin/podman run --name ashchan-postgres-1 --cidfile=/run/user/1000/ashchan-postgres.cid --replace --rm --cgroups=split --pids-limit 1024 ' +
-        '--tmpfs /run/secrets:mode=0755 --tmpfs /tmp --tmpfs /var/run/postgresql ' +
-        '--network-alias postgres.ashchan.local --network-alias postgres --network ashchan-mesh --sdnotify=healthy -d ' +
+        '--network ashchan-mesh --sdnotify=healthy -d ' +
         '--security-opt=no-new-privileges --cap-drop all --cap-add chown --cap-add dac_read_search --cap-add fowner --cap-add setgid --cap-add setuid --read-only ' +
         '-v ashchan-postgres-data:/var/lib/postgresql/data ' +
         '-v /home/ashchan/.config/podmesh/ashchan-dev/config/postgres/podmesh-roles.sh:/docker-entrypoint-initdb.d/podmesh-roles.sh:ro,Z ' +
