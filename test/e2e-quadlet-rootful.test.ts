@@ -41,17 +41,22 @@ describe.skipIf(!runnable)('end to end: ashchan-prod host data (rootful) from it
     expect(q.runner!.started.map((r) => r.unit)).toEqual([
       'ashchan-mesh-network.service',
       'ashchan-minio-data-volume.service',
-      'ashchan-minio.service',
       'ashchan-postgres-data-volume.service',
+      'ashchan-redis-data-volume.service',
+      'podmesh-ashchan-prod-secrets.service',
+      'ashchan-minio.service',
       'ashchan-postgres.service',
       'ashchan-media.service',
-      'ashchan-redis-data-volume.service',
       'ashchan-redis.service',
     ]);
     const pg = q.runner!.started.find((r) => r.unit === 'ashchan-postgres.service')!.argv[0]!;
     expect(pg).toContain('--cidfile=/run/ashchan-postgres.cid');
     expect(pg).not.toContain('--env-file');
-    expect(pg[pg.indexOf('/etc/podmesh/ashchan-prod/secrets/postgres.password:/run/secrets/postgres.password:ro,z') - 1]).toBe('-v');
+    expect(pg[pg.indexOf('ashchan-prod-postgres.password,type=mount,target=postgres.password') - 1]).toBe('--secret');
+    // The secrets unit of a rootful host names the host root's copy directly (no shell, no $HOME).
+    expect(q.runner!.started.find((r) => r.unit === 'podmesh-ashchan-prod-secrets.service')!.argv).toContainEqual([
+      '/usr/bin/podman', 'secret', 'create', '--replace', '--label', 'io.podmesh.stack=ashchan-prod', 'ashchan-prod-postgres.password', '/etc/podmesh/ashchan-prod/secrets/postgres.password',
+    ]);
     // The system manager passes no HOME or XDG_RUNTIME_DIR; the unit's own Environment= only.
     expect(q.runner!.order.find((u) => u.unit.name === 'ashchan-postgres.service')!.env).toEqual({ PODMAN_SYSTEMD_UNIT: 'ashchan-postgres.service' });
   });

@@ -189,7 +189,10 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
 
   it('GIVEN the running units WHEN every container is inspected and every command line read, inside the containers and outside THEN no secret value appears: each is a read-only file under /run/secrets', async () => {
     const values = JSON.parse(readFileSync(join(q.state, STACK, 'secrets/values.json'), 'utf8')) as Record<string, string>;
-    expect(Object.keys(values).sort()).toEqual(['minio/password', 'postgres/password', 'redis/password']);
+    expect(Object.keys(values).sort()).toEqual([
+      'auth/postgres-password', 'auth/redis-password', 'boards/postgres-password', 'boards/redis-password', 'media/postgres-password', 'minio/password',
+      'moderation/postgres-password', 'moderation/redis-password', 'postgres/password', 'redis/password', 'search/postgres-password', 'search/redis-password',
+    ]);
     const names = [...ASHCHAN_APPS, ...ASHCHAN_INFRA].map(container);
     const inspect = await pm(['inspect', ...names]);
     expect(inspect.exitCode, inspect.stderr).toBe(0);
@@ -198,7 +201,8 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
     expect(containers).toHaveLength(names.length);
     for (const c of containers) expect(c.Config.Env.filter((e) => /^[A-Z_]*(PASSWORD|AUTH|SECRET)=/.test(e)), c.Name).toEqual([]);
     // The stack's Podman secrets, by name; inside, read-only files the image's users can read.
-    const stackSecrets = ['ashchan-dev-minio.password', 'ashchan-dev-postgres.password', 'ashchan-dev-redis.password', 'ashchan-dev-redis.password.conf'];
+    // One per secret file: the ids above, and Redis' configuration.
+    const stackSecrets = [...Object.keys(values).map((id) => `ashchan-dev-${id.replace('/', '.')}`), 'ashchan-dev-redis.password.conf'].sort();
     const listed = await pm(['secret', 'ls', '--format', '{{.Name}}']);
     expect(listed.stdout.trim().split('\n').sort(), listed.stderr).toEqual(stackSecrets);
     const labels = await pm(['secret', 'inspect', '--format', '{{.Spec.Name}} {{.Spec.Labels}}', ...stackSecrets]);

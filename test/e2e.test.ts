@@ -362,9 +362,39 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     expectWrongPasswordRefused(r.stdout, r.stderr);
   });
 
+  it('GIVEN each client\'s own PostgreSQL role and Redis user WHEN one client reaches for another\'s data THEN PostgreSQL and Redis refuse it', async () => {
+    const values = JSON.parse(readFileSync(join(state, STACK, 'secrets/values.json'), 'utf8')) as Record<string, string>;
+    const psql = (role: string, sql: string) => pm(['exec', '-u', 'postgres', container('postgres'), 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-U', role, '-d', 'ashchan', '-c', sql], 30_000);
+    // GIVEN auth's table in auth's schema (the roles script made auth its owner and search_path)
+    const made = await psql('auth', 'CREATE TABLE IF NOT EXISTS accounts (id int); INSERT INTO accounts VALUES (1)');
+    expect(made.exitCode, made.stderr).toBe(0);
+    // WHEN boards reads it, or writes to the public schema THEN refused
+    const read = await psql('boards', 'SELECT id FROM auth.accounts');
+    expect(read.stderr).toMatch(/permission denied for schema auth/);
+    const pub = await psql('boards', 'CREATE TABLE public.x (id int)');
+    expect(pub.stderr).toMatch(/permission denied for schema public/);
+    // ... while boards owns its own schema
+    const own = await psql('boards', 'CREATE TABLE IF NOT EXISTS threads (id int); SELECT current_schema()');
+    expect(own.exitCode, own.stderr).toBe(0);
+    // Redis: boards' user (its password handed over on stdin) reaches boards:* keys only
+    const redis = (user: string, password: string, args: string) =>
+      pm(['exec', '-i', container('redis'), 'sh', '-c', `read -r p; REDISCLI_AUTH="$p" redis-cli --no-auth-warning --user ${user} ${args}`], 30_000, `${password}\n`);
+    const set = await redis('auth', values['auth/redis-password']!, 'SET auth:session 1');
+    expect(set.stdout.trim(), set.stderr).toBe('OK');
+    const mine = await redis('boards', values['boards/redis-password']!, 'SET boards:thread 1');
+    expect(mine.stdout.trim(), mine.stderr).toBe('OK');
+    const theirs = await redis('boards', values['boards/redis-password']!, 'GET auth:session');
+    expect(theirs.stdout + theirs.stderr).toMatch(/NOPERM/);
+    const wrong = await redis('boards', values['auth/redis-password']!, 'PING');
+    expect(wrong.stdout + wrong.stderr).toMatch(/WRONGPASS/);
+  });
+
   it('GIVEN the running mesh WHEN every container is inspected and every command line is read, inside the containers and on the host THEN no secret value appears: each is a read-only file under /run/secrets', async () => {
     const values = JSON.parse(readFileSync(join(state, STACK, 'secrets/values.json'), 'utf8')) as Record<string, string>;
-    expect(Object.keys(values).sort()).toEqual(['minio/password', 'postgres/password', 'redis/password']);
+    expect(Object.keys(values).sort()).toEqual([
+      'auth/postgres-password', 'auth/redis-password', 'boards/postgres-password', 'boards/redis-password', 'media/postgres-password', 'minio/password',
+      'moderation/postgres-password', 'moderation/redis-password', 'postgres/password', 'redis/password', 'search/postgres-password', 'search/redis-password',
+    ]);
     const names = [...APPS, ...INFRA].map(container);
     // WHEN inspected
     const inspect = await pm(['inspect', ...names]);
@@ -374,13 +404,14 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     const containers = JSON.parse(inspect.stdout) as { Name: string; Config: { Env: string[] }; Mounts: { Destination: string; RW: boolean }[] }[];
     expect(containers).toHaveLength(names.length);
     const secretMounts = (n: string) => containers.find((c) => c.Name.replace(/^\//, '') === container(n))!.Mounts.filter((m) => m.Destination.startsWith('/run/secrets/')).map((m) => `${m.Destination}:${m.RW ? 'rw' : 'ro'}`).sort();
-    expect(secretMounts('postgres')).toEqual(['/run/secrets/postgres.password:ro']);
+    // PostgreSQL: its own password and each client's (for its roles script); a client: only its own.
+    expect(secretMounts('postgres')).toEqual(['auth', 'boards', 'media', 'moderation', 'search'].map((c) => `/run/secrets/${c}.postgres-password:ro`).concat('/run/secrets/postgres.password:ro').sort());
     expect(secretMounts('redis')).toEqual(['/run/secrets/redis.password.conf:ro', '/run/secrets/redis.password:ro']);
-    expect(secretMounts('boards')).toEqual(['/run/secrets/postgres.password:ro', '/run/secrets/redis.password:ro']);
+    expect(secretMounts('boards')).toEqual(['/run/secrets/boards.postgres-password:ro', '/run/secrets/boards.redis-password:ro']);
     for (const c of containers) expect(c.Config.Env.filter((e) => /^[A-Z_]*(PASSWORD|AUTH|SECRET)=/.test(e)), c.Name).toEqual([]);
     // ... the mounted file holds the value (read as the container's root), and nothing can write it
-    const held = await pm(['exec', container('boards'), 'sh', '-c', 'cat /run/secrets/postgres.password; echo; echo x >> /run/secrets/postgres.password && echo writable']);
-    expect(held.stdout.split('\n')[0]).toBe(values['postgres/password']);
+    const held = await pm(['exec', container('boards'), 'sh', '-c', 'cat /run/secrets/boards.postgres-password; echo; echo x >> /run/secrets/boards.postgres-password && echo writable']);
+    expect(held.stdout.split('\n')[0]).toBe(values['boards/postgres-password']);
     expect(held.stdout).not.toContain('writable');
     // WHEN every process' command line is read inside the Debian-based containers (not the MinIO stand-in) ...
     for (const n of [...APPS, 'postgres', 'redis']) {
@@ -473,14 +504,17 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     const valuesFile = join(state, STACK, 'secrets/values.json');
     const old = JSON.parse(readFileSync(valuesFile, 'utf8')) as Record<string, string>;
     // WHEN rotated
-    const r = await cli('secrets', 'rotate', '--service', 'postgres', '--service', 'redis');
+    const r = await cli('secrets', 'rotate', '--service', 'postgres', '--service', 'redis', '--service', 'boards');
     expect(r.exitCode, r.stderr).toBe(0);
     const now = JSON.parse(readFileSync(valuesFile, 'utf8')) as Record<string, string>;
-    for (const id of Object.keys(old).filter((k) => /^(postgres|redis)\//.test(k))) expect(now[id], id).not.toBe(old[id]);
+    for (const id of Object.keys(old)) expect(now[id] !== old[id], id).toBe(/^(postgres|redis|boards)\//.test(id));
     // THEN it says what to redeploy, and the one command PostgreSQL needs, with no value in it
-    expect(r.stdout).toContain('Redeploy on host local: postgres, redis first, then auth, media, moderation, search, boards (podmesh apply --stack ashchan-dev --host local restarts them; with compose: docker compose up -d --no-deps --force-recreate postgres redis, then docker compose up -d --force-recreate auth media moderation search boards).');
+    expect(r.stdout).toContain('Redeploy on host local: postgres, redis first, then boards (podmesh apply --stack ashchan-dev --host local restarts them; with compose: docker compose up -d --no-deps --force-recreate postgres redis, then docker compose up -d --force-recreate boards).');
     const command = /^  podman exec (\S+) sh -c '(.*)'$/m.exec(r.stdout);
     expect(command, r.stdout).not.toBeNull();
+    // boards' own password lives in PostgreSQL too: the roles script sets it
+    const roles = /^  podman exec -u postgres (\S+) sh (\/docker-entrypoint-initdb\.d\/podmesh-roles\.sh)$/m.exec(r.stdout);
+    expect(roles, r.stdout).not.toBeNull();
     for (const v of Object.values(now)) expect(r.stdout).not.toContain(v);
     expect(r.stdout).toContain('redis reads /run/secrets/redis.password.conf, /run/secrets/redis.password when it starts: the redeploy applies it.');
 
@@ -496,6 +530,8 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     await waitHealthy(['postgres']);
     const alter = await pm(['exec', command![1]!, 'sh', '-c', command![2]!]);
     expect(alter.exitCode, alter.stderr).toBe(0);
+    const script = await pm(['exec', '-u', 'postgres', roles![1]!, 'sh', roles![2]!]);
+    expect(script.exitCode, script.stderr).toBe(0);
     const up = await dc(recreate![1]!.split(' '));
     expect(up.exitCode, up.stderr).toBe(0);
     await waitHealthy(['postgres', 'redis']);
@@ -509,8 +545,8 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     }
     // ... and the old PostgreSQL password is refused now (handed over on stdin, not a command line)
     const php = `$e = getenv(); $old = trim(fgets(STDIN)); try { new PDO("pgsql:host={$e['DB_HOST']};port={$e['DB_PORT']};dbname={$e['DB_DATABASE']};connect_timeout=3", $e['DB_USERNAME'], $old); echo "accepted"; } catch (PDOException $x) { echo $x->getMessage(); }`;
-    const stale = await pm(['exec', '-i', container('auth'), 'php', '-r', php], 30_000, `${old['postgres/password']}\n`);
-    expect(stale.stdout, stale.stderr).toMatch(/password authentication failed for user "ashchan"/);
+    const stale = await pm(['exec', '-i', container('boards'), 'php', '-r', php], 30_000, `${old['boards/postgres-password']}\n`);
+    expect(stale.stdout, stale.stderr).toMatch(/password authentication failed for user "boards"/);
   }, 300_000);
 
   it('GIVEN the run WHEN torn down THEN no container, network, namespace or process is left', async () => {
