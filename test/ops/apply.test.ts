@@ -141,6 +141,29 @@ describe('apply the real stacks', () => {
     expect(readFileSync(join(root, 'etc/podmesh/ashchan-prod/wireguard/private.key'), 'utf8')).toBe(readFileSync(join(stateDir, 'ashchan-prod/wireguard/app.key'), 'utf8'));
   });
 
+  it('GIVEN boards\' secrets rotated WHEN hosts app and data are applied THEN each re-creates its Podman secrets, then restarts exactly the services that mount a changed one', async () => {
+    // GIVEN both hosts installed (app by the test above) and boards' passwords rotated
+    const appRoot = join(dir.path, 'prod-root');
+    const dataRoot = join(dir.path, 'prod-data-root');
+    await applyOnce(app, 'ashchan-prod', { outDir, stateDir, root: dataRoot, host: 'data' }, recorder().runner);
+    const before = readFileSync(join(stateDir, 'ashchan-prod/secrets/boards.postgres-password'), 'utf8');
+    await synth(app, { outDir, stateDir, now: NOW, stacks: ['ashchan-prod'], rotateSecrets: { 'ashchan-prod': ['boards'] } });
+    expect(readFileSync(join(stateDir, 'ashchan-prod/secrets/boards.postgres-password'), 'utf8')).not.toBe(before);
+    // WHEN app is applied THEN boards' two files change, and only boards restarts after the secrets unit
+    const onApp = recorder();
+    const a = await applyOnce(app, 'ashchan-prod', { outDir, stateDir, root: appRoot, host: 'app' }, onApp.runner);
+    expect(a.plan.writes.map((w) => w.path)).toEqual(['/etc/podmesh/ashchan-prod/secrets/boards.postgres-password', '/etc/podmesh/ashchan-prod/secrets/boards.redis-password']);
+    expect(onApp.commands).toEqual(['systemctl restart podmesh-ashchan-prod-secrets.service', 'systemctl restart ashchan-boards.service']);
+    expect(mode(join(appRoot, 'etc/podmesh/ashchan-prod/secrets/boards.postgres-password'))).toBe(0o600);
+    expect(readFileSync(join(appRoot, 'etc/podmesh/ashchan-prod/secrets/boards.postgres-password'), 'utf8')).toBe(readFileSync(join(stateDir, 'ashchan-prod/secrets/boards.postgres-password'), 'utf8'));
+    // WHEN data is applied THEN PostgreSQL (it mounts boards' password for its roles script) and
+    // Redis (its ACL configuration holds boards' password hash) restart; media does not
+    const onData = recorder();
+    const d = await applyOnce(app, 'ashchan-prod', { outDir, stateDir, root: dataRoot, host: 'data' }, onData.runner);
+    expect(d.plan.writes.map((w) => w.path)).toEqual(['/etc/podmesh/ashchan-prod/secrets/boards.postgres-password', '/etc/podmesh/ashchan-prod/secrets/redis.password.conf']);
+    expect(onData.commands).toEqual(['systemctl restart podmesh-ashchan-prod-secrets.service', 'systemctl restart ashchan-postgres.service', 'systemctl restart ashchan-redis.service']);
+  });
+
   it('the command: --dry-run prints the plan and writes nothing; --no-systemctl prints the commands; a stale out/ is refused', async () => {
     const root = join(dir.path, 'cli-root');
     const run = (...args: string[]) =>
