@@ -78,14 +78,16 @@ describe('compose for ashchan-dev', () => {
     expect(doc.services.auth.environment).toMatchObject({ SERVICE_NAME: 'auth-accounts', SERVICE_DNS_NAME: 'auth.ashchan.local' });
     // Secrets are file secrets from the state folder, never in the file itself or an environment.
     expect(doc.services.auth.env_file).toBeUndefined();
-    expect(doc.services.auth.secrets).toEqual(['postgres.password', 'redis.password']);
-    expect(doc.services.auth.environment).toMatchObject({ DB_PASSWORD_FILE: '/run/secrets/postgres.password', REDIS_AUTH_FILE: '/run/secrets/redis.password' });
-    expect(doc.secrets).toEqual({
-      'minio.password': { file: '../../../../.podmesh/ashchan-dev/secrets/minio.password' },
-      'postgres.password': { file: '../../../../.podmesh/ashchan-dev/secrets/postgres.password' },
-      'redis.password': { file: '../../../../.podmesh/ashchan-dev/secrets/redis.password' },
-      'redis.password.conf': { file: '../../../../.podmesh/ashchan-dev/secrets/redis.password.conf' },
-    });
+    // auth's own passwords: its PostgreSQL role's and its Redis ACL user's.
+    expect(doc.services.auth.secrets).toEqual(['auth.postgres-password', 'auth.redis-password']);
+    expect(doc.services.auth.environment).toMatchObject({ DB_USERNAME: 'auth', DB_PASSWORD_FILE: '/run/secrets/auth.postgres-password', REDIS_USERNAME: 'auth', REDIS_AUTH_FILE: '/run/secrets/auth.redis-password' });
+    const secretFile = (f: string) => ({ file: `../../../../.podmesh/ashchan-dev/secrets/${f}` });
+    const clientFiles = [
+      ...['auth', 'boards', 'media', 'moderation', 'search'].map((c) => `${c}.postgres-password`),
+      ...['auth', 'boards', 'moderation', 'search'].map((c) => `${c}.redis-password`),
+    ];
+    expect(doc.secrets).toEqual(Object.fromEntries([...clientFiles, 'minio.password', 'postgres.password', 'redis.password', 'redis.password.conf'].map((f) => [f, secretFile(f)])));
+    expect(Object.keys(doc.secrets)).toEqual(Object.keys(doc.secrets).sort());
   });
 
   it('mounts each mTLS service\'s certificate folder read-only at /etc/mtls, and its Hyperf config files', () => {
@@ -101,9 +103,10 @@ describe('compose for ashchan-dev', () => {
     }
   });
 
-  it('gives the infrastructure services data volumes', () => {
+  it('gives the infrastructure services data volumes, and PostgreSQL its roles script', () => {
     const doc = parse(readFileSync(file, 'utf8'));
-    expect(doc.services.postgres.volumes).toEqual(['ashchan-postgres-data:/var/lib/postgresql/data']);
+    // PostgreSQL also mounts its roles script where the official entrypoint runs it on first start.
+    expect(doc.services.postgres.volumes).toEqual(['ashchan-postgres-data:/var/lib/postgresql/data', './config/postgres/podmesh-roles.sh:/docker-entrypoint-initdb.d/podmesh-roles.sh:ro,Z']);
     expect(doc.services.redis.volumes).toEqual(['ashchan-redis-data:/data']);
     expect(doc.services.minio.volumes).toEqual([
       'ashchan-minio-data:/data',

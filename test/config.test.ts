@@ -1,6 +1,7 @@
 // Service configuration: the seed's environment and URLs in compose and Quadlet alike, the call
 // policy, the Hyperf PHP files (judged by php), and the generated secrets.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,8 +32,10 @@ const SEED_MTLS = {
   MTLS_CRL_FILE: '/etc/mtls/crl.pem',
   OPENSSL_CONF: '/etc/podmesh/openssl.cnf',
 };
-const DB = { DB_DRIVER: 'pgsql', DB_HOST: 'postgres.ashchan.local', DB_PORT: '5432', DB_DATABASE: 'ashchan', DB_USERNAME: 'ashchan' };
-const REDIS = { REDIS_HOST: 'redis.ashchan.local', REDIS_PORT: '6379' };
+/** A PostgreSQL client connects as its own role, named after it, owning the schema of the same name. */
+const DB = (client: string) => ({ DB_DRIVER: 'pgsql', DB_HOST: 'postgres.ashchan.local', DB_PORT: '5432', DB_DATABASE: 'ashchan', DB_USERNAME: client, DB_SCHEMA: client });
+/** A Redis client connects as its own ACL user, named after it, limited to the keys under its prefix. */
+const REDIS = (client: string) => ({ REDIS_HOST: 'redis.ashchan.local', REDIS_PORT: '6379', REDIS_USERNAME: client, REDIS_PREFIX: `${client}:` });
 const S3 = {
   S3_ENDPOINT: 'https://minio.ashchan.local:9000',
   S3_KEY: 'ashchan',
@@ -56,7 +59,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
     SEARCH_SERVICE_URL: url('search'),
     MODERATION_SERVICE_URL: url('moderation'),
   },
-  auth: { SERVICE_NAME: 'auth-accounts', SERVICE_DNS_NAME: 'auth.ashchan.local', ...SEED_MTLS, MTLS_ALLOWED_CLIENTS: 'gateway.ashchan.local', ...DB, ...REDIS },
+  auth: { SERVICE_NAME: 'auth-accounts', SERVICE_DNS_NAME: 'auth.ashchan.local', ...SEED_MTLS, MTLS_ALLOWED_CLIENTS: 'gateway.ashchan.local', ...DB('auth'), ...REDIS('auth') },
   boards: {
     SERVICE_NAME: 'boards-threads-posts',
     SERVICE_DNS_NAME: 'boards.ashchan.local',
@@ -64,36 +67,47 @@ const EXPECTED: Record<string, Record<string, string>> = {
     MTLS_ALLOWED_CLIENTS: 'gateway.ashchan.local',
     MEDIA_SERVICE_URL: url('media'),
     MODERATION_SERVICE_URL: url('moderation'),
-    ...DB,
-    ...REDIS,
+    ...DB('boards'),
+    ...REDIS('boards'),
   },
-  media: { SERVICE_NAME: 'media-uploads', SERVICE_DNS_NAME: 'media.ashchan.local', ...SEED_MTLS, MTLS_ALLOWED_CLIENTS: 'boards.ashchan.local,gateway.ashchan.local', ...DB, ...S3 },
-  search: { SERVICE_NAME: 'search-indexing', SERVICE_DNS_NAME: 'search.ashchan.local', ...SEED_MTLS, MTLS_ALLOWED_CLIENTS: 'gateway.ashchan.local', ...DB, ...REDIS },
+  media: { SERVICE_NAME: 'media-uploads', SERVICE_DNS_NAME: 'media.ashchan.local', ...SEED_MTLS, MTLS_ALLOWED_CLIENTS: 'boards.ashchan.local,gateway.ashchan.local', ...DB('media'), ...S3 },
+  search: { SERVICE_NAME: 'search-indexing', SERVICE_DNS_NAME: 'search.ashchan.local', ...SEED_MTLS, MTLS_ALLOWED_CLIENTS: 'gateway.ashchan.local', ...DB('search'), ...REDIS('search') },
   moderation: {
     SERVICE_NAME: 'moderation-anti-spam',
     SERVICE_DNS_NAME: 'moderation.ashchan.local',
     ...SEED_MTLS,
     MTLS_ALLOWED_CLIENTS: 'boards.ashchan.local,gateway.ashchan.local',
-    ...DB,
-    ...REDIS,
+    ...DB('moderation'),
+    ...REDIS('moderation'),
   },
   postgres: { POSTGRES_DB: 'ashchan', POSTGRES_USER: 'ashchan' },
   redis: {},
   minio: { MINIO_ROOT_USER: 'ashchan' },
 };
 
-/** Secret files each service mounts under /run/secrets, by the variable naming each. */
+/** The clients of each server: each has a PostgreSQL role and password, or a Redis ACL user and password, of its own. */
+const PG_CLIENTS = ['auth', 'boards', 'media', 'moderation', 'search'];
+const REDIS_CLIENTS = ['auth', 'boards', 'moderation', 'search'];
+
+/** Secret files each service mounts under /run/secrets, by the variable naming each: a client's own passwords, a server's own. */
 const SECRET_FILES: Record<string, Record<string, string>> = {
   gateway: {},
-  auth: { DB_PASSWORD_FILE: 'postgres.password', REDIS_AUTH_FILE: 'redis.password' },
-  boards: { DB_PASSWORD_FILE: 'postgres.password', REDIS_AUTH_FILE: 'redis.password' },
-  media: { DB_PASSWORD_FILE: 'postgres.password', S3_SECRET_FILE: 'minio.password' },
-  search: { DB_PASSWORD_FILE: 'postgres.password', REDIS_AUTH_FILE: 'redis.password' },
-  moderation: { DB_PASSWORD_FILE: 'postgres.password', REDIS_AUTH_FILE: 'redis.password' },
+  auth: { DB_PASSWORD_FILE: 'auth.postgres-password', REDIS_AUTH_FILE: 'auth.redis-password' },
+  boards: { DB_PASSWORD_FILE: 'boards.postgres-password', REDIS_AUTH_FILE: 'boards.redis-password' },
+  media: { DB_PASSWORD_FILE: 'media.postgres-password', S3_SECRET_FILE: 'minio.password' },
+  search: { DB_PASSWORD_FILE: 'search.postgres-password', REDIS_AUTH_FILE: 'search.redis-password' },
+  moderation: { DB_PASSWORD_FILE: 'moderation.postgres-password', REDIS_AUTH_FILE: 'moderation.redis-password' },
   postgres: { POSTGRES_PASSWORD_FILE: 'postgres.password' },
   redis: { REDIS_CONFIG_FILE: 'redis.password.conf', REDIS_PASSWORD_FILE: 'redis.password' },
   minio: { MINIO_ROOT_PASSWORD_FILE: 'minio.password' },
 };
+/**
+ * Secret files mounted with no variable naming them: PostgreSQL's roles script reads each client's
+ * password by its path. Redis mounts none of its clients' files (its configuration holds their hashes).
+ */
+const UNNAMED_FILES: Record<string, readonly string[]> = { postgres: PG_CLIENTS.map((c) => `${c}.postgres-password`) };
+/** Every secret file a service mounts, sorted. */
+const mountedFiles = (name: string) => [...new Set([...Object.values(SECRET_FILES[name]!), ...(UNNAMED_FILES[name] ?? [])])].sort();
 /** The whole environment of a service: the settings above plus the variables naming its secret files. */
 const envOf = (name: string) => ({ ...EXPECTED[name], ...Object.fromEntries(Object.entries(SECRET_FILES[name]!).map(([k, f]) => [k, `/run/secrets/${f}`])) });
 
@@ -111,16 +125,18 @@ describe.each(['ashchan-dev', 'ashchan-prod'])('environment of %s', (stackName) 
     Object.assign({}, ...hosts().map((h) => parse(readFileSync(join(out, stackName, 'hosts', h, 'compose.yaml'), 'utf8')).services)) as Record<string, any>;
   const plainHttp = stackName === 'ashchan-dev';
 
-  it.each(Object.keys(EXPECTED))('GIVEN %s WHEN its compose service is read THEN its environment is the seed\'s list plus its URLs and settings', (name) => {
+  it.each(Object.keys(EXPECTED))('GIVEN %s WHEN its compose service is read THEN its environment is the seed\'s list plus its URLs and settings (its own credentials), and its secret files', (name) => {
     const s = composeServices()[name];
     expect(s.environment ?? {}).toEqual(envOf(name));
     expect(s.env_file).toBeUndefined();
-    const files = [...new Set(Object.values(SECRET_FILES[name]!))].sort();
+    const files = mountedFiles(name);
     if (files.length > 0) expect(s.secrets).toEqual(files);
     else expect(s.secrets).toBeUndefined();
+    // A read-only container with secrets gets a tmpfs at /run/secrets (Podman mounts secrets before /run's tmpfs).
+    expect((s.tmpfs ?? []).includes('/run/secrets:mode=0755'), `${name} tmpfs ${s.tmpfs}`).toBe(files.length > 0);
   });
 
-  it.skipIf(!quadlet)('GIVEN every Quadlet container WHEN run by quadlet THEN podman gets the same environment, no env file and no secret bind mount, and each secret file as a Podman secret of the stack at /run/secrets', () => {
+  it.skipIf(!quadlet)('GIVEN every Quadlet container WHEN run by quadlet THEN podman gets the same environment, no env file and no secret bind mount, and each secret file as a Podman secret of the stack at /run/secrets (a tmpfs)', () => {
     for (const h of hosts()) {
       const gen = dryRun(quadlet!, join(out, stackName, 'hosts', h, 'quadlet'), plainHttp);
       for (const name of Object.keys(composeServices())) {
@@ -130,29 +146,37 @@ describe.each(['ashchan-dev', 'ashchan-prod'])('environment of %s', (stackName) 
         expect(run.env, `${h}/${name}`).toEqual(envOf(name));
         expect(run.envFiles).toEqual([]);
         expect(run.volumes.filter((v) => v.includes('secrets'))).toEqual([]);
-        const files = [...new Set(Object.values(SECRET_FILES[name]!))].sort();
+        const files = mountedFiles(name);
         expect(run.secrets).toEqual(files.map((f) => `${stackName}-${f},type=mount,target=${f}`));
+        expect(run.tmpfs.includes('/run/secrets:mode=0755'), `${h}/${name} tmpfs ${run.tmpfs}`).toBe(files.length > 0);
       }
     }
   });
 
-  it('GIVEN the state folder WHEN read THEN values.json 0600, one 0444 file per secret (Redis\' as its config) in the 0700 folder, shared by server and clients, and no out/ file contains a secret value', () => {
+  it('GIVEN the state folder WHEN read THEN values.json 0600, one 0444 file per secret in the 0700 folder (each client\'s own passwords, Redis\' as its config with one ACL user per client), and no out/ file contains a secret value', () => {
     const values = JSON.parse(readFileSync(join(state, stackName, 'secrets/values.json'), 'utf8')) as Record<string, string>;
-    expect(Object.keys(values).sort()).toEqual(['minio/password', 'postgres/password', 'redis/password']);
+    const clientIds = [...PG_CLIENTS.map((c) => `${c}/postgres-password`), ...REDIS_CLIENTS.map((c) => `${c}/redis-password`)];
+    expect(Object.keys(values).sort()).toEqual([...clientIds, 'minio/password', 'postgres/password', 'redis/password'].sort());
+    // Every value is generated on its own: no client shares a password with another or with its server.
+    expect(new Set(Object.values(values)).size).toBe(Object.keys(values).length);
     expect(statSync(join(state, stackName, 'secrets/values.json')).mode & 0o777).toBe(0o600);
     expect(statSync(join(state, stackName, 'secrets')).mode & 0o777).toBe(0o700);
     const dir = join(state, stackName, 'secrets');
-    expect(readdirSync(dir).sort()).toEqual(['minio.password', 'postgres.password', 'redis.password', 'redis.password.conf', 'values.json']);
+    expect(readdirSync(dir).sort()).toEqual([...clientIds.map((id) => id.replace('/', '.')), 'minio.password', 'postgres.password', 'redis.password', 'redis.password.conf', 'values.json'].sort());
     for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).mode & 0o777, f).toBe(f === 'values.json' ? 0o600 : 0o444);
-    expect(readFileSync(join(dir, 'postgres.password'), 'utf8')).toBe(values['postgres/password']);
-    expect(readFileSync(join(dir, 'redis.password'), 'utf8')).toBe(values['redis/password']);
-    expect(readFileSync(join(dir, 'minio.password'), 'utf8')).toBe(values['minio/password']);
-    expect(readFileSync(join(dir, 'redis.password.conf'), 'utf8')).toBe(`# Generated by podmesh. Keep private (0600); never commit.\nrequirepass ${values['redis/password']}\n`);
+    // A value file holds the value alone; a client's is the one file both it and PostgreSQL (its roles script) mount.
+    for (const id of [...clientIds, 'minio/password', 'postgres/password', 'redis/password']) expect(readFileSync(join(dir, id.replace('/', '.')), 'utf8'), id).toBe(values[id]);
+    // Redis' configuration: the default user's password, then per client an ACL user with only its password's SHA-256 and its prefix.
+    const sha = (id: string) => createHash('sha256').update(values[id]!).digest('hex');
+    expect(readFileSync(join(dir, 'redis.password.conf'), 'utf8')).toBe(
+      `# Generated by podmesh. Keep private (0600); never commit.\nrequirepass ${values['redis/password']}\n` +
+        REDIS_CLIENTS.map((c) => `user ${c} on #${sha(`${c}/redis-password`)} ~${c}:* &${c}:* +@all -@admin -@dangerous\n`).join(''),
+    );
     const everything = readdirSync(join(out, stackName), { recursive: true, withFileTypes: true })
       .filter((d) => d.isFile())
       .map((d) => readFileSync(join(d.parentPath, d.name), 'utf8'))
       .join('\n');
-    for (const v of Object.values(values)) expect(everything).not.toContain(v);
+    for (const [id, v] of Object.entries(values)) expect(everything.includes(v), `${id} in out/`).toBe(false);
   });
 
   it('GIVEN a second synth WHEN nothing changed THEN the secrets are kept', async () => {
@@ -363,7 +387,8 @@ const POLICY_CASES: PolicyCase[] = [
       const db = new Postgres(stack, 'db');
       svc(stack, 'api', { dependsOn: [db], environment: { DB_PASSWORD: 'hunter2' } });
     },
-    expect: ['pol/api', 'environment variable DB_PASSWORD is generated by podmesh (DB_PASSWORD=(a secret: a file mounted at /run/secrets/db.password, named by DB_PASSWORD_FILE))'],
+    // api's own password for db (its own role), never db's superuser password
+    expect: ['pol/api', 'environment variable DB_PASSWORD is generated by podmesh (DB_PASSWORD=(a secret: a file mounted at /run/secrets/api.db-password, named by DB_PASSWORD_FILE))'],
   },
   {
     name: 'two databases of one kind',

@@ -47,6 +47,8 @@ describe('synth', () => {
       'hosts/local/config/api/autoload/mtls_policy.php',
       'hosts/local/config/api/autoload/server.php',
       'hosts/local/config/api/openssl.cnf',
+      // db's roles script: api, its client, connects as a role of its own
+      'hosts/local/config/db/podmesh-roles.sh',
       'hosts/local/config/web/autoload/mtls_client.php',
       'hosts/local/config/web/autoload/mtls_policy.php',
       'hosts/local/config/web/autoload/server.php',
