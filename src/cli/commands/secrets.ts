@@ -73,7 +73,9 @@ export function afterRotation(stack: ResolvedStack, ids: readonly string[]): str
     const roles = s.credentials?.kind === 'postgres' ? clientsRotated(s) : [];
     if (own.some((f) => f.variable === 'POSTGRES_PASSWORD_FILE')) {
       lines.push(
-        `PostgreSQL keeps its role's password in its data: once ${s.name} runs with the new secret, and before its clients come back, set it there (host ${s.host}):`,
+        s.credentials?.shared || !s.credentials
+          ? `PostgreSQL keeps its role's password in its data: once ${s.name} runs with the new secret, and before its clients come back, set it there (host ${s.host}):`
+          : `PostgreSQL keeps its superuser's password in its data (no client logs in with it: each has a role of its own): once ${s.name} runs with the new secret, set it there (host ${s.host}):`,
         `  podman exec ${s.containerName} sh -c '${POSTGRES_SET_PASSWORD}'`,
       );
     }
