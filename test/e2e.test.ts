@@ -499,7 +499,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     expect(ok.stdout, ok.stderr).toMatch(/\n200$/);
   });
 
-  it('GIVEN postgres\' and redis\' secrets rotated WHEN the services are recreated and the printed PostgreSQL command runs THEN every service reaches both with the new passwords, and the old ones are refused', async () => {
+  it('GIVEN postgres\', redis\' and boards\' secrets rotated WHEN the servers are recreated, the printed PostgreSQL commands run and boards is recreated THEN every service reaches both with the new passwords, and boards\' old one is refused', async () => {
     // GIVEN the values in use now
     const valuesFile = join(state, STACK, 'secrets/values.json');
     const old = JSON.parse(readFileSync(valuesFile, 'utf8')) as Record<string, string>;
