@@ -9,7 +9,8 @@ import { keyPairProblems } from './helpers/key-pairs.ts';
 import { treeState } from './helpers/tree.ts';
 
 const repo = join(import.meta.dirname, '..');
-const KILLS = 30;
+// 20 points spread over a run: each costs two synth processes (the killed one and the recovery).
+const KILLS = 20;
 
 /** Every path below `dir` (files and folders), relative. */
 function allPaths(dir: string): string[] {
