@@ -12,7 +12,7 @@ import { miniStack, svc } from './helpers/stacks.ts';
 
 /** Every rendered file of a resolved stack, failing on any render problem. */
 function rendered(stack: ResolvedStack): Map<string, string> {
-  const r = renderStack(stack, { outDir: 'out', stateDir: '.podmesh' });
+  const r = renderStack(stack, { outDir: 'out' });
   expect(r.issues).toEqual([]);
   return contents(r.files);
 }

@@ -96,7 +96,8 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     execa(compose!, ['-p', PROJECT, '-f', composeFile, '-f', override, ...args], {
       reject: false,
       timeout: timeoutMs,
-      env: { DOCKER_HOST: `unix://${socket}`, PATH },
+      // out/ names the state folder by PODMESH_STATE_DIR (default: .podmesh beside out/).
+      env: { DOCKER_HOST: `unix://${socket}`, PATH, PODMESH_STATE_DIR: state },
       extendEnv: false,
     });
   const container = (name: string) => `${PROJECT}-${name}-1`;

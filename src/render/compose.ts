@@ -7,14 +7,32 @@ import { tmpfsSpec } from '../resolve/security.ts';
 import type { RenderedFile } from './file.ts';
 import { hashHeader } from './header.ts';
 
+/**
+ * The variable the compose files in out/ find the state folder by (the folder holding
+ * `<stack>/pki`, `<stack>/secrets`), as the podmesh commands do: `${PODMESH_STATE_DIR:-default}`.
+ */
+export const STATE_VARIABLE = 'PODMESH_STATE_DIR';
+
+/**
+ * Stands for the state folder in {@link ComposeLocations.stateDir} until the file's own `$` are
+ * escaped; then it becomes `${PODMESH_STATE_DIR:-<default>}`. A NUL: no compose value holds one.
+ */
+export const STATE_TOKEN = '\u0000podmesh-state\u0000';
+
 /** Where a compose file finds what synth keeps outside `out/`. */
 export interface ComposeLocations {
   /**
    * The stack's state folder (`.podmesh/<stack>`) relative to the compose file's folder,
-   * `/`-separated (compose resolves relative paths against the file's folder): certificates are
-   * mounted from its `pki/services/`, secret files from its `secrets/`.
+   * `/`-separated (compose resolves relative paths against the file's folder), or starting with
+   * {@link STATE_TOKEN} (the copy in out/): certificates are mounted from its `pki/services/`,
+   * secret files from its `secrets/`.
    */
   readonly stateDir: string;
+  /**
+   * The default of `${PODMESH_STATE_DIR:-…}` that {@link STATE_TOKEN} becomes: the state folder
+   * relative to the compose file's folder when it is `.podmesh` beside `out/`.
+   */
+  readonly stateDefault?: string;
   /**
    * The folder relative host paths of host `host` resolve in, relative to the compose file's
    * folder: the host root's `data/` where compose.yaml is installed; the state folder's
@@ -76,7 +94,7 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
     ...(secrets.length > 0 ? { secrets: Object.fromEntries(secrets.map((f) => [f, { file: `${where.stateDir}/${secretPath(f)}` }])) } : {}),
   };
   // YAML 1.1 quoting: podman-compose reads with PyYAML, where `22:22` is a number and `on` a boolean.
-  const yaml = new Document(escapeInterpolation(doc), { version: '1.1' });
+  const yaml = new Document(escapeInterpolation(doc, where.stateDefault), { version: '1.1' });
   if (remote.length > 0) {
     const list = yaml.get(REMOTE_HOSTS_KEY, true) as Node;
     list.anchor = 'remote-hosts';
@@ -201,11 +219,14 @@ export function publishSpec(p: ResolvedService['ports'][number]): string {
 }
 
 /** Compose interpolates `$VAR` in every value; a literal `$` is written `$$`. */
-function escapeInterpolation(value: unknown): unknown {
-  if (typeof value === 'string') return value.replaceAll('$', '$$$$');
-  if (Array.isArray(value)) return value.map(escapeInterpolation);
+function escapeInterpolation(value: unknown, stateDefault: string | undefined): unknown {
+  if (typeof value === 'string') {
+    const escaped = value.replaceAll('$', '$$$$');
+    return stateDefault === undefined ? escaped : escaped.replaceAll(STATE_TOKEN, `\${${STATE_VARIABLE}:-${stateDefault}}`);
+  }
+  if (Array.isArray(value)) return value.map((v) => escapeInterpolation(v, stateDefault));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeInterpolation(v)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeInterpolation(v, stateDefault)]));
   }
   return value;
 }

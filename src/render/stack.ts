@@ -1,11 +1,11 @@
 // Every file of one stack's output, from every renderer, with the problems rendering found.
-import { join, relative, sep } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
 import { DATA_DIR, hostOutDir, stackDir } from '../layout.ts';
 import { LOCK_FILE, renderLock } from '../resolve/lock.ts';
 import type { ResolvedStack } from '../resolve/model.ts';
 import { renderCertExpiry } from './cert-expiry.ts';
-import { renderCompose, type ComposeLocations } from './compose.ts';
+import { renderCompose, STATE_TOKEN, type ComposeLocations } from './compose.ts';
 import type { RenderedFile, Rendering } from './file.ts';
 import { renderHyperf } from './hyperf.ts';
 import { MANIFEST, renderManifest } from './manifest.ts';
@@ -16,6 +16,9 @@ import { renderTopology } from './topology.ts';
 import { renderWireguard } from './wireguard.ts';
 import { renderBridgeFirewall } from './bridge-firewall.ts';
 import { renderSecretsUnits } from './secrets-unit.ts';
+
+/** The state folder's name when neither --state nor $PODMESH_STATE_DIR names another. */
+export const DEFAULT_STATE_DIR = '.podmesh';
 
 /** Where the output and the state of a synth live; renderers get paths between them. */
 export interface Locations {
@@ -30,11 +33,14 @@ export interface RenderOutcome {
 }
 
 /** Every file of a stack's output, manifest included, or every problem of every renderer. Pure. */
-export function renderStack(stack: ResolvedStack, where: Locations): RenderOutcome {
-  // Every host folder is at the same depth, so one relative path serves them all.
-  const hostDir = join(where.outDir, stackDir(stack.name), hostOutDir('_'));
-  const stateDir = relative(hostDir, join(where.stateDir, stackDir(stack.name))).split(sep).join('/');
-  return renderWith(stack, { stateDir, folders: (host) => `${stateDir}/${DATA_DIR}/${host}` });
+export function renderStack(stack: ResolvedStack, where: Pick<Locations, 'outDir'>): RenderOutcome {
+  // Every host folder is at the same depth, so one relative path serves them all. The files name
+  // the state folder by a variable whose default is `.podmesh` beside out/, so that out/ is the
+  // same for every --state (README, "Running the compose file").
+  const hostDir = join(resolve(where.outDir), stackDir(stack.name), hostOutDir('_'));
+  const stateDefault = relative(hostDir, join(dirname(resolve(where.outDir)), DEFAULT_STATE_DIR)).split(sep).join('/');
+  const stateDir = `${STATE_TOKEN}/${stackDir(stack.name)}`;
+  return renderWith(stack, { stateDir, stateDefault, folders: (host) => `${stateDir}/${DATA_DIR}/${host}` });
 }
 
 /**

@@ -385,7 +385,8 @@ describe('apply and the host folders services mount', () => {
   });
 
   it.skipIf(!dockerCompose)('GIVEN the compose file in out/ WHEN docker compose reads it THEN the relative folders are in the state folder, never in out/', async () => {
-    const r = await execa(dockerCompose!, ['-f', join(outDir, 'mini/hosts/box/compose.yaml'), 'config', '--format', 'json'], { reject: false });
+    // out/ names the state folder by PODMESH_STATE_DIR (its default, .podmesh beside out/, is not this test's).
+    const r = await execa(dockerCompose!, ['-f', join(outDir, 'mini/hosts/box/compose.yaml'), 'config', '--format', 'json'], { reject: false, env: { PODMESH_STATE_DIR: stateDir } });
     expect(r.exitCode, r.stderr).toBe(0);
     const volumes = JSON.parse(r.stdout).services.api.volumes.map((v: { source: string; target: string }) => `${v.source}:${v.target}`);
     expect(volumes).toContain(`${join(stateDir, 'mini/data/box/uploads')}:/data/uploads`);

@@ -104,7 +104,7 @@ describe('render-time problems of every host in one run', () => {
     svc(stack, 'web', { host: b, environment: { BROKEN: 'line\nbreak' } });
     const resolved = withPublicKeys(resolveStack(stack), { a: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaA=' });
     // WHEN
-    const r = renderStack(resolved, { outDir: '/tmp/out', stateDir: '/tmp/state' });
+    const r = renderStack(resolved, { outDir: '/tmp/out' });
     // THEN nothing is rendered, and each problem is named at its construct: units (Quadlet), then the tunnel
     expect(r.files.size).toBe(0);
     expect(r.issues.map((i) => i.path)).toEqual(['two/api', 'two/web', 'two/b']);
