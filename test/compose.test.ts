@@ -21,6 +21,9 @@ function composeConfig(file: string): { model: any; stderr: string } {
   return { model: JSON.parse(r.stdout.replaceAll('$$', '$')), stderr: r.stderr };
 }
 
+/** How the compose files in out/ name the state folder: a variable, `.podmesh` beside out/ by default. */
+const STATE = '${PODMESH_STATE_DIR:-../../../../.podmesh}';
+
 describe('compose for ashchan-dev', () => {
   const out = tempDir();
   let file: string;
@@ -81,7 +84,7 @@ describe('compose for ashchan-dev', () => {
     // auth's own passwords: its PostgreSQL role's and its Redis ACL user's.
     expect(doc.services.auth.secrets).toEqual(['auth.postgres-password', 'auth.redis-password']);
     expect(doc.services.auth.environment).toMatchObject({ DB_USERNAME: 'auth', DB_PASSWORD_FILE: '/run/secrets/auth.postgres-password', REDIS_USERNAME: 'auth', REDIS_AUTH_FILE: '/run/secrets/auth.redis-password' });
-    const secretFile = (f: string) => ({ file: `../../../../.podmesh/ashchan-dev/secrets/${f}` });
+    const secretFile = (f: string) => ({ file: `${STATE}/ashchan-dev/secrets/${f}` });
     const clientFiles = [
       ...['auth', 'boards', 'media', 'moderation', 'search'].map((c) => `${c}.postgres-password`),
       ...['auth', 'boards', 'moderation', 'search'].map((c) => `${c}.redis-password`),
@@ -98,7 +101,7 @@ describe('compose for ashchan-dev', () => {
         `./config/${n}/autoload/mtls_client.php:/opt/www/config/autoload/mtls_client.php:ro,Z`,
         `./config/${n}/autoload/mtls_policy.php:/opt/www/config/autoload/mtls_policy.php:ro,Z`,
         `./config/${n}/openssl.cnf:/etc/podmesh/openssl.cnf:ro,Z`,
-        `../../../../.podmesh/ashchan-dev/pki/services/${n}:/etc/mtls:ro,Z`,
+        `${STATE}/ashchan-dev/pki/services/${n}:/etc/mtls:ro,Z`,
       ]);
     }
   });
@@ -111,9 +114,9 @@ describe('compose for ashchan-dev', () => {
     expect(doc.services.minio.volumes).toEqual([
       'ashchan-minio-data:/data',
       // MinIO's TLS layout, from the state folder (relative to the compose file).
-      '../../../../.podmesh/ashchan-dev/pki/services/minio/server.crt:/root/.minio/certs/public.crt:ro,Z',
-      '../../../../.podmesh/ashchan-dev/pki/services/minio/server.key:/root/.minio/certs/private.key:ro,Z',
-      '../../../../.podmesh/ashchan-dev/pki/services/minio/ca.crt:/root/.minio/certs/CAs/ca.crt:ro,Z',
+      `${STATE}/ashchan-dev/pki/services/minio/server.crt:/root/.minio/certs/public.crt:ro,Z`,
+      `${STATE}/ashchan-dev/pki/services/minio/server.key:/root/.minio/certs/private.key:ro,Z`,
+      `${STATE}/ashchan-dev/pki/services/minio/ca.crt:/root/.minio/certs/CAs/ca.crt:ro,Z`,
     ]);
     expect(Object.keys(doc.volumes)).toEqual(['ashchan-postgres-data', 'ashchan-redis-data', 'ashchan-minio-data']);
   });
