@@ -210,8 +210,10 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
         if (!existsSync(join(configRoot, name, 'autoload/server.php'))) continue;
         const spec = compose.services[name];
         if (!spec?.environment || !spec.volumes || spec.healthcheck?.test[0] !== 'CMD') throw new Error(`${c.stack}/${h}: compose.yaml lacks environment, volumes or a CMD health check for ${name}`);
+        // The state folder as compose would get it from PODMESH_STATE_DIR (this test's, not the default).
+        const state = join(tmp.path, c.stack, 'state');
         const mounts = spec.volumes.map((v) => {
-          const [source, target] = v.split(':') as [string, string];
+          const [source, target] = v.replace(/^\$\{PODMESH_STATE_DIR:-[^}]*\}/, state).split(':') as [string, string];
           return { source: resolve(out, h, source), target };
         });
         found.push({
