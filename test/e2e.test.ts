@@ -116,11 +116,16 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
 
   /** Polls `getent hosts` in a container until every name answers (at most `ms`). */
   async function waitResolves(from: string, names: readonly string[], ms = 60_000): Promise<void> {
+    await waitResolvesIn(container(from), names, ms);
+  }
+
+  /** Like waitResolves, in any container on the mesh network (the verify container). */
+  async function waitResolvesIn(name: string, names: readonly string[], ms = 60_000): Promise<void> {
     const until = Date.now() + ms;
     for (;;) {
-      const results = await Promise.all(names.map((n) => pm(['exec', container(from), 'getent', 'hosts', `${n}.ashchan.local`]).catch(() => ({ exitCode: 1 }))));
+      const results = await Promise.all(names.map((n) => pm(['exec', name, 'getent', 'hosts', `${n}.ashchan.local`]).catch(() => ({ exitCode: 1 }))));
       if (results.every((r) => r.exitCode === 0)) return;
-      if (Date.now() > until) throw new Error(`${names.join(', ')} did not resolve in ${from} within ${ms} ms`);
+      if (Date.now() > until) throw new Error(`${names.join(', ')} did not resolve in ${name} within ${ms} ms`);
       await sleep(1_000);
     }
   }
@@ -191,6 +196,9 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
 
   /** `podmesh verify --json` run in the verify container on the mesh network: names resolve through aardvark-dns. */
   async function verifyInMesh(): Promise<{ exitCode: number; lines: VerifyLine[]; stderr: string }> {
+    // A container restarted since makes netavark restart aardvark-dns: wait (bounded) until the
+    // verify container resolves every name again, as the services do.
+    await waitResolvesIn(VERIFIER, [...APPS, ...INFRA]);
     const r = await pm(
       ['exec', '-w', '/repo', VERIFIER, 'node', 'bin/podmesh.mjs', 'verify', '--stack', STACK, '--stacks', '/repo/stacks', '--out', '/e2e/out', '--state', '/e2e/state', '--json'],
       120_000,
