@@ -1,6 +1,7 @@
 // Where everything goes: paths in out/ and the state folder, a host's install paths (rootful and
 // rootless) and every unit name. The one module that spells them; resolution records them on the
 // model (placeStack) and renderers, apply and the checks read them from there or from here.
+import { compare } from './io/sort.ts';
 import type { Install, RenderedFile } from './render/file.ts';
 import type { HostInstall, ResolvedHost, ResolvedService, ResolvedStack, ServiceUnits } from './resolve/model.ts';
 import { secretPath } from './state/secrets/paths.ts';
@@ -152,7 +153,7 @@ export function stateInstalls(stack: ResolvedStack, host: ResolvedHost): StateIn
 export function secretUsers(services: readonly ResolvedService[]): [string, ResolvedService[]][] {
   const users = new Map<string, ResolvedService[]>();
   for (const s of services) for (const f of new Set(s.secrets.map((x) => x.file))) users.set(f, [...(users.get(f) ?? []), s]);
-  return [...users].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return [...users].sort(([a], [b]) => compare(a, b));
 }
 
 /**

@@ -85,7 +85,9 @@ describe('least-privilege credentials: ashchan-dev', () => {
   it('GIVEN PostgreSQL THEN it mounts every client\'s password (by path, no variable) and the roles script, which holds no secret', () => {
     const pg = byName('postgres');
     expect(pg.secrets.map((f) => [f.variable, f.file])).toEqual([['POSTGRES_PASSWORD_FILE', 'postgres.password'], ...CLIENTS.postgres.map((c) => [undefined, `${c}.postgres-password`])]);
-    expect(pg.credentials).toEqual({ kind: 'postgres', database: 'ashchan', clients: CLIENTS.postgres.map((c) => ({ name: c, secretId: `${c}/postgres-password`, target: `/run/secrets/${c}.postgres-password` })) });
+    expect(pg.credentials).toEqual({ kind: 'postgres', database: 'ashchan', clients: CLIENTS.postgres.map((c) => ({ name: c, secretId: `${c}/postgres-password` })) });
+    // ... each client's password mounted where the roles script reads it
+    expect(pg.secrets.filter((f) => f.variable === undefined).map((f) => [f.id, f.target])).toEqual(CLIENTS.postgres.map((c) => [`${c}/postgres-password`, `/run/secrets/${c}.postgres-password`]));
     expect(compose.postgres!.volumes).toContain('./config/postgres/podmesh-roles.sh:/docker-entrypoint-initdb.d/podmesh-roles.sh:ro,Z');
     const script = readFileSync(join(hostOut, 'config/postgres/podmesh-roles.sh'), 'utf8');
     for (const c of CLIENTS.postgres) {

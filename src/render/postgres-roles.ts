@@ -4,6 +4,7 @@
 // password is read from the client's secret file mounted in the PostgreSQL container.
 import { hostFile, serviceConfigPath } from '../layout.ts';
 import { hasRolesScript, POSTGRES_ROLES_FILE, POSTGRES_ROLES_PATH } from '../resolve/resolve.ts';
+import { secretTarget } from '../resolve/environment.ts';
 import type { ResolvedCredentials, ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import type { RenderedFile } from './file.ts';
 import { hashHeader } from './header.ts';
@@ -61,7 +62,7 @@ function rolesSql(database: string, clients: ResolvedCredentials['clients']): st
  */
 export function postgresRolesScript(stack: string, s: Pick<ResolvedService, 'name' | 'containerName'>, credentials: ResolvedCredentials): string {
   const clients = credentials.clients;
-  const files = clients.map((c) => c.target!);
+  const files = clients.map((c) => secretTarget(c.secretId, 'value'));
   const names = clients.map((c) => c.name).join(', ');
   return `${hashHeader(stack).trimEnd()}
 #

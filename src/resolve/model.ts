@@ -418,9 +418,8 @@ export interface ResolvedCredentials {
   readonly database?: string;
   /**
    * The clients (the workloads that depend on the server), sorted by name: the role or ACL user
-   * name (the client's own, unless shared), the secret id of the password it connects with, and,
-   * for PostgreSQL's own roles, where the server mounts that password (its roles script reads it;
-   * Redis needs only its hash, in its configuration).
+   * name (the client's own, unless shared) and the secret id of the password it connects with
+   * (PostgreSQL mounts it at its secretTarget for the roles script; Redis needs only its hash).
    */
-  readonly clients: readonly { readonly name: string; readonly secretId: string; readonly target?: string }[];
+  readonly clients: readonly { readonly name: string; readonly secretId: string }[];
 }

@@ -5,12 +5,25 @@ import type { Host } from '../../constructs/model/host.ts';
 import { DEFAULT_MEMORY, DEFAULT_PIDS, type TmpfsProps } from '../../constructs/model/security.ts';
 import type { Workload } from '../../constructs/model/workload.ts';
 import { compare } from '../io/sort.ts';
+import { SECRETS_DIR } from './environment.ts';
 import type { PostureControlId, ResolvedSecurity, ResolvedTmpfs, ResolvedWaiver } from './model.ts';
 
 const ROOT_USER = /^(0|root)(:.*)?$/;
 
-/** The confinement of `w` on `host`; contradictory props are problems at the workload's path. */
-export function resolveSecurity(w: Workload, host: Host | undefined, issues: IssueCollector): ResolvedSecurity {
+/**
+ * A read-only container that mounts secrets gets a tmpfs at /run/secrets (unless the preset or the
+ * stack gives one). Podman mounts a Podman secret before the /run tmpfs of a read-only container,
+ * so runc would create `/run/secrets/<file>` in the read-only image and fail ("mknod … read-only
+ * file system", containers/podman#15541, measured on Podman 5.4); a tmpfs given for /run/secrets
+ * is mounted first. compose gets the same one, so that both describe the same container.
+ */
+const SECRETS_TMPFS: TmpfsProps = { path: SECRETS_DIR, mode: '0755' };
+
+/**
+ * The confinement of `w` on `host`; contradictory props are problems at the workload's path.
+ * `mountsSecrets`: the container mounts generated secrets under /run/secrets.
+ */
+export function resolveSecurity(w: Workload, host: Host | undefined, issues: IssueCollector, opts: { readonly mountsSecrets: boolean }): ResolvedSecurity {
   const sec = w.props.security ?? {};
   const needs = w.securityNeeds();
   const waivers: Partial<Record<PostureControlId, ResolvedWaiver>> = {};
@@ -63,7 +76,7 @@ export function resolveSecurity(w: Workload, host: Host | undefined, issues: Iss
     noNewPrivileges: !sec.allowPrivilegeEscalation,
     capAdd,
     readOnlyRootFilesystem: !sec.writableRootFilesystem,
-    tmpfs: mergeTmpfs(needs.tmpfs, w.props.tmpfs ?? []),
+    tmpfs: mergeTmpfs([...(opts.mountsSecrets && !sec.writableRootFilesystem ? [SECRETS_TMPFS] : []), ...needs.tmpfs], w.props.tmpfs ?? []),
     ...(sec.unlimitedMemory ? {} : { memory: res.memory ?? DEFAULT_MEMORY }),
     ...(res.cpus !== undefined ? { cpus: res.cpus } : {}),
     ...(sec.unlimitedPids ? {} : { pids: res.pids ?? DEFAULT_PIDS }),

@@ -7,11 +7,11 @@ import type { Workload } from '../../constructs/model/workload.ts';
 import { compare } from '../io/sort.ts';
 import { withRemoteWaits } from './cross-host.ts';
 import type { InfraDependencies, ServiceGraph } from './dependencies.ts';
-import { clientPasswordId, generatedEnvironment, mtlsUrl, secretFileName, secretFiles, secretTarget, SECRETS_DIR, type InfraEndpoints, type SecretFile } from './environment.ts';
+import { clientPasswordId, generatedEnvironment, mtlsUrl, secretFileName, secretFiles, secretTarget, type InfraEndpoints, type SecretFile } from './environment.ts';
 import { healthOf, resolveHealthcheck } from './health.ts';
 import type { Inventory } from './inventory.ts';
 import type { Unplaced } from '../layout.ts';
-import type { ResolvedCredentials, ResolvedPort, ResolvedSecret, ResolvedSecurity, ResolvedService } from './model.ts';
+import type { ResolvedCredentials, ResolvedPort, ResolvedSecret, ResolvedService } from './model.ts';
 import { resolveMounts } from './mounts.ts';
 import { resolveSecurity } from './security.ts';
 import type { Names } from './naming.ts';
@@ -49,7 +49,7 @@ function resolveService(w: Workload, facts: ServiceFacts, issues: IssueCollector
   const mounts = resolveMounts(w, names, issues, { postgresRoles: hasRolesScript(environment.credentials) });
   const publicTls = w instanceof Service && w.publicTls ? { publicTlsPort: publicTlsPort(w, ports, issues) } : {};
   const host = placement.hostOf.get(w);
-  const security = withSecretsTmpfs(resolveSecurity(w, host, issues), environment.secrets.length > 0);
+  const security = resolveSecurity(w, host, issues, { mountsSecrets: environment.secrets.length > 0 });
   const network = placement.networkOf.get(w);
   const dnsName = names.dnsOf.get(w);
   const ip = facts.ipOf.get(w);
@@ -86,18 +86,6 @@ function resolveService(w: Workload, facts: ServiceFacts, issues: IssueCollector
     security,
     certificates: w.certificateKinds(),
   };
-}
-
-/**
- * A read-only container that mounts secrets gets a tmpfs at /run/secrets (unless it has one).
- * Podman mounts a Podman secret before the /run tmpfs of a read-only container, so runc would
- * create `/run/secrets/<file>` in the read-only image and fail ("mknod … read-only file system",
- * containers/podman#15541, measured on Podman 5.4); a tmpfs given for /run/secrets is mounted
- * first. compose gets the same one, so that both describe the same container.
- */
-function withSecretsTmpfs(security: ResolvedSecurity, secrets: boolean): ResolvedSecurity {
-  if (!secrets || !security.readOnlyRootFilesystem || security.tmpfs.some((t) => t.path === SECRETS_DIR)) return security;
-  return { ...security, tmpfs: [...security.tmpfs, { path: SECRETS_DIR, mode: '0755' }].sort((a, b) => compare(a.path, b.path)) };
 }
 
 /** Generated, env-file and user variables (sorted), and the secret ones; a user variable may not redefine a generated one. */
@@ -210,12 +198,7 @@ function serverCredentials(w: Workload, facts: ServiceFacts): ResolvedCredential
   const reason = w.sharedCredentials?.reason;
   const clients = facts.inv.workloads
     .filter((c) => facts.graph.infraOf.get(c)?.[kind] === w)
-    .map((c) => {
-      if (reason !== undefined) return { name: c.name, secretId: `${w.name}/password` };
-      const secretId = clientPasswordId(c.name, w.name);
-      // PostgreSQL's roles script reads each client's password from its file; Redis' configuration holds only its hash.
-      return { name: c.name, secretId, ...(kind === 'postgres' ? { target: secretTarget(secretId, 'value') } : {}) };
-    })
+    .map((c) => ({ name: c.name, secretId: reason !== undefined ? `${w.name}/password` : clientPasswordId(c.name, w.name) }))
     .sort((a, b) => compare(a.name, b.name));
   const shared = reason === undefined ? {} : { shared: { user: w instanceof Postgres ? w.user : 'default', reason } };
   return { kind, ...shared, ...(w instanceof Postgres ? { database: w.database } : {}), clients };
