@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Io } from '../../src/cli/command.ts';
-import { applyCommand } from '../../src/cli/commands/ops.ts';
+import { applyCommand, execaQuery } from '../../src/cli/commands/ops.ts';
 import { runCli } from '../../src/cli/run.ts';
 import { containerVerdict, parseSystemctlShow, POLL_MS, unitVerdict, waitForHealth, type Clock, type CommandQuery, type HealthSpec } from '../../src/ops/apply-health.ts';
 import { tempDir } from '../helpers/stacks.ts';
@@ -93,6 +93,14 @@ describe('what systemctl show and podman inspect say', () => {
       argv[0] === 'journalctl' ? { exitCode: 1, stdout: '' } : { exitCode: 0, stdout: show({ type: 'notify', result: 'exit-code', active: 'failed', sub: 'failed' }) };
     const down = await waitForHealth({ systemctl: ['systemctl'], journalctl: ['journalctl'], units: [{ unit: 'a.service' }] }, failing, fakeClock(), 120);
     expect(down).toEqual({ ok: false, timedOut: false, seconds: 0, units: [{ unit: 'a.service', verdict: { state: 'failed', detail: 'failed (failed), Result=exit-code' } }] });
+  });
+});
+
+describe('the real query', () => {
+  it('returns what a command printed and its exit code, never throwing for a failing or missing command', async () => {
+    expect(await execaQuery(['sh', '-c', 'echo ActiveState=active; echo oops >&2; exit 3'])).toEqual({ exitCode: 3, stdout: 'ActiveState=active', stderr: 'oops' });
+    const missing = await execaQuery(['podmesh-no-such-command-here']);
+    expect(missing.exitCode).not.toBe(0);
   });
 });
 
@@ -302,6 +310,8 @@ describe('podmesh apply with the health gate, on a temporary root with a recordi
   });
 
   it('GIVEN v1 installed WHEN v2 comes up healthy THEN exit 0, having asked about exactly the restarted unit; --dry-run says what it would wait for', async () => {
+    const elsewhere = await cli(['apply', '--stacks', stacks('v2'), '--stack', 'gate', '--host', 'box', '--root', healthyRoot, '--dry-run']);
+    expect(elsewhere.out).toContain(`  no health gate: --root is ${healthyRoot}, not /, so the units are not this system's to ask about\n`);
     const dry = await apply('v2', healthyRoot, fakeHost(), '--dry-run', '--health-timeout', '300');
     expect(dry.code).toBe(0);
     expect(dry.out).toContain('  then wait up to 300 s (--health-timeout) until up: gate-api.service (container gate-api-1 healthy), gate-cache.service (container gate-cache-1 healthy); else roll back to the previous files and restart them\n');

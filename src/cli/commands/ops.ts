@@ -150,6 +150,7 @@ export function applyCommand(runner: CommandRunner = execaRunner, health: Health
         const gated = a.systemctl && plan.changed && spec.units.length > 0 && (a.root === '/' || health.anyRoot === true);
         if (a.dryRun) {
           if (gated) io.out(formatHealthPlan(spec, gate));
+          else if (a.systemctl && plan.changed && spec.units.length > 0) io.out(`  no health gate: --root is ${a.root}, not /, so the units are not this system's to ask about\n`);
           return 0;
         }
         if (!plan.changed) return 0;
