@@ -2,7 +2,7 @@
 // clock, and the command on a temporary root with a recording fake systemctl/podman/journalctl
 // (no systemd manager runs here: see README, "Health gate"), including rollbacks.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Io } from '../../src/cli/command.ts';
@@ -257,9 +257,13 @@ describe('podmesh apply with the health gate, on a temporary root with a recordi
   });
 
   it('GIVEN v1 installed WHEN v2\'s api container is unhealthy THEN the previous files, secrets, keys, modes and manifest are back byte for byte, v2\'s new files are gone, the units restart on them, exit 1 naming the unit', async () => {
-    // GIVEN v1 installed (beforeAll) and api failing its health check after the restart
-    const host = fakeHost({ health: { 'gate-api-1': ['starting', 'unhealthy'] } });
+    // GIVEN v1 installed (beforeAll), touched by hand since (a mode, a note in a file apply rewrites),
+    // and api failing its health check after the restart
     expect(contentState(unhealthyRoot)).toEqual(installed);
+    chmodSync(join(unhealthyRoot, 'etc/podmesh/gate/config/api/openssl.cnf'), 0o600);
+    appendFileSync(join(unhealthyRoot, 'etc/podmesh/gate/compose.yaml'), '# a note by hand\n');
+    const before = contentState(unhealthyRoot);
+    const host = fakeHost({ health: { 'gate-api-1': ['starting', 'unhealthy'] } });
     // WHEN
     const r = await apply('v2', unhealthyRoot, host);
     // THEN
@@ -271,7 +275,9 @@ describe('podmesh apply with the health gate, on a temporary root with a recordi
     expect(r.err).toContain('    ✓ restore 0644 /etc/containers/systemd/gate-web.container\n');
     expect(r.err).toContain('    ✓ restore 0600 /etc/podmesh/gate/pki/services/web/server.key\n');
     expect(r.err).toContain('    ✓ restore 0600 /etc/podmesh/gate/.podmesh-applied.json\n');
-    expect(contentState(unhealthyRoot)).toEqual(installed);
+    expect(r.err).toContain('    ✓ restore 0600 /etc/podmesh/gate/config/api/openssl.cnf\n');
+    expect(contentState(unhealthyRoot)).toEqual(before);
+    expect(readFileSync(join(unhealthyRoot, 'etc/podmesh/gate/compose.yaml'), 'utf8')).toMatch(/# a note by hand\n$/);
     // The apply's commands, then the rollback's: cache (new) stops before its files go, web (pruned) starts again.
     expect(host.commands).toEqual([
       'systemctl stop gate-web.service',
