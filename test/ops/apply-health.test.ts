@@ -8,8 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Io } from '../../src/cli/command.ts';
 import { applyCommand, execaQuery } from '../../src/cli/commands/ops.ts';
 import { runCli } from '../../src/cli/run.ts';
-import { containerVerdict, parseSystemctlShow, POLL_MS, unitVerdict, waitForHealth, type Clock, type CommandQuery, type HealthSpec } from '../../src/ops/apply-health.ts';
-import { tempDir } from '../helpers/stacks.ts';
+import { containerVerdict, gateApply, healthSpec, parseSystemctlShow, POLL_MS, takeSnapshot, unitVerdict, waitForHealth, type Clock, type CommandQuery, type HealthSpec } from '../../src/ops/apply-health.ts';
+import { executeApply, planApply } from '../../src/ops/apply.ts';
+import { resolveStacks, selectStacks, synth } from '../../src/synth.ts';
+import { miniStack, svc, tempDir } from '../helpers/stacks.ts';
 import { repoRoot } from '../helpers/tools.ts';
 
 /** A clock that moves only when slept on. */
@@ -359,5 +361,47 @@ describe('podmesh apply with the health gate, on a temporary root with a recordi
     const r = await apply('v2', join(dir.path, 'never'), fakeHost(), '--health-timeout', 'soon');
     expect(r.code).toBe(2);
     expect(r.err).toContain('--health-timeout "soon" is not a number of seconds, e.g. --health-timeout 300.');
+  });
+});
+
+describe('the gate on a rootless host', () => {
+  const dir = tempDir();
+  afterAll(() => dir.cleanup());
+
+  it('GIVEN a rootless first install WHEN its container is unhealthy THEN systemctl, journalctl (--user) and podman run as the user, and the rollback undoes the install under the home', async () => {
+    // GIVEN a rootless one-host stack, synthesized
+    const { app, stack } = miniStack('solo');
+    svc(stack, 'api');
+    const out = join(dir.path, 'out');
+    const root = join(dir.path, 'root');
+    await synth(app, { outDir: out, stateDir: join(dir.path, 'state') });
+    const [resolved] = await resolveStacks(selectStacks(app, ['solo']), out);
+    const plan = planApply({ stack: resolved!, host: 'local', outDir: out, stateDir: join(dir.path, 'state'), root, home: '/home/ash' });
+    const spec = healthSpec(plan, resolved!);
+    expect(spec.systemctl).toEqual(['systemctl', '--user']);
+    expect(spec.journalctl).toEqual(['journalctl', '--user']);
+    expect(spec.units[0]).toEqual({ unit: 'solo.target' });
+    expect(spec.units).toContainEqual({ unit: 'mini-api.service', container: 'mini-api-1' });
+    // WHEN applied and api's container is unhealthy
+    const host = fakeHost({ health: { 'mini-api-1': ['unhealthy'] } });
+    const snapshot = takeSnapshot(plan);
+    const result = await executeApply(plan, host.runner);
+    expect(existsSync(join(root, 'home/ash/.config/containers/systemd/mini-api.container'))).toBe(true);
+    const outcome = await gateApply(plan, spec, snapshot, result, host, { timeoutSeconds: 120, rollback: true });
+    // THEN
+    expect(outcome.ok).toBe(false);
+    expect(host.queries).toContain('systemctl --user show --property=LoadState,ActiveState,SubState,Result,Type mini-api.service');
+    expect(host.queries).toContain('podman inspect --type container --format {{.State.Health.Status}} mini-api-1');
+    expect(host.queries).toContain('journalctl --user -u mini-api.service -n 10 --no-pager -o cat');
+    expect(host.commands.slice(0, 5)).toEqual([
+      'systemctl --user daemon-reload',
+      'systemctl --user enable --now solo.target',
+      'systemctl --user enable --now podmesh-solo-cert-expiry.timer',
+      'systemctl --user disable --now solo.target',
+      'systemctl --user disable --now podmesh-solo-cert-expiry.timer',
+    ]);
+    expect(host.commands.at(-1)).toBe('systemctl --user daemon-reload');
+    expect(outcome.rollback?.errors).toEqual([]);
+    expect(contentState(root)).toEqual({});
   });
 });
