@@ -381,13 +381,13 @@ export async function gateApply(plan: ApplyPlan, spec: HealthSpec, snapshot: Sna
   return { ok: false, ...base, rollback: into };
 }
 
-const describe = (u: WatchedUnit) => (u.container ? `${u.unit} (container ${u.container} healthy)` : u.unit);
+const awaited = (u: WatchedUnit) => (u.container ? `${u.unit} (container ${u.container} healthy)` : u.unit);
 
 /** The dry run's line about the gate. */
 export function formatHealthPlan(spec: HealthSpec, options: GateOptions): string {
   if (spec.units.length === 0) return '';
   const then = options.rollback ? 'else roll back to the previous files and restart them' : 'else leave the new files (--no-rollback)';
-  return `  then wait up to ${options.timeoutSeconds} s (--health-timeout) until up: ${spec.units.map(describe).join(', ')}; ${then}\n`;
+  return `  then wait up to ${options.timeoutSeconds} s (--health-timeout) until up: ${spec.units.map(awaited).join(', ')}; ${then}\n`;
 }
 
 /** The gate's report: a line when all came up, else each unit's state, its journal, and the rollback. */
