@@ -8,12 +8,12 @@ import { dirname, join } from 'node:path';
 const errCode = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
 
 /** A temp file beside `abs` holding `content` with exactly `mode`, fsynced; returns its path. */
-async function stage(abs: string, content: string, mode: number): Promise<string> {
+async function stage(abs: string, content: string | Uint8Array, mode: number): Promise<string> {
   const slash = abs.lastIndexOf('/');
   const tmp = `${abs.slice(0, slash + 1)}.${abs.slice(slash + 1)}.${randomBytes(6).toString('hex')}.tmp`;
   const fh = await open(tmp, 'wx', mode);
   try {
-    await fh.writeFile(content, 'utf8');
+    await fh.writeFile(content, typeof content === 'string' ? 'utf8' : null);
     await fh.chmod(mode);
     await fh.sync();
   } catch (e) {
@@ -25,8 +25,8 @@ async function stage(abs: string, content: string, mode: number): Promise<string
   return tmp;
 }
 
-/** Writes `content` to `abs` atomically (temp file beside it, chmod, fsync, rename) with exactly `mode`. */
-export async function writeAtomic(abs: string, content: string, mode: number): Promise<void> {
+/** Writes `content` (text as UTF-8, or bytes as they are) to `abs` atomically (temp file beside it, chmod, fsync, rename) with exactly `mode`. */
+export async function writeAtomic(abs: string, content: string | Uint8Array, mode: number): Promise<void> {
   await rename(await stage(abs, content, mode), abs);
 }
 

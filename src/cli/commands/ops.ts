@@ -3,6 +3,7 @@ import { execa } from 'execa';
 import { PodmeshError } from '../../../constructs/core/errors.ts';
 import { lockBeside, withLock } from '../../io/lock.ts';
 import { applyTarget, executeApply, formatPlan, formatResult, planApply, type CommandRunner } from '../../ops/apply.ts';
+import { failedAfterWrites, formatGate, formatHealthPlan, gateApply, healthSpec, realClock, takeSnapshot, type Clock, type CommandQuery } from '../../ops/apply-health.ts';
 import { diffStacks, formatDiff } from '../../ops/diff.ts';
 import { checkPlan, planSynth, resolveStacks, selectStacks } from '../../synth.ts';
 import { HELP, type Command } from '../command.ts';
@@ -13,6 +14,24 @@ import { parseNow, parseOptions, stateDir, UsageError, workspaceOf } from '../op
 export const execaRunner: CommandRunner = async (argv) => {
   await execa(argv[0]!, argv.slice(1), { stdio: 'inherit' });
 };
+
+/** Asks systemctl, podman or journalctl for their view, bounded in time; the health gate's only way to look. */
+export const execaQuery: CommandQuery = async (argv) => {
+  const r = await execa(argv[0]!, argv.slice(1), { reject: false, stdin: 'ignore', timeout: 30_000 });
+  return { exitCode: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr };
+};
+
+/** What the health gate of `podmesh apply` looks with. */
+export interface HealthDeps {
+  readonly query: CommandQuery;
+  readonly clock: Clock;
+  /**
+   * Gate also under a --root other than `/` (tests, with a recording query). Otherwise the gate runs
+   * only when apply installs into `/`: the units it would ask about run on this system only then.
+   * @default false
+   */
+  readonly anyRoot?: boolean;
+}
 
 /** What `podmesh diff` was asked to compare. */
 export interface DiffArgs {
@@ -59,6 +78,10 @@ export interface ApplyArgs {
   readonly systemctl: boolean;
   /** How long to wait for another apply holding the host root (`--lock-timeout`). */
   readonly lockTimeoutSeconds: number;
+  /** How long the health gate waits for the restarted units (`--health-timeout`). */
+  readonly healthTimeoutSeconds: number;
+  /** Roll back when the gate fails (not `--no-rollback`). */
+  readonly rollback: boolean;
 }
 
 const applyOptions = {
@@ -67,16 +90,21 @@ const applyOptions = {
   home: { type: 'string' },
   'dry-run': { type: 'boolean', default: false },
   'no-systemctl': { type: 'boolean', default: false },
+  'health-timeout': { type: 'string', default: '120' },
+  'no-rollback': { type: 'boolean', default: false },
 } as const;
 
-/** `podmesh apply`, with the runner that restarts units injected (tests pass their own). */
-export function applyCommand(runner: CommandRunner = execaRunner): Command<ApplyArgs> {
+/** `podmesh apply`, with the runner that restarts units and what the health gate looks with injected (tests pass their own). */
+export function applyCommand(runner: CommandRunner = execaRunner, health: HealthDeps = { query: execaQuery, clock: realClock }): Command<ApplyArgs> {
   return {
     name: 'apply',
     usage: `  apply --stack S --host H [--root DIR] [--home DIR] [--dry-run] [--no-systemctl]
+        [--health-timeout SECONDS] [--no-rollback]
                                  install host H's units, configs, certificates, secrets and
                                  WireGuard keys under --root (default /), prune what left the
-                                 stack, restart only what changed; --dry-run prints the plan
+                                 stack, restart only what changed, wait until those units are
+                                 up and healthy (default 120 s) or roll back; --dry-run prints
+                                 the plan
 `,
     options: applyOptions,
     writes: false,
@@ -87,10 +115,15 @@ export function applyCommand(runner: CommandRunner = execaRunner): Command<Apply
       if (!v.stack || v.stack.length !== 1 || !v.host) {
         throw new UsageError('apply needs one --stack and one --host, e.g. podmesh apply --stack ashchan-prod --host app [--root DIR] [--dry-run].');
       }
+      const timeout = Number(v['health-timeout']);
+      if (v['health-timeout'].trim() === '' || !Number.isFinite(timeout) || timeout < 0) {
+        throw new UsageError(`--health-timeout "${v['health-timeout']}" is not a number of seconds, e.g. --health-timeout 300.`);
+      }
       return {
         stacksDir: v.stacks, stack: v.stack[0]!, host: v.host, out: v.out, state: v.state,
         root: v.root, home: v.home, dryRun: v['dry-run'], systemctl: !v['no-systemctl'],
         lockTimeoutSeconds: workspaceOf(argv, {}).lockTimeoutSeconds,
+        healthTimeoutSeconds: timeout, rollback: !v['no-rollback'],
       };
     },
     async run(a, io) {
@@ -111,10 +144,26 @@ export function applyCommand(runner: CommandRunner = execaRunner): Command<Apply
       return withLock(lockBeside(applyTarget(options)), lock, async () => {
         const plan = planApply(options);
         io.out(formatPlan(plan));
-        if (a.dryRun || !plan.changed) return 0;
+        // The gate asks the running system about the units apply restarted: only when it ran them there.
+        const spec = healthSpec(plan, stack!);
+        const gate = { timeoutSeconds: a.healthTimeoutSeconds, rollback: a.rollback };
+        const gated = a.systemctl && plan.changed && spec.units.length > 0 && (a.root === '/' || health.anyRoot === true);
+        if (a.dryRun) {
+          if (gated) io.out(formatHealthPlan(spec, gate));
+          else if (a.systemctl && plan.changed && spec.units.length > 0) io.out(`  no health gate: --root is ${a.root}, not /, so the units are not this system's to ask about\n`);
+          return 0;
+        }
+        if (!plan.changed) return 0;
+        const snapshot = gated ? takeSnapshot(plan) : undefined;
         const result = await executeApply(plan, a.systemctl ? runner : undefined);
-        (result.failed ? io.err : io.out)(formatResult(plan, result));
-        return result.failed ? 1 : 0;
+        if (!snapshot || (result.failed && !failedAfterWrites(plan, result))) {
+          (result.failed ? io.err : io.out)(formatResult(plan, result));
+          return result.failed ? 1 : 0;
+        }
+        if (!result.failed) io.out(formatResult(plan, result));
+        const outcome = await gateApply(plan, spec, snapshot, result, { runner, ...health }, gate);
+        (outcome.ok ? io.out : io.err)(formatGate(plan, outcome, gate));
+        return outcome.ok ? 0 : 1;
       });
     },
   };
