@@ -1,10 +1,17 @@
+import { defaultServerConditions } from 'vite';
 import { configDefaults, defineConfig } from 'vitest/config';
 
 /** The end-to-end files each bring up a whole mesh: on two cores, two at once starve each other. */
 const E2E = ['test/e2e*.test.ts'];
 
 export default defineConfig({
+  // Stack files import 'podmesh': in tests its sources, the very modules the tests import (the
+  // package's default export is the build in dist/, which the spawned `podmesh` commands run).
+  ssr: { resolve: { conditions: ['podmesh-source', ...defaultServerConditions] } },
+  resolve: { conditions: ['podmesh-source', ...defaultServerConditions] },
   test: {
+    // Spawned `podmesh` commands run dist/: built from the current sources before any test.
+    globalSetup: ['test/helpers/build-dist.ts'],
     // Real validators (quadlet, openssl, podman) are slow to start; keep the suite predictable.
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from './helpers/stacks.ts';
+import { podmeshProject, tempDir } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';
 import { repoRoot } from './helpers/tools.ts';
 import { HELP, type Io } from '../src/cli/command.ts';
@@ -13,7 +13,7 @@ import { runCli, select } from '../src/cli/run.ts';
 const bin = join(repoRoot, 'bin/podmesh.mjs');
 const run = (args: string[], cwd: string) => execa('node', [bin, ...args], { cwd, reject: false, timeout: 60_000 });
 
-const GOOD = `import { Host, Network, Service, Stack } from '${repoRoot}/constructs/index.ts';
+const GOOD = `import { Host, Network, Service, Stack } from 'podmesh';
 export default (app) => {
   const stack = new Stack(app, 'demo');
   new Host(stack, 'local');
@@ -27,8 +27,7 @@ describe('podmesh CLI', () => {
   const cwd = dir.path;
   beforeAll(() => {
     mkdirSync(join(cwd, 'stacks'));
-    // Stack files are ES modules, as in a podmesh project.
-    writeFileSync(join(cwd, 'package.json'), '{ "type": "module" }\n');
+    podmeshProject(cwd);
     writeFileSync(join(cwd, 'stacks/demo.ts'), GOOD);
   });
   afterAll(() => dir.cleanup());

@@ -96,9 +96,9 @@ describe('podmesh as a package', () => {
   }, 300_000);
   afterAll(() => dir.cleanup());
 
-  it('the tarball holds the engine, the constructs, the templates and the bin, and nothing of the repository around them', () => {
+  it('the tarball holds the engine (sources and build), the constructs, the templates and the bin, and nothing of the repository around them', () => {
     expect(tarball).toBe(`podmesh-${pkg.version}.tgz`);
-    for (const f of ['bin/podmesh.mjs', 'src/index.ts', 'src/cli/main.ts', 'constructs/index.ts', 'templates/hyperf/server.php.hbs', 'templates/init/stacks/example.ts', 'templates/init/gitignore', 'README.md', 'package.json']) {
+    for (const f of ['bin/podmesh.mjs', 'dist/cli.mjs', 'dist/index.mjs', 'src/index.ts', 'src/cli/main.ts', 'constructs/index.ts', 'templates/hyperf/server.php.hbs', 'templates/init/stacks/example.ts', 'templates/init/gitignore', 'README.md', 'package.json']) {
       expect(packed).toContain(f);
     }
     expect(packed.filter((f) => /^(test|out|stacks|scripts|bench|examples|node_modules|\.cache|\.podmesh)\//.test(f))).toEqual([]);

@@ -12,7 +12,7 @@ import type { PostureControlId, ResolvedService, ResolvedStack } from '../src/re
 import { tryResolveStack } from '../src/resolve/resolve.ts';
 import { validateConstructs } from '../src/synth/index.ts';
 import { synth } from '../src/synth.ts';
-import { miniStack, svc, tempDir, testState } from './helpers/stacks.ts';
+import { miniStack, podmeshProject, svc, tempDir, testState } from './helpers/stacks.ts';
 import { repoRoot } from './helpers/tools.ts';
 
 /** Every problem of a stack (props, resolution, posture) and the model when it resolved. */
@@ -286,10 +286,11 @@ describe('podmesh audit', () => {
   it('GIVEN a stack whose container runs as host root WHEN audited THEN the table shows fail and the exit code is 1', async () => {
     const stacks = join(dir.path, 'stacks');
     mkdirSync(stacks, { recursive: true });
+    podmeshProject(dir.path);
     writeFileSync(
       join(stacks, 'bad.ts'),
       [
-        `import { type App, Host, Network, Service, Stack } from '${repoRoot}/constructs/index.ts';`,
+        `import { type App, Host, Network, Service, Stack } from 'podmesh';`,
         'export default (app: App): void => {',
         "  const stack = new Stack(app, 'bad', { project: 'bad' });",
         "  new Host(stack, 'h');",

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Issue } from '../../constructs/core/errors.ts';
 import type { PodmeshPackage } from './version.ts';
+import { packageFile } from '../package-root.ts';
 
 /** Files copied from `templates/init/` (project path → template file). */
 export const INIT_TEMPLATES: Readonly<Record<string, string>> = {
@@ -149,7 +150,7 @@ export function readInitInput(cwd: string, podmesh: PodmeshPackage, force: boole
   const read = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : undefined);
   const existing = Object.fromEntries(INIT_PATHS.map((p) => [p, read(join(cwd, p))]));
   const names = [...Object.values(INIT_TEMPLATES), GITIGNORE_TEMPLATE];
-  const templates = Object.fromEntries(names.map((n) => [n, readFileSync(new URL(`../../templates/init/${n}`, import.meta.url), 'utf8')]));
+  const templates = Object.fromEntries(names.map((n) => [n, readFileSync(packageFile(`templates/init/${n}`), 'utf8')]));
   const projectName = basename(cwd).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+/, '') || 'podmesh-project';
   return { existing, templates, podmesh, projectName, force };
 }

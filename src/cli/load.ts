@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { App } from '../../constructs/core/app.ts';
 import { IssueCollector, PodmeshError } from '../../constructs/core/errors.ts';
 import { whileLoadingStackFile } from '../../constructs/core/stack-file.ts';
+import { Stack } from '../../constructs/core/stack.ts';
 import { compare } from '../io/sort.ts';
 
 /** A stack file's default export; it may be async (an awaited promise, reported like a throw). */
@@ -50,6 +51,7 @@ export async function loadStacks(dir: string): Promise<App> {
     .filter((e) => e.isFile() && /\.(ts|mts|js|mjs)$/.test(e.name) && !/\.(test|spec|d)\./.test(e.name))
     .map((e) => e.name)
     .sort(compare);
+  if (files.some((f) => /\.m?ts$/.test(f))) await typescriptLoader();
   const app = new App();
   const issues = new IssueCollector();
   for (const file of files) {
@@ -63,6 +65,13 @@ export async function loadStacks(dir: string): Promise<App> {
       const before = app.node.children.length;
       // Paths a stack gives (envFiles) resolve against the stack file's folder, not the cwd.
       await whileLoadingStackFile(join(abs, file), () => (mod.default as StackDefinition)(app));
+      // A Stack of another copy of podmesh (a stack file importing podmesh by a path, or a second
+      // install) is a construct this one cannot see: say so rather than synthesizing nothing.
+      const foreign = app.node.children.slice(before).filter((c) => !Stack.isStack(c));
+      if (foreign.length > 0) {
+        issues.add(where, `created ${foreign.map((c) => `"${c.node.id}"`).join(', ')}, but not as a Stack of this podmesh: the file imports another copy of podmesh. Import the constructs from 'podmesh' (import { Stack } from 'podmesh'), with podmesh installed once in the project.`);
+        continue;
+      }
       if (app.node.children.length === before) {
         issues.add(where, 'created no stack. Its default export should create one, e.g. new Stack(app, \'dev\'); shared code goes in a sub-folder (stacks/lib/).');
       }
@@ -73,4 +82,19 @@ export async function loadStacks(dir: string): Promise<App> {
   }
   issues.throwIfAny();
   return app;
+}
+
+declare const __PODMESH_BUNDLED__: boolean | undefined;
+let registered = false;
+
+/**
+ * Makes `import()` of TypeScript files work. The built command (dist/, where the build defines
+ * `__PODMESH_BUNDLED__`) is plain JavaScript and registers tsx here, once, only when a stack file
+ * is TypeScript; from the sources (the tests run them through vite) TypeScript already loads.
+ */
+async function typescriptLoader(): Promise<void> {
+  if (registered || typeof __PODMESH_BUNDLED__ === 'undefined') return;
+  const { register } = await import('tsx/esm/api');
+  register();
+  registered = true;
 }

@@ -1,6 +1,7 @@
 // The handlebars templates of `templates/`, compiled once, strict, with one helper for PHP literals.
 import { readFileSync } from 'node:fs';
 import Handlebars from 'handlebars';
+import { packageFile } from '../package-root.ts';
 
 /**
  * A PHP single-quoted string literal: inside one only `\\` and `\'` are escapes, so `$`, `"`
@@ -24,7 +25,7 @@ const compiled = new Map<string, Template>();
 export function template(file: string): Template {
   let t = compiled.get(file);
   if (!t) {
-    const source = readFileSync(new URL(`../../templates/${file}.hbs`, import.meta.url), 'utf8');
+    const source = readFileSync(packageFile(`templates/${file}.hbs`), 'utf8');
     t = hb.compile(source, { noEscape: true, strict: true });
     compiled.set(file, t);
   }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addSliceAddress, createHosts, listen, netnsReady, tcpProbe, type SimHost, type SimNetwork } from '../helpers/netns.ts';
-import { miniStack, svc, tempDir } from '../helpers/stacks.ts';
+import { miniStack, podmeshProject, svc, tempDir } from '../helpers/stacks.ts';
 import { repoRoot, tool } from '../helpers/tools.ts';
 import { App, Host, Stack, resolveStack, type HostProps } from '../../src/index.ts';
 import { renderBridgeFirewall } from '../../src/render/bridge-firewall.ts';
@@ -39,8 +39,8 @@ describe('the container firewall files', () => {
 
 const bin = join(repoRoot, 'bin/podmesh.mjs');
 
-const STACK = `import { Host, Network, Postgres, Stack } from '${repoRoot}/src/index.ts';
-import { svc } from '${repoRoot}/test/helpers/stacks.ts';
+const STACK = `import { Host, Network, Postgres, Service, Stack } from 'podmesh';
+const svc = (stack, id, props) => new Service(stack, id, { image: \`localhost/test/\${id}:1\`, ...props });
 export default (app) => {
   const stack = new Stack(app, 'fw', { project: 'fw' });
   new Host(stack, 'local', { rootless: false });
@@ -73,7 +73,7 @@ describe.skipIf(!ready || Object.values(tools).some((t) => !t))("the generated c
 
   beforeAll(async () => {
     mkdirSync(join(cwd, 'stacks'));
-    writeFileSync(join(cwd, 'package.json'), '{ "type": "module" }\n');
+    podmeshProject(cwd);
     writeFileSync(join(cwd, 'stacks/fw.ts'), STACK);
     const r = await execa('node', [bin, 'synth', '--state', join(cwd, 'state')], { cwd, reject: false, timeout: 60_000 });
     expect(r.exitCode, r.stderr).toBe(0);

@@ -1,8 +1,9 @@
 // Small stacks for tests, built in code; each test changes just what it is about.
 import type { Construct } from 'constructs';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { repoRoot } from './tools.ts';
 import { App, Host, Network, Postgres, Service, Stack, type ServiceProps } from '../../src/index.ts';
 
 /** A one-host stack with a /24 mesh, like ashchan-dev but smaller. */
@@ -36,3 +37,15 @@ export function tempDir(prefix = 'podmesh-test-'): { path: string; cleanup: () =
 /** One temporary state folder per test file (certificates and keys), removed when the file ends. */
 export const testState = mkdtempSync(join(tmpdir(), 'podmesh-state-'));
 process.on('exit', () => rmSync(testState, { recursive: true, force: true }));
+
+/**
+ * Makes `dir` a podmesh project as `npm install podmesh` would: an ES-module package.json and
+ * node_modules/podmesh (a link to this repository), so its stack files `import … from 'podmesh'`.
+ * A spawned `podmesh` then gives them its build (dist/), an in-process run (vitest) its sources:
+ * either way the very modules the command itself uses.
+ */
+export function podmeshProject(dir: string): void {
+  mkdirSync(join(dir, 'node_modules'), { recursive: true });
+  writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+  symlinkSync(repoRoot, join(dir, 'node_modules/podmesh'));
+}

@@ -8,7 +8,7 @@ import { App } from '../../src/index.ts';
 import { diffStacks, formatDiff } from '../../src/ops/diff.ts';
 import { unifiedDiff } from '../../src/ops/unified.ts';
 import { synth } from '../../src/synth.ts';
-import { miniStack, svc, tempDir } from '../helpers/stacks.ts';
+import { miniStack, podmeshProject, svc, tempDir } from '../helpers/stacks.ts';
 import { repoRoot } from '../helpers/tools.ts';
 import { treeState } from '../helpers/tree.ts';
 
@@ -105,8 +105,8 @@ describe('podmesh diff and synth --check', () => {
     // GIVEN a project folder with the base stack synthesized
     const cwd = join(dir.path, 'cli');
     mkdirSync(join(cwd, 'stacks'), { recursive: true });
-    writeFileSync(join(cwd, 'package.json'), '{ "type": "module" }\n');
-    const stackFile = (level: string) => `import { Host, Network, Service, Stack } from '${repoRoot}/constructs/index.ts';
+    podmeshProject(cwd);
+    const stackFile = (level: string) => `import { Host, Network, Service, Stack } from 'podmesh';
 export default (app) => {
   const stack = new Stack(app, 'demo');
   new Host(stack, 'local');

@@ -1,0 +1,80 @@
+// Builds the engine into dist/ as plain JavaScript (esbuild: one bundle per entry, shared code in
+// chunks, packages left to node_modules), so the `podmesh` command loads no TypeScript transpiler
+// for itself: only stack files are transpiled (by tsx, when a command loads them). The sources
+// stay the truth: `npm ci` and `npm pack` run this (the `prepare` script), the tests run it first,
+// and bin/podmesh.mjs runs it again when a source file is newer than the build (a checkout being
+// edited). The output is deterministic: same sources, same files.
+//   node scripts/build.mjs            build
+//   node scripts/build.mjs --if-stale build only when dist/ is missing or older than a source
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** What the build records about its inputs (for the staleness check), beside the bundles. */
+export const INPUTS = 'dist/inputs.json';
+
+/** True when dist/ is missing, or a source it was built from changed or went since. */
+export function isStale() {
+  let recorded;
+  try {
+    recorded = JSON.parse(readFileSync(join(root, INPUTS), 'utf8'));
+  } catch {
+    return true;
+  }
+  for (const [file, mtimeMs] of Object.entries(recorded.inputs)) {
+    try {
+      if (statSync(join(root, file)).mtimeMs > mtimeMs) return true;
+    } catch {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Builds dist/ into a fresh folder and swaps it in, so a reader never sees half a build. */
+export async function build() {
+  const { build: esbuild } = await import('esbuild');
+  const staging = join(root, `dist.${process.pid}.tmp`);
+  rmSync(staging, { recursive: true, force: true });
+  const result = await esbuild({
+    absWorkingDir: root,
+    entryPoints: { index: 'src/index.ts', cli: 'src/cli/main.ts' },
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20.19',
+    packages: 'external',
+    outdir: staging,
+    outExtension: { '.js': '.mjs' },
+    define: { __PODMESH_BUNDLED__: 'true' },
+    legalComments: 'none',
+    metafile: true,
+    logLevel: 'warning',
+  });
+  const inputs = {};
+  for (const file of Object.keys(result.metafile.inputs).sort()) inputs[file] = statSync(join(root, file)).mtimeMs;
+  mkdirSync(staging, { recursive: true });
+  writeFileSync(join(staging, 'inputs.json'), `${JSON.stringify({ inputs }, null, 2)}\n`);
+  const dist = join(root, 'dist');
+  const old = join(root, `dist.${process.pid}.old`);
+  try {
+    renameSync(dist, old);
+  } catch (e) {
+    if (e.code !== 'ENOENT') throw e;
+  }
+  try {
+    renameSync(staging, dist);
+  } catch (e) {
+    // Another build swapped its (identical) dist/ in first: keep that one.
+    if (e.code !== 'ENOTEMPTY' && e.code !== 'EEXIST') throw e;
+    rmSync(staging, { recursive: true, force: true });
+  }
+  rmSync(old, { recursive: true, force: true });
+  return Object.keys(result.metafile.outputs).map((o) => relative(staging, join(root, o)));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  if (!process.argv.includes('--if-stale') || isStale()) await build();
+}
