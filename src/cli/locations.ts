@@ -1,5 +1,4 @@
 // Checks of where a command reads and writes: the output and state folders, and the --now clock.
-import { execa } from 'execa';
 import { realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Issue } from '../../constructs/core/errors.ts';
@@ -54,6 +53,7 @@ export function locationIssues(where: Locations): Issue[] {
  * git, there is nothing to check.
  */
 export async function gitExposureIssues(where: Locations): Promise<Issue[]> {
+  const { execa } = await import('execa');
   const state = canonical(where.stateDir);
   const cwd = dirname(state);
   const top = await execa('git', ['rev-parse', '--show-toplevel'], { cwd: existingDir(cwd), reject: false });

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './tools.ts';
-import { App, Host, Network, Postgres, Service, Stack, type ServiceProps } from '../../src/index.ts';
+import { App, Host, Network, Postgres, Service, Stack, type ServiceProps } from 'podmesh';
 
 /** A one-host stack with a /24 mesh, like ashchan-dev but smaller. */
 export function miniStack(id = 'mini', app = new App()) {

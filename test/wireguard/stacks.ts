@@ -1,5 +1,5 @@
 // A three-host stack joined by WireGuard, for the key, renderer, CLI and tunnel tests.
-import { App, Host, Network, Stack, type HostProps, type ServiceProps, type StackProps } from '../../src/index.ts';
+import { App, Host, Network, Stack, type HostProps, type ServiceProps, type StackProps } from 'podmesh';
 import { svc } from '../helpers/stacks.ts';
 
 /** Underlay address of host i (0-based), as test/helpers/netns.ts assigns them. */

@@ -1,9 +1,6 @@
 // `podmesh audit`: the posture of every container of a stack, control by control.
 import { PodmeshError } from '../../../constructs/core/errors.ts';
-import { auditStack, formatAuditJson, formatAuditTable, postureProblems } from '../../posture/index.ts';
-import { resolveWithLock, selectStacks } from '../../synth.ts';
 import { HELP, type Command } from '../command.ts';
-import { loadStacks } from '../load.ts';
 import { oneOf, parseOptions } from '../options.ts';
 
 /** What `podmesh audit` was asked to report. */
@@ -30,6 +27,11 @@ export const auditCommand: Command<AuditArgs> = {
     return { stacksDir: v.stacks, stacks: v.stack, out: v.out, format: oneOf(v.format, ['table', 'json'] as const, '--format') };
   },
   async run(a, io) {
+    const [{ auditStack, formatAuditJson, formatAuditTable, postureProblems }, { resolveWithLock, selectStacks }, { loadStacks }] = await Promise.all([
+      import('../../posture/index.ts'),
+      import('../../synth.ts'),
+      import('../load.ts'),
+    ]);
     const app = await loadStacks(a.stacksDir);
     const reports = [];
     for (const stack of selectStacks(app, a.stacks)) {

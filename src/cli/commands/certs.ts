@@ -1,24 +1,9 @@
 // `podmesh certs status|issue|rotate|revoke|csr|import`: the certificates of the state folder.
-import { Workload } from '../../../constructs/model/workload.ts';
 import { join } from 'node:path';
 import type { App } from '../../../constructs/core/app.ts';
 import type { Stack } from '../../../constructs/core/stack.ts';
-import {
-  REVOCATION_REASONS,
-  formatStatusJson,
-  formatStatusProm,
-  formatStatusTable,
-  readPkiStatus,
-  revoke,
-  rotate,
-  type CertKind,
-  type RevocationReason,
-} from '../../state/pki/index.ts';
-import { selectStacks, synth } from '../../synth.ts';
-import { certsCsr, certsHtml, certsImport } from '../certs-ops.ts';
+import { REVOCATION_REASONS, type CertKind, type RevocationReason } from '../../state/pki/types.ts';
 import { HELP, type Command, type Help, type Io } from '../command.ts';
-import { describePki, describeWireguard } from '../describe.ts';
-import { loadStacks } from '../load.ts';
 import { oneOf, parseDays, parseNow, parseOptions, stateDir, UsageError } from '../options.ts';
 
 /**
@@ -74,8 +59,22 @@ function certs<D>(
   };
 }
 
+/** The modules the rows run on, loaded when a row runs: --help and usage errors stay light. */
+async function engine() {
+  const [pki, synth, ops, describe, load, workload] = await Promise.all([
+    import('../../state/pki/index.ts'),
+    import('../../synth.ts'),
+    import('../certs-ops.ts'),
+    import('../describe.ts'),
+    import('../load.ts'),
+    import('../../../constructs/model/workload.ts'),
+  ]);
+  return { ...pki, ...synth, ...ops, ...describe, ...load, ...workload };
+}
+
 /** The loaded stacks, selected, with the state folder and the clock. */
 async function open(base: CertsBase, io: Io): Promise<{ app: App; stacks: Stack[]; state: string; now: Date }> {
+  const { loadStacks, selectStacks } = await engine();
   const app = await loadStacks(base.stacksDir);
   return { app, stacks: selectStacks(app, base.stacks), state: stateDir(base.state, io.env), now: base.now ?? new Date() };
 }
@@ -90,6 +89,7 @@ const status = certs(
 `,
   (v) => ({ warnDays: parseDays(v['warn-days'], '--warn-days'), format: oneOf(v.format, FORMATS, '--format'), output: v.output }),
   async (base, a, io) => {
+    const { certsHtml, formatStatusJson, formatStatusProm, formatStatusTable, readPkiStatus } = await engine();
     const { stacks, state, now } = await open(base, io);
     if (a.format === 'html') return certsHtml({ stacks, state, out: base.out, now, warnDays: a.warnDays, output: a.output }, io);
     let low = false;
@@ -110,6 +110,7 @@ const issue = certs(
   '  certs issue                    create the CAs and any missing certificates (what synth does to state)\n',
   () => ({}),
   async (base, _a, io) => {
+    const { describePki, describeWireguard, synth } = await engine();
     const { app, stacks, state, now } = await open(base, io);
     const result = await synth(app, { outDir: base.out, stateDir: state, stacks: stacks.map((s) => s.node.id), now, stateOnly: true });
     for (const r of result.state) {
@@ -126,6 +127,7 @@ const rotateRow = certs(
   '  certs rotate [--service NAME]  renew certificates now (all, or the named services)\n',
   (v) => ({ services: v.service }),
   async (base, a, io) => {
+    const { describePki, rotate } = await engine();
     const { stacks, state, now } = await open(base, io);
     for (const stack of stacks) {
       const r = await rotate({ stateDir: join(state, stack.node.id), now, ...(a.services ? { services: a.services } : {}) });
@@ -147,6 +149,7 @@ const revokeRow = certs(
     return { service, kind, reason: oneOf(v.reason, REVOCATION_REASONS, '--reason') as RevocationReason };
   },
   async (base, a, io) => {
+    const { describePki, revoke, Workload } = await engine();
     const { stacks, state, now } = await open(base, io);
     // Services may sit in constructs that group them (Ashchan): look through the whole stack.
     const owners = stacks.filter((s) => s.node.findAll().some((c) => Workload.isWorkload(c) && c.name === a.service));
@@ -167,6 +170,7 @@ const csr = certs(
 `,
   (v) => ({ outDir: v['out-dir'] }),
   async (base, a, io) => {
+    const { certsCsr } = await engine();
     const { stacks, state } = await open(base, io);
     return certsCsr({ stacks, state, out: base.out, outDir: a.outDir }, io);
   },
@@ -183,6 +187,7 @@ const importRow = certs(
     return { dir };
   },
   async (base, a, io) => {
+    const { certsImport } = await engine();
     const { stacks, state, now } = await open(base, io);
     return certsImport({ stacks, state, out: base.out, dir: a.dir, now }, io);
   },

@@ -1,8 +1,6 @@
 // `podmesh synth`: render every stack (or --stack NAME) into out/<stack>/, or with --check compare only.
-import { checkPlan, describeStateChange, planSynth, synth, type CheckResult } from '../../synth.ts';
+import type { CheckResult } from '../../synth.ts';
 import { HELP, type Command, type Io } from '../command.ts';
-import { describeSynth, describeWrite } from '../describe.ts';
-import { loadStacks } from '../load.ts';
 import { parseNow, parseOptions, stateDir } from '../options.ts';
 
 /** What `podmesh synth` was asked to do. */
@@ -36,6 +34,8 @@ export const synthCommand: Command<SynthArgs> = {
     return { stacksDir: v.stacks, stacks: v.stack, out: v.out, state: v.state, check: v.check, now: parseNow(v.now) };
   },
   async run(a, io) {
+    // The engine loads only when a command runs: --help and usage errors stay light.
+    const [{ checkPlan, planSynth, synth }, { describeSynth }, { loadStacks }] = await Promise.all([import('../../synth.ts'), import('../describe.ts'), import('../load.ts')]);
     const state = stateDir(a.state, io.env);
     const app = await loadStacks(a.stacksDir);
     const options = { outDir: a.out, stateDir: state, stacks: a.stacks, now: a.now };
@@ -46,7 +46,8 @@ export const synthCommand: Command<SynthArgs> = {
 };
 
 /** `synth --check`: the state changes synth would make (information), then out/'s differences (the exit code). */
-function reportCheck(check: CheckResult, out: string, state: string, io: Io): number {
+async function reportCheck(check: CheckResult, out: string, state: string, io: Io): Promise<number> {
+  const [{ describeStateChange }, { describeWrite }] = await Promise.all([import('../../synth.ts'), import('../describe.ts')]);
   for (const c of check.stateChanges) io.out(`${describeStateChange(c, `${state}/${c.stack}`)}\n`);
   for (const r of check.reports) io.out(describeWrite(r, out, true));
   for (const s of check.prunedStacks) io.out(`${s}: stack no longer exists, out/${s} would be removed\n`);

@@ -1,9 +1,6 @@
 // `podmesh verify`: probe a running mesh as every caller the policy allows and refuses.
 import { join } from 'node:path';
-import { resolveStacks, selectStacks } from '../../synth.ts';
-import { formatVerifyJson, formatVerifyProm, formatVerifyTable, meshOf, verifyMesh } from '../../verify/index.ts';
 import { HELP, type Command } from '../command.ts';
-import { loadStacks } from '../load.ts';
 import { oneOf, parseDays, parseOptions, stateDir, UsageError } from '../options.ts';
 
 /** What `podmesh verify` was asked to probe. */
@@ -53,6 +50,11 @@ export const verifyCommand: Command<VerifyArgs> = {
     };
   },
   async run(a, io) {
+    const [{ resolveStacks, selectStacks }, { formatVerifyJson, formatVerifyProm, formatVerifyTable, meshOf, verifyMesh }, { loadStacks }] = await Promise.all([
+      import('../../synth.ts'),
+      import('../../verify/index.ts'),
+      import('../load.ts'),
+    ]);
     const app = await loadStacks(a.stacksDir);
     const stacks = selectStacks(app, a.stacks);
     if (stacks.length !== 1) {

@@ -1,11 +1,8 @@
 // `podmesh wireguard rotate`: new WireGuard keys for some hosts of a multi-host stack, then a synth.
 import { join } from 'node:path';
-import { hostKeyFile } from '../../state/wireguard/index.ts';
-import { resolveStacks, selectStacks, synth } from '../../synth.ts';
+import { hostKeyFile } from '../../state/wireguard/reconcile.ts';
 import type { ResolvedStack } from '../../resolve/model.ts';
 import { HELP, type Command } from '../command.ts';
-import { describePki, describeWireguardReports, describeWrite } from '../describe.ts';
-import { loadStacks } from '../load.ts';
 import { parseNow, parseOptions, stateDir, UsageError } from '../options.ts';
 
 /** What `podmesh wireguard rotate` was asked to do. */
@@ -43,6 +40,11 @@ export const wireguardRotateCommand: Command<RotateArgs> = {
     return { stacksDir: v.stacks, stacks: v.stack, out: v.out, state: v.state, now: parseNow(v.now), hosts: v.all ? 'all' : [...new Set(v.host)] };
   },
   async run(a, io) {
+    const [{ resolveStacks, selectStacks, synth }, { describePki, describeWireguardReports, describeWrite }, { loadStacks }] = await Promise.all([
+      import('../../synth.ts'),
+      import('../describe.ts'),
+      import('../load.ts'),
+    ]);
     const state = stateDir(a.state, io.env);
     const app = await loadStacks(a.stacksDir);
     const stack = tunnelStack(await resolveStacks(selectStacks(app, a.stacks), a.out), a.stacks !== undefined);
