@@ -7,13 +7,13 @@ import { dirname, join } from 'node:path';
 
 const errCode = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
 
-/** A temp file beside `abs` holding `content` with exactly `mode`, fsynced; returns its path. */
-async function stage(abs: string, content: string, mode: number): Promise<string> {
+/** A temp file beside `abs` holding `content` (text as UTF-8, or bytes) with exactly `mode`, fsynced; returns its path. */
+async function stage(abs: string, content: string | Uint8Array, mode: number): Promise<string> {
   const slash = abs.lastIndexOf('/');
   const tmp = `${abs.slice(0, slash + 1)}.${abs.slice(slash + 1)}.${randomBytes(6).toString('hex')}.tmp`;
   const fh = await open(tmp, 'wx', mode);
   try {
-    await fh.writeFile(content, 'utf8');
+    await (typeof content === 'string' ? fh.writeFile(content, 'utf8') : fh.writeFile(content));
     await fh.chmod(mode);
     await fh.sync();
   } catch (e) {
@@ -26,7 +26,7 @@ async function stage(abs: string, content: string, mode: number): Promise<string
 }
 
 /** Writes `content` to `abs` atomically (temp file beside it, chmod, fsync, rename) with exactly `mode`. */
-export async function writeAtomic(abs: string, content: string, mode: number): Promise<void> {
+export async function writeAtomic(abs: string, content: string | Uint8Array, mode: number): Promise<void> {
   await rename(await stage(abs, content, mode), abs);
 }
 

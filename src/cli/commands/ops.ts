@@ -1,9 +1,14 @@
 // `podmesh diff` and `podmesh apply`: what synth would change, and installing one host's files.
 import { execa } from 'execa';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PodmeshError } from '../../../constructs/core/errors.ts';
 import { lockBeside, withLock } from '../../io/lock.ts';
 import { applyTarget, executeApply, formatPlan, formatResult, planApply, type CommandRunner } from '../../ops/apply.ts';
 import { diffStacks, formatDiff } from '../../ops/diff.ts';
+import { bundleSource, readBundleFile, type StateBundle } from '../../ops/state-bundle.ts';
 import { checkPlan, planSynth, resolveStacks, selectStacks } from '../../synth.ts';
 import { HELP, type Command } from '../command.ts';
 import { loadStacks } from '../load.ts';
@@ -59,6 +64,8 @@ export interface ApplyArgs {
   readonly systemctl: boolean;
   /** How long to wait for another apply holding the host root (`--lock-timeout`). */
   readonly lockTimeoutSeconds: number;
+  /** Install the state files from this age-encrypted host bundle instead of the state folder. */
+  readonly stateBundle?: { readonly file: string; readonly identity: string };
 }
 
 const applyOptions = {
@@ -67,6 +74,8 @@ const applyOptions = {
   home: { type: 'string' },
   'dry-run': { type: 'boolean', default: false },
   'no-systemctl': { type: 'boolean', default: false },
+  'state-bundle': { type: 'string' },
+  identity: { type: 'string' },
 } as const;
 
 /** `podmesh apply`, with the runner that restarts units injected (tests pass their own). */
@@ -74,9 +83,12 @@ export function applyCommand(runner: CommandRunner = execaRunner): Command<Apply
   return {
     name: 'apply',
     usage: `  apply --stack S --host H [--root DIR] [--home DIR] [--dry-run] [--no-systemctl]
+        [--state-bundle FILE --identity KEYFILE]
                                  install host H's units, configs, certificates, secrets and
                                  WireGuard keys under --root (default /), prune what left the
-                                 stack, restart only what changed; --dry-run prints the plan
+                                 stack, restart only what changed; --dry-run prints the plan;
+                                 --state-bundle takes the state files from H's encrypted bundle
+                                 (state export --host H), no state folder needed
 `,
     options: applyOptions,
     writes: false,
@@ -87,23 +99,35 @@ export function applyCommand(runner: CommandRunner = execaRunner): Command<Apply
       if (!v.stack || v.stack.length !== 1 || !v.host) {
         throw new UsageError('apply needs one --stack and one --host, e.g. podmesh apply --stack ashchan-prod --host app [--root DIR] [--dry-run].');
       }
+      if ((v['state-bundle'] === undefined) !== (v.identity === undefined)) {
+        throw new UsageError('apply --state-bundle FILE needs --identity KEYFILE (the host\'s age identity file), and --identity only goes with --state-bundle.');
+      }
       return {
         stacksDir: v.stacks, stack: v.stack[0]!, host: v.host, out: v.out, state: v.state,
         root: v.root, home: v.home, dryRun: v['dry-run'], systemctl: !v['no-systemctl'],
         lockTimeoutSeconds: workspaceOf(argv, {}).lockTimeoutSeconds,
+        ...(v['state-bundle'] !== undefined ? { stateBundle: { file: v['state-bundle'], identity: v.identity! } } : {}),
       };
     },
     async run(a, io) {
       const state = stateDir(a.state, io.env);
+      // A bundle is decrypted and checked first, entirely in memory: it is written nowhere but the install targets.
+      const bundle = a.stateBundle ? await hostBundleFor(a.stateBundle, a.stack, a.host) : undefined;
       const app = await loadStacks(a.stacksDir);
-      // Install only what synth would write now: a stale out/ would deploy yesterday's stack.
-      const check = checkPlan(await planSynth(app, { outDir: a.out, stateDir: state, stacks: [a.stack] }));
+      // Install only what synth would write now: a stale out/ would deploy yesterday's stack. With a
+      // bundle there is no state folder to plan with: out/ is compared as `synth --check` does on
+      // a checkout without state (WireGuard public keys from out/'s lock file).
+      const check = checkPlan(await planSynth(app, { outDir: a.out, stateDir: bundle ? absentStateDir() : state, stacks: [a.stack] }));
       if (check.stale) {
         const files = check.reports.flatMap((r) => [...r.added, ...r.modified, ...r.removed].map((p) => `${a.out}/${r.stack}/${p}`));
         throw PodmeshError.at(`${a.out}/${a.stack}`, `is stale (${files.slice(0, 5).join(', ')}${files.length > 5 ? ', …' : ''}): run \`podmesh synth --stack ${a.stack}\` and commit the result before applying.`);
       }
       const [stack] = await resolveStacks(selectStacks(app, [a.stack]), a.out);
-      const options = { stack: stack!, host: a.host, outDir: a.out, stateDir: state, root: a.root, ...(a.home !== undefined ? { home: a.home } : {}) };
+      const options = {
+        stack: stack!, host: a.host, outDir: a.out, stateDir: state, root: a.root,
+        ...(a.home !== undefined ? { home: a.home } : {}),
+        ...(bundle ? { state: bundleSource(bundle, a.stateBundle!.file) } : {}),
+      };
       // One apply per host root at a time: two would interleave their writes and restarts. Held
       // from the plan (which reads the target) to the last command; beside the host root, so a
       // refused run changes nothing in it.
@@ -118,4 +142,25 @@ export function applyCommand(runner: CommandRunner = execaRunner): Command<Apply
       });
     },
   };
+}
+
+/** The host bundle `file`, decrypted and checked to be host `host` of stack `stack`. */
+async function hostBundleFor(b: { readonly file: string; readonly identity: string }, stack: string, host: string): Promise<StateBundle> {
+  const bundle = await readBundleFile(b.file, b.identity);
+  if (bundle.host === undefined) {
+    throw PodmeshError.at(b.file, `is a full backup of stack ${bundle.stack}, not a host bundle. Export host ${host}'s bundle with \`podmesh state export --stack ${stack} --host ${host}\` (a host runner should never hold the CA keys).`);
+  }
+  if (bundle.stack !== stack || bundle.host !== host) {
+    throw PodmeshError.at(b.file, `is the bundle of host ${bundle.host} of stack ${bundle.stack}, not of host ${host} of stack ${stack}. Pass host ${host}'s bundle, or --stack ${bundle.stack} --host ${bundle.host}.`);
+  }
+  return bundle;
+}
+
+/** A state folder path that does not exist (planning reads it and writes nothing). */
+function absentStateDir(): string {
+  for (let i = 0; i < 8; i++) {
+    const p = join(tmpdir(), `podmesh-no-state-${randomBytes(8).toString('hex')}`);
+    if (!existsSync(p)) return p;
+  }
+  throw new Error(`no free temporary name in ${tmpdir()}`);
 }
