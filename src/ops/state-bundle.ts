@@ -2,7 +2,7 @@
 // files as one JSON document, encrypted with age (X25519 recipients, the binary age format, so the
 // `age` CLI reads and writes them too). A host bundle holds exactly what apply installs on that
 // host from the state folder; a full backup holds the whole stack's state folder.
-import { Decrypter, Encrypter } from 'age-encryption';
+import { armor, Decrypter, Encrypter } from 'age-encryption';
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rename, rm } from 'node:fs/promises';
@@ -39,6 +39,9 @@ export interface StateBundle {
 /** File modes synth writes in the state folder: keys and values 0600, certificates 0644, secret files 0444. */
 const STATE_FILE_MODES: ReadonlySet<number> = new Set([0o600, 0o644, 0o444]);
 const PRIVATE_KEY = /\.key(\.old)?$/;
+/** How every age file starts: binary, or ASCII-armored (`age -a`). */
+const AGE_MAGIC = 'age-encryption.org/v1\n';
+const ARMOR_BEGIN = '-----BEGIN AGE ENCRYPTED FILE-----';
 
 const schema = z.strictObject({
   format: z.literal(BUNDLE_FORMAT),
@@ -181,19 +184,24 @@ export async function encryptBundle(b: StateBundle, recipients: readonly string[
  * identity, a damaged or truncated file, or one that is not age is a PodmeshError naming the file.
  */
 export async function decryptBundle(bytes: Uint8Array, identities: readonly string[], file: string, identityFile: string): Promise<StateBundle> {
+  const head = Buffer.from(bytes.subarray(0, 64)).toString('latin1');
+  const armored = head.trimStart().startsWith(ARMOR_BEGIN);
+  if (!armored && !head.startsWith(AGE_MAGIC)) {
+    throw PodmeshError.at(file, 'is not an age-encrypted file (it does not start with "age-encryption.org/v1"). Pass the file `podmesh state export` (or `age -r …`) wrote.');
+  }
   const d = new Decrypter();
   for (const id of identities) d.addIdentity(id);
   let text: string;
   try {
-    text = await d.decrypt(bytes, 'text');
+    text = await d.decrypt(armored ? armor.decode(Buffer.from(bytes).toString('latin1')) : bytes, 'text');
   } catch (e) {
-    const why = (e as Error).message;
-    const what = /no identity matched/.test(why)
-      ? `is not encrypted to the identity in ${identityFile} (${why}). Pass the identity of a recipient the bundle was exported for, or export it again with --recipient for this identity's public key (\`age-keygen -y ${identityFile}\`).`
-      : /version line|header|stanza|base64|armor/i.test(why) && !/tag/.test(why)
-        ? `is not an age-encrypted file (${why}). Pass the file \`podmesh state export\` wrote.`
-        : `cannot be decrypted: it is damaged or truncated (${why}). Export it again with \`podmesh state export\`.`;
-    throw PodmeshError.at(file, what);
+    const why = (e as Error).message.slice(0, 120);
+    throw PodmeshError.at(
+      file,
+      /no identity matched/.test(why)
+        ? `is not encrypted to the identity in ${identityFile} (${why}). Pass the identity of a recipient the bundle was exported for, or export it again with --recipient for this identity's public key (\`age-keygen -y ${identityFile}\`).`
+        : `cannot be decrypted: it is damaged or truncated (${why}). Export it again with \`podmesh state export\`.`,
+    );
   }
   return parseBundle(text, file);
 }
