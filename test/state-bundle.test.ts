@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Io } from '../src/cli/command.ts';
 import { loadStacks } from '../src/cli/load.ts';
 import { runCli } from '../src/cli/run.ts';
-import { readBundleFile, renderBundle } from '../src/ops/state-bundle.ts';
+import { fullBundle, importBundle, parseBundle, readBundleFile, renderBundle } from '../src/ops/state-bundle.ts';
 import type { ResolvedStack } from '../src/resolve/model.ts';
 import { resolveStacks, selectStacks, synth } from '../src/synth.ts';
 import { tempDir } from './helpers/stacks.ts';
@@ -270,5 +270,37 @@ describe.skipIf(!age || !ageKeygen)('per-host state bundles (age)', () => {
       expect(inside.err).toContain(`[${output}] is inside the state folder ${stateDir}`);
     }
     expect(treeState(stateDir)).toEqual(before);
+  });
+});
+
+describe('bundle documents', () => {
+  it('GIVEN a state file that is not UTF-8 WHEN backed up and restored THEN it travels as base64, byte-identical; unsafe paths and modes are refused', async () => {
+    const dir = tempDir('podmesh-bundle-doc-');
+    try {
+      const src = join(dir.path, 'state/demo');
+      mkdirSync(join(src, 'pki'), { recursive: true, mode: 0o700 });
+      writeFileSync(join(src, 'pki/ca.crt'), '-----BEGIN CERTIFICATE-----\n', { mode: 0o644 });
+      writeFileSync(join(src, 'blob.bin'), Buffer.from([0xff, 0x00, 0xfe, 0x80]), { mode: 0o600 });
+      const bundle = fullBundle('demo', src);
+      expect(bundle.files['blob.bin']).toEqual({ mode: '0600', encoding: 'base64', content: Buffer.from([0xff, 0x00, 0xfe, 0x80]).toString('base64') });
+      expect(bundle.files['pki/ca.crt']).toEqual({ mode: '0644', content: '-----BEGIN CERTIFICATE-----\n' });
+      const text = renderBundle(bundle);
+      expect(renderBundle(parseBundle(text, 'b.age'))).toBe(text);
+      expect(await importBundle(parseBundle(text, 'b.age'), join(dir.path, 'restored'), 'b.age', false)).toBe('created');
+      expect(snapshot(join(dir.path, 'restored/demo'))).toEqual(snapshot(src));
+      const doc = JSON.parse(text);
+      for (const [path, entry, message] of [
+        ['../escape', { mode: '0600', content: 'x' }, 'holds file "../escape", which has an empty, "." or ".." segment'],
+        ['/etc/passwd', { mode: '0644', content: 'x' }, 'holds file "/etc/passwd", which is not a relative path'],
+        ['pki/services/a/server.key', { mode: '0644', content: 'x' }, 'holds private key "pki/services/a/server.key" with mode 0644; private keys are 0600'],
+        ['secrets/x', { mode: '0777', content: 'x' }, 'holds file "secrets/x" with mode 0777'],
+        ['pki/ca.crt/inner', { mode: '0644', content: 'x' }, 'holds "pki/ca.crt" both as a file and as the folder of "pki/ca.crt/inner"'],
+      ] as const) {
+        expect(() => parseBundle(JSON.stringify({ ...doc, files: { ...doc.files, [path]: entry } }), 'b.age')).toThrow(`[b.age] ${message}`);
+      }
+      expect(() => parseBundle(JSON.stringify({ ...doc, format: 'other' }), 'b.age')).toThrow('[b.age] decrypts, but is not a podmesh state bundle (at "format"');
+    } finally {
+      dir.cleanup();
+    }
   });
 });
