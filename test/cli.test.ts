@@ -161,6 +161,7 @@ describe('the command table', () => {
     ['apply', ['--stack', 's'], 'apply needs one --stack and one --host'],
     ['apply', ['--stack', 's', '--host', 'h', '--state-bundle', 'h.age'], 'apply --state-bundle FILE needs --identity KEYFILE'],
     ['apply', ['--stack', 's', '--host', 'h', '--identity', 'h.key'], 'apply --state-bundle FILE needs --identity KEYFILE'],
+    ['apply', ['--stack', 's', '--host', 'h', '--state-bundle', 'h.age', '--identity', ''], 'apply --state-bundle FILE needs --identity KEYFILE'],
     ['state export', ['--stack', 's', '--recipient', 'age1x'], 'state export needs one --stack, --output FILE and at least one --recipient'],
     ['state export', ['--stack', 's', '--output', 'o.age'], 'state export needs one --stack, --output FILE and at least one --recipient'],
     ['state export', ['--recipient', 'age1x', '--output', 'o.age'], 'state export needs one --stack, --output FILE and at least one --recipient'],

@@ -99,7 +99,7 @@ export function applyCommand(runner: CommandRunner = execaRunner): Command<Apply
       if (!v.stack || v.stack.length !== 1 || !v.host) {
         throw new UsageError('apply needs one --stack and one --host, e.g. podmesh apply --stack ashchan-prod --host app [--root DIR] [--dry-run].');
       }
-      if ((v['state-bundle'] === undefined) !== (v.identity === undefined)) {
+      if ((v['state-bundle'] === undefined) !== (v.identity === undefined) || v['state-bundle'] === '' || v.identity === '') {
         throw new UsageError('apply --state-bundle FILE needs --identity KEYFILE (the host\'s age identity file), and --identity only goes with --state-bundle.');
       }
       return {
