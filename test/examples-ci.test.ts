@@ -122,7 +122,9 @@ describe.skipIf(!ageKeygen)('examples/ci run: steps in a clone', () => {
     // This checkout's stacks (the clone's are the same commit): stack files must be loaded by the
     // podmesh copy that walks them.
     const common = ['--stacks', join(repoRoot, 'stacks'), '--out', join(clone, 'out'), '--state', operatorState];
-    expect(await runCli(['synth', '--stack', entry.stack!, ...common], io), printed.err).toBe(0);
+    // This machine has no WireGuard private keys of the committed out/'s public keys: the operator
+    // makes the stack's state (CAs, certificates, secrets) and new tunnel keys, and commits out/.
+    expect(await runCli(['wireguard', 'rotate', '--all', '--stack', entry.stack!, ...common], io), printed.err).toBe(0);
     execFileSync('git', ['-C', clone, '-c', 'user.name=operator', '-c', 'user.email=operator@example.org', 'commit', '-qam', 'synth with the operator\'s state'], { stdio: 'ignore' });
     expect(await runCli(['state', 'export', '--stack', entry.stack!, '--host', entry.host!, '--recipient', recipient, '--output', bundleFile, ...common], io), printed.err).toBe(0);
     expressions = {
@@ -172,7 +174,6 @@ describe.skipIf(!ageKeygen)('examples/ci run: steps in a clone', () => {
   }
 
   it('GIVEN the substitutions listed WHEN synth-check.yml\'s run: steps run in order THEN each exits 0', () => {
-    expect(SUBSTITUTIONS.length).toBe(8);
     const wf = parse(readFileSync(join(repoRoot, 'examples/ci/synth-check.yml'), 'utf8')) as { jobs: Record<string, Job> };
     for (const job of Object.values(wf.jobs)) runJob('synth-check.yml', job);
     expect(existsSync(join(clone, '.podmesh'))).toBe(false);
@@ -195,7 +196,8 @@ describe.skipIf(!ageKeygen)('examples/ci run: steps in a clone', () => {
     expect(quadlet.length).toBeGreaterThan(3);
     for (const f of quadlet) expect(readFileSync(join(root, 'etc/containers/systemd', f), 'utf8')).toBe(readFileSync(join(out, 'quadlet', f), 'utf8'));
     const hostRoot = join(root, 'etc/podmesh', entry.stack!);
-    expect(readFileSync(join(hostRoot, 'compose.yaml'), 'utf8')).toBe(readFileSync(join(out, 'compose.yaml'), 'utf8'));
+    // The installed compose file finds the state files beside it, in the host root.
+    expect(readFileSync(join(hostRoot, 'compose.yaml'), 'utf8')).toContain('file: ./secrets/auth.postgres-password');
     const state = join(operatorState, entry.stack!);
     expect(readFileSync(join(hostRoot, 'wireguard/private.key'), 'utf8')).toBe(readFileSync(join(state, `wireguard/${entry.host}.key`), 'utf8'));
     expect(readFileSync(join(hostRoot, 'pki/services/auth/server.key'), 'utf8')).toBe(readFileSync(join(state, 'pki/services/auth/server.key'), 'utf8'));
