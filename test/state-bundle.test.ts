@@ -9,6 +9,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Io } from '../src/cli/command.ts';
 import { loadStacks } from '../src/cli/load.ts';
+import { acquireLock, lockBeside } from '../src/io/lock.ts';
 import { runCli } from '../src/cli/run.ts';
 import { fullBundle, importBundle, parseBundle, readBundleFile, renderBundle } from '../src/ops/state-bundle.ts';
 import type { ResolvedStack } from '../src/resolve/model.ts';
@@ -225,6 +226,15 @@ describe.skipIf(!age || !ageKeygen)('per-host state bundles (age)', () => {
     expect(treeState(restored)).toEqual(before.state);
     expect(treeState(out2)).toEqual(before.out);
 
+    // The state folder's lock, as synth and rotate take it: a held lock is waited for, then refused.
+    const held = await acquireLock(lockBeside(restored), { command: 'test' });
+    try {
+      const locked = await cli(['state', 'import', '--input', full, '--identity', hostKey, '--state', restored, '--out', outDir, '--force', '--lock-timeout', '0']);
+      expect(locked.code).toBe(1);
+      expect(locked.err).toContain('another podmesh run holds the lock');
+    } finally {
+      await held.release();
+    }
     const again = await cli(['state', 'import', '--input', full, '--identity', hostKey, '--state', restored, '--out', outDir]);
     expect(again.code).toBe(0);
     expect(again.out).toContain('already holds exactly this backup; nothing written');

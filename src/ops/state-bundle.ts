@@ -299,7 +299,12 @@ export async function importBundle(b: StateBundle, stateDir: string, file: strin
     }
     const old = join(stateDir, `.${stackDir(b.stack)}.${tag}.removed`);
     await rename(target, old);
-    await rename(staging, target);
+    try {
+      await rename(staging, target);
+    } catch (e) {
+      await rename(old, target); // the folder as it was
+      throw e;
+    }
     await rm(old, { recursive: true, force: true });
     return 'replaced';
   } finally {
