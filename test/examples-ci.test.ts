@@ -88,6 +88,8 @@ describe('examples/ci', () => {
 
 describe.skipIf(!ageKeygen)('examples/ci run: steps in a clone', () => {
   const dir = tempDir('podmesh-examples-');
+  // Also when the describe is skipped or filtered out (its afterAll does not run then).
+  process.on('exit', dir.cleanup);
   const clone = join(dir.path, 'repo');
   const runnerTemp = join(dir.path, 'runner-temp');
   const operatorState = join(dir.path, 'operator-state');

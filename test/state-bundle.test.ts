@@ -42,6 +42,8 @@ function texts(dir: string): Map<string, string> {
 
 describe.skipIf(!age || !ageKeygen)('per-host state bundles (age)', () => {
   const dir = tempDir('podmesh-bundle-');
+  // Also when the describe is skipped or filtered out (its afterAll does not run then).
+  process.on('exit', dir.cleanup);
   const outDir = join(dir.path, 'out');
   const stateDir = join(dir.path, 'state');
   /** A state folder that never exists: the host runner's. */
