@@ -2,8 +2,10 @@
 // steps, executed in order in a temporary clone of this repository, succeed and install a host
 // from its encrypted state bundle. Only the substitutions in SUBSTITUTIONS are made.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { Io } from '../src/cli/command.ts';
@@ -87,9 +89,8 @@ describe('examples/ci', () => {
 });
 
 describe.skipIf(!ageKeygen)('examples/ci run: steps in a clone', () => {
-  const dir = tempDir('podmesh-examples-');
-  // Also when the describe is skipped or filtered out (its afterAll does not run then).
-  process.on('exit', dir.cleanup);
+  // Made in beforeAll, so that a skipped or filtered-out describe leaves nothing behind.
+  const dir = { path: join(tmpdir(), `podmesh-examples-${randomBytes(6).toString('hex')}`), cleanup: () => rmSync(dir.path, { recursive: true, force: true }) };
   const clone = join(dir.path, 'repo');
   const runnerTemp = join(dir.path, 'runner-temp');
   const operatorState = join(dir.path, 'operator-state');
@@ -104,6 +105,7 @@ describe.skipIf(!ageKeygen)('examples/ci run: steps in a clone', () => {
   const applied = new Set<string>();
 
   beforeAll(async () => {
+    mkdirSync(dir.path, { mode: 0o700 });
     // checkout: a clone of HEAD; setup-node: this Node; npm ci: this checkout's node_modules.
     const head = execFileSync('git', ['-C', repoRoot, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
     execFileSync('git', ['clone', '-q', '--depth', '1', `file://${repoRoot}`, clone]);

@@ -3,9 +3,10 @@
 // --state-bundle` installs the same files as an apply from the state folder, without one; bad
 // bundles are refused with nothing written; a full backup restores a byte-identical state folder.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Io } from '../src/cli/command.ts';
 import { loadStacks } from '../src/cli/load.ts';
@@ -41,9 +42,8 @@ function texts(dir: string): Map<string, string> {
 }
 
 describe.skipIf(!age || !ageKeygen)('per-host state bundles (age)', () => {
-  const dir = tempDir('podmesh-bundle-');
-  // Also when the describe is skipped or filtered out (its afterAll does not run then).
-  process.on('exit', dir.cleanup);
+  // Made in beforeAll, so that a skipped or filtered-out describe leaves nothing behind.
+  const dir = { path: join(tmpdir(), `podmesh-bundle-${randomBytes(6).toString('hex')}`), cleanup: () => rmSync(dir.path, { recursive: true, force: true }) };
   const outDir = join(dir.path, 'out');
   const stateDir = join(dir.path, 'state');
   /** A state folder that never exists: the host runner's. */
@@ -65,6 +65,7 @@ describe.skipIf(!age || !ageKeygen)('per-host state bundles (age)', () => {
   const withBundle = (file: string, key = hostKey) => ['--state', noState, '--state-bundle', file, '--identity', key];
 
   beforeAll(async () => {
+    mkdirSync(dir.path, { mode: 0o700 });
     const app = await loadStacks(join(repoRoot, 'stacks'));
     await synth(app, { outDir, stateDir });
     for (const s of await resolveStacks(selectStacks(app, ['ashchan-dev', 'ashchan-prod']), outDir)) stacks.set(s.name, s);
