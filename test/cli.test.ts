@@ -113,15 +113,19 @@ describe('the command table', () => {
     [['wireguard', 'rotate', '--all'], 'wireguard rotate'],
     [['--version'], '--version'],
     [['init', '--force'], 'init'],
+    [['state', 'export', '--stack', 's'], 'state export'],
+    [['state', 'import'], 'state import'],
+    [['state'], { usage: 2 }],
   ] as const)('argv %j selects %j', (argv, want) => {
     const picked = select(argv, table);
     expect('usage' in picked ? picked : picked.command.name).toEqual(want);
   });
 
   it.each([
-    [['frobnicate'], 'unknown command "frobnicate". Commands: synth, certs, verify, audit, wireguard, secrets, diff, apply, init. See podmesh --help.'],
+    [['frobnicate'], 'unknown command "frobnicate". Commands: synth, certs, verify, audit, wireguard, secrets, diff, apply, state, init. See podmesh --help.'],
     [['certs', 'renew'], 'unknown certs command "renew". Use status, issue, rotate, revoke, csr or import.'],
     [['wireguard', 'spin'], 'unknown wireguard command "spin". Use rotate.'],
+    [['state', 'dump'], 'unknown state command "dump". Use export or import.'],
   ])('argv %j is a usage error', (argv, message) => {
     expect(() => select(argv, table)).toThrow(message);
   });
@@ -133,6 +137,10 @@ describe('the command table', () => {
     ['certs status', ['--format', 'prom', '--warn-days', '7'], { base: expect.anything(), data: { format: 'prom', warnDays: 7, output: undefined } }],
     ['wireguard rotate', ['--host', 'a', '--host', 'a', '--host', 'b'], expect.objectContaining({ hosts: ['a', 'b'] })],
     ['apply', ['--stack', 's', '--host', 'h', '--dry-run', '--no-systemctl'], expect.objectContaining({ stack: 's', host: 'h', root: '/', dryRun: true, systemctl: false })],
+    ['apply', ['--stack', 's', '--host', 'h', '--state-bundle', 'h.age', '--identity', 'h.key'], expect.objectContaining({ stateBundle: { file: 'h.age', identity: 'h.key' } })],
+    ['state export', ['--stack', 's', '--host', 'h', '--recipient', 'age1x', '--recipients-file', 'r.txt', '--output', 'h.age'], expect.objectContaining({ stack: 's', host: 'h', recipients: ['age1x'], recipientsFiles: ['r.txt'], output: 'h.age' })],
+    ['state export', ['--stack', 's', '--recipient', 'age1x', '-o', 'all.age'], expect.objectContaining({ host: undefined, output: 'all.age' })],
+    ['state import', ['--input', 'all.age', '--identity', 'k', '--force'], { stack: undefined, state: undefined, input: 'all.age', identity: 'k', force: true }],
     ['diff', [], expect.objectContaining({ stacks: [], now: undefined })],
     ['init', [], { force: false }],
   ] as const)('%s parses %j into data, without I/O', (name, argv, data) => {
@@ -150,6 +158,14 @@ describe('the command table', () => {
     ['certs import', ['a', 'b'], 'certs import takes one DIR'],
     ['wireguard rotate', ['--all', '--host', 'a'], 'wireguard rotate needs --host H (repeatable) or --all'],
     ['apply', ['--stack', 's'], 'apply needs one --stack and one --host'],
+    ['apply', ['--stack', 's', '--host', 'h', '--state-bundle', 'h.age'], 'apply --state-bundle FILE needs --identity KEYFILE'],
+    ['apply', ['--stack', 's', '--host', 'h', '--identity', 'h.key'], 'apply --state-bundle FILE needs --identity KEYFILE'],
+    ['apply', ['--stack', 's', '--host', 'h', '--state-bundle', 'h.age', '--identity', ''], 'apply --state-bundle FILE needs --identity KEYFILE'],
+    ['state export', ['--stack', 's', '--recipient', 'age1x'], 'state export needs one --stack, --output FILE and at least one --recipient'],
+    ['state export', ['--stack', 's', '--output', 'o.age'], 'state export needs one --stack, --output FILE and at least one --recipient'],
+    ['state export', ['--recipient', 'age1x', '--output', 'o.age'], 'state export needs one --stack, --output FILE and at least one --recipient'],
+    ['state import', ['--input', 'all.age'], 'state import needs --input FILE and --identity KEYFILE'],
+    ['state import', ['--identity', 'k'], 'state import needs --input FILE and --identity KEYFILE'],
   ] as const)('%s refuses %j: %s', (name, argv, message) => {
     expect(() => byName(name).parse(argv)).toThrow(message);
   });

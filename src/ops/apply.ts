@@ -3,7 +3,7 @@
 // generates, and restarts only the units whose files changed. What to install comes from the
 // renderers (each file says where it goes, its mode, the units it affects and whether they can
 // reload) and from the layout of the state folder; nothing is derived from file names or contents.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PodmeshError } from '../../constructs/core/errors.ts';
 import { compare } from '../io/sort.ts';
@@ -27,6 +27,11 @@ export interface ApplyOptions {
   readonly outDir: string;
   /** State folder holding `<stack>/pki`, `<stack>/secrets`, `<stack>/wireguard`. */
   readonly stateDir: string;
+  /**
+   * Where the stack's state files come from instead of `<stateDir>/<stack>` (a decrypted per-host
+   * bundle, `apply --state-bundle`). @default - the state folder
+   */
+  readonly state?: StateSource;
   /** Folder every installed path is placed under. @default '/' */
   readonly root?: string;
   /**
@@ -45,7 +50,8 @@ export function planApply(options: ApplyOptions): ApplyPlan {
   const { stack } = options;
   const host = hostOf(stack, options.host);
   const home = homeOf(host, options.home ?? process.env.HOME);
-  const files = [...renderedFiles(stack, host, options.outDir), ...stateFiles(stack, host, join(options.stateDir, stackDir(stack.name)))];
+  const source = options.state ?? folderSource(join(options.stateDir, stackDir(stack.name)));
+  const files = [...renderedFiles(stack, host, options.outDir), ...stateFiles(stack, host, source)];
   return planInstall({ stack: stack.name, host, files, root: options.root ?? '/', home, folders: hostFolders(stack, host) });
 }
 
@@ -65,7 +71,8 @@ export function applyTarget(options: Pick<ApplyOptions, 'stack' | 'host' | 'root
   return join(options.root ?? '/', expandHome(host.install.root, homeOf(host, options.home ?? process.env.HOME)));
 }
 
-function hostOf(stack: ResolvedStack, name: string): ResolvedHost {
+/** The host `name` of `stack`. @throws PodmeshError naming the stack's hosts when it has none of that name */
+export function hostOf(stack: ResolvedStack, name: string): ResolvedHost {
   const host = stack.hosts.find((h) => h.name === name);
   if (host) return host;
   throw PodmeshError.at(stack.name, `has no host "${name}". Its hosts: ${stack.hosts.map((h) => h.name).join(', ')}. Pass one of them with --host.`);
@@ -92,6 +99,39 @@ function renderedFiles(stack: ResolvedStack, host: ResolvedHost, outDir: string)
   return files;
 }
 
+/**
+ * The files of one stack's state, by path relative to `<state>/<stack>/`: the state folder itself,
+ * or a decrypted bundle of it. Reads only.
+ */
+export interface StateSource {
+  /** Where the files come from, for messages and the plan (`.podmesh/ashchan-prod`, `app.age`). */
+  readonly where: string;
+  /** Whether `rel` is a file, a folder (holding files), or absent. */
+  kind(rel: string): 'file' | 'folder' | undefined;
+  /** A file's text. */
+  read(rel: string): string;
+  /** Every file below folder `rel`, as sorted relative paths. */
+  list(rel: string): string[];
+  /** The message of a file the host needs that the source lacks. */
+  missing(rel: string, stack: string, host: string): string;
+}
+
+/** A stack's state folder as a {@link StateSource}. */
+export function folderSource(stackStateDir: string): StateSource {
+  return {
+    where: stackStateDir,
+    kind(rel) {
+      const abs = join(stackStateDir, rel);
+      if (!existsSync(abs)) return undefined;
+      return statSync(abs).isDirectory() ? 'folder' : 'file';
+    },
+    read: (rel) => readFileSync(join(stackStateDir, rel), 'utf8'),
+    list: (rel) => listFiles(join(stackStateDir, rel)),
+    missing: (_rel, stack, host) =>
+      `is missing from the state folder, so host ${host} cannot be installed. Run \`podmesh synth --stack ${stack}\` with this state folder (--state), or restore the state folder from backup.`,
+  };
+}
+
 /** Every regular file below `dir`, as sorted `/`-separated relative paths. */
 function listFiles(dir: string): string[] {
   const out: string[] = [];
@@ -106,30 +146,42 @@ function listFiles(dir: string): string[] {
   return out.sort(compare);
 }
 
-/** Certificates, secret files and WireGuard keys from the state folder, where the layout installs them. */
-function stateFiles(stack: ResolvedStack, host: ResolvedHost, stateDir: string): InstallFile[] {
-  const files: InstallFile[] = [];
+/** One state file a host installs: its path inside `<state>/<stack>/`, its text and its install. */
+export interface HostStateFile {
+  readonly state: string;
+  readonly content: string;
+  readonly install: InstallFile['install'];
+}
+
+/**
+ * Every state file host `host` installs (its services' certificate folders, the secret files they
+ * mount, its WireGuard private and preshared keys), read from `source`: what apply installs and
+ * what `podmesh state export --host` puts in a bundle.
+ * @throws PodmeshError naming every file the source lacks
+ */
+export function hostStateFiles(stack: ResolvedStack, host: ResolvedHost, source: StateSource): HostStateFile[] {
+  const files: HostStateFile[] = [];
   const missing: string[] = [];
   for (const s of stateInstalls(stack, host)) {
-    const abs = join(stateDir, s.state);
-    if (!existsSync(abs)) {
-      missing.push(abs);
+    const kind = source.kind(s.state);
+    if (kind === undefined || (kind === 'folder') !== s.folder) {
+      missing.push(s.state);
       continue;
     }
     if (!s.folder) {
-      files.push({ source: `${stateDir}/${s.state}`, content: readFileSync(abs, 'utf8'), install: s.install });
+      files.push({ state: s.state, content: source.read(s.state), install: s.install });
       continue;
     }
-    for (const file of listFiles(abs)) {
+    for (const file of source.list(s.state)) {
       const install = { ...s.install, path: `${s.install.path}/${file}`, mode: pkiFileMode(file) };
-      files.push({ source: `${stateDir}/${s.state}/${file}`, content: readFileSync(join(abs, file), 'utf8'), install });
+      files.push({ state: `${s.state}/${file}`, content: source.read(`${s.state}/${file}`), install });
     }
   }
   if (missing.length === 0) return files;
-  throw new PodmeshError(
-    missing.map((m) => ({
-      path: m,
-      message: `is missing from the state folder, so host ${host.name} cannot be installed. Run \`podmesh synth --stack ${stack.name}\` with this state folder (--state), or restore the state folder from backup.`,
-    })),
-  );
+  throw new PodmeshError(missing.map((m) => ({ path: `${source.where}/${m}`, message: source.missing(m, stack.name, host.name) })));
+}
+
+/** Certificates, secret files and WireGuard keys from the state, where the layout installs them. */
+function stateFiles(stack: ResolvedStack, host: ResolvedHost, source: StateSource): InstallFile[] {
+  return hostStateFiles(stack, host, source).map((f) => ({ source: `${source.where}/${f.state}`, content: f.content, install: f.install }));
 }

@@ -22,6 +22,8 @@ const INSTALL: Record<string, string> = {
   php: 'apt-get install php-cli',
   curl: 'apt-get install curl',
   chromium: 'apt-get install chromium (or run `scripts/install-validators.sh`)',
+  age: 'apt-get install age (or run `scripts/install-validators.sh`)',
+  'age-keygen': 'apt-get install age (or run `scripts/install-validators.sh`)',
 };
 
 /** Absolute path of a tool from `.cache/bin` or PATH, or undefined. */

@@ -5,6 +5,7 @@ import { certsCommands, unknownCerts } from './certs.ts';
 import { initCommand } from './init.ts';
 import { applyCommand, diffCommand } from './ops.ts';
 import { secretsRotateCommand } from './secrets.ts';
+import { stateCommands } from './state.ts';
 import { synthCommand } from './synth.ts';
 import { verifyCommand } from './verify.ts';
 import { versionCommand } from './version.ts';
@@ -20,6 +21,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   secretsRotateCommand,
   diffCommand,
   applyCommand(),
+  ...stateCommands,
   initCommand,
   versionCommand,
 ];
@@ -29,4 +31,5 @@ export const GROUPS: readonly Group[] = [
   { name: 'certs', unknown: unknownCerts },
   { name: 'wireguard', unknown: (sub) => `unknown wireguard command "${sub}". Use rotate.` },
   { name: 'secrets', unknown: (sub) => `unknown secrets command "${sub}". Use rotate.` },
+  { name: 'state', unknown: (sub) => `unknown state command "${sub}". Use export or import.` },
 ];

@@ -1,22 +1,26 @@
 // `podmesh diff` and `podmesh apply`: what synth would change, and installing one host's files.
-import { execa } from 'execa';
+// The engine (stacks, rendering, age) loads when a command runs, so --help and usage errors stay light.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PodmeshError } from '../../../constructs/core/errors.ts';
 import { lockBeside, withLock } from '../../io/lock.ts';
-import { applyTarget, executeApply, formatPlan, formatResult, planApply, type CommandRunner } from '../../ops/apply.ts';
-import { failedAfterWrites, formatGate, formatHealthPlan, gateApply, healthSpec, realClock, takeSnapshot, type Clock, type CommandQuery } from '../../ops/apply-health.ts';
-import { diffStacks, formatDiff } from '../../ops/diff.ts';
-import { checkPlan, planSynth, resolveStacks, selectStacks } from '../../synth.ts';
+import { realClock, type Clock, type CommandQuery } from '../../ops/apply-health.ts';
+import type { CommandRunner } from '../../ops/apply-run.ts';
+import type { StateBundle } from '../../ops/state-bundle.ts';
 import { HELP, type Command } from '../command.ts';
-import { loadStacks } from '../load.ts';
 import { parseNow, parseOptions, stateDir, UsageError, workspaceOf } from '../options.ts';
 
 /** Runs systemctl for real: the only process apply starts. */
 export const execaRunner: CommandRunner = async (argv) => {
+  const { execa } = await import('execa');
   await execa(argv[0]!, argv.slice(1), { stdio: 'inherit' });
 };
 
 /** Asks systemctl, podman or journalctl for their view, bounded in time; the health gate's only way to look. */
 export const execaQuery: CommandQuery = async (argv) => {
+  const { execa } = await import('execa');
   const r = await execa(argv[0]!, argv.slice(1), { reject: false, stdin: 'ignore', timeout: 30_000 });
   return { exitCode: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr };
 };
@@ -57,6 +61,7 @@ export const diffCommand: Command<DiffArgs> = {
     return { stacksDir: v.stacks, stacks: v.stack ?? [], out: v.out, state: v.state, now: parseNow(v.now) };
   },
   async run(a, io) {
+    const [{ diffStacks, formatDiff }, { loadStacks }] = await Promise.all([import('../../ops/diff.ts'), import('../load.ts')]);
     const state = stateDir(a.state, io.env);
     const app = await loadStacks(a.stacksDir);
     const result = await diffStacks(app, { outDir: a.out, stateDir: state, stacks: a.stacks, ...(a.now ? { now: a.now } : {}) });
@@ -82,6 +87,8 @@ export interface ApplyArgs {
   readonly healthTimeoutSeconds: number;
   /** Roll back when the gate fails (not `--no-rollback`). */
   readonly rollback: boolean;
+  /** Install the state files from this age-encrypted host bundle instead of the state folder. */
+  readonly stateBundle?: { readonly file: string; readonly identity: string };
 }
 
 const applyOptions = {
@@ -92,6 +99,8 @@ const applyOptions = {
   'no-systemctl': { type: 'boolean', default: false },
   'health-timeout': { type: 'string', default: '120' },
   'no-rollback': { type: 'boolean', default: false },
+  'state-bundle': { type: 'string' },
+  identity: { type: 'string' },
 } as const;
 
 /** `podmesh apply`, with the runner that restarts units and what the health gate looks with injected (tests pass their own). */
@@ -99,12 +108,13 @@ export function applyCommand(runner: CommandRunner = execaRunner, health: Health
   return {
     name: 'apply',
     usage: `  apply --stack S --host H [--root DIR] [--home DIR] [--dry-run] [--no-systemctl]
-        [--health-timeout SECONDS] [--no-rollback]
+        [--health-timeout SECONDS] [--no-rollback] [--state-bundle FILE --identity KEYFILE]
                                  install host H's units, configs, certificates, secrets and
                                  WireGuard keys under --root (default /), prune what left the
                                  stack, restart only what changed, wait until those units are
                                  up and healthy (default 120 s) or roll back; --dry-run prints
-                                 the plan
+                                 the plan; --state-bundle takes the state files from H's
+                                 encrypted bundle (state export --host H), no state folder needed
 `,
     options: applyOptions,
     writes: false,
@@ -119,24 +129,44 @@ export function applyCommand(runner: CommandRunner = execaRunner, health: Health
       if (v['health-timeout'].trim() === '' || !Number.isFinite(timeout) || timeout < 0) {
         throw new UsageError(`--health-timeout "${v['health-timeout']}" is not a number of seconds, e.g. --health-timeout 300.`);
       }
+      if ((v['state-bundle'] === undefined) !== (v.identity === undefined) || v['state-bundle'] === '' || v.identity === '') {
+        throw new UsageError('apply --state-bundle FILE needs --identity KEYFILE (the host\'s age identity file), and --identity only goes with --state-bundle.');
+      }
       return {
         stacksDir: v.stacks, stack: v.stack[0]!, host: v.host, out: v.out, state: v.state,
         root: v.root, home: v.home, dryRun: v['dry-run'], systemctl: !v['no-systemctl'],
         lockTimeoutSeconds: workspaceOf(argv, {}).lockTimeoutSeconds,
         healthTimeoutSeconds: timeout, rollback: !v['no-rollback'],
+        ...(v['state-bundle'] !== undefined ? { stateBundle: { file: v['state-bundle'], identity: v.identity! } } : {}),
       };
     },
     async run(a, io) {
+      const [{ applyTarget, executeApply, formatPlan, formatResult, planApply }, gateModule, { bundleSource }, { checkPlan, planSynth, resolveStacks, selectStacks }, { loadStacks }] = await Promise.all([
+        import('../../ops/apply.ts'),
+        import('../../ops/apply-health.ts'),
+        import('../../ops/state-bundle.ts'),
+        import('../../synth.ts'),
+        import('../load.ts'),
+      ]);
+      const { failedAfterWrites, formatGate, formatHealthPlan, gateApply, healthSpec, takeSnapshot } = gateModule;
       const state = stateDir(a.state, io.env);
+      // A bundle is decrypted and checked first, entirely in memory: it is written nowhere but the install targets.
+      const bundle = a.stateBundle ? await hostBundleFor(a.stateBundle, a.stack, a.host) : undefined;
       const app = await loadStacks(a.stacksDir);
-      // Install only what synth would write now: a stale out/ would deploy yesterday's stack.
-      const check = checkPlan(await planSynth(app, { outDir: a.out, stateDir: state, stacks: [a.stack] }));
+      // Install only what synth would write now: a stale out/ would deploy yesterday's stack. With a
+      // bundle there is no state folder to plan with: out/ is compared as `synth --check` does on
+      // a checkout without state (WireGuard public keys from out/'s lock file).
+      const check = checkPlan(await planSynth(app, { outDir: a.out, stateDir: bundle ? absentStateDir() : state, stacks: [a.stack] }));
       if (check.stale) {
         const files = check.reports.flatMap((r) => [...r.added, ...r.modified, ...r.removed].map((p) => `${a.out}/${r.stack}/${p}`));
         throw PodmeshError.at(`${a.out}/${a.stack}`, `is stale (${files.slice(0, 5).join(', ')}${files.length > 5 ? ', …' : ''}): run \`podmesh synth --stack ${a.stack}\` and commit the result before applying.`);
       }
       const [stack] = await resolveStacks(selectStacks(app, [a.stack]), a.out);
-      const options = { stack: stack!, host: a.host, outDir: a.out, stateDir: state, root: a.root, ...(a.home !== undefined ? { home: a.home } : {}) };
+      const options = {
+        stack: stack!, host: a.host, outDir: a.out, stateDir: state, root: a.root,
+        ...(a.home !== undefined ? { home: a.home } : {}),
+        ...(bundle ? { state: bundleSource(bundle, a.stateBundle!.file) } : {}),
+      };
       // One apply per host root at a time: two would interleave their writes and restarts. Held
       // from the plan (which reads the target) to the last command; beside the host root, so a
       // refused run changes nothing in it.
@@ -167,4 +197,26 @@ export function applyCommand(runner: CommandRunner = execaRunner, health: Health
       });
     },
   };
+}
+
+/** The host bundle `file`, decrypted and checked to be host `host` of stack `stack`. */
+async function hostBundleFor(b: { readonly file: string; readonly identity: string }, stack: string, host: string): Promise<StateBundle> {
+  const { readBundleFile } = await import('../../ops/state-bundle.ts');
+  const bundle = await readBundleFile(b.file, b.identity);
+  if (bundle.host === undefined) {
+    throw PodmeshError.at(b.file, `is a full backup of stack ${bundle.stack}, not a host bundle. Export host ${host}'s bundle with \`podmesh state export --stack ${stack} --host ${host}\` (a host runner should never hold the CA keys).`);
+  }
+  if (bundle.stack !== stack || bundle.host !== host) {
+    throw PodmeshError.at(b.file, `is the bundle of host ${bundle.host} of stack ${bundle.stack}, not of host ${host} of stack ${stack}. Pass host ${host}'s bundle, or --stack ${bundle.stack} --host ${bundle.host}.`);
+  }
+  return bundle;
+}
+
+/** A state folder path that does not exist (planning reads it and writes nothing). */
+function absentStateDir(): string {
+  for (let i = 0; i < 8; i++) {
+    const p = join(tmpdir(), `podmesh-no-state-${randomBytes(8).toString('hex')}`);
+    if (!existsSync(p)) return p;
+  }
+  throw new Error(`no free temporary name in ${tmpdir()}`);
 }
