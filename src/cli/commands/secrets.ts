@@ -1,10 +1,7 @@
 // `podmesh secrets rotate`: new values for a service's generated secrets, on purpose, then a synth.
 import { postgresRolesCommand } from '../../render/postgres-roles.ts';
 import type { ResolvedService, ResolvedStack } from '../../resolve/model.ts';
-import { resolveStacks, selectStacks, synth } from '../../synth.ts';
 import { HELP, type Command } from '../command.ts';
-import { describeSynth } from '../describe.ts';
-import { loadStacks } from '../load.ts';
 import { parseOptions, stateDir, UsageError } from '../options.ts';
 
 /** What `podmesh secrets rotate` was asked to do. */
@@ -34,6 +31,7 @@ export const secretsRotateCommand: Command<SecretsRotateArgs> = {
     return { stacksDir: v.stacks, stacks: v.stack, out: v.out, state: v.state, services: [...new Set(v.service)] };
   },
   async run(a, io) {
+    const [{ resolveStacks, selectStacks, synth }, { describeSynth }, { loadStacks }] = await Promise.all([import('../../synth.ts'), import('../describe.ts'), import('../load.ts')]);
     const state = stateDir(a.state, io.env);
     const app = await loadStacks(a.stacksDir);
     const stack = owningStack(await resolveStacks(selectStacks(app, a.stacks), a.out), a.services);
