@@ -96,7 +96,7 @@ export function planInstall(t: InstallTarget): ApplyPlan {
   const listAbs = at(`${hostRoot}/${APPLIED_SHA256}`);
   const listStale = !existsSync(listAbs) || readFileSync(listAbs, 'utf8') !== list;
   const changed = dirs.length + writes.length + removes.length + commands.before.length + commands.after.length > 0 || gone.length > 0 || previous?.pending !== undefined || listStale;
-  return { stack: t.stack, host: t.host.name, rootless: t.host.rootless, root: t.root, hostRoot, firstInstall, dirs, writes, removes, ...commands, live, offline, ownDirs, changed, contents, previous, manifest, sha256List: list };
+  return { stack: t.stack, host: t.host.name, rootless: t.host.rootless, root: t.root, hostRoot, firstInstall, dirs, writes, removes, ...commands, live, offline, ownDirs, changed, contents, previous, manifest, sha256List: list, sha256ListStale: listStale };
 }
 
 /** Files to create, update or chmod, and the ones whose content changes (their units restart). */

@@ -122,6 +122,7 @@ export function formatPlan(plan: ApplyPlan): string {
     ...plan.before.map((c) => `  run   ${c.argv.join(' ')}    # ${c.why}`),
     ...plan.writes.map((w) => `  ${w.action === 'chmod' ? 'chmod' : 'write'} ${octal(w.mode)} ${w.path}${w.action === 'chmod' ? '' : `    # ${w.action === 'create' ? 'new' : 'changed'}, from ${w.source}`}`),
     ...plan.removes.map((p) => `  remove     ${p}    # no longer generated`),
+    ...(plan.sha256ListStale ? [`  write 0600 ${plan.hostRoot}/${APPLIED_SHA256}    # checksums of the installed files, for the daily drift check`] : []),
     ...plan.offline.map((c) => `  run   ${c.argv.join(' ')}    # ${c.why}`),
     ...plan.after.map((c) => `  ${plan.live ? 'run  ' : 'later'} ${c.argv.join(' ')}    # ${c.why}${plan.live ? '' : ' (on the host, once this root is live)'}`),
   ];

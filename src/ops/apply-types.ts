@@ -94,6 +94,8 @@ export interface ApplyPlan {
   readonly manifest: AppliedManifest;
   /** Content of {@link APPLIED_SHA256} for `manifest`. */
   readonly sha256List: string;
+  /** The checksum list on the host differs from `sha256List` (missing: a host applied before it existed). */
+  readonly sha256ListStale: boolean;
 }
 
 /** `0644` for 0o644. */
