@@ -97,18 +97,15 @@ fi
 failed=$(awk -v p="$root_prefix" '{ print substr($0, 1, 66) p substr($0, 67) }' "$checksums" | LC_ALL=C sha256sum -c - 2>/dev/null | grep ': FAILED')
 drift=0
 if [ -n "$failed" ]; then
-  drift=$(printf '%s
-' "$failed" | wc -l | tr -d ' ')
-  printf '%s
-' "$failed" | while IFS= read -r line; do
+  drift=$(printf '%s\n' "$failed" | wc -l | tr -d ' ')
+  printf '%s\n' "$failed" | while IFS= read -r line; do
     warn "$stack: ${line%%: FAILED*} was changed or removed by hand since podmesh apply: podmesh apply --check --stack $stack --host $host lists it, podmesh apply restores it"
   done
 fi
 {
   echo '# HELP podmesh_drift_files Files podmesh apply installed that were changed or removed since.'
   echo '# TYPE podmesh_drift_files gauge'
-  printf 'podmesh_drift_files{stack="%s",host="%s"} %s
-' "$(label "$stack")" "$(label "$host")" "$drift"
+  printf 'podmesh_drift_files{stack="%s",host="%s"} %s\n' "$(label "$stack")" "$(label "$host")" "$drift"
 } > "$drift_tmp" || { fail "cannot write $drift_tmp"; exit 1; }
 chmod 0644 "$drift_tmp" && mv -f "$drift_tmp" "$drift_out" || { fail "cannot move $drift_tmp to $drift_out"; exit 1; }
 exit $status
