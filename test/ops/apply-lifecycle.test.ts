@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Io } from '../../src/cli/command.ts';
@@ -85,9 +86,10 @@ describe('apply: --root, drift, --remove, linger', () => {
   const soloRoot = join(dir.path, 'solo-root');
   const metrics = join(dir.path, 'metrics');
   const queries: string[] = [];
+  let linger = 'Linger=yes\n';
   const query: CommandQuery = async (argv) => {
     queries.push(argv.join(' '));
-    return { exitCode: 0, stdout: 'Linger=yes\n', stderr: '' };
+    return { exitCode: 0, stdout: linger, stderr: '' };
   };
   /** Runs podmesh in process with apply's runner and query injected; returns the exit code and what it printed. */
   const cli = async (runner: CommandRunner, ...argv: string[]) => {
@@ -284,6 +286,34 @@ describe('apply: --root, drift, --remove, linger', () => {
       expect(s.status, s.stderr).toBe(0);
       expect(readFileSync(join(metrics, 'podmesh_solo_drift.prom'), 'utf8')).toContain('podmesh_drift_files{stack="solo",host="me"} 0\n');
     }
+  });
+
+  it('GIVEN a rootless stack whose every path is under the home WHEN applied with --root / (the running system) and the home in a temporary folder THEN the live commands go to the runner, then lingering is checked and enabled', async () => {
+    const home = join(dir.path, 'live-home/me');
+    const args = ['apply', ...where, '--stack', 'solo', '--host', 'me', '--root', '/', '--home', home];
+    // GIVEN the plan touches nothing outside the temporary home (checked before anything is written)
+    const dry = await cli(recorder().runner, ...args, '--dry-run');
+    expect(dry.code, dry.err).toBe(0);
+    const paths = [...dry.out.matchAll(/^ {2}(?:mkdir|write|chmod) 0\d+ (\S+)/gm)].map((m) => m[1]!);
+    expect(paths.length).toBeGreaterThan(5);
+    for (const p of paths) expect(p.startsWith(`${home}/`), p).toBe(true);
+    // WHEN
+    linger = 'Linger=no\n';
+    queries.length = 0;
+    const rec = recorder();
+    const r = await cli(rec.runner, ...args);
+    // THEN
+    expect(r.code, r.err).toBe(0);
+    const user = userInfo().username;
+    expect(rec.commands).toEqual(['systemctl --user daemon-reload', 'systemctl --user enable --now solo.target', 'systemctl --user enable --now podmesh-solo-cert-expiry.timer', `loginctl enable-linger ${user}`]);
+    expect(queries).toEqual([`loginctl show-user ${user} --property=Linger`]);
+    expect(r.out).toContain(`enabled lingering for user ${user} (loginctl enable-linger ${user}): without lingering`);
+    expect(existsSync(join(home, '.config/containers/systemd/solo-api.container'))).toBe(true);
+    // WHEN applied again THEN not a first install: no linger check
+    queries.length = 0;
+    expect((await cli(recorder().runner, ...args)).code).toBe(0);
+    expect(queries).toEqual([]);
+    linger = 'Linger=yes\n';
   });
 
   it('lingering: a rootless first install on the running system needs it; loginctl answers decide what runs', async () => {
