@@ -134,6 +134,7 @@ describe('the command table', () => {
     ['certs status', ['--format', 'prom', '--warn-days', '7'], { base: expect.anything(), data: { format: 'prom', warnDays: 7, output: undefined } }],
     ['wireguard rotate', ['--host', 'a', '--host', 'a', '--host', 'b'], expect.objectContaining({ hosts: ['a', 'b'] })],
     ['apply', ['--stack', 's', '--host', 'h', '--dry-run', '--no-systemctl'], expect.objectContaining({ stack: 's', host: 'h', root: '/', dryRun: true, systemctl: false })],
+    ['apply', ['--stack', 's', '--host', 'h', '--remove', '--purge-volumes'], expect.objectContaining({ remove: true, purgeVolumes: true, check: false })],
     ['diff', [], expect.objectContaining({ stacks: [], now: undefined })],
     ['init', [], { force: false }],
   ] as const)('%s parses %j into data, without I/O', (name, argv, data) => {
@@ -151,6 +152,9 @@ describe('the command table', () => {
     ['certs import', ['a', 'b'], 'certs import takes one DIR'],
     ['wireguard rotate', ['--all', '--host', 'a'], 'wireguard rotate needs --host H (repeatable) or --all'],
     ['apply', ['--stack', 's'], 'apply needs one --stack and one --host'],
+    ['apply', ['--stack', 's', '--host', 'h', '--check', '--remove'], 'apply --check and --remove exclude each other'],
+    ['apply', ['--stack', 's', '--host', 'h', '--check', '--dry-run'], 'apply --check writes and runs nothing already'],
+    ['apply', ['--stack', 's', '--host', 'h', '--purge-volumes'], '--purge-volumes goes with --remove'],
   ] as const)('%s refuses %j: %s', (name, argv, message) => {
     expect(() => byName(name).parse(argv)).toThrow(message);
   });

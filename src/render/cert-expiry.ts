@@ -1,8 +1,7 @@
 // The daily certificate expiry check of each host: a POSIX sh script (openssl + awk, no node on
 // the host) that writes the seed's `mtls_cert_expiry_days` gauge for node-exporter's textfile
 // collector, and the systemd `.service` + `.timer` that run it.
-import { defaultTextfileDir, hostFile, inHostRoot } from '../layout.ts';
-import { APPLIED_SHA256 } from '../ops/apply-types.ts';
+import { APPLIED_SHA256, defaultTextfileDir, hostFile, inHostRoot } from '../layout.ts';
 import type { ResolvedHost, ResolvedStack } from '../resolve/model.ts';
 import type { RenderedFile } from './file.ts';
 import { generatedHeader, hashHeader } from './header.ts';
