@@ -5,7 +5,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PodmeshError } from '../../constructs/core/errors.ts';
 import { compare } from '../io/sort.ts';
-import { expandHome } from '../layout.ts';
+import { DATA_DIR, expandHome } from '../layout.ts';
 import type { InstallTarget } from './apply-plan.ts';
 import { APPLIED_MANIFEST, APPLIED_SHA256, octal, type AppliedManifest } from './apply-types.ts';
 
@@ -46,8 +46,8 @@ const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('he
  * Compares the host under `t.root` with the applied manifest and with `t.files`. Reads only.
  * "By hand" means: differs from what the last apply recorded (content, mode, presence), whatever
  * the stack now says; files in podmesh's own folders (the host root, the WireGuard folder) that
- * the manifest does not record are `added`, except the manifest, its checksum list and the host
- * folders services mount (their data).
+ * the manifest does not record are `added`, except the manifest, its checksum list, the host
+ * folders services mount and the host root's `data/` folder (their data).
  * @throws PodmeshError when the host has no applied manifest (nothing was installed there)
  */
 export function checkDrift(t: InstallTarget): DriftReport {
@@ -69,7 +69,9 @@ export function checkDrift(t: InstallTarget): DriftReport {
   }
   const own = [hostRoot, expandHome(t.host.install.wireguardDir, t.home)];
   const skip = new Set([manifestPath, `${hostRoot}/${APPLIED_SHA256}`]);
-  const data = (t.folders ?? []).map((f) => expandHome(f.path, t.home));
+  // Host folders hold data: the ones mounted now, and the data folder below the host root, where
+  // relative ones live and stay after the stack stops mounting them.
+  const data = [`${hostRoot}/${DATA_DIR}`, ...(t.folders ?? []).map((f) => expandHome(f.path, t.home))];
   for (const path of ownFiles(own, at)) {
     if (manifest.files[path] || skip.has(path) || data.some((d) => path === d || path.startsWith(`${d}/`))) continue;
     byHand.push({ kind: 'added', path });

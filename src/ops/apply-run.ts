@@ -116,15 +116,17 @@ export function formatPlan(plan: ApplyPlan): string {
   const where = plan.root === '/' ? '' : ` under ${plan.root}`;
   const head = `${plan.stack}/${plan.host}: ${plan.rootless ? 'rootless' : 'rootful'}, host root ${plan.hostRoot}${where}${plan.firstInstall ? ' (first install)' : ''}`;
   if (!plan.changed) return `${head}: up to date, nothing to do\n`;
+  // Under a root that is not the running system the live commands are for later, on the host.
+  const live = (c: PlannedCommand) => `  ${plan.live ? 'run  ' : 'later'} ${c.argv.join(' ')}    # ${c.why}${plan.live ? '' : ' (on the host, once this root is live)'}`;
   const lines = [
     `${head}:`,
     ...plan.dirs.map((d) => `  ${d.action === 'create' ? 'mkdir' : 'chmod'} ${octal(d.mode)} ${d.path}`),
-    ...plan.before.map((c) => `  run   ${c.argv.join(' ')}    # ${c.why}`),
+    ...plan.before.map(live),
     ...plan.writes.map((w) => `  ${w.action === 'chmod' ? 'chmod' : 'write'} ${octal(w.mode)} ${w.path}${w.action === 'chmod' ? '' : `    # ${w.action === 'create' ? 'new' : 'changed'}, from ${w.source}`}`),
     ...plan.removes.map((p) => `  remove     ${p}    # no longer generated`),
     ...(plan.sha256ListStale ? [`  write 0600 ${plan.hostRoot}/${APPLIED_SHA256}    # checksums of the installed files, for the daily drift check`] : []),
     ...plan.offline.map((c) => `  run   ${c.argv.join(' ')}    # ${c.why}`),
-    ...plan.after.map((c) => `  ${plan.live ? 'run  ' : 'later'} ${c.argv.join(' ')}    # ${c.why}${plan.live ? '' : ' (on the host, once this root is live)'}`),
+    ...plan.after.map(live),
   ];
   return `${lines.join('\n')}\n`;
 }

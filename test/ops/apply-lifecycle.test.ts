@@ -156,6 +156,9 @@ describe('apply: --root, drift, --remove, linger', () => {
     // GIVEN data in a host folder (not drift) WHEN checked on a clean host
     mkdirSync(join(root, 'etc/podmesh/mini/data/files'), { recursive: true });
     writeFileSync(join(root, 'etc/podmesh/mini/data/files/upload.bin'), 'data');
+    // ... and in a folder the stack no longer mounts (apply keeps it)
+    mkdirSync(join(root, 'etc/podmesh/mini/data/old'), { recursive: true });
+    writeFileSync(join(root, 'etc/podmesh/mini/data/old/kept.bin'), 'data');
     const clean = script();
     expect(clean.status, clean.stderr).toBe(0);
     expect(clean.metric).toBe('# HELP podmesh_drift_files Files podmesh apply installed that were changed or removed since.\n# TYPE podmesh_drift_files gauge\npodmesh_drift_files{stack="mini",host="box"} 0\n');
@@ -185,6 +188,7 @@ describe('apply: --root, drift, --remove, linger', () => {
     expect(check.out).toContain('  added    /etc/podmesh/mini/notes.txt    # in podmesh\'s folder, not installed by apply\n');
     expect(check.out).toContain('  mode     /etc/containers/systemd/mini-web.container    # 0666, apply installed it 0644\n');
     expect(check.out).not.toContain('upload.bin');
+    expect(check.out).not.toContain('kept.bin');
     expect(check.out).not.toContain('For information');
     expect(treeState(dir.path)).toEqual(before);
   });
@@ -244,7 +248,7 @@ describe('apply: --root, drift, --remove, linger', () => {
     expect(r.out).toContain('\n    systemctl disable mini.target podmesh-mini-cert-expiry.timer\n    systemctl daemon-reload\n');
     expect(r.out).not.toContain('podman volume rm');
     // THEN only the data of the host folder is left (and no enable symlinks when systemctl ran)
-    expect(filesBelow(root)).toEqual(['etc/podmesh/mini/data/files/upload.bin']);
+    expect(filesBelow(root)).toEqual(['etc/podmesh/mini/data/files/upload.bin', 'etc/podmesh/mini/data/old/kept.bin']);
     expect(existsSync(join(root, 'etc/podmesh/mini/pki'))).toBe(false);
     expect(existsSync(join(root, 'etc/containers/systemd'))).toBe(true);
     // WHEN removed again THEN an error: nothing recorded
