@@ -255,6 +255,10 @@ describe('apply: --root, drift, --remove, linger', () => {
     const twice = await cli(recorder().runner, 'apply', ...gone, '--stack', 'mini', '--host', 'box', '--root', root, '--remove');
     expect(twice.code).toBe(1);
     expect(twice.err).toContain('has no applied manifest on this host');
+    // ... and creates nothing, not even the lock's folder
+    const nowhere = join(dir.path, 'never-root');
+    expect((await cli(recorder().runner, 'apply', ...gone, '--stack', 'mini', '--host', 'box', '--root', nowhere, '--remove')).code).toBe(1);
+    expect(existsSync(nowhere)).toBe(false);
   });
 
   it('GIVEN a live host (simulated) WHEN removed with and without --purge-volumes THEN stop, disable, daemon-reload, and podman volume rm only when asked', async () => {

@@ -123,6 +123,8 @@ export function applyCommand(runner: CommandRunner = execaRunner, query: Command
       if (a.remove) {
         // From the applied manifest alone: the stack may be gone from the stack files. The same lock as apply.
         const where = { stack: a.stack, host: a.host, root: a.root, ...(a.home !== undefined ? { home: a.home } : {}), purgeVolumes: a.purgeVolumes };
+        // Planned once before locking too: nothing to remove is an error that creates no lock folder.
+        planRemove(where);
         return withLock(lockBeside(removeTarget(where)), lock, async () => {
           const plan = planRemove(where);
           io.out(formatRemovePlan(plan));
