@@ -141,6 +141,7 @@ describe('the command table', () => {
     ['state export', ['--stack', 's', '--host', 'h', '--recipient', 'age1x', '--recipients-file', 'r.txt', '--output', 'h.age'], expect.objectContaining({ stack: 's', host: 'h', recipients: ['age1x'], recipientsFiles: ['r.txt'], output: 'h.age' })],
     ['state export', ['--stack', 's', '--recipient', 'age1x', '-o', 'all.age'], expect.objectContaining({ host: undefined, output: 'all.age' })],
     ['state import', ['--input', 'all.age', '--identity', 'k', '--force'], { stack: undefined, state: undefined, input: 'all.age', identity: 'k', force: true }],
+    ['apply', ['--stack', 's', '--host', 'h', '--remove', '--purge-volumes'], expect.objectContaining({ remove: true, purgeVolumes: true, check: false })],
     ['diff', [], expect.objectContaining({ stacks: [], now: undefined })],
     ['init', [], { force: false }],
   ] as const)('%s parses %j into data, without I/O', (name, argv, data) => {
@@ -166,6 +167,9 @@ describe('the command table', () => {
     ['state export', ['--recipient', 'age1x', '--output', 'o.age'], 'state export needs one --stack, --output FILE and at least one --recipient'],
     ['state import', ['--input', 'all.age'], 'state import needs --input FILE and --identity KEYFILE'],
     ['state import', ['--identity', 'k'], 'state import needs --input FILE and --identity KEYFILE'],
+    ['apply', ['--stack', 's', '--host', 'h', '--check', '--remove'], 'apply --check and --remove exclude each other'],
+    ['apply', ['--stack', 's', '--host', 'h', '--check', '--dry-run'], 'apply --check writes and runs nothing already'],
+    ['apply', ['--stack', 's', '--host', 'h', '--purge-volumes'], '--purge-volumes goes with --remove'],
   ] as const)('%s refuses %j: %s', (name, argv, message) => {
     expect(() => byName(name).parse(argv)).toThrow(message);
   });

@@ -9,7 +9,7 @@ import { writeAtomic } from '../io/atomic.ts';
 import { compare } from '../io/sort.ts';
 import type { ResolvedHost, ResolvedStack } from '../resolve/model.ts';
 import type { ApplyResult, CommandRunner } from './apply-run.ts';
-import { APPLIED_MANIFEST, octal, type ApplyPlan } from './apply-types.ts';
+import { APPLIED_MANIFEST, APPLIED_SHA256, octal, type ApplyPlan } from './apply-types.ts';
 
 /** What a query printed and how it exited. */
 export interface QueryResult {
@@ -195,7 +195,7 @@ type Before = { readonly kind: 'file'; readonly content: Buffer; readonly mode: 
 
 /**
  * The previous bytes and modes of every file an apply writes or removes (the applied manifest
- * included), and the folders above them: whether each existed, and its mode. Held in memory only:
+ * and its checksum list included), and the folders above them: whether each existed, and its mode. Held in memory only:
  * it holds private keys and secrets, which must not gain another copy on disk.
  */
 export interface Snapshot {
@@ -207,8 +207,8 @@ export interface Snapshot {
 /** Reads, under the plan's root, everything the plan will change; writes nothing. */
 export function takeSnapshot(plan: ApplyPlan): Snapshot {
   const at = (p: string) => join(plan.root, p);
-  const manifest = `${plan.hostRoot}/${APPLIED_MANIFEST}`;
-  const paths = [...new Set([...plan.writes.map((w) => w.path), ...plan.removes, manifest])].sort(compare);
+  const records = [`${plan.hostRoot}/${APPLIED_MANIFEST}`, `${plan.hostRoot}/${APPLIED_SHA256}`];
+  const paths = [...new Set([...plan.writes.map((w) => w.path), ...plan.removes, ...records])].sort(compare);
   const files = new Map<string, Before>();
   for (const p of paths) {
     const st = lstatOrUndefined(at(p));

@@ -3,13 +3,13 @@
 // folders and systemctl commands. Nothing here knows a file name convention.
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { join, posix, resolve } from 'node:path';
 import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
 import { compare } from '../io/sort.ts';
 import { MODE, expandHome } from '../layout.ts';
 import type { Install } from '../render/file.ts';
 import type { ResolvedHost } from '../resolve/model.ts';
-import { APPLIED_MANIFEST, octal, type AppliedFile, type AppliedManifest, type ApplyPlan, type PlannedCommand, type PlannedDir, type PlannedWrite } from './apply-types.ts';
+import { APPLIED_MANIFEST, APPLIED_SHA256, octal, sha256List, type AppliedFile, type AppliedManifest, type ApplyPlan, type PlannedCommand, type PlannedDir, type PlannedWrite } from './apply-types.ts';
 
 /** A file a host should hold: its content, where it comes from (for the plan), and how it installs. */
 export interface InstallFile {
@@ -30,6 +30,14 @@ export interface InstallTarget {
   readonly home: string;
   /** Host folders mounted into the host's containers. @default - none */
   readonly folders?: readonly HostFolder[];
+  /** Podman named volumes of the host's services (recorded for `apply --remove`). @default - none */
+  readonly volumes?: readonly string[];
+  /**
+   * Whether `root` is the running system, so systemctl commands run (else only `systemctl
+   * --root=DIR enable` on first install). Tests simulate a live host under a temporary root.
+   * @default root === '/'
+   */
+  readonly live?: boolean;
 }
 
 /** A folder of the host mounted into a container (a `hostPath`). */
@@ -65,6 +73,7 @@ export function planInstall(t: InstallTarget): ApplyPlan {
   const desired = t.files.map((f) => ({ ...f.install, path: expandHome(f.install.path, t.home), source: f.source, content: f.content })).sort((a, b) => compare(a.path, b.path));
   const manifestPath = `${hostRoot}/${APPLIED_MANIFEST}`;
   const previous = readManifest(at(manifestPath), manifestPath);
+  const live = t.live ?? t.root === '/';
   const { writes, contents, touched } = compareWithTarget(desired, at);
   const wanted = new Set(desired.map((d) => d.path));
   const gone: Gone[] = Object.entries(previous?.files ?? {}).filter(([p]) => !wanted.has(p)).sort(([a], [b]) => compare(a, b));
@@ -76,11 +85,18 @@ export function planInstall(t: InstallTarget): ApplyPlan {
   ];
   const firstInstall = previous === undefined || previous.pending?.enable === true;
   const commands = plannedCommands(t, desired, touched, gone, previous, firstInstall);
+  const offline = live || !firstInstall ? [] : offlineEnables(t, desired);
   const files: Record<string, AppliedFile> = {};
   for (const d of desired) files[d.path] = { sha256: sha256(d.content), mode: octal(d.mode), units: [...d.units], unitFile: d.unitFile };
-  const manifest: AppliedManifest = { version: 1, stack: t.stack, host: t.host.name, files };
-  const changed = dirs.length + writes.length + removes.length + commands.before.length + commands.after.length > 0 || gone.length > 0 || previous?.pending !== undefined;
-  return { stack: t.stack, host: t.host.name, rootless: t.host.rootless, root: t.root, hostRoot, firstInstall, dirs, writes, removes, ...commands, ownDirs, changed, contents, previous, manifest };
+  const enabled = [t.host.install.target, ...desired.filter((d) => d.unitFile && d.enable).flatMap((d) => d.units)];
+  const volumes = [...new Set(t.volumes ?? [])].sort(compare);
+  const manifest: AppliedManifest = { version: 1, stack: t.stack, host: t.host.name, rootless: t.host.rootless, enabled, volumes, files };
+  const list = sha256List(manifest);
+  // A host applied before the checksum list existed gets it on the next apply.
+  const listAbs = at(`${hostRoot}/${APPLIED_SHA256}`);
+  const listStale = !existsSync(listAbs) || readFileSync(listAbs, 'utf8') !== list;
+  const changed = dirs.length + writes.length + removes.length + commands.before.length + commands.after.length > 0 || gone.length > 0 || previous?.pending !== undefined || listStale;
+  return { stack: t.stack, host: t.host.name, rootless: t.host.rootless, root: t.root, hostRoot, firstInstall, dirs, writes, removes, ...commands, live, offline, ownDirs, changed, contents, previous, manifest, sha256List: list, sha256ListStale: listStale };
 }
 
 /** Files to create, update or chmod, and the ones whose content changes (their units restart). */
@@ -183,6 +199,20 @@ function plannedCommands(t: InstallTarget, desired: readonly Desired[], touched:
   }
   const pending = { daemonReload, restart: firstInstall ? [] : restarts.map((r) => r.unit), enable: firstInstall };
   return { before, after, pending };
+}
+
+/**
+ * First install under a root that is not the running system: the enables, as `systemctl
+ * --root=DIR enable` (symlinks in the root, no manager involved). Rootful only: systemctl 252
+ * refuses `--user --root=` ("Failed to enable: Invalid argument"), and `--global` only finds units
+ * in /etc/systemd/user, not a user's ~/.config/systemd/user; a rootless host's enables stay with
+ * the commands to run on the host.
+ */
+function offlineEnables(t: InstallTarget, desired: readonly Desired[]): PlannedCommand[] {
+  if (t.host.rootless) return [];
+  const why = `first install of ${t.stack} on ${t.host.name}, into ${t.root}`;
+  const units = [t.host.install.target, ...desired.filter((d) => d.unitFile && d.enable).flatMap((d) => d.units)];
+  return units.map((u) => ({ argv: ['systemctl', `--root=${resolve(t.root)}`, 'enable', u], why }));
 }
 
 /** A unit to restart, or reload when every change behind it can be reloaded. */

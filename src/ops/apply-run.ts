@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { writeAtomic } from '../io/atomic.ts';
 import { compare } from '../io/sort.ts';
 import { MODE } from '../layout.ts';
-import { APPLIED_MANIFEST, octal, type AppliedManifest, type ApplyPlan, type PlannedCommand } from './apply-types.ts';
+import { APPLIED_MANIFEST, APPLIED_SHA256, octal, type AppliedManifest, type ApplyPlan, type PlannedCommand } from './apply-types.ts';
 
 /** Runs one command (argv[0] is `systemctl`); injected so tests record instead of running. */
 export type CommandRunner = (argv: readonly string[]) => Promise<void>;
@@ -17,6 +17,8 @@ export interface ApplyResult {
   readonly notDone: readonly string[];
   /** Commands not run because no runner was given (`--no-systemctl`): the operator runs them. */
   readonly skipped: readonly PlannedCommand[];
+  /** Commands for the running system, not run because the root is not it: run on the host once the root is live. */
+  readonly deferred: readonly PlannedCommand[];
 }
 
 const serialize = (m: AppliedManifest) => {
@@ -32,16 +34,19 @@ const serialize = (m: AppliedManifest) => {
  * @param runner runs systemctl; undefined skips the commands (they are returned in `skipped`)
  */
 export async function executeApply(plan: ApplyPlan, runner: CommandRunner | undefined): Promise<ApplyResult> {
-  if (!plan.changed) return { done: [], notDone: [], skipped: [] };
+  if (!plan.changed) return { done: [], notDone: [], skipped: [], deferred: [] };
   const at = (p: string) => join(plan.root, p);
   const manifestAbs = at(`${plan.hostRoot}/${APPLIED_MANIFEST}`);
   const pending = plan.pending;
   const steps: { name: string; run: () => Promise<void> }[] = [];
   const skipped: PlannedCommand[] = [];
-  const command = (c: PlannedCommand) => {
+  const deferred: PlannedCommand[] = [];
+  const run = (c: PlannedCommand) => {
     if (!runner) skipped.push(c);
     else steps.push({ name: `run ${c.argv.join(' ')}`, run: () => runner(c.argv) });
   };
+  // Under a root that is not the running system nothing touches the running system.
+  const command = (c: PlannedCommand) => (plan.live ? run(c) : deferred.push(c));
   for (const d of plan.dirs) {
     steps.push({
       name: `${d.action === 'create' ? 'mkdir' : 'chmod'} ${octal(d.mode)} ${d.path}`,
@@ -81,7 +86,14 @@ export async function executeApply(plan: ApplyPlan, runner: CommandRunner | unde
       },
     });
   }
-  steps.push({ name: `record ${plan.hostRoot}/${APPLIED_MANIFEST}`, run: () => writeAtomic(manifestAbs, serialize({ ...plan.manifest, pending }), MODE.secret) });
+  steps.push({
+    name: `record ${plan.hostRoot}/${APPLIED_MANIFEST} and ${APPLIED_SHA256}`,
+    run: async () => {
+      await writeAtomic(manifestAbs, serialize({ ...plan.manifest, pending }), MODE.secret);
+      await writeAtomic(at(`${plan.hostRoot}/${APPLIED_SHA256}`), plan.sha256List, MODE.secret);
+    },
+  });
+  plan.offline.forEach(run);
   plan.after.forEach(command);
   steps.push({ name: `clear pending commands in ${plan.hostRoot}/${APPLIED_MANIFEST}`, run: () => writeAtomic(manifestAbs, serialize(plan.manifest), MODE.secret) });
 
@@ -93,10 +105,10 @@ export async function executeApply(plan: ApplyPlan, runner: CommandRunner | unde
       done.push(step.name);
     } catch (e) {
       const error = (e as { shortMessage?: string }).shortMessage ?? (e as Error).message;
-      return { done, failed: { step: step.name, error }, notDone: steps.slice(i + 1).map((s) => s.name), skipped };
+      return { done, failed: { step: step.name, error }, notDone: steps.slice(i + 1).map((s) => s.name), skipped, deferred };
     }
   }
-  return { done, notDone: [], skipped };
+  return { done, notDone: [], skipped, deferred };
 }
 
 /** The dry-run text: folders, files with modes, removals and commands, in the order they happen. */
@@ -104,13 +116,17 @@ export function formatPlan(plan: ApplyPlan): string {
   const where = plan.root === '/' ? '' : ` under ${plan.root}`;
   const head = `${plan.stack}/${plan.host}: ${plan.rootless ? 'rootless' : 'rootful'}, host root ${plan.hostRoot}${where}${plan.firstInstall ? ' (first install)' : ''}`;
   if (!plan.changed) return `${head}: up to date, nothing to do\n`;
+  // Under a root that is not the running system the live commands are for later, on the host.
+  const live = (c: PlannedCommand) => `  ${plan.live ? 'run  ' : 'later'} ${c.argv.join(' ')}    # ${c.why}${plan.live ? '' : ' (on the host, once this root is live)'}`;
   const lines = [
     `${head}:`,
     ...plan.dirs.map((d) => `  ${d.action === 'create' ? 'mkdir' : 'chmod'} ${octal(d.mode)} ${d.path}`),
-    ...plan.before.map((c) => `  run   ${c.argv.join(' ')}    # ${c.why}`),
+    ...plan.before.map(live),
     ...plan.writes.map((w) => `  ${w.action === 'chmod' ? 'chmod' : 'write'} ${octal(w.mode)} ${w.path}${w.action === 'chmod' ? '' : `    # ${w.action === 'create' ? 'new' : 'changed'}, from ${w.source}`}`),
     ...plan.removes.map((p) => `  remove     ${p}    # no longer generated`),
-    ...plan.after.map((c) => `  run   ${c.argv.join(' ')}    # ${c.why}`),
+    ...(plan.sha256ListStale ? [`  write 0600 ${plan.hostRoot}/${APPLIED_SHA256}    # checksums of the installed files, for the daily drift check`] : []),
+    ...plan.offline.map((c) => `  run   ${c.argv.join(' ')}    # ${c.why}`),
+    ...plan.after.map(live),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -128,5 +144,6 @@ export function formatResult(plan: ApplyPlan, r: ApplyResult): string {
     lines.push(`${plan.stack}/${plan.host}: applied: ${plan.writes.length} files written, ${plan.removes.length} removed, ${r.done.filter((s) => s.startsWith('run ')).length} commands run`);
   }
   if (r.skipped.length > 0) lines.push('  --no-systemctl: run these yourself:', ...r.skipped.map((c) => `    ${c.argv.join(' ')}`));
+  if (r.deferred.length > 0) lines.push(`  ${plan.root} is not the running system: run these on the host once this root is live:`, ...r.deferred.map((c) => `    ${c.argv.join(' ')}`));
   return `${lines.join('\n')}\n`;
 }

@@ -1,8 +1,12 @@
 // The data of an apply: its plan (decided before anything is touched) and the record of installed
 // files it keeps on the host.
+import { compare } from '../io/sort.ts';
 
 /** Name of the manifest of installed files, in the host root. */
 export const APPLIED_MANIFEST = '.podmesh-applied.json';
+
+/** Name of the checksum list beside the manifest (defined with the layout: the daily script reads it too). */
+export { APPLIED_SHA256 } from '../layout.ts';
 
 /** One entry of the applied manifest. */
 export interface AppliedFile {
@@ -20,6 +24,12 @@ export interface AppliedManifest {
   readonly host: string;
   /** By host path, sorted. */
   readonly files: Readonly<Record<string, AppliedFile>>;
+  /** Rootless host (`systemctl --user`): what `apply --remove` needs without the stack. */
+  readonly rootless?: boolean;
+  /** Units enabled on first install (the target, timers): `apply --remove` disables them. */
+  readonly enabled?: readonly string[];
+  /** Podman named volumes of the host's services: `apply --remove --purge-volumes` removes them. */
+  readonly volumes?: readonly string[];
   /** Left over by a run that stopped before its systemctl commands finished. */
   readonly pending?: { readonly daemonReload: boolean; readonly restart: readonly string[]; readonly enable: boolean };
 }
@@ -62,6 +72,13 @@ export interface ApplyPlan {
   readonly before: readonly PlannedCommand[];
   /** Run after files changed: daemon-reload, restarts or reloads, enable on first install. */
   readonly after: readonly PlannedCommand[];
+  /**
+   * True when `root` is the running system (`/`, or a test simulating one): `before` and `after`
+   * run. Else they are only printed, and only {@link offline} runs.
+   */
+  readonly live: boolean;
+  /** Under a root that is not the running system: `systemctl --root=DIR enable …` on first install. */
+  readonly offline: readonly PlannedCommand[];
   /** Folders podmesh owns (the host root, the WireGuard folder): kept when pruning empties them. */
   readonly ownDirs: readonly string[];
   /** Commands a run that stops midway leaves to the next: recorded in the applied manifest first. */
@@ -72,7 +89,19 @@ export interface ApplyPlan {
   readonly contents: ReadonlyMap<string, string>;
   readonly previous: AppliedManifest | undefined;
   readonly manifest: AppliedManifest;
+  /** Content of {@link APPLIED_SHA256} for `manifest`. */
+  readonly sha256List: string;
+  /** The checksum list on the host differs from `sha256List` (missing: a host applied before it existed). */
+  readonly sha256ListStale: boolean;
 }
 
 /** `0644` for 0o644. */
 export const octal = (m: number): string => `0${m.toString(8)}`;
+
+/** The {@link APPLIED_SHA256} text of a manifest: `<sha256>  <host path>` lines, sorted by path. */
+export function sha256List(m: Pick<AppliedManifest, 'files'>): string {
+  return Object.entries(m.files)
+    .sort(([a], [b]) => compare(a, b))
+    .map(([p, f]) => `${f.sha256}  ${p}\n`)
+    .join('');
+}

@@ -10,10 +10,10 @@ import { compare } from '../io/sort.ts';
 import { expandHome, hostFolderPath, hostOutDir, pkiFileMode, stackDir, stateInstalls } from '../layout.ts';
 import type { ResolvedHost, ResolvedStack } from '../resolve/model.ts';
 import { renderInstalled } from '../render/stack.ts';
-import { planInstall, type HostFolder, type InstallFile } from './apply-plan.ts';
+import { planInstall, type HostFolder, type InstallFile, type InstallTarget } from './apply-plan.ts';
 import type { ApplyPlan } from './apply-types.ts';
 
-export { APPLIED_MANIFEST, type AppliedFile, type AppliedManifest, type ApplyPlan, type PlannedCommand, type PlannedDir, type PlannedWrite } from './apply-types.ts';
+export { APPLIED_MANIFEST, APPLIED_SHA256, sha256List, type AppliedFile, type AppliedManifest, type ApplyPlan, type PlannedCommand, type PlannedDir, type PlannedWrite } from './apply-types.ts';
 export { planInstall, type HostFolder, type InstallFile, type InstallTarget } from './apply-plan.ts';
 export { executeApply, formatPlan, formatResult, type ApplyResult, type CommandRunner } from './apply-run.ts';
 
@@ -39,6 +39,8 @@ export interface ApplyOptions {
    * @default - $HOME
    */
   readonly home?: string;
+  /** Whether `root` is the running system (systemctl commands run). @default root === '/' */
+  readonly live?: boolean;
 }
 
 /**
@@ -47,12 +49,22 @@ export interface ApplyOptions {
  * @throws PodmeshError when the host is unknown, has no files, or state files are missing
  */
 export function planApply(options: ApplyOptions): ApplyPlan {
+  return planInstall(installTarget(options));
+}
+
+/**
+ * What installing `host` of `stack` under `root` installs: the files (rendered, and from the
+ * state folder), the host folders and volumes. Reads the state folder; writes nothing.
+ * @throws PodmeshError when the host is unknown, has no files, or state files are missing
+ */
+export function installTarget(options: ApplyOptions): InstallTarget {
   const { stack } = options;
   const host = hostOf(stack, options.host);
   const home = homeOf(host, options.home ?? process.env.HOME);
   const source = options.state ?? folderSource(join(options.stateDir, stackDir(stack.name)));
   const files = [...renderedFiles(stack, host, options.outDir), ...stateFiles(stack, host, source)];
-  return planInstall({ stack: stack.name, host, files, root: options.root ?? '/', home, folders: hostFolders(stack, host) });
+  const volumes = stack.volumes.filter((v) => v.host === host.name).map((v) => v.name);
+  return { stack: stack.name, host, files, root: options.root ?? '/', home, folders: hostFolders(stack, host), volumes, ...(options.live !== undefined ? { live: options.live } : {}) };
 }
 
 /** The host folders the host's services mount. */

@@ -376,7 +376,8 @@ describe('the gate on a rootless host', () => {
     const root = join(dir.path, 'root');
     await synth(app, { outDir: out, stateDir: join(dir.path, 'state') });
     const [resolved] = await resolveStacks(selectStacks(app, ['solo']), out);
-    const plan = planApply({ stack: resolved!, host: 'local', outDir: out, stateDir: join(dir.path, 'state'), root, home: '/home/ash' });
+    // A temporary root standing in for the running system (live): the commands go to the fake.
+    const plan = planApply({ stack: resolved!, host: 'local', outDir: out, stateDir: join(dir.path, 'state'), root, home: '/home/ash', live: true });
     const spec = healthSpec(plan, resolved!);
     expect(spec.systemctl).toEqual(['systemctl', '--user']);
     expect(spec.journalctl).toEqual(['journalctl', '--user']);

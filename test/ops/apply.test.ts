@@ -37,9 +37,13 @@ function recorder(failOn?: string): { runner: CommandRunner; commands: string[] 
   };
 }
 
-async function applyOnce(app: App, stackName: string, o: { outDir: string; stateDir: string; root: string; host: string; home?: string }, runner?: CommandRunner) {
+/**
+ * Plans and executes an apply. `live` simulates a running system under the temporary root (the
+ * systemctl commands go to the runner); without it the root is what it is, not the running system.
+ */
+async function applyOnce(app: App, stackName: string, o: { outDir: string; stateDir: string; root: string; host: string; home?: string; live?: boolean }, runner?: CommandRunner) {
   const [stack] = await resolveStacks(selectStacks(app, [stackName]), o.outDir);
-  const plan = planApply({ stack: stack!, host: o.host, outDir: o.outDir, stateDir: o.stateDir, root: o.root, ...(o.home ? { home: o.home } : {}) });
+  const plan = planApply({ stack: stack!, host: o.host, outDir: o.outDir, stateDir: o.stateDir, root: o.root, ...(o.home ? { home: o.home } : {}), ...(o.live ? { live: true } : {}) });
   const r = await executeApply(plan, runner ?? recorder().runner);
   return { plan, result: r };
 }
@@ -88,7 +92,10 @@ describe('apply the real stacks', () => {
       const r = spawnSync(dockerCompose, ['-f', join(hostRoot, 'compose.yaml'), 'config', '-q'], { encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);
     }
-    expect(rec.commands).toEqual([
+    // A temporary root is not the running system: nothing runs (systemctl refuses --user --root=),
+    // the commands are left for the host.
+    expect(rec.commands).toEqual([]);
+    expect(result.deferred.map((c) => c.argv.join(' '))).toEqual([
       'systemctl --user daemon-reload',
       'systemctl --user enable --now ashchan-dev.target',
       'systemctl --user enable --now podmesh-ashchan-dev-cert-expiry.timer',
@@ -126,7 +133,9 @@ describe('apply the real stacks', () => {
     if (psk) expect(readFileSync(join(wg, 'psk/edge.key'), 'utf8')).toBe(readFileSync(join(stateDir, 'ashchan-prod/wireguard/psk/app--edge.key'), 'utf8'));
     expect(mode(join(root, 'etc/podmesh/ashchan-prod/pki/services/auth/server.key'))).toBe(0o600);
     expect(existsSync(join(root, 'etc/podmesh/ashchan-prod/pki/services/gateway'))).toBe(false);
-    expect(rec.commands).toEqual(['systemctl daemon-reload', 'systemctl enable --now ashchan-prod.target', 'systemctl enable --now podmesh-ashchan-prod-cert-expiry.timer']);
+    // Only the --root= enables run (symlinks in the root); the live commands are left for the host.
+    expect(rec.commands).toEqual([`systemctl --root=${root} enable ashchan-prod.target`, `systemctl --root=${root} enable podmesh-ashchan-prod-cert-expiry.timer`]);
+    expect(result.deferred.map((c) => c.argv.join(' '))).toEqual(['systemctl daemon-reload', 'systemctl enable --now ashchan-prod.target', 'systemctl enable --now podmesh-ashchan-prod-cert-expiry.timer']);
   });
 
   it('a rotated WireGuard key of host app restarts only the tunnel unit on app', async () => {
@@ -134,7 +143,7 @@ describe('apply the real stacks', () => {
     const root = join(dir.path, 'prod-root');
     await synth(app, { outDir, stateDir, now: NOW, stacks: ['ashchan-prod'], rotateWireguard: { 'ashchan-prod': ['app'] } });
     const rec = recorder();
-    const { plan } = await applyOnce(app, 'ashchan-prod', { outDir, stateDir, root, host: 'app' }, rec.runner);
+    const { plan } = await applyOnce(app, 'ashchan-prod', { outDir, stateDir, root, host: 'app', live: true }, rec.runner);
     // THEN the key files change, and only the tunnel restarts
     expect(plan.writes.map((w) => w.path)).toContain('/etc/podmesh/ashchan-prod/wireguard/private.key');
     expect(rec.commands).toEqual(['systemctl restart podmesh-ashchan-prod-wireguard.service']);
@@ -151,7 +160,7 @@ describe('apply the real stacks', () => {
     expect(readFileSync(join(stateDir, 'ashchan-prod/secrets/boards.postgres-password'), 'utf8')).not.toBe(before);
     // WHEN app is applied THEN boards' two files change, and only boards restarts after the secrets unit
     const onApp = recorder();
-    const a = await applyOnce(app, 'ashchan-prod', { outDir, stateDir, root: appRoot, host: 'app' }, onApp.runner);
+    const a = await applyOnce(app, 'ashchan-prod', { outDir, stateDir, root: appRoot, host: 'app', live: true }, onApp.runner);
     expect(a.plan.writes.map((w) => w.path)).toEqual(['/etc/podmesh/ashchan-prod/secrets/boards.postgres-password', '/etc/podmesh/ashchan-prod/secrets/boards.redis-password']);
     expect(onApp.commands).toEqual(['systemctl restart podmesh-ashchan-prod-secrets.service', 'systemctl restart ashchan-boards.service']);
     expect(mode(join(appRoot, 'etc/podmesh/ashchan-prod/secrets/boards.postgres-password'))).toBe(0o600);
@@ -159,7 +168,7 @@ describe('apply the real stacks', () => {
     // WHEN data is applied THEN PostgreSQL (it mounts boards' password for its roles script) and
     // Redis (its ACL configuration holds boards' password hash) restart; media does not
     const onData = recorder();
-    const d = await applyOnce(app, 'ashchan-prod', { outDir, stateDir, root: dataRoot, host: 'data' }, onData.runner);
+    const d = await applyOnce(app, 'ashchan-prod', { outDir, stateDir, root: dataRoot, host: 'data', live: true }, onData.runner);
     expect(d.plan.writes.map((w) => w.path)).toEqual(['/etc/podmesh/ashchan-prod/secrets/boards.postgres-password', '/etc/podmesh/ashchan-prod/secrets/redis.password.conf']);
     expect(onData.commands).toEqual(['systemctl restart podmesh-ashchan-prod-secrets.service', 'systemctl restart ashchan-postgres.service', 'systemctl restart ashchan-redis.service']);
   });
@@ -171,11 +180,12 @@ describe('apply the real stacks', () => {
     const dry = await run('--dry-run');
     expect(dry.exitCode).toBe(0);
     expect(dry.stdout).toContain('write 0600 /home/ash/.config/podmesh/ashchan-dev/pki/services/auth/server.key');
-    expect(dry.stdout).toContain('run   systemctl --user enable --now ashchan-dev.target');
+    expect(dry.stdout).toContain('later systemctl --user enable --now ashchan-dev.target    # first install of ashchan-dev on local (on the host, once this root is live)');
     expect(existsSync(root)).toBe(false);
     const real = await run('--no-systemctl');
     expect(real.exitCode).toBe(0);
-    expect(real.stdout).toContain('--no-systemctl: run these yourself:\n    systemctl --user daemon-reload\n    systemctl --user enable --now ashchan-dev.target');
+    // The temporary root is not the running system: the live commands are printed for the host (4-space indent, one a line).
+    expect(real.stdout).toContain(`${root} is not the running system: run these on the host once this root is live:\n    systemctl --user daemon-reload\n    systemctl --user enable --now ashchan-dev.target`);
     expect(existsSync(join(root, 'home/ash/.config/containers/systemd/ashchan-auth.container'))).toBe(true);
     writeFileSync(join(outDir, 'ashchan-dev/TOPOLOGY.md'), 'edited');
     const stale = await run('--dry-run');
@@ -224,9 +234,10 @@ describe('apply after changes to a stack', () => {
     if (variant.web ?? true) svc(stack, 'web');
     return app;
   }
+  // The temporary root stands for the running system here: the restarts go to the runner.
   const step = async (app: App, runner?: CommandRunner) => {
     await synth(app, { outDir, stateDir, now: NOW });
-    return applyOnce(app, 'mini', { outDir, stateDir, root, host: 'box' }, runner);
+    return applyOnce(app, 'mini', { outDir, stateDir, root, host: 'box', live: true }, runner);
   };
   beforeAll(async () => {
     await step(build());
@@ -240,14 +251,14 @@ describe('apply after changes to a stack', () => {
     const [stack] = await resolveStacks(selectStacks(app, ['mini']), outDir);
     // WHEN planned (the dry run) THEN the exact commands, and nothing is touched
     const before = treeState(root);
-    const plan = planApply({ stack: stack!, host: 'box', outDir, stateDir, root });
+    const plan = planApply({ stack: stack!, host: 'box', outDir, stateDir, root, live: true });
     expect(plan.writes.map((w) => w.path)).toEqual(['/etc/containers/systemd/mini-api.container', '/etc/podmesh/mini/compose.yaml']);
     expect(plan.after.map((c) => c.argv.join(' '))).toEqual(['systemctl daemon-reload', 'systemctl restart mini-api.service']);
     expect(plan.before).toEqual([]);
     expect(treeState(root)).toEqual(before);
     // WHEN applied THEN those commands run
     const rec = recorder();
-    const { result } = await applyOnce(app, 'mini', { outDir, stateDir, root, host: 'box' }, rec.runner);
+    const { result } = await applyOnce(app, 'mini', { outDir, stateDir, root, host: 'box', live: true }, rec.runner);
     expect(result.failed).toBeUndefined();
     expect(rec.commands).toEqual(['systemctl daemon-reload', 'systemctl restart mini-api.service']);
     expect(readFileSync(join(root, 'etc/containers/systemd/mini-api.container'), 'utf8')).toContain('Environment=LOG_LEVEL=debug');
@@ -286,11 +297,11 @@ describe('apply after changes to a stack', () => {
     expect(result.done).toContain('write 0644 /etc/containers/systemd/mini-api.container');
     // WHEN run again (the files are already in place)
     const rec = recorder();
-    const second = await applyOnce(app, 'mini', { outDir, stateDir, root, host: 'box' }, rec.runner);
+    const second = await applyOnce(app, 'mini', { outDir, stateDir, root, host: 'box', live: true }, rec.runner);
     // THEN the pending commands run, and then the host is up to date
     expect(second.plan.writes).toEqual([]);
     expect(rec.commands).toEqual(['systemctl daemon-reload', 'systemctl restart mini-api.service']);
-    const third = await applyOnce(app, 'mini', { outDir, stateDir, root, host: 'box' }, recorder().runner);
+    const third = await applyOnce(app, 'mini', { outDir, stateDir, root, host: 'box', live: true }, recorder().runner);
     expect(third.plan.changed).toBe(false);
   });
 });
@@ -320,7 +331,8 @@ describe('apply from install metadata alone', () => {
     { source: 'f', content: 'secret\n', install: install('/etc/podmesh/meta/vault/key', ['api-runner.service'], { mode: 0o600 }) },
   ];
   const apply = async (v?: Parameters<typeof files>[0]) => {
-    const plan = planInstall({ stack: 'meta', host, files: files(v), root, home: '/root' });
+    // The temporary root stands for the running system: the commands go to the runner.
+    const plan = planInstall({ stack: 'meta', host, files: files(v), root, home: '/root', live: true });
     const rec = recorder();
     const result = await executeApply(plan, rec.runner);
     expect(result.failed).toBeUndefined();

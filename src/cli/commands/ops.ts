@@ -2,14 +2,14 @@
 // The engine (stacks, rendering, age) loads when a command runs, so --help and usage errors stay light.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { PodmeshError } from '../../../constructs/core/errors.ts';
 import { lockBeside, withLock } from '../../io/lock.ts';
 import { realClock, type Clock, type CommandQuery } from '../../ops/apply-health.ts';
 import type { CommandRunner } from '../../ops/apply-run.ts';
 import type { StateBundle } from '../../ops/state-bundle.ts';
-import { HELP, type Command } from '../command.ts';
+import { HELP, type Command, type Io } from '../command.ts';
 import { parseNow, parseOptions, stateDir, UsageError, workspaceOf } from '../options.ts';
 
 /** Runs systemctl for real: the only process apply starts. */
@@ -30,8 +30,9 @@ export interface HealthDeps {
   readonly query: CommandQuery;
   readonly clock: Clock;
   /**
-   * Gate also under a --root other than `/` (tests, with a recording query). Otherwise the gate runs
-   * only when apply installs into `/`: the units it would ask about run on this system only then.
+   * Treat a --root other than `/` as the running system (tests, with a recording runner and query):
+   * restarts go to the runner and the gate runs. Otherwise only `/` is: elsewhere apply runs only
+   * `systemctl --root=DIR` and prints the live commands for later.
    * @default false
    */
   readonly anyRoot?: boolean;
@@ -81,6 +82,11 @@ export interface ApplyArgs {
   readonly home: string | undefined;
   readonly dryRun: boolean;
   readonly systemctl: boolean;
+  /** `--check`: report drift, write nothing. */
+  readonly check: boolean;
+  /** `--remove`: take the stack off the host from its applied manifest. */
+  readonly remove: boolean;
+  readonly purgeVolumes: boolean;
   /** How long to wait for another apply holding the host root (`--lock-timeout`). */
   readonly lockTimeoutSeconds: number;
   /** How long the health gate waits for the restarted units (`--health-timeout`). */
@@ -101,20 +107,27 @@ const applyOptions = {
   'no-rollback': { type: 'boolean', default: false },
   'state-bundle': { type: 'string' },
   identity: { type: 'string' },
+  check: { type: 'boolean', default: false },
+  remove: { type: 'boolean', default: false },
+  'purge-volumes': { type: 'boolean', default: false },
 } as const;
 
-/** `podmesh apply`, with the runner that restarts units and what the health gate looks with injected (tests pass their own). */
+/** `podmesh apply`, with the runner that restarts units and what the health gate and the linger check look with injected (tests pass their own). */
 export function applyCommand(runner: CommandRunner = execaRunner, health: HealthDeps = { query: execaQuery, clock: realClock }): Command<ApplyArgs> {
   return {
     name: 'apply',
     usage: `  apply --stack S --host H [--root DIR] [--home DIR] [--dry-run] [--no-systemctl]
         [--health-timeout SECONDS] [--no-rollback] [--state-bundle FILE --identity KEYFILE]
+        | --check | --remove [--purge-volumes]
                                  install host H's units, configs, certificates, secrets and
                                  WireGuard keys under --root (default /), prune what left the
                                  stack, restart only what changed, wait until those units are
                                  up and healthy (default 120 s) or roll back; --dry-run prints
                                  the plan; --state-bundle takes the state files from H's
-                                 encrypted bundle (state export --host H), no state folder needed
+                                 encrypted bundle (state export --host H), no state folder needed.
+                                 --check: exit 1 listing files changed, removed or added by hand
+                                 (writes nothing); --remove [--purge-volumes]: stop, disable and
+                                 remove what the last apply installed (volumes kept unless asked)
 `,
     options: applyOptions,
     writes: false,
@@ -132,18 +145,28 @@ export function applyCommand(runner: CommandRunner = execaRunner, health: Health
       if ((v['state-bundle'] === undefined) !== (v.identity === undefined) || v['state-bundle'] === '' || v.identity === '') {
         throw new UsageError('apply --state-bundle FILE needs --identity KEYFILE (the host\'s age identity file), and --identity only goes with --state-bundle.');
       }
+      if (v.check && v.remove) throw new UsageError('apply --check and --remove exclude each other: --check only reads, --remove takes the stack off the host.');
+      if (v.check && (v['dry-run'] || v['no-systemctl'])) throw new UsageError('apply --check writes and runs nothing already: drop --dry-run and --no-systemctl.');
+      if (v['purge-volumes'] && !v.remove) throw new UsageError('--purge-volumes goes with --remove: podmesh apply --remove --purge-volumes --stack S --host H.');
       return {
         stacksDir: v.stacks, stack: v.stack[0]!, host: v.host, out: v.out, state: v.state,
         root: v.root, home: v.home, dryRun: v['dry-run'], systemctl: !v['no-systemctl'],
+        check: v.check, remove: v.remove, purgeVolumes: v['purge-volumes'],
         lockTimeoutSeconds: workspaceOf(argv, {}).lockTimeoutSeconds,
         healthTimeoutSeconds: timeout, rollback: !v['no-rollback'],
         ...(v['state-bundle'] !== undefined ? { stateBundle: { file: v['state-bundle'], identity: v.identity! } } : {}),
       };
     },
     async run(a, io) {
-      const [{ applyTarget, executeApply, formatPlan, formatResult, planApply }, gateModule, { bundleSource }, { checkPlan, planSynth, resolveStacks, selectStacks }, { loadStacks }] = await Promise.all([
+      const lock = { command: 'podmesh apply', timeoutSeconds: a.lockTimeoutSeconds, onWait: (m: string) => io.err(`podmesh: ${m}\n`), dirMode: 0o755 };
+      // The running system: `/`, or (tests) a root they declare live with their own runner and query.
+      const live = a.root === '/' || health.anyRoot === true;
+      if (a.remove) return removeStack(a, io, lock, runner);
+      const [{ applyTarget, executeApply, formatPlan, formatResult, installTarget, planApply }, gateModule, { checkDrift, formatDrift }, { ensureLinger, needsLinger }, { bundleSource }, { checkPlan, planSynth, resolveStacks, selectStacks }, { loadStacks }] = await Promise.all([
         import('../../ops/apply.ts'),
         import('../../ops/apply-health.ts'),
+        import('../../ops/apply-check.ts'),
+        import('../../ops/apply-linger.ts'),
         import('../../ops/state-bundle.ts'),
         import('../../synth.ts'),
         import('../load.ts'),
@@ -163,21 +186,26 @@ export function applyCommand(runner: CommandRunner = execaRunner, health: Health
       }
       const [stack] = await resolveStacks(selectStacks(app, [a.stack]), a.out);
       const options = {
-        stack: stack!, host: a.host, outDir: a.out, stateDir: state, root: a.root,
+        stack: stack!, host: a.host, outDir: a.out, stateDir: state, root: a.root, live,
         ...(a.home !== undefined ? { home: a.home } : {}),
         ...(bundle ? { state: bundleSource(bundle, a.stateBundle!.file) } : {}),
       };
+      if (a.check) {
+        // Reads only, so it takes no lock: an apply running meanwhile can show as drift; check again after it.
+        const report = checkDrift(installTarget(options));
+        io.out(formatDrift(report));
+        return report.byHand.length > 0 ? 1 : 0;
+      }
       // One apply per host root at a time: two would interleave their writes and restarts. Held
       // from the plan (which reads the target) to the last command; beside the host root, so a
       // refused run changes nothing in it.
-      const lock = { command: 'podmesh apply', timeoutSeconds: a.lockTimeoutSeconds, onWait: (m: string) => io.err(`podmesh: ${m}\n`), dirMode: 0o755 };
       return withLock(lockBeside(applyTarget(options)), lock, async () => {
         const plan = planApply(options);
         io.out(formatPlan(plan));
         // The gate asks the running system about the units apply restarted: only when it ran them there.
         const spec = healthSpec(plan, stack!);
         const gate = { timeoutSeconds: a.healthTimeoutSeconds, rollback: a.rollback };
-        const gated = a.systemctl && plan.changed && spec.units.length > 0 && (a.root === '/' || health.anyRoot === true);
+        const gated = a.systemctl && plan.changed && spec.units.length > 0 && plan.live;
         if (a.dryRun) {
           if (gated) io.out(formatHealthPlan(spec, gate));
           else if (a.systemctl && plan.changed && spec.units.length > 0) io.out(`  no health gate: --root is ${a.root}, not /, so the units are not this system's to ask about\n`);
@@ -188,15 +216,37 @@ export function applyCommand(runner: CommandRunner = execaRunner, health: Health
         const result = await executeApply(plan, a.systemctl ? runner : undefined);
         if (!snapshot || (result.failed && !failedAfterWrites(plan, result))) {
           (result.failed ? io.err : io.out)(formatResult(plan, result));
-          return result.failed ? 1 : 0;
+          if (result.failed) return 1;
+        } else {
+          if (!result.failed) io.out(formatResult(plan, result));
+          const outcome = await gateApply(plan, spec, snapshot, result, { runner, ...health }, gate);
+          (outcome.ok ? io.out : io.err)(formatGate(plan, outcome, gate));
+          if (!outcome.ok) return 1;
         }
-        if (!result.failed) io.out(formatResult(plan, result));
-        const outcome = await gateApply(plan, spec, snapshot, result, { runner, ...health }, gate);
-        (outcome.ok ? io.out : io.err)(formatGate(plan, outcome, gate));
-        return outcome.ok ? 0 : 1;
+        if (a.systemctl && needsLinger(plan)) {
+          const linger = await ensureLinger(userInfo().username, health.query, runner);
+          if (linger.message) (linger.state === 'failed' ? io.err : io.out)(linger.message);
+        }
+        return 0;
       });
     },
   };
+}
+
+/** `apply --remove`: from the applied manifest alone (the stack may be gone from the stack files), under the same lock as apply. */
+async function removeStack(a: ApplyArgs, io: Io, lock: Parameters<typeof withLock>[1], runner: CommandRunner): Promise<number> {
+  const { executeRemove, formatRemovePlan, formatRemoveResult, planRemove, removeTarget } = await import('../../ops/apply-remove.ts');
+  const where = { stack: a.stack, host: a.host, root: a.root, ...(a.home !== undefined ? { home: a.home } : {}), purgeVolumes: a.purgeVolumes };
+  // Planned once before locking too: nothing to remove is an error that creates no lock folder.
+  planRemove(where);
+  return withLock(lockBeside(removeTarget(where)), lock, async () => {
+    const plan = planRemove(where);
+    io.out(formatRemovePlan(plan));
+    if (a.dryRun) return 0;
+    const result = await executeRemove(plan, a.systemctl ? runner : undefined);
+    (result.failed ? io.err : io.out)(formatRemoveResult(plan, result));
+    return result.failed ? 1 : 0;
+  });
 }
 
 /** The host bundle `file`, decrypted and checked to be host `host` of stack `stack`. */

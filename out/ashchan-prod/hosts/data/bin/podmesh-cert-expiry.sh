@@ -5,10 +5,18 @@
 # Writes mtls_cert_expiry_days{stack,service,kind} (whole days to notAfter, rounded down,
 # negative once expired) for node-exporter's textfile collector, atomically, and logs a warning
 # for every certificate under PODMESH_WARN_DAYS days. Needs only sh, openssl, awk, date.
-# Exit status: 0 (also with warnings), 1 when a certificate cannot be read or the metric not written.
+# Then compares the installed files with the checksums podmesh apply recorded
+# (.podmesh-applied.sha256 in the host root, `sha256sum -c` format) and writes
+# podmesh_drift_files{stack,host} (files changed or removed since the apply) to
+# podmesh_${stack}_drift.prom, logging a warning per file. Needs sha256sum (coreutils or busybox).
+# Exit status: 0 (also with warnings or drift), 1 when a certificate cannot be read or a metric not written.
 set -u
 stack='ashchan-prod'
-pki_dir="${PODMESH_PKI_DIR:-/etc/podmesh/ashchan-prod/pki}"
+host='data'
+# PODMESH_ROOT: the folder the host's files are under (tests: a temporary root); empty on the host.
+root_prefix="${PODMESH_ROOT:-}"
+host_root="$root_prefix/etc/podmesh/ashchan-prod"
+pki_dir="${PODMESH_PKI_DIR:-$host_root/pki}"
 textfile_dir="${PODMESH_TEXTFILE_DIR:-/var/lib/prometheus/node-exporter}"
 warn_days="${PODMESH_WARN_DAYS:-30}"
 now="${PODMESH_NOW:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}"
@@ -44,7 +52,9 @@ label() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
 mkdir -p "$textfile_dir" || { fail "cannot create $textfile_dir: set PODMESH_TEXTFILE_DIR to a folder node-exporter's --collector.textfile.directory reads"; exit 1; }
 out="$textfile_dir/podmesh_$stack.prom"
 tmp="$textfile_dir/.podmesh_$stack.prom.$$"
-trap 'rm -f "$tmp"' EXIT
+drift_out="$textfile_dir/podmesh_${stack}_drift.prom"
+drift_tmp="$textfile_dir/.podmesh_${stack}_drift.prom.$$"
+trap 'rm -f "$tmp" "$drift_tmp"' EXIT
 status=0
 : > "$tmp" || { fail "cannot write $tmp"; exit 1; }
 {
@@ -75,4 +85,27 @@ status=0
   done
 } >> "$tmp"
 chmod 0644 "$tmp" && mv -f "$tmp" "$out" || { fail "cannot move $tmp to $out"; exit 1; }
+
+# Drift. The list holds host paths; PODMESH_ROOT is put in front of each (after the 64 hex digits
+# and two spaces). Busybox's sha256sum has no --quiet: both print "<path>: FAILED" (coreutils adds
+# " open or read" for a missing file), in the C locale.
+checksums="$host_root/.podmesh-applied.sha256"
+if [ ! -f "$checksums" ]; then
+  warn "$checksums does not exist, so drift is not checked (no podmesh_drift_files): run podmesh apply --stack $stack --host $host, which writes it"
+  exit $status
+fi
+failed=$(awk -v p="$root_prefix" '{ print substr($0, 1, 66) p substr($0, 67) }' "$checksums" | LC_ALL=C sha256sum -c - 2>/dev/null | grep ': FAILED')
+drift=0
+if [ -n "$failed" ]; then
+  drift=$(printf '%s\n' "$failed" | wc -l | tr -d ' ')
+  printf '%s\n' "$failed" | while IFS= read -r line; do
+    warn "$stack: ${line%%: FAILED*} was changed or removed by hand since podmesh apply: podmesh apply --check --stack $stack --host $host lists it, podmesh apply restores it"
+  done
+fi
+{
+  echo '# HELP podmesh_drift_files Files podmesh apply installed that were changed or removed since.'
+  echo '# TYPE podmesh_drift_files gauge'
+  printf 'podmesh_drift_files{stack="%s",host="%s"} %s\n' "$(label "$stack")" "$(label "$host")" "$drift"
+} > "$drift_tmp" || { fail "cannot write $drift_tmp"; exit 1; }
+chmod 0644 "$drift_tmp" && mv -f "$drift_tmp" "$drift_out" || { fail "cannot move $drift_tmp to $drift_out"; exit 1; }
 exit $status
