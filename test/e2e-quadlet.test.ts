@@ -276,7 +276,8 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
     const restarts = [...a.stdout.matchAll(/^ {4}systemctl --user restart (\S+)$/gm)].map((m) => m[1]!);
     // Every service with the new CRL, boards with its new client certificate; not the databases.
     // MinIO's setup mounts MinIO's ca.crt from the same certificate folder: it runs again (idempotent).
-    expect(restarts).toEqual(['auth', 'boards', 'gateway', 'media', 'minio', 'minio-setup', 'moderation', 'search'].map((x) => `ashchan-${x}.service`));
+    // (Sorted by unit name: `ashchan-minio-setup.service` before `ashchan-minio.service`.)
+    expect(restarts).toEqual(['auth', 'boards', 'gateway', 'media', 'minio-setup', 'minio', 'moderation', 'search'].map((x) => `ashchan-${x}.service`));
     // WHEN those units are restarted as systemctl would (ExecStop, ExecStopPost, ExecStart)
     const t0 = Date.now();
     await q.runner!.restart(restarts);
