@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINIO_SETUP_CA } from '../constructs/model/infra.ts';
 import { afterRotation } from '../src/cli/commands/secrets.ts';
 import { loadStacks } from '../src/cli/load.ts';
-import { Minio, resolveStack, type ResolvedService, type ResolvedStack, type Stack } from '../src/index.ts';
+import { App, Host, Minio, Network, resolveStack, Stack, type ResolvedService, type ResolvedStack } from '../src/index.ts';
+import { renderStack } from '../src/render/stack.ts';
 import { MC_CONFIG_DIR, minioPolicy, minioUsersScript } from '../src/render/minio-users.ts';
 import { SECRETS_DIR } from '../src/resolve/environment.ts';
 import { validateConstructs } from '../src/synth/index.ts';
@@ -370,6 +371,20 @@ describe('MinIO users: the shared opt-out and refusals', () => {
     new Minio(stack, 'store', { sharedCredentials: {} as never });
     const messages = validateConstructs([stack]).map((i) => `[${i.path}] ${i.message}`);
     expect(messages.some((m) => m.startsWith('[opt/store] sharedCredentials.reason: every relaxation of a secure default needs a reason'))).toBe(true);
+  });
+
+  it('GIVEN MinIO without a health check THEN its setup waits for its start; on Podman 4.6 a health wait is refused with the fix', () => {
+    const { stack } = miniStack('opt');
+    new Minio(stack, 'store', { healthcheck: false });
+    expect(service(resolveStack(stack), 'store-setup').dependsOn).toEqual([{ service: 'store', condition: 'started' }]);
+    const old = new Stack(new App(), 'old', { project: 'old' });
+    new Host(old, 'h', { podmanVersion: '4.6' });
+    new Network(old, 'mesh', { subnet: '10.91.0.0/24', domain: 'old.local' });
+    new Minio(old, 'store');
+    const r = renderStack(resolveStack(old), { outDir: '/tmp/out' });
+    expect(r.issues.map((i) => `[${i.path}] ${i.message}`)).toEqual([
+      "[old/store-setup] (MinIO's setup, added by the Minio preset) waits for store to be healthy, but Podman 4.6 on host h cannot tell systemd when a container is healthy (Quadlet Notify=healthy needs v5.0, podman --sdnotify=healthy v4.7). Raise the host's podmanVersion to 4.7 or later.",
+    ]);
   });
 
   it('GIVEN a client whose access key is MinIO\'s root user THEN synth refuses it and names the fixes', () => {

@@ -301,7 +301,8 @@ export class MinioSetup extends InfraService {
       image: MINIO_MC_IMAGE,
       ...(placement.host ? { host: placement.host } : {}),
       ...(placement.network ? { network: placement.network } : {}),
-      dependsOn: [{ service: minio, condition: 'healthy' }],
+      // MinIO's own health check (unless the stack turned it off) says when it takes requests.
+      dependsOn: [{ service: minio, condition: minio.props.healthcheck === false ? 'started' : 'healthy' }],
       healthcheck: false,
       restart: 'no',
       command: [MINIO_SETUP_SCRIPT],

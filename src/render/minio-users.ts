@@ -7,7 +7,7 @@ import { MINIO_SETUP_CA } from '../../constructs/model/infra.ts';
 import { hostFile, serviceConfigPath } from '../layout.ts';
 import { secretTarget } from '../resolve/environment.ts';
 import { MINIO_USERS_FILE } from '../resolve/mounts.ts';
-import type { ResolvedCredentials, ResolvedService, ResolvedStack } from '../resolve/model.ts';
+import type { ResolvedCredentials, ResolvedStack } from '../resolve/model.ts';
 import type { RenderedFile } from './file.ts';
 import { hashHeader } from './header.ts';
 
@@ -135,9 +135,4 @@ export function renderMinioUsers(stack: ResolvedStack): Map<string, RenderedFile
     files.set(...hostFile(host, 'root', serviceConfigPath(c.minio.name, MINIO_USERS_FILE), minioUsersScript(stack.name, c.minio.url, c), { units: [s.unit.service] }));
   }
   return files;
-}
-
-/** MinIO's setup services of a stack. */
-export function minioSetups(stack: ResolvedStack): ResolvedService[] {
-  return stack.services.filter((s) => s.credentials?.kind === 'minio');
 }

@@ -112,7 +112,9 @@ function healthWaitProblems(host: ResolvedHost, services: readonly ResolvedServi
       .filter((d) => d.condition === 'healthy' && !d.implied && local.has(d.service))
       .map((d) => ({
         path: s.path,
-        message: `waits for ${d.service} to be healthy, but Podman ${formatPodmanVersion(v)} on host ${host.name} cannot tell systemd when a container is healthy (Quadlet Notify=healthy needs v${quadlet}, podman --sdnotify=healthy v${flag}). Raise the host's podmanVersion or use condition: 'started'.`,
+        message: s.oneshot
+          ? `(MinIO's setup, added by the Minio preset) waits for ${d.service} to be healthy, but Podman ${formatPodmanVersion(v)} on host ${host.name} cannot tell systemd when a container is healthy (Quadlet Notify=healthy needs v${quadlet}, podman --sdnotify=healthy v${flag}). Raise the host's podmanVersion to ${flag} or later.`
+          : `waits for ${d.service} to be healthy, but Podman ${formatPodmanVersion(v)} on host ${host.name} cannot tell systemd when a container is healthy (Quadlet Notify=healthy needs v${quadlet}, podman --sdnotify=healthy v${flag}). Raise the host's podmanVersion or use condition: 'started'.`,
       })),
   );
 }
