@@ -229,7 +229,7 @@ export const MINIO_SETUP_SCRIPT = '/etc/podmesh/podmesh-users.sh';
 /** Where the setup container mounts the mesh CA that issued MinIO's certificate. */
 export const MINIO_SETUP_CA = '/etc/podmesh/minio-ca.crt';
 
-/** MinIO: S3 API on 9000 (server TLS), console on 9001, with a data volume. */
+/** MinIO: S3 API on 9000 (server TLS), console on 9001, with a data volume, and its one-shot setup container beside it (`setup`). */
 export class Minio extends InfraService {
   /** The data volume mounted at /data. */
   public readonly data: Volume;
