@@ -23,6 +23,8 @@ export {
   Postgres,
   Redis,
   Minio,
+  MinioSetup,
+  MINIO_MC_IMAGE,
   type InfraServiceProps,
   type PostgresProps,
   type RedisProps,

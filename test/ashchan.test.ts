@@ -22,7 +22,9 @@ describe('Ashchan', () => {
     const { stack, ashchan } = devStack();
     const members = [ashchan.postgres, ashchan.redis, ashchan.minio, ashchan.auth, ashchan.media, ashchan.moderation, ashchan.search, ashchan.boards, ashchan.gateway];
     expect(members.map((m) => [m.node.id, m.node.scope])).toEqual(['postgres', 'redis', 'minio', 'auth', 'media', 'moderation', 'search', 'boards', 'gateway'].map((id) => [id, ashchan]));
-    expect(stack.node.findAll().filter(Workload.isWorkload)).toEqual(members);
+    // MinIO's preset adds its setup beside it, in the same grouping construct.
+    expect(ashchan.minio.setup.node.scope).toBe(ashchan);
+    expect(stack.node.findAll().filter(Workload.isWorkload)).toEqual([ashchan.postgres, ashchan.redis, ashchan.minio, ashchan.minio.setup, ...members.slice(3)]);
     expect([ashchan.postgres, ashchan.redis, ashchan.minio].map((m) => m.constructor)).toEqual([Postgres, Redis, Minio]);
     expect([ashchan.gateway, ashchan.auth, ashchan.boards, ashchan.media, ashchan.search, ashchan.moderation].every((s) => s instanceof Service)).toBe(true);
   });
@@ -30,7 +32,7 @@ describe('Ashchan', () => {
   it('GIVEN the grouping construct WHEN resolved THEN names, DNS names, containers, volumes, certificates and IPs carry no trace of it', () => {
     const r = resolveStack(devStack().stack);
     const byName = Object.fromEntries(r.services.map((s) => [s.name, s]));
-    expect(Object.keys(byName).sort()).toEqual(['auth', 'boards', 'gateway', 'media', 'minio', 'moderation', 'postgres', 'redis', 'search']);
+    expect(Object.keys(byName).sort()).toEqual(['auth', 'boards', 'gateway', 'media', 'minio', 'minio-setup', 'moderation', 'postgres', 'redis', 'search']);
     expect([byName.auth!.dnsName, byName.auth!.containerName, byName.auth!.hostname, byName.auth!.ip]).toEqual(['auth.ashchan.local', 'ashchan-auth-1', 'auth', '10.90.0.21']);
     expect([byName.gateway!.ip, byName.boards!.ip]).toEqual(['10.90.0.10', '10.90.0.22']);
     expect(r.volumes.map((v) => v.name)).toEqual(['ashchan-postgres-data', 'ashchan-redis-data', 'ashchan-minio-data']);

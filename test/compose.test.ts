@@ -57,12 +57,12 @@ describe('compose for ashchan-dev', () => {
     expect(doc.services[name].hostname).toBe(name);
   });
 
-  it('has all nine services, each with an address in the mesh and its DNS alias', () => {
+  it('has all nine services and MinIO\'s setup, each with an address in the mesh and its DNS alias', () => {
     const doc = parse(readFileSync(file, 'utf8'));
-    const names = ['postgres', 'redis', 'minio', 'auth', 'media', 'moderation', 'search', 'boards', 'gateway'];
+    const names = ['postgres', 'redis', 'minio', 'minio-setup', 'auth', 'media', 'moderation', 'search', 'boards', 'gateway'];
     expect(Object.keys(doc.services).sort()).toEqual([...names].sort());
     const ips = names.map((n) => doc.services[n].networks['ashchan-mesh'].ipv4_address);
-    expect(new Set(ips).size).toBe(9);
+    expect(new Set(ips).size).toBe(10);
     for (const ip of ips) expect(ip).toMatch(/^10\.90\.0\.(\d+)$/);
     for (const n of names) expect(doc.services[n].networks['ashchan-mesh'].aliases).toEqual([`${n}.ashchan.local`]);
   });
@@ -88,8 +88,13 @@ describe('compose for ashchan-dev', () => {
     const clientFiles = [
       ...['auth', 'boards', 'media', 'moderation', 'search'].map((c) => `${c}.postgres-password`),
       ...['auth', 'boards', 'moderation', 'search'].map((c) => `${c}.redis-password`),
-    ];
+      'media.minio-password',
+    ].sort();
     expect(doc.secrets).toEqual(Object.fromEntries([...clientFiles, 'minio.password', 'postgres.password', 'redis.password', 'redis.password.conf'].map((f) => [f, secretFile(f)])));
+    // MinIO's client waits for the setup that creates its user; the setup for MinIO to be healthy, once.
+    expect(doc.services.media.depends_on['minio-setup']).toEqual({ condition: 'service_completed_successfully' });
+    expect(doc.services['minio-setup'].depends_on).toEqual({ minio: { condition: 'service_healthy' } });
+    expect(doc.services['minio-setup'].restart).toBe('no');
     expect(Object.keys(doc.secrets)).toEqual(Object.keys(doc.secrets).sort());
   });
 

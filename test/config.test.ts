@@ -36,9 +36,10 @@ const SEED_MTLS = {
 const DB = (client: string) => ({ DB_DRIVER: 'pgsql', DB_HOST: 'postgres.ashchan.local', DB_PORT: '5432', DB_DATABASE: 'ashchan', DB_USERNAME: client, DB_SCHEMA: client });
 /** A Redis client connects as its own ACL user, named after it, limited to the keys under its prefix. */
 const REDIS = (client: string) => ({ REDIS_HOST: 'redis.ashchan.local', REDIS_PORT: '6379', REDIS_USERNAME: client, REDIS_PREFIX: `${client}:` });
+/** media, MinIO's only client, connects as its own MinIO user, named after it. */
 const S3 = {
   S3_ENDPOINT: 'https://minio.ashchan.local:9000',
-  S3_KEY: 'ashchan',
+  S3_KEY: 'media',
   S3_BUCKET: 'ashchan',
   S3_REGION: 'us-east-1',
   S3_USE_PATH_STYLE_ENDPOINT: 'true',
@@ -83,6 +84,8 @@ const EXPECTED: Record<string, Record<string, string>> = {
   postgres: { POSTGRES_DB: 'ashchan', POSTGRES_USER: 'ashchan' },
   redis: {},
   minio: { MINIO_ROOT_USER: 'ashchan' },
+  // MinIO's setup: its script names every file itself, no variable.
+  'minio-setup': {},
 };
 
 /** The clients of each server: each has a PostgreSQL role and password, or a Redis ACL user and password, of its own. */
@@ -94,18 +97,23 @@ const SECRET_FILES: Record<string, Record<string, string>> = {
   gateway: {},
   auth: { DB_PASSWORD_FILE: 'auth.postgres-password', REDIS_AUTH_FILE: 'auth.redis-password' },
   boards: { DB_PASSWORD_FILE: 'boards.postgres-password', REDIS_AUTH_FILE: 'boards.redis-password' },
-  media: { DB_PASSWORD_FILE: 'media.postgres-password', S3_SECRET_FILE: 'minio.password' },
+  media: { DB_PASSWORD_FILE: 'media.postgres-password', S3_SECRET_FILE: 'media.minio-password' },
   search: { DB_PASSWORD_FILE: 'search.postgres-password', REDIS_AUTH_FILE: 'search.redis-password' },
   moderation: { DB_PASSWORD_FILE: 'moderation.postgres-password', REDIS_AUTH_FILE: 'moderation.redis-password' },
   postgres: { POSTGRES_PASSWORD_FILE: 'postgres.password' },
   redis: { REDIS_CONFIG_FILE: 'redis.password.conf', REDIS_PASSWORD_FILE: 'redis.password' },
   minio: { MINIO_ROOT_PASSWORD_FILE: 'minio.password' },
+  'minio-setup': {},
 };
 /**
  * Secret files mounted with no variable naming them: PostgreSQL's roles script reads each client's
  * password by its path. Redis mounts none of its clients' files (its configuration holds their hashes).
  */
-const UNNAMED_FILES: Record<string, readonly string[]> = { postgres: PG_CLIENTS.map((c) => `${c}.postgres-password`) };
+const UNNAMED_FILES: Record<string, readonly string[]> = {
+  postgres: PG_CLIENTS.map((c) => `${c}.postgres-password`),
+  // MinIO's setup reads the root password and media's, which it sets as media's MinIO user's.
+  'minio-setup': ['media.minio-password', 'minio.password'],
+};
 /** Every secret file a service mounts, sorted. */
 const mountedFiles = (name: string) => [...new Set([...Object.values(SECRET_FILES[name]!), ...(UNNAMED_FILES[name] ?? [])])].sort();
 /** The whole environment of a service: the settings above plus the variables naming its secret files. */
@@ -155,7 +163,7 @@ describe.each(['ashchan-dev', 'ashchan-prod'])('environment of %s', (stackName) 
 
   it('GIVEN the state folder WHEN read THEN values.json 0600, one 0444 file per secret in the 0700 folder (each client\'s own passwords, Redis\' as its config with one ACL user per client), and no out/ file contains a secret value', () => {
     const values = JSON.parse(readFileSync(join(state, stackName, 'secrets/values.json'), 'utf8')) as Record<string, string>;
-    const clientIds = [...PG_CLIENTS.map((c) => `${c}/postgres-password`), ...REDIS_CLIENTS.map((c) => `${c}/redis-password`)];
+    const clientIds = [...PG_CLIENTS.map((c) => `${c}/postgres-password`), ...REDIS_CLIENTS.map((c) => `${c}/redis-password`), 'media/minio-password'];
     expect(Object.keys(values).sort()).toEqual([...clientIds, 'minio/password', 'postgres/password', 'redis/password'].sort());
     // Every value is generated on its own: no client shares a password with another or with its server.
     expect(new Set(Object.values(values)).size).toBe(Object.keys(values).length);
@@ -431,7 +439,11 @@ describe('call policy and environment mistakes', () => {
     svc(stack, 'api', { dependsOn: [store] });
     await synth(app, { stateDir: testState, outDir: out.path });
     const doc = parse(readFileSync(join(out.path, 's3/hosts/h/compose.yaml'), 'utf8'));
-    expect(doc.services.api.environment).toMatchObject({ S3_BUCKET: 'uploads', S3_KEY: 'minio-root', S3_ENDPOINT: 'https://store.s3.local:9000' });
+    expect(doc.services.api.environment).toMatchObject({ S3_BUCKET: 'uploads', S3_KEY: 'api', S3_SECRET_FILE: '/run/secrets/api.store-password', S3_ENDPOINT: 'https://store.s3.local:9000' });
+    // ... and the setup's script creates that bucket and limits api's policy to it.
+    const script = readFileSync(join(out.path, 's3/hosts/h/config/store/podmesh-users.sh'), 'utf8');
+    expect(script).toContain("mc mb --ignore-existing 'podmesh/uploads'");
+    expect(script).toContain('"Resource":["arn:aws:s3:::uploads/*"]');
   });
 });
 

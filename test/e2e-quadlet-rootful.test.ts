@@ -45,6 +45,7 @@ describe.skipIf(!runnable)('end to end: ashchan-prod host data (rootful) from it
       'ashchan-redis-data-volume.service',
       'podmesh-ashchan-prod-secrets.service',
       'ashchan-minio.service',
+      'ashchan-minio-setup.service',
       'ashchan-postgres.service',
       'ashchan-media.service',
       'ashchan-redis.service',

@@ -74,6 +74,7 @@ describe('least-privilege credentials: ashchan-dev', () => {
     expect(Object.keys(values).sort()).toEqual([
       ...CLIENTS.postgres.map((c) => `${c}/postgres-password`),
       ...CLIENTS.redis.map((c) => `${c}/redis-password`),
+      'media/minio-password',
       'minio/password',
       'postgres/password',
       'redis/password',

@@ -51,7 +51,26 @@ describe('secure defaults of a stack that says nothing about security', () => {
     const report = auditStack(resolved!);
     expect(report.counts.fail).toBe(0);
     expect(report.rows.filter((r) => r.status === 'waived').map((r) => `${r.service}:${r.control}:${r.waivedBy}`)).toEqual(['db:capabilities:preset', 'cache:capabilities:preset']);
-    expect(report.rows).toHaveLength(4 * POSTURE_CONTROLS.length);
+    // db, cache, files, api and files' setup (files-setup).
+    expect(report.rows).toHaveLength(5 * POSTURE_CONTROLS.length);
+  });
+
+  it('GIVEN MinIO\'s setup container WHEN judged THEN every restricted-profile and CIS control passes, none waived', () => {
+    const setup = serviceOf(resolved, 'files-setup');
+    expect(setup.security).toEqual({
+      noNewPrivileges: true,
+      capAdd: [],
+      readOnlyRootFilesystem: true,
+      tmpfs: [{ path: '/run/secrets', mode: '0755' }, { path: '/tmp' }],
+      memory: '1g',
+      pids: 1024,
+      userNamespace: 'auto',
+      runAs: 'root',
+      waivers: {},
+    });
+    const rows = auditStack(resolved!).rows.filter((r) => r.service === 'files-setup');
+    expect(rows.map((r) => r.control).sort()).toEqual([...POSTURE_CONTROLS.map((c) => c.id)].sort());
+    expect(rows.every((r) => r.status === 'pass'), JSON.stringify(rows)).toBe(true);
   });
 
   it('GIVEN PostgreSQL WHEN resolved THEN the entrypoint\'s capabilities, its tmpfs, limits, userns auto and root dropped by gosu', () => {
@@ -262,10 +281,11 @@ describe('podmesh audit', () => {
     const code = await runCli(['audit', '--stack', 'ashchan-dev', '--stacks', join(repoRoot, 'stacks'), '--out', join(repoRoot, 'out')], io);
     expect(code).toBe(0);
     const text = out.join('');
-    expect(text).toMatch(/^ashchan-dev: 79 pass, 2 waived, 0 fail\nCONTROL {12}SERVICE {5}STATUS {2}WAIVER REASON \/ FINDING\n/);
+    expect(text).toMatch(/^ashchan-dev: 88 pass, 2 waived, 0 fail\nCONTROL {12}SERVICE {6}STATUS {2}WAIVER REASON \/ FINDING\n/);
     expect(text).toMatch(/^capabilities +postgres +waived +\(preset\) docker-entrypoint\.sh \(as root\) chmods and chowns PGDATA/m);
     expect(text).toMatch(/^user-namespace +gateway +pass +rootless Podman: container uids map to the host user's subordinate ids$/m);
-    expect(text.trim().split('\n')).toHaveLength(2 + 9 * POSTURE_CONTROLS.length);
+    // Nine services and MinIO's setup.
+    expect(text.trim().split('\n')).toHaveLength(2 + 10 * POSTURE_CONTROLS.length);
   });
 
   it('GIVEN ashchan-prod WHEN audited as JSON THEN the rows parse, with status, detail and the waiver reason', async () => {
@@ -274,7 +294,7 @@ describe('podmesh audit', () => {
     expect(code).toBe(0);
     const json = JSON.parse(out.join('')) as { stacks: Array<{ stack: string; counts: Record<string, number>; rows: Array<Record<string, string>> }> };
     expect(json.stacks.map((s) => s.stack)).toEqual(['ashchan-prod']);
-    expect(json.stacks[0]!.counts).toEqual({ pass: 79, waived: 2, fail: 0 });
+    expect(json.stacks[0]!.counts).toEqual({ pass: 88, waived: 2, fail: 0 });
     expect(json.stacks[0]!.rows).toContainEqual({
       control: 'capabilities', service: 'redis', host: 'data', status: 'waived',
       detail: 'ALL dropped, CHOWN, DAC_READ_SEARCH, SETGID, SETUID added (beyond NET_BIND_SERVICE: CHOWN, DAC_READ_SEARCH, SETGID, SETUID)',

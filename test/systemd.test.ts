@@ -56,6 +56,7 @@ describe.skipIf(!quadlet || !analyze)('Quadlet units of ashchan-dev', () => {
       'ashchan-media.container',
       'ashchan-mesh.network',
       'ashchan-minio-data.volume',
+      'ashchan-minio-setup.container',
       'ashchan-minio.container',
       'ashchan-moderation.container',
       'ashchan-postgres-data.volume',
@@ -71,7 +72,7 @@ describe.skipIf(!quadlet || !analyze)('Quadlet units of ashchan-dev', () => {
     const gen = dryRun(quadlet!, join(host, 'quadlet'), true);
     expect(gen.status, gen.complaints.join('\n')).toBe(0);
     expect(gen.complaints).toEqual([]);
-    expect(gen.services.size).toBe(13);
+    expect(gen.services.size).toBe(14);
     const verify = verifyUnits(analyze!, gen.services, join(host, 'systemd'), true);
     expect(verify.stderr).toBe('');
     expect(verify.status).toBe(0);
@@ -129,7 +130,8 @@ describe.skipIf(!quadlet || !analyze)('Quadlet units of ashchan-dev', () => {
 
   it('GIVEN the target WHEN read THEN it wants every container and installs into the rootless default.target', () => {
     const target = readFileSync(join(host, 'systemd/ashchan-dev.target'), 'utf8');
-    expect(target.match(/^Wants=/gm)).toHaveLength(9);
+    // Nine services and MinIO's setup.
+    expect(target.match(/^Wants=/gm)).toHaveLength(10);
     expect(target).toMatch(/^WantedBy=default\.target$/m);
   });
 });
@@ -391,6 +393,8 @@ function fromCompose(name: string, svcModel: any): Partial<RunSpec> & { mounts: 
       ...(svcModel.volumes ?? []).map((v: any) => mountKey(v.source, v.target, Boolean(v.read_only))),
       ...(svcModel.secrets ?? []).map((x: any) => `secret:${x.source}:${String(x.target ?? x.source).startsWith('/') ? x.target : `/run/secrets/${x.target ?? x.source}`}:ro`),
     ].sort(),
+    // docker compose config writes the entrypoint as a list; Podman's --entrypoint takes one word here.
+    entrypoint: svcModel.entrypoint?.join(' '),
     command: svcModel.command ?? [],
     healthCmd: svcModel.healthcheck ? JSON.stringify(svcModel.healthcheck.test[0] === 'CMD' ? svcModel.healthcheck.test.slice(1) : svcModel.healthcheck.test) : undefined,
     security: {
@@ -445,6 +449,7 @@ function fromQuadlet(spec: RunSpec, stack: string): Partial<RunSpec> & { mounts:
       }),
       ...secrets,
     ].sort(),
+    entrypoint: spec.entrypoint,
     command: spec.command,
     healthCmd: spec.healthCmd,
     security: {

@@ -56,7 +56,7 @@ export interface PostgresProps extends Partial<WorkloadProps> {
 // lets a misspelling of one be told what was meant.
 const postgresSchema = workloadSchema.extend({ database: z.string().optional(), sharedCredentials: z.unknown().optional() }) as unknown as z.ZodType<WorkloadProps>;
 const redisSchema = workloadSchema.extend({ sharedCredentials: z.unknown().optional() }) as unknown as z.ZodType<WorkloadProps>;
-const minioSchema = workloadSchema.extend({ rootUser: z.string().optional(), bucket: z.string().optional() }) as unknown as z.ZodType<WorkloadProps>;
+const minioSchema = workloadSchema.extend({ rootUser: z.string().optional(), bucket: z.string().optional(), sharedCredentials: z.unknown().optional() }) as unknown as z.ZodType<WorkloadProps>;
 
 // The presets' own props, checked on their own: they become environment values of the container
 // and of every client (POSTGRES_DB and DB_DATABASE, MINIO_ROOT_USER, S3_BUCKET).
@@ -73,6 +73,7 @@ const minioOwn = z.object({
       error: (i) => `${JSON.stringify(i.input)} is not an S3 bucket name: 3-63 lower-case letters, digits, "." or "-", starting and ending with a letter or digit (e.g. "ashchan-media")`,
     })
     .optional(),
+  sharedCredentials: waiver.optional(),
 });
 
 /** PostgreSQL on 5432 with a data volume and a `pg_isready` health check. */
@@ -206,9 +207,29 @@ export interface MinioProps extends Partial<WorkloadProps> {
    * @default - the stack's project name
    */
   readonly bucket?: string;
+  /**
+   * Let every client use the root user (`S3_KEY` = `rootUser`, `S3_SECRET_FILE` = the root
+   * password), as before least-privilege credentials. By default each client gets a MinIO user of
+   * its own (access key: its name, `<project>-<name>` when shorter than 3 characters) with its own
+   * generated password and a policy limited to the bucket; the setup container creates them.
+   * @default - one user and policy per client
+   */
+  readonly sharedCredentials?: WaiverProps;
 }
 
-/** MinIO: S3 API on 9000 (server TLS), console on 9001, with a data volume. */
+/**
+ * The MinIO client image of the setup container: the release of the same month as the MinIO
+ * preset's server image.
+ */
+export const MINIO_MC_IMAGE = 'quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z';
+
+/** Where the setup container mounts its generated script. */
+export const MINIO_SETUP_SCRIPT = '/etc/podmesh/podmesh-users.sh';
+
+/** Where the setup container mounts the mesh CA that issued MinIO's certificate. */
+export const MINIO_SETUP_CA = '/etc/podmesh/minio-ca.crt';
+
+/** MinIO: S3 API on 9000 (server TLS), console on 9001, with a data volume, and its one-shot setup container beside it (`setup`). */
 export class Minio extends InfraService {
   /** The data volume mounted at /data. */
   public readonly data: Volume;
@@ -216,9 +237,13 @@ export class Minio extends InfraService {
   public readonly rootUser: string;
   /** Bucket name, when given. */
   public readonly bucket?: string;
+  /** Why clients share the root user; undefined: each client has a MinIO user of its own. */
+  public readonly sharedCredentials?: WaiverProps;
+  /** The one-shot container that creates the bucket, the clients' users and their policies (`<name>-setup`). */
+  public readonly setup: MinioSetup;
 
   constructor(scope: Construct, id: string, props: MinioProps = {}) {
-    const { rootUser = 'minio-root', bucket, ...rest } = props;
+    const { rootUser = 'minio-root', bucket, sharedCredentials, ...rest } = props;
     const preset = withPreset(rest, {
       image: 'quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z',
       ports: { api: 9000, console: 9001 },
@@ -226,11 +251,14 @@ export class Minio extends InfraService {
       environment: { MINIO_ROOT_USER: rootUser },
     });
     super(scope, id, preset, minioSchema);
-    checkProps(this, minioOwn, { rootUser: props.rootUser, bucket: props.bucket });
+    checkProps(this, minioOwn, { rootUser: props.rootUser, bucket: props.bucket, sharedCredentials });
     this.data = new Volume(this, 'data');
     this.addMount({ volume: this.data, target: '/data' });
     this.rootUser = rootUser;
     this.bucket = bucket;
+    this.sharedCredentials = sharedCredentials;
+    // A sibling, so that it is a workload of the stack like any other (address, DNS name, units).
+    this.setup = new MinioSetup(scope, `${this.node.id}-setup`, this, { host: rest.host, network: rest.network });
   }
 
   /** MinIO reads the root password from the file MINIO_ROOT_PASSWORD_FILE names. */
@@ -254,6 +282,42 @@ export class Minio extends InfraService {
 
   override defaultHealthcheck(dnsName: string): HealthcheckProps {
     return { command: ['curl', '-fsS', '--max-time', '4', '--cacert', `${MINIO_CERTS}/CAs/ca.crt`, `https://${dnsName}:9000/minio/health/live`] };
+  }
+}
+
+/**
+ * MinIO's setup: a one-shot container of the official `mc` image, started once MinIO is healthy,
+ * that runs the generated `config/<minio>/podmesh-users.sh` (mounted read-only): it creates the
+ * bucket when missing and, unless MinIO shares its root user, one user per client with its own
+ * password and a policy limited to the bucket. The clients on MinIO's host start once it completed.
+ * Created by the Minio preset; not a construct to create by hand.
+ */
+export class MinioSetup extends InfraService {
+  /** The MinIO it sets up. */
+  public readonly minio: Minio;
+
+  constructor(scope: Construct, id: string, minio: Minio, placement: Pick<WorkloadProps, 'host' | 'network'>) {
+    super(scope, id, {
+      image: MINIO_MC_IMAGE,
+      ...(placement.host ? { host: placement.host } : {}),
+      ...(placement.network ? { network: placement.network } : {}),
+      // MinIO's own health check (unless the stack turned it off) says when it takes requests.
+      dependsOn: [{ service: minio, condition: minio.props.healthcheck === false ? 'started' : 'healthy' }],
+      healthcheck: false,
+      restart: 'no',
+      command: [MINIO_SETUP_SCRIPT],
+    });
+    this.minio = minio;
+  }
+
+  /** The image's entrypoint is `mc`: the script runs under its `/bin/sh` (bash in the UBI micro base). */
+  override entrypoint(): readonly string[] {
+    return ['/bin/sh'];
+  }
+
+  /** mc keeps its configuration (the alias with the root credentials, the CA) in a tmpfs: nothing else is written. */
+  override securityNeeds(): SecurityNeeds {
+    return { tmpfs: [{ path: '/tmp' }] };
   }
 }
 

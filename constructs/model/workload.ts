@@ -443,6 +443,14 @@ export abstract class Workload extends Construct {
     return this.node.id;
   }
 
+  /**
+   * The entrypoint, when a preset replaces the image's (`command` then holds its arguments).
+   * @default - the image's
+   */
+  entrypoint(): readonly string[] | undefined {
+    return undefined;
+  }
+
   /** Certificates podmesh issues for this workload (none unless the kind serves TLS). */
   certificateKinds(): readonly CertKind[] {
     return [];

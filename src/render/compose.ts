@@ -134,6 +134,9 @@ const PLAIN_HOST_ENTRY = /^[A-Za-z][A-Za-z0-9.-]*:[0-9.]+$/;
 /** Stands in for the remote host list while the library lays out the rest of the file. */
 const REMOTE_HOSTS_STAND_IN = 'podmesh-remote-hosts-stand-in';
 
+/** A dependency's condition in compose's words. */
+const COMPOSE_CONDITION = { healthy: 'service_healthy', started: 'service_started', completed: 'service_completed_successfully' } as const;
+
 function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<string>, where: ComposeLocations): Record<string, unknown> {
   const network = stack.networks.find((n) => n.id === s.network)!;
   const deps = s.dependsOn.filter((d) => local.has(d.service));
@@ -142,6 +145,7 @@ function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<st
     image: s.image,
     container_name: s.containerName,
     hostname: s.hostname,
+    ...(s.entrypoint ? { entrypoint: [...s.entrypoint] } : {}),
     ...(s.command ? { command: [...s.command] } : {}),
     ...(s.user ? { user: s.user } : {}),
     ...securityFields(s),
@@ -153,7 +157,7 @@ function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<st
     ...(s.mounts.length > 0 ? { volumes: s.mounts.map((m) => volumeSpec(m, s.host, where, s.security.userNamespace === 'auto')) } : {}),
     networks: { [network.name]: { ipv4_address: s.ip, aliases: [...s.aliases] } },
     ...(deps.length > 0
-      ? { depends_on: Object.fromEntries(deps.map((d) => [d.service, { condition: d.condition === 'healthy' ? 'service_healthy' : 'service_started' }])) }
+      ? { depends_on: Object.fromEntries(deps.map((d) => [d.service, { condition: COMPOSE_CONDITION[d.condition] }])) }
       : {}),
     ...(s.healthcheck
       ? {
@@ -209,7 +213,7 @@ function volumeSpec(m: ResolvedMount, host: string, where: ComposeLocations, use
 
 /** `ro`, `Z` for host paths, `U` for certificates and host folders in a container's own user namespace. */
 export function mountOptions(m: ResolvedMount, userns: boolean): string[] {
-  return [...(m.readOnly ? ['ro'] : []), ...(m.type === 'volume' ? [] : ['Z']), ...(userns && (m.type === 'pki' || m.type === 'folder') ? ['U'] : [])];
+  return [...(m.readOnly ? ['ro'] : []), ...(m.type === 'volume' ? [] : [m.foreign ? 'z' : 'Z']), ...(userns && !m.foreign && (m.type === 'pki' || m.type === 'folder') ? ['U'] : [])];
 }
 
 /** A published port in the `podman run -p` / compose short syntax: `[hostIp:]hostPort:port[/udp]`. */

@@ -10,6 +10,7 @@ import type { RenderedFile, Rendering } from './file.ts';
 import { renderHyperf } from './hyperf.ts';
 import { MANIFEST, renderManifest } from './manifest.ts';
 import { renderOpenssl } from './openssl.ts';
+import { renderMinioUsers } from './minio-users.ts';
 import { renderPostgresRoles } from './postgres-roles.ts';
 import { renderSystemd } from './systemd.ts';
 import { renderTopology } from './topology.ts';
@@ -61,6 +62,7 @@ function renderWith(stack: ResolvedStack, where: ComposeLocations): RenderOutcom
     () => renderHyperf(stack),
     () => renderOpenssl(stack),
     () => renderPostgresRoles(stack),
+    () => renderMinioUsers(stack),
     () => renderTopology(stack),
     () => renderWireguard(stack),
     () => renderBridgeFirewall(stack),

@@ -112,7 +112,9 @@ function healthWaitProblems(host: ResolvedHost, services: readonly ResolvedServi
       .filter((d) => d.condition === 'healthy' && !d.implied && local.has(d.service))
       .map((d) => ({
         path: s.path,
-        message: `waits for ${d.service} to be healthy, but Podman ${formatPodmanVersion(v)} on host ${host.name} cannot tell systemd when a container is healthy (Quadlet Notify=healthy needs v${quadlet}, podman --sdnotify=healthy v${flag}). Raise the host's podmanVersion or use condition: 'started'.`,
+        message: s.oneshot
+          ? `(MinIO's setup, added by the Minio preset) waits for ${d.service} to be healthy, but Podman ${formatPodmanVersion(v)} on host ${host.name} cannot tell systemd when a container is healthy (Quadlet Notify=healthy needs v${quadlet}, podman --sdnotify=healthy v${flag}). Raise the host's podmanVersion to ${flag} or later.`
+          : `waits for ${d.service} to be healthy, but Podman ${formatPodmanVersion(v)} on host ${host.name} cannot tell systemd when a container is healthy (Quadlet Notify=healthy needs v${quadlet}, podman --sdnotify=healthy v${flag}). Raise the host's podmanVersion or use condition: 'started'.`,
       })),
   );
 }
@@ -172,26 +174,33 @@ function containerUnit(
   remoteHosts: readonly string[],
 ): ContainerUnit {
   const unitOf = new Map(stack.services.map((x) => [x.name, x.unit.service]));
-  const deps = s.dependsOn.filter((d) => local.has(d.service)).map((d) => unitOf.get(d.service)!);
+  // A one-shot dependency (MinIO's setup) is waited for (After=) and pulled in (Wants=): with
+  // Requires=, restarting it to apply a rotated password would restart its clients too.
+  const deps = s.dependsOn.filter((d) => local.has(d.service) && d.condition !== 'completed').map((d) => unitOf.get(d.service)!);
+  const jobs = s.dependsOn.filter((d) => local.has(d.service) && d.condition === 'completed').map((d) => unitOf.get(d.service)!);
   const waits = remoteDependencies(s.dependsOn);
   const tunnel = stack.wireguard ? [host.install.wireguardUnit] : [];
   const target = host.install.target;
   // Its Podman secrets exist once the secrets unit ran. Wants=, not Requires=: restarting that unit
   // (a secret changed) must not restart every container, only those apply names.
   const secrets = s.secrets.length > 0 ? [host.install.secretsUnit] : [];
-  const after = [...tunnel, ...secrets, ...deps];
+  const after = [...tunnel, ...secrets, ...deps, ...jobs];
+  const wants = [...secrets, ...jobs];
   return {
     kind: 'container',
     unit: {
       description: `${stack.name}: ${s.name} (${s.serviceName}) on host ${host.name}`,
       partOf: [target],
       ...(deps.length > 0 ? { requires: deps } : {}),
-      ...(secrets.length > 0 ? { wants: secrets } : {}),
+      ...(wants.length > 0 ? { wants } : {}),
       // On multi-host stacks the other hosts' services are reached through the tunnel.
       ...(after.length > 0 ? { after } : {}),
     },
     container: containerSection(stack, host, s, network, notifyHealthy, remoteHosts),
     service: {
+      // MinIO's setup runs once per start of its unit and stays active: its clients are ordered
+      // after its exit, and a restart of the unit (a rotated password) runs it again.
+      ...(s.oneshot ? { type: 'oneshot' as const, remainAfterExit: true } : {}),
       // Dependencies on other hosts: systemd orders this host's units only, so wait (bounded) for them.
       ...(waits.length > 0 ? { execStartPre: [remoteWaitCommand(waits)] } : {}),
       restart: s.restart === 'unless-stopped' ? 'always' : s.restart,
@@ -224,6 +233,7 @@ function containerSection(stack: ResolvedStack, host: ResolvedHost, s: ResolvedS
     ...(user !== undefined ? { user } : {}),
     ...(group !== undefined ? { group } : {}),
     ...securityKeys(s),
+    ...(s.entrypoint ? { entrypoint: s.entrypoint.join(' ') } : {}),
     ...(s.command ? { exec: [...s.command] } : {}),
     ...(h
       ? { healthCmd: healthCmd(h.command), healthInterval: h.interval, healthTimeout: h.timeout, healthRetries: h.retries, healthStartPeriod: h.startPeriod }

@@ -1,5 +1,6 @@
 // TOPOLOGY.md: the stack as a Mermaid diagram and identity tables, the first file a person reads.
 import { POSTGRES_ROLES_FILE } from '../resolve/resolve.ts';
+import { MINIO_USERS_FILE } from '../resolve/mounts.ts';
 import { tunnelFlows } from './firewall.ts';
 import type { ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { formatPodmanVersion } from '../../constructs/core/podman-version.ts';
@@ -152,7 +153,7 @@ function hostFolderLines(stack: ResolvedStack): string[] {
   );
 }
 
-/** How the clients of each PostgreSQL and Redis service authenticate; a shared superuser is a relaxation with its reason. */
+/** How the clients of each PostgreSQL, Redis and MinIO service authenticate; a shared superuser is a relaxation with its reason. */
 function credentialLines(stack: ResolvedStack): string[] {
   const rows = stack.services.flatMap((s) => {
     const c = s.credentials;
@@ -161,13 +162,17 @@ function credentialLines(stack: ResolvedStack): string[] {
       ? `shared: every client ${c.kind === 'postgres' ? 'connects' : 'authenticates'} as \`${c.shared.user}\` (${c.shared.reason.replaceAll('|', '\\|')})`
       : c.kind === 'postgres'
         ? `a role each, named after the client, owning only its schema of the same name in \`${c.database}\` (\`config/${s.name}/${POSTGRES_ROLES_FILE}\`)`
-        : 'an ACL user each, named after the client, limited to keys and channels `<client>:*`, no @admin or @dangerous command';
-    return [`| ${s.name} | ${c.clients.map((x) => x.name).join(', ')} | ${how} |`];
+        : c.kind === 'minio'
+          ? `a user each, named after the client (\`<project>-<client>\` for a name under 3 characters), with the policy \`podmesh-<user>\`: objects and listing of bucket \`${c.minio!.bucket}\` only; created by ${s.name} (\`config/${c.minio!.name}/${MINIO_USERS_FILE}\`)`
+          : 'an ACL user each, named after the client, limited to keys and channels `<client>:*`, no @admin or @dangerous command';
+    // MinIO's row is its setup's: the setup creates the users, the row names the MinIO.
+    const server = c.kind === 'minio' ? c.minio!.name : s.name;
+    return [`| ${server} | ${c.clients.map((x) => (x.user && x.user !== x.name ? `${x.name} (user \`${x.user}\`)` : x.name)).join(', ')} | ${how} |`];
   });
   if (rows.length === 0) return [];
   return tableSection(
     'Database credentials',
-    'How the clients of PostgreSQL and Redis authenticate: each with its own generated password, as a role or ACL user of its own unless the server shares its superuser (`sharedCredentials`, with the reason).',
+    'How the clients of PostgreSQL, Redis and MinIO authenticate: each with its own generated password, as a role, ACL user or MinIO user of its own unless the server shares its superuser (`sharedCredentials`, with the reason).',
     ['Service', 'Clients', 'Credentials'],
     rows,
   );

@@ -27,18 +27,21 @@ export interface CrossHostFacts {
 export function withRemoteWaits(w: Workload, deps: readonly ResolvedDependency[], facts: CrossHostFacts, issues: IssueCollector): ResolvedDependency[] {
   const { inv, placement } = facts;
   const host = placement.hostOf.get(w);
-  return deps.map((d) => {
+  return deps.flatMap((d) => {
     const target = inv.byName.get(d.service)!;
     const there = placement.hostOf.get(target);
     const ip = facts.ipOf.get(target);
-    if (!host || !there || there === host || !ip) return d;
+    if (!host || !there || there === host || !ip) return [d];
+    // A one-shot container on another host (MinIO's setup) has no port to wait for: the client
+    // waits for MinIO's own port, and reaches MinIO with its user once the setup ran there.
+    if (d.condition === 'completed') return [];
     const port = waitPort(target, facts.portsOf.get(target) ?? []);
     if (port === undefined) {
       issues.add(w.node.path, `depends on ${target.name} on host ${there.node.id}, which listens on no TCP port: from host ${host.node.id} podmesh can only wait for a port to accept connections through the tunnel. Give ${target.name} a TCP port, or remove the dependency.`);
-      return d;
+      return [d];
     }
     const wait = explicitWait(w, target) ?? inv.stack.wireguard.dependencyWait ?? DEFAULT_DEPENDENCY_WAIT;
-    return { ...d, remote: { host: there.node.id, ip, port, timeoutSeconds: durationSeconds(wait) } };
+    return [{ ...d, remote: { host: there.node.id, ip, port, timeoutSeconds: durationSeconds(wait) } }];
   });
 }
 

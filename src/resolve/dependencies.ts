@@ -4,7 +4,7 @@
 // dependsOn entries is an error, and construct order stands in where it leaves the order undefined.
 import type { IssueCollector } from '../../constructs/core/errors.ts';
 import { closest } from '../../constructs/core/names.ts';
-import { Minio, Postgres, Redis } from '../../constructs/model/infra.ts';
+import { Minio, MinioSetup, Postgres, Redis } from '../../constructs/model/infra.ts';
 import { Workload, type DependencyProps } from '../../constructs/model/workload.ts';
 import { components, topologicalOrder } from './graph.ts';
 import { healthOf } from './health.ts';
@@ -67,6 +67,13 @@ function explicitDependencies(inv: Inventory, hasHealth: (w: Workload) => boolea
       }
       if (!deps.some((x) => x.service === target.name)) deps.push({ service: target.name, condition });
     }
+    // A MinIO client starts once MinIO's setup created its user and the bucket.
+    for (const d of [...deps]) {
+      const target = byName.get(d.service);
+      if (target instanceof Minio && !(w instanceof MinioSetup) && !deps.some((x) => x.service === target.setup.name)) {
+        deps.push({ service: target.setup.name, condition: 'completed' });
+      }
+    }
     depsOf.set(w, deps);
   }
   return depsOf;
@@ -128,6 +135,8 @@ function infraDependencies(
     const target = byName.get(d.service);
     for (const [key, type, label, vars] of kinds) {
       if (!(target instanceof type)) continue;
+      // The setup connects to its MinIO as root with the script's own settings, not as a client.
+      if (w instanceof MinioSetup) continue;
       const previous = found[key];
       if (previous) {
         issues.add(w.node.path, `depends on two ${label} services (${previous.name}, ${target.name}); podmesh generates one set of ${vars} settings. Keep one dependency and pass the other's settings in environment.`);

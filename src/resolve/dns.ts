@@ -21,7 +21,8 @@ export function namesOf(s: Pick<ResolvedService, 'aliases' | 'name'>): string[] 
  */
 export function remoteHostEntries(stack: Pick<ResolvedStack, 'services'>, host: string): HostEntry[] {
   return stack.services
-    .filter((s) => s.host !== host)
+    // A one-shot container (MinIO's setup) serves nothing: no other host needs its name.
+    .filter((s) => s.host !== host && !s.oneshot)
     .flatMap((s) => s.aliases.map((name) => ({ name, ip: s.ip })))
     .sort((a, b) => compare(a.name, b.name));
 }

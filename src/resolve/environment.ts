@@ -37,7 +37,11 @@ export interface InfraEndpoints {
    * shared: the default user); `passwordId`: the secret id of its password.
    */
   readonly redis?: { readonly dnsName: string; readonly port: number; readonly user?: string; readonly prefix?: string; readonly passwordId: string };
-  readonly minio?: { readonly dnsName: string; readonly port: number; readonly user: string; readonly bucket: string };
+  /**
+   * `user`: the client's own access key (or the root user with shared credentials); `passwordId`:
+   * the secret id of its secret key.
+   */
+  readonly minio?: { readonly dnsName: string; readonly port: number; readonly user: string; readonly bucket: string; readonly passwordId: string };
 }
 
 /** What the generator knows about a workload when it builds its environment. */
@@ -141,12 +145,20 @@ export function secretTarget(id: string, format: SecretFormat): string {
  * its infrastructure with (`DB_PASSWORD_FILE`, `REDIS_AUTH_FILE`, `S3_SECRET_FILE`), each named
  * by a `*_FILE` variable; no value is ever in the environment.
  */
-export function secretFiles(own: Readonly<Record<string, { readonly id: string; readonly format?: SecretFormat }>>, infra: InfraEndpoints & { readonly names: { readonly minio?: string } }): SecretFile[] {
+export function secretFiles(own: Readonly<Record<string, { readonly id: string; readonly format?: SecretFormat }>>, infra: InfraEndpoints): SecretFile[] {
   const files: SecretFile[] = Object.entries(own).map(([variable, s]) => ({ id: s.id, format: s.format ?? 'value', variable }));
   if (infra.postgres) files.push({ id: infra.postgres.passwordId, format: 'value', variable: 'DB_PASSWORD_FILE' });
   if (infra.redis) files.push({ id: infra.redis.passwordId, format: 'value', variable: 'REDIS_AUTH_FILE' });
-  if (infra.minio && infra.names.minio) files.push({ id: `${infra.names.minio}/password`, format: 'value', variable: 'S3_SECRET_FILE' });
+  if (infra.minio) files.push({ id: infra.minio.passwordId, format: 'value', variable: 'S3_SECRET_FILE' });
   return files;
+}
+
+/**
+ * A client's MinIO access key: its name, or `<project>-<name>` for a name shorter than MinIO's
+ * 3-character minimum.
+ */
+export function minioAccessKey(project: string, client: string): string {
+  return client.length >= 3 ? client : `${project}-${client}`;
 }
 
 /** The secret id of a client's own password for server `server`: `<client>/<server>-password`. */

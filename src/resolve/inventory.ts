@@ -5,9 +5,10 @@ import type { Stack } from '../../constructs/core/stack.ts';
 import { Host } from '../../constructs/model/host.ts';
 import { Network } from '../../constructs/model/network.ts';
 import { Volume } from '../../constructs/model/volume.ts';
+import { MinioSetup } from '../../constructs/model/infra.ts';
 import { Workload } from '../../constructs/model/workload.ts';
 
-/** The constructs of one stack, by kind, in construct order (pre-order). */
+/** The constructs of one stack, by kind, in construct order (pre-order; workloads a preset adds last). */
 export interface Inventory {
   readonly stack: Stack;
   readonly hosts: readonly Host[];
@@ -24,13 +25,17 @@ export interface Inventory {
  */
 export function takeInventory(stack: Stack, issues: IssueCollector): Inventory | undefined {
   const all = stack.node.findAll();
+  // Containers a preset adds (MinIO's setup) come after the declared ones: they are given the next
+  // free addresses, so adding one moves no declared workload's allocated address.
+  const declared = all.filter(Workload.isWorkload);
+  const workloads = [...declared.filter((w) => !(w instanceof MinioSetup)), ...declared.filter((w) => w instanceof MinioSetup)];
   const inventory: Inventory = {
     stack,
     hosts: all.filter(Host.isHost),
     networks: all.filter(Network.isNetwork),
     volumes: all.filter(Volume.isVolume),
-    workloads: all.filter(Workload.isWorkload),
-    byName: new Map(all.filter(Workload.isWorkload).map((w) => [w.name, w])),
+    workloads,
+    byName: new Map(workloads.map((w) => [w.name, w])),
   };
   const path = stack.node.path;
   if (inventory.workloads.length === 0) {

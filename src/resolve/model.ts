@@ -134,6 +134,12 @@ export interface ResolvedMount {
   readonly source: string;
   readonly target: string;
   readonly readOnly: boolean;
+  /**
+   * A world-readable file of another workload's certificate folder (MinIO's `ca.crt` in its
+   * setup): never chowned for this container (`U`), which would take it from its owner.
+   * @default false
+   */
+  readonly foreign?: boolean;
 }
 
 /** A health check. */
@@ -149,7 +155,11 @@ export interface ResolvedHealthcheck {
 /** A start-up dependency. */
 export interface ResolvedDependency {
   readonly service: string;
-  readonly condition: 'healthy' | 'started';
+  /**
+   * `completed`: a one-shot container (MinIO's setup) has exited successfully; implied by
+   * podmesh, never written in a stack.
+   */
+  readonly condition: 'healthy' | 'started' | 'completed';
   /**
    * Implied by a call, not listed in dependsOn: where a runtime cannot wait for health (Quadlet
    * before Podman 4.7), it waits for the start instead, with no problem; a dependsOn entry that
@@ -258,7 +268,10 @@ export interface ResolvedService {
    * named by a `*_FILE` variable in `environment` (or read by path, see ResolvedSecret.variable). Their values are in no environment, unit or file under `out/`.
    */
   readonly secrets: readonly ResolvedSecret[];
-  /** A PostgreSQL or Redis service: how its clients authenticate (TOPOLOGY.md, the roles script). */
+  /**
+   * A PostgreSQL or Redis service, or MinIO's setup: how the server's clients authenticate
+   * (TOPOLOGY.md, the roles script, the MinIO users script).
+   */
   readonly credentials?: ResolvedCredentials;
   /** Services this one may call over mTLS (the call policy), in stack order. */
   readonly calls: readonly string[];
@@ -276,6 +289,13 @@ export interface ResolvedService {
   readonly restart: 'no' | 'always' | 'on-failure' | 'unless-stopped';
   readonly mounts: readonly ResolvedMount[];
   readonly command?: readonly string[];
+  /**
+   * Runs to completion once per start and is done when it exits 0 (MinIO's setup): compose
+   * `restart: "no"`, a Quadlet unit `Type=oneshot` with `RemainAfterExit=yes`.
+   */
+  readonly oneshot?: boolean;
+  /** Replaces the image's entrypoint (MinIO's setup runs its script with `/bin/sh`). */
+  readonly entrypoint?: readonly string[];
   readonly user?: string;
   /** How the container is confined: the secure defaults, and each relaxation with its reason. */
   readonly security: ResolvedSecurity;
@@ -406,9 +426,14 @@ export interface ResolvedSecret {
   readonly acl?: readonly { readonly user: string; readonly id: string }[];
 }
 
-/** How the clients of a PostgreSQL or Redis service authenticate. */
+/** How the clients of a PostgreSQL, Redis or MinIO service authenticate. */
 export interface ResolvedCredentials {
-  readonly kind: 'postgres' | 'redis';
+  readonly kind: 'postgres' | 'redis' | 'minio';
+  /**
+   * MinIO's setup: the MinIO it sets up, its S3 API URL (`https://<dnsName>:<port>`), its root
+   * user, the secret id of the root password and the bucket.
+   */
+  readonly minio?: { readonly name: string; readonly url: string; readonly rootUser: string; readonly rootPasswordId: string; readonly bucket: string };
   /**
    * Every client connects as `user` (PostgreSQL's superuser, Redis' `default`) with the server's
    * password, because of `reason`; undefined: each client has a role or ACL user of its own.
@@ -421,5 +446,5 @@ export interface ResolvedCredentials {
    * name (the client's own, unless shared) and the secret id of the password it connects with
    * (PostgreSQL mounts it at its secretTarget for the roles script; Redis needs only its hash).
    */
-  readonly clients: readonly { readonly name: string; readonly secretId: string }[];
+  readonly clients: readonly { readonly name: string; readonly secretId: string; /** MinIO: the access key, when not the name. */ readonly user?: string }[];
 }

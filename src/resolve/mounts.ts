@@ -31,7 +31,20 @@ function normalizeFolder(path: string): string {
 }
 
 /** Every mount of a workload, in a fixed order; a target mounted twice is reported. */
-export function resolveMounts(w: Workload, names: Names, issues: IssueCollector, generated: { readonly postgresRoles?: boolean } = {}): ResolvedMount[] {
+/** MinIO's setup script, under the MinIO's host folder `config/<minio>/`. */
+export const MINIO_USERS_FILE = 'podmesh-users.sh';
+
+/**
+ * Files podmesh generates for a workload: PostgreSQL's roles script; for MinIO's setup, its script
+ * (in MinIO's config folder) and the CA of MinIO's certificate, and where each is mounted.
+ */
+export interface GeneratedMounts {
+  readonly postgresRoles?: boolean;
+  readonly minioSetup?: { readonly minio: string; readonly script: string; readonly ca: string };
+}
+
+export function resolveMounts(w: Workload, names: Names, issues: IssueCollector, generated: GeneratedMounts = {}): ResolvedMount[] {
+  const setup = generated.minioSetup;
   const hyperf = w instanceof Service ? w.hyperf : undefined;
   const mounts: ResolvedMount[] = [
     ...w.mounts.map((m): ResolvedMount => ({
@@ -44,6 +57,13 @@ export function resolveMounts(w: Workload, names: Names, issues: IssueCollector,
     ...hyperfMounts(w.name, hyperf),
     ...(w instanceof Service ? [opensslMount(w.name)] : []),
     ...(generated.postgresRoles ? [{ type: 'bind', source: `./${serviceConfigPath(w.name, POSTGRES_ROLES_FILE)}`, target: POSTGRES_ROLES_PATH, readOnly: true } satisfies ResolvedMount] : []),
+    ...(setup
+      ? [
+          { type: 'bind', source: `./${serviceConfigPath(setup.minio, MINIO_USERS_FILE)}`, target: setup.script, readOnly: true } satisfies ResolvedMount,
+          // The mesh CA from MinIO's own certificate folder: mc trusts it for MinIO's TLS (no --insecure).
+          { type: 'pki', source: `${setup.minio}/ca.crt`, target: setup.ca, readOnly: true, foreign: true } satisfies ResolvedMount,
+        ]
+      : []),
     ...w.tlsMounts().map((m): ResolvedMount => ({
       type: 'pki',
       source: m.file ? `${w.name}/${m.file}` : w.name,

@@ -1,13 +1,13 @@
 // Phase: each workload as a plain ResolvedService: identity, address, ports, the environment
 // podmesh generates (and user variables that must not clash with it), mounts, health, order.
 import type { IssueCollector } from '../../constructs/core/errors.ts';
-import { Postgres, Redis } from '../../constructs/model/infra.ts';
+import { MINIO_SETUP_CA, MINIO_SETUP_SCRIPT, MinioSetup, Postgres, Redis } from '../../constructs/model/infra.ts';
 import { Service } from '../../constructs/model/service.ts';
 import type { Workload } from '../../constructs/model/workload.ts';
 import { compare } from '../io/sort.ts';
 import { withRemoteWaits } from './cross-host.ts';
 import type { InfraDependencies, ServiceGraph } from './dependencies.ts';
-import { clientPasswordId, generatedEnvironment, mtlsUrl, secretFileName, secretFiles, secretTarget, type InfraEndpoints, type SecretFile } from './environment.ts';
+import { clientPasswordId, generatedEnvironment, minioAccessKey, mtlsUrl, secretFileName, secretFiles, secretTarget, type InfraEndpoints, type SecretFile } from './environment.ts';
 import { healthOf, resolveHealthcheck } from './health.ts';
 import type { Inventory } from './inventory.ts';
 import type { Unplaced } from '../layout.ts';
@@ -46,7 +46,10 @@ function resolveService(w: Workload, facts: ServiceFacts, issues: IssueCollector
   // Checked for every workload, so their problems show even when another phase left it without an address.
   const ports = facts.portsOf.get(w)!;
   const environment = serviceEnvironment(w, facts, issues);
-  const mounts = resolveMounts(w, names, issues, { postgresRoles: hasRolesScript(environment.credentials) });
+  const mounts = resolveMounts(w, names, issues, {
+    postgresRoles: hasRolesScript(environment.credentials),
+    ...(w instanceof MinioSetup ? { minioSetup: { minio: w.minio.name, script: MINIO_SETUP_SCRIPT, ca: MINIO_SETUP_CA } } : {}),
+  });
   const publicTls = w instanceof Service && w.publicTls ? { publicTlsPort: publicTlsPort(w, ports, issues) } : {};
   const host = placement.hostOf.get(w);
   const security = resolveSecurity(w, host, issues, { mountsSecrets: environment.secrets.length > 0 });
@@ -82,6 +85,8 @@ function resolveService(w: Workload, facts: ServiceFacts, issues: IssueCollector
     restart: w.props.restart ?? 'unless-stopped',
     mounts,
     ...(w.props.command ? { command: [...w.props.command] } : {}),
+    ...(w.entrypoint() ? { entrypoint: [...w.entrypoint()!] } : {}),
+    ...(w instanceof MinioSetup ? { oneshot: true } : {}),
     ...(w.props.user ? { user: w.props.user } : {}),
     security,
     certificates: w.certificateKinds(),
@@ -106,7 +111,7 @@ function serviceEnvironment(w: Workload, facts: ServiceFacts, issues: IssueColle
   const files = withServerSecrets(
     secretFiles(
       Object.fromEntries(Object.entries(w.secretFiles()).map(([k, f]) => [k, { id: `${w.name}/${f.secret}`, ...(f.format ? { format: f.format } : {}) }])),
-      { ...infra, names: { minio: deps.minio?.name } },
+      infra,
     ),
     credentials,
   );
@@ -160,6 +165,10 @@ function infraEndpoints(w: Workload, deps: InfraDependencies, facts: ServiceFact
   if (redis && !redis.sharedCredentials && w.name === 'default') {
     issues.add(w.node.path, `would connect to ${redis.name} as its own ACL user "default", which is Redis' default user. Rename the workload, or give ${redis.name} sharedCredentials: { reason: "…" } to let every client use the default user.`);
   }
+  const minioKey = minioAccessKey(inv.stack.project, w.name);
+  if (minio && !minio.sharedCredentials && minioKey === minio.rootUser) {
+    issues.add(w.node.path, `would connect to ${minio.name} as its own user "${minioKey}", which is ${minio.name}'s root user. Rename the workload or ${minio.name}'s rootUser, or give ${minio.name} sharedCredentials: { reason: "…" } to let every client use the root user.`);
+  }
   return {
     ...(postgres
       ? {
@@ -182,7 +191,16 @@ function infraEndpoints(w: Workload, deps: InfraDependencies, facts: ServiceFact
           },
         }
       : {}),
-    ...(minio ? { minio: { dnsName: dns(minio), port: portOf(minio, 'api', 9000), user: minio.rootUser, bucket: minio.bucket ?? inv.stack.project } } : {}),
+    ...(minio
+      ? {
+          minio: {
+            dnsName: dns(minio),
+            port: portOf(minio, 'api', 9000),
+            bucket: minio.bucket ?? inv.stack.project,
+            ...(minio.sharedCredentials ? { user: minio.rootUser, passwordId: `${minio.name}/password` } : { user: minioKey, passwordId: clientPasswordId(w.name, minio.name) }),
+          },
+        }
+      : {}),
   };
 }
 
@@ -191,8 +209,12 @@ export function hasRolesScript(c: ResolvedCredentials | undefined): boolean {
   return c?.kind === 'postgres' && !c.shared && c.clients.length > 0;
 }
 
-/** A PostgreSQL or Redis workload's clients (the workloads that depend on it), and how they authenticate. */
+/**
+ * A PostgreSQL or Redis workload's clients (the workloads that depend on it), and how they
+ * authenticate; for MinIO's setup, its MinIO's clients.
+ */
 function serverCredentials(w: Workload, facts: ServiceFacts): ResolvedCredentials | undefined {
+  if (w instanceof MinioSetup) return minioCredentials(w, facts);
   if (!(w instanceof Postgres) && !(w instanceof Redis)) return undefined;
   const kind = w instanceof Postgres ? 'postgres' : 'redis';
   const reason = w.sharedCredentials?.reason;
@@ -204,11 +226,40 @@ function serverCredentials(w: Workload, facts: ServiceFacts): ResolvedCredential
   return { kind, ...shared, ...(w instanceof Postgres ? { database: w.database } : {}), clients };
 }
 
+/** MinIO's clients as its setup creates them: each its own user (access key) and password, or the root user's when shared. */
+function minioCredentials(w: MinioSetup, facts: ServiceFacts): ResolvedCredentials {
+  const minio = w.minio;
+  const project = facts.inv.stack.project;
+  const reason = minio.sharedCredentials?.reason;
+  const rootPasswordId = `${minio.name}/password`;
+  const clients = facts.inv.workloads
+    .filter((c) => facts.graph.infraOf.get(c)?.minio === minio)
+    .map((c) => (reason !== undefined ? { name: c.name, secretId: rootPasswordId } : { name: c.name, secretId: clientPasswordId(c.name, minio.name), user: minioAccessKey(project, c.name) }))
+    .sort((a, b) => compare(a.name, b.name));
+  return {
+    kind: 'minio',
+    ...(reason === undefined ? {} : { shared: { user: minio.rootUser, reason } }),
+    minio: {
+      name: minio.name,
+      url: `https://${facts.names.dnsOf.get(minio) ?? minio.name}:${facts.portsOf.get(minio)?.find((p) => p.name === 'api')?.port ?? 9000}`,
+      rootUser: minio.rootUser,
+      rootPasswordId,
+      bucket: minio.bucket ?? project,
+    },
+    clients,
+  };
+}
+
 /**
  * A server's secret files with its clients' credentials: PostgreSQL mounts each client's password
  * (no variable: its roles script reads them by path); Redis' configuration gets one ACL user per client.
  */
 function withServerSecrets(files: SecretFile[], credentials: ResolvedCredentials | undefined): SecretFile[] {
+  if (credentials?.kind === 'minio') {
+    // MinIO's setup reads the root password and each client's by path (its script names them).
+    const ids = [credentials.minio!.rootPasswordId, ...(credentials.shared ? [] : credentials.clients.map((c) => c.secretId))];
+    return [...files, ...ids.map((id): SecretFile => ({ id, format: 'value' }))];
+  }
   if (!credentials || credentials.shared || credentials.clients.length === 0) return files;
   if (credentials.kind === 'postgres') return [...files, ...credentials.clients.map((c): SecretFile => ({ id: c.secretId, format: 'value' }))];
   const acl = credentials.clients.map((c) => ({ user: c.name, id: c.secretId }));

@@ -39,7 +39,7 @@ export function buildRootfs(root: string, busybox: string): void {
   mkdirSync(join(root, 'bin'), { recursive: true });
   copyFileSync(busybox, join(root, 'bin/busybox'));
   chmodSync(join(root, 'bin/busybox'), 0o755);
-  for (const applet of ['sh', 'cat', 'ls', 'sleep', 'nc', 'env', 'true', 'false']) symlinkSync('busybox', join(root, 'bin', applet));
+  for (const applet of ['sh', 'cat', 'ls', 'sleep', 'nc', 'env', 'true', 'false', 'mkdir', 'cp']) symlinkSync('busybox', join(root, 'bin', applet));
   mkdirSync(join(root, 'etc'), { recursive: true });
   writeFileSync(join(root, 'etc/nsswitch.conf'), 'hosts: files dns\npasswd: files\ngroup: files\n');
   writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
@@ -47,7 +47,26 @@ export function buildRootfs(root: string, busybox: string): void {
   for (const d of ['tmp', 'root', 'app']) mkdirSync(join(root, d), { recursive: true });
   chmodSync(join(root, 'tmp'), 0o1777);
   for (const f of ['server.mjs', 'standin.mjs']) copyFileSync(join(repoRoot, 'examples/mtls-sample', f), join(root, 'app', f));
+  mkdirSync(join(root, 'usr/bin'), { recursive: true });
+  writeFileSync(join(root, 'usr/bin/mc'), MC);
+  chmodSync(join(root, 'usr/bin/mc'), 0o755);
 }
+
+/**
+ * A stand-in for MinIO's client (in no Debian archive), for MinIO's setup container, which runs
+ * the generated script unchanged: it takes the calls the script makes, reads the secret keys the
+ * script sends on stdin, and checks that mc's configuration folder trusts the mesh CA. MinIO's
+ * stand-in keeps no users: test/minio-users.test.ts checks the script's calls in detail.
+ */
+const MC = [
+  '#!/bin/sh',
+  'case "$1 $2" in',
+  '"alias set") IFS= read -r secret && [ -n "$secret" ] && [ -s "$MC_CONFIG_DIR/certs/CAs/podmesh-ca.crt" ] || { echo "mc stand-in: no secret key on stdin or no CA" >&2; exit 1; } ;;',
+  '"admin user") IFS= read -r secret && [ -n "$secret" ] || { echo "mc stand-in: no secret key on stdin" >&2; exit 1; } ;;',
+  'esac',
+  'echo "mc stand-in: $*"',
+  '',
+].join('\n');
 
 /** `podman import` arguments that give the image a PATH and node as its command. */
 export const IMPORT_CHANGES = ['--change', 'ENV=PATH=/usr/bin:/bin', '--change', 'CMD=["/usr/bin/node"]'];

@@ -24,10 +24,10 @@ export const ASHCHAN_INFRA = ['postgres', 'redis', 'minio'] as const;
 /** Addresses the seed gives (its "Check Podman DNS" commands). */
 /**
  * ashchan-dev's generated secret ids: the servers' own passwords, and each client's password for
- * the PostgreSQL role and Redis ACL user of its own (media uses no Redis; the gateway neither).
+ * the PostgreSQL role, Redis ACL user and MinIO user of its own (media uses no Redis; the gateway neither).
  */
 export const ASHCHAN_DEV_SECRET_IDS: readonly string[] = [
-  'auth/postgres-password', 'auth/redis-password', 'boards/postgres-password', 'boards/redis-password', 'media/postgres-password', 'minio/password',
+  'auth/postgres-password', 'auth/redis-password', 'boards/postgres-password', 'boards/redis-password', 'media/minio-password', 'media/postgres-password', 'minio/password',
   'moderation/postgres-password', 'moderation/redis-password', 'postgres/password', 'redis/password', 'search/postgres-password', 'search/redis-password',
 ];
 

@@ -191,7 +191,7 @@ export class QuadletHost {
       const image = value(u, 'X-Container', 'Image');
       if (!image) continue;
       const svc = u.name.replace(new RegExp(`^${this.opts.project}-|\\.service$`, 'g'), '');
-      images[image] = (INFRA as readonly string[]).includes(svc) ? (svc as ImageRole) : 'app';
+      images[image] = svc === 'minio-setup' ? 'mc' : (INFRA as readonly string[]).includes(svc) ? (svc as ImageRole) : 'app';
     }
     await importImages(this.podman, { nodeDir: '/mnt/image', serviceDir: '/mnt/service-images', service }, images);
     this.times.setup = Date.now() - started;

@@ -25,7 +25,7 @@ const MINIO = [
 ].join('\n');
 
 /** Which kind of image a service of ashchan-dev needs. */
-export type ImageRole = 'app' | 'postgres' | 'redis' | 'minio';
+export type ImageRole = 'app' | 'postgres' | 'redis' | 'minio' | 'mc';
 
 /** The Node image (verify runs in it; MinIO's stand-in), by this name. */
 export const NODE_IMAGE = 'localhost/podmesh-quadlet/node:1';
@@ -58,6 +58,8 @@ export async function importImages(podman: Podman54, src: ImageSources, images: 
     postgres: 'localhost/podmesh-quadlet/postgres:15',
     redis: 'localhost/podmesh-quadlet/redis:7',
     minio: 'localhost/podmesh-quadlet/minio-standin:1',
+    // MinIO's setup: the Node image (busybox sh, the stand-in mc); the unit's Entrypoint= runs the script.
+    mc: NODE_IMAGE,
   };
   await podman.importImage(src.nodeDir, NODE_IMAGE, IMPORT_CHANGES);
   await podman.importImage(src.nodeDir, base.minio, ['--change', 'ENV=PATH=/usr/bin:/bin', '--change', 'ENTRYPOINT=["/usr/bin/minio"]']);

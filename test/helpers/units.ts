@@ -74,6 +74,8 @@ export interface RunSpec {
   memory?: string;
   cpus?: string;
   userns?: string;
+  /** `--entrypoint` (MinIO's setup). */
+  entrypoint?: string;
   command: string[];
 }
 
@@ -81,7 +83,7 @@ const VALUE_FLAGS = new Set([
   '--name', '--cidfile', '--cgroups', '--network', '--ip', '--network-alias', '--hostname', '--publish', '-p', '-v', '--volume',
   '--env', '-e', '--health-cmd', '--health-interval', '--health-timeout', '--health-retries', '--health-start-period', '--user',
   '--group', '--sdnotify', '--add-host', '--env-file', '--label', '--annotation', '--mount', '--tmpfs', '--pull', '--log-driver', '--stop-timeout',
-  '--security-opt', '--cap-drop', '--cap-add', '--pids-limit', '--memory', '--cpus', '--userns', '--secret',
+  '--security-opt', '--cap-drop', '--cap-add', '--pids-limit', '--memory', '--cpus', '--userns', '--secret', '--entrypoint',
 ]);
 
 /** The `podman run` of a generated service, with `%h` as /home/user, split into a RunSpec. */
@@ -143,6 +145,7 @@ export function podmanRun(service: string): RunSpec {
       case '--memory': spec.memory = value; break;
       case '--cpus': spec.cpus = value; break;
       case '--userns': spec.userns = value; break;
+      case '--entrypoint': spec.entrypoint = value; break;
       default: break;
     }
   }

@@ -33,6 +33,8 @@ const ROWS: readonly { gate: string; ideal: QuadletUnit; version: string; unit: 
   { gate: 'User=name', ideal: c({ user: 'www-data', group: 'www' }), version: '4.7', unit: c({ podmanArgs: ['--user=www-data:www'] }), problems: [] },
   { gate: 'Tmpfs', ideal: c({ tmpfs: ['/tmp', '/run/app:size=64m,mode=1777'] }), version: '4.4', unit: c({ podmanArgs: ['--tmpfs=/tmp', '--tmpfs=/run/app:size=64m,mode=1777'] }), problems: [] },
   { gate: 'UserNS', ideal: c({ userNS: 'auto' }), version: '4.4', unit: c({ podmanArgs: ['--userns=auto'] }), problems: [] },
+  // MinIO's setup on the data host (Podman 4.9): Entrypoint= is 5.0's.
+  { gate: 'Entrypoint', ideal: c({ entrypoint: '/bin/sh', exec: ['/etc/podmesh/podmesh-users.sh'] }), version: '4.9', unit: c({ exec: ['/etc/podmesh/podmesh-users.sh'], podmanArgs: ['--entrypoint=/bin/sh'] }), problems: [] },
   {
     gate: 'Secret',
     ideal: c({ secret: ['s-db.password,type=mount,target=db.password', 's-cache.password,type=mount,target=cache.password'] }),

@@ -85,6 +85,10 @@ export function afterRotation(stack: ResolvedStack, ids: readonly string[]): str
     } else if (own.length > 0 && !own.some((f) => f.variable === 'POSTGRES_PASSWORD_FILE')) {
       lines.push(`${s.name} reads ${[...new Set(own.map((f) => f.target))].join(', ')} when it starts: the redeploy applies it.`);
     }
+    const minioUsers = s.credentials?.kind === 'minio' ? clientsRotated(s) : [];
+    if (minioUsers.length > 0) {
+      lines.push(`${s.name} sets the passwords of ${s.credentials!.minio!.name}'s users for ${minioUsers.join(', ')} in ${s.credentials!.minio!.name} each time it runs: its redeploy, before those clients come back, applies them (host ${s.host}).`);
+    }
     const acl = s.secrets.flatMap((f) => (f.acl ?? []).filter((a) => ids.includes(a.id)).map((a) => a.user));
     if (acl.length > 0 && own.length === 0) lines.push(`${s.name} reads its ACL users (${[...new Set(acl)].join(', ')}) from its configuration when it starts: the redeploy applies it.`);
   }

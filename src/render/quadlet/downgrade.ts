@@ -124,6 +124,12 @@ const CONTAINER_ROWS: readonly DowngradeRow<ContainerUnit>[] = [
     without: (u) => container(u, moveToArgs(u.container, ['secret'], u.container.secret!.map((x) => `--secret=${x}`))),
   },
   {
+    gate: 'Entrypoint',
+    kind: 'container',
+    uses: (u) => u.container.entrypoint !== undefined,
+    without: (u) => container(u, moveToArgs(u.container, ['entrypoint'], [`--entrypoint=${u.container.entrypoint}`])),
+  },
+  {
     gate: 'PidsLimit',
     kind: 'container',
     uses: (u) => u.container.pidsLimit !== undefined,
