@@ -23,11 +23,8 @@ export function hostOutDir(host: string): string {
 /** A host's compose file, in its out/ folder and its host root. */
 export const COMPOSE_FILE = 'compose.yaml';
 
-/**
- * Name of apply's checksum list in the host root, beside its manifest, in `sha256sum -c` format
- * (`<sha256>  <host path>`, one installed file a line): the daily check reads it without Node.
- */
-export const APPLIED_SHA256 = '.podmesh-applied.sha256';
+/** Name of apply's checksum list in the host root (the daily check reads it without Node). */
+export { APPLIED_SHA256 } from './ops/apply-types.ts';
 
 /** Where a host's files live: beside units (Quadlet, systemd), the tunnel's folder, or the host root. */
 export type Area = 'quadlet' | 'systemd' | 'wireguard' | 'root';

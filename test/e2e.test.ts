@@ -520,7 +520,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     const now = JSON.parse(readFileSync(valuesFile, 'utf8')) as Record<string, string>;
     for (const id of Object.keys(old)) expect(now[id] !== old[id], id).toBe(/^(postgres|redis|boards)\//.test(id));
     // THEN it says what to redeploy, and the one command PostgreSQL needs, with no value in it
-    expect(r.stdout).toContain('Redeploy on host local: postgres, redis first, then boards (podmesh apply --stack ashchan-dev --host local restarts them; with compose: docker compose up -d --no-deps --force-recreate postgres redis, then docker compose up -d --force-recreate boards).');
+    expect(r.stdout).toContain('Redeploy on host local: postgres, redis first, then boards (podmesh apply --stack ashchan-dev --host local restarts them; with compose: docker compose up -d --no-deps --force-recreate postgres redis, then docker compose up -d --no-deps --force-recreate boards).');
     const command = /^  podman exec (\S+) sh -c '(.*)'$/m.exec(r.stdout);
     expect(command, r.stdout).not.toBeNull();
     // boards' own password lives in PostgreSQL too: the roles script sets it
@@ -533,7 +533,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     // file it started with), the printed command sets the new password in PostgreSQL's data, and
     // compose recreates the clients
     const first = /with compose: docker compose (up -d --no-deps --force-recreate [a-z ]+), then/.exec(r.stdout);
-    const recreate = /, then docker compose (up -d --force-recreate [a-z ]+)\)/.exec(r.stdout);
+    const recreate = /, then docker compose (up -d --no-deps --force-recreate [a-z ]+)\)/.exec(r.stdout);
     expect(first, r.stdout).not.toBeNull();
     expect(recreate, r.stdout).not.toBeNull();
     const pgUp = await dc(first![1]!.split(' '));

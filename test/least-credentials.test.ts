@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadStacks } from '../src/cli/load.ts';
-import { afterRotation } from '../src/cli/commands/secrets.ts';
+import { afterRotation } from '../src/ops/rotation.ts';
 import { Postgres, Redis, resolveStack, synth, type ResolvedService, type Stack } from '../src/index.ts';
 import { validateConstructs } from '../src/synth/index.ts';
 import { podmeshError } from './helpers/errors.ts';

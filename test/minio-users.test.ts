@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileS
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINIO_SETUP_CA } from '../constructs/model/infra.ts';
-import { afterRotation } from '../src/cli/commands/secrets.ts';
+import { afterRotation } from '../src/ops/rotation.ts';
 import { loadStacks } from '../src/cli/load.ts';
 import { App, Host, Minio, Network, resolveStack, Stack, type ResolvedService, type ResolvedStack } from '../src/index.ts';
 import { renderStack } from '../src/render/stack.ts';

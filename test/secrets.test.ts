@@ -148,7 +148,7 @@ describe('generated secrets', () => {
     const r = await rotate('db');
     expect(r.code, r.err).toBe(0);
     // api connects as its own role: only db is redeployed, and its superuser's password set in its data.
-    expect(r.out).toContain('sec: rotated db/password.\nRedeploy on host local: db first (podmesh apply --stack sec --host local restarts them; with compose: docker compose up -d --force-recreate db).\n');
+    expect(r.out).toContain('sec: rotated db/password.\nRedeploy on host local: db first (podmesh apply --stack sec --host local restarts them; with compose: docker compose up -d --no-deps --force-recreate db).\n');
     expect(r.out).toContain(`PostgreSQL keeps its superuser's password in its data (no client logs in with it: each has a role of its own): once db runs with the new secret, set it there (host local):\n  podman exec mini-db-1 sh -c 'printf "ALTER ROLE CURRENT_USER PASSWORD \\$podmesh\\$%s\\$podmesh\\$;" "$(cat "$POSTGRES_PASSWORD_FILE")" | psql -q -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB"'\n`);
     // No client's role password changed: the roles script has nothing to set.
     expect(r.out).not.toContain('podmesh-roles.sh');
@@ -165,7 +165,7 @@ describe('generated secrets', () => {
     // The servers hold api's credentials: they go first, PostgreSQL sets the role's new password with its roles script, Redis reads its new ACL user.
     expect(r.out).toContain([
       'sec: rotated api/cache-password, api/db-password.',
-      'Redeploy on host local: db, cache first, then api (podmesh apply --stack sec --host local restarts them; with compose: docker compose up -d --no-deps --force-recreate db cache, then docker compose up -d --force-recreate api).',
+      'Redeploy on host local: db, cache first, then api (podmesh apply --stack sec --host local restarts them; with compose: docker compose up -d --no-deps --force-recreate db cache, then docker compose up -d --no-deps --force-recreate api).',
       'PostgreSQL keeps the passwords of roles api in its data: once db runs with the new secret files, and before those clients come back, set them there with its roles script (host local; idempotent):',
       '  podman exec -u postgres mini-db-1 sh /docker-entrypoint-initdb.d/podmesh-roles.sh',
       'cache reads its ACL users (api) from its configuration when it starts: the redeploy applies it.',

@@ -5,8 +5,11 @@ import { compare } from '../io/sort.ts';
 /** Name of the manifest of installed files, in the host root. */
 export const APPLIED_MANIFEST = '.podmesh-applied.json';
 
-/** Name of the checksum list beside the manifest (defined with the layout: the daily script reads it too). */
-export { APPLIED_SHA256 } from '../layout.ts';
+/**
+ * Name of apply's checksum list in the host root, beside its manifest, in `sha256sum -c` format
+ * (`<sha256>  <host path>`, one installed file a line): the daily check reads it without Node.
+ */
+export const APPLIED_SHA256 = '.podmesh-applied.sha256';
 
 /** One entry of the applied manifest. */
 export interface AppliedFile {

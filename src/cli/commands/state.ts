@@ -5,7 +5,6 @@ import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { PodmeshError } from '../../../constructs/core/errors.ts';
 import { writeAtomic } from '../../io/atomic.ts';
 import { compare } from '../../io/sort.ts';
-import { MODE, stackDir } from '../../layout.ts';
 import { HELP, type Command } from '../command.ts';
 import { parseOptions, stateDir, UsageError } from '../options.ts';
 
@@ -57,7 +56,8 @@ export const stateExportCommand: Command<ExportArgs> = {
     return { stacksDir: v.stacks, stack: v.stack[0]!, host: v.host, out: v.out, state: v.state, recipients, recipientsFiles: files, output: v.output };
   },
   async run(a, io) {
-    const [{ hostOf }, { checkRecipient, encryptBundle, fullBundle, hostBundle, parseRecipients }, { resolveStacks, selectStacks }, { loadStacks }] = await Promise.all([
+    const [{ MODE, stackDir }, { hostOf }, { checkRecipient, encryptBundle, fullBundle, hostBundle, parseRecipients }, { resolveStacks, selectStacks }, { loadStacks }] = await Promise.all([
+      import('../../layout.ts'),
       import('../../ops/apply.ts'),
       import('../../ops/state-bundle.ts'),
       import('../../synth.ts'),
@@ -117,7 +117,7 @@ export const stateImportCommand: Command<ImportArgs> = {
     return { stack: v.stack?.[0], state: v.state, input: v.input, identity: v.identity, force: v.force };
   },
   async run(a, io) {
-    const { importBundle, readBundleFile } = await import('../../ops/state-bundle.ts');
+    const [{ stackDir }, { importBundle, readBundleFile }] = await Promise.all([import('../../layout.ts'), import('../../ops/state-bundle.ts')]);
     const state = stateDir(a.state, io.env);
     // Decrypted and checked in full before anything is written.
     const bundle = await readBundleFile(a.input, a.identity);
