@@ -4,7 +4,7 @@
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { synth } from '../src/synth.ts';
+import { synth } from 'podmesh';
 import { meshStack } from './stacks.ts';
 
 const [hosts, services] = process.argv.slice(2).map(Number) as [number, number];

@@ -1,5 +1,5 @@
 // Generated stacks for benchmarks: N services on one host, with a realistic mix of dependencies.
-import { App, Host, Network, Postgres, Redis, Service, Stack } from '../src/index.ts';
+import { App, Host, Network, Postgres, Redis, Service, Stack } from 'podmesh';
 
 /** A single-host stack of `services` workloads (two of them infrastructure). */
 export function generatedStack(services: number, app = new App()): App {
