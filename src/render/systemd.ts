@@ -109,12 +109,11 @@ function healthWaitProblems(host: ResolvedHost, services: readonly ResolvedServi
   const flag = formatPodmanVersion(PODMAN_FLAGS['--sdnotify=healthy'].since);
   return services.flatMap((s) =>
     s.dependsOn
-      .filter((d) => d.condition === 'healthy' && !d.implied && local.has(d.service))
+      // MinIO's setup (a one-shot) starts after MinIO's start there and its script waits, bounded, until MinIO answers.
+      .filter((d) => d.condition === 'healthy' && !d.implied && !s.oneshot && local.has(d.service))
       .map((d) => ({
         path: s.path,
-        message: s.oneshot
-          ? `(MinIO's setup, added by the Minio preset) waits for ${d.service} to be healthy, but Podman ${formatPodmanVersion(v)} on host ${host.name} cannot tell systemd when a container is healthy (Quadlet Notify=healthy needs v${quadlet}, podman --sdnotify=healthy v${flag}). Raise the host's podmanVersion to ${flag} or later.`
-          : `waits for ${d.service} to be healthy, but Podman ${formatPodmanVersion(v)} on host ${host.name} cannot tell systemd when a container is healthy (Quadlet Notify=healthy needs v${quadlet}, podman --sdnotify=healthy v${flag}). Raise the host's podmanVersion or use condition: 'started'.`,
+        message: `waits for ${d.service} to be healthy, but Podman ${formatPodmanVersion(v)} on host ${host.name} cannot tell systemd when a container is healthy (Quadlet Notify=healthy needs v${quadlet}, podman --sdnotify=healthy v${flag}). Raise the host's podmanVersion or use condition: 'started'.`,
       })),
   );
 }

@@ -30,7 +30,23 @@ done
 
 mkdir -p "$MC_CONFIG_DIR/certs/CAs"
 cp /etc/podmesh/minio-ca.crt "$MC_CONFIG_DIR/certs/CAs/podmesh-ca.crt"
-printf '%s\n' "$(cat /run/secrets/minio.password)" | mc alias set podmesh 'https://minio.ashchan.local:9000' 'ashchan' --api s3v4
+# MinIO may not take requests yet (where the host's Podman cannot start this container only once
+# MinIO is healthy, it starts right after MinIO): mc alias set asks the server, so it is tried
+# again, once a second, for up to PODMESH_MINIO_WAIT seconds (default 60). Wrong credentials stop at once.
+podmesh_wait=${PODMESH_MINIO_WAIT:-60}
+podmesh_try=0
+until podmesh_out=$(printf '%s\n' "$(cat /run/secrets/minio.password)" | mc alias set podmesh 'https://minio.ashchan.local:9000' 'ashchan' --api s3v4 2>&1); do
+	case "$podmesh_out" in
+		*'Access Denied'*|*InvalidAccessKeyId*|*SignatureDoesNotMatch*) printf '%s\n' "$podmesh_out" >&2; exit 1 ;;
+	esac
+	podmesh_try=$((podmesh_try + 1))
+	if [ "$podmesh_try" -ge "$podmesh_wait" ]; then
+		printf '%s\npodmesh-users: MinIO did not take requests within %s s\n' "$podmesh_out" "$podmesh_wait" >&2
+		exit 1
+	fi
+	sleep 1
+done
+printf '%s\n' "$podmesh_out"
 mc mb --ignore-existing 'podmesh/ashchan'
 
 # podmesh_user USER POLICY PASSWORD_FILE POLICY_JSON
