@@ -7,7 +7,7 @@ import { PodmeshError } from '../../constructs/core/errors.ts';
 import { compare } from '../io/sort.ts';
 import { DATA_DIR, expandHome } from '../layout.ts';
 import type { InstallTarget } from './apply-plan.ts';
-import { APPLIED_MANIFEST, APPLIED_SHA256, octal, type AppliedManifest } from './apply-types.ts';
+import { APPLIED_MANIFEST, APPLIED_SHA256, octal, readAppliedManifest, type AppliedManifest } from './apply-types.ts';
 
 /** A file changed on the host since the last apply, not by podmesh. */
 export interface HandDrift {
@@ -85,13 +85,7 @@ function readApplied(abs: string, shown: string, t: InstallTarget): AppliedManif
   if (!existsSync(abs)) {
     throw PodmeshError.at(shown, `does not exist${t.root === '/' ? '' : ` under ${t.root}`}: ${t.stack} was never applied to host ${t.host.name} here, so there is nothing to compare. Run podmesh apply --stack ${t.stack} --host ${t.host.name} first (or pass the --root/--home it was applied with).`);
   }
-  try {
-    const m = JSON.parse(readFileSync(abs, 'utf8')) as AppliedManifest;
-    if (m.version !== 1 || typeof m.files !== 'object' || m.files === null) throw new Error('unknown format');
-    return m;
-  } catch (e) {
-    throw PodmeshError.at(shown, `is podmesh's record of installed files, but it cannot be read (${(e as Error).message}). Run podmesh apply to install the host again; it records the files anew.`);
-  }
+  return readAppliedManifest(abs, shown, '. Run podmesh apply to install the host again; it records the files anew.');
 }
 
 /** Every regular file or symlink below podmesh's own folders (host paths), deduplicated and sorted. */

@@ -9,7 +9,7 @@ import { compare } from '../io/sort.ts';
 import { MODE, expandHome } from '../layout.ts';
 import type { Install } from '../render/file.ts';
 import type { ResolvedHost } from '../resolve/model.ts';
-import { APPLIED_MANIFEST, APPLIED_SHA256, octal, sha256List, type AppliedFile, type AppliedManifest, type ApplyPlan, type PlannedCommand, type PlannedDir, type PlannedWrite } from './apply-types.ts';
+import { APPLIED_MANIFEST, APPLIED_SHA256, octal, readAppliedManifest, sha256List, type AppliedFile, type AppliedManifest, type ApplyPlan, type PlannedCommand, type PlannedDir, type PlannedWrite } from './apply-types.ts';
 
 /** A file a host should hold: its content, where it comes from (for the plan), and how it installs. */
 export interface InstallFile {
@@ -240,14 +240,5 @@ function restartSet(desired: readonly Desired[], touched: readonly Desired[], go
 
 function readManifest(abs: string, shown: string): AppliedManifest | undefined {
   if (!existsSync(abs)) return undefined;
-  try {
-    const m = JSON.parse(readFileSync(abs, 'utf8')) as AppliedManifest;
-    if (m.version !== 1 || typeof m.files !== 'object' || m.files === null) throw new Error('unknown format');
-    return m;
-  } catch (e) {
-    throw PodmeshError.at(
-      shown,
-      `is podmesh's record of installed files, but it cannot be read (${(e as Error).message}). Move it away and apply again: everything is reinstalled, and files of services removed since are then no longer pruned (delete them by hand).`,
-    );
-  }
+  return readAppliedManifest(abs, shown, '. Move it away and apply again: everything is reinstalled, and files of services removed since are then no longer pruned (delete them by hand).');
 }

@@ -1,14 +1,14 @@
 // `podmesh apply --remove`: takes a stack off a host from the applied manifest alone (the stack may
 // be gone from the stack files): stop and disable its units, remove every file the manifest
 // records and the folders that leaves empty, then the manifest; named volumes only on request.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { PodmeshError } from '../../constructs/core/errors.ts';
 import { compare } from '../io/sort.ts';
 import { expandHome, hostInstall } from '../layout.ts';
-import type { ApplyResult, CommandRunner } from './apply-run.ts';
-import { APPLIED_MANIFEST, APPLIED_SHA256, type AppliedManifest, type PlannedCommand } from './apply-types.ts';
+import { runSteps, stepList, type ApplyResult, type CommandRunner } from './apply-run.ts';
+import { APPLIED_MANIFEST, APPLIED_SHA256, readAppliedManifest, type AppliedManifest, type PlannedCommand } from './apply-types.ts';
 
 /** Input of {@link planRemove}. */
 export interface RemoveOptions {
@@ -117,13 +117,7 @@ export function planRemove(o: RemoveOptions): RemovePlan {
 }
 
 function readRecord(abs: string, shown: string): AppliedManifest {
-  try {
-    const m = JSON.parse(readFileSync(abs, 'utf8')) as AppliedManifest;
-    if (m.version !== 1 || typeof m.files !== 'object' || m.files === null) throw new Error('unknown format');
-    return m;
-  } catch (e) {
-    throw PodmeshError.at(shown, `is podmesh's record of installed files, but it cannot be read (${(e as Error).message}), so apply --remove does not know what to remove. Restore it (or apply the stack again to rewrite it), then remove.`);
-  }
+  return readAppliedManifest(abs, shown, ', so apply --remove does not know what to remove. Restore it (or apply the stack again to rewrite it), then remove.');
 }
 
 /**
@@ -135,11 +129,8 @@ function readRecord(abs: string, shown: string): AppliedManifest {
  */
 export async function executeRemove(plan: RemovePlan, runner: CommandRunner | undefined): Promise<ApplyResult> {
   const at = (p: string) => join(plan.root, p);
-  const steps: { name: string; run: () => Promise<void> }[] = [];
-  const skipped: PlannedCommand[] = [];
-  const deferred: PlannedCommand[] = [];
-  const run = (c: PlannedCommand) => (runner ? steps.push({ name: `run ${c.argv.join(' ')}`, run: () => runner(c.argv) }) : skipped.push(c));
-  const command = (c: PlannedCommand) => (plan.live ? run(c) : deferred.push(c));
+  const list = stepList(plan.live, runner);
+  const { steps, run, command } = list;
   plan.before.forEach(command);
   plan.offline.forEach(run);
   const own = new Set(plan.ownDirs.map(at));
@@ -168,18 +159,7 @@ export async function executeRemove(plan: RemovePlan, runner: CommandRunner | un
     });
   }
   plan.after.forEach(command);
-  const done: string[] = [];
-  for (let i = 0; i < steps.length; i++) {
-    const step = steps[i]!;
-    try {
-      await step.run();
-      done.push(step.name);
-    } catch (e) {
-      const error = (e as { shortMessage?: string }).shortMessage ?? (e as Error).message;
-      return { done, failed: { step: step.name, error }, notDone: steps.slice(i + 1).map((s) => s.name), skipped, deferred };
-    }
-  }
-  return { done, notDone: [], skipped, deferred };
+  return runSteps(list);
 }
 
 /** The dry-run text of a remove, in the order it happens. */

@@ -38,15 +38,8 @@ export async function executeApply(plan: ApplyPlan, runner: CommandRunner | unde
   const at = (p: string) => join(plan.root, p);
   const manifestAbs = at(`${plan.hostRoot}/${APPLIED_MANIFEST}`);
   const pending = plan.pending;
-  const steps: { name: string; run: () => Promise<void> }[] = [];
-  const skipped: PlannedCommand[] = [];
-  const deferred: PlannedCommand[] = [];
-  const run = (c: PlannedCommand) => {
-    if (!runner) skipped.push(c);
-    else steps.push({ name: `run ${c.argv.join(' ')}`, run: () => runner(c.argv) });
-  };
-  // Under a root that is not the running system nothing touches the running system.
-  const command = (c: PlannedCommand) => (plan.live ? run(c) : deferred.push(c));
+  const list = stepList(plan.live, runner);
+  const { steps, run, command } = list;
   for (const d of plan.dirs) {
     steps.push({
       name: `${d.action === 'create' ? 'mkdir' : 'chmod'} ${octal(d.mode)} ${d.path}`,
@@ -96,7 +89,45 @@ export async function executeApply(plan: ApplyPlan, runner: CommandRunner | unde
   plan.offline.forEach(run);
   plan.after.forEach(command);
   steps.push({ name: `clear pending commands in ${plan.hostRoot}/${APPLIED_MANIFEST}`, run: () => writeAtomic(manifestAbs, serialize(plan.manifest), MODE.secret) });
+  return runSteps(list);
+}
 
+/** One named step of an apply or a remove. */
+interface Step {
+  readonly name: string;
+  readonly run: () => Promise<void>;
+}
+
+/** The steps of a run, and where its commands go. */
+export interface StepList {
+  readonly steps: Step[];
+  /** Not run: no runner (`--no-systemctl`). */
+  readonly skipped: PlannedCommand[];
+  /** Not run: the root is not the running system. */
+  readonly deferred: PlannedCommand[];
+  /** A command that runs wherever apply runs (`systemctl --root=DIR`): a step, or skipped without a runner. */
+  readonly run: (c: PlannedCommand) => void;
+  /** A command for the running system: as {@link run} when the root is live, else deferred. */
+  readonly command: (c: PlannedCommand) => void;
+}
+
+/** An empty step list whose commands go to `runner`, when there is one and (for the running system's commands) the root is `live`. */
+export function stepList(live: boolean, runner: CommandRunner | undefined): StepList {
+  const steps: Step[] = [];
+  const skipped: PlannedCommand[] = [];
+  const deferred: PlannedCommand[] = [];
+  const run = (c: PlannedCommand) => {
+    if (!runner) skipped.push(c);
+    else steps.push({ name: `run ${c.argv.join(' ')}`, run: () => runner(c.argv) });
+  };
+  // Under a root that is not the running system nothing touches the running system.
+  const command = (c: PlannedCommand) => (live ? run(c) : void deferred.push(c));
+  return { steps, skipped, deferred, run, command };
+}
+
+/** Runs the steps in order; stops at the first failure, reporting what was and was not done. */
+export async function runSteps(list: StepList): Promise<ApplyResult> {
+  const { steps, skipped, deferred } = list;
   const done: string[] = [];
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i]!;

@@ -1,5 +1,7 @@
 // The data of an apply: its plan (decided before anything is touched) and the record of installed
 // files it keeps on the host.
+import { readFileSync } from 'node:fs';
+import { PodmeshError } from '../../constructs/core/errors.ts';
 import { compare } from '../io/sort.ts';
 
 /** Name of the manifest of installed files, in the host root. */
@@ -107,4 +109,19 @@ export function sha256List(m: Pick<AppliedManifest, 'files'>): string {
     .sort(([a], [b]) => compare(a, b))
     .map(([p, f]) => `${f.sha256}  ${p}\n`)
     .join('');
+}
+
+/**
+ * Reads the applied manifest at `abs` (shown as `shown`).
+ * @param fix what follows "cannot be read (why)" in the error: the consequence and the way out
+ * @throws PodmeshError when it is not JSON or not a version 1 manifest
+ */
+export function readAppliedManifest(abs: string, shown: string, fix: string): AppliedManifest {
+  try {
+    const m = JSON.parse(readFileSync(abs, 'utf8')) as AppliedManifest;
+    if (m.version !== 1 || typeof m.files !== 'object' || m.files === null) throw new Error('unknown format');
+    return m;
+  } catch (e) {
+    throw PodmeshError.at(shown, `is podmesh's record of installed files, but it cannot be read (${(e as Error).message})${fix}`);
+  }
 }
