@@ -1,10 +1,10 @@
 // Synth as a whole: deterministic bytes, no writes when nothing changed, stale files removed,
 // --check, and a killed synth that leaves the previous out/ intact.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { App, synth } from '../src/index.ts';
-import { writeStackOutput } from '../src/io/writer.ts';
+import { App, applySynth, planSynth, synth } from '../src/index.ts';
+import { changed, writeStackOutput } from '../src/io/writer.ts';
 import { svc, tempDir, threeTier, testState } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';
 
@@ -103,6 +103,32 @@ describe('synth', () => {
     expect(result.prunedStacks).toEqual(['other']);
     expect(existsSync(join(out, 'three/hosts/local/leftover.yaml'))).toBe(false);
     expect(existsSync(join(out, 'other'))).toBe(false);
+  });
+
+  it('apply compares again what changed in out/ after the plan compared it', async () => {
+    // GIVEN an up-to-date out/ and a plan that found nothing to do
+    const out = temp();
+    await synth(threeTier().app, { stateDir: testState, outDir: out });
+    const before = treeState(out);
+    const cases: [string, () => void][] = [
+      ['a file edited', () => writeFileSync(join(out, 'three/hosts/local/compose.yaml'), 'edited\n')],
+      ['a file added', () => writeFileSync(join(out, 'three/hosts/local/quadlet/stray.container'), '[Container]\n')],
+      ['a file removed', () => rmSync(join(out, 'three/hosts/local/quadlet/mini-web.container'))],
+      ['a folder replaced', () => rmSync(join(out, 'three/hosts/local/config/web'), { recursive: true })],
+    ];
+    for (const [what, change] of cases) {
+      const plan = await planSynth(threeTier().app, { stateDir: testState, outDir: out });
+      expect(plan.stacks[0]!.comparison.unchanged, what).toBeGreaterThan(0);
+      expect(changed(plan.stacks[0]!.comparison), what).toBe(false);
+      // WHEN out/ changes between plan and apply
+      change();
+      const result = await applySynth(plan);
+      // THEN apply notices and makes out/ right again
+      expect(result.changed, what).toBe(true);
+      const after = treeState(out);
+      expect(Object.keys(after).sort(), what).toEqual(Object.keys(before).sort());
+      for (const [f, v] of Object.entries(after)) expect(v.split(' ')[0], `${what}: ${f}`).toEqual(before[f]!.split(' ')[0]);
+    }
   });
 
   it('--check writes nothing and names the differing files', async () => {

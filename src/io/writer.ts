@@ -1,7 +1,6 @@
 // The only code that writes `out/`: compares, swaps a stack's folder atomically, prunes stale files.
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
-import { link, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { closeSync, existsSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { compare } from './sort.ts';
 
 /** What writing (or checking) a stack's output found. */
@@ -18,8 +17,54 @@ export function changed(r: WriteReport): boolean {
   return r.added.length + r.modified.length + r.removed.length > 0;
 }
 
+/**
+ * A comparison of rendered files with `out/<stack>/`, and what it saw there: the identity
+ * (inode, size, change time) of every file and folder it read. A write given the comparison
+ * trusts it while every one of those is still the same, and compares again otherwise.
+ */
+export interface Comparison {
+  readonly report: WriteReport;
+  /** Relative path (folders end in `/`; the stack folder is `''`) to identity; empty when the folder was absent. */
+  readonly seen: ReadonlyMap<string, string>;
+}
+
 const staging = (outDir: string, stack: string) => join(outDir, `.${stack}.podmesh-staging`);
 const previous = (outDir: string, stack: string) => join(outDir, `.${stack}.podmesh-previous`);
+
+/** What changes when a file or folder is replaced, written or has entries added or removed. */
+const identity = (st: BigIntStats): string => `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+
+/**
+ * Compares `files` with `out/<stack>/`. Synchronous on purpose: thousands of small files compare
+ * far faster without a thread-pool round trip per open, stat, read and close; a size that differs
+ * from the content's UTF-8 length settles a file without reading it.
+ */
+export function compareStackOutput(outDir: string, stack: string, files: ReadonlyMap<string, string>): Comparison {
+  const target = join(outDir, stack);
+  const seen = new Map<string, string>();
+  const existing = walk(target, seen);
+  const present = new Set(existing);
+  const added: string[] = [];
+  const modified: string[] = [];
+  let unchanged = 0;
+  for (const path of [...files.keys()].sort(compare)) {
+    if (!present.has(path)) added.push(path);
+    else if (!sameContent(join(target, path), files.get(path) as string, seen, path)) modified.push(path);
+    else unchanged++;
+  }
+  const removed = existing.filter((p) => !files.has(p));
+  return { report: { stack, added, modified, removed, unchanged }, seen };
+}
+
+/** Whether everything a comparison saw is still as it was (nothing added, removed or written since). */
+function stillAsSeen(target: string, seen: ReadonlyMap<string, string>): boolean {
+  if (seen.size === 0) return !existsSync(target);
+  for (const [path, id] of seen) {
+    const st = lstatSync(join(target, path), { bigint: true, throwIfNoEntry: false });
+    if (!st || identity(st) !== id) return false;
+  }
+  return true;
+}
 
 /**
  * Makes `out/<stack>/` hold exactly `files`.
@@ -27,55 +72,52 @@ const previous = (outDir: string, stack: string) => join(outDir, `.${stack}.podm
  * Nothing is written when nothing changed. Otherwise the new tree is built beside the old one
  * (unchanged files hard-linked, so they keep their mtimes) and swapped in with two renames; a
  * synth killed at any point leaves the previous tree, which the next run restores if needed.
- * With `check`, only compares.
+ * With `check`, only compares. Given the comparison a plan made (`since`), it is reused when
+ * nothing in the folder changed since; otherwise the files are compared again.
  */
 export async function writeStackOutput(
   outDir: string,
   stack: string,
   files: ReadonlyMap<string, string>,
-  options: { readonly check?: boolean } = {},
+  options: { readonly check?: boolean; readonly since?: Comparison } = {},
 ): Promise<WriteReport> {
   const target = join(outDir, stack);
-  if (!options.check) await recover(outDir, stack);
-  const existing = existsSync(target) ? await listFiles(target) : [];
-  const existingSet = new Set(existing);
-  const added: string[] = [];
-  const modified: string[] = [];
-  const same = new Set<string>();
-  for (const path of [...files.keys()].sort(compare)) {
-    if (!existingSet.has(path)) added.push(path);
-    else if (!sameContent(join(target, path), files.get(path) as string)) modified.push(path);
-    else same.add(path);
-  }
-  const removed = existing.filter((p) => !files.has(p));
-  const report = { stack, added, modified, removed, unchanged: same.size };
+  if (!options.check) recover(outDir, stack);
+  const compared = options.since && stillAsSeen(target, options.since.seen) ? options.since : compareStackOutput(outDir, stack, files);
+  const report = compared.report;
   if (options.check || !changed(report)) return report;
 
+  // Sorted paths, each folder created once: thousands of small files are written synchronously,
+  // which on ext4 is several times faster than a thread-pool round trip per open, write and close.
   const stage = staging(outDir, stack);
-  await rm(stage, { recursive: true, force: true });
-  for (const [path, content] of [...files].sort(([a], [b]) => compare(a, b))) {
+  rmSync(stage, { recursive: true, force: true });
+  const same = new Set(report.modified);
+  for (const p of report.added) same.add(p);
+  const made = new Set<string>();
+  for (const path of [...files.keys()].sort(compare)) {
     const dest = join(stage, path);
-    await mkdir(dirname(dest), { recursive: true });
-    if (same.has(path)) await link(join(target, path), dest);
-    else await writeFile(dest, content, { mode: 0o644 });
+    const dir = dirname(dest);
+    if (!made.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      made.add(dir);
+    }
+    if (same.has(path)) writeFileSync(dest, files.get(path) as string, { mode: 0o644 });
+    else linkSync(join(target, path), dest);
   }
   const old = previous(outDir, stack);
-  if (existsSync(target)) await rename(target, old);
-  await rename(stage, target);
-  await rm(old, { recursive: true, force: true });
+  if (existsSync(target)) renameSync(target, old);
+  renameSync(stage, target);
+  rmSync(old, { recursive: true, force: true });
   return report;
 }
 
-/**
- * Whether a file holds exactly `content`. Synchronous on purpose: thousands of small files compare
- * far faster without a thread-pool round trip per open, stat, read and close; a size that differs
- * from the content's UTF-8 length settles it without reading.
- */
-function sameContent(abs: string, content: string): boolean {
+/** Whether a file holds exactly `content`; records the identity of what it read in `seen`. */
+function sameContent(abs: string, content: string, seen: Map<string, string>, path: string): boolean {
   const fd = openSync(abs, 'r');
   try {
-    const size = fstatSync(fd).size;
-    if (size !== Buffer.byteLength(content, 'utf8')) return false;
+    const st = fstatSync(fd, { bigint: true });
+    seen.set(path, identity(st));
+    if (Number(st.size) !== Buffer.byteLength(content, 'utf8')) return false;
     return readFileSync(fd, 'utf8') === content;
   } finally {
     closeSync(fd);
@@ -83,14 +125,14 @@ function sameContent(abs: string, content: string): boolean {
 }
 
 /** Finishes or undoes a swap that a killed synth left half done. */
-async function recover(outDir: string, stack: string): Promise<void> {
+function recover(outDir: string, stack: string): void {
   const target = join(outDir, stack);
   const old = previous(outDir, stack);
   if (existsSync(old)) {
-    if (existsSync(target)) await rm(old, { recursive: true, force: true });
-    else await rename(old, target);
+    if (existsSync(target)) rmSync(old, { recursive: true, force: true });
+    else renameSync(old, target);
   }
-  await rm(staging(outDir, stack), { recursive: true, force: true });
+  rmSync(staging(outDir, stack), { recursive: true, force: true });
 }
 
 /**
@@ -100,25 +142,32 @@ async function recover(outDir: string, stack: string): Promise<void> {
 export async function pruneStacks(outDir: string, keep: ReadonlySet<string>, manifest: string, options: { readonly check?: boolean } = {}): Promise<string[]> {
   if (!existsSync(outDir)) return [];
   const gone: string[] = [];
-  for (const entry of (await readdir(outDir, { withFileTypes: true })).sort((a, b) => compare(a.name, b.name))) {
+  for (const entry of readdirSync(outDir, { withFileTypes: true }).sort((a, b) => compare(a.name, b.name))) {
     if (!entry.isDirectory() || entry.name.startsWith('.') || keep.has(entry.name)) continue;
     if (!existsSync(join(outDir, entry.name, manifest))) continue;
     gone.push(entry.name);
-    if (!options.check) await rm(join(outDir, entry.name), { recursive: true, force: true });
+    if (!options.check) rmSync(join(outDir, entry.name), { recursive: true, force: true });
   }
   return gone;
 }
 
-/** Every file below `dir`, as sorted relative paths with `/` separators (synchronous: thousands of folders). */
-async function listFiles(dir: string): Promise<string[]> {
+/**
+ * Every file below `dir`, as sorted relative paths with `/` separators; the identity of each
+ * folder goes into `seen` (files' identities are taken when they are read). Nothing when `dir`
+ * is absent.
+ */
+function walk(dir: string, seen: Map<string, string>): string[] {
+  const top = lstatSync(dir, { bigint: true, throwIfNoEntry: false });
+  if (!top) return [];
   const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(relative(dir, p).split('\\').join('/'));
+  const visit = (abs: string, rel: string, st: BigIntStats) => {
+    seen.set(rel, identity(st));
+    for (const e of readdirSync(abs, { withFileTypes: true })) {
+      const p = `${rel}${e.name}`;
+      if (e.isDirectory()) visit(join(abs, e.name), `${p}/`, lstatSync(join(abs, e.name), { bigint: true }));
+      else out.push(p);
     }
   };
-  walk(dir);
+  visit(dir, '', top);
   return out.sort(compare);
 }

@@ -61,15 +61,16 @@ async function applyState(plan: SynthPlan, writer: StateWriter): Promise<StateRe
 
 /**
  * Carries out a plan. Refuses a plan with problems: a PodmeshError with all of them, nothing
- * written. `out/` folders are compared again as they are written (the writer's own check), so a
- * file changed since the plan is still made right.
+ * written. `out/` folders are compared again as they are written unless nothing in them changed since
+ * the plan compared them (the writer's own check), so a file changed since the plan is still
+ * made right.
  */
 export async function applySynth(plan: SynthPlan, writer: StateWriter = atomicWriter): Promise<SynthResult> {
   if (plan.problems.length > 0) throw new PodmeshError(plan.problems);
   const state = await applyState(plan, writer);
   if (plan.stateOnly) return { reports: [], state, prunedStacks: [], changed: false };
   const reports: WriteReport[] = [];
-  for (const s of plan.stacks) reports.push(await writeStackOutput(plan.outDir, s.stack, contents(s.files)));
+  for (const s of plan.stacks) reports.push(await writeStackOutput(plan.outDir, s.stack, contents(s.files), { since: s.compared }));
   const prunedStacks = plan.prune ? await pruneStacks(plan.outDir, new Set(plan.keep), MANIFEST) : [];
   return { reports, state, prunedStacks, changed: reports.some(changed) || prunedStacks.length > 0 };
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { App } from '../../constructs/core/app.ts';
 import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
 import type { Stack } from '../../constructs/core/stack.ts';
-import { pruneStacks, writeStackOutput, type WriteReport } from '../io/writer.ts';
+import { compareStackOutput, pruneStacks, type Comparison, type WriteReport } from '../io/writer.ts';
 import { LOCK_FILE } from '../resolve/lock.ts';
 import type { ResolvedStack } from '../resolve/model.ts';
 import type { RenderedFile } from '../render/file.ts';
@@ -69,6 +69,8 @@ export interface StackPlan {
   readonly files: ReadonlyMap<string, RenderedFile>;
   /** The rendered files against `out/<stack>/` now. */
   readonly comparison: WriteReport;
+  /** The same, with what it saw of `out/<stack>/`: apply reuses it while nothing there changed. */
+  readonly compared: Comparison;
   /** Things a person should know that do not stop the run. */
   readonly warnings: readonly string[];
 }
@@ -132,8 +134,8 @@ async function planStack(stack: Stack, where: { outDir: string; stateDir: string
   // Public keys as they will be after apply; the lock's when the key plan failed (render problems still show).
   const rendered = renderStack(withPublicKeys(resolved, state?.wireguard?.result.publicKeys ?? {}), where);
   problems.push(...rendered.issues);
-  const comparison = await writeStackOutput(where.outDir, resolved.name, contents(rendered.files), { check: true });
-  return { stack: resolved.name, ...(state ? { state } : {}), files: rendered.files, comparison, warnings: state?.pki.result.warnings ?? [] };
+  const compared = compareStackOutput(where.outDir, resolved.name, contents(rendered.files));
+  return { stack: resolved.name, ...(state ? { state } : {}), files: rendered.files, comparison: compared.report, compared, warnings: state?.pki.result.warnings ?? [] };
 }
 
 /**
