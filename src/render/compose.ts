@@ -1,11 +1,11 @@
 // compose.yaml per host, for docker compose v2 and podman-compose 1.1+.
-import { Document, isScalar, isSeq, visit, type Node } from 'yaml';
 import { remoteHostEntries } from '../resolve/dns.ts';
 import { COMPOSE_FILE, hostFile, secretPath, servicePath } from '../layout.ts';
 import type { ResolvedMount, ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { tmpfsSpec } from '../resolve/security.ts';
 import type { RenderedFile } from './file.ts';
 import { hashHeader } from './header.ts';
+import { composeYaml, YamlAlias, YamlAnchor } from './yaml.ts';
 
 /**
  * The variable the compose files in out/ find the state folder by (the folder holding
@@ -66,13 +66,11 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
   // Other hosts' services as host entries, listed once and shared by every service through a
   // YAML anchor (`extra_hosts: *remote-hosts`).
   const remote = remoteHostEntries(stack, host).map((e) => `${e.name}:${e.ip}`);
-  // A long list of plain `name:ip` entries is written directly (a 50-host mesh: ~1,000 entries in
-  // each of 50 files); the YAML library lays out a one-item stand-in exactly where the list goes.
-  const direct = remote.length > 0 && JSON.stringify(remote).length > 100 && remote.every((e) => PLAIN_HOST_ENTRY.test(e));
+  const extraHosts = remote.length > 0 ? { extra_hosts: new YamlAlias(REMOTE_HOSTS_ANCHOR) } : {};
   const doc = {
     name: stack.project,
-    ...(remote.length > 0 ? { [REMOTE_HOSTS_KEY]: direct ? [REMOTE_HOSTS_STAND_IN] : remote } : {}),
-    services: Object.fromEntries(services.map((s) => [s.name, service(stack, s, local, where)])),
+    ...(remote.length > 0 ? { [REMOTE_HOSTS_KEY]: new YamlAnchor(REMOTE_HOSTS_ANCHOR, remote) } : {}),
+    services: Object.fromEntries(services.map((s) => [s.name, { ...service(stack, s, local, where), ...extraHosts }])),
     networks: Object.fromEntries(
       networks.map((n) => {
         const segment = n.segments.find((g) => g.host === host)!;
@@ -93,46 +91,13 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
     // outside swarm); the values never enter this file or any environment.
     ...(secrets.length > 0 ? { secrets: Object.fromEntries(secrets.map((f) => [f, { file: `${where.stateDir}/${secretPath(f)}` }])) } : {}),
   };
-  // YAML 1.1 quoting: podman-compose reads with PyYAML, where `22:22` is a number and `on` a boolean.
-  const yaml = new Document(escapeInterpolation(doc, where.stateDefault), { version: '1.1' });
-  if (remote.length > 0) {
-    const list = yaml.get(REMOTE_HOSTS_KEY, true) as Node;
-    list.anchor = 'remote-hosts';
-    for (const s of services) yaml.setIn(['services', s.name, 'extra_hosts'], yaml.createAlias(list as never));
-  }
-  // Short lists of scalars (commands, health checks) read best on one line.
-  visit(yaml, {
-    Seq(_, seq) {
-      if (direct && seq === yaml.get(REMOTE_HOSTS_KEY, true)) return;
-      if (!isSeq(seq) || !seq.items.every(isScalar) || JSON.stringify(seq.toJSON()).length > 100) return;
-      seq.flow = true;
-      // Plain scalars in flow context are parsed differently by go-yaml and PyYAML: quote all but the plainest.
-      for (const item of seq.items) {
-        if (typeof item.value === 'string' && !/^[A-Za-z0-9_/][A-Za-z0-9_./=+-]*$/.test(item.value)) item.type = 'QUOTE_DOUBLE';
-      }
-    },
-  });
-  let text = yaml.toString({ lineWidth: 0, indent: 2, flowCollectionPadding: false });
-  if (direct) {
-    const standIn = `\n  - ${REMOTE_HOSTS_STAND_IN}\n`;
-    const at = text.indexOf(standIn);
-    if (at < 0 || text.indexOf(standIn, at + 1) >= 0) throw new Error('internal: the remote host list stand-in is not in the compose file once');
-    text = `${text.slice(0, at)}\n${remote.map((e) => `  - ${e}\n`).join('')}${text.slice(at + standIn.length)}`;
-  }
-  return hashHeader(stack.name) + text;
+  return hashHeader(stack.name) + composeYaml(doc, (s) => escapeInterpolation(s, where.stateDefault));
 }
 
 /** Top-level extension field (ignored by compose) that holds the shared host entries. */
 const REMOTE_HOSTS_KEY = 'x-podmesh-remote-hosts';
-
-/**
- * A `name:ip` host entry that YAML 1.1 and 1.2 read as a plain string, so the library writes it
- * unquoted: a letter first (no sexagesimal number or other implicit type), then only DNS name
- * characters, and the address after the colon. No `$`, so compose interpolation needs no escape.
- */
-const PLAIN_HOST_ENTRY = /^[A-Za-z][A-Za-z0-9.-]*:[0-9.]+$/;
-/** Stands in for the remote host list while the library lays out the rest of the file. */
-const REMOTE_HOSTS_STAND_IN = 'podmesh-remote-hosts-stand-in';
+/** The anchor of that list. */
+const REMOTE_HOSTS_ANCHOR = 'remote-hosts';
 
 /** A dependency's condition in compose's words. */
 const COMPOSE_CONDITION = { healthy: 'service_healthy', started: 'service_started', completed: 'service_completed_successfully' } as const;
@@ -223,14 +188,8 @@ export function publishSpec(p: ResolvedService['ports'][number]): string {
 }
 
 /** Compose interpolates `$VAR` in every value; a literal `$` is written `$$`. */
-function escapeInterpolation(value: unknown, stateDefault: string | undefined): unknown {
-  if (typeof value === 'string') {
-    const escaped = value.replaceAll('$', '$$$$');
-    return stateDefault === undefined ? escaped : escaped.replaceAll(STATE_TOKEN, `\${${STATE_VARIABLE}:-${stateDefault}}`);
-  }
-  if (Array.isArray(value)) return value.map((v) => escapeInterpolation(v, stateDefault));
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeInterpolation(v, stateDefault)]));
-  }
-  return value;
+function escapeInterpolation(value: string, stateDefault: string | undefined): string {
+  if (!value.includes('$') && !value.includes(STATE_TOKEN)) return value;
+  const escaped = value.replaceAll('$', '$$$$');
+  return stateDefault === undefined ? escaped : escaped.replaceAll(STATE_TOKEN, `\${${STATE_VARIABLE}:-${stateDefault}}`);
 }

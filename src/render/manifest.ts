@@ -1,6 +1,6 @@
 // manifest.json: every generated file of a stack with its sha256 and, for files a host installs,
 // where and how (path, mode, units, reload, restart stage), sorted, without timestamps.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { compare } from '../io/sort.ts';
 import type { Install, RenderedFile } from './file.ts';
 
@@ -25,7 +25,7 @@ export interface Manifest {
 }
 
 function entry(path: string, file: RenderedFile): ManifestEntry {
-  const sha256 = createHash('sha256').update(file.content).digest('hex');
+  const sha256 = hash('sha256', file.content);
   const i = file.install;
   if (!i) return { path, sha256 };
   const install: ManifestInstall = {
