@@ -112,6 +112,11 @@ describe('synth', () => {
     const before = treeState(out);
     const cases: [string, () => void][] = [
       ['a file edited', () => writeFileSync(join(out, 'three/hosts/local/compose.yaml'), 'edited\n')],
+      ['a byte changed, same size', () => {
+        const f = join(out, 'three/hosts/local/quadlet/mini-api.container');
+        const text = readFileSync(f, 'utf8');
+        writeFileSync(f, text.replace('[Container]', '[Containe_]'));
+      }],
       ['a file added', () => writeFileSync(join(out, 'three/hosts/local/quadlet/stray.container'), '[Container]\n')],
       ['a file removed', () => rmSync(join(out, 'three/hosts/local/quadlet/mini-web.container'))],
       ['a folder replaced', () => rmSync(join(out, 'three/hosts/local/config/web'), { recursive: true })],
@@ -129,6 +134,15 @@ describe('synth', () => {
       expect(Object.keys(after).sort(), what).toEqual(Object.keys(before).sort());
       for (const [f, v] of Object.entries(after)) expect(v.split(' ')[0], `${what}: ${f}`).toEqual(before[f]!.split(' ')[0]);
     }
+  });
+
+  it('tells a file with one byte changed from an unchanged one, at the same size', async () => {
+    const out = temp();
+    await synth(threeTier().app, { stateDir: testState, outDir: out });
+    const f = join(out, 'three/hosts/local/quadlet/mini-api.container');
+    writeFileSync(f, readFileSync(f, 'utf8').replace('[Container]', '[Containe_]'));
+    const plan = await planSynth(threeTier().app, { stateDir: testState, outDir: out });
+    expect(plan.stacks[0]!.comparison.modified).toEqual(['hosts/local/quadlet/mini-api.container']);
   });
 
   it('--check writes nothing and names the differing files', async () => {

@@ -1,5 +1,5 @@
 // The only code that writes `out/`: compares, swaps a stack's folder atomically, prunes stale files.
-import { closeSync, existsSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { closeSync, existsSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, writeFileSync, type BigIntStats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { compare } from './sort.ts';
 
@@ -111,14 +111,24 @@ export async function writeStackOutput(
   return report;
 }
 
+/** Two buffers reused by every comparison: the expected bytes and the file's, so comparing thousands of files allocates nothing per file. */
+let expected = Buffer.alloc(1 << 16);
+let actual = Buffer.alloc(1 << 16);
+
 /** Whether a file holds exactly `content`; records the identity of what it read in `seen`. */
 function sameContent(abs: string, content: string, seen: Map<string, string>, path: string): boolean {
   const fd = openSync(abs, 'r');
   try {
     const st = fstatSync(fd, { bigint: true });
     seen.set(path, identity(st));
-    if (Number(st.size) !== Buffer.byteLength(content, 'utf8')) return false;
-    return readFileSync(fd, 'utf8') === content;
+    const size = Buffer.byteLength(content, 'utf8');
+    if (Number(st.size) !== size) return false;
+    if (expected.length <= size) [expected, actual] = [Buffer.alloc(size * 2), Buffer.alloc(size * 2)];
+    expected.write(content, 0, 'utf8');
+    let read = 0;
+    for (let n = 1; n > 0 && read < size; read += n) n = readSync(fd, actual, read, size - read, read);
+    // One byte more would mean the file grew since its size was taken.
+    return read === size && readSync(fd, actual, size, 1, size) === 0 && expected.compare(actual, 0, size, 0, size) === 0;
   } finally {
     closeSync(fd);
   }
