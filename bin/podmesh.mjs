@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Entry point of the `podmesh` command: the engine as built JavaScript (dist/, see
 // scripts/build.mjs), so no TypeScript transpiler loads for podmesh itself; the commands that load
-// stack files register tsx for them then. In a checkout (scripts/ is not in the package) dist/ is
+// stack files build them (src/cli/stack-build.ts, cached by content). In a checkout (scripts/ is not in the package) dist/ is
 // rebuilt first when a source changed since the last build.
 import { existsSync } from 'node:fs';
 

@@ -1,6 +1,6 @@
 // Builds the engine into dist/ as plain JavaScript (esbuild: one bundle per entry, shared code in
 // chunks, packages left to node_modules), so the `podmesh` command loads no TypeScript transpiler
-// for itself: only stack files are transpiled (by tsx, when a command loads them). The sources
+// for itself: only stack files are built (src/cli/stack-build.ts, when a command loads them). The sources
 // stay the truth: `npm ci` and `npm pack` run this (the `prepare` script), the tests run it first,
 // and bin/podmesh.mjs runs it again when a source file is newer than the build (a checkout being
 // edited). The output is deterministic: same sources, same files.

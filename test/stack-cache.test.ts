@@ -1,12 +1,14 @@
-// Stack files are transpiled once and then served from tsx's cache, keyed by content: any change
+// Stack files are built once and then served from podmesh's stack cache, keyed by content: any change
 // to a stack file or to a file it imports (even one of the same size, within the same second)
 // must reach the next synth, and changing it back must bring the old output back.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { podmeshProject, tempDir } from './helpers/stacks.ts';
 import { repoRoot } from './helpers/tools.ts';
+
+const rmStacks = (dir: string, files: readonly string[]) => files.forEach((f) => rmSync(join(dir, f)));
 
 const dirs: { cleanup: () => void }[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => d.cleanup()));
@@ -53,5 +55,38 @@ describe('stack files through the transpile cache', () => {
     synth();
     expect(readFileSync(compose, 'utf8')).toMatch(/^ {2}web:$/m);
     expect(readFileSync(compose, 'utf8')).not.toMatch(/^ {2}api:$/m);
+  });
+
+  it('reports stack files that do not build, by file and line, loads the others, and leaves no build behind', () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const project = dir.path;
+    podmeshProject(project);
+    const stacks = join(project, 'stacks');
+    const cache = join(project, 'cache');
+    mkdirSync(join(stacks, 'lib'), { recursive: true });
+    writeFileSync(join(stacks, 'a-good.ts'), STACK.replace("import { IMAGE } from './lib/images.ts';", "const IMAGE = 'localhost/api:1';"));
+    writeFileSync(join(stacks, 'b-syntax.ts'), 'export default (app => {\n');
+    writeFileSync(join(stacks, 'c-missing.ts'), "import { thing } from 'not-installed-anywhere';\nexport default (): void => { thing(); };\n");
+    writeFileSync(join(stacks, 'd-throws.ts'), "import { type App } from 'podmesh';\nconst where: string = import.meta.dirname;\n\nexport default (app: App): void => {\n  throw new Error(`thrown in ${where}`);\n};\n");
+    const r = spawnSync(process.execPath, [join(repoRoot, 'bin/podmesh.mjs'), 'synth'], { cwd: project, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', PODMESH_CACHE_DIR: cache } });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toContain(`[${join('stacks', 'b-syntax.ts')}:2:1] does not compile: Unexpected end of file. Fix the stack file and run again.`);
+    expect(r.stderr).toContain(`[${join('stacks', 'c-missing.ts')}] imports not-installed-anywhere, which cannot be found. Install it (npm install) or fix the import path.`);
+    // The throwing file's own line (source maps) and its own folder for import.meta.dirname.
+    expect(r.stderr).toContain(`[${join('stacks', 'd-throws.ts')}:5:9] threw thrown in ${stacks}.`);
+    expect(existsSync(join(project, 'out'))).toBe(false);
+    // One-off builds of the failed run are gone; the cache holds only private folders.
+    const entries = readdirSync(cache, { recursive: true, withFileTypes: true });
+    expect(entries.filter((e) => e.name.startsWith('.build-'))).toEqual([]);
+    expect(statSync(cache).mode & 0o777).toBe(0o700);
+
+    // WHEN the broken files are fixed, all four load together and are cached
+    writeFileSync(join(stacks, 'b-syntax.ts'), STACK.replace("'cached'", "'b'").replace("'cached'", "'b'").replace("import { IMAGE } from './lib/images.ts';", "const IMAGE = 'localhost/b:1';").replace('10.93.4.0', '10.93.5.0'));
+    rmStacks(stacks, ['c-missing.ts', 'd-throws.ts']);
+    const ok = spawnSync(process.execPath, [join(repoRoot, 'bin/podmesh.mjs'), 'synth'], { cwd: project, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', PODMESH_CACHE_DIR: cache } });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(existsSync(join(project, 'out/b/manifest.json'))).toBe(true);
+    expect(existsSync(join(project, 'out/cached/manifest.json'))).toBe(true);
   });
 });

@@ -90,8 +90,8 @@ type Json = Record<string, unknown>;
 
 /**
  * package.json: created, or merged: the scripts, `"type": "module"` (stack files are ES modules),
- * podmesh and the TypeScript to check stacks with, and esbuild's install script approved (tsx
- * needs it). Existing entries are kept; one that differs is a conflict unless `force`.
+ * podmesh and the TypeScript to check stacks with, and esbuild's install script approved (podmesh
+ * builds stack files with it). Existing entries are kept; one that differs is a conflict unless `force`.
  */
 function planPackageJson(input: InitInput, conflicts: Issue[], added: string[]): InitFile {
   const current = input.existing['package.json'];

@@ -8,6 +8,7 @@ import { IssueCollector, PodmeshError } from '../../constructs/core/errors.ts';
 import { whileLoadingStackFile } from '../../constructs/core/stack-file.ts';
 import { Stack } from '../../constructs/core/stack.ts';
 import { compare } from '../io/sort.ts';
+import { buildStacks, removeOneOffBuilds, type BuildProblem, type BuiltStacks } from './stack-build.ts';
 
 /** A stack file's default export; it may be async (an awaited promise, reported like a throw). */
 export type StackDefinition = (app: App) => void | Promise<void>;
@@ -51,13 +52,18 @@ export async function loadStacks(dir: string): Promise<App> {
     .filter((e) => e.isFile() && /\.(ts|mts|js|mjs)$/.test(e.name) && !/\.(test|spec|d)\./.test(e.name))
     .map((e) => e.name)
     .sort(compare);
-  if (files.some((f) => /\.m?ts$/.test(f))) await typescriptLoader();
+  const built = await builtStacks(abs, files);
   const app = new App();
   const issues = new IssueCollector();
   for (const file of files) {
     const where = join(dir, file);
+    const js = built?.get(join(abs, file));
+    if (js && 'problems' in js) {
+      for (const p of js.problems) issues.add(...buildProblem(p, where, join(abs, file)));
+      continue;
+    }
     try {
-      const mod = (await import(pathToFileURL(join(abs, file)).href)) as { default?: unknown };
+      const mod = (await import(js ? js.url : pathToFileURL(join(abs, file)).href)) as { default?: unknown };
       if (typeof mod.default !== 'function') {
         issues.add(where, 'has no default export. A stack file default-exports a function (app: App) => void that creates its Stack.');
         continue;
@@ -80,21 +86,30 @@ export async function loadStacks(dir: string): Promise<App> {
       else issues.add(...loadProblem(e, where, join(abs, file)));
     }
   }
+  if (built) removeOneOffBuilds(built);
   issues.throwIfAny();
   return app;
 }
 
+/** A build problem as `[path] problem`, in loadProblem's words. */
+function buildProblem(p: BuildProblem, where: string, abs: string): [path: string, message: string] {
+  if (p.missing) return [where, `imports ${p.missing}, which cannot be found. Install it (npm install) or fix the import path.`];
+  const [file, line, column] = p.at ? [p.at.replace(/:\d+:\d+$/, ''), ...p.at.split(':').slice(-2)] : [];
+  if (file !== undefined && resolve(file) === abs) return [`${where}:${line}:${column}`, `does not compile: ${p.message}. Fix the stack file and run again.`];
+  return [where, `does not compile: ${p.at ? `${p.at}: ` : ''}${p.message}. Fix the stack file (or the file it imports) and run again.`];
+}
+
 declare const __PODMESH_BUNDLED__: boolean | undefined;
-let registered = false;
 
 /**
- * Makes `import()` of TypeScript files work. The built command (dist/, where the build defines
- * `__PODMESH_BUNDLED__`) is plain JavaScript and registers tsx here, once, only when a stack file
- * is TypeScript; from the sources (the tests run them through vite) TypeScript already loads.
+ * The stack files as JavaScript (src/cli/stack-build.ts) when the command runs built (dist/, where
+ * the build defines `__PODMESH_BUNDLED__`) and a stack file is TypeScript; undefined when they are
+ * imported as they are: plain JavaScript, or from the sources (the tests run them through vite,
+ * which loads TypeScript itself).
  */
-async function typescriptLoader(): Promise<void> {
-  if (registered || typeof __PODMESH_BUNDLED__ === 'undefined') return;
-  const { register } = await import('tsx/esm/api');
-  register();
-  registered = true;
+async function builtStacks(abs: string, files: readonly string[]): Promise<BuiltStacks | undefined> {
+  if (typeof __PODMESH_BUNDLED__ === 'undefined' || !files.some((f) => /\.m?ts$/.test(f))) return undefined;
+  // Stack traces of a throwing stack file point at its own lines (the build carries source maps).
+  process.setSourceMapsEnabled(true);
+  return buildStacks(abs, files.map((f) => join(abs, f)));
 }
