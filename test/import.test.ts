@@ -86,6 +86,13 @@ const NOTES: Record<string, readonly string[]> = {
   ],
 };
 
+/** Services whose official image has a podmesh preset: a hint each, nothing changed. */
+const HINTS: Record<string, readonly string[]> = {
+  'web-db-cache': ['services.cache: image docker.io/library/redis:7-alpine is imported as a plain InfraService, not as podmesh\'s Redis preset', 'services.db: image docker.io/library/postgres:16-alpine is imported as a plain InfraService, not as podmesh\'s Postgres preset'],
+  healthchecks: ['services.db: image docker.io/library/postgres:16 is imported as a plain InfraService, not as podmesh\'s Postgres preset'],
+  mtls: ['services.cache: image docker.io/library/redis:7-alpine is imported as a plain InfraService, not as podmesh\'s Redis preset'],
+};
+
 // What podmesh adds to every service by design (DESIGN.md, README "Secure defaults"), with the exact values.
 const ADDED_DEFAULTS: Readonly<Record<string, unknown>> = {
   security_opt: ['no-new-privileges'],
@@ -176,9 +183,12 @@ describe.skipIf(!compose)('podmesh import of compose projects', () => {
 
   it.each(Object.keys(CASES))('GIVEN %s WHEN imported THEN exactly the expected notes are printed on stderr and listed at the top of the file', (name) => {
     const r = runs[name]!;
-    const printed = r.err.split('\n').filter((l) => l !== '').map((l) => l.replace(/^podmesh import: /, ''));
+    const lines = r.err.split('\n').filter((l) => l !== '').map((l) => l.replace(/^podmesh import: /, ''));
     const header = r.source.split('\n').filter((l) => l.startsWith('//   ')).map((l) => l.slice(5));
-    expect(header).toEqual(printed);
+    expect(header).toEqual(lines);
+    const hints = lines.filter((l) => l.startsWith('hint: ')).map((l) => l.slice(6));
+    expect(hints.map((h) => h.replace(/ preset:.*/, ' preset'))).toEqual(HINTS[name] ?? []);
+    const printed = lines.filter((l) => !l.startsWith('hint: '));
     const expected = NOTES[name]!;
     expect(printed).toHaveLength(expected.length);
     for (const e of expected) expect(printed.some((p) => p.startsWith(e)), `${name}: no note starting ${e}\n${printed.join('\n')}`).toBe(true);

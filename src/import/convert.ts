@@ -37,7 +37,19 @@ export interface ImportNote {
 /** The generated stack file and what it leaves out. */
 export interface ImportResult {
   readonly source: string;
+  /** What is not imported, or imported differently. */
   readonly notes: readonly ImportNote[];
+  /** Suggestions that change nothing by themselves (a preset that could replace a service). */
+  readonly hints: readonly ImportNote[];
+}
+
+/** podmesh's infrastructure presets, by the repository name of the official image. */
+const PRESETS: Readonly<Record<string, string>> = { postgres: 'Postgres', redis: 'Redis', minio: 'Minio' };
+
+/** `docker.io/library/postgres:16-alpine` → `postgres`. */
+function repositoryName(image: string): string {
+  const path = image.split('@')[0]!.replace(/:[\w][\w.-]*$/, '');
+  return path.slice(path.lastIndexOf('/') + 1);
 }
 
 /** Characters no unit-file line can carry (the Quadlet writer refuses them): TAB is fine. */
@@ -117,6 +129,7 @@ export function importCompose(json: unknown, options: ImportOptions): ImportResu
   }
   const c: ComposeProject = parsed.data;
   const notes: ImportNote[] = [];
+  const hints: ImportNote[] = [];
   const problems: Issue[] = [];
   const note = (where: string, message: string) => notes.push({ where, message });
   const project = options.project ?? c.name;
@@ -293,6 +306,13 @@ export function importCompose(json: unknown, options: ImportOptions): ImportResu
       continue;
     }
     props.push(['image', s.image]);
+    const preset = PRESETS[repositoryName(s.image)];
+    if (preset) {
+      hints.push({
+        where,
+        message: `image ${s.image} is imported as a plain ${plan.mtls ? 'Service' : 'InfraService'}, not as podmesh's ${preset} preset: the preset generates credentials (a password file, one user per client) that this project's clients do not read. Switch to ${preset} once they do`,
+      });
+    }
     if (multiNet || s.networks !== undefined) {
       const chosen = chooseNetwork(s, networks, networkNames);
       if (chosen !== undefined) joined.add(chosen);
@@ -398,8 +418,8 @@ export function importCompose(json: unknown, options: ImportOptions): ImportResu
     if (!joined.has(n) && (multiNet || serviceNames.length === 0)) note(`networks.${n}`, 'no service joins it in podmesh (each service joins one network): podmesh leaves it out of the output');
   }
   if (problems.length > 0) throw new PodmeshError(problems);
-  const source = emit(options, project, { networks: networkStatements, volumes: volumeStatements, services: serviceStatements }, classes, entrypointClasses, notes, volumeVars.size > 0);
-  return { source, notes };
+  const source = emit(options, project, { networks: networkStatements, volumes: volumeStatements, services: serviceStatements }, classes, entrypointClasses, notes, hints, volumeVars.size > 0);
+  return { source, notes, hints };
 }
 
 /**
@@ -630,6 +650,7 @@ function emit(
   classes: ReadonlySet<string>,
   entrypointClasses: ReadonlySet<string>,
   notes: readonly ImportNote[],
+  hints: readonly ImportNote[],
   anyVolume: boolean,
 ): string {
   const base = options.file.split(/[\\/]/).pop() ?? options.file;
@@ -641,6 +662,10 @@ function emit(
   if (notes.length > 0) {
     header.push('//', '// Not imported or changed (podmesh cannot express them as they were):');
     for (const n of notes) header.push(`//   ${n.where}: ${n.message}`.replace(/[\r\n]/g, ' '));
+  }
+  if (hints.length > 0) {
+    header.push('//', '// Hints:');
+    for (const n of hints) header.push(`//   hint: ${n.where}: ${n.message}`.replace(/[\r\n]/g, ' '));
   }
   const names = new Set(['Host', 'Network', 'Stack', ...classes]);
   if (anyVolume) names.add('Volume');

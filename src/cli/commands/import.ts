@@ -105,9 +105,10 @@ export function importCommand(query: ComposeQuery = execaQuery): Command<ImportA
         rmSync(temporary, { force: true });
       }
       for (const n of result.notes) io.err(`podmesh import: ${n.where}: ${n.message}\n`);
+      for (const n of result.hints) io.err(`podmesh import: hint: ${n.where}: ${n.message}\n`);
       const count = (word: string) => (result.source.match(new RegExp(`new ${word}\\(`, 'g')) ?? []).length;
       io.out(
-        `wrote ${shown}: ${Object.keys(servicesOf(active)).length} services, ${count('Network')} networks, ${count('Volume')} volumes` +
+        `wrote ${shown}: ${plural(Object.keys(servicesOf(active)).length, 'service')}, ${plural(count('Network'), 'network')}, ${plural(count('Volume'), 'volume')}` +
           `${result.notes.length > 0 ? `; ${result.notes.length} things not imported as they were (listed above and at the top of the file)` : ''}.\n` +
           `Next: podmesh synth --stack ${a.stack}\n`,
       );
@@ -129,6 +130,8 @@ async function configJson(query: ComposeQuery, argv: readonly string[], cwd: str
     throw PodmeshError.at(file, `\`${argv.join(' ')}\` printed no JSON. Is it Docker Compose v2? ${INSTALL}`);
   }
 }
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 function servicesOf(project: unknown): Record<string, unknown> {
   const s = (project as { services?: unknown } | null)?.services;
