@@ -64,6 +64,9 @@ const SECRET_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENT
 /** The engines' health check defaults (Docker and Podman agree): written out, since podmesh's own differ. */
 const HEALTH_DEFAULTS = { interval: '30s', timeout: '30s', retries: 3, startPeriod: '0s' } as const;
 
+/** Code-point order: the same on every machine, whatever its locale. */
+const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** Short value text for a note. */
 function show(v: unknown): string {
   const s = JSON.stringify(v) ?? String(v);
@@ -138,7 +141,7 @@ export function importCompose(json: unknown, options: ImportOptions): ImportResu
   if (!isDnsName(domain)) problems.push({ path: options.file, message: `domain ${JSON.stringify(domain)} is not a DNS name. Give one with --domain, e.g. --domain ${suggestLabel(project)}.local.` });
 
   for (const k of extraKeys(c, ['name', 'services', 'networks', 'volumes'])) note(`(project)`, `top-level ${k} ${show(c[k])} is not expressible in podmesh: not imported`);
-  for (const [name, profiles] of Object.entries(options.inactive ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [name, profiles] of Object.entries(options.inactive ?? {}).sort(([a], [b]) => byName(a, b))) {
     note(`services.${name}`, `not imported: none of its profiles (${profiles.join(', ')}) is active. Run with COMPOSE_PROFILES=${profiles[0] ?? ''} to import it`);
   }
 
@@ -253,7 +256,7 @@ export function importCompose(json: unknown, options: ImportOptions): ImportResu
   for (const name of serviceNames) {
     const s = services[name]!;
     const deps: { target: string; condition: 'healthy' | 'started' }[] = [];
-    for (const [target, d] of Object.entries(s.depends_on ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [target, d] of Object.entries(s.depends_on ?? {}).sort(([a], [b]) => byName(a, b))) {
       const where = `services.${name}`;
       if (!services[target]) {
         note(where, `depends_on ${target}: not a service of the imported project (inactive profile?): dropped`);
@@ -441,13 +444,13 @@ function chooseNetwork(s: ComposeService, networks: Readonly<Record<string, Comp
   const attached = Object.keys(s.networks ?? {}).sort();
   if (attached.length === 0) return networkNames.includes('default') ? 'default' : networkNames[0];
   const rank = (n: string) => (s.networks?.[n]?.ipv4_address !== undefined ? 0 : 2) + (networks[n]?.internal ? 1 : 0);
-  return [...attached].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))[0];
+  return [...attached].sort((a, b) => rank(a) - rank(b) || byName(a, b))[0];
 }
 
 /** What of a network's settings podmesh cannot carry. */
 function handleNetworkExtras(n: ComposeNetwork, where: string, note: (where: string, message: string) => void): void {
   if (n.driver !== undefined && n.driver !== 'bridge') note(where, `driver ${show(n.driver)}: podmesh networks are bridges: not imported`);
-  for (const [k, v] of Object.entries(n.driver_opts ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [k, v] of Object.entries(n.driver_opts ?? {}).sort(([a], [b]) => byName(a, b))) {
     if (k !== 'com.docker.network.bridge.name') note(where, `driver_opts ${k}=${show(v)} is not expressible in podmesh: not imported`);
   }
   const configs = n.ipam?.config ?? [];
@@ -520,7 +523,7 @@ function portProps(s: ComposeService, say: (m: string) => void): [string, Expr][
 /** `environment` (env files already merged in by compose config). */
 function environmentProps(s: ComposeService, say: (m: string) => void): [string, Expr][] {
   const out: [string, Expr][] = [];
-  for (const [name, value] of Object.entries(s.environment ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [name, value] of Object.entries(s.environment ?? {}).sort(([a], [b]) => byName(a, b))) {
     if (!ENV_NAME.test(name)) {
       say(`environment ${name}: not a variable name podmesh accepts (letters, digits, "_"): not imported`);
       continue;
