@@ -220,3 +220,69 @@ describe('podmesh import: finding docker compose and reading the command line', 
     });
   });
 });
+
+describe('podmesh import on the command line, with a stand-in for docker compose', () => {
+  /** Answers like Docker Compose 2.26 with the given projects (active, then with every profile), recording each call. */
+  function standIn(active: unknown, all: unknown = active) {
+    const calls: (readonly string[])[] = [];
+    const query: ComposeQuery = async (argv) => {
+      calls.push(argv);
+      if (argv.includes('version')) return { exitCode: 0, stdout: '2.26.1\n', stderr: '' };
+      return { exitCode: 0, stdout: JSON.stringify(argv.includes('--profile') ? all : active), stderr: '' };
+    };
+    return { query, calls };
+  }
+
+  async function run(argv: string[], query: ComposeQuery, cwd: string) {
+    const { importCommand } = await import('../src/cli/commands/import.ts');
+    const { COMMANDS, GROUPS } = await import('../src/cli/commands/index.ts');
+    const { runCli } = await import('../src/cli/run.ts');
+    const table = { commands: COMMANDS.map((c) => (c.name === 'import' ? importCommand(query) : c)), groups: GROUPS };
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env: {}, cwd, tty: false }, table);
+    return { code, out: out.join(''), err: err.join('') };
+  }
+
+  it('GIVEN --project WHEN importing THEN compose runs with -p, with and without every profile, and the stack file is written', async () => {
+    const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'podmesh-import-cli-'));
+    try {
+      writeFileSync(join(dir, 'compose.yaml'), 'services: {}\n');
+      const active = { name: 'shop', networks: { default: { name: 'shop_default', ipam: {} } }, services: { web: { image: 'nginx:1' } } };
+      const all = { ...active, services: { ...active.services, debug: { image: 'busybox:1', profiles: ['debug'] } } };
+      const { query, calls } = standIn(active, all);
+      const r = await run(['import', 'compose.yaml', '--stack', 'shop', '--project', 'shop'], query, dir);
+      expect(r.code).toBe(0);
+      expect(calls.filter((c) => c.includes('config')).map((c) => c.slice(1))).toEqual([
+        ['compose', '-f', join(dir, 'compose.yaml'), '-p', 'shop', 'config', '--format', 'json'],
+        ['compose', '-f', join(dir, 'compose.yaml'), '-p', 'shop', '--profile', '*', 'config', '--format', 'json'],
+      ]);
+      expect(r.out).toBe('wrote stacks/shop.ts: 1 service, 1 network, 0 volumes; 2 things not imported as they were (listed above and at the top of the file).\nNext: podmesh synth --stack shop\n');
+      expect(r.err).toContain('podmesh import: services.debug: not imported: none of its profiles (debug) is active. Run with COMPOSE_PROFILES=debug to import it\n');
+      expect(readFileSync(join(dir, 'stacks/shop.ts'), 'utf8')).toContain("new InfraService(stack, 'web', { image: 'nginx:1', restart: 'no' });");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('GIVEN a project podmesh cannot build WHEN importing THEN every problem is reported and nothing is written', async () => {
+    const { existsSync, mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'podmesh-import-cli-'));
+    try {
+      writeFileSync(join(dir, 'compose.yaml'), 'services: {}\n');
+      const { query } = standIn({ name: 'Shop Name', services: { app: { build: { context: '.' } } } });
+      const r = await run(['import', 'compose.yaml', '--stack', 'shop'], query, dir);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain('[compose.yaml] project name "Shop Name" is not a lower-case DNS label. Give one with --project, e.g. --project shop-name.');
+      expect(r.err).toContain('[compose.yaml services.app] has no image (only build).');
+      expect(existsSync(join(dir, 'stacks'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -41,6 +41,20 @@ const INSTALL = 'Install Docker Compose v2 (the `docker compose` plugin, Debian\
  * `docker-compose` that says it is v2. Undefined when none is found.
  */
 export async function findCompose(env: Io['env'], cwd: string, query: ComposeQuery): Promise<readonly string[] | undefined> {
+  // Asked once per process and runner: the answer does not change while podmesh runs.
+  const memo = found.get(query) ?? new Map<string, Promise<readonly string[] | undefined>>();
+  found.set(query, memo);
+  const key = env.PODMESH_DOCKER_COMPOSE ?? '';
+  const known = memo.get(key);
+  if (known) return known;
+  const answer = probeCompose(env, cwd, query);
+  memo.set(key, answer);
+  return answer;
+}
+
+const found = new WeakMap<ComposeQuery, Map<string, Promise<readonly string[] | undefined>>>();
+
+async function probeCompose(env: Io['env'], cwd: string, query: ComposeQuery): Promise<readonly string[] | undefined> {
   const candidates: (readonly string[])[] = [];
   if (env.PODMESH_DOCKER_COMPOSE) candidates.push([env.PODMESH_DOCKER_COMPOSE]);
   candidates.push(['docker', 'compose'], ['docker-compose']);
@@ -88,8 +102,10 @@ export function importCommand(query: ComposeQuery = execaQuery): Command<ImportA
       const compose = await findCompose(io.env, io.cwd, query);
       if (!compose) throw PodmeshError.at(a.file, `needs Docker Compose v2 to read it as compose does (extends, profiles, interpolation, env files), and none was found. ${INSTALL}`);
       const base = [...compose, '-f', file, ...(a.project ? ['-p', a.project] : [])];
-      const active = await configJson(query, [...base, 'config', '--format', 'json'], dirname(file), a.file);
-      const all = await configJson(query, [...base, '--profile', '*', 'config', '--format', 'json'], dirname(file), a.file);
+      const [active, all] = await Promise.all([
+        configJson(query, [...base, 'config', '--format', 'json'], dirname(file), a.file),
+        configJson(query, [...base, '--profile', '*', 'config', '--format', 'json'], dirname(file), a.file),
+      ]);
       const activeNames = new Set(Object.keys(servicesOf(active)));
       const inactive: Record<string, readonly string[]> = {};
       for (const [name, s] of Object.entries(servicesOf(all))) {
