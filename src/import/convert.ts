@@ -114,8 +114,6 @@ const SERVICE_KEYS = [
 interface ServicePlan {
   readonly id: string;
   readonly compose: ComposeService;
-  readonly composeName: string;
-  readonly variable: string;
   readonly mtls: boolean;
   readonly deps: ReadonlyArray<{ readonly target: string; readonly condition: 'healthy' | 'started' }>;
 }
@@ -271,7 +269,7 @@ export function importCompose(json: unknown, options: ImportOptions): ImportResu
       for (const k of extraKeys(d, ['condition', 'required', 'restart'])) note(where, `depends_on ${target}: ${k} ${show(d[k])} is not expressible in podmesh: not imported`);
       deps.push({ target, condition });
     }
-    plans.set(name, { id: ids.get(name)!, compose: s, composeName: name, variable: '', mtls: mtlsServices.has(name), deps });
+    plans.set(name, { id: ids.get(name)!, compose: s, mtls: mtlsServices.has(name), deps });
   }
 
   // Dependencies first, then by name: the constructs they reference exist when used.
@@ -410,8 +408,8 @@ export function importCompose(json: unknown, options: ImportOptions): ImportResu
       }
     }
     const ctor = entry ? `new ${kind === 'Service' ? 'ServiceWithEntrypoint' : 'InfraWithEntrypoint'}(stack, ${quote(plan.id)}, ${print(entry, 2)}, ` : `new ${kind}(stack, ${quote(plan.id)}, `;
-    (entry ? entrypointClasses : classes).add(kind);
-    if (entry) classes.add(kind);
+    classes.add(kind);
+    if (entry) entrypointClasses.add(kind);
     const variable = serviceVars.get(name);
     const head = variable ? `  const ${variable} = ${ctor}` : `  ${ctor}`;
     serviceStatements.push(`${head}${print(new Obj(props), 2, head.length)});`);
@@ -672,10 +670,10 @@ function emit(
   }
   const names = new Set(['Host', 'Network', 'Stack', ...classes]);
   if (anyVolume) names.add('Volume');
-  const imports = ['type App', ...[...names].sort()];
-  if (entrypointClasses.size > 0) imports.push('type InfraServiceProps', 'type ServiceProps');
-  const lines = [...header, ''];
-  lines.push(`import { ${imports.filter((i) => i !== 'type InfraServiceProps' || entrypointClasses.has('InfraService')).filter((i) => i !== 'type ServiceProps' || entrypointClasses.has('Service')).join(', ')} } from 'podmesh';`, '');
+  // The subclasses for entrypoints take their base's props type.
+  const types = [...entrypointClasses].sort().map((k) => `type ${k}Props`);
+  const imports = ['type App', ...[...names].sort(), ...types];
+  const lines = [...header, '', `import { ${imports.join(', ')} } from 'podmesh';`, ''];
   if (entrypointClasses.has('InfraService')) lines.push(...entrypointClass('InfraWithEntrypoint', 'InfraService', 'InfraServiceProps'), '');
   if (entrypointClasses.has('Service')) lines.push(...entrypointClass('ServiceWithEntrypoint', 'Service', 'ServiceProps'), '');
   lines.push(
