@@ -72,6 +72,12 @@ describe('importCompose', () => {
     expect(notesOf(r)).toContain('services.Web_App: renamed to web-app: podmesh service names are DNS labels (lower-case letters, digits, inner hyphens)');
   });
 
+  it('GIVEN a service name with dots WHEN imported THEN it is renamed and keeps its compose name as an alias', () => {
+    const r = importCompose(project({ 'api.v1': { image: 'nginx:1' } }), OPTIONS);
+    expect(r.source).toContain("new InfraService(stack, 'api-v1', { image: 'nginx:1', aliases: ['api.v1'], restart: 'no' });");
+    expect(notesOf(r)).toContain('services.api.v1: renamed to api-v1: podmesh service names are DNS labels (lower-case letters, digits, inner hyphens); api.v1 stays an alias');
+  });
+
   it('GIVEN values a Quadlet unit cannot carry WHEN imported THEN they are left out and reported, never written', () => {
     const r = importCompose(
       project({

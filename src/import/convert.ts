@@ -159,7 +159,7 @@ export function importCompose(json: unknown, options: ImportOptions): ImportResu
     for (let n = 2; used.has(id); n++) id = `${suggestLabel(name)}-${n}`;
     used.add(id);
     ids.set(name, id);
-    note(`services.${name}`, `renamed to ${id}: podmesh service names are DNS labels (lower-case letters, digits, inner hyphens)`);
+    note(`services.${name}`, `renamed to ${id}: podmesh service names are DNS labels (lower-case letters, digits, inner hyphens)${isDnsName(name) ? `; ${name} stays an alias` : ''}`);
   }
 
   // Networks, with a subnet for those compose leaves to the engine.
@@ -314,6 +314,7 @@ export function importCompose(json: unknown, options: ImportOptions): ImportResu
         message: `image ${s.image} is imported as a plain ${plan.mtls ? 'Service' : 'InfraService'}, not as podmesh's ${preset} preset: the preset generates credentials (a password file, one user per client) that this project's clients do not read. Switch to ${preset} once they do`,
       });
     }
+    const aliases: string[] = [];
     if (multiNet || s.networks !== undefined) {
       const chosen = chooseNetwork(s, networks, networkNames);
       if (chosen !== undefined) joined.add(chosen);
@@ -324,16 +325,17 @@ export function importCompose(json: unknown, options: ImportOptions): ImportResu
         if (others.length > 0) say(`networks ${others.join(', ')}: a podmesh workload joins one network; joins ${chosen} only`);
         if (attachment) {
           if (attachment.ipv4_address !== undefined) props.push(['ip', attachment.ipv4_address]);
-          const aliases = (attachment.aliases ?? []).filter((a) => {
-            if (isDnsName(a)) return true;
-            say(`networks.${chosen}.aliases ${show(a)} is not a DNS name: not imported`);
-            return false;
-          });
-          if (aliases.length > 0) props.push(['aliases', aliases]);
+          for (const a of attachment.aliases ?? []) {
+            if (isDnsName(a)) aliases.push(a);
+            else say(`networks.${chosen}.aliases ${show(a)} is not a DNS name: not imported`);
+          }
           for (const k of extraKeys(attachment, ['aliases', 'ipv4_address'])) say(`networks.${chosen}.${k} ${show(attachment[k])} is not expressible in podmesh: not imported`);
         }
       }
     }
+    // A renamed service keeps answering to its compose name where that is a DNS name (`api.v1`).
+    if (plan.id !== name && isDnsName(name) && !aliases.includes(name)) aliases.push(name);
+    if (aliases.length > 0) props.push(['aliases', aliases]);
     if (s.container_name !== undefined) {
       if (/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(s.container_name)) props.push(['containerName', s.container_name]);
       else say(`container_name ${show(s.container_name)} is not a name podmesh accepts: not imported`);
