@@ -2,6 +2,7 @@
 import type { AnyCommand, Group } from '../command.ts';
 import { auditCommand } from './audit.ts';
 import { certsCommands, unknownCerts } from './certs.ts';
+import { importComposeCommand } from './import.ts';
 import { initCommand } from './init.ts';
 import { applyCommand, diffCommand } from './ops.ts';
 import { secretsRotateCommand } from './secrets.ts';
@@ -22,6 +23,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   diffCommand,
   applyCommand(),
   ...stateCommands,
+  importComposeCommand,
   initCommand,
   versionCommand,
 ];
