@@ -125,7 +125,7 @@ export function importCommand(query: ComposeQuery = execaQuery): Command<ImportA
       const count = (word: string) => (result.source.match(new RegExp(`new ${word}\\(`, 'g')) ?? []).length;
       io.out(
         `wrote ${shown}: ${plural(Object.keys(servicesOf(active)).length, 'service')}, ${plural(count('Network'), 'network')}, ${plural(count('Volume'), 'volume')}` +
-          `${result.notes.length > 0 ? `; ${result.notes.length} things not imported as they were (listed above and at the top of the file)` : ''}.\n` +
+          `${result.notes.length > 0 ? `; ${result.notes.length === 1 ? '1 thing not imported as it was' : `${result.notes.length} things not imported as they were`} (listed above and at the top of the file)` : ''}.\n` +
           `Next: podmesh synth --stack ${a.stack}\n`,
       );
       return 0;
