@@ -1,4 +1,5 @@
 // Checks of where a command reads and writes: the output and state folders, and the --now clock.
+import { execFile } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Issue } from '../../constructs/core/errors.ts';
@@ -53,20 +54,32 @@ export function locationIssues(where: Locations): Issue[] {
  * git, there is nothing to check.
  */
 export async function gitExposureIssues(where: Locations): Promise<Issue[]> {
-  const { execa } = await import('execa');
   const state = canonical(where.stateDir);
   const cwd = dirname(state);
-  const top = await execa('git', ['rev-parse', '--show-toplevel'], { cwd: existingDir(cwd), reject: false });
+  const top = await git(['rev-parse', '--show-toplevel'], existingDir(cwd));
   if (top.exitCode !== 0 || top.stdout === '') return [];
   if (!within(state, canonical(top.stdout))) return [];
   // A trailing slash asks about the folder itself, whether or not it exists yet.
   const probe = `${relative(existingDir(cwd), state) || '.'}/`;
-  const ignored = await execa('git', ['check-ignore', '-q', '--no-index', probe], { cwd: existingDir(cwd), reject: false });
+  const ignored = await git(['check-ignore', '-q', '--no-index', probe], existingDir(cwd));
   if (ignored.exitCode === 0) return [];
   return [{
     path: where.stateSource,
     message: `the state folder ${where.stateDir} is inside the git work tree ${top.stdout} and git does not ignore it, so its private keys and passwords could be committed. Add "${relative(top.stdout, state)}/" to .gitignore, or put the state folder outside the work tree.`,
   }];
+}
+
+/**
+ * A git command's exit code and trimmed output (127 when git is not installed). Node's own
+ * child_process: this runs before every writing command, and loading execa costs more than git.
+ */
+function git(args: readonly string[], cwd: string): Promise<{ exitCode: number; stdout: string }> {
+  return new Promise((done) => {
+    execFile('git', [...args], { cwd, encoding: 'utf8' }, (error, stdout) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 127) : 0;
+      done({ exitCode: code, stdout: stdout.trim() });
+    });
+  });
 }
 
 /** The nearest existing path at or above `dir`. */
