@@ -58,9 +58,9 @@ export function compareStackOutput(outDir: string, stack: string, files: Readonl
 
 /** Whether everything a comparison saw is still as it was (nothing added, removed or written since). */
 function stillAsSeen(target: string, seen: ReadonlyMap<string, string>): boolean {
-  if (seen.size === 0) return !existsSync(target);
+  if (seen.size === 0) return statOrAbsent(target) === undefined;
   for (const [path, id] of seen) {
-    const st = lstatSync(join(target, path), { bigint: true, throwIfNoEntry: false });
+    const st = statOrAbsent(join(target, path));
     if (!st || identity(st) !== id) return false;
   }
   return true;
@@ -161,13 +161,24 @@ export async function pruneStacks(outDir: string, keep: ReadonlySet<string>, man
   return gone;
 }
 
+/** lstat, or undefined when nothing is there (ENOENT, or a file where a folder should be: ENOTDIR). */
+function statOrAbsent(path: string): BigIntStats | undefined {
+  try {
+    return lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
 /**
  * Every file below `dir`, as sorted relative paths with `/` separators; the identity of each
  * folder goes into `seen` (files' identities are taken when they are read). Nothing when `dir`
  * is absent.
  */
 function walk(dir: string, seen: Map<string, string>): string[] {
-  const top = lstatSync(dir, { bigint: true, throwIfNoEntry: false });
+  // A file where a folder of the path should be (ENOTDIR) is absent too: writing names that file.
+  const top = statOrAbsent(dir);
   if (!top) return [];
   const out: string[] = [];
   const visit = (abs: string, rel: string, st: BigIntStats) => {
