@@ -7,6 +7,7 @@
 // conntrack (NF_CONNTRACK_BRIDGE), which not every kernel has.
 // @see https://wiki.nftables.org/wiki-nftables/index.php/Bridge_filtering
 // @see https://www.netfilter.org/projects/nftables/manpage.html
+import { serviceNamed } from './lookup.ts';
 import { STAGE, hostFile, quadletServiceName } from '../layout.ts';
 import type { ResolvedHost, ResolvedStack } from '../resolve/model.ts';
 import type { RenderedFile } from './file.ts';
@@ -59,7 +60,7 @@ export function bridgeRuleset(stack: ResolvedStack, host: ResolvedHost): string 
 }
 
 function network(stack: ResolvedStack, service: string): string | undefined {
-  return stack.services.find((s) => s.name === service)?.network;
+  return serviceNamed(stack, service)?.network;
 }
 
 /** The oneshot unit loading the table, before the stack's networks and target. */

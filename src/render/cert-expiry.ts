@@ -1,6 +1,7 @@
 // The daily certificate expiry check of each host: a POSIX sh script (openssl + awk, no node on
 // the host) that writes the seed's `mtls_cert_expiry_days` gauge for node-exporter's textfile
 // collector, and the systemd `.service` + `.timer` that run it.
+import { serviceNamed } from './lookup.ts';
 import { APPLIED_SHA256, defaultTextfileDir, hostFile, inHostRoot } from '../layout.ts';
 import type { ResolvedHost, ResolvedStack } from '../resolve/model.ts';
 import type { RenderedFile } from './file.ts';
@@ -172,7 +173,7 @@ function timerUnit(stack: string): TimerUnit {
  */
 export function renderCertExpiry(stack: ResolvedStack): Map<string, RenderedFile> {
   const files = new Map<string, RenderedFile>();
-  const withCerts = new Set(stack.pki.bindings.map((b) => stack.services.find((s) => s.name === b.service)?.host));
+  const withCerts = new Set(stack.pki.bindings.map((b) => serviceNamed(stack, b.service)?.host));
   const comments = generatedHeader(stack.name);
   for (const host of stack.hosts) {
     if (!withCerts.has(host.name)) continue;

@@ -1,6 +1,7 @@
 // The firewall between hosts: which forwarded connections the WireGuard hooks of each host allow
 // (the stack's declared flows that cross hosts, plus the waits of dependents' units), written as
 // iptables or nftables commands for wg-quick's PostUp/PostDown.
+import { memoized, serviceNamed } from './lookup.ts';
 import { compare } from '../io/sort.ts';
 import type { ResolvedFlow, ResolvedHost, ResolvedStack } from '../resolve/model.ts';
 
@@ -13,15 +14,17 @@ export type TunnelFlow = Omit<ResolvedFlow, 'via'> & { readonly via: ResolvedFlo
 /**
  * The stack's flows whose ends are on different hosts, then the waits for dependencies on other
  * hosts: those run on the dependent's host, so they arrive from its tunnel address. Each
- * (source, destination, port, protocol) once, in model order.
+ * (source, destination, port, protocol) once, in model order. Computed once per stack: every
+ * host's tunnel rules and the topology read it.
  */
-export function tunnelFlows(stack: ResolvedStack): TunnelFlow[] {
+export const tunnelFlows: (stack: ResolvedStack) => readonly TunnelFlow[] = memoized((stack) => {
   const wg = stack.wireguard;
   if (!wg) return [];
+  const peerOf = new Map(wg.peers.map((p) => [p.host, p]));
   const flows: TunnelFlow[] = stack.flows.filter((f) => f.fromHost !== f.toHost);
   const seen = new Set(flows.map((f) => `${f.source}>${f.destination}:${f.port}/${f.protocol}`));
   for (const s of stack.services) {
-    const peer = wg.peers.find((p) => p.host === s.host);
+    const peer = peerOf.get(s.host);
     if (!peer) continue;
     for (const d of s.dependsOn) {
       if (!d.remote) continue;
@@ -32,7 +35,7 @@ export function tunnelFlows(stack: ResolvedStack): TunnelFlow[] {
     }
   }
   return flows;
-}
+});
 
 /** A bridge slice of a host, with the flows the host forwards into it and out of it through the tunnel. */
 interface SliceFlows {
@@ -44,7 +47,7 @@ interface SliceFlows {
 
 function slicesOf(stack: ResolvedStack, host: ResolvedHost): SliceFlows[] {
   const flows = tunnelFlows(stack);
-  const networkOf = (service: string) => stack.services.find((s) => s.name === service)?.network;
+  const networkOf = (service: string) => serviceNamed(stack, service)?.network;
   return stack.networks.flatMap((n) =>
     n.segments
       .filter((g) => g.host === host.name)
