@@ -20,12 +20,34 @@ export const CLOCK_SKEW_MS = 5 * 60_000;
 
 /** A certificate and its private key as written to the state folder. */
 export interface IssuedCert {
-  /** What the engine records of a new certificate, as decided before it was built. */
-  readonly cert: Pick<ParsedCertificate, 'serial' | 'notBefore' | 'notAfter'>;
+  /**
+   * What the engine records of a new certificate, from what it was built of (not read back: the
+   * encoder writes exactly these; test/pki/parallel.test.ts compares them with Node's reading).
+   */
+  readonly cert: CertFacts;
   /** The certificate alone, PEM. */
   readonly certPem: string;
   /** PKCS#8 PEM. */
   readonly keyPem: string;
+}
+
+/** The fields of a certificate the engine decides on and caches (ParsedCertificate without the native object). */
+export type CertFacts = Omit<ParsedCertificate, 'x509'>;
+
+/** The facts of a certificate built from `spec`, whose own PEM is `pem`; equal to what parseCertificate reads from it. */
+export function factsOf(spec: TbsSpec, pem: string): CertFacts {
+  return {
+    pem,
+    serial: spec.serial,
+    commonName: spec.commonName,
+    organization: spec.organization,
+    notBefore: new Date(spec.notBefore),
+    notAfter: new Date(spec.notAfter),
+    isCa: spec.profile !== 'leaf',
+    dnsNames: spec.dnsNames,
+    ipAddresses: spec.ipAddresses.map(canonicalIp),
+    keyType: spec.keyType,
+  };
 }
 
 /** What signing a CRL with a CA needs in WebCrypto terms; prepared once per CA, on its first CRL. */
@@ -156,12 +178,8 @@ export function leafSpec(req: LeafRequest, now: Date, serial: string): TbsSpec {
 /** A certificate for `spec` and the key `key`, signed by `issuer` (self-signed when undefined: `key` must then be given privately). */
 export function issueWith(spec: TbsSpec, key: KeyMaterial, issuer: { readonly spec: IssuerSpec; readonly key: KeyObject } | undefined): IssuedCert {
   const signingKey = issuer ? issuer.key : createPrivateKey(key.keyPem);
-  const der = buildCertificate(spec, key.spkiDer, issuer?.spec, signingKey);
-  return {
-    cert: { serial: spec.serial, notBefore: new Date(spec.notBefore), notAfter: new Date(spec.notAfter) },
-    certPem: pemOf(der, 'CERTIFICATE'),
-    keyPem: key.keyPem,
-  };
+  const certPem = pemOf(buildCertificate(spec, key.spkiDer, issuer?.spec, signingKey), 'CERTIFICATE');
+  return { cert: factsOf(spec, certPem), certPem, keyPem: key.keyPem };
 }
 
 async function issue(profile: CertProfile, spec: (serial: string) => TbsSpec, issuer: SigningCa | undefined, keys: KeySource, random: RandomSource): Promise<IssuedCert> {

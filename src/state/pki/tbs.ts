@@ -128,10 +128,12 @@ function issuerName(der: Uint8Array): Name {
   return name;
 }
 
-const serialBytes = (hex: string): ArrayBuffer => {
+/** The serial's INTEGER content: its bytes, with a 0x00 first when the top bit is set (positive, as @peculiar/x509 wrote it). */
+function serialBytes(hex: string): ArrayBuffer {
   const b = Buffer.from(hex, 'hex');
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-};
+  const bytes = b.length > 0 && (b[0] as number) > 0x7f ? Buffer.concat([Buffer.of(0), b]) : b;
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
 
 /**
  * The DER of a certificate for `spec` holding the public key `spkiDer`, signed by `signingKey`

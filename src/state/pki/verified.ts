@@ -115,7 +115,7 @@ export function serializeVerified(entries: ReadonlyMap<string, VerifiedEntry>): 
  * that was just issued so); undefined when the file does not start with the certificate's own PEM
  * (a hand-edited file), which is then verified on every run.
  */
-export function verifiedEntry(cert: ParsedCertificate, certText: string, keyText: string, issuerHash: string): VerifiedEntry | undefined {
+export function verifiedEntry(cert: Omit<ParsedCertificate, 'x509'>, certText: string, keyText: string, issuerHash: string): VerifiedEntry | undefined {
   if (!certText.startsWith(cert.pem)) return undefined;
   return {
     cert: sha256(certText),
