@@ -2,8 +2,10 @@
 // extensions, inventory, files and modes are those of the main thread's run; workers that fail
 // fail the run before anything is written, and no worker outlives a run.
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, id_ce_authorityKeyIdentifier, id_ce_subjectKeyIdentifier } from '@peculiar/asn1-x509';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -37,10 +39,11 @@ function seeded(seed: string): RandomSource {
   };
 }
 
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const SERVICES = 100;
 const ORGANIZATION = 'Acme, Inc. + "R&D" été';
 const now = new Date('2026-03-01T00:00:00Z');
-/** 200 leaves: a server and a client certificate per service, IPv4 and IPv6 SANs, two services with RSA keys. */
+/** 200 leaves: a server and a client certificate per service, IPv4 and IPv6 SANs, one service with RSA keys. */
 const bindings: CertBinding[] = Array.from({ length: SERVICES }, (_, i) => {
   const service = `svc${String(i).padStart(3, '0')}`;
   const dns = `${service}.mesh.local`;
@@ -50,7 +53,7 @@ const bindings: CertBinding[] = Array.from({ length: SERVICES }, (_, i) => {
     commonName: dns,
     dnsNames: [dns, service],
     ipAddresses: [`10.90.${Math.floor(i / 250)}.${(i % 250) + 2}`, ...(i % 3 === 0 ? [`FD00::${i.toString(16)}`] : [])],
-    keyType: (i % 50 === 7 ? 'rsa-2048' : 'ecdsa-p256') as KeyType,
+    keyType: (i === 7 ? 'rsa-2048' : 'ecdsa-p256') as KeyType,
     lifetimeDays: 365,
   }));
 }).flat();
@@ -146,7 +149,7 @@ describe('issuing on worker threads', () => {
     const some = bindings.slice(0, 80);
     const two = await run({ seed: 'd', issueMode: 'parallel', workers: 2, bindings: some });
     const three = await run({ seed: 'd', issueMode: 'parallel', workers: 3, bindings: some });
-    const other = await run({ seed: 'e', issueMode: 'parallel', workers: 2, bindings: some });
+    const other = await run({ seed: 'e', issueMode: 'serial', bindings: some });
     const inventory = (s: { stateDir: string }): string => readState(s.stateDir, 'pki/inventory.json');
     expect(inventory(three)).toBe(inventory(two));
     expect(three.result.certificates).toEqual(two.result.certificates);
@@ -179,6 +182,27 @@ describe('issuing on worker threads', () => {
     }
     expect(liveWorkers()).toBe(0);
     expect(existsSync(t.stateDir)).toBe(false);
+  });
+
+  it('runs its workers from the build (dist/pki-worker.mjs), and the process ends when done', () => {
+    // GIVEN the built engine (the global set-up builds dist/ from these sources), run as podmesh runs it
+    const t = tempState();
+    cleanups.push(t.cleanup);
+    const chunk = readdirSync(join(REPO, 'dist')).find((n) => /^pki-[A-Z0-9]+\.mjs$/.test(n));
+    expect(chunk, 'the pki chunk of dist/').toBeDefined();
+    const code = `
+      const { reconcilePki } = await import(${JSON.stringify(pathToFileURL(join(REPO, 'dist', chunk as string)).href)});
+      const bindings = ${JSON.stringify(bindings.slice(0, 40))};
+      const r = await reconcilePki({ stateDir: ${JSON.stringify(t.stateDir)}, authority: ${JSON.stringify(AUTHORITY)}, bindings, now: new Date(${now.getTime()}), issueMode: 'parallel', workers: 2 });
+      console.log(r.certificates.filter((c) => c.action === 'create').length);`;
+    // WHEN (a worker left running would keep the process alive past the time limit)
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
+    // THEN
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('40');
+    const leaves = bindings.slice(0, 40).map((b) => join(t.stateDir, `pki/services/${b.service}/${KIND_FILES[b.kind].cert}`));
+    const v = openssl(['verify', '-CAfile', join(t.stateDir, 'pki/ca.crt'), '-untrusted', join(t.stateDir, 'pki/client-ca.crt'), ...leaves]);
+    expect(v.code, v.out).toBe(0);
   });
 
   it('rejects a job a worker cannot issue, and ends every worker', async () => {

@@ -119,7 +119,8 @@ export function issueInWorkers(jobs: readonly PoolJob[], issuers: readonly Issue
     for (let i = 0; i < count && !error; i++) {
       let w: Worker;
       try {
-        w = new Worker(entry.code, { workerData: { issuers }, eval: entry.eval });
+        // No inherited node flags: some are refused in workers (--input-type), none is needed there.
+        w = new Worker(entry.code, { workerData: { issuers }, eval: entry.eval, execArgv: [] });
       } catch (e) {
         fail(e as Error);
         break;
