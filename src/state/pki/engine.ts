@@ -15,7 +15,7 @@ import { issuerOf } from './inventory.ts';
 import { validityAt, type LeafRequest } from './issue.ts';
 import { applyChanges, PKI_PATHS, planChanges, type ChangePlan, type PkiSnapshot } from './store.ts';
 import type { AuthoritySpec, CertKind, CertPlan, KeySource, PkiResult } from './types.ts';
-import { parseVerified, serializeVerified, VERIFIED_FILE, VERIFIED_MODE } from './verified.ts';
+import { parseVerified, serializeVerified, unchangedCache, VERIFIED_FILE, VERIFIED_MODE } from './verified.ts';
 
 export { certKeyType, lifetimeDays, PARALLEL_THRESHOLD, renewAt, RENEW_AT, type Forced, type IssueMode } from './engine/leaves.ts';
 export type { Revocation } from './engine/inventory.ts';
@@ -107,7 +107,8 @@ export async function planEngine(input: EngineInput): Promise<PkiPlan> {
   const want = desiredFiles({ snapshot, cas, caFor, decided, issued, inventory: finalInventory, crlPem: crls.pem, external, verified, prune: input.prune, dryRun });
   const wantedServices = new Set(decided.map((d) => d.req.service));
   const changes = planChanges(snapshot, { files: want.files, prune: input.prune ? wantedServices : undefined });
-  const verifiedText = serializeVerified(want.verified);
+  // Unchanged cache (the same entries as read): its text is what is on disk.
+  const verifiedText = snapshot.verified?.text !== undefined && unchangedCache(verified, want.verified) ? snapshot.verified.text : serializeVerified(want.verified);
   const certificates: CertPlan[] = decided.map(({ req, existing, decision }, i) => {
     const cert = decision.action === 'keep' ? existing.cert : issued[i]?.cert;
     const planned = { serial: cert?.serial ?? '', notAfter: cert?.notAfter ?? validityAt(now, req.lifetimeDays).notAfter };

@@ -80,7 +80,19 @@ function serviceFiles(
   const issuerCa = f.caFor(req.kind).ca;
   const facts = decision.action === 'keep' ? existing.cert : fresh?.cert;
   // Certificates of an external CA are never cached as signed by the local issuer.
-  const entry = !decision.external && facts && certFile !== null && keyPem !== null && issuerCa ? verifiedEntry(facts, certFile, keyPem, caHash(issuerCa)) : undefined;
+  const issuerHash = issuerCa ? caHash(issuerCa) : undefined;
+  // A kept pair whose files stay as they were when its cache entry was made keeps that very entry.
+    const kept =
+    decision.action === 'keep' &&
+    !decision.external &&
+    existing.cached !== undefined &&
+    existing.cached.issuer === issuerHash &&
+    certFile === f.snapshot.files.get(servicePath(req.service, names.cert))?.text &&
+    keyPem === existing.keyText
+      ? existing.cached
+      : undefined;
+  const entry =
+    kept ?? (!decision.external && facts && certFile !== null && keyPem !== null && issuerHash !== undefined ? verifiedEntry(facts, certFile, keyPem, issuerHash) : undefined);
   if (entry) verified.set(keyOf(req.service, req.kind), entry);
   else verified.delete(keyOf(req.service, req.kind));
 }

@@ -39,6 +39,8 @@ interface ExistingLeaf {
   readonly present: boolean;
   /** SHA-256 of the issuer certificate whose signature on this certificate is already known good (cache). */
   readonly signedBy?: string;
+  /** The cache entry the facts came from (both files as when it was made). */
+  readonly cached?: VerifiedEntry;
 }
 
 export function readExisting(snapshot: PkiSnapshot, service: string, kind: CertKind, verified: ReadonlyMap<string, VerifiedEntry>): ExistingLeaf {
@@ -48,7 +50,7 @@ export function readExisting(snapshot: PkiSnapshot, service: string, kind: CertK
   // Both files exactly as when their facts were established: the key was read and matched then.
   const cached = c?.text !== undefined && k?.text !== undefined ? verified.get(keyOf(service, kind)) : undefined;
   if (cached && c?.text !== undefined && k?.text !== undefined && cached.cert === sha256(c.text) && cached.key === sha256(k.text)) {
-    return { cert: cachedCertificate(cached, c.text), keyText: k.text, fileProblems: [], present: true, signedBy: cached.issuer };
+    return { cert: cachedCertificate(cached, c.text), keyText: k.text, fileProblems: [], present: true, signedBy: cached.issuer, cached };
   }
   const problems: string[] = [];
   let cert: ParsedCertificate | undefined;
@@ -74,6 +76,8 @@ export function readExisting(snapshot: PkiSnapshot, service: string, kind: CertK
 }
 
 function setDiff(label: string, have: readonly string[], want: readonly string[]): string | undefined {
+  // The common case, nothing changed and in the same order, without building sets.
+  if (have.length === want.length && have.every((x, i) => x === want[i])) return undefined;
   const h = new Set(have);
   const w = new Set(want);
   const added = [...w].filter((x) => !h.has(x)).sort();
