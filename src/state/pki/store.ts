@@ -83,14 +83,18 @@ const errCode = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? Str
 /** One read buffer for every file of a snapshot (reads are synchronous): no allocation per file. */
 let scratch = Buffer.allocUnsafe(64 * 1024);
 
-/** The whole content of an open file as UTF-8 (reads on to the end, whatever fstat said). */
+/**
+ * The whole content of an open regular file as UTF-8, usually in one read: a short read of a
+ * regular file is its end, so a file that is not growing needs no second read to find it.
+ */
 function readAll(fd: number): string {
   let len = 0;
   for (;;) {
     if (len === scratch.length) scratch = Buffer.concat([scratch, Buffer.allocUnsafe(scratch.length)]);
-    const n = readSync(fd, scratch, len, scratch.length - len, null);
-    if (n === 0) return scratch.toString('utf8', 0, len);
+    const want = scratch.length - len;
+    const n = readSync(fd, scratch, len, want, null);
     len += n;
+    if (n < want) return scratch.toString('utf8', 0, len);
   }
 }
 
