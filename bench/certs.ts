@@ -1,15 +1,28 @@
-// Certificate benchmark: the certificates of 1,000 services (2,000 leaves) through reconcilePki,
-// a second reconcile with nothing to change, and the same leaf work through the openssl CLI and
-// through Node's native crypto (the floor).
+// Certificate benchmark: the certificates of 1,000 services (2,000 leaves) through reconcilePki as
+// the podmesh command runs it (the built engine in dist/, workers from dist/pki-worker.mjs), a
+// second reconcile with nothing to change, where the time goes (issuing in memory on one thread
+// and on worker threads; writing), the cost of fsync per file, and the same leaf work through the
+// openssl CLI and through Node's native crypto (the floor). Prints one JSON line.
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { reconcilePki, type AuthoritySpec, type CertBinding } from '../src/state/pki/index.ts';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+// @ts-expect-error: a plain JavaScript module without types
+import { build, isStale } from '../scripts/build.mjs';
+import type { AuthoritySpec, CertBinding } from '../src/state/pki/index.ts';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+if ((isStale as () => boolean)()) await (build as () => Promise<unknown>)();
+const chunk = readdirSync(join(repo, 'dist')).find((n) => /^pki-[A-Z0-9]+\.mjs$/.test(n));
+if (!chunk) throw new Error('dist/ holds no pki chunk: run node scripts/build.mjs');
+const pki = (await import(pathToFileURL(join(repo, 'dist', chunk)).href)) as typeof import('../src/state/pki/index.ts');
 
 const SERVICES = 1000;
 const OPENSSL_SAMPLE = 100;
+const FSYNC_SAMPLE = 1000;
 const authority: AuthoritySpec = { rootCommonName: 'bench-ca', rootLifetimeDays: 3650, clientCaCommonName: 'bench.local', clientCaLifetimeDays: 1825, keyType: 'ecdsa-p256' };
 const bindings: CertBinding[] = [];
 for (let i = 0; i < SERVICES; i++) {
@@ -18,20 +31,70 @@ for (let i = 0; i < SERVICES; i++) {
   for (const kind of ['server', 'client'] as const) bindings.push({ service: `svc-${i}`, kind, commonName: dns, dnsNames: [dns], ipAddresses: [ip], keyType: 'ecdsa-p256', lifetimeDays: 365 });
 }
 
+/** CPU time of this process (every thread) since `from`, in ms. */
+const cpuMs = (from: NodeJS.CpuUsage): number => {
+  const u = process.cpuUsage(from);
+  return (u.user + u.system) / 1000;
+};
+
 const dir = mkdtempSync(join(tmpdir(), 'podmesh-bench-certs-'));
 try {
   const state = join(dir, 'bench');
   const now = new Date();
+  // The whole run as synth runs it (auto: worker threads for 2,000 leaves on more than one core).
   let t = performance.now();
-  await reconcilePki({ stateDir: state, authority, bindings, now });
+  let cpu = process.cpuUsage();
+  await pki.reconcilePki({ stateDir: state, authority, bindings, now });
   const issueMs = performance.now() - t;
+  const issueCpuMs = cpuMs(cpu);
   t = performance.now();
-  await reconcilePki({ stateDir: state, authority, bindings, now });
+  cpu = process.cpuUsage();
+  await pki.reconcilePki({ stateDir: state, authority, bindings, now });
   const noopMs = performance.now() - t;
+  const noopCpuMs = cpuMs(cpu);
+
+  // Where the first run goes: issuing in memory (plan), on one thread and on the workers, then writing.
+  const input = { stateDir: join(dir, 'split'), authority, bindings };
+  // The dist engine's own default key source (the engine generates its keys natively, on any thread).
+  const ctx = { now, keys: pki.webCryptoKeySource, random: { bytes: (n: number) => randomBytes(n) } };
+  t = performance.now();
+  await pki.planPki(input, ctx, false, { issueMode: 'serial' });
+  const planSerialMs = performance.now() - t;
+  t = performance.now();
+  const plan = await pki.planPki(input, ctx, false, { issueMode: 'parallel' });
+  const planParallelMs = performance.now() - t;
+  t = performance.now();
+  await pki.applyPkiPlan(plan);
+  const writeMs = performance.now() - t;
+  const files = plan.result.files.length;
+
+  // fsync's share of an atomic write (temp file, write, chmod, fsync, close, rename), 8 at a time as apply writes.
+  const writeFiles = async (sync: boolean): Promise<number> => {
+    const d = join(dir, `fsync-${sync}`);
+    mkdirSync(d);
+    let next = 0;
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < FSYNC_SAMPLE) {
+          const p = join(d, `f${next++}`);
+          const fh = await open(`${p}.tmp`, 'wx', 0o600);
+          await fh.writeFile(randomBytes(350).toString('hex'));
+          await fh.chmod(0o600);
+          if (sync) await fh.sync();
+          await fh.close();
+          await rename(`${p}.tmp`, p);
+        }
+      }),
+    );
+    return (performance.now() - start) / FSYNC_SAMPLE;
+  };
+  const fsyncFileMs = await writeFiles(true);
+  const noFsyncFileMs = await writeFiles(false);
 
   // openssl: per leaf a P-256 key and a CA-signed certificate with the same extensions.
   const o = join(dir, 'openssl');
-  execFileSync('mkdir', ['-p', o]);
+  mkdirSync(o);
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: o, stdio: 'pipe' });
   run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=bench-ca', '-days', '3650');
   t = performance.now();
@@ -52,7 +115,25 @@ try {
     sign('sha256', tbs, ca.privateKey);
   }
   const nativeMs = performance.now() - t;
-  process.stdout.write(`${JSON.stringify({ leaves: bindings.length, issueMs, noopMs, opensslMs, opensslSample: OPENSSL_SAMPLE, nativeMs })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({
+      leaves: bindings.length,
+      cores: availableParallelism(),
+      issueMs,
+      issueCpuMs,
+      noopMs,
+      noopCpuMs,
+      planSerialMs,
+      planParallelMs,
+      writeMs,
+      files,
+      fsyncFileMs,
+      noFsyncFileMs,
+      opensslMs,
+      opensslSample: OPENSSL_SAMPLE,
+      nativeMs,
+    })}\n`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -39,7 +39,8 @@ export async function build() {
   rmSync(staging, { recursive: true, force: true });
   const result = await esbuild({
     absWorkingDir: root,
-    entryPoints: { index: 'src/index.ts', cli: 'src/cli/main.ts' },
+    // pki-worker: the certificate engine's issuing worker threads load it beside the bundles (src/state/pki/pool.ts).
+    entryPoints: { index: 'src/index.ts', cli: 'src/cli/main.ts', 'pki-worker': 'src/state/pki/issue-worker.ts' },
     bundle: true,
     splitting: true,
     format: 'esm',

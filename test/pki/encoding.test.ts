@@ -1,10 +1,14 @@
 // The reading side and the keys: IP/DNS forms, names and SANs as Node reads them, key types, key/certificate matching, X.509 times, injected key sources.
 import { PKCS8_LABEL } from '../../src/state/pki/keys.ts';
-import { generateKeyPairSync, KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, KeyObject } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate } from '@peculiar/asn1-x509';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseCertificate } from '../../src/state/pki/certificate.ts';
-import { createRootCa } from '../../src/state/pki/issue.ts';
-import { keyTypeOf, leafKeyOf, privateKeyMatchesCertificate } from '../../src/state/pki/keys.ts';
+import { createClientCa, createRootCa, issueLeaf, LEAF_EKU, LEAF_USAGE, nameOf, sanDnsNames, signingCa, subjectAltName, validityAt } from '../../src/state/pki/issue.ts';
+import { keyTypeOf, leafKeyOf, privateKeyMatchesCertificate, SIGNATURE, signingKeyOf } from '../../src/state/pki/keys.ts';
+import type { RandomSource } from '../../src/state/random.ts';
+import { x509 } from './peculiar.ts';
 import { canonicalIp, isSanDnsName } from '../../src/state/pki/names.ts';
 import { reconcilePki, webCryptoKeySource, type KeySource, type KeyType } from '../../src/state/pki/index.ts';
 import { AUTHORITY, binding, pemCerts, readState, tempState, x509Text } from './helpers.ts';
@@ -173,5 +177,78 @@ describe('injected key source', () => {
       t.cleanup();
     }
     expect(asked.sort()).toEqual(['ecdsa-p256', 'ecdsa-p256', 'ecdsa-p256', 'rsa-2048']);
+  });
+});
+
+describe('encoding', () => {
+  // The reference: the certificate @peculiar/x509's generator made before the engine encoded with
+  // @peculiar/asn1-x509 itself (same subject, issuer, serial, validity, key and extensions).
+  async function reference(p: {
+    serial: string;
+    subject: string;
+    issuer: { name: x509.Name; key: KeyObject; keyId: string; keyType: KeyType } | undefined;
+    key: { publicKey: KeyObject; privateKey: KeyObject };
+    keyType: KeyType;
+    lifetimeDays: number;
+    extensions: x509.Extension[];
+  }): Promise<x509.X509Certificate> {
+    const { notBefore, notAfter } = validityAt(NOW, p.lifetimeDays);
+    const spki = p.key.publicKey.export({ type: 'spki', format: 'der' });
+    const extensions = [...p.extensions, await x509.SubjectKeyIdentifierExtension.create(spki)];
+    if (p.issuer) extensions.push(new x509.AuthorityKeyIdentifierExtension(p.issuer.keyId));
+    const signer = p.issuer?.key ?? p.key.privateKey;
+    const signerType = p.issuer?.keyType ?? p.keyType;
+    return x509.X509CertificateGenerator.create({
+      serialNumber: p.serial,
+      subject: nameOf(p.subject, ORG),
+      issuer: p.issuer ? p.issuer.name : nameOf(p.subject, ORG),
+      notBefore,
+      notAfter,
+      publicKey: spki,
+      signingKey: await signingKeyOf(signer, signerType),
+      signingAlgorithm: SIGNATURE[signerType],
+      extensions,
+    });
+  }
+  const NOW = new Date('2026-03-01T00:00:00Z');
+  const ORG = 'Acme, Inc. + "R&D" été';
+  const tbsHex = (der: ArrayBuffer | Buffer): string => Buffer.from(AsnConvert.parse(der, Certificate).tbsCertificateRaw as ArrayBuffer).toString('hex');
+  const fixedKeys = (pair: { publicKey: KeyObject; privateKey: KeyObject }, keyType: KeyType): KeySource => ({
+    generate: async () => {
+      const algorithm = keyType === 'ecdsa-p256' ? { name: 'ECDSA', namedCurve: 'P-256' } : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+      return {
+        privateKey: await globalThis.crypto.subtle.importKey('pkcs8', pair.privateKey.export({ type: 'pkcs8', format: 'der' }), algorithm, true, ['sign']),
+        publicKey: await globalThis.crypto.subtle.importKey('spki', pair.publicKey.export({ type: 'spki', format: 'der' }), algorithm, true, ['verify']),
+      };
+    },
+  });
+  const bytesOf = (hex: string): RandomSource => ({ bytes: (n) => Buffer.from(hex.padStart(n * 2, '0'), 'hex') });
+
+  it.each(['ecdsa-p256', 'rsa-2048'] as const)('encodes %s certificates exactly as @peculiar/x509 did (root, client CA, leaf)', async (keyType) => {
+    const gen = (): { publicKey: KeyObject; privateKey: KeyObject } =>
+      keyType === 'ecdsa-p256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const [rootKey, clientKey, leafKey] = [gen(), gen(), gen()];
+    const spec = { ...AUTHORITY, keyType, organization: ORG };
+    // A serial whose first byte has its top bit set (encoded with a leading zero byte), and a short one.
+    const root = await createRootCa(spec, fixedKeys(rootKey, keyType), NOW, bytesOf('009f0102030405060708090a0b0c0d0e'));
+    expect(root.cert.serial).toBe('9f0102030405060708090a0b0c0d0e');
+    const rootCa = signingCa(parseCertificate(root.certPem), root.certPem, rootKey.privateKey);
+    const client = await createClientCa(spec, rootCa, fixedKeys(clientKey, keyType), NOW, bytesOf('0a0b0c'));
+    const req = { ...binding('auth', 'server', { ipAddresses: ['10.90.0.21', 'FD00:0:0::21', '::ffff:10.0.0.1'], dnsNames: ['auth.ashchan.local', 'auth', '*.auth.ashchan.local'], keyType }), organization: ORG };
+    const leaf = await issueLeaf(req, rootCa, fixedKeys(leafKey, keyType), NOW, bytesOf('7f'));
+    const rootIssuer = { name: rootCa.name, key: rootKey.privateKey, keyId: rootCa.spec.keyId, keyType };
+    const want = {
+      root: await reference({ serial: '9f0102030405060708090a0b0c0d0e', subject: spec.rootCommonName, issuer: undefined, key: rootKey, keyType, lifetimeDays: spec.rootLifetimeDays, extensions: [new x509.BasicConstraintsExtension(true, 1, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)] }),
+      client: await reference({ serial: '0a0b0c', subject: spec.clientCaCommonName, issuer: rootIssuer, key: clientKey, keyType, lifetimeDays: spec.clientCaLifetimeDays, extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)] }),
+      leaf: await reference({ serial: '7f', subject: req.commonName, issuer: rootIssuer, key: leafKey, keyType, lifetimeDays: 365, extensions: [new x509.BasicConstraintsExtension(false, undefined, true), LEAF_USAGE[keyType], LEAF_EKU, subjectAltName(sanDnsNames(req), req.ipAddresses)] }),
+    };
+    // THEN the signed bytes are identical (signatures differ: ECDSA is randomized), the signatures verify
+    const got = { root, client, leaf };
+    for (const k of ['root', 'client', 'leaf'] as const) {
+      const mine = parseCertificate(got[k].certPem);
+      expect(tbsHex(mine.x509.raw), k).toBe(tbsHex(want[k].rawData));
+      expect(mine.x509.verify(createPublicKey(rootKey.privateKey)), k).toBe(true);
+      expect(got[k].certPem).toBe(mine.pem);
+    }
   });
 });

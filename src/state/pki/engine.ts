@@ -9,15 +9,15 @@ import { checkCas, settleCas } from './engine/cas.ts';
 import { settleCrls } from './engine/crls.ts';
 import { desiredFiles } from './engine/files.ts';
 import { readInventory, recordOutcome, revokeSerials, type Revocation } from './engine/inventory.ts';
-import { decideLeaves, issueLeaves, type Forced } from './engine/leaves.ts';
+import { decideLeaves, issueLeaves, type Forced, type IssueMode } from './engine/leaves.ts';
 import { loadExternalCa } from './external-ca.ts';
 import { issuerOf } from './inventory.ts';
 import { validityAt, type LeafRequest } from './issue.ts';
 import { applyChanges, PKI_PATHS, planChanges, type ChangePlan, type PkiSnapshot } from './store.ts';
 import type { AuthoritySpec, CertKind, CertPlan, KeySource, PkiResult } from './types.ts';
-import { parseVerified, serializeVerified, VERIFIED_FILE, VERIFIED_MODE } from './verified.ts';
+import { parseVerified, serializeVerified, unchangedCache, VERIFIED_FILE, VERIFIED_MODE } from './verified.ts';
 
-export { certKeyType, lifetimeDays, renewAt, RENEW_AT, type Forced } from './engine/leaves.ts';
+export { certKeyType, lifetimeDays, PARALLEL_THRESHOLD, renewAt, RENEW_AT, type Forced, type IssueMode } from './engine/leaves.ts';
 export type { Revocation } from './engine/inventory.ts';
 
 /** Everything one engine run needs; the caller has validated requests and read the snapshot. */
@@ -45,6 +45,16 @@ export interface EngineInput {
   readonly random?: RandomSource;
   /** Decide without writing. */
   readonly dryRun: boolean;
+  /**
+   * Leaves on worker threads or in the main thread (see IssueMode).
+   * @default 'auto'
+   */
+  readonly issueMode?: IssueMode;
+  /**
+   * Worker threads of a parallel run.
+   * @default os.availableParallelism()
+   */
+  readonly workers?: number;
 }
 
 /** A decided PKI run: the file operations, the cache text and the result; new material is held in the operations. */
@@ -82,7 +92,14 @@ export async function planEngine(input: EngineInput): Promise<PkiPlan> {
   const entries = revokeSerials(inventory, input.revocations, snapshot, verified, now);
   const revoked = new Map([...entries.values()].filter((e) => e.status === 'revoked').map((e) => [e.serial, e]));
   const decided = decideLeaves(input.requests, { snapshot, verified, caFor, revoked, forced: input.forced, now, external }, warnings);
-  const issued = await issueLeaves(decided, caFor, { keys, random, now, dryRun });
+  const issued = await issueLeaves(decided, caFor, {
+    keys,
+    random,
+    now,
+    dryRun,
+    ...(input.issueMode ? { mode: input.issueMode } : {}),
+    ...(input.workers ? { workers: input.workers } : {}),
+  });
   recordOutcome(entries, decided, issued, input.prune, dryRun);
   const crlFile = snapshot.files.get(PKI_PATHS.crl);
   const crls = await settleCrls(cas, entries, crlFile?.text, inventory, now);
@@ -90,7 +107,8 @@ export async function planEngine(input: EngineInput): Promise<PkiPlan> {
   const want = desiredFiles({ snapshot, cas, caFor, decided, issued, inventory: finalInventory, crlPem: crls.pem, external, verified, prune: input.prune, dryRun });
   const wantedServices = new Set(decided.map((d) => d.req.service));
   const changes = planChanges(snapshot, { files: want.files, prune: input.prune ? wantedServices : undefined });
-  const verifiedText = serializeVerified(want.verified);
+  // Unchanged cache (the same entries as read): its text is what is on disk.
+  const verifiedText = snapshot.verified?.text !== undefined && unchangedCache(verified, want.verified) ? snapshot.verified.text : serializeVerified(want.verified);
   const certificates: CertPlan[] = decided.map(({ req, existing, decision }, i) => {
     const cert = decision.action === 'keep' ? existing.cert : issued[i]?.cert;
     const planned = { serial: cert?.serial ?? '', notAfter: cert?.notAfter ?? validityAt(now, req.lifetimeDays).notAfter };

@@ -32,6 +32,6 @@ export {
   type StatusRow,
 } from './status.ts';
 export { webCryptoKeySource } from './keys.ts';
-export { RENEW_AT } from './engine.ts';
+export { PARALLEL_THRESHOLD, RENEW_AT, type IssueMode } from './engine.ts';
 export { KIND_FILES, MODE, PKI_PATHS, SERVICE_CA_FILE, SERVICE_CRL_FILE } from './store.ts';
 export { CRL_VALIDITY_DAYS, splitCrlPem } from './crl.ts';

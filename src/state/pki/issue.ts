@@ -1,8 +1,14 @@
-// Issues certificates in memory with @peculiar/x509: the root CA, the client CA and service leaves, with the seed's properties.
-import { createPublicKey, KeyObject, type webcrypto } from 'node:crypto';
+// Issues certificates in memory: the root CA, the client CA and service leaves, with the seed's
+// properties. Contents are decided first (tbsSpec: serial, validity, names), then encoded and
+// signed (tbs.ts: @peculiar/asn1-x509 and Node's sign), in the main thread or in workers (pool.ts).
+// @peculiar/x509 reads CA certificates and builds CSRs (external.ts).
+import { createPrivateKey, createPublicKey, KeyObject, type webcrypto } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import type { ParsedCertificate } from './certificate.ts';
-import { keyTypeOf, leafKeyOf, SIGNATURE, signingKeyOf } from './keys.ts';
+import { keyMaterial, keyTypeOf, signingKeyOf, type KeyMaterial } from './keys.ts';
 import { canonicalIp } from './names.ts';
+import { buildCertificate, keyIdentifier, pemOf, type CertProfile, type IssuerSpec, type TbsSpec } from './tbs.ts';
 import type { AuthoritySpec, CertBinding, KeySource, KeyType } from './types.ts';
 import { x509 } from './x509.ts';
 import { nodeRandom, type RandomSource } from '../random.ts';
@@ -15,17 +21,36 @@ export const CLOCK_SKEW_MS = 5 * 60_000;
 /** A certificate and its private key as written to the state folder. */
 export interface IssuedCert {
   /**
-   * What the engine records of a new certificate, as @peculiar/x509 read it back while creating it
-   * (reading it again natively costs ~0.8 ms while keys are being generated on other threads).
+   * What the engine records of a new certificate, from what it was built of (not read back: the
+   * encoder writes exactly these; test/pki/parallel.test.ts compares them with Node's reading).
    */
-  readonly cert: Pick<ParsedCertificate, 'serial' | 'notBefore' | 'notAfter'>;
+  readonly cert: CertFacts;
   /** The certificate alone, PEM. */
   readonly certPem: string;
   /** PKCS#8 PEM. */
   readonly keyPem: string;
 }
 
-/** What signing with a CA needs in WebCrypto terms; prepared once per CA, on its first signature. */
+/** The fields of a certificate the engine decides on and caches (ParsedCertificate without the native object). */
+export type CertFacts = Omit<ParsedCertificate, 'x509'>;
+
+/** The facts of a certificate built from `spec`, whose own PEM is `pem`; equal to what parseCertificate reads from it. */
+export function factsOf(spec: TbsSpec, pem: string): CertFacts {
+  return {
+    pem,
+    serial: spec.serial,
+    commonName: spec.commonName,
+    organization: spec.organization,
+    notBefore: new Date(spec.notBefore),
+    notAfter: new Date(spec.notAfter),
+    isCa: spec.profile !== 'leaf',
+    dnsNames: spec.dnsNames,
+    ipAddresses: spec.ipAddresses.map(canonicalIp),
+    keyType: spec.keyType,
+  };
+}
+
+/** What signing a CRL with a CA needs in WebCrypto terms; prepared once per CA, on its first CRL. */
 export interface CaSigner {
   /** The CA's private key, imported for SHA-256 signatures. */
   readonly key: webcrypto.CryptoKey;
@@ -51,8 +76,10 @@ export interface SigningCa {
   readonly subject: Uint8Array;
   /** Its public key as @peculiar/x509 holds it, to verify CRLs. */
   readonly publicKeyInfo: x509.PublicKey;
-  /** The WebCrypto key and key identifier, prepared on first use and then reused. */
+  /** The WebCrypto key and key identifier (CRLs), prepared on first use and then reused. */
   readonly signer: () => Promise<CaSigner>;
+  /** The issuer as certificate encoding needs it (name DER, key identifier, key type). */
+  readonly spec: IssuerSpec;
 }
 
 /** What a leaf certificate contains: the binding plus the subject's organization. */
@@ -70,7 +97,9 @@ export function signingCa(cert: ParsedCertificate, certPem: string, key: KeyObje
   const keyType = keyTypeOf(key);
   if (!keyType) throw new Error('unsupported CA key type');
   const full = new x509.X509Certificate(new Uint8Array(cert.x509.raw));
-  const ski = full.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+  // The AKI of what it signs: its SKI, or (a CA without one) the RFC 5280 hash of its key.
+  const keyId = full.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId ?? keyIdentifier(AsnConvert.parse(full.publicKey.rawData, SubjectPublicKeyInfo));
+  const subject = new Uint8Array(full.subjectName.toArrayBuffer());
   let prepared: Promise<CaSigner> | undefined;
   return {
     cert,
@@ -79,13 +108,10 @@ export function signingCa(cert: ParsedCertificate, certPem: string, key: KeyObje
     publicKey: createPublicKey(key),
     keyType,
     name: full.subjectName,
-    subject: new Uint8Array(full.subjectName.toArrayBuffer()),
+    subject,
     publicKeyInfo: full.publicKey,
-    signer: () =>
-      (prepared ??= (async () => ({
-        key: await signingKeyOf(key, keyType),
-        keyId: ski ?? Buffer.from(await full.publicKey.getKeyIdentifier()).toString('hex'),
-      }))()),
+    signer: () => (prepared ??= (async () => ({ key: await signingKeyOf(key, keyType), keyId }))()),
+    spec: { nameDer: subject, keyId, keyType },
   };
 }
 
@@ -121,85 +147,60 @@ export function nameOf(commonName: string, organization?: string): x509.Name {
   return new x509.Name(organization ? [{ O: [{ utf8String: organization }] }, ...rdns] : rdns);
 }
 
-async function issue(params: {
-  subject: x509.Name;
-  keyType: KeyType;
-  keys: KeySource;
-  /** Undefined for the self-signed root. */
-  issuer: SigningCa | undefined;
-  lifetimeDays: number;
-  now: Date;
-  extensions: readonly x509.Extension[];
-  random: RandomSource;
-}): Promise<IssuedCert> {
-  const { issuer, keyType } = params;
-  // Serial and key are requested before the first await: concurrent issues draw in call order, so
-  // injected sources give every certificate the same serial and key on every run.
-  const serialNumber = randomSerial(params.random);
-  const leaf = leafKeyOf(await params.keys.generate(keyType), keyType);
-  const { notBefore, notAfter } = validityAt(params.now, params.lifetimeDays);
-  // Exported once: the generator and the SKI would each export the CryptoKey again.
-  const spki = await globalThis.crypto.subtle.exportKey('spki', leaf.pair.publicKey);
-  const extensions = [...params.extensions, await x509.SubjectKeyIdentifierExtension.create(spki)];
-  let signingKey: webcrypto.CryptoKey;
-  if (issuer) {
-    const signer = await issuer.signer();
-    extensions.push(new x509.AuthorityKeyIdentifierExtension(signer.keyId));
-    signingKey = signer.key;
-  } else {
-    // The root signs itself; importing through Node fixes SHA-256 whatever hash the key source chose.
-    signingKey = await signingKeyOf(KeyObject.from(leaf.pair.privateKey), keyType);
-  }
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber,
-    subject: params.subject,
-    issuer: issuer ? issuer.name : params.subject,
-    notBefore,
-    notAfter,
-    publicKey: spki,
-    signingKey,
-    signingAlgorithm: SIGNATURE[issuer ? issuer.keyType : keyType],
-    extensions,
-  });
+/** The self-signed root's, the client CA's or a leaf's contents, decided now: serial, validity, names. */
+export function tbsSpec(
+  profile: CertProfile,
+  subject: { readonly commonName: string; readonly organization?: string | undefined; readonly keyType: KeyType },
+  lifetimeDays: number,
+  now: Date,
+  serial: string,
+  san: { readonly dnsNames: readonly string[]; readonly ipAddresses: readonly string[] } = { dnsNames: [], ipAddresses: [] },
+): TbsSpec {
+  const { notBefore, notAfter } = validityAt(now, lifetimeDays);
   return {
-    cert: { serial: cert.serialNumber, notBefore: cert.notBefore, notAfter: cert.notAfter },
-    // The same text OpenSSL writes: 64-character lines and a final newline.
-    certPem: `${cert.toString('pem')}\n`,
-    keyPem: leaf.pem,
+    profile,
+    serial,
+    notBefore: notBefore.getTime(),
+    notAfter: notAfter.getTime(),
+    commonName: subject.commonName,
+    ...(subject.organization === undefined ? {} : { organization: subject.organization }),
+    keyType: subject.keyType,
+    dnsNames: san.dnsNames,
+    ipAddresses: san.ipAddresses,
   };
 }
 
-const CA_USAGE = x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign;
+/** The spec of a leaf: CN, SAN = CN + DNS names, IPs. */
+export function leafSpec(req: LeafRequest, now: Date, serial: string): TbsSpec {
+  return tbsSpec('leaf', req, req.lifetimeDays, now, serial, { dnsNames: sanDnsNames(req), ipAddresses: req.ipAddresses });
+}
+
+/** A certificate for `spec` and the key `key`, signed by `issuer` (self-signed when undefined: `key` must then be given privately). */
+export function issueWith(spec: TbsSpec, key: KeyMaterial, issuer: { readonly spec: IssuerSpec; readonly key: KeyObject } | undefined): IssuedCert {
+  const signingKey = issuer ? issuer.key : createPrivateKey(key.keyPem);
+  const certPem = pemOf(buildCertificate(spec, key.spkiDer, issuer?.spec, signingKey), 'CERTIFICATE');
+  return { cert: factsOf(spec, certPem), certPem, keyPem: key.keyPem };
+}
+
+async function issue(profile: CertProfile, spec: (serial: string) => TbsSpec, issuer: SigningCa | undefined, keys: KeySource, random: RandomSource): Promise<IssuedCert> {
+  // The serial is drawn before the key is requested: callers draw in a fixed order.
+  const s = spec(randomSerial(random));
+  if (s.profile !== profile) throw new Error(`internal: ${s.profile} spec for a ${profile}`);
+  return issueWith(s, await keyMaterial(keys, s.keyType), issuer && { spec: issuer.spec, key: issuer.key });
+}
 
 /** The self-signed root: CA:TRUE pathlen:1 (room for the client CA), keyCertSign + cRLSign, SKI. */
 export function createRootCa(spec: AuthoritySpec, keys: KeySource, now: Date, random: RandomSource = nodeRandom): Promise<IssuedCert> {
-  return issue({
-    subject: nameOf(spec.rootCommonName, spec.organization),
-    keyType: spec.keyType,
-    keys,
-    issuer: undefined,
-    lifetimeDays: spec.rootLifetimeDays,
-    now,
-    random,
-    extensions: [new x509.BasicConstraintsExtension(true, 1, true), new x509.KeyUsagesExtension(CA_USAGE, true)],
-  });
+  const subject = { commonName: spec.rootCommonName, organization: spec.organization, keyType: spec.keyType };
+  return issue('root', (serial) => tbsSpec('root', subject, spec.rootLifetimeDays, now, serial), undefined, keys, random);
 }
 
 /** The client CA, signed by the root: CA:TRUE pathlen:0, keyCertSign + cRLSign, SKI + AKI. */
 export function createClientCa(spec: AuthoritySpec, root: SigningCa, keys: KeySource, now: Date, random: RandomSource = nodeRandom): Promise<IssuedCert> {
-  return issue({
-    subject: nameOf(spec.clientCaCommonName, spec.organization),
-    keyType: spec.keyType,
-    keys,
-    issuer: root,
-    lifetimeDays: spec.clientCaLifetimeDays,
-    now,
-    random,
-    extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(CA_USAGE, true)],
-  });
+  const subject = { commonName: spec.clientCaCommonName, organization: spec.organization, keyType: spec.keyType };
+  return issue('client-ca', (serial) => tbsSpec('client-ca', subject, spec.clientCaLifetimeDays, now, serial), root, keys, random);
 }
 
-const LEAF_CONSTRAINTS = new x509.BasicConstraintsExtension(false, undefined, true);
 export const LEAF_EKU = new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]);
 export const LEAF_USAGE: Readonly<Record<KeyType, x509.KeyUsagesExtension>> = {
   // RFC 5480 / RFC 8813: keyEncipherment is meaningless (and forbidden) for EC keys.
@@ -221,14 +222,5 @@ export function subjectAltName(dnsNames: readonly string[], ipAddresses: readonl
  * SAN = CN, DNS names, IPs; SKI + AKI.
  */
 export function issueLeaf(req: LeafRequest, issuer: SigningCa, keys: KeySource, now: Date, random: RandomSource = nodeRandom): Promise<IssuedCert> {
-  return issue({
-    subject: nameOf(req.commonName, req.organization),
-    keyType: req.keyType,
-    keys,
-    issuer,
-    lifetimeDays: req.lifetimeDays,
-    now,
-    random,
-    extensions: [LEAF_CONSTRAINTS, LEAF_USAGE[req.keyType], LEAF_EKU, subjectAltName(sanDnsNames(req), req.ipAddresses)],
-  });
+  return issue('leaf', (serial) => leafSpec(req, now, serial), issuer, keys, random);
 }

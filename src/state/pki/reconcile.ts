@@ -3,8 +3,8 @@ import { basename, resolve } from 'node:path';
 import { PodmeshError } from '../../../constructs/core/errors.ts';
 import { atomicWriter } from '../../io/atomic.ts';
 import type { Reconciler, StateContext } from '../reconciler.ts';
-import { nodeRandom } from '../random.ts';
-import { applyPkiPlan, planEngine, type PkiPlan } from './engine.ts';
+import { nodeRandom, type RandomSource } from '../random.ts';
+import { applyPkiPlan, planEngine, type IssueMode, type PkiPlan } from './engine.ts';
 import { webCryptoKeySource } from './keys.ts';
 import { readPkiSnapshot } from './store.ts';
 import type { AuthoritySpec, CertBinding, KeySource, PkiResult } from './types.ts';
@@ -34,6 +34,22 @@ export interface ReconcileOptions extends PkiInput {
    * @default - WebCrypto ({@link webCryptoKeySource})
    */
   readonly keys?: KeySource;
+  /**
+   * Random bytes (certificate serials); tests inject a seeded source.
+   * @default - Node's CSPRNG
+   */
+  readonly random?: RandomSource;
+  /**
+   * New leaves on worker threads (`parallel`), in the main thread (`serial`), or worker threads
+   * from PARALLEL_THRESHOLD (1,000) new leaves on with the default key source (`auto`).
+   * @default 'auto'
+   */
+  readonly issueMode?: IssueMode;
+  /**
+   * Worker threads of a parallel run.
+   * @default os.availableParallelism()
+   */
+  readonly workers?: number;
 }
 
 /**
@@ -43,7 +59,7 @@ export interface ReconcileOptions extends PkiInput {
  * that are missing, changed or half-way to expiry. New keys and certificates are held in the plan.
  * @throws PodmeshError for invalid bindings or unusable CA/inventory files.
  */
-export async function planPki(input: PkiInput, ctx: StateContext, dryRun = false): Promise<PkiPlan> {
+export async function planPki(input: PkiInput, ctx: StateContext, dryRun = false, issuing: { issueMode?: IssueMode; workers?: number } = {}): Promise<PkiPlan> {
   const stack = basename(resolve(input.stateDir));
   const issues = [...validateAuthority(stack, input.authority), ...validateBindings(stack, input.bindings)];
   if (issues.length > 0) throw new PodmeshError(issues);
@@ -59,6 +75,7 @@ export async function planPki(input: PkiInput, ctx: StateContext, dryRun = false
     keys: ctx.keys,
     random: ctx.random,
     dryRun,
+    ...issuing,
   });
 }
 
@@ -73,7 +90,8 @@ export const pkiReconciler: Reconciler<PkiInput, PkiPlan, PkiResult> = {
  * @throws PodmeshError (having written nothing) for invalid bindings or unusable CA/inventory files.
  */
 export async function reconcilePki(options: ReconcileOptions): Promise<PkiResult> {
-  const ctx = { now: options.now, keys: options.keys ?? webCryptoKeySource, random: nodeRandom };
-  const plan = await planPki(options, ctx, options.dryRun ?? false);
+  const ctx = { now: options.now, keys: options.keys ?? webCryptoKeySource, random: options.random ?? nodeRandom };
+  const issuing = { ...(options.issueMode ? { issueMode: options.issueMode } : {}), ...(options.workers ? { workers: options.workers } : {}) };
+  const plan = await planPki(options, ctx, options.dryRun ?? false, issuing);
   return options.dryRun ? plan.result : applyPkiPlan(plan, atomicWriter);
 }

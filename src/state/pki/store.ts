@@ -8,7 +8,7 @@
 // is either old or new, and the next reconcile repairs any key/certificate pair that no longer
 // matches by reissuing it.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWriter, dirMode, type StateWriter } from '../../io/atomic.ts';
@@ -80,6 +80,24 @@ export interface PkiSnapshot {
 
 const errCode = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? String(e);
 
+/** One read buffer for every file of a snapshot (reads are synchronous): no allocation per file. */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * The whole content of an open regular file as UTF-8, usually in one read: a short read of a
+ * regular file is its end, so a file that is not growing needs no second read to find it.
+ */
+function readAll(fd: number): string {
+  let len = 0;
+  for (;;) {
+    if (len === scratch.length) scratch = Buffer.concat([scratch, Buffer.allocUnsafe(scratch.length)]);
+    const want = scratch.length - len;
+    const n = readSync(fd, scratch, len, want, null);
+    len += n;
+    if (n < want) return scratch.toString('utf8', 0, len);
+  }
+}
+
 // Synchronous on purpose: thousands of small files read far faster without a thread-pool round trip each.
 function readOne(abs: string): FileSnapshot | undefined {
   let fd: number;
@@ -95,12 +113,24 @@ function readOne(abs: string): FileSnapshot | undefined {
     if (st.isDirectory()) return { text: undefined, mode, error: 'EISDIR' };
     if (!st.isFile()) return { text: undefined, mode, error: 'not a regular file' };
     try {
-      return { text: readFileSync(fd, 'utf8'), mode, error: undefined };
+      return { text: readAll(fd), mode, error: undefined };
     } catch (e) {
       return { text: undefined, mode, error: errCode(e) };
     }
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Names in a service folder that may be managed files: only those are opened (a no-change run
+ * would otherwise fail to open every absent kind's pair, 2 of 8 names per service at least).
+ */
+function presentNames(abs: string): ReadonlySet<string> | undefined {
+  try {
+    return new Set(readdirSync(abs));
+  } catch {
+    return undefined; // unreadable: every name is tried, and reading says why
   }
 }
 
@@ -131,7 +161,10 @@ export async function readPkiSnapshot(stateDir: string): Promise<PkiSnapshot> {
     PKI_PATHS.crl,
     PKI_PATHS.inventory,
     PKI_PATHS.externalCa,
-    ...services.flatMap((s) => SERVICE_FILE_NAMES.map((f) => servicePath(s, f))),
+    ...services.flatMap((s) => {
+      const present = presentNames(join(stateDir, servicePath(s)));
+      return SERVICE_FILE_NAMES.filter((f) => present === undefined || present.has(f)).map((f) => servicePath(s, f));
+    }),
   ];
   for (const p of paths) {
     const f = readOne(join(stateDir, p));
@@ -208,19 +241,25 @@ export function planChanges(snapshot: PkiSnapshot, desired: DesiredState): Chang
       changes.push({ path: dir, change: 'chmod' });
     }
   }
-  const writes = [...desired.files].sort(([a], [b]) => writeRank(a) - writeRank(b) || (a < b ? -1 : a > b ? 1 : 0));
-  for (const [path, want] of writes) {
+  // Only files that change are ordered (a run with nothing to change sorts nothing).
+  const writes: { path: string; want: DesiredFile; change: 'create' | 'update'; rank: number }[] = [];
+  const chmods: { path: string; mode: number }[] = [];
+  for (const [path, want] of desired.files) {
     const have = snapshot.files.get(path);
     if (have && have.text !== undefined && want.content !== null && have.text === want.content) {
-      if (have.mode !== want.mode) {
-        ops.push({ op: 'chmod', path, mode: want.mode });
-        changes.push({ path, change: 'chmod' });
-      }
+      if (have.mode !== want.mode) chmods.push({ path, mode: want.mode });
       continue;
     }
-    const change = have ? 'update' : 'create';
-    ops.push({ op: 'write', path, content: want.content, mode: want.mode, change, rank: writeRank(path) });
-    changes.push({ path, change });
+    writes.push({ path, want, change: have ? 'update' : 'create', rank: writeRank(path) });
+  }
+  const byPath = (a: { path: string }, b: { path: string }): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+  for (const c of chmods.sort((a, b) => writeRank(a.path) - writeRank(b.path) || byPath(a, b))) {
+    ops.push({ op: 'chmod', path: c.path, mode: c.mode });
+    changes.push({ path: c.path, change: 'chmod' });
+  }
+  for (const w of writes.sort((a, b) => a.rank - b.rank || byPath(a, b))) {
+    ops.push({ op: 'write', path: w.path, content: w.want.content, mode: w.want.mode, change: w.change, rank: w.rank });
+    changes.push({ path: w.path, change: w.change });
   }
   if (desired.prune) {
     for (const service of snapshot.services) {

@@ -79,11 +79,28 @@ export function parseVerified(text: string | undefined): Map<string, VerifiedEnt
   }
   const d = doc as { version?: unknown; entries?: unknown };
   if (d?.version !== 1 || typeof d.entries !== 'object' || d.entries === null) return out;
+  let dropped = false;
   for (const [k, v] of Object.entries(d.entries as Record<string, unknown>)) {
     const e = entryOf(v);
     if (e) out.set(k, e);
+    else dropped = true;
   }
+  if (!dropped) complete.add(out);
   return out;
+}
+
+/** Caches read whole (every stored entry valid): only those may be kept without writing them again. */
+const complete = new WeakSet<ReadonlyMap<string, VerifiedEntry>>();
+
+/**
+ * Whether `next` is exactly the cache `read` was parsed into: the same keys holding the very same
+ * entry objects, none dropped when reading. A run with nothing to change then need not serialize
+ * 2,000 entries to find the file unchanged.
+ */
+export function unchangedCache(read: ReadonlyMap<string, VerifiedEntry>, next: ReadonlyMap<string, VerifiedEntry>): boolean {
+  if (!complete.has(read) || read.size !== next.size) return false;
+  for (const [k, e] of next) if (read.get(k) !== e) return false;
+  return true;
 }
 
 /** Canonical text of the cache: sorted keys, fixed field order, so an unchanged cache is never rewritten. */
@@ -115,7 +132,7 @@ export function serializeVerified(entries: ReadonlyMap<string, VerifiedEntry>): 
  * that was just issued so); undefined when the file does not start with the certificate's own PEM
  * (a hand-edited file), which is then verified on every run.
  */
-export function verifiedEntry(cert: ParsedCertificate, certText: string, keyText: string, issuerHash: string): VerifiedEntry | undefined {
+export function verifiedEntry(cert: Omit<ParsedCertificate, 'x509'>, certText: string, keyText: string, issuerHash: string): VerifiedEntry | undefined {
   if (!certText.startsWith(cert.pem)) return undefined;
   return {
     cert: sha256(certText),

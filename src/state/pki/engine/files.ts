@@ -1,6 +1,5 @@
 // Engine phase 6: the files the PKI state must hold after the run (CAs, inventory, CRLs, each
 // service's certificates and keys) and the cache of facts established about them.
-import { parseCertificate } from '../certificate.ts';
 import type { ExternalCa } from '../external-ca.ts';
 import type { IssuedCert } from '../issue.ts';
 import { serializeInventory } from '../inventory.ts';
@@ -77,11 +76,23 @@ function serviceFiles(
   put(servicePath(req.service, names.cert), certFile, MODE.file);
   put(servicePath(req.service, names.key), keyPem, MODE.key);
   // A kept certificate passed decide(): its key matched and its issuer's signature checked out. A new
-  // one was just signed by the issuer for this key; it is read back natively for the exact facts.
+  // one was just signed by the issuer for this key, from the facts it carries.
   const issuerCa = f.caFor(req.kind).ca;
-  const facts = decision.action === 'keep' ? existing.cert : fresh ? parseCertificate(fresh.certPem) : undefined;
+  const facts = decision.action === 'keep' ? existing.cert : fresh?.cert;
   // Certificates of an external CA are never cached as signed by the local issuer.
-  const entry = !decision.external && facts && certFile !== null && keyPem !== null && issuerCa ? verifiedEntry(facts, certFile, keyPem, caHash(issuerCa)) : undefined;
+  const issuerHash = issuerCa ? caHash(issuerCa) : undefined;
+  // A kept pair whose files stay as they were when its cache entry was made keeps that very entry.
+    const kept =
+    decision.action === 'keep' &&
+    !decision.external &&
+    existing.cached !== undefined &&
+    existing.cached.issuer === issuerHash &&
+    certFile === f.snapshot.files.get(servicePath(req.service, names.cert))?.text &&
+    keyPem === existing.keyText
+      ? existing.cached
+      : undefined;
+  const entry =
+    kept ?? (!decision.external && facts && certFile !== null && keyPem !== null && issuerHash !== undefined ? verifiedEntry(facts, certFile, keyPem, issuerHash) : undefined);
   if (entry) verified.set(keyOf(req.service, req.kind), entry);
   else verified.delete(keyOf(req.service, req.kind));
 }
