@@ -13,55 +13,65 @@ if [ ! -d "$state" ]; then
   exit 1
 fi
 # The root CA the Issuer podmesh-ca signs with.
-$kubectl -n "$namespace" create secret generic podmesh-ca --type=kubernetes.io/tls \
+manifest=$($kubectl -n "$namespace" create secret generic podmesh-ca --type=kubernetes.io/tls \
   --from-file=tls.crt="$state"/pki/ca.crt \
   --from-file=tls.key="$state"/pki/ca.key \
-  --dry-run=client -o yaml | $kubectl apply -f -
+  --dry-run=client -o yaml)
+printf '%s\n' "$manifest" | $kubectl apply -f -
 # postgres: the files of its /run/secrets.
-$kubectl -n "$namespace" create secret generic postgres-secrets --type=Opaque \
+manifest=$($kubectl -n "$namespace" create secret generic postgres-secrets --type=Opaque \
   --from-file=postgres.password="$state"/secrets/postgres.password \
   --from-file=auth.postgres-password="$state"/secrets/auth.postgres-password \
   --from-file=boards.postgres-password="$state"/secrets/boards.postgres-password \
   --from-file=media.postgres-password="$state"/secrets/media.postgres-password \
   --from-file=moderation.postgres-password="$state"/secrets/moderation.postgres-password \
   --from-file=search.postgres-password="$state"/secrets/search.postgres-password \
-  --dry-run=client -o yaml | $kubectl apply -f -
+  --dry-run=client -o yaml)
+printf '%s\n' "$manifest" | $kubectl apply -f -
 # redis: the files of its /run/secrets.
-$kubectl -n "$namespace" create secret generic redis-secrets --type=Opaque \
+manifest=$($kubectl -n "$namespace" create secret generic redis-secrets --type=Opaque \
   --from-file=redis.password.conf="$state"/secrets/redis.password.conf \
   --from-file=redis.password="$state"/secrets/redis.password \
-  --dry-run=client -o yaml | $kubectl apply -f -
+  --dry-run=client -o yaml)
+printf '%s\n' "$manifest" | $kubectl apply -f -
 # minio: the files of its /run/secrets.
-$kubectl -n "$namespace" create secret generic minio-secrets --type=Opaque \
+manifest=$($kubectl -n "$namespace" create secret generic minio-secrets --type=Opaque \
   --from-file=minio.password="$state"/secrets/minio.password \
-  --dry-run=client -o yaml | $kubectl apply -f -
+  --dry-run=client -o yaml)
+printf '%s\n' "$manifest" | $kubectl apply -f -
 # auth: the files of its /run/secrets.
-$kubectl -n "$namespace" create secret generic auth-secrets --type=Opaque \
+manifest=$($kubectl -n "$namespace" create secret generic auth-secrets --type=Opaque \
   --from-file=auth.postgres-password="$state"/secrets/auth.postgres-password \
   --from-file=auth.redis-password="$state"/secrets/auth.redis-password \
-  --dry-run=client -o yaml | $kubectl apply -f -
+  --dry-run=client -o yaml)
+printf '%s\n' "$manifest" | $kubectl apply -f -
 # moderation: the files of its /run/secrets.
-$kubectl -n "$namespace" create secret generic moderation-secrets --type=Opaque \
+manifest=$($kubectl -n "$namespace" create secret generic moderation-secrets --type=Opaque \
   --from-file=moderation.postgres-password="$state"/secrets/moderation.postgres-password \
   --from-file=moderation.redis-password="$state"/secrets/moderation.redis-password \
-  --dry-run=client -o yaml | $kubectl apply -f -
+  --dry-run=client -o yaml)
+printf '%s\n' "$manifest" | $kubectl apply -f -
 # search: the files of its /run/secrets.
-$kubectl -n "$namespace" create secret generic search-secrets --type=Opaque \
+manifest=$($kubectl -n "$namespace" create secret generic search-secrets --type=Opaque \
   --from-file=search.postgres-password="$state"/secrets/search.postgres-password \
   --from-file=search.redis-password="$state"/secrets/search.redis-password \
-  --dry-run=client -o yaml | $kubectl apply -f -
+  --dry-run=client -o yaml)
+printf '%s\n' "$manifest" | $kubectl apply -f -
 # minio-setup: the files of its /run/secrets.
-$kubectl -n "$namespace" create secret generic minio-setup-secrets --type=Opaque \
+manifest=$($kubectl -n "$namespace" create secret generic minio-setup-secrets --type=Opaque \
   --from-file=media.minio-password="$state"/secrets/media.minio-password \
   --from-file=minio.password="$state"/secrets/minio.password \
-  --dry-run=client -o yaml | $kubectl apply -f -
+  --dry-run=client -o yaml)
+printf '%s\n' "$manifest" | $kubectl apply -f -
 # media: the files of its /run/secrets.
-$kubectl -n "$namespace" create secret generic media-secrets --type=Opaque \
+manifest=$($kubectl -n "$namespace" create secret generic media-secrets --type=Opaque \
   --from-file=media.postgres-password="$state"/secrets/media.postgres-password \
   --from-file=media.minio-password="$state"/secrets/media.minio-password \
-  --dry-run=client -o yaml | $kubectl apply -f -
+  --dry-run=client -o yaml)
+printf '%s\n' "$manifest" | $kubectl apply -f -
 # boards: the files of its /run/secrets.
-$kubectl -n "$namespace" create secret generic boards-secrets --type=Opaque \
+manifest=$($kubectl -n "$namespace" create secret generic boards-secrets --type=Opaque \
   --from-file=boards.postgres-password="$state"/secrets/boards.postgres-password \
   --from-file=boards.redis-password="$state"/secrets/boards.redis-password \
-  --dry-run=client -o yaml | $kubectl apply -f -
+  --dry-run=client -o yaml)
+printf '%s\n' "$manifest" | $kubectl apply -f -

@@ -11,10 +11,13 @@ function sh(word: string): string {
   return /^[A-Za-z0-9_./=:-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
-/** One Secret: `kubectl create secret` rendered client-side and applied (create or update). */
+/**
+ * One Secret: `kubectl create secret` rendered client-side, then applied (create or update). Not a
+ * pipe: sh has no pipefail, and a missing file must stop the script.
+ */
 function secret(name: string, type: string, files: readonly (readonly [key: string, statePath: string])[]): string {
   const from = files.map(([key, path]) => ` \\\n  --from-file=${sh(key)}="$state"/${sh(path)}`).join('');
-  return `$kubectl -n "$namespace" create secret generic ${sh(name)} --type=${sh(type)}${from} \\\n  --dry-run=client -o yaml | $kubectl apply -f -\n`;
+  return `manifest=$($kubectl -n "$namespace" create secret generic ${sh(name)} --type=${sh(type)}${from} \\\n  --dry-run=client -o yaml)\nprintf '%s\\n' "$manifest" | $kubectl apply -f -\n`;
 }
 
 /** The script's text. */
