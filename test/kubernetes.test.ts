@@ -219,8 +219,11 @@ describe('kubernetes export of ashchan-dev', () => {
     expect(c.volumeMounts).toContainEqual({ name: 'config', mountPath: '/opt/www/config/autoload/server.php', subPath: 'autoload.server.php', readOnly: true });
     expect(c.volumeMounts).toContainEqual({ name: 'pki-auth', mountPath: '/etc/mtls', readOnly: true });
     const pki = auth.spec.volumes.find((v: any) => v.name === 'pki-auth');
-    expect(pki.projected.sources[0].secret.name).toBe('auth-mtls');
-    expect(pki.projected.sources[0].secret.items.map((i: any) => i.path)).toEqual(['ca.crt', 'server.crt', 'server.key', 'client.crt', 'client.key']);
+    expect(pki.projected.sources.map((x: any) => x.secret.name)).toEqual(['auth-mtls', 'podmesh-crl']);
+    expect(pki.projected.sources.flatMap((x: any) => x.secret.items.map((i: any) => i.path))).toEqual(['ca.crt', 'server.crt', 'server.key', 'client.crt', 'client.key', 'crl.pem']);
+    // A pod gets no key it does not mount: MinIO's setup sees only MinIO's ca.crt.
+    const setup = pod('minio-setup').spec.volumes.find((v: any) => v.name === 'pki-minio');
+    expect(setup.projected.sources).toEqual([{ secret: { name: 'minio-mtls', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }]);
     const secrets = auth.spec.volumes.find((v: any) => v.name === 'secrets');
     expect(secrets.secret.secretName).toBe('auth-secrets');
     // Where the model starts as root, the pod says so and is not held to "restricted".
@@ -252,10 +255,11 @@ describe('kubernetes export of ashchan-dev', () => {
     // THEN
     const secrets = parseAllDocuments(readFileSync(applied, 'utf8')).map((d) => d.toJS()).filter(Boolean);
     for (const s of secrets) new Secret(s).validate();
-    expect(secrets.map((s) => s.metadata.name)).toEqual(['podmesh-ca', 'postgres-secrets', 'redis-secrets', 'minio-secrets', 'auth-secrets', 'moderation-secrets', 'search-secrets', 'minio-setup-secrets', 'media-secrets', 'boards-secrets']);
+    expect(secrets.map((s) => s.metadata.name)).toEqual(['podmesh-ca', 'podmesh-crl', 'postgres-secrets', 'redis-secrets', 'minio-secrets', 'auth-secrets', 'moderation-secrets', 'search-secrets', 'minio-setup-secrets', 'media-secrets', 'boards-secrets']);
     const ca = secrets[0];
     expect(ca.type).toBe('kubernetes.io/tls');
     expect(Buffer.from(ca.data['tls.crt'], 'base64').toString()).toBe(readFileSync(join(state, 'ashchan-dev/pki/ca.crt'), 'utf8'));
+    expect(Buffer.from(secrets[1].data['crl.pem'], 'base64').toString()).toBe(readFileSync(join(state, 'ashchan-dev/pki/crl.pem'), 'utf8'));
     const auth = secrets.find((s) => s.metadata.name === 'auth-secrets');
     expect(Object.keys(auth.data).sort()).toEqual(['auth.postgres-password', 'auth.redis-password']);
     expect(Buffer.from(auth.data['auth.postgres-password'], 'base64').toString()).toBe(readFileSync(join(state, 'ashchan-dev/secrets/auth.postgres-password'), 'utf8'));
@@ -315,6 +319,7 @@ describe('kubernetes export of a small stack with exported certificate Secrets',
     const script = readFileSync(join(dir, 'secrets.sh'), 'utf8');
     expect(script).toContain('create secret generic web-mtls --type=kubernetes.io/tls');
     expect(script).not.toContain('podmesh-ca');
+    expect(script).not.toContain('podmesh-crl');
     const cert = new X509Certificate(readFileSync(join(state, 'tiny/pki/services/api/server.crt')));
     expect(cert.subjectAltName).toContain('DNS:api.tiny.svc.cluster.local');
   });

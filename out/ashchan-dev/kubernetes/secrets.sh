@@ -18,6 +18,11 @@ manifest=$($kubectl -n "$namespace" create secret generic podmesh-ca --type=kube
   --from-file=tls.key="$state"/pki/ca.key \
   --dry-run=client -o yaml)
 printf '%s\n' "$manifest" | $kubectl apply -f -
+# The CRLs every pod finds at crl.pem beside its certificates.
+manifest=$($kubectl -n "$namespace" create secret generic podmesh-crl --type=Opaque \
+  --from-file=crl.pem="$state"/pki/crl.pem \
+  --dry-run=client -o yaml)
+printf '%s\n' "$manifest" | $kubectl apply -f -
 # postgres: the files of its /run/secrets.
 manifest=$($kubectl -n "$namespace" create secret generic postgres-secrets --type=Opaque \
   --from-file=postgres.password="$state"/secrets/postgres.password \

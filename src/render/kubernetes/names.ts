@@ -7,6 +7,9 @@ export const KUBERNETES_DIR = 'kubernetes';
 /** The Issuer that signs with podmesh's root CA (cert-manager), and the Secret holding the root. */
 export const CA_ISSUER = 'podmesh-ca';
 
+/** The Secret with the state folder's CRLs (`pki/crl.pem`), with cert-manager certificates. */
+export const CRL_SECRET = 'podmesh-crl';
+
 /** The label that selects a workload's pods, as Services and NetworkPolicies do. */
 export const NAME_LABEL = 'app.kubernetes.io/name';
 

@@ -3,7 +3,7 @@
 import type { IContainer, IPodSpec, IProbe, ISecurityContext, IVolume, IVolumeMount, IVolumeProjection } from 'kubernetes-models/v1';
 import type { Issue } from '../../../constructs/core/errors.ts';
 import type { ResolvedKubernetes, ResolvedService, ResolvedStack } from '../../resolve/model.ts';
-import { configMapName, configKey, nameOf, secretsName, tlsSecretName } from './names.ts';
+import { configMapName, configKey, CRL_SECRET, nameOf, secretsName, tlsSecretName } from './names.ts';
 import { cpuQuantity, durationSeconds, memoryQuantity } from './units.ts';
 
 /** Capabilities the baseline Pod Security profile allows to add. */
@@ -35,12 +35,13 @@ function pkiItems(owner: ResolvedService, k: ResolvedKubernetes): IVolumeProject
     const files = ['ca.crt', 'crl.pem', ...(kinds.has('server') ? ['server.crt', 'server.key'] : []), ...(kinds.has('client') ? ['client.crt', 'client.key'] : []), ...(kinds.has('public') ? ['public.crt', 'public.key'] : [])];
     return [{ secret: { name: mtls, items: files.map((f) => ({ key: f, path: f })) } }];
   }
-  // cert-manager: one certificate with the server and client usages serves as both; no CRL.
+  // cert-manager: one certificate with the server and client usages serves as both; the CRL is
+  // the state folder's, exported by secrets.sh like the root.
   const items = [{ key: 'ca.crt', path: 'ca.crt' }];
   for (const kind of ['server', 'client'] as const) {
     if (kinds.has(kind)) items.push({ key: 'tls.crt', path: `${kind}.crt` }, { key: 'tls.key', path: `${kind}.key` });
   }
-  const sources: IVolumeProjection[] = [{ secret: { name: mtls, items } }];
+  const sources: IVolumeProjection[] = [{ secret: { name: mtls, items } }, { secret: { name: CRL_SECRET, items: [{ key: 'crl.pem', path: 'crl.pem' }] } }];
   if (kinds.has('public')) sources.push({ secret: { name: tlsSecretName(owner, 'public'), items: [{ key: 'tls.crt', path: 'public.crt' }, { key: 'tls.key', path: 'public.key' }] } });
   return sources;
 }
@@ -74,15 +75,22 @@ export function podSpec(stack: ResolvedStack, k: ResolvedKubernetes, s: Resolved
   const volumes: IVolume[] = [];
   const mounts: IVolumeMount[] = [];
   const claims: { name: string; mount: string }[] = [];
-  const pkiVolumes = new Set<string>();
-  const pkiVolume = (owner: ResolvedService): string => {
-    const name = `pki-${nameOf(owner)}`;
-    if (!pkiVolumes.has(name)) {
-      pkiVolumes.add(name);
-      volumes.push({ name, projected: { sources: pkiItems(owner, k), defaultMode: 0o444 } });
-    }
-    return name;
-  };
+  // Per certificate folder, the files the container mounts from it (undefined: the whole folder):
+  // a pod gets no key it does not mount (MinIO's setup mounts only MinIO's ca.crt).
+  const pkiFiles = new Map<string, Set<string> | undefined>();
+  for (const m of s.mounts) {
+    if (m.type !== 'pki') continue;
+    const [owner, file] = m.source.split('/') as [string, string | undefined];
+    const known = pkiFiles.get(owner);
+    if (file === undefined || (pkiFiles.has(owner) && known === undefined)) pkiFiles.set(owner, undefined);
+    else pkiFiles.set(owner, new Set([...(known ?? []), file]));
+  }
+  for (const [owner, files] of pkiFiles) {
+    const sources = pkiItems(byName.get(owner)!, k)
+      .map((p) => ({ secret: { ...p.secret!, items: p.secret!.items!.filter((i) => files === undefined || files.has(i.path)) } }))
+      .filter((p) => p.secret.items.length > 0);
+    volumes.push({ name: `pki-${nameOf(byName.get(owner)!)}`, projected: { sources, defaultMode: 0o444 } });
+  }
   const binds = s.mounts.filter((m) => m.type === 'bind');
   if (binds.length > 0) volumes.push({ name: 'config', configMap: { name: configMapName(s), defaultMode: 0o555 } });
   for (const m of s.mounts) {
@@ -96,8 +104,7 @@ export function podSpec(stack: ResolvedStack, k: ResolvedKubernetes, s: Resolved
         break;
       case 'pki': {
         const [owner, file] = m.source.split('/') as [string, string | undefined];
-        const name = pkiVolume(byName.get(owner)!);
-        mounts.push({ name, mountPath: m.target, ...(file !== undefined ? { subPath: file } : {}), readOnly: true });
+        mounts.push({ name: `pki-${nameOf(byName.get(owner)!)}`, mountPath: m.target, ...(file !== undefined ? { subPath: file } : {}), readOnly: true });
         break;
       }
       case 'folder':

@@ -4,7 +4,7 @@ import { PKI_PATHS, servicePath } from '../../state/pki/store.ts';
 import { secretPath } from '../../state/secrets/paths.ts';
 import type { ResolvedKubernetes, ResolvedStack } from '../../resolve/model.ts';
 import { hashHeader } from '../header.ts';
-import { CA_ISSUER, secretsName, tlsSecretName } from './names.ts';
+import { CA_ISSUER, CRL_SECRET, secretsName, tlsSecretName } from './names.ts';
 
 /** A word for sh, single-quoted unless it is plainly safe. */
 function sh(word: string): string {
@@ -25,6 +25,7 @@ export function renderSecretsScript(stack: ResolvedStack, k: ResolvedKubernetes)
   const parts: string[] = [];
   if (k.certificates === 'cert-manager') {
     parts.push(`# The root CA the Issuer ${CA_ISSUER} signs with.\n` + secret(CA_ISSUER, 'kubernetes.io/tls', [['tls.crt', PKI_PATHS.rootCert], ['tls.key', PKI_PATHS.rootKey]]));
+    parts.push(`# The CRLs every pod finds at crl.pem beside its certificates.\n` + secret(CRL_SECRET, 'Opaque', [['crl.pem', PKI_PATHS.crl]]));
   } else {
     for (const s of stack.services) {
       const kinds = new Set(s.certificates);
