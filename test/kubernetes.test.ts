@@ -342,6 +342,22 @@ describe('kubernetes export of a small stack with exported certificate Secrets',
     expect(existsSync(join(root.path, 'bad'))).toBe(false);
   });
 
+  it('refuses names Kubernetes would refuse at apply time, with the construct path and a fix', async () => {
+    const app = tinyStack({ namespace: 'tiny' });
+    const stack = app.node.children[0]!;
+    svc(stack, '9lives', { ports: { http: 80 } });
+    svc(stack, 'admin', { ports: { 'administration-console': 9090 } });
+    const e = await synth(app, { outDir: join(root.path, 'bad3'), stateDir: join(root.path, 'bad3-state') }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(PodmeshError);
+    expect((e as PodmeshError).issues).toEqual(
+      expect.arrayContaining([
+        { path: 'tiny/9lives', message: expect.stringContaining('its Kubernetes Service would be named "9lives" (the first label of 9lives.tiny.local), but a Service name must start with a letter') },
+        { path: 'tiny/admin', message: expect.stringContaining('port name "administration-console" is not a Kubernetes port name (at most 15 characters') },
+      ]),
+    );
+    expect(existsSync(join(root.path, 'bad3'))).toBe(false);
+  });
+
   it('refuses a host folder mount, which a pod cannot carry, and writes nothing', async () => {
     const app = tinyStack({ namespace: 'tiny' });
     svc(app.node.children[0]!, 'files', { mounts: [{ hostPath: '/srv/files', target: '/files' }] });

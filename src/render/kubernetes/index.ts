@@ -1,7 +1,7 @@
 // The stack as Kubernetes manifests (`out/<stack>/kubernetes/`), from the same resolved model as
 // compose and Quadlet: one file per kind, numbered in the order `kubectl apply -f` must create
 // them, every object built with kubernetes-models and validated against the Kubernetes schemas.
-import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
+import { Certificate, Issuer, type ICertificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { Job } from 'kubernetes-models/batch/v1';
 import { NetworkPolicy, type INetworkPolicyIngressRule, type INetworkPolicyEgressRule } from 'kubernetes-models/networking.k8s.io/v1';
@@ -52,6 +52,7 @@ export function renderKubernetes(stack: ResolvedStack): Rendering {
   const ns = k.namespace;
   const meta = (name: string, s?: ResolvedService) => ({ name, namespace: ns, labels: s ? labelsOf(stack, s) : { 'app.kubernetes.io/part-of': stack.project, 'app.kubernetes.io/managed-by': 'podmesh' } });
 
+  for (const s of stack.services) problems.push(...namingProblems(s));
   const workloads: Model[] = [];
   const services: Model[] = [];
   for (const s of stack.services) {
@@ -107,6 +108,29 @@ export function renderKubernetes(stack: ResolvedStack): Rendering {
   return problems.length > 0 ? { files: new Map(), problems } : { files, problems };
 }
 
+/** StatefulSet names leave room for the `controller-revision-hash` label of their pods (`<name>-<hash>`). */
+const STATEFULSET_NAME_MAX = 52;
+
+/**
+ * What Kubernetes refuses at apply time although podmesh accepts it (and the schemas do not say):
+ * a Service name must start with a letter, a port name has at most 15 characters.
+ */
+function namingProblems(s: ResolvedService): Issue[] {
+  const problems: Issue[] = [];
+  const name = nameOf(s);
+  const fix = "or remove the stack's kubernetes prop";
+  if (!/^[a-z]/.test(name)) problems.push({ path: s.path, message: `its Kubernetes Service would be named "${name}" (the first label of ${s.dnsName}), but a Service name must start with a letter. Rename the service, ${fix}.` });
+  if (!s.oneshot && s.mounts.some((m) => m.type === 'volume') && name.length > STATEFULSET_NAME_MAX) {
+    problems.push({ path: s.path, message: `its StatefulSet name "${name}" has ${name.length} characters; Kubernetes takes at most ${STATEFULSET_NAME_MAX} (its pods' revision label adds 11). Shorten the service's name, ${fix}.` });
+  }
+  for (const p of s.ports) {
+    if (p.name.length > 15 || p.name.includes('--') || p.name.endsWith('-')) {
+      problems.push({ path: s.path, message: `port name "${p.name}" is not a Kubernetes port name (at most 15 characters, no "--", not ending in "-"). Shorten it, e.g. "${p.name.replace(/-+/g, '-').slice(0, 15).replace(/-$/, '')}", ${fix}.` });
+    }
+  }
+  return problems;
+}
+
 /** Why a pod is not held to the restricted profile, as an annotation a reviewer sees. */
 function podAnnotations(s: ResolvedService): { annotations?: Record<string, string> } {
   const { level, reasons } = podSecurityOf(s);
@@ -133,6 +157,9 @@ function namespace(stack: ResolvedStack, k: ResolvedKubernetes): Model {
   });
 }
 
+/** An x509 usage as cert-manager names it. */
+type Usage = NonNullable<ICertificate['spec']['usages']>[number];
+
 /** The CA Issuer holding podmesh's root, and per workload its mesh (and public) certificate. */
 function certificates(stack: ResolvedStack, k: ResolvedKubernetes): Model[] {
   const out: Model[] = [new Issuer({ metadata: { name: CA_ISSUER, namespace: k.namespace, labels: { 'app.kubernetes.io/part-of': stack.project, 'app.kubernetes.io/managed-by': 'podmesh' } }, spec: { ca: { secretName: CA_ISSUER } } })];
@@ -145,11 +172,11 @@ function certificates(stack: ResolvedStack, k: ResolvedKubernetes): Model[] {
       if (!b) continue;
       const rsa = b.keyType === 'rsa-2048';
       const hours = b.lifetimeDays * 24;
-      const usages = [
+      const usages: Usage[] = [
         'digital signature',
-        ...(rsa ? ['key encipherment'] : []),
-        ...(which === 'public' || bindings.some((x) => x.kind === 'server') ? ['server auth'] : []),
-        ...(which === 'mtls' && bindings.some((x) => x.kind === 'client') ? ['client auth'] : []),
+        ...(rsa ? (['key encipherment'] as const) : []),
+        ...(which === 'public' || bindings.some((x) => x.kind === 'server') ? (['server auth'] as const) : []),
+        ...(which === 'mtls' && bindings.some((x) => x.kind === 'client') ? (['client auth'] as const) : []),
       ];
       out.push(
         new Certificate({
@@ -164,7 +191,7 @@ function certificates(stack: ResolvedStack, k: ResolvedKubernetes): Model[] {
             // podmesh reissues at 70% of the lifetime; cert-manager is told the same.
             renewBefore: `${Math.round(hours * 0.3)}h`,
             privateKey: rsa ? { algorithm: 'RSA', size: 2048, rotationPolicy: 'Always' } : { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
-            usages: usages as never,
+            usages,
             issuerRef: { name: CA_ISSUER, kind: 'Issuer', group: 'cert-manager.io' },
           },
         }),
