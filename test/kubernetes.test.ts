@@ -79,6 +79,22 @@ function policyEdges(policies: readonly any[]): { ingress: string[]; egress: str
   return { ingress: ingress.sort(), egress: egress.sort(), open: open.sort() };
 }
 
+/**
+ * Runs a secrets.sh with the real kubectl rendering each Secret client-side and a recorder in place
+ * of `kubectl apply` (no cluster here); the Secrets it applied, each validated.
+ */
+function runSecretsScript(script: string, work: string, state: string): any[] {
+  const applied = join(work, 'applied.yaml');
+  const wrapper = join(work, 'kubectl');
+  writeFileSync(applied, '');
+  writeFileSync(wrapper, `#!/bin/sh\nfor a in "$@"; do [ "$a" = apply ] && { cat >> '${applied}'; echo --- >> '${applied}'; exit 0; }; done\nexec kubectl "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  execFileSync('sh', [script], { cwd: work, env: { ...process.env, KUBECTL: wrapper, PODMESH_STATE_DIR: state }, timeout: 60_000 });
+  const secrets = parseAllDocuments(readFileSync(applied, 'utf8')).map((d) => d.toJS()).filter(Boolean);
+  for (const s of secrets) new Secret(s).validate();
+  return secrets;
+}
+
 /** The Ashchan call policy and dependencies (stacks/lib/ashchan.ts), written out by hand. */
 const ASHCHAN_EDGES = [
   ['gateway', 'auth', 8443],
@@ -246,15 +262,9 @@ describe('kubernetes export of ashchan-dev', () => {
 
   it('secrets.sh creates the CA and every generated secret from the state folder with the real kubectl', () => {
     // GIVEN kubectl that renders client-side, and a stand-in only for `apply` (no cluster here)
-    const applied = join(root.path, 'applied.yaml');
-    const wrapper = join(root.path, 'kubectl');
-    writeFileSync(wrapper, `#!/bin/sh\nfor a in "$@"; do [ "$a" = apply ] && { cat >> '${applied}'; echo --- >> '${applied}'; exit 0; }; done\nexec kubectl "$@"\n`);
-    chmodSync(wrapper, 0o755);
     // WHEN
-    execFileSync('sh', [join(dir, 'secrets.sh')], { cwd: root.path, env: { ...process.env, KUBECTL: wrapper, PODMESH_STATE_DIR: state }, timeout: 60_000 });
+    const secrets = runSecretsScript(join(dir, 'secrets.sh'), root.path, state);
     // THEN
-    const secrets = parseAllDocuments(readFileSync(applied, 'utf8')).map((d) => d.toJS()).filter(Boolean);
-    for (const s of secrets) new Secret(s).validate();
     expect(secrets.map((s) => s.metadata.name)).toEqual(['podmesh-ca', 'podmesh-crl', 'postgres-secrets', 'redis-secrets', 'minio-secrets', 'auth-secrets', 'moderation-secrets', 'search-secrets', 'minio-setup-secrets', 'media-secrets', 'boards-secrets']);
     const ca = secrets[0];
     expect(ca.type).toBe('kubernetes.io/tls');
@@ -320,6 +330,14 @@ describe('kubernetes export of a small stack with exported certificate Secrets',
     expect(script).toContain('create secret generic web-mtls --type=kubernetes.io/tls');
     expect(script).not.toContain('podmesh-ca');
     expect(script).not.toContain('podmesh-crl');
+    const secrets = runSecretsScript(join(dir, 'secrets.sh'), root.path, state);
+    expect(secrets.map((x) => x.metadata.name)).toEqual(['api-mtls', 'web-mtls', 'db-secrets', 'api-secrets']);
+    const mtls = secrets[1];
+    expect(mtls.type).toBe('kubernetes.io/tls');
+    expect(Object.keys(mtls.data).sort()).toEqual(['ca.crt', 'client.crt', 'client.key', 'crl.pem', 'server.crt', 'server.key', 'tls.crt', 'tls.key']);
+    const pem = (key: string) => Buffer.from(mtls.data[key], 'base64').toString();
+    expect(pem('tls.crt')).toBe(readFileSync(join(state, 'tiny/pki/services/web/server.crt'), 'utf8'));
+    expect(pem('client.key')).toBe(readFileSync(join(state, 'tiny/pki/services/web/client.key'), 'utf8'));
     const cert = new X509Certificate(readFileSync(join(state, 'tiny/pki/services/api/server.crt')));
     expect(cert.subjectAltName).toContain('DNS:api.tiny.svc.cluster.local');
   });
