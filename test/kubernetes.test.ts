@@ -12,7 +12,7 @@ import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { App, Host, Network, PodmeshError, Postgres, Stack, synth } from '../src/index.ts';
+import { App, Host, Network, PodmeshError, Postgres, Stack, synth, Volume } from '../src/index.ts';
 import { loadStacks } from '../src/cli/load.ts';
 import { cpuQuantity, durationSeconds, memoryQuantity } from '../src/render/kubernetes/units.ts';
 import { svc, tempDir } from './helpers/stacks.ts';
@@ -374,6 +374,18 @@ describe('kubernetes export of a small stack with exported certificate Secrets',
       ]),
     );
     expect(existsSync(join(root.path, 'bad3'))).toBe(false);
+  });
+
+  it('refuses a volume two services share, which two StatefulSets cannot', async () => {
+    const app = tinyStack({ namespace: 'tiny' });
+    const stack = app.node.children[0]!;
+    const shared = new Volume(stack, 'shared');
+    svc(stack, 'one', { mounts: [{ volume: shared, target: '/data' }] });
+    svc(stack, 'two', { mounts: [{ volume: shared, target: '/data' }] });
+    const e = await synth(app, { outDir: join(root.path, 'bad4'), stateDir: join(root.path, 'bad4-state') }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(PodmeshError);
+    expect((e as PodmeshError).issues).toContainEqual({ path: 'tiny/one', message: expect.stringMatching(/^shares volume "tiny-shared" with two; in Kubernetes each StatefulSet's claim/) });
+    expect(existsSync(join(root.path, 'bad4'))).toBe(false);
   });
 
   it('refuses a host folder mount, which a pod cannot carry, and writes nothing', async () => {

@@ -7,6 +7,7 @@ import { Job } from 'kubernetes-models/batch/v1';
 import { NetworkPolicy, type INetworkPolicyIngressRule, type INetworkPolicyEgressRule } from 'kubernetes-models/networking.k8s.io/v1';
 import { ConfigMap, Namespace, Service } from 'kubernetes-models/v1';
 import type { Issue } from '../../../constructs/core/errors.ts';
+import { DNS_LABEL } from '../../../constructs/core/names.ts';
 import { hostOutDir } from '../../layout.ts';
 import type { ResolvedFlow, ResolvedKubernetes, ResolvedService, ResolvedStack } from '../../resolve/model.ts';
 import type { RenderedFile, Rendering } from '../file.ts';
@@ -52,7 +53,7 @@ export function renderKubernetes(stack: ResolvedStack): Rendering {
   const ns = k.namespace;
   const meta = (name: string, s?: ResolvedService) => ({ name, namespace: ns, labels: s ? labelsOf(stack, s) : { 'app.kubernetes.io/part-of': stack.project, 'app.kubernetes.io/managed-by': 'podmesh' } });
 
-  for (const s of stack.services) problems.push(...namingProblems(s));
+  for (const s of stack.services) problems.push(...namingProblems(s), ...volumeProblems(stack, s));
   const workloads: Model[] = [];
   const services: Model[] = [];
   for (const s of stack.services) {
@@ -126,6 +127,27 @@ function namingProblems(s: ResolvedService): Issue[] {
   for (const p of s.ports) {
     if (p.name.length > 15 || p.name.includes('--') || p.name.endsWith('-')) {
       problems.push({ path: s.path, message: `port name "${p.name}" is not a Kubernetes port name (at most 15 characters, no "--", not ending in "-"). Shorten it, e.g. "${p.name.replace(/-+/g, '-').slice(0, 15).replace(/-$/, '')}", ${fix}.` });
+    }
+  }
+  return problems;
+}
+
+/**
+ * Named volumes become the claims of a StatefulSet: one per volume (a pod's volume name is a DNS
+ * label), owned by that workload alone, never by a one-shot Job.
+ */
+function volumeProblems(stack: ResolvedStack, s: ResolvedService): Issue[] {
+  const problems: Issue[] = [];
+  const fix = "or remove the stack's kubernetes prop";
+  const seen = new Set<string>();
+  for (const m of s.mounts) {
+    if (m.type !== 'volume' || seen.has(m.source)) continue;
+    seen.add(m.source);
+    if (!DNS_LABEL.test(m.source)) problems.push({ path: s.path, message: `volume "${m.source}" would name a claim, which must be a lower-case DNS label of at most 63 characters. Give the volume such a name, ${fix}.` });
+    if (s.oneshot) problems.push({ path: s.path, message: `runs once (a Job in Kubernetes) but mounts volume "${m.source}"; only StatefulSets get claims in the export. Mount no volume in the one-shot service, ${fix}.` });
+    const others = stack.services.filter((o) => o !== s && o.mounts.some((x) => x.type === 'volume' && x.source === m.source)).map((o) => o.name);
+    if (others.length > 0) {
+      problems.push({ path: s.path, message: `shares volume "${m.source}" with ${others.join(', ')}; in Kubernetes each StatefulSet's claim belongs to its own pods, so the data would no longer be shared. Give each service its own volume, ${fix}.` });
     }
   }
   return problems;

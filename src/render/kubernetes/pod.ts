@@ -96,7 +96,7 @@ export function podSpec(stack: ResolvedStack, k: ResolvedKubernetes, s: Resolved
   for (const m of s.mounts) {
     switch (m.type) {
       case 'volume':
-        claims.push({ name: m.source, mount: m.target });
+        if (!claims.some((c) => c.name === m.source)) claims.push({ name: m.source, mount: m.target });
         mounts.push({ name: m.source, mountPath: m.target, ...(m.readOnly ? { readOnly: true } : {}) });
         break;
       case 'bind':
