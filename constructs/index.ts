@@ -1,6 +1,6 @@
 // What stack files use: the constructs that describe a mesh, their props and their vocabulary.
 export { App, type AppProps } from './core/app.ts';
-export { Stack, type StackProps } from './core/stack.ts';
+export { Stack, type StackProps, type KubernetesProps } from './core/stack.ts';
 export { PodmeshError, formatIssues, type Issue } from './core/errors.ts';
 export { checkProps } from './core/props.ts';
 export { isDnsName, isHostName } from './core/names.ts';

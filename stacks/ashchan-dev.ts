@@ -6,6 +6,8 @@ export default (app: App): void => {
   const stack = new Stack(app, 'ashchan-dev', {
     project: 'ashchan',
     description: 'Ashchan imageboard on one development host: six services behind mTLS, PostgreSQL, Redis and MinIO.',
+    // Also out/ashchan-dev/kubernetes/: the same mesh for a cluster (README, "Exporting to Kubernetes").
+    kubernetes: { namespace: 'ashchan' },
   });
   new Host(stack, 'local', { podmanVersion: '5.4', rootless: true });
   new Network(stack, 'ashchan-mesh', {

@@ -40,7 +40,8 @@ describe('certificates from synth', () => {
     expect(text).toContain('Subject: CN = auth.ashchan.local');
     expect(text).toContain('Issuer: CN = ashchan-ca');
     expect(text).toContain('ecdsa-with-SHA256');
-    expect(text).toContain('DNS:auth.ashchan.local, IP Address:10.90.0.21');
+    // ashchan-dev is also exported to Kubernetes (namespace ashchan): its leaves name the cluster Service too.
+    expect(text).toContain('DNS:auth.ashchan.local, DNS:auth.ashchan.svc, DNS:auth.ashchan.svc.cluster.local, IP Address:10.90.0.21');
     expect(text).toContain('TLS Web Server Authentication, TLS Web Client Authentication');
     expect(text).toMatch(/Key Usage: critical\s+Digital Signature\n/);
   });

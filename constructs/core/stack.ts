@@ -31,6 +31,29 @@ export interface StackProps {
    * @default - a /24 that overlaps no network of the stack, port from each host's endpoint
    */
   readonly wireguard?: WireguardProps;
+  /**
+   * Also render the mesh as Kubernetes manifests into `out/<stack>/kubernetes/` (README,
+   * "Exporting to Kubernetes"); the stack's leaf certificates then also name the cluster Services.
+   * @default - no Kubernetes export
+   */
+  readonly kubernetes?: KubernetesProps;
+}
+
+/** The Kubernetes export of a stack. */
+export interface KubernetesProps {
+  /**
+   * The namespace every object goes into (created by the export): a DNS label.
+   * @see https://kubernetes.io/docs/concepts/overview/working-with-objects/namespaces/
+   */
+  readonly namespace: string;
+  /**
+   * Where the pods' mTLS certificates come from: `cert-manager` issues them from a CA `Issuer`
+   * holding podmesh's root; `secrets` mounts `kubernetes.io/tls` Secrets that
+   * `podmesh kubernetes secrets` exports from the state folder.
+   * @default 'cert-manager'
+   * @see https://cert-manager.io/docs/configuration/ca/
+   */
+  readonly certificates?: 'cert-manager' | 'secrets';
 }
 
 /** The WireGuard mesh between hosts. */
@@ -138,6 +161,16 @@ const schema = z.object({
       dependencyWait: z.string().refine(isWaitDuration, { error: WAIT_DURATION_ERROR }).optional(),
     })
     .optional(),
+  kubernetes: z
+    .object({
+      namespace: z
+        .string()
+        .regex(DNS_LABEL, { error: 'must be a lower-case DNS label (letters, digits, inner hyphens), e.g. "ashchan"' })
+        .max(63, { error: 'a namespace is at most 63 characters' })
+        .refine((v) => !v.startsWith('kube-'), { error: 'the kube- prefix is reserved for Kubernetes system namespaces: pick another, e.g. "ashchan"' }),
+      certificates: z.enum(['cert-manager', 'secrets']).optional(),
+    })
+    .optional(),
 });
 
 /**
@@ -153,6 +186,8 @@ export class Stack extends Construct {
   public readonly pki: PkiProps;
   /** WireGuard settings as given. */
   public readonly wireguard: WireguardProps;
+  /** The Kubernetes export, when enabled. */
+  public readonly kubernetes?: KubernetesProps;
 
   constructor(scope: Construct, id: string, props: StackProps = {}) {
     super(scope, uniqueId(scope, id));
@@ -166,6 +201,7 @@ export class Stack extends Construct {
     this.description = p.description;
     this.pki = p.pki ?? {};
     this.wireguard = p.wireguard ?? {};
+    this.kubernetes = p.kubernetes;
   }
 
   /**

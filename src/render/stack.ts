@@ -17,6 +17,7 @@ import { renderTopology } from './topology.ts';
 import { renderWireguard } from './wireguard.ts';
 import { renderBridgeFirewall } from './bridge-firewall.ts';
 import { renderSecretsUnits } from './secrets-unit.ts';
+import { renderKubernetes } from './kubernetes/index.ts';
 
 /** The state folder's name when neither --state nor $PODMESH_STATE_DIR names another. */
 export const DEFAULT_STATE_DIR = '.podmesh';
@@ -68,6 +69,7 @@ function renderWith(stack: ResolvedStack, where: ComposeLocations): RenderOutcom
     () => renderBridgeFirewall(stack),
     () => renderSecretsUnits(stack),
     () => renderCertExpiry(stack),
+    () => renderKubernetes(stack),
   ];
   const files = new Map<string, RenderedFile>();
   const problems: Issue[] = [];

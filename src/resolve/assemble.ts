@@ -52,8 +52,9 @@ export function assembleStack(f: StackFacts): UnplacedStack {
     ...(f.tunnel ? { wireguard: resolvedWireguard(f, f.tunnel, networks) } : {}),
     pki: {
       authority: authorityOf(stack, networks[0]!.domain),
-      bindings: inv.workloads.flatMap((w) => certificateBindings(w, f.services.get(w)!)),
+      bindings: inv.workloads.flatMap((w) => certificateBindings(w, f.services.get(w)!, stack.kubernetes?.namespace)),
     },
+    ...(stack.kubernetes ? { kubernetes: { namespace: stack.kubernetes.namespace, certificates: stack.kubernetes.certificates ?? 'cert-manager' } } : {}),
   };
 }
 

@@ -402,6 +402,16 @@ export interface ResolvedStack {
   readonly wireguard?: ResolvedWireguard;
   /** The certificate authorities and every certificate the stack needs. */
   readonly pki: { readonly authority: AuthoritySpec; readonly bindings: readonly CertBinding[] };
+  /** The Kubernetes export (`out/<stack>/kubernetes/`), when the stack enables it. */
+  readonly kubernetes?: ResolvedKubernetes;
+}
+
+/** The Kubernetes export of a stack. */
+export interface ResolvedKubernetes {
+  /** The namespace of every object. */
+  readonly namespace: string;
+  /** Where the pods' mTLS certificates come from. */
+  readonly certificates: 'cert-manager' | 'secrets';
 }
 
 /** A generated secret file of a service. */

@@ -20,8 +20,21 @@ export function authorityOf(stack: Stack, domain: string): AuthoritySpec {
   };
 }
 
-/** The certificates a workload needs: CN = DNS name, SAN = DNS names and its address; the public one from publicTls. */
-export function certificateBindings(w: Workload, s: Unplaced<ResolvedService>): CertBinding[] {
+/**
+ * The DNS names of a workload's Kubernetes Service in `namespace` (the export names the Service
+ * after the first label of its mesh name): `<svc>.<ns>.svc`, `<svc>.<ns>.svc.cluster.local`.
+ */
+export function clusterServiceNames(s: Pick<ResolvedService, 'dnsName'>, namespace: string): string[] {
+  const label = s.dnsName.split('.')[0]!;
+  return [`${label}.${namespace}.svc`, `${label}.${namespace}.svc.cluster.local`];
+}
+
+/**
+ * The certificates a workload needs: CN = DNS name, SAN = DNS names and its address (and, when the
+ * stack is exported to Kubernetes in `namespace`, its cluster Service names); the public one from
+ * publicTls.
+ */
+export function certificateBindings(w: Workload, s: Unplaced<ResolvedService>, namespace?: string): CertBinding[] {
   const keyType = w.props.certificate?.keyType ?? 'ecdsa-p256';
   const lifetimeDays = w.props.certificate?.lifetimeDays ?? 365;
   return s.certificates.map((kind): CertBinding => {
@@ -29,6 +42,7 @@ export function certificateBindings(w: Workload, s: Unplaced<ResolvedService>): 
       const pub = (w as Service).publicTls!;
       return { service: s.name, kind, commonName: pub.hostnames[0]!, dnsNames: [...pub.hostnames], ipAddresses: [...(pub.ipAddresses ?? [])], keyType, lifetimeDays };
     }
-    return { service: s.name, kind, commonName: s.dnsName, dnsNames: [...s.aliases], ipAddresses: [s.ip], keyType, lifetimeDays };
+    const cluster = namespace === undefined ? [] : clusterServiceNames(s, namespace).filter((n) => !s.aliases.includes(n));
+    return { service: s.name, kind, commonName: s.dnsName, dnsNames: [...s.aliases, ...cluster], ipAddresses: [s.ip], keyType, lifetimeDays };
   });
 }
