@@ -6,10 +6,11 @@
 // network and mount namespace of this test (overlays over /etc and /opt), booted by the PHP
 // sample's Hyperf-equivalent loader (test/fixtures/hyperf/middleware-app.php). Inbound: the allowed
 // caller and the service itself pass with their name in `mtls.caller`; a caller outside the policy,
-// a revoked certificate (also one revoked while the server runs) and no certificate are refused;
+// a revoked certificate (also one revoked while the server runs) and no certificate are refused,
+// and without a readable CRL it fails closed (503);
 // the plain port passes through. Outbound: a mesh URL gets the client certificate, another URL none.
 import { execa, execaSync, type ResultPromise } from 'execa';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -201,10 +202,11 @@ describe.skipIf(!runnable)('generated Hyperf mTLS middleware and client factory 
     }
   });
 
-  it('GIVEN boards running with the generated middleware WHEN callers connect THEN gateway and boards itself pass with mtls.caller, auth gets 403 NOT_ALLOWED, a revoked certificate 403 CERT_REVOKED (also one revoked while running), no certificate no answer, and the plain port passes through', async () => {
+  it('GIVEN boards running with the generated middleware WHEN callers connect THEN gateway and boards itself pass with mtls.caller, auth gets 403 NOT_ALLOWED, a revoked certificate 403 CERT_REVOKED (also one revoked while running), no certificate no answer, no CRL 503, and the plain port passes through', async () => {
     const server = await start();
     let before: ProbeResult[];
     let after: ProbeResult[];
+    let noCrl: ProbeResult[];
     try {
       before = await probe([
         { port: 8443, path: '/', tls: tlsAs(pki('gateway')) },
@@ -222,6 +224,13 @@ describe.skipIf(!runnable)('generated Hyperf mTLS middleware and client factory 
       await synth(await app(), { outDir, stateDir, stacks: [STACK] });
       expect(readFileSync(join(pki('boards'), 'crl.pem'), 'utf8')).not.toBe(crlBefore);
       after = await probe([{ port: 8443, path: '/', tls: { ...tlsAs(pki('gateway')), cert: join(tmp.path, 'gateway-2.crt'), key: join(tmp.path, 'gateway-2.key') } }]);
+      // Without a readable CRL the middleware fails closed.
+      renameSync(join(pki('boards'), 'crl.pem'), join(pki('boards'), 'crl.pem.away'));
+      try {
+        noCrl = await probe([{ port: 8443, path: '/', tls: tlsAs(pki('boards')) }]);
+      } finally {
+        renameSync(join(pki('boards'), 'crl.pem.away'), join(pki('boards'), 'crl.pem'));
+      }
     } finally {
       await server.stop();
     }
@@ -241,6 +250,8 @@ describe.skipIf(!runnable)('generated Hyperf mTLS middleware and client factory 
     expect(JSON.parse(plain!.body!)).toEqual({ caller: null, port: 9503 });
     expect(after![0]).toMatchObject({ ok: true, status: 403 });
     expect(JSON.parse(after![0]!.body!)).toEqual({ error: 'forbidden', reason: 'CERT_REVOKED', client_cn: 'gateway.ashchan.local' });
+    expect(noCrl![0]).toMatchObject({ ok: true, status: 503 });
+    expect(JSON.parse(noCrl![0]!.body!)).toEqual({ error: 'unavailable', reason: 'CRL_UNAVAILABLE', client_cn: 'boards.ashchan.local', detail: '/etc/mtls/crl.pem: cannot be read' });
   }, 60_000);
 
   it('GIVEN boards\' client factory WHEN it calls media\'s mesh URL and a URL outside the mesh THEN media sees boards\' certificate over TLS 1.3, the other server sees none', async () => {
