@@ -19,7 +19,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in podman netavark aardvark-dns runc wireguard-tools wireguard-go openssl php-cli systemd iproute2 busybox-static curl chromium python3-yaml python3-dotenv iptables nftables uidmap php-dev libssl-dev mmdebstrap xz-utils postgresql redis-server php-pgsql age; do
+for pkg in podman netavark aardvark-dns runc wireguard-tools wireguard-go openssl php-cli systemd iproute2 busybox-static curl chromium python3-yaml python3-dotenv iptables nftables uidmap php-dev libssl-dev mmdebstrap xz-utils postgresql redis-server php-pgsql age composer; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -91,6 +91,13 @@ if [ -f "$vendor" ]; then
   echo "swoole $(php -d extension="$so" -r 'echo swoole_version();') in $so"
 else
   echo "install-validators: $vendor not found: the Swoole tests will skip (and fail under CI=true)" >&2
+fi
+
+# The real PSR-7/PSR-11/PSR-15 interfaces, nyholm/psr7 and Guzzle for the generated Hyperf middleware
+# and client factory (test/hyperf-middleware.test.ts), versions pinned in the fixture's composer.json,
+# into .cache/hyperf-vendor (Packagist through Composer; seconds once Composer's cache holds them).
+if [ ! -f "$root/.cache/hyperf-vendor/autoload.php" ] || [ "$root/test/fixtures/hyperf/composer/composer.json" -nt "$root/.cache/hyperf-vendor/autoload.php" ]; then
+  COMPOSER_ALLOW_SUPERUSER=1 composer update --working-dir="$root/test/fixtures/hyperf/composer" --no-interaction --no-progress --quiet
 fi
 
 # The end-to-end test's service images (PostgreSQL, Redis, PHP + Swoole + the PHP sample; RECIPES.md

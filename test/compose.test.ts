@@ -98,13 +98,17 @@ describe('compose for ashchan-dev', () => {
     expect(Object.keys(doc.secrets)).toEqual(Object.keys(doc.secrets).sort());
   });
 
-  it('mounts each mTLS service\'s certificate folder read-only at /etc/mtls, and its Hyperf config files', () => {
+  it('mounts each mTLS service\'s certificate folder read-only at /etc/mtls, and its Hyperf config files and classes', () => {
     const doc = parse(readFileSync(file, 'utf8'));
     for (const n of ['gateway', 'auth', 'boards', 'media', 'search', 'moderation']) {
       expect(doc.services[n].volumes).toEqual([
         `./config/${n}/autoload/server.php:/opt/www/config/autoload/server.php:ro,Z`,
         `./config/${n}/autoload/mtls_client.php:/opt/www/config/autoload/mtls_client.php:ro,Z`,
         `./config/${n}/autoload/mtls_policy.php:/opt/www/config/autoload/mtls_policy.php:ro,Z`,
+        `./config/${n}/autoload/middlewares.http.php:/opt/www/config/autoload/middlewares.http.php:ro,Z`,
+        `./config/${n}/app/Podmesh/MtlsMiddleware.php:/opt/www/app/Podmesh/MtlsMiddleware.php:ro,Z`,
+        `./config/${n}/app/Podmesh/MtlsClientFactory.php:/opt/www/app/Podmesh/MtlsClientFactory.php:ro,Z`,
+        `./config/${n}/app/Podmesh/Crl.php:/opt/www/app/Podmesh/Crl.php:ro,Z`,
         `./config/${n}/openssl.cnf:/etc/podmesh/openssl.cnf:ro,Z`,
         `${STATE}/ashchan-dev/pki/services/${n}:/etc/mtls:ro,Z`,
       ]);

@@ -43,12 +43,20 @@ describe('synth', () => {
       'TOPOLOGY.md',
       'hosts/local/bin/podmesh-cert-expiry.sh',
       'hosts/local/compose.yaml',
+      'hosts/local/config/api/app/Podmesh/Crl.php',
+      'hosts/local/config/api/app/Podmesh/MtlsClientFactory.php',
+      'hosts/local/config/api/app/Podmesh/MtlsMiddleware.php',
+      'hosts/local/config/api/autoload/middlewares.http.php',
       'hosts/local/config/api/autoload/mtls_client.php',
       'hosts/local/config/api/autoload/mtls_policy.php',
       'hosts/local/config/api/autoload/server.php',
       'hosts/local/config/api/openssl.cnf',
       // db's roles script: api, its client, connects as a role of its own
       'hosts/local/config/db/podmesh-roles.sh',
+      'hosts/local/config/web/app/Podmesh/Crl.php',
+      'hosts/local/config/web/app/Podmesh/MtlsClientFactory.php',
+      'hosts/local/config/web/app/Podmesh/MtlsMiddleware.php',
+      'hosts/local/config/web/autoload/middlewares.http.php',
       'hosts/local/config/web/autoload/mtls_client.php',
       'hosts/local/config/web/autoload/mtls_policy.php',
       'hosts/local/config/web/autoload/server.php',
@@ -78,6 +86,10 @@ describe('synth', () => {
     const result = await synth(changedApp.app, { stateDir: testState, outDir: out });
     expect(result.reports[0]!.modified).toEqual(['TOPOLOGY.md', 'hosts/local/compose.yaml', 'hosts/local/systemd/three.target', 'manifest.json', 'podmesh.lock.json']);
     expect(result.reports[0]!.added).toEqual([
+      'hosts/local/config/extra/app/Podmesh/Crl.php',
+      'hosts/local/config/extra/app/Podmesh/MtlsClientFactory.php',
+      'hosts/local/config/extra/app/Podmesh/MtlsMiddleware.php',
+      'hosts/local/config/extra/autoload/middlewares.http.php',
       'hosts/local/config/extra/autoload/mtls_client.php',
       'hosts/local/config/extra/autoload/mtls_policy.php',
       'hosts/local/config/extra/autoload/server.php',

@@ -101,6 +101,10 @@ describe.skipIf(!quadlet || !analyze)('Quadlet units of ashchan-dev', () => {
         '/home/user/.config/podmesh/ashchan-dev/config/auth/autoload/server.php:/opt/www/config/autoload/server.php:ro,Z',
         '/home/user/.config/podmesh/ashchan-dev/config/auth/autoload/mtls_client.php:/opt/www/config/autoload/mtls_client.php:ro,Z',
         '/home/user/.config/podmesh/ashchan-dev/config/auth/autoload/mtls_policy.php:/opt/www/config/autoload/mtls_policy.php:ro,Z',
+        '/home/user/.config/podmesh/ashchan-dev/config/auth/autoload/middlewares.http.php:/opt/www/config/autoload/middlewares.http.php:ro,Z',
+        '/home/user/.config/podmesh/ashchan-dev/config/auth/app/Podmesh/MtlsMiddleware.php:/opt/www/app/Podmesh/MtlsMiddleware.php:ro,Z',
+        '/home/user/.config/podmesh/ashchan-dev/config/auth/app/Podmesh/MtlsClientFactory.php:/opt/www/app/Podmesh/MtlsClientFactory.php:ro,Z',
+        '/home/user/.config/podmesh/ashchan-dev/config/auth/app/Podmesh/Crl.php:/opt/www/app/Podmesh/Crl.php:ro,Z',
         '/home/user/.config/podmesh/ashchan-dev/config/auth/openssl.cnf:/etc/podmesh/openssl.cnf:ro,Z',
         '/home/user/.config/podmesh/ashchan-dev/pki/services/auth:/etc/mtls:ro,Z',
       ],
@@ -365,7 +369,7 @@ function composeConfig(file: string): any {
 function mountKey(source: string, target: string, ro: boolean): string {
   const pki = /\/pki\/services\/(.+)$/.exec(source);
   // Generated config: beside the compose file, or in the host root that mirrors that folder.
-  const config = /\/(config\/[^/]+\/(?:autoload\/)?[^/]+)$/.exec(source);
+  const config = /\/(config\/[^/]+\/(?:autoload\/|app\/Podmesh\/)?[^/]+)$/.exec(source);
   if (config) return `${config[1]}:${target}${ro ? ':ro' : ''}`;
   // Secret files: compose's file secrets from the state folder, Quadlet's bind mounts from the host root.
   const secret = /\/secrets\/([^/]+)$/.exec(source);

@@ -1,11 +1,13 @@
 // Hyperf configuration per application service, from the handlebars templates in
-// `templates/hyperf/`: `hosts/<host>/config/<service>/autoload/{server,mtls_client,mtls_policy}.php`,
-// mounted read-only into the container's `config/autoload/`.
+// `templates/hyperf/`: `hosts/<host>/config/<service>/autoload/{server,mtls_client,mtls_policy,
+// middlewares.<server>}.php`, mounted read-only into the container's `config/autoload/`, and the
+// mTLS middleware and client factory classes `hosts/<host>/config/<service>/app/Podmesh/*.php`,
+// mounted into its `app/Podmesh/` (see `hyperfFiles`).
 import { PodmeshError } from '../../constructs/core/errors.ts';
 import { MTLS_DIR } from '../resolve/environment.ts';
 import { hostFile, serviceConfigPath } from '../layout.ts';
 import type { ResolvedService, ResolvedStack } from '../resolve/model.ts';
-import { HYPERF_FILES } from '../resolve/resolve.ts';
+import { hyperfFiles } from '../resolve/resolve.ts';
 import type { RenderedFile } from './file.ts';
 import { generatedHeader } from './header.ts';
 import { template } from './templates.ts';
@@ -57,6 +59,9 @@ function context(stack: ResolvedStack, byName: ReadonlyMap<string, ResolvedServi
     calls: s.calls.map((c) => ({ name: c, url: dns(c).mtls!.url })),
     allowedClients: s.callers.map((c) => dns(c).dnsName).sort(),
     crlFile: `${MTLS_DIR}/crl.pem`,
+    // For app/Podmesh/*.php: the callees' origins, and the CAs that sign CRLs (ca.crt's, and the
+    // client CA that travels in the client certificate's chain).
+    mesh: s.calls.map((c) => ({ name: c, origin: new URL(dns(c).mtls!.url).origin })),
   };
 }
 
@@ -70,12 +75,12 @@ export function renderHyperf(stack: ResolvedStack): Map<string, RenderedFile> {
     if (!s.hyperf || !s.mtls) continue;
     const ctx = context(stack, byName, s);
     const host = stack.hosts.find((h) => h.name === s.host)!;
-    for (const file of HYPERF_FILES) {
+    for (const file of hyperfFiles(s.hyperf.serverName)) {
       try {
-        const text = template(`hyperf/${file}`)(ctx);
-        files.set(...hostFile(host, 'root', serviceConfigPath(s.name, `autoload/${file}`), text, { units: [s.unit.service], reloadable: s.unit.reloadable }));
+        const text = template(`hyperf/${file.template}`)(ctx);
+        files.set(...hostFile(host, 'root', serviceConfigPath(s.name, file.source), text, { units: [s.unit.service], reloadable: s.unit.reloadable }));
       } catch (e) {
-        throw PodmeshError.at(s.path, `templates/hyperf/${file}.hbs failed: ${(e as Error).message}`);
+        throw PodmeshError.at(s.path, `templates/hyperf/${file.template}.hbs failed: ${(e as Error).message}`);
       }
     }
   }

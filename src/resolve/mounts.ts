@@ -12,6 +12,30 @@ import type { Names } from './naming.ts';
 /** Files of a Hyperf service's `config/autoload/`, generated under the host folder's `config/<service>/`. */
 export const HYPERF_FILES = ['server.php', 'mtls_client.php', 'mtls_policy.php'] as const;
 
+/** Classes of a Hyperf service's `app/Podmesh/` (namespace `App\\Podmesh`, the skeleton's `App\\` PSR-4 root). */
+export const HYPERF_CLASSES = ['MtlsMiddleware.php', 'MtlsClientFactory.php', 'Crl.php'] as const;
+
+/** One generated Hyperf file: its template under `templates/hyperf/`, where it is under the host folder's `config/<service>/`, and under the application root. */
+export interface HyperfFile {
+  readonly template: string;
+  readonly source: string;
+  readonly target: string;
+}
+
+/**
+ * Every generated file of a Hyperf service: the config/autoload files, the global middleware list
+ * of the mTLS server (`middlewares.<server>.php`: Hyperf 3's ConfigFactory keys an autoload file by
+ * its dotted base name, so it lands at `middlewares.<server>` beside the application's own
+ * `middlewares.php`), and the classes.
+ */
+export function hyperfFiles(serverName: string): HyperfFile[] {
+  return [
+    ...HYPERF_FILES.map((f) => ({ template: f, source: `autoload/${f}`, target: `config/autoload/${f}` })),
+    { template: 'middlewares.php', source: `autoload/middlewares.${serverName}.php`, target: `config/autoload/middlewares.${serverName}.php` },
+    ...HYPERF_CLASSES.map((f) => ({ template: `Podmesh/${f}`, source: `app/Podmesh/${f}`, target: `app/Podmesh/${f}` })),
+  ];
+}
+
 /** The service's generated OpenSSL configuration, under the host folder's `config/<service>/`. */
 export const OPENSSL_CONF_FILE = 'openssl.cnf';
 
@@ -83,12 +107,12 @@ function opensslMount(service: string): ResolvedMount {
   return { type: 'bind', source: `./${serviceConfigPath(service, OPENSSL_CONF_FILE)}`, target: OPENSSL_CONF_PATH, readOnly: true };
 }
 
-function hyperfMounts(service: string, hyperf: { readonly appRoot: string } | undefined): ResolvedMount[] {
+function hyperfMounts(service: string, hyperf: { readonly appRoot: string; readonly serverName: string } | undefined): ResolvedMount[] {
   if (!hyperf) return [];
-  return HYPERF_FILES.map((file) => ({
+  return hyperfFiles(hyperf.serverName).map((file) => ({
     type: 'bind',
-    source: `./${serviceConfigPath(service, `autoload/${file}`)}`,
-    target: `${hyperf.appRoot}/config/autoload/${file}`,
+    source: `./${serviceConfigPath(service, file.source)}`,
+    target: `${hyperf.appRoot}/${file.target}`,
     readOnly: true,
   }));
 }
