@@ -8,6 +8,7 @@ const LOCAL_BIN = join(ROOT, '.cache/bin');
 
 /** How to get each tool, shown when it is missing. */
 const INSTALL: Record<string, string> = {
+  kubectl: 'install kubectl (Debian: apt-get install kubectl from the Kubernetes apt repository, or the google-cloud-sdk kubectl component); only its client side runs',
   'docker-compose': 'run `scripts/install-validators.sh` (Docker Compose v2 from Debian trixie, see RECIPES.md)',
   'podman-compose': 'run `scripts/install-validators.sh` (podman-compose 1.3 from Debian trixie)',
   quadlet: 'run `scripts/install-validators.sh` (Quadlet 5.4 from Debian trixie)',
