@@ -2,7 +2,7 @@
 // to a stack file or to a file it imports (even one of the same size, within the same second)
 // must reach the next synth, and changing it back must bring the old output back.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { podmeshProject, tempDir } from './helpers/stacks.ts';
@@ -84,9 +84,18 @@ describe('stack files through the transpile cache', () => {
     // WHEN the broken files are fixed, all four load together and are cached
     writeFileSync(join(stacks, 'b-syntax.ts'), STACK.replace("'cached'", "'b'").replace("'cached'", "'b'").replace("import { IMAGE } from './lib/images.ts';", "const IMAGE = 'localhost/b:1';").replace('10.93.4.0', '10.93.5.0'));
     rmStacks(stacks, ['c-missing.ts', 'd-throws.ts']);
+    // Builds of other stacks folders: one not built for eight days (removed by the next build), one recent (kept).
+    for (const [name, days] of [['0000000000000old', 8], ['000000000000new', 1]] as const) {
+      mkdirSync(join(cache, name), { recursive: true });
+      writeFileSync(join(cache, name, 'index.json'), '{}');
+      const when = new Date(Date.now() - days * 86_400_000);
+      utimesSync(join(cache, name, 'index.json'), when, when);
+    }
     const ok = spawnSync(process.execPath, [join(repoRoot, 'bin/podmesh.mjs'), 'synth'], { cwd: project, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', PODMESH_CACHE_DIR: cache } });
     expect(ok.status, ok.stderr).toBe(0);
     expect(existsSync(join(project, 'out/b/manifest.json'))).toBe(true);
     expect(existsSync(join(project, 'out/cached/manifest.json'))).toBe(true);
+    expect(existsSync(join(cache, '0000000000000old'))).toBe(false);
+    expect(existsSync(join(cache, '000000000000new'))).toBe(true);
   });
 });

@@ -56,6 +56,21 @@ function cacheRoot(stacksDir: string): string {
   return join(root, createHash('sha256').update(stacksDir).digest('hex').slice(0, 16));
 }
 
+/** A week: a stacks folder whose stacks were not built for that long (a removed checkout, a test's temp folder) loses its builds. */
+const UNUSED_FOR = 7 * 86_400_000;
+
+/** Removes the builds of other stacks folders not built for {@link UNUSED_FOR} (run when building, not on a cache hit). */
+function pruneStacksFolders(base: string): void {
+  const root = dirname(base);
+  const before = Date.now() - UNUSED_FOR;
+  for (const name of readdirSync(root)) {
+    const path = join(root, name);
+    if (path === base) continue;
+    const st = statSync(join(path, 'index.json'), { throwIfNoEntry: false }) ?? statSync(path, { throwIfNoEntry: false });
+    if (st && st.mtimeMs < before) rmSync(path, { recursive: true, force: true });
+  }
+}
+
 /** The cached build when every file it was made of is unchanged, else undefined. */
 function cached(dir: string, entries: readonly string[]): CacheIndex | undefined {
   let index: CacheIndex;
@@ -190,6 +205,7 @@ export async function buildStacks(stacksDir: string, entries: readonly string[])
     writeFileSync(tmp, `${JSON.stringify(index)}\n`, { mode: 0o600 });
     renameSync(tmp, join(base, 'index.json'));
     pruneBuilds(base, key);
+    pruneStacksFolders(base);
     return urls(index, base);
   } catch (e) {
     if (!(e as { errors?: unknown }).errors) throw e;
