@@ -1,11 +1,11 @@
 // The stack as Kubernetes manifests (`out/<stack>/kubernetes/`), from the same resolved model as
 // compose and Quadlet: one file per kind, numbered in the order `kubectl apply -f` must create
-// them, every object built with kubernetes-models and validated against the Kubernetes schemas.
-import { Certificate, Issuer, type ICertificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
-import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
-import { Job } from 'kubernetes-models/batch/v1';
-import { NetworkPolicy, type INetworkPolicyIngressRule, type INetworkPolicyEgressRule } from 'kubernetes-models/networking.k8s.io/v1';
-import { ConfigMap, Namespace, Service } from 'kubernetes-models/v1';
+// them, every object plain data typed by kubernetes-models (the tests validate each one against the Kubernetes schemas).
+import type { ICertificate, IIssuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
+import type { IDeployment, IStatefulSet } from 'kubernetes-models/apps/v1';
+import type { IJob } from 'kubernetes-models/batch/v1';
+import type { INetworkPolicy, INetworkPolicyIngressRule, INetworkPolicyEgressRule } from 'kubernetes-models/networking.k8s.io/v1';
+import type { IConfigMap, INamespace, IService } from 'kubernetes-models/v1';
 import type { Issue } from '../../../constructs/core/errors.ts';
 import { DNS_LABEL } from '../../../constructs/core/names.ts';
 import { hostOutDir } from '../../layout.ts';
@@ -37,11 +37,20 @@ export const KUBERNETES_FILES = {
 /** Storage each volume claim requests: the mesh's volumes have no size, so one modest default. */
 export const CLAIM_SIZE = '1Gi';
 
-/** An object of kubernetes-models: validates itself and serializes to plain JSON. */
+/**
+ * A Kubernetes object as plain data, typed by kubernetes-models' interfaces. Not its classes: their
+ * validator (ajv and every schema) takes about 0.6 s to load, on every synth of such a stack; the
+ * tests validate every object with them instead (test/kubernetes.test.ts).
+ */
 interface Model {
-  readonly kind?: string;
+  readonly apiVersion: string;
+  readonly kind: string;
   readonly metadata?: { readonly name?: string };
-  validate(): void;
+}
+
+/** `{ apiVersion, kind, ...body }`, in the order kubernetes-models' classes write them. */
+function model<T extends { apiVersion: string; kind: string }>(apiVersion: T['apiVersion'], kind: T['kind'], body: Omit<T, 'apiVersion' | 'kind'>): Model {
+  return { apiVersion, kind, ...body } as Model;
 }
 
 /** Renders `out/<stack>/kubernetes/` when the stack enables the export; nothing otherwise. */
@@ -49,7 +58,7 @@ export function renderKubernetes(stack: ResolvedStack): Rendering {
   const k = stack.kubernetes;
   if (!k) return { files: new Map(), problems: [] };
   const problems: Issue[] = [];
-  const docs = (file: string, objects: readonly Model[]): [string, RenderedFile] => [file, { content: manifestFile(stack, file, objects, problems) }];
+  const docs = (file: string, objects: readonly Model[]): [string, RenderedFile] => [file, { content: manifestFile(stack, objects) }];
   const ns = k.namespace;
   const meta = (name: string, s?: ResolvedService) => ({ name, namespace: ns, labels: s ? labelsOf(stack, s) : { 'app.kubernetes.io/part-of': stack.project, 'app.kubernetes.io/managed-by': 'podmesh' } });
 
@@ -62,10 +71,10 @@ export function renderKubernetes(stack: ResolvedStack): Rendering {
     const template = { metadata: { labels: labelsOf(stack, s), ...podAnnotations(s) }, spec };
     const selector = { matchLabels: { [NAME_LABEL]: name } };
     if (s.oneshot) {
-      workloads.push(new Job({ metadata: meta(name, s), spec: { backoffLimit: 6, template } }));
+      workloads.push(model<IJob>('batch/v1', 'Job', { metadata: meta(name, s), spec: { backoffLimit: 6, template } }));
     } else if (claims.length > 0) {
       workloads.push(
-        new StatefulSet({
+        model<IStatefulSet>('apps/v1', 'StatefulSet', {
           metadata: meta(name, s),
           spec: {
             serviceName: name,
@@ -77,14 +86,14 @@ export function renderKubernetes(stack: ResolvedStack): Rendering {
         }),
       );
     } else {
-      workloads.push(new Deployment({ metadata: meta(name, s), spec: { replicas: 1, selector, template } }));
+      workloads.push(model<IDeployment>('apps/v1', 'Deployment', { metadata: meta(name, s), spec: { replicas: 1, selector, template } }));
     }
     if (s.ports.length > 0) {
       // Headless, with the pods' addresses published before they are ready: a health check that
       // calls the service's own name must reach its own pod while it is not ready yet, as on the
       // mesh (a ClusterIP would route only to ready pods).
       services.push(
-        new Service({
+        model<IService>('v1', 'Service', {
           metadata: meta(name, s),
           spec: {
             clusterIP: 'None',
@@ -165,7 +174,7 @@ function podAnnotations(s: ResolvedService): { annotations?: Record<string, stri
  */
 function namespace(stack: ResolvedStack, k: ResolvedKubernetes): Model {
   const level = stack.services.map((s) => podSecurityOf(s).level).reduce<PodSecurityLevel>((a, b) => (POD_SECURITY_LEVELS.indexOf(b) > POD_SECURITY_LEVELS.indexOf(a) ? b : a), 'restricted');
-  return new Namespace({
+  return model<INamespace>('v1', 'Namespace', {
     metadata: {
       name: k.namespace,
       labels: {
@@ -184,7 +193,7 @@ type Usage = NonNullable<ICertificate['spec']['usages']>[number];
 
 /** The CA Issuer holding podmesh's root, and per workload its mesh (and public) certificate. */
 function certificates(stack: ResolvedStack, k: ResolvedKubernetes): Model[] {
-  const out: Model[] = [new Issuer({ metadata: { name: CA_ISSUER, namespace: k.namespace, labels: { 'app.kubernetes.io/part-of': stack.project, 'app.kubernetes.io/managed-by': 'podmesh' } }, spec: { ca: { secretName: CA_ISSUER } } })];
+  const out: Model[] = [model<IIssuer>('cert-manager.io/v1', 'Issuer', { metadata: { name: CA_ISSUER, namespace: k.namespace, labels: { 'app.kubernetes.io/part-of': stack.project, 'app.kubernetes.io/managed-by': 'podmesh' } }, spec: { ca: { secretName: CA_ISSUER } } })];
   const org = stack.pki.authority.organization;
   for (const s of stack.services) {
     const bindings = stack.pki.bindings.filter((b) => b.service === s.name);
@@ -201,7 +210,7 @@ function certificates(stack: ResolvedStack, k: ResolvedKubernetes): Model[] {
         ...(which === 'mtls' && bindings.some((x) => x.kind === 'client') ? (['client auth'] as const) : []),
       ];
       out.push(
-        new Certificate({
+        model<ICertificate>('cert-manager.io/v1', 'Certificate', {
           metadata: { name: tlsSecretName(s, which), namespace: k.namespace, labels: labelsOf(stack, s) },
           spec: {
             secretName: tlsSecretName(s, which),
@@ -239,7 +248,7 @@ function configMaps(stack: ResolvedStack, k: ResolvedKubernetes, problems: Issue
       }
       data[configKey(m.source)] = file.content;
     }
-    out.push(new ConfigMap({ metadata: { name: configMapName(s), namespace: k.namespace, labels: labelsOf(stack, s) }, data: Object.fromEntries(Object.entries(data).sort(([a], [b]) => (a < b ? -1 : 1))) }));
+    out.push(model<IConfigMap>('v1', 'ConfigMap', { metadata: { name: configMapName(s), namespace: k.namespace, labels: labelsOf(stack, s) }, data: Object.fromEntries(Object.entries(data).sort(([a], [b]) => (a < b ? -1 : 1))) }));
   }
   return out;
 }
@@ -253,8 +262,8 @@ export function networkPolicies(stack: ResolvedStack, k: ResolvedKubernetes): Mo
   const labels = { 'app.kubernetes.io/part-of': stack.project, 'app.kubernetes.io/managed-by': 'podmesh' };
   const byName = new Map(stack.services.map((s) => [s.name, s]));
   const out: Model[] = [
-    new NetworkPolicy({ metadata: { name: 'default-deny', namespace: k.namespace, labels }, spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] } }),
-    new NetworkPolicy({
+    model<INetworkPolicy>('networking.k8s.io/v1', 'NetworkPolicy', { metadata: { name: 'default-deny', namespace: k.namespace, labels }, spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] } }),
+    model<INetworkPolicy>('networking.k8s.io/v1', 'NetworkPolicy', {
       metadata: { name: 'allow-dns', namespace: k.namespace, labels },
       spec: {
         podSelector: {},
@@ -286,7 +295,7 @@ export function networkPolicies(stack: ResolvedStack, k: ResolvedKubernetes): Mo
     const egress: INetworkPolicyEgressRule[] = byPeer(stack.flows.filter((f) => f.from === s.name), 'to').map(([to, fs]) => ({ to: [peer(to)], ports: ports(fs) }));
     if (ingress.length === 0 && egress.length === 0) continue;
     out.push(
-      new NetworkPolicy({
+      model<INetworkPolicy>('networking.k8s.io/v1', 'NetworkPolicy', {
         metadata: { name: `allow-${nameOf(s)}`, namespace: k.namespace, labels: labelsOf(stack, s) },
         spec: {
           podSelector: { matchLabels: { [NAME_LABEL]: nameOf(s) } },
@@ -305,21 +314,8 @@ function protocolOf(p: 'tcp' | 'udp'): 'TCP' | 'UDP' {
   return p === 'udp' ? 'UDP' : 'TCP';
 }
 
-/**
- * One YAML file of documents. A document that does not validate is a podmesh bug, reported as a
- * problem of the stack (and nothing is written).
- */
-function manifestFile(stack: ResolvedStack, file: string, objects: readonly Model[], problems: Issue[]): string {
-  const docs = objects.map((o) => {
-    try {
-      o.validate();
-    } catch (e) {
-      problems.push({
-        path: stack.name,
-        message: `${file}: ${o.kind} ${o.metadata?.name} does not validate against the Kubernetes schema: ${(e as Error).message}. This is a podmesh bug: please report it with the stack.`,
-      });
-    }
-    return libraryYaml(JSON.parse(JSON.stringify(o)) as Record<string, unknown>);
-  });
+/** One YAML file of documents, each as the yaml library writes it. */
+function manifestFile(stack: ResolvedStack, objects: readonly Model[]): string {
+  const docs = objects.map((o) => libraryYaml(JSON.parse(JSON.stringify(o)) as Record<string, unknown>));
   return hashHeader(stack.name) + docs.map((d) => `---\n${d}`).join('');
 }
