@@ -16,7 +16,7 @@ import { renderHyperf } from '../hyperf.ts';
 import { renderMinioUsers } from '../minio-users.ts';
 import { renderOpenssl } from '../openssl.ts';
 import { renderPostgresRoles } from '../postgres-roles.ts';
-import { libraryYaml } from '../yaml.ts';
+import { composeYaml } from '../yaml.ts';
 import { CA_ISSUER, configKey, configMapName, KUBERNETES_DIR, labelsOf, NAME_LABEL, nameOf, tlsSecretName } from './names.ts';
 import { podSecurityOf, podSpec, POD_SECURITY_LEVELS, type PodSecurityLevel } from './pod.ts';
 import { renderSecretsScript } from './secrets-script.ts';
@@ -314,8 +314,8 @@ function protocolOf(p: 'tcp' | 'udp'): 'TCP' | 'UDP' {
   return p === 'udp' ? 'UDP' : 'TCP';
 }
 
-/** One YAML file of documents, each as the yaml library writes it. */
+/** One YAML file of documents, each laid out as compose files are (the yaml library's bytes). */
 function manifestFile(stack: ResolvedStack, objects: readonly Model[]): string {
-  const docs = objects.map((o) => libraryYaml(JSON.parse(JSON.stringify(o)) as Record<string, unknown>));
+  const docs = objects.map((o) => composeYaml(JSON.parse(JSON.stringify(o)) as Record<string, unknown>));
   return hashHeader(stack.name) + docs.map((d) => `---\n${d}`).join('');
 }
