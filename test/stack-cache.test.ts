@@ -1,7 +1,7 @@
 // Stack files are built once and then served from podmesh's stack cache, keyed by content: any change
 // to a stack file or to a file it imports (even one of the same size, within the same second)
 // must reach the next synth, and changing it back must bring the old output back.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -97,5 +97,29 @@ describe('stack files through the transpile cache', () => {
     expect(existsSync(join(project, 'out/cached/manifest.json'))).toBe(true);
     expect(existsSync(join(cache, '0000000000000old'))).toBe(false);
     expect(existsSync(join(cache, '000000000000new'))).toBe(true);
+  });
+
+  it('commands building the same stacks at once all load them', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const project = dir.path;
+    podmeshProject(project);
+    mkdirSync(join(project, 'stacks/lib'), { recursive: true });
+    writeFileSync(join(project, 'stacks/cached.ts'), STACK);
+    writeFileSync(join(project, 'stacks/lib/images.ts'), "export const IMAGE = 'localhost/api:1';\n");
+    const cache = join(project, 'cache');
+    const env = { ...process.env, NO_COLOR: '1', PODMESH_CACHE_DIR: cache };
+    execFileSync(process.execPath, [join(repoRoot, 'bin/podmesh.mjs'), 'synth'], { cwd: project, env });
+    // WHEN the cache is gone and three commands start together, each building the stacks
+    rmSync(cache, { recursive: true, force: true });
+    const run = () =>
+      new Promise<number | null>((done) => {
+        const child = spawn(process.execPath, [join(repoRoot, 'bin/podmesh.mjs'), 'synth', '--check'], { cwd: project, env, stdio: 'ignore' });
+        child.on('exit', (code) => done(code));
+      });
+    // THEN every one loads them and finds out/ up to date; one build is left, no staging folder
+    expect(await Promise.all([run(), run(), run()])).toEqual([0, 0, 0]);
+    const left = readdirSync(cache, { recursive: true, withFileTypes: true }).map((e) => e.name);
+    expect(left.filter((n) => n.startsWith('.build-') || n.startsWith('.index-'))).toEqual([]);
   });
 });

@@ -198,8 +198,14 @@ export async function buildStacks(stacksDir: string, entries: readonly string[])
   try {
     const { staging, outputs, inputs } = await attempt(entries);
     const key = createHash('sha256').update(JSON.stringify([FORMAT, outputs, inputs])).digest('hex').slice(0, 16);
-    if (existsSync(join(base, key))) rmSync(staging, { recursive: true, force: true });
-    else renameSync(staging, join(base, key));
+    // Another command may have put the same build in place meanwhile: then its copy serves.
+    try {
+      if (existsSync(join(base, key))) rmSync(staging, { recursive: true, force: true });
+      else renameSync(staging, join(base, key));
+    } catch (e) {
+      if (!['EEXIST', 'ENOTEMPTY'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+      rmSync(staging, { recursive: true, force: true });
+    }
     const index: CacheIndex = { format: FORMAT, entries: Object.fromEntries(Object.entries(outputs).map(([e, out]) => [e, `${key}/${out}`])), inputs };
     const tmp = join(base, `.index-${process.pid}-${randomBytes(4).toString('hex')}`);
     writeFileSync(tmp, `${JSON.stringify(index)}\n`, { mode: 0o600 });
