@@ -6,7 +6,7 @@
 // bundle.
 import { execa, type ResultPromise } from 'execa';
 import { execFileSync } from 'node:child_process';
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import https from 'node:https';
 import { createServer } from 'node:net';
@@ -17,11 +17,10 @@ import { runCli } from '../src/cli/run.ts';
 import { loadStacks } from '../src/cli/load.ts';
 import { synth } from '../src/index.ts';
 import { parseCertificate } from '../src/state/pki/certificate.ts';
-import { issueWith, signingCa, tbsSpec } from '../src/state/pki/issue.ts';
-import { nativeKeySync } from '../src/state/pki/keys.ts';
 import { reconcilePki } from '../src/state/pki/reconcile.ts';
 import { spiffeIdProblem } from '../src/state/pki/spiffe.ts';
 import { AUTHORITY, binding } from './pki/helpers.ts';
+import { forgeClient } from './helpers/forge.ts';
 import { tempDir } from './helpers/stacks.ts';
 import { repoRoot, tool } from './helpers/tools.ts';
 
@@ -122,14 +121,7 @@ describe('SPIFFE identities of ashchan-dev', () => {
       req.on('error', reject);
     });
 
-  /** A client certificate signed by the stack's real client CA, with any CN and SPIFFE ID: the chain PEM and key. */
-  const forged = (commonName: string, spiffeId: string): { cert: string; key: string } => {
-    const caPem = readFileSync(join(pki, 'client-ca.crt'), 'utf8');
-    const ca = signingCa(parseCertificate(caPem), caPem, createPrivateKey(readFileSync(join(pki, 'client-ca.key'))));
-    const spec = tbsSpec('leaf', { commonName, keyType: 'ecdsa-p256' }, 30, new Date(), '4a3b2c1d', { dnsNames: [commonName], ipAddresses: [], uris: [spiffeId] });
-    const issued = issueWith(spec, nativeKeySync('ecdsa-p256'), { spec: ca.spec, key: ca.key });
-    return { cert: issued.certPem + caPem, key: issued.keyPem };
-  };
+  const forged = (commonName: string, spiffeId: string) => forgeClient(pki, commonName, spiffeId);
 
   it('GIVEN the Node sample with boards\' generated environment on loopback WHEN callers connect over real TLS THEN gateway passes with its SPIFFE ID, a client-CA certificate with gateway\'s CN but another SPIFFE ID is refused, one with another CN but gateway\'s SPIFFE ID passes, and auth is refused', async () => {
     const compose = parse(readFileSync(join(out, STACK, 'hosts/local/compose.yaml'), 'utf8')) as { services: Record<string, { environment: Record<string, string> }> };
