@@ -48,7 +48,8 @@ function certs<D>(
     usage,
     options,
     writes: true,
-    guarded: sub !== 'status',
+    // status and bundle only read the state folder.
+    guarded: sub !== 'status' && sub !== 'bundle',
     parse(argv): { base: CertsBase; data: D } | Help {
       const { values: v, positionals } = parseCertsArgs(argv);
       if (v.help) return HELP;
