@@ -34,6 +34,9 @@ const cases: BadCase[] = [
   { name: 'a WireGuard endpoint port over 65535', build: (app) => twoHosts(app, '192.0.2.2:99999'), expect: ['bad/b', 'port 99999 is outside 1-65535'] },
   { name: 'a WireGuard endpoint port 0', build: (app) => twoHosts(app, '192.0.2.2:0'), expect: ['bad/b', 'port 0 is outside 1-65535'] },
   { name: 'an endpoint address that is no IPv4 address', build: (app) => twoHosts(app, '999.1.1.1:51820'), expect: ['bad/b', '"999.1.1.1" is not an IPv4 address'] },
+  { name: 'a SPIFFE trust domain with upper-case letters', build: (app) => svc(new Stack(app, 'bad', { spiffe: { trustDomain: 'Ashchan.Local' } }), 'auth'), expect: ['bad', 'SPIFFE trust domain "Ashchan.Local" may hold only lower-case letters, digits'] },
+  { name: 'a SPIFFE trust domain with a port (would end the ID\'s authority)', build: (app) => svc(new Stack(app, 'bad', { spiffe: { trustDomain: 'ashchan.local:8443' } }), 'auth'), expect: ['bad', 'SPIFFE trust domain "ashchan.local:8443" may hold only'] },
+  { name: 'an empty SPIFFE trust domain', build: (app) => svc(new Stack(app, 'bad', { spiffe: { trustDomain: '' } }), 'auth'), expect: ['bad', 'SPIFFE trust domain "" is empty'] },
   { name: 'a newline in the stack description (Markdown injection into TOPOLOGY.md)', build: (app) => svc(new Stack(app, 'bad', { description: 'ok\n# injected' }), 'x'), expect: ['bad', 'description: must be one line'] },
 ];
 

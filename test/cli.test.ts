@@ -123,7 +123,7 @@ describe('the command table', () => {
 
   it.each([
     [['frobnicate'], 'unknown command "frobnicate". Commands: synth, certs, verify, audit, wireguard, secrets, diff, apply, state, import, init. See podmesh --help.'],
-    [['certs', 'renew'], 'unknown certs command "renew". Use status, issue, rotate, revoke, csr or import.'],
+    [['certs', 'renew'], 'unknown certs command "renew". Use status, issue, rotate, revoke, csr, import or bundle.'],
     [['wireguard', 'spin'], 'unknown wireguard command "spin". Use rotate.'],
     [['state', 'dump'], 'unknown state command "dump". Use export or import.'],
   ])('argv %j is a usage error', (argv, message) => {

@@ -116,8 +116,22 @@ const UNNAMED_FILES: Record<string, readonly string[]> = {
 };
 /** Every secret file a service mounts, sorted. */
 const mountedFiles = (name: string) => [...new Set([...Object.values(SECRET_FILES[name]!), ...(UNNAMED_FILES[name] ?? [])])].sort();
-/** The whole environment of a service: the settings above plus the variables naming its secret files. */
-const envOf = (name: string) => ({ ...EXPECTED[name], ...Object.fromEntries(Object.entries(SECRET_FILES[name]!).map(([k, f]) => [k, `/run/secrets/${f}`])) });
+/**
+ * The SPIFFE variables of an application service of `stack`: its own ID, and its callers' (the CNs of
+ * MTLS_ALLOWED_CLIENTS, `<service>.ashchan.local`) as spiffe://ashchan.local/<stack>/<service>.
+ */
+function spiffeOf(stack: string, name: string, env: Record<string, string>): Record<string, string> {
+  if (env.MTLS_ALLOWED_CLIENTS === undefined) return {};
+  const id = (service: string) => `spiffe://ashchan.local/${stack}/${service}`;
+  const callers = env.MTLS_ALLOWED_CLIENTS.split(',').filter(Boolean).map((cn) => id(cn.replace(/\.ashchan\.local$/, '')));
+  return { SERVICE_SPIFFE_ID: id(name), MTLS_ALLOWED_SPIFFE_IDS: callers.join(',') };
+}
+/** The whole environment of a service of `stack`: the settings above, its SPIFFE IDs and the variables naming its secret files. */
+const envOf = (stack: string, name: string) => ({
+  ...EXPECTED[name],
+  ...spiffeOf(stack, name, EXPECTED[name]!),
+  ...Object.fromEntries(Object.entries(SECRET_FILES[name]!).map(([k, f]) => [k, `/run/secrets/${f}`])),
+});
 
 describe.each(['ashchan-dev', 'ashchan-prod'])('environment of %s', (stackName) => {
   const tmp = tempDir();
@@ -135,7 +149,7 @@ describe.each(['ashchan-dev', 'ashchan-prod'])('environment of %s', (stackName) 
 
   it.each(Object.keys(EXPECTED))('GIVEN %s WHEN its compose service is read THEN its environment is the seed\'s list plus its URLs and settings (its own credentials), and its secret files', (name) => {
     const s = composeServices()[name];
-    expect(s.environment ?? {}).toEqual(envOf(name));
+    expect(s.environment ?? {}).toEqual(envOf(stackName, name));
     expect(s.env_file).toBeUndefined();
     const files = mountedFiles(name);
     if (files.length > 0) expect(s.secrets).toEqual(files);
@@ -151,7 +165,7 @@ describe.each(['ashchan-dev', 'ashchan-prod'])('environment of %s', (stackName) 
         const unit = gen.services.get(`ashchan-${name}.service`);
         if (!unit) continue;
         const run = podmanRun(unit);
-        expect(run.env, `${h}/${name}`).toEqual(envOf(name));
+        expect(run.env, `${h}/${name}`).toEqual(envOf(stackName, name));
         expect(run.envFiles).toEqual([]);
         expect(run.volumes.filter((v) => v.includes('secrets'))).toEqual([]);
         const files = mountedFiles(name);
@@ -302,7 +316,9 @@ namespace {
     expect(policy.mtls_policy).toEqual({
       service: 'boards-threads-posts',
       dns_name: 'boards.ashchan.local',
+      spiffe_id: 'spiffe://ashchan.local/ashchan-dev/boards',
       allowed_clients: ['gateway.ashchan.local'],
+      allowed_spiffe_ids: ['spiffe://ashchan.local/ashchan-dev/gateway'],
       calls: { media: 'https://media.ashchan.local:8443', moderation: 'https://moderation.ashchan.local:8443' },
       crl_file: '/etc/mtls/crl.pem',
     });

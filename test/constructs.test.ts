@@ -102,6 +102,7 @@ describe('Service', () => {
       LOG_LEVEL: 'debug',
       SERVICE_NAME: 'auth-accounts',
       SERVICE_DNS_NAME: 'auth.mini.local',
+      SERVICE_SPIFFE_ID: 'spiffe://mini.local/mini/auth',
       MTLS_ENABLED: 'true',
       MTLS_PORT: '8443',
       MTLS_CERT_FILE: '/etc/mtls/server.crt',
@@ -113,6 +114,7 @@ describe('Service', () => {
       MTLS_MIN_TLS_VERSION: 'TLSv1.3',
       MTLS_CRL_FILE: '/etc/mtls/crl.pem',
       MTLS_ALLOWED_CLIENTS: '',
+      MTLS_ALLOWED_SPIFFE_IDS: '',
       OPENSSL_CONF: '/etc/podmesh/openssl.cnf',
     });
     // Sorted by name.

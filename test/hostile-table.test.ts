@@ -330,7 +330,7 @@ cases.push({ name: 'Stack file: creates no stack', body: undefined, argv: (w) =>
 // --- Command line ---
 const cli = (name: string, args: (w: Where) => string[], code: 1 | 2, where: string, fix: string) => cases.push({ name, body: VALID, argv: args, code, where, fix });
 cli('CLI: unknown command', () => ['synt'], 2, 'unknown command "synt"', 'See podmesh --help.');
-cli('CLI: unknown certs command', () => ['certs', 'renew'], 2, 'unknown certs command "renew"', 'Use status, issue, rotate, revoke, csr or import.');
+cli('CLI: unknown certs command', () => ['certs', 'renew'], 2, 'unknown certs command "renew"', 'Use status, issue, rotate, revoke, csr, import or bundle.');
 cli('CLI: unknown option', (w) => [...synthArgv(w), '--bogus'], 2, "'--bogus'", 'See podmesh --help.');
 cli('CLI: unknown --stack', (w) => [...synthArgv(w), '--stack', 'bda'], 1, 'unknown stack "bda"', 'Known stacks: bad.');
 cli('CLI: --now 2027-02-30', (w) => [...synthArgv(w), '--now', '2027-02-30'], 2, '--now "2027-02-30"', 'has day 30, but 2027-02 has 28 days');

@@ -18,6 +18,7 @@ import { loadStacks } from '../src/cli/load.ts';
 import { synth } from '../src/index.ts';
 import { revoke } from '../src/state/pki/revoke.ts';
 import { createHosts, netnsReady, type SimHost, type SimNetwork } from './helpers/netns.ts';
+import { forgeClientFiles } from './helpers/forge.ts';
 import { tempDir } from './helpers/stacks.ts';
 import { inCI, repoRoot, tool } from './helpers/tools.ts';
 
@@ -186,11 +187,14 @@ describe.skipIf(!runnable)('generated Hyperf mTLS middleware and client factory 
         `$policy = (require ${JSON.stringify(join(dir, 'autoload/mtls_policy.php'))})['mtls_policy'];`,
         `$client = require ${JSON.stringify(join(dir, 'autoload/mtls_client.php'))};`,
         `$list = require ${JSON.stringify(join(dir, 'autoload/middlewares.http.php'))};`,
-        `echo json_encode(['allowed' => App\\Podmesh\\MtlsMiddleware::ALLOWED_CLIENTS, 'policy' => $policy['allowed_clients'], 'self' => App\\Podmesh\\MtlsMiddleware::SELF, 'dns' => $policy['dns_name'], 'crl' => App\\Podmesh\\MtlsMiddleware::CRL_FILE, 'policyCrl' => $policy['crl_file'], 'services' => App\\Podmesh\\MtlsClientFactory::SERVICES, 'callees' => $client['mtls_services'], 'list' => $list, 'psr15' => is_subclass_of(App\\Podmesh\\MtlsMiddleware::class, Psr\\Http\\Server\\MiddlewareInterface::class)]);`,
+        `echo json_encode(['allowed' => App\\Podmesh\\MtlsMiddleware::ALLOWED_CLIENTS, 'policy' => $policy['allowed_clients'], 'allowedIds' => App\\Podmesh\\MtlsMiddleware::ALLOWED_SPIFFE_IDS, 'policyIds' => $policy['allowed_spiffe_ids'], 'selfId' => App\\Podmesh\\MtlsMiddleware::SELF_SPIFFE_ID, 'policySelfId' => $policy['spiffe_id'], 'self' => App\\Podmesh\\MtlsMiddleware::SELF, 'dns' => $policy['dns_name'], 'crl' => App\\Podmesh\\MtlsMiddleware::CRL_FILE, 'policyCrl' => $policy['crl_file'], 'services' => App\\Podmesh\\MtlsClientFactory::SERVICES, 'callees' => $client['mtls_services'], 'list' => $list, 'psr15' => is_subclass_of(App\\Podmesh\\MtlsMiddleware::class, Psr\\Http\\Server\\MiddlewareInterface::class)]);`,
       ].join('\n');
       const r = await execa(php!, ['-d', `extension=${SWOOLE_SO}`, '-r', code]);
       const got = JSON.parse(r.stdout) as Record<string, unknown>;
       expect(got.allowed, s).toEqual(got.policy);
+      expect(got.allowedIds, s).toEqual(got.policyIds);
+      expect(got.selfId, s).toBe(`spiffe://ashchan.local/${STACK}/${s}`);
+      expect(got.policySelfId, s).toBe(got.selfId);
       expect(got.self, s).toBe(got.dns);
       expect(got.crl, s).toBe(got.policyCrl);
       expect(got.services, s).toEqual(got.callees);
@@ -202,7 +206,7 @@ describe.skipIf(!runnable)('generated Hyperf mTLS middleware and client factory 
     }
   });
 
-  it('GIVEN boards running with the generated middleware WHEN callers connect THEN gateway and boards itself pass with mtls.caller, auth gets 403 NOT_ALLOWED, a revoked certificate 403 CERT_REVOKED (also one revoked while running), no certificate no answer, no CRL 503, and the plain port passes through', async () => {
+  it('GIVEN boards running with the generated middleware WHEN callers connect THEN gateway and boards itself pass with mtls.caller and mtls.spiffe_id, a client-CA certificate with gateway\'s CN but another SPIFFE ID gets 403 NOT_ALLOWED and one with another CN but gateway\'s SPIFFE ID passes, auth gets 403 NOT_ALLOWED, a revoked certificate 403 CERT_REVOKED (also one revoked while running), no certificate no answer, no CRL 503, and the plain port passes through', async () => {
     const server = await start();
     let before: ProbeResult[];
     let after: ProbeResult[];
@@ -215,6 +219,9 @@ describe.skipIf(!runnable)('generated Hyperf mTLS middleware and client factory 
         { port: 8443, path: '/', tls: tlsAs(join(tmp.path, 'old-gateway')) },
         { port: 8443, path: '/', tls: { servername: 'boards.ashchan.local', ca: join(pki('boards'), 'ca.crt') } },
         { port: 9503, path: '/' },
+        // Signed by the real client CA: gateway's CN with another SPIFFE ID, another CN with gateway's SPIFFE ID.
+        { port: 8443, path: '/', tls: tlsAs(forgeClientFiles(join(stateDir, STACK, 'pki'), 'gateway.ashchan.local', 'spiffe://ashchan.local/ashchan-dev/intruder', join(tmp.path, 'intruder'))) },
+        { port: 8443, path: '/', tls: tlsAs(forgeClientFiles(join(stateDir, STACK, 'pki'), 'renamed.ashchan.local', 'spiffe://ashchan.local/ashchan-dev/gateway', join(tmp.path, 'renamed'))) },
       ]);
       // gateway's current certificate revoked while boards runs: the middleware reads the new CRL.
       copyFileSync(join(pki('gateway'), 'client.crt'), join(tmp.path, 'gateway-2.crt'));
@@ -235,10 +242,15 @@ describe.skipIf(!runnable)('generated Hyperf mTLS middleware and client factory 
       await server.stop();
     }
     expect(server.lines()).toContainEqual({ event: 'middleware', server: 'http', classes: ['App\\Podmesh\\MtlsMiddleware'] });
-    const [gateway, self, auth, revoked, noCert, plain] = before;
+    const [gateway, self, auth, revoked, noCert, plain, intruder, renamed] = before;
     expect(gateway).toMatchObject({ ok: true, status: 200 });
-    expect(JSON.parse(gateway!.body!)).toEqual({ caller: 'gateway.ashchan.local', port: 8443 });
-    expect(JSON.parse(self!.body!)).toEqual({ caller: 'boards.ashchan.local', port: 8443 });
+    expect(JSON.parse(gateway!.body!)).toEqual({ caller: 'gateway.ashchan.local', spiffe_id: 'spiffe://ashchan.local/ashchan-dev/gateway', port: 8443 });
+    expect(JSON.parse(self!.body!)).toEqual({ caller: 'boards.ashchan.local', spiffe_id: 'spiffe://ashchan.local/ashchan-dev/boards', port: 8443 });
+    // A certificate with a SPIFFE ID is judged by it alone: the allowed CN does not help the intruder.
+    expect(intruder).toMatchObject({ ok: true, status: 403 });
+    expect(JSON.parse(intruder!.body!)).toEqual({ error: 'forbidden', reason: 'NOT_ALLOWED', client_cn: 'gateway.ashchan.local' });
+    expect(renamed).toMatchObject({ ok: true, status: 200 });
+    expect(JSON.parse(renamed!.body!)).toEqual({ caller: 'renamed.ashchan.local', spiffe_id: 'spiffe://ashchan.local/ashchan-dev/gateway', port: 8443 });
     expect(auth).toMatchObject({ ok: true, status: 403 });
     expect(JSON.parse(auth!.body!)).toEqual({ error: 'forbidden', reason: 'NOT_ALLOWED', client_cn: 'auth.ashchan.local' });
     expect(revoked).toMatchObject({ ok: true, status: 403 });

@@ -487,8 +487,11 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
         );
         if (outsider) {
           expect(denied, where).toMatchObject({ ok: true, status: 403 });
-          expect(JSON.parse(denied!.body!), where).toEqual({ error: 'forbidden', client_cn: outsider });
-          expect(server.lines, where).toContainEqual(expect.objectContaining({ event: 'mtls_authorization_denied', client_cn: outsider, server_cn: selfCn, path: '/health' }));
+          // The outsider's certificate carries its own SPIFFE ID, spiffe://<mesh domain>/<stack>/<service>: refused by it.
+          const [label, ...domain] = outsider.split('.');
+          const outsiderId = expect.stringMatching(new RegExp(`^spiffe://${domain.join('\\.')}/[a-z0-9-]+/${label}$`));
+          expect(JSON.parse(denied!.body!), where).toEqual({ error: 'forbidden', client_cn: outsider, client_spiffe_id: outsiderId });
+          expect(server.lines, where).toContainEqual(expect.objectContaining({ event: 'mtls_authorization_denied', client_cn: outsider, client_spiffe_id: outsiderId, server_cn: selfCn, path: '/health' }));
         }
         expect(server.lines, where).toContainEqual(expect.objectContaining({ event: 'mtls_handshake_complete', client_cn: allowedCn, server_cn: selfCn, tls_version: 'TLSv1.3' }));
         // Only the mTLS port asks for a client certificate.

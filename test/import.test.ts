@@ -107,7 +107,7 @@ const ENGINE_HEALTH = { interval: '30s', timeout: '30s', retries: 3, start_perio
 /** tmpfs podmesh mounts on every workload. */
 const ADDED_TMPFS = ['/tmp'];
 /** Environment an mTLS service gets from podmesh (seed contract): names only, values are podmesh's. */
-const MTLS_ENV = /^(MTLS_[A-Z_]+|OPENSSL_CONF|SERVICE_DNS_NAME|SERVICE_NAME|[A-Z0-9_]+_SERVICE_URL)$/;
+const MTLS_ENV = /^(MTLS_[A-Z_]+|OPENSSL_CONF|SERVICE_DNS_NAME|SERVICE_NAME|SERVICE_SPIFFE_ID|[A-Z0-9_]+_SERVICE_URL)$/;
 /** Mounts podmesh adds to an mTLS service: its certificate folder and its OpenSSL configuration. */
 const MTLS_MOUNT_TARGETS = ['/etc/mtls', '/etc/podmesh/openssl.cnf'];
 /** Service keys the comparison reads; anything else in the original must be among the notes. */

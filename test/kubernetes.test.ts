@@ -350,7 +350,7 @@ describe('kubernetes export of a small stack with exported certificate Secrets',
     await synth(tinyStack(undefined), { outDir: join(root.path, 'plain'), stateDir: join(root.path, 'plain-state') });
     expect(existsSync(join(root.path, 'plain/tiny/kubernetes'))).toBe(false);
     const cert = new X509Certificate(readFileSync(join(root.path, 'plain-state/tiny/pki/services/api/server.crt')));
-    expect(cert.subjectAltName).toBe('DNS:api.tiny.local, IP Address:10.91.0.3');
+    expect(cert.subjectAltName).toBe('DNS:api.tiny.local, IP Address:10.91.0.3, URI:spiffe://tiny.local/tiny/api');
   });
 
   it.each([

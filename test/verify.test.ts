@@ -35,6 +35,7 @@ describe('podmesh verify on loopback', () => {
     const env: Record<string, string | undefined> = {
       SERVICE_NAME: name,
       SERVICE_DNS_NAME: `${name}.${DOMAIN}`,
+      SERVICE_SPIFFE_ID: `spiffe://${DOMAIN}/ashchan-dev/${name}`,
       MTLS_ENABLED: 'true',
       MTLS_PORT: String(PORTS[name]),
       MTLS_BIND: '127.0.0.1',
@@ -47,6 +48,7 @@ describe('podmesh verify on loopback', () => {
       MTLS_MIN_TLS_VERSION: 'TLSv1.3',
       MTLS_CRL_FILE: join(stackState, 'pki/crl.pem'),
       MTLS_ALLOWED_CLIENTS: (CALLERS[name] ?? []).map((c) => `${c}.${DOMAIN}`).sort().join(','),
+      MTLS_ALLOWED_SPIFFE_IDS: (CALLERS[name] ?? []).map((c) => `spiffe://${DOMAIN}/ashchan-dev/${c}`).sort().join(','),
       ...overrides,
     };
     const child = execa('node', [SERVER], { env: Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>, extendEnv: false, reject: false, buffer: false });
@@ -185,7 +187,7 @@ describe('podmesh verify on loopback', () => {
 
   it('GIVEN a server that lets a caller in the policy forbids WHEN verified THEN that probe fails', async () => {
     // GIVEN auth accepts boards too
-    await start('auth', { MTLS_ALLOWED_CLIENTS: 'boards.ashchan.local,gateway.ashchan.local' });
+    await start('auth', { MTLS_ALLOWED_CLIENTS: 'boards.ashchan.local,gateway.ashchan.local', MTLS_ALLOWED_SPIFFE_IDS: 'spiffe://ashchan.local/ashchan-dev/boards,spiffe://ashchan.local/ashchan-dev/gateway' });
     // WHEN
     const report = await run('auth');
     // THEN

@@ -78,3 +78,18 @@ function editDistance(a: string, b: string): number {
   }
   return prev[b.length]!;
 }
+
+// SPIFFE trust domain names (https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE-ID.md#21-trust-domain).
+/** Characters of a trust domain name (SPIFFE-ID §2.1: lower-case letters, digits, '.', '-', '_'). */
+const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
+/** Upper bound of a trust domain name (SPIFFE-ID §2.1). */
+const MAX_TRUST_DOMAIN = 255;
+
+/** Why `td` is not a trust domain name (undefined when it is). */
+export function trustDomainProblem(td: string): string | undefined {
+  if (td.length === 0) return 'is empty';
+  if (td.length > MAX_TRUST_DOMAIN) return `has ${td.length} characters; SPIFFE allows ${MAX_TRUST_DOMAIN}`;
+  if (!TRUST_DOMAIN.test(td)) return 'may hold only lower-case letters, digits, ".", "-" and "_"';
+  return undefined;
+}
+

@@ -1,7 +1,7 @@
 // A stack is one environment (ashchan-dev, ashchan-prod): the unit of synth, state and output.
 import { Construct } from 'constructs';
 import { z } from 'zod';
-import { DNS_LABEL, INTERFACE_NAME, WAIT_DURATION_ERROR, isDnsName, isWaitDuration } from './names.ts';
+import { DNS_LABEL, INTERFACE_NAME, WAIT_DURATION_ERROR, isDnsName, isWaitDuration, trustDomainProblem } from './names.ts';
 import { parseCidr } from './ip.ts';
 import type { KeyType } from '../model/certificates.ts';
 import { PodmeshError } from './errors.ts';
@@ -37,6 +37,24 @@ export interface StackProps {
    * @default - no Kubernetes export
    */
   readonly kubernetes?: KubernetesProps;
+  /**
+   * SPIFFE identities: every server and client certificate carries the URI SAN
+   * `spiffe://<trustDomain>/<stack>/<service>` (X509-SVID), which call policies may name.
+   * @default - trust domain = the DNS domain of the stack's first network, e.g. `ashchan.local`
+   * @see https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md
+   */
+  readonly spiffe?: SpiffeProps;
+}
+
+/** The SPIFFE trust domain of a stack's workload identities. */
+export interface SpiffeProps {
+  /**
+   * Trust domain name: lower-case DNS-like (letters, digits, '.', '-', '_'), at most 255 characters.
+   * @default - the DNS domain of the stack's first network (a stack with several networks has one
+   * trust domain: its PKI is one)
+   * @see https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE-ID.md#21-trust-domain
+   */
+  readonly trustDomain?: string;
 }
 
 /** The Kubernetes export of a stack. */
@@ -161,6 +179,17 @@ const schema = z.object({
       dependencyWait: z.string().refine(isWaitDuration, { error: WAIT_DURATION_ERROR }).optional(),
     })
     .optional(),
+  spiffe: z
+    .object({
+      trustDomain: z
+        .string()
+        .superRefine((v, ctx) => {
+          const problem = trustDomainProblem(v);
+          if (problem) ctx.addIssue({ code: 'custom', message: `SPIFFE trust domain ${JSON.stringify(v)} ${problem}, e.g. "ashchan.local"` });
+        })
+        .optional(),
+    })
+    .optional(),
   kubernetes: z
     .object({
       namespace: z
@@ -188,6 +217,8 @@ export class Stack extends Construct {
   public readonly wireguard: WireguardProps;
   /** The Kubernetes export, when enabled. */
   public readonly kubernetes?: KubernetesProps;
+  /** SPIFFE settings as given. */
+  public readonly spiffe: SpiffeProps;
 
   constructor(scope: Construct, id: string, props: StackProps = {}) {
     super(scope, uniqueId(scope, id));
@@ -202,6 +233,7 @@ export class Stack extends Construct {
     this.pki = p.pki ?? {};
     this.wireguard = p.wireguard ?? {};
     this.kubernetes = p.kubernetes;
+    this.spiffe = p.spiffe ?? {};
   }
 
   /**

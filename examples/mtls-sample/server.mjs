@@ -1,10 +1,12 @@
 // A sample mTLS service for podmesh meshes: reads only the generated environment and /etc/mtls,
-// requires a client certificate, lets in only the callers named by MTLS_ALLOWED_CLIENTS (and
-// itself, for its health check), and calls the services it may call through <NAME>_SERVICE_URL.
+// requires a client certificate, lets in only the callers the policy names (and itself, for its
+// health check): a certificate carrying a SPIFFE ID (its one spiffe:// URI SAN) by
+// MTLS_ALLOWED_SPIFFE_IDS alone, one without (issued before SPIFFE IDs) by MTLS_ALLOWED_CLIENTS;
+// and calls the services it may call through <NAME>_SERVICE_URL.
 // Plain Node, no dependencies: it stands in for the Ashchan images in the end-to-end test.
 //
 //   GET /health        200 {"status":"ok"} for an allowed caller or the service itself
-//   GET /whoami        the caller's certificate CN as the server saw it
+//   GET /whoami        the caller's certificate CN and SPIFFE ID as the server saw them
 //   GET /call/<name>   GETs <NAME>_SERVICE_URL/health with this service's client certificate
 //
 // Every handshake is logged as one JSON line in the seed's format (mtls_handshake_complete /
@@ -40,14 +42,16 @@ function pemBlocks(text) {
 }
 
 const selfCn = required('SERVICE_DNS_NAME');
-const allowed = new Set(
-  (env.MTLS_ALLOWED_CLIENTS ?? '')
+const list = (value) =>
+  (value ?? '')
     .split(',')
     .map((s) => s.trim())
-    .filter(Boolean),
-);
+    .filter(Boolean);
+const allowed = new Set(list(env.MTLS_ALLOWED_CLIENTS));
+const allowedIds = new Set(list(env.MTLS_ALLOWED_SPIFFE_IDS));
 // The health check calls with the service's own client certificate.
 allowed.add(selfCn);
+if (env.SERVICE_SPIFFE_ID) allowedIds.add(env.SERVICE_SPIFFE_ID);
 
 const minVersion = env.MTLS_MIN_TLS_VERSION || 'TLSv1.3';
 const verifyClient = env.MTLS_VERIFY_CLIENT !== 'false';
@@ -68,6 +72,20 @@ const peerCn = (socket) => {
   const cert = socket.getPeerCertificate?.();
   return cert && cert.subject ? String(cert.subject.CN ?? '') : '';
 };
+
+/** The spiffe:// URI SANs of the peer certificate (an X509-SVID has exactly one). */
+const peerSpiffeIds = (socket) => {
+  const san = socket.getPeerCertificate?.()?.subjectaltname ?? '';
+  return san
+    .split(', ')
+    .filter((e) => e.startsWith('URI:spiffe://'))
+    .map((e) => e.slice(4));
+};
+
+/** Whether the policy lets the caller in: by its SPIFFE ID alone when it has one, else by its CN. */
+function allowedCaller(cn, ids) {
+  return ids.length === 0 ? allowed.has(cn) : ids.length === 1 && allowedIds.has(ids[0]);
+}
 
 function send(res, status, body) {
   const text = `${JSON.stringify(body)}\n`;
@@ -92,16 +110,18 @@ function callUpstream(url) {
 
 async function handle(req, res) {
   const clientCn = peerCn(req.socket);
-  if (verifyClient && (!req.socket.authorized || !allowed.has(clientCn))) {
-    log('warn', 'mtls_authorization_denied', { client_cn: clientCn, server_cn: selfCn, path: req.url });
+  const clientIds = peerSpiffeIds(req.socket);
+  const spiffe = clientIds.length > 0 ? { client_spiffe_id: clientIds.join(',') } : {};
+  if (verifyClient && (!req.socket.authorized || !allowedCaller(clientCn, clientIds))) {
+    log('warn', 'mtls_authorization_denied', { client_cn: clientCn, ...spiffe, server_cn: selfCn, path: req.url });
     res.setHeader('connection', 'close');
-    send(res, 403, { error: 'forbidden', client_cn: clientCn });
+    send(res, 403, { error: 'forbidden', client_cn: clientCn, ...spiffe });
     res.on('finish', () => req.socket.end());
     return;
   }
   const url = new URL(req.url ?? '/', 'https://localhost');
   if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, { status: 'ok', service: env.SERVICE_NAME, dns_name: selfCn });
-  if (req.method === 'GET' && url.pathname === '/whoami') return send(res, 200, { client_cn: clientCn, server_cn: selfCn });
+  if (req.method === 'GET' && url.pathname === '/whoami') return send(res, 200, { client_cn: clientCn, ...spiffe, server_cn: selfCn });
   const call = /^\/call\/([a-z0-9-]+)$/.exec(url.pathname);
   if (req.method === 'GET' && call) {
     const variable = `${call[1].toUpperCase().replace(/[^A-Z0-9]+/g, '_')}_SERVICE_URL`;
@@ -162,7 +182,7 @@ server.on('tlsClientError', (err, socket) => {
 
 const port = Number(env.MTLS_PORT || 8443);
 // MTLS_BIND is not part of the generated environment: tests on the machine itself bind to loopback.
-server.listen(port, env.MTLS_BIND || '0.0.0.0', () => log('info', 'listening', { port, allowed_clients: [...allowed].sort() }));
+server.listen(port, env.MTLS_BIND || '0.0.0.0', () => log('info', 'listening', { port, allowed_clients: [...allowed].sort(), allowed_spiffe_ids: [...allowedIds].sort() }));
 
 if (env.HTTP_PORT) {
   http

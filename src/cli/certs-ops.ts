@@ -1,6 +1,8 @@
-// `podmesh certs status --format html`, `certs csr` and `certs import`: the CLI side (reads stacks, prints, writes files).
+// `podmesh certs status --format html`, `certs csr`, `certs import` and `certs bundle`: the CLI side (reads stacks, prints, writes files).
 import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { spiffeBundle } from '../state/pki/bundle.ts';
+import { writeAtomic } from '../io/atomic.ts';
+import { dirname, join, resolve } from 'node:path';
 import type { Stack } from '../../constructs/core/stack.ts';
 import { readRevocations, renderDashboard, type DashboardStack } from '../state/pki/dashboard.ts';
 import { externalFileName, importSigned, writeCsrs } from '../state/pki/external.ts';
@@ -56,7 +58,7 @@ export async function certsCsr(o: Common & { readonly outDir: string | undefined
       const crt = externalFileName(b, 'crt');
       io.out(
         `  vault write -field=certificate pki/sign/ROLE csr=@${w.path} common_name=${b.commonName}` +
-          `${alt.length ? ` alt_names=${alt.join(',')}` : ''}${b.ipAddresses.length ? ` ip_sans=${b.ipAddresses.join(',')}` : ''} ttl=${b.lifetimeDays * 24}h > DIR/${crt}\n`,
+          `${alt.length ? ` alt_names=${alt.join(',')}` : ''}${b.ipAddresses.length ? ` ip_sans=${b.ipAddresses.join(',')}` : ''}${b.spiffeId ? ` uri_sans=${b.spiffeId}` : ''} ttl=${b.lifetimeDays * 24}h > DIR/${crt}\n`,
       );
     }
   }
@@ -75,5 +77,22 @@ export async function certsImport(o: Common & { readonly dir: string; readonly n
   io.out(`${r.name}: imported ${result.installed.length} certificates signed by the external CA (root: ${result.root}); every service's ca.crt is now the external CA.\n`);
   for (const i of result.installed) io.out(`  ${i.service}/${i.kind}: serial ${i.serial}, valid until ${i.notAfter.toISOString()}\n`);
   io.out(`${r.name}: deploy with podmesh apply; synth keeps these certificates until 70% of their lifetime, then warns to sign new CSRs.\n`);
+  return 0;
+}
+
+/** The trust bundle of one stack in the SPIFFE bundle format, to `output` (0644: public) or stdout. */
+export async function certsBundle(o: Common & { readonly output: string | undefined }, io: Io): Promise<number> {
+  if (o.stacks.length !== 1) {
+    io.err(`podmesh: certs bundle writes one stack's trust bundle: pick it with --stack (${o.stacks.map((s) => s.node.id).join(', ')}).\n`);
+    return 2;
+  }
+  const [r] = await resolveStacks(o.stacks, o.out);
+  const bundle = await spiffeBundle(join(o.state, r!.name));
+  if (o.output) {
+    const abs = resolve(io.cwd, o.output);
+    await mkdir(dirname(abs), { recursive: true });
+    await writeAtomic(abs, bundle.text, 0o644);
+    io.out(`${r!.name}: wrote ${o.output}: SPIFFE bundle of trust domain ${r!.pki.trustDomain} (${bundle.keys} x509-svid ${bundle.keys === 1 ? 'key' : 'keys'} from ${bundle.source})\n`);
+  } else io.out(bundle.text);
   return 0;
 }

@@ -8,6 +8,7 @@ import { MTLS_DIR } from '../resolve/environment.ts';
 import { hostFile, serviceConfigPath } from '../layout.ts';
 import type { ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { hyperfFiles } from '../resolve/resolve.ts';
+import { spiffeIdOf } from '../state/pki/spiffe.ts';
 import type { RenderedFile } from './file.ts';
 import { generatedHeader } from './header.ts';
 import { template } from './templates.ts';
@@ -58,6 +59,8 @@ function context(stack: ResolvedStack, byName: ReadonlyMap<string, ResolvedServi
     client: { caFile: `${MTLS_DIR}/ca.crt`, certFile: `${MTLS_DIR}/client.crt`, keyFile: `${MTLS_DIR}/client.key`, timeout: CLIENT_TIMEOUT_SECONDS },
     calls: s.calls.map((c) => ({ name: c, url: dns(c).mtls!.url })),
     allowedClients: s.callers.map((c) => dns(c).dnsName).sort(),
+    spiffeId: spiffeIdOf(stack.pki.trustDomain, stack.name, s.name),
+    allowedSpiffeIds: s.callers.map((c) => spiffeIdOf(stack.pki.trustDomain, stack.name, c)).sort(),
     crlFile: `${MTLS_DIR}/crl.pem`,
     // For app/Podmesh/*.php: the callees' origins, and the CAs that sign CRLs (ca.crt's, and the
     // client CA that travels in the client certificate's chain).

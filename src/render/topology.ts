@@ -45,7 +45,7 @@ export function topologyMarkdown(stack: ResolvedStack): string {
     lines.push(
       '## Call policy',
       '',
-      'Who may call whom over mTLS; every other caller is refused (`MTLS_ALLOWED_CLIENTS`).',
+      'Who may call whom over mTLS; every other caller is refused (`MTLS_ALLOWED_SPIFFE_IDS`, `MTLS_ALLOWED_CLIENTS`).',
       '',
       '| Service | May call | Accepts client certificates of |',
       '|---|---|---|',

@@ -12,7 +12,7 @@ import type { AllocationLock, ResolvedHost, ResolvedNetwork, ResolvedService, Re
 import type { Names } from './naming.ts';
 import type { NetworkPlan } from './networks.ts';
 import { resolveFlows } from './flows.ts';
-import { authorityOf, certificateBindings } from './pki.ts';
+import { authorityOf, certificateBindings, trustDomainOf } from './pki.ts';
 import type { Placement } from './placement.ts';
 import type { TunnelPlan } from './tunnel.ts';
 
@@ -37,6 +37,7 @@ export function assembleStack(f: StackFacts): UnplacedStack {
   const stack = inv.stack;
   const networks = resolvedNetworks(f);
   const services = f.graph.order.map((w) => f.services.get(w)!);
+  const spiffe = { trustDomain: trustDomainOf(stack, networks[0]!.domain), stack: stack.node.id };
   return {
     name: stack.node.id,
     project: stack.project,
@@ -52,7 +53,8 @@ export function assembleStack(f: StackFacts): UnplacedStack {
     ...(f.tunnel ? { wireguard: resolvedWireguard(f, f.tunnel, networks) } : {}),
     pki: {
       authority: authorityOf(stack, networks[0]!.domain),
-      bindings: inv.workloads.flatMap((w) => certificateBindings(w, f.services.get(w)!, stack.kubernetes?.namespace)),
+      trustDomain: spiffe.trustDomain,
+      bindings: inv.workloads.flatMap((w) => certificateBindings(w, f.services.get(w)!, spiffe, stack.kubernetes?.namespace)),
     },
     ...(stack.kubernetes ? { kubernetes: { namespace: stack.kubernetes.namespace, certificates: stack.kubernetes.certificates ?? 'cert-manager' } } : {}),
   };

@@ -54,6 +54,10 @@ export interface EnvironmentContext {
   readonly calls: readonly CallTarget[];
   /** DNS names (certificate CNs) of the services allowed to call it, sorted. */
   readonly allowedClients: readonly string[];
+  /** Its own SPIFFE ID (the URI SAN of its certificates). */
+  readonly spiffeId: string;
+  /** SPIFFE IDs of the services allowed to call it, sorted. */
+  readonly allowedSpiffeIds: readonly string[];
   readonly infra: InfraEndpoints;
 }
 
@@ -69,6 +73,7 @@ export function generatedEnvironment(kind: 'app' | 'infra', ctx: EnvironmentCont
     env.push(
       ['SERVICE_NAME', ctx.serviceName],
       ['SERVICE_DNS_NAME', ctx.dnsName],
+      ['SERVICE_SPIFFE_ID', ctx.spiffeId],
       ['MTLS_ENABLED', 'true'],
       ['MTLS_PORT', String(ctx.mtlsPort ?? 8443)],
       ['MTLS_CERT_FILE', `${MTLS_DIR}/server.crt`],
@@ -80,6 +85,7 @@ export function generatedEnvironment(kind: 'app' | 'infra', ctx: EnvironmentCont
       ['MTLS_MIN_TLS_VERSION', 'TLSv1.3'],
       ['MTLS_CRL_FILE', `${MTLS_DIR}/crl.pem`],
       ['MTLS_ALLOWED_CLIENTS', ctx.allowedClients.join(',')],
+      ['MTLS_ALLOWED_SPIFFE_IDS', ctx.allowedSpiffeIds.join(',')],
       ['OPENSSL_CONF', OPENSSL_CONF_PATH],
     );
     for (const c of ctx.calls) env.push([serviceUrlVariable(c.name), c.url]);

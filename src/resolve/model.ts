@@ -401,7 +401,8 @@ export interface ResolvedStack {
   /** The tunnel joining the hosts, when there is more than one. */
   readonly wireguard?: ResolvedWireguard;
   /** The certificate authorities and every certificate the stack needs. */
-  readonly pki: { readonly authority: AuthoritySpec; readonly bindings: readonly CertBinding[] };
+  /** `trustDomain`: the SPIFFE trust domain of the stack's workload identities (every leaf's URI SAN). */
+  readonly pki: { readonly authority: AuthoritySpec; readonly trustDomain: string; readonly bindings: readonly CertBinding[] };
   /** The Kubernetes export (`out/<stack>/kubernetes/`), when the stack enables it. */
   readonly kubernetes?: ResolvedKubernetes;
 }

@@ -6,6 +6,7 @@ import type { Workload } from '../../constructs/model/workload.ts';
 import type { AuthoritySpec, CertBinding } from '../state/pki/types.ts';
 import type { Unplaced } from '../layout.ts';
 import type { ResolvedService } from './model.ts';
+import { spiffeIdOf } from '../state/pki/spiffe.ts';
 
 /** The stack's CA settings with the seed's defaults; `domain` names the client CA unless given. */
 export function authorityOf(stack: Stack, domain: string): AuthoritySpec {
@@ -30,11 +31,20 @@ export function clusterServiceNames(s: Pick<ResolvedService, 'dnsName'>, namespa
 }
 
 /**
- * The certificates a workload needs: CN = DNS name, SAN = DNS names and its address (and, when the
- * stack is exported to Kubernetes in `namespace`, its cluster Service names); the public one from
- * publicTls.
+ * The stack's SPIFFE trust domain: `spiffe.trustDomain`, else `domain` (the first network's DNS
+ * domain; one trust domain per stack, as there is one PKI per stack).
  */
-export function certificateBindings(w: Workload, s: Unplaced<ResolvedService>, namespace?: string): CertBinding[] {
+export function trustDomainOf(stack: Stack, domain: string): string {
+  return stack.spiffe.trustDomain ?? domain;
+}
+
+/**
+ * The certificates a workload needs: CN = DNS name, SAN = DNS names and its address (and, when the
+ * stack is exported to Kubernetes in `namespace`, its cluster Service names) and the SPIFFE ID
+ * `spiffe://<trustDomain>/<stack>/<service>`; the public one from publicTls (browser-facing: no
+ * SPIFFE ID).
+ */
+export function certificateBindings(w: Workload, s: Unplaced<ResolvedService>, spiffe: { readonly trustDomain: string; readonly stack: string }, namespace?: string): CertBinding[] {
   const keyType = w.props.certificate?.keyType ?? 'ecdsa-p256';
   const lifetimeDays = w.props.certificate?.lifetimeDays ?? 365;
   return s.certificates.map((kind): CertBinding => {
@@ -43,6 +53,7 @@ export function certificateBindings(w: Workload, s: Unplaced<ResolvedService>, n
       return { service: s.name, kind, commonName: pub.hostnames[0]!, dnsNames: [...pub.hostnames], ipAddresses: [...(pub.ipAddresses ?? [])], keyType, lifetimeDays };
     }
     const cluster = namespace === undefined ? [] : clusterServiceNames(s, namespace).filter((n) => !s.aliases.includes(n));
-    return { service: s.name, kind, commonName: s.dnsName, dnsNames: [...s.aliases, ...cluster], ipAddresses: [s.ip], keyType, lifetimeDays };
+    const spiffeId = spiffeIdOf(spiffe.trustDomain, spiffe.stack, s.name);
+    return { service: s.name, kind, commonName: s.dnsName, dnsNames: [...s.aliases, ...cluster], ipAddresses: [s.ip], spiffeId, keyType, lifetimeDays };
   });
 }

@@ -13,6 +13,8 @@ import type { Inventory } from './inventory.ts';
 import type { Unplaced } from '../layout.ts';
 import type { ResolvedCredentials, ResolvedPort, ResolvedSecret, ResolvedService } from './model.ts';
 import { resolveMounts } from './mounts.ts';
+import { trustDomainOf } from './pki.ts';
+import { spiffeIdOf } from '../state/pki/spiffe.ts';
 import { resolveSecurity } from './security.ts';
 import type { Names } from './naming.ts';
 import type { Placement } from './placement.ts';
@@ -100,12 +102,17 @@ function serviceEnvironment(w: Workload, facts: ServiceFacts, issues: IssueColle
   const deps = graph.infraOf.get(w)!;
   const infra = infraEndpoints(w, deps, facts, issues);
   const credentials = serverCredentials(w, facts);
+  // The stack's one trust domain (assemble gives the PKI the same); a stack without networks is reported elsewhere.
+  const trustDomain = trustDomainOf(inv.stack, inv.networks[0]?.domain ?? '');
+  const spiffeId = (name: string) => spiffeIdOf(trustDomain, inv.stack.node.id, name);
   const generated = generatedEnvironment(w.kind, {
     serviceName: w.props.serviceName ?? w.name,
     dnsName: names.dnsOf.get(w) ?? w.name,
     ...(w instanceof Service ? { mtlsPort: w.mtlsPort } : {}),
     calls: graph.calls.calls.get(w.name)!.map((c) => ({ name: c, url: mtlsUrl(dnsOf(c), (inv.byName.get(c) as Service).mtlsPort) })),
     allowedClients: graph.calls.callers.get(w.name)!.map(dnsOf).sort(compare),
+    spiffeId: spiffeId(w.name),
+    allowedSpiffeIds: graph.calls.callers.get(w.name)!.map(spiffeId).sort(compare),
     infra,
   });
   const files = withServerSecrets(

@@ -23,13 +23,13 @@ describe.skipIf(!openssl)('external CA', () => {
     execa('node', [bin, ...args, '--stacks', join(repoRoot, 'stacks'), '--out', out, '--state', state, '--stack', 'ashchan-dev'], { reject: false, timeout: 60_000 });
   const ossl = (...args: string[]) => execFileSync(openssl!, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   /** What the printed vault commands ask for, by CSR file name. */
-  const requests = new Map<string, { cn: string; alt: string[]; ips: string[] }>();
+  const requests = new Map<string, { cn: string; alt: string[]; ips: string[]; uris: string[] }>();
   const svc = (name: string, file: string) => join(state, 'ashchan-dev/pki/services', name, file);
 
   /** Signs a CSR the way the printed vault command asks, with openssl as the external CA. */
   const sign = (csr: string, crt: string, overrides: { san?: string; eku?: string } = {}) => {
     const r = requests.get(csr.split('/').pop()!)!;
-    const san = overrides.san ?? [r.cn, ...r.alt].map((d) => `DNS:${d}`).concat(r.ips.map((i) => `IP:${i}`)).join(',');
+    const san = overrides.san ?? [r.cn, ...r.alt].map((d) => `DNS:${d}`).concat(r.ips.map((i) => `IP:${i}`), r.uris.map((u) => `URI:${u}`)).join(',');
     const extfile = `${crt}.ext`;
     writeFileSync(extfile, `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=${overrides.eku ?? 'serverAuth,clientAuth'}\nsubjectAltName=${san}\n`);
     ossl('x509', '-req', '-in', csr, '-CA', join(ext, 'root.crt'), '-CAkey', join(ext, 'root.key'), '-CAcreateserial', '-days', '365', '-sha256', '-extfile', extfile, '-out', crt);
@@ -45,6 +45,7 @@ describe.skipIf(!openssl)('external CA', () => {
         cn: /common_name=(\S+)/.exec(line)![1]!,
         alt: /alt_names=(\S+)/.exec(line)?.[1]!.split(',') ?? [],
         ips: /ip_sans=(\S+)/.exec(line)?.[1]!.split(',') ?? [],
+        uris: /uri_sans=(\S+)/.exec(line)?.[1]!.split(',') ?? [],
       });
     }
     mkdirSync(ext, { recursive: true });
@@ -60,7 +61,10 @@ describe.skipIf(!openssl)('external CA', () => {
     const text = ossl('req', '-in', join(csrDir, 'auth-server.csr'), '-noout', '-text', '-verify');
     expect(text).toContain('Subject: CN = auth.ashchan.local');
     // ashchan-dev is also exported to Kubernetes: the cluster Service names are requested too.
-    expect(text).toContain('DNS:auth.ashchan.local, DNS:auth.ashchan.svc, DNS:auth.ashchan.svc.cluster.local, IP Address:10.90.0.21');
+    // …and the SPIFFE ID, which the printed command asks for as uri_sans (the public certificate has none).
+    expect(text).toContain('DNS:auth.ashchan.local, DNS:auth.ashchan.svc, DNS:auth.ashchan.svc.cluster.local, IP Address:10.90.0.21, URI:spiffe://ashchan.local/ashchan-dev/auth');
+    expect(requests.get('auth-server.csr')!.uris).toEqual(['spiffe://ashchan.local/ashchan-dev/auth']);
+    expect(requests.get('gateway-public.csr')!.uris).toEqual([]);
     expect(text).toContain('TLS Web Server Authentication, TLS Web Client Authentication');
     const csrKey = ossl('req', '-in', join(csrDir, 'auth-server.csr'), '-noout', '-pubkey');
     expect(csrKey).toBe(ossl('pkey', '-in', svc('auth', 'server.key'), '-pubout'));
@@ -142,8 +146,9 @@ describe.skipIf(!openssl)('external CA with an intermediate', () => {
       const file = /csr=@(\S+)/.exec(line)![1]!;
       const names = [/common_name=(\S+)/.exec(line)![1]!, ...(/alt_names=(\S+)/.exec(line)?.[1]!.split(',') ?? [])].map((d) => `DNS:${d}`);
       const ips = (/ip_sans=(\S+)/.exec(line)?.[1]!.split(',') ?? []).map((i) => `IP:${i}`);
+      const uris = (/uri_sans=(\S+)/.exec(line)?.[1]!.split(',') ?? []).map((u) => `URI:${u}`);
       const crt = join(signed, file.split('/').pop()!.replace(/\.csr$/, '.crt'));
-      writeFileSync(`${crt}.ext`, `keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${[...names, ...ips].join(',')}\n`);
+      writeFileSync(`${crt}.ext`, `keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${[...names, ...ips, ...uris].join(',')}\n`);
       ossl('x509', '-req', '-in', file, '-CA', p('int.crt'), '-CAkey', p('int.key'), '-CAcreateserial', '-days', '365', '-extfile', `${crt}.ext`, '-out', crt);
     }
     // Only the issuing CA: no root to anchor trust.

@@ -5,14 +5,16 @@
 //
 //   GET /health        200 {"status":"ok",...} when PostgreSQL (DB_*) and Redis (REDIS_*) answer,
 //                      when the service has them; 503 with the reasons otherwise
-//   GET /whoami        the caller's certificate CN as the server saw it (mTLS port)
+//   GET /whoami        the caller's certificate CN and SPIFFE ID as the server saw them (mTLS port)
 //   GET /call/<name>   GETs <callee>/health with the generated client options (mTLS port)
 //
 // On a port that verifies client certificates (ssl_verify_peer) Swoole has already refused
 // callers without a certificate of the trusted CAs; this code adds what Swoole does not check:
-// the CRL (403 and an mtls_handshake_failed line with reason CERT_REVOKED) and the allowed client
-// CNs (403 and mtls_authorization_denied). The service's own CN is always allowed, for the
-// generated health check, as in the Node sample.
+// the CRL (403 and an mtls_handshake_failed line with reason CERT_REVOKED) and the policy (403 and
+// mtls_authorization_denied): a certificate carrying a SPIFFE ID (its one spiffe:// URI SAN) must
+// name an allowed SPIFFE ID, one without (issued before SPIFFE IDs) an allowed client CN. The
+// service's own CN and SPIFFE ID are always allowed, for the generated health check, as in the
+// Node sample.
 declare(strict_types=1);
 
 namespace PodmeshSample;
@@ -33,6 +35,9 @@ final class Sample
 
     /** @var array<string, true> */
     private readonly array $allowed;
+
+    /** @var array<string, true> */
+    private readonly array $allowedIds;
 
     private readonly ?Crl $crl;
 
@@ -61,6 +66,12 @@ final class Sample
         $allowed = array_fill_keys(array_map('strval', $policy['allowed_clients'] ?? []), true);
         $allowed[$this->selfCn] = true; // the health check calls with the service's own client certificate
         $this->allowed = $allowed;
+        $ids = array_fill_keys(array_map('strval', $policy['allowed_spiffe_ids'] ?? []), true);
+        $self = (string) ($policy['spiffe_id'] ?? $env['SERVICE_SPIFFE_ID'] ?? '');
+        if ($self !== '') {
+            $ids[$self] = true;
+        }
+        $this->allowedIds = $ids;
         // Loaded once at boot, as a real service would: a new CRL takes effect on restart.
         $crlFile = (string) ($policy['crl_file'] ?? '');
         try {
@@ -86,6 +97,7 @@ final class Sample
                     'client_cert' => ($p->setting['ssl_verify_peer'] ?? false) === true,
                 ], array_values($server->ports)),
                 'allowed_clients' => array_keys($this->allowed),
+                'allowed_spiffe_ids' => array_keys($this->allowedIds),
                 'revoked' => $this->crl?->count() ?? 0,
             ]),
             'Hyperf\Framework\Bootstrap\ManagerStartCallback::onManagerStart',
@@ -129,6 +141,19 @@ final class Sample
         };
     }
 
+    /** The spiffe:// URI SANs of a parsed certificate (an X509-SVID has exactly one). */
+    private static function spiffeIds(array $cert): array
+    {
+        $ids = [];
+        foreach (explode(',', (string) ($cert['extensions']['subjectAltName'] ?? '')) as $entry) {
+            $entry = trim($entry);
+            if (str_starts_with($entry, 'URI:spiffe://')) {
+                $ids[] = substr($entry, 4);
+            }
+        }
+        return $ids;
+    }
+
     private function handleMtls(Request $request, Response $response, SwooleServer $server, ?string $tlsVersion): void
     {
         $info = $server->getClientInfo($request->fd) ?: [];
@@ -148,9 +173,11 @@ final class Sample
         if ($first) {
             $this->log('info', 'mtls_handshake_complete', array_filter(['client_cn' => $clientCn, 'server_cn' => $this->selfCn, 'tls_version' => $tlsVersion], static fn ($v) => $v !== null));
         }
-        if (! isset($this->allowed[$clientCn])) {
-            $this->log('warn', 'mtls_authorization_denied', ['client_cn' => $clientCn, 'server_cn' => $this->selfCn, 'path' => $path]);
-            $this->refuse($request, $response, ['error' => 'forbidden', 'client_cn' => $clientCn]);
+        $ids = self::spiffeIds($cert);
+        $allowed = $ids === [] ? isset($this->allowed[$clientCn]) : (count($ids) === 1 && isset($this->allowedIds[$ids[0]]));
+        if (! $allowed) {
+            $this->log('warn', 'mtls_authorization_denied', array_filter(['client_cn' => $clientCn, 'client_spiffe_id' => implode(',', $ids), 'server_cn' => $this->selfCn, 'path' => $path], static fn ($v) => $v !== ''));
+            $this->refuse($request, $response, array_filter(['error' => 'forbidden', 'client_cn' => $clientCn, 'client_spiffe_id' => implode(',', $ids)], static fn ($v) => $v !== ''));
             return;
         }
         $method = $request->server['request_method'] ?? 'GET';
@@ -158,7 +185,7 @@ final class Sample
             [$status, $body] = $this->health();
             $this->send($response, $status, $body);
         } elseif ($method === 'GET' && $path === '/whoami') {
-            $this->send($response, 200, ['client_cn' => $clientCn, 'server_cn' => $this->selfCn]);
+            $this->send($response, 200, array_filter(['client_cn' => $clientCn, 'client_spiffe_id' => $ids[0] ?? '', 'server_cn' => $this->selfCn], static fn ($v) => $v !== ''));
         } elseif ($method === 'GET' && preg_match('#^/call/([a-z0-9-]+)$#', $path, $m)) {
             $this->call($m[1], $response);
         } else {

@@ -1,4 +1,4 @@
-// `podmesh certs status|issue|rotate|revoke|csr|import`: the certificates of the state folder.
+// `podmesh certs status|issue|rotate|revoke|csr|import|bundle`: the certificates of the state folder.
 import { join } from 'node:path';
 import type { App } from '../../../constructs/core/app.ts';
 import type { Stack } from '../../../constructs/core/stack.ts';
@@ -12,7 +12,7 @@ import { oneOf, parseDays, parseNow, parseOptions, stateDir, UsageError } from '
  */
 const options = {
   now: { type: 'string' },
-  format: { type: 'string', default: 'table' },
+  format: { type: 'string' },
   'warn-days': { type: 'string', default: '30' },
   service: { type: 'string', multiple: true },
   kind: { type: 'string', default: 'server' },
@@ -48,7 +48,8 @@ function certs<D>(
     usage,
     options,
     writes: true,
-    guarded: sub !== 'status',
+    // status and bundle only read the state folder.
+    guarded: sub !== 'status' && sub !== 'bundle',
     parse(argv): { base: CertsBase; data: D } | Help {
       const { values: v, positionals } = parseCertsArgs(argv);
       if (v.help) return HELP;
@@ -87,7 +88,7 @@ const status = certs(
                                  every certificate with its days to expiry; exit 2 if any is under N (30);
                                  html: a self-contained dashboard page (to FILE, or stdout)
 `,
-  (v) => ({ warnDays: parseDays(v['warn-days'], '--warn-days'), format: oneOf(v.format, FORMATS, '--format'), output: v.output }),
+  (v) => ({ warnDays: parseDays(v['warn-days'], '--warn-days'), format: oneOf(v.format ?? 'table', FORMATS, '--format'), output: v.output }),
   async (base, a, io) => {
     const { certsHtml, formatStatusJson, formatStatusProm, formatStatusTable, readPkiStatus } = await engine();
     const { stacks, state, now } = await open(base, io);
@@ -193,8 +194,26 @@ const importRow = certs(
   },
 );
 
+const bundleRow = certs(
+  'bundle',
+  `  certs bundle --format spiffe [--output FILE]
+                                 the stack's trust bundle as a SPIFFE bundle (JWKS, x509-svid keys) for
+                                 SPIRE federation (to FILE, or stdout); one stack (--stack)
+`,
+  (v, positionals) => {
+    if (positionals.length > 0) throw new UsageError('certs bundle takes no arguments, e.g. podmesh certs bundle --format spiffe --stack ashchan-dev --output bundle.json');
+    if (v.format === undefined) throw new UsageError('certs bundle needs --format spiffe (the one bundle format), e.g. podmesh certs bundle --format spiffe --stack ashchan-dev');
+    return { format: oneOf(v.format, ['spiffe'] as const, '--format'), output: v.output };
+  },
+  async (base, a, io) => {
+    const { certsBundle } = await engine();
+    const { stacks, state } = await open(base, io);
+    return certsBundle({ stacks, state, out: base.out, output: a.output }, io);
+  },
+);
+
 /** The certs rows of the command table, in --help order. */
-export const certsCommands = [status, issue, rotateRow, revokeRow, csr, importRow] as const;
+export const certsCommands = [status, issue, rotateRow, revokeRow, csr, importRow, bundleRow] as const;
 
 /** The message for `podmesh certs <unknown>`. */
-export const unknownCerts = (sub: string): string => `unknown certs command "${sub}". Use status, issue, rotate, revoke, csr or import.`;
+export const unknownCerts = (sub: string): string => `unknown certs command "${sub}". Use status, issue, rotate, revoke, csr, import or bundle.`;

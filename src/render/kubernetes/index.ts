@@ -217,6 +217,8 @@ function certificates(stack: ResolvedStack, k: ResolvedKubernetes): Model[] {
             commonName: b.commonName,
             dnsNames: [...b.dnsNames],
             ...(which === 'public' && b.ipAddresses.length > 0 ? { ipAddresses: [...b.ipAddresses] } : {}),
+            // The SPIFFE ID the call policy (MTLS_ALLOWED_SPIFFE_IDS) judges a caller by, as in the state folder's leaves.
+            ...(which === 'mtls' && b.spiffeId ? { uris: [b.spiffeId] } : {}),
             ...(org ? { subject: { organizations: [org] } } : {}),
             duration: `${hours}h`,
             // podmesh reissues at 70% of the lifetime; cert-manager is told the same.

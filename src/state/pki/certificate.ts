@@ -26,6 +26,8 @@ export interface ParsedCertificate {
   readonly dnsNames: readonly string[];
   /** SAN iPAddress entries, canonical text, in certificate order. */
   readonly ipAddresses: readonly string[];
+  /** SAN uniformResourceIdentifier entries (the SPIFFE ID), in certificate order. */
+  readonly uris: readonly string[];
   /** Type of the subject public key, or undefined for anything podmesh does not issue. */
   readonly keyType: KeyType | undefined;
 }
@@ -56,17 +58,19 @@ function nameAttributes(subject: string): Map<string, string> {
  * SAN entries as Node prints them: `DNS:a, DNS:b, IP Address:10.0.0.1`; a value holding a comma or
  * quote is printed as a JSON string.
  */
-function altNames(san: string | undefined): { dns: string[]; ip: string[] } {
+function altNames(san: string | undefined): { dns: string[]; ip: string[]; uri: string[] } {
   const dns: string[] = [];
   const ip: string[] = [];
-  if (san === undefined) return { dns, ip };
+  const uri: string[] = [];
+  if (san === undefined) return { dns, ip, uri };
   for (const m of san.matchAll(/([A-Za-z ]+):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/g)) {
     const raw = m[2] as string;
     const value = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
     if (m[1] === 'DNS') dns.push(value);
     else if (m[1] === 'IP Address') ip.push(canonicalIp(value));
+    else if (m[1] === 'URI') uri.push(value);
   }
-  return { dns, ip };
+  return { dns, ip, uri };
 }
 
 /**
@@ -76,7 +80,7 @@ function altNames(san: string | undefined): { dns: string[]; ip: string[] } {
 export function parseCertificate(data: string | Uint8Array): ParsedCertificate {
   const x = new X509Certificate(typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   const subject = nameAttributes(x.subject);
-  const { dns, ip } = altNames(x.subjectAltName);
+  const { dns, ip, uri } = altNames(x.subjectAltName);
   const notBefore = new Date(x.validFrom);
   const notAfter = new Date(x.validTo);
   if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) throw new Error(`unreadable validity ${x.validFrom} - ${x.validTo}`);
@@ -91,6 +95,7 @@ export function parseCertificate(data: string | Uint8Array): ParsedCertificate {
     isCa: x.ca,
     dnsNames: dns,
     ipAddresses: ip,
+    uris: uri,
     keyType: keyTypeOf(x.publicKey),
   };
 }

@@ -11,7 +11,7 @@ import { PodmeshError, type Issue } from '../../../constructs/core/errors.ts';
 import { writeAtomic } from '../../io/atomic.ts';
 import { parseCertificate, type ParsedCertificate } from './certificate.ts';
 import { EMPTY_INVENTORY, issuerOf, parseInventory, serializeInventory } from './inventory.ts';
-import { LEAF_EKU, LEAF_USAGE, nameOf, sanDnsNames, subjectAltName } from './issue.ts';
+import { LEAF_EKU, LEAF_USAGE, nameOf, sanDnsNames, sanUris, subjectAltName } from './issue.ts';
 import { keyAlgorithm, keyTypeOf, leafKeyOf, parsePrivateKeyPem, SIGNATURE, signingKeyOf, webCryptoKeySource } from './keys.ts';
 import { canonicalIp } from './names.ts';
 import { applyChanges, KIND_FILES, MODE, PKI_PATHS, planChanges, readPkiSnapshot, SERVICE_CA_FILE, servicePath, type DesiredFile } from './store.ts';
@@ -52,7 +52,7 @@ export async function buildCsr(b: CertBinding, key: KeyObject, organization?: st
     name: nameOf(b.commonName, organization),
     keys: { privateKey: await signingKeyOf(key, keyType), publicKey },
     signingAlgorithm: SIGNATURE[keyType],
-    extensions: [LEAF_USAGE[keyType], LEAF_EKU, subjectAltName(sanDnsNames(b), b.ipAddresses)],
+    extensions: [LEAF_USAGE[keyType], LEAF_EKU, subjectAltName(sanDnsNames(b), b.ipAddresses, sanUris(b))],
   });
   return `${csr.toString('pem')}\n`;
 }
@@ -203,6 +203,8 @@ function checkSigned(b: CertBinding, cert: ParsedCertificate, key: { readonly te
   if (dns) problems.push(dns);
   const ips = setProblem('SAN IP:', cert.ipAddresses, b.ipAddresses.map(canonicalIp));
   if (ips) problems.push(ips);
+  const uris = setProblem('SAN URI:', cert.uris, sanUris(b));
+  if (uris) problems.push(`${uris} (Vault: allowed_uri_sans on the role)`);
   const eku = cert.x509.keyUsage ?? [];
   const lacking = [[SERVER_AUTH, 'serverAuth'], [CLIENT_AUTH, 'clientAuth']].filter(([oid]) => !eku.includes(oid as string)).map(([, n]) => n);
   if (lacking.length > 0) problems.push(`extended key usage lacks ${lacking.join(' and ')} (Vault: server_flag=true client_flag=true on the role)`);

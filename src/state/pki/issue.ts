@@ -46,6 +46,7 @@ export function factsOf(spec: TbsSpec, pem: string): CertFacts {
     isCa: spec.profile !== 'leaf',
     dnsNames: spec.dnsNames,
     ipAddresses: spec.ipAddresses.map(canonicalIp),
+    uris: spec.uris ?? [],
     keyType: spec.keyType,
   };
 }
@@ -154,7 +155,7 @@ export function tbsSpec(
   lifetimeDays: number,
   now: Date,
   serial: string,
-  san: { readonly dnsNames: readonly string[]; readonly ipAddresses: readonly string[] } = { dnsNames: [], ipAddresses: [] },
+  san: { readonly dnsNames: readonly string[]; readonly ipAddresses: readonly string[]; readonly uris?: readonly string[] } = { dnsNames: [], ipAddresses: [] },
 ): TbsSpec {
   const { notBefore, notAfter } = validityAt(now, lifetimeDays);
   return {
@@ -167,12 +168,18 @@ export function tbsSpec(
     keyType: subject.keyType,
     dnsNames: san.dnsNames,
     ipAddresses: san.ipAddresses,
+    ...(san.uris && san.uris.length > 0 ? { uris: san.uris } : {}),
   };
 }
 
-/** The spec of a leaf: CN, SAN = CN + DNS names, IPs. */
+/** SAN URIs of a binding: its SPIFFE ID, the one URI an X509-SVID carries, if it has one. */
+export function sanUris(b: Pick<CertBinding, 'spiffeId'>): string[] {
+  return b.spiffeId === undefined ? [] : [b.spiffeId];
+}
+
+/** The spec of a leaf: CN, SAN = CN + DNS names, IPs, the SPIFFE ID. */
 export function leafSpec(req: LeafRequest, now: Date, serial: string): TbsSpec {
-  return tbsSpec('leaf', req, req.lifetimeDays, now, serial, { dnsNames: sanDnsNames(req), ipAddresses: req.ipAddresses });
+  return tbsSpec('leaf', req, req.lifetimeDays, now, serial, { dnsNames: sanDnsNames(req), ipAddresses: req.ipAddresses, uris: sanUris(req) });
 }
 
 /** A certificate for `spec` and the key `key`, signed by `issuer` (self-signed when undefined: `key` must then be given privately). */
@@ -208,12 +215,13 @@ export const LEAF_USAGE: Readonly<Record<KeyType, x509.KeyUsagesExtension>> = {
   'rsa-2048': new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
 };
 
-/** subjectAltName (not critical: the subject is not empty): dNSName entries, then iPAddress entries. */
-export function subjectAltName(dnsNames: readonly string[], ipAddresses: readonly string[]): x509.SubjectAlternativeNameExtension {
+/** subjectAltName (not critical: the subject is not empty): dNSName entries, then iPAddress entries, then URIs. */
+export function subjectAltName(dnsNames: readonly string[], ipAddresses: readonly string[], uris: readonly string[] = []): x509.SubjectAlternativeNameExtension {
   return new x509.SubjectAlternativeNameExtension([
     ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
     // Canonical text: @peculiar/x509 misreads an embedded IPv4 tail (::ffff:10.0.0.1).
     ...ipAddresses.map((ip) => ({ type: 'ip' as const, value: canonicalIp(ip) })),
+    ...uris.map((value) => ({ type: 'url' as const, value })),
   ]);
 }
 

@@ -60,6 +60,8 @@ export interface TbsSpec {
   readonly dnsNames: readonly string[];
   /** SAN iPAddress entries (leaves only), as the binding spells them. */
   readonly ipAddresses: readonly string[];
+  /** SAN uniformResourceIdentifier entries (leaves only: the SPIFFE ID), after DNS names and IPs. */
+  readonly uris?: readonly string[];
 }
 
 /** The issuing CA as encoding needs it: plain data (a worker gets it once). */
@@ -149,6 +151,7 @@ export function buildCertificate(spec: TbsSpec, spkiDer: Uint8Array, issuer: Iss
       ...spec.dnsNames.map((dNSName) => new GeneralName({ dNSName })),
       // Canonical text: the IP converter misreads an embedded IPv4 tail (::ffff:10.0.0.1).
       ...spec.ipAddresses.map((ip) => new GeneralName({ iPAddress: canonicalIp(ip) })),
+      ...(spec.uris ?? []).map((uniformResourceIdentifier) => new GeneralName({ uniformResourceIdentifier })),
     ];
     extensions.push(extension(id_ce_subjectAltName, false, new SubjectAlternativeName(names)));
   }

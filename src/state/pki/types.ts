@@ -39,6 +39,12 @@ export interface CertBinding {
   readonly dnsNames: readonly string[];
   /** SAN IP addresses (the service's static IPs; compared as a set). */
   readonly ipAddresses: readonly string[];
+  /**
+   * The workload's SPIFFE ID (`spiffe://<trust domain>/<stack>/<service>`), the leaf's one URI SAN
+   * (X509-SVID).
+   * @default - no URI SAN
+   */
+  readonly spiffeId?: string;
   /** Key algorithm of the leaf key. */
   readonly keyType: KeyType;
   /** Validity in days (the seed's 1 year: 365). */

@@ -1,6 +1,7 @@
 // Checks of what the stack asks for (authority and bindings), reported together in the project's error style.
 import type { Issue } from '../../../constructs/core/errors.ts';
 import { isHostname, isIp, isSanDnsName } from './names.ts';
+import { spiffeIdProblem } from './spiffe.ts';
 import { KEY_TYPES, type AuthoritySpec, type CertBinding } from './types.ts';
 
 /** X.520 upper bound of a CN or O value. */
@@ -71,6 +72,10 @@ export function validateBindings(stack: string, bindings: readonly CertBinding[]
     }
     for (const ip of b.ipAddresses) {
       if (!isIp(ip)) add(`ipAddresses entry ${JSON.stringify(ip)} is not an IPv4 or IPv6 address. Use the service's static IP, e.g. '10.90.0.21', without a prefix length.`);
+    }
+    if (b.spiffeId !== undefined) {
+      const problem = spiffeIdProblem(b.spiffeId);
+      if (problem) add(`spiffeId ${JSON.stringify(b.spiffeId)} ${problem}. Use spiffe://<trust domain>/<stack>/<service>, e.g. 'spiffe://ashchan.local/ashchan-dev/auth'.`);
     }
     if (!KEY_TYPES.includes(b.keyType)) add(`keyType "${String(b.keyType)}" is not supported. ${keyTypeHint}`);
     const life = lifetimeProblem('lifetimeDays', b.lifetimeDays);

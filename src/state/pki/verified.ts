@@ -42,6 +42,7 @@ export interface VerifiedEntry {
   readonly isCa: boolean;
   readonly dnsNames: readonly string[];
   readonly ipAddresses: readonly string[];
+  readonly uris: readonly string[];
   readonly keyType: KeyType | undefined;
 }
 
@@ -59,6 +60,7 @@ const entrySchema = z.object({
   isCa: z.boolean(),
   dnsNames: z.array(z.string()),
   ipAddresses: z.array(z.string()),
+  uris: z.array(z.string()),
   keyType: z.enum(['ecdsa-p256', 'rsa-2048']).optional(),
 });
 
@@ -121,6 +123,7 @@ export function serializeVerified(entries: ReadonlyMap<string, VerifiedEntry>): 
       isCa: e.isCa,
       dnsNames: e.dnsNames,
       ipAddresses: e.ipAddresses,
+      uris: e.uris,
       keyType: e.keyType,
     };
   }
@@ -147,6 +150,7 @@ export function verifiedEntry(cert: Omit<ParsedCertificate, 'x509'>, certText: s
     isCa: cert.isCa,
     dnsNames: [...cert.dnsNames],
     ipAddresses: [...cert.ipAddresses],
+    uris: [...cert.uris],
     keyType: cert.keyType,
   };
 }
@@ -169,6 +173,7 @@ export function cachedCertificate(e: VerifiedEntry, certText: string): ParsedCer
     isCa: e.isCa,
     dnsNames: e.dnsNames,
     ipAddresses: e.ipAddresses,
+    uris: e.uris,
     keyType: e.keyType,
   };
 }

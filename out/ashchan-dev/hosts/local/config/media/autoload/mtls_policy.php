@@ -7,10 +7,18 @@ return [
     'mtls_policy' => [
         'service' => 'media-uploads',
         'dns_name' => 'media.ashchan.local',
-        // Client certificate CNs accepted on the mTLS port; any other verified client gets 403.
+        'spiffe_id' => 'spiffe://ashchan.local/ashchan-dev/media',
+        // Client certificate CNs accepted on the mTLS port (for a certificate without a SPIFFE ID);
+        // any other verified client gets 403.
         'allowed_clients' => [
             'boards.ashchan.local',
             'gateway.ashchan.local',
+        ],
+        // SPIFFE IDs accepted on the mTLS port: a certificate carrying a SPIFFE ID (its one URI SAN)
+        // is judged by it alone, whatever its CN.
+        'allowed_spiffe_ids' => [
+            'spiffe://ashchan.local/ashchan-dev/boards',
+            'spiffe://ashchan.local/ashchan-dev/gateway',
         ],
         'calls' => [
         ],

@@ -7,8 +7,14 @@ return [
     'mtls_policy' => [
         'service' => 'api-gateway',
         'dns_name' => 'gateway.ashchan.local',
-        // Client certificate CNs accepted on the mTLS port; any other verified client gets 403.
+        'spiffe_id' => 'spiffe://ashchan.local/ashchan-prod/gateway',
+        // Client certificate CNs accepted on the mTLS port (for a certificate without a SPIFFE ID);
+        // any other verified client gets 403.
         'allowed_clients' => [
+        ],
+        // SPIFFE IDs accepted on the mTLS port: a certificate carrying a SPIFFE ID (its one URI SAN)
+        // is judged by it alone, whatever its CN.
+        'allowed_spiffe_ids' => [
         ],
         'calls' => [
             'auth' => 'https://auth.ashchan.local:8443',

@@ -9,9 +9,12 @@
 //     must be there: else 403 NO_CLIENT_CERT;
 //   - it must not be revoked by a CRL of crl_file (re-read when the file changes): else 403
 //     CERT_REVOKED; an unreadable or unverifiable CRL answers 503 (fail closed);
-//   - its CN or a DNS SAN must be an allowed client of mtls_policy.php, or the service itself
-//     (its health check calls with its own client certificate): else 403 NOT_ALLOWED.
-// An allowed request goes on with the caller's name in the request attribute `mtls.caller`.
+//   - a certificate carrying a SPIFFE ID (a spiffe:// URI SAN; an X509-SVID has exactly one) is
+//     judged by it alone: it must be an allowed SPIFFE ID of mtls_policy.php or the service's own;
+//     one without is judged by its CN or a DNS SAN, which must be an allowed client or the service
+//     itself (its health check calls with its own client certificate): else 403 NOT_ALLOWED.
+// An allowed request goes on with the caller's name (its CN or DNS SAN) in the request attribute
+// `mtls.caller` and its SPIFFE ID, if it has one, in `mtls.spiffe_id`.
 // Requests on the service's other ports pass through unchanged, without the attribute.
 declare(strict_types=1);
 
@@ -31,15 +34,27 @@ final class MtlsMiddleware implements MiddlewareInterface
     /** The request attribute holding the caller's certificate name. */
     public const ATTRIBUTE = 'mtls.caller';
 
+    /** The request attribute holding the caller's SPIFFE ID (absent for a certificate without one). */
+    public const SPIFFE_ATTRIBUTE = 'mtls.spiffe_id';
+
     public const MTLS_PORT = 8443;
 
     /** The service's own name: its health check calls with its own client certificate. */
     public const SELF = 'moderation.ashchan.local';
 
+    /** The service's own SPIFFE ID. */
+    public const SELF_SPIFFE_ID = 'spiffe://ashchan.local/ashchan-dev/moderation';
+
     /** Callers allowed by the stack's call policy (mtls_policy.php's allowed_clients, MTLS_ALLOWED_CLIENTS). */
     public const ALLOWED_CLIENTS = [
         'boards.ashchan.local',
         'gateway.ashchan.local',
+    ];
+
+    /** Callers allowed by SPIFFE ID (mtls_policy.php's allowed_spiffe_ids, MTLS_ALLOWED_SPIFFE_IDS). */
+    public const ALLOWED_SPIFFE_IDS = [
+        'spiffe://ashchan.local/ashchan-dev/boards',
+        'spiffe://ashchan.local/ashchan-dev/gateway',
     ];
 
     public const CRL_FILE = '/etc/mtls/crl.pem';
@@ -82,10 +97,29 @@ final class MtlsMiddleware implements MiddlewareInterface
         if ($caller === null) {
             return $this->refuse($request, 403, 'NOT_ALLOWED', $cn);
         }
-        return $handler->handle($request->withAttribute(self::ATTRIBUTE, $caller));
+        $request = $request->withAttribute(self::ATTRIBUTE, $caller);
+        $ids = self::spiffeIds($cert);
+        return $handler->handle($ids === [] ? $request : $request->withAttribute(self::SPIFFE_ATTRIBUTE, $ids[0]));
     }
 
-    /** The certificate's CN, else its first DNS SAN, that the policy allows; null when none is. */
+    /** The certificate's spiffe:// URI SANs, in certificate order. */
+    public static function spiffeIds(array $cert): array
+    {
+        $ids = [];
+        foreach (explode(',', (string) ($cert['extensions']['subjectAltName'] ?? '')) as $entry) {
+            $entry = trim($entry);
+            if (str_starts_with($entry, 'URI:spiffe://')) {
+                $ids[] = substr($entry, 4);
+            }
+        }
+        return $ids;
+    }
+
+    /**
+     * The caller's name (its CN, else its first DNS SAN) when the policy allows it, null when not: by
+     * its SPIFFE ID alone when it carries one (more than one is no X509-SVID: refused), else by the
+     * CN or a DNS SAN.
+     */
     public static function allowedName(array $cert): ?string
     {
         $names = [(string) ($cert['subject']['CN'] ?? '')];
@@ -94,6 +128,19 @@ final class MtlsMiddleware implements MiddlewareInterface
             if (str_starts_with($entry, 'DNS:')) {
                 $names[] = substr($entry, 4);
             }
+        }
+        $ids = self::spiffeIds($cert);
+        if ($ids !== []) {
+            $id = $ids[0];
+            if (count($ids) !== 1 || ($id !== self::SELF_SPIFFE_ID && ! in_array($id, self::ALLOWED_SPIFFE_IDS, true))) {
+                return null;
+            }
+            foreach ($names as $name) {
+                if ($name !== '') {
+                    return $name;
+                }
+            }
+            return $id;
         }
         foreach ($names as $name) {
             if ($name !== '' && ($name === self::SELF || in_array($name, self::ALLOWED_CLIENTS, true))) {
