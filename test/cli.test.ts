@@ -37,8 +37,8 @@ describe('podmesh CLI', () => {
     expect(first.exitCode).toBe(0);
     expect(first.stdout).toContain('+ out/demo/hosts/local/compose.yaml');
     const second = await run(['synth'], cwd);
-    // 11 files (one the service's openssl.cnf), plus the cert-expiry script, service and timer.
-    expect(second.stdout).toBe('demo: up to date (14 files in out/demo)');
+    // 15 files (the service's openssl.cnf and its Hyperf files), plus the cert-expiry script, service and timer.
+    expect(second.stdout).toBe('demo: up to date (18 files in out/demo)');
   });
 
   it('--check exits 0 when up to date and 1 with the stale files listed', async () => {
