@@ -248,7 +248,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev from its Quadlet units on Po
   it('GIVEN a caller outside boards\' policy WHEN it presents its own valid client certificate THEN boards\' policy code answers 403', async () => {
     const r = await curlIn('auth', 'https://boards.ashchan.local:8443/health');
     expect(r.stdout, r.stderr).toMatch(/\n403$/);
-    expect(JSON.parse(r.stdout.slice(0, r.stdout.lastIndexOf('\n')))).toEqual({ error: 'forbidden', client_cn: 'auth.ashchan.local' });
+    expect(JSON.parse(r.stdout.slice(0, r.stdout.lastIndexOf('\n')))).toEqual({ error: 'forbidden', client_cn: 'auth.ashchan.local', client_spiffe_id: 'spiffe://ashchan.local/ashchan-dev/auth' });
   });
 
   it('GIVEN the gateway\'s PublishPort WHEN the host connects to localhost:9501 without a client certificate THEN the public TLS listener answers with public.crt', async () => {

@@ -353,9 +353,9 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     const r = await curlIn('auth', 'https://boards.ashchan.local:8443/health');
     // THEN the handshake succeeded and the policy refused
     expect(r.stdout, r.stderr).toMatch(/\n403$/);
-    expect(JSON.parse(r.stdout.slice(0, r.stdout.lastIndexOf('\n')))).toEqual({ error: 'forbidden', client_cn: 'auth.ashchan.local' });
+    expect(JSON.parse(r.stdout.slice(0, r.stdout.lastIndexOf('\n')))).toEqual({ error: 'forbidden', client_cn: 'auth.ashchan.local', client_spiffe_id: 'spiffe://ashchan.local/ashchan-dev/auth' });
     const log = await pm(['logs', container('boards')]);
-    expect(log.stdout).toMatch(/"event":"mtls_authorization_denied","client_cn":"auth\.ashchan\.local","server_cn":"boards\.ashchan\.local","path":"\/health"/);
+    expect(log.stdout).toMatch(/"event":"mtls_authorization_denied","client_cn":"auth\.ashchan\.local","client_spiffe_id":"spiffe:\/\/ashchan\.local\/ashchan-dev\/auth","server_cn":"boards\.ashchan\.local","path":"\/health"/);
   });
 
   it('GIVEN the generated DB_* and REDIS_* settings and secrets WHEN every service answers /health THEN PostgreSQL and Redis accepted them', async () => {
