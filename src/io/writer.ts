@@ -91,8 +91,7 @@ export async function writeStackOutput(
   // which on ext4 is several times faster than a thread-pool round trip per open, write and close.
   const stage = staging(outDir, stack);
   rmSync(stage, { recursive: true, force: true });
-  const same = new Set(report.modified);
-  for (const p of report.added) same.add(p);
+  const toWrite = new Set([...report.added, ...report.modified]);
   const made = new Set<string>();
   for (const path of [...files.keys()].sort(compare)) {
     const dest = join(stage, path);
@@ -101,7 +100,7 @@ export async function writeStackOutput(
       mkdirSync(dir, { recursive: true });
       made.add(dir);
     }
-    if (same.has(path)) writeFileSync(dest, files.get(path) as string, { mode: 0o644 });
+    if (toWrite.has(path)) writeFileSync(dest, files.get(path) as string, { mode: 0o644 });
     else linkSync(join(target, path), dest);
   }
   const old = previous(outDir, stack);

@@ -70,7 +70,7 @@ export async function applySynth(plan: SynthPlan, writer: StateWriter = atomicWr
   const state = await applyState(plan, writer);
   if (plan.stateOnly) return { reports: [], state, prunedStacks: [], changed: false };
   const reports: WriteReport[] = [];
-  for (const s of plan.stacks) reports.push(await writeStackOutput(plan.outDir, s.stack, contents(s.files), { since: s.compared }));
+  for (const s of plan.stacks) reports.push(await writeStackOutput(plan.outDir, s.stack, contents(s.files), { since: { report: s.comparison, seen: s.seenInOut } }));
   const prunedStacks = plan.prune ? await pruneStacks(plan.outDir, new Set(plan.keep), MANIFEST) : [];
   return { reports, state, prunedStacks, changed: reports.some(changed) || prunedStacks.length > 0 };
 }

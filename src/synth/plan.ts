@@ -69,8 +69,8 @@ export interface StackPlan {
   readonly files: ReadonlyMap<string, RenderedFile>;
   /** The rendered files against `out/<stack>/` now. */
   readonly comparison: WriteReport;
-  /** The same, with what it saw of `out/<stack>/`: apply reuses it while nothing there changed. */
-  readonly compared: Comparison;
+  /** What that comparison saw of `out/<stack>/` (see {@link Comparison}): apply reuses it while nothing there changed. */
+  readonly seenInOut: Comparison['seen'];
   /** Things a person should know that do not stop the run. */
   readonly warnings: readonly string[];
 }
@@ -135,7 +135,7 @@ async function planStack(stack: Stack, where: { outDir: string; stateDir: string
   const rendered = renderStack(withPublicKeys(resolved, state?.wireguard?.result.publicKeys ?? {}), where);
   problems.push(...rendered.issues);
   const compared = compareStackOutput(where.outDir, resolved.name, contents(rendered.files));
-  return { stack: resolved.name, ...(state ? { state } : {}), files: rendered.files, comparison: compared.report, compared, warnings: state?.pki.result.warnings ?? [] };
+  return { stack: resolved.name, ...(state ? { state } : {}), files: rendered.files, comparison: compared.report, seenInOut: compared.seen, warnings: state?.pki.result.warnings ?? [] };
 }
 
 /**
