@@ -57,6 +57,8 @@ export function renderInstalled(stack: ResolvedStack): RenderOutcome {
 type Part = () => ReadonlyMap<string, RenderedFile> | Rendering;
 
 function renderWith(stack: ResolvedStack, where: ComposeLocations): RenderOutcome {
+  const files = new Map<string, RenderedFile>();
+  const problems: Issue[] = [];
   const parts: Part[] = [
     () => renderCompose(stack, where),
     () => renderSystemd(stack),
@@ -69,10 +71,9 @@ function renderWith(stack: ResolvedStack, where: ComposeLocations): RenderOutcom
     () => renderBridgeFirewall(stack),
     () => renderSecretsUnits(stack),
     () => renderCertExpiry(stack),
-    () => renderKubernetes(stack),
+    // Its ConfigMaps carry the files rendered above, so it runs last, and only when they rendered.
+    () => (problems.length > 0 ? new Map() : renderKubernetes(stack, files)),
   ];
-  const files = new Map<string, RenderedFile>();
-  const problems: Issue[] = [];
   for (const part of parts) {
     try {
       const r = part();

@@ -12,10 +12,6 @@ import { hostOutDir } from '../../layout.ts';
 import type { ResolvedFlow, ResolvedKubernetes, ResolvedService, ResolvedStack } from '../../resolve/model.ts';
 import type { RenderedFile, Rendering } from '../file.ts';
 import { hashHeader } from '../header.ts';
-import { renderHyperf } from '../hyperf.ts';
-import { renderMinioUsers } from '../minio-users.ts';
-import { renderOpenssl } from '../openssl.ts';
-import { renderPostgresRoles } from '../postgres-roles.ts';
 import { composeYaml } from '../yaml.ts';
 import { CA_ISSUER, configKey, configMapName, KUBERNETES_DIR, labelsOf, NAME_LABEL, nameOf, tlsSecretName } from './names.ts';
 import { podSecurityOf, podSpec, POD_SECURITY_LEVELS, type PodSecurityLevel } from './pod.ts';
@@ -54,7 +50,7 @@ function model<T extends { apiVersion: string; kind: string }>(apiVersion: T['ap
 }
 
 /** Renders `out/<stack>/kubernetes/` when the stack enables the export; nothing otherwise. */
-export function renderKubernetes(stack: ResolvedStack): Rendering {
+export function renderKubernetes(stack: ResolvedStack, rendered: ReadonlyMap<string, RenderedFile>): Rendering {
   const k = stack.kubernetes;
   if (!k) return { files: new Map(), problems: [] };
   const problems: Issue[] = [];
@@ -109,7 +105,7 @@ export function renderKubernetes(stack: ResolvedStack): Rendering {
   const files = new Map<string, RenderedFile>([
     docs(KUBERNETES_FILES.namespace, [namespace(stack, k)]),
     ...(k.certificates === 'cert-manager' ? [docs(KUBERNETES_FILES.certificates, certificates(stack, k))] : []),
-    docs(KUBERNETES_FILES.configMaps, configMaps(stack, k, problems)),
+    docs(KUBERNETES_FILES.configMaps, configMaps(stack, k, rendered, problems)),
     docs(KUBERNETES_FILES.networkPolicies, networkPolicies(stack, k)),
     docs(KUBERNETES_FILES.services, services),
     docs(KUBERNETES_FILES.workloads, workloads),
@@ -234,9 +230,8 @@ function certificates(stack: ResolvedStack, k: ResolvedKubernetes): Model[] {
   return out;
 }
 
-/** Per workload with generated files (Hyperf, openssl.cnf, scripts) a ConfigMap of them. */
-function configMaps(stack: ResolvedStack, k: ResolvedKubernetes, problems: Issue[]): Model[] {
-  const rendered = new Map<string, RenderedFile>([...renderHyperf(stack), ...renderOpenssl(stack), ...renderPostgresRoles(stack), ...renderMinioUsers(stack)]);
+/** Per workload with generated files (Hyperf, openssl.cnf, scripts) a ConfigMap of them, from the files the other renderers made (`rendered`). */
+function configMaps(stack: ResolvedStack, k: ResolvedKubernetes, rendered: ReadonlyMap<string, RenderedFile>, problems: Issue[]): Model[] {
   const out: Model[] = [];
   for (const s of stack.services) {
     const binds = s.mounts.filter((m) => m.type === 'bind');
