@@ -175,3 +175,15 @@ export async function expectConfined(
   const root = await exec(['sh', '-c', '(: >/podmesh-write-probe) 2>&1; echo "rc=$?"; : >/tmp/podmesh-write-probe && echo tmp-ok']);
   expect(root.stdout, `${name}: ${root.stderr}`).toMatch(/Read-only file system\s*\nrc=[1-9]\d*\ntmp-ok\n?$/);
 }
+
+/**
+ * The containers a test's health-check loop runs `podman healthcheck run` for in this round, from
+ * `podman ps --format '{{.Names}} {{.Status}}'`: those not healthy (yet) every round, all of them
+ * every fifth round, so a healthy container that turns sick is still seen within seconds.
+ */
+export function healthCheckDue(psOutput: string, round: number): string[] {
+  return psOutput
+    .split('\n')
+    .filter((line) => line.trim() !== '' && (round % 5 === 0 || !line.includes('(healthy)')))
+    .map((line) => line.split(' ')[0]!);
+}

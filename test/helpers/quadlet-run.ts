@@ -19,6 +19,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseExecLine, parseUnitWords } from '../quadlet/systemd-exec.ts';
+import { healthCheckDue } from './mesh-checks.ts';
 import type { Podman54 } from './podman54.ts';
 import { quadletDryRun } from './quadlet.ts';
 import { findTool } from './tools.ts';
@@ -331,11 +332,14 @@ export class QuadletRunner {
     }
   }
 
-  /** Podman runs no health checks by itself without systemd: this loop does, every second. */
+  /**
+   * Podman runs no health checks by itself without systemd: this loop does, every second for the
+   * containers not healthy yet and every fifth round for all of them (see {@link healthCheckDue}).
+   */
   private async runHealthChecks(): Promise<void> {
-    while (!this.stopHealth) {
-      const ps = await this.podman.podman(['ps', '--format', '{{.Names}}'], { timeoutMs: 15_000 }).catch(() => undefined);
-      const names = ps?.exitCode === 0 ? ps.stdout.split('\n').filter(Boolean) : [];
+    for (let round = 0; !this.stopHealth; round++) {
+      const ps = await this.podman.podman(['ps', '--format', '{{.Names}} {{.Status}}'], { timeoutMs: 15_000 }).catch(() => undefined);
+      const names = ps?.exitCode === 0 ? healthCheckDue(ps.stdout, round) : [];
       await Promise.all(names.map((n) => this.podman.podman(['healthcheck', 'run', n], { timeoutMs: 15_000 }).catch(() => undefined)));
       for (let i = 0; i < 10 && !this.stopHealth; i++) await sleep(100);
     }
