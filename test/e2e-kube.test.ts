@@ -23,10 +23,10 @@
 //   the Deployments name, so nothing is pulled.
 // - Services and NetworkPolicies are not run (kube play has neither): the Service names are checked
 //   as the TLS server name, each pod reached at its address on a Podman network.
-import { execFileSync } from 'node:child_process';
+import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { loadStacks } from '../src/cli/load.ts';
@@ -85,13 +85,13 @@ function yamlDocs(file: string): Doc[] {
  * secrets.sh with the real kubectl rendering each Secret client-side (`create secret … --dry-run=client
  * -o yaml`) and, in place of `kubectl apply -f -` (no cluster here), a recorder of what it would apply.
  */
-function secretsFromScript(script: string, work: string, state: string): Doc[] {
+async function secretsFromScript(script: string, work: string, state: string): Promise<Doc[]> {
   const applied = join(work, 'applied.yaml');
   const wrapper = join(work, 'kubectl');
   writeFileSync(applied, '');
   writeFileSync(wrapper, `#!/bin/sh\nfor a in "$@"; do [ "$a" = apply ] && { cat >> '${applied}'; echo --- >> '${applied}'; exit 0; }; done\nexec '${KUBECTL}' "$@"\n`);
   chmodSync(wrapper, 0o755);
-  execFileSync('sh', [script], { cwd: work, env: { ...process.env, KUBECTL: wrapper, PODMESH_STATE_DIR: state }, timeout: 60_000, stdio: 'pipe' });
+  await execa('sh', [script], { cwd: work, env: { KUBECTL: wrapper, PODMESH_STATE_DIR: state }, timeout: 60_000 });
   return yamlDocs(applied);
 }
 
@@ -148,58 +148,65 @@ describe.skipIf(!runnable)('podman kube play (Podman 5.4) runs ashchan-dev\'s De
   const answer = (stdout: string) => ({ body: stdout.slice(0, stdout.lastIndexOf('\n')), code: stdout.slice(stdout.lastIndexOf('\n') + 1) });
 
   beforeAll(async () => {
-    let at = Date.now();
-    // GIVEN ashchan-dev's stack file in a project of its own, exporting its certificate folders as Secrets
     const project = dir.path;
-    podmeshProject(project);
-    mkdirSync(join(project, 'stacks'));
-    symlinkSync(join(repoRoot, 'stacks/lib'), join(project, 'stacks/lib'));
-    const source = readFileSync(join(repoRoot, 'stacks/ashchan-dev.ts'), 'utf8');
-    const prop = `kubernetes: { namespace: '${NS}' }`;
-    expect(source.split(prop)).toHaveLength(2);
-    writeFileSync(join(project, 'stacks/ashchan-dev.ts'), source.replace(prop, `kubernetes: { namespace: '${NS}', certificates: 'secrets' }`));
-    await synth(await loadStacks(join(project, 'stacks')), { outDir: out, stateDir: state, stacks: [STACK] });
-    secrets = secretsFromScript(join(kube, 'secrets.sh'), project, state);
-    configMaps = yamlDocs(join(kube, '20-configmaps.yaml'));
-    deployments = yamlDocs(join(kube, '50-workloads.yaml')).filter((w) => w.kind === 'Deployment');
-    const played = deployments.map((d) => ({ ...d, spec: { ...d.spec, template: { ...d.spec.template, spec: { ...d.spec.template.spec, volumes: d.spec.template.spec.volumes.map(projectedAsSecret) } } } }));
-    writeFileSync(join(project, 'as-written.yaml'), [...configMaps, ...secrets, ...deployments].map((d) => stringify(d)).join('---\n'));
-    writeFileSync(join(project, 'play.yaml'), [...configMaps, ...secrets, ...played].map((d) => stringify(d)).join('---\n'));
-    writeFileSync(join(project, 'containers.conf'), `[engine]\ninfra_image = "${PAUSE_IMAGE}"\n`);
-    times.synth = Date.now() - at;
-
-    // AND Podman 5.4 in a simulated host, the app image under the Deployments' image names, a network
-    at = Date.now();
-    const rootfs = podman54Rootfs();
-    const images = await buildServiceImages();
-    net = await createHosts(['kube']);
-    const pause = join(net.workDir, 'pause');
-    mkdirSync(join(pause, 'bin'), { recursive: true });
-    copyFileSync(busybox!, join(pause, 'bin/busybox'));
-    for (const applet of ['sh', 'sleep']) symlinkSync('busybox', join(pause, 'bin', applet));
-    writeFileSync(join(pause, 'pause'), PAUSE, { mode: 0o755 });
-    podman = await startPodman54(net.host('kube'), rootfs, {
-      workDir: net.workDir,
-      binds: [
-        { source: dirname(images.php.tarball), target: '/mnt/service-images', readOnly: true },
-        { source: project, target: INSIDE, readOnly: true },
-        { source: pause, target: '/mnt/pause', readOnly: true },
-      ],
-    });
-    await podman.importImage('/mnt/pause', PAUSE_IMAGE, ['--change', 'ENTRYPOINT=["/pause"]']);
-    times.podman = Date.now() - at;
-    at = Date.now();
-    // Podman 5.4's `import --change` splits at whitespace before it reads the JSON form: compact it.
-    const changes = [...images.php.changes.filter((c) => !c.startsWith('CMD=')), 'CMD=["php","/opt/www/server.php"]'].map((c) => c.replace(/^(\w+)=(\[.*\])$/, (_, k: string, v: string) => `${k}=${JSON.stringify(JSON.parse(v))}`));
-    const imported = await pm(['import', ...importArgs({ ...images.php, tarball: `/mnt/service-images/${images.php.tarball.split('/').pop()}`, changes }, APP_IMAGE)], 180_000);
-    expect(imported.exitCode, imported.stderr).toBe(0);
+    // GIVEN ashchan-dev's stack file in a project of its own, exporting its certificate folders as
+    // Secrets; its manifests and the Secrets of its secrets.sh
+    const manifests = async () => {
+      const at = Date.now();
+      podmeshProject(project);
+      mkdirSync(join(project, 'stacks'));
+      symlinkSync(join(repoRoot, 'stacks/lib'), join(project, 'stacks/lib'));
+      const source = readFileSync(join(repoRoot, 'stacks/ashchan-dev.ts'), 'utf8');
+      const prop = `kubernetes: { namespace: '${NS}' }`;
+      expect(source.split(prop)).toHaveLength(2);
+      writeFileSync(join(project, 'stacks/ashchan-dev.ts'), source.replace(prop, `kubernetes: { namespace: '${NS}', certificates: 'secrets' }`));
+      await synth(await loadStacks(join(project, 'stacks')), { outDir: out, stateDir: state, stacks: [STACK] });
+      secrets = await secretsFromScript(join(kube, 'secrets.sh'), project, state);
+      configMaps = yamlDocs(join(kube, '20-configmaps.yaml'));
+      deployments = yamlDocs(join(kube, '50-workloads.yaml')).filter((w) => w.kind === 'Deployment');
+      const played = deployments.map((d) => ({ ...d, spec: { ...d.spec, template: { ...d.spec.template, spec: { ...d.spec.template.spec, volumes: d.spec.template.spec.volumes.map(projectedAsSecret) } } } }));
+      writeFileSync(join(project, 'as-written.yaml'), [...configMaps, ...secrets, ...deployments].map((d) => stringify(d)).join('---\n'));
+      writeFileSync(join(project, 'play.yaml'), [...configMaps, ...secrets, ...played].map((d) => stringify(d)).join('---\n'));
+      times.synth = Date.now() - at;
+    };
+    // AND Podman 5.4 in a simulated host with the app and pause images and a network (meanwhile)
+    const runtime = async () => {
+      let at = Date.now();
+      writeFileSync(join(project, 'containers.conf'), `[engine]\ninfra_image = "${PAUSE_IMAGE}"\n`);
+      const rootfs = podman54Rootfs();
+      const images = await buildServiceImages();
+      net = await createHosts(['kube']);
+      const pause = join(net.workDir, 'pause');
+      mkdirSync(join(pause, 'bin'), { recursive: true });
+      copyFileSync(busybox!, join(pause, 'bin/busybox'));
+      for (const applet of ['sh', 'sleep']) symlinkSync('busybox', join(pause, 'bin', applet));
+      writeFileSync(join(pause, 'pause'), PAUSE, { mode: 0o755 });
+      podman = await startPodman54(net.host('kube'), rootfs, {
+        workDir: net.workDir,
+        binds: [
+          { source: dirname(images.php.tarball), target: '/mnt/service-images', readOnly: true },
+          { source: project, target: INSIDE, readOnly: true },
+          { source: pause, target: '/mnt/pause', readOnly: true },
+        ],
+      });
+      await podman.importImage('/mnt/pause', PAUSE_IMAGE, ['--change', 'ENTRYPOINT=["/pause"]']);
+      times.podman = Date.now() - at;
+      at = Date.now();
+      // Podman 5.4's `import --change` splits at whitespace before it reads the JSON form: compact it.
+      const changes = [...images.php.changes.filter((c) => !c.startsWith('CMD=')), 'CMD=["php","/opt/www/server.php"]'].map((c) => c.replace(/^(\w+)=(\[.*\])$/, (_, k: string, v: string) => `${k}=${JSON.stringify(JSON.parse(v))}`));
+      const imported = await pm(['import', ...importArgs({ ...images.php, tarball: `/mnt/service-images/${basename(images.php.tarball)}`, changes }, APP_IMAGE)], 180_000);
+      expect(imported.exitCode, imported.stderr).toBe(0);
+      const n = await pm(['network', 'create', NETWORK]);
+      expect(n.exitCode, n.stderr).toBe(0);
+      times.image = Date.now() - at;
+    };
+    // Both to the end (afterAll must not race a half-made host), then the first failure.
+    const failed = (await Promise.allSettled([manifests(), runtime()])).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     for (const image of new Set(deployments.map((d) => d.spec.template.spec.containers[0].image as string))) {
       const t = await pm(['tag', APP_IMAGE, image]);
       expect(t.exitCode, t.stderr).toBe(0);
     }
-    const n = await pm(['network', 'create', NETWORK]);
-    expect(n.exitCode, n.stderr).toBe(0);
-    times.image = Date.now() - at;
   }, 600_000);
 
   afterAll(async () => {
