@@ -274,6 +274,7 @@ describe.skipIf(!runnable)('podman kube play (Podman 5.4) runs ashchan-dev\'s De
 
   it('GIVEN the pods WHEN their certificates are looked at on the wire THEN each serves its leaf from the state folder, through the Secret secrets.sh made', async () => {
     for (const app of APPS) {
+      // -k only to read what is served: verification is the test above's.
       const r = await podman!.exec(['curl', '-sS', '--max-time', '10', '-k', '-o', '/dev/null', '-w', '%{certs}', '--resolve', `${app}.${NS}.svc:8443:${ips.get(app)}`, `https://${app}.${NS}.svc:8443/`], { timeoutMs: 20_000 });
       const served = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(r.stdout)?.[0];
       expect(served, `${app}: ${r.stderr}`).toBeDefined();
@@ -335,6 +336,10 @@ describe.skipIf(!runnable)('podman kube play (Podman 5.4) runs ashchan-dev\'s De
       `${sha(join(state, STACK, 'pki/services/auth/server.key'))}  /etc/mtls/server.key`,
       `${sha(join(out, STACK, 'hosts/local/config/auth/autoload/server.php'))}  /opt/www/config/autoload/server.php`,
     ]);
+    // The certificate folder holds exactly the items of the manifest's volume.
+    const items = deployments.find((d) => d.metadata.name === 'auth')!.spec.template.spec.volumes.find((v: Doc) => v.name === 'pki-auth').projected.sources[0].secret.items.map((i: Doc) => i.path as string);
+    const listed = await pm(['exec', auth, 'ls', '-1', '/etc/mtls']);
+    expect(listed.stdout.trim().split('\n'), listed.stderr).toEqual([...items].sort());
     // The Secrets' defaultMode (0444): readable by the image's users, written by nobody.
     const modes = await pm(['exec', auth, 'stat', '-c', '%n %a', '/run/secrets/auth.postgres-password', '/etc/mtls/server.key']);
     expect(modes.stdout.trim().split('\n'), modes.stderr).toEqual(['/run/secrets/auth.postgres-password 444', '/etc/mtls/server.key 444']);
