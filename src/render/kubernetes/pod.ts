@@ -89,7 +89,12 @@ export function podSpec(stack: ResolvedStack, k: ResolvedKubernetes, s: Resolved
     const sources = pkiItems(byName.get(owner)!, k)
       .map((p) => ({ secret: { ...p.secret!, items: p.secret!.items!.filter((i) => files === undefined || files.has(i.path)) } }))
       .filter((p) => p.secret.items.length > 0);
-    volumes.push({ name: `pki-${nameOf(byName.get(owner)!)}`, projected: { sources, defaultMode: 0o444 } });
+    // One Secret (certificates: 'secrets') is a plain secret volume, which every consumer reads
+    // (Podman 5.4's kube play has no projected volumes); cert-manager's certificate and the CRL
+    // are two Secrets in one folder, which only a projected volume gives.
+    const name = `pki-${nameOf(byName.get(owner)!)}`;
+    const [only] = sources;
+    volumes.push(sources.length === 1 ? { name, secret: { secretName: only!.secret.name!, items: only!.secret.items, defaultMode: 0o444 } } : { name, projected: { sources, defaultMode: 0o444 } });
   }
   const binds = s.mounts.filter((m) => m.type === 'bind');
   if (binds.length > 0) volumes.push({ name: 'config', configMap: { name: configMapName(s), defaultMode: 0o555 } });
