@@ -132,6 +132,7 @@ describe('sidecar output', () => {
     expect((model.services.web.volumes ?? []).map((v: { target: string }) => v.target)).not.toContain('/etc/mtls');
     // The configuration is in the host folder, where the bind mount finds it.
     expect(files.get('hosts/local/config/web/haproxy.cfg')?.content).toContain('bind :8443 ssl crt /run/podmesh-sidecar/server.crt');
+    expect(files.get('TOPOLOGY.md')?.content).toContain('8443 mTLS (haproxy sidecar)');
     // No key material in any generated file.
     for (const [path, f] of files) expect(f.content, path).not.toMatch(/PRIVATE KEY/);
   });
