@@ -12,6 +12,8 @@ import { App, Host, Network, Service, Stack, type SidecarProps } from 'podmesh';
 import { resolveStack, tryResolveStack } from '../src/resolve/resolve.ts';
 import { renderStack } from '../src/render/stack.ts';
 import { validateConstructs } from '../src/synth/select.ts';
+import { auditStack } from '../src/posture/check.ts';
+import { POSTURE_CONTROLS } from '../src/posture/controls.ts';
 import { envoyBootstrap } from '../src/render/sidecar/envoy.ts';
 import { uriSanHex } from '../src/render/sidecar/haproxy.ts';
 import type { ResolvedStack } from '../src/resolve/model.ts';
@@ -71,7 +73,21 @@ describe('sidecar resolution', () => {
         { service: 'db-api', port: 15002, dnsName: 'db-api.sc.local', remotePort: 9443, spiffeId: 'spiffe://sc.local/sc/db-api' },
       ],
       config: { source: 'config/web/haproxy.cfg', target: '/usr/local/etc/haproxy/haproxy.cfg' },
+      security: {
+        noNewPrivileges: true,
+        capAdd: [],
+        readOnlyRootFilesystem: true,
+        tmpfs: [{ path: '/run/podmesh-sidecar' }, { path: '/tmp' }],
+        memory: '128m',
+        pids: 256,
+        userNamespace: web.security.userNamespace,
+        runAs: 'root',
+        waivers: {},
+      },
     });
+    // The posture check judges the sidecar as a container of its own: root in a user namespace passes.
+    const rows = auditStack(r).rows.filter((x) => x.service === 'web-sidecar');
+    expect(rows.map((x) => [x.control, x.status])).toEqual(POSTURE_CONTROLS.map((c) => [c.id, 'pass']));
     // A caller without a sidecar is unchanged.
     expect(Object.fromEntries(service(r, 'gw').environment).WEB_SERVICE_URL).toBe('https://web.sc.local:8443');
   });

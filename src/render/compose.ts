@@ -159,13 +159,7 @@ function sidecarService(s: ResolvedService, sidecar: ResolvedSidecar, where: Com
     entrypoint: [...c.entrypoint],
     user: c.user,
     network_mode: `service:${s.name}`,
-    security_opt: ['no-new-privileges'],
-    cap_drop: ['ALL'],
-    read_only: true,
-    tmpfs: [...c.tmpfs],
-    ...(userns ? { userns_mode: 'auto' } : {}),
-    mem_limit: c.memory,
-    pids_limit: c.pids,
+    ...securityFields(sidecar),
     restart: s.restart,
     volumes: c.mounts.map((m) => volumeSpec(m, s.host, where, userns)),
     depends_on: { [s.name]: { condition: 'service_started' } },
@@ -178,7 +172,7 @@ function sidecarService(s: ResolvedService, sidecar: ResolvedSidecar, where: Com
  * `userns_mode: auto` on rootful hosts.
  * @see https://github.com/compose-spec/compose-spec/blob/main/05-services.md
  */
-function securityFields(s: ResolvedService): Record<string, unknown> {
+function securityFields(s: Pick<ResolvedService, 'security'>): Record<string, unknown> {
   const sec = s.security;
   return {
     ...(sec.noNewPrivileges ? { security_opt: ['no-new-privileges'] } : {}),

@@ -269,13 +269,7 @@ function sidecarUnit(stack: ResolvedStack, host: ResolvedHost, s: ResolvedServic
       volume: c.mounts.map((m) => volumeSpec(host, m, userns)),
       user,
       group,
-      noNewPrivileges: true,
-      dropCapability: ['all'],
-      readOnly: true,
-      tmpfs: [...c.tmpfs],
-      ...(userns ? { userNS: 'auto' } : {}),
-      pidsLimit: c.pids,
-      podmanArgs: [`--memory=${c.memory}`],
+      ...securityKeys(sidecar),
       entrypoint: entrypoint!,
       exec: args,
     },
@@ -310,7 +304,7 @@ function targetUnit(stack: ResolvedStack, host: ResolvedHost, services: readonly
  * `PodmanArgs=`). Quadlet 5.4 has no memory or CPU key: those are `PodmanArgs=` everywhere.
  * @see https://docs.podman.io/en/v5.4.2/markdown/podman-systemd.unit.5.html
  */
-function securityKeys(s: ResolvedService): Partial<ContainerSection> {
+function securityKeys(s: Pick<ResolvedService, 'security'>): Partial<ContainerSection> {
   const sec = s.security;
   const limits = [...(sec.memory ? [`--memory=${sec.memory}`] : []), ...(sec.cpus !== undefined ? [`--cpus=${sec.cpus}`] : [])];
   return {

@@ -352,6 +352,12 @@ export interface ResolvedSidecar {
   readonly routes: readonly SidecarRoute[];
   /** The proxy's configuration file below the host root, `config/<service>/haproxy.cfg` or `envoy.yaml`, and its target. */
   readonly config: { readonly source: string; readonly target: string };
+  /**
+   * How the sidecar container is confined: read-only, no capability, its own limits, the
+   * service's user namespace; it runs as the container's root (`runAs: 'root'`), since the
+   * proxies' images switch to users that cannot read the 0600 keys. The posture check judges it.
+   */
+  readonly security: ResolvedSecurity;
 }
 
 /** The allocation lock: addresses given out, committed so they never move. */

@@ -12,7 +12,7 @@ import { healthOf, resolveHealthcheck } from './health.ts';
 import type { Inventory } from './inventory.ts';
 import type { Unplaced } from '../layout.ts';
 import type { ResolvedCredentials, ResolvedPort, ResolvedSecret, ResolvedService, ResolvedSidecar, SidecarPeer } from './model.ts';
-import { resolveSidecar } from './sidecar.ts';
+import { resolveSidecar, sidecarSecurity } from './sidecar.ts';
 import { resolveMounts } from './mounts.ts';
 import { trustDomainOf } from './pki.ts';
 import { spiffeIdOf } from '../state/pki/spiffe.ts';
@@ -57,6 +57,7 @@ function resolveService(w: Workload, facts: ServiceFacts, issues: IssueCollector
   const publicTls = w instanceof Service && w.publicTls ? { publicTlsPort: publicTlsPort(w, ports, issues) } : {};
   const host = placement.hostOf.get(w);
   const security = resolveSecurity(w, host, issues, { mountsSecrets: environment.secrets.length > 0 });
+  const confined = sidecar ? { sidecar: { ...sidecar, security: sidecarSecurity(sidecar.proxy, security.userNamespace) } } : {};
   const network = placement.networkOf.get(w);
   const dnsName = names.dnsOf.get(w);
   const ip = facts.ipOf.get(w);
@@ -94,12 +95,12 @@ function resolveService(w: Workload, facts: ServiceFacts, issues: IssueCollector
     ...(w.props.user ? { user: w.props.user } : {}),
     security,
     certificates: w.certificateKinds(),
-    ...(sidecar ? { sidecar } : {}),
+    ...confined,
   };
 }
 
 /** The service's sidecar, with its peers' identities. */
-function sidecarOf(w: Service, facts: ServiceFacts, issues: IssueCollector): ResolvedSidecar | undefined {
+function sidecarOf(w: Service, facts: ServiceFacts, issues: IssueCollector): Omit<ResolvedSidecar, 'security'> | undefined {
   if (!w.sidecar) return undefined;
   const { inv, names, graph } = facts;
   const trustDomain = trustDomainOf(inv.stack, inv.networks[0]?.domain ?? '');
@@ -115,7 +116,7 @@ function sidecarOf(w: Service, facts: ServiceFacts, issues: IssueCollector): Res
 }
 
 /** Generated, env-file and user variables (sorted), and the secret ones; a user variable may not redefine a generated one. */
-function serviceEnvironment(w: Workload, facts: ServiceFacts, issues: IssueCollector, sidecar?: ResolvedSidecar): Pick<ResolvedService, 'environment' | 'secrets' | 'credentials'> {
+function serviceEnvironment(w: Workload, facts: ServiceFacts, issues: IssueCollector, sidecar?: Omit<ResolvedSidecar, 'security'>): Pick<ResolvedService, 'environment' | 'secrets' | 'credentials'> {
   const { names, graph, inv } = facts;
   const dnsOf = (name: string) => names.dnsOf.get(inv.byName.get(name)!) ?? name;
   const deps = graph.infraOf.get(w)!;

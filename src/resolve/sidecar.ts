@@ -5,13 +5,25 @@ import type { IssueCollector } from '../../constructs/core/errors.ts';
 import { closest } from '../../constructs/core/names.ts';
 import { SIDECAR_IMAGES, type Service } from '../../constructs/model/service.ts';
 import { quadletServiceName, serviceConfigPath, sidecarUnitStem } from '../layout.ts';
-import type { ResolvedPort, ResolvedSidecar, SidecarPeer } from './model.ts';
+import type { ResolvedPort, ResolvedSecurity, ResolvedSidecar, SidecarPeer } from './model.ts';
 
 /** File name of each proxy's generated configuration under `config/<service>/`, and where the proxy's image reads it. */
 export const SIDECAR_CONFIG = {
   haproxy: { file: 'haproxy.cfg', target: '/usr/local/etc/haproxy/haproxy.cfg' },
   envoy: { file: 'envoy.yaml', target: '/etc/envoy/envoy.yaml' },
 } as const;
+
+/** Writable places of each proxy on its read-only root (HAProxy's links, see render/sidecar/haproxy.ts), and its limits. */
+const CONTAINER = {
+  haproxy: { tmpfs: ['/run/podmesh-sidecar', '/tmp'], memory: '128m', pids: 256 },
+  envoy: { tmpfs: ['/tmp'], memory: '256m', pids: 512 },
+} as const;
+
+/** The sidecar's confinement, in the service's user namespace mode. */
+export function sidecarSecurity(proxy: ResolvedSidecar['proxy'], userNamespace: ResolvedSecurity['userNamespace']): ResolvedSecurity {
+  const c = CONTAINER[proxy];
+  return { noNewPrivileges: true, capAdd: [], readOnlyRootFilesystem: true, tmpfs: c.tmpfs.map((path) => ({ path })), memory: c.memory, pids: c.pids, userNamespace, runAs: 'root', waivers: {} };
+}
 
 /** The first local port handed to calls not listed in `sidecar.outbound`. */
 export const FIRST_OUTBOUND_PORT = 15001;
@@ -32,7 +44,7 @@ export interface SidecarFacts {
 }
 
 /** The resolved sidecar of `w`, or undefined when it has none (or its props are wrong, reported). */
-export function resolveSidecar(w: Service, facts: SidecarFacts, issues: IssueCollector): ResolvedSidecar | undefined {
+export function resolveSidecar(w: Service, facts: SidecarFacts, issues: IssueCollector): Omit<ResolvedSidecar, 'security'> | undefined {
   const props = w.sidecar;
   if (!props) return undefined;
   const path = w.node.path;

@@ -4,7 +4,7 @@
 // confined like every container of the mesh.
 import type { ResolvedMount, ResolvedService, ResolvedSidecar } from '../../resolve/model.ts';
 import { MTLS_DIR } from '../../resolve/environment.ts';
-import { CONTAINER_PATHS, haproxyCommand } from './haproxy.ts';
+import { haproxyCommand } from './haproxy.ts';
 
 /** The sidecar container of a service. */
 export interface SidecarContainer {
@@ -12,16 +12,12 @@ export interface SidecarContainer {
   readonly entrypoint: readonly string[];
   /** The certificate folder and the proxy configuration, read-only. */
   readonly mounts: readonly ResolvedMount[];
-  /** Writable places on a read-only root filesystem. */
-  readonly tmpfs: readonly string[];
   /**
    * Container root: the proxies' images switch to users (haproxy 99, envoy 101) that cannot read
    * keys mode 0600 owned by the container's root; root in the container is the host user (rootless)
    * or an unprivileged range (rootful, `userns: auto`), with every capability dropped.
    */
   readonly user: string;
-  readonly memory: string;
-  readonly pids: number;
 }
 
 /** The container of `s`'s sidecar. */
@@ -32,15 +28,12 @@ export function sidecarContainer(s: Pick<ResolvedService, 'name'> & { readonly s
     { type: 'bind', source: `./${sc.config.source}`, target: sc.config.target, readOnly: true },
   ];
   if (sc.proxy === 'haproxy') {
-    return { entrypoint: haproxyCommand(sc.config.target), mounts, tmpfs: [CONTAINER_PATHS.tlsDir, '/tmp'], user: '0:0', memory: '128m', pids: 256 };
+    return { entrypoint: haproxyCommand(sc.config.target), mounts, user: '0:0' };
   }
   return {
     // Directly, not through the image's entrypoint script, which would switch to uid 101.
     entrypoint: ['envoy', '-c', sc.config.target, '--log-level', 'info'],
     mounts,
-    tmpfs: ['/tmp'],
     user: '0:0',
-    memory: '256m',
-    pids: 512,
   };
 }
