@@ -109,6 +109,13 @@ describe('sidecar resolution', () => {
     expect(issues.map((i) => `[${i.path}] ${i.message}`)).toContainEqual(expect.stringContaining(`[sc/web] ${message}`));
   });
 
+  it('GIVEN web waived into the host\'s user namespace WHEN resolved THEN its sidecar, root there, fails the posture check at web', () => {
+    const { issues } = tryResolveStack(stack({ proxy: 'haproxy', appPort: 3000 }, { security: { hostUserNamespace: { reason: 'test' }, runAsRoot: { reason: 'test' } } }));
+    const messages = issues.map((i) => `[${i.path}] ${i.message}`);
+    expect(messages).toContainEqual(expect.stringMatching(/^\[sc\/web\] posture: main process does not run as host root .* fails: runs as uid 0, which is host root/));
+    expect(messages).toContainEqual(expect.stringMatching(/^\[sc\/web\] posture: container root is not host root/));
+  });
+
   it('GIVEN an unknown proxy WHEN the service is built THEN the props check refuses it', () => {
     const issues = validateConstructs([stack({ proxy: 'nginx', appPort: 3000 } as unknown as SidecarProps)]);
     expect(issues.map((i) => `[${i.path}] ${i.message}`)).toContainEqual(expect.stringMatching(/^\[sc\/web\] .*sidecar\.proxy.*must be "haproxy" or "envoy"/));
