@@ -17,7 +17,7 @@ export {
   type RestartPolicy,
   type SecretFileSpec,
 } from './model/workload.ts';
-export { Service, MTLS_DIR, type ServiceProps, type MtlsProps, type PublicTlsProps, type HyperfProps } from './model/service.ts';
+export { Service, MTLS_DIR, SIDECAR_IMAGES, type ServiceProps, type MtlsProps, type PublicTlsProps, type HyperfProps, type SidecarProps } from './model/service.ts';
 export {
   InfraService,
   Postgres,

@@ -13,13 +13,13 @@ if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then
 fi
 if [ "$(id -u)" != 0 ]; then
   echo "install-validators: run as root (apt-get install), or install by hand:" >&2
-  echo "  apt-get install -y podman netavark aardvark-dns runc wireguard-tools wireguard-go iptables nftables openssl php-cli systemd iproute2 busybox-static curl chromium postgresql redis-server php-pgsql age" >&2
+  echo "  apt-get install -y podman netavark aardvark-dns runc wireguard-tools wireguard-go iptables nftables openssl php-cli systemd iproute2 busybox-static curl chromium postgresql redis-server php-pgsql age haproxy" >&2
   exit 1
 fi
 
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in podman netavark aardvark-dns runc wireguard-tools wireguard-go openssl php-cli systemd iproute2 busybox-static curl chromium python3-yaml python3-dotenv iptables nftables uidmap php-dev libssl-dev mmdebstrap xz-utils postgresql redis-server php-pgsql age composer; do
+for pkg in podman netavark aardvark-dns runc wireguard-tools wireguard-go openssl php-cli systemd iproute2 busybox-static curl chromium python3-yaml python3-dotenv iptables nftables uidmap php-dev libssl-dev mmdebstrap xz-utils postgresql redis-server php-pgsql age composer haproxy; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -133,7 +133,8 @@ export function stateInstalls(stack: ResolvedStack, host: ResolvedHost): StateIn
   const folders = new Map<string, ResolvedService[]>();
   for (const s of services) for (const f of pkiFolders(s)) folders.set(f, [...(folders.get(f) ?? []), s]);
   const out: StateInstall[] = [...folders].map(([folder, users]) =>
-    stateInstall(host, servicePath(folder), inHostRoot(host, servicePath(folder)), MODE.privateDir, users.map((s) => s.unit.service), users.every((s) => s.unit.reloadable), STAGE.service, true),
+    // A sidecar holds the service's certificates: it restarts on their change too.
+    stateInstall(host, servicePath(folder), inHostRoot(host, servicePath(folder)), MODE.privateDir, users.flatMap((s) => [s.unit.service, ...(s.sidecar ? [s.sidecar.unit.service] : [])]), users.every((s) => s.unit.reloadable && !s.sidecar), STAGE.service, true),
   );
   // Each secret file once (0600, root's), from which the secrets unit creates its Podman secret:
   // a change re-creates the secrets, then restarts every local service that mounts that one.
@@ -205,6 +206,11 @@ export function certExpiryUnitStem(stack: string): string {
 /** File name stem of a service's `.container` (and so its systemd service): `<project>-<name>`. */
 export function containerUnitStem(stack: Pick<ResolvedStack, 'project'>, s: Pick<ResolvedService, 'name'>): string {
   return `${stack.project}-${s.name}`;
+}
+
+/** File name stem of a service's sidecar `.container`: `<project>-<name>-sidecar`. */
+export function sidecarUnitStem(project: string, service: string): string {
+  return `${project}-${service}-sidecar`;
 }
 
 /** The systemd service Quadlet generates from a `.network`/`.volume` file: `<stem>-<kind>.service`. */

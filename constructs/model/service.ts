@@ -1,7 +1,7 @@
 // An application service of the mesh: reachable over mTLS at https://<name>.<domain>:<port>.
 import type { Construct } from 'constructs';
 import { z } from 'zod';
-import { isHostName } from '../core/names.ts';
+import { IMAGE_REF, isHostName } from '../core/names.ts';
 import { parseIp } from '../core/ip.ts';
 import type { CertKind } from './certificates.ts';
 import type { SecurityNeeds } from './security.ts';
@@ -51,6 +51,40 @@ export interface HyperfProps {
   readonly serverName?: string;
 }
 
+/**
+ * A proxy in the service's network namespace that speaks mTLS for an application that cannot: it
+ * terminates inbound mTLS on the service's mTLS port (the call policy, the CRL, OCSP stapling) and
+ * forwards plain HTTP to the application on 127.0.0.1, and it originates mTLS for the
+ * application's outbound calls, which go to `http://127.0.0.1:<port>`.
+ */
+export interface SidecarProps {
+  /**
+   * The proxy: HAProxy (run and tested with Debian's 2.6), or Envoy (the configuration is
+   * rendered only; README "Sidecar").
+   */
+  readonly proxy: 'haproxy' | 'envoy';
+  /**
+   * Port the application serves plain HTTP on, at 127.0.0.1 inside the shared network namespace.
+   * @default 8080
+   */
+  readonly appPort?: number;
+  /**
+   * Local port of each call, by the called service's name: the application reaches it at
+   * `http://127.0.0.1:<port>` (its `<NAME>_SERVICE_URL`). Calls not listed get the first free
+   * port from 15001 up, in the order of `calls`.
+   * @default - 15001, 15002, … in the order of calls
+   */
+  readonly outbound?: Readonly<Record<string, number>>;
+  /**
+   * The proxy's image.
+   * @default - 'docker.io/library/haproxy:2.6' or 'docker.io/envoyproxy/envoy:v1.31-latest'
+   */
+  readonly image?: string;
+}
+
+/** The default image of each sidecar proxy. */
+export const SIDECAR_IMAGES = { haproxy: 'docker.io/library/haproxy:2.6', envoy: 'docker.io/envoyproxy/envoy:v1.31-latest' } as const;
+
 /** Options of an application Service. */
 export interface ServiceProps extends WorkloadProps {
   /**
@@ -81,7 +115,16 @@ export interface ServiceProps extends WorkloadProps {
    * @default - none
    */
   readonly publicTls?: PublicTlsProps;
+  /**
+   * Run a proxy beside the application that does its mTLS (for applications that cannot): the
+   * application then serves plain HTTP on 127.0.0.1 and calls other services through the proxy.
+   * Needs `hyperf: false` (a Hyperf service speaks mTLS itself).
+   * @default - none: the application speaks mTLS itself
+   */
+  readonly sidecar?: SidecarProps;
 }
+
+const portNumber = z.number().int().min(1, { error: 'ports are 1-65535' }).max(65535, { error: 'ports are 1-65535' });
 
 const schema = workloadSchema.extend({
   hyperf: z
@@ -105,6 +148,15 @@ const schema = workloadSchema.extend({
       ipAddresses: z.array(z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `${JSON.stringify(String(i.input))} is not an IPv4 address` })).optional(),
       port: z.string().min(1).optional(),
     })
+    .optional(),
+  sidecar: z
+    .object({
+      proxy: z.enum(['haproxy', 'envoy'], { error: 'must be "haproxy" or "envoy"' }),
+      appPort: portNumber.optional(),
+      outbound: z.record(z.string(), portNumber).optional(),
+      image: z.string().regex(IMAGE_REF, { error: (i) => `${JSON.stringify(String(i.input))} is not an image reference like "docker.io/library/haproxy:2.6"` }).optional(),
+    })
+    .strict()
     .optional(),
 });
 
@@ -149,18 +201,24 @@ export class Service extends Workload {
     return (this.props as ServiceProps).publicTls;
   }
 
+  /** The sidecar proxy, when the application leaves mTLS to one. */
+  get sidecar(): SidecarProps | undefined {
+    return (this.props as ServiceProps).sidecar;
+  }
+
   /** A server and a client certificate, and the public one when asked for. */
   override certificateKinds(): readonly CertKind[] {
     return this.publicTls ? ['server', 'client', 'public'] : ['server', 'client'];
   }
 
-  /** The whole certificate folder at the seed's `/etc/mtls`. */
+  /** The whole certificate folder at the seed's `/etc/mtls`; none with a sidecar, which mounts it instead. */
   override tlsMounts(): readonly TlsMount[] {
-    return [{ file: '', target: MTLS_DIR }];
+    return this.sidecar ? [] : [{ file: '', target: MTLS_DIR }];
   }
 
-  /** GET /health over mTLS with the service's own client certificate. */
+  /** GET /health over mTLS with the service's own client certificate; with a sidecar, the application's plain port. */
   defaultHealthcheck(dnsName: string): HealthcheckProps {
+    if (this.sidecar) return { command: ['curl', '-fsS', '--max-time', '4', `http://127.0.0.1:${this.sidecar.appPort ?? 8080}/health`] };
     return {
       command: [
         'curl', '-fsS', '--max-time', '4',

@@ -29,7 +29,9 @@ export interface PostureReport {
 /** Judges every container of the stack. */
 export function auditStack(stack: ResolvedStack): PostureReport {
   const rows: PostureRow[] = [];
-  for (const s of stack.services) {
+  // A sidecar is a container of its own, judged under `<service>-sidecar`.
+  const containers = stack.services.flatMap((s) => [s, ...(s.sidecar ? [{ ...s, name: sidecarName(s.name), user: '0:0', security: s.sidecar.security }] : [])]);
+  for (const s of containers) {
     for (const c of POSTURE_CONTROLS) {
       const finding = c.judge(s);
       const waiver = s.security.waivers[c.id];
@@ -42,6 +44,11 @@ export function auditStack(stack: ResolvedStack): PostureReport {
   return { stack: stack.name, rows, counts: { pass: count('pass'), waived: count('waived'), fail: count('fail') } };
 }
 
+/** The name a service's sidecar has in the audit (its compose service's name). */
+function sidecarName(service: string): string {
+  return `${service}-sidecar`;
+}
+
 /**
  * The failures of a stack as problems: ``[ashchan-dev/auth] posture: root filesystem read-only
  * (CIS 5.13) fails: the root filesystem is writable. Fix: … or relax it with
@@ -49,7 +56,7 @@ export function auditStack(stack: ResolvedStack): PostureReport {
  */
 export function postureProblems(stack: ResolvedStack): Issue[] {
   const report = auditStack(stack);
-  const pathOf = new Map(stack.services.map((s) => [s.name, s.path]));
+  const pathOf = new Map(stack.services.flatMap((s) => [[s.name, s.path], ...(s.sidecar ? [[sidecarName(s.name), s.path] as const] : [])]));
   return report.rows
     .filter((r) => r.status === 'fail')
     .map((r) => {

@@ -1,7 +1,8 @@
 // compose.yaml per host, for docker compose v2 and podman-compose 1.1+.
 import { remoteHostEntries } from '../resolve/dns.ts';
 import { COMPOSE_FILE, hostFile, secretPath, servicePath } from '../layout.ts';
-import type { ResolvedMount, ResolvedService, ResolvedStack } from '../resolve/model.ts';
+import type { ResolvedMount, ResolvedService, ResolvedSidecar, ResolvedStack } from '../resolve/model.ts';
+import { sidecarContainer } from './sidecar/container.ts';
 import { tmpfsSpec } from '../resolve/security.ts';
 import type { RenderedFile } from './file.ts';
 import { hashHeader } from './header.ts';
@@ -70,7 +71,13 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
   const doc = {
     name: stack.project,
     ...(remote.length > 0 ? { [REMOTE_HOSTS_KEY]: new YamlAnchor(REMOTE_HOSTS_ANCHOR, remote) } : {}),
-    services: Object.fromEntries(services.map((s) => [s.name, { ...service(stack, s, local, where), ...extraHosts }])),
+    services: Object.fromEntries(
+      services.flatMap((s) => [
+        [s.name, { ...service(stack, s, local, where), ...extraHosts }],
+        // The sidecar uses the service's /etc/hosts (and so its host entries) with its network namespace.
+        ...(s.sidecar ? [[`${s.name}-sidecar`, sidecarService(s, s.sidecar, where)]] : []),
+      ]),
+    ),
     networks: Object.fromEntries(
       networks.map((n) => {
         const segment = n.segments.find((g) => g.host === host)!;
@@ -139,12 +146,33 @@ function service(stack: ResolvedStack, s: ResolvedService, local: ReadonlySet<st
 }
 
 /**
+ * A service's sidecar: in the service container's network namespace (`network_mode: service:`), so
+ * it listens on the service's address and mTLS port and reaches the application on 127.0.0.1;
+ * hostname, networks, aliases and published ports stay on the service, which compose requires.
+ */
+function sidecarService(s: ResolvedService, sidecar: ResolvedSidecar, where: ComposeLocations): Record<string, unknown> {
+  const c = sidecarContainer({ name: s.name, sidecar });
+  const userns = s.security.userNamespace === 'auto';
+  return {
+    image: sidecar.image,
+    container_name: sidecar.containerName,
+    entrypoint: [...c.entrypoint],
+    user: c.user,
+    network_mode: `service:${s.name}`,
+    ...securityFields(sidecar),
+    restart: s.restart,
+    volumes: c.mounts.map((m) => volumeSpec(m, s.host, where, userns)),
+    depends_on: { [s.name]: { condition: 'service_started' } },
+  };
+}
+
+/**
  * The secure defaults in compose's words: `security_opt: [no-new-privileges]`, `cap_drop: [ALL]`
  * and the preset's `cap_add`, `read_only` with `tmpfs`, `mem_limit`/`cpus`/`pids_limit`, and
  * `userns_mode: auto` on rootful hosts.
  * @see https://github.com/compose-spec/compose-spec/blob/main/05-services.md
  */
-function securityFields(s: ResolvedService): Record<string, unknown> {
+function securityFields(s: Pick<ResolvedService, 'security'>): Record<string, unknown> {
   const sec = s.security;
   return {
     ...(sec.noNewPrivileges ? { security_opt: ['no-new-privileges'] } : {}),

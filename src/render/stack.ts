@@ -18,6 +18,7 @@ import { renderWireguard } from './wireguard.ts';
 import { renderBridgeFirewall } from './bridge-firewall.ts';
 import { renderSecretsUnits } from './secrets-unit.ts';
 import { renderKubernetes } from './kubernetes/index.ts';
+import { renderSidecars } from './sidecar/index.ts';
 
 /** The state folder's name when neither --state nor $PODMESH_STATE_DIR names another. */
 export const DEFAULT_STATE_DIR = '.podmesh';
@@ -64,6 +65,7 @@ function renderWith(stack: ResolvedStack, where: ComposeLocations): RenderOutcom
     () => renderSystemd(stack),
     () => renderHyperf(stack),
     () => renderOpenssl(stack),
+    () => renderSidecars(stack),
     () => renderPostgresRoles(stack),
     () => renderMinioUsers(stack),
     () => renderTopology(stack),

@@ -3,7 +3,8 @@
 // then downgraded to what the host's Podman runs by the version table; problems are collected.
 import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
 import { namesOf, remoteHostEntries } from '../resolve/dns.ts';
-import type { ResolvedHealthcheck, ResolvedHost, ResolvedMount, ResolvedNetwork, ResolvedService, ResolvedStack } from '../resolve/model.ts';
+import type { ResolvedHealthcheck, ResolvedHost, ResolvedMount, ResolvedNetwork, ResolvedService, ResolvedSidecar, ResolvedStack } from '../resolve/model.ts';
+import { sidecarContainer } from './sidecar/container.ts';
 import { STAGE, hostFile, hostFolderPath, inHostRoot, podmanSecretName, quadletServiceName, servicePath, type Area, type Effect } from '../layout.ts';
 import { tmpfsSpec } from '../resolve/security.ts';
 import { mountOptions, publishSpec } from './compose.ts';
@@ -90,6 +91,7 @@ export function planHost(stack: ResolvedStack, host: ResolvedHost, services: rea
     const network = networks.find((n) => n.id === s.network)!;
     const unit = containerUnit(stack, host, s, network, local, signals && awaited.has(s.name), remote);
     add('quadlet', unitFileName(s.unit.stem, 'container'), unit, s.path, { units: [s.unit.service], stage: STAGE.service });
+    if (s.sidecar) add('quadlet', unitFileName(s.sidecar.unit.stem, 'container'), sidecarUnit(stack, host, s, s.sidecar), s.path, { units: [s.sidecar.unit.service], stage: STAGE.service });
   }
   add('systemd', host.install.target, targetUnit(stack, host, services), host.path, {});
   return { units, problems };
@@ -242,6 +244,41 @@ function containerSection(stack: ResolvedStack, host: ResolvedHost, s: ResolvedS
 }
 
 /**
+ * A service's sidecar: `Network=container:<service's container>` joins the service container's
+ * network namespace (`podman run --network container:`, which every Podman with Quadlet passes
+ * through), so the address, aliases, host entries and published ports stay on the service's unit;
+ * systemd starts it after the service's unit and stops it with it (BindsTo=).
+ */
+function sidecarUnit(stack: ResolvedStack, host: ResolvedHost, s: ResolvedService, sidecar: ResolvedSidecar): ContainerUnit {
+  const c = sidecarContainer({ name: s.name, sidecar });
+  const userns = s.security.userNamespace === 'auto';
+  const [user, group] = c.user.split(':') as [string, string];
+  const [entrypoint, ...args] = c.entrypoint;
+  return {
+    kind: 'container',
+    unit: {
+      description: `${stack.name}: ${s.name}'s ${sidecar.proxy} sidecar (mTLS on port ${sidecar.mtlsPort}) on host ${host.name}`,
+      partOf: [host.install.target],
+      bindsTo: [s.unit.service],
+      after: [s.unit.service],
+    },
+    container: {
+      image: sidecar.image,
+      containerName: sidecar.containerName,
+      network: [`container:${s.containerName}`],
+      volume: c.mounts.map((m) => volumeSpec(host, m, userns)),
+      user,
+      group,
+      ...securityKeys(sidecar),
+      entrypoint: entrypoint!,
+      exec: args,
+    },
+    service: { restart: s.restart === 'unless-stopped' ? 'always' : s.restart, timeoutStartSec: '900' },
+    install: { wantedBy: [host.install.target] },
+  };
+}
+
+/**
  * `--health-cmd`/`HealthCmd=` as a JSON array, which Podman reads without a shell's help: the
  * exec form bare (Podman prefixes `CMD`; an explicit `"CMD"` first element is misread by Podman
  * 4.3), the shell form as `["CMD-SHELL", …]` (as a bare string, a command ending in a quote would
@@ -256,7 +293,7 @@ function targetUnit(stack: ResolvedStack, host: ResolvedHost, services: readonly
     kind: 'target',
     unit: {
       description: `${stack.name} on host ${host.name} (${services.length} container${services.length === 1 ? '' : 's'})`,
-      wants: [...(stack.wireguard ? [host.install.wireguardUnit] : []), ...services.map((s) => s.unit.service)],
+      wants: [...(stack.wireguard ? [host.install.wireguardUnit] : []), ...services.flatMap((s) => [s.unit.service, ...(s.sidecar ? [s.sidecar.unit.service] : [])])],
     },
     install: { wantedBy: [host.install.wantedBy] },
   };
@@ -267,7 +304,7 @@ function targetUnit(stack: ResolvedStack, host: ResolvedHost, services: readonly
  * `PodmanArgs=`). Quadlet 5.4 has no memory or CPU key: those are `PodmanArgs=` everywhere.
  * @see https://docs.podman.io/en/v5.4.2/markdown/podman-systemd.unit.5.html
  */
-function securityKeys(s: ResolvedService): Partial<ContainerSection> {
+function securityKeys(s: Pick<ResolvedService, 'security'>): Partial<ContainerSection> {
   const sec = s.security;
   const limits = [...(sec.memory ? [`--memory=${sec.memory}`] : []), ...(sec.cpus !== undefined ? [`--cpus=${sec.cpus}`] : [])];
   return {

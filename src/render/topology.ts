@@ -258,7 +258,8 @@ function unorderedCallLines(stack: ResolvedStack): string[] {
 }
 
 function shape(s: ResolvedService): string {
-  const ports = s.ports.map((p) => `${p.port}${p.name === 'mtls' ? ' mTLS' : ` ${p.name}`}`).join(', ');
+  // With a sidecar, the sidecar's proxy holds the mTLS port in the service's namespace.
+  const ports = s.ports.map((p) => `${p.port}${p.name === 'mtls' ? (s.sidecar ? ` mTLS (${s.sidecar.proxy} sidecar)` : ' mTLS') : ` ${p.name}`}`).join(', ');
   const text = `${label(s.name)}<br/>${label(s.dnsName)}<br/>${s.ip}${ports ? `<br/>${label(ports)}` : ''}`;
   return s.kind === 'infra' ? `[("${text}")]` : `["${text}"]`;
 }

@@ -59,6 +59,19 @@ export interface EnvironmentContext {
   /** SPIFFE IDs of the services allowed to call it, sorted. */
   readonly allowedSpiffeIds: readonly string[];
   readonly infra: InfraEndpoints;
+  /**
+   * A sidecar does the mTLS: the application serves plain HTTP on 127.0.0.1:appPort and its calls'
+   * URLs are the sidecar's local ports (`calls[].url` already says so).
+   */
+  readonly sidecar?: { readonly proxy: 'haproxy' | 'envoy'; readonly appPort: number };
+}
+
+/** The headers a sidecar passes the verified caller's identity in (and strips from what callers send). */
+export const SIDECAR_IDENTITY_HEADERS = { commonName: 'X-Client-CN', spiffeId: 'X-Client-SPIFFE-ID' } as const;
+
+/** The URL an application behind a sidecar calls another service at: the sidecar's local port. */
+export function sidecarUrl(port: number): string {
+  return `http://127.0.0.1:${port}`;
 }
 
 /** `auth` → `AUTH_SERVICE_URL`, `media-uploads` → `MEDIA_UPLOADS_SERVICE_URL`. */
@@ -69,7 +82,22 @@ export function serviceUrlVariable(name: string): string {
 /** Generated variables of one workload: identity and mTLS first (the seed's order), then calls, then infrastructure. */
 export function generatedEnvironment(kind: 'app' | 'infra', ctx: EnvironmentContext): [string, string][] {
   const env: [string, string][] = [];
-  if (kind === 'app') {
+  if (kind === 'app' && ctx.sidecar) {
+    // No certificate is mounted: the sidecar beside it terminates and originates the mTLS.
+    env.push(
+      ['SERVICE_NAME', ctx.serviceName],
+      ['SERVICE_DNS_NAME', ctx.dnsName],
+      ['SERVICE_SPIFFE_ID', ctx.spiffeId],
+      ['MTLS_ENABLED', 'false'],
+      ['MTLS_SIDECAR', ctx.sidecar.proxy],
+      ['APP_HOST', '127.0.0.1'],
+      ['APP_PORT', String(ctx.sidecar.appPort)],
+      ['MTLS_CLIENT_CN_HEADER', SIDECAR_IDENTITY_HEADERS.commonName],
+      ['MTLS_CLIENT_SPIFFE_ID_HEADER', SIDECAR_IDENTITY_HEADERS.spiffeId],
+      ['OPENSSL_CONF', OPENSSL_CONF_PATH],
+    );
+    for (const c of ctx.calls) env.push([serviceUrlVariable(c.name), c.url]);
+  } else if (kind === 'app') {
     env.push(
       ['SERVICE_NAME', ctx.serviceName],
       ['SERVICE_DNS_NAME', ctx.dnsName],

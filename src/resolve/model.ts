@@ -301,8 +301,63 @@ export interface ResolvedService {
   readonly security: ResolvedSecurity;
   /** Certificates issued for the workload, each a file pair in `pki/services/<name>/`. */
   readonly certificates: readonly CertKind[];
+  /**
+   * The proxy that does the service's mTLS in its network namespace (`sidecar` prop): the
+   * container itself then serves plain HTTP on 127.0.0.1 and mounts no certificate.
+   */
+  readonly sidecar?: ResolvedSidecar;
   /** Its unit names. */
   readonly unit: ServiceUnits;
+}
+
+/** A caller the sidecar lets in: the CN and the SPIFFE ID its client certificate must both carry. */
+export interface SidecarPeer {
+  readonly service: string;
+  /** Its certificates' CN: its DNS name. */
+  readonly commonName: string;
+  readonly spiffeId: string;
+}
+
+/** One outbound call through the sidecar: `http://127.0.0.1:<port>` → mTLS to `<dnsName>:<remotePort>`. */
+export interface SidecarRoute {
+  /** The called service. */
+  readonly service: string;
+  /** Local port on 127.0.0.1 the application calls. */
+  readonly port: number;
+  /** The callee's DNS name: where the proxy connects, the name its certificate must carry (SNI). */
+  readonly dnsName: string;
+  /** The callee's mTLS port. */
+  readonly remotePort: number;
+  /** The callee's SPIFFE ID, which its server certificate must carry. */
+  readonly spiffeId: string;
+}
+
+/** A service's mTLS sidecar, resolved. */
+export interface ResolvedSidecar {
+  readonly proxy: 'haproxy' | 'envoy';
+  readonly image: string;
+  /** `<service's container name>-sidecar`. */
+  readonly containerName: string;
+  /** Its `.container` stem and systemd service: `<service stem>-sidecar`. */
+  readonly unit: { readonly stem: string; readonly service: string };
+  /** Where the application serves plain HTTP: 127.0.0.1:appPort. */
+  readonly appPort: number;
+  /** The service's mTLS port, where the proxy listens. */
+  readonly mtlsPort: number;
+  /** The service's own identity (its certificates' CN and SPIFFE ID): it may call itself. */
+  readonly self: SidecarPeer;
+  /** The services allowed to call it, in `callers` order. */
+  readonly callers: readonly SidecarPeer[];
+  /** Its outbound calls, in `calls` order. */
+  readonly routes: readonly SidecarRoute[];
+  /** The proxy's configuration file below the host root, `config/<service>/haproxy.cfg` or `envoy.yaml`, and its target. */
+  readonly config: { readonly source: string; readonly target: string };
+  /**
+   * How the sidecar container is confined: read-only, no capability, its own limits, the
+   * service's user namespace; it runs as the container's root (`runAs: 'root'`), since the
+   * proxies' images switch to users that cannot read the 0600 keys. The posture check judges it.
+   */
+  readonly security: ResolvedSecurity;
 }
 
 /** The allocation lock: addresses given out, committed so they never move. */

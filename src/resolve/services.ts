@@ -7,11 +7,12 @@ import type { Workload } from '../../constructs/model/workload.ts';
 import { compare } from '../io/sort.ts';
 import { withRemoteWaits } from './cross-host.ts';
 import type { InfraDependencies, ServiceGraph } from './dependencies.ts';
-import { clientPasswordId, generatedEnvironment, minioAccessKey, mtlsUrl, secretFileName, secretFiles, secretTarget, type InfraEndpoints, type SecretFile } from './environment.ts';
+import { clientPasswordId, generatedEnvironment, minioAccessKey, mtlsUrl, sidecarUrl, secretFileName, secretFiles, secretTarget, type InfraEndpoints, type SecretFile } from './environment.ts';
 import { healthOf, resolveHealthcheck } from './health.ts';
 import type { Inventory } from './inventory.ts';
 import type { Unplaced } from '../layout.ts';
-import type { ResolvedCredentials, ResolvedPort, ResolvedSecret, ResolvedService } from './model.ts';
+import type { ResolvedCredentials, ResolvedPort, ResolvedSecret, ResolvedService, ResolvedSidecar, SidecarPeer } from './model.ts';
+import { resolveSidecar, sidecarSecurity } from './sidecar.ts';
 import { resolveMounts } from './mounts.ts';
 import { trustDomainOf } from './pki.ts';
 import { spiffeIdOf } from '../state/pki/spiffe.ts';
@@ -47,7 +48,8 @@ function resolveService(w: Workload, facts: ServiceFacts, issues: IssueCollector
   const { placement, names, graph } = facts;
   // Checked for every workload, so their problems show even when another phase left it without an address.
   const ports = facts.portsOf.get(w)!;
-  const environment = serviceEnvironment(w, facts, issues);
+  const sidecar = w instanceof Service ? sidecarOf(w, facts, issues) : undefined;
+  const environment = serviceEnvironment(w, facts, issues, sidecar);
   const mounts = resolveMounts(w, names, issues, {
     postgresRoles: hasRolesScript(environment.credentials),
     ...(w instanceof MinioSetup ? { minioSetup: { minio: w.minio.name, script: MINIO_SETUP_SCRIPT, ca: MINIO_SETUP_CA } } : {}),
@@ -55,6 +57,7 @@ function resolveService(w: Workload, facts: ServiceFacts, issues: IssueCollector
   const publicTls = w instanceof Service && w.publicTls ? { publicTlsPort: publicTlsPort(w, ports, issues) } : {};
   const host = placement.hostOf.get(w);
   const security = resolveSecurity(w, host, issues, { mountsSecrets: environment.secrets.length > 0 });
+  const confined = sidecar ? { sidecar: { ...sidecar, security: sidecarSecurity(sidecar.proxy, security.userNamespace) } } : {};
   const network = placement.networkOf.get(w);
   const dnsName = names.dnsOf.get(w);
   const ip = facts.ipOf.get(w);
@@ -92,11 +95,28 @@ function resolveService(w: Workload, facts: ServiceFacts, issues: IssueCollector
     ...(w.props.user ? { user: w.props.user } : {}),
     security,
     certificates: w.certificateKinds(),
+    ...confined,
   };
 }
 
+/** The service's sidecar, with its peers' identities. */
+function sidecarOf(w: Service, facts: ServiceFacts, issues: IssueCollector): Omit<ResolvedSidecar, 'security'> | undefined {
+  if (!w.sidecar) return undefined;
+  const { inv, names, graph } = facts;
+  const trustDomain = trustDomainOf(inv.stack, inv.networks[0]?.domain ?? '');
+  const peer = (name: string): SidecarPeer => ({ service: name, commonName: names.dnsOf.get(inv.byName.get(name)!) ?? name, spiffeId: spiffeIdOf(trustDomain, inv.stack.node.id, name) });
+  return resolveSidecar(w, {
+    project: inv.stack.project,
+    containerName: names.containerNameOf.get(w) ?? w.name,
+    ports: facts.portsOf.get(w)!,
+    self: peer(w.name),
+    callers: graph.calls.callers.get(w.name)!.map(peer),
+    calls: graph.calls.calls.get(w.name)!.map((c) => ({ ...peer(c), port: (inv.byName.get(c) as Service).mtlsPort })),
+  }, issues);
+}
+
 /** Generated, env-file and user variables (sorted), and the secret ones; a user variable may not redefine a generated one. */
-function serviceEnvironment(w: Workload, facts: ServiceFacts, issues: IssueCollector): Pick<ResolvedService, 'environment' | 'secrets' | 'credentials'> {
+function serviceEnvironment(w: Workload, facts: ServiceFacts, issues: IssueCollector, sidecar?: Omit<ResolvedSidecar, 'security'>): Pick<ResolvedService, 'environment' | 'secrets' | 'credentials'> {
   const { names, graph, inv } = facts;
   const dnsOf = (name: string) => names.dnsOf.get(inv.byName.get(name)!) ?? name;
   const deps = graph.infraOf.get(w)!;
@@ -109,11 +129,15 @@ function serviceEnvironment(w: Workload, facts: ServiceFacts, issues: IssueColle
     serviceName: w.props.serviceName ?? w.name,
     dnsName: names.dnsOf.get(w) ?? w.name,
     ...(w instanceof Service ? { mtlsPort: w.mtlsPort } : {}),
-    calls: graph.calls.calls.get(w.name)!.map((c) => ({ name: c, url: mtlsUrl(dnsOf(c), (inv.byName.get(c) as Service).mtlsPort) })),
+    calls: graph.calls.calls.get(w.name)!.map((c) => {
+      const route = sidecar?.routes.find((r) => r.service === c);
+      return { name: c, url: route ? sidecarUrl(route.port) : mtlsUrl(dnsOf(c), (inv.byName.get(c) as Service).mtlsPort) };
+    }),
     allowedClients: graph.calls.callers.get(w.name)!.map(dnsOf).sort(compare),
     spiffeId: spiffeId(w.name),
     allowedSpiffeIds: graph.calls.callers.get(w.name)!.map(spiffeId).sort(compare),
     infra,
+    ...(sidecar ? { sidecar: { proxy: sidecar.proxy, appPort: sidecar.appPort } } : {}),
   });
   const files = withServerSecrets(
     secretFiles(
