@@ -23,21 +23,20 @@
 //   the Deployments name, so nothing is pulled.
 // - Services and NetworkPolicies are not run (kube play has neither): the Service names are checked
 //   as the TLS server name, each pod reached at its address on a Podman network.
-import { execa } from 'execa';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { loadStacks } from '../src/cli/load.ts';
 import { synth } from '../src/index.ts';
+import { KUBECTL, recordSecretsScript } from './helpers/kubectl.ts';
 import { createHosts, netnsReady, type SimNetwork } from './helpers/netns.ts';
 import { podman54Ready, podman54Rootfs, startPodman54, type Podman54 } from './helpers/podman54.ts';
 import { buildServiceImages, importArgs, serviceImagesReady } from './helpers/service-images.ts';
 import { podmeshProject, tempDir } from './helpers/stacks.ts';
-import { inCI, repoRoot, tool } from './helpers/tools.ts';
+import { inCI, repoRoot } from './helpers/tools.ts';
 
-const KUBECTL = tool('kubectl');
 const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
 if (!busybox) {
   if (inCI) throw new Error('busybox-static is required under CI (the pods\' pause image): run scripts/install-validators.sh');
@@ -79,20 +78,6 @@ function yamlDocs(file: string): Doc[] {
       return d.toJS() as Doc;
     })
     .filter(Boolean);
-}
-
-/**
- * secrets.sh with the real kubectl rendering each Secret client-side (`create secret … --dry-run=client
- * -o yaml`) and, in place of `kubectl apply -f -` (no cluster here), a recorder of what it would apply.
- */
-async function secretsFromScript(script: string, work: string, state: string): Promise<Doc[]> {
-  const applied = join(work, 'applied.yaml');
-  const wrapper = join(work, 'kubectl');
-  writeFileSync(applied, '');
-  writeFileSync(wrapper, `#!/bin/sh\nfor a in "$@"; do [ "$a" = apply ] && { cat >> '${applied}'; echo --- >> '${applied}'; exit 0; }; done\nexec '${KUBECTL}' "$@"\n`);
-  chmodSync(wrapper, 0o755);
-  await execa('sh', [script], { cwd: work, env: { KUBECTL: wrapper, PODMESH_STATE_DIR: state }, timeout: 60_000 });
-  return yamlDocs(applied);
 }
 
 describe.skipIf(!runnable)('podman kube play (Podman 5.4) runs ashchan-dev\'s Deployments with the generated certificates', () => {
@@ -146,7 +131,7 @@ describe.skipIf(!runnable)('podman kube play (Podman 5.4) runs ashchan-dev\'s De
       expect(source.split(prop)).toHaveLength(2);
       writeFileSync(join(project, 'stacks/ashchan-dev.ts'), source.replace(prop, `kubernetes: { namespace: '${NS}', certificates: 'secrets' }`));
       await synth(await loadStacks(join(project, 'stacks')), { outDir: out, stateDir: state, stacks: [STACK] });
-      secrets = await secretsFromScript(join(kube, 'secrets.sh'), project, state);
+      secrets = await recordSecretsScript(join(kube, 'secrets.sh'), project, state);
       configMaps = yamlDocs(join(kube, '20-configmaps.yaml'));
       deployments = yamlDocs(join(kube, '50-workloads.yaml')).filter((w) => w.kind === 'Deployment');
       // With certificates: 'secrets' each certificate folder is one Secret, a plain secret volume:

@@ -3,7 +3,7 @@
 // issued certificates, the secrets script run with the real kubectl, and determinism.
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
@@ -15,11 +15,11 @@ import { parseAllDocuments } from 'yaml';
 import { App, Host, Network, PodmeshError, Postgres, Stack, synth, Volume } from '../src/index.ts';
 import { loadStacks } from '../src/cli/load.ts';
 import { cpuQuantity, durationSeconds, memoryQuantity } from '../src/render/kubernetes/units.ts';
+import { KUBECTL, recordSecretsScript } from './helpers/kubectl.ts';
 import { svc, tempDir } from './helpers/stacks.ts';
-import { repoRoot, tool } from './helpers/tools.ts';
+import { repoRoot } from './helpers/tools.ts';
 
 /** The real kubectl (client-side only: it renders each Secret; no cluster is contacted). */
-const KUBECTL = tool('kubectl');
 
 /** The kubernetes-models class of every kind the export writes. */
 const MODELS: Record<string, new (data: any) => { validate(): void }> = {
@@ -86,15 +86,8 @@ function policyEdges(policies: readonly any[]): { ingress: string[]; egress: str
  * Runs a secrets.sh with the real kubectl rendering each Secret client-side and a recorder in place
  * of `kubectl apply` (no cluster here); the Secrets it applied, each validated.
  */
-function runSecretsScript(script: string, work: string, state: string): any[] {
-  if (!KUBECTL) throw new Error('kubectl is needed');
-  const applied = join(work, 'applied.yaml');
-  const wrapper = join(work, 'kubectl');
-  writeFileSync(applied, '');
-  writeFileSync(wrapper, `#!/bin/sh\nfor a in "$@"; do [ "$a" = apply ] && { cat >> '${applied}'; echo --- >> '${applied}'; exit 0; }; done\nexec '${KUBECTL}' "$@"\n`);
-  chmodSync(wrapper, 0o755);
-  execFileSync('sh', [script], { cwd: work, env: { ...process.env, KUBECTL: wrapper, PODMESH_STATE_DIR: state }, timeout: 60_000 });
-  const secrets = parseAllDocuments(readFileSync(applied, 'utf8')).map((d) => d.toJS()).filter(Boolean);
+async function runSecretsScript(script: string, work: string, state: string): Promise<any[]> {
+  const secrets = await recordSecretsScript(script, work, state);
   for (const s of secrets) new Secret(s).validate();
   return secrets;
 }
@@ -265,10 +258,10 @@ describe('kubernetes export of ashchan-dev', () => {
     expect(sts.spec.template.spec.containers[0].volumeMounts).toContainEqual({ name: 'ashchan-postgres-data', mountPath: '/var/lib/postgresql/data' });
   });
 
-  it.skipIf(!KUBECTL)('secrets.sh creates the CA and every generated secret from the state folder with the real kubectl', () => {
+  it.skipIf(!KUBECTL)('secrets.sh creates the CA and every generated secret from the state folder with the real kubectl', async () => {
     // GIVEN kubectl that renders client-side, and a stand-in only for `apply` (no cluster here)
     // WHEN
-    const secrets = runSecretsScript(join(dir, 'secrets.sh'), root.path, state);
+    const secrets = await runSecretsScript(join(dir, 'secrets.sh'), root.path, state);
     // THEN
     expect(secrets.map((s) => s.metadata.name)).toEqual(['podmesh-ca', 'podmesh-crl', 'postgres-secrets', 'redis-secrets', 'minio-secrets', 'auth-secrets', 'moderation-secrets', 'search-secrets', 'minio-setup-secrets', 'media-secrets', 'boards-secrets']);
     const ca = secrets[0];
@@ -336,7 +329,7 @@ describe('kubernetes export of a small stack with exported certificate Secrets',
     expect(script).toContain('create secret generic web-mtls --type=kubernetes.io/tls');
     expect(script).not.toContain('podmesh-ca');
     expect(script).not.toContain('podmesh-crl');
-    const secrets = runSecretsScript(join(dir, 'secrets.sh'), root.path, state);
+    const secrets = await runSecretsScript(join(dir, 'secrets.sh'), root.path, state);
     expect(secrets.map((x) => x.metadata.name)).toEqual(['api-mtls', 'web-mtls', 'db-secrets', 'api-secrets']);
     const mtls = secrets[1];
     expect(mtls.type).toBe('kubernetes.io/tls');
