@@ -11,7 +11,7 @@ import { Job } from 'kubernetes-models/batch/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { App, Host, Network, PodmeshError, Postgres, Stack, synth, Volume } from '../src/index.ts';
 import { loadStacks } from '../src/cli/load.ts';
 import { cpuQuantity, durationSeconds, memoryQuantity } from '../src/render/kubernetes/units.ts';
@@ -339,6 +339,45 @@ describe('kubernetes export of a small stack with exported certificate Secrets',
     expect(pem('client.key')).toBe(readFileSync(join(state, 'tiny/pki/services/web/client.key'), 'utf8'));
     const cert = new X509Certificate(readFileSync(join(state, 'tiny/pki/services/api/server.crt')));
     expect(cert.subjectAltName).toContain('DNS:api.tiny.svc.cluster.local');
+  });
+
+  it('GIVEN a service with a HAProxy sidecar WHEN exported THEN the proxy is a second container of its pod: the mTLS port, the certificate folder, its configuration from the ConfigMap, confined', async () => {
+    // GIVEN api served by a sidecar (the application speaks plain HTTP on 127.0.0.1:8080)
+    const app = new App();
+    const stack = new Stack(app, 'tiny', { project: 'tiny', kubernetes: { namespace: 'tiny' } });
+    new Host(stack, 'local');
+    new Network(stack, 'mesh', { subnet: '10.91.0.0/24', domain: 'tiny.local' });
+    const api = svc(stack, 'api', { hyperf: false, sidecar: { proxy: 'haproxy' } });
+    svc(stack, 'web', { calls: [api] });
+    // WHEN
+    await synth(app, { outDir: join(root.path, 'sidecar'), stateDir: join(root.path, 'sidecar-state') });
+    // THEN every object validates
+    const byFile = manifests(join(root.path, 'sidecar/tiny/kubernetes'));
+    validateAll(byFile);
+    const pod = byFile.get('50-workloads.yaml')!.find((w) => w.metadata.name === 'api').spec.template;
+    expect(pod.spec.containers.map((c: any) => c.name)).toEqual(['api', 'haproxy']);
+    const [main, proxy] = pod.spec.containers;
+    // The application keeps no mTLS port and mounts no certificate; the proxy has both.
+    expect(main.ports ?? []).not.toContainEqual(expect.objectContaining({ containerPort: 8443 }));
+    expect((main.volumeMounts ?? []).map((m: any) => m.name)).not.toContain('pki-api');
+    expect(proxy.ports).toEqual([{ name: 'mtls', containerPort: 8443, protocol: 'TCP' }]);
+    // The command and image of the compose sidecar (which the HAProxy test runs for real).
+    const compose = parse(readFileSync(join(root.path, 'sidecar/tiny/hosts/local/compose.yaml'), 'utf8')) as { services: Record<string, { entrypoint: string[]; image: string }> };
+    expect(proxy.command).toEqual(compose.services['api-sidecar']!.entrypoint);
+    expect(proxy.image).toBe(compose.services['api-sidecar']!.image);
+    expect(proxy.volumeMounts).toEqual([
+      { name: 'pki-api', mountPath: '/etc/mtls', readOnly: true },
+      { name: 'sidecar-tmpfs-0', mountPath: '/run/podmesh-sidecar' },
+      { name: 'sidecar-tmpfs-1', mountPath: '/tmp' },
+      { name: 'config', mountPath: '/usr/local/etc/haproxy/haproxy.cfg', subPath: 'haproxy.cfg', readOnly: true },
+    ].sort((a, b) => (a.mountPath < b.mountPath ? -1 : 1)));
+    expect(proxy.securityContext).toEqual({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true, runAsUser: 0 });
+    expect(proxy.resources).toEqual({ limits: { memory: '128Mi' } });
+    // The ConfigMap carries the very haproxy.cfg compose and Quadlet mount.
+    const cm = byFile.get('20-configmaps.yaml')!.find((c) => c.metadata.name === 'api-config');
+    expect(cm.data['haproxy.cfg']).toBe(readFileSync(join(root.path, 'sidecar/tiny/hosts/local/config/api/haproxy.cfg'), 'utf8'));
+    // Root in the proxy keeps the pod at baseline, and the annotation says why.
+    expect(pod.metadata.annotations['podmesh.dev/pod-security']).toContain('its haproxy sidecar runs as root');
   });
 
   it('leaves stacks without the prop alone: no kubernetes/ folder, no cluster names in their leaves', async () => {

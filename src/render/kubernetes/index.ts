@@ -234,7 +234,8 @@ function certificates(stack: ResolvedStack, k: ResolvedKubernetes): Model[] {
 function configMaps(stack: ResolvedStack, k: ResolvedKubernetes, rendered: ReadonlyMap<string, RenderedFile>, problems: Issue[]): Model[] {
   const out: Model[] = [];
   for (const s of stack.services) {
-    const binds = s.mounts.filter((m) => m.type === 'bind');
+    // The files the service bind-mounts, and its sidecar's configuration.
+    const binds = [...s.mounts.filter((m) => m.type === 'bind'), ...(s.sidecar ? [{ source: `./${s.sidecar.config.source}` }] : [])];
     if (binds.length === 0) continue;
     const data: Record<string, string> = {};
     for (const m of binds) {

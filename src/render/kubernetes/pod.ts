@@ -4,6 +4,7 @@ import type { IContainer, IPodSpec, IProbe, ISecurityContext, IVolume, IVolumeMo
 import type { Issue } from '../../../constructs/core/errors.ts';
 import type { ResolvedKubernetes, ResolvedService, ResolvedStack } from '../../resolve/model.ts';
 import { configMapName, configKey, CRL_SECRET, nameOf, secretsName, tlsSecretName } from './names.ts';
+import { sidecarContainer, type SidecarContainer } from '../sidecar/container.ts';
 import { cpuQuantity, durationSeconds, memoryQuantity } from './units.ts';
 
 /** Capabilities the baseline Pod Security profile allows to add. */
@@ -23,6 +24,7 @@ export function podSecurityOf(s: ResolvedService): { level: PodSecurityLevel; re
   const beyondRestricted = sec.capAdd.filter((c) => c !== 'NET_BIND_SERVICE');
   if (beyondRestricted.length > 0) reasons.push(`adds capabilities ${beyondRestricted.join(', ')} (${sec.waivers.capabilities?.reason ?? 'the stack asks for them'})`);
   if (!sec.noNewPrivileges) reasons.push(`allows privilege escalation (${sec.waivers['no-new-privileges']?.reason ?? 'waived'})`);
+  if (s.sidecar) reasons.push(`its ${s.sidecar.proxy} sidecar runs as root: the proxy's image user cannot read the 0600 keys`);
   return { level: reasons.length > 0 ? 'baseline' : 'restricted', reasons };
 }
 
@@ -59,6 +61,48 @@ function probe(s: ResolvedService): IProbe | undefined {
   };
 }
 
+function containerPort(p: ResolvedService['ports'][number]): NonNullable<IContainer['ports']>[number] {
+  return { name: p.name, containerPort: p.port, protocol: p.protocol === 'udp' ? 'UDP' : 'TCP' };
+}
+
+/**
+ * The sidecar as a second container of the pod, which shares the pod's network namespace as the
+ * compose sidecar shares the service's: the proxy's configuration from the service's ConfigMap,
+ * the service's certificate folder, its own tmpfs folders (appended to `volumes`), confined like
+ * the compose and Quadlet sidecar.
+ */
+function sidecarSpec(s: ResolvedService, c: SidecarContainer, volumes: IVolume[]): IContainer {
+  const sc = s.sidecar!;
+  const mounts: IVolumeMount[] = c.mounts.map((m) =>
+    m.type === 'pki' ? { name: `pki-${nameOf(s)}`, mountPath: m.target, readOnly: true } : { name: 'config', mountPath: m.target, subPath: configKey(m.source), readOnly: true },
+  );
+  sc.security.tmpfs.forEach((t, i) => {
+    const name = `sidecar-tmpfs-${i}`;
+    volumes.push({ name, emptyDir: { medium: 'Memory', ...(t.size ? { sizeLimit: memoryQuantity(t.size) } : {}) } });
+    mounts.push({ name, mountPath: t.path });
+  });
+  mounts.sort((a, b) => (a.mountPath < b.mountPath ? -1 : a.mountPath > b.mountPath ? 1 : 0));
+  const sec = sc.security;
+  const limits: Record<string, string> = {};
+  if (sec.memory) limits.memory = memoryQuantity(sec.memory);
+  if (sec.cpus !== undefined) limits.cpu = cpuQuantity(sec.cpus);
+  const mtls = s.ports.filter((p) => p.protocol === 'tcp' && p.port === sc.mtlsPort);
+  return {
+    name: sc.proxy,
+    image: sc.image,
+    command: [...c.entrypoint],
+    ...(mtls.length > 0 ? { ports: mtls.map(containerPort) } : {}),
+    ...(Object.keys(limits).length > 0 ? { resources: { limits } } : {}),
+    securityContext: {
+      allowPrivilegeEscalation: !sec.noNewPrivileges,
+      capabilities: { drop: ['ALL'], ...(sec.capAdd.length > 0 ? { add: [...sec.capAdd] } : {}) },
+      readOnlyRootFilesystem: sec.readOnlyRootFilesystem,
+      runAsUser: 0,
+    },
+    volumeMounts: mounts,
+  };
+}
+
 /** A numeric `uid` or `uid:gid` user prop, as runAsUser/runAsGroup. */
 function numericUser(user: string | undefined): { runAsUser?: number; runAsGroup?: number } {
   const m = user === undefined ? null : /^(\d+)(?::(\d+))?$/.exec(user);
@@ -85,6 +129,8 @@ export function podSpec(stack: ResolvedStack, k: ResolvedKubernetes, s: Resolved
     if (file === undefined || (pkiFiles.has(owner) && known === undefined)) pkiFiles.set(owner, undefined);
     else pkiFiles.set(owner, new Set([...(known ?? []), file]));
   }
+  const sidecar = s.sidecar ? sidecarContainer({ name: s.name, sidecar: s.sidecar }) : undefined;
+  for (const m of sidecar?.mounts ?? []) if (m.type === 'pki') pkiFiles.set(m.source, undefined);
   for (const [owner, files] of pkiFiles) {
     const sources = pkiItems(byName.get(owner)!, k)
       .map((p) => ({ secret: { ...p.secret!, items: p.secret!.items!.filter((i) => files === undefined || files.has(i.path)) } }))
@@ -97,7 +143,7 @@ export function podSpec(stack: ResolvedStack, k: ResolvedKubernetes, s: Resolved
     volumes.push(sources.length === 1 ? { name, secret: { secretName: only!.secret.name!, items: only!.secret.items, defaultMode: 0o444 } } : { name, projected: { sources, defaultMode: 0o444 } });
   }
   const binds = s.mounts.filter((m) => m.type === 'bind');
-  if (binds.length > 0) volumes.push({ name: 'config', configMap: { name: configMapName(s), defaultMode: 0o555 } });
+  if (binds.length > 0 || sidecar) volumes.push({ name: 'config', configMap: { name: configMapName(s), defaultMode: 0o555 } });
   for (const m of s.mounts) {
     switch (m.type) {
       case 'volume':
@@ -146,14 +192,14 @@ export function podSpec(stack: ResolvedStack, k: ResolvedKubernetes, s: Resolved
   if (sec.memory) limits.memory = memoryQuantity(sec.memory);
   if (sec.cpus !== undefined) limits.cpu = cpuQuantity(sec.cpus);
   const health = probe(s);
+  // With a sidecar the proxy listens on the mTLS port; the application keeps the others.
+  const appPorts = s.ports.filter((p) => !(s.sidecar && p.protocol === 'tcp' && p.port === s.sidecar.mtlsPort));
   const container: IContainer = {
     name: nameOf(s),
     image: s.image,
     ...(s.entrypoint ? { command: [...s.entrypoint] } : {}),
     ...(s.command ? { args: [...s.command] } : {}),
-    ...(s.ports.length > 0
-      ? { ports: s.ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol === 'udp' ? 'UDP' : 'TCP' })) }
-      : {}),
+    ...(appPorts.length > 0 ? { ports: appPorts.map(containerPort) } : {}),
     ...(s.environment.length > 0 ? { env: s.environment.map(([name, value]) => ({ name, value })) } : {}),
     ...(Object.keys(limits).length > 0 ? { resources: { limits } } : {}),
     ...(health ? { readinessProbe: health, livenessProbe: health } : {}),
@@ -165,7 +211,7 @@ export function podSpec(stack: ResolvedStack, k: ResolvedKubernetes, s: Resolved
     automountServiceAccountToken: false,
     enableServiceLinks: false,
     securityContext: { seccompProfile: { type: 'RuntimeDefault' }, ...(nonRoot ? { runAsNonRoot: true } : {}) },
-    containers: [container],
+    containers: [container, ...(sidecar ? [sidecarSpec(s, sidecar, volumes)] : [])],
     ...(s.oneshot ? { restartPolicy: 'OnFailure' } : {}),
     ...(volumes.length > 0 ? { volumes } : {}),
   };
