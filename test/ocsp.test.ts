@@ -7,7 +7,8 @@
 // Node sample staples the file (`openssl s_client -status`).
 import { execa, type ResultPromise } from 'execa';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,8 @@ import { runCli } from '../src/cli/run.ts';
 import { loadStacks } from '../src/cli/load.ts';
 import { synth } from '../src/index.ts';
 import { responderArgs } from '../src/render/ocsp.ts';
+import { judgeStapled } from '../src/verify/ocsp.ts';
+import { verifyMesh, type MeshTarget } from '../src/verify/verify.ts';
 import { tempDir } from './helpers/stacks.ts';
 import { repoRoot, tool } from './helpers/tools.ts';
 
@@ -116,6 +119,8 @@ describe.skipIf(!openssl)('OCSP of ashchan-dev', () => {
     expect(first.exitCode, first.stderr).toBe(0);
     const respin = (file: string) => both(['ocsp', '-respin', file, '-issuer', join(pki, 'ca.crt'), '-cert', old, '-CAfile', join(pki, 'ca.crt')]);
     expect(respin(`${old}.ocsp`)).toMatch(/Response verify OK[\s\S]*server\.crt: good/);
+    copyFileSync(`${old}.ocsp`, join(tmp.path, 'good.ocsp'));
+    const oldSerial = new X509Certificate(readFileSync(old)).serialNumber.toLowerCase();
 
     const lines: string[] = [];
     const io = { out: (t: string) => void lines.push(t), err: (t: string) => void lines.push(t), env: {}, cwd: tmp.path, tty: false };
@@ -132,6 +137,25 @@ describe.skipIf(!openssl)('OCSP of ashchan-dev', () => {
     const second = await staple(host, root);
     expect(second.stderr).toContain('is revoked (stapled response written)');
     expect(respin(`${old}.ocsp`)).toMatch(/Response verify OK[\s\S]*server\.crt: revoked/);
+
+    // verify's reading of the same DER responses (what it sees stapled in a handshake).
+    const rootCa = new X509Certificate(readFileSync(join(pki, 'ca.crt')));
+    const now = new Date();
+    const good = readFileSync(join(tmp.path, 'good.ocsp'));
+    const revoked = readFileSync(`${old}.ocsp`);
+    expect(judgeStapled(good, oldSerial, rootCa, now).status).toBe('good');
+    const r = judgeStapled(revoked, oldSerial, rootCa, now);
+    expect(r.status).toBe('revoked');
+    expect(r.detail).toContain('keyCompromise');
+    expect(judgeStapled(undefined, oldSerial, rootCa, now).status).toBe('not stapled');
+    expect(judgeStapled(good, 'abcdef', rootCa, now).detail).toContain('about another certificate');
+    expect(judgeStapled(good, oldSerial, rootCa, new Date(now.getTime() + 2 * 3_600_000)).detail).toContain('stale');
+    const tampered = Buffer.from(good);
+    tampered[tampered.length - 1] = tampered[tampered.length - 1]! ^ 0x01;
+    expect(judgeStapled(tampered, oldSerial, rootCa, now).status).toBe('invalid');
+    // Signed by a responder the root did not delegate: the client CA's responder answers for client certificates only.
+    const foreign = new X509Certificate(readFileSync(join(pki, 'client-ca.crt')));
+    expect(judgeStapled(good, oldSerial, foreign, now).detail).toMatch(/did not issue|does not verify/);
   }, 60_000);
 
   /** A free loopback port. */
@@ -177,8 +201,18 @@ describe.skipIf(!openssl)('OCSP of ashchan-dev', () => {
     const stapled = await sClient();
     expect(stapled).toContain('OCSP Response Status: successful (0x0)');
     expect(stapled).toMatch(/Cert Status: good/);
+    // podmesh verify's report: the stapled status of boards, as its caller gateway sees it.
+    const target: MeshTarget = { service: 'boards', path: `${STACK}/boards`, serviceName: 'boards', host: 'local', dnsName: 'boards.ashchan.local', ip: '127.0.0.1', port, callers: ['gateway'], ocsp: true };
+    const verifyOcsp = async () =>
+      (await verifyMesh({ stack: STACK, stateDir: join(state, STACK), targets: [target], clients: [{ service: 'gateway', dnsName: 'gateway.ashchan.local' }], resolveFromLock: true, timeoutMs: 3_000, connectTo: () => ({ host: '127.0.0.1', port }) })).results.find(
+        (r) => r.check === 'ocsp',
+      )!;
+    const seen = await verifyOcsp();
+    expect([seen.status, seen.ocspStatus], seen.detail).toEqual(['pass', 'good']);
     execFileSync('rm', [svc('boards', 'server.crt.ocsp')]);
     expect(await sClient()).toContain('OCSP response: no response sent');
+    const none = await verifyOcsp();
+    expect([none.status, none.ocspStatus]).toEqual(['warn', 'not stapled']);
     server.kill('SIGTERM');
     await server;
   }, 60_000);

@@ -47,8 +47,10 @@ export interface StackProps {
   /**
    * OCSP: every leaf carries an Authority Information Access OCSP URL, a responder unit per stack
    * answers from the state's index, and each host's timer refreshes the stapled responses
-   * (README, "OCSP").
-   * @default - on: responder on the stack's first host, port 8880 (root) and 8881 (client CA)
+   * (README, "OCSP"). `ocsp: {}` turns it on with the defaults: responder on the stack's first
+   * host with services, ports 8880 (root) and 8881 (client CA), URLs `http://ocsp.<domain>:<port>/`
+   * (a name the operator's DNS must give the responder host).
+   * @default - no OCSP: leaves carry no AIA URL nobody answers
    */
   readonly ocsp?: OcspProps;
 }
@@ -56,7 +58,7 @@ export interface StackProps {
 /** The stack's OCSP responder and the URL its leaves carry. */
 export interface OcspProps {
   /**
-   * Turn OCSP off: no AIA in newly issued leaves, no responder, no stapled responses.
+   * `false` turns OCSP off again: no AIA in leaves (reissued without), no responder, no stapled responses.
    * @default true
    */
   readonly enabled?: boolean;
@@ -265,8 +267,8 @@ export class Stack extends Construct {
   public readonly kubernetes?: KubernetesProps;
   /** SPIFFE settings as given. */
   public readonly spiffe: SpiffeProps;
-  /** OCSP settings as given. */
-  public readonly ocsp: OcspProps;
+  /** OCSP settings as given; undefined when the stack does not use OCSP. */
+  public readonly ocsp?: OcspProps;
 
   constructor(scope: Construct, id: string, props: StackProps = {}) {
     super(scope, uniqueId(scope, id));
@@ -282,7 +284,7 @@ export class Stack extends Construct {
     this.wireguard = p.wireguard ?? {};
     this.kubernetes = p.kubernetes;
     this.spiffe = p.spiffe ?? {};
-    this.ocsp = p.ocsp ?? {};
+    this.ocsp = p.ocsp;
   }
 
   /**

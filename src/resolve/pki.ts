@@ -30,7 +30,7 @@ export const OCSP_PORT = 8880;
  */
 export function ocspOf(stack: Stack, domain: string, firstHost: string): ResolvedOcsp | undefined {
   const p = stack.ocsp;
-  if (p.enabled === false) return undefined;
+  if (p === undefined || p.enabled === false) return undefined;
   const port = p.port ?? OCSP_PORT;
   const ports = { root: port, 'client-ca': port + 1 };
   return {
@@ -42,7 +42,7 @@ export function ocspOf(stack: Stack, domain: string, firstHost: string): Resolve
 
 /** Why the stack's `ocsp.host` cannot run the responder (undefined when it can). */
 export function ocspHostProblem(stack: Stack, hosts: readonly string[]): string | undefined {
-  const h = stack.ocsp.enabled === false ? undefined : stack.ocsp.host;
+  const h = stack.ocsp?.enabled === false ? undefined : stack.ocsp?.host;
   if (h === undefined || hosts.includes(h)) return undefined;
   return `ocsp.host "${h}" is not a host of the stack (hosts: ${hosts.join(', ')}). Name one of them, or leave ocsp.host unset for the first.`;
 }
