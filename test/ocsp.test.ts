@@ -20,9 +20,11 @@ import { responderArgs } from '../src/render/ocsp.ts';
 import { judgeStapled } from '../src/verify/ocsp.ts';
 import { verifyMesh, type MeshTarget } from '../src/verify/verify.ts';
 import { tempDir } from './helpers/stacks.ts';
+import { verifyUnits } from './helpers/units.ts';
 import { repoRoot, tool } from './helpers/tools.ts';
 
 const openssl = tool('openssl');
+const analyze = tool('systemd-analyze');
 const STACK = 'ashchan-dev';
 const HOST_DIR = `out-host/${STACK}`;
 
@@ -101,6 +103,19 @@ describe.skipIf(!openssl)('OCSP of ashchan-dev', () => {
     // The responder unit runs the same command line with the host's paths.
     const unit = readFileSync(join(out, STACK, 'hosts/local/systemd/podmesh-ashchan-dev-ocsp-root.service'), 'utf8');
     expect(unit).toContain(responderArgs('$$HOME/.config/podmesh/ashchan-dev/pki/ocsp', 'root', 8880).join(' '));
+  });
+
+  it.skipIf(!analyze)('GIVEN the OCSP units WHEN systemd-analyze verify reads them (user manager for rootless ashchan-dev, system for ashchan-prod\'s edge and app) THEN it says nothing about them', () => {
+    const dirs = [
+      [join(out, STACK, 'hosts/local/systemd'), true],
+      [join(repoRoot, 'out/ashchan-prod/hosts/edge/systemd'), false],
+      [join(repoRoot, 'out/ashchan-prod/hosts/app/systemd'), false],
+    ] as const;
+    for (const [dir, user] of dirs) {
+      expect(readdirSync(dir).filter((f) => f.includes('-ocsp-')).length, dir).toBeGreaterThanOrEqual(2);
+      const r = verifyUnits(analyze!, new Map(), dir, user);
+      expect(r.stderr.split('\n').filter((l) => l.includes('ocsp')), r.stderr).toEqual([]);
+    }
   });
 
   it('GIVEN the generated responders on loopback WHEN openssl ocsp asks, a server certificate is revoked and the refresh script runs THEN good, then revoked within a bounded loop; the stapled file verifies and says revoked', async () => {
