@@ -18,6 +18,9 @@ import { loadStacks } from '../src/cli/load.ts';
 import { synth } from '../src/index.ts';
 import { responderArgs } from '../src/render/ocsp.ts';
 import { judgeStapled } from '../src/verify/ocsp.ts';
+import { parseCertificate } from '../src/state/pki/certificate.ts';
+import { reconcilePki } from '../src/state/pki/reconcile.ts';
+import { AUTHORITY, binding } from './pki/helpers.ts';
 import { verifyMesh, type MeshTarget } from '../src/verify/verify.ts';
 import { tempDir } from './helpers/stacks.ts';
 import { verifyUnits } from './helpers/units.ts';
@@ -103,6 +106,31 @@ describe.skipIf(!openssl)('OCSP of ashchan-dev', () => {
     // The responder unit runs the same command line with the host's paths.
     const unit = readFileSync(join(out, STACK, 'hosts/local/systemd/podmesh-ashchan-dev-ocsp-root.service'), 'utf8');
     expect(unit).toContain(responderArgs('$$HOME/.config/podmesh/ashchan-dev/pki/ocsp', 'root', 8880).join(' '));
+  });
+
+  it('GIVEN a leaf issued without OCSP WHEN reconcile runs with an OCSP URL THEN the leaf is reissued with the AIA and the responders are created; the next run writes nothing; another URL reissues again', async () => {
+    const dir = join(tmp.path, 'reissue', STACK);
+    const now = new Date('2026-06-01T00:00:00Z');
+    const plain = binding('auth', 'server');
+    await reconcilePki({ stateDir: dir, authority: AUTHORITY, bindings: [plain], now });
+    expect(existsSync(join(dir, 'pki/ocsp'))).toBe(false);
+    const leaf = () => parseCertificate(readFileSync(join(dir, 'pki/services/auth/server.crt'), 'utf8'));
+    const url = 'http://ocsp.ashchan.local:8880/';
+    const on = await reconcilePki({ stateDir: dir, authority: AUTHORITY, bindings: [{ ...plain, ocspUrl: url }], now, ocsp: true });
+    expect(on.certificates[0]).toMatchObject({ action: 'reissue', reason: `OCSP URL changed: +${url}` });
+    expect(leaf().ocspUrls).toEqual([url]);
+    expect(on.files).toContainEqual({ path: 'pki/ocsp/responder-root.key', change: 'create' });
+    expect(statSync(join(dir, 'pki/ocsp/responder-client-ca.key')).mode & 0o777).toBe(0o600);
+    const again = await reconcilePki({ stateDir: dir, authority: AUTHORITY, bindings: [{ ...plain, ocspUrl: url }], now, ocsp: true });
+    expect(again.certificates[0]!.action).toBe('keep');
+    expect(again.files).toEqual([]);
+    const moved = 'http://ocsp.example.net:9000/';
+    const r = await reconcilePki({ stateDir: dir, authority: AUTHORITY, bindings: [{ ...plain, ocspUrl: moved }], now, ocsp: true });
+    expect(r.certificates[0]!.reason).toBe(`OCSP URL changed: +${moved} -${url}`);
+    expect(leaf().ocspUrls).toEqual([moved]);
+    // The responder certificate is kept until 70% of its 90 days, then renewed.
+    const later = await reconcilePki({ stateDir: dir, authority: AUTHORITY, bindings: [{ ...plain, ocspUrl: moved }], now: new Date(now.getTime() + 64 * 86_400_000), ocsp: true });
+    expect(later.files).toContainEqual({ path: 'pki/ocsp/responder-root.crt', change: 'update' });
   });
 
   it.skipIf(!analyze)('GIVEN the OCSP units WHEN systemd-analyze verify reads them (user manager for rootless ashchan-dev, system for ashchan-prod\'s edge and app) THEN it says nothing about them', () => {
