@@ -4,7 +4,10 @@
 // loopback port with the state's files, answers `good`, then `revoked` after `podmesh certs
 // revoke` (the index rewritten; bounded loop); the generated refresh script writes a response
 // file openssl verifies, which says `revoked` for the revoked certificate after one refresh; the
-// Node sample staples the file (`openssl s_client -status`).
+// Node sample staples the file (`openssl s_client -status`) and podmesh verify's ocsp row reads it
+// (good, then not stapled); verify's reader judges good, revoked, stale, tampered and foreign
+// responses; reconcile reissues a leaf for a new AIA URL and renews the responder certificate at
+// 70%; systemd-analyze verify accepts the units.
 import { execa, type ResultPromise } from 'execa';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';

@@ -91,7 +91,6 @@ export function stapleUrl(stack: ResolvedStack, ocsp: ResolvedOcsp, host: Resolv
   return ocsp.urls.root;
 }
 
-// Longer than 80 lines: one shell script as one template literal, read top to bottom like the file it writes.
 /**
  * The refresh script. For every `server.crt` and `public.crt` under the host's `pki/services/`
  * it asks the responder for the certificate's status, verifies the signed response against the

@@ -107,12 +107,15 @@ function indexLine(e: InventoryEntry): string {
 }
 
 /**
- * The OpenSSL CA database of an inventory: one line per serial, in inventory order. Superseded
- * serials stay `V` (superseded is not revoked: they are good until they expire); revoked ones are
- * `R` with their revocation time and reason (left out when unspecified).
+ * The OpenSSL CA database of an inventory: one line per serial, sorted by serial (the engine holds
+ * entries in the order it met them, the inventory file sorts them otherwise: the index must not
+ * change with either). Superseded serials stay `V` (superseded is not revoked: they are good until
+ * they expire); revoked ones are `R` with their revocation time and reason (left out when unspecified).
  */
 export function renderIndex(inventory: Pick<Inventory, 'certificates'>): string {
-  return inventory.certificates.map((e) => `${indexLine(e)}\n`).join('');
+  const key = (e: InventoryEntry): string => indexSerial(e.serial).padStart(64, '0');
+  const sorted = [...inventory.certificates].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  return sorted.map((e) => `${indexLine(e)}\n`).join('');
 }
 
 /** The attribute file beside the index. */
