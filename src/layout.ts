@@ -108,9 +108,9 @@ export interface StateInstall {
 
 const KEY_FILES: ReadonlySet<string> = new Set(Object.values(KIND_FILES).map((f) => f.key));
 
-/** Mode of a file in a service's certificate folder: private keys 0600, the rest 0644. */
+/** Mode of a file in a certificate folder (a service's, or the OCSP responder's): private keys 0600, the rest 0644. */
 export function pkiFileMode(file: string): number {
-  return KEY_FILES.has(file) ? MODE.secret : MODE.file;
+  return KEY_FILES.has(file) || file.endsWith('.key') ? MODE.secret : MODE.file;
 }
 
 /** Certificate folders a service mounts: its own (when it has certificates) and any `pki` mount's. */
@@ -140,6 +140,13 @@ export function stateInstalls(stack: ResolvedStack, host: ResolvedHost): StateIn
   // a change re-creates the secrets, then restarts every local service that mounts that one.
   for (const [file, users] of secretUsers(services)) {
     out.push(stateInstall(host, secretPath(file), inHostRoot(host, secretPath(file)), MODE.secret, [host.install.secretsUnit, ...users.map((s) => s.unit.service)], false, STAGE.service));
+  }
+  // The OCSP responder's folder (its delegated keys, the issuers, the index) on the responder host:
+  // a change (a revocation's new index, a renewed responder certificate) restarts the responders.
+  const ocsp = stack.pki.ocsp;
+  if (ocsp && ocsp.host === host.name) {
+    const units = (['root', 'client-ca'] as const).map((issuer) => ocspResponderUnit(stack.name, issuer));
+    out.push(stateInstall(host, OCSP_STATE_DIR, inHostRoot(host, OCSP_STATE_DIR), MODE.privateDir, units, false, STAGE.service, true));
   }
   const peers = stack.wireguard?.peers ?? [];
   if (!peers.some((p) => p.host === host.name)) return out;
@@ -196,6 +203,19 @@ export function firewallUnitName(stack: string): string {
 /** The oneshot unit creating a host's Podman secrets from the secret files in its host root. */
 export function secretsUnitName(stack: string): string {
   return `podmesh-${stack}-secrets.service`;
+}
+
+/** The state folder of the OCSP responder (`pki/ocsp`), installed as `<host root>/pki/ocsp` on the responder host. */
+export const OCSP_STATE_DIR = 'pki/ocsp';
+
+/** The systemd unit of one issuer's OCSP responder: `podmesh-<stack>-ocsp-root.service`, `…-ocsp-client-ca.service`. */
+export function ocspResponderUnit(stack: string, issuer: 'root' | 'client-ca'): string {
+  return `podmesh-${stack}-ocsp-${issuer}.service`;
+}
+
+/** Stem of the `.service` and `.timer` that refresh a host's stapled OCSP responses. */
+export function ocspStapleUnitStem(stack: string): string {
+  return `podmesh-${stack}-ocsp-staple`;
 }
 
 /** Stem of the `.service` and `.timer` of a stack's certificate expiry check. */

@@ -8,6 +8,8 @@ export default (app: App): void => {
     description: 'Ashchan imageboard on one development host: six services behind mTLS, PostgreSQL, Redis and MinIO.',
     // Also out/ashchan-dev/kubernetes/: the same mesh for a cluster (README, "Exporting to Kubernetes").
     kubernetes: { namespace: 'ashchan' },
+    // OCSP (README, "OCSP"): AIA URLs http://ocsp.ashchan.local:8880/ and :8881/, responders on local.
+    ocsp: {},
   });
   new Host(stack, 'local', { podmanVersion: '5.4', rootless: true });
   new Network(stack, 'ashchan-mesh', {

@@ -8,6 +8,8 @@ export default (app: App): void => {
     project: 'ashchan',
     description: 'Ashchan imageboard in production: an edge host with the gateway, an app host, a data host; mTLS only.',
     wireguard: { persistentKeepalive: 25, presharedKeys: true },
+    // OCSP (README, "OCSP"): responders on edge; the other hosts fetch staples over the tunnel.
+    ocsp: { host: 'edge' },
   });
   // Underlay addresses are from TEST-NET-3 (RFC 5737): replace them with the hosts' real ones.
   const edge = new Host(stack, 'edge', { podmanVersion: '5.4', endpoint: '203.0.113.10:51820' });

@@ -37,6 +37,13 @@ const cases: BadCase[] = [
   { name: 'a SPIFFE trust domain with upper-case letters', build: (app) => svc(new Stack(app, 'bad', { spiffe: { trustDomain: 'Ashchan.Local' } }), 'auth'), expect: ['bad', 'SPIFFE trust domain "Ashchan.Local" may hold only lower-case letters, digits'] },
   { name: 'a SPIFFE trust domain with a port (would end the ID\'s authority)', build: (app) => svc(new Stack(app, 'bad', { spiffe: { trustDomain: 'ashchan.local:8443' } }), 'auth'), expect: ['bad', 'SPIFFE trust domain "ashchan.local:8443" may hold only'] },
   { name: 'an empty SPIFFE trust domain', build: (app) => svc(new Stack(app, 'bad', { spiffe: { trustDomain: '' } }), 'auth'), expect: ['bad', 'SPIFFE trust domain "" is empty'] },
+  { name: 'an OCSP responder host the stack does not have', build: (app) => {
+      const stack = new Stack(app, 'bad', { ocsp: { host: 'nowhere' } });
+      new Host(stack, 'local');
+      new Network(stack, 'mesh', { subnet: '10.90.0.0/24', domain: 'bad.local' });
+      svc(stack, 'auth');
+    }, expect: ['bad', 'ocsp.host "nowhere" is not a host of the stack'] },
+  { name: 'an OCSP URL that is not http://', build: (app) => svc(new Stack(app, 'bad', { ocsp: { url: 'https://ocsp.example/' } }), 'auth'), expect: ['bad', 'must be an http:// URL (OCSP over HTTP'] },
   { name: 'a newline in the stack description (Markdown injection into TOPOLOGY.md)', build: (app) => svc(new Stack(app, 'bad', { description: 'ok\n# injected' }), 'x'), expect: ['bad', 'description: must be one line'] },
 ];
 

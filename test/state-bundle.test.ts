@@ -108,6 +108,8 @@ describe.skipIf(!age || !ageKeygen)('per-host state bundles (age)', () => {
       if (service) expect(myNames, p).toContain(service[1]);
       else if (p.startsWith('secrets/')) expect(mySecrets, p).toContain(p.slice('secrets/'.length));
       else if (p.startsWith('wireguard/')) expect(p === `wireguard/${host}.key` || new RegExp(`^wireguard/psk/(${host}--[^/]+|[^/]+--${host})\\.key$`).test(p), p).toBe(true);
+      // The OCSP responder's folder (its delegated keys), on the responder host only.
+      else if (p.startsWith('pki/ocsp/')) expect(stack.pki.ocsp?.host, p).toBe(host);
       else expect(p, p).toMatch(/^pki\/services\/[^/]+\/[^/]+\.(crt|pem)$/);
     }
     // Everything the host needs: its services' certificate folders, the secrets they mount, its tunnel key.
@@ -115,6 +117,10 @@ describe.skipIf(!age || !ageKeygen)('per-host state bundles (age)', () => {
       for (const [p, text] of state) if (p.startsWith(`pki/services/${s.name}/`)) expect(bundle.files[p]?.content, p).toBe(text);
     }
     for (const f of mySecrets) expect(bundle.files[`secrets/${f}`]?.content, f).toBe(state.get(`secrets/${f}`));
+    if (stack.pki.ocsp?.host === host) {
+      for (const [p, text] of state) if (p.startsWith('pki/ocsp/')) expect(bundle.files[p]?.content, p).toBe(text);
+      expect(bundle.files['pki/ocsp/responder-root.key']?.mode).toBe('0600');
+    }
     if (stack.wireguard) expect(bundle.files[`wireguard/${host}.key`]?.content).toBe(state.get(`wireguard/${host}.key`));
     expect(Object.keys(bundle.files).filter((p) => p.endsWith('.key')).length).toBeGreaterThan(0);
     // No other host's private material, under any name.

@@ -65,7 +65,17 @@ describe.skipIf(!quadlet || !analyze)('Quadlet units of ashchan-dev', () => {
       'ashchan-redis.container',
       'ashchan-search.container',
     ]);
-    expect(readdirSync(join(host, 'systemd')).sort()).toEqual(['ashchan-dev.target', 'podmesh-ashchan-dev-cert-expiry.service', 'podmesh-ashchan-dev-cert-expiry.timer', 'podmesh-ashchan-dev-secrets.service']);
+    expect(readdirSync(join(host, 'systemd')).sort()).toEqual([
+      'ashchan-dev.target',
+      'podmesh-ashchan-dev-cert-expiry.service',
+      'podmesh-ashchan-dev-cert-expiry.timer',
+      // OCSP (ashchan-dev has ocsp: {}): the two responders and the staple refresh.
+      'podmesh-ashchan-dev-ocsp-client-ca.service',
+      'podmesh-ashchan-dev-ocsp-root.service',
+      'podmesh-ashchan-dev-ocsp-staple.service',
+      'podmesh-ashchan-dev-ocsp-staple.timer',
+      'podmesh-ashchan-dev-secrets.service',
+    ]);
   });
 
   it('GIVEN the quadlet folder WHEN quadlet -dryrun -user THEN exit 0, no warning, and systemd-analyze verify is silent', () => {

@@ -44,6 +44,44 @@ export interface StackProps {
    * @see https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md
    */
   readonly spiffe?: SpiffeProps;
+  /**
+   * OCSP: every leaf carries an Authority Information Access OCSP URL, a responder unit per stack
+   * answers from the state's index, and each host's timer refreshes the stapled responses
+   * (README, "OCSP"). `ocsp: {}` turns it on with the defaults: responder on the stack's first
+   * host with services, ports 8880 (root) and 8881 (client CA), URLs `http://ocsp.<domain>:<port>/`
+   * (a name the operator's DNS must give the responder host).
+   * @default - no OCSP: leaves carry no AIA URL nobody answers
+   */
+  readonly ocsp?: OcspProps;
+}
+
+/** The stack's OCSP responder and the URL its leaves carry. */
+export interface OcspProps {
+  /**
+   * `false` turns OCSP off again: no AIA in leaves (reissued without), no responder, no stapled responses.
+   * @default true
+   */
+  readonly enabled?: boolean;
+  /**
+   * The host (construct id) that runs the responder units.
+   * @default - the stack's first host
+   */
+  readonly host?: string;
+  /**
+   * TCP port of the root's responder (server and public leaves); the client CA's listens on the next port.
+   * @default 8880
+   */
+  readonly port?: number;
+  /**
+   * The URL in the AIA of server and public leaves.
+   * @default `http://ocsp.<first network's domain>:<port>/`
+   */
+  readonly url?: string;
+  /**
+   * The URL in the AIA of client leaves.
+   * @default `http://ocsp.<first network's domain>:<port + 1>/`
+   */
+  readonly clientCaUrl?: string;
 }
 
 /** The SPIFFE trust domain of a stack's workload identities. */
@@ -190,6 +228,16 @@ const schema = z.object({
         .optional(),
     })
     .optional(),
+  ocsp: z
+    .object({
+      enabled: z.boolean().optional(),
+      host: z.string().min(1).optional(),
+      port: z.number().int().min(1, { error: 'a TCP port is 1-65534 (the client CA responder takes port + 1)' }).max(65534, { error: 'a TCP port is 1-65534 (the client CA responder takes port + 1)' }).optional(),
+      url: z.url({ protocol: /^http$/, error: 'must be an http:// URL (OCSP over HTTP, RFC 6960 appendix A), e.g. "http://ocsp.ashchan.local:8880/"' }).optional(),
+      clientCaUrl: z.url({ protocol: /^http$/, error: 'must be an http:// URL (OCSP over HTTP, RFC 6960 appendix A), e.g. "http://ocsp.ashchan.local:8881/"' }).optional(),
+    })
+    .strict()
+    .optional(),
   kubernetes: z
     .object({
       namespace: z
@@ -219,6 +267,8 @@ export class Stack extends Construct {
   public readonly kubernetes?: KubernetesProps;
   /** SPIFFE settings as given. */
   public readonly spiffe: SpiffeProps;
+  /** OCSP settings as given; undefined when the stack does not use OCSP. */
+  public readonly ocsp?: OcspProps;
 
   constructor(scope: Construct, id: string, props: StackProps = {}) {
     super(scope, uniqueId(scope, id));
@@ -234,6 +284,7 @@ export class Stack extends Construct {
     this.wireguard = p.wireguard ?? {};
     this.kubernetes = p.kubernetes;
     this.spiffe = p.spiffe ?? {};
+    this.ocsp = p.ocsp;
   }
 
   /**

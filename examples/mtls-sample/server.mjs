@@ -9,6 +9,8 @@
 //   GET /whoami        the caller's certificate CN and SPIFFE ID as the server saw them
 //   GET /call/<name>   GETs <NAME>_SERVICE_URL/health with this service's client certificate
 //
+// Staples the OCSP response in <MTLS_CERT_FILE>.ocsp to every handshake whose client asks for it.
+//
 // Every handshake is logged as one JSON line in the seed's format (mtls_handshake_complete /
 // mtls_handshake_failed with client_cn, server_cn, tls_version, cipher_suite).
 import { readFileSync } from 'node:fs';
@@ -155,6 +157,19 @@ const server = https.createServer(
   },
 );
 server.keepAliveTimeout = 1_000;
+// OCSP stapling: the host's timer keeps the signed response for our certificate in
+// <MTLS_CERT_FILE>.ocsp (DER; podmesh-ocsp-staple.sh); read at each request, so a refreshed file is
+// stapled without a restart. A client that asks (status_request) gets it; no file, no staple.
+const stapleFile = `${required('MTLS_CERT_FILE')}.ocsp`;
+server.on('OCSPRequest', (_cert, _issuer, done) => {
+  let response = null;
+  try {
+    response = readFileSync(stapleFile);
+  } catch (e) {
+    if (e.code !== 'ENOENT') log('warn', 'ocsp_staple_unreadable', { file: stapleFile, error: e.code ?? e.message });
+  }
+  done(null, response && response.length > 0 ? response : undefined);
+});
 server.on('secureConnection', (socket) => {
   const fields = {
     client_cn: peerCn(socket),

@@ -3,6 +3,9 @@
 // the Hyperf-equivalent loader and serves with the sample's handlers. Reads only the generated
 // files under $APP_ROOT/config/autoload (default /opt/www, as in Hyperf images) and the
 // environment.  Run: php -d extension=swoole.so examples/php-sample/server.php
+// No OCSP stapling: Swoole 6.0.2 has none (its ssl_stapling option is commented out in
+// ext-src/swoole_server_port.cc and no status callback is ever set), so <server.crt>.ocsp is not
+// served from here; podmesh verify reports such services "not stapled" (README, "OCSP").
 declare(strict_types=1);
 
 require_once __DIR__ . '/src/HyperfBoot.php';

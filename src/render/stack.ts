@@ -5,6 +5,7 @@ import { DATA_DIR, hostOutDir, stackDir } from '../layout.ts';
 import { LOCK_FILE, renderLock } from '../resolve/lock.ts';
 import type { ResolvedStack } from '../resolve/model.ts';
 import { renderCertExpiry } from './cert-expiry.ts';
+import { renderOcsp } from './ocsp.ts';
 import { renderCompose, STATE_TOKEN, type ComposeLocations } from './compose.ts';
 import type { RenderedFile, Rendering } from './file.ts';
 import { renderHyperf } from './hyperf.ts';
@@ -73,6 +74,7 @@ function renderWith(stack: ResolvedStack, where: ComposeLocations): RenderOutcom
     () => renderBridgeFirewall(stack),
     () => renderSecretsUnits(stack),
     () => renderCertExpiry(stack),
+    () => renderOcsp(stack),
     // Its ConfigMaps carry the files rendered above, so it runs last, and only when they rendered.
     () => (problems.length > 0 ? new Map() : renderKubernetes(stack, files)),
   ];

@@ -12,7 +12,7 @@ import type { AllocationLock, ResolvedHost, ResolvedNetwork, ResolvedService, Re
 import type { Names } from './naming.ts';
 import type { NetworkPlan } from './networks.ts';
 import { resolveFlows } from './flows.ts';
-import { authorityOf, certificateBindings, trustDomainOf } from './pki.ts';
+import { authorityOf, certificateBindings, ocspOf, trustDomainOf } from './pki.ts';
 import type { Placement } from './placement.ts';
 import type { TunnelPlan } from './tunnel.ts';
 
@@ -38,11 +38,14 @@ export function assembleStack(f: StackFacts): UnplacedStack {
   const networks = resolvedNetworks(f);
   const services = f.graph.order.map((w) => f.services.get(w)!);
   const spiffe = { trustDomain: trustDomainOf(stack, networks[0]!.domain), stack: stack.node.id };
+  const hosts = resolvedHosts(f);
+  // Default responder host: the first host that runs a service.
+  const ocsp = ocspOf(stack, networks[0]!.domain, hosts.find((h) => services.some((s) => s.host === h.name))?.name ?? hosts[0]!.name);
   return {
     name: stack.node.id,
     project: stack.project,
     ...(stack.description ? { description: stack.description } : {}),
-    hosts: resolvedHosts(f),
+    hosts,
     networks,
     // An unmounted volume has no host and no use (reported): it is left out.
     volumes: inv.volumes.filter((v) => f.volumeHostOf.has(v)).map((v) => ({ path: v.node.path, name: f.names.volumeNameOf.get(v)!, host: f.volumeHostOf.get(v)! })),
@@ -54,7 +57,8 @@ export function assembleStack(f: StackFacts): UnplacedStack {
     pki: {
       authority: authorityOf(stack, networks[0]!.domain),
       trustDomain: spiffe.trustDomain,
-      bindings: inv.workloads.flatMap((w) => certificateBindings(w, f.services.get(w)!, spiffe, stack.kubernetes?.namespace)),
+      bindings: inv.workloads.flatMap((w) => certificateBindings(w, f.services.get(w)!, spiffe, stack.kubernetes?.namespace, ocsp)),
+      ...(ocsp ? { ocsp } : {}),
     },
     ...(stack.kubernetes ? { kubernetes: { namespace: stack.kubernetes.namespace, certificates: stack.kubernetes.certificates ?? 'cert-manager' } } : {}),
   };

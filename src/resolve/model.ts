@@ -79,6 +79,16 @@ export interface ResolvedSegment {
   readonly gateway: string;
 }
 
+/** The stack's OCSP responders (README, "OCSP"): one per issuing CA, on one host. */
+export interface ResolvedOcsp {
+  /** The host that runs the responder units. */
+  readonly host: string;
+  /** TCP port of each issuer's responder. */
+  readonly ports: { readonly root: number; readonly 'client-ca': number };
+  /** The AIA URL of the leaves each issuer signs. */
+  readonly urls: { readonly root: string; readonly 'client-ca': string };
+}
+
 /** A mesh network. */
 export interface ResolvedNetwork {
   /** Construct id. */
@@ -457,7 +467,8 @@ export interface ResolvedStack {
   readonly wireguard?: ResolvedWireguard;
   /** The certificate authorities and every certificate the stack needs. */
   /** `trustDomain`: the SPIFFE trust domain of the stack's workload identities (every leaf's URI SAN). */
-  readonly pki: { readonly authority: AuthoritySpec; readonly trustDomain: string; readonly bindings: readonly CertBinding[] };
+  /** `ocsp`: the stack's OCSP responder (absent when the stack turned OCSP off). */
+  readonly pki: { readonly authority: AuthoritySpec; readonly trustDomain: string; readonly bindings: readonly CertBinding[]; readonly ocsp?: ResolvedOcsp };
   /** The Kubernetes export (`out/<stack>/kubernetes/`), when the stack enables it. */
   readonly kubernetes?: ResolvedKubernetes;
 }

@@ -1,6 +1,7 @@
 // From constructs to the resolved model: a short orchestrator over the phase modules beside it,
 // each `(facts so far, issues) → new facts`. Every phase runs and reports; the model is built
 // whenever it is complete enough to render, so render-time problems show in the same run.
+import { ocspHostProblem } from './pki.ts';
 import { IssueCollector, PodmeshError, type Issue } from '../../constructs/core/errors.ts';
 import type { Stack } from '../../constructs/core/stack.ts';
 import { postureProblems } from '../posture/check.ts';
@@ -67,6 +68,8 @@ export function tryResolveStack(stack: Stack, inputs: ResolveInputs = {}): Resol
   }
   // The layout records install roots and unit names on the model: nothing else spells them.
   const resolved = placeStack(assembleStack(facts));
+  const ocspHost = ocspHostProblem(stack, resolved.hosts.map((h) => h.name));
+  if (ocspHost) issues.add(stack.node.path, ocspHost);
   // The posture check judges what will run: every container against the restricted profile and CIS.
   issues.addAll(postureProblems(resolved));
   return { resolved, issues: issues.issues };

@@ -116,7 +116,7 @@ async function planState(s: ResolvedStack, where: { outDir: string; stateDir: st
         ),
       )
     : undefined;
-  const pki = await collect(found, () => pkiReconciler.plan({ stateDir: dir, authority: s.pki.authority, bindings: s.pki.bindings }, ctx));
+  const pki = await collect(found, () => pkiReconciler.plan({ stateDir: dir, authority: s.pki.authority, bindings: s.pki.bindings, ocsp: s.pki.ocsp !== undefined }, ctx));
   const secrets = await collect(found, () => secretsReconciler.plan({ stateDir: dir, stack: s.name, services: s.services, rotate: rotate.secrets }, ctx));
   problems.push(...found);
   if (found.length > 0 || !pki || !secrets) return undefined;

@@ -38,7 +38,9 @@ export function formatVerifyJson(report: VerifyReport, now: Date = new Date()): 
             ? r.status === 'pass'
               ? 'tls_handshake_complete'
               : 'tls_handshake_failed'
-            : 'mtls_cert_expiry';
+            : r.check === 'ocsp'
+              ? 'ocsp_status'
+              : 'mtls_cert_expiry';
       const line = {
         timestamp,
         level: r.status === 'fail' ? 'error' : r.status === 'warn' ? 'warn' : 'info',

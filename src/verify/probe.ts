@@ -18,6 +18,8 @@ export interface ProbeRequest {
   readonly path?: string;
   /** Bound of the whole probe (connect, handshake, response). @default 5000 */
   readonly timeoutMs?: number;
+  /** Ask for the server's stapled OCSP response (status_request). @default false */
+  readonly requestOcsp?: boolean;
 }
 
 /** The server certificate as the probe saw it. */
@@ -54,6 +56,8 @@ export interface ProbeOutcome {
   readonly httpStatus?: number;
   /** Error code or reason when the probe did not end with a response. */
   readonly error?: string;
+  /** With requestOcsp and a handshake: the stapled OCSP response (DER), empty when the server sent none. */
+  readonly stapled?: Buffer;
   readonly ms: number;
 }
 
@@ -90,6 +94,7 @@ export function probe(req: ProbeRequest): Promise<ProbeOutcome> {
     let cipherSuite: string | undefined;
     let serverCert: PresentedCert | undefined;
     let data = '';
+    let stapled: Buffer | undefined;
     let done = false;
     const finish = (verdict: ProbeVerdict, extra: { httpStatus?: number; error?: string } = {}) => {
       if (done) return;
@@ -102,6 +107,7 @@ export function probe(req: ProbeRequest): Promise<ProbeOutcome> {
         ...(tlsVersion ? { tlsVersion } : {}),
         ...(cipherSuite ? { cipherSuite } : {}),
         ...(serverCert ? { serverCert } : {}),
+        ...(req.requestOcsp && handshake ? { stapled: stapled ?? Buffer.alloc(0) } : {}),
         ...extra,
         ms: Date.now() - started,
       });
@@ -126,12 +132,17 @@ export function probe(req: ProbeRequest): Promise<ProbeOutcome> {
         // Accept what the server offers down to 1.2, so that a server allowing less than TLS 1.3 is seen and reported.
         minVersion: 'TLSv1.2',
         rejectUnauthorized: true,
+        ...(req.requestOcsp ? { requestOCSP: true } : {}),
       });
     } catch (e) {
       finish('unreachable', { error: (e as Error).message });
       return;
     }
     socket.setEncoding('utf8');
+    // Emitted during the handshake, before secureConnect, when the client asked for it.
+    socket.on('OCSPResponse', (response: Buffer) => {
+      stapled = response;
+    });
     socket.on('connect', () => {
       tcp = true;
     });

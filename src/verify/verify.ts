@@ -11,6 +11,8 @@ import { readPkiStatus } from '../state/pki/status.ts';
 import { KIND_FILES, PKI_PATHS, servicePath } from '../state/pki/store.ts';
 import type { InventoryEntry } from '../state/pki/types.ts';
 import type { ResolvedStack } from '../resolve/model.ts';
+import { X509Certificate } from 'node:crypto';
+import { judgeStapled, type OcspStatus } from './ocsp.ts';
 import { probe, type ProbeOutcome, type ProbeRequest } from './probe.ts';
 import { revokedProbeCert } from './revoked.ts';
 
@@ -41,6 +43,8 @@ export interface MeshTarget {
     /** Host names of the public certificate; the first is the CN and the SNI sent. */
     readonly hostnames: readonly string[];
   };
+  /** The stack runs OCSP: the server should staple its certificate's status. */
+  readonly ocsp?: boolean;
 }
 
 /** A service holding a client certificate: a possible caller. */
@@ -50,7 +54,7 @@ export interface MeshClient {
 }
 
 /** What verify checks, per target. */
-export type CheckKind = 'dns' | 'allowed' | 'no-client-cert' | 'not-allowed' | 'revoked' | 'public-tls' | 'expiry';
+export type CheckKind = 'dns' | 'allowed' | 'no-client-cert' | 'not-allowed' | 'revoked' | 'public-tls' | 'expiry' | 'ocsp';
 
 /** The judgement of one check. */
 export type CheckStatus = 'pass' | 'fail' | 'warn' | 'skip';
@@ -73,6 +77,8 @@ export interface CheckResult {
   /** What was seen, in a few words. */
   readonly detail: string;
   readonly probe?: ProbeOutcome;
+  /** `ocsp` rows: the status of the server certificate the stapled response gives. */
+  readonly ocspStatus?: OcspStatus;
 }
 
 /** Where verify connects and how it resolves names. */
@@ -129,6 +135,7 @@ export function meshOf(stack: ResolvedStack, host?: string): { targets: MeshTarg
     targets.push({
       service: s.name, path: s.path, serviceName: s.serviceName, host: s.host, dnsName: s.dnsName, ip: s.ip, port: s.mtls.port, callers: s.callers,
       ...(publicPort && publicCert ? { publicTls: { port: publicPort.port, hostnames: [publicCert.commonName, ...publicCert.dnsNames.filter((n) => n !== publicCert.commonName)] } } : {}),
+      ...(stack.pki.ocsp ? { ocsp: true } : {}),
     });
   }
   const clients = stack.services.filter((s) => s.certificates.includes('client')).map((s) => ({ service: s.name, dnsName: s.dnsName }));
@@ -420,7 +427,26 @@ async function verifyTarget(run: VerifyRun, t: Target): Promise<CheckResult[]> {
     }),
     o.concurrency ?? 8,
   );
-  return [dns.row, ...probed, ...(t.publicTls ? [await publicTlsCheck(run, t, t.publicTls, endpoint)] : [])];
+  return [dns.row, ...probed, ...(t.publicTls ? [await publicTlsCheck(run, t, t.publicTls, endpoint)] : []), ...(t.ocsp ? [await ocspCheck(run, t, req)] : [])];
+}
+
+/** Status of an OCSP row: good passes, a missing staple warns, anything else fails. */
+const OCSP_ROW: Readonly<Record<OcspStatus, CheckStatus>> = { good: 'pass', 'not stapled': 'warn', revoked: 'fail', unknown: 'fail', invalid: 'fail' };
+
+/**
+ * The server's OCSP status as a client sees it: a handshake asking for the stapled response (as
+ * the first allowed caller), judged against the root and the serial the server presents.
+ */
+async function ocspCheck(run: VerifyRun, t: Target, req: (client?: Creds) => ProbeRequest | undefined): Promise<CheckResult> {
+  const caller = t.callers.map((c) => run.state.clientCerts.get(c)).find((c) => c !== undefined);
+  const common = { service: t.service, serviceName: t.serviceName, serverCn: t.dnsName, check: 'ocsp' as const, client: '', clientCn: caller?.parsed.commonName ?? '', expected: 'valid' as const };
+  const r = req(caller);
+  if (!r) return { ...common, status: 'skip', detail: NOT_RESOLVED };
+  const outcome = await probe({ ...r, requestOcsp: true });
+  if (!outcome.handshake) return { ...common, status: 'fail', detail: `no handshake to read a stapled response from: ${describeProbe(outcome)}`, probe: outcome };
+  const serial = outcome.serverCert?.serial ?? run.state.serverCerts.get(t.service)!.serial;
+  const v = judgeStapled(outcome.stapled, serial, new X509Certificate(run.state.ca), run.o.now ?? new Date());
+  return { ...common, status: OCSP_ROW[v.status], detail: `OCSP ${v.status}: ${v.detail}`, ocspStatus: v.status, probe: outcome };
 }
 
 /** The public TLS listener: a browser's handshake (no client certificate) against the public certificate. */

@@ -99,7 +99,15 @@ describe('apply the real stacks', () => {
       'systemctl --user daemon-reload',
       'systemctl --user enable --now ashchan-dev.target',
       'systemctl --user enable --now podmesh-ashchan-dev-cert-expiry.timer',
+      'systemctl --user enable --now podmesh-ashchan-dev-ocsp-client-ca.service',
+      'systemctl --user enable --now podmesh-ashchan-dev-ocsp-root.service',
+      'systemctl --user enable --now podmesh-ashchan-dev-ocsp-staple.timer',
     ]);
+    // The OCSP responder's folder, on the responder host only: delegated keys 0600, no CA key.
+    expect(mode(join(hostRoot, 'pki/ocsp'))).toBe(0o700);
+    expect(mode(join(hostRoot, 'pki/ocsp/responder-root.key'))).toBe(0o600);
+    expect(mode(join(hostRoot, 'pki/ocsp/index.txt'))).toBe(0o644);
+    expect(existsSync(join(hostRoot, 'pki/ocsp/ca.key'))).toBe(false);
     // Every file manifest.json says the host installs is where it says, with its mode.
     const manifest = JSON.parse(readFileSync(join(outDir, 'ashchan-dev/manifest.json'), 'utf8')) as Manifest;
     const installs = manifest.files.map(installOf).filter((i): i is Install => i?.host === 'local');
@@ -134,8 +142,19 @@ describe('apply the real stacks', () => {
     expect(mode(join(root, 'etc/podmesh/ashchan-prod/pki/services/auth/server.key'))).toBe(0o600);
     expect(existsSync(join(root, 'etc/podmesh/ashchan-prod/pki/services/gateway'))).toBe(false);
     // Only the --root= enables run (symlinks in the root); the live commands are left for the host.
-    expect(rec.commands).toEqual([`systemctl --root=${root} enable ashchan-prod.target`, `systemctl --root=${root} enable podmesh-ashchan-prod-cert-expiry.timer`]);
-    expect(result.deferred.map((c) => c.argv.join(' '))).toEqual(['systemctl daemon-reload', 'systemctl enable --now ashchan-prod.target', 'systemctl enable --now podmesh-ashchan-prod-cert-expiry.timer']);
+    expect(rec.commands).toEqual([
+      `systemctl --root=${root} enable ashchan-prod.target`,
+      `systemctl --root=${root} enable podmesh-ashchan-prod-cert-expiry.timer`,
+      `systemctl --root=${root} enable podmesh-ashchan-prod-ocsp-staple.timer`,
+    ]);
+    expect(result.deferred.map((c) => c.argv.join(' '))).toEqual([
+      'systemctl daemon-reload',
+      'systemctl enable --now ashchan-prod.target',
+      'systemctl enable --now podmesh-ashchan-prod-cert-expiry.timer',
+      'systemctl enable --now podmesh-ashchan-prod-ocsp-staple.timer',
+    ]);
+    // The responders run on edge: app has no responder folder (and so no responder key).
+    expect(existsSync(join(root, 'etc/podmesh/ashchan-prod/pki/ocsp'))).toBe(false);
   });
 
   it('a rotated WireGuard key of host app restarts only the tunnel unit on app', async () => {

@@ -28,6 +28,8 @@ export interface ParsedCertificate {
   readonly ipAddresses: readonly string[];
   /** SAN uniformResourceIdentifier entries (the SPIFFE ID), in certificate order. */
   readonly uris: readonly string[];
+  /** OCSP responder URLs of the Authority Information Access extension, in certificate order. */
+  readonly ocspUrls: readonly string[];
   /** Type of the subject public key, or undefined for anything podmesh does not issue. */
   readonly keyType: KeyType | undefined;
 }
@@ -74,6 +76,21 @@ function altNames(san: string | undefined): { dns: string[]; ip: string[]; uri: 
 }
 
 /**
+ * The OCSP URLs of an Authority Information Access extension as Node prints it
+ * (`OCSP - URI:http://ocsp.example:8880/`, one access description a line; a value holding a
+ * comma or quote as a JSON string).
+ */
+function ocspUrlsOf(infoAccess: string | undefined): string[] {
+  if (infoAccess === undefined) return [];
+  const out: string[] = [];
+  for (const line of infoAccess.split('\n')) {
+    const m = /^OCSP - URI:(.*)$/.exec(line);
+    if (m) out.push(m[1]!.startsWith('"') ? (JSON.parse(m[1]!) as string) : m[1]!);
+  }
+  return out;
+}
+
+/**
  * Reads a certificate: PEM text (the first certificate of a chain file) or DER.
  * @throws Error when it is not an X.509 certificate OpenSSL can read.
  */
@@ -96,6 +113,7 @@ export function parseCertificate(data: string | Uint8Array): ParsedCertificate {
     dnsNames: dns,
     ipAddresses: ip,
     uris: uri,
+    ocspUrls: ocspUrlsOf(x.infoAccess),
     keyType: keyTypeOf(x.publicKey),
   };
 }

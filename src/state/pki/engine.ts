@@ -9,6 +9,7 @@ import { checkCas, settleCas } from './engine/cas.ts';
 import { settleCrls } from './engine/crls.ts';
 import { desiredFiles } from './engine/files.ts';
 import { readInventory, recordOutcome, revokeSerials, type Revocation } from './engine/inventory.ts';
+import { settleOcsp, type OcspMode } from './engine/ocsp.ts';
 import { decideLeaves, issueLeaves, type Forced, type IssueMode } from './engine/leaves.ts';
 import { loadExternalCa } from './external-ca.ts';
 import { issuerOf } from './inventory.ts';
@@ -55,6 +56,12 @@ export interface EngineInput {
    * @default os.availableParallelism()
    */
   readonly workers?: number;
+  /**
+   * The OCSP responder's files (`pki/ocsp/`): `on` keeps them current, `off` leaves them alone,
+   * `keep` rewrites an existing index only (revoke, rotate).
+   * @default 'keep'
+   */
+  readonly ocsp?: OcspMode;
 }
 
 /** A decided PKI run: the file operations, the cache text and the result; new material is held in the operations. */
@@ -105,6 +112,19 @@ export async function planEngine(input: EngineInput): Promise<PkiPlan> {
   const crls = await settleCrls(cas, entries, crlFile?.text, inventory, now);
   const finalInventory = { version: 1 as const, crlNumbers: crls.crlNumbers, certificates: [...entries.values()] };
   const want = desiredFiles({ snapshot, cas, caFor, decided, issued, inventory: finalInventory, crlPem: crls.pem, external, verified, prune: input.prune, dryRun });
+  const anyIssued = decided.some((d) => d.decision.action !== 'keep');
+  const ocsp = await settleOcsp({
+    snapshot,
+    cas,
+    mode: input.ocsp ?? 'keep',
+    inventory: dryRun && anyIssued ? null : finalInventory,
+    organization: input.authority?.organization ?? cas.root.ca?.cert.organization,
+    keys,
+    random,
+    now,
+    dryRun,
+  });
+  for (const [path, file] of ocsp.files) want.files.set(path, file);
   const wantedServices = new Set(decided.map((d) => d.req.service));
   const changes = planChanges(snapshot, { files: want.files, prune: input.prune ? wantedServices : undefined });
   // Unchanged cache (the same entries as read): its text is what is on disk.

@@ -43,10 +43,11 @@ export function factsOf(spec: TbsSpec, pem: string): CertFacts {
     organization: spec.organization,
     notBefore: new Date(spec.notBefore),
     notAfter: new Date(spec.notAfter),
-    isCa: spec.profile !== 'leaf',
+    isCa: spec.profile !== 'leaf' && spec.profile !== 'ocsp',
     dnsNames: spec.dnsNames,
     ipAddresses: spec.ipAddresses.map(canonicalIp),
     uris: spec.uris ?? [],
+    ocspUrls: spec.ocspUrl === undefined ? [] : [spec.ocspUrl],
     keyType: spec.keyType,
   };
 }
@@ -177,9 +178,15 @@ export function sanUris(b: Pick<CertBinding, 'spiffeId'>): string[] {
   return b.spiffeId === undefined ? [] : [b.spiffeId];
 }
 
-/** The spec of a leaf: CN, SAN = CN + DNS names, IPs, the SPIFFE ID. */
+/** The spec of a leaf: CN, SAN = CN + DNS names, IPs, the SPIFFE ID; the AIA OCSP URL. */
 export function leafSpec(req: LeafRequest, now: Date, serial: string): TbsSpec {
-  return tbsSpec('leaf', req, req.lifetimeDays, now, serial, { dnsNames: sanDnsNames(req), ipAddresses: req.ipAddresses, uris: sanUris(req) });
+  const spec = tbsSpec('leaf', req, req.lifetimeDays, now, serial, { dnsNames: sanDnsNames(req), ipAddresses: req.ipAddresses, uris: sanUris(req) });
+  return req.ocspUrl === undefined ? spec : { ...spec, ocspUrl: req.ocspUrl };
+}
+
+/** OCSP URLs a binding's leaf carries: its responder URL, if OCSP is on. */
+export function aiaOcspUrls(b: Pick<CertBinding, 'ocspUrl'>): string[] {
+  return b.ocspUrl === undefined ? [] : [b.ocspUrl];
 }
 
 /** A certificate for `spec` and the key `key`, signed by `issuer` (self-signed when undefined: `key` must then be given privately). */

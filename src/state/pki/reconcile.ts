@@ -18,6 +18,12 @@ export interface PkiInput {
   readonly authority: AuthoritySpec;
   /** Every certificate the stack needs; service folders no binding needs are removed. */
   readonly bindings: readonly CertBinding[];
+  /**
+   * Keep the OCSP responder's files (`pki/ocsp/`: delegated responder certificates and keys, the
+   * index) current. Without it they are left as they are.
+   * @default false
+   */
+  readonly ocsp?: boolean;
 }
 
 /** Input of {@link reconcilePki}. */
@@ -75,6 +81,7 @@ export async function planPki(input: PkiInput, ctx: StateContext, dryRun = false
     keys: ctx.keys,
     random: ctx.random,
     dryRun,
+    ocsp: input.ocsp ? 'on' : 'off',
     ...issuing,
   });
 }

@@ -30,7 +30,12 @@ export const PKI_PATHS = {
   /** The external CA bundle `podmesh certs import` installed; while present, reconcile keeps the certificates it signed. */
   externalCa: 'pki/external-ca.crt',
   services: 'pki/services',
+  /** The OCSP responder's certificates, keys and index (engine/ocsp.ts). */
+  ocsp: 'pki/ocsp',
 } as const;
+
+/** Files of `pki/ocsp/` (see engine/ocsp.ts, OCSP_FILES). */
+const OCSP_FILE_NAMES = ['index.txt', 'index.txt.attr', 'ca.crt', 'client-ca.crt', 'responder-root.crt', 'responder-root.key', 'responder-client-ca.crt', 'responder-client-ca.key'];
 
 /** Certificate and key file names of each kind inside `pki/services/<service>/`. */
 export const KIND_FILES: Readonly<Record<CertKind, { readonly cert: string; readonly key: string }>> = {
@@ -141,6 +146,8 @@ export async function readPkiSnapshot(stateDir: string): Promise<PkiSnapshot> {
   const pkiMode = dirMode(join(stateDir, PKI_PATHS.dir));
   if (pkiMode === undefined) return { stateDir, exists: false, files, dirs, services: [] };
   dirs.set(PKI_PATHS.dir, pkiMode);
+  const ocspMode = dirMode(join(stateDir, PKI_PATHS.ocsp));
+  if (ocspMode !== undefined) dirs.set(PKI_PATHS.ocsp, ocspMode);
   const servicesMode = dirMode(join(stateDir, PKI_PATHS.services));
   let services: string[] = [];
   if (servicesMode !== undefined) {
@@ -161,6 +168,7 @@ export async function readPkiSnapshot(stateDir: string): Promise<PkiSnapshot> {
     PKI_PATHS.crl,
     PKI_PATHS.inventory,
     PKI_PATHS.externalCa,
+    ...OCSP_FILE_NAMES.map((f) => `${PKI_PATHS.ocsp}/${f}`),
     ...services.flatMap((s) => {
       const present = presentNames(join(stateDir, servicePath(s)));
       return SERVICE_FILE_NAMES.filter((f) => present === undefined || present.has(f)).map((f) => servicePath(s, f));
@@ -232,6 +240,7 @@ export function planChanges(snapshot: PkiSnapshot, desired: DesiredState): Chang
   for (const path of desired.files.keys()) {
     const m = /^pki\/services\/([^/]+)\//.exec(path);
     if (m) wantDirs.add(servicePath(m[1] as string));
+    else if (path.startsWith(`${PKI_PATHS.ocsp}/`)) wantDirs.add(PKI_PATHS.ocsp);
   }
   for (const dir of [...wantDirs].sort()) {
     const mode = snapshot.dirs.get(dir);

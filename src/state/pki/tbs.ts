@@ -6,7 +6,9 @@
 import { createHash, sign, type KeyObject } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import {
+  AccessDescription,
   AlgorithmIdentifier,
+  AuthorityInfoAccessSyntax,
   AttributeTypeAndValue,
   AuthorityKeyIdentifier,
   BasicConstraints,
@@ -21,8 +23,11 @@ import {
   id_ce_keyUsage,
   id_ce_subjectAltName,
   id_ce_subjectKeyIdentifier,
+  id_ad_ocsp,
   id_kp_clientAuth,
+  id_kp_OCSPSigning,
   id_kp_serverAuth,
+  id_pe_authorityInfoAccess,
   KeyIdentifier,
   KeyUsage,
   KeyUsageFlags,
@@ -38,8 +43,12 @@ import {
 import { canonicalIp } from './names.ts';
 import type { KeyType } from './types.ts';
 
-/** What kind of certificate a job builds: its basicConstraints and keyUsage. */
-export type CertProfile = 'root' | 'client-ca' | 'leaf';
+/**
+ * What kind of certificate a job builds: its basicConstraints and keyUsage. `ocsp` is a delegated
+ * OCSP responder (RFC 6960 §4.2.2.2): not a CA, digitalSignature, id-kp-OCSPSigning only,
+ * id-pkix-ocsp-nocheck.
+ */
+export type CertProfile = 'root' | 'client-ca' | 'leaf' | 'ocsp';
 
 /**
  * Everything of one certificate except its key and signature, decided before any key exists (in
@@ -62,6 +71,11 @@ export interface TbsSpec {
   readonly ipAddresses: readonly string[];
   /** SAN uniformResourceIdentifier entries (leaves only: the SPIFFE ID), after DNS names and IPs. */
   readonly uris?: readonly string[];
+  /**
+   * The OCSP responder URL of an Authority Information Access extension (leaves only), after the SKI and AKI.
+   * @default - no AIA extension
+   */
+  readonly ocspUrl?: string;
 }
 
 /** The issuing CA as encoding needs it: plain data (a worker gets it once). */
@@ -88,6 +102,9 @@ function signatureAlgorithm(keyType: KeyType): AlgorithmIdentifier {
 const extension = (extnID: string, critical: boolean, value: unknown): Extension =>
   new Extension({ extnID, critical, extnValue: new OctetString(AsnConvert.serialize(value)) });
 
+/** id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): its value is NULL. */
+export const ID_PKIX_OCSP_NOCHECK = '1.3.6.1.5.5.7.48.1.5';
+
 const CA_USAGE = KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign;
 /** Extensions every certificate of a profile carries, first in its extension list (built once). */
 const FIXED: Readonly<Record<CertProfile, (keyType: KeyType) => Extension[]>> = (() => {
@@ -100,7 +117,13 @@ const FIXED: Readonly<Record<CertProfile, (keyType: KeyType) => Extension[]>> = 
     'ecdsa-p256': [leafConstraints, extension(id_ce_keyUsage, true, new KeyUsage(KeyUsageFlags.digitalSignature)), eku],
     'rsa-2048': [leafConstraints, extension(id_ce_keyUsage, true, new KeyUsage(KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment)), eku],
   };
-  return { root: () => root, 'client-ca': () => client, leaf: (k) => leaf[k] };
+  const ocsp = [
+    leafConstraints,
+    extension(id_ce_keyUsage, true, new KeyUsage(KeyUsageFlags.digitalSignature)),
+    extension(id_ce_extKeyUsage, false, new ExtendedKeyUsage([id_kp_OCSPSigning])),
+    new Extension({ extnID: ID_PKIX_OCSP_NOCHECK, critical: false, extnValue: new OctetString(DER_NULL) }),
+  ];
+  return { root: () => root, 'client-ca': () => client, leaf: (k) => leaf[k], ocsp: () => ocsp };
 })();
 
 /** Subject name: `O=organization` (if any), then `CN=commonName`, as UTF8Strings (RFC 5280 §4.1.2.6). */
@@ -158,6 +181,10 @@ export function buildCertificate(spec: TbsSpec, spkiDer: Uint8Array, issuer: Iss
   extensions.push(extension(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(Buffer.from(ski, 'hex'))));
   if (issuer) {
     extensions.push(extension(id_ce_authorityKeyIdentifier, false, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(Buffer.from(issuer.keyId, 'hex')) })));
+  }
+  if (spec.profile === 'leaf' && spec.ocspUrl !== undefined) {
+    const ocsp = new AccessDescription({ accessMethod: id_ad_ocsp, accessLocation: new GeneralName({ uniformResourceIdentifier: spec.ocspUrl }) });
+    extensions.push(extension(id_pe_authorityInfoAccess, false, new AuthorityInfoAccessSyntax([ocsp])));
   }
   const algorithm = signatureAlgorithm(issuer ? issuer.keyType : spec.keyType);
   const tbs = new TBSCertificate({

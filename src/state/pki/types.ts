@@ -45,6 +45,11 @@ export interface CertBinding {
    * @default - no URI SAN
    */
   readonly spiffeId?: string;
+  /**
+   * The OCSP responder URL put into the leaf's Authority Information Access extension.
+   * @default - no AIA extension (the stack turned OCSP off)
+   */
+  readonly ocspUrl?: string;
   /** Key algorithm of the leaf key. */
   readonly keyType: KeyType;
   /** Validity in days (the seed's 1 year: 365). */

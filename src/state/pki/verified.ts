@@ -43,6 +43,7 @@ export interface VerifiedEntry {
   readonly dnsNames: readonly string[];
   readonly ipAddresses: readonly string[];
   readonly uris: readonly string[];
+  readonly ocspUrls: readonly string[];
   readonly keyType: KeyType | undefined;
 }
 
@@ -61,6 +62,7 @@ const entrySchema = z.object({
   dnsNames: z.array(z.string()),
   ipAddresses: z.array(z.string()),
   uris: z.array(z.string()),
+  ocspUrls: z.array(z.string()),
   keyType: z.enum(['ecdsa-p256', 'rsa-2048']).optional(),
 });
 
@@ -124,6 +126,7 @@ export function serializeVerified(entries: ReadonlyMap<string, VerifiedEntry>): 
       dnsNames: e.dnsNames,
       ipAddresses: e.ipAddresses,
       uris: e.uris,
+      ocspUrls: e.ocspUrls,
       keyType: e.keyType,
     };
   }
@@ -151,6 +154,7 @@ export function verifiedEntry(cert: Omit<ParsedCertificate, 'x509'>, certText: s
     dnsNames: [...cert.dnsNames],
     ipAddresses: [...cert.ipAddresses],
     uris: [...cert.uris],
+    ocspUrls: [...cert.ocspUrls],
     keyType: cert.keyType,
   };
 }
@@ -174,6 +178,7 @@ export function cachedCertificate(e: VerifiedEntry, certText: string): ParsedCer
     dnsNames: e.dnsNames,
     ipAddresses: e.ipAddresses,
     uris: e.uris,
+    ocspUrls: e.ocspUrls,
     keyType: e.keyType,
   };
 }

@@ -3,7 +3,7 @@
 import type { ExternalCa } from '../external-ca.ts';
 import { isSignedBy, parseCertificate, type ParsedCertificate } from '../certificate.ts';
 import { availableParallelism } from 'node:os';
-import { DAY, factsOf, floorToSecond, issueWith, leafSpec, randomSerial, sanDnsNames, sanUris, type IssuedCert, type LeafRequest, type SigningCa } from '../issue.ts';
+import { DAY, factsOf, floorToSecond, issueWith, leafSpec, randomSerial, sanDnsNames, sanUris, aiaOcspUrls, type IssuedCert, type LeafRequest, type SigningCa } from '../issue.ts';
 import { isPlatformKeySource, keyMaterial, privateKeyMatchesCertificate } from '../keys.ts';
 import { issueInWorkers } from '../pool.ts';
 import { canonicalIp } from '../names.ts';
@@ -141,6 +141,9 @@ export function decide(
   if (ips) reissue.push(ips);
   const uris = setDiff('SAN URI', cert.uris, sanUris(req));
   if (uris) reissue.push(uris);
+  // An external CA puts its own AIA (or none) into what it signs.
+  const ocsp = ext ? undefined : setDiff('OCSP URL', cert.ocspUrls, aiaOcspUrls(req));
+  if (ocsp) reissue.push(ocsp);
   const kt = certKeyType(cert);
   if (kt !== req.keyType) reissue.push(`key type changed: ${kt ?? 'unsupported'} → ${req.keyType}`);
   // An external CA sets the subject's other attributes by its own policy (Vault: the role's organization).
