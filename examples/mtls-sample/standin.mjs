@@ -2,7 +2,13 @@
 //   standin.mjs tcp PORT...               accept TCP connections (postgres 5432, redis 6379)
 //   standin.mjs https PORT CERT KEY       answer 200 over server-only TLS (MinIO's health endpoint)
 //   standin.mjs probe PORT                exit 0 when 127.0.0.1:PORT accepts a connection (health check)
+//   standin.mjs app                       a plain-HTTP application behind an mTLS sidecar, on
+//                                         APP_HOST:APP_PORT: /health; /who answers the caller identity
+//                                         the sidecar put in MTLS_CLIENT_CN_HEADER and
+//                                         MTLS_CLIENT_SPIFFE_ID_HEADER; /call/<name> GETs
+//                                         <NAME>_SERVICE_URL/whoami in plain HTTP (the sidecar's local port)
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 
@@ -26,8 +32,35 @@ if (mode === 'tcp') {
   s.on('connect', () => process.exit(0));
   s.on('timeout', () => process.exit(1));
   s.on('error', () => process.exit(1));
+} else if (mode === 'app') {
+  const env = process.env;
+  const header = (req, name) => (env[name] ? (req.headers[env[name].toLowerCase()] ?? null) : null);
+  const send = (res, status, body) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(`${JSON.stringify(body)}\n`);
+  };
+  http
+    .createServer((req, res) => {
+      const caller = { cn: header(req, 'MTLS_CLIENT_CN_HEADER'), spiffe_id: header(req, 'MTLS_CLIENT_SPIFFE_ID_HEADER') };
+      log('request', { path: req.url, caller });
+      const call = /^\/call\/([a-z0-9-]+)$/.exec(req.url ?? '');
+      if (req.url === '/health') return send(res, 200, { status: 'ok' });
+      if (req.url === '/who') return send(res, 200, caller);
+      if (!call) return send(res, 404, { error: 'not found' });
+      const target = env[`${call[1].toUpperCase().replace(/[^A-Z0-9]+/g, '_')}_SERVICE_URL`];
+      if (!target) return send(res, 404, { error: `no service URL for ${call[1]}` });
+      const out = http.get(`${target}/whoami`, { timeout: 5_000 }, (up) => {
+        let body = '';
+        up.setEncoding('utf8');
+        up.on('data', (d) => (body += d));
+        up.on('end', () => send(res, up.statusCode === 200 ? 200 : 502, { target, status: up.statusCode, body }));
+      });
+      out.on('timeout', () => out.destroy(new Error('timeout')));
+      out.on('error', (e) => send(res, 502, { target, error: e.message }));
+    })
+    .listen(Number(env.APP_PORT), env.APP_HOST, () => log('listening', { host: env.APP_HOST, port: Number(env.APP_PORT), mode }));
 } else {
-  process.stderr.write('usage: standin.mjs tcp PORT... | https PORT CERT KEY | probe PORT\n');
+  process.stderr.write('usage: standin.mjs tcp PORT... | https PORT CERT KEY | probe PORT | app\n');
   process.exit(2);
 }
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));
