@@ -132,7 +132,6 @@ function gatewayService(stack: ResolvedStack, host: string, where: ComposeLocati
   if (!wg || !self?.gateway) return undefined;
   const gw = self.gateway;
   const network = stack.networks.find((n) => n.id === gw.network)!;
-  const hostRecord = stack.hosts.find((h) => h.name === host)!;
   const peers = wg.presharedKeys ? wg.peers.filter((p) => p !== self).map((p) => p.host).sort(compare) : [];
   const secrets = where.installed
     ? [
@@ -156,7 +155,7 @@ function gatewayService(stack: ResolvedStack, host: string, where: ComposeLocati
       devices: ['/dev/net/tun'],
       sysctls: { 'net.ipv4.ip_forward': 1 },
       read_only: true,
-      ...(hostRecord.rootless ? {} : { userns_mode: 'auto' }),
+      tmpfs: ['/run/secrets:mode=0755'],
       restart: 'unless-stopped',
       secrets: secrets.map((s) => ({ source: s.name, target: s.name, mode: 0o400 })),
       ports: [`${self.listenPort}:${self.listenPort}/udp`],

@@ -199,7 +199,13 @@ export function gatewayUnit(stack: ResolvedStack, host: ResolvedHost): Container
       addDevice: ['/dev/net/tun'],
       sysctl: ['net.ipv4.ip_forward=1'],
       readOnly: true,
-      ...(host.rootless ? {} : { userNS: 'auto' }),
+      // The secrets' mount points on a read-only root, as for the services: without it runc cannot
+      // create /run/secrets/<key> (read-only file system). /run itself (wireguard-go's control
+      // socket) is Podman's read-only-tmpfs default.
+      tmpfs: ['/run/secrets:mode=0755'],
+      // No UserNS=auto on rootful hosts: there wireguard-go cannot create its TUN device (Podman
+      // 5.4, runc: "Failed to create TUN device: permission denied"; without it, it can).
+      // Rootless hosts' containers are always in the user's namespace.
       exec: ['/bin/bash', `${GATEWAY_CONFIG_DIR}/${GATEWAY_SCRIPT}`],
     },
     service: {

@@ -128,7 +128,7 @@ describe('wireguard mode container: what is rendered', () => {
 
   it('GIVEN host a WHEN rendered THEN the gateway: NET_ADMIN and /dev/net/tun only, UDP port published, keys as Podman secrets', () => {
     const unit = files.get('hosts/a/quadlet/podmesh-mesh-wireguard.container')!;
-    const keys = unit.split('\n').filter((l) => /^(Image|IP|PublishPort|Secret|Volume|Exec|ReadOnly|NoNewPrivileges|DropCapability|AddCapability|AddDevice|Sysctl|UserNS|PodmanArgs)=/.test(l));
+    const keys = unit.split('\n').filter((l) => /^(Image|IP|PublishPort|Secret|Volume|Exec|ReadOnly|Tmpfs|NoNewPrivileges|DropCapability|AddCapability|AddDevice|Sysctl|UserNS|PodmanArgs)=/.test(l));
     expect(keys).toEqual([
       'Image=localhost/podmesh-wireguard-gateway:trixie',
       'IP=10.90.0.3',
@@ -138,6 +138,7 @@ describe('wireguard mode container: what is rendered', () => {
       'Secret=mesh-wireguard-psk-c,type=mount,target=wireguard-psk-c,mode=0400',
       'Volume=%h/.config/podmesh/mesh/wireguard/wg0.conf:/etc/podmesh/wireguard/wg0.conf:ro,Z',
       'Volume=%h/.config/podmesh/mesh/wireguard/gateway.sh:/etc/podmesh/wireguard/gateway.sh:ro,Z',
+      'Tmpfs=/run/secrets:mode=0755',
       'Exec=/bin/bash /etc/podmesh/wireguard/gateway.sh',
       'ReadOnly=true',
       'NoNewPrivileges=true',
