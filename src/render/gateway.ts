@@ -203,9 +203,10 @@ export function gatewayUnit(stack: ResolvedStack, host: ResolvedHost): Container
       // create /run/secrets/<key> (read-only file system). /run itself (wireguard-go's control
       // socket) is Podman's read-only-tmpfs default.
       tmpfs: ['/run/secrets:mode=0755'],
-      // No UserNS=auto on rootful hosts: there wireguard-go cannot create its TUN device (Podman
-      // 5.4, runc: "Failed to create TUN device: permission denied"; without it, it can).
-      // Rootless hosts' containers are always in the user's namespace.
+      // No UserNS=auto on rootful hosts: it maps the container's root to an unprivileged host id,
+      // which cannot open /dev/net/tun where the node is 0600 (wireguard-go: "Failed to create TUN
+      // device: permission denied", seen with Podman 5.4 on the test machine). Rootless hosts'
+      // containers are always in the user's namespace, and need /dev/net/tun open to users (0666).
       exec: ['/bin/bash', `${GATEWAY_CONFIG_DIR}/${GATEWAY_SCRIPT}`],
     },
     service: {
