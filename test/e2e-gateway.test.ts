@@ -131,7 +131,6 @@ describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))(
           { source: networks, target: '/etc/containers/networks' },
         ],
       });
-      await h.podman.importImage('/mnt/image', IMAGE, ['--change', 'ENV=PATH=/usr/bin:/bin']);
       // The network, the gateway and the secrets unit; the services' own units are not run (stand-ins instead).
       const units = generateUnits(join(root, 'etc/containers/systemd'), false).filter((u) => /-network\.service$|-wireguard\.service$/.test(u.name));
       const secrets = `podmesh-${STACK}-secrets.service`;
@@ -139,21 +138,27 @@ describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))(
       h.runner = new QuadletRunner(units, h.podman, SYSTEM_MANAGER, { notifyDir, startTimeoutMs: 60_000 });
       hosts.push(h);
     }
-    for (const h of hosts) {
+    // The hosts' Podmans are independent: import, start and run the listener on all three at once.
+    await Promise.all(hosts.map(async (h) => {
+      await h.podman.importImage('/mnt/image', IMAGE, ['--change', 'ENV=PATH=/usr/bin:/bin']);
       await h.runner.start();
       const l = await h.podman.podman(['run', '-d', '--name', `listener-${h.name}`, '--network', 'mesh', '--ip', ip(SERVICE[h.name]), IMAGE, '/bin/busybox', 'nc', '-ll', '-p', String(MTLS), '-e', '/bin/busybox', 'cat', '/proc/net/tcp', '/proc/net/tcp6'], { timeoutMs: 60_000 });
       if (l.exitCode !== 0) throw new Error(`listener on ${h.name}: ${l.stderr}`);
-    }
+    }));
   }, 300_000);
 
-  afterAll(async () => {
+  /** Removes the listeners, stops the units (last started first), tears the Podmans and the namespaces down. Idempotent. */
+  const teardown = async () => {
+    const errors: string[] = [];
     for (const h of hosts) {
       await h.podman?.podman(['rm', '-f', '-t', '0', `listener-${h.name}`], { timeoutMs: 30_000 }).catch(() => undefined);
-      await h.runner?.stop().catch(() => undefined);
+      errors.push(...((await h.runner?.stop().catch((e: unknown) => [String(e)])) ?? []));
       await h.podman?.teardown();
     }
     await net?.teardown();
-  }, 180_000);
+    return errors;
+  };
+  afterAll(() => teardown(), 180_000);
 
   it('GIVEN the gateways up WHEN a declared flow crosses hosts THEN it arrives with the caller container\'s own address', async () => {
     // The handshakes happen on the first packets: allow a few tries, bounded.
@@ -175,12 +180,19 @@ describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))(
     const oldKey = keys.a!;
     keys.a = genkey();
     const rotated = withPublicKeys(stack, { a: pubkey(keys.a) });
-    for (const h of hosts.filter((x) => x.name !== 'a')) {
+    await Promise.all(hosts.filter((x) => x.name !== 'a').map(async (h) => {
       install(h, rotated);
       await h.runner.restart([`podmesh-${STACK}-wireguard.service`]);
-    }
+    }));
     keys.a = oldKey;
     expect(await connect('a', 'c')).toMatch(/^failed/);
     expect(await connect('b', 'c')).toBe(ip('auth'));
   }, 90_000);
+
+  it('GIVEN the run WHEN its units stop and it is torn down THEN no namespace, mount, process or cgroup is left', async () => {
+    const podmans = hosts.map((h) => h.podman);
+    expect(await teardown()).toEqual([]);
+    expect(net.leftovers()).toEqual({ netns: [], mounts: [], processes: [], paths: [] });
+    for (const p of podmans) expect(p.cgroups()).toEqual([]);
+  }, 120_000);
 });
