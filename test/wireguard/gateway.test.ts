@@ -231,6 +231,21 @@ describe('wireguard mode container: what is rendered', () => {
   });
 });
 
+describe('wireguard mode container on a rootful host', () => {
+  const files = rendered(resolved({}, { mode: 'container' }));
+
+  it('GIVEN rootful hosts in container mode WHEN rendered THEN the gateway has no UserNS=auto (a mapped root cannot open a 0600 /dev/net/tun) and no wg-quick unit', () => {
+    const unit = files.get('hosts/c/quadlet/podmesh-mesh-wireguard.container')!;
+    expect(unit).not.toContain('UserNS=');
+    expect(unit).toContain('Volume=/etc/podmesh/mesh/wireguard/wg0.conf:/etc/podmesh/wireguard/wg0.conf:ro,Z\n');
+    expect(files.has('hosts/c/systemd/podmesh-mesh-wireguard.service')).toBe(false);
+  });
+
+  it('GIVEN container mode WHEN TOPOLOGY.md lists the firewall THEN the tunnel flows say the gateways enforce them', () => {
+    expect(files.get('TOPOLOGY.md')).toContain('| api (10.90.0.2) | boards (10.90.0.130) | 8443/tcp | a → c | calls | tunnel (gateway nftables → gateway nftables) |');
+  });
+});
+
 describe('ashchan-prod, every host rootless', () => {
   it('GIVEN ashchan-prod declared rootless on every host WHEN resolved and rendered THEN no problem, a gateway per host, mTLS flows filtered in the gateways', () => {
     const app = new App();
