@@ -5,6 +5,7 @@ export { PodmeshError, formatIssues, type Issue } from './core/errors.ts';
 export { checkProps } from './core/props.ts';
 export { isDnsName, isHostName } from './core/names.ts';
 export { FIREWALLS, Host, type Firewall, type HostProps } from './model/host.ts';
+export { WIREGUARD_MODES, type WireguardMode } from './core/wireguard-mode.ts';
 export { Network, type NetworkProps } from './model/network.ts';
 export { Volume, type VolumeProps } from './model/volume.ts';
 export {

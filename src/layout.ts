@@ -150,7 +150,9 @@ export function stateInstalls(stack: ResolvedStack, host: ResolvedHost): StateIn
   }
   const peers = stack.wireguard?.peers ?? [];
   if (!peers.some((p) => p.host === host.name)) return out;
-  const tunnel = [host.install.wireguardUnit];
+  // In container mode the gateway reads the keys as Podman secrets: the secrets unit re-creates them first.
+  const container = peers.find((p) => p.host === host.name)!.mode === 'container';
+  const tunnel = [...(container ? [host.install.secretsUnit] : []), host.install.wireguardUnit];
   out.push(stateInstall(host, hostKeyFile(host.name), wireguardKeyPath(host), MODE.secret, tunnel, false, STAGE.tunnel));
   if (stack.wireguard!.presharedKeys) {
     for (const p of peers.filter((x) => x.host !== host.name)) {
@@ -245,8 +247,8 @@ export function hostInstall(stack: string, host: Pick<ResolvedHost, 'rootless'>)
     root: home ? `%h/.config/podmesh/${stack}` : `/etc/podmesh/${stack}`,
     quadletDir: home ? '%h/.config/containers/systemd' : '/etc/containers/systemd',
     systemdDir: home ? '%h/.config/systemd/user' : '/etc/systemd/system',
-    // The tunnel needs root (multi-host stacks are rootful), so its folder is always under /etc.
-    wireguardDir: `/etc/podmesh/${stack}/wireguard`,
+    // A rootless host's tunnel runs in a gateway container (wireguard mode 'container'): its keys are the user's.
+    wireguardDir: home ? `%h/.config/podmesh/${stack}/wireguard` : `/etc/podmesh/${stack}/wireguard`,
     systemctl: home ? ['systemctl', '--user'] : ['systemctl'],
     target: targetName(stack),
     wantedBy: home ? 'default.target' : 'multi-user.target',

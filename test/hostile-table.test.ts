@@ -139,7 +139,8 @@ bad('Host: endpoint without a port', `const { stack, ha, hb } = two(app, { endpo
 bad('Host: endpoint with a newline', `const { stack, ha, hb } = two(app, { endpoint: '192.0.2.2:51820\\nPostUp=sh' }); svc(stack, 'one', { host: ha }); svc(stack, 'two', { host: hb });`, 'bad/b', 'e.g. "198.51.100.10:51820"');
 bad('Host: endpoint with a space', `const { stack, ha, hb } = two(app, { endpoint: 'vpn example.org:51820' }); svc(stack, 'one', { host: ha }); svc(stack, 'two', { host: hb });`, 'bad/b', 'e.g. "198.51.100.10:51820"');
 bad('Host: tunnel address that is no address', `const { stack, ha, hb } = two(app, { tunnelAddress: '10.99.0.300' }); svc(stack, 'one', { host: ha }); svc(stack, 'two', { host: hb });`, 'bad/b', 'is not an IPv4 address');
-bad('Host: rootless host in a two-host stack', `const { stack, ha, hb } = two(app, {}, { rootless: true }); svc(stack, 'x', { host: ha }); svc(stack, 'y', { host: hb });`, 'bad/a', 'is rootless, but the stack spans 2 hosts');
+bad('Host: rootless host in a two-host stack with wireguard mode host', `const { stack, ha, hb } = two(app, {}, { rootless: true, wireguard: { mode: 'host' } }); svc(stack, 'x', { host: ha }); svc(stack, 'y', { host: hb });`, 'bad/a', "is rootless with wireguard mode 'host', but the stack spans 2 hosts");
+bad('Host: rootless host on Podman 4.5 in a two-host stack', `const { stack, ha, hb } = two(app, {}, { rootless: true, podmanVersion: '4.5' }); svc(stack, 'x', { host: ha }); svc(stack, 'y', { host: hb });`, 'bad/a', 'needs Podman 4.6 or later');
 bad('Host: a second host without an endpoint', `const { stack, ha, hb } = two(app, { endpoint: undefined }, { endpoint: undefined }); svc(stack, 'x', { host: ha }); svc(stack, 'y', { host: hb });`, 'bad/a', 'Set endpoint: "<address or name>:<port>"');
 
 // --- Network ---

@@ -7,6 +7,7 @@ import type { KeyType } from '../model/certificates.ts';
 import { PodmeshError } from './errors.ts';
 import { checkProps } from './props.ts';
 import { uniqueId } from './unique.ts';
+import { WIREGUARD_MODES, type WireguardMode } from './wireguard-mode.ts';
 
 /** Options of a Stack. */
 export interface StackProps {
@@ -147,6 +148,22 @@ export interface WireguardProps {
    * @default '300s'
    */
   readonly dependencyWait?: string;
+  /**
+   * Where each host's WireGuard endpoint runs, unless the host says otherwise
+   * (`new Host(…, { wireguard: { mode } })`): `host` is a wg-quick interface of the host itself
+   * (rootful hosts only); `container` is a gateway container on the stack's network running
+   * userspace WireGuard (wireguard-go), which rootless Podman can run: the network routes the
+   * other hosts' slices through it.
+   * @default - 'container' on rootless hosts, 'host' on rootful ones
+   */
+  readonly mode?: WireguardMode;
+  /**
+   * Image of the gateway container of `container` mode hosts. It needs `wireguard-go`, `wg`, `ip`,
+   * `nft`, `bash` and `timeout`; the default is built on the host from the Containerfile podmesh
+   * writes beside the gateway's config (Debian 13 with wireguard-go, wireguard-tools, iproute2, nftables).
+   * @default 'localhost/podmesh-wireguard-gateway:trixie'
+   */
+  readonly gatewayImage?: string;
 }
 
 /** The two certificate authorities of a stack (the seed's `ashchan-ca` and `ashchan.local`). */
@@ -215,6 +232,8 @@ const schema = z.object({
       presharedKeys: z.boolean().optional(),
       mtu: z.number().int().min(1280, { error: 'WireGuard needs an MTU of at least 1280' }).max(9000).optional(),
       dependencyWait: z.string().refine(isWaitDuration, { error: WAIT_DURATION_ERROR }).optional(),
+      mode: z.enum(WIREGUARD_MODES).optional(),
+      gatewayImage: z.string().regex(/^[^\s]+$/, { error: 'must be an image reference without spaces, e.g. "registry.example.com/wireguard-gateway:1"' }).optional(),
     })
     .optional(),
   spiffe: z

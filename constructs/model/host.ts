@@ -6,6 +6,7 @@ import { uniqueId } from '../core/unique.ts';
 import { DNS_LABEL } from '../core/names.ts';
 import { parseIp } from '../core/ip.ts';
 import { compareVersions, readPodmanVersion } from '../core/podman-version.ts';
+import { WIREGUARD_MODES, type WireguardMode } from '../core/wireguard-mode.ts';
 
 /** Podman 4.4, the first release with Quadlet. */
 const QUADLET_FLOOR = { major: 4, minor: 4 };
@@ -20,8 +21,8 @@ export interface HostProps {
   readonly podmanVersion?: string;
   /**
    * Run the mesh as an unprivileged user (units in `~/.config/containers/systemd/`) rather than
-   * as root (`/etc/containers/systemd/`). Hosts of multi-host stacks must be rootful: a rootless
-   * bridge lives inside the user's network namespace, out of reach of the WireGuard routes.
+   * as root (`/etc/containers/systemd/`). A rootless host of a multi-host stack runs its WireGuard
+   * endpoint in a gateway container (`wireguard: { mode: 'container' }`, its default there).
    * @default - true on single-host stacks, false on multi-host stacks
    */
   readonly rootless?: boolean;
@@ -48,6 +49,14 @@ export interface HostProps {
    * @see https://github.com/containers/netavark/blob/main/docs/netavark.1.md
    */
   readonly firewall?: Firewall;
+  /**
+   * Where this host's WireGuard endpoint runs (multi-host stacks): overrides the stack's
+   * `wireguard.mode`. `container` (a userspace WireGuard gateway container on the stack's network)
+   * works rootless and needs Podman 4.6 or later (network routes); `host` (wg-quick on the host)
+   * needs a rootful host.
+   * @default - the stack's `wireguard.mode`, else 'container' on rootless hosts and 'host' on rootful ones
+   */
+  readonly wireguard?: { readonly mode?: WireguardMode };
 }
 
 /** The packet filters podmesh writes host firewall rules for. */
@@ -90,6 +99,7 @@ const schema = z.object({
     .optional(),
   tunnelAddress: z.string().refine((v) => parseIp(v) !== undefined, { error: (i) => `${JSON.stringify(String(i.input))} is not an IPv4 address` }).optional(),
   firewall: z.enum(FIREWALLS).optional(),
+  wireguard: z.object({ mode: z.enum(WIREGUARD_MODES).optional() }).strict().optional(),
 });
 
 /** A machine running Podman, on which services are placed. */
@@ -104,6 +114,8 @@ export class Host extends Construct {
   public readonly tunnelAddress?: string;
   /** The packet filter its firewall rules are written for. */
   public readonly firewall: Firewall;
+  /** Where its WireGuard endpoint runs, as given; the resolver applies the default. */
+  public readonly wireguardMode?: WireguardMode;
 
   constructor(scope: Construct, id: string, props: HostProps = {}) {
     super(scope, uniqueId(scope, id));
@@ -116,6 +128,7 @@ export class Host extends Construct {
     this.endpoint = p.endpoint;
     this.tunnelAddress = p.tunnelAddress;
     this.firewall = p.firewall ?? 'iptables';
+    this.wireguardMode = p.wireguard?.mode;
   }
 
   /** Whether a construct is a Host. */

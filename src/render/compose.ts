@@ -6,6 +6,9 @@ import { sidecarContainer } from './sidecar/container.ts';
 import { tmpfsSpec } from '../resolve/security.ts';
 import type { RenderedFile } from './file.ts';
 import { hashHeader } from './header.ts';
+import { compare } from '../io/sort.ts';
+import { WIREGUARD_DIR, hostKeyFile, presharedKeyFile } from '../state/wireguard/index.ts';
+import { GATEWAY_CONFIG_DIR, GATEWAY_IMAGE_DIR, GATEWAY_SCRIPT, gatewayContainerName, gatewayRoutes } from './gateway.ts';
 import { composeYaml, YamlAlias, YamlAnchor } from './yaml.ts';
 
 /**
@@ -41,6 +44,13 @@ export interface ComposeLocations {
    * hold exactly what it generates).
    */
   readonly folders: (host: string) => string;
+  /**
+   * Whether the file is the host's installed copy: the WireGuard gateway's keys are then the
+   * installed ones beside it (`wireguard/private.key`, `wireguard/psk/<peer>.key`), not the state
+   * folder's (`wireguard/<host>.key`, `wireguard/psk/<a>--<b>.key`).
+   * @default false
+   */
+  readonly installed?: boolean;
 }
 
 /**
@@ -68,19 +78,25 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
   // YAML anchor (`extra_hosts: *remote-hosts`).
   const remote = remoteHostEntries(stack, host).map((e) => `${e.name}:${e.ip}`);
   const extraHosts = remote.length > 0 ? { extra_hosts: new YamlAlias(REMOTE_HOSTS_ANCHOR) } : {};
+  const gateway = gatewayService(stack, host, where);
   const doc = {
     name: stack.project,
     ...(remote.length > 0 ? { [REMOTE_HOSTS_KEY]: new YamlAnchor(REMOTE_HOSTS_ANCHOR, remote) } : {}),
-    services: Object.fromEntries(
-      services.flatMap((s) => [
-        [s.name, { ...service(stack, s, local, where), ...extraHosts }],
-        // The sidecar uses the service's /etc/hosts (and so its host entries) with its network namespace.
-        ...(s.sidecar ? [[`${s.name}-sidecar`, sidecarService(s, s.sidecar, where)]] : []),
-      ]),
-    ),
+    services: {
+      ...(gateway ? { [GATEWAY_SERVICE]: gateway.service } : {}),
+      ...Object.fromEntries(
+        services.flatMap((s) => [
+          [s.name, { ...service(stack, s, local, where), ...extraHosts }],
+          // The sidecar uses the service's /etc/hosts (and so its host entries) with its network namespace.
+          ...(s.sidecar ? [[`${s.name}-sidecar`, sidecarService(s, s.sidecar, where)]] : []),
+        ]),
+      ),
+    },
     networks: Object.fromEntries(
       networks.map((n) => {
         const segment = n.segments.find((g) => g.host === host)!;
+        // podman-compose ≥ 1.5 passes these to `podman network create --route`; Docker Compose has no equivalent.
+        const routes = gatewayRoutes(stack, host, n.id);
         return [
           n.name,
           {
@@ -89,6 +105,7 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
             driver_opts: { 'com.docker.network.bridge.name': n.bridgeName },
             ipam: { config: [{ subnet: segment.subnet, gateway: segment.gateway }] },
             ...(n.internal ? { internal: true } : {}),
+            ...(routes.length > 0 ? { 'x-podman.routes': routes } : {}),
           },
         ];
       }),
@@ -96,9 +113,63 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
     ...(volumes.length > 0 ? { volumes: Object.fromEntries(volumes.map((v) => [v.name, { name: v.name }])) } : {}),
     // Generated secrets as file secrets in the state folder (docker compose refuses `external` ones
     // outside swarm); the values never enter this file or any environment.
-    ...(secrets.length > 0 ? { secrets: Object.fromEntries(secrets.map((f) => [f, { file: `${where.stateDir}/${secretPath(f)}` }])) } : {}),
+    ...(secrets.length > 0 || gateway
+      ? {
+          secrets: {
+            ...Object.fromEntries(secrets.map((f) => [f, { file: `${where.stateDir}/${secretPath(f)}` }])),
+            ...Object.fromEntries((gateway?.secrets ?? []).map((g) => [g.name, { file: g.file }])),
+          },
+        }
+      : {}),
   };
   return hashHeader(stack.name) + composeYaml(doc, (s) => escapeInterpolation(s, where.stateDefault));
+}
+
+/** The compose service of a host's WireGuard gateway (wireguard mode 'container'). */
+export const GATEWAY_SERVICE = 'podmesh-wireguard-gateway';
+
+/**
+ * The gateway container of a container-mode host in compose's words, and the secrets it reads
+ * (from the state folder: the host's key files, never copied into out/). Same confinement as its
+ * Quadlet unit: NET_ADMIN and /dev/net/tun only.
+ */
+function gatewayService(stack: ResolvedStack, host: string, where: ComposeLocations): { service: Record<string, unknown>; secrets: { name: string; file: string }[] } | undefined {
+  const wg = stack.wireguard;
+  const self = wg?.peers.find((p) => p.host === host);
+  if (!wg || !self?.gateway) return undefined;
+  const gw = self.gateway;
+  const network = stack.networks.find((n) => n.id === gw.network)!;
+  const peers = wg.presharedKeys ? wg.peers.filter((p) => p !== self).map((p) => p.host).sort(compare) : [];
+  const secrets = where.installed
+    ? [
+        { name: 'wireguard-private-key', file: `./${WIREGUARD_DIR}/private.key` },
+        ...peers.map((p) => ({ name: `wireguard-psk-${p}`, file: `./${WIREGUARD_DIR}/psk/${p}.key` })),
+      ]
+    : [
+        { name: 'wireguard-private-key', file: `${where.stateDir}/${hostKeyFile(host)}` },
+        ...peers.map((p) => ({ name: `wireguard-psk-${p}`, file: `${where.stateDir}/${presharedKeyFile(host, p)}` })),
+      ];
+  return {
+    secrets,
+    service: {
+      image: gw.image,
+      ...(gw.buildImage ? { build: { context: `./wireguard/${GATEWAY_IMAGE_DIR}` } } : {}),
+      container_name: gatewayContainerName(stack.name),
+      command: ['/bin/bash', `${GATEWAY_CONFIG_DIR}/${GATEWAY_SCRIPT}`],
+      security_opt: ['no-new-privileges'],
+      cap_drop: ['ALL'],
+      cap_add: ['NET_ADMIN'],
+      devices: ['/dev/net/tun'],
+      sysctls: { 'net.ipv4.ip_forward': 1 },
+      read_only: true,
+      tmpfs: ['/run/secrets:mode=0755'],
+      restart: 'unless-stopped',
+      secrets: secrets.map((s) => ({ source: s.name, target: s.name, mode: 0o400 })),
+      ports: [`${self.listenPort}:${self.listenPort}/udp`],
+      volumes: [`${wg.interfaceName}.conf`, GATEWAY_SCRIPT].map((f) => `./wireguard/${f}:${GATEWAY_CONFIG_DIR}/${f}:ro,Z`),
+      networks: { [network.name]: { ipv4_address: gw.ip } },
+    },
+  };
 }
 
 /** Top-level extension field (ignored by compose) that holds the shared host entries. */

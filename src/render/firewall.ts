@@ -45,14 +45,15 @@ interface SliceFlows {
   readonly outgoing: readonly TunnelFlow[];
 }
 
-function slicesOf(stack: ResolvedStack, host: ResolvedHost): SliceFlows[] {
+/** `bridge`: the interface the slice is reached by, when not the network's bridge (a gateway container's eth0). */
+function slicesOf(stack: ResolvedStack, host: ResolvedHost, link?: string): SliceFlows[] {
   const flows = tunnelFlows(stack);
   const networkOf = (service: string) => serviceNamed(stack, service)?.network;
   return stack.networks.flatMap((n) =>
     n.segments
       .filter((g) => g.host === host.name)
       .map((g) => ({
-        bridge: n.bridgeName,
+        bridge: link ?? n.bridgeName,
         subnet: g.subnet,
         incoming: flows.filter((f) => f.toHost === host.name && networkOf(f.to) === n.id),
         outgoing: flows.filter((f) => f.fromHost === host.name && f.via !== 'wait' && networkOf(f.from) === n.id),
@@ -137,7 +138,7 @@ const nftMatch = (f: TunnelFlow) => `ip saddr ${f.source} ip daddr ${f.destinati
  * masquerade, in its own table, finds the connection already NATed and leaves it. A drop in any
  * table is final, so the drops here hold whatever netavark's table accepts.
  */
-function nftHooks(iface: string, slices: readonly SliceFlows[]): TunnelHooks {
+function nftHooks(iface: string, slices: readonly SliceFlows[], snat = true): TunnelHooks {
   const table = `inet podmesh_${iface.replace(/[^A-Za-z0-9_]/g, '_')}`;
   const nft = (command: string) => `nft '${command}'`;
   const rule = (chain: string, body: string) => nft(`add rule ${table} ${chain} ${body}`);
@@ -147,7 +148,7 @@ function nftHooks(iface: string, slices: readonly SliceFlows[]): TunnelHooks {
       nft(`add table ${table}`),
       nft(`flush table ${table}`),
       nft(`add chain ${table} forward { type filter hook forward priority filter; policy accept; }`),
-      nft(`add chain ${table} postrouting { type nat hook postrouting priority srcnat - 1; policy accept; }`),
+      ...(snat ? [nft(`add chain ${table} postrouting { type nat hook postrouting priority srcnat - 1; policy accept; }`)] : []),
       ...slices.flatMap((s) => [
         rule('forward', `${between('%i', s.bridge)} ip daddr ${s.subnet} ct state established,related accept`),
         rule('forward', `${between(s.bridge, '%i')} ip saddr ${s.subnet} ct state established,related accept`),
@@ -155,11 +156,22 @@ function nftHooks(iface: string, slices: readonly SliceFlows[]): TunnelHooks {
         ...s.outgoing.map((f) => rule('forward', `${between(s.bridge, '%i')} ${nftMatch(f)} accept`)),
         rule('forward', `${between('%i', s.bridge)} counter drop`),
         rule('forward', `${between(s.bridge, '%i')} counter drop`),
-        rule('postrouting', `ip saddr ${s.subnet} oifname "%i" snat ip to ip saddr`),
+        ...(snat ? [rule('postrouting', `ip saddr ${s.subnet} oifname "%i" snat ip to ip saddr`)] : []),
       ]),
     ],
     down: [`nft 'delete table ${table}' 2>/dev/null || true`],
   };
+}
+
+/**
+ * The flow filter of a gateway container (`wireguard.mode: 'container'`), as commands of its
+ * script: the nftables table of {@link nftHooks} between the tunnel interface and the container's
+ * link to the slice, in the gateway's own network namespace. No source NAT: no masquerade runs in
+ * that namespace (the host's, or the rootless network namespace's, only sees the tunnel's UDP).
+ */
+export function gatewayFirewall(stack: ResolvedStack, host: ResolvedHost, link = 'eth0'): string[] {
+  const iface = stack.wireguard!.interfaceName;
+  return nftHooks(iface, slicesOf(stack, host, link), false).up.map((c) => c.replaceAll('%i', iface));
 }
 
 /** Tunnel flows sorted for a table: by destination host, service, port, then source. */

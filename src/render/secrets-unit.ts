@@ -8,6 +8,7 @@ import { compareVersions, type PodmanVersion } from '../../constructs/core/podma
 import { STAGE, hostFile, inHostRoot, podmanSecretName, secretPath, secretUsers } from '../layout.ts';
 import type { ResolvedHost, ResolvedStack } from '../resolve/model.ts';
 import type { RenderedFile } from './file.ts';
+import { gatewaySecrets } from './gateway.ts';
 import { generatedHeader } from './header.ts';
 import { renderUnit, type ServiceUnit } from './quadlet/index.ts';
 
@@ -27,11 +28,9 @@ export function secretLabel(stack: string): string {
 }
 
 /** The oneshot creating the host's Podman secrets; the file path is on the command line, never the value. */
-function secretsService(stack: ResolvedStack, host: ResolvedHost, files: readonly string[]): string {
+function secretsService(stack: ResolvedStack, host: ResolvedHost, secrets: readonly { name: string; source: string }[]): string {
   const replace = compareVersions(host.podmanVersion, REPLACE_SINCE) >= 0;
-  const execStart = files.flatMap((file) => {
-    const name = podmanSecretName(stack.name, file);
-    const source = inHostRoot(host, secretPath(file));
+  const execStart = secrets.flatMap(({ name, source }) => {
     // Rootless paths start at %h, which the unit writer keeps literal in arguments: sh expands $HOME.
     const create = host.rootless
       ? ['/bin/sh', '-c', `exec ${PODMAN} secret create${replace ? ' --replace' : ''} --label ${secretLabel(stack.name)} ${name} "${source.replace(/^%h\//, '$HOME/')}"`]
@@ -51,11 +50,17 @@ function secretsService(stack: ResolvedStack, host: ResolvedHost, files: readonl
   return renderUnit(unit, { path: stack.name, comments: generatedHeader(stack.name) });
 }
 
-/** `hosts/<host>/systemd/podmesh-<stack>-secrets.service` for every host whose services mount secrets. */
+/**
+ * `hosts/<host>/systemd/podmesh-<stack>-secrets.service` for every host whose services mount
+ * secrets or whose WireGuard gateway container reads its keys (the installed key files) as secrets.
+ */
 export function renderSecretsUnits(stack: ResolvedStack): Map<string, RenderedFile> {
   const files = new Map<string, RenderedFile>();
   for (const host of stack.hosts) {
-    const used = secretUsers(stack.services.filter((s) => s.host === host.name)).map(([file]) => file);
+    const used = [
+      ...secretUsers(stack.services.filter((s) => s.host === host.name)).map(([file]) => ({ name: podmanSecretName(stack.name, file), source: inHostRoot(host, secretPath(file)) })),
+      ...gatewaySecrets(stack, host),
+    ];
     if (used.length === 0) continue;
     // Restarted before the services (stage), so that they are re-created with the new values.
     files.set(...hostFile(host, 'systemd', host.install.secretsUnit, secretsService(stack, host, used), { units: [host.install.secretsUnit], stage: STAGE.volume }));

@@ -52,7 +52,7 @@ export function renderStack(stack: ResolvedStack, where: Pick<Locations, 'outDir
  * `pki/` and `secrets/` beside it, in the host root, where `podmesh apply` puts them.
  */
 export function renderInstalled(stack: ResolvedStack): RenderOutcome {
-  return renderWith(stack, { stateDir: '.', folders: () => `./${DATA_DIR}` });
+  return renderWith(stack, { stateDir: '.', folders: () => `./${DATA_DIR}`, installed: true });
 }
 
 /** One renderer, as renderWith calls it. */

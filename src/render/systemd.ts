@@ -11,6 +11,7 @@ import { mountOptions, publishSpec } from './compose.ts';
 import type { Rendering, RenderedFile } from './file.ts';
 import { generatedHeader } from './header.ts';
 import { remoteDependencies, remoteWaitCommand, remoteWaitSeconds } from './remote-wait.ts';
+import { gatewayRoutes, gatewayUnit, gatewayUnitStem, inGateway } from './gateway.ts';
 import {
   PODMAN_FLAGS,
   QUADLET_FEATURES,
@@ -87,6 +88,10 @@ export function planHost(stack: ResolvedStack, host: ResolvedHost, services: rea
   for (const v of volumes) {
     add('quadlet', unitFileName(v.name, 'volume'), volumeUnit(stack, v.name), v.path, { units: [quadletServiceName(v.name, 'volume')], stage: STAGE.volume });
   }
+  const gateway = stack.wireguard?.peers.find((p) => p.host === host.name && p.mode === 'container');
+  if (gateway) {
+    add('quadlet', unitFileName(gatewayUnitStem(stack.name), 'container'), gatewayUnit(stack, host), host.path, { units: [host.install.wireguardUnit], stage: STAGE.tunnel });
+  }
   for (const s of services) {
     const network = networks.find((n) => n.id === s.network)!;
     const unit = containerUnit(stack, host, s, network, local, signals && awaited.has(s.name), remote);
@@ -95,6 +100,12 @@ export function planHost(stack: ResolvedStack, host: ResolvedHost, services: rea
   }
   add('systemd', host.install.target, targetUnit(stack, host, services), host.path, {});
   return { units, problems };
+}
+
+/** A command run where the host's tunnel is: on the host, or in its gateway container. */
+function inTunnel(stack: ResolvedStack, host: ResolvedHost, command: string[]): string[] {
+  const mode = stack.wireguard?.peers.find((p) => p.host === host.name)?.mode;
+  return mode === 'container' ? inGateway(stack, command) : command;
 }
 
 /** `Notify=healthy` (Quadlet) or `--sdnotify=healthy` (podman): whether a host's containers can say they are healthy. */
@@ -145,6 +156,8 @@ function bridgeNameProblems(stack: ResolvedStack, host: ResolvedHost, networks: 
 
 function networkUnit(stack: ResolvedStack, host: ResolvedHost, n: ResolvedNetwork): NetworkUnit {
   const segment = n.segments.find((g) => g.host === host.name)!;
+  // In wireguard mode 'container', the other hosts' slices are routed through the gateway container.
+  const routes = gatewayRoutes(stack, host.name, n.id);
   return {
     kind: 'network',
     unit: { description: `${stack.name}: network ${n.name} (${segment.subnet}) on host ${host.name}` },
@@ -156,6 +169,7 @@ function networkUnit(stack: ResolvedStack, host: ResolvedHost, n: ResolvedNetwor
       ...(n.internal ? { internal: true } : {}),
       // The bridge name keeps firewall rules and `ip link` readable.
       interfaceName: n.bridgeName,
+      ...(routes.length > 0 ? { podmanArgs: routes.map((r) => `--route=${r}`) } : {}),
     },
   };
 }
@@ -203,7 +217,8 @@ function containerUnit(
       // after its exit, and a restart of the unit (a rotated password) runs it again.
       ...(s.oneshot ? { type: 'oneshot' as const, remainAfterExit: true } : {}),
       // Dependencies on other hosts: systemd orders this host's units only, so wait (bounded) for them.
-      ...(waits.length > 0 ? { execStartPre: [remoteWaitCommand(waits)] } : {}),
+      // In wireguard mode 'container' only the gateway's namespace reaches the tunnel: the wait runs there.
+      ...(waits.length > 0 ? { execStartPre: [inTunnel(stack, host, remoteWaitCommand(waits))] } : {}),
       restart: s.restart === 'unless-stopped' ? 'always' : s.restart,
       // The first start pulls the image and, with Notify=healthy, waits for the health check;
       // the waits for other hosts come on top.

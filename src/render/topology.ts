@@ -227,19 +227,24 @@ function crossHostLines(stack: ResolvedStack): string[] {
 function firewallLines(stack: ResolvedStack): string[] {
   const hostOf = new Map(stack.hosts.map((h) => [h.name, h]));
   const enforcedOnHost = (name: string) => (hostOf.get(name)!.rootless ? 'not filtered (rootless host: README, "Least connectivity")' : 'bridge table');
+  // A host in wireguard mode 'container' filters in its gateway container's namespace, with nftables.
+  const modeOf = new Map((stack.wireguard?.peers ?? []).map((p) => [p.host, p.mode]));
+  const filter = (name: string) => (modeOf.get(name) === 'container' ? 'gateway nftables' : hostOf.get(name)!.firewall);
+  const gateways = [...modeOf].filter(([, m]) => m === 'container').map(([h]) => h);
   const rows = stack.flows.map((f) => {
     const where = f.fromHost === f.toHost ? f.fromHost : `${f.fromHost} → ${f.toHost}`;
-    const by = f.fromHost === f.toHost ? enforcedOnHost(f.fromHost) : `tunnel (${hostOf.get(f.fromHost)!.firewall} → ${hostOf.get(f.toHost)!.firewall})`;
+    const by = f.fromHost === f.toHost ? enforcedOnHost(f.fromHost) : `tunnel (${filter(f.fromHost)} → ${filter(f.toHost)})`;
     return `| ${f.from} (${f.source}) | ${f.to} (${f.destination}) | ${f.port}/${f.protocol} | ${where} | ${f.via} | ${by} |`;
   });
   const waits = tunnelFlows(stack)
     .filter((f) => f.via === 'wait')
-    .map((f) => `| ${f.from} (${f.source}) | ${f.to} (${f.destination}) | ${f.port}/${f.protocol} | ${f.fromHost} → ${f.toHost} | wait | tunnel (${hostOf.get(f.toHost)!.firewall}) |`);
+    .map((f) => `| ${f.from} (${f.source}) | ${f.to} (${f.destination}) | ${f.port}/${f.protocol} | ${f.fromHost} → ${f.toHost} | wait | tunnel (${filter(f.toHost)}) |`);
   if (rows.length + waits.length === 0) return [];
   const rootless = stack.hosts.filter((h) => h.rootless && stack.services.some((s) => s.host === h.name)).map((h) => h.name);
   return tableSection(
     'Firewall',
     'Connections between containers that the generated firewalls allow, with their replies; every other connection from one container of the stack to another is dropped (on rootful hosts by the nftables bridge table `firewall/bridge.nft`, across hosts by the WireGuard hooks). Published ports and the hosts\' own traffic are not filtered by podmesh.' +
+      (gateways.length > 0 ? ` On ${gateways.join(', ')} the WireGuard gateway container filters the tunnel's flows in its own namespace (README, "WireGuard in a gateway container").` : '') +
       (rootless.length > 0 ? ` On rootless hosts (${rootless.join(', ')}) podmesh filters nothing between containers: their bridge lives in the user's rootless network namespace (README, "Least connectivity").` : ''),
     ['From', 'To', 'Port', 'Host(s)', 'Declared by', 'Enforced by'],
     [...rows, ...waits],

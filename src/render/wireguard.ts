@@ -8,6 +8,7 @@ import { STAGE, hostFile, presharedKeyPath, wireguardKeyPath } from '../layout.t
 import type { ResolvedHost, ResolvedStack, ResolvedTunnelPeer } from '../resolve/model.ts';
 import type { Rendering, RenderedFile } from './file.ts';
 import { tunnelHooks } from './firewall.ts';
+import { renderGatewayFiles } from './gateway.ts';
 import { generatedHeader, hashHeader } from './header.ts';
 import { renderUnit, type ServiceUnit } from './quadlet/index.ts';
 
@@ -77,7 +78,8 @@ function renderService(stack: ResolvedStack, host: ResolvedHost): string {
 
 /**
  * `hosts/<host>/wireguard/<iface>.conf` and `hosts/<host>/systemd/podmesh-<stack>-wireguard.service`
- * for every host of a multi-host stack; nothing for a single host. Peers are sorted by host name.
+ * for every host of a multi-host stack (in `container` mode the gateway's files instead, see
+ * gateway.ts); nothing for a single host. Peers are sorted by host name.
  * Pure: public keys come from the resolved model (the lock file or the state's reconcile); a host
  * without one yet (a `--check` before the first synth) is a problem.
  */
@@ -96,6 +98,11 @@ export function renderWireguard(stack: ResolvedStack): Rendering {
   const sorted = [...wg.peers].sort((a, b) => compare(a.host, b.host));
   for (const self of sorted) {
     const host = stack.hosts.find((h) => h.name === self.host)!;
+    if (self.mode === 'container') {
+      // The gateway's unit is a Quadlet .container, planned with the host's other units (systemd.ts).
+      for (const [path, file] of renderGatewayFiles(stack, host, self, sorted.filter((p) => p !== self))) files.set(path, file);
+      continue;
+    }
     const effect = { units: [host.install.wireguardUnit], stage: STAGE.tunnel };
     files.set(...hostFile(host, 'wireguard', `${wg.interfaceName}.conf`, renderConfig(stack, host, self, sorted.filter((p) => p !== self)), effect));
     files.set(...hostFile(host, 'systemd', host.install.wireguardUnit, renderService(stack, host), effect));

@@ -8,7 +8,7 @@ import type { Inventory } from './inventory.ts';
 import { buildLock, lockedPublicKey } from './lock.ts';
 import { parsePodmanVersion } from '../../constructs/core/podman-version.ts';
 import type { Unplaced, UnplacedStack } from '../layout.ts';
-import type { AllocationLock, ResolvedHost, ResolvedNetwork, ResolvedService, ResolvedWireguard } from './model.ts';
+import type { AllocationLock, ResolvedGateway, ResolvedHost, ResolvedNetwork, ResolvedService, ResolvedWireguard } from './model.ts';
 import type { Names } from './naming.ts';
 import type { NetworkPlan } from './networks.ts';
 import { resolveFlows } from './flows.ts';
@@ -91,6 +91,16 @@ function resolvedNetworks(f: StackFacts): ResolvedNetwork[] {
   }));
 }
 
+/** Podman builds this image from the Containerfile podmesh writes beside the gateway's config. */
+export const DEFAULT_GATEWAY_IMAGE = 'localhost/podmesh-wireguard-gateway:trixie';
+
+function gatewayOf(f: StackFacts, host: string): { gateway?: ResolvedGateway } {
+  const at = f.addresses.gatewayOf.get(host);
+  if (!at) return {};
+  const image = f.inv.stack.wireguard.gatewayImage ?? DEFAULT_GATEWAY_IMAGE;
+  return { gateway: { ip: at.ip, network: at.network, image, buildImage: image === DEFAULT_GATEWAY_IMAGE } };
+}
+
 function resolvedWireguard(f: StackFacts, tunnel: TunnelPlan, networks: readonly ResolvedNetwork[]): ResolvedWireguard {
   const wg = f.inv.stack.wireguard;
   return {
@@ -101,6 +111,8 @@ function resolvedWireguard(f: StackFacts, tunnel: TunnelPlan, networks: readonly
     ...(wg.mtu ? { mtu: wg.mtu } : {}),
     peers: f.placement.activeHosts.map((h) => ({
       host: h.node.id,
+      mode: tunnel.modes.get(h.node.id)!,
+      ...gatewayOf(f, h.node.id),
       address: tunnel.addresses.get(h.node.id)!,
       endpoint: h.endpoint!,
       listenPort: Number(h.endpoint!.slice(h.endpoint!.lastIndexOf(':') + 1)),

@@ -1,6 +1,7 @@
 // The resolved model: plain data, every default applied and every cross-reference checked.
 // Renderers read only this; they never look at constructs or the disk.
 import type { PodmanVersion } from '../../constructs/core/podman-version.ts';
+import type { WireguardMode } from '../../constructs/core/wireguard-mode.ts';
 import type { AuthoritySpec, CertBinding, CertKind } from '../state/pki/types.ts';
 
 export type { PodmanVersion };
@@ -391,9 +392,28 @@ export interface AllocationLock {
   };
 }
 
+/**
+ * The WireGuard gateway container of a `container` mode host: userspace WireGuard on the stack's
+ * network, through which that network routes the other hosts' slices.
+ */
+export interface ResolvedGateway {
+  /** Its address on the network, in the host's slice (allocated and locked like a service's). */
+  readonly ip: string;
+  /** Id of the network it joins. */
+  readonly network: string;
+  /** Its image (`wireguard.gatewayImage`). */
+  readonly image: string;
+  /** Whether the image is podmesh's default, built on the host from the Containerfile podmesh writes. */
+  readonly buildImage: boolean;
+}
+
 /** One host in the WireGuard mesh. */
 export interface ResolvedTunnelPeer {
   readonly host: string;
+  /** Where its endpoint runs: a wg-quick interface of the host, or a gateway container. */
+  readonly mode: WireguardMode;
+  /** The gateway container, in `container` mode. */
+  readonly gateway?: ResolvedGateway;
   /** Tunnel address. */
   readonly address: string;
   /** Underlay endpoint `address:port`. */

@@ -55,7 +55,8 @@ export function tryResolveStack(stack: Stack, inputs: ResolveInputs = {}): Resol
   const nets = planNetworks(inv, placement, lock, issues);
   const tunnel = planTunnel(inv, placement, nets, lock, issues);
   const names = nameStack(inv, placement, issues);
-  const addresses = allocateStackAddresses(inv, placement, nets, lock, issues);
+  const gatewayHosts = placement.activeHosts.filter((h) => tunnel?.modes.get(h.node.id) === 'container');
+  const addresses = allocateStackAddresses(inv, placement, nets, lock, issues, gatewayHosts);
   const portsOf = resolvePorts(inv, placement, issues);
   const graph = resolveGraph(inv, names, issues);
   const volumeHostOf = placeVolumes(inv, placement, names, issues);
@@ -91,6 +92,7 @@ function complete(f: StackFacts): boolean {
     f.names.unique &&
     f.inv.workloads.every((w) => f.services.has(w)) &&
     f.inv.networks.every((n) => f.nets.cidrOf.has(n) && f.nets.segmentsOf.has(n)) &&
-    tunnelComplete(f.placement, f.tunnel)
+    tunnelComplete(f.placement, f.tunnel) &&
+    f.placement.activeHosts.every((h) => f.tunnel?.modes.get(h.node.id) !== 'container' || f.addresses.gatewayOf.has(h.node.id))
   );
 }

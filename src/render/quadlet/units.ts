@@ -613,6 +613,11 @@ export interface ContainerSection {
    */
   readonly addCapability?: readonly string[];
   /**
+   * Host devices to pass in, e.g. `/dev/net/tun` (`--device`).
+   * @default - none
+   */
+  readonly addDevice?: readonly string[];
+  /**
    * Namespaced sysctls, `name=value`.
    * @default - none
    */
@@ -1259,6 +1264,7 @@ export const CONTAINER_FIELDS = {
   noNewPrivileges: { key: 'NoNewPrivileges', kind: 'bool' },
   dropCapability: { key: 'DropCapability', kind: 'token[]' },
   addCapability: { key: 'AddCapability', kind: 'token[]' },
+  addDevice: { key: 'AddDevice', kind: 'token[]' },
   sysctl: { key: 'Sysctl', kind: 'token[]' },
   ulimit: { key: 'Ulimit', kind: 'plain[]' },
   pidsLimit: { key: 'PidsLimit', kind: 'int' },

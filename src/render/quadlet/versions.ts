@@ -113,6 +113,7 @@ export const QUADLET_KEYS = {
     NoNewPrivileges: gate(v(4, 4), SRC.q44),
     DropCapability: gate(v(4, 4), SRC.q44),
     AddCapability: gate(v(4, 4), SRC.q44),
+    AddDevice: gate(v(4, 4), SRC.q44),
     Sysctl: gate(v(4, 6), SRC.rn('4.6.0'), { podmanFlag: '--sysctl' }),
     Ulimit: gate(v(4, 7), SRC.rn('4.7.0'), { podmanFlag: '--ulimit' }),
     PidsLimit: gate(v(4, 7), SRC.rn('4.7.0'), { podmanFlag: '--pids-limit' }),

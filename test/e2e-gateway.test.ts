@@ -1,0 +1,198 @@
+// End to end, WireGuard mode 'container' (issue 20): three simulated hosts (network namespaces on
+// one underlay, test/helpers/netns.ts), each with Podman 5.4 from the trixie root (RECIPES section
+// 9). Per host, the generated `.network`, the gateway's `.container` and the secrets unit are
+// turned into services by `quadlet -dryrun` and run unchanged (test/helpers/quadlet-run.ts);
+// the gateway image is this machine's wireguard-go, wg, ip, nft and bash; one stand-in listener
+// container per host takes its service's address and answers each connection with its
+// /proc/net/tcp, from which the test reads the source address the listener saw.
+// Rootful hosts in the simulation (the unprivileged-user variant could not run here: see README).
+// Torn down completely; every wait bounded.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { App, type ResolvedStack } from '../src/index.ts';
+import { renderInstalled } from '../src/render/stack.ts';
+import { tryResolveStack } from '../src/resolve/resolve.ts';
+import { withPublicKeys } from '../src/state/wireguard/index.ts';
+import { createHosts, netnsReady, type SimNetwork } from './helpers/netns.ts';
+import { podman54Ready, podman54Rootfs, startPodman54, type Podman54 } from './helpers/podman54.ts';
+import { generateUnits, parseUnitText, QuadletRunner, SYSTEM_MANAGER } from './helpers/quadlet-run.ts';
+import { tool } from './helpers/tools.ts';
+import { meshStack } from './wireguard/stacks.ts';
+
+const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
+const wg = tool('wg');
+const quadlet = tool('quadlet');
+const GATEWAY_BINARIES = ['/usr/bin/bash', '/usr/sbin/ip', '/usr/sbin/nft', '/usr/bin/wg', '/usr/bin/wireguard-go', '/usr/bin/timeout', '/usr/bin/seq', '/usr/bin/sleep'];
+const IMAGE = 'localhost/podmesh-e2e/wireguard-gateway:1';
+const STACK = 'gw';
+const HOSTS = ['a', 'b', 'c'] as const;
+/** The service of each host (tests/wireguard/stacks.ts): api on a, auth on b, boards on c. */
+const SERVICE = { a: 'api', b: 'auth', c: 'boards' } as const;
+const MTLS = 8443;
+
+function libsOf(binary: string): string[] {
+  return [...execFileSync('ldd', [binary], { encoding: 'utf8' }).matchAll(/(\/\S+) \(0x/g)].map((m) => m[1]!);
+}
+function copy(root: string, file: string, place = file): void {
+  const target = join(root, place);
+  if (existsSync(target)) return;
+  mkdirSync(dirname(target), { recursive: true });
+  copyFileSync(realpathSync(file), target);
+  chmodSync(target, 0o755);
+}
+/** The gateway image's files (also the listeners' image: busybox nc and cat). */
+function gatewayRootfs(root: string): void {
+  for (const b of GATEWAY_BINARIES) {
+    copy(root, b, b.replace(/^\/usr\/sbin\//, '/usr/bin/'));
+    for (const lib of libsOf(b)) copy(root, lib);
+  }
+  copy(root, BUSYBOX!, '/bin/busybox');
+  for (const applet of ['sh', 'cat', 'nc']) symlinkSync('busybox', join(root, 'bin', applet));
+  // Debian's merged /usr: the generated units name /bin/bash.
+  symlinkSync('/usr/bin/bash', join(root, 'bin/bash'));
+  for (const d of ['tmp', 'run', 'var', 'etc']) mkdirSync(join(root, d), { recursive: true });
+  symlinkSync('/run', join(root, 'var/run'));
+}
+
+const genkey = () => execFileSync(wg!, ['genkey'], { encoding: 'utf8' }).trim();
+const pubkey = (key: string) => execFileSync(wg!, ['pubkey'], { input: `${key}\n`, encoding: 'utf8' }).trim();
+
+/** The hex address of /proc/net/tcp (`0200005A`) as dotted IPv4. */
+const hexIp = (h: string) => [6, 4, 2, 0].map((i) => parseInt(h.slice(i, i + 2), 16)).join('.');
+
+interface Host {
+  readonly name: (typeof HOSTS)[number];
+  readonly root: string;
+  podman: Podman54;
+  runner: QuadletRunner;
+}
+
+describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))('end to end: WireGuard gateway containers on three Podman 5.4 hosts', () => {
+  let net: SimNetwork;
+  const hosts: Host[] = [];
+  const keys: Record<string, string> = Object.fromEntries(HOSTS.map((h) => [h, genkey()]));
+  let stack: ResolvedStack;
+  const ip = (service: string) => stack.services.find((s) => s.name === service)!.ip;
+
+  /** Writes host h's installed files (as apply would) under its root. */
+  const install = (h: Host, s: ResolvedStack) => {
+    for (const file of renderInstalled(s).files.values()) {
+      if (file.install?.host !== h.name) continue;
+      const target = join(h.root, file.install.path);
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileSync(target, file.content, { mode: file.install.mode });
+    }
+    writeFileSync(join(h.root, `etc/podmesh/${STACK}/wireguard/private.key`), `${keys[h.name]}\n`, { mode: 0o600 });
+  };
+
+  /** A connection from `from`'s listener container to `to`'s service: the source `to`'s listener saw, or the failure. */
+  const connect = async (from: (typeof HOSTS)[number], to: (typeof HOSTS)[number]): Promise<string> => {
+    const h = hosts.find((x) => x.name === from)!;
+    // stdin stays open for 2 s: busybox nc stops reading the answer when its stdin ends.
+    const r = await h.podman.podman(['exec', `listener-${from}`, '/bin/sh', '-c', 'sleep 2 | /bin/busybox nc -w 3 "$0" "$1"', ip(SERVICE[to]), String(MTLS)], { timeoutMs: 10_000 });
+    const port = MTLS.toString(16).toUpperCase().padStart(4, '0');
+    // busybox nc listens on [::]: the accepted connection is in tcp6, its peer a v4-mapped address.
+    const line = r.stdout.split('\n').find((l) => new RegExp(`^\\s*\\d+: [0-9A-F]{8,32}:${port} [0-9A-F]{8,32}:[0-9A-F]{4} 01 `).test(l));
+    return line ? hexIp(line.trim().split(/\s+/)[2]!.split(':')[0]!.slice(-8)) : `failed (${r.exitCode}): ${r.stderr.trim()}`;
+  };
+
+  beforeAll(async () => {
+    // GIVEN api (a) and auth (b) calling boards (c), every host in wireguard mode 'container'
+    const m = meshStack(STACK, new App(), { mode: 'container', gatewayImage: IMAGE }, HOSTS, { calls: ['boards'] }, { auth: { calls: ['boards'] } });
+    const outcome = tryResolveStack(m.stack);
+    if (outcome.issues.length > 0) throw new Error(JSON.stringify(outcome.issues));
+    stack = withPublicKeys(outcome.resolved!, Object.fromEntries(HOSTS.map((h) => [h, pubkey(keys[h]!)])));
+    net = await createHosts([...HOSTS]);
+    const image = join(net.workDir, 'image');
+    gatewayRootfs(image);
+    const rootfs = podman54Rootfs();
+    for (const name of HOSTS) {
+      const root = join(net.workDir, `root-${name}`);
+      const notifyDir = { machine: join(net.workDir, `notify-${name}`), inside: '/run/podmesh-notify' };
+      mkdirSync(notifyDir.machine, { mode: 0o700 });
+      // Rootful netavark keeps network configs in /etc/containers/networks, which is the cached root
+      // filesystem's (shared by every run): each host gets its own.
+      const networks = join(net.workDir, `networks-${name}`);
+      mkdirSync(networks, { mode: 0o755 });
+      const h = { name, root } as Host;
+      install(h, stack);
+      // br_netfilter (loaded on this machine) passes bridged frames through the host's nat hooks,
+      // where netavark's masquerade rewrites a container's packets to the gateway container (their
+      // destination is outside the slice): see README, "WireGuard in a gateway container".
+      await net.host(name).exec(['sysctl', '-w', 'net.bridge.bridge-nf-call-iptables=0'], { reject: true });
+      h.podman = await startPodman54(net.host(name), rootfs, {
+        workDir: join(net.workDir, `podman-${name}`),
+        binds: [
+          { source: image, target: '/mnt/image', readOnly: true },
+          { source: notifyDir.machine, target: notifyDir.inside },
+          { source: join(root, 'etc/podmesh'), target: '/etc/podmesh' },
+          { source: networks, target: '/etc/containers/networks' },
+        ],
+      });
+      // The network, the gateway and the secrets unit; the services' own units are not run (stand-ins instead).
+      const units = generateUnits(join(root, 'etc/containers/systemd'), false).filter((u) => /-network\.service$|-wireguard\.service$/.test(u.name));
+      const secrets = `podmesh-${STACK}-secrets.service`;
+      units.push(parseUnitText(secrets, readFileSync(join(root, 'etc/systemd/system', secrets), 'utf8')));
+      h.runner = new QuadletRunner(units, h.podman, SYSTEM_MANAGER, { notifyDir, startTimeoutMs: 60_000 });
+      hosts.push(h);
+    }
+    // The hosts' Podmans are independent: import, start and run the listener on all three at once.
+    await Promise.all(hosts.map(async (h) => {
+      await h.podman.importImage('/mnt/image', IMAGE, ['--change', 'ENV=PATH=/usr/bin:/bin']);
+      await h.runner.start();
+      const l = await h.podman.podman(['run', '-d', '--name', `listener-${h.name}`, '--network', 'mesh', '--ip', ip(SERVICE[h.name]), IMAGE, '/bin/busybox', 'nc', '-ll', '-p', String(MTLS), '-e', '/bin/busybox', 'cat', '/proc/net/tcp', '/proc/net/tcp6'], { timeoutMs: 60_000 });
+      if (l.exitCode !== 0) throw new Error(`listener on ${h.name}: ${l.stderr}`);
+    }));
+  }, 300_000);
+
+  /** Removes the listeners, stops the units (last started first), tears the Podmans and the namespaces down. Idempotent. */
+  const teardown = async () => {
+    const errors: string[] = [];
+    for (const h of hosts) {
+      await h.podman?.podman(['rm', '-f', '-t', '0', `listener-${h.name}`], { timeoutMs: 30_000 }).catch(() => undefined);
+      errors.push(...((await h.runner?.stop().catch((e: unknown) => [String(e)])) ?? []));
+      await h.podman?.teardown();
+    }
+    await net?.teardown();
+    return errors;
+  };
+  afterAll(() => teardown(), 180_000);
+
+  it('GIVEN the gateways up WHEN a declared flow crosses hosts THEN it arrives with the caller container\'s own address', async () => {
+    // The handshakes happen on the first packets: allow a few tries, bounded.
+    let seen = '';
+    for (let i = 0; i < 5 && seen !== ip('api'); i++) seen = await connect('a', 'c');
+    expect(seen).toBe(ip('api'));
+    expect(await connect('b', 'c')).toBe(ip('auth'));
+  }, 60_000);
+
+  it('GIVEN no call from api to auth WHEN api connects to auth on host b THEN the gateway drops it', async () => {
+    expect(await connect('a', 'b')).toMatch(/^failed/);
+    // The drop is counted in a's gateway (the flow leaves a's slice undeclared).
+    const a = hosts.find((h) => h.name === 'a')!;
+    const t = await a.podman.podman(['exec', `podmesh-${STACK}-wireguard`, 'nft', 'list', 'table', 'inet', 'podmesh_wg0'], { timeoutMs: 10_000 });
+    expect(t.stdout).toMatch(/iifname "eth0" oifname "wg0" counter packets [1-9]\d* bytes \d+ drop/);
+  }, 60_000);
+
+  it("GIVEN a's key rotated and deployed to b and c only WHEN api calls boards THEN a is locked out, b still gets through", async () => {
+    const oldKey = keys.a!;
+    keys.a = genkey();
+    const rotated = withPublicKeys(stack, { a: pubkey(keys.a) });
+    await Promise.all(hosts.filter((x) => x.name !== 'a').map(async (h) => {
+      install(h, rotated);
+      await h.runner.restart([`podmesh-${STACK}-wireguard.service`]);
+    }));
+    keys.a = oldKey;
+    expect(await connect('a', 'c')).toMatch(/^failed/);
+    expect(await connect('b', 'c')).toBe(ip('auth'));
+  }, 90_000);
+
+  it('GIVEN the run WHEN its units stop and it is torn down THEN no namespace, mount, process or cgroup is left', async () => {
+    const podmans = hosts.map((h) => h.podman);
+    expect(await teardown()).toEqual([]);
+    expect(net.leftovers()).toEqual({ netns: [], mounts: [], processes: [], paths: [] });
+    for (const p of podmans) expect(p.cgroups()).toEqual([]);
+  }, 120_000);
+});
