@@ -3,10 +3,9 @@
 # section 8), without a registry: PostgreSQL 15 and Redis 7 carrying the official images'
 # entrypoints from ../shared/vendor/docker-library/ (copied unmodified), and PHP 8.2 with the
 # Swoole build, plus the PHP sample (examples/php-sample/) added as a layer on top, so a change to
-# the sample costs a second instead of a new root filesystem; and HAProxy 2.6 (Debian's package) for
-# the sidecar's end-to-end test (test/e2e-sidecar.test.ts).
+# the sample costs a second instead of a new root filesystem.
 #
-#   scripts/build-test-images.sh [postgres|redis|php|haproxy ...]     (default: all four)
+#   scripts/build-test-images.sh [postgres|redis|php ...]     (default: all three)
 #
 # Each image is a root filesystem tarball plus the `podman import --change` lines that replay its
 # Dockerfile's ENV/USER/WORKDIR/ENTRYPOINT/CMD/STOPSIGNAL, cached in
@@ -31,7 +30,6 @@ packages() {
     # postgres:16 (bookworm) installs locales, libnss-wrapper (initdb as an arbitrary --user) and gosu; Debian has 15.
     postgres) echo postgresql-15,gosu,locales,libnss-wrapper,tzdata ;;
     redis) echo redis-server,gosu,tzdata ;;
-    haproxy) echo haproxy ;;
     # swoole.so's own libraries (ldd) named explicitly; libc-bin gives getent for the DNS checks.
     php-base) echo php8.2-cli,php8.2-pgsql,php8.2-redis,ca-certificates,curl,libc-bin,libssl3,libstdc++6,libbrotli1,zlib1g ;;
     # The sample layer: no packages of its own (see add_sample).
@@ -44,7 +42,6 @@ inputs() {
   case $1 in
     postgres) echo "$vendor/postgres-16-bookworm/docker-entrypoint.sh" "$vendor/postgres-16-bookworm/docker-ensure-initdb.sh" ;;
     redis) echo "$vendor/redis-7.2-debian/docker-entrypoint.sh" ;;
-    haproxy) ;;
     php-base) readlink -f "$root/.cache/swoole.so" ;;
     php) find "$root/examples/php-sample" -type f | LC_ALL=C sort ;;
   esac
@@ -70,13 +67,6 @@ changes() {
       'ENTRYPOINT=["docker-entrypoint.sh"]' \
       'EXPOSE=6379' \
       'CMD=["redis-server"]' ;;
-    # The official haproxy image's: its configuration path, the graceful-stop signal, its user.
-    haproxy) printf '%s\n' \
-      "ENV=PATH=$base_path" \
-      'WORKDIR=/var/lib/haproxy' \
-      'USER=haproxy' \
-      'STOPSIGNAL=SIGUSR1' \
-      'CMD=["haproxy","-f","/usr/local/etc/haproxy/haproxy.cfg"]' ;;
     # Hyperf's layout: the application in /opt/www, podmesh mounts config/autoload/*.php into it.
     php) printf '%s\n' \
       "ENV=PATH=$base_path" \
@@ -127,11 +117,6 @@ customize_hook() {
       install -m 0755 "$vendor/redis-7.2-debian/docker-entrypoint.sh" "$r/usr/local/bin/"
       install -d -o 999 -g 999 "$r/data"
       chroot "$r" redis-server --version ;;
-    haproxy)
-      # The official image's configuration folder (podmesh mounts haproxy.cfg into it).
-      mkdir -p "$r/usr/local/etc/haproxy"
-      chroot "$r" haproxy -v | head -n 1
-      chroot "$r" id haproxy ;;
     php-base)
       local ext
       ext=$(chroot "$r" php -r 'echo ini_get("extension_dir");')
@@ -154,14 +139,12 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 command -v mmdebstrap >/dev/null || { echo "build-test-images: apt-get install mmdebstrap (or run scripts/install-validators.sh)" >&2; exit 1; }
+[ -d "$vendor" ] || { echo "build-test-images: $vendor not found (the official entrypoints, beside the project)" >&2; exit 1; }
 
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(postgres redis php haproxy)
+[ ${#names[@]} -gt 0 ] || names=(postgres redis php)
 for name in "${names[@]}"; do
-  case $name in postgres | redis | php | haproxy) ;; *) echo "build-test-images: unknown image '$name' (postgres, redis, php, haproxy)" >&2; exit 2 ;; esac
-  if [ "$name" = postgres ] || [ "$name" = redis ]; then
-    [ -d "$vendor" ] || { echo "build-test-images: $vendor not found (the official entrypoints, beside the project)" >&2; exit 1; }
-  fi
+  case $name in postgres | redis | php) ;; *) echo "build-test-images: unknown image '$name' (postgres, redis, php)" >&2; exit 2 ;; esac
   if [ "$name" = php ]; then
     [ -f "$root/.cache/swoole.so" ] || { echo "build-test-images: .cache/swoole.so missing: run scripts/install-validators.sh" >&2; exit 1; }
     [ -d "$root/examples/php-sample" ] || { echo "build-test-images: examples/php-sample/ missing" >&2; exit 1; }

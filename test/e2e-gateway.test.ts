@@ -8,13 +8,14 @@
 // Rootful hosts in the simulation (the unprivileged-user variant could not run here: see README).
 // Torn down completely; every wait bounded.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { App, type ResolvedStack } from '../src/index.ts';
 import { renderInstalled } from '../src/render/stack.ts';
 import { tryResolveStack } from '../src/resolve/resolve.ts';
 import { withPublicKeys } from '../src/state/wireguard/index.ts';
+import { binariesRootfs } from './helpers/image.ts';
 import { createHosts, netnsReady, type SimNetwork } from './helpers/netns.ts';
 import { podman54Ready, podman54Rootfs, startPodman54, type Podman54 } from './helpers/podman54.ts';
 import { generateUnits, parseUnitText, QuadletRunner, SYSTEM_MANAGER } from './helpers/quadlet-run.ts';
@@ -32,27 +33,11 @@ const HOSTS = ['a', 'b', 'c'] as const;
 const SERVICE = { a: 'api', b: 'auth', c: 'boards' } as const;
 const MTLS = 8443;
 
-function libsOf(binary: string): string[] {
-  return [...execFileSync('ldd', [binary], { encoding: 'utf8' }).matchAll(/(\/\S+) \(0x/g)].map((m) => m[1]!);
-}
-function copy(root: string, file: string, place = file): void {
-  const target = join(root, place);
-  if (existsSync(target)) return;
-  mkdirSync(dirname(target), { recursive: true });
-  copyFileSync(realpathSync(file), target);
-  chmodSync(target, 0o755);
-}
 /** The gateway image's files (also the listeners' image: busybox nc and cat). */
 function gatewayRootfs(root: string): void {
-  for (const b of GATEWAY_BINARIES) {
-    copy(root, b, b.replace(/^\/usr\/sbin\//, '/usr/bin/'));
-    for (const lib of libsOf(b)) copy(root, lib);
-  }
-  copy(root, BUSYBOX!, '/bin/busybox');
-  for (const applet of ['sh', 'cat', 'nc']) symlinkSync('busybox', join(root, 'bin', applet));
+  binariesRootfs(root, GATEWAY_BINARIES.map((b) => [b, b.replace(/^\/usr\/sbin\//, '/usr/bin/')] as const), BUSYBOX!, ['sh', 'cat', 'nc'], ['var']);
   // Debian's merged /usr: the generated units name /bin/bash.
   symlinkSync('/usr/bin/bash', join(root, 'bin/bash'));
-  for (const d of ['tmp', 'run', 'var', 'etc']) mkdirSync(join(root, d), { recursive: true });
   symlinkSync('/run', join(root, 'var/run'));
 }
 
@@ -131,6 +116,10 @@ describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))(
           { source: networks, target: '/etc/containers/networks' },
         ],
       });
+      // The gateway's root is an unprivileged host id (UserNS=auto), which opens /dev/net/tun: this
+      // machine's node is 0600, the distributions' 0666. A private 0666 node over it, in this
+      // simulated host's mount namespace only.
+      await h.podman.exec(['sh', '-c', 'mknod -m 0666 /run/podmesh-tun c 10 200 && mount --bind /run/podmesh-tun /dev/net/tun'], { reject: true });
       // The network, the gateway and the secrets unit; the services' own units are not run (stand-ins instead).
       const units = generateUnits(join(root, 'etc/containers/systemd'), false).filter((u) => /-network\.service$|-wireguard\.service$/.test(u.name));
       const secrets = `podmesh-${STACK}-secrets.service`;

@@ -1,7 +1,7 @@
 // End to end: the HAProxy sidecar (issue 19 item 4) in real containers. A small stack synthesized
 // here: api (`hyperf: false`, `sidecar: { proxy: 'haproxy' }`) is a plain-HTTP stand-in application
-// (examples/mtls-sample/standin.mjs app) behind HAProxy 2.6 (Debian's package, an image built by
-// scripts/build-test-images.sh); web may call api, intruder is a mesh member api does not allow;
+// (examples/mtls-sample/standin.mjs app) behind HAProxy 2.6 (Debian's package: this machine's
+// binary with its libraries as an image, test/helpers/image.ts); web may call api, intruder is a mesh member api does not allow;
 // api calls store, the Node mTLS sample (examples/mtls-sample/server.mjs). The generated compose
 // file runs under docker compose against Podman 4.3's API inside a network namespace this test
 // creates; the override sets images and the Node services' commands only: the sidecar's entrypoint,
@@ -18,10 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { App, Host, Network, Service, Stack } from 'podmesh';
 import { synth } from '../src/index.ts';
-import { buildRootfs, IMPORT_CHANGES } from './helpers/image.ts';
+import { binariesRootfs, buildRootfs, IMPORT_CHANGES } from './helpers/image.ts';
 import { expectConfined, healthCheckDue } from './helpers/mesh-checks.ts';
 import { createHosts, netnsReady, type SimHost, type SimNetwork } from './helpers/netns.ts';
-import { buildTestImages, importArgs, serviceImagesReady } from './helpers/service-images.ts';
 import { tempDir } from './helpers/stacks.ts';
 import { findTool, inCI, tool } from './helpers/tools.ts';
 
@@ -34,7 +33,8 @@ if (!busybox) {
   if (inCI) throw new Error('busybox-static is required under CI: run scripts/install-validators.sh');
   console.warn('skipping the sidecar end-to-end test: apt-get install busybox-static');
 }
-const runnable = ready && !!podman && !!compose && !!curl && !!busybox && serviceImagesReady(['haproxy']);
+const haproxy = tool('haproxy');
+const runnable = ready && !!podman && !!compose && !!curl && !!busybox && !!haproxy;
 
 const PROJECT = 'sce';
 const DOMAIN = 'sce.local';
@@ -193,13 +193,18 @@ describe.skipIf(!runnable)('end to end: the HAProxy sidecar in containers on Pod
     const systemConf = existsSync('/etc/containers/containers.conf') ? readFileSync('/etc/containers/containers.conf', 'utf8') : '';
     writeFileSync(join(podmanRoot, 'containers.conf'), `${systemConf.replace(/^\[network\][^[]*/m, '')}\n${NETWORK_BACKEND}`);
 
-    // ... the HAProxy image from the cache (built on first need) and the Node image ...
-    const built = await buildTestImages(['haproxy'] as const);
+    // ... the Node image, and the HAProxy one: this machine's HAProxy 2.6 (Debian's package, the
+    // binary the loopback test runs) with its libraries and busybox's sh, mkdir and ln, which the
+    // generated command uses; the official image's configuration folder ...
     const rootfs = join(dir.path, 'rootfs');
     buildRootfs(rootfs, busybox!);
+    const haproxyRoot = join(dir.path, 'haproxy-rootfs');
+    binariesRootfs(haproxyRoot, [[haproxy!, '/usr/sbin/haproxy']], busybox!, ['sh', 'mkdir', 'ln'], ['usr/local/etc/haproxy', 'var/lib/haproxy']);
+    const importer = (root: string, changes: readonly string[], image: string) =>
+      host.exec(['sh', '-c', `tar -C '${root}' -c . | '${podman}' ${podmanFlags().join(' ')} import ${changes.map((c) => `'${c}'`).join(' ')} - ${image}`], { timeoutMs: 120_000, env: podmanEnv() });
     const imports = await Promise.all([
-      host.exec(['sh', '-c', `tar -C '${rootfs}' -c . | '${podman}' ${podmanFlags().join(' ')} import ${IMPORT_CHANGES.map((c) => `'${c}'`).join(' ')} - ${NODE_IMAGE}`], { timeoutMs: 120_000, env: podmanEnv() }),
-      pm(['import', ...importArgs(built.haproxy, HAPROXY_IMAGE)], 120_000),
+      importer(rootfs, IMPORT_CHANGES, NODE_IMAGE),
+      importer(haproxyRoot, ['--change', 'ENV=PATH=/usr/sbin:/usr/bin:/bin', '--change', 'STOPSIGNAL=SIGUSR1', '--change', 'CMD=["haproxy","-f","/usr/local/etc/haproxy/haproxy.cfg"]'], HAPROXY_IMAGE),
     ]);
     for (const imp of imports) expect(imp.exitCode, imp.stderr).toBe(0);
     console.log(`e2e-sidecar: images ready after ${Math.round((Date.now() - started) / 1000)} s`);

@@ -215,16 +215,16 @@ const cases: BadCase[] = [
     expect: [['bad/y', 'mounts volume bad/shared on host b, but bad/x mounts it on host a']],
   },
   {
-    name: 'a rootless host in a multi-host stack',
+    name: 'a rootless host in a multi-host stack with a host-mode tunnel',
     build: (app) => {
       const stack = new Stack(app, 'bad');
-      const a = new Host(stack, 'a', { endpoint: '198.51.100.1:51820', rootless: true });
+      const a = new Host(stack, 'a', { endpoint: '198.51.100.1:51820', rootless: true, wireguard: { mode: 'host' } });
       const b = new Host(stack, 'b', { endpoint: '198.51.100.2:51820' });
       new Network(stack, 'mesh', { subnet: '10.90.0.0/24', domain: 'bad.local' });
       svc(stack, 'x', { host: a });
       svc(stack, 'y', { host: b });
     },
-    expect: [['bad/a', 'is rootless, but the stack spans 2 hosts joined by WireGuard']],
+    expect: [['bad/a', "is rootless with wireguard mode 'host', but the stack spans 2 hosts joined by WireGuard"]],
   },
   {
     name: 'a Quadlet feature the host\'s Podman lacks',

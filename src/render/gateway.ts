@@ -172,6 +172,7 @@ export function gatewayUnit(stack: ResolvedStack, host: ResolvedHost): Container
   const network = stack.networks.find((n) => n.id === gw.network)!;
   const dir = host.install.wireguardDir;
   const secrets = gatewaySecrets(stack, host);
+  const userns = !host.rootless;
   const build = gw.buildImage
     ? [['/bin/sh', '-c', `${PODMAN} image exists ${gw.image} || exec ${PODMAN} build --pull=missing -t ${gw.image} "${inShell(`${dir}/${GATEWAY_IMAGE_DIR}`)}"`]]
     : [];
@@ -191,7 +192,9 @@ export function gatewayUnit(stack: ResolvedStack, host: ResolvedHost): Container
       network: [unitFileName(network.name, 'network')],
       ip: gw.ip,
       publishPort: [`${self.listenPort}:${self.listenPort}/udp`],
-      volume: [`${dir}/${wg.interfaceName}.conf`, `${dir}/${GATEWAY_SCRIPT}`].map((f) => `${f}:${GATEWAY_CONFIG_DIR}/${f.slice(dir.length + 1)}:ro,Z`),
+      // The files are 0600 (the wireguard folder's mode): in a user namespace of its own the
+      // container's root owns them only through `U` (Podman chowns them to it at each start).
+      volume: [`${dir}/${wg.interfaceName}.conf`, `${dir}/${GATEWAY_SCRIPT}`].map((f) => `${f}:${GATEWAY_CONFIG_DIR}/${f.slice(dir.length + 1)}:ro,Z${userns ? ',U' : ''}`),
       secret: secrets.map((s) => `${s.name},type=mount,target=${s.name === gatewayKeySecret(stack.name) ? 'wireguard-private-key' : `wireguard-psk-${s.name.slice(gatewayPskSecret(stack.name, '').length)}`},mode=0400`),
       noNewPrivileges: true,
       dropCapability: ['all'],
@@ -203,10 +206,12 @@ export function gatewayUnit(stack: ResolvedStack, host: ResolvedHost): Container
       // create /run/secrets/<key> (read-only file system). /run itself (wireguard-go's control
       // socket) is Podman's read-only-tmpfs default.
       tmpfs: ['/run/secrets:mode=0755'],
-      // No UserNS=auto on rootful hosts: it maps the container's root to an unprivileged host id,
-      // which cannot open /dev/net/tun where the node is 0600 (wireguard-go: "Failed to create TUN
-      // device: permission denied", seen with Podman 5.4 on the test machine). Rootless hosts'
-      // containers are always in the user's namespace, and need /dev/net/tun open to users (0666).
+      // On rootful hosts UserNS=auto, as for every container of the mesh: the gateway's root (with
+      // its NET_ADMIN) is an unprivileged host id. wireguard-go then opens /dev/net/tun as that id,
+      // which needs the node open to everyone (0666, the distributions' default; on a host where it
+      // is 0600 it fails with "Failed to create TUN device: permission denied"). Rootless hosts'
+      // containers are always in the user's namespace and need the same.
+      ...(userns ? { userNS: 'auto' } : {}),
       exec: ['/bin/bash', `${GATEWAY_CONFIG_DIR}/${GATEWAY_SCRIPT}`],
     },
     service: {

@@ -70,3 +70,19 @@ const MC = [
 
 /** `podman import` arguments that give the image a PATH and node as its command. */
 export const IMPORT_CHANGES = ['--change', 'ENV=PATH=/usr/bin:/bin', '--change', 'CMD=["/usr/bin/node"]'];
+
+/**
+ * A root filesystem of this machine's own programs: each binary (source, place in the image) with
+ * every library `ldd` lists, a static busybox as `/bin/busybox` with the given applets beside it,
+ * and the given empty folders. The image then runs the very programs the loopback tests run.
+ */
+export function binariesRootfs(root: string, binaries: readonly (readonly [string, string])[], busybox: string, applets: readonly string[], folders: readonly string[] = []): void {
+  for (const [source, place] of binaries) {
+    copy(root, source, place);
+    for (const lib of libsOf(source)) copy(root, lib);
+  }
+  copy(root, busybox, '/bin/busybox');
+  for (const applet of applets) symlinkSync('busybox', join(root, 'bin', applet));
+  for (const d of ['tmp', 'run', 'etc', ...folders]) mkdirSync(join(root, d), { recursive: true });
+  chmodSync(join(root, 'tmp'), 0o1777);
+}

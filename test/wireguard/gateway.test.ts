@@ -234,10 +234,11 @@ describe('wireguard mode container: what is rendered', () => {
 describe('wireguard mode container on a rootful host', () => {
   const files = rendered(resolved({}, { mode: 'container' }));
 
-  it('GIVEN rootful hosts in container mode WHEN rendered THEN the gateway has no UserNS=auto (a mapped root cannot open a 0600 /dev/net/tun) and no wg-quick unit', () => {
+  it('GIVEN rootful hosts in container mode WHEN rendered THEN the gateway runs in a user namespace of its own (UserNS=auto), its 0600 files handed to its root (U), and no wg-quick unit', () => {
     const unit = files.get('hosts/c/quadlet/podmesh-mesh-wireguard.container')!;
-    expect(unit).not.toContain('UserNS=');
-    expect(unit).toContain('Volume=/etc/podmesh/mesh/wireguard/wg0.conf:/etc/podmesh/wireguard/wg0.conf:ro,Z\n');
+    expect(unit).toContain('\nUserNS=auto\n');
+    expect(unit).toContain('Volume=/etc/podmesh/mesh/wireguard/wg0.conf:/etc/podmesh/wireguard/wg0.conf:ro,Z,U\n');
+    expect(unit).toContain('Volume=/etc/podmesh/mesh/wireguard/gateway.sh:/etc/podmesh/wireguard/gateway.sh:ro,Z,U\n');
     expect(files.has('hosts/c/systemd/podmesh-mesh-wireguard.service')).toBe(false);
   });
 
