@@ -195,11 +195,12 @@ describe.skipIf(!runnable)('end to end: the HAProxy sidecar in containers on Pod
 
     // ... the Node image, and the HAProxy one: this machine's HAProxy 2.6 (Debian's package, the
     // binary the loopback test runs) with its libraries and busybox's sh, mkdir and ln, which the
-    // generated command uses; the official image's configuration folder ...
+    // generated command uses (and cat, for the test's look inside); the official image's
+    // configuration folder ...
     const rootfs = join(dir.path, 'rootfs');
     buildRootfs(rootfs, busybox!);
     const haproxyRoot = join(dir.path, 'haproxy-rootfs');
-    binariesRootfs(haproxyRoot, [[haproxy!, '/usr/sbin/haproxy']], busybox!, ['sh', 'mkdir', 'ln'], ['usr/local/etc/haproxy', 'var/lib/haproxy']);
+    binariesRootfs(haproxyRoot, [[haproxy!, '/usr/sbin/haproxy']], busybox!, ['sh', 'mkdir', 'ln', 'cat'], ['usr/local/etc/haproxy', 'var/lib/haproxy']);
     const importer = (root: string, changes: readonly string[], image: string) =>
       host.exec(['sh', '-c', `tar -C '${root}' -c . | '${podman}' ${podmanFlags().join(' ')} import ${changes.map((c) => `'${c}'`).join(' ')} - ${image}`], { timeoutMs: 120_000, env: podmanEnv() });
     const imports = await Promise.all([
