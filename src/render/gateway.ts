@@ -59,6 +59,19 @@ export function gatewaySecrets(stack: ResolvedStack, host: ResolvedHost): { name
   ];
 }
 
+/** A peer's `[Peer]` section (after a blank line), the same in wg-quick's form (host mode, render/wireguard.ts) and `wg setconf`'s. */
+export function peerSection(wg: Pick<NonNullable<ResolvedStack['wireguard']>, 'persistentKeepalive'>, p: ResolvedTunnelPeer): string[] {
+  return [
+    '',
+    '[Peer]',
+    `# ${p.host}`,
+    `PublicKey = ${p.publicKey}`,
+    `Endpoint = ${p.endpoint}`,
+    `AllowedIPs = ${[`${p.address}/32`, ...p.routes].join(', ')}`,
+    ...(wg.persistentKeepalive > 0 ? [`PersistentKeepalive = ${wg.persistentKeepalive}`] : []),
+  ];
+}
+
 /** `wg setconf` form: no private key (a Podman secret) and no wg-quick keys (the script does their work). */
 function setconfFile(stack: ResolvedStack, self: ResolvedTunnelPeer, peers: readonly ResolvedTunnelPeer[]): string {
   const wg = stack.wireguard!;
@@ -68,17 +81,7 @@ function setconfFile(stack: ResolvedStack, self: ResolvedTunnelPeer, peers: read
     '[Interface]',
     `ListenPort = ${self.listenPort}`,
   ];
-  for (const p of peers) {
-    lines.push(
-      '',
-      '[Peer]',
-      `# ${p.host}`,
-      `PublicKey = ${p.publicKey}`,
-      `Endpoint = ${p.endpoint}`,
-      `AllowedIPs = ${[`${p.address}/32`, ...p.routes].join(', ')}`,
-      ...(wg.persistentKeepalive > 0 ? [`PersistentKeepalive = ${wg.persistentKeepalive}`] : []),
-    );
-  }
+  for (const p of peers) lines.push(...peerSection(wg, p));
   return `${hashHeader(stack.name)}${lines.join('\n')}\n`;
 }
 

@@ -8,7 +8,7 @@ import { STAGE, hostFile, presharedKeyPath, wireguardKeyPath } from '../layout.t
 import type { ResolvedHost, ResolvedStack, ResolvedTunnelPeer } from '../resolve/model.ts';
 import type { Rendering, RenderedFile } from './file.ts';
 import { tunnelHooks } from './firewall.ts';
-import { renderGatewayFiles } from './gateway.ts';
+import { peerSection, renderGatewayFiles } from './gateway.ts';
 import { generatedHeader, hashHeader } from './header.ts';
 import { renderUnit, type ServiceUnit } from './quadlet/index.ts';
 
@@ -37,17 +37,7 @@ function renderConfig(stack: ResolvedStack, host: ResolvedHost, self: ResolvedTu
     ...up.map((c) => `PostUp = ${c}`),
     ...down.map((c) => `PostDown = ${c}`),
   ];
-  for (const p of peers) {
-    lines.push(
-      '',
-      '[Peer]',
-      `# ${p.host}`,
-      `PublicKey = ${p.publicKey}`,
-      `Endpoint = ${p.endpoint}`,
-      `AllowedIPs = ${[`${p.address}/32`, ...p.routes].join(', ')}`,
-      ...(wg.persistentKeepalive > 0 ? [`PersistentKeepalive = ${wg.persistentKeepalive}`] : []),
-    );
-  }
+  for (const p of peers) lines.push(...peerSection(wg, p));
   return `${hashHeader(stack.name)}${lines.join('\n')}\n`;
 }
 
