@@ -12,10 +12,8 @@ import { execa, type ResultPromise } from 'execa';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { runCli } from '../src/cli/run.ts';
 import { loadStacks } from '../src/cli/load.ts';
 import { synth } from '../src/index.ts';
@@ -25,6 +23,7 @@ import { parseCertificate } from '../src/state/pki/certificate.ts';
 import { reconcilePki } from '../src/state/pki/reconcile.ts';
 import { AUTHORITY, binding } from './pki/helpers.ts';
 import { verifyMesh, type MeshTarget } from '../src/verify/verify.ts';
+import { startNodeSample } from './helpers/mtls-sample.ts';
 import { tempDir } from './helpers/stacks.ts';
 import { verifyUnits } from './helpers/units.ts';
 import { repoRoot, tool } from './helpers/tools.ts';
@@ -204,38 +203,14 @@ describe.skipIf(!openssl)('OCSP of ashchan-dev', () => {
     expect(judgeStapled(good, oldSerial, foreign, now).detail).toMatch(/did not issue|does not verify/);
   }, 60_000);
 
-  /** A free loopback port. */
-  const freePort = () =>
-    new Promise<number>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => {
-        const { port } = s.address() as { port: number };
-        s.close(() => resolve(port));
-      });
-    });
 
   it('GIVEN boards\' stapled response written by the refresh script WHEN openssl s_client -status connects to the Node sample THEN the handshake carries it (good, verified); without the file there is none', async () => {
     const root = await startResponder('root');
     const written = await staple(pki, root);
     expect(written.exitCode, written.stderr).toBe(0);
     expect(existsSync(svc('boards', 'server.crt.ocsp'))).toBe(true);
-    const compose = parse(readFileSync(join(out, STACK, 'hosts/local/compose.yaml'), 'utf8')) as { services: Record<string, { environment: Record<string, string> }> };
-    const env = compose.services.boards!.environment;
-    const port = await freePort();
-    const local = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v).replace(/^\/etc\/mtls\//, `${join(pki, 'services/boards')}/`)]));
-    const server = execa('node', [join(repoRoot, 'examples/mtls-sample/server.mjs')], { env: { ...local, MTLS_PORT: String(port), MTLS_BIND: '127.0.0.1' }, extendEnv: false, reject: false, timeout: 30_000 });
+    const { server, port, env } = await startNodeSample(join(out, STACK, 'hosts/local/compose.yaml'), 'boards', pki);
     running.add(server);
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('the sample did not start in 10 s')), 10_000);
-      server.stdout!.on('data', (d: Buffer) => {
-        if (d.toString().includes('"listening"')) {
-          clearTimeout(t);
-          resolve();
-        }
-      });
-      void server.then((r) => reject(new Error(`the sample exited: ${r.stderr}`)));
-    });
     const sClient = async () =>
       (
         await execa(

@@ -4,12 +4,11 @@
 // generated environment, judges a caller with a SPIFFE ID by that ID alone (real TLS: the right CA
 // but another ID is refused); `podmesh certs bundle --format spiffe` writes the root as a SPIFFE
 // bundle.
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import https from 'node:https';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -20,6 +19,7 @@ import { parseCertificate } from '../src/state/pki/certificate.ts';
 import { reconcilePki } from '../src/state/pki/reconcile.ts';
 import { spiffeIdProblem } from '../src/state/pki/spiffe.ts';
 import { AUTHORITY, binding } from './pki/helpers.ts';
+import { startNodeSample } from './helpers/mtls-sample.ts';
 import { forgeClient } from './helpers/forge.ts';
 import { tempDir } from './helpers/stacks.ts';
 import { repoRoot, tool } from './helpers/tools.ts';
@@ -94,16 +94,6 @@ describe('SPIFFE identities of ashchan-dev', () => {
     expect(() => readdirSync(dir)).toThrow();
   });
 
-  /** A free loopback port. */
-  const freePort = () =>
-    new Promise<number>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => {
-        const { port } = s.address() as { port: number };
-        s.close(() => resolve(port));
-      });
-    });
 
   /** GET https://127.0.0.1:port/whoami presenting `cert` (leaf and chain) and `key`. */
   const whoami = (port: number, cert: string, key: string) =>
@@ -124,25 +114,10 @@ describe('SPIFFE identities of ashchan-dev', () => {
   const forged = (commonName: string, spiffeId: string) => forgeClient(pki, commonName, spiffeId);
 
   it('GIVEN the Node sample with boards\' generated environment on loopback WHEN callers connect over real TLS THEN gateway passes with its SPIFFE ID, a client-CA certificate with gateway\'s CN but another SPIFFE ID is refused, one with another CN but gateway\'s SPIFFE ID passes, and auth is refused', async () => {
-    const compose = parse(readFileSync(join(out, STACK, 'hosts/local/compose.yaml'), 'utf8')) as { services: Record<string, { environment: Record<string, string> }> };
-    const env = compose.services.boards!.environment;
+    const { server, port, env } = await startNodeSample(join(out, STACK, 'hosts/local/compose.yaml'), 'boards', pki);
+    running.add(server);
     expect(env.MTLS_ALLOWED_SPIFFE_IDS).toBe(ID('gateway'));
     expect(env.SERVICE_SPIFFE_ID).toBe(ID('boards'));
-    const port = await freePort();
-    // The generated variables, with /etc/mtls pointing at boards' folder of the state.
-    const local = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v).replace(/^\/etc\/mtls\//, `${join(pki, 'services/boards')}/`)]));
-    const server = execa('node', [join(repoRoot, 'examples/mtls-sample/server.mjs')], { env: { ...local, MTLS_PORT: String(port), MTLS_BIND: '127.0.0.1' }, extendEnv: false, reject: false, timeout: 30_000 });
-    running.add(server);
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('the sample did not start in 10 s')), 10_000);
-      server.stdout!.on('data', (d: Buffer) => {
-        if (d.toString().includes('"listening"')) {
-          clearTimeout(t);
-          resolve();
-        }
-      });
-      void server.then((r) => reject(new Error(`the sample exited: ${r.stderr}`)));
-    });
     const gateway = await whoami(port, readFileSync(svc('gateway', 'client.crt'), 'utf8'), readFileSync(svc('gateway', 'client.key'), 'utf8'));
     expect(gateway).toEqual({ status: 200, body: { client_cn: 'gateway.ashchan.local', client_spiffe_id: ID('gateway'), server_cn: 'boards.ashchan.local' } });
     const intruder = forged('gateway.ashchan.local', ID('intruder'));
