@@ -10,8 +10,8 @@
 // gets 403, no client certificate fails the handshake, the application's plain call to its local
 // port reaches store over mTLS with api's client certificate, and the sidecar runs confined. Torn
 // down, also on failure; the last test checks that nothing is left.
-import { execa, type ResultPromise } from 'execa';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,10 +19,11 @@ import { parse, stringify } from 'yaml';
 import { App, Host, Network, Service, Stack } from 'podmesh';
 import { synth } from '../src/index.ts';
 import { binariesRootfs, buildRootfs, IMPORT_CHANGES } from './helpers/image.ts';
-import { expectConfined, healthCheckDue } from './helpers/mesh-checks.ts';
-import { createHosts, netnsReady, type SimHost, type SimNetwork } from './helpers/netns.ts';
+import { composeOnPodman, type ComposeOnPodman } from './helpers/compose-podman.ts';
+import { expectConfined } from './helpers/mesh-checks.ts';
+import { netnsReady } from './helpers/netns.ts';
 import { tempDir } from './helpers/stacks.ts';
-import { findTool, inCI, tool } from './helpers/tools.ts';
+import { inCI, tool } from './helpers/tools.ts';
 
 const ready = netnsReady();
 const podman = tool('podman');
@@ -41,9 +42,6 @@ const DOMAIN = 'sce.local';
 const NETWORK = 'sce-mesh';
 const NODE_IMAGE = 'localhost/podmesh-e2e-sidecar/node:1';
 const HAPROXY_IMAGE = 'localhost/podmesh-e2e-sidecar/haproxy:2.6';
-const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-// As in e2e.test.ts: the mesh's names need netavark and aardvark-dns, chosen in a private containers.conf.
-const NETWORK_BACKEND = '[network]\nnetwork_backend = "netavark"\n';
 const id = (s: string) => `spiffe://${DOMAIN}/${PROJECT}/${s}`;
 const SERVICES = ['store', 'api', 'web', 'intruder'] as const;
 
@@ -67,31 +65,9 @@ describe.skipIf(!runnable)('end to end: the HAProxy sidecar in containers on Pod
   const state = join(dir.path, 'state');
   const composeFile = join(out, PROJECT, 'hosts/local/compose.yaml');
   const override = join(dir.path, 'e2e.override.yaml');
-  let net: SimNetwork | undefined;
-  let host: SimHost;
-  let podmanRoot: string;
-  let socket: string;
-  let service: ResultPromise | undefined;
-  let healthLoop: Promise<void> | undefined;
-  let stopHealth = false;
-  let tornDown = false;
+  let env: ComposeOnPodman | undefined;
   let generated: Record<string, unknown> = {};
-
-  const podmanFlags = () => [
-    '--root', join(podmanRoot, 'root'),
-    '--runroot', join(podmanRoot, 'runroot'),
-    '--tmpdir', join(podmanRoot, 'tmp'),
-    '--network-config-dir', join(podmanRoot, 'networks'),
-  ];
-  const podmanEnv = () => ({ PATH, CONTAINERS_CONF: join(podmanRoot, 'containers.conf') });
-  const pm = (args: readonly string[], timeoutMs = 60_000) => host.exec([podman!, ...podmanFlags(), ...args], { timeoutMs, env: podmanEnv() });
-  const dc = (args: readonly string[], timeoutMs = 180_000) =>
-    execa(compose!, ['-p', PROJECT, '-f', composeFile, '-f', override, ...args], {
-      reject: false,
-      timeout: timeoutMs,
-      env: { DOCKER_HOST: `unix://${socket}`, PATH, PODMESH_STATE_DIR: state },
-      extendEnv: false,
-    });
+  const pm = (args: readonly string[], timeoutMs?: number) => env!.pm(args, timeoutMs);
   const container = (name: string) => `${PROJECT}-${name}-1`;
   const SIDECAR = `${container('api')}-sidecar`;
 
@@ -117,15 +93,6 @@ describe.skipIf(!runnable)('end to end: the HAProxy sidecar in containers on Pod
       .filter((l) => l.event === 'request' && l.path !== '/health');
   };
 
-  /** Podman runs no health checks by itself here (no systemd): this loop does, so `service_healthy` can pass. */
-  async function runHealthChecks(): Promise<void> {
-    for (let round = 0; !stopHealth; round++) {
-      const ps = await pm(['ps', '--format', '{{.Names}} {{.Status}}'], 15_000).catch(() => undefined);
-      await Promise.all(healthCheckDue(ps?.stdout ?? '', round).map((n) => pm(['healthcheck', 'run', n], 15_000).catch(() => undefined)));
-      await sleep(1_000);
-    }
-  }
-
   /** Logs of every container, for failure messages. */
   async function diagnose(): Promise<string> {
     const ps = await pm(['ps', '-a', '--format', '{{.Names}} {{.Status}}']).catch((e: unknown) => ({ stdout: String(e) }));
@@ -148,32 +115,8 @@ describe.skipIf(!runnable)('end to end: the HAProxy sidecar in containers on Pod
     }
   }
 
-  async function waitHealthy(names: readonly string[], ms = 60_000): Promise<void> {
-    const until = Date.now() + ms;
-    for (;;) {
-      const r = await pm(['ps', '--format', '{{.Names}} {{.Status}}']);
-      const sick = names.filter((n) => !new RegExp(`^${container(n)} .*\\(healthy\\)`, 'm').test(r.stdout));
-      if (sick.length === 0) return;
-      if (Date.now() > until) throw new Error(`not healthy after ${ms} ms: ${sick.join(', ')}\n${await diagnose()}`);
-      await sleep(500);
-    }
-  }
-
   async function teardown(): Promise<void> {
-    if (tornDown) return;
-    tornDown = true;
-    stopHealth = true;
-    await healthLoop;
-    const errors: string[] = [];
-    if (net && socket) {
-      const r = existsSync(override) ? await dc(['down', '-v', '-t', '1'], 60_000).catch((e: unknown) => ({ exitCode: -1, stderr: String(e) })) : { exitCode: 0, stderr: '' };
-      if (r.exitCode !== 0) errors.push(`compose down: ${r.stderr}`);
-      await pm(['rm', '-af', '-t', '0']).catch(() => undefined);
-      await pm(['system', 'reset', '-f'], 60_000).catch((e: unknown) => errors.push(`podman system reset: ${String(e)}`));
-    }
-    service?.kill('SIGTERM');
-    await service?.catch(() => undefined);
-    await net?.teardown().catch((e: unknown) => errors.push(String(e)));
+    const errors = (await env?.teardown()) ?? [];
     dir.cleanup();
     if (errors.length > 0) console.warn(`e2e-sidecar teardown:\n${errors.join('\n')}`);
   }
@@ -185,13 +128,7 @@ describe.skipIf(!runnable)('end to end: the HAProxy sidecar in containers on Pod
     generated = parse(readFileSync(composeFile, 'utf8')) as Record<string, unknown>;
 
     // ... a simulated host with its own network and mount namespace (private aardvark-dns state) ...
-    net = await createHosts(['sidecar'], { privateDirs: ['/run/containers/networks'] });
-    host = net.host('sidecar');
-    podmanRoot = join(net.workDir, 'podman');
-    for (const d of ['root', 'runroot', 'tmp', 'networks']) mkdirSync(join(podmanRoot, d), { recursive: true });
-    socket = join(podmanRoot, 'podman.sock');
-    const systemConf = existsSync('/etc/containers/containers.conf') ? readFileSync('/etc/containers/containers.conf', 'utf8') : '';
-    writeFileSync(join(podmanRoot, 'containers.conf'), `${systemConf.replace(/^\[network\][^[]*/m, '')}\n${NETWORK_BACKEND}`);
+    env = await composeOnPodman(podman!, compose!, { hostName: 'sidecar', project: PROJECT, composeFile, override, stateDir: state });
 
     // ... the Node image, and the HAProxy one: this machine's HAProxy 2.6 (Debian's package, the
     // binary the loopback test runs) with its libraries and busybox's sh, mkdir and ln, which the
@@ -201,26 +138,15 @@ describe.skipIf(!runnable)('end to end: the HAProxy sidecar in containers on Pod
     buildRootfs(rootfs, busybox!);
     const haproxyRoot = join(dir.path, 'haproxy-rootfs');
     binariesRootfs(haproxyRoot, [[haproxy!, '/usr/sbin/haproxy']], busybox!, ['sh', 'mkdir', 'ln', 'cat'], ['usr/local/etc/haproxy', 'var/lib/haproxy']);
-    const importer = (root: string, changes: readonly string[], image: string) =>
-      host.exec(['sh', '-c', `tar -C '${root}' -c . | '${podman}' ${podmanFlags().join(' ')} import ${changes.map((c) => `'${c}'`).join(' ')} - ${image}`], { timeoutMs: 120_000, env: podmanEnv() });
     const imports = await Promise.all([
-      importer(rootfs, IMPORT_CHANGES, NODE_IMAGE),
-      importer(haproxyRoot, ['--change', 'ENV=PATH=/usr/sbin:/usr/bin:/bin', '--change', 'STOPSIGNAL=SIGUSR1', '--change', 'CMD=["haproxy","-f","/usr/local/etc/haproxy/haproxy.cfg"]'], HAPROXY_IMAGE),
+      env.importRootfs(rootfs, IMPORT_CHANGES, NODE_IMAGE),
+      env.importRootfs(haproxyRoot, ['--change', 'ENV=PATH=/usr/sbin:/usr/bin:/bin', '--change', 'STOPSIGNAL=SIGUSR1', '--change', 'CMD=["haproxy","-f","/usr/local/etc/haproxy/haproxy.cfg"]'], HAPROXY_IMAGE),
     ]);
     for (const imp of imports) expect(imp.exitCode, imp.stderr).toBe(0);
     console.log(`e2e-sidecar: images ready after ${Math.round((Date.now() - started) / 1000)} s`);
 
     // ... the Podman API inside the namespace ...
-    service = execa(findTool('nsenter')!, [`--net=/run/netns/${host.netns}`, `--mount=${host.mountNs}`, '--', podman!, ...podmanFlags(), 'system', 'service', '--time=0', `unix://${socket}`], {
-      reject: false,
-      env: podmanEnv(),
-      extendEnv: false,
-      stdin: 'ignore',
-    });
-    for (let i = 0; !existsSync(socket); i++) {
-      if (i > 100) throw new Error('the podman API socket did not appear');
-      await sleep(100);
-    }
+    await env.startApi();
 
     // ... and the test-only override: images and the Node services' commands only.
     const node = (command: string[]) => ({ image: NODE_IMAGE, pull_policy: 'never', command });
@@ -238,10 +164,10 @@ describe.skipIf(!runnable)('end to end: the HAProxy sidecar in containers on Pod
     );
 
     // WHEN the generated compose file is started
-    healthLoop = runHealthChecks();
-    const up = await dc(['up', '-d']);
+    env.startHealthChecks();
+    const up = await env.dc(['up', '-d']);
     if (up.exitCode !== 0) throw new Error(`compose up failed: ${up.stderr.split('\n').slice(-3).join('\n')}\n${await diagnose()}`);
-    await waitHealthy(SERVICES);
+    await env.waitHealthy(SERVICES.map(container), diagnose);
     await waitThroughSidecar();
     console.log(`e2e-sidecar: mesh up in ${Math.round((Date.now() - started) / 1000)} s`);
   }, 900_000);
@@ -309,10 +235,10 @@ describe.skipIf(!runnable)('end to end: the HAProxy sidecar in containers on Pod
   });
 
   it('GIVEN the run WHEN torn down THEN no container, network, namespace or process is left', async () => {
-    const namespaces = net!.leftovers();
-    const ns = host.netns;
+    const namespaces = env!.net.leftovers();
+    const ns = env!.host.netns;
     await teardown();
-    expect(net!.leftovers()).toEqual({ netns: [], mounts: [], processes: [], paths: [] });
+    expect(env!.net.leftovers()).toEqual({ netns: [], mounts: [], processes: [], paths: [] });
     expect(readdirSync('/run/netns').filter((n) => n === ns)).toEqual([]);
     expect(namespaces.netns.length).toBeGreaterThan(0);
     const system = await execa(podman!, ['ps', '-a', '--format', '{{.Names}}'], { reject: false });

@@ -9,12 +9,13 @@
 // is refused by the callee, every /health proves PostgreSQL and Redis accepted the generated
 // credentials, and a client certificate is revoked and its holder shown refused. Everything is torn
 // down, also on failure, and the last test checks that nothing is left.
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { composeOnPodman, PATH, type ComposeOnPodman } from './helpers/compose-podman.ts';
 import { buildRootfs, IMPORT_CHANGES } from './helpers/image.ts';
 import {
   ASHCHAN_DEV_SECRET_IDS,
@@ -26,7 +27,6 @@ import {
   expectHealthy,
   expectOnlyUnstapled,
   expectWrongPasswordRefused,
-  healthCheckDue,
   INFRA_PID1,
   pid1,
   PID1_STATUS,
@@ -34,10 +34,10 @@ import {
   WRONG_PASSWORD_PHP,
   type VerifyLine,
 } from './helpers/mesh-checks.ts';
-import { createHosts, netnsReady, type SimHost, type SimNetwork } from './helpers/netns.ts';
+import { netnsReady } from './helpers/netns.ts';
 import { buildServiceImages, importArgs, serviceImagesReady, type ServiceImageName } from './helpers/service-images.ts';
 import { tempDir } from './helpers/stacks.ts';
-import { findTool, inCI, repoRoot, tool } from './helpers/tools.ts';
+import { inCI, repoRoot, tool } from './helpers/tools.ts';
 
 const ready = netnsReady();
 const podman = tool('podman');
@@ -62,11 +62,6 @@ const SERVICE_IMAGE: Record<ServiceImageName, string> = {
   redis: 'localhost/podmesh-e2e/redis:7',
   php: 'localhost/podmesh-e2e/php-sample:8.2',
 };
-const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-// Debian 12's Podman defaults to CNI without DNS; the mesh's names need netavark and aardvark-dns
-// (scripts/install-validators.sh installs them). Chosen in a private containers.conf so the
-// machine's own Podman keeps its backend.
-const NETWORK_BACKEND = '[network]\nnetwork_backend = "netavark"\n';
 const bin = join(repoRoot, 'bin/podmesh.mjs');
 
 describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmesh verify', () => {
@@ -75,52 +70,18 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
   const state = join(dir.path, 'state');
   const composeFile = join(out, STACK, 'hosts/local/compose.yaml');
   const override = join(dir.path, 'e2e.override.yaml');
-  let net: SimNetwork | undefined;
-  let host: SimHost;
-  let podmanRoot: string;
-  let socket: string;
-  let service: ResultPromise | undefined;
-  let healthLoop: Promise<void> | undefined;
-  let stopHealth = false;
-  let tornDown = false;
+  let env: ComposeOnPodman | undefined;
 
   const cli = (...args: string[]) =>
     execa('node', [bin, ...args, '--stacks', join(repoRoot, 'stacks'), '--out', out, '--state', state, '--stack', STACK], { reject: false, timeout: 90_000 });
-  /** Podman flags that keep every byte of this test's Podman out of the machine's own storage and network config. */
-  const podmanFlags = () => [
-    '--root', join(podmanRoot, 'root'),
-    '--runroot', join(podmanRoot, 'runroot'),
-    '--tmpdir', join(podmanRoot, 'tmp'),
-    '--network-config-dir', join(podmanRoot, 'networks'),
-  ];
-  const podmanEnv = () => ({ PATH, CONTAINERS_CONF: join(podmanRoot, 'containers.conf') });
-  const pm = (args: readonly string[], timeoutMs = 60_000, input?: string) => host.exec([podman!, ...podmanFlags(), ...args], { timeoutMs, env: podmanEnv(), ...(input !== undefined ? { input } : {}) });
-  const dc = (args: readonly string[], timeoutMs = 180_000) =>
-    execa(compose!, ['-p', PROJECT, '-f', composeFile, '-f', override, ...args], {
-      reject: false,
-      timeout: timeoutMs,
-      // out/ names the state folder by PODMESH_STATE_DIR (default: .podmesh beside out/).
-      env: { DOCKER_HOST: `unix://${socket}`, PATH, PODMESH_STATE_DIR: state },
-      extendEnv: false,
-    });
+  const pm = (args: readonly string[], timeoutMs?: number, input?: string) => env!.pm(args, timeoutMs, input);
+  const dc = (args: readonly string[], timeoutMs?: number) => env!.dc(args, timeoutMs);
+  const waitHealthy = (names: readonly string[], ms?: number) => env!.waitHealthy(names.map(container), (sick) => diagnose(sick.map((c) => c.replace(new RegExp(`^${PROJECT}-(.*)-1$`), '$1'))), ms);
   const container = (name: string) => `${PROJECT}-${name}-1`;
   /** curl inside a container with its own client certificate, as the seed's Debug Commands do. */
   // Longer than the sample's upstream timeout (5 s), so a slow refusal upstream still comes back as 502.
   const curlIn = (name: string, url: string) =>
     pm(['exec', container(name), 'curl', '-sS', '--max-time', '15', '--cacert', '/etc/mtls/ca.crt', '--cert', '/etc/mtls/client.crt', '--key', '/etc/mtls/client.key', '-w', '\n%{http_code}', url]);
-
-  /**
-   * Podman runs no health checks by itself here (no systemd): this loop does, so `service_healthy`
-   * can pass. Every second for the containers not healthy yet, every fifth round for all of them:
-   * each check is a `podman exec`, and nine of them a second kept both of CI's cores busy.
-   */
-  async function runHealthChecks(): Promise<void> {
-    for (let round = 0; !stopHealth; round++) {
-      const ps = await pm(['ps', '--format', '{{.Names}} {{.Status}}'], 15_000).catch(() => undefined);
-      await Promise.all(healthCheckDue(ps?.stdout ?? '', round).map((n) => pm(['healthcheck', 'run', n], 15_000).catch(() => undefined)));
-      await sleep(1_000);
-    }
-  }
 
   /** Polls `getent hosts` in a container until every name answers (at most `ms`). */
   async function waitResolves(from: string, names: readonly string[], ms = 60_000): Promise<void> {
@@ -155,17 +116,6 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     }
   }
 
-  async function waitHealthy(names: readonly string[], ms = 60_000): Promise<void> {
-    const until = Date.now() + ms;
-    for (;;) {
-      const r = await pm(['ps', '--format', '{{.Names}} {{.Status}}']);
-      const sick = names.filter((n) => !new RegExp(`^${container(n)} .*\\(healthy\\)`, 'm').test(r.stdout));
-      if (sick.length === 0) return;
-      if (Date.now() > until) throw new Error(`not healthy after ${ms} ms: ${sick.join(', ')}\n${r.stdout}\n${await diagnose(sick)}`);
-      await sleep(500);
-    }
-  }
-
   /** Health logs and recent output of containers, for failure messages. */
   async function diagnose(names: readonly string[]): Promise<string> {
     const parts: string[] = [];
@@ -174,7 +124,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
       const l = await pm(['logs', '--tail', '5', container(n)]).catch((e: unknown) => ({ stdout: String(e), stderr: '' }));
       parts.push(`--- ${n}\nhealth: ${h.stdout.trim()}\nlogs: ${l.stdout.trim()} ${l.stderr.trim()}`);
     }
-    const dns = await host.exec(['sh', '-c', `ss -lunp; ip -br addr; ls -la /run/containers/networks /run/containers/networks/aardvark-dns 2>&1; cat ${join(podmanRoot, 'networks')}/*.json; ls /usr/lib/podman`], { env: { PATH } });
+    const dns = await env!.host.exec(['sh', '-c', `ss -lunp; ip -br addr; ls -la /run/containers/networks /run/containers/networks/aardvark-dns 2>&1; cat ${join(env!.root, 'networks')}/*.json; ls /usr/lib/podman`], { env: { PATH } });
     const rc = await pm(['exec', container('minio'), 'cat', '/etc/resolv.conf']).catch((e: unknown) => ({ stdout: String(e), stderr: '' }));
     parts.push(`--- dns\n${dns.stdout}${dns.stderr}\nresolv.conf: ${rc.stdout}`);
     return parts.join('\n');
@@ -216,24 +166,8 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
   }
 
   async function teardown(): Promise<void> {
-    if (tornDown) return;
-    tornDown = true;
-    stopHealth = true;
-    await healthLoop;
-    const errors: string[] = [];
-    if (net && socket) {
-      // The verify container first: compose cannot remove a network another container is on.
-      await pm(['rm', '-f', '-t', '0', VERIFIER]).catch(() => undefined);
-      // Compose ran only if the override was written (a failed image build stops before it).
-      const r = existsSync(override) ? await dc(['down', '-v', '-t', '1'], 60_000).catch((e: unknown) => ({ exitCode: -1, stderr: String(e) })) : { exitCode: 0, stderr: '' };
-      if (r.exitCode !== 0) errors.push(`compose down: ${r.stderr}`);
-      // Whatever compose did not remove (a failed start), then the storage itself.
-      await pm(['rm', '-af', '-t', '0']).catch(() => undefined);
-      await pm(['system', 'reset', '-f'], 60_000).catch((e: unknown) => errors.push(`podman system reset: ${String(e)}`));
-    }
-    service?.kill('SIGTERM');
-    await service?.catch(() => undefined);
-    await net?.teardown().catch((e: unknown) => errors.push(String(e)));
+    // The verify container first: compose cannot remove a network another container is on.
+    const errors = (await env?.teardown(async () => void (await pm(['rm', '-f', '-t', '0', VERIFIER]).catch(() => undefined)))) ?? [];
     dir.cleanup();
     if (errors.length > 0) console.warn(`e2e teardown:\n${errors.join('\n')}`);
   }
@@ -245,13 +179,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     expect(s.exitCode, s.stderr).toBe(0);
 
     // ... a simulated host with its own network and mount namespace (private aardvark-dns state) ...
-    net = await createHosts(['mesh'], { privateDirs: ['/run/containers/networks'] });
-    host = net.host('mesh');
-    podmanRoot = join(net.workDir, 'podman');
-    for (const d of ['root', 'runroot', 'tmp', 'networks']) mkdirSync(join(podmanRoot, d), { recursive: true });
-    socket = join(podmanRoot, 'podman.sock');
-    const systemConf = existsSync('/etc/containers/containers.conf') ? readFileSync('/etc/containers/containers.conf', 'utf8') : '';
-    writeFileSync(join(podmanRoot, 'containers.conf'), `${systemConf.replace(/^\[network\][^[]*/m, '')}\n${NETWORK_BACKEND}`);
+    env = await composeOnPodman(podman!, compose!, { hostName: 'mesh', project: PROJECT, composeFile, override, stateDir: state });
 
     // ... the local images: the service images from the cache (built on first need), and the Node one ...
     const built = await buildServiceImages();
@@ -259,23 +187,14 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     const rootfs = join(dir.path, 'rootfs');
     buildRootfs(rootfs, busybox!);
     const imports = await Promise.all([
-      host.exec(['sh', '-c', `tar -C '${rootfs}' -c . | '${podman}' ${podmanFlags().join(' ')} import ${IMPORT_CHANGES.map((c) => `'${c}'`).join(' ')} - ${IMAGE}`], { timeoutMs: 120_000, env: podmanEnv() }),
+      env.importRootfs(rootfs, IMPORT_CHANGES, IMAGE),
       ...Object.values(built).map((image) => pm(['import', ...importArgs(image, SERVICE_IMAGE[image.name])], 120_000)),
     ]);
     for (const imp of imports) expect(imp.exitCode, imp.stderr).toBe(0);
     console.log(`e2e: images built or found in ${buildSeconds} s, imported after ${Math.round((Date.now() - started) / 1000)} s`);
 
     // ... the Podman API inside the namespace ...
-    service = execa(findTool('nsenter')!, [`--net=/run/netns/${host.netns}`, `--mount=${host.mountNs}`, '--', podman!, ...podmanFlags(), 'system', 'service', '--time=0', `unix://${socket}`], {
-      reject: false,
-      env: podmanEnv(),
-      extendEnv: false,
-      stdin: 'ignore',
-    });
-    for (let i = 0; !existsSync(socket); i++) {
-      if (i > 100) throw new Error('the podman API socket did not appear');
-      await sleep(100);
-    }
+    await env.startApi();
 
     // ... and the test-only override: images (and the PHP services' command) only, everything else
     // as generated: environment, secret files, mounts, volumes, health checks, dependencies.
@@ -302,7 +221,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     );
 
     // WHEN the generated compose file is started
-    healthLoop = runHealthChecks();
+    env.startHealthChecks();
     const up = await dc(['up', '-d']);
     if (up.exitCode !== 0) throw new Error(`compose up failed: ${up.stderr.split('\n').slice(-3).join('\n')}\n${await diagnose([...APPS, ...INFRA])}`);
     await waitHealthy([...APPS, ...INFRA]);
@@ -330,7 +249,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
 
   it('GIVEN the host side of the mesh WHEN verify connects to the lock\'s addresses THEN prom output counts the handshakes', async () => {
     // From the namespace (the host's view) with --resolve-from-lock; DNS asked of aardvark-dns at the bridge gateway.
-    const r = await host.exec(
+    const r = await env!.host.exec(
       [process.execPath, bin, 'verify', '--stack', STACK, '--stacks', join(repoRoot, 'stacks'), '--out', out, '--state', state, '--resolve-from-lock', '--dns', '10.90.0.1', '--format', 'prom'],
       { timeoutMs: 90_000, env: { PATH } },
     );
@@ -438,7 +357,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     }
     // ... and on the host, which sees every container's processes, health checks included
     await pm(['healthcheck', 'run', container('redis')]);
-    const outside = await host.exec(['ps', '-eo', 'args'], { timeoutMs: 20_000, env: { PATH } });
+    const outside = await env!.host.exec(['ps', '-eo', 'args'], { timeoutMs: 20_000, env: { PATH } });
     expect(outside.stdout).toContain('redis-server');
     for (const [id, v] of Object.entries(values)) expect(outside.stdout.includes(v), `${id} on a host command line`).toBe(false);
   }, 300_000);
@@ -497,7 +416,7 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
     // WHEN the revoked certificate is presented to media (from the host side, at media's generated address)
     const generated = parse(readFileSync(composeFile, 'utf8')) as { services: Record<string, { networks: Record<string, { ipv4_address: string }> }> };
     const mediaIp = generated.services.media!.networks[NETWORK]!.ipv4_address;
-    const refused = await host.exec(
+    const refused = await env!.host.exec(
       [curl!, '-sS', '--max-time', '10', '--cacert', join(pki, 'ca.crt'), '--cert', join(old, 'client.crt'), '--key', join(old, 'client.key'), '--resolve', `media.ashchan.local:8443:${mediaIp}`, '-w', '\n%{http_code}', 'https://media.ashchan.local:8443/health'],
       { timeoutMs: 20_000, env: { PATH } },
     );
@@ -571,10 +490,10 @@ describe.skipIf(!runnable)('end to end: ashchan-dev on Podman, checked by podmes
   }, 300_000);
 
   it('GIVEN the run WHEN torn down THEN no container, network, namespace or process is left', async () => {
-    const namespaces = net!.leftovers();
-    const ns = host.netns;
+    const namespaces = env!.net.leftovers();
+    const ns = env!.host.netns;
     await teardown();
-    const left = net!.leftovers();
+    const left = env!.net.leftovers();
     expect(left).toEqual({ netns: [], mounts: [], processes: [], paths: [] });
     expect(readdirSync('/run/netns').filter((n) => n === ns)).toEqual([]);
     expect(namespaces.netns.length).toBeGreaterThan(0);
