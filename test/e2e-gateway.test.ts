@@ -165,11 +165,11 @@ describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))(
     await Promise.all(hosts.map(async (h) => {
       await h.podman.importImage('/mnt/image', IMAGE, ['--change', 'ENV=PATH=/usr/bin:/bin']);
       await h.runner.start();
-      // The rootless network namespace (Podman made it for the gateway) has br_netfilter's default
-      // too: the same setting there, as the user (README, "WireGuard in a gateway container").
+      // The rootless network namespace's bridge-nf-call-iptables (1 in a new namespace) is the
+      // gateway unit's own ExecStartPost: without it api → boards fails (`nc: timed out`).
       if (h.podman.rootless) {
-        const r = await h.podman.podman(['unshare', '--rootless-netns', 'sh', '-c', 'echo 0 > /proc/sys/net/bridge/bridge-nf-call-iptables'], { timeoutMs: 20_000 });
-        if (r.exitCode !== 0) throw new Error(`bridge-nf-call-iptables in ${h.name}'s rootless network namespace: ${r.stderr}`);
+        const r = await h.podman.podman(['unshare', '--rootless-netns', 'cat', '/proc/sys/net/bridge/bridge-nf-call-iptables'], { timeoutMs: 20_000 });
+        if (r.stdout.trim() !== '0') throw new Error(`bridge-nf-call-iptables in ${h.name}'s rootless network namespace: ${r.stdout}${r.stderr}`);
       }
       const l = await h.podman.podman(['run', '-d', '--name', `listener-${h.name}`, '--network', 'mesh', '--ip', ip(SERVICE[h.name]), IMAGE, '/bin/busybox', 'nc', '-ll', '-p', String(MTLS), '-e', '/bin/busybox', 'cat', '/proc/net/tcp', '/proc/net/tcp6'], { timeoutMs: 60_000 });
       if (l.exitCode !== 0) throw new Error(`listener on ${h.name}: ${l.stderr}`);
