@@ -197,16 +197,17 @@ class Runtime implements Podman54 {
     // needs before a task joins). On cgroup v2 hosts systemd's delegation does all of this.
     const dirs = [dir, ...V1_HIERARCHIES.flatMap((h) => [join(CGROUP_V1, h, this.cgroupName), join(CGROUP_V1, h, this.cgroupName, opts.cgroup!)])];
     const script = [
+      'owner=$1; shift',
       'for d in "$@"; do',
       '  [ "$d" = -- ] && break',
       '  mkdir -p "$d" || exit 1',
       '  for f in cpuset.cpus cpuset.mems; do [ -f "$d/$f" ] && [ -z "$(cat "$d/$f")" ] && { cat "$(dirname "$d")/$f" > "$d/$f" || exit 1; }; done',
-      '  chown -R "$U" "$d" && echo $$ > "$d/cgroup.procs" || exit 1',
+      '  chown -R "$owner" "$d" && echo $$ > "$d/cgroup.procs" || exit 1',
       'done',
       'while [ "$1" != -- ]; do shift; done; shift',
       'exec "$@"',
     ].join('\n');
-    return this.host.exec(['sh', '-c', script, 'sh', ...dirs, '--', ...argv], { ...opts, env: { ...env, U: `${user.uid}:${user.gid}` } });
+    return this.host.exec(['sh', '-c', script, 'sh', `${user.uid}:${user.gid}`, ...dirs, '--', ...argv], { ...opts, env });
   }
 
   podman(args: readonly string[], opts: Podman54ExecOptions = {}): Promise<ExecResult> {
