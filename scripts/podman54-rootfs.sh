@@ -7,7 +7,9 @@
 # The folder is only ever used read-only by the tests: each run bind-mounts its own storage and a
 # tmpfs on /run and /tmp over it in a private mount namespace (test/helpers/podman54.ts).
 set -euo pipefail
-PACKAGES=podman,netavark,aardvark-dns,runc,iproute2,ca-certificates,nftables,iptables,curl,mount
+# uidmap (newuidmap/newgidmap, setuid root) and passt (pasta): rootless Podman 5's user namespace
+# and network (test/e2e-gateway.test.ts runs one host rootless).
+PACKAGES=podman,netavark,aardvark-dns,runc,iproute2,ca-certificates,nftables,iptables,curl,mount,uidmap,passt
 # This machine's Podman settings (RECIPES.md section 2: no systemd, hybrid cgroups, no
 # CAP_SYS_RESOURCE). A property of the test machine, never of generated output.
 CONTAINERS_CONF='[containers]
@@ -30,13 +32,22 @@ if [ ! -x "$dir/rootfs/usr/bin/podman" ]; then
   work=$(mktemp -d "$cache/podman54-build.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   mmdebstrap --quiet --variant=essential --include="$PACKAGES" trixie "$work/rootfs" http://deb.debian.org/debian >&2
-  # Mount points the tests bind over: the run's storage, and a rootful host's /etc/podmesh.
-  mkdir -p "$work/rootfs/etc/containers" "$work/rootfs/var/lib/containers" "$work/rootfs/etc/podmesh"
+  # Mount points the tests bind over: the run's storage, a rootful host's /etc/podmesh and its
+  # network configs (rootful netavark's /etc/containers/networks, which Podman only makes on first use).
+  mkdir -p "$work/rootfs/etc/containers/networks" "$work/rootfs/var/lib/containers" "$work/rootfs/etc/podmesh"
   printf '%s' "$CONTAINERS_CONF" > "$work/rootfs/etc/containers/containers.conf"
-  # Subordinate ids for rootful `--userns=auto` (podmesh's default on rootful hosts): Podman takes
-  # each container's range from the user "containers" (podman-run(1), --userns=auto).
-  echo 'containers:2147483647:2147483648' > "$work/rootfs/etc/subuid"
-  echo 'containers:2147483647:2147483648' > "$work/rootfs/etc/subgid"
+  # The unprivileged user of a rootless simulated host (test/helpers/podman54.ts, ROOTLESS_USER);
+  # its home is an empty mount point: each run binds its own folder there (its Podman storage, its
+  # ~/.config/containers/systemd).
+  chroot "$work/rootfs" groupadd --gid 1000 podmesh
+  chroot "$work/rootfs" useradd --uid 1000 --gid 1000 --no-create-home --home-dir /home/podmesh --shell /bin/sh podmesh
+  mkdir -p "$work/rootfs/home/podmesh"
+  # Subordinate ids (written whole: useradd adds a range of its own choosing): for rootful
+  # `--userns=auto` (podmesh's default on rootful hosts) Podman takes each container's range from
+  # the user "containers" (podman-run(1), --userns=auto); the rootless user gets 65536 ids, as
+  # Debian's useradd gives a new user, for newuidmap/newgidmap.
+  printf 'containers:2147483647:2147483648\npodmesh:100000:65536\n' > "$work/rootfs/etc/subuid"
+  cp "$work/rootfs/etc/subuid" "$work/rootfs/etc/subgid"
   rm -rf "$dir"
   mv "$work" "$dir"
   trap - EXIT

@@ -5,20 +5,23 @@
 // the gateway image is this machine's wireguard-go, wg, ip, nft and bash; one stand-in listener
 // container per host takes its service's address and answers each connection with its
 // /proc/net/tcp, from which the test reads the source address the listener saw.
-// Rootful hosts in the simulation (the unprivileged-user variant could not run here: see README).
-// Torn down completely; every wait bounded.
+// Host a runs Podman rootless as an unprivileged user (subordinate ids through the trixie root's
+// setuid newuidmap/newgidmap, pasta for its network): its units come from `quadlet -user -dryrun`
+// over its ~/.config/containers/systemd and run as that user, proving the gateway needs no root;
+// b and c are rootful. Torn down completely; every wait bounded.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { App, type ResolvedStack } from '../src/index.ts';
 import { renderInstalled } from '../src/render/stack.ts';
 import { tryResolveStack } from '../src/resolve/resolve.ts';
+import { wireguardKeyPath } from '../src/layout.ts';
 import { withPublicKeys } from '../src/state/wireguard/index.ts';
 import { binariesRootfs } from './helpers/image.ts';
 import { createHosts, netnsReady, type SimNetwork } from './helpers/netns.ts';
-import { podman54Ready, podman54Rootfs, startPodman54, type Podman54 } from './helpers/podman54.ts';
-import { generateUnits, parseUnitText, QuadletRunner, SYSTEM_MANAGER } from './helpers/quadlet-run.ts';
+import { podman54Ready, podman54Rootfs, ROOTLESS_USER, startPodman54, type Podman54 } from './helpers/podman54.ts';
+import { generateUnits, parseUnitText, QuadletRunner, SYSTEM_MANAGER, userManager } from './helpers/quadlet-run.ts';
 import { tool } from './helpers/tools.ts';
 import { meshStack } from './wireguard/stacks.ts';
 
@@ -31,6 +34,8 @@ const STACK = 'gw';
 const HOSTS = ['a', 'b', 'c'] as const;
 /** The service of each host (tests/wireguard/stacks.ts): api on a, auth on b, boards on c. */
 const SERVICE = { a: 'api', b: 'auth', c: 'boards' } as const;
+/** The host whose Podman runs rootless, as {@link ROOTLESS_USER}. */
+const ROOTLESS = 'a';
 const MTLS = 8443;
 
 /** The gateway image's files (also the listeners' image: busybox nc and cat). */
@@ -49,7 +54,8 @@ const hexIp = (h: string) => [6, 4, 2, 0].map((i) => parseInt(h.slice(i, i + 2),
 
 interface Host {
   readonly name: (typeof HOSTS)[number];
-  readonly root: string;
+  /** Where its installed files go on the machine: `/` of a rootful host, the user's home (`%h`) of a rootless one. */
+  root: string;
   podman: Podman54;
   runner: QuadletRunner;
 }
@@ -61,15 +67,21 @@ describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))(
   let stack: ResolvedStack;
   const ip = (service: string) => stack.services.find((s) => s.name === service)!.ip;
 
-  /** Writes host h's installed files (as apply would) under its root. */
+  /** Where a host path (`/etc/…` rootful, `%h/…` rootless) is on the machine. */
+  const onMachine = (h: Host, path: string) => join(h.root, path.replace(/^%h\//, ''));
+
+  /** Writes host h's installed files (as apply would) under its root, the user's own on a rootless host. */
   const install = (h: Host, s: ResolvedStack) => {
+    const written: string[] = [];
     for (const file of renderInstalled(s).files.values()) {
       if (file.install?.host !== h.name) continue;
-      const target = join(h.root, file.install.path);
-      mkdirSync(dirname(target), { recursive: true });
-      writeFileSync(target, file.content, { mode: file.install.mode });
+      written.push(onMachine(h, file.install.path));
+      mkdirSync(dirname(written.at(-1)!), { recursive: true });
+      writeFileSync(written.at(-1)!, file.content, { mode: file.install.mode });
     }
-    writeFileSync(join(h.root, `etc/podmesh/${STACK}/wireguard/private.key`), `${keys[h.name]}\n`, { mode: 0o600 });
+    written.push(onMachine(h, wireguardKeyPath(s.hosts.find((x) => x.name === h.name)!)));
+    writeFileSync(written.at(-1)!, `${keys[h.name]}\n`, { mode: 0o600 });
+    if (h.podman.rootless) execFileSync('chown', ['-R', `${ROOTLESS_USER.uid}:${ROOTLESS_USER.gid}`, h.root]);
   };
 
   /** A connection from `from`'s listener container to `to`'s service: the source `to`'s listener saw, or the failure. */
@@ -84,8 +96,12 @@ describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))(
   };
 
   beforeAll(async () => {
-    // GIVEN api (a) and auth (b) calling boards (c), every host in wireguard mode 'container'
-    const m = meshStack(STACK, new App(), { mode: 'container', gatewayImage: IMAGE }, HOSTS, { calls: ['boards'] }, { auth: { calls: ['boards'] } });
+    // GIVEN api (a, rootless) and auth (b) calling boards (c), boards calling api back, every host in wireguard mode 'container'
+    const m = meshStack(STACK, new App(), { mode: 'container', gatewayImage: IMAGE }, HOSTS, { calls: ['boards'] }, {
+      hosts: { [ROOTLESS]: { rootless: true } },
+      auth: { calls: ['boards'] },
+      boards: { calls: ['api'] },
+    });
     const outcome = tryResolveStack(m.stack);
     if (outcome.issues.length > 0) throw new Error(JSON.stringify(outcome.issues));
     stack = withPublicKeys(outcome.resolved!, Object.fromEntries(HOSTS.map((h) => [h, pubkey(keys[h]!)])));
@@ -94,43 +110,67 @@ describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))(
     gatewayRootfs(image);
     const rootfs = podman54Rootfs();
     for (const name of HOSTS) {
-      const root = join(net.workDir, `root-${name}`);
+      const rootless = name === ROOTLESS;
       const notifyDir = { machine: join(net.workDir, `notify-${name}`), inside: '/run/podmesh-notify' };
       mkdirSync(notifyDir.machine, { mode: 0o700 });
-      // Rootful netavark keeps network configs in /etc/containers/networks, which is the cached root
-      // filesystem's (shared by every run): each host gets its own.
-      const networks = join(net.workDir, `networks-${name}`);
-      mkdirSync(networks, { mode: 0o755 });
-      const h = { name, root } as Host;
-      install(h, stack);
       // br_netfilter (loaded on this machine) passes bridged frames through the host's nat hooks,
       // where netavark's masquerade rewrites a container's packets to the gateway container (their
       // destination is outside the slice): see README, "WireGuard in a gateway container".
       await net.host(name).exec(['sysctl', '-w', 'net.bridge.bridge-nf-call-iptables=0'], { reject: true });
-      h.podman = await startPodman54(net.host(name), rootfs, {
-        workDir: join(net.workDir, `podman-${name}`),
-        binds: [
-          { source: image, target: '/mnt/image', readOnly: true },
-          { source: notifyDir.machine, target: notifyDir.inside },
-          { source: join(root, 'etc/podmesh'), target: '/etc/podmesh' },
-          { source: networks, target: '/etc/containers/networks' },
-        ],
-      });
-      // The gateway's root is an unprivileged host id (UserNS=auto), which opens /dev/net/tun: this
-      // machine's node is 0600, the distributions' 0666. A private 0666 node over it, in this
-      // simulated host's mount namespace only.
-      await h.podman.exec(['sh', '-c', 'mknod -m 0666 /run/podmesh-tun c 10 200 && mount --bind /run/podmesh-tun /dev/net/tun'], { reject: true });
+      const h = { name } as Host;
+      if (rootless) {
+        // The user's Podman sends READY=1 itself: the socket's folder is the user's.
+        chownSync(notifyDir.machine, ROOTLESS_USER.uid, ROOTLESS_USER.gid);
+        h.podman = await startPodman54(net.host(name), rootfs, {
+          workDir: join(net.workDir, `podman-${name}`),
+          binds: [
+            { source: image, target: '/mnt/image', readOnly: true },
+            { source: notifyDir.machine, target: notifyDir.inside },
+          ],
+          rootless: true,
+        });
+        h.root = h.podman.rootless!.homeOnMachine;
+      } else {
+        h.root = join(net.workDir, `root-${name}`);
+        mkdirSync(join(h.root, 'etc/podmesh'), { recursive: true });
+        // Rootful netavark keeps network configs in /etc/containers/networks, which is the cached root
+        // filesystem's (shared by every run): each host gets its own.
+        const networks = join(net.workDir, `networks-${name}`);
+        mkdirSync(networks, { mode: 0o755 });
+        h.podman = await startPodman54(net.host(name), rootfs, {
+          workDir: join(net.workDir, `podman-${name}`),
+          binds: [
+            { source: image, target: '/mnt/image', readOnly: true },
+            { source: notifyDir.machine, target: notifyDir.inside },
+            { source: join(h.root, 'etc/podmesh'), target: '/etc/podmesh' },
+            { source: networks, target: '/etc/containers/networks' },
+          ],
+        });
+      }
+      install(h, stack);
+      // The gateway's root is an unprivileged host id (UserNS=auto rootful, the user's namespace
+      // rootless; pasta opens it too), which opens /dev/net/tun: this machine's node is 0600, the
+      // distributions' 0666. A private 0666 node over it, in this simulated host's mount namespace only.
+      await h.podman.exec(['sh', '-c', 'mknod -m 0666 /run/podmesh-tun c 10 200 && mount --bind /run/podmesh-tun /dev/net/tun'], { reject: true, asRoot: true });
       // The network, the gateway and the secrets unit; the services' own units are not run (stand-ins instead).
-      const units = generateUnits(join(root, 'etc/containers/systemd'), false).filter((u) => /-network\.service$|-wireguard\.service$/.test(u.name));
+      const quadletDir = rootless ? '.config/containers/systemd' : 'etc/containers/systemd';
+      const units = generateUnits(join(h.root, quadletDir), rootless).filter((u) => /-network\.service$|-wireguard\.service$/.test(u.name));
       const secrets = `podmesh-${STACK}-secrets.service`;
-      units.push(parseUnitText(secrets, readFileSync(join(root, 'etc/systemd/system', secrets), 'utf8')));
-      h.runner = new QuadletRunner(units, h.podman, SYSTEM_MANAGER, { notifyDir, startTimeoutMs: 60_000 });
+      units.push(parseUnitText(secrets, readFileSync(join(h.root, rootless ? '.config/systemd/user' : 'etc/systemd/system', secrets), 'utf8')));
+      const manager = rootless ? userManager(ROOTLESS_USER.uid, ROOTLESS_USER.home) : SYSTEM_MANAGER;
+      h.runner = new QuadletRunner(units, h.podman, manager, { notifyDir, startTimeoutMs: 60_000 });
       hosts.push(h);
     }
     // The hosts' Podmans are independent: import, start and run the listener on all three at once.
     await Promise.all(hosts.map(async (h) => {
       await h.podman.importImage('/mnt/image', IMAGE, ['--change', 'ENV=PATH=/usr/bin:/bin']);
       await h.runner.start();
+      // The rootless network namespace's bridge-nf-call-iptables (1 in a new namespace) is the
+      // gateway unit's own ExecStartPost: without it api → boards fails (`nc: timed out`).
+      if (h.podman.rootless) {
+        const r = await h.podman.podman(['unshare', '--rootless-netns', 'cat', '/proc/sys/net/bridge/bridge-nf-call-iptables'], { timeoutMs: 20_000 });
+        if (r.stdout.trim() !== '0') throw new Error(`bridge-nf-call-iptables in ${h.name}'s rootless network namespace: ${r.stdout}${r.stderr}`);
+      }
       const l = await h.podman.podman(['run', '-d', '--name', `listener-${h.name}`, '--network', 'mesh', '--ip', ip(SERVICE[h.name]), IMAGE, '/bin/busybox', 'nc', '-ll', '-p', String(MTLS), '-e', '/bin/busybox', 'cat', '/proc/net/tcp', '/proc/net/tcp6'], { timeoutMs: 60_000 });
       if (l.exitCode !== 0) throw new Error(`listener on ${h.name}: ${l.stderr}`);
     }));
@@ -155,6 +195,22 @@ describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))(
     for (let i = 0; i < 5 && seen !== ip('api'); i++) seen = await connect('a', 'c');
     expect(seen).toBe(ip('api'));
     expect(await connect('b', 'c')).toBe(ip('auth'));
+    // Into the rootless host: boards (c) to api (a).
+    expect(await connect('c', 'a')).toBe(ip('boards'));
+  }, 60_000);
+
+  it('GIVEN host a rootless WHEN its gateway runs THEN Podman is rootless and the tunnel runs as the unprivileged user', async () => {
+    const a = hosts.find((h) => h.name === ROOTLESS)!;
+    const info = await a.podman.podman(['info', '--format', '{{.Host.Security.Rootless}}'], { timeoutMs: 20_000 });
+    expect(info.stdout.trim()).toBe('true');
+    // The container's PID 1 (bash) and its wireguard-go, seen from the machine: owned by the user's uid.
+    const pid = await a.podman.podman(['inspect', '--format', '{{.State.Pid}}', `podmesh-${STACK}-wireguard`], { timeoutMs: 20_000 });
+    const status = readFileSync(`/proc/${Number(pid.stdout.trim())}/status`, 'utf8');
+    expect(/^Uid:\s+(\d+)\s+(\d+)/m.exec(status)?.slice(1)).toEqual([String(ROOTLESS_USER.uid), String(ROOTLESS_USER.uid)]);
+    const children = readFileSync(`/proc/${Number(pid.stdout.trim())}/task/${Number(pid.stdout.trim())}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    const wgGo = children.find((c) => readFileSync(`/proc/${c}/comm`, 'utf8').trim() === 'wireguard-go');
+    expect(wgGo).toBeDefined();
+    expect(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${wgGo}/status`, 'utf8'))?.[1]).toBe(String(ROOTLESS_USER.uid));
   }, 60_000);
 
   it('GIVEN no call from api to auth WHEN api connects to auth on host b THEN the gateway drops it', async () => {
@@ -175,6 +231,7 @@ describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))(
     }));
     keys.a = oldKey;
     expect(await connect('a', 'c')).toMatch(/^failed/);
+    expect(await connect('c', 'a')).toMatch(/^failed/);
     expect(await connect('b', 'c')).toBe(ip('auth'));
   }, 90_000);
 

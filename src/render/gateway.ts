@@ -167,6 +167,23 @@ export function gatewayRoutes(stack: ResolvedStack, host: string, network: strin
 /** Where a host path starting at `%h` goes in a shell: `$HOME`. */
 const inShell = (path: string) => path.replace(/^%h\//, '$HOME/');
 
+/**
+ * Rootless hosts: where br_netfilter is loaded, bridged frames in the user's rootless network
+ * namespace (a new namespace starts with `bridge-nf-call-iptables=1`) pass netavark's masquerade,
+ * which rewrites a container's packets to the gateway to the bridge's address, so the flow filter
+ * drops them. The gateway's start turns it off there (it is the first container of the stack, so
+ * the namespace exists; only the user's own bridges live in it); a no-op without br_netfilter.
+ * Rootful hosts' bridges are in the host's namespace, a host-wide setting left to the admin (README).
+ */
+const rootlessBridgeNetfilterOff = [
+  PODMAN,
+  'unshare',
+  '--rootless-netns',
+  '/bin/sh',
+  '-c',
+  'f=/proc/sys/net/bridge/bridge-nf-call-iptables; [ ! -e "$f" ] || echo 0 > "$f"',
+];
+
 /** The gateway's `.container` (ideal form: downgrade() fits it to the host's Podman). */
 export function gatewayUnit(stack: ResolvedStack, host: ResolvedHost): ContainerUnit {
   const wg = stack.wireguard!;
@@ -219,6 +236,7 @@ export function gatewayUnit(stack: ResolvedStack, host: ResolvedHost): Container
     },
     service: {
       ...(build.length > 0 ? { execStartPre: build } : {}),
+      ...(userns ? {} : { execStartPost: [rootlessBridgeNetfilterOff] }),
       restart: 'always',
       // The first start may build the image.
       timeoutStartSec: '900',

@@ -11,8 +11,13 @@
 // /etc/hosts land on the chroot's own /etc files (seen in the container's mountinfo) and the
 // container reads the machine's nameserver instead of aardvark-dns (observed with Podman 5.4.2 and
 // runc 1.1.15 from trixie; the same commands under pivot_root give `nameserver 10.90.0.1`).
+//
+// Rootless (`rootless: true`): Podman runs as the root filesystem's unprivileged user
+// {@link ROOTLESS_USER} (made by the script, with subordinate ids in /etc/subuid and /etc/subgid;
+// newuidmap and newgidmap setuid root from Debian's uidmap, pasta from passt), its home a folder of
+// the run, its XDG_RUNTIME_DIR a private 0700 folder on the host's /run; root only prepares them.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecOptions, ExecResult, SimHost } from './netns.ts';
@@ -23,6 +28,8 @@ const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Where cgroup v2 is mounted on this machine: hybrid (`/sys/fs/cgroup/unified`) or unified. */
 const CGROUP2 = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : '/sys/fs/cgroup/unified';
 const CGROUP_V1 = '/sys/fs/cgroup';
+/** The machine's cgroup v1 hierarchies (hybrid), where rootless Podman and runc make cgroups too. */
+const V1_HIERARCHIES = CGROUP2 === CGROUP_V1 ? [] : safeReaddir(CGROUP_V1).filter((h) => h !== 'unified' && existsSync(join(CGROUP_V1, h, 'cgroup.procs'))).sort();
 
 /** Why Podman 5.4 cannot run here, or undefined when it can. */
 export function podman54Unavailable(): string | undefined {
@@ -54,6 +61,9 @@ export function podman54Rootfs(): string {
   return dir;
 }
 
+/** The unprivileged user of a rootless host, as scripts/podman54-rootfs.sh creates it in the root filesystem. */
+export const ROOTLESS_USER = { name: 'podmesh', uid: 1000, gid: 1000, home: '/home/podmesh', runtimeDir: '/run/user/1000' } as const;
+
 /** A folder of the machine made visible inside the root filesystem. */
 export interface Bind {
   /** Path on the machine. */
@@ -72,6 +82,11 @@ export interface Podman54Options {
   readonly workDir: string;
   /** Extra folders to show inside the root filesystem. @default - none */
   readonly binds?: readonly Bind[];
+  /**
+   * Run Podman as {@link ROOTLESS_USER}, whose home is `<workDir>/rootless-home` on the machine.
+   * @default false
+   */
+  readonly rootless?: boolean;
 }
 
 /** Options of {@link Podman54.exec}. */
@@ -81,13 +96,17 @@ export interface Podman54ExecOptions extends ExecOptions {
    * processes in the unit's cgroup. @default - the caller's cgroup
    */
   readonly cgroup?: string;
+  /** On a rootless runtime, run the command as root (preparing the host), not as the user. @default false */
+  readonly asRoot?: boolean;
 }
 
 /** Podman 5.4 inside one simulated host. */
 export interface Podman54 {
   /** The root filesystem (on the machine; the host's root since {@link startPodman54}). */
   readonly root: string;
-  /** `cmd` in the host's namespaces, that is in the Debian 13 root. */
+  /** The user Podman runs as on a rootless runtime, with its home on the machine; undefined when rootful. */
+  readonly rootless?: { readonly user: typeof ROOTLESS_USER; readonly homeOnMachine: string };
+  /** `cmd` in the host's namespaces, that is in the Debian 13 root (as the user on a rootless runtime). */
   exec(cmd: readonly string[], opts?: Podman54ExecOptions): Promise<ExecResult>;
   /** `podman ARGS` inside the root filesystem. */
   podman(args: readonly string[], opts?: Podman54ExecOptions): Promise<ExecResult>;
@@ -110,6 +129,13 @@ export async function startPodman54(host: SimHost, rootfs: string, opts: Podman5
   sweepStaleCgroups();
   const storage = join(opts.workDir, 'podman54-storage');
   mkdirSync(storage, { recursive: true, mode: 0o700 });
+  const u = ROOTLESS_USER;
+  const home = join(opts.workDir, 'rootless-home');
+  if (opts.rootless) {
+    mkdirSync(home, { mode: 0o700 });
+    chownSync(home, u.uid, u.gid);
+  }
+  const binds = [...(opts.binds ?? []), ...(opts.rootless ? [{ source: home, target: u.home }] : [])];
   const r = (p: string) => join(rootfs, p);
   const q = (p: string) => `'${p.replace(/'/g, `'\\''`)}'`;
   const script = [
@@ -120,7 +146,7 @@ export async function startPodman54(host: SimHost, rootfs: string, opts: Podman5
     ...['run', 'tmp', 'mnt'].map((d) => `mount -t tmpfs -o mode=0755 tmpfs ${q(r(d))}`),
     `chmod 1777 ${q(r('tmp'))}`,
     `mount --bind ${q(storage)} ${q(r('var/lib/containers'))}`,
-    ...(opts.binds ?? []).flatMap((b) => [
+    ...binds.flatMap((b) => [
       /^\/(mnt|run)\//.test(b.target) ? `mkdir -p ${q(r(b.target))}` : `test -d ${q(r(b.target))}`,
       `mount --bind ${q(b.source)} ${q(r(b.target))}`,
       ...(b.readOnly ? [`mount -o remount,bind,ro ${q(r(b.target))}`] : []),
@@ -131,9 +157,12 @@ export async function startPodman54(host: SimHost, rootfs: string, opts: Podman5
     `cd /`,
     `umount -l /mnt/.machine`,
     `rmdir /mnt/.machine`,
+    // Rootless Podman warns that "/" is not a shared mount (its own mount namespace then misses
+    // mounts made later); shared within this host's namespace only (it was made private).
+    ...(opts.rootless ? [`mount --make-rshared /`, `mkdir -p -m 0700 ${u.runtimeDir}`, `chown ${u.uid}:${u.gid} ${u.runtimeDir}`] : []),
   ].join(' && ');
   await host.exec(['sh', '-c', script], { reject: true });
-  return new Runtime(host, rootfs, `podmesh-${host.netns}`);
+  return new Runtime(host, rootfs, `podmesh-${host.netns}`, opts.rootless ? { user: u, homeOnMachine: home } : undefined);
 }
 
 class Runtime implements Podman54 {
@@ -144,15 +173,41 @@ class Runtime implements Podman54 {
     readonly root: string,
     /** This run's cgroup name, below the v2 root and (created by Podman) in each v1 hierarchy. */
     private readonly cgroupName: string,
+    readonly rootless?: { readonly user: typeof ROOTLESS_USER; readonly homeOnMachine: string },
   ) {}
 
   exec(cmd: readonly string[], opts: Podman54ExecOptions = {}): Promise<ExecResult> {
-    const env = { PATH, PODMAN_IGNORE_CGROUPSV1_WARNING: '1', ...opts.env };
-    if (!opts.cgroup) return this.host.exec(cmd, { ...opts, env });
-    // As systemd does for a unit (Delegate=yes): the process starts in its own cgroup. Podman's
+    const user = opts.asRoot ? undefined : this.rootless?.user;
+    // A user manager's environment (systemd.exec(5)): HOME, USER, LOGNAME, XDG_RUNTIME_DIR.
+    const userEnv: Record<string, string> = user ? { HOME: user.home, USER: user.name, LOGNAME: user.name, XDG_RUNTIME_DIR: user.runtimeDir } : {};
+    const env = { PATH, PODMAN_IGNORE_CGROUPSV1_WARNING: '1', ...userEnv, ...opts.env };
+    // util-linux's setpriv (in the root filesystem): the user's ids and groups, nothing else of root's.
+    const argv = user ? ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', ...cmd] : [...cmd];
+    if (!opts.cgroup) return this.host.exec(argv, { ...opts, env });
+    // As systemd does for a unit (Delegate=yes): the process starts in its own cgroup, owned by the
+    // user on a rootless runtime (a user manager's units get delegated cgroups). Podman's
     // `--cgroups=split` refuses to run from the root cgroup ("could not find cgroup mount").
     const dir = join(CGROUP2, this.cgroupName, opts.cgroup);
-    return this.host.exec(['sh', '-c', 'mkdir -p "$0" && echo $$ > "$0/cgroup.procs" && exec "$@"', dir, ...cmd], { ...opts, env });
+    if (!user) return this.host.exec(['sh', '-c', 'mkdir -p "$0" && echo $$ > "$0/cgroup.procs" && exec "$@"', dir, ...argv], { ...opts, env });
+    // Rootless on this hybrid machine, Podman 5.4 reports cgroups v1: `--cgroups=split` makes its
+    // cgroup below the process's own in the v1 memory hierarchy and runc the container's in every
+    // v1 hierarchy, all root's ("mkdir /sys/fs/cgroup/memory/…/runtime: permission denied", then
+    // "mkdir /sys/fs/cgroup/cpuset/podmesh-…: permission denied"). There too the unit gets a cgroup
+    // handed to the user, the process in it (cpuset's cpus and mems copied from the parent, as v1
+    // needs before a task joins). On cgroup v2 hosts systemd's delegation does all of this.
+    const dirs = [dir, ...V1_HIERARCHIES.flatMap((h) => [join(CGROUP_V1, h, this.cgroupName), join(CGROUP_V1, h, this.cgroupName, opts.cgroup!)])];
+    const script = [
+      'owner=$1; shift',
+      'for d in "$@"; do',
+      '  [ "$d" = -- ] && break',
+      '  mkdir -p "$d" || exit 1',
+      '  for f in cpuset.cpus cpuset.mems; do [ -f "$d/$f" ] && [ -z "$(cat "$d/$f")" ] && { cat "$(dirname "$d")/$f" > "$d/$f" || exit 1; }; done',
+      '  chown -R "$owner" "$d" && echo $$ > "$d/cgroup.procs" || exit 1',
+      'done',
+      'while [ "$1" != -- ]; do shift; done; shift',
+      'exec "$@"',
+    ].join('\n');
+    return this.host.exec(['sh', '-c', script, 'sh', `${user.uid}:${user.gid}`, ...dirs, '--', ...argv], { ...opts, env });
   }
 
   podman(args: readonly string[], opts: Podman54ExecOptions = {}): Promise<ExecResult> {
@@ -161,10 +216,7 @@ class Runtime implements Podman54 {
 
   async importImage(dir: string, name: string, changes: readonly string[] = []): Promise<void> {
     const q = (p: string) => `'${p.replace(/'/g, `'\\''`)}'`;
-    const r = await this.host.exec(
-      ['sh', '-c', `tar -C ${q(dir)} -c . | podman import ${changes.map(q).join(' ')} - ${q(name)}`],
-      { timeoutMs: 120_000, env: { PATH, PODMAN_IGNORE_CGROUPSV1_WARNING: '1' } },
-    );
+    const r = await this.exec(['sh', '-c', `tar -C ${q(dir)} -c . | podman import ${changes.map(q).join(' ')} - ${q(name)}`], { timeoutMs: 120_000 });
     if (r.exitCode !== 0) throw new Error(`podman import ${name}: ${r.stderr}`);
   }
 
@@ -186,7 +238,18 @@ class Runtime implements Podman54 {
       if (r.exitCode !== 0) errors.push(`podman ${args.join(' ')}: ${r.stderr.trim()}`);
     };
     await step(['rm', '-af', '-t', '0']);
+    // Rootless: the user's pause process (holding its user and mount namespaces) outlives
+    // `system reset`; ended by its id, from the file Podman keeps it in.
+    const pause = this.rootless ? await this.exec(['cat', `${this.rootless.user.runtimeDir}/libpod/tmp/pause.pid`]).catch(() => undefined) : undefined;
     await step(['system', 'reset', '-f']);
+    const pausePid = Number(pause?.stdout.trim());
+    if (pause?.exitCode === 0 && Number.isInteger(pausePid) && pausePid > 1) {
+      try {
+        process.kill(pausePid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
     // conmon and the health checks lived in the units' cgroups: kill what is left, then remove them.
     for (const dir of this.cgroups()) {
       for (const sub of subtree(dir)) {

@@ -353,6 +353,9 @@ import json, os, socket, sys, time
 path, timeout = sys.argv[1], float(sys.argv[2])
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(path)
+# Writable by everyone (connect(2) needs write permission): a rootless Podman sends as its user;
+# the folder (root's 0700, or the rootless user's) is what keeps others out.
+os.chmod(path, 0o666)
 print("listening", flush=True)
 until = time.monotonic() + timeout
 while True:

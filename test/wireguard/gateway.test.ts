@@ -153,6 +153,16 @@ describe('wireguard mode container: what is rendered', () => {
     expect(secrets).toContain('mesh-wireguard-psk-c \\"$$HOME/.config/podmesh/mesh/wireguard/psk/c.key\\"');
   });
 
+  it('GIVEN rootless host a and rootful container-mode host c WHEN rendered THEN only the rootless gateway turns br_netfilter off in the rootless network namespace once started', () => {
+    const post = (unit: string) => unit.split('\n').filter((l) => l.startsWith('ExecStartPost='));
+    expect(post(files.get('hosts/a/quadlet/podmesh-mesh-wireguard.container')!)).toEqual([
+      `ExecStartPost=/usr/bin/podman unshare --rootless-netns /bin/sh -c "f=/proc/sys/net/bridge/bridge-nf-call-iptables; [ ! -e \\"$$f\\" ] || echo 0 > \\"$$f\\""`,
+    ]);
+    const mixed = rendered(resolved({ a: { rootless: true }, c: { wireguard: { mode: 'container' } } }));
+    expect(mixed.get('hosts/c/quadlet/podmesh-mesh-wireguard.container')).toContain('UserNS=auto');
+    expect(post(mixed.get('hosts/c/quadlet/podmesh-mesh-wireguard.container')!)).toEqual([]);
+  });
+
   it('GIVEN host a WHEN rendered THEN the setconf file has no private key and the script configures, routes and filters wg0', () => {
     const conf = files.get('hosts/a/wireguard/wg0.conf')!;
     expect(conf).not.toMatch(/PrivateKey|PresharedKey|PostUp|Address/);
