@@ -1,5 +1,6 @@
 // Service configuration: the seed's environment and URLs in compose and Quadlet alike, the call
 // policy, the Hyperf PHP files (judged by php), and the generated secrets.
+import { execa } from 'execa';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -244,15 +245,17 @@ describe.skipIf(!php)('Hyperf configuration, judged by php', () => {
       .map((d) => join(d.parentPath, d.name))
       .sort();
 
-  it('GIVEN every generated PHP file WHEN php -l THEN no syntax error', () => {
+  it('GIVEN every generated PHP file WHEN php -l THEN no syntax error', async () => {
     const files = phpFiles();
     // Per service: server, mtls_client, mtls_policy, middlewares.http and the three app/Podmesh classes.
     expect(files.length).toBe(2 * 6 * 7);
-    for (const f of files) {
-      const r = spawnSync(php!, ['-l', f], { encoding: 'utf8' });
-      expect(r.status, `${f}\n${r.stdout}${r.stderr}`).toBe(0);
+    // PHP 8.2's -l reads one file per process: four at a time (84 processes one by one took a minute on a busy machine).
+    for (let i = 0; i < files.length; i += 4) {
+      const batch = files.slice(i, i + 4);
+      const results = await Promise.all(batch.map((f) => execa(php!, ['-l', f], { reject: false, timeout: 60_000 })));
+      results.forEach((r, j) => expect(r.exitCode, `${batch[j]}\n${r.stdout}${r.stderr}`).toBe(0));
     }
-  });
+  }, 180_000);
 
   /** Includes a config file with stand-ins for Hyperf/Swoole classes and constants; returns it as JSON. */
   function include(file: string): any {

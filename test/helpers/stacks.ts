@@ -3,6 +3,7 @@ import type { Construct } from 'constructs';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import { repoRoot } from './tools.ts';
 import { App, Host, Network, Postgres, Service, Stack, type ServiceProps } from 'podmesh';
 
@@ -28,15 +29,41 @@ export function threeTier(id = 'three', app = new App()) {
   return { ...base, db, api, web };
 }
 
-/** A temporary folder removed by the returned function. */
+/** Temporary folders of this test file not removed yet (see the afterAll below). */
+const made = new Set<string>();
+
+/** A temporary folder removed by the returned function, or when the test file ends. */
 export function tempDir(prefix = 'podmesh-test-'): { path: string; cleanup: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
-  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+  made.add(path);
+  return {
+    path,
+    cleanup: () => {
+      rmSync(path, { recursive: true, force: true });
+      made.delete(path);
+    },
+  };
 }
 
-/** One temporary state folder per test file (certificates and keys), removed when the file ends. */
+/** One temporary state folder per test file (certificates and keys). */
 export const testState = mkdtempSync(join(tmpdir(), 'podmesh-state-'));
-process.on('exit', () => rmSync(testState, { recursive: true, force: true }));
+made.add(testState);
+
+/** Removes what this file's tests left. */
+function removeMade(): void {
+  for (const path of made) rmSync(path, { recursive: true, force: true });
+  made.clear();
+}
+
+// Each test file imports this module afresh (vitest isolates files), so this hook is that file's. A
+// process 'exit' handler alone was not enough: vitest ends its fork workers without one, and every
+// file left its folders in the temporary directory. Stack files that a spawned podmesh loads also
+// import this module, outside any test: there the exit handler does it.
+try {
+  afterAll(removeMade);
+} catch {
+  process.on('exit', removeMade);
+}
 
 /**
  * Makes `dir` a podmesh project as `npm install podmesh` would: an ES-module package.json and
