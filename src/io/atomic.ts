@@ -148,16 +148,25 @@ export async function writeBatch(files: readonly BatchFile[], options: BatchOpti
   };
   try {
     let next = 0;
+    let failed = false;
     const one = async (): Promise<void> => {
-      while (next < files.length) {
+      while (next < files.length && !failed) {
         const i = next++;
         const f = files[i] as BatchFile;
         const path = paths[i] as string;
-        await createFile(path, f.content, f.mode, false);
+        try {
+          await createFile(path, f.content, f.mode, false);
+        } catch (e) {
+          failed = true;
+          throw e;
+        }
         created.add(path);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, files.length) }, one));
+    // Every writer settles before a failure is handled, so no temp is created after the clean-up.
+    const settled = await Promise.allSettled(Array.from({ length: Math.min(BATCH_CONCURRENCY, files.length) }, one));
+    const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (rejected) throw rejected.reason;
     await flush(paths, 'data');
   } catch (e) {
     await removeTemps();

@@ -81,6 +81,15 @@ describe('writeBatch', () => {
     expect([...contents(dir)]).toEqual([['a/old.txt', 'old\n']]);
   });
 
+  it('a file that cannot be created fails the batch before any rename, and no temp outlives it', async () => {
+    // GIVEN 40 files, the 21st in a folder that does not exist
+    const many = Array.from({ length: 40 }, (_, i) => ({ abs: join(dir, i === 20 ? 'missing' : 'a', `f${i}`), content: `${i}\n`, mode: 0o644 }));
+    // WHEN they are written as one batch
+    await expect(writeBatch(many)).rejects.toThrow(/ENOENT/);
+    // THEN nothing new is visible and every temp the other writers made is gone
+    expect([...contents(dir)]).toEqual([['a/old.txt', 'old\n']]);
+  });
+
   it('a crash between the data flush and the renames leaves the old files and temp names the leftovers sweep finds', () => {
     // GIVEN a process that is killed right after the data flush
     const script = join(t.root, 'crash.mts');
