@@ -1,8 +1,11 @@
 // Certificate benchmark: the certificates of 1,000 services (2,000 leaves) through reconcilePki as
 // the podmesh command runs it (the built engine in dist/, workers from dist/pki-worker.mjs), a
 // second reconcile with nothing to change, where the time goes (issuing in memory on one thread
-// and on worker threads; writing), the cost of fsync per file, and the same leaf work through the
-// openssl CLI and through Node's native crypto (the floor). Prints one JSON line.
+// and on worker threads; writing), the cost of fsync per file against one batch made durable at
+// once (io/atomic.ts writeBatch: syncfs), and the same leaf work through the openssl CLI and through
+// Node's native crypto (the floor). Prints one JSON line.
+// Environment: BENCH_CERTS_SERVICES (default 1000: 2,000 leaves), BENCH_CERTS_OPENSSL (leaves
+// sampled through the openssl CLI, default 100; 0 skips it, the slowest part).
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 // @ts-expect-error: a plain JavaScript module without types
 import { build, isStale } from '../scripts/build.mjs';
+import { writeBatch } from '../src/io/atomic.ts';
 import type { AuthoritySpec, CertBinding } from '../src/state/pki/index.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -20,8 +24,8 @@ const chunk = readdirSync(join(repo, 'dist')).find((n) => /^pki-[A-Z0-9]+\.mjs$/
 if (!chunk) throw new Error('dist/ holds no pki chunk: run node scripts/build.mjs');
 const pki = (await import(pathToFileURL(join(repo, 'dist', chunk)).href)) as typeof import('../src/state/pki/index.ts');
 
-const SERVICES = 1000;
-const OPENSSL_SAMPLE = 100;
+const SERVICES = Number(process.env.BENCH_CERTS_SERVICES ?? 1000);
+const OPENSSL_SAMPLE = Number(process.env.BENCH_CERTS_OPENSSL ?? 100);
 const FSYNC_SAMPLE = 1000;
 const authority: AuthoritySpec = { rootCommonName: 'bench-ca', rootLifetimeDays: 3650, clientCaCommonName: 'bench.local', clientCaLifetimeDays: 1825, keyType: 'ecdsa-p256' };
 const bindings: CertBinding[] = [];
@@ -91,6 +95,12 @@ try {
   };
   const fsyncFileMs = await writeFiles(true);
   const noFsyncFileMs = await writeFiles(false);
+  // The same files as one batch: temps without fsync, one syncfs, renames, one syncfs.
+  const batchDir = join(dir, 'batch');
+  mkdirSync(batchDir);
+  t = performance.now();
+  await writeBatch(Array.from({ length: FSYNC_SAMPLE }, (_, i) => ({ abs: join(batchDir, `f${i}`), content: randomBytes(350).toString('hex'), mode: 0o600 })));
+  const batchFileMs = (performance.now() - t) / FSYNC_SAMPLE;
 
   // openssl: per leaf a P-256 key and a CA-signed certificate with the same extensions.
   const o = join(dir, 'openssl');
@@ -103,7 +113,7 @@ try {
     run('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', `/CN=svc-${i}.bench.local`);
     run('x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', `0x${(i + 1).toString(16)}`, '-days', '365', '-sha256', '-extfile', 'ext.cnf', '-out', 'leaf.crt');
   }
-  const opensslMs = ((performance.now() - t) / OPENSSL_SAMPLE) * bindings.length;
+  const opensslMs = OPENSSL_SAMPLE > 0 ? ((performance.now() - t) / OPENSSL_SAMPLE) * bindings.length : null;
 
   // The native floor: per leaf what cannot be avoided, a P-256 key pair and one ECDSA signature
   // (over a 400-byte stand-in for the to-be-signed certificate), with Node's own crypto.
@@ -129,6 +139,7 @@ try {
       files,
       fsyncFileMs,
       noFsyncFileMs,
+      batchFileMs,
       opensslMs,
       opensslSample: OPENSSL_SAMPLE,
       nativeMs,

@@ -1,33 +1,190 @@
 // The one atomic writer of the state folder (and of files replaced in place): whole files or nothing,
 // exact modes whatever the umask, folders created private, new files that never overwrite.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { lstatSync } from 'node:fs';
+import { lstatSync, renameSync, statSync } from 'node:fs';
 import { chmod, link, mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 const errCode = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
 
-/** A temp file beside `abs` holding `content` with exactly `mode`, fsynced; returns its path. */
-async function stage(abs: string, content: string | Uint8Array, mode: number): Promise<string> {
+/** The temp name of a write to `abs`: `.<name>.<12 hex>.tmp` beside it (src/state/leftovers.ts knows the pattern). */
+function tempName(abs: string): string {
   const slash = abs.lastIndexOf('/');
-  const tmp = `${abs.slice(0, slash + 1)}.${abs.slice(slash + 1)}.${randomBytes(6).toString('hex')}.tmp`;
-  const fh = await open(tmp, 'wx', mode);
+  return `${abs.slice(0, slash + 1)}.${abs.slice(slash + 1)}.${randomBytes(6).toString('hex')}.tmp`;
+}
+
+/** Creates `path` (never replacing one) holding `content` with exactly `mode`; fsynced when `sync`. */
+async function createFile(path: string, content: string | Uint8Array, mode: number, sync: boolean): Promise<void> {
+  const fh = await open(path, 'wx', mode);
   try {
     await fh.writeFile(content, typeof content === 'string' ? 'utf8' : null);
     await fh.chmod(mode);
-    await fh.sync();
+    if (sync) await fh.sync();
   } catch (e) {
     await fh.close();
-    await rm(tmp, { force: true });
+    await rm(path, { force: true });
     throw e;
   }
   await fh.close();
+}
+
+/** A temp file beside `abs` holding `content` with exactly `mode`, fsynced; returns its path. */
+async function stage(abs: string, content: string | Uint8Array, mode: number): Promise<string> {
+  const tmp = tempName(abs);
+  await createFile(tmp, content, mode, true);
   return tmp;
 }
 
 /** Writes `content` (text as UTF-8, or bytes as they are) to `abs` atomically (temp file beside it, chmod, fsync, rename) with exactly `mode`. */
 export async function writeAtomic(abs: string, content: string | Uint8Array, mode: number): Promise<void> {
   await rename(await stage(abs, content, mode), abs);
+}
+
+/** One file of {@link writeBatch}. */
+export interface BatchFile {
+  readonly abs: string;
+  /** Text (UTF-8) or bytes. */
+  readonly content: string | Uint8Array;
+  readonly mode: number;
+}
+
+/**
+ * Makes durable, for the files at `paths`, their contents (`data`) or their names in their folders
+ * (`entries`: the renames that put them there). The default, {@link flushPaths}, is one `syncfs(2)`
+ * per file system; tests inject failures here.
+ */
+export type Flush = (paths: readonly string[], what: 'data' | 'entries') => Promise<void>;
+
+/** Options of {@link writeBatch}. */
+export interface BatchOptions {
+  /**
+   * The files go into a folder no reader sees yet (a staging folder renamed into place later, as a
+   * first PKI run builds `pki/`): they are created under their own names, and nothing is renamed.
+   * The caller makes the folder visible after the batch (whose flushes made the files and their
+   * names durable).
+   * @default false
+   */
+  readonly unpublished?: boolean;
+  /** @default flushPaths */
+  readonly flush?: Flush;
+}
+
+/** Files created at once by {@link writeBatch} (more only queue on libuv's four threads). */
+const BATCH_CONCURRENCY = 8;
+
+/** Whether `sync -f` (coreutils: syncfs(2)) works here; false after it once failed to run. */
+let syncfsWorks = true;
+
+const syncfs = (dir: string): Promise<void> =>
+  new Promise((resolve, reject) => execFile('sync', ['-f', dir], { timeout: 120_000 }, (err) => (err ? reject(err) : resolve())));
+
+/** fsync of each path (files or folders), 16 in flight. */
+async function fsyncEach(paths: readonly string[]): Promise<void> {
+  let next = 0;
+  const one = async (): Promise<void> => {
+    while (next < paths.length) {
+      const fh = await open(paths[next++] as string, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(16, paths.length) }, one));
+}
+
+/**
+ * The default {@link Flush}: `syncfs(2)` (Node has no binding; coreutils `sync -f DIR` calls it) once
+ * per file system the paths' folders are on: one journal commit for thousands of files, where an
+ * fsync each costs a commit each. Where `sync -f` does not run (no coreutils, not Linux), an fsync
+ * of every file (`data`) or of every folder holding one (`entries`) instead. `sync -f` reports
+ * write-back errors (Linux 5.8 on) by its exit status.
+ */
+export async function flushPaths(paths: readonly string[], what: 'data' | 'entries'): Promise<void> {
+  if (paths.length === 0) return;
+  const dirs = [...new Set(paths.map((p) => dirname(p)))];
+  if (syncfsWorks) {
+    // One folder per file system (a folder of the batch could be a mount point).
+    const byDev = new Map<number, string>();
+    for (const dir of dirs) {
+      const dev = statSync(dir).dev;
+      if (!byDev.has(dev)) byDev.set(dev, dir);
+    }
+    try {
+      for (const dir of byDev.values()) await syncfs(dir);
+      return;
+    } catch (e) {
+      // No `sync` here (not coreutils: it stays so for this process), one without -f (BSD, macOS:
+      // a usage error) or a write-back error: an fsync of each path then decides (and reports an
+      // I/O error not seen yet).
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') syncfsWorks = false;
+    }
+  }
+  await fsyncEach(what === 'data' ? paths : dirs);
+}
+
+/**
+ * Writes many files as one durable step, keeping what {@link writeAtomic} guarantees of each file
+ * (a reader or a crash sees the old file or the whole new one, never a part; exact modes; new
+ * files never overwrite a temp) with one flush for all of them instead of an fsync each:
+ * 1. every file is created under its temp name (`.<name>.<12 hex>.tmp`), not fsynced;
+ * 2. one flush ({@link flushPaths}: syncfs) makes all their data durable;
+ * 3. the temps are renamed into place, in the order given;
+ * 4. a second flush makes the renames durable (the batch is done when it returns).
+ * A failure before the renames removes the temps and leaves every visible file as it was; a crash
+ * leaves only temps, which the next synth removes (src/state/leftovers.ts). A failure during the
+ * renames leaves each file old or new, and removes the temps not yet renamed.
+ */
+export async function writeBatch(files: readonly BatchFile[], options: BatchOptions = {}): Promise<void> {
+  if (files.length === 0) return;
+  const flush = options.flush ?? flushPaths;
+  const unpublished = options.unpublished ?? false;
+  const paths = files.map((f) => (unpublished ? f.abs : tempName(f.abs)));
+  const created = new Set<string>();
+  const removeTemps = async (): Promise<void> => {
+    if (!unpublished) await Promise.all([...created].map((p) => rm(p, { force: true })));
+  };
+  try {
+    let next = 0;
+    let failed = false;
+    const one = async (): Promise<void> => {
+      while (next < files.length && !failed) {
+        const i = next++;
+        const f = files[i] as BatchFile;
+        const path = paths[i] as string;
+        try {
+          await createFile(path, f.content, f.mode, false);
+        } catch (e) {
+          failed = true;
+          throw e;
+        }
+        created.add(path);
+      }
+    };
+    // Every writer settles before a failure is handled, so no temp is created after the clean-up.
+    const settled = await Promise.allSettled(Array.from({ length: Math.min(BATCH_CONCURRENCY, files.length) }, one));
+    const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (rejected) throw rejected.reason;
+    await flush(paths, 'data');
+  } catch (e) {
+    await removeTemps();
+    throw e;
+  }
+  // Unpublished: their names too, before the caller's rename makes the folder visible.
+  if (unpublished) return flush(paths, 'entries');
+  try {
+    // Synchronous: thousands of renames, each far cheaper than a thread-pool round trip.
+    for (let i = 0; i < files.length; i++) {
+      renameSync(paths[i] as string, (files[i] as BatchFile).abs);
+      created.delete(paths[i] as string);
+    }
+  } catch (e) {
+    await removeTemps();
+    throw e;
+  }
+  await flush(files.map((f) => f.abs), 'entries');
 }
 
 /** Thrown by {@link createAtomic} when the file appeared meanwhile; nothing was overwritten. */
@@ -80,6 +237,8 @@ export function dirMode(abs: string): number | undefined {
 export interface StateWriter {
   /** Replace (or create) a file atomically with exactly `mode`. */
   write(abs: string, content: string, mode: number): Promise<void>;
+  /** Replace (or create) many files, each atomically, made durable together ({@link writeBatch}). */
+  writeBatch(files: readonly BatchFile[], options?: BatchOptions): Promise<void>;
   /** Create a file atomically; fails with {@link FileExistsError} rather than replace one. */
   create(abs: string, content: string, mode: number): Promise<void>;
   /** A folder and its missing parents, created with `mode`. */
@@ -97,6 +256,7 @@ export interface StateWriter {
 /** The state writer on the real file system. */
 export const atomicWriter: StateWriter = {
   write: writeAtomic,
+  writeBatch,
   create: createAtomic,
   mkdir: ensureDir,
   chmod: (abs, mode) => chmod(abs, mode),

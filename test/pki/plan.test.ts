@@ -10,7 +10,7 @@ import { AUTHORITY, meshBindings, modes, tempState, treeState } from './helpers.
 
 const T0 = new Date('2026-03-01T12:00:00Z');
 
-/** The real writer, recording every call; `failAt` makes the n-th write throw. */
+/** The real writer, recording every call; `failAt` makes the n-th file write throw (after writing those before it). */
 function recording(failAt?: number): { writer: StateWriter; calls: string[] } {
   const calls: string[] = [];
   let writes = 0;
@@ -20,6 +20,16 @@ function recording(failAt?: number): { writer: StateWriter; calls: string[] } {
       calls.push(`write ${abs}`);
       if (++writes === failAt) throw new Error('disk full');
       return atomicWriter.write(abs, content, mode);
+    },
+    async writeBatch(files, options) {
+      for (const [i, f] of files.entries()) {
+        calls.push(`write ${f.abs}`);
+        if (++writes === failAt) {
+          await atomicWriter.writeBatch(files.slice(0, i), options);
+          throw new Error('disk full');
+        }
+      }
+      return atomicWriter.writeBatch(files, options);
     },
     async mkdir(abs, mode) {
       calls.push(`mkdir ${abs}`);

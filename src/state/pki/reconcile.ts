@@ -47,7 +47,7 @@ export interface ReconcileOptions extends PkiInput {
   readonly random?: RandomSource;
   /**
    * New leaves on worker threads (`parallel`), in the main thread (`serial`), or worker threads
-   * from PARALLEL_THRESHOLD (1,000) new leaves on with the default key source (`auto`).
+   * from PARALLEL_THRESHOLD (4,000) new leaves on with the default key source (`auto`).
    * @default 'auto'
    */
   readonly issueMode?: IssueMode;

@@ -2,16 +2,17 @@
 //
 // Reconcile reads a snapshot, decides everything in memory, then hands this module the complete
 // desired state; nothing is written before every check has passed. Each file is replaced
-// atomically (temp file in the same folder, chmod, fsync, rename). A first run builds `pki/` in a
-// temp folder renamed into place, so it is created whole or not at all. Later runs write keys
-// before their certificates and the inventory before the service files: after a crash every file
-// is either old or new, and the next reconcile repairs any key/certificate pair that no longer
-// matches by reissuing it.
+// atomically, all of a run's files as one batch (io/atomic.ts writeBatch: temp files, one syncfs
+// for their data, renames, one syncfs for the renames). A first run builds `pki/` in a temp folder
+// renamed into place, so it is created whole or not at all. Later runs rename keys before their
+// certificates and the inventory before the service files: after a crash every file is either old
+// or new, and the next reconcile repairs any key/certificate pair that no longer matches by
+// reissuing it.
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriter, dirMode, type StateWriter } from '../../io/atomic.ts';
+import { atomicWriter, dirMode, type BatchFile, type StateWriter } from '../../io/atomic.ts';
 import type { CertKind, FileChange } from './types.ts';
 import { VERIFIED_FILE } from './verified.ts';
 
@@ -206,7 +207,7 @@ type Op =
       readonly content: string | null;
       readonly mode: number;
       readonly change: 'create' | 'update';
-      /** Writes of one rank may run concurrently; ranks run in order (see writeRank). */
+      /** Writes run in rank order (see writeRank). */
       readonly rank: number;
     }
   | { readonly op: 'chmod'; readonly path: string; readonly mode: number }
@@ -288,13 +289,11 @@ export function planChanges(snapshot: PkiSnapshot, desired: DesiredState): Chang
   return { ops, changes };
 }
 
-/** How many files are written (and fsynced) at once; more only queues on libuv's 4 threads. */
-const WRITE_CONCURRENCY = 8;
-
-
 /**
  * Runs a change plan through the state writer. When `pki/` does not exist yet it is built in a
- * temp folder next to it and renamed into place at the end.
+ * temp folder next to it and renamed into place at the end. All the files of a run are written as
+ * one batch (StateWriter.writeBatch: temps, one flush, renames in plan order, one flush), between
+ * the folder operations before them and the removals after them.
  */
 export async function applyChanges(target: Pick<PkiSnapshot, 'stateDir' | 'exists'>, plan: ChangePlan, writer: StateWriter = atomicWriter): Promise<void> {
   if (plan.ops.length === 0) return;
@@ -305,12 +304,10 @@ export async function applyChanges(target: Pick<PkiSnapshot, 'stateDir' | 'exist
   const staging = target.exists ? undefined : join(stateDir, `.pki-${randomBytes(6).toString('hex')}.tmp`);
   const abs = (rel: string): string =>
     staging ? join(staging, rel.slice(PKI_PATHS.dir.length)) : join(stateDir, rel);
-  const run = async (o: Op): Promise<void> => {
+  const run = async (o: Exclude<Op, { op: 'write' }>): Promise<void> => {
     switch (o.op) {
       case 'mkdir':
         return writer.mkdir(abs(o.path), MODE.dir);
-      case 'write':
-        return writer.write(abs(o.path), o.content as string, o.mode);
       case 'chmod':
         return writer.chmod(abs(o.path), o.mode);
       case 'unlink':
@@ -321,20 +318,21 @@ export async function applyChanges(target: Pick<PkiSnapshot, 'stateDir' | 'exist
     }
   };
   try {
-    // Consecutive writes of the same rank run WRITE_CONCURRENCY at a time (each fsyncs); everything else in order.
     for (let i = 0; i < plan.ops.length; ) {
       const o = plan.ops[i] as Op;
-      let j = i + 1;
-      if (o.op === 'write') {
-        while (j < plan.ops.length) {
-          const n = plan.ops[j] as Op;
-          if (n.op !== 'write' || n.rank !== o.rank) break;
-          j++;
-        }
+      if (o.op !== 'write') {
+        await run(o);
+        i++;
+        continue;
       }
-      const batch = plan.ops.slice(i, j);
-      for (let k = 0; k < batch.length; k += WRITE_CONCURRENCY) await Promise.all(batch.slice(k, k + WRITE_CONCURRENCY).map(run));
-      i = j;
+      // The writes are consecutive in the plan, in rank order (keys before their certificates).
+      const batch: BatchFile[] = [];
+      for (; i < plan.ops.length && (plan.ops[i] as Op).op === 'write'; i++) {
+        const w = plan.ops[i] as Extract<Op, { op: 'write' }>;
+        batch.push({ abs: abs(w.path), content: w.content as string, mode: w.mode });
+      }
+      // A staging folder nobody sees yet takes its files under their own names; renaming it publishes them.
+      await writer.writeBatch(batch, { unpublished: staging !== undefined });
     }
     if (staging) await writer.rename(staging, join(stateDir, PKI_PATHS.dir));
   } catch (e) {

@@ -2,6 +2,10 @@
 // (@peculiar/asn1-x509), without its wrapper (which parses every extension, name and key it was
 // given and the finished certificate again), and signs with Node's native `sign`. The encoding is
 // byte for byte what @peculiar/x509's generator wrote (test/pki/encoding.test.ts compares the two).
+// What repeats across certificates (algorithm, issuer name, validity, the fixed extensions, AKI,
+// AIA) is encoded once and reused as DER; the new key's SPKI goes in as OpenSSL encoded it; only
+// serial, subject, SAN and SKI are encoded per certificate (test/pki/tbs-pieces.test.ts compares
+// the result with the whole TBSCertificate encoded by the classes).
 // Worker-safe: plain data in, DER and PEM out; no @peculiar/x509, no WebCrypto.
 import { createHash, sign, type KeyObject } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
@@ -12,10 +16,8 @@ import {
   AttributeTypeAndValue,
   AuthorityKeyIdentifier,
   BasicConstraints,
-  Certificate,
   ExtendedKeyUsage,
   Extension,
-  Extensions,
   GeneralName,
   id_ce_authorityKeyIdentifier,
   id_ce_basicConstraints,
@@ -36,7 +38,6 @@ import {
   SubjectAlternativeName,
   SubjectKeyIdentifier,
   SubjectPublicKeyInfo,
-  TBSCertificate,
   Validity,
   Version,
 } from '@peculiar/asn1-x509';
@@ -142,22 +143,142 @@ export function keyIdentifier(spki: SubjectPublicKeyInfo): string {
   return createHash('sha1').update(new Uint8Array(spki.subjectPublicKey)).digest('hex');
 }
 
-/** The issuer's name, parsed once per issuer and reused for every certificate it signs. */
-const issuerNames = new WeakMap<Uint8Array, Name>();
-function issuerName(der: Uint8Array): Name {
-  let name = issuerNames.get(der);
-  if (!name) {
-    name = AsnConvert.parse(der, Name);
-    issuerNames.set(der, name);
+/**
+ * A DER TLV with definite length around `parts` (already DER): how the certificate's own SEQUENCEs,
+ * its [0]/[3] wrappers, the serial INTEGER and the signature BIT STRING are put around contents
+ * the ASN.1 classes encoded. DER has one encoding per value, so this is byte for byte what the
+ * classes write for the same structure (test/pki/encoding.test.ts, test/pki/tbs-pieces.test.ts).
+ */
+function tlv(tag: number, parts: readonly Uint8Array[]): Buffer {
+  let len = 0;
+  for (const p of parts) len += p.byteLength;
+  const head =
+    len < 0x80 ? [tag, len] : len < 0x100 ? [tag, 0x81, len] : len < 0x10000 ? [tag, 0x82, len >> 8, len & 0xff] : [tag, 0x83, len >> 16, (len >> 8) & 0xff, len & 0xff];
+  return Buffer.concat([Uint8Array.from(head), ...parts], head.length + len);
+}
+
+/** Where one TLV's contents start and end, at `offset` of a DER buffer (definite lengths only). */
+function contentsAt(der: Uint8Array, offset: number): { start: number; end: number } {
+  const first = der[offset + 1] as number;
+  let start = offset + 2;
+  let len = first;
+  if (first & 0x80) {
+    const n = first & 0x7f;
+    if (n === 0 || n > 3) throw new Error('internal: unsupported DER length');
+    len = 0;
+    for (let i = 0; i < n; i++) len = (len << 8) | (der[start + i] as number);
+    start += n;
   }
-  return name;
+  if (start + len > der.byteLength) throw new Error('internal: truncated DER');
+  return { start, end: start + len };
+}
+
+/**
+ * The subjectPublicKey bits of a SubjectPublicKeyInfo (SEQUENCE { algorithm, BIT STRING }), read
+ * from its DER without decoding it into objects: the key identifier hashes them.
+ */
+export function subjectPublicKeyOf(spkiDer: Uint8Array): Uint8Array {
+  const outer = contentsAt(spkiDer, 0);
+  const alg = contentsAt(spkiDer, outer.start);
+  if (spkiDer[0] !== 0x30 || spkiDer[outer.start] !== 0x30 || spkiDer[alg.end] !== 0x03) throw new Error('internal: not a SubjectPublicKeyInfo');
+  const bits = contentsAt(spkiDer, alg.end);
+  // The first content byte counts unused bits (0 for keys).
+  return spkiDer.subarray(bits.start + 1, bits.end);
+}
+
+/** SHA-1 of the subjectPublicKey bits of an SPKI in DER: the key identifier of RFC 5280 §4.2.1.2 (1). */
+export function keyIdentifierOfDer(spkiDer: Uint8Array): string {
+  return createHash('sha1').update(subjectPublicKeyOf(spkiDer)).digest('hex');
+}
+
+const der = (value: unknown): Uint8Array => new Uint8Array(AsnConvert.serialize(value));
+
+/** Memoizes the DER of pieces that repeat across certificates (per CA, per stack, per run). */
+function memo<K, V>(make: (k: K) => V): (k: K) => V {
+  const cache = new Map<K, V>();
+  return (k) => {
+    let v = cache.get(k);
+    if (v === undefined) {
+      v = make(k);
+      if (cache.size > 256) cache.clear();
+      cache.set(k, v);
+    }
+    return v;
+  };
+}
+
+/** version [0] EXPLICIT INTEGER v3. */
+const VERSION_V3 = tlv(0xa0, [tlv(0x02, [Uint8Array.of(Version.v3)])]);
+/** The signature AlgorithmIdentifier of each key type. */
+const ALGORITHM_DER: Readonly<Record<KeyType, Uint8Array>> = { 'ecdsa-p256': der(signatureAlgorithm('ecdsa-p256')), 'rsa-2048': der(signatureAlgorithm('rsa-2048')) };
+/** The fixed extensions of each profile and key type, encoded once. */
+const fixedDer = memo((key: string) => {
+  const [profile, keyType] = key.split('|') as [CertProfile, KeyType];
+  return FIXED[profile](keyType).map(der);
+});
+/** Validity by its two instants (a run issues with one or two lifetimes). */
+const validityDer = memo((key: string) => {
+  const [nb, na] = key.split('|').map(Number) as [number, number];
+  return der(new Validity({ notBefore: new Date(nb), notAfter: new Date(na) }));
+});
+/** The AKI extension of everything a CA signs, by its key identifier. */
+const akiDer = memo((keyId: string) =>
+  der(extension(id_ce_authorityKeyIdentifier, false, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(Buffer.from(keyId, 'hex')) }))),
+);
+/** The AIA extension of a leaf, by its OCSP URL (one per stack). */
+const aiaDer = memo((url: string) =>
+  der(
+    extension(id_pe_authorityInfoAccess, false, new AuthorityInfoAccessSyntax([new AccessDescription({ accessMethod: id_ad_ocsp, accessLocation: new GeneralName({ uniformResourceIdentifier: url }) })])),
+  ),
+);
+/** The SKI extension of a 20-byte key identifier: encoded once, then only its last 20 bytes differ. */
+const SKI_TEMPLATE = der(extension(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(new Uint8Array(20))));
+function skiDer(keyIdHex: string): Uint8Array {
+  const out = Buffer.from(SKI_TEMPLATE);
+  if (out.write(keyIdHex, out.length - 20, 'hex') !== 20) throw new Error('internal: a key identifier is 20 bytes');
+  return out;
 }
 
 /** The serial's INTEGER content: its bytes, with a 0x00 first when the top bit is set (positive, as @peculiar/x509 wrote it). */
-function serialBytes(hex: string): ArrayBuffer {
+function serialBytes(hex: string): Uint8Array {
   const b = Buffer.from(hex, 'hex');
-  const bytes = b.length > 0 && (b[0] as number) > 0x7f ? Buffer.concat([Buffer.of(0), b]) : b;
-  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  return b.length > 0 && (b[0] as number) > 0x7f ? Buffer.concat([Buffer.of(0), b]) : b;
+}
+
+/** The SAN extension of a leaf: dNSName entries, then iPAddress entries, then URIs. */
+function sanDer(spec: TbsSpec): Uint8Array {
+  const names = [
+    ...spec.dnsNames.map((dNSName) => new GeneralName({ dNSName })),
+    // Canonical text: the IP converter misreads an embedded IPv4 tail (::ffff:10.0.0.1).
+    ...spec.ipAddresses.map((ip) => new GeneralName({ iPAddress: canonicalIp(ip) })),
+    ...(spec.uris ?? []).map((uniformResourceIdentifier) => new GeneralName({ uniformResourceIdentifier })),
+  ];
+  return der(extension(id_ce_subjectAltName, false, new SubjectAlternativeName(names)));
+}
+
+/**
+ * The DER of the to-be-signed part of a certificate for `spec` holding the public key `spkiDer`
+ * (as OpenSSL encoded it: carried over unchanged), issued by `issuer` (self-signed when undefined).
+ * What varies per certificate (serial, subject, SAN, SKI) is encoded by the ASN.1 classes each
+ * time; what repeats (algorithm, issuer name, validity, fixed extensions, AKI, AIA) once.
+ */
+export function tbsDer(spec: TbsSpec, spkiDer: Uint8Array, issuer: IssuerSpec | undefined): Buffer {
+  const subject = der(subjectName(spec.commonName, spec.organization));
+  const extensions = [...fixedDer(`${spec.profile}|${spec.keyType}`)];
+  if (spec.profile === 'leaf') extensions.push(sanDer(spec));
+  extensions.push(skiDer(keyIdentifierOfDer(spkiDer)));
+  if (issuer) extensions.push(akiDer(issuer.keyId));
+  if (spec.profile === 'leaf' && spec.ocspUrl !== undefined) extensions.push(aiaDer(spec.ocspUrl));
+  return tlv(0x30, [
+    VERSION_V3,
+    tlv(0x02, [serialBytes(spec.serial)]),
+    ALGORITHM_DER[issuer ? issuer.keyType : spec.keyType],
+    issuer ? issuer.nameDer : subject,
+    validityDer(`${spec.notBefore}|${spec.notAfter}`),
+    subject,
+    spkiDer,
+    tlv(0xa3, [tlv(0x30, extensions)]),
+  ]);
 }
 
 /**
@@ -165,45 +286,11 @@ function serialBytes(hex: string): ArrayBuffer {
  * (the issuer's key, or the subject's own for the self-signed root, whose `issuer` is undefined).
  */
 export function buildCertificate(spec: TbsSpec, spkiDer: Uint8Array, issuer: IssuerSpec | undefined, signingKey: KeyObject): Buffer {
-  const spki = AsnConvert.parse(spkiDer, SubjectPublicKeyInfo);
-  const ski = keyIdentifier(spki);
-  const subject = subjectName(spec.commonName, spec.organization);
-  const extensions = [...FIXED[spec.profile](spec.keyType)];
-  if (spec.profile === 'leaf') {
-    const names = [
-      ...spec.dnsNames.map((dNSName) => new GeneralName({ dNSName })),
-      // Canonical text: the IP converter misreads an embedded IPv4 tail (::ffff:10.0.0.1).
-      ...spec.ipAddresses.map((ip) => new GeneralName({ iPAddress: canonicalIp(ip) })),
-      ...(spec.uris ?? []).map((uniformResourceIdentifier) => new GeneralName({ uniformResourceIdentifier })),
-    ];
-    extensions.push(extension(id_ce_subjectAltName, false, new SubjectAlternativeName(names)));
-  }
-  extensions.push(extension(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(Buffer.from(ski, 'hex'))));
-  if (issuer) {
-    extensions.push(extension(id_ce_authorityKeyIdentifier, false, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(Buffer.from(issuer.keyId, 'hex')) })));
-  }
-  if (spec.profile === 'leaf' && spec.ocspUrl !== undefined) {
-    const ocsp = new AccessDescription({ accessMethod: id_ad_ocsp, accessLocation: new GeneralName({ uniformResourceIdentifier: spec.ocspUrl }) });
-    extensions.push(extension(id_pe_authorityInfoAccess, false, new AuthorityInfoAccessSyntax([ocsp])));
-  }
-  const algorithm = signatureAlgorithm(issuer ? issuer.keyType : spec.keyType);
-  const tbs = new TBSCertificate({
-    version: Version.v3,
-    serialNumber: serialBytes(spec.serial),
-    signature: algorithm,
-    issuer: issuer ? issuerName(issuer.nameDer) : subject,
-    validity: new Validity({ notBefore: new Date(spec.notBefore), notAfter: new Date(spec.notAfter) }),
-    subject,
-    subjectPublicKeyInfo: spki,
-    extensions: new Extensions(extensions),
-  });
-  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
+  const tbs = tbsDer(spec, spkiDer, issuer);
   // ECDSA signatures in DER (Ecdsa-Sig-Value), as X.509 carries them; RSA: PKCS#1 v1.5.
-  const signature = sign('sha256', tbsDer, { key: signingKey, dsaEncoding: 'der' });
-  // The certificate around the TBS bytes just signed (the class keeps them as they are).
-  const cert = new Certificate({ signatureAlgorithm: algorithm, signatureValue: signature.buffer.slice(signature.byteOffset, signature.byteOffset + signature.byteLength) as ArrayBuffer });
-  cert.tbsCertificate = tbs;
-  return Buffer.from(AsnConvert.serialize(cert));
+  const signature = sign('sha256', tbs, { key: signingKey, dsaEncoding: 'der' });
+  // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING (no unused bits) }
+  return tlv(0x30, [tbs, ALGORITHM_DER[issuer ? issuer.keyType : spec.keyType], tlv(0x03, [Uint8Array.of(0), signature])]);
 }
 
 /** PEM as OpenSSL writes it: 64-character lines, a final newline. */

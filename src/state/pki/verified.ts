@@ -9,7 +9,6 @@
 // issuer certificate's hash matches too. Anything else (a missing, corrupt, edited or replaced
 // file, a new CA) takes the full path. A missing or unreadable cache is an empty one.
 import { createHash, type X509Certificate } from 'node:crypto';
-import { z } from 'zod';
 import { parseCertificate, type ParsedCertificate } from './certificate.ts';
 import type { KeyType } from './types.ts';
 
@@ -47,28 +46,38 @@ export interface VerifiedEntry {
   readonly keyType: KeyType | undefined;
 }
 
-/** One entry as stored; an entry that does not match is dropped (its pair takes the full path). */
-const entrySchema = z.object({
-  cert: z.string(),
-  key: z.string(),
-  issuer: z.string(),
-  pemLength: z.number(),
-  serial: z.string(),
-  commonName: z.string(),
-  organization: z.string().optional(),
-  notBefore: z.number(),
-  notAfter: z.number(),
-  isCa: z.boolean(),
-  dnsNames: z.array(z.string()),
-  ipAddresses: z.array(z.string()),
-  uris: z.array(z.string()),
-  ocspUrls: z.array(z.string()),
-  keyType: z.enum(['ecdsa-p256', 'rsa-2048']).optional(),
-});
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
+/**
+ * One entry as stored, checked field by field (2,000 entries are read on every run: a schema
+ * library costs more than the rest of reading them); an entry that does not match is dropped (its
+ * pair takes the full path). Unknown fields are left out.
+ */
 function entryOf(v: unknown): VerifiedEntry | undefined {
-  const r = entrySchema.safeParse(v);
-  return r.success ? { ...r.data, organization: r.data.organization, keyType: r.data.keyType } : undefined;
+  if (typeof v !== 'object' || v === null) return undefined;
+  const e = v as Record<string, unknown>;
+  if (typeof e.cert !== 'string' || typeof e.key !== 'string' || typeof e.issuer !== 'string' || typeof e.serial !== 'string' || typeof e.commonName !== 'string') return undefined;
+  if (typeof e.pemLength !== 'number' || typeof e.notBefore !== 'number' || typeof e.notAfter !== 'number' || typeof e.isCa !== 'boolean') return undefined;
+  if (e.organization !== undefined && typeof e.organization !== 'string') return undefined;
+  if (e.keyType !== undefined && e.keyType !== 'ecdsa-p256' && e.keyType !== 'rsa-2048') return undefined;
+  if (!isStrings(e.dnsNames) || !isStrings(e.ipAddresses) || !isStrings(e.uris) || !isStrings(e.ocspUrls)) return undefined;
+  return {
+    cert: e.cert,
+    key: e.key,
+    issuer: e.issuer,
+    pemLength: e.pemLength,
+    serial: e.serial,
+    commonName: e.commonName,
+    organization: e.organization,
+    notBefore: e.notBefore,
+    notAfter: e.notAfter,
+    isCa: e.isCa,
+    dnsNames: e.dnsNames,
+    ipAddresses: e.ipAddresses,
+    uris: e.uris,
+    ocspUrls: e.ocspUrls,
+    keyType: e.keyType,
+  };
 }
 
 /** Reads the cache; anything unreadable is simply not cached. */
@@ -160,25 +169,42 @@ export function verifiedEntry(cert: Omit<ParsedCertificate, 'x509'>, certText: s
 }
 
 /** A certificate from cached facts; the native object is read only if something asks for it. */
+class CachedCertificate implements ParsedCertificate {
+  readonly serial: string;
+  readonly commonName: string;
+  readonly organization: string | undefined;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly isCa: boolean;
+  readonly dnsNames: readonly string[];
+  readonly ipAddresses: readonly string[];
+  readonly uris: readonly string[];
+  readonly ocspUrls: readonly string[];
+  readonly keyType: KeyType | undefined;
+  #x509: X509Certificate | undefined;
+  constructor(
+    e: VerifiedEntry,
+    readonly pem: string,
+  ) {
+    this.serial = e.serial;
+    this.commonName = e.commonName;
+    this.organization = e.organization;
+    this.notBefore = new Date(e.notBefore);
+    this.notAfter = new Date(e.notAfter);
+    this.isCa = e.isCa;
+    this.dnsNames = e.dnsNames;
+    this.ipAddresses = e.ipAddresses;
+    this.uris = e.uris;
+    this.ocspUrls = e.ocspUrls;
+    this.keyType = e.keyType;
+  }
+  get x509(): X509Certificate {
+    this.#x509 ??= parseCertificate(this.pem).x509;
+    return this.#x509;
+  }
+}
+
+/** A certificate from cached facts; the native object is read only if something asks for it. */
 export function cachedCertificate(e: VerifiedEntry, certText: string): ParsedCertificate {
-  const pem = certText.slice(0, e.pemLength);
-  let x509: X509Certificate | undefined;
-  return {
-    get x509(): X509Certificate {
-      x509 ??= parseCertificate(pem).x509;
-      return x509;
-    },
-    pem,
-    serial: e.serial,
-    commonName: e.commonName,
-    organization: e.organization,
-    notBefore: new Date(e.notBefore),
-    notAfter: new Date(e.notAfter),
-    isCa: e.isCa,
-    dnsNames: e.dnsNames,
-    ipAddresses: e.ipAddresses,
-    uris: e.uris,
-    ocspUrls: e.ocspUrls,
-    keyType: e.keyType,
-  };
+  return new CachedCertificate(e, certText.slice(0, e.pemLength));
 }

@@ -46,6 +46,16 @@ export function desiredFiles(f: FileInputs): { files: Map<string, DesiredFile>; 
   return { files, verified };
 }
 
+/**
+ * `pem + chain`, as the very string read from disk when that holds exactly it: a run with nothing
+ * to change then compares each certificate file with itself instead of building and comparing a
+ * copy of it.
+ */
+function joined(pem: string, chain: string, onDisk: string | undefined): string {
+  if (onDisk !== undefined && onDisk.length === pem.length + chain.length && onDisk.startsWith(pem) && onDisk.endsWith(chain)) return onDisk;
+  return pem + chain;
+}
+
 /** One certificate's files (ca.crt, the certificate with its chain, the key) and its cache entry. */
 function serviceFiles(
   f: FileInputs,
@@ -72,7 +82,8 @@ function serviceFiles(
     certPem = fresh.certPem;
     keyPem = fresh.keyPem;
   }
-  const certFile = certPem === null || chain === null ? null : decision.external ? certPem : certPem + chain;
+  const onDisk = f.snapshot.files.get(servicePath(req.service, names.cert))?.text;
+  const certFile = certPem === null || chain === null ? null : decision.external ? certPem : joined(certPem, chain, onDisk);
   put(servicePath(req.service, names.cert), certFile, MODE.file);
   put(servicePath(req.service, names.key), keyPem, MODE.key);
   // A kept certificate passed decide(): its key matched and its issuer's signature checked out. A new
@@ -87,7 +98,7 @@ function serviceFiles(
     !decision.external &&
     existing.cached !== undefined &&
     existing.cached.issuer === issuerHash &&
-    certFile === f.snapshot.files.get(servicePath(req.service, names.cert))?.text &&
+    certFile === onDisk &&
     keyPem === existing.keyText
       ? existing.cached
       : undefined;

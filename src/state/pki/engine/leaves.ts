@@ -239,10 +239,12 @@ export type IssueMode = 'auto' | 'serial' | 'parallel';
 
 /**
  * New leaves from which worker threads pay. A worker first loads the encoder (@peculiar/asn1-x509
- * and asn1js: ~0.4 s here) and warms up; measured on this 2-core machine, its start costs about as
- * much as issuing 400 leaves in the main thread, so two workers break even near 800 leaves.
+ * and asn1js) and warms up: 0.5 s or more on this 2-core machine. Since the encoder reuses what
+ * repeats (tbs.ts), a leaf costs little more than its key and signature (0.3–1 ms here), so two
+ * workers break even only near 2 × start-up / per-leaf cost, about 3,000 leaves; measured under
+ * load, they did not pay at 2,000 (README: Parallel issuance).
  */
-export const PARALLEL_THRESHOLD = 1000;
+export const PARALLEL_THRESHOLD = 4000;
 
 /** What issuing the leaves needs. */
 export interface IssueSources {

@@ -140,8 +140,8 @@ export async function settleOcsp(f: OcspInputs): Promise<{ files: Map<string, De
   const files = new Map<string, DesiredFile>();
   const responders: ResponderPlan[] = [];
   const text = (file: string): string | undefined => f.snapshot.files.get(ocspPath(file))?.text;
-  const index = f.inventory === null ? null : renderIndex(f.inventory);
   if (f.mode === 'off') return { files, responders };
+  const index = f.inventory === null ? null : renderIndex(f.inventory);
   if (f.mode === 'keep') {
     // revoke and rotate: a stack with a responder gets its index rewritten; nothing else changes.
     if (f.snapshot.files.has(ocspPath(OCSP_FILES.index))) files.set(ocspPath(OCSP_FILES.index), { content: index, mode: MODE.file });

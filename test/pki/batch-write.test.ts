@@ -1,0 +1,161 @@
+// The batched durable write (io/atomic.ts writeBatch) the PKI writes its files with: temp files,
+// one flush for their data, renames, one flush for the renames. A failure or a crash between the
+// flush and the renames leaves every visible file as it was; a crash leaves only temp names, which
+// the leftovers sweep of the next synth finds.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { atomicWriter, flushPaths, writeBatch, type Flush, type StateWriter } from '../../src/io/atomic.ts';
+import { findLeftovers } from '../../src/state/leftovers.ts';
+import { pkiReconciler } from '../../src/state/pki/index.ts';
+import { stateContext } from '../../src/state/reconciler.ts';
+import { AUTHORITY, meshBindings, tempState, treeState } from './helpers.ts';
+
+const T0 = new Date('2026-03-01T12:00:00Z');
+const DAY = 86_400_000;
+const repo = resolve(import.meta.dirname, '../..');
+
+/** Every name below `dir` (recursively), sorted, with file contents. */
+function contents(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (rel: string): void => {
+    for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(r);
+      else out.set(r, readFileSync(join(dir, r), 'utf8'));
+    }
+  };
+  walk('');
+  return out;
+}
+
+describe('writeBatch', () => {
+  let t: ReturnType<typeof tempState>;
+  let dir: string;
+  beforeEach(() => {
+    t = tempState();
+    dir = join(t.root, 'batch');
+    mkdirSync(join(dir, 'a'), { recursive: true });
+    mkdirSync(join(dir, 'b'));
+    writeFileSync(join(dir, 'a', 'old.txt'), 'old\n', { mode: 0o644 });
+  });
+  afterEach(() => t.cleanup());
+  const files = () => [
+    { abs: join(dir, 'a', 'old.txt'), content: 'new\n', mode: 0o644 },
+    { abs: join(dir, 'a', 'x.key'), content: 'secret\n', mode: 0o600 },
+    { abs: join(dir, 'b', 'y.crt'), content: 'cert\n', mode: 0o644 },
+  ];
+
+  it('flushes the data before the first rename and the renames after the last, with exact modes and no temps left', async () => {
+    // GIVEN a flush that records what is visible when it is called
+    const seen: { what: string; visible: Map<string, string> }[] = [];
+    const flush: Flush = async (paths, what) => {
+      seen.push({ what, visible: new Map([...contents(dir)].filter(([p]) => !p.includes('.tmp'))) });
+      await flushPaths(paths, what);
+    };
+    // WHEN three files are written in one batch
+    await writeBatch(files(), { flush });
+    // THEN the data flush saw only the old file, the entries flush every new one
+    expect(seen.map((s) => s.what)).toEqual(['data', 'entries']);
+    expect([...seen[0]!.visible]).toEqual([['a/old.txt', 'old\n']]);
+    expect(seen[1]!.visible.get('a/old.txt')).toBe('new\n');
+    // AND the files are in place with their modes, and no temp name remains
+    expect([...contents(dir)]).toEqual([
+      ['a/old.txt', 'new\n'],
+      ['a/x.key', 'secret\n'],
+      ['b/y.crt', 'cert\n'],
+    ]);
+    expect((statSync(join(dir, 'a', 'x.key')).mode & 0o777).toString(8)).toBe('600');
+  });
+
+  it('a failure between the data flush and the renames changes no visible file and leaves no temp', async () => {
+    // GIVEN a flush that makes the data durable, then fails
+    const flush: Flush = async (paths, what) => {
+      await flushPaths(paths, what);
+      if (what === 'data') throw new Error('injected failure after the flush');
+    };
+    // WHEN the batch runs
+    await expect(writeBatch(files(), { flush })).rejects.toThrow('injected failure after the flush');
+    // THEN only the old file is there, unchanged
+    expect([...contents(dir)]).toEqual([['a/old.txt', 'old\n']]);
+  });
+
+  it('a file that cannot be created fails the batch before any rename, and no temp outlives it', async () => {
+    // GIVEN 40 files, the 21st in a folder that does not exist
+    const many = Array.from({ length: 40 }, (_, i) => ({ abs: join(dir, i === 20 ? 'missing' : 'a', `f${i}`), content: `${i}\n`, mode: 0o644 }));
+    // WHEN they are written as one batch
+    await expect(writeBatch(many)).rejects.toThrow(/ENOENT/);
+    // THEN nothing new is visible and every temp the other writers made is gone
+    expect([...contents(dir)]).toEqual([['a/old.txt', 'old\n']]);
+  });
+
+  it('a crash between the data flush and the renames leaves the old files and temp names the leftovers sweep finds', () => {
+    // GIVEN a process that is killed right after the data flush
+    const script = join(t.root, 'crash.mts');
+    writeFileSync(
+      script,
+      `import { writeBatch, flushPaths } from ${JSON.stringify(join(repo, 'src/io/atomic.ts'))};
+const files = ${JSON.stringify(files())};
+await writeBatch(files, { flush: async (paths, what) => { await flushPaths(paths, what); if (what === 'data') process.kill(process.pid, 'SIGKILL'); } });
+`,
+    );
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: repo, timeout: 30_000, encoding: 'utf8' });
+    expect(r.signal, r.stderr).toBe('SIGKILL');
+    // THEN every visible file is as it was; the new contents exist only under temp names
+    const after = contents(dir);
+    expect(after.get('a/old.txt')).toBe('old\n');
+    const temps = [...after.keys()].filter((p) => p !== 'a/old.txt');
+    expect(temps).toHaveLength(3);
+    for (const p of temps) expect(p).toMatch(/^(a|b)\/\.(old\.txt|x\.key|y\.crt)\.[0-9a-f]{12}\.tmp$/);
+    // AND they are exactly what the next synth removes as an interrupted run's leftovers
+    expect(findLeftovers(dir)).toEqual([...temps].sort());
+  });
+});
+
+describe('the PKI apply with batched durability', () => {
+  let t: ReturnType<typeof tempState>;
+  beforeEach(() => {
+    t = tempState();
+  });
+  afterEach(() => t.cleanup());
+  const input = () => ({ stateDir: t.stateDir, authority: AUTHORITY, bindings: meshBindings() });
+  /** The real writer whose batch flush fails right after making the data durable. */
+  const failingAfterFlush: StateWriter = {
+    ...atomicWriter,
+    writeBatch: (files, options) =>
+      atomicWriter.writeBatch(files, {
+        ...options,
+        flush: async (paths, what) => {
+          await flushPaths(paths, what);
+          if (what === 'data') throw new Error('injected failure after the flush');
+        },
+      }),
+  };
+
+  it('a renewal whose batch fails after its flush leaves the state folder exactly as it was', async () => {
+    // GIVEN a PKI issued at T0
+    await pkiReconciler.apply(await pkiReconciler.plan(input(), stateContext({ now: T0 })), atomicWriter);
+    const before = treeState(t.stateDir);
+    const beforeText = contents(t.stateDir);
+    // WHEN 300 days later every leaf is renewed and the batch fails between flush and renames
+    const plan = await pkiReconciler.plan(input(), stateContext({ now: new Date(T0.getTime() + 300 * DAY) }));
+    expect(plan.result.certificates.every((c) => c.action === 'renew')).toBe(true);
+    await expect(pkiReconciler.apply(plan, failingAfterFlush)).rejects.toThrow('injected failure after the flush');
+    // THEN every file, mode and folder is as before, and no temp name is left
+    expect(treeState(t.stateDir)).toEqual(before);
+    expect(contents(t.stateDir)).toEqual(beforeText);
+    // AND a run with the real writer then renews them
+    const again = await pkiReconciler.plan(input(), stateContext({ now: new Date(T0.getTime() + 300 * DAY) }));
+    await pkiReconciler.apply(again, atomicWriter);
+    expect(contents(t.stateDir).get('pki/services/auth/server.crt')).not.toBe(beforeText.get('pki/services/auth/server.crt'));
+  });
+
+  it('a first run whose batch fails after its flush leaves no pki/ and no staging folder', async () => {
+    // WHEN the first run's batch fails between its flush and the publishing rename
+    const plan = await pkiReconciler.plan(input(), stateContext({ now: T0 }));
+    await expect(pkiReconciler.apply(plan, failingAfterFlush)).rejects.toThrow('injected failure after the flush');
+    // THEN the state folder is empty
+    expect(readdirSync(t.stateDir)).toEqual([]);
+  });
+});
