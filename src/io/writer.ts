@@ -92,14 +92,21 @@ export async function writeStackOutput(
   const stage = staging(outDir, stack);
   rmSync(stage, { recursive: true, force: true });
   const toWrite = new Set([...report.added, ...report.modified]);
-  const made = new Set<string>();
+  // One mkdir per folder, parents first: a recursive mkdir of a new deep folder costs a failed
+  // call per missing level, and the staging tree is new, so every folder is made exactly once.
+  mkdirSync(stage, { recursive: true });
+  const made = new Set<string>([stage]);
+  const ensure = (dir: string): void => {
+    if (made.has(dir)) return;
+    if (dir.startsWith(`${stage}/`)) {
+      ensure(dirname(dir));
+      mkdirSync(dir);
+    } else mkdirSync(dir, { recursive: true });
+    made.add(dir);
+  };
   for (const path of [...files.keys()].sort(compare)) {
     const dest = join(stage, path);
-    const dir = dirname(dest);
-    if (!made.has(dir)) {
-      mkdirSync(dir, { recursive: true });
-      made.add(dir);
-    }
+    ensure(dirname(dest));
     if (toWrite.has(path)) writeFileSync(dest, files.get(path) as string, { mode: 0o644 });
     else linkSync(join(target, path), dest);
   }
