@@ -159,7 +159,10 @@ describe('ashchan-prod', () => {
     expect(pg).toMatch(/^PodmanArgs=.*--sdnotify=healthy/m);
     expect(pg).toMatch(/^PodmanArgs=.*--add-host=auth\.ashchan\.local:10\.90\.0\.21/m);
     const auth = readFileSync(join(out, 'ashchan-prod/hosts/app/quadlet/ashchan-auth.container'), 'utf8');
-    expect(auth).toContain('AddHost=postgres.ashchan.local:10.90.0.66\n');
+    // The app host's Podman 5.4 reads the other hosts' services from one shared file (--hosts-file).
+    expect(auth).not.toMatch(/^AddHost=/m);
+    expect(auth).toMatch(/^PodmanArgs=.*--hosts-file=\/etc\/podmesh\/ashchan-prod\/remote-hosts$/m);
+    expect(readFileSync(join(out, 'ashchan-prod/hosts/app/remote-hosts'), 'utf8')).toContain('10.90.0.66\tpostgres.ashchan.local\n');
     // auth's dependencies live on another host: no unit ordering across hosts.
     expect(auth).not.toMatch(/^Requires=/m);
   });

@@ -434,11 +434,25 @@ function bytes(size: string | undefined): string | undefined {
   return String(Number(m[1]) * { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2] as 'b' | 'k' | 'm' | 'g']);
 }
 
+/** The entries of a `--hosts-file` (`address name` lines) as `name:ip`, read from the host's output folder. */
+function hostsFileEntries(path: string | undefined, stack: string, hostDir: string): string[] {
+  if (path === undefined) return [];
+  const root = `/podmesh/${stack}/`;
+  expect(path, 'a --hosts-file in the host root').toContain(root);
+  return readFileSync(join(hostDir, path.slice(path.indexOf(root) + root.length)), 'utf8')
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => {
+      const [ip, name] = l.split(/\s+/) as [string, string];
+      return `${name}:${ip}`;
+    });
+}
+
 /**
  * The container Quadlet runs, in compose's terms: no env file; each Podman secret of the stack
  * (`<stack>-<file>`, relative target) as the file secret compose mounts at /run/secrets/<file>.
  */
-function fromQuadlet(spec: RunSpec, stack: string): Partial<RunSpec> & { mounts: string[]; security: Record<string, unknown> } {
+function fromQuadlet(spec: RunSpec, stack: string, hostDir: string): Partial<RunSpec> & { mounts: string[]; security: Record<string, unknown> } {
   expect(spec.envFiles, spec.name).toEqual([]);
   const secrets = spec.secrets.map((x) => {
     const [name, ...opts] = x.split(',');
@@ -453,7 +467,8 @@ function fromQuadlet(spec: RunSpec, stack: string): Partial<RunSpec> & { mounts:
     hostname: spec.hostname,
     ip: spec.ip,
     aliases: spec.aliases,
-    addHost: spec.addHost,
+    // A --hosts-file names the host root's remote-hosts, which mirrors out/<stack>/hosts/<host>/.
+    addHost: [...spec.addHost, ...hostsFileEntries(spec.hostsFile, stack, hostDir)],
     publish: spec.publish,
     env: spec.env,
     mounts: [
@@ -502,7 +517,7 @@ describe.skipIf(!quadlet || !dockerCompose)('compose and Quadlet describe the sa
       for (const name of names) {
         const unit = gen.services.get(`${project}-${name}.service`);
         expect(unit, `${host}/${name}`).toBeDefined();
-        expect(fromQuadlet(podmanRun(unit!), stackName), `${host}/${name}`).toEqual(fromCompose(name, compose.services[name]));
+        expect(fromQuadlet(podmanRun(unit!), stackName, join(hostsDir, host)), `${host}/${name}`).toEqual(fromCompose(name, compose.services[name]));
       }
       // No container exists on one side only.
       const containers = [...gen.services.keys()].filter((s) => !/-(network|volume)\.service$/.test(s));

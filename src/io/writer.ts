@@ -92,15 +92,22 @@ export async function writeStackOutput(
   const stage = staging(outDir, stack);
   rmSync(stage, { recursive: true, force: true });
   const toWrite = new Set([...report.added, ...report.modified]);
-  const made = new Set<string>();
+  // One mkdir per folder, parents first: a recursive mkdir of a new deep folder costs a failed
+  // call per missing level, and the staging tree is new, so every folder is made exactly once.
+  mkdirSync(stage, { recursive: true });
+  const made = new Set<string>([stage]);
+  const ensure = (dir: string): void => {
+    if (made.has(dir)) return;
+    if (dir.startsWith(`${stage}/`)) {
+      ensure(dirname(dir));
+      mkdirSync(dir);
+    } else mkdirSync(dir, { recursive: true });
+    made.add(dir);
+  };
   for (const path of [...files.keys()].sort(compare)) {
     const dest = join(stage, path);
-    const dir = dirname(dest);
-    if (!made.has(dir)) {
-      mkdirSync(dir, { recursive: true });
-      made.add(dir);
-    }
-    if (toWrite.has(path)) writeFileSync(dest, files.get(path) as string, { mode: 0o644 });
+    ensure(dirname(dest));
+    if (toWrite.has(path)) writeFileSync(dest, encoded(files.get(path) as string), { mode: 0o644 });
     else linkSync(join(target, path), dest);
   }
   const old = previous(outDir, stack);
@@ -113,6 +120,14 @@ export async function writeStackOutput(
 /** Two buffers reused by every comparison: the expected bytes and the file's, so comparing thousands of files allocates nothing per file. */
 let expected = Buffer.alloc(1 << 16);
 let actual = Buffer.alloc(1 << 16);
+
+/** `text` as UTF-8 in the reused `expected` buffer (valid until the next call): writing thousands of files allocates no buffer per file. */
+function encoded(text: string): Buffer {
+  const size = Buffer.byteLength(text, 'utf8');
+  if (expected.length < size) [expected, actual] = [Buffer.alloc(size * 2), Buffer.alloc(size * 2)];
+  expected.write(text, 0, 'utf8');
+  return expected.subarray(0, size);
+}
 
 /** Whether a file holds exactly `content`; records the identity of what it read in `seen`. */
 function sameContent(abs: string, content: string, seen: Map<string, string>, path: string): boolean {

@@ -2,14 +2,14 @@
 // `hosts/<host>/systemd/<stack>.target`. Each unit is planned in its ideal form (every typed key),
 // then downgraded to what the host's Podman runs by the version table; problems are collected.
 import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
-import { namesOf, remoteHostEntries } from '../resolve/dns.ts';
+import { namesOf, remoteHostEntries, type HostEntry } from '../resolve/dns.ts';
 import type { ResolvedHealthcheck, ResolvedHost, ResolvedMount, ResolvedNetwork, ResolvedService, ResolvedSidecar, ResolvedStack } from '../resolve/model.ts';
 import { sidecarContainer } from './sidecar/container.ts';
 import { STAGE, hostFile, hostFolderPath, inHostRoot, podmanSecretName, quadletServiceName, servicePath, type Area, type Effect } from '../layout.ts';
 import { tmpfsSpec } from '../resolve/security.ts';
 import { mountOptions, publishSpec } from './compose.ts';
 import type { Rendering, RenderedFile } from './file.ts';
-import { generatedHeader } from './header.ts';
+import { generatedHeader, hashHeader } from './header.ts';
 import { remoteDependencies, remoteWaitCommand, remoteWaitSeconds } from './remote-wait.ts';
 import { gatewayRoutes, gatewayUnit, gatewayUnitStem, inGateway } from './gateway.ts';
 import {
@@ -32,6 +32,27 @@ import {
   type VolumeUnit,
 } from './quadlet/index.ts';
 
+/**
+ * The host file of the other hosts' services (`/etc/hosts` format), in the host root: with Podman
+ * 5.4 or later every container of the host reads it as the base of its `/etc/hosts`
+ * (`--hosts-file`), so a host's units grow with its own services, not with services × remote ones.
+ */
+export const REMOTE_HOSTS_FILE = 'remote-hosts';
+
+/** Whether a host's containers take the other hosts' services from {@link REMOTE_HOSTS_FILE} instead of one `AddHost=` per entry. */
+export function sharesHostsFile(host: Pick<ResolvedHost, 'podmanVersion'>): boolean {
+  return flagSupported('--hosts-file', host.podmanVersion);
+}
+
+/**
+ * {@link REMOTE_HOSTS_FILE}'s text: one `address name` line per entry, in the order `AddHost=`
+ * lists them. Podman copies the base file's entries and still adds its own (localhost, the
+ * container's name and host name, host.containers.internal): test/hosts-file.test.ts.
+ */
+export function remoteHostsFile(stack: string, entries: readonly HostEntry[]): string {
+  return `${hashHeader(stack)}${entries.map((e) => `${e.ip}\t${e.name}\n`).join('')}`;
+}
+
 /** Renders the Quadlet and systemd units of every host of the stack, with every problem found. */
 export function renderSystemd(stack: ResolvedStack): Rendering {
   const files = new Map<string, RenderedFile>();
@@ -41,6 +62,7 @@ export function renderSystemd(stack: ResolvedStack): Rendering {
     if (services.length === 0) continue;
     const plan = planHost(stack, host, services);
     problems.push(...plan.problems);
+    if (plan.hostsFile) files.set(...hostFile(host, 'root', REMOTE_HOSTS_FILE, plan.hostsFile.content, { units: plan.hostsFile.units }));
     for (const p of plan.units) {
       try {
         files.set(...hostFile(host, p.area, p.file, renderUnit(p.unit, { path: p.path, comments: generatedHeader(stack.name) }), p.effect));
@@ -63,7 +85,11 @@ export interface PlannedUnit {
 }
 
 /** The units of one host, downgraded to its Podman, and the problems planning them found. */
-export function planHost(stack: ResolvedStack, host: ResolvedHost, services: readonly ResolvedService[]): { units: PlannedUnit[]; problems: Issue[] } {
+export function planHost(
+  stack: ResolvedStack,
+  host: ResolvedHost,
+  services: readonly ResolvedService[],
+): { units: PlannedUnit[]; problems: Issue[]; hostsFile?: { readonly content: string; readonly units: readonly string[] } } {
   const version = host.podmanVersion;
   const networks = stack.networks.filter((n) => services.some((s) => s.network === n.id));
   const volumes = stack.volumes.filter((v) => v.host === host.name);
@@ -73,8 +99,13 @@ export function planHost(stack: ResolvedStack, host: ResolvedHost, services: rea
   // A wait a call implies becomes a wait for start where this Podman cannot report health.
   const signals = canSignalHealthy(version);
   const awaited = new Set(services.flatMap((s) => s.dependsOn.filter((d) => d.condition === 'healthy' && local.has(d.service) && (signals || !d.implied)).map((d) => d.service)));
-  // One list for every container of the host: the serializer escapes a list it has seen once.
-  const remote = remoteHostEntries(stack, host.name).map((e) => `${e.name}:${e.ip}`);
+  // The other hosts' services: one shared file where the host's Podman takes --hosts-file (5.4),
+  // else one list for every container of the host (the serializer escapes a list it has seen once).
+  const entries = remoteHostEntries(stack, host.name);
+  const shared = entries.length > 0 && sharesHostsFile(host);
+  const remote: RemoteHosts = shared ? { hostsFile: inHostRoot(host, REMOTE_HOSTS_FILE) } : { addHost: entries.map((e) => `${e.name}:${e.ip}`) };
+  // Built once per host, not per container: a per-container map made the units quadratic in services.
+  const unitOf = new Map(stack.services.map((x) => [x.name, x.unit.service]));
   const units: PlannedUnit[] = [];
   const add = (area: Area, file: string, ideal: AnyUnit, path: string, effect: Effect) => {
     if (ideal.kind !== 'container' && ideal.kind !== 'network' && ideal.kind !== 'volume') return units.push({ area, file, unit: ideal, path, effect });
@@ -94,13 +125,18 @@ export function planHost(stack: ResolvedStack, host: ResolvedHost, services: rea
   }
   for (const s of services) {
     const network = networks.find((n) => n.id === s.network)!;
-    const unit = containerUnit(stack, host, s, network, local, signals && awaited.has(s.name), remote);
+    const unit = containerUnit(stack, host, s, network, local, unitOf, signals && awaited.has(s.name), remote);
     add('quadlet', unitFileName(s.unit.stem, 'container'), unit, s.path, { units: [s.unit.service], stage: STAGE.service });
     if (s.sidecar) add('quadlet', unitFileName(s.sidecar.unit.stem, 'container'), sidecarUnit(stack, host, s, s.sidecar), s.path, { units: [s.sidecar.unit.service], stage: STAGE.service });
   }
   add('systemd', host.install.target, targetUnit(stack, host, services), host.path, {});
-  return { units, problems };
+  if (!shared) return { units, problems };
+  // Podman reads the file when it creates a container: a change restarts them all.
+  return { units, problems, hostsFile: { content: remoteHostsFile(stack.name, entries), units: services.map((s) => s.unit.service) } };
 }
+
+/** How a host's containers get the other hosts' services: a shared base file, or `AddHost=` entries. */
+type RemoteHosts = { readonly hostsFile: string } | { readonly addHost: readonly string[] };
 
 /** A command run where the host's tunnel is: on the host, or in its gateway container. */
 function inTunnel(stack: ResolvedStack, host: ResolvedHost, command: string[]): string[] {
@@ -185,10 +221,10 @@ function containerUnit(
   s: ResolvedService,
   network: ResolvedNetwork,
   local: ReadonlySet<string>,
+  unitOf: ReadonlyMap<string, string>,
   notifyHealthy: boolean,
-  remoteHosts: readonly string[],
+  remoteHosts: RemoteHosts,
 ): ContainerUnit {
-  const unitOf = new Map(stack.services.map((x) => [x.name, x.unit.service]));
   // A one-shot dependency (MinIO's setup) is waited for (After=) and pulled in (Wants=): with
   // Requires=, restarting it to apply a rotated password would restart its clients too.
   const deps = s.dependsOn.filter((d) => local.has(d.service) && d.condition !== 'completed').map((d) => unitOf.get(d.service)!);
@@ -228,10 +264,13 @@ function containerUnit(
   };
 }
 
-function containerSection(stack: ResolvedStack, host: ResolvedHost, s: ResolvedService, network: ResolvedNetwork, notifyHealthy: boolean, remote: readonly string[]): ContainerSection {
+function containerSection(stack: ResolvedStack, host: ResolvedHost, s: ResolvedService, network: ResolvedNetwork, notifyHealthy: boolean, remote: RemoteHosts): ContainerSection {
   const [user, group] = s.user ? (s.user.split(':') as [string, string | undefined]) : [undefined, undefined];
   const published = s.ports.filter((p) => p.publish);
   const h = s.healthcheck;
+  const security = securityKeys(s);
+  // Quadlet 5.4 has no key for --hosts-file: PodmanArgs=, after the limits.
+  const podmanArgs = [...(security.podmanArgs ?? []), ...('hostsFile' in remote ? [`--hosts-file=${remote.hostsFile}`] : [])];
   return {
     image: s.image,
     containerName: s.containerName,
@@ -241,14 +280,15 @@ function containerSection(stack: ResolvedStack, host: ResolvedHost, s: ResolvedS
     ip: s.ip,
     networkAlias: namesOf(s),
     // Services of other hosts, reached through the tunnel: host entries, since DNS is per host.
-    addHost: remote,
+    ...('addHost' in remote ? { addHost: remote.addHost } : {}),
     ...(published.length > 0 ? { publishPort: published.map(publishSpec) } : {}),
     ...(s.environment.length > 0 ? { environment: Object.fromEntries(s.environment) } : {}),
     ...(s.mounts.length > 0 ? { volume: s.mounts.map((m) => volumeSpec(host, m, s.security.userNamespace === 'auto')) } : {}),
     ...(s.secrets.length > 0 ? { secret: podmanSecrets(stack, s) } : {}),
     ...(user !== undefined ? { user } : {}),
     ...(group !== undefined ? { group } : {}),
-    ...securityKeys(s),
+    ...security,
+    ...(podmanArgs.length > 0 ? { podmanArgs } : {}),
     ...(s.entrypoint ? { entrypoint: s.entrypoint.join(' ') } : {}),
     ...(s.command ? { exec: [...s.command] } : {}),
     ...(h

@@ -20,9 +20,21 @@ export function namesOf(s: Pick<ResolvedService, 'aliases' | 'name'>): string[] 
  * name; empty on single-host stacks.
  */
 export function remoteHostEntries(stack: Pick<ResolvedStack, 'services'>, host: string): HostEntry[] {
-  return stack.services
-    // A one-shot container (MinIO's setup) serves nothing: no other host needs its name.
-    .filter((s) => s.host !== host && !s.oneshot)
-    .flatMap((s) => s.aliases.map((name) => ({ name, ip: s.ip })))
-    .sort((a, b) => compare(a.name, b.name));
+  return everyHostEntry(stack.services).filter((e) => e.host !== host).map(({ name, ip }) => ({ name, ip }));
+}
+
+/** Every service's entries, sorted once per stack (a stable sort, so filtering it per host is the same as sorting each host's part). */
+const sortedEntries = new WeakMap<readonly ResolvedService[], readonly (HostEntry & { readonly host: string })[]>();
+
+function everyHostEntry(services: readonly ResolvedService[]): readonly (HostEntry & { readonly host: string })[] {
+  let all = sortedEntries.get(services);
+  if (!all) {
+    all = services
+      // A one-shot container (MinIO's setup) serves nothing: no other host needs its name.
+      .filter((s) => !s.oneshot)
+      .flatMap((s) => s.aliases.map((name) => ({ name, ip: s.ip, host: s.host })))
+      .sort((a, b) => compare(a.name, b.name));
+    sortedEntries.set(services, all);
+  }
+  return all;
 }

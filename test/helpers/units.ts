@@ -52,6 +52,8 @@ export interface RunSpec {
   aliases: string[];
   /** `--add-host` entries as `name:ip`. */
   addHost: string[];
+  /** `--hosts-file`: the base of the container's /etc/hosts. */
+  hostsFile?: string;
   publish: string[];
   volumes: string[];
   env: Record<string, string>;
@@ -82,7 +84,7 @@ export interface RunSpec {
 const VALUE_FLAGS = new Set([
   '--name', '--cidfile', '--cgroups', '--network', '--ip', '--network-alias', '--hostname', '--publish', '-p', '-v', '--volume',
   '--env', '-e', '--health-cmd', '--health-interval', '--health-timeout', '--health-retries', '--health-start-period', '--user',
-  '--group', '--sdnotify', '--add-host', '--env-file', '--label', '--annotation', '--mount', '--tmpfs', '--pull', '--log-driver', '--stop-timeout',
+  '--group', '--sdnotify', '--add-host', '--hosts-file', '--env-file', '--label', '--annotation', '--mount', '--tmpfs', '--pull', '--log-driver', '--stop-timeout',
   '--security-opt', '--cap-drop', '--cap-add', '--pids-limit', '--memory', '--cpus', '--userns', '--secret', '--entrypoint',
 ]);
 
@@ -121,6 +123,7 @@ export function podmanRun(service: string): RunSpec {
       case '--ip': spec.ip = value; break;
       case '--network-alias': spec.aliases.push(value); break;
       case '--add-host': spec.addHost.push(value); break;
+      case '--hosts-file': spec.hostsFile = value; break;
       case '--env-file': spec.envFiles.push(value); break;
       case '--secret': spec.secrets.push(value); break;
       case '--publish': case '-p': spec.publish.push(value); break;

@@ -23,6 +23,8 @@ import {
  */
 export const PODMAN_FLAGS = {
   '--sdnotify=healthy': { since: { major: 4, minor: 7 }, source: 'Podman RELEASE_NOTES.md, v4.7.0 ("--sdnotify=healthy")' },
+  // No Quadlet key for it in 5.4 (quadlet 5.4.2 knows AddHost= only): passed with PodmanArgs=.
+  '--hosts-file': { since: { major: 5, minor: 4 }, source: 'Podman RELEASE_NOTES.md, v5.4.0 ("a new option, --hosts-file, to define the base file used for /etc/hosts")' },
 } as const satisfies Readonly<Record<string, VersionGate>>;
 
 /** Whether a host's `podman` takes an option of {@link PODMAN_FLAGS}. */
