@@ -208,7 +208,8 @@ describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))(
       // `ip saddr <slice> ip daddr <slice> drop` also drops the gateway's ICMP "fragmentation
       // needed" to the local service (wg0's MTU is 1420, the bridge's 1500), so the callee's TLS
       // answer never crosses (curl: `Operation timed out … with 0 bytes received`; c's drop counter
-      // 6 packets, 3456 bytes: 576-byte ICMP errors). See README, "WireGuard in a gateway container".
+      // 6 packets, 3456 bytes: 576-byte ICMP errors; with frag-needed accepted first, the calls
+      // pass). See README, "Known problem, gateway container with the host bridge firewall".
       const quadletDir = rootless ? join(h.podman.rootless!.homeOnMachine, '.config/containers/systemd') : join(h.root, 'etc/containers/systemd');
       const units = generateUnits(quadletDir, rootless);
       const secrets = `podmesh-${STACK}-secrets.service`;
