@@ -1,27 +1,35 @@
-// End to end, WireGuard mode 'container' (issue 20): three simulated hosts (network namespaces on
-// one underlay, test/helpers/netns.ts), each with Podman 5.4 from the trixie root (RECIPES section
-// 9). Per host, the generated `.network`, the gateway's `.container` and the secrets unit are
-// turned into services by `quadlet -dryrun` and run unchanged (test/helpers/quadlet-run.ts);
-// the gateway image is this machine's wireguard-go, wg, ip, nft and bash; one stand-in listener
-// container per host takes its service's address and answers each connection with its
-// /proc/net/tcp, from which the test reads the source address the listener saw.
+// End to end, WireGuard mode 'container' (issue 20): mTLS between the containers of three
+// simulated hosts (network namespaces on one underlay, test/helpers/netns.ts), each with Podman 5.4
+// from the trixie root (RECIPES section 9). The stack (api on a, auth on b, boards on c, plain
+// services: `hyperf: false`) is synthesized for real into a work folder (`synth()`: certificates,
+// WireGuard keys, secrets in its state folder) and each host installed the production way
+// (`planApply`/`executeApply`, podmesh apply's functions) into its own root. Per host, every
+// generated Quadlet unit (the `.network`, the gateway's `.container`, the service's `.container`)
+// and the secrets unit are turned into services by `quadlet -dryrun` and run unchanged
+// (test/helpers/quadlet-run.ts): environment, mounts, secrets and AddHost lines as generated.
+// Not run: the timers, and the rootful hosts' bridge firewall unit, which breaks cross-host calls
+// (README, "Known problem, gateway container with the host bridge firewall").
+// The gateway image is this machine's wireguard-go, wg, ip, nft and bash; the service image is
+// node, curl and busybox (test/helpers/image.ts) running the Node mTLS sample
+// (examples/mtls-sample/server.mjs), imported under the service's generated image name. Calls are
+// curl in the caller's container with its own client certificate, by name (remote names come
+// from the generated AddHost lines); the callee's handshake log gives the caller's address.
 // Host a runs Podman rootless as an unprivileged user (subordinate ids through the trixie root's
-// setuid newuidmap/newgidmap, pasta for its network): its units come from `quadlet -user -dryrun`
-// over its ~/.config/containers/systemd and run as that user, proving the gateway needs no root;
-// b and c are rootful. Torn down completely; every wait bounded.
+// setuid newuidmap/newgidmap, pasta for its network): apply installs into its home (`--home`),
+// its files owned by the user, its units come from `quadlet -user -dryrun` over its
+// ~/.config/containers/systemd and run as that user, proving the gateway and the service need no
+// root; b and c are rootful. Torn down completely; every wait bounded.
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chownSync, existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { App, type ResolvedStack } from '../src/index.ts';
-import { renderInstalled } from '../src/render/stack.ts';
-import { tryResolveStack } from '../src/resolve/resolve.ts';
-import { wireguardKeyPath } from '../src/layout.ts';
-import { withPublicKeys } from '../src/state/wireguard/index.ts';
-import { binariesRootfs } from './helpers/image.ts';
+import { App, synth, type ResolvedStack } from '../src/index.ts';
+import { executeApply, planApply } from '../src/ops/apply.ts';
+import { resolveWithLock } from '../src/synth/select.ts';
+import { binariesRootfs, buildRootfs } from './helpers/image.ts';
 import { createHosts, netnsReady, type SimNetwork } from './helpers/netns.ts';
 import { podman54Ready, podman54Rootfs, ROOTLESS_USER, startPodman54, type Podman54 } from './helpers/podman54.ts';
-import { generateUnits, parseUnitText, QuadletRunner, SYSTEM_MANAGER, userManager } from './helpers/quadlet-run.ts';
+import { generateUnits, parseUnitText, QuadletRunner, SYSTEM_MANAGER, userManager, value } from './helpers/quadlet-run.ts';
 import { tool } from './helpers/tools.ts';
 import { meshStack } from './wireguard/stacks.ts';
 
@@ -31,83 +39,124 @@ const quadlet = tool('quadlet');
 const GATEWAY_BINARIES = ['/usr/bin/bash', '/usr/sbin/ip', '/usr/sbin/nft', '/usr/bin/wg', '/usr/bin/wireguard-go', '/usr/bin/timeout', '/usr/bin/seq', '/usr/bin/sleep'];
 const IMAGE = 'localhost/podmesh-e2e/wireguard-gateway:1';
 const STACK = 'gw';
+const DOMAIN = `${STACK}.local`;
 const HOSTS = ['a', 'b', 'c'] as const;
+type HostName = (typeof HOSTS)[number];
 /** The service of each host (tests/wireguard/stacks.ts): api on a, auth on b, boards on c. */
 const SERVICE = { a: 'api', b: 'auth', c: 'boards' } as const;
 /** The host whose Podman runs rootless, as {@link ROOTLESS_USER}. */
 const ROOTLESS = 'a';
 const MTLS = 8443;
 
-/** The gateway image's files (also the listeners' image: busybox nc and cat). */
+/** The gateway image's files. */
 function gatewayRootfs(root: string): void {
-  binariesRootfs(root, GATEWAY_BINARIES.map((b) => [b, b.replace(/^\/usr\/sbin\//, '/usr/bin/')] as const), BUSYBOX!, ['sh', 'cat', 'nc'], ['var']);
+  binariesRootfs(root, GATEWAY_BINARIES.map((b) => [b, b.replace(/^\/usr\/sbin\//, '/usr/bin/')] as const), BUSYBOX!, ['sh', 'cat'], ['var']);
   // Debian's merged /usr: the generated units name /bin/bash.
   symlinkSync('/usr/bin/bash', join(root, 'bin/bash'));
   symlinkSync('/run', join(root, 'var/run'));
 }
 
-const genkey = () => execFileSync(wg!, ['genkey'], { encoding: 'utf8' }).trim();
-const pubkey = (key: string) => execFileSync(wg!, ['pubkey'], { input: `${key}\n`, encoding: 'utf8' }).trim();
-
-/** The hex address of /proc/net/tcp (`0200005A`) as dotted IPv4. */
-const hexIp = (h: string) => [6, 4, 2, 0].map((i) => parseInt(h.slice(i, i + 2), 16)).join('.');
+/** What a call by curl gave: its exit code, the HTTP status (0 without an answer), the body, curl's error. */
+interface Call {
+  readonly exitCode: number;
+  readonly status: number;
+  readonly body: string;
+  readonly error: string;
+}
 
 interface Host {
-  readonly name: (typeof HOSTS)[number];
-  /** Where its installed files go on the machine: `/` of a rootful host, the user's home (`%h`) of a rootless one. */
+  readonly name: HostName;
+  /** The root `podmesh apply --root` installs into (rootless: `<root>/home/podmesh` is the user's home). */
   root: string;
   podman: Podman54;
+  /** Its generated units (Quadlet's services and the secrets unit). */
+  units: ReturnType<typeof generateUnits>;
   runner: QuadletRunner;
 }
 
-describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))('end to end: WireGuard gateway containers on three Podman 5.4 hosts', () => {
+describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))('end to end: mTLS between services across WireGuard gateway containers on three Podman 5.4 hosts', () => {
   let net: SimNetwork;
   const hosts: Host[] = [];
-  const keys: Record<string, string> = Object.fromEntries(HOSTS.map((h) => [h, genkey()]));
   let stack: ResolvedStack;
+  let out = '';
+  let state = '';
   const ip = (service: string) => stack.services.find((s) => s.name === service)!.ip;
+  const host = (name: HostName) => hosts.find((h) => h.name === name)!;
+  /** The container of a host's service, as its generated unit names it. */
+  const container = (name: HostName) => `${STACK}-${SERVICE[name]}-1`;
 
-  /** Where a host path (`/etc/…` rootful, `%h/…` rootless) is on the machine. */
-  const onMachine = (h: Host, path: string) => join(h.root, path.replace(/^%h\//, ''));
+  /** GIVEN api (a, rootless) and auth (b) calling boards (c), boards calling api back, every host in wireguard mode 'container', plain (non-Hyperf) services. */
+  const meshOf = () =>
+    meshStack(STACK, new App(), { mode: 'container', gatewayImage: IMAGE }, HOSTS, { calls: ['boards'], hyperf: false }, {
+      hosts: { [ROOTLESS]: { rootless: true } },
+      auth: { calls: ['boards'], hyperf: false },
+      boards: { calls: ['api'], hyperf: false },
+    });
 
-  /** Writes host h's installed files (as apply would) under its root, the user's own on a rootless host. */
-  const install = (h: Host, s: ResolvedStack) => {
-    const written: string[] = [];
-    for (const file of renderInstalled(s).files.values()) {
-      if (file.install?.host !== h.name) continue;
-      written.push(onMachine(h, file.install.path));
-      mkdirSync(dirname(written.at(-1)!), { recursive: true });
-      writeFileSync(written.at(-1)!, file.content, { mode: file.install.mode });
-    }
-    written.push(onMachine(h, wireguardKeyPath(s.hosts.find((x) => x.name === h.name)!)));
-    writeFileSync(written.at(-1)!, `${keys[h.name]}\n`, { mode: 0o600 });
-    if (h.podman.rootless) execFileSync('chown', ['-R', `${ROOTLESS_USER.uid}:${ROOTLESS_USER.gid}`, h.root]);
+  /** `podmesh synth` of the stack into the work folder (optionally rotating hosts' WireGuard keys), then the stack as apply resolves it. */
+  const synthesize = async (rotate?: readonly HostName[]): Promise<ResolvedStack> => {
+    await synth(meshOf().app, { outDir: out, stateDir: state, stacks: [STACK], ...(rotate ? { rotateWireguard: { [STACK]: rotate } } : {}) });
+    const r = await resolveWithLock(meshOf().stack, out);
+    if (!r.resolved) throw new Error(JSON.stringify(r.issues));
+    return r.resolved;
   };
 
-  /** A connection from `from`'s listener container to `to`'s service: the source `to`'s listener saw, or the failure. */
-  const connect = async (from: (typeof HOSTS)[number], to: (typeof HOSTS)[number]): Promise<string> => {
-    const h = hosts.find((x) => x.name === from)!;
-    // stdin stays open for 2 s: busybox nc stops reading the answer when its stdin ends.
-    const r = await h.podman.podman(['exec', `listener-${from}`, '/bin/sh', '-c', 'sleep 2 | /bin/busybox nc -w 3 "$0" "$1"', ip(SERVICE[to]), String(MTLS)], { timeoutMs: 10_000 });
-    const port = MTLS.toString(16).toUpperCase().padStart(4, '0');
-    // busybox nc listens on [::]: the accepted connection is in tcp6, its peer a v4-mapped address.
-    const line = r.stdout.split('\n').find((l) => new RegExp(`^\\s*\\d+: [0-9A-F]{8,32}:${port} [0-9A-F]{8,32}:[0-9A-F]{4} 01 `).test(l));
-    return line ? hexIp(line.trim().split(/\s+/)[2]!.split(':')[0]!.slice(-8)) : `failed (${r.exitCode}): ${r.stderr.trim()}`;
+  /** `podmesh apply --host H --root R [--home /home/podmesh] --no-systemctl`, through its functions; a rootless host's files then belong to the user. */
+  const apply = async (h: Host, s: ResolvedStack) => {
+    const plan = planApply({ stack: s, host: h.name, outDir: out, stateDir: state, root: h.root, ...(h.podman.rootless ? { home: ROOTLESS_USER.home } : {}) });
+    const r = await executeApply(plan, undefined);
+    if (r.failed) throw new Error(`apply of ${h.name}: ${r.failed.step}: ${r.failed.error}`);
+    // The user runs apply on a rootless host: here root does, then hands the files over.
+    if (h.podman.rootless) execFileSync('chown', ['-R', `${ROOTLESS_USER.uid}:${ROOTLESS_USER.gid}`, h.podman.rootless.homeOnMachine]);
+  };
+
+  /** curl in `from`'s service container with its own client certificate, to `to`'s service by name. */
+  const call = async (from: HostName, to: HostName, path = '/whoami'): Promise<Call> => {
+    const url = `https://${SERVICE[to]}.${DOMAIN}:${MTLS}${path}`;
+    const r = await host(from).podman.podman(
+      ['exec', container(from), 'curl', '-sS', '--connect-timeout', '4', '--max-time', '8', '--cacert', '/etc/mtls/ca.crt', '--cert', '/etc/mtls/client.crt', '--key', '/etc/mtls/client.key', '-w', '\n%{http_code}', url],
+      { timeoutMs: 20_000 },
+    );
+    const lines = r.stdout.split('\n');
+    return { exitCode: r.exitCode, status: Number(lines.at(-1)) || 0, body: lines.slice(0, -1).join('\n'), error: r.stderr.trim() };
+  };
+
+  /** A declared call, retried while it fails (bounded: the first packets make the WireGuard handshake; a service may still be starting). */
+  const callUntilOk = async (from: HostName, to: HostName): Promise<Call> => {
+    let c = await call(from, to);
+    for (let i = 0; i < 5 && c.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 1_000));
+      c = await call(from, to);
+    }
+    return c;
+  };
+
+  /** The handshakes `to`'s service logged from `from`'s service (its client certificate's CN). */
+  const handshakes = async (to: HostName, from: HostName): Promise<{ event: string; client_cn: string; remote?: string }[]> => {
+    const r = await host(to).podman.podman(['logs', container(to)], { timeoutMs: 20_000 });
+    return r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { event: string; client_cn: string; remote?: string })
+      .filter((l) => l.event === 'mtls_handshake_complete' && l.client_cn === `${SERVICE[from]}.${DOMAIN}`);
+  };
+
+  /** THEN the call got 200 from `to`, which saw `from`'s certificate, and whose last handshake with it came from `from`'s own container address. */
+  const expectMtls = async (c: Call, from: HostName, to: HostName) => {
+    expect(c.status, `${from} -> ${to}: ${c.error}`).toBe(200);
+    expect(JSON.parse(c.body)).toEqual({ client_cn: `${SERVICE[from]}.${DOMAIN}`, client_spiffe_id: `spiffe://${DOMAIN}/${STACK}/${SERVICE[from]}`, server_cn: `${SERVICE[to]}.${DOMAIN}` });
+    expect((await handshakes(to, from)).at(-1)?.remote).toBe(ip(SERVICE[from]));
   };
 
   beforeAll(async () => {
-    // GIVEN api (a, rootless) and auth (b) calling boards (c), boards calling api back, every host in wireguard mode 'container'
-    const m = meshStack(STACK, new App(), { mode: 'container', gatewayImage: IMAGE }, HOSTS, { calls: ['boards'] }, {
-      hosts: { [ROOTLESS]: { rootless: true } },
-      auth: { calls: ['boards'] },
-      boards: { calls: ['api'] },
-    });
-    const outcome = tryResolveStack(m.stack);
-    if (outcome.issues.length > 0) throw new Error(JSON.stringify(outcome.issues));
-    stack = withPublicKeys(outcome.resolved!, Object.fromEntries(HOSTS.map((h) => [h, pubkey(keys[h]!)])));
     net = await createHosts([...HOSTS]);
+    out = join(net.workDir, 'out');
+    state = join(net.workDir, 'state');
+    stack = await synthesize();
     const image = join(net.workDir, 'image');
     gatewayRootfs(image);
+    const serviceImage = join(net.workDir, 'service-image');
+    buildRootfs(serviceImage, BUSYBOX!);
     const rootfs = podman54Rootfs();
     for (const name of HOSTS) {
       const rootless = name === ROOTLESS;
@@ -117,21 +166,23 @@ describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))(
       // where netavark's masquerade rewrites a container's packets to the gateway container (their
       // destination is outside the slice): see README, "WireGuard in a gateway container".
       await net.host(name).exec(['sysctl', '-w', 'net.bridge.bridge-nf-call-iptables=0'], { reject: true });
-      const h = { name } as Host;
+      const h = { name, root: join(net.workDir, `root-${name}`) } as Host;
+      const images = [
+        { source: image, target: '/mnt/image', readOnly: true },
+        { source: serviceImage, target: '/mnt/service-image', readOnly: true },
+      ];
       if (rootless) {
         // The user's Podman sends READY=1 itself: the socket's folder is the user's.
         chownSync(notifyDir.machine, ROOTLESS_USER.uid, ROOTLESS_USER.gid);
         h.podman = await startPodman54(net.host(name), rootfs, {
           workDir: join(net.workDir, `podman-${name}`),
-          binds: [
-            { source: image, target: '/mnt/image', readOnly: true },
-            { source: notifyDir.machine, target: notifyDir.inside },
-          ],
+          binds: [...images, { source: notifyDir.machine, target: notifyDir.inside }],
           rootless: true,
         });
-        h.root = h.podman.rootless!.homeOnMachine;
+        // apply --root R --home /home/podmesh installs into R/home/podmesh: the user's home, as the simulated host sees it.
+        mkdirSync(join(h.root, 'home'), { recursive: true });
+        symlinkSync(h.podman.rootless!.homeOnMachine, join(h.root, ROOTLESS_USER.home));
       } else {
-        h.root = join(net.workDir, `root-${name}`);
         mkdirSync(join(h.root, 'etc/podmesh'), { recursive: true });
         // Rootful netavark keeps network configs in /etc/containers/networks, which is the cached root
         // filesystem's (shared by every run): each host gets its own.
@@ -140,48 +191,58 @@ describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))(
         h.podman = await startPodman54(net.host(name), rootfs, {
           workDir: join(net.workDir, `podman-${name}`),
           binds: [
-            { source: image, target: '/mnt/image', readOnly: true },
+            ...images,
             { source: notifyDir.machine, target: notifyDir.inside },
             { source: join(h.root, 'etc/podmesh'), target: '/etc/podmesh' },
             { source: networks, target: '/etc/containers/networks' },
           ],
         });
       }
-      install(h, stack);
+      await apply(h, stack);
       // The gateway's root is an unprivileged host id (UserNS=auto rootful, the user's namespace
       // rootless; pasta opens it too), which opens /dev/net/tun: this machine's node is 0600, the
       // distributions' 0666. A private 0666 node over it, in this simulated host's mount namespace only.
       await h.podman.exec(['sh', '-c', 'mknod -m 0666 /run/podmesh-tun c 10 200 && mount --bind /run/podmesh-tun /dev/net/tun'], { reject: true, asRoot: true });
-      // The network, the gateway and the secrets unit; the services' own units are not run (stand-ins instead).
-      const quadletDir = rootless ? '.config/containers/systemd' : 'etc/containers/systemd';
-      const units = generateUnits(join(h.root, quadletDir), rootless).filter((u) => /-network\.service$|-wireguard\.service$/.test(u.name));
+      // Every Quadlet unit apply installed (network, gateway, service) and the secrets unit; not the
+      // timers, and not the rootful hosts' bridge firewall (podmesh-gw-firewall.service): its
+      // `ip saddr <slice> ip daddr <slice> drop` also drops the gateway's ICMP "fragmentation
+      // needed" to the local service (wg0's MTU is 1420, the bridge's 1500), so the callee's TLS
+      // answer never crosses (curl: `Operation timed out … with 0 bytes received`; c's drop counter
+      // 6 packets, 3456 bytes: 576-byte ICMP errors; with frag-needed accepted first, the calls
+      // pass). See README, "Known problem, gateway container with the host bridge firewall".
+      const quadletDir = rootless ? join(h.podman.rootless!.homeOnMachine, '.config/containers/systemd') : join(h.root, 'etc/containers/systemd');
+      const units = generateUnits(quadletDir, rootless);
       const secrets = `podmesh-${STACK}-secrets.service`;
-      units.push(parseUnitText(secrets, readFileSync(join(h.root, rootless ? '.config/systemd/user' : 'etc/systemd/system', secrets), 'utf8')));
+      units.push(parseUnitText(secrets, readFileSync(join(quadletDir, '../../systemd', rootless ? 'user' : 'system', secrets), 'utf8')));
       const manager = rootless ? userManager(ROOTLESS_USER.uid, ROOTLESS_USER.home) : SYSTEM_MANAGER;
+      h.units = units;
       h.runner = new QuadletRunner(units, h.podman, manager, { notifyDir, startTimeoutMs: 60_000 });
       hosts.push(h);
     }
-    // The hosts' Podmans are independent: import, start and run the listener on all three at once.
+    // The hosts' Podmans are independent: import and start on all three at once.
     await Promise.all(hosts.map(async (h) => {
       await h.podman.importImage('/mnt/image', IMAGE, ['--change', 'ENV=PATH=/usr/bin:/bin']);
+      // The service's image, under the name its generated unit gives (which names no command: the image's CMD runs).
+      const unit = h.units.find((u) => u.name === `${STACK}-${SERVICE[h.name]}.service`);
+      const name = unit && value(unit, 'X-Container', 'Image');
+      if (!name) throw new Error(`no generated unit with an image for ${SERVICE[h.name]} on ${h.name}`);
+      await h.podman.importImage('/mnt/service-image', name, ['--change', 'ENV=PATH=/usr/bin:/bin', '--change', 'CMD=["/usr/bin/node","/app/server.mjs"]']);
       await h.runner.start();
       // The rootless network namespace's bridge-nf-call-iptables (1 in a new namespace) is the
-      // gateway unit's own ExecStartPost: without it api → boards fails (`nc: timed out`).
+      // gateway unit's own ExecStartPost: without it api → boards fails (the source is rewritten).
       if (h.podman.rootless) {
         const r = await h.podman.podman(['unshare', '--rootless-netns', 'cat', '/proc/sys/net/bridge/bridge-nf-call-iptables'], { timeoutMs: 20_000 });
         if (r.stdout.trim() !== '0') throw new Error(`bridge-nf-call-iptables in ${h.name}'s rootless network namespace: ${r.stdout}${r.stderr}`);
       }
-      const l = await h.podman.podman(['run', '-d', '--name', `listener-${h.name}`, '--network', 'mesh', '--ip', ip(SERVICE[h.name]), IMAGE, '/bin/busybox', 'nc', '-ll', '-p', String(MTLS), '-e', '/bin/busybox', 'cat', '/proc/net/tcp', '/proc/net/tcp6'], { timeoutMs: 60_000 });
-      if (l.exitCode !== 0) throw new Error(`listener on ${h.name}: ${l.stderr}`);
     }));
   }, 300_000);
 
-  /** Removes the listeners, stops the units (last started first), tears the Podmans and the namespaces down. Idempotent. */
+  /** Stops the units (last started first), ends their health checks, tears the Podmans and the namespaces down. Idempotent. */
   const teardown = async () => {
     const errors: string[] = [];
     for (const h of hosts) {
-      await h.podman?.podman(['rm', '-f', '-t', '0', `listener-${h.name}`], { timeoutMs: 30_000 }).catch(() => undefined);
       errors.push(...((await h.runner?.stop().catch((e: unknown) => [String(e)])) ?? []));
+      await h.runner?.close();
       await h.podman?.teardown();
     }
     await net?.teardown();
@@ -189,20 +250,33 @@ describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))(
   };
   afterAll(() => teardown(), 180_000);
 
-  it('GIVEN the gateways up WHEN a declared flow crosses hosts THEN it arrives with the caller container\'s own address', async () => {
-    // The handshakes happen on the first packets: allow a few tries, bounded.
-    let seen = '';
-    for (let i = 0; i < 5 && seen !== ip('api'); i++) seen = await connect('a', 'c');
-    expect(seen).toBe(ip('api'));
-    expect(await connect('b', 'c')).toBe(ip('auth'));
-    // Into the rootless host: boards (c) to api (a).
-    expect(await connect('c', 'a')).toBe(ip('boards'));
-  }, 60_000);
+  it('GIVEN the generated units WHEN started THEN each host runs its network, secrets, gateway and service from them, the remote names in the service\'s /etc/hosts', async () => {
+    for (const h of hosts) {
+      expect(h.runner.started.map((r) => r.unit), h.name).toEqual(['mesh-network.service', `podmesh-${STACK}-secrets.service`, `podmesh-${STACK}-wireguard.service`, `${STACK}-${SERVICE[h.name]}.service`]);
+      // The generated AddHost= lines: every remote service's name, at its address.
+      const hostsFile = await h.podman.podman(['exec', container(h.name), 'cat', '/etc/hosts'], { timeoutMs: 20_000 });
+      for (const other of HOSTS.filter((x) => x !== h.name)) {
+        expect(hostsFile.stdout, h.name).toMatch(new RegExp(`^${ip(SERVICE[other]).replace(/\./g, '\\.')}\\s+${SERVICE[other]}\\.${STACK}\\.local$`, 'm'));
+      }
+    }
+  });
 
-  it('GIVEN host a rootless WHEN its gateway runs THEN Podman is rootless and the tunnel runs as the unprivileged user', async () => {
-    const a = hosts.find((h) => h.name === ROOTLESS)!;
+  it('GIVEN the gateways up WHEN a service calls another on a different host by name with its client certificate THEN mTLS succeeds and the callee sees the caller container\'s own address', async () => {
+    // Out of the rootless host: api (a) to boards (c).
+    await expectMtls(await callUntilOk('a', 'c'), 'a', 'c');
+    // Between rootful hosts: auth (b) to boards (c).
+    await expectMtls(await callUntilOk('b', 'c'), 'b', 'c');
+    // Into the rootless host: boards (c) to api (a).
+    await expectMtls(await callUntilOk('c', 'a'), 'c', 'a');
+  }, 90_000);
+
+  it('GIVEN host a rootless WHEN its gateway and service run THEN Podman is rootless, its files are the user\'s and the tunnel runs as the unprivileged user', async () => {
+    const a = host(ROOTLESS);
     const info = await a.podman.podman(['info', '--format', '{{.Host.Security.Rootless}}'], { timeoutMs: 20_000 });
     expect(info.stdout.trim()).toBe('true');
+    const key = join(a.podman.rootless!.homeOnMachine, `.config/podmesh/${STACK}/pki/services/api/client.key`);
+    const st = execFileSync('stat', ['-c', '%u %a', key], { encoding: 'utf8' }).trim();
+    expect(st).toBe(`${ROOTLESS_USER.uid} 600`);
     // The container's PID 1 (bash) and its wireguard-go, seen from the machine: owned by the user's uid.
     const pid = await a.podman.podman(['inspect', '--format', '{{.State.Pid}}', `podmesh-${STACK}-wireguard`], { timeoutMs: 20_000 });
     const status = readFileSync(`/proc/${Number(pid.stdout.trim())}/status`, 'utf8');
@@ -211,28 +285,33 @@ describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))(
     const wgGo = children.find((c) => readFileSync(`/proc/${c}/comm`, 'utf8').trim() === 'wireguard-go');
     expect(wgGo).toBeDefined();
     expect(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${wgGo}/status`, 'utf8'))?.[1]).toBe(String(ROOTLESS_USER.uid));
+    // The service's node, too.
+    const node = await a.podman.podman(['inspect', '--format', '{{.State.Pid}}', container('a')], { timeoutMs: 20_000 });
+    expect(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${Number(node.stdout.trim())}/status`, 'utf8'))?.[1]).toBe(String(ROOTLESS_USER.uid));
   }, 60_000);
 
-  it('GIVEN no call from api to auth WHEN api connects to auth on host b THEN the gateway drops it', async () => {
-    expect(await connect('a', 'b')).toMatch(/^failed/);
+  it('GIVEN no call from api to auth WHEN api calls auth on host b by name THEN the connection times out: a\'s gateway drops it', async () => {
+    const c = await call('a', 'b');
+    // curl's 28: the connection timed out, nothing answered (not a refusal by auth's policy, 403).
+    expect(c.exitCode, c.error).toBe(28);
+    expect(c.status).toBe(0);
+    expect(await handshakes('b', 'a')).toEqual([]);
     // The drop is counted in a's gateway (the flow leaves a's slice undeclared).
-    const a = hosts.find((h) => h.name === 'a')!;
-    const t = await a.podman.podman(['exec', `podmesh-${STACK}-wireguard`, 'nft', 'list', 'table', 'inet', 'podmesh_wg0'], { timeoutMs: 10_000 });
+    const t = await host('a').podman.podman(['exec', `podmesh-${STACK}-wireguard`, 'nft', 'list', 'table', 'inet', 'podmesh_wg0'], { timeoutMs: 10_000 });
     expect(t.stdout).toMatch(/iifname "eth0" oifname "wg0" counter packets [1-9]\d* bytes \d+ drop/);
   }, 60_000);
 
-  it("GIVEN a's key rotated and deployed to b and c only WHEN api calls boards THEN a is locked out, b still gets through", async () => {
-    const oldKey = keys.a!;
-    keys.a = genkey();
-    const rotated = withPublicKeys(stack, { a: pubkey(keys.a) });
+  it("GIVEN a's key rotated (`wireguard rotate`) and applied to b and c only WHEN the services call THEN a is locked out both ways, b still gets through", async () => {
+    const rotated = await synthesize(['a']);
     await Promise.all(hosts.filter((x) => x.name !== 'a').map(async (h) => {
-      install(h, rotated);
+      await apply(h, rotated);
       await h.runner.restart([`podmesh-${STACK}-wireguard.service`]);
     }));
-    keys.a = oldKey;
-    expect(await connect('a', 'c')).toMatch(/^failed/);
-    expect(await connect('c', 'a')).toMatch(/^failed/);
-    expect(await connect('b', 'c')).toBe(ip('auth'));
+    const ac = await call('a', 'c');
+    expect(ac.exitCode, ac.error).toBe(28);
+    const ca = await call('c', 'a');
+    expect(ca.exitCode, ca.error).toBe(28);
+    await expectMtls(await callUntilOk('b', 'c'), 'b', 'c');
   }, 90_000);
 
   it('GIVEN the run WHEN its units stop and it is torn down THEN no namespace, mount, process or cgroup is left', async () => {

@@ -12,7 +12,8 @@
 // Staples the OCSP response in <MTLS_CERT_FILE>.ocsp to every handshake whose client asks for it.
 //
 // Every handshake is logged as one JSON line in the seed's format (mtls_handshake_complete /
-// mtls_handshake_failed with client_cn, server_cn, tls_version, cipher_suite).
+// mtls_handshake_failed with client_cn, server_cn, tls_version, cipher_suite), with `remote`, the
+// peer's address as the server saw it.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -183,7 +184,7 @@ server.on('secureConnection', (socket) => {
     socket.destroy();
     return;
   }
-  log('info', 'mtls_handshake_complete', fields);
+  log('info', 'mtls_handshake_complete', { ...fields, remote: socket.remoteAddress });
 });
 server.on('tlsClientError', (err, socket) => {
   log('warn', 'mtls_handshake_failed', {
