@@ -1,0 +1,464 @@
+// Synth's verified no-change fast path. A synth renders a pure function of the resolved model, the
+// state folder, the engine, the options and the clock: when none of them changed since a synth that
+// left out/<stack> exactly as rendered, reconciling, rendering and comparing are skipped and the
+// no-change report recorded then is given again. Everything is checked, nothing assumed: any
+// doubt (missing, unreadable or foreign cache entry, a changed file, a clock past the horizon) is
+// the slow path. The cache lives in the private per-user folder of the stack builds, never in out/
+// or the state folder; writing it is the only write a no-change synth makes.
+import { createHash, randomBytes } from 'node:crypto';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Stack } from '../../constructs/core/stack.ts';
+import type { WriteReport } from '../io/writer.ts';
+import type { ResolveOutcome } from '../resolve/resolve.ts';
+import type { ResolvedStack } from '../resolve/model.ts';
+import { clockHorizon } from '../state/pki/horizon.ts';
+import type { Issue } from '../../constructs/core/errors.ts';
+import { contents } from '../render/stack.ts';
+import { stateContext } from '../state/reconciler.ts';
+import type { StateReport, SynthResult } from './apply.ts';
+import { changesOf } from './check.ts';
+import { planState, type StatePlan, type SynthPlan } from './plan.ts';
+import { engineIdentity } from './engine-id.ts';
+
+/** Changes whenever what an entry holds or means changes, so older entries are not reused. */
+const FORMAT = 1;
+/**
+ * A file whose mtime or ctime is not this much older than the moment its stamp was taken may still
+ * change without its stat changing (same size, a timestamp within the file system's granularity):
+ * its content hash is recorded and checked instead (git's racy-timestamp rule). Two seconds covers
+ * the coarsest timestamps of common file systems.
+ */
+const RACY_NS = 2_000_000_000n;
+/** Entries unused (not written or touched) for a week belong to removed checkouts or test folders. */
+const UNUSED_MS = 7 * 86_400_000;
+/** Bound on the files of one folder a stamp covers. */
+const MAX_FILES = 500_000;
+
+/** How a synth run may use the fast path (see {@link SynthOptions.cache}). */
+export interface FastPathOptions {
+  /** The cache folder. @default - the private per-user cache of stack builds (`$PODMESH_CACHE_DIR`, else `<tmp>/podmesh-<uid>`), `synth/` in it */
+  readonly dir?: string;
+  /** The engine's identity. @default - {@link engineIdentity} */
+  readonly engine?: string;
+  /** Told, per run, whether the fast path served it and, when not, why. */
+  readonly onDecision?: (d: { readonly fast: boolean; readonly reason: string }) => void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fingerprint: a stable serialization of plain data.
+
+/** A value that is not plain data: the model cannot be fingerprinted, so the slow path runs. */
+class NotPlain extends Error {}
+
+/**
+ * Appends a canonical text of `v` to `out`: objects with sorted keys (undefined properties kept,
+ * so `{a: undefined}` differs from `{}`), arrays (holes refused), strings JSON-quoted, numbers with
+ * -0, NaN and ±Infinity told apart, Dates by their time. Anything else (functions, symbols,
+ * bigints, Maps, Sets, class instances, cycles) throws NotPlain.
+ */
+function canonical(v: unknown, out: string[], stack: Set<object>, path: string): void {
+  switch (typeof v) {
+    case 'string':
+      out.push(JSON.stringify(v));
+      return;
+    case 'number':
+      out.push(Object.is(v, -0) ? '-0' : Number.isFinite(v) ? String(v) : `#${String(v)}`);
+      return;
+    case 'boolean':
+      out.push(v ? 'true' : 'false');
+      return;
+    case 'undefined':
+      out.push('#u');
+      return;
+    case 'object':
+      break;
+    default:
+      throw new NotPlain(`${path} is a ${typeof v}`);
+  }
+  if (v === null) {
+    out.push('null');
+    return;
+  }
+  if (stack.has(v)) throw new NotPlain(`${path} refers to itself`);
+  if (v instanceof Date) {
+    out.push(`#d${v.getTime()}`);
+    return;
+  }
+  stack.add(v);
+  if (Array.isArray(v)) {
+    out.push('[');
+    for (let i = 0; i < v.length; i++) {
+      if (!(i in v)) throw new NotPlain(`${path}[${i}] is a hole`);
+      if (i > 0) out.push(',');
+      canonical(v[i], out, stack, `${path}[${i}]`);
+    }
+    out.push(']');
+  } else {
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto !== Object.prototype && proto !== null) throw new NotPlain(`${path} is a ${(v as object).constructor?.name ?? 'non-plain object'}`);
+    if (Object.getOwnPropertySymbols(v).length > 0) throw new NotPlain(`${path} has symbol keys`);
+    out.push('{');
+    const keys = Object.keys(v).sort();
+    for (const [i, k] of keys.entries()) {
+      if (i > 0) out.push(',');
+      out.push(JSON.stringify(k), ':');
+      canonical((v as Record<string, unknown>)[k], out, stack, `${path}.${k}`);
+    }
+    out.push('}');
+  }
+  stack.delete(v);
+}
+
+/** The canonical text of plain data; throws NotPlain (with where) for anything else. */
+export function canonicalText(v: unknown): string {
+  const out: string[] = [];
+  canonical(v, out, new Set(), '$');
+  return out.join('');
+}
+
+/**
+ * What, besides the engine and the files, decides a stack's synth: its resolved model and where it
+ * is written, as given (paths in the report and the files) and absolute (what is read).
+ */
+function fingerprint(model: ResolvedStack, given: Where, where: Where): string {
+  return createHash('sha256').update(canonicalText({ format: FORMAT, given, where, model })).digest('hex');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stamps of a folder.
+
+/** One file, folder or link: path (relative), type, size, mtime ns, ctime ns, inode, mode, and the content hash when racy. */
+type Stamp = [rel: string, type: 'f' | 'd' | 'l', size: string, mtimeNs: string, ctimeNs: string, ino: string, mode: number, hash?: string];
+
+const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+/** Every entry below `dir` (sorted by path), as lstat sees it; [] when `dir` does not exist; throws on anything unreadable. */
+function walkStats(dir: string): { rel: string; st: import('node:fs').BigIntStats }[] {
+  const out: { rel: string; st: import('node:fs').BigIntStats }[] = [];
+  const top = lstatSync(dir, { bigint: true, throwIfNoEntry: false });
+  if (!top) return out;
+  out.push({ rel: '.', st: top });
+  if (!top.isDirectory()) return out;
+  const walk = (abs: string, prefix: string): void => {
+    for (const name of readdirSync(abs).sort()) {
+      if (out.length > MAX_FILES) throw new Error(`more than ${MAX_FILES} entries in ${dir}`);
+      const p = join(abs, name);
+      const rel = prefix ? `${prefix}/${name}` : name;
+      const st = lstatSync(p, { bigint: true });
+      out.push({ rel, st });
+      if (st.isDirectory()) walk(p, rel);
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+const typeOf = (st: import('node:fs').BigIntStats): Stamp[1] | undefined => (st.isFile() ? 'f' : st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : undefined);
+
+/** The content hash of a file (its bytes) or link (its target). */
+function contentHash(abs: string, type: Stamp[1]): string {
+  return type === 'l' ? sha256(`link:${readlinkSync(abs)}`) : sha256(readFileSync(abs));
+}
+
+/**
+ * Stamps of `dir` taken at `since` (ns, before the walk): files whose timestamps are not safely older
+ * get their content hash, from `known` (what was just rendered into out/) or read from disk.
+ */
+function takeStamps(dir: string, since: bigint, known?: ReadonlyMap<string, string>): Stamp[] {
+  const stamps: Stamp[] = [];
+  for (const { rel, st } of walkStats(dir)) {
+    const type = typeOf(st);
+    if (!type) throw new Error(`${join(dir, rel)} is neither a file, a folder nor a link`);
+    const stamp: Stamp = [rel, type, String(st.size), String(st.mtimeNs), String(st.ctimeNs), String(st.ino), Number(st.mode)];
+    const newest = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+    if (type !== 'd' && newest >= since - RACY_NS) {
+      const rendered = type === 'f' ? known?.get(rel) : undefined;
+      stamp.push(rendered !== undefined ? sha256(rendered) : contentHash(join(dir, rel), type));
+    }
+    stamps.push(stamp);
+  }
+  return stamps;
+}
+
+/**
+ * Whether `dir` is as stamped: the same entries with the same stat, and racy ones with the same
+ * content. Returns the stamps to record next (racy entries that have since become safely older than
+ * `since` lose their hash), or a reason it is not.
+ */
+function checkStamps(dir: string, recorded: readonly Stamp[], since: bigint): { ok: true; next: Stamp[]; refreshed: boolean } | { ok: false; reason: string } {
+  let now: { rel: string; st: import('node:fs').BigIntStats }[];
+  try {
+    now = walkStats(dir);
+  } catch (e) {
+    return { ok: false, reason: `${dir} cannot be read (${(e as Error).message})` };
+  }
+  if (now.length !== recorded.length) return { ok: false, reason: `${dir}: ${now.length > recorded.length ? 'an entry was added' : 'an entry was removed'}` };
+  const next: Stamp[] = [];
+  let refreshed = false;
+  for (const [i, { rel, st }] of now.entries()) {
+    const r = recorded[i]!;
+    const [rRel, rType, size, mtime, ctime, ino, mode, hash] = r;
+    if (rel !== rRel || typeOf(st) !== rType) return { ok: false, reason: `${join(dir, rel)}: added, removed or replaced` };
+    if (String(st.size) !== size || String(st.mtimeNs) !== mtime || String(st.ctimeNs) !== ctime || String(st.ino) !== ino || Number(st.mode) !== mode) {
+      return { ok: false, reason: `${join(dir, rel)}: changed (stat)` };
+    }
+    if (hash === undefined) {
+      next.push(r);
+      continue;
+    }
+    let h: string;
+    try {
+      h = contentHash(join(dir, rel), rType);
+    } catch (e) {
+      return { ok: false, reason: `${join(dir, rel)} cannot be read (${(e as Error).message})` };
+    }
+    if (h !== hash) return { ok: false, reason: `${join(dir, rel)}: changed (content)` };
+    const newest = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+    if (newest < since - RACY_NS) {
+      next.push([rRel, rType, size, mtime, ctime, ino, mode]);
+      refreshed = true;
+    } else next.push(r);
+  }
+  return { ok: true, next, refreshed };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cache entries.
+
+interface Where {
+  readonly outDir: string;
+  readonly stateDir: string;
+}
+
+/** One stack's record of its last verified synth. */
+interface Entry {
+  readonly format: number;
+  readonly engine: string;
+  /** Absolute output and state folders. */
+  readonly outDir: string;
+  readonly stateDir: string;
+  readonly stack: string;
+  readonly fingerprint: string;
+  /** The clock the recorded decisions were made with (ms), and when they may first change (ms; null: never). */
+  readonly decidedAt: number;
+  readonly horizon: number | null;
+  /** When the stamps were taken (ns, as text). */
+  readonly stampedAt: string;
+  readonly out: readonly Stamp[];
+  readonly state: readonly Stamp[];
+  /** What a synth with nothing to change reports: files in out/<stack>, and the state report (Dates tagged). */
+  readonly unchanged: number;
+  readonly report: unknown;
+}
+
+/** The cache folder: the private per-user cache's `synth/`, unless the caller gave one. */
+async function cacheDir(o: FastPathOptions): Promise<string> {
+  if (o.dir !== undefined) return o.dir;
+  const { privateCacheRoot } = await import('../cli/stack-build.ts');
+  return join(privateCacheRoot(), 'synth');
+}
+
+const entryPath = (dir: string, where: Where, stack: string): string => join(dir, `${sha256(`${where.outDir}\0${where.stateDir}\0${stack}`).slice(0, 32)}.json`);
+
+/** Dates as `{ $date: ms }` so a report comes back as it was. */
+const encode = (v: unknown): unknown => JSON.parse(JSON.stringify(v, function (this: Record<string, unknown>, k) {
+  const raw = this[k];
+  return raw instanceof Date ? { $date: raw.getTime() } : raw;
+}));
+const decode = (text: string): unknown => JSON.parse(text, (_k, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 1 && typeof (v as { $date?: unknown }).$date === 'number' ? new Date((v as { $date: number }).$date) : v));
+
+function readEntry(path: string): Entry | undefined {
+  try {
+    const e = decode(readFileSync(path, 'utf8')) as Entry;
+    if (typeof e !== 'object' || e === null || e.format !== FORMAT || !Array.isArray(e.out) || !Array.isArray(e.state) || typeof e.fingerprint !== 'string') return undefined;
+    return e;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeEntry(dir: string, path: string, entry: Entry): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = join(dir, `.entry-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    writeFileSync(tmp, JSON.stringify(encode(entry)), { mode: 0o600 });
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Removes entries not used for {@link UNUSED_MS} (run when recording, not on a fast run). */
+function pruneEntries(dir: string, keep: string): void {
+  const before = Date.now() - UNUSED_MS;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (p === keep) continue;
+    const st = statSync(p, { throwIfNoEntry: false });
+    if (st && st.mtimeMs < before) rmSync(p, { force: true });
+  }
+}
+
+const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+
+// ---------------------------------------------------------------------------------------------
+// The fast path and the recording.
+
+/** A stack resolved for the fast path, reused by the slow path when the fast one cannot serve. */
+export type Resolved = ReadonlyMap<Stack, ResolveOutcome>;
+
+/** The folders as entries record them (absolute). */
+export const whereOf = (o: { readonly outDir?: string; readonly stateDir?: string }): Where => ({ outDir: resolve(o.outDir ?? 'out'), stateDir: resolve(o.stateDir ?? '.podmesh') });
+
+/**
+ * The result a slow synth would give when nothing changed, from the cache entries of `stacks`
+ * (resolved in `resolved`), or why it cannot: reads only (and refreshes an entry's racy stamps).
+ */
+export async function fastResult(stacks: readonly Stack[], resolved: Resolved, given: Where, o: FastPathOptions): Promise<{ result: SynthResult } | { reason: string }> {
+  const where = whereOf(given);
+  let engine: string;
+  let dir: string;
+  try {
+    engine = o.engine ?? engineIdentity();
+    dir = await cacheDir(o);
+  } catch (e) {
+    return { reason: `no cache: ${(e as Error).message}` };
+  }
+  const reports: WriteReport[] = [];
+  const state: StateReport[] = [];
+  const refresh: { path: string; entry?: Entry }[] = [];
+  for (const stack of stacks) {
+    const outcome = resolved.get(stack);
+    if (!outcome?.resolved || outcome.issues.length > 0) return { reason: `${stack.node.id}: not resolved without problems` };
+    let print: string;
+    try {
+      print = fingerprint(outcome.resolved, { outDir: given.outDir, stateDir: given.stateDir }, where);
+    } catch (e) {
+      if (e instanceof NotPlain) return { reason: `${stack.node.id}: the resolved model is not plain data (${e.message})` };
+      throw e;
+    }
+    const path = entryPath(dir, where, outcome.resolved.name);
+    const entry = readEntry(path);
+    if (!entry) return { reason: `${outcome.resolved.name}: no cache entry` };
+    if (entry.engine !== engine) return { reason: `${outcome.resolved.name}: another engine` };
+    if (entry.outDir !== where.outDir || entry.stateDir !== where.stateDir || entry.stack !== outcome.resolved.name) return { reason: `${outcome.resolved.name}: another folder` };
+    if (entry.fingerprint !== print) return { reason: `${outcome.resolved.name}: the stack changed` };
+    const now = Date.now();
+    if (now < entry.decidedAt || (entry.horizon !== null && now >= entry.horizon)) return { reason: `${outcome.resolved.name}: the clock is outside [decided, horizon)` };
+    const since = nowNs();
+    const out = checkStamps(join(where.outDir, entry.stack), entry.out, since);
+    if (!out.ok) return { reason: out.reason };
+    const st = checkStamps(join(where.stateDir, entry.stack), entry.state, since);
+    if (!st.ok) return { reason: st.reason };
+    reports.push({ stack: entry.stack, added: [], modified: [], removed: [], unchanged: entry.unchanged });
+    state.push(entry.report as StateReport);
+    if (out.refreshed || st.refreshed) refresh.push({ path, entry: { ...entry, stampedAt: String(since), out: out.next, state: st.next } });
+    else if ((statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? now) < now - 86_400_000) refresh.push({ path });
+  }
+  // The only write of a no-change run: entries whose racy files have settled (or that were not touched for a day).
+  for (const r of refresh) {
+    try {
+      if (r.entry) writeEntry(dir, r.path, r.entry);
+      else utimesSync(r.path, new Date(), new Date());
+    } catch {
+      // Only a cache.
+    }
+  }
+  return { result: { reports, state, prunedStacks: [], changed: false } };
+}
+
+/** A stack's state folder as stamped before a plan read it. */
+export interface StateStamps {
+  readonly since: bigint;
+  readonly stamps: readonly Stamp[];
+}
+
+/** Stamps of the state folders of `names`, taken before the plan reads them (undefined for a folder that cannot be read). */
+export function stampStates(names: readonly string[], where: Where): Map<string, StateStamps> {
+  const out = new Map<string, StateStamps>();
+  for (const name of names) {
+    const since = nowNs();
+    try {
+      out.set(name, { since, stamps: takeStamps(join(where.stateDir, name), since) });
+    } catch {
+      // Not recorded: the slow path runs next time.
+    }
+  }
+  return out;
+}
+
+/** The state report of a plan with nothing to change: what a no-change synth prints. */
+function noChangeReport(stack: string, st: StatePlan): StateReport | undefined {
+  const r = { pki: st.pki.result, secrets: st.secrets.result, ...(st.wireguard ? { wireguard: st.wireguard.result } : {}), leftovers: st.leftovers };
+  if (changesOf(stack, r).length > 0) return undefined;
+  return { stack, pki: r.pki, secrets: r.secrets, leftovers: [], ...(r.wireguard ? { wireguard: r.wireguard } : {}) };
+}
+
+/**
+ * Records, after a synth applied `plan`, what the next synth needs to skip its work: per stack the
+ * fingerprint, the stamps of out/<stack> (as just written: racy files by the hash of what was
+ * rendered) and of the state folder, the clock horizon, and the report of a synth with nothing to
+ * change. A stack whose state the synth changed is planned again first (writing nothing): only a
+ * plan with nothing to change, over a state folder stat-identical before and after it, is recorded.
+ * Errors are swallowed: the cache only saves time.
+ */
+export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: ReadonlyMap<string, StateStamps>, decidedAt: Date, o: FastPathOptions): Promise<void> {
+  try {
+    const engine = o.engine ?? engineIdentity();
+    const dir = await cacheDir(o);
+    const where = whereOf(plan);
+    const given = { outDir: plan.outDir, stateDir: plan.stateDir };
+    const models = new Map<string, ResolvedStack>();
+    for (const r of resolved.values()) if (r.resolved && r.issues.length === 0) models.set(r.resolved.name, r.resolved);
+    let last = '';
+    for (const p of plan.stacks) {
+      const model = models.get(p.stack);
+      if (!model || !p.state) continue;
+      const stateAbs = join(where.stateDir, p.stack);
+      let report = noChangeReport(p.stack, p.state);
+      let decided = decidedAt.getTime();
+      let stamps: readonly Stamp[];
+      let horizon: number;
+      const pre = before.get(p.stack);
+      if (report && pre && (horizon = clockHorizon(stateAbs, decided)) && checkStamps(stateAbs, pre.stamps, pre.since).ok) {
+        stamps = pre.stamps;
+      } else {
+        // The state changed (or was touched): plan it again, as the next synth would, and record that.
+        decided = Date.now();
+        const since = nowNs();
+        stamps = takeStamps(stateAbs, since);
+        const problems: Issue[] = [];
+        const again = await planState(model, given, stateContext({ now: new Date(decided) }), { wireguard: [], secrets: [] }, problems);
+        report = again && problems.length === 0 ? noChangeReport(p.stack, again) : undefined;
+        horizon = clockHorizon(stateAbs, decided);
+        if (!report || !checkStamps(stateAbs, stamps, since).ok) continue;
+      }
+      const rendered = contents(p.files);
+      const out = takeStamps(join(where.outDir, p.stack), BigInt(decidedAt.getTime()) * 1_000_000n, rendered);
+      const files = out.filter((s) => s[1] !== 'd');
+      if (files.length !== rendered.size || !files.every((s) => s[1] === 'f' && rendered.has(s[0]))) continue;
+      const entry: Entry = {
+        format: FORMAT,
+        engine,
+        outDir: where.outDir,
+        stateDir: where.stateDir,
+        stack: p.stack,
+        fingerprint: fingerprint(model, given, where),
+        decidedAt: decided,
+        horizon: Number.isFinite(horizon) ? horizon : null,
+        stampedAt: String(nowNs()),
+        out,
+        state: stamps,
+        unchanged: rendered.size,
+        report: encode(report),
+      };
+      last = entryPath(dir, where, p.stack);
+      writeEntry(dir, last, entry);
+    }
+    if (last) pruneEntries(dir, last);
+  } catch {
+    // Only a cache: the next synth takes the slow path.
+  }
+}
