@@ -12,6 +12,7 @@ import type { Stack } from '../../constructs/core/stack.ts';
 import type { WriteReport } from '../io/writer.ts';
 import type { ResolveOutcome } from '../resolve/resolve.ts';
 import type { ResolvedStack } from '../resolve/model.ts';
+import { LOCK_FILE } from '../resolve/lock.ts';
 import { clockHorizon } from '../state/pki/horizon.ts';
 import type { Issue } from '../../constructs/core/errors.ts';
 import { contents } from '../render/stack.ts';
@@ -19,6 +20,8 @@ import { stateContext } from '../state/reconciler.ts';
 import type { StateReport, SynthResult } from './apply.ts';
 import { changesOf } from './check.ts';
 import { planState, type StatePlan, type SynthPlan } from './plan.ts';
+import { resolveWithLock } from './select.ts';
+import { withPublicKeys } from '../state/wireguard/index.ts';
 import { engineIdentity } from './engine-id.ts';
 
 /** Changes whenever what an entry holds or means changes, so older entries are not reused. */
@@ -291,11 +294,11 @@ function writeEntry(dir: string, path: string, entry: Entry): void {
 }
 
 /** Removes entries not used for {@link UNUSED_MS} (run when recording, not on a fast run). */
-function pruneEntries(dir: string, keep: string): void {
+function pruneEntries(dir: string, keep: ReadonlySet<string>): void {
   const before = Date.now() - UNUSED_MS;
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    if (p === keep) continue;
+    if (keep.has(p)) continue;
     const st = statSync(p, { throwIfNoEntry: false });
     if (st && st.mtimeMs < before) rmSync(p, { force: true });
   }
@@ -344,7 +347,7 @@ export async function fastResult(stacks: readonly Stack[], resolved: Resolved, g
     if (!entry) return { reason: `${outcome.resolved.name}: no cache entry` };
     if (entry.engine !== engine) return { reason: `${outcome.resolved.name}: another engine` };
     if (entry.outDir !== where.outDir || entry.stateDir !== where.stateDir || entry.stack !== outcome.resolved.name) return { reason: `${outcome.resolved.name}: another folder` };
-    if (entry.fingerprint !== print) return { reason: `${outcome.resolved.name}: the stack changed` };
+    if (entry.fingerprint !== print) return { reason: `${outcome.resolved.name}: the stack or its folders changed` };
     const now = Date.now();
     if (now < entry.decidedAt || (entry.horizon !== null && now >= entry.horizon)) return { reason: `${outcome.resolved.name}: the clock is outside [decided, horizon)` };
     const since = nowNs();
@@ -375,18 +378,35 @@ export interface StateStamps {
   readonly stamps: readonly Stamp[];
 }
 
-/** Stamps of the state folders of `names`, taken before the plan reads them (undefined for a folder that cannot be read). */
-export function stampStates(names: readonly string[], where: Where): Map<string, StateStamps> {
-  const out = new Map<string, StateStamps>();
+/** What a synth saw before its plan: the stamps of each stack's state folder and the text of its lock file. */
+export interface BeforePlan {
+  readonly states: ReadonlyMap<string, StateStamps>;
+  readonly locks: ReadonlyMap<string, string | undefined>;
+}
+
+const lockText = (outDir: string, stack: string): string | undefined => {
+  try {
+    return readFileSync(join(outDir, stack, LOCK_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+};
+
+/** Stamps of the state folders of `names` (none for a folder that cannot be read) and their lock files, taken before the plan reads them. */
+export function beforePlan(names: readonly string[], given: Where): BeforePlan {
+  const where = whereOf(given);
+  const states = new Map<string, StateStamps>();
+  const locks = new Map<string, string | undefined>();
   for (const name of names) {
     const since = nowNs();
+    locks.set(name, lockText(where.outDir, name));
     try {
-      out.set(name, { since, stamps: takeStamps(join(where.stateDir, name), since) });
+      states.set(name, { since, stamps: takeStamps(join(where.stateDir, name), since) });
     } catch {
       // Not recorded: the slow path runs next time.
     }
   }
-  return out;
+  return { states, locks };
 }
 
 /** The state report of a plan with nothing to change: what a no-change synth prints. */
@@ -404,28 +424,39 @@ function noChangeReport(stack: string, st: StatePlan): StateReport | undefined {
  * plan with nothing to change, over a state folder stat-identical before and after it, is recorded.
  * Errors are swallowed: the cache only saves time.
  */
-export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: ReadonlyMap<string, StateStamps>, decidedAt: Date, o: FastPathOptions): Promise<void> {
+export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: BeforePlan, decidedAt: Date, o: FastPathOptions): Promise<void> {
   try {
     const engine = o.engine ?? engineIdentity();
     const dir = await cacheDir(o);
     const where = whereOf(plan);
     const given = { outDir: plan.outDir, stateDir: plan.stateDir };
-    const models = new Map<string, ResolvedStack>();
-    for (const r of resolved.values()) if (r.resolved && r.issues.length === 0) models.set(r.resolved.name, r.resolved);
-    let last = '';
+    const models = new Map<string, { stack: Stack; model: ResolvedStack }>();
+    for (const [stack, r] of resolved) if (r.resolved && r.issues.length === 0) models.set(r.resolved.name, { stack, model: r.resolved });
+    const written = new Set<string>();
     for (const p of plan.stacks) {
-      const model = models.get(p.stack);
-      if (!model || !p.state) continue;
+      const known = models.get(p.stack);
+      if (!known || !p.state || !before.locks.has(p.stack)) continue;
+      let model = known.model;
+      // The model was resolved with the lock as it was. When the synth changed the lock (a first
+      // synth, new WireGuard keys), the next synth resolves with the new one: resolve so now, and
+      // record only if what it renders is what was rendered (checked below).
+      const lockChanged = before.locks.get(p.stack) !== lockText(where.outDir, p.stack);
+      if (lockChanged) {
+        const again = await resolveWithLock(known.stack, plan.outDir);
+        if (!again.resolved || again.issues.length > 0) continue;
+        model = again.resolved;
+      }
       const stateAbs = join(where.stateDir, p.stack);
       let report = noChangeReport(p.stack, p.state);
       let decided = decidedAt.getTime();
       let stamps: readonly Stamp[];
       let horizon: number;
-      const pre = before.get(p.stack);
-      if (report && pre && (horizon = clockHorizon(stateAbs, decided)) && checkStamps(stateAbs, pre.stamps, pre.since).ok) {
+      const pre = before.states.get(p.stack);
+      if (!lockChanged && report && pre && (horizon = clockHorizon(stateAbs, decided)) && checkStamps(stateAbs, pre.stamps, pre.since).ok) {
         stamps = pre.stamps;
       } else {
-        // The state changed (or was touched): plan it again, as the next synth would, and record that.
+        // The state or the lock changed (or the state was touched): plan the state again, as the
+        // next synth would, and record that.
         decided = Date.now();
         const since = nowNs();
         stamps = takeStamps(stateAbs, since);
@@ -433,7 +464,8 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: R
         const again = await planState(model, given, stateContext({ now: new Date(decided) }), { wireguard: [], secrets: [] }, problems);
         report = again && problems.length === 0 ? noChangeReport(p.stack, again) : undefined;
         horizon = clockHorizon(stateAbs, decided);
-        if (!report || !checkStamps(stateAbs, stamps, since).ok) continue;
+        if (!again || !report || !checkStamps(stateAbs, stamps, since).ok) continue;
+        if (lockChanged && canonicalText(withPublicKeys(model, again.wireguard?.result.publicKeys ?? {})) !== canonicalText(withPublicKeys(known.model, p.state.wireguard?.result.publicKeys ?? {}))) continue;
       }
       const rendered = contents(p.files);
       const out = takeStamps(join(where.outDir, p.stack), BigInt(decidedAt.getTime()) * 1_000_000n, rendered);
@@ -454,10 +486,11 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: R
         unchanged: rendered.size,
         report: encode(report),
       };
-      last = entryPath(dir, where, p.stack);
-      writeEntry(dir, last, entry);
+      const path = entryPath(dir, where, p.stack);
+      writeEntry(dir, path, entry);
+      written.add(path);
     }
-    if (last) pruneEntries(dir, last);
+    if (written.size > 0) pruneEntries(dir, written);
   } catch {
     // Only a cache: the next synth takes the slow path.
   }

@@ -6,7 +6,7 @@ import { MANIFEST } from '../render/manifest.ts';
 import type { ResolveOutcome } from '../resolve/resolve.ts';
 import { applySynth, type SynthResult } from './apply.ts';
 import { checkPlan, type CheckResult } from './check.ts';
-import { fastResult, recordSynth, stampStates, type FastPathOptions } from './fastpath.ts';
+import { fastResult, recordSynth, beforePlan, type FastPathOptions } from './fastpath.ts';
 import { planSynth, type SynthOptions } from './plan.ts';
 import { resolveWithLock, selectStacks, stacksOf } from './select.ts';
 
@@ -58,7 +58,7 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
   if (options.check) return slowSynth(app, options, a.resolved);
   const decidedAt = new Date();
   const names = [...a.resolved.values()].flatMap((r) => (r.resolved ? [r.resolved.name] : []));
-  const before = stampStates(names, { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' });
+  const before = beforePlan(names, { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' });
   const plan = await planSynth(app, { ...options, now: decidedAt }, a.resolved);
   const result = await applySynth(plan);
   await recordSynth(plan, a.resolved, before, decidedAt, fast);
