@@ -284,13 +284,17 @@ describe('synth fast path', () => {
     expect(existsSync(join(a, 'out/three'))).toBe(false);
   });
 
-  it('the model fingerprint refuses what is not plain data', () => {
-    expect(canonicalText({ b: [1, -0, 'x', undefined, null, new Date(5)], a: { c: true } })).toBe('{"a":{"c":true},"b":[1,-0,"x",#u,null,#d5]}');
-    expect(canonicalText({ a: undefined })).not.toBe(canonicalText({}));
-    for (const bad of [new Map(), new Set(), () => 1, 1n, Symbol('s'), new (class X {})()]) expect(() => canonicalText({ v: bad })).toThrow(/\$\.v/);
+  it('the model fingerprint tells plain values apart and refuses what is not plain data', () => {
+    const shared = { x: 1 };
+    expect(canonicalText([shared, shared])).toBe(canonicalText([{ x: 1 }, { x: 1 }]));
+    expect(canonicalText({ b: [1, 'x', null], a: { c: true } })).toBe(canonicalText({ b: [1, 'x', null], a: { c: true } }));
+    const apart: unknown[] = [{}, { a: undefined }, { a: null }, [0], [-0], [null], [NaN], [Infinity], [undefined], ['\u0000u'], ['\u0000d5'], [new Date(5)], ['1970-01-01T00:00:00.005Z'], [5], ['5'], { '\u0000x': 1 }, { x: 1 }];
+    const texts = apart.map(canonicalText);
+    expect(new Set(texts).size).toBe(apart.length);
+    for (const bad of [new Map(), new Set(), () => 1, 1n, Symbol('s'), new (class X {})()]) expect(() => canonicalText({ v: [bad] })).toThrow(/\$\.v\[0\]/);
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    expect(() => canonicalText(cyclic)).toThrow(/refers to itself/);
+    expect(() => canonicalText(cyclic)).toThrow(/\$\.self refers to itself/);
   });
 
   it('property: after any sequence of edits, a cached synth agrees with a plain synth on a copy', async () => {

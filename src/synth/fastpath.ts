@@ -57,10 +57,12 @@ class NotPlain extends Error {}
 /**
  * Appends a canonical text of `v` to `out`: objects with sorted keys (undefined properties kept,
  * so `{a: undefined}` differs from `{}`), arrays (holes refused), strings JSON-quoted, numbers with
- * -0, NaN and ±Infinity told apart, Dates by their time. Anything else (functions, symbols,
- * bigints, Maps, Sets, class instances, cycles) throws NotPlain.
+ * -0, NaN and ±Infinity told apart, Dates by their time. An object or array met again (the model
+ * shares them: a network in every service of it) is `#r<n>`, n its place in the order objects were
+ * first written, so the text stays as large as the data and still tells every model apart.
+ * Anything else (functions, symbols, bigints, Maps, Sets, class instances, cycles) throws NotPlain.
  */
-function canonical(v: unknown, out: string[], stack: Set<object>, path: string): void {
+function canonical(v: unknown, out: string[], stack: Set<object>, path: string, seen: Map<object, number>): void {
   switch (typeof v) {
     case 'string':
       out.push(JSON.stringify(v));
@@ -88,13 +90,19 @@ function canonical(v: unknown, out: string[], stack: Set<object>, path: string):
     out.push(`#d${v.getTime()}`);
     return;
   }
+  const again = seen.get(v);
+  if (again !== undefined) {
+    out.push(`#r${again}`);
+    return;
+  }
+  seen.set(v, seen.size);
   stack.add(v);
   if (Array.isArray(v)) {
     out.push('[');
     for (let i = 0; i < v.length; i++) {
       if (!(i in v)) throw new NotPlain(`${path}[${i}] is a hole`);
       if (i > 0) out.push(',');
-      canonical(v[i], out, stack, `${path}[${i}]`);
+      canonical(v[i], out, stack, `${path}[${i}]`, seen);
     }
     out.push(']');
   } else {
@@ -106,18 +114,99 @@ function canonical(v: unknown, out: string[], stack: Set<object>, path: string):
     for (const [i, k] of keys.entries()) {
       if (i > 0) out.push(',');
       out.push(JSON.stringify(k), ':');
-      canonical((v as Record<string, unknown>)[k], out, stack, `${path}.${k}`);
+      canonical((v as Record<string, unknown>)[k], out, stack, `${path}.${k}`, seen);
     }
     out.push('}');
   }
   stack.delete(v);
 }
 
-/** The canonical text of plain data; throws NotPlain (with where) for anything else. */
+/** Why a value is not plain data, the path filled in on the way out. */
+function notPlain(path: string, e: unknown): never {
+  if (e instanceof NotPlain) throw new NotPlain(`${path}${e.message}`);
+  throw e;
+}
+
+/**
+ * Checks that `v` is plain data (as {@link canonical} defines it) and says which text tells it
+ * apart: 'json' when JSON.stringify loses nothing of it (no undefined, Date, -0, NaN, ±Infinity),
+ * 'tagged' when those are there (JSON.stringify with them tagged by strings starting with NUL),
+ * 'canonical' when a string of its own starts with NUL. Throws NotPlain.
+ */
+function plainKind(v: unknown, stack: Set<object>): 0 | 1 | 2 {
+  switch (typeof v) {
+    case 'string':
+      return v.charCodeAt(0) === 0 ? 2 : 0;
+    case 'number':
+      return Number.isFinite(v) && !Object.is(v, -0) ? 0 : 1;
+    case 'boolean':
+      return 0;
+    case 'undefined':
+      return 1;
+    case 'object':
+      break;
+    default:
+      throw new NotPlain(` is a ${typeof v}`);
+  }
+  if (v === null) return 0;
+  if (v instanceof Date) return 1;
+  if (stack.has(v)) throw new NotPlain(' refers to itself');
+  stack.add(v);
+  let kind: 0 | 1 | 2 = 0;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      if (!(i in v)) throw new NotPlain(`[${i}] is a hole`);
+      let k: 0 | 1 | 2;
+      try {
+        k = plainKind(v[i], stack);
+      } catch (e) {
+        notPlain(`[${i}]`, e);
+      }
+      if (k > kind) kind = k;
+    }
+  } else {
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto !== Object.prototype && proto !== null) throw new NotPlain(` is a ${(v as object).constructor?.name ?? 'non-plain object'}`);
+    if (Object.getOwnPropertySymbols(v).length > 0) throw new NotPlain(' has symbol keys');
+    for (const key of Object.keys(v)) {
+      let k: 0 | 1 | 2;
+      try {
+        k = key.charCodeAt(0) === 0 ? 2 : plainKind((v as Record<string, unknown>)[key], stack);
+      } catch (e) {
+        notPlain(`.${key}`, e);
+      }
+      if (k > kind) kind = k;
+    }
+  }
+  stack.delete(v);
+  return kind;
+}
+
+/**
+ * A text of plain data that tells every two different values apart (throws NotPlain, with where,
+ * for anything else). Mostly JSON.stringify's (native, fast; key order is part of it, and resolution
+ * builds the model in a fixed order), prefixed by which of three encodings it is.
+ */
 export function canonicalText(v: unknown): string {
+  let kind: 0 | 1 | 2;
+  try {
+    kind = plainKind(v, new Set());
+  } catch (e) {
+    notPlain('$', e);
+  }
+  if (kind === 0) return `j${JSON.stringify(v)}`;
+  if (kind === 1) {
+    return `t${JSON.stringify(v, function (this: Record<string, unknown>, k: string, value: unknown) {
+      const raw = this[k];
+      if (raw === undefined) return '\u0000u';
+      if (raw instanceof Date) return `\u0000d${raw.getTime()}`;
+      if (typeof raw === 'number' && (!Number.isFinite(raw) || Object.is(raw, -0))) return `\u0000n${Object.is(raw, -0) ? '-0' : String(raw)}`;
+      return value;
+    })}`;
+  }
   const out: string[] = [];
-  canonical(v, out, new Set(), '$');
-  return out.join('');
+  canonical(v, out, new Set(), '$', new Map());
+  return `c${out.join('')}`;
 }
 
 /**
