@@ -123,7 +123,8 @@ async function expectSlowAndSame(mutate: (dir: string) => void, o: { app?: () =>
 /** Rewrites one byte of a file keeping its size and its mtime (to the nanosecond: touch -r). */
 function sameSizeEdit(path: string): void {
   const st = statSync(path, { bigint: true });
-  const ref = `${path}.ref`;
+  // The reference outside the folder, whose own stat must not change.
+  const ref = join(tmp.path, 'mtime.ref');
   execFileSync('touch', ['-r', path, ref]);
   const data = readFileSync(path);
   data[0] = data[0] === 0x23 ? 0x24 : 0x23;
@@ -170,8 +171,40 @@ describe('synth fast path', () => {
     await expectSlowAndSame(() => {}, { app: () => makeApp({ webImage: 'localhost/web:2' }), reason: /one: the stack or its folders changed/ });
   });
 
-  it('a file of out/ edited in place (same size, same mtime) takes the slow path: racy entries are checked by content', async () => {
+  it('a file of out/ edited in place (same size, same mtime) takes the slow path', async () => {
     await expectSlowAndSame((d) => sameSizeEdit(someFile(d, 'out/one', /compose/)), { reason: /changed \((content|stat)\)/ });
+  });
+
+  it('a racy file (timestamps not safely old) is checked by content even when its stat is as recorded', async () => {
+    const { a, b } = await recordedPair();
+    const file = someFile(a, 'out/one', /compose/);
+    const rel = file.slice(join(a, 'out/one/').length);
+    // An mtime in the future keeps the file racy for as long as this test runs.
+    const future = new Date(Date.now() + 3_600_000);
+    for (const d of [a, b]) utimesSync(file.replace(a, d), future, future);
+    expect((await cachedSynth(a)).fast).toBe(false);
+    expect(await plainSynth(b)).toEqual((await cachedSynth(a)).result);
+    sameSizeEdit(file);
+    sameSizeEdit(file.replace(a, b));
+    // As if the edit had come within the same clock tick as the stamp: the entry's stat made to match.
+    const st = statSync(file, { bigint: true });
+    let patched = 0;
+    for (const f of readdirSync(`${a}.cache`)) {
+      const entry = JSON.parse(readFileSync(join(`${a}.cache`, f), 'utf8')) as { stack: string; out: [string, string, string, string, string, string, number, string?][] };
+      if (entry.stack !== 'one') continue;
+      for (const stamp of entry.out) {
+        if (stamp[0] !== rel) continue;
+        expect(stamp[7]).toMatch(/^[0-9a-f]{64}$/);
+        stamp.splice(2, 5, String(st.size), String(st.mtimeNs), String(st.ctimeNs), String(st.ino), Number(st.mode));
+        patched++;
+      }
+      writeFileSync(join(`${a}.cache`, f), JSON.stringify(entry));
+    }
+    expect(patched).toBe(1);
+    const cached = await cachedSynth(a);
+    expect(cached.fast).toBe(false);
+    expect(cached.reason).toMatch(/changed \(content\)/);
+    expect(cached.result).toEqual(await plainSynth(b));
   });
 
   it('a file of out/ edited (same size, same mtime) after its stamp settled takes the slow path: ctime', async () => {
