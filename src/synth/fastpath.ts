@@ -25,14 +25,14 @@ import { withPublicKeys } from '../state/wireguard/index.ts';
 import { engineIdentity } from './engine-id.ts';
 
 /** Changes whenever what an entry holds or means changes, so older entries are not reused. */
-const FORMAT = 1;
+const FORMAT = 2;
 /**
  * A file whose mtime or ctime is not this much older than the moment its stamp was taken may still
  * change without its stat changing (same size, a timestamp within the file system's granularity):
  * its content hash is recorded and checked instead (git's racy-timestamp rule). Two seconds covers
  * the coarsest timestamps of common file systems.
  */
-const RACY_NS = 2_000_000_000n;
+const RACY_MS = 2000;
 /** Entries unused (not written or touched) for a week belong to removed checkouts or test folders. */
 const UNUSED_MS = 7 * 86_400_000;
 /** Bound on the files of one folder a stamp covers. */
@@ -220,15 +220,20 @@ function fingerprint(model: ResolvedStack, given: Where, where: Where): string {
 // ---------------------------------------------------------------------------------------------
 // Stamps of a folder.
 
-/** One file, folder or link: path (relative), type, size, mtime ns, ctime ns, inode, mode, and the content hash when racy. */
-type Stamp = [rel: string, type: 'f' | 'd' | 'l', size: string, mtimeNs: string, ctimeNs: string, ino: string, mode: number, hash?: string];
+/**
+ * One file, folder or link: path (relative), type, size, mtime and ctime (ms with their fraction:
+ * sub-microsecond differences are lost, which matters only within the racy window, where the
+ * content decides), inode, mode, and the content hash when racy.
+ */
+type Stamp = [rel: string, type: 'f' | 'd' | 'l', size: number, mtimeMs: number, ctimeMs: number, ino: number, mode: number, hash?: string];
+type Stats = import('node:fs').Stats;
 
 const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
 /** Every entry below `dir` (sorted by path), as lstat sees it; [] when `dir` does not exist; throws on anything unreadable. */
-function walkStats(dir: string): { rel: string; st: import('node:fs').BigIntStats }[] {
-  const out: { rel: string; st: import('node:fs').BigIntStats }[] = [];
-  const top = lstatSync(dir, { bigint: true, throwIfNoEntry: false });
+function walkStats(dir: string): { rel: string; st: Stats }[] {
+  const out: { rel: string; st: Stats }[] = [];
+  const top = lstatSync(dir, { throwIfNoEntry: false });
   if (!top) return out;
   out.push({ rel: '.', st: top });
   if (!top.isDirectory()) return out;
@@ -237,7 +242,7 @@ function walkStats(dir: string): { rel: string; st: import('node:fs').BigIntStat
       if (out.length > MAX_FILES) throw new Error(`more than ${MAX_FILES} entries in ${dir}`);
       const p = join(abs, name);
       const rel = prefix ? `${prefix}/${name}` : name;
-      const st = lstatSync(p, { bigint: true });
+      const st = lstatSync(p);
       out.push({ rel, st });
       if (st.isDirectory()) walk(p, rel);
     }
@@ -246,7 +251,7 @@ function walkStats(dir: string): { rel: string; st: import('node:fs').BigIntStat
   return out;
 }
 
-const typeOf = (st: import('node:fs').BigIntStats): Stamp[1] | undefined => (st.isFile() ? 'f' : st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : undefined);
+const typeOf = (st: Stats): Stamp[1] | undefined => (st.isFile() ? 'f' : st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : undefined);
 
 /** The content hash of a file (its bytes) or link (its target). */
 function contentHash(abs: string, type: Stamp[1]): string {
@@ -257,14 +262,13 @@ function contentHash(abs: string, type: Stamp[1]): string {
  * Stamps of `dir` taken at `since` (ns, before the walk): files whose timestamps are not safely older
  * get their content hash, from `known` (what was just rendered into out/) or read from disk.
  */
-function takeStamps(dir: string, since: bigint, known?: ReadonlyMap<string, string>): Stamp[] {
+function takeStamps(dir: string, since: number, known?: ReadonlyMap<string, string>): Stamp[] {
   const stamps: Stamp[] = [];
   for (const { rel, st } of walkStats(dir)) {
     const type = typeOf(st);
     if (!type) throw new Error(`${join(dir, rel)} is neither a file, a folder nor a link`);
-    const stamp: Stamp = [rel, type, String(st.size), String(st.mtimeNs), String(st.ctimeNs), String(st.ino), Number(st.mode)];
-    const newest = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
-    if (type !== 'd' && newest >= since - RACY_NS) {
+    const stamp: Stamp = [rel, type, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.mode];
+    if (type !== 'd' && Math.max(st.mtimeMs, st.ctimeMs) >= since - RACY_MS) {
       const rendered = type === 'f' ? known?.get(rel) : undefined;
       stamp.push(rendered !== undefined ? sha256(rendered) : contentHash(join(dir, rel), type));
     }
@@ -278,8 +282,8 @@ function takeStamps(dir: string, since: bigint, known?: ReadonlyMap<string, stri
  * content. Returns the stamps to record next (racy entries that have since become safely older than
  * `since` lose their hash), or a reason it is not.
  */
-function checkStamps(dir: string, recorded: readonly Stamp[], since: bigint): { ok: true; next: Stamp[]; refreshed: boolean } | { ok: false; reason: string } {
-  let now: { rel: string; st: import('node:fs').BigIntStats }[];
+function checkStamps(dir: string, recorded: readonly Stamp[], since: number): { ok: true; next: Stamp[]; refreshed: boolean } | { ok: false; reason: string } {
+  let now: { rel: string; st: Stats }[];
   try {
     now = walkStats(dir);
   } catch (e) {
@@ -292,7 +296,7 @@ function checkStamps(dir: string, recorded: readonly Stamp[], since: bigint): { 
     const r = recorded[i]!;
     const [rRel, rType, size, mtime, ctime, ino, mode, hash] = r;
     if (rel !== rRel || typeOf(st) !== rType) return { ok: false, reason: `${join(dir, rel)}: added, removed or replaced` };
-    if (String(st.size) !== size || String(st.mtimeNs) !== mtime || String(st.ctimeNs) !== ctime || String(st.ino) !== ino || Number(st.mode) !== mode) {
+    if (st.size !== size || st.mtimeMs !== mtime || st.ctimeMs !== ctime || st.ino !== ino || st.mode !== mode) {
       return { ok: false, reason: `${join(dir, rel)}: changed (stat)` };
     }
     if (hash === undefined) {
@@ -306,8 +310,7 @@ function checkStamps(dir: string, recorded: readonly Stamp[], since: bigint): { 
       return { ok: false, reason: `${join(dir, rel)} cannot be read (${(e as Error).message})` };
     }
     if (h !== hash) return { ok: false, reason: `${join(dir, rel)}: changed (content)` };
-    const newest = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
-    if (newest < since - RACY_NS) {
+    if (Math.max(st.mtimeMs, st.ctimeMs) < since - RACY_MS) {
       next.push([rRel, rType, size, mtime, ctime, ino, mode]);
       refreshed = true;
     } else next.push(r);
@@ -335,13 +338,14 @@ interface Entry {
   /** The clock the recorded decisions were made with (ms), and when they may first change (ms; null: never). */
   readonly decidedAt: number;
   readonly horizon: number | null;
-  /** When the stamps were taken (ns, as text). */
-  readonly stampedAt: string;
+  /** When the stamps were taken (ms). */
+  readonly stampedAt: number;
   readonly out: readonly Stamp[];
   readonly state: readonly Stamp[];
   /** What a synth with nothing to change reports: files in out/<stack>, and the state report (Dates tagged). */
   readonly unchanged: number;
-  readonly report: unknown;
+  /** JSON of the report (Dates tagged), decoded only when it is given. */
+  readonly report: string;
 }
 
 /** The cache folder: the private per-user cache's `synth/`, unless the caller gave one. */
@@ -354,16 +358,16 @@ async function cacheDir(o: FastPathOptions): Promise<string> {
 const entryPath = (dir: string, where: Where, stack: string): string => join(dir, `${sha256(`${where.outDir}\0${where.stateDir}\0${stack}`).slice(0, 32)}.json`);
 
 /** Dates as `{ $date: ms }` so a report comes back as it was. */
-const encode = (v: unknown): unknown => JSON.parse(JSON.stringify(v, function (this: Record<string, unknown>, k) {
+const encode = (v: unknown): string => JSON.stringify(v, function (this: Record<string, unknown>, k) {
   const raw = this[k];
   return raw instanceof Date ? { $date: raw.getTime() } : raw;
-}));
+});
 const decode = (text: string): unknown => JSON.parse(text, (_k, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 1 && typeof (v as { $date?: unknown }).$date === 'number' ? new Date((v as { $date: number }).$date) : v));
 
 function readEntry(path: string): Entry | undefined {
   try {
-    const e = decode(readFileSync(path, 'utf8')) as Entry;
-    if (typeof e !== 'object' || e === null || e.format !== FORMAT || !Array.isArray(e.out) || !Array.isArray(e.state) || typeof e.fingerprint !== 'string') return undefined;
+    const e = JSON.parse(readFileSync(path, 'utf8')) as Entry;
+    if (typeof e !== 'object' || e === null || e.format !== FORMAT || !Array.isArray(e.out) || !Array.isArray(e.state) || typeof e.fingerprint !== 'string' || typeof e.report !== 'string') return undefined;
     return e;
   } catch {
     return undefined;
@@ -374,7 +378,7 @@ function writeEntry(dir: string, path: string, entry: Entry): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.entry-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    writeFileSync(tmp, JSON.stringify(encode(entry)), { mode: 0o600 });
+    writeFileSync(tmp, JSON.stringify(entry), { mode: 0o600 });
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });
@@ -393,7 +397,7 @@ function pruneEntries(dir: string, keep: ReadonlySet<string>): void {
   }
 }
 
-const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+
 
 // ---------------------------------------------------------------------------------------------
 // The fast path and the recording.
@@ -439,14 +443,20 @@ export async function fastResult(stacks: readonly Stack[], resolved: Resolved, g
     if (entry.fingerprint !== print) return { reason: `${outcome.resolved.name}: the stack or its folders changed` };
     const now = Date.now();
     if (now < entry.decidedAt || (entry.horizon !== null && now >= entry.horizon)) return { reason: `${outcome.resolved.name}: the clock is outside [decided, horizon)` };
-    const since = nowNs();
+    const since = Date.now();
     const out = checkStamps(join(where.outDir, entry.stack), entry.out, since);
     if (!out.ok) return { reason: out.reason };
     const st = checkStamps(join(where.stateDir, entry.stack), entry.state, since);
     if (!st.ok) return { reason: st.reason };
     reports.push({ stack: entry.stack, added: [], modified: [], removed: [], unchanged: entry.unchanged });
-    state.push(entry.report as StateReport);
-    if (out.refreshed || st.refreshed) refresh.push({ path, entry: { ...entry, stampedAt: String(since), out: out.next, state: st.next } });
+    let report: StateReport;
+    try {
+      report = decode(entry.report) as StateReport;
+    } catch {
+      return { reason: `${entry.stack}: the cache entry is damaged` };
+    }
+    state.push(report);
+    if (out.refreshed || st.refreshed) refresh.push({ path, entry: { ...entry, stampedAt: since, out: out.next, state: st.next } });
     else if ((statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? now) < now - 86_400_000) refresh.push({ path });
   }
   // The only write of a no-change run: entries whose racy files have settled (or that were not touched for a day).
@@ -463,7 +473,7 @@ export async function fastResult(stacks: readonly Stack[], resolved: Resolved, g
 
 /** A stack's state folder as stamped before a plan read it. */
 export interface StateStamps {
-  readonly since: bigint;
+  readonly since: number;
   readonly stamps: readonly Stamp[];
 }
 
@@ -487,7 +497,7 @@ export function beforePlan(names: readonly string[], given: Where): BeforePlan {
   const states = new Map<string, StateStamps>();
   const locks = new Map<string, string | undefined>();
   for (const name of names) {
-    const since = nowNs();
+    const since = Date.now();
     locks.set(name, lockText(where.outDir, name));
     try {
       states.set(name, { since, stamps: takeStamps(join(where.stateDir, name), since) });
@@ -547,7 +557,7 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
         // The state or the lock changed (or the state was touched): plan the state again, as the
         // next synth would, and record that.
         decided = Date.now();
-        const since = nowNs();
+        const since = Date.now();
         stamps = takeStamps(stateAbs, since);
         const problems: Issue[] = [];
         const again = await planState(model, given, stateContext({ now: new Date(decided) }), { wireguard: [], secrets: [] }, problems);
@@ -557,7 +567,7 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
         if (lockChanged && canonicalText(withPublicKeys(model, again.wireguard?.result.publicKeys ?? {})) !== canonicalText(withPublicKeys(known.model, p.state.wireguard?.result.publicKeys ?? {}))) continue;
       }
       const rendered = contents(p.files);
-      const out = takeStamps(join(where.outDir, p.stack), BigInt(decidedAt.getTime()) * 1_000_000n, rendered);
+      const out = takeStamps(join(where.outDir, p.stack), decidedAt.getTime(), rendered);
       const files = out.filter((s) => s[1] !== 'd');
       if (files.length !== rendered.size || !files.every((s) => s[1] === 'f' && rendered.has(s[0]))) continue;
       const entry: Entry = {
@@ -569,7 +579,7 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
         fingerprint: fingerprint(model, given, where),
         decidedAt: decided,
         horizon: Number.isFinite(horizon) ? horizon : null,
-        stampedAt: String(nowNs()),
+        stampedAt: Date.now(),
         out,
         state: stamps,
         unchanged: rendered.size,
