@@ -25,7 +25,7 @@ import { withPublicKeys } from '../state/wireguard/index.ts';
 import { engineIdentity } from './engine-id.ts';
 
 /** Changes whenever what an entry holds or means changes, so older entries are not reused. */
-const FORMAT = 2;
+const FORMAT = 3;
 /**
  * A file whose mtime or ctime is not this much older than the moment its stamp was taken may still
  * change without its stat changing (same size, a timestamp within the file system's granularity):
@@ -259,8 +259,9 @@ function contentHash(abs: string, type: Stamp[1]): string {
 }
 
 /**
- * Stamps of `dir` taken at `since` (ns, before the walk): files whose timestamps are not safely older
- * get their content hash, from `known` (what was just rendered into out/) or read from disk.
+ * Stamps of `dir` taken at `since` (ms, before the walk): files whose timestamps are not safely
+ * older get their content hash, from `known` (what was just rendered into out/) or read from disk;
+ * such folders get the mark `dir` (their list of entries is read again when checked).
  */
 function takeStamps(dir: string, since: number, known?: ReadonlyMap<string, string>): Stamp[] {
   const stamps: Stamp[] = [];
@@ -268,9 +269,9 @@ function takeStamps(dir: string, since: number, known?: ReadonlyMap<string, stri
     const type = typeOf(st);
     if (!type) throw new Error(`${join(dir, rel)} is neither a file, a folder nor a link`);
     const stamp: Stamp = [rel, type, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.mode];
-    if (type !== 'd' && Math.max(st.mtimeMs, st.ctimeMs) >= since - RACY_MS) {
+    if (Math.max(st.mtimeMs, st.ctimeMs) >= since - RACY_MS) {
       const rendered = type === 'f' ? known?.get(rel) : undefined;
-      stamp.push(rendered !== undefined ? sha256(rendered) : contentHash(join(dir, rel), type));
+      stamp.push(type === 'd' ? 'dir' : rendered !== undefined ? sha256(rendered) : contentHash(join(dir, rel), type));
     }
     stamps.push(stamp);
   }
@@ -278,40 +279,63 @@ function takeStamps(dir: string, since: number, known?: ReadonlyMap<string, stri
 }
 
 /**
- * Whether `dir` is as stamped: the same entries with the same stat, and racy ones with the same
- * content. Returns the stamps to record next (racy entries that have since become safely older than
- * `since` lose their hash), or a reason it is not.
+ * Whether `dir` is as stamped: every recorded entry there with the same stat, racy files with the
+ * same content, and no entry added. A folder whose stat is as recorded and not racy has the same
+ * entries (adding, removing or renaming one changes its mtime and ctime), so only racy folders are
+ * listed again. Returns the stamps to record next (racy entries that have since become safely older
+ * than `since` lose their mark), or a reason it is not.
  */
 function checkStamps(dir: string, recorded: readonly Stamp[], since: number): { ok: true; next: Stamp[]; refreshed: boolean } | { ok: false; reason: string } {
-  let now: { rel: string; st: Stats }[];
-  try {
-    now = walkStats(dir);
-  } catch (e) {
-    return { ok: false, reason: `${dir} cannot be read (${(e as Error).message})` };
+  if (recorded.length === 0) return lstatSync(dir, { throwIfNoEntry: false }) ? { ok: false, reason: `${dir}: an entry was added` } : { ok: true, next: [], refreshed: false };
+  const children = new Map<string, string[]>();
+  for (const [rel] of recorded) {
+    if (rel === '.') continue;
+    const slash = rel.lastIndexOf('/');
+    const parent = slash < 0 ? '.' : rel.slice(0, slash);
+    let list = children.get(parent);
+    if (!list) children.set(parent, (list = []));
+    list.push(rel.slice(slash + 1));
   }
-  if (now.length !== recorded.length) return { ok: false, reason: `${dir}: ${now.length > recorded.length ? 'an entry was added' : 'an entry was removed'}` };
   const next: Stamp[] = [];
   let refreshed = false;
-  for (const [i, { rel, st }] of now.entries()) {
-    const r = recorded[i]!;
-    const [rRel, rType, size, mtime, ctime, ino, mode, hash] = r;
-    if (rel !== rRel || typeOf(st) !== rType) return { ok: false, reason: `${join(dir, rel)}: added, removed or replaced` };
+  for (const r of recorded) {
+    const [rel, rType, size, mtime, ctime, ino, mode, hash] = r;
+    const abs = rel === '.' ? dir : join(dir, rel);
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(abs, { throwIfNoEntry: false });
+    } catch (e) {
+      return { ok: false, reason: `${abs} cannot be read (${(e as Error).message})` };
+    }
+    if (!st) return { ok: false, reason: `${abs}: an entry was removed` };
+    if (typeOf(st) !== rType) return { ok: false, reason: `${abs}: replaced` };
     if (st.size !== size || st.mtimeMs !== mtime || st.ctimeMs !== ctime || st.ino !== ino || st.mode !== mode) {
-      return { ok: false, reason: `${join(dir, rel)}: changed (stat)` };
+      return { ok: false, reason: `${abs}: changed (stat)` };
     }
     if (hash === undefined) {
       next.push(r);
       continue;
     }
-    let h: string;
-    try {
-      h = contentHash(join(dir, rel), rType);
-    } catch (e) {
-      return { ok: false, reason: `${join(dir, rel)} cannot be read (${(e as Error).message})` };
+    if (rType === 'd') {
+      let names: string[];
+      try {
+        names = readdirSync(abs).sort();
+      } catch (e) {
+        return { ok: false, reason: `${abs} cannot be read (${(e as Error).message})` };
+      }
+      const expected = [...(children.get(rel) ?? [])].sort();
+      if (names.length !== expected.length || names.some((n, i) => n !== expected[i])) return { ok: false, reason: `${abs}: ${names.length > expected.length ? 'an entry was added' : 'an entry was added or removed'}` };
+    } else {
+      let h: string;
+      try {
+        h = contentHash(abs, rType);
+      } catch (e) {
+        return { ok: false, reason: `${abs} cannot be read (${(e as Error).message})` };
+      }
+      if (h !== hash) return { ok: false, reason: `${abs}: changed (content)` };
     }
-    if (h !== hash) return { ok: false, reason: `${join(dir, rel)}: changed (content)` };
     if (Math.max(st.mtimeMs, st.ctimeMs) < since - RACY_MS) {
-      next.push([rRel, rType, size, mtime, ctime, ino, mode]);
+      next.push([rel, rType, size, mtime, ctime, ino, mode]);
       refreshed = true;
     } else next.push(r);
   }
