@@ -75,8 +75,9 @@ function contentOf(dir: string): Record<string, string> {
 }
 
 /**
- * Synthesizes `dir` until the fast path serves: the first synth records the stacks whose lock file
- * it did not change; the second (the lock now holds the WireGuard keys) the others.
+ * Synthesizes `dir` until the fast path serves: the first synth writes out/ and the state folder
+ * and records every stack (planning the state again and resolving with the new lock first); the
+ * second is fast.
  */
 async function settle(dir: string, o: { cache?: Partial<FastPathOptions> } = {}): Promise<void> {
   const runs = [];
