@@ -6,6 +6,7 @@
 // edited). The output is deterministic: same sources, same files.
 //   node scripts/build.mjs            build
 //   node scripts/build.mjs --if-stale build only when dist/ is missing or older than a source
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,9 +56,16 @@ export async function build() {
     logLevel: 'warning',
   });
   const inputs = {};
-  for (const file of Object.keys(result.metafile.inputs).sort()) inputs[file] = statSync(join(root, file)).mtimeMs;
+  // The engine's identity: the content of every source bundled in (synth's no-change fast path,
+  // src/synth/engine-id.ts, keys its cache by it; templates/ and packages are added at run time).
+  const engine = createHash('sha256');
+  for (const file of Object.keys(result.metafile.inputs).sort()) {
+    inputs[file] = statSync(join(root, file)).mtimeMs;
+    const text = readFileSync(join(root, file));
+    engine.update(`${file}\0${text.length}\0`).update(text);
+  }
   mkdirSync(staging, { recursive: true });
-  writeFileSync(join(staging, 'inputs.json'), `${JSON.stringify({ inputs }, null, 2)}\n`);
+  writeFileSync(join(staging, 'inputs.json'), `${JSON.stringify({ engine: engine.digest('hex'), inputs }, null, 2)}\n`);
   const dist = join(root, 'dist');
   const old = join(root, `dist.${process.pid}.old`);
   try {

@@ -131,7 +131,7 @@ describe('the command table', () => {
   });
 
   it.each([
-    ['synth', ['--check', '--stack', 'a', '--stack', 'b', '--now', '2027-01-31T12:00:00Z'], { stacksDir: 'stacks', stacks: ['a', 'b'], out: 'out', state: undefined, check: true, now: new Date('2027-01-31T12:00:00Z') }],
+    ['synth', ['--check', '--stack', 'a', '--stack', 'b', '--now', '2027-01-31T12:00:00Z'], { stacksDir: 'stacks', stacks: ['a', 'b'], out: 'out', state: undefined, check: true, now: new Date('2027-01-31T12:00:00Z'), noCache: false }],
     ['verify', ['--json', '--timeout', '900', '--out', 'o'], expect.objectContaining({ format: 'json', timeoutMs: 900, warnDays: 30, out: 'o', resolveFromLock: false })],
     ['certs revoke', ['auth', '--kind', 'client', '--reason', 'keyCompromise'], { base: expect.objectContaining({ now: undefined }), data: { service: 'auth', kind: 'client', reason: 'keyCompromise' } }],
     ['certs status', ['--format', 'prom', '--warn-days', '7'], { base: expect.anything(), data: { format: 'prom', warnDays: 7, output: undefined } }],

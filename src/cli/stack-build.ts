@@ -42,10 +42,11 @@ const sha256 = (path: string): string | undefined => {
 };
 
 /**
- * The cache folder: private to this user (0700, owned by them), under the system's temporary
- * folder, one sub-folder per stacks folder. Anything else found there is not trusted.
+ * The private per-user cache: `$PODMESH_CACHE_DIR`, else `<tmp>/podmesh-<uid>`, made 0700 if
+ * missing and refused (an Error) when another user owns it or others may read it. Holds the stack
+ * builds (one folder per stacks folder) and synth's no-change records (`synth/`).
  */
-function cacheRoot(stacksDir: string): string {
+export function privateCacheRoot(): string {
   const uid = typeof process.getuid === 'function' ? process.getuid() : 'user';
   const root = process.env.PODMESH_CACHE_DIR ?? join(tmpdir(), `podmesh-${uid}`);
   mkdirSync(root, { recursive: true, mode: 0o700 });
@@ -53,7 +54,12 @@ function cacheRoot(stacksDir: string): string {
   if (typeof process.getuid === 'function' && (st.uid !== process.getuid() || (st.mode & 0o077) !== 0)) {
     throw new Error(`the stack cache ${root} is not private to this user (owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)}); remove it, or set PODMESH_CACHE_DIR to a folder of your own`);
   }
-  return join(root, createHash('sha256').update(stacksDir).digest('hex').slice(0, 16));
+  return root;
+}
+
+/** The cache folder of one stacks folder's builds. Anything else found there is not trusted. */
+function cacheRoot(stacksDir: string): string {
+  return join(privateCacheRoot(), createHash('sha256').update(stacksDir).digest('hex').slice(0, 16));
 }
 
 /** A week: a stacks folder whose stacks were not built for that long (a removed checkout, a test's temp folder) loses its builds. */
@@ -65,7 +71,8 @@ function pruneStacksFolders(base: string): void {
   const before = Date.now() - UNUSED_FOR;
   for (const name of readdirSync(root)) {
     const path = join(root, name);
-    if (path === base) continue;
+    // synth/: synth's no-change records (src/synth/fastpath.ts), pruned by their own rule.
+    if (path === base || name === 'synth') continue;
     const st = statSync(join(path, 'index.json'), { throwIfNoEntry: false }) ?? statSync(path, { throwIfNoEntry: false });
     if (st && st.mtimeMs < before) rmSync(path, { recursive: true, force: true });
   }

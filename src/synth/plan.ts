@@ -7,6 +7,8 @@ import type { Stack } from '../../constructs/core/stack.ts';
 import { compareStackOutput, pruneStacks, type Comparison, type WriteReport } from '../io/writer.ts';
 import { LOCK_FILE } from '../resolve/lock.ts';
 import type { ResolvedStack } from '../resolve/model.ts';
+import type { ResolveOutcome } from '../resolve/resolve.ts';
+import type { FastPathOptions } from './fastpath.ts';
 import type { RenderedFile } from '../render/file.ts';
 import { MANIFEST } from '../render/manifest.ts';
 import { contents, renderStack } from '../render/stack.ts';
@@ -46,6 +48,13 @@ export interface SynthOptions {
   readonly random?: RandomSource;
   /** Certificate key pairs. @default - WebCrypto */
   readonly keys?: KeySource;
+  /**
+   * The verified no-change fast path of {@link synth} (src/synth/fastpath.ts): an object turns it
+   * on (the CLI's default), false or absent runs every step. Runs with `now`, `random`, `keys`,
+   * `stateOnly` or rotations always take the slow path.
+   * @default - off
+   */
+  readonly cache?: false | FastPathOptions;
 }
 
 /** The state changes of one stack, each reconciler's plan with its new material. */
@@ -104,8 +113,8 @@ async function collect<T>(problems: Issue[], f: () => Promise<T>): Promise<T | u
   }
 }
 
-/** The state plans of one resolved stack; undefined when any reconciler found a problem (in `problems`). */
-async function planState(s: ResolvedStack, where: { outDir: string; stateDir: string }, ctx: StateContext, rotate: { wireguard: readonly string[]; secrets: readonly string[] }, problems: Issue[]): Promise<StatePlan | undefined> {
+/** The state plans of one resolved stack (also the fast path's re-check after a synth that changed the state); undefined when any reconciler found a problem (in `problems`). */
+export async function planState(s: ResolvedStack, where: { outDir: string; stateDir: string }, ctx: StateContext, rotate: { wireguard: readonly string[]; secrets: readonly string[] }, problems: Issue[]): Promise<StatePlan | undefined> {
   const dir = join(where.stateDir, s.name);
   const found: Issue[] = [];
   const wireguard = s.wireguard
@@ -124,8 +133,8 @@ async function planState(s: ResolvedStack, where: { outDir: string; stateDir: st
 }
 
 /** Resolves, plans the state of, renders and compares one stack. */
-async function planStack(stack: Stack, where: { outDir: string; stateDir: string }, ctx: StateContext, options: SynthOptions, problems: Issue[]): Promise<StackPlan | undefined> {
-  const outcome = await resolveWithLock(stack, where.outDir);
+async function planStack(stack: Stack, where: { outDir: string; stateDir: string }, ctx: StateContext, options: SynthOptions, problems: Issue[], pre?: ReadonlyMap<Stack, ResolveOutcome>): Promise<StackPlan | undefined> {
+  const outcome = pre?.get(stack) ?? (await resolveWithLock(stack, where.outDir));
   problems.push(...outcome.issues);
   const resolved = outcome.resolved;
   if (!resolved) return undefined;
@@ -142,16 +151,17 @@ async function planStack(stack: Stack, where: { outDir: string; stateDir: string
  * Plans a synth: per stack the state changes (new material held in the plan), the rendered files,
  * their comparison with `out/`, warnings, the stacks to prune, and every problem of every stack
  * (construct validation, resolution, state, rendering). Reads `out/` and the state folder; writes
- * nothing, not even a folder.
+ * nothing, not even a folder. `resolved`: stacks already validated and resolved with the lock of
+ * `options.outDir` (the fast path's work, not done twice).
  */
-export async function planSynth(app: App, options: SynthOptions = {}): Promise<SynthPlan> {
+export async function planSynth(app: App, options: SynthOptions = {}, resolved?: ReadonlyMap<Stack, ResolveOutcome>): Promise<SynthPlan> {
   const where = { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' };
   const ctx = stateContext({ ...(options.now ? { now: options.now } : {}), ...(options.random ? { random: options.random } : {}), ...(options.keys ? { keys: options.keys } : {}) });
   const picked = options.stacks !== undefined && options.stacks.length > 0;
   const problems: Issue[] = [];
   const stacks: StackPlan[] = [];
   for (const stack of selectStacks(app, options.stacks)) {
-    const planned = await planStack(stack, where, ctx, options, problems);
+    const planned = await planStack(stack, where, ctx, options, problems, resolved);
     if (planned) stacks.push(planned);
   }
   const keep = stacksOf(app).map((s) => s.node.id);

@@ -1,5 +1,5 @@
 // `podmesh synth`: render every stack (or --stack NAME) into out/<stack>/, or with --check compare only.
-import type { CheckResult } from '../../synth.ts';
+import type { CheckResult, FastPathOptions } from '../../synth.ts';
 import { HELP, type Command, type Io } from '../command.ts';
 import { parseNow, parseOptions, stateDir } from '../options.ts';
 
@@ -11,11 +11,14 @@ export interface SynthArgs {
   readonly state: string | undefined;
   readonly check: boolean;
   readonly now: Date | undefined;
+  /** `--no-cache`: always reconcile, render and compare. */
+  readonly noCache: boolean;
 }
 
 const options = {
   check: { type: 'boolean', default: false },
   now: { type: 'string' },
+  'no-cache': { type: 'boolean', default: false },
 } as const;
 
 export const synthCommand: Command<SynthArgs> = {
@@ -25,21 +28,25 @@ export const synthCommand: Command<SynthArgs> = {
   optionsHelp: [
     ['--check', 'write nothing; exit 1 and list the files that differ when out/ is stale'],
     ['--now ISO', 'the clock used for certificate decisions (default: now)'],
+    ['--no-cache', 'skip the no-change fast path: reconcile, render and compare every file (also PODMESH_NO_CACHE=1)'],
   ],
   writes: true,
   guarded: true,
   parse(argv) {
     const { values: v } = parseOptions(argv, options);
     if (v.help) return HELP;
-    return { stacksDir: v.stacks, stacks: v.stack, out: v.out, state: v.state, check: v.check, now: parseNow(v.now) };
+    return { stacksDir: v.stacks, stacks: v.stack, out: v.out, state: v.state, check: v.check, now: parseNow(v.now), noCache: v['no-cache'] };
   },
   async run(a, io) {
     // The engine loads only when a command runs: --help and usage errors stay light.
-    const [{ checkPlan, planSynth, synth }, { describeSynth }, { loadStacks }] = await Promise.all([import('../../synth.ts'), import('../describe.ts'), import('../load.ts')]);
+    const [{ checkSynth, synth }, { describeSynth }, { loadStacks }] = await Promise.all([import('../../synth.ts'), import('../describe.ts'), import('../load.ts')]);
     const state = stateDir(a.state, io.env);
     const app = await loadStacks(a.stacksDir);
-    const options = { outDir: a.out, stateDir: state, stacks: a.stacks, now: a.now };
-    if (a.check) return reportCheck(checkPlan(await planSynth(app, options)), a.out, state, io);
+    // The no-change fast path (src/synth/fastpath.ts) unless turned off; --now always runs every step.
+    const debug = io.env.PODMESH_DEBUG_CACHE === '1' ? { onDecision: (d: { fast: boolean; reason: string }) => io.err(`podmesh: ${d.fast ? 'fast path' : 'slow path'}: ${d.reason}\n`) } : {};
+    const cache: false | FastPathOptions = a.noCache || io.env.PODMESH_NO_CACHE === '1' ? false : debug;
+    const options = { outDir: a.out, stateDir: state, stacks: a.stacks, now: a.now, cache };
+    if (a.check) return reportCheck(await checkSynth(app, options), a.out, state, io);
     io.out(describeSynth(await synth(app, options), { out: a.out, state, check: false }));
     return 0;
   },

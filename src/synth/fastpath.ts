@@ -1,0 +1,620 @@
+// Synth's verified no-change fast path. A synth renders a pure function of the resolved model, the
+// state folder, the engine, the options and the clock: when none of them changed since a synth that
+// left out/<stack> exactly as rendered, reconciling, rendering and comparing are skipped and the
+// no-change report recorded then is given again. Everything is checked, nothing assumed: any
+// doubt (missing, unreadable or foreign cache entry, a changed file, a clock past the horizon) is
+// the slow path. The cache lives in the private per-user folder of the stack builds, never in out/
+// or the state folder; writing it is the only write a no-change synth makes.
+import { createHash, randomBytes } from 'node:crypto';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Stack } from '../../constructs/core/stack.ts';
+import type { WriteReport } from '../io/writer.ts';
+import type { ResolveOutcome } from '../resolve/resolve.ts';
+import type { ResolvedStack } from '../resolve/model.ts';
+import { LOCK_FILE } from '../resolve/lock.ts';
+import { clockHorizon } from '../state/pki/horizon.ts';
+import type { Issue } from '../../constructs/core/errors.ts';
+import { contents } from '../render/stack.ts';
+import { stateContext } from '../state/reconciler.ts';
+import type { StateReport, SynthResult } from './apply.ts';
+import { changesOf } from './check.ts';
+import { planState, type StatePlan, type SynthPlan } from './plan.ts';
+import { resolveWithLock } from './select.ts';
+import { withPublicKeys } from '../state/wireguard/index.ts';
+import { engineIdentity } from './engine-id.ts';
+
+/** Changes whenever what an entry holds or means changes, so older entries are not reused. */
+const FORMAT = 3;
+/**
+ * A file whose mtime or ctime is not this much older than the moment its stamp was taken may still
+ * change without its stat changing (same size, a timestamp within the file system's granularity):
+ * its content hash is recorded and checked instead (git's racy-timestamp rule). Two seconds covers
+ * the coarsest timestamps of common file systems.
+ */
+const RACY_MS = 2000;
+/** Entries unused (not written or touched) for a week belong to removed checkouts or test folders. */
+const UNUSED_MS = 7 * 86_400_000;
+/** Bound on the files of one folder a stamp covers. */
+const MAX_FILES = 500_000;
+
+/** How a synth run may use the fast path (see {@link SynthOptions.cache}). */
+export interface FastPathOptions {
+  /** The cache folder. @default - the private per-user cache of stack builds (`$PODMESH_CACHE_DIR`, else `<tmp>/podmesh-<uid>`), `synth/` in it */
+  readonly dir?: string;
+  /** The engine's identity. @default - {@link engineIdentity} */
+  readonly engine?: string;
+  /** Told, per run, whether the fast path served it and, when not, why. */
+  readonly onDecision?: (d: { readonly fast: boolean; readonly reason: string }) => void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fingerprint: a stable serialization of plain data.
+
+/** A value that is not plain data: the model cannot be fingerprinted, so the slow path runs. */
+class NotPlain extends Error {}
+
+/**
+ * Appends a canonical text of `v` to `out`: objects with sorted keys (undefined properties kept,
+ * so `{a: undefined}` differs from `{}`), arrays (holes refused), strings JSON-quoted, numbers with
+ * -0, NaN and ±Infinity told apart, Dates by their time. An object or array met again (the model
+ * shares them: a network in every service of it) is `#r<n>`, n its place in the order objects were
+ * first written, so the text stays as large as the data and still tells every model apart.
+ * Anything else (functions, symbols, bigints, Maps, Sets, class instances, cycles) throws NotPlain.
+ */
+function canonical(v: unknown, out: string[], stack: Set<object>, path: string, seen: Map<object, number>): void {
+  switch (typeof v) {
+    case 'string':
+      out.push(JSON.stringify(v));
+      return;
+    case 'number':
+      out.push(Object.is(v, -0) ? '-0' : Number.isFinite(v) ? String(v) : `#${String(v)}`);
+      return;
+    case 'boolean':
+      out.push(v ? 'true' : 'false');
+      return;
+    case 'undefined':
+      out.push('#u');
+      return;
+    case 'object':
+      break;
+    default:
+      throw new NotPlain(`${path} is a ${typeof v}`);
+  }
+  if (v === null) {
+    out.push('null');
+    return;
+  }
+  if (stack.has(v)) throw new NotPlain(`${path} refers to itself`);
+  if (v instanceof Date) {
+    out.push(`#d${v.getTime()}`);
+    return;
+  }
+  const again = seen.get(v);
+  if (again !== undefined) {
+    out.push(`#r${again}`);
+    return;
+  }
+  seen.set(v, seen.size);
+  stack.add(v);
+  if (Array.isArray(v)) {
+    out.push('[');
+    for (let i = 0; i < v.length; i++) {
+      if (!(i in v)) throw new NotPlain(`${path}[${i}] is a hole`);
+      if (i > 0) out.push(',');
+      canonical(v[i], out, stack, `${path}[${i}]`, seen);
+    }
+    out.push(']');
+  } else {
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto !== Object.prototype && proto !== null) throw new NotPlain(`${path} is a ${(v as object).constructor?.name ?? 'non-plain object'}`);
+    if (Object.getOwnPropertySymbols(v).length > 0) throw new NotPlain(`${path} has symbol keys`);
+    out.push('{');
+    const keys = Object.keys(v).sort();
+    for (const [i, k] of keys.entries()) {
+      if (i > 0) out.push(',');
+      out.push(JSON.stringify(k), ':');
+      canonical((v as Record<string, unknown>)[k], out, stack, `${path}.${k}`, seen);
+    }
+    out.push('}');
+  }
+  stack.delete(v);
+}
+
+/** Why a value is not plain data, the path filled in on the way out. */
+function notPlain(path: string, e: unknown): never {
+  if (e instanceof NotPlain) throw new NotPlain(`${path}${e.message}`);
+  throw e;
+}
+
+/**
+ * Checks that `v` is plain data (as {@link canonical} defines it) and says which text tells it
+ * apart: 'json' when JSON.stringify loses nothing of it (no undefined, Date, -0, NaN, ±Infinity),
+ * 'tagged' when those are there (JSON.stringify with them tagged by strings starting with NUL),
+ * 'canonical' when a string of its own starts with NUL. Throws NotPlain.
+ */
+function plainKind(v: unknown, stack: Set<object>): 0 | 1 | 2 {
+  switch (typeof v) {
+    case 'string':
+      return v.charCodeAt(0) === 0 ? 2 : 0;
+    case 'number':
+      return Number.isFinite(v) && !Object.is(v, -0) ? 0 : 1;
+    case 'boolean':
+      return 0;
+    case 'undefined':
+      return 1;
+    case 'object':
+      break;
+    default:
+      throw new NotPlain(` is a ${typeof v}`);
+  }
+  if (v === null) return 0;
+  if (v instanceof Date) return 1;
+  if (stack.has(v)) throw new NotPlain(' refers to itself');
+  stack.add(v);
+  let kind: 0 | 1 | 2 = 0;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      if (!(i in v)) throw new NotPlain(`[${i}] is a hole`);
+      let k: 0 | 1 | 2;
+      try {
+        k = plainKind(v[i], stack);
+      } catch (e) {
+        notPlain(`[${i}]`, e);
+      }
+      if (k > kind) kind = k;
+    }
+  } else {
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto !== Object.prototype && proto !== null) throw new NotPlain(` is a ${(v as object).constructor?.name ?? 'non-plain object'}`);
+    if (Object.getOwnPropertySymbols(v).length > 0) throw new NotPlain(' has symbol keys');
+    for (const key of Object.keys(v)) {
+      let k: 0 | 1 | 2;
+      try {
+        k = key.charCodeAt(0) === 0 ? 2 : plainKind((v as Record<string, unknown>)[key], stack);
+      } catch (e) {
+        notPlain(`.${key}`, e);
+      }
+      if (k > kind) kind = k;
+    }
+  }
+  stack.delete(v);
+  return kind;
+}
+
+/**
+ * A text of plain data that tells every two different values apart (throws NotPlain, with where,
+ * for anything else). Mostly JSON.stringify's (native, fast; key order is part of it, and resolution
+ * builds the model in a fixed order), prefixed by which of three encodings it is.
+ */
+export function canonicalText(v: unknown): string {
+  let kind: 0 | 1 | 2;
+  try {
+    kind = plainKind(v, new Set());
+  } catch (e) {
+    notPlain('$', e);
+  }
+  if (kind === 0) return `j${JSON.stringify(v)}`;
+  if (kind === 1) {
+    return `t${JSON.stringify(v, function (this: Record<string, unknown>, k: string, value: unknown) {
+      const raw = this[k];
+      if (raw === undefined) return '\u0000u';
+      if (raw instanceof Date) return `\u0000d${raw.getTime()}`;
+      if (typeof raw === 'number' && (!Number.isFinite(raw) || Object.is(raw, -0))) return `\u0000n${Object.is(raw, -0) ? '-0' : String(raw)}`;
+      return value;
+    })}`;
+  }
+  const out: string[] = [];
+  canonical(v, out, new Set(), '$', new Map());
+  return `c${out.join('')}`;
+}
+
+/**
+ * What, besides the engine and the files, decides a stack's synth: its resolved model and where it
+ * is written, as given (paths in the report and the files) and absolute (what is read).
+ */
+function fingerprint(model: ResolvedStack, given: Where, where: Where): string {
+  return createHash('sha256').update(canonicalText({ format: FORMAT, given, where, model })).digest('hex');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stamps of a folder.
+
+/**
+ * One file, folder or link: path (relative), type, size, mtime and ctime (ms with their fraction:
+ * sub-microsecond differences are lost, which matters only within the racy window, where the
+ * content decides), inode, mode, and the content hash when racy.
+ */
+type Stamp = [rel: string, type: 'f' | 'd' | 'l', size: number, mtimeMs: number, ctimeMs: number, ino: number, mode: number, hash?: string];
+type Stats = import('node:fs').Stats;
+
+const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+/** Every entry below `dir` (sorted by path), as lstat sees it; [] when `dir` does not exist; throws on anything unreadable. */
+function walkStats(dir: string): { rel: string; st: Stats }[] {
+  const out: { rel: string; st: Stats }[] = [];
+  const top = lstatSync(dir, { throwIfNoEntry: false });
+  if (!top) return out;
+  out.push({ rel: '.', st: top });
+  if (!top.isDirectory()) return out;
+  const walk = (abs: string, prefix: string): void => {
+    for (const name of readdirSync(abs).sort()) {
+      if (out.length > MAX_FILES) throw new Error(`more than ${MAX_FILES} entries in ${dir}`);
+      const p = join(abs, name);
+      const rel = prefix ? `${prefix}/${name}` : name;
+      const st = lstatSync(p);
+      out.push({ rel, st });
+      if (st.isDirectory()) walk(p, rel);
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+const typeOf = (st: Stats): Stamp[1] | undefined => (st.isFile() ? 'f' : st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : undefined);
+
+/** The content hash of a file (its bytes) or link (its target). */
+function contentHash(abs: string, type: Stamp[1]): string {
+  return type === 'l' ? sha256(`link:${readlinkSync(abs)}`) : sha256(readFileSync(abs));
+}
+
+/**
+ * Stamps of `dir` taken at `since` (ms, before the walk): files whose timestamps are not safely
+ * older get their content hash, from `known` (what was just rendered into out/) or read from disk;
+ * such folders get the mark `dir` (their list of entries is read again when checked).
+ */
+function takeStamps(dir: string, since: number, known?: ReadonlyMap<string, string>): Stamp[] {
+  const stamps: Stamp[] = [];
+  for (const { rel, st } of walkStats(dir)) {
+    const type = typeOf(st);
+    if (!type) throw new Error(`${join(dir, rel)} is neither a file, a folder nor a link`);
+    const stamp: Stamp = [rel, type, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.mode];
+    if (Math.max(st.mtimeMs, st.ctimeMs) >= since - RACY_MS) {
+      const rendered = type === 'f' ? known?.get(rel) : undefined;
+      stamp.push(type === 'd' ? 'dir' : rendered !== undefined ? sha256(rendered) : contentHash(join(dir, rel), type));
+    }
+    stamps.push(stamp);
+  }
+  return stamps;
+}
+
+/**
+ * Whether `dir` is as stamped: every recorded entry there with the same stat, racy files with the
+ * same content, and no entry added. A folder whose stat is as recorded and not racy has the same
+ * entries (adding, removing or renaming one changes its mtime and ctime), so only racy folders are
+ * listed again. Returns the stamps to record next (racy entries that have since become safely older
+ * than `since` lose their mark), or a reason it is not.
+ */
+function checkStamps(dir: string, recorded: readonly Stamp[], since: number): { ok: true; next: Stamp[]; refreshed: boolean } | { ok: false; reason: string } {
+  if (recorded.length === 0) return lstatSync(dir, { throwIfNoEntry: false }) ? { ok: false, reason: `${dir}: an entry was added` } : { ok: true, next: [], refreshed: false };
+  const children = new Map<string, string[]>();
+  for (const [rel] of recorded) {
+    if (rel === '.') continue;
+    const slash = rel.lastIndexOf('/');
+    const parent = slash < 0 ? '.' : rel.slice(0, slash);
+    let list = children.get(parent);
+    if (!list) children.set(parent, (list = []));
+    list.push(rel.slice(slash + 1));
+  }
+  const next: Stamp[] = [];
+  let refreshed = false;
+  for (const r of recorded) {
+    const [rel, rType, size, mtime, ctime, ino, mode, hash] = r;
+    const abs = rel === '.' ? dir : join(dir, rel);
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(abs, { throwIfNoEntry: false });
+    } catch (e) {
+      return { ok: false, reason: `${abs} cannot be read (${(e as Error).message})` };
+    }
+    if (!st) return { ok: false, reason: `${abs}: an entry was removed` };
+    if (typeOf(st) !== rType) return { ok: false, reason: `${abs}: replaced` };
+    if (st.size !== size || st.mtimeMs !== mtime || st.ctimeMs !== ctime || st.ino !== ino || st.mode !== mode) {
+      return { ok: false, reason: `${abs}: changed (stat)` };
+    }
+    if (hash === undefined) {
+      next.push(r);
+      continue;
+    }
+    if (rType === 'd') {
+      let names: string[];
+      try {
+        names = readdirSync(abs).sort();
+      } catch (e) {
+        return { ok: false, reason: `${abs} cannot be read (${(e as Error).message})` };
+      }
+      const expected = [...(children.get(rel) ?? [])].sort();
+      if (names.length !== expected.length || names.some((n, i) => n !== expected[i])) return { ok: false, reason: `${abs}: ${names.length > expected.length ? 'an entry was added' : 'an entry was added or removed'}` };
+    } else {
+      let h: string;
+      try {
+        h = contentHash(abs, rType);
+      } catch (e) {
+        return { ok: false, reason: `${abs} cannot be read (${(e as Error).message})` };
+      }
+      if (h !== hash) return { ok: false, reason: `${abs}: changed (content)` };
+    }
+    if (Math.max(st.mtimeMs, st.ctimeMs) < since - RACY_MS) {
+      next.push([rel, rType, size, mtime, ctime, ino, mode]);
+      refreshed = true;
+    } else next.push(r);
+  }
+  return { ok: true, next, refreshed };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cache entries.
+
+interface Where {
+  readonly outDir: string;
+  readonly stateDir: string;
+}
+
+/** One stack's record of its last verified synth. */
+interface Entry {
+  readonly format: number;
+  readonly engine: string;
+  /** Absolute output and state folders. */
+  readonly outDir: string;
+  readonly stateDir: string;
+  readonly stack: string;
+  readonly fingerprint: string;
+  /** The clock the recorded decisions were made with (ms), and when they may first change (ms; null: never). */
+  readonly decidedAt: number;
+  readonly horizon: number | null;
+  /** When the stamps were taken (ms). */
+  readonly stampedAt: number;
+  readonly out: readonly Stamp[];
+  readonly state: readonly Stamp[];
+  /** What a synth with nothing to change reports: files in out/<stack>, and the state report (Dates tagged). */
+  readonly unchanged: number;
+  /** JSON of the report (Dates tagged), decoded only when it is given. */
+  readonly report: string;
+}
+
+/** The cache folder: the private per-user cache's `synth/`, unless the caller gave one. */
+async function cacheDir(o: FastPathOptions): Promise<string> {
+  if (o.dir !== undefined) return o.dir;
+  const { privateCacheRoot } = await import('../cli/stack-build.ts');
+  return join(privateCacheRoot(), 'synth');
+}
+
+const entryPath = (dir: string, where: Where, stack: string): string => join(dir, `${sha256(`${where.outDir}\0${where.stateDir}\0${stack}`).slice(0, 32)}.json`);
+
+/** Dates as `{ $date: ms }` so a report comes back as it was. */
+const encode = (v: unknown): string => JSON.stringify(v, function (this: Record<string, unknown>, k) {
+  const raw = this[k];
+  return raw instanceof Date ? { $date: raw.getTime() } : raw;
+});
+const decode = (text: string): unknown => JSON.parse(text, (_k, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 1 && typeof (v as { $date?: unknown }).$date === 'number' ? new Date((v as { $date: number }).$date) : v));
+
+function readEntry(path: string): Entry | undefined {
+  try {
+    const e = JSON.parse(readFileSync(path, 'utf8')) as Entry;
+    if (typeof e !== 'object' || e === null || e.format !== FORMAT || !Array.isArray(e.out) || !Array.isArray(e.state) || typeof e.fingerprint !== 'string' || typeof e.report !== 'string') return undefined;
+    return e;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeEntry(dir: string, path: string, entry: Entry): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = join(dir, `.entry-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    writeFileSync(tmp, JSON.stringify(entry), { mode: 0o600 });
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Removes entries not used for {@link UNUSED_MS} (run when recording, not on a fast run). */
+function pruneEntries(dir: string, keep: ReadonlySet<string>): void {
+  const before = Date.now() - UNUSED_MS;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (keep.has(p)) continue;
+    const st = statSync(p, { throwIfNoEntry: false });
+    if (st && st.mtimeMs < before) rmSync(p, { force: true });
+  }
+}
+
+
+
+// ---------------------------------------------------------------------------------------------
+// The fast path and the recording.
+
+/** A stack resolved for the fast path, reused by the slow path when the fast one cannot serve. */
+export type Resolved = ReadonlyMap<Stack, ResolveOutcome>;
+
+/** The folders as entries record them (absolute). */
+export const whereOf = (o: { readonly outDir?: string; readonly stateDir?: string }): Where => ({ outDir: resolve(o.outDir ?? 'out'), stateDir: resolve(o.stateDir ?? '.podmesh') });
+
+/**
+ * The result a slow synth would give when nothing changed, from the cache entries of `stacks`
+ * (resolved in `resolved`), or why it cannot: reads only (and refreshes an entry's racy stamps).
+ */
+export async function fastResult(stacks: readonly Stack[], resolved: Resolved, given: Where, o: FastPathOptions): Promise<{ result: SynthResult } | { reason: string }> {
+  const where = whereOf(given);
+  let engine: string;
+  let dir: string;
+  try {
+    engine = o.engine ?? engineIdentity();
+    dir = await cacheDir(o);
+  } catch (e) {
+    return { reason: `no cache: ${(e as Error).message}` };
+  }
+  const reports: WriteReport[] = [];
+  const state: StateReport[] = [];
+  const refresh: { path: string; entry?: Entry }[] = [];
+  for (const stack of stacks) {
+    const outcome = resolved.get(stack);
+    if (!outcome?.resolved || outcome.issues.length > 0) return { reason: `${stack.node.id}: not resolved without problems` };
+    let print: string;
+    try {
+      print = fingerprint(outcome.resolved, { outDir: given.outDir, stateDir: given.stateDir }, where);
+    } catch (e) {
+      if (e instanceof NotPlain) return { reason: `${stack.node.id}: the resolved model is not plain data (${e.message})` };
+      throw e;
+    }
+    const path = entryPath(dir, where, outcome.resolved.name);
+    const entry = readEntry(path);
+    if (!entry) return { reason: `${outcome.resolved.name}: no cache entry` };
+    if (entry.engine !== engine) return { reason: `${outcome.resolved.name}: another engine` };
+    if (entry.outDir !== where.outDir || entry.stateDir !== where.stateDir || entry.stack !== outcome.resolved.name) return { reason: `${outcome.resolved.name}: another folder` };
+    if (entry.fingerprint !== print) return { reason: `${outcome.resolved.name}: the stack or its folders changed` };
+    const now = Date.now();
+    if (now < entry.decidedAt || (entry.horizon !== null && now >= entry.horizon)) return { reason: `${outcome.resolved.name}: the clock is outside [decided, horizon)` };
+    const since = Date.now();
+    const out = checkStamps(join(where.outDir, entry.stack), entry.out, since);
+    if (!out.ok) return { reason: out.reason };
+    const st = checkStamps(join(where.stateDir, entry.stack), entry.state, since);
+    if (!st.ok) return { reason: st.reason };
+    reports.push({ stack: entry.stack, added: [], modified: [], removed: [], unchanged: entry.unchanged });
+    let report: StateReport;
+    try {
+      report = decode(entry.report) as StateReport;
+    } catch {
+      return { reason: `${entry.stack}: the cache entry is damaged` };
+    }
+    state.push(report);
+    if (out.refreshed || st.refreshed) refresh.push({ path, entry: { ...entry, stampedAt: since, out: out.next, state: st.next } });
+    else if ((statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? now) < now - 86_400_000) refresh.push({ path });
+  }
+  // The only write of a no-change run: entries whose racy files have settled (or that were not touched for a day).
+  for (const r of refresh) {
+    try {
+      if (r.entry) writeEntry(dir, r.path, r.entry);
+      else utimesSync(r.path, new Date(), new Date());
+    } catch {
+      // Only a cache.
+    }
+  }
+  return { result: { reports, state, prunedStacks: [], changed: false } };
+}
+
+/** A stack's state folder as stamped before a plan read it. */
+export interface StateStamps {
+  readonly since: number;
+  readonly stamps: readonly Stamp[];
+}
+
+/** What a synth saw before its plan: the stamps of each stack's state folder and the text of its lock file. */
+export interface BeforePlan {
+  readonly states: ReadonlyMap<string, StateStamps>;
+  readonly locks: ReadonlyMap<string, string | undefined>;
+}
+
+const lockText = (outDir: string, stack: string): string | undefined => {
+  try {
+    return readFileSync(join(outDir, stack, LOCK_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+};
+
+/** Stamps of the state folders of `names` (none for a folder that cannot be read) and their lock files, taken before the plan reads them. */
+export function beforePlan(names: readonly string[], given: Where): BeforePlan {
+  const where = whereOf(given);
+  const states = new Map<string, StateStamps>();
+  const locks = new Map<string, string | undefined>();
+  for (const name of names) {
+    const since = Date.now();
+    locks.set(name, lockText(where.outDir, name));
+    try {
+      states.set(name, { since, stamps: takeStamps(join(where.stateDir, name), since) });
+    } catch {
+      // Not recorded: the slow path runs next time.
+    }
+  }
+  return { states, locks };
+}
+
+/** The state report of a plan with nothing to change: what a no-change synth prints. */
+function noChangeReport(stack: string, st: StatePlan): StateReport | undefined {
+  const r = { pki: st.pki.result, secrets: st.secrets.result, ...(st.wireguard ? { wireguard: st.wireguard.result } : {}), leftovers: st.leftovers };
+  if (changesOf(stack, r).length > 0) return undefined;
+  return { stack, pki: r.pki, secrets: r.secrets, leftovers: [], ...(r.wireguard ? { wireguard: r.wireguard } : {}) };
+}
+
+/**
+ * Records, after a synth applied `plan`, what the next synth needs to skip its work: per stack the
+ * fingerprint, the stamps of out/<stack> (as just written: racy files by the hash of what was
+ * rendered) and of the state folder, the clock horizon, and the report of a synth with nothing to
+ * change. A stack whose state the synth changed is planned again first (writing nothing): only a
+ * plan with nothing to change, over a state folder stat-identical before and after it, is recorded.
+ * Errors are swallowed: the cache only saves time.
+ */
+export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: BeforePlan, decidedAt: Date, o: FastPathOptions): Promise<void> {
+  try {
+    const engine = o.engine ?? engineIdentity();
+    const dir = await cacheDir(o);
+    const where = whereOf(plan);
+    const given = { outDir: plan.outDir, stateDir: plan.stateDir };
+    const models = new Map<string, { stack: Stack; model: ResolvedStack }>();
+    for (const [stack, r] of resolved) if (r.resolved && r.issues.length === 0) models.set(r.resolved.name, { stack, model: r.resolved });
+    const written = new Set<string>();
+    for (const p of plan.stacks) {
+      const known = models.get(p.stack);
+      if (!known || !p.state || !before.locks.has(p.stack)) continue;
+      let model = known.model;
+      // The model was resolved with the lock as it was. When the synth changed the lock (a first
+      // synth, new WireGuard keys), the next synth resolves with the new one: resolve so now, and
+      // record only if what it renders is what was rendered (checked below).
+      const lockChanged = before.locks.get(p.stack) !== lockText(where.outDir, p.stack);
+      if (lockChanged) {
+        const again = await resolveWithLock(known.stack, plan.outDir);
+        if (!again.resolved || again.issues.length > 0) continue;
+        model = again.resolved;
+      }
+      const stateAbs = join(where.stateDir, p.stack);
+      let report = noChangeReport(p.stack, p.state);
+      let decided = decidedAt.getTime();
+      let stamps: readonly Stamp[];
+      let horizon: number;
+      const pre = before.states.get(p.stack);
+      if (!lockChanged && report && pre && (horizon = clockHorizon(stateAbs, decided)) && checkStamps(stateAbs, pre.stamps, pre.since).ok) {
+        stamps = pre.stamps;
+      } else {
+        // The state or the lock changed (or the state was touched): plan the state again, as the
+        // next synth would, and record that.
+        decided = Date.now();
+        const since = Date.now();
+        stamps = takeStamps(stateAbs, since);
+        const problems: Issue[] = [];
+        const again = await planState(model, given, stateContext({ now: new Date(decided) }), { wireguard: [], secrets: [] }, problems);
+        report = again && problems.length === 0 ? noChangeReport(p.stack, again) : undefined;
+        horizon = clockHorizon(stateAbs, decided);
+        if (!again || !report || !checkStamps(stateAbs, stamps, since).ok) continue;
+        if (lockChanged && canonicalText(withPublicKeys(model, again.wireguard?.result.publicKeys ?? {})) !== canonicalText(withPublicKeys(known.model, p.state.wireguard?.result.publicKeys ?? {}))) continue;
+      }
+      const rendered = contents(p.files);
+      const out = takeStamps(join(where.outDir, p.stack), decidedAt.getTime(), rendered);
+      const files = out.filter((s) => s[1] !== 'd');
+      if (files.length !== rendered.size || !files.every((s) => s[1] === 'f' && rendered.has(s[0]))) continue;
+      const entry: Entry = {
+        format: FORMAT,
+        engine,
+        outDir: where.outDir,
+        stateDir: where.stateDir,
+        stack: p.stack,
+        fingerprint: fingerprint(model, given, where),
+        decidedAt: decided,
+        horizon: Number.isFinite(horizon) ? horizon : null,
+        stampedAt: Date.now(),
+        out,
+        state: stamps,
+        unchanged: rendered.size,
+        report: encode(report),
+      };
+      const path = entryPath(dir, where, p.stack);
+      writeEntry(dir, path, entry);
+      written.add(path);
+    }
+    if (written.size > 0) pruneEntries(dir, written);
+  } catch {
+    // Only a cache: the next synth takes the slow path.
+  }
+}

@@ -1,0 +1,407 @@
+// Synth's no-change fast path (src/synth/fastpath.ts): a synth after a synth takes it and writes
+// nothing; anything that could change the outcome (the stack, a file of out/ or of the state
+// folder, the clock, the engine, the folders, the cache itself) sends the run down the slow path,
+// whose outcome is then exactly that of a synth without the cache on a copy of the same folders.
+import fc from 'fast-check';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { App, Host, Network, Postgres, Service, Stack } from 'podmesh';
+import { describeSynth } from '../src/cli/describe.ts';
+import type { Io } from '../src/cli/command.ts';
+import { runCli } from '../src/cli/run.ts';
+import { canonicalText, checkSynth, checkPlan, planSynth, synth, type FastPathOptions, type SynthResult } from '../src/synth.ts';
+import { podmeshProject, tempDir } from './helpers/stacks.ts';
+import { treeState } from './helpers/tree.ts';
+
+/** Two stacks: one host with a database (certificates, secrets), and two hosts joined by WireGuard. */
+function makeApp(variant: { webImage?: string } = {}): App {
+  const app = new App();
+  const one = new Stack(app, 'one', { project: 'one' });
+  new Host(one, 'local');
+  const net = new Network(one, 'mesh', { subnet: '10.91.0.0/24', domain: 'one.local' });
+  const db = new Postgres(one, 'db', { network: net });
+  const api = new Service(one, 'api', { image: 'localhost/api:1', network: net, dependsOn: [db], ports: { http: 9000 } });
+  new Service(one, 'web', { image: variant.webImage ?? 'localhost/web:1', network: net, dependsOn: [api], calls: [api], ports: { public: { port: 8080, publish: true } } });
+  const two = new Stack(app, 'two', { project: 'two', wireguard: { presharedKeys: true } });
+  const hosts = [0, 1].map((i) => new Host(two, `h${i}`, { endpoint: `198.51.100.${i + 1}:51820` }));
+  const mesh = new Network(two, 'mesh', { subnet: '10.65.0.0/16', domain: 'two.local', bridgeName: 'two0' });
+  const first = new Service(two, 'first', { host: hosts[0], network: mesh, image: 'localhost/first:1' });
+  new Service(two, 'second', { host: hosts[1], network: mesh, image: 'localhost/second:1', dependsOn: [first], calls: [first] });
+  return app;
+}
+
+const tmp = tempDir('podmesh-fastpath-');
+afterAll(() => tmp.cleanup());
+let n = 0;
+
+/** A project folder (out/ and state/ inside, used relative to it) and its own cache folder. */
+function project(): string {
+  const dir = join(tmp.path, `p${n++}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** Runs `f` with `dir` as the working directory (the folders are given relative, as the CLI gives them). */
+async function inDir<T>(dir: string, f: () => Promise<T>): Promise<T> {
+  const before = process.cwd();
+  process.chdir(dir);
+  try {
+    return await f();
+  } finally {
+    process.chdir(before);
+  }
+}
+
+/** A synth of `dir` with the cache (in `dir`/../cache-<name> unless given); which path it took. */
+async function cachedSynth(dir: string, o: { app?: App; cache?: Partial<FastPathOptions>; check?: boolean } = {}): Promise<{ result: SynthResult; fast: boolean | undefined; reason: string }> {
+  const decisions: { fast: boolean; reason: string }[] = [];
+  const cache = { dir: `${dir}.cache`, onDecision: (d: { fast: boolean; reason: string }) => decisions.push(d), ...o.cache };
+  const result = await inDir(dir, () => synth(o.app ?? makeApp(), { outDir: 'out', stateDir: 'state', cache, ...(o.check ? { check: true } : {}) }));
+  expect(decisions.length).toBeLessThanOrEqual(1);
+  return { result, fast: decisions[0]?.fast, reason: decisions[0]?.reason ?? '' };
+}
+
+/** A synth of `dir` without the cache. */
+const plainSynth = (dir: string, app: App = makeApp()) => inDir(dir, () => synth(app, { outDir: 'out', stateDir: 'state' }));
+
+/** What a person sees of a synth. */
+const text = (r: SynthResult) => describeSynth(r, { out: 'out', state: 'state', check: false });
+
+/** Every file below `dir` by content and mode (not time): what two runs on copies must agree on. */
+function contentOf(dir: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(treeState(dir)).map(([k, v]) => [k, v.split(' ').slice(0, 2).join(' ')]));
+}
+
+/**
+ * Synthesizes `dir` until the fast path serves: the first synth writes out/ and the state folder
+ * and records every stack (planning the state again and resolving with the new lock first); the
+ * second is fast.
+ */
+async function settle(dir: string, o: { cache?: Partial<FastPathOptions> } = {}): Promise<void> {
+  const runs = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await cachedSynth(dir, o);
+    runs.push(r.reason);
+    if (r.fast) break;
+  }
+  expect(runs).toEqual(['one: no cache entry', 'nothing changed']);
+}
+
+/** A project that has been synthesized (and recorded), and a copy of it for the slow path to run on. */
+async function recordedPair(): Promise<{ a: string; b: string }> {
+  const a = project();
+  await settle(a);
+  const b = project();
+  cpSync(join(a, 'out'), join(b, 'out'), { recursive: true, preserveTimestamps: true });
+  cpSync(join(a, 'state'), join(b, 'state'), { recursive: true, preserveTimestamps: true });
+  return { a, b };
+}
+
+/** `mutate` applied to both copies; the cached run must take the slow path and agree with the plain one. */
+async function expectSlowAndSame(mutate: (dir: string) => void, o: { app?: () => App; reason?: RegExp; sameResult?: boolean } = {}): Promise<void> {
+  const { a, b } = await recordedPair();
+  mutate(a);
+  mutate(b);
+  const cached = await cachedSynth(a, { ...(o.app ? { app: o.app() } : {}) });
+  const plain = await plainSynth(b, o.app?.());
+  expect(cached.fast).toBe(false);
+  if (o.reason) expect(cached.reason).toMatch(o.reason);
+  expect(text(cached.result)).toBe(text(plain));
+  if (o.sameResult !== false) expect(cached.result).toEqual(plain);
+  expect(contentOf(join(a, 'out'))).toEqual(contentOf(join(b, 'out')));
+  expect(Object.keys(treeState(join(a, 'state'))).sort()).toEqual(Object.keys(treeState(join(b, 'state'))).sort());
+  // Recorded again: the next run is fast, and says what a plain run says.
+  const again = await cachedSynth(a, { ...(o.app ? { app: o.app() } : {}) });
+  expect(again.reason).toBe('nothing changed');
+  const plainAgain = await plainSynth(b, o.app?.());
+  // (Certificates issued again differ in serials and keys between the copies.)
+  if (o.sameResult !== false) expect(again.result).toEqual(plainAgain);
+  expect(text(again.result)).toBe(text(plainAgain));
+}
+
+/** Rewrites one byte of a file keeping its size and its mtime (to the nanosecond: touch -r). */
+function sameSizeEdit(path: string): void {
+  const st = statSync(path, { bigint: true });
+  // The reference outside the folder, whose own stat must not change.
+  const ref = join(tmp.path, 'mtime.ref');
+  execFileSync('touch', ['-r', path, ref]);
+  const data = readFileSync(path);
+  data[0] = data[0] === 0x23 ? 0x24 : 0x23;
+  writeFileSync(path, data);
+  execFileSync('touch', ['-r', ref, path]);
+  rmSync(ref);
+  const after = statSync(path, { bigint: true });
+  expect([after.mtimeNs, after.size]).toEqual([st.mtimeNs, st.size]);
+}
+
+const someFile = (dir: string, under: string, match: RegExp): string => {
+  const found = Object.keys(treeState(join(dir, under))).filter((p) => match.test(p)).sort();
+  expect(found.length).toBeGreaterThan(0);
+  return join(dir, under, found[0]!);
+};
+
+describe('synth fast path', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('takes the fast path after a synth, writes nothing, and gives the slow path\'s result and report', async () => {
+    const dir = project();
+    await settle(dir);
+    const out = treeState(join(dir, 'out'));
+    const state = treeState(join(dir, 'state'));
+    const fast = await cachedSynth(dir);
+    expect(fast.reason).toBe('nothing changed');
+    expect(fast.fast).toBe(true);
+    expect(treeState(join(dir, 'out'))).toEqual(out);
+    expect(treeState(join(dir, 'state'))).toEqual(state);
+    const slow = await plainSynth(dir);
+    expect(fast.result).toEqual(slow);
+    expect(text(fast.result)).toBe(text(slow));
+    expect(fast.result.changed).toBe(false);
+    // --check: the same answer as a fresh plan's check.
+    const decisions: boolean[] = [];
+    const checked = await inDir(dir, () => checkSynth(makeApp(), { outDir: 'out', stateDir: 'state', cache: { dir: `${dir}.cache`, onDecision: (d) => decisions.push(d.fast) } }));
+    expect(decisions).toEqual([true]);
+    expect(checked).toEqual(await inDir(dir, async () => checkPlan(await planSynth(makeApp(), { outDir: 'out', stateDir: 'state' }))));
+    expect(treeState(join(dir, 'out'))).toEqual(out);
+    expect(treeState(join(dir, 'state'))).toEqual(state);
+  });
+
+  it('a changed prop in a stack takes the slow path', async () => {
+    await expectSlowAndSame(() => {}, { app: () => makeApp({ webImage: 'localhost/web:2' }), reason: /one: the stack or its folders changed/ });
+  });
+
+  it('a file of out/ edited in place (same size, same mtime) takes the slow path', async () => {
+    await expectSlowAndSame((d) => sameSizeEdit(someFile(d, 'out/one', /compose/)), { reason: /changed \((content|stat)\)/ });
+  });
+
+  it('a racy file (timestamps not safely old) is checked by content even when its stat is as recorded', async () => {
+    const { a, b } = await recordedPair();
+    const file = someFile(a, 'out/one', /compose/);
+    const rel = file.slice(join(a, 'out/one/').length);
+    // An mtime in the future keeps the file racy for as long as this test runs.
+    const future = new Date(Date.now() + 3_600_000);
+    for (const d of [a, b]) utimesSync(file.replace(a, d), future, future);
+    expect((await cachedSynth(a)).fast).toBe(false);
+    expect(await plainSynth(b)).toEqual((await cachedSynth(a)).result);
+    sameSizeEdit(file);
+    sameSizeEdit(file.replace(a, b));
+    // As if the edit had come within the same clock tick as the stamp: the entry's stat made to match.
+    const st = statSync(file);
+    let patched = 0;
+    for (const f of readdirSync(`${a}.cache`)) {
+      const entry = JSON.parse(readFileSync(join(`${a}.cache`, f), 'utf8')) as { stack: string; out: [string, string, number, number, number, number, number, string?][] };
+      if (entry.stack !== 'one') continue;
+      for (const stamp of entry.out) {
+        if (stamp[0] !== rel) continue;
+        expect(stamp[7]).toMatch(/^[0-9a-f]{64}$/);
+        stamp.splice(2, 5, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.mode);
+        patched++;
+      }
+      writeFileSync(join(`${a}.cache`, f), JSON.stringify(entry));
+    }
+    expect(patched).toBe(1);
+    const cached = await cachedSynth(a);
+    expect(cached.fast).toBe(false);
+    expect(cached.reason).toMatch(/changed \(content\)/);
+    expect(cached.result).toEqual(await plainSynth(b));
+  });
+
+  it('a file of out/ edited (same size, same mtime) after its stamp settled takes the slow path: ctime', async () => {
+    const { a, b } = await recordedPair();
+    await new Promise((r) => setTimeout(r, 2100));
+    // Settled: this fast run drops the content hashes, so only the stat guards the files now.
+    expect((await cachedSynth(a)).fast).toBe(true);
+    const file = someFile(a, 'out/one', /compose/);
+    sameSizeEdit(file);
+    sameSizeEdit(file.replace(a, b));
+    const cached = await cachedSynth(a);
+    expect(cached.fast).toBe(false);
+    expect(cached.reason).toMatch(/changed \(stat\)/);
+    expect(cached.result).toEqual(await plainSynth(b));
+    expect(cached.result.reports.find((r) => r.stack === 'one')!.modified).toHaveLength(1);
+  });
+
+  it('a removed file of out/ takes the slow path', async () => {
+    await expectSlowAndSame((d) => rmSync(someFile(d, 'out/two', /wg0\.conf$/)), { reason: /an entry was removed|: changed \(stat\)/ });
+  });
+
+  it('an added file in out/<stack> takes the slow path (and is removed)', async () => {
+    await expectSlowAndSame((d) => writeFileSync(join(d, 'out/one/stray.txt'), 'x\n'), { reason: /an entry was added|: changed \(stat\)/ });
+  });
+
+  it('a changed state file takes the slow path', async () => {
+    await expectSlowAndSame((d) => chmodSync(join(d, 'state/one/secrets'), 0o755), { reason: /state\/one.*changed \(stat\)/ });
+    await expectSlowAndSame((d) => sameSizeEdit(someFile(d, 'state/one/secrets', /password$/)), { reason: /state\/one\/secrets/ });
+  });
+
+  it('a removed state file takes the slow path (the certificate is issued again)', async () => {
+    await expectSlowAndSame((d) => rmSync(someFile(d, 'state/one/pki/services', /server\.crt$/)), { reason: /an entry was removed|: changed \(stat\)/, sameResult: false });
+  });
+
+  it('a clock past a renewal threshold takes the slow path', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now());
+    const { a, b } = await recordedPair();
+    // 70% of a 365-day leaf is 255.5 days.
+    vi.setSystemTime(Date.now() + 260 * 86_400_000);
+    const cached = await cachedSynth(a);
+    const plain = await plainSynth(b);
+    expect(cached.fast).toBe(false);
+    expect(cached.reason).toMatch(/clock/);
+    expect(text(cached.result)).toBe(text(plain));
+    expect(text(plain)).toMatch(/renewed/);
+    expect((await cachedSynth(a)).reason).toBe('nothing changed');
+  });
+
+  it('an injected clock, key source, random source, state-only run or rotation never takes the fast path', async () => {
+    const { a } = await recordedPair();
+    const decisions: unknown[] = [];
+    const cache = { dir: `${a}.cache`, onDecision: (d: unknown) => decisions.push(d) };
+    const base = { outDir: 'out', stateDir: 'state', cache };
+    await inDir(a, async () => {
+      await synth(makeApp(), { ...base, now: new Date() });
+      await synth(makeApp(), { ...base, random: { bytes: (size: number) => new Uint8Array(size).fill(7) } });
+      await synth(makeApp(), { ...base, stateOnly: true });
+      await synth(makeApp(), { ...base, rotateSecrets: { one: ['api'] } });
+    });
+    expect(decisions).toEqual([]);
+  });
+
+  it('another engine identity takes the slow path', async () => {
+    const dir = project();
+    await settle(dir, { cache: { engine: 'engine-a' } });
+    const other = await cachedSynth(dir, { cache: { engine: 'engine-b' } });
+    expect(other.fast).toBe(false);
+    expect(other.reason).toMatch(/another engine/);
+    expect(other.result).toEqual(await plainSynth(dir));
+  });
+
+  it('other folders, or the same folders named differently, take the slow path', async () => {
+    const { a } = await recordedPair();
+    const moved = project();
+    cpSync(join(a, 'out'), join(moved, 'out'), { recursive: true, preserveTimestamps: true });
+    cpSync(join(a, 'state'), join(moved, 'state'), { recursive: true, preserveTimestamps: true });
+    const there = await cachedSynth(moved, { cache: { dir: `${a}.cache` } });
+    expect(there.fast).toBe(false);
+    expect(there.reason).toMatch(/no cache entry/);
+    const decisions: { fast: boolean; reason: string }[] = [];
+    await inDir(a, () => synth(makeApp(), { outDir: './out', stateDir: 'state', cache: { dir: `${a}.cache`, onDecision: (d) => decisions.push(d) } }));
+    expect(decisions[0]).toEqual({ fast: false, reason: 'one: the stack or its folders changed' });
+  });
+
+  it('a corrupt or missing cache takes the slow path, silently', async () => {
+    const { a, b } = await recordedPair();
+    for (const f of readdirSync(`${a}.cache`)) writeFileSync(join(`${a}.cache`, f), '{"format": 1, "out": [');
+    const corrupt = await cachedSynth(a);
+    expect(corrupt.fast).toBe(false);
+    expect(corrupt.result).toEqual(await plainSynth(b));
+    // Recorded again by the slow run (the lock did not change this time).
+    expect((await cachedSynth(a)).fast).toBe(true);
+    rmSync(`${a}.cache`, { recursive: true });
+    expect((await cachedSynth(a)).fast).toBe(false);
+    expect((await cachedSynth(a)).fast).toBe(true);
+  });
+
+  it('a pruned stack\'s folder in out/ takes the slow path', async () => {
+    const { a, b } = await recordedPair();
+    const onlyOne = () => {
+      const app = makeApp();
+      return app;
+    };
+    for (const d of [a, b]) cpSync(join(d, 'out/two'), join(d, 'out/three'), { recursive: true });
+    const cached = await cachedSynth(a, { app: onlyOne() });
+    expect(cached.fast).toBe(false);
+    expect(cached.reason).toMatch(/prune/);
+    expect(cached.result).toEqual(await plainSynth(b, onlyOne()));
+    expect(existsSync(join(a, 'out/three'))).toBe(false);
+  });
+
+  it('the model fingerprint tells plain values apart and refuses what is not plain data', () => {
+    const shared = { x: 1 };
+    expect(canonicalText([shared, shared])).toBe(canonicalText([{ x: 1 }, { x: 1 }]));
+    expect(canonicalText({ b: [1, 'x', null], a: { c: true } })).toBe(canonicalText({ b: [1, 'x', null], a: { c: true } }));
+    const apart: unknown[] = [{}, { a: undefined }, { a: null }, [0], [-0], [null], [NaN], [Infinity], [undefined], ['\u0000u'], ['\u0000d5'], [new Date(5)], ['1970-01-01T00:00:00.005Z'], [5], ['5'], { '\u0000x': 1 }, { x: 1 }];
+    const texts = apart.map(canonicalText);
+    expect(new Set(texts).size).toBe(apart.length);
+    for (const bad of [new Map(), new Set(), () => 1, 1n, Symbol('s'), new (class X {})()]) expect(() => canonicalText({ v: [bad] })).toThrow(/\$\.v\[0\]/);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(() => canonicalText(cyclic)).toThrow(/\$\.self refers to itself/);
+  });
+
+  it('property: after any sequence of edits, a cached synth agrees with a plain synth on a copy', async () => {
+    const { a, b } = await recordedPair();
+    type Edit = { kind: 'edit' | 'remove' | 'touch' | 'add'; pick: number };
+    const apply = (d: string, e: Edit) => {
+      const files = Object.keys(treeState(join(d, 'out'))).filter((p) => !p.endsWith('podmesh.lock.json') && !p.endsWith('manifest.json')).sort();
+      const path = join(d, 'out', files[e.pick % files.length]!);
+      if (e.kind === 'edit') sameSizeEdit(path);
+      else if (e.kind === 'remove') rmSync(path);
+      else if (e.kind === 'touch') utimesSync(path, new Date(1_000_000), new Date(1_000_000));
+      else writeFileSync(`${path}.extra`, 'extra\n');
+    };
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.record({ kind: fc.constantFrom<Edit['kind']>('edit', 'remove', 'touch', 'add'), pick: fc.nat(1000) }), { maxLength: 3 }), async (edits) => {
+        for (const e of edits) {
+          apply(a, e);
+          apply(b, e);
+        }
+        const cached = await cachedSynth(a);
+        const plain = await plainSynth(b);
+        expect(cached.result).toEqual(plain);
+        if (edits.length === 0) expect(cached.fast).toBe(true);
+        if (edits.some((e) => e.kind !== 'touch')) expect(cached.fast).toBe(false);
+        expect(contentOf(join(a, 'out'))).toEqual(contentOf(join(b, 'out')));
+      }),
+      { numRuns: 8, seed: 17 },
+    );
+  });
+});
+
+describe('podmesh synth (CLI) with the fast path', () => {
+  const saved = process.env.PODMESH_CACHE_DIR;
+  afterAll(() => {
+    if (saved === undefined) delete process.env.PODMESH_CACHE_DIR;
+    else process.env.PODMESH_CACHE_DIR = saved;
+  });
+
+  it('prints the same report on the fast path; PODMESH_NO_CACHE=1 and --no-cache run every step', async () => {
+    const dir = project();
+    podmeshProject(dir);
+    const cacheDir = join(tmp.path, 'cli-cache');
+    mkdirSync(cacheDir, { mode: 0o700 });
+    process.env.PODMESH_CACHE_DIR = cacheDir;
+    const stacks = join(dir, 'stacks');
+    mkdirSync(stacks);
+    writeFileSync(join(stacks, 'one.ts'), [
+      "import { type App, Host, Network, Service, Stack } from 'podmesh';",
+      'export default (app: App): void => {',
+      "  const stack = new Stack(app, 'cli', { project: 'cli' });",
+      "  new Host(stack, 'local');",
+      "  new Network(stack, 'mesh', { subnet: '10.93.0.0/24', domain: 'cli.local' });",
+      "  new Service(stack, 'api', { image: 'localhost/api:1' });",
+      '};',
+      '',
+    ].join('\n'));
+    const run = async (args: string[], env: Record<string, string> = {}) => {
+      const printed = { out: '', err: '' };
+      const io: Io = { out: (t) => void (printed.out += t), err: (t) => void (printed.err += t), env: { PODMESH_DEBUG_CACHE: '1', ...env }, cwd: dir, tty: false };
+      const code = await inDir(dir, () => runCli(['synth', '--stacks', stacks, '--state', join(dir, 'state'), '--out', join(dir, 'out'), ...args], io));
+      return { code, ...printed };
+    };
+    const first = await run([]);
+    expect(first.code).toBe(0);
+    expect(first.err).toBe('podmesh: slow path: cli: no cache entry\n');
+    const slow = await run([], { PODMESH_NO_CACHE: '1' });
+    expect(slow.err).toBe('');
+    const fast = await run([]);
+    expect(fast.err).toBe('podmesh: fast path: nothing changed\n');
+    expect(fast.out).toBe(slow.out);
+    expect((await run(['--no-cache'])).err).toBe('');
+    const check = await run(['--check']);
+    expect(check).toEqual({ code: 0, out: (await run(['--check'], { PODMESH_NO_CACHE: '1' })).out, err: 'podmesh: fast path: nothing changed\n' });
+    expect(readdirSync(join(cacheDir, 'synth')).filter((f) => f.endsWith('.json'))).toHaveLength(1);
+  });
+});
