@@ -7,8 +7,7 @@
 // generated Quadlet unit (the `.network`, the gateway's `.container`, the service's `.container`)
 // and the secrets unit are turned into services by `quadlet -dryrun` and run unchanged
 // (test/helpers/quadlet-run.ts): environment, mounts, secrets and AddHost lines as generated.
-// Not run: the timers, and the rootful hosts' bridge firewall unit, which breaks cross-host calls
-// (README, "Known problem, gateway container with the host bridge firewall").
+// The rootful hosts also load their generated bridge firewall (nftables). Not run: the timers.
 // The gateway image is this machine's wireguard-go, wg, ip, nft and bash; the service image is
 // node, curl and busybox (test/helpers/image.ts) running the Node mTLS sample
 // (examples/mtls-sample/server.mjs), imported under the service's generated image name. Calls are
@@ -203,17 +202,17 @@ describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))(
       // rootless; pasta opens it too), which opens /dev/net/tun: this machine's node is 0600, the
       // distributions' 0666. A private 0666 node over it, in this simulated host's mount namespace only.
       await h.podman.exec(['sh', '-c', 'mknod -m 0666 /run/podmesh-tun c 10 200 && mount --bind /run/podmesh-tun /dev/net/tun'], { reject: true, asRoot: true });
-      // Every Quadlet unit apply installed (network, gateway, service) and the secrets unit; not the
-      // timers, and not the rootful hosts' bridge firewall (podmesh-gw-firewall.service): its
-      // `ip saddr <slice> ip daddr <slice> drop` also drops the gateway's ICMP "fragmentation
-      // needed" to the local service (wg0's MTU is 1420, the bridge's 1500), so the callee's TLS
-      // answer never crosses (curl: `Operation timed out … with 0 bytes received`; c's drop counter
-      // 6 packets, 3456 bytes: 576-byte ICMP errors; with frag-needed accepted first, the calls
-      // pass). See README, "Known problem, gateway container with the host bridge firewall".
+      // Every Quadlet unit apply installed (network, gateway, service), the secrets unit and, on
+      // rootful hosts, the bridge firewall (podmesh-gw-firewall.service); not the timers. The
+      // firewall once broke every cross-host call: its slice-wide drop also dropped the gateway's
+      // ICMP "fragmentation needed" (wg0's MTU is 1420, the bridge's 1500), so the callee's TLS
+      // answer never crossed; it now accepts ICMP errors from the gateway's address.
       const quadletDir = rootless ? join(h.podman.rootless!.homeOnMachine, '.config/containers/systemd') : join(h.root, 'etc/containers/systemd');
       const units = generateUnits(quadletDir, rootless);
       const secrets = `podmesh-${STACK}-secrets.service`;
       units.push(parseUnitText(secrets, readFileSync(join(quadletDir, '../../systemd', rootless ? 'user' : 'system', secrets), 'utf8')));
+      const firewall = `podmesh-${STACK}-firewall.service`;
+      if (!rootless) units.push(parseUnitText(firewall, readFileSync(join(quadletDir, '../../systemd/system', firewall), 'utf8')));
       const manager = rootless ? userManager(ROOTLESS_USER.uid, ROOTLESS_USER.home) : SYSTEM_MANAGER;
       h.units = units;
       h.runner = new QuadletRunner(units, h.podman, manager, { notifyDir, startTimeoutMs: 60_000 });
@@ -252,7 +251,12 @@ describe.skipIf(!(netnsReady() && podman54Ready() && BUSYBOX && wg && quadlet))(
 
   it('GIVEN the generated units WHEN started THEN each host runs its network, secrets, gateway and service from them, the remote names in the service\'s /etc/hosts', async () => {
     for (const h of hosts) {
-      expect(h.runner.started.map((r) => r.unit), h.name).toEqual(['mesh-network.service', `podmesh-${STACK}-secrets.service`, `podmesh-${STACK}-wireguard.service`, `${STACK}-${SERVICE[h.name]}.service`]);
+      expect(h.runner.started.map((r) => r.unit), h.name).toEqual([...(h.podman.rootless ? [] : [`podmesh-${STACK}-firewall.service`]), 'mesh-network.service', `podmesh-${STACK}-secrets.service`, `podmesh-${STACK}-wireguard.service`, `${STACK}-${SERVICE[h.name]}.service`]);
+      // The rootful hosts' bridge firewall is loaded, with the gateway's ICMP errors let through.
+      if (!h.podman.rootless) {
+        const table = await h.podman.exec(['nft', 'list', 'table', 'bridge', `podmesh_${STACK}`], { asRoot: true });
+        expect(table.stdout, `${h.name}: ${table.stderr}`).toMatch(/icmp type destination-unreachable accept comment "WireGuard gateway: path MTU and unreachable errors"/);
+      }
       // The generated AddHost= lines: every remote service's name, at its address.
       const hostsFile = await h.podman.podman(['exec', container(h.name), 'cat', '/etc/hosts'], { timeoutMs: 20_000 });
       for (const other of HOSTS.filter((x) => x !== h.name)) {

@@ -33,8 +33,14 @@ export function bridgeRuleset(stack: ResolvedStack, host: ResolvedHost): string 
     const segment = n.segments.find((g) => g.host === host.name);
     if (!segment) continue;
     const local = stack.flows.filter((f) => f.fromHost === host.name && f.toHost === host.name && network(stack, f.from) === n.id && network(stack, f.to) === n.id);
+    const gateway = gatewayOn(stack, host.name, n.id);
     rules.push(
       `\t\t# network ${n.name}, bridge ${n.bridgeName}, containers in ${segment.subnet}: each declared flow and its replies, then nothing else between them`,
+      // The WireGuard gateway container (wireguard mode 'container') forwards the other hosts'
+      // traffic to this slice with its own source address only in ICMP errors: "fragmentation
+      // needed" (wg0's MTU is below the bridge's) must reach the sender, or a large TLS flight
+      // across hosts stalls for good (found by test/e2e-gateway.test.ts).
+      ...(gateway ? [`\t\tip saddr ${gateway} ip daddr ${segment.subnet} icmp type destination-unreachable accept comment "WireGuard gateway: path MTU and unreachable errors"`] : []),
       ...local.flatMap((f) => [
         `\t\tip saddr ${f.source} ip daddr ${f.destination} ${f.protocol} dport ${f.port} accept comment "${f.from} -> ${f.to} (${f.via})"`,
         `\t\tip saddr ${f.destination} ip daddr ${f.source} ${f.protocol} sport ${f.port}${f.protocol === 'tcp' ? ' tcp flags != syn / syn,ack' : ''} accept comment "${f.to} -> ${f.from}, replies"`,
@@ -57,6 +63,12 @@ export function bridgeRuleset(stack: ResolvedStack, host: ResolvedHost): string 
     '}',
     '',
   ].join('\n');
+}
+
+/** The address of the host's WireGuard gateway container on network `id`, when it runs one there. */
+function gatewayOn(stack: ResolvedStack, host: string, id: string): string | undefined {
+  const gateway = stack.wireguard?.peers.find((p) => p.host === host)?.gateway;
+  return gateway?.network === id ? gateway.ip : undefined;
 }
 
 function network(stack: ResolvedStack, service: string): string | undefined {

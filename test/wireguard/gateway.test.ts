@@ -163,6 +163,17 @@ describe('wireguard mode container: what is rendered', () => {
     expect(post(mixed.get('hosts/c/quadlet/podmesh-mesh-wireguard.container')!)).toEqual([]);
   });
 
+  it("GIVEN rootful host c in container mode and b in host mode WHEN rendered THEN only c's bridge firewall lets its gateway's ICMP errors into the slice, before the slice-wide drop", () => {
+    const stack = resolved({ c: { wireguard: { mode: 'container' } } });
+    const files = rendered(stack);
+    const gateway = stack.wireguard!.peers.find((p) => p.host === 'c')!.gateway!.ip;
+    const c = files.get('hosts/c/firewall/bridge.nft')!.split('\n').map((l) => l.trim());
+    const accept = c.indexOf(`ip saddr ${gateway} ip daddr 10.90.0.128/26 icmp type destination-unreachable accept comment "WireGuard gateway: path MTU and unreachable errors"`);
+    expect(accept).toBeGreaterThan(-1);
+    expect(accept).toBeLessThan(c.indexOf('ip saddr 10.90.0.128/26 ip daddr 10.90.0.128/26 counter drop'));
+    expect(files.get('hosts/b/firewall/bridge.nft')).not.toContain('icmp');
+  });
+
   it('GIVEN host a WHEN rendered THEN the setconf file has no private key and the script configures, routes and filters wg0', () => {
     const conf = files.get('hosts/a/wireguard/wg0.conf')!;
     expect(conf).not.toMatch(/PrivateKey|PresharedKey|PostUp|Address/);
