@@ -269,8 +269,9 @@ function containerSection(stack: ResolvedStack, host: ResolvedHost, s: ResolvedS
   const published = s.ports.filter((p) => p.publish);
   const h = s.healthcheck;
   const security = securityKeys(s);
-  // Quadlet 5.4 has no key for --hosts-file: PodmanArgs=, after the limits.
-  const podmanArgs = [...(security.podmanArgs ?? []), ...('hostsFile' in remote ? [`--hosts-file=${remote.hostsFile}`] : [])];
+  // Quadlet 5.4 has no key for --hosts-file: PodmanArgs=, after the limits; the path as a word of
+  // its own, so a rootless host's `%h/` stays a specifier systemd expands.
+  const podmanArgs = [...(security.podmanArgs ?? []), ...('hostsFile' in remote ? ['--hosts-file', remote.hostsFile] : [])];
   return {
     image: s.image,
     containerName: s.containerName,

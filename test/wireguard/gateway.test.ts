@@ -280,4 +280,21 @@ describe('ashchan-prod, every host rootless', () => {
     // gateway (edge, 10.90.0.10) calls auth (app, 10.90.0.21) on its mTLS port: allowed into app's slice.
     expect(files.get('hosts/app/wireguard/gateway.sh')).toContain(`iifname "wg0" oifname "eth0" ip saddr 10.90.0.10 ip daddr 10.90.0.21 tcp dport 8443 accept`);
   });
+
+  it.skipIf(!quadlet)('GIVEN a rootless Podman 5.4 host WHEN quadlet -user reads its service unit THEN --hosts-file names the remote-hosts file under %h, a specifier systemd expands (not %%h, a literal)', () => {
+    const outcome = tryResolveStack(declareAshchanProd(new App(), { rootless: true }));
+    const files = rendered(withPublicKeys(outcome.resolved!, { edge: KEYS.a, app: KEYS.b, data: KEYS.c }));
+    const unit = files.get('hosts/app/quadlet/ashchan-auth.container')!;
+    expect(unit).toMatch(/^PodmanArgs=.* --hosts-file %h\/\.config\/podmesh\/ashchan-prod\/remote-hosts$/m);
+    const dir = tempDir('podmesh-gateway-quadlet-');
+    try {
+      writeFileSync(join(dir.path, 'ashchan-auth.container'), unit);
+      writeFileSync(join(dir.path, 'ashchan-mesh.network'), files.get('hosts/app/quadlet/ashchan-mesh.network')!);
+      const r = quadletDryRun(quadlet!, dir.path, true);
+      expect(quadletComplaints(r.stderr)).toEqual([]);
+      expect(r.services.get('ashchan-auth.service')).toMatch(/^ExecStart=.* --hosts-file %h\/\.config\/podmesh\/ashchan-prod\/remote-hosts /m);
+    } finally {
+      dir.cleanup();
+    }
+  });
 });

@@ -199,7 +199,14 @@ export function escapeWords(words: readonly string[], ctx: EscapeContext): strin
   const out: string[] = [];
   for (const word of words) {
     try {
-      out.push(escapeWord(word, ctx));
+      // A word may start with a path specifier (pathSpecifier contexts) while the rest needs no
+      // quoting: systemd unquotes only at a word's start.
+      const specifier = ctx.pathSpecifier ? PATH_SPECIFIER.exec(word)?.[0] : undefined;
+      const rest = specifier ? escapeWord(word.slice(specifier.length), ctx) : undefined;
+      if (specifier && rest !== undefined && /^["']/.test(rest)) {
+        fail(word, 'starts with a path specifier and needs quoting after it, which systemd would not unquote', 'Use a path without spaces, quotes or backslashes', ctx);
+      }
+      out.push(specifier ? specifier + rest : escapeWord(word, ctx));
     } catch (e) {
       if (!(e instanceof PodmeshError)) throw e;
       issues.push(...e.issues);

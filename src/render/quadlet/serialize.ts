@@ -193,7 +193,7 @@ function fieldEntries(spec: FieldSpec, value: unknown, ctx: EscapeContext): read
     case 'token[]':
       return each(strings, (v) => [k, escapeToken(v, ctx)]);
     case 'argv':
-      return [[k, escapeWords(strings, ctx)]];
+      return [[k, escapeWords(strings, spec.pathSpecifier ? { ...ctx, pathSpecifier: true } : ctx)]];
     case 'word[]':
       return each(strings, (v) => {
         checkNoSpace(v, spec, ctx);

@@ -1284,7 +1284,7 @@ export const CONTAINER_FIELDS = {
   pull: { key: 'Pull', kind: 'plain' },
   serviceName: { key: 'ServiceName', kind: 'plain' },
   startWithPod: { key: 'StartWithPod', kind: 'bool' },
-  podmanArgs: { key: 'PodmanArgs', kind: 'argv' },
+  podmanArgs: { key: 'PodmanArgs', kind: 'argv', pathSpecifier: true },
   globalArgs: { key: 'GlobalArgs', kind: 'argv' },
 } as const satisfies SectionSpec<ContainerSection>;
 
@@ -1304,7 +1304,7 @@ export const NETWORK_FIELDS = {
   options: { key: 'Options', kind: 'keyval' },
   label: { key: 'Label', kind: 'keyval' },
   serviceName: { key: 'ServiceName', kind: 'plain' },
-  podmanArgs: { key: 'PodmanArgs', kind: 'argv' },
+  podmanArgs: { key: 'PodmanArgs', kind: 'argv', pathSpecifier: true },
   globalArgs: { key: 'GlobalArgs', kind: 'argv' },
 } as const satisfies SectionSpec<NetworkSection>;
 
@@ -1316,7 +1316,7 @@ export const VOLUME_FIELDS = {
   group: { key: 'Group', kind: 'int' },
   label: { key: 'Label', kind: 'keyval' },
   serviceName: { key: 'ServiceName', kind: 'plain' },
-  podmanArgs: { key: 'PodmanArgs', kind: 'argv' },
+  podmanArgs: { key: 'PodmanArgs', kind: 'argv', pathSpecifier: true },
   globalArgs: { key: 'GlobalArgs', kind: 'argv' },
 } as const satisfies SectionSpec<VolumeSection>;
 
@@ -1333,7 +1333,7 @@ export const POD_FIELDS = {
   ip6: { key: 'IP6', kind: 'plain' },
   shmSize: { key: 'ShmSize', kind: 'plain' },
   serviceName: { key: 'ServiceName', kind: 'plain' },
-  podmanArgs: { key: 'PodmanArgs', kind: 'argv' },
+  podmanArgs: { key: 'PodmanArgs', kind: 'argv', pathSpecifier: true },
   globalArgs: { key: 'GlobalArgs', kind: 'argv' },
 } as const satisfies SectionSpec<PodSection>;
 
