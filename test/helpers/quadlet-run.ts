@@ -74,8 +74,8 @@ export function generateUnits(dir: string, rootless: boolean): GeneratedUnit[] {
 }
 
 /**
- * The start order systemd would follow: a unit after every unit it names in After=, and after
- * what it Requires=/Wants= (started in the same transaction). Names of units not in the set (e.g.
+ * The start order systemd would follow: a unit after every unit it names in After=, before every
+ * unit it names in Before=, and after what it Requires=/Wants= (started in the same transaction). Names of units not in the set (e.g.
  * podman-user-wait-network-online.service) are ignored. Ties in name order, so runs are repeatable.
  */
 export function startOrder(units: readonly GeneratedUnit[]): GeneratedUnit[] {
@@ -87,6 +87,10 @@ export function startOrder(units: readonly GeneratedUnit[]): GeneratedUnit[] {
       for (const v of values(u, 'Unit', key)) for (const dep of v.split(/\s+/)) if (byName.has(dep)) before.add(dep);
     }
     deps.set(u.name, before);
+  }
+  // Before= is After= seen from the other side (a firewall unit before the network it guards).
+  for (const u of units) {
+    for (const v of values(u, 'Unit', 'Before')) for (const later of v.split(/\s+/)) deps.get(later)?.add(u.name);
   }
   const order: GeneratedUnit[] = [];
   const done = new Set<string>();
