@@ -281,6 +281,26 @@ describe('ashchan-prod, every host rootless', () => {
     expect(files.get('hosts/app/wireguard/gateway.sh')).toContain(`iifname "wg0" oifname "eth0" ip saddr 10.90.0.10 ip daddr 10.90.0.21 tcp dport 8443 accept`);
   });
 
+  it.skipIf(!quadlet)('GIVEN ashchan-prod declared rootless on every host WHEN quadlet -user -dryrun reads each host\'s units THEN every unit converts without a complaint', () => {
+    const outcome = tryResolveStack(declareAshchanProd(new App(), { rootless: true }));
+    const files = rendered(withPublicKeys(outcome.resolved!, { edge: KEYS.a, app: KEYS.b, data: KEYS.c }));
+    for (const host of ['edge', 'app', 'data']) {
+      const dir = tempDir('podmesh-gateway-quadlet-');
+      try {
+        const units = [...files].filter(([path]) => path.startsWith(`hosts/${host}/quadlet/`));
+        for (const [path, text] of units) writeFileSync(join(dir.path, path.slice(`hosts/${host}/quadlet/`.length)), text);
+        const r = quadletDryRun(quadlet!, dir.path, true);
+        expect(quadletComplaints(r.stderr), host).toEqual([]);
+        expect(r.status, r.stderr).toBe(0);
+        // Every unit file became a service (the gateway's among them).
+        expect(r.services.size, host).toBe(units.filter(([p]) => /\.(container|network|volume|pod|kube|image|build)$/.test(p)).length);
+        expect([...r.services.keys()], host).toContain('podmesh-ashchan-prod-wireguard.service');
+      } finally {
+        dir.cleanup();
+      }
+    }
+  });
+
   it.skipIf(!quadlet)('GIVEN a rootless Podman 5.4 host WHEN quadlet -user reads its service unit THEN --hosts-file names the remote-hosts file under %h, a specifier systemd expands (not %%h, a literal)', () => {
     const outcome = tryResolveStack(declareAshchanProd(new App(), { rootless: true }));
     const files = rendered(withPublicKeys(outcome.resolved!, { edge: KEYS.a, app: KEYS.b, data: KEYS.c }));
