@@ -161,7 +161,7 @@ describe('ashchan-prod', () => {
     const auth = readFileSync(join(out, 'ashchan-prod/hosts/app/quadlet/ashchan-auth.container'), 'utf8');
     // The app host's Podman 5.4 reads the other hosts' services from one shared file (--hosts-file).
     expect(auth).not.toMatch(/^AddHost=/m);
-    expect(auth).toMatch(/^PodmanArgs=.*--hosts-file=\/etc\/podmesh\/ashchan-prod\/remote-hosts$/m);
+    expect(auth).toMatch(/^PodmanArgs=.*--hosts-file \/etc\/podmesh\/ashchan-prod\/remote-hosts$/m);
     expect(readFileSync(join(out, 'ashchan-prod/hosts/app/remote-hosts'), 'utf8')).toContain('10.90.0.66\tpostgres.ashchan.local\n');
     // auth's dependencies live on another host: no unit ordering across hosts.
     expect(auth).not.toMatch(/^Requires=/m);
