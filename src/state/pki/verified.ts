@@ -61,6 +61,11 @@ function entryOf(v: unknown): VerifiedEntry | undefined {
   if (e.organization !== undefined && typeof e.organization !== 'string') return undefined;
   if (e.keyType !== undefined && e.keyType !== 'ecdsa-p256' && e.keyType !== 'rsa-2048') return undefined;
   if (!isStrings(e.dnsNames) || !isStrings(e.ipAddresses) || !isStrings(e.uris) || !isStrings(e.ocspUrls)) return undefined;
+  return storedFields(e as unknown as VerifiedEntry);
+}
+
+/** The stored fields of an entry, in the file's order (unknown fields left out). */
+function storedFields(e: VerifiedEntry): VerifiedEntry {
   return {
     cert: e.cert,
     key: e.key,
@@ -121,23 +126,7 @@ export function serializeVerified(entries: ReadonlyMap<string, VerifiedEntry>): 
   const sorted: Record<string, VerifiedEntry> = {};
   for (const k of [...entries.keys()].sort()) {
     const e = entries.get(k) as VerifiedEntry;
-    sorted[k] = {
-      cert: e.cert,
-      key: e.key,
-      issuer: e.issuer,
-      pemLength: e.pemLength,
-      serial: e.serial,
-      commonName: e.commonName,
-      organization: e.organization,
-      notBefore: e.notBefore,
-      notAfter: e.notAfter,
-      isCa: e.isCa,
-      dnsNames: e.dnsNames,
-      ipAddresses: e.ipAddresses,
-      uris: e.uris,
-      ocspUrls: e.ocspUrls,
-      keyType: e.keyType,
-    };
+    sorted[k] = storedFields(e);
   }
   return `${JSON.stringify({ version: 1, entries: sorted })}\n`;
 }
