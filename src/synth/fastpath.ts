@@ -559,37 +559,39 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
     for (const p of plan.stacks) {
       const known = models.get(p.stack);
       if (!known || !p.state || !before.locks.has(p.stack)) continue;
+      // out/ was rendered from this model with these WireGuard public keys.
+      const keys = p.state.wireguard?.result.publicKeys ?? {};
       let model = known.model;
       // The model was resolved with the lock as it was. When the synth changed the lock (a first
-      // synth, new WireGuard keys), the next synth resolves with the new one: resolve so now, and
-      // record only if what it renders is what was rendered (checked below).
-      const lockChanged = before.locks.get(p.stack) !== lockText(where.outDir, p.stack);
-      if (lockChanged) {
+      // synth, an empty out/, new WireGuard keys), the next synth resolves with the new one: resolve
+      // so now, and record only if that model renders as this one did.
+      if (before.locks.get(p.stack) !== lockText(where.outDir, p.stack)) {
         const again = await resolveWithLock(known.stack, plan.outDir);
         if (!again.resolved || again.issues.length > 0) continue;
+        if (canonicalText(withPublicKeys(again.resolved, keys)) !== canonicalText(withPublicKeys(known.model, keys))) continue;
         model = again.resolved;
       }
       const stateAbs = join(where.stateDir, p.stack);
       let report = noChangeReport(p.stack, p.state);
       let decided = decidedAt.getTime();
       let stamps: readonly Stamp[];
-      let horizon: number;
       const pre = before.states.get(p.stack);
-      if (!lockChanged && report && pre && (horizon = clockHorizon(stateAbs, decided)) && checkStamps(stateAbs, pre.stamps, pre.since).ok) {
+      if (report && pre && checkStamps(stateAbs, pre.stamps, pre.since).ok) {
+        // The plan had nothing to change and the state folder is as it was before the plan.
         stamps = pre.stamps;
       } else {
-        // The state or the lock changed (or the state was touched): plan the state again, as the
-        // next synth would, and record that.
+        // The synth changed the state (or it was touched): plan it again, as the next synth would,
+        // and record that, if it has nothing to change and holds the keys out/ was rendered with.
         decided = Date.now();
         const since = Date.now();
         stamps = takeStamps(stateAbs, since);
         const problems: Issue[] = [];
         const again = await planState(model, given, stateContext({ now: new Date(decided) }), { wireguard: [], secrets: [] }, problems);
         report = again && problems.length === 0 ? noChangeReport(p.stack, again) : undefined;
-        horizon = clockHorizon(stateAbs, decided);
         if (!again || !report || !checkStamps(stateAbs, stamps, since).ok) continue;
-        if (lockChanged && canonicalText(withPublicKeys(model, again.wireguard?.result.publicKeys ?? {})) !== canonicalText(withPublicKeys(known.model, p.state.wireguard?.result.publicKeys ?? {}))) continue;
+        if (canonicalText(again.wireguard?.result.publicKeys ?? {}) !== canonicalText(keys)) continue;
       }
+      const horizon = clockHorizon(stateAbs, decided);
       const rendered = contents(p.files);
       const out = takeStamps(join(where.outDir, p.stack), decidedAt.getTime(), rendered);
       const files = out.filter((s) => s[1] !== 'd');
