@@ -427,10 +427,10 @@ function pruneEntries(dir: string, keep: ReadonlySet<string>): void {
 // The fast path and the recording.
 
 /** A stack resolved for the fast path, reused by the slow path when the fast one cannot serve. */
-export type Resolved = ReadonlyMap<Stack, ResolveOutcome>;
+type Resolved = ReadonlyMap<Stack, ResolveOutcome>;
 
 /** The folders as entries record them (absolute). */
-export const whereOf = (o: { readonly outDir?: string; readonly stateDir?: string }): Where => ({ outDir: resolve(o.outDir ?? 'out'), stateDir: resolve(o.stateDir ?? '.podmesh') });
+const whereOf = (o: { readonly outDir?: string; readonly stateDir?: string }): Where => ({ outDir: resolve(o.outDir ?? 'out'), stateDir: resolve(o.stateDir ?? '.podmesh') });
 
 /**
  * The result a slow synth would give when nothing changed, from the cache entries of `stacks`
@@ -496,7 +496,7 @@ export async function fastResult(stacks: readonly Stack[], resolved: Resolved, g
 }
 
 /** A stack's state folder as stamped before a plan read it. */
-export interface StateStamps {
+interface StateStamps {
   readonly since: number;
   readonly stamps: readonly Stamp[];
 }
