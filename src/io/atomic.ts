@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { lstatSync, renameSync, statSync } from 'node:fs';
 import { chmod, link, mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { mapLimit } from './map-limit.ts';
 
 const errCode = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
 
@@ -81,18 +82,14 @@ const syncfs = (dir: string): Promise<void> =>
 
 /** fsync of each path (files or folders), 16 in flight. */
 async function fsyncEach(paths: readonly string[]): Promise<void> {
-  let next = 0;
-  const one = async (): Promise<void> => {
-    while (next < paths.length) {
-      const fh = await open(paths[next++] as string, 'r');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+  await mapLimit(paths, 16, async (path) => {
+    const fh = await open(path, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(16, paths.length) }, one));
+  });
 }
 
 /**
@@ -147,26 +144,11 @@ export async function writeBatch(files: readonly BatchFile[], options: BatchOpti
     if (!unpublished) await Promise.all([...created].map((p) => rm(p, { force: true })));
   };
   try {
-    let next = 0;
-    let failed = false;
-    const one = async (): Promise<void> => {
-      while (next < files.length && !failed) {
-        const i = next++;
-        const f = files[i] as BatchFile;
-        const path = paths[i] as string;
-        try {
-          await createFile(path, f.content, f.mode, false);
-        } catch (e) {
-          failed = true;
-          throw e;
-        }
-        created.add(path);
-      }
-    };
-    // Every writer settles before a failure is handled, so no temp is created after the clean-up.
-    const settled = await Promise.allSettled(Array.from({ length: Math.min(BATCH_CONCURRENCY, files.length) }, one));
-    const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (rejected) throw rejected.reason;
+    // After a failure every writer settles before the clean-up, so no temp is created after it.
+    await mapLimit(files, BATCH_CONCURRENCY, async (f, i) => {
+      await createFile(paths[i] as string, f.content, f.mode, false);
+      created.add(paths[i] as string);
+    });
     await flush(paths, 'data');
   } catch (e) {
     await removeTemps();

@@ -1,5 +1,6 @@
 // podmesh verify: probes every mTLS service of a stack the way its callers (and strangers) would,
 // and judges each result against the stack's call policy and the certificates in the state folder.
+import { mapLimit } from '../io/map-limit.ts';
 import { lookup } from 'node:dns/promises';
 import { Resolver } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
@@ -226,20 +227,6 @@ async function resolveName(name: string, servers: readonly string[] | undefined,
   }
 }
 
-/** Runs `jobs` with at most `n` in flight, results in job order. */
-async function pool<T>(jobs: readonly (() => Promise<T>)[], n: number): Promise<T[]> {
-  const out: T[] = new Array(jobs.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < jobs.length) {
-      const i = next++;
-      out[i] = await jobs[i]!();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(n, jobs.length)) }, worker));
-  return out;
-}
-
 const describeProbe = (p: ProbeOutcome): string =>
   [
     p.handshake ? `${p.tlsVersion ?? '?'} ${p.cipherSuite ?? '?'}` : 'no handshake',
@@ -415,8 +402,10 @@ async function verifyTarget(run: VerifyRun, t: Target): Promise<CheckResult[]> {
   const to = endpoint(t.port);
   const server = state.serverCerts.get(t.service)!;
   const req = (client?: Creds): ProbeRequest | undefined => to && { host: to.host, port: to.port, servername: t.dnsName, ca: state.ca, ...(client ? { client } : {}), timeoutMs: run.timeoutMs };
-  const probed = await pool(
-    plannedProbes(run, t).map((p) => async (): Promise<CheckResult> => {
+  const probed = await mapLimit(
+    plannedProbes(run, t),
+    o.concurrency ?? 8,
+    async (p): Promise<CheckResult> => {
       const common = { ...base, check: p.check, client: p.client, clientCn: p.clientCn, expected: p.expected };
       if (p.check === 'allowed' && !p.creds) return { ...common, status: 'fail', detail: `${p.client} has no client certificate in the state folder` };
       const r = req(p.creds);
@@ -424,8 +413,7 @@ async function verifyTarget(run: VerifyRun, t: Target): Promise<CheckResult[]> {
       const outcome = await probe(r);
       const judged = p.expected === 'accept' ? judgeAccept(outcome, t, server) : judgeRefuse(outcome);
       return { ...common, ...judged, probe: outcome };
-    }),
-    o.concurrency ?? 8,
+    },
   );
   return [dns.row, ...probed, ...(t.publicTls ? [await publicTlsCheck(run, t, t.publicTls, endpoint)] : []), ...(t.ocsp ? [await ocspCheck(run, t, req)] : [])];
 }

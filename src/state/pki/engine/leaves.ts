@@ -1,5 +1,6 @@
 // Engine phase 3: each certificate the stack needs: read what is in place, decide keep, create,
 // renew or reissue, and issue the new ones (material held in memory until apply).
+import { mapLimit } from '../../../io/map-limit.ts';
 import type { ExternalCa } from '../external-ca.ts';
 import { isSignedBy, parseCertificate, type ParsedCertificate } from '../certificate.ts';
 import { availableParallelism } from 'node:os';
@@ -183,19 +184,6 @@ export function caHash(ca: SigningCa): string {
     caHashes.set(ca, h);
   }
   return h;
-}
-
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /** One certificate's request, what is in place and the decision. */
