@@ -1,9 +1,9 @@
 // Stack files as JavaScript: bundled by esbuild into a private cache, keyed by the content of every
 // file they are made of, and imported from there. No module hooks, no loader thread: a command that
 // loads unchanged stacks hashes a few files and imports plain JavaScript.
+import { privateCacheRoot } from '../io/cache-root.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, extname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Plugin } from 'esbuild';
@@ -40,22 +40,6 @@ const sha256 = (path: string): string | undefined => {
     return undefined;
   }
 };
-
-/**
- * The private per-user cache: `$PODMESH_CACHE_DIR`, else `<tmp>/podmesh-<uid>`, made 0700 if
- * missing and refused (an Error) when another user owns it or others may read it. Holds the stack
- * builds (one folder per stacks folder) and synth's no-change records (`synth/`).
- */
-export function privateCacheRoot(): string {
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 'user';
-  const root = process.env.PODMESH_CACHE_DIR ?? join(tmpdir(), `podmesh-${uid}`);
-  mkdirSync(root, { recursive: true, mode: 0o700 });
-  const st = statSync(root);
-  if (typeof process.getuid === 'function' && (st.uid !== process.getuid() || (st.mode & 0o077) !== 0)) {
-    throw new Error(`the stack cache ${root} is not private to this user (owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)}); remove it, or set PODMESH_CACHE_DIR to a folder of your own`);
-  }
-  return root;
-}
 
 /** The cache folder of one stacks folder's builds. Anything else found there is not trusted. */
 function cacheRoot(stacksDir: string): string {

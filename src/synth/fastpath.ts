@@ -13,6 +13,7 @@ import type { WriteReport } from '../io/writer.ts';
 import type { ResolveOutcome } from '../resolve/resolve.ts';
 import type { ResolvedStack } from '../resolve/model.ts';
 import { LOCK_FILE } from '../resolve/lock.ts';
+import { privateCacheRoot } from '../io/cache-root.ts';
 import { clockHorizon } from '../state/pki/horizon.ts';
 import type { Issue } from '../../constructs/core/errors.ts';
 import { contents } from '../render/stack.ts';
@@ -373,9 +374,8 @@ interface Entry {
 }
 
 /** The cache folder: the private per-user cache's `synth/`, unless the caller gave one. */
-async function cacheDir(o: FastPathOptions): Promise<string> {
+function cacheDir(o: FastPathOptions): string {
   if (o.dir !== undefined) return o.dir;
-  const { privateCacheRoot } = await import('../cli/stack-build.ts');
   return join(privateCacheRoot(), 'synth');
 }
 
@@ -442,7 +442,7 @@ export async function fastResult(stacks: readonly Stack[], resolved: Resolved, g
   let dir: string;
   try {
     engine = o.engine ?? engineIdentity();
-    dir = await cacheDir(o);
+    dir = cacheDir(o);
   } catch (e) {
     return { reason: `no cache: ${(e as Error).message}` };
   }
@@ -550,7 +550,7 @@ function noChangeReport(stack: string, st: StatePlan): StateReport | undefined {
 export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: BeforePlan, decidedAt: Date, o: FastPathOptions): Promise<void> {
   try {
     const engine = o.engine ?? engineIdentity();
-    const dir = await cacheDir(o);
+    const dir = cacheDir(o);
     const where = whereOf(plan);
     const given = { outDir: plan.outDir, stateDir: plan.stateDir };
     const models = new Map<string, { stack: Stack; model: ResolvedStack }>();
