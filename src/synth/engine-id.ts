@@ -2,7 +2,7 @@
 // and the options, decides what a synth renders. A different identity never reuses a cache entry.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { packageFile } from '../package-root.ts';
 
@@ -11,29 +11,23 @@ declare const __PODMESH_BUNDLED__: boolean | undefined;
 /** Bound on the files hashed from one folder. */
 const MAX_FILES = 20_000;
 
-/** Every file below `dir` (sorted, relative), with its stat identity. */
+/** Every file below `dir` (sorted, relative), with its stat identity; none when `dir` cannot be read. */
 function listFiles(dir: string): { rel: string; abs: string; stat: string }[] {
-  const out: { rel: string; abs: string; stat: string }[] = [];
-  const walk = (d: string, prefix: string): void => {
-    let entries;
-    try {
-      entries = readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-      if (out.length >= MAX_FILES) throw new Error(`more than ${MAX_FILES} files in ${dir}`);
-      const abs = join(d, e.name);
-      const rel = prefix ? `${prefix}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(abs, rel);
-      else if (e.isFile()) {
-        const st = statSync(abs, { bigint: true });
-        out.push({ rel, abs, stat: `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}` });
-      }
-    }
-  };
-  walk(dir, '');
-  return out;
+  let entries;
+  try {
+    entries = readdirSync(dir, { recursive: true, withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const files = entries.filter((e) => e.isFile());
+  if (files.length > MAX_FILES) throw new Error(`more than ${MAX_FILES} files in ${dir}`);
+  return files
+    .map((e) => {
+      const abs = join(e.parentPath, e.name);
+      const st = statSync(abs, { bigint: true });
+      return { rel: relative(dir, abs), abs, stat: `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}` };
+    })
+    .sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
 }
 
 /** Content hashes of folders, memoized by the stat identity of every file in them (within a process). */
