@@ -158,42 +158,26 @@ export function verifiedEntry(cert: Omit<ParsedCertificate, 'x509'>, certText: s
 }
 
 /** A certificate from cached facts; the native object is read only if something asks for it. */
-class CachedCertificate implements ParsedCertificate {
-  readonly serial: string;
-  readonly commonName: string;
-  readonly organization: string | undefined;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-  readonly isCa: boolean;
-  readonly dnsNames: readonly string[];
-  readonly ipAddresses: readonly string[];
-  readonly uris: readonly string[];
-  readonly ocspUrls: readonly string[];
-  readonly keyType: KeyType | undefined;
-  #x509: X509Certificate | undefined;
-  constructor(
-    e: VerifiedEntry,
-    readonly pem: string,
-  ) {
-    this.serial = e.serial;
-    this.commonName = e.commonName;
-    this.organization = e.organization;
-    this.notBefore = new Date(e.notBefore);
-    this.notAfter = new Date(e.notAfter);
-    this.isCa = e.isCa;
-    this.dnsNames = e.dnsNames;
-    this.ipAddresses = e.ipAddresses;
-    this.uris = e.uris;
-    this.ocspUrls = e.ocspUrls;
-    this.keyType = e.keyType;
-  }
-  get x509(): X509Certificate {
-    this.#x509 ??= parseCertificate(this.pem).x509;
-    return this.#x509;
-  }
-}
-
-/** A certificate from cached facts; the native object is read only if something asks for it. */
 export function cachedCertificate(e: VerifiedEntry, certText: string): ParsedCertificate {
-  return new CachedCertificate(e, certText.slice(0, e.pemLength));
+  const pem = certText.slice(0, e.pemLength);
+  const { serial, commonName, organization, isCa, dnsNames, ipAddresses, uris, ocspUrls, keyType } = e;
+  let x509: X509Certificate | undefined;
+  return {
+    pem,
+    serial,
+    commonName,
+    organization,
+    notBefore: new Date(e.notBefore),
+    notAfter: new Date(e.notAfter),
+    isCa,
+    dnsNames,
+    ipAddresses,
+    uris,
+    ocspUrls,
+    keyType,
+    get x509() {
+      x509 ??= parseCertificate(pem).x509;
+      return x509;
+    },
+  };
 }
