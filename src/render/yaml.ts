@@ -105,7 +105,9 @@ const OTHER_TYPES: readonly RegExp[] = (() => {
   const schema = new Document(null, { version: '1.1' }).schema as unknown as { tags: readonly { default?: unknown; tag: string; test?: RegExp }[]; compat?: readonly { default?: unknown; tag: string; test?: RegExp }[] | null };
   return [...schema.tags, ...(schema.compat ?? [])].flatMap((t) => (t.default && t.tag !== 'tag:yaml.org,2002:str' && t.test ? [t.test] : []));
 })();
-const otherType = (s: string): boolean => OTHER_TYPES.some((t) => t.test(s));
+/** All of them as one alternation (when none has flags): one regular expression run per string instead of fourteen. */
+const OTHER_TYPE: RegExp | undefined = OTHER_TYPES.every((t) => t.flags === '') ? new RegExp(OTHER_TYPES.map((t) => `(?:${t.source})`).join('|')) : undefined;
+const otherType = (s: string): boolean => (OTHER_TYPE ? OTHER_TYPE.test(s) : OTHER_TYPES.some((t) => t.test(s)));
 
 /**
  * Strings the library writes as they are, by its own rules (plainString): no space, quote,
@@ -157,7 +159,14 @@ const plainInteger = (v: unknown): v is number => Number.isSafeInteger(v) && !Ob
 /** Printable ASCII without `"` or `\\`: its double-quoted form is itself in quotes. */
 const QUOTES_AS_IS = /^[ !#-[\]-~]*$/;
 const keyText = (k: string, top = false): string => (surely(PLAIN_KEY, k) ? k : libraryScalar(k, top ? 'key' : 'nested key'));
-const valueText = (v: unknown): string => (typeof v === 'string' && surely(PLAIN_VALUE, v) ? v : plainInteger(v) ? String(v) : libraryScalar(v, 'value'));
+/**
+ * A value ending in `:` is never plain (plainString); without a `"` the library double-quotes it,
+ * and printable ASCII without `"` or `\\` is itself inside those quotes (`REDIS_PREFIX: "svc-1:"`,
+ * one per service: each would cost a Document).
+ */
+const quotedColon = (v: string): boolean => v.endsWith(':') && QUOTES_AS_IS.test(v);
+const valueText = (v: unknown): string =>
+  typeof v === 'string' && surely(PLAIN_VALUE, v) ? v : plainInteger(v) ? String(v) : typeof v === 'string' && quotedColon(v) ? `"${v}"` : libraryScalar(v, 'value');
 const flowItem = (v: unknown): string => {
   if (plainInteger(v)) return String(v);
   if (typeof v !== 'string') return libraryScalar(v, 'flow');
