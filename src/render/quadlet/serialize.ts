@@ -166,18 +166,27 @@ function each<T>(items: readonly T[], fn: (item: T) => RawEntry): RawEntry[] {
 // lists that escaped without error are kept, so every unit still reports its own problems.
 const plainLists = new WeakMap<readonly string[], Map<string, readonly RawEntry[]>>();
 
+/** Lists shorter than this are escaped each time: remembering them costs more than it saves. */
+const MEMO_MIN_ITEMS = 32;
+
 function plainListEntries(spec: FieldSpec, strings: readonly string[], ctx: EscapeContext): readonly RawEntry[] {
+  if (strings.length < MEMO_MIN_ITEMS) return plainList(spec, strings, ctx);
   const memoKey = `${spec.key}\0${ctx.commandLine}\0${ctx.quadlet}\0${spec.pathSpecifier === true}\0${spec.noSpace ?? ''}`;
   const hit = plainLists.get(strings)?.get(memoKey);
   if (hit) return hit;
-  const out = each(strings, (v) => {
-    checkNoSpace(v, spec, ctx);
-    return [spec.key, escapeValue(v, spec.pathSpecifier ? { ...ctx, pathSpecifier: true } : ctx)];
-  });
+  const out = plainList(spec, strings, ctx);
   let byCtx = plainLists.get(strings);
   if (!byCtx) plainLists.set(strings, (byCtx = new Map()));
   byCtx.set(memoKey, out);
   return out;
+}
+
+function plainList(spec: FieldSpec, strings: readonly string[], ctx: EscapeContext): RawEntry[] {
+  const escapeCtx = spec.pathSpecifier ? { ...ctx, pathSpecifier: true } : ctx;
+  return each(strings, (v) => {
+    checkNoSpace(v, spec, ctx);
+    return [spec.key, escapeValue(v, escapeCtx)];
+  });
 }
 
 /** Escapes one field into entries, or throws PodmeshError. */
