@@ -262,7 +262,7 @@ function fieldList(layout: SectionLayout): readonly (readonly [string, FieldSpec
 
 function renderSection(layout: SectionLayout, section: object | undefined, path: string, issues: Issue[]): RawSection {
   const entries: RawEntry[] = [];
-  if (section === undefined) return { name: layout.name, entries, always: layout.always };
+  if (section == null) return { name: layout.name, entries, always: layout.always };
   const values = section as Readonly<Record<string, unknown>>;
   for (const [prop, spec] of fieldList(layout)) {
     const value = values[prop];
