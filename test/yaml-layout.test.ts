@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { composeYaml, layoutYaml, libraryYaml, YamlAlias, YamlAnchor } from '../src/render/yaml.ts';
+import { composeYaml, jsonLength, layoutYaml, libraryYaml, YamlAlias, YamlAnchor } from '../src/render/yaml.ts';
 
 /** Strings that are not what they look like in YAML 1.1, beside ordinary ones. */
 const TRICKY = [
@@ -72,6 +72,28 @@ describe('compose YAML layout', () => {
         if (escaped !== undefined) expect(escaped).toBe(libraryYaml(d, escape));
       }),
       { numRuns: 1500, seed: 1701 },
+    );
+  });
+
+  it('writes values ending in ":" as the library does (its quoting is taken without asking it)', () => {
+    const colon = fc.string({ unit: fc.constantFrom(...'aZ09 :-_./#"\'\\$&*!|>%@`[]{},?=+~<()\t\u00e9'.split('')), maxLength: 10 }).map((s) => `${s}:`);
+    fc.assert(
+      fc.property(fc.dictionary(text, fc.oneof(colon, fc.array(colon, { maxLength: 3 })), { minKeys: 1, maxKeys: 4 }), (d) => {
+        expect(layoutYaml(d)).toBe(libraryYaml(d));
+      }),
+      { numRuns: 1000, seed: 1703 },
+    );
+  });
+
+  it('counts a list of scalars as long as its JSON text, without writing it', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: fc.constantFrom('"', '\\', '\u0001', '\ud800', '\udc00', 'é', 'a') }), fc.integer(), fc.double(), fc.constantFrom(true, false, null, -0, Infinity, Number.NaN)), { maxLength: 12 }), (items) => {
+        const length = JSON.stringify(items).length;
+        // Exact up to the limit; past it, only that it is past it.
+        expect(jsonLength(items, 1000)).toBe(length);
+        expect(jsonLength(items, 10) > 10).toBe(length > 10);
+      }),
+      { numRuns: 2000, seed: 1704 },
     );
   });
 

@@ -11,7 +11,7 @@ import { hyperfFiles } from '../resolve/resolve.ts';
 import { spiffeIdOf } from '../state/pki/spiffe.ts';
 import type { RenderedFile } from './file.ts';
 import { generatedHeader } from './header.ts';
-import { template } from './templates.ts';
+import { TemplateTexts } from './templates.ts';
 
 /** Seconds an outbound call may take before Guzzle gives up. */
 const CLIENT_TIMEOUT_SECONDS = 5;
@@ -74,13 +74,15 @@ export function renderHyperf(stack: ResolvedStack): Map<string, RenderedFile> {
   // The first service of a name, as a search of the list would find it.
   const byName = new Map<string, ResolvedService>();
   for (const s of stack.services) if (!byName.has(s.name)) byName.set(s.name, s);
+  // Texts that read nothing of the service (Crl.php, the middleware list of one server name) are rendered once.
+  const texts = new TemplateTexts();
   for (const s of stack.services) {
     if (!s.hyperf || !s.mtls) continue;
     const ctx = context(stack, byName, s);
     const host = stack.hosts.find((h) => h.name === s.host)!;
     for (const file of hyperfFiles(s.hyperf.serverName)) {
       try {
-        const text = template(`hyperf/${file.template}`)(ctx);
+        const text = texts.render(`hyperf/${file.template}`, ctx);
         files.set(...hostFile(host, 'root', serviceConfigPath(s.name, file.source), text, { units: [s.unit.service], reloadable: s.unit.reloadable }));
       } catch (e) {
         throw PodmeshError.at(s.path, `templates/hyperf/${file.template}.hbs failed: ${(e as Error).message}`);

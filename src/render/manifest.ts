@@ -24,8 +24,29 @@ export interface Manifest {
   readonly files: readonly ManifestEntry[];
 }
 
-function entry(path: string, file: RenderedFile): ManifestEntry {
-  const sha256 = hash('sha256', file.content);
+/** The sha256 of each rendered file hashed so far: kept while the file object lives. */
+const digests = new WeakMap<RenderedFile, string>();
+
+/**
+ * The hex sha256 of a rendered file's UTF-8 bytes (as written to out/), computed once per file
+ * object: {@link renderManifest} hashes every file, and later readers of the same files reuse it.
+ */
+export function fileSha256(file: RenderedFile): string {
+  let digest = digests.get(file);
+  if (digest === undefined) {
+    digest = hash('sha256', file.content);
+    digests.set(file, digest);
+  }
+  return digest;
+}
+
+function entry(path: string, file: RenderedFile, byText: Map<string, string>): ManifestEntry {
+  // Renderers give one string for identical texts (Crl.php of every Hyperf service): hashed once.
+  let sha256 = digests.get(file) ?? byText.get(file.content);
+  if (sha256 === undefined) {
+    sha256 = fileSha256(file);
+    byText.set(file.content, sha256);
+  } else digests.set(file, sha256);
   const i = file.install;
   if (!i) return { path, sha256 };
   const install: ManifestInstall = {
@@ -43,7 +64,8 @@ function entry(path: string, file: RenderedFile): ManifestEntry {
 
 /** Renders the manifest of `files` (which must not contain the manifest itself). */
 export function renderManifest(stack: string, files: ReadonlyMap<string, RenderedFile>): string {
-  const entries = [...files.keys()].sort(compare).map((path) => entry(path, files.get(path)!));
+  const byText = new Map<string, string>();
+  const entries = [...files.keys()].sort(compare).map((path) => entry(path, files.get(path)!, byText));
   const manifest: Manifest = { stack, generator: 'podmesh', files: entries };
   return `${JSON.stringify(manifest, null, 2)}\n`;
 }

@@ -27,7 +27,23 @@ const PLAIN_IN_FLOW = /^[A-Za-z0-9_/][A-Za-z0-9_./=+-]*$/;
 
 /** Whether a list is written on one line: scalars only, at most 100 characters as JSON. */
 function isFlow(items: readonly unknown[]): boolean {
-  return items.every((i) => i === null || typeof i !== 'object') && JSON.stringify(items).length <= 100;
+  return items.every((i) => i === null || typeof i !== 'object') && jsonLength(items, 100) <= 100;
+}
+
+/** Nothing JSON escapes in a string: no quote, backslash, control character or surrogate. */
+const JSON_AS_IS = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/**
+ * `JSON.stringify(items).length` for a list of scalars without building the text (a compose file
+ * asks for every list), or some number above `limit` once the length passes it.
+ */
+export function jsonLength(items: readonly unknown[], limit: number): number {
+  let n = items.length > 0 ? items.length + 1 : 2;
+  for (const i of items) {
+    n += typeof i === 'string' && JSON_AS_IS.test(i) ? i.length + 2 : typeof i === 'number' && Number.isSafeInteger(i) && !Object.is(i, -0) ? String(i).length : JSON.stringify(i ?? null)?.length ?? 4;
+    if (n > limit) return n;
+  }
+  return n;
 }
 
 /**
@@ -89,7 +105,9 @@ const OTHER_TYPES: readonly RegExp[] = (() => {
   const schema = new Document(null, { version: '1.1' }).schema as unknown as { tags: readonly { default?: unknown; tag: string; test?: RegExp }[]; compat?: readonly { default?: unknown; tag: string; test?: RegExp }[] | null };
   return [...schema.tags, ...(schema.compat ?? [])].flatMap((t) => (t.default && t.tag !== 'tag:yaml.org,2002:str' && t.test ? [t.test] : []));
 })();
-const otherType = (s: string): boolean => OTHER_TYPES.some((t) => t.test(s));
+/** All of them as one alternation (when none has flags): one regular expression run per string instead of fourteen. */
+const OTHER_TYPE: RegExp | undefined = OTHER_TYPES.every((t) => t.flags === '') ? new RegExp(OTHER_TYPES.map((t) => `(?:${t.source})`).join('|')) : undefined;
+const otherType = (s: string): boolean => (OTHER_TYPE ? OTHER_TYPE.test(s) : OTHER_TYPES.some((t) => t.test(s)));
 
 /**
  * Strings the library writes as they are, by its own rules (plainString): no space, quote,
@@ -141,7 +159,14 @@ const plainInteger = (v: unknown): v is number => Number.isSafeInteger(v) && !Ob
 /** Printable ASCII without `"` or `\\`: its double-quoted form is itself in quotes. */
 const QUOTES_AS_IS = /^[ !#-[\]-~]*$/;
 const keyText = (k: string, top = false): string => (surely(PLAIN_KEY, k) ? k : libraryScalar(k, top ? 'key' : 'nested key'));
-const valueText = (v: unknown): string => (typeof v === 'string' && surely(PLAIN_VALUE, v) ? v : plainInteger(v) ? String(v) : libraryScalar(v, 'value'));
+/**
+ * A value ending in `:` is never plain (plainString); without a `"` the library double-quotes it,
+ * and printable ASCII without `"` or `\\` is itself inside those quotes (`REDIS_PREFIX: "svc-1:"`,
+ * one per service: each would cost a Document).
+ */
+const quotedColon = (v: string): boolean => v.endsWith(':') && QUOTES_AS_IS.test(v);
+const valueText = (v: unknown): string =>
+  typeof v === 'string' && surely(PLAIN_VALUE, v) ? v : plainInteger(v) ? String(v) : typeof v === 'string' && quotedColon(v) ? `"${v}"` : libraryScalar(v, 'value');
 const flowItem = (v: unknown): string => {
   if (plainInteger(v)) return String(v);
   if (typeof v !== 'string') return libraryScalar(v, 'flow');
@@ -151,51 +176,68 @@ const flowItem = (v: unknown): string => {
   return QUOTES_AS_IS.test(v) && !otherType(v) ? `"${v}"` : libraryScalar(v, 'flow');
 };
 
+/** `depth` levels of two-space indentation, each made once. */
+const INDENTS: string[] = [''];
+const indentOf = (depth: number): string => (INDENTS[depth] ??= `${indentOf(depth - 1)}  `);
+
 /** The layout written here, or undefined where only the library knows (a scalar over lines). */
 export function layoutYaml(doc: Readonly<Record<string, unknown>>, text: (s: string) => string = same): string | undefined {
+  // The pieces of the text, joined once at the end: no string per line, and `key:` at each depth made once.
   const out: string[] = [];
-  const key = keyText;
+  const leads: Map<string, string>[] = [];
+  /** `k:` indented by `depth` levels. */
+  const keyLead = (k: string, depth: number): string => {
+    const byKey = (leads[depth] ??= new Map());
+    let lead = byKey.get(k);
+    if (lead === undefined) byKey.set(k, (lead = `${indentOf(depth)}${keyText(k, depth === 0)}:`));
+    return lead;
+  };
   const value = (v: unknown) => valueText(typeof v === 'string' ? text(v) : v);
   const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof YamlAnchor) && !(v instanceof YamlAlias);
-  /** `v` after `lead` (a key's `k:`, or a list item's `-` when `inList`), nested lines indented by `indent`. */
-  const node = (lead: string, v: unknown, indent: string, inList: boolean): void => {
-    if (v instanceof YamlAlias) return void out.push(`${lead} *${v.name}\n`);
-    if (v instanceof YamlAnchor) return list(`${lead} &${v.name}`, v.items, indent, false);
-    if (Array.isArray(v)) return list(lead, v, indent, inList);
+  /** `v` after `lead` (a key's `k:`, or a list item's `-` when `inList`), nested lines indented by `depth` levels. */
+  const node = (lead: string, v: unknown, depth: number, inList: boolean): void => {
+    if (v instanceof YamlAlias) return void out.push(lead, ' *', v.name, '\n');
+    if (v instanceof YamlAnchor) return list(`${lead} &${v.name}`, v.items, depth, false);
+    if (Array.isArray(v)) return list(lead, v, depth, inList);
     if (isMap(v)) {
-      const entries = Object.entries(v);
-      if (entries.length === 0) return void out.push(`${lead} {}\n`);
+      const keys = Object.keys(v);
+      if (keys.length === 0) return void out.push(lead, ' {}\n');
       if (inList) {
         // `- k: v`, the rest of the map under the first key.
-        const [[k0, v0], ...rest] = entries as [[string, unknown], ...[string, unknown][]];
-        node(`${lead} ${key(k0)}:`, v0, `${indent}  `, false);
-        for (const [k, w] of rest) node(`${indent}${key(k)}:`, w, `${indent}  `, false);
+        const k0 = keys[0]!;
+        node(`${lead} ${keyText(k0)}:`, v[k0], depth + 1, false);
+        for (let i = 1; i < keys.length; i++) node(keyLead(keys[i]!, depth), v[keys[i]!], depth + 1, false);
         return;
       }
-      out.push(`${lead}\n`);
-      for (const [k, w] of entries) node(`${indent}${key(k)}:`, w, `${indent}  `, false);
+      out.push(lead, '\n');
+      for (const k of keys) node(keyLead(k, depth), v[k], depth + 1, false);
       return;
     }
-    out.push(`${lead} ${value(v)}\n`);
+    out.push(lead, ' ', value(v), '\n');
   };
-  const list = (lead: string, items: readonly unknown[], indent: string, inList: boolean): void => {
+  const list = (lead: string, items: readonly unknown[], depth: number, inList: boolean): void => {
     if (items.every((i) => i === null || typeof i !== 'object')) {
       const scalars = items.map((i) => (typeof i === 'string' ? text(i) : i));
-      if (isFlow(scalars)) return void out.push(`${lead} [${scalars.map(flowItem).join(', ')}]\n`);
+      if (isFlow(scalars)) {
+        out.push(lead, ' [');
+        scalars.forEach((x, i) => void out.push(i > 0 ? ', ' : '', flowItem(x)));
+        return void out.push(']\n');
+      }
     }
     // A list in a map goes under its key, indented; a list in a list starts on the dash's line.
+    const dash = `${indentOf(depth)}-`;
     if (inList) {
       const [first, ...rest] = items;
-      node(`${lead} -`, first, `${indent}  `, true);
-      for (const item of rest) node(`${indent}-`, item, `${indent}  `, true);
+      node(`${lead} -`, first, depth + 1, true);
+      for (const item of rest) node(dash, item, depth + 1, true);
       return;
     }
-    out.push(`${lead}\n`);
-    for (const item of items) node(`${indent}-`, item, `${indent}  `, true);
+    out.push(lead, '\n');
+    for (const item of items) node(dash, item, depth + 1, true);
   };
   if (Object.keys(doc).length === 0) return undefined;
   try {
-    for (const [k, v] of Object.entries(doc)) node(`${key(k, true)}:`, v, '  ', false);
+    for (const k of Object.keys(doc)) node(keyLead(k, 0), doc[k], 1, false);
   } catch (e) {
     if (e instanceof Decline) return undefined;
     throw e;

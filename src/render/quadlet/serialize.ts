@@ -64,14 +64,17 @@ const checkedKeys = new Set<string>();
  * @see https://www.freedesktop.org/software/systemd/man/latest/systemd.syntax.html
  */
 export function writeUnitFile(sections: readonly RawSection[], comments: readonly string[] = []): string {
-  const blocks: string[] = [];
-  if (comments.length > 0) {
-    blocks.push(comments.map((c) => (c.length > 0 ? `# ${checkComment(c)}\n` : '#\n')).join(''));
-  }
+  // The pieces of the whole text, joined once: one flat string, no per-line concatenations.
+  const parts: string[] = [];
+  for (const c of comments) parts.push(c.length > 0 ? `# ${checkComment(c)}\n` : '#\n');
+  let first = true;
   for (const s of sections) {
     if (s.entries.length === 0 && !s.always) continue;
     if (!SECTION_NAME.test(s.name)) throw PodmeshError.at('', `Invalid unit-file section name ${showValue(s.name)}.`);
-    let text = `[${s.name}]\n`;
+    // One blank line between blocks (the comments are one block).
+    if (!first || comments.length > 0) parts.push('\n');
+    first = false;
+    parts.push('[', s.name, ']\n');
     for (const [key, value] of s.entries) {
       if (!checkedKeys.has(key)) {
         if (!KEY_NAME.test(key)) throw PodmeshError.at('', `Invalid unit-file key ${showValue(key)} in [${s.name}].`);
@@ -80,11 +83,10 @@ export function writeUnitFile(sections: readonly RawSection[], comments: readonl
       if (/[\r\n]/.test(value) || value !== value.trim()) {
         throw PodmeshError.at('', `Unescaped value ${showValue(value)} for \`${key}=\` in [${s.name}] (a podmesh bug).`);
       }
-      text += `${key}=${value}\n`;
+      parts.push(key, '=', value, '\n');
     }
-    blocks.push(text);
   }
-  return blocks.join('\n');
+  return parts.join('');
 }
 
 function checkComment(comment: string): string {
@@ -164,18 +166,27 @@ function each<T>(items: readonly T[], fn: (item: T) => RawEntry): RawEntry[] {
 // lists that escaped without error are kept, so every unit still reports its own problems.
 const plainLists = new WeakMap<readonly string[], Map<string, readonly RawEntry[]>>();
 
+/** Lists shorter than this are escaped each time: remembering them costs more than it saves. */
+const MEMO_MIN_ITEMS = 32;
+
 function plainListEntries(spec: FieldSpec, strings: readonly string[], ctx: EscapeContext): readonly RawEntry[] {
+  if (strings.length < MEMO_MIN_ITEMS) return plainList(spec, strings, ctx);
   const memoKey = `${spec.key}\0${ctx.commandLine}\0${ctx.quadlet}\0${spec.pathSpecifier === true}\0${spec.noSpace ?? ''}`;
   const hit = plainLists.get(strings)?.get(memoKey);
   if (hit) return hit;
-  const out = each(strings, (v) => {
-    checkNoSpace(v, spec, ctx);
-    return [spec.key, escapeValue(v, spec.pathSpecifier ? { ...ctx, pathSpecifier: true } : ctx)];
-  });
+  const out = plainList(spec, strings, ctx);
   let byCtx = plainLists.get(strings);
   if (!byCtx) plainLists.set(strings, (byCtx = new Map()));
   byCtx.set(memoKey, out);
   return out;
+}
+
+function plainList(spec: FieldSpec, strings: readonly string[], ctx: EscapeContext): RawEntry[] {
+  const escapeCtx = spec.pathSpecifier ? { ...ctx, pathSpecifier: true } : ctx;
+  return each(strings, (v) => {
+    checkNoSpace(v, spec, ctx);
+    return [spec.key, escapeValue(v, escapeCtx)];
+  });
 }
 
 /** Escapes one field into entries, or throws PodmeshError. */
@@ -202,11 +213,10 @@ function fieldEntries(spec: FieldSpec, value: unknown, ctx: EscapeContext): read
         return [k, specifier ? specifier + escapeWord(v.slice(specifier.length), ctx) : escapeWord(v, ctx)];
       });
     case 'keyval':
-    case 'env':
-      return each(sortedEntries(value as Readonly<Record<string, string>>), ([name, v]) => [
-        k,
-        escapeAssignment(name, v, { ...ctx, strictName: spec.kind === 'env' }),
-      ]);
+    case 'env': {
+      const assignment = { ...ctx, strictName: spec.kind === 'env' };
+      return each(sortedEntries(value as Readonly<Record<string, string>>), ([name, v]) => [k, escapeAssignment(name, v, assignment)]);
+    }
     case 'bool':
       return [[k, value ? 'true' : 'false']];
     case 'int': {
@@ -241,10 +251,20 @@ function escapeCommand(argv: readonly string[], ctx: EscapeContext): string {
 }
 
 /** Escapes every field of one section, collecting problems into `issues`. */
+/** Each layout's fields in table order, listed once (the tables are constants). */
+const fieldLists = new WeakMap<SectionLayout, readonly (readonly [string, FieldSpec])[]>();
+
+function fieldList(layout: SectionLayout): readonly (readonly [string, FieldSpec])[] {
+  let list = fieldLists.get(layout);
+  if (!list) fieldLists.set(layout, (list = Object.entries(layout.fields)));
+  return list;
+}
+
 function renderSection(layout: SectionLayout, section: object | undefined, path: string, issues: Issue[]): RawSection {
   const entries: RawEntry[] = [];
-  const values = (section ?? {}) as Readonly<Record<string, unknown>>;
-  for (const [prop, spec] of Object.entries(layout.fields)) {
+  if (section == null) return { name: layout.name, entries, always: layout.always };
+  const values = section as Readonly<Record<string, unknown>>;
+  for (const [prop, spec] of fieldList(layout)) {
     const value = values[prop];
     if (isEmpty(value)) continue;
     const ctx: EscapeContext = {
@@ -254,7 +274,7 @@ function renderSection(layout: SectionLayout, section: object | undefined, path:
       path,
     };
     try {
-      entries.push(...fieldEntries(spec, value, ctx));
+      for (const entry of fieldEntries(spec, value, ctx)) entries.push(entry);
     } catch (e) {
       if (!(e instanceof PodmeshError)) throw e;
       for (const issue of e.issues) issues.push({ path: issue.path, message: `[${layout.name}] ${issue.message}` });

@@ -359,6 +359,14 @@ function featuresUsed(unit: QuadletUnit): QuadletFeature[] {
   return [...new Set(used)];
 }
 
+/** The entries of each field table (constants), listed once: every unit of a host is checked. */
+const fieldTables = new WeakMap<object, readonly (readonly [string, { readonly key: string }])[]>();
+function fieldEntriesOf<T extends { readonly key: string }>(fields: Readonly<Record<string, T>>): readonly (readonly [string, T])[] {
+  let list = fieldTables.get(fields) as readonly (readonly [string, T])[] | undefined;
+  if (!list) fieldTables.set(fields, (list = Object.entries(fields)));
+  return list;
+}
+
 /**
  * Every key and value form of a Quadlet unit that the host's Podman does not support yet, as
  * issues such as ``Quadlet option `NetworkAlias=` was not supported until Podman v5.2 (host runs
@@ -386,7 +394,7 @@ export function checkUnit(unit: QuadletUnit, version: PodmanVersion | string, pa
   for (const { name, fields, values } of sections) {
     const gates = QUADLET_KEYS[name] as Readonly<Record<string, VersionGate>>;
     const record = values as Readonly<Record<string, unknown>>;
-    for (const [prop, spec] of Object.entries(fields)) {
+    for (const [prop, spec] of fieldEntriesOf(fields)) {
       if (!present(record[prop])) continue;
       const g = gates[spec.key];
       if (!g) throw PodmeshError.at(path, `No version data for Quadlet key ${name}.${spec.key} (a podmesh bug).`);
