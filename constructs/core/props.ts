@@ -111,31 +111,67 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * Values of other shapes (constructs, custom checks) are left to the schema.
  */
 function unknownProps(schema: z.ZodType, value: unknown, path: readonly PropertyKey[]): string[] {
-  if (value === undefined) return [];
-  const def = defOf(schema);
-  if (WRAPPERS.has(def.type) && def.innerType) return unknownProps(def.innerType, value, path);
-  if (def.type === 'pipe' && def.in) return unknownProps(def.in, value, path);
-  if (def.type === 'array' && def.element && Array.isArray(value)) return value.flatMap((v, i) => unknownProps(def.element!, v, [...path, i]));
-  if (def.type === 'record' && def.valueType && isPlainObject(value)) return Object.entries(value).flatMap(([k, v]) => unknownProps(def.valueType!, v, [...path, k]));
+  const messages: string[] = [];
+  collectUnknown(schema, value, [...path], messages);
+  return messages;
+}
+
+/**
+ * The walk of {@link unknownProps}: appends to `messages`, with `path` (pushed and popped, copied
+ * only into a message) the place of `value`. Valid props, the common case, allocate nothing here.
+ */
+function collectUnknown(schema: z.ZodType, value: unknown, path: PropertyKey[], messages: string[]): void {
+  if (value === undefined) return;
+  let def = defOf(schema);
+  // Wrappers and pipes speak for what they wrap.
+  for (let depth = 0; depth < 64; depth++) {
+    if (WRAPPERS.has(def.type) && def.innerType) def = defOf(def.innerType);
+    else if (def.type === 'pipe' && def.in) def = defOf(def.in);
+    else break;
+  }
+  if (def.type === 'array' && def.element && Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      path.push(i);
+      collectUnknown(def.element, value[i], path, messages);
+      path.pop();
+    }
+    return;
+  }
+  if (def.type === 'record' && def.valueType && isPlainObject(value)) {
+    for (const k of Object.keys(value)) {
+      path.push(k);
+      collectUnknown(def.valueType, value[k], path, messages);
+      path.pop();
+    }
+    return;
+  }
   if (def.type === 'union' && def.options && isPlainObject(value)) {
     // The object option that fits best speaks for the union.
-    const found = def.options.filter((o) => isPlainObject(value) && acceptsObjects(o)).map((o) => unknownProps(o, value, path));
-    return found.length === 0 ? [] : found.reduce((a, b) => (b.length < a.length ? b : a));
+    let best: string[] | undefined;
+    for (const o of def.options) {
+      if (!acceptsObjects(o)) continue;
+      const found: string[] = [];
+      collectUnknown(o, value, path, found);
+      if (best === undefined || found.length < best.length) best = found;
+    }
+    if (best) messages.push(...best);
+    return;
   }
-  if (def.type !== 'object' || !def.shape || !isPlainObject(value)) return [];
-  const known = Object.keys(def.shape);
-  const messages: string[] = [];
-  for (const [key, v] of Object.entries(value)) {
-    const field = def.shape[key];
+  if (def.type !== 'object' || !def.shape || !isPlainObject(value)) return;
+  const shape = def.shape;
+  for (const key of Object.keys(value)) {
+    const field = Object.hasOwn(shape, key) ? shape[key] : undefined;
     if (field) {
-      messages.push(...unknownProps(field, v, [...path, key]));
+      path.push(key);
+      collectUnknown(field, value[key], path, messages);
+      path.pop();
       continue;
     }
+    const known = Object.keys(shape);
     const hint = closest(key, known);
     const where = path.length > 0 ? `${formatField(path)}: ` : '';
     messages.push(`${where}unknown prop ${key}. ${hint ? `Did you mean ${hint}? ` : ''}Known: ${known.join(', ')}.`);
   }
-  return messages;
 }
 
 function acceptsObjects(schema: z.ZodType): boolean {

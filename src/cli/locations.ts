@@ -55,13 +55,14 @@ export function locationIssues(where: Locations): Issue[] {
  */
 export async function gitExposureIssues(where: Locations): Promise<Issue[]> {
   const state = canonical(where.stateDir);
-  const cwd = dirname(state);
-  const top = await git(['rev-parse', '--show-toplevel'], existingDir(cwd));
+  const dir = existingDir(dirname(state));
+  // A trailing slash asks about the folder itself, whether or not it exists yet.
+  const probe = `${relative(dir, state) || '.'}/`;
+  // Both questions at once (a writing command waits for them): check-ignore's answer counts only
+  // inside a work tree, which rev-parse tells.
+  const [top, ignored] = await Promise.all([git(['rev-parse', '--show-toplevel'], dir), git(['check-ignore', '-q', '--no-index', probe], dir)]);
   if (top.exitCode !== 0 || top.stdout === '') return [];
   if (!within(state, canonical(top.stdout))) return [];
-  // A trailing slash asks about the folder itself, whether or not it exists yet.
-  const probe = `${relative(existingDir(cwd), state) || '.'}/`;
-  const ignored = await git(['check-ignore', '-q', '--no-index', probe], existingDir(cwd));
   if (ignored.exitCode === 0) return [];
   return [{
     path: where.stateSource,

@@ -45,6 +45,8 @@ export function resolveGraph(inv: Inventory, names: Names, issues: IssueCollecto
 /** The dependsOn entries of every workload, checked: known, not itself, a health check to wait for. */
 function explicitDependencies(inv: Inventory, hasHealth: (w: Workload) => boolean, issues: IssueCollector): Map<Workload, ResolvedDependency[]> {
   const { workloads, byName } = inv;
+  // Membership by a set: a scan of the workloads per dependency grew with the square of the stack.
+  const members: ReadonlySet<Workload> = new Set(workloads);
   const depsOf = new Map<Workload, ResolvedDependency[]>();
   for (const w of workloads) {
     const deps: ResolvedDependency[] = [];
@@ -52,7 +54,7 @@ function explicitDependencies(inv: Inventory, hasHealth: (w: Workload) => boolea
       const spec: DependencyProps = typeof d === 'string' || d instanceof Workload ? { service: d } : d;
       const target = typeof spec.service === 'string' ? byName.get(spec.service) : spec.service;
       const label = typeof spec.service === 'string' ? spec.service : spec.service.node.path;
-      if (!target || !workloads.includes(target)) {
+      if (!target || !members.has(target)) {
         const hint = typeof spec.service === 'string' ? closest(spec.service, [...byName.keys()]) : undefined;
         issues.add(w.node.path, `depends on unknown service "${label}"${target ? ' (it belongs to another stack)' : ''}. ${hint ? `Did you mean "${hint}"? ` : ''}Known services: ${[...byName.keys()].join(', ')}.`);
         continue;

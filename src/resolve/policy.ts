@@ -20,6 +20,8 @@ export interface CallGraph {
 export function resolveCalls(workloads: readonly Workload[], issues: IssueCollector): CallGraph {
   const byName = new Map(workloads.map((w) => [w.name, w]));
   const order = new Map(workloads.map((w, i) => [w.name, i]));
+  // Membership by a set: a scan of the workloads per call grew with the square of the stack.
+  const members: ReadonlySet<Workload> = new Set(workloads);
   const calls = new Map<string, string[]>();
   const declared = new Map<string, string[]>();
   for (const w of workloads) {
@@ -28,7 +30,7 @@ export function resolveCalls(workloads: readonly Workload[], issues: IssueCollec
       for (const c of w.calls) {
         const target = typeof c === 'string' ? byName.get(c) : c;
         const label = typeof c === 'string' ? c : c.node.path;
-        if (!target || !workloads.includes(target)) {
+        if (!target || !members.has(target)) {
           const hint = typeof c === 'string' ? closest(c, [...byName.keys()]) : undefined;
           issues.add(w.node.path, `calls unknown service "${label}"${target ? ' (it belongs to another stack)' : ''}. ${hint ? `Did you mean "${hint}"? ` : ''}Services with mTLS: ${mtlsNames(workloads)}.`);
           continue;

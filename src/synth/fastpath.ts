@@ -14,13 +14,11 @@ import type { ResolveOutcome } from '../resolve/resolve.ts';
 import type { ResolvedStack } from '../resolve/model.ts';
 import { LOCK_FILE } from '../resolve/lock.ts';
 import { privateCacheRoot } from '../io/cache-root.ts';
-import { clockHorizon } from '../state/pki/horizon.ts';
 import type { Issue } from '../../constructs/core/errors.ts';
-import { contents } from '../render/stack.ts';
 import { stateContext } from '../state/reconciler.ts';
 import type { StateReport, SynthResult } from './apply.ts';
 import { changesOf } from './check.ts';
-import { planState, type StatePlan, type SynthPlan } from './plan.ts';
+import type { StatePlan, SynthPlan } from './plan.ts';
 import { resolveWithLock } from './select.ts';
 import { withPublicKeys } from '../state/wireguard/index.ts';
 import { engineIdentity } from './engine-id.ts';
@@ -549,6 +547,8 @@ function noChangeReport(stack: string, st: StatePlan): StateReport | undefined {
  */
 export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: BeforePlan, decidedAt: Date, o: FastPathOptions): Promise<void> {
   try {
+    // Only a synth that planned loads these (the renderers, the PKI engine): a no-change run never does.
+    const [{ clockHorizon }, { contents }, { planState }] = await Promise.all([import('../state/pki/horizon.ts'), import('../render/stack.ts'), import('./plan.ts')]);
     const engine = o.engine ?? engineIdentity();
     const dir = cacheDir(o);
     const where = whereOf(plan);

@@ -38,8 +38,9 @@ export const synthCommand: Command<SynthArgs> = {
     return { stacksDir: v.stacks, stacks: v.stack, out: v.out, state: v.state, check: v.check, now: parseNow(v.now), noCache: v['no-cache'] };
   },
   async run(a, io) {
-    // The engine loads only when a command runs: --help and usage errors stay light.
-    const [{ checkSynth, synth }, { describeSynth }, { loadStacks }] = await Promise.all([import('../../synth.ts'), import('../describe.ts'), import('../load.ts')]);
+    // The engine loads only when a command runs: --help and usage errors stay light. run.ts loads
+    // the planner, renderers and state engines only when the no-change fast path cannot serve the run.
+    const [{ checkSynth, synth }, { describeSynth }, { loadStacks }] = await Promise.all([import('../../synth/run.ts'), import('../describe.ts'), import('../load.ts')]);
     const state = stateDir(a.state, io.env);
     const app = await loadStacks(a.stacksDir);
     // The no-change fast path (src/synth/fastpath.ts) unless turned off; --now always runs every step.
@@ -54,7 +55,7 @@ export const synthCommand: Command<SynthArgs> = {
 
 /** `synth --check`: the state changes synth would make (information), then out/'s differences (the exit code). */
 async function reportCheck(check: CheckResult, out: string, state: string, io: Io): Promise<number> {
-  const [{ describeStateChange }, { describeWrite }] = await Promise.all([import('../../synth.ts'), import('../describe.ts')]);
+  const [{ describeStateChange }, { describeWrite }] = await Promise.all([import('../../synth/check.ts'), import('../describe.ts')]);
   for (const c of check.stateChanges) io.out(`${describeStateChange(c, `${state}/${c.stack}`)}\n`);
   for (const r of check.reports) io.out(describeWrite(r, out, true));
   for (const s of check.prunedStacks) io.out(`${s}: stack no longer exists, out/${s} would be removed\n`);

@@ -1,0 +1,89 @@
+// synth and synth --check: the no-change fast path first, then plan and apply. Only a run the fast
+// path cannot serve loads the planner, the renderers and the state engines (plan.ts, apply.ts,
+// check.ts and what they import): a no-change synth never needs them.
+import type { App } from '../../constructs/core/app.ts';
+import type { Stack } from '../../constructs/core/stack.ts';
+import { pruneStacks } from '../io/writer.ts';
+import { MANIFEST } from '../render/manifest.ts';
+import type { ResolveOutcome } from '../resolve/resolve.ts';
+import type { SynthResult } from './apply.ts';
+import type { CheckResult } from './check.ts';
+import { fastResult, recordSynth, beforePlan, type FastPathOptions } from './fastpath.ts';
+import type { SynthOptions } from './plan.ts';
+import { resolveWithLock, selectStacks, stacksOf } from './select.ts';
+
+/** The slow path's modules, loaded at first use. */
+const slow = () => Promise.all([import('./plan.ts'), import('./apply.ts'), import('./check.ts')]).then(([plan, apply, check]) => ({ ...plan, ...apply, ...check }));
+
+/** The fast path's options when a run may take it: `cache` given, and no clock, randomness, key source, state-only run or rotation injected. */
+function fastPathOf(options: SynthOptions): FastPathOptions | undefined {
+  const c = options.cache;
+  if (!c) return undefined;
+  if (options.now || options.random || options.keys || options.stateOnly) return undefined;
+  if (Object.keys(options.rotateWireguard ?? {}).length > 0 || Object.keys(options.rotateSecrets ?? {}).length > 0) return undefined;
+  return c;
+}
+
+/** A run's attempt at the fast path: its result, or why not and the stacks it resolved (for the slow path). */
+type Attempt = { readonly result: SynthResult } | { readonly reason: string; readonly stacks: readonly Stack[]; readonly resolved: ReadonlyMap<Stack, ResolveOutcome> };
+
+async function attempt(app: App, options: SynthOptions): Promise<Attempt> {
+  const outDir = options.outDir ?? 'out';
+  const stacks = selectStacks(app, options.stacks);
+  const resolved = new Map<Stack, ResolveOutcome>();
+  for (const s of stacks) resolved.set(s, await resolveWithLock(s, outDir));
+  const picked = options.stacks !== undefined && options.stacks.length > 0;
+  if (!picked && (await pruneStacks(outDir, new Set(stacksOf(app).map((s) => s.node.id)), MANIFEST, { check: true })).length > 0) {
+    return { reason: 'out/ has folders of stacks to prune', stacks, resolved };
+  }
+  const fast = await fastResult(stacks, resolved, { outDir, stateDir: options.stateDir ?? '.podmesh' }, fastPathOf(options)!);
+  return 'result' in fast ? fast : { reason: fast.reason, stacks, resolved };
+}
+
+/**
+ * Synthesizes stacks into `outDir`: plan, then apply. Throws a PodmeshError (and writes nothing)
+ * when any stack has a problem. With `check`, writes nothing and reports what differs in `out/`.
+ * With `cache` (see {@link SynthOptions.cache}), a run with nothing to change since the last
+ * recorded synth gives that synth's no-change result without reconciling, rendering or comparing.
+ */
+export async function synth(app: App, options: SynthOptions = {}): Promise<SynthResult> {
+  const fast = fastPathOf(options);
+  if (!fast) return slowSynth(app, options);
+  const a = await attempt(app, options);
+  fast.onDecision?.('result' in a ? { fast: true, reason: 'nothing changed' } : { fast: false, reason: a.reason });
+  if ('result' in a) return a.result;
+  if (options.check) return slowSynth(app, options, a.resolved);
+  const { planSynth, applySynth } = await slow();
+  const decidedAt = new Date();
+  const names = [...a.resolved.values()].flatMap((r) => (r.resolved ? [r.resolved.name] : []));
+  const before = beforePlan(names, { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' });
+  const plan = await planSynth(app, { ...options, now: decidedAt }, a.resolved);
+  const result = await applySynth(plan);
+  await recordSynth(plan, a.resolved, before, decidedAt, fast);
+  return result;
+}
+
+async function slowSynth(app: App, options: SynthOptions, resolved?: ReadonlyMap<Stack, ResolveOutcome>): Promise<SynthResult> {
+  const { planSynth, applySynth, checkPlan } = await slow();
+  const plan = await planSynth(app, options, resolved);
+  if (!options.check) return applySynth(plan);
+  const check = checkPlan(plan);
+  return { reports: check.reports, state: [], prunedStacks: check.prunedStacks, changed: check.stale };
+}
+
+/**
+ * `synth --check` (and what else compares only): the check of a fresh plan, or, with `cache`, the
+ * no-change answer when the fast path vouches for it. Writes nothing but the cache.
+ */
+export async function checkSynth(app: App, options: SynthOptions = {}): Promise<CheckResult> {
+  const fast = fastPathOf(options);
+  if (fast) {
+    const a = await attempt(app, options);
+    fast.onDecision?.('result' in a ? { fast: true, reason: 'nothing changed' } : { fast: false, reason: a.reason });
+    if ('result' in a) return { reports: a.result.reports, prunedStacks: [], stateChanges: [], stale: false };
+    const { planSynth, checkPlan } = await slow();
+    return checkPlan(await planSynth(app, options, a.resolved));
+  }
+  const { planSynth, checkPlan } = await slow();
+  return checkPlan(await planSynth(app, options));
+}
