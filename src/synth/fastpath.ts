@@ -21,7 +21,6 @@ import { stateContext } from '../state/reconciler.ts';
 import type { StateReport, SynthResult } from './apply.ts';
 import { changesOf } from './check.ts';
 import { planState, type StatePlan, type SynthPlan } from './plan.ts';
-import { resolveWithLock } from './select.ts';
 import { withPublicKeys } from '../state/wireguard/index.ts';
 import { engineIdentity } from './engine-id.ts';
 
@@ -343,6 +342,26 @@ function checkStamps(dir: string, recorded: readonly Stamp[], since: number): { 
   return { ok: true, next, refreshed };
 }
 
+/**
+ * Why the top of `dir` (its entry '.') is not as recorded, or undefined when it is (or when the
+ * stamps record no folder: {@link checkStamps} decides). One lstat: what tells an emptied or
+ * replaced out/<stack> before the model is fingerprinted. Not a substitute for checkStamps.
+ */
+function topChanged(dir: string, recorded: readonly Stamp[]): string | undefined {
+  const r = recorded[0];
+  if (!r || r[0] !== '.') return undefined;
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(dir, { throwIfNoEntry: false });
+  } catch (e) {
+    return `${dir} cannot be read (${(e as Error).message})`;
+  }
+  if (!st) return `${dir}: an entry was removed`;
+  if (typeOf(st) !== r[1]) return `${dir}: replaced`;
+  if (st.size !== r[2] || st.mtimeMs !== r[3] || st.ctimeMs !== r[4] || st.ino !== r[5] || st.mode !== r[6]) return `${dir}: changed (stat)`;
+  return undefined;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cache entries.
 
@@ -452,6 +471,19 @@ export async function fastResult(stacks: readonly Stack[], resolved: Resolved, g
   for (const stack of stacks) {
     const outcome = resolved.get(stack);
     if (!outcome?.resolved || outcome.issues.length > 0) return { reason: `${stack.node.id}: not resolved without problems` };
+    const path = entryPath(dir, where, outcome.resolved.name);
+    const entry = readEntry(path);
+    if (!entry) return { reason: `${outcome.resolved.name}: no cache entry` };
+    if (entry.engine !== engine) return { reason: `${outcome.resolved.name}: another engine` };
+    if (entry.outDir !== where.outDir || entry.stateDir !== where.stateDir || entry.stack !== outcome.resolved.name) return { reason: `${outcome.resolved.name}: another folder` };
+    const now = Date.now();
+    if (now < entry.decidedAt || (entry.horizon !== null && now >= entry.horizon)) return { reason: `${outcome.resolved.name}: the clock is outside [decided, horizon)` };
+    // The cheap checks first: out/<stack> and the state folder still there as they were (an
+    // emptied out/ is told by one lstat), then the model, then every stamp.
+    const outDir = join(where.outDir, entry.stack);
+    const stateDir = join(where.stateDir, entry.stack);
+    const top = topChanged(outDir, entry.out) ?? topChanged(stateDir, entry.state);
+    if (top) return { reason: top };
     let print: string;
     try {
       print = fingerprint(outcome.resolved, { outDir: given.outDir, stateDir: given.stateDir }, where);
@@ -459,18 +491,11 @@ export async function fastResult(stacks: readonly Stack[], resolved: Resolved, g
       if (e instanceof NotPlain) return { reason: `${stack.node.id}: the resolved model is not plain data (${e.message})` };
       throw e;
     }
-    const path = entryPath(dir, where, outcome.resolved.name);
-    const entry = readEntry(path);
-    if (!entry) return { reason: `${outcome.resolved.name}: no cache entry` };
-    if (entry.engine !== engine) return { reason: `${outcome.resolved.name}: another engine` };
-    if (entry.outDir !== where.outDir || entry.stateDir !== where.stateDir || entry.stack !== outcome.resolved.name) return { reason: `${outcome.resolved.name}: another folder` };
     if (entry.fingerprint !== print) return { reason: `${outcome.resolved.name}: the stack or its folders changed` };
-    const now = Date.now();
-    if (now < entry.decidedAt || (entry.horizon !== null && now >= entry.horizon)) return { reason: `${outcome.resolved.name}: the clock is outside [decided, horizon)` };
     const since = Date.now();
-    const out = checkStamps(join(where.outDir, entry.stack), entry.out, since);
+    const out = checkStamps(outDir, entry.out, since);
     if (!out.ok) return { reason: out.reason };
-    const st = checkStamps(join(where.stateDir, entry.stack), entry.state, since);
+    const st = checkStamps(stateDir, entry.state, since);
     if (!st.ok) return { reason: st.reason };
     reports.push({ stack: entry.stack, added: [], modified: [], removed: [], unchanged: entry.unchanged });
     let report: StateReport;
@@ -563,14 +588,12 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
       const keys = p.state.wireguard?.result.publicKeys ?? {};
       let model = known.model;
       // The model was resolved with the lock as it was. When the synth changed the lock (a first
-      // synth, an empty out/, new WireGuard keys), the next synth resolves with the new one: resolve
-      // so now, and record only if that model renders as this one did.
-      if (before.locks.get(p.stack) !== lockText(where.outDir, p.stack)) {
-        const again = await resolveWithLock(known.stack, plan.outDir);
-        if (!again.resolved || again.issues.length > 0) continue;
-        if (canonicalText(withPublicKeys(again.resolved, keys)) !== canonicalText(withPublicKeys(known.model, keys))) continue;
-        model = again.resolved;
-      }
+      // synth, an empty out/, new WireGuard keys), the next synth resolves with the new one: the
+      // lock this model leaves, with the keys just rendered. Allocation keeps locked addresses, so
+      // that model is this one with those keys; it is recorded as such, not resolved again. Should
+      // the next model differ in anything, its fingerprint does and that synth takes the slow path:
+      // the prediction can cost a slow run, never a wrong fast one.
+      if (before.locks.get(p.stack) !== lockText(where.outDir, p.stack)) model = withPublicKeys(known.model, keys);
       const stateAbs = join(where.stateDir, p.stack);
       let report = noChangeReport(p.stack, p.state);
       let decided = decidedAt.getTime();
