@@ -5,7 +5,7 @@
 // doubt (missing, unreadable or foreign cache entry, a changed file, a clock past the horizon) is
 // the slow path. The cache lives in the private per-user folder of the stack builds, never in out/
 // or the state folder; writing it is the only write a no-change synth makes.
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Stack } from '../../constructs/core/stack.ts';
@@ -214,7 +214,7 @@ export function canonicalText(v: unknown): string {
  * is written, as given (paths in the report and the files) and absolute (what is read).
  */
 function fingerprint(model: ResolvedStack, given: Where, where: Where): string {
-  return createHash('sha256').update(canonicalText({ format: FORMAT, given, where, model })).digest('hex');
+  return sha256(canonicalText({ format: FORMAT, given, where, model }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -225,10 +225,11 @@ function fingerprint(model: ResolvedStack, given: Where, where: Where): string {
  * sub-microsecond differences are lost, which matters only within the racy window, where the
  * content decides), inode, mode, and the content hash when racy.
  */
-type Stamp = [rel: string, type: 'f' | 'd' | 'l', size: number, mtimeMs: number, ctimeMs: number, ino: number, mode: number, hash?: string];
+export type Stamp = [rel: string, type: 'f' | 'd' | 'l', size: number, mtimeMs: number, ctimeMs: number, ino: number, mode: number, hash?: string];
 type Stats = import('node:fs').Stats;
 
-const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+/** sha256 in hex (one-shot: about half createHash's cost per call, which counts over 9,000 small files). */
+const sha256 = (data: string | Uint8Array): string => hash('sha256', data);
 
 /** Every entry below `dir` (sorted by path), as lstat sees it; [] when `dir` does not exist; throws on anything unreadable. */
 function walkStats(dir: string): { rel: string; st: Stats }[] {
@@ -260,22 +261,75 @@ function contentHash(abs: string, type: Stamp[1]): string {
 
 /**
  * Stamps of `dir` taken at `since` (ms, before the walk): files whose timestamps are not safely
- * older get their content hash, from `known` (what was just rendered into out/) or read from disk;
- * such folders get the mark `dir` (their list of entries is read again when checked).
+ * older get their content hash, read from disk; such folders get the mark `dir` (their list of
+ * entries is read again when checked).
  */
-function takeStamps(dir: string, since: number, known?: ReadonlyMap<string, string>): Stamp[] {
+export function takeStamps(dir: string, since: number): Stamp[] {
   const stamps: Stamp[] = [];
   for (const { rel, st } of walkStats(dir)) {
     const type = typeOf(st);
     if (!type) throw new Error(`${join(dir, rel)} is neither a file, a folder nor a link`);
     const stamp: Stamp = [rel, type, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.mode];
-    if (Math.max(st.mtimeMs, st.ctimeMs) >= since - RACY_MS) {
-      const rendered = type === 'f' ? known?.get(rel) : undefined;
-      stamp.push(type === 'd' ? 'dir' : rendered !== undefined ? sha256(rendered) : contentHash(join(dir, rel), type));
-    }
+    if (Math.max(st.mtimeMs, st.ctimeMs) >= since - RACY_MS) stamp.push(type === 'd' ? 'dir' : contentHash(join(dir, rel), type));
     stamps.push(stamp);
   }
   return stamps;
+}
+
+/**
+ * Stamps of `dir` as {@link takeStamps} takes them, when `dir` holds exactly the files of `rendered`
+ * (just written there) and their folders: each of those is lstat'ed, and only folders that are not
+ * racy are listed (a racy folder is marked and listed again by the next check, so an entry it holds
+ * beyond these is found then). Racy files get the hash of their rendered text. Undefined when `dir`
+ * holds anything else, or other types, than that.
+ */
+export function writtenStamps(dir: string, since: number, rendered: ReadonlyMap<string, string>): Stamp[] | undefined {
+  // The tree of the rendered paths; folders as maps of their entries (a file is null).
+  type Tree = Map<string, Tree | null>;
+  const root: Tree = new Map();
+  for (const rel of rendered.keys()) {
+    const parts = rel.split('/');
+    let at = root;
+    for (let i = 0; i < parts.length - 1; i++) {
+      let sub = at.get(parts[i]!);
+      if (sub === null) return undefined;
+      if (sub === undefined) at.set(parts[i]!, (sub = new Map()));
+      at = sub;
+    }
+    const name = parts[parts.length - 1]!;
+    if (name === '' || at.has(name)) return undefined;
+    at.set(name, null);
+  }
+  const stamps: Stamp[] = [];
+  const racy = (st: Stats): boolean => Math.max(st.mtimeMs, st.ctimeMs) >= since - RACY_MS;
+  const visit = (abs: string, rel: string, tree: Tree): boolean => {
+    const st = lstatSync(abs, { throwIfNoEntry: false });
+    if (!st?.isDirectory()) return false;
+    const names = [...tree.keys()].sort();
+    const stamp: Stamp = [rel, 'd', st.size, st.mtimeMs, st.ctimeMs, st.ino, st.mode];
+    if (racy(st)) stamp.push('dir');
+    else {
+      const listed = readdirSync(abs).sort();
+      if (listed.length !== names.length || listed.some((n, i) => n !== names[i])) return false;
+    }
+    stamps.push(stamp);
+    for (const name of names) {
+      const childRel = rel === '.' ? name : `${rel}/${name}`;
+      const childAbs = `${abs}/${name}`;
+      const sub = tree.get(name)!;
+      if (sub !== null) {
+        if (!visit(childAbs, childRel, sub)) return false;
+        continue;
+      }
+      const fst = lstatSync(childAbs, { throwIfNoEntry: false });
+      if (!fst?.isFile()) return false;
+      const f: Stamp = [childRel, 'f', fst.size, fst.mtimeMs, fst.ctimeMs, fst.ino, fst.mode];
+      if (racy(fst)) f.push(sha256(rendered.get(childRel)!));
+      stamps.push(f);
+    }
+    return true;
+  };
+  return visit(dir, '.', root) ? stamps : undefined;
 }
 
 /**
@@ -557,6 +611,31 @@ export function beforePlan(names: readonly string[], given: Where): BeforePlan {
   return { states, locks };
 }
 
+/**
+ * The clock horizon of the state folder `dir` at `now`, as stamped by `stamps`: the previous
+ * entry's when it stamped the folder identically (same stats, same content hashes of racy files:
+ * the folder its horizon was read from, by this engine) and `now` lies in [its decision, its horizon), since no
+ * boundary lies between its decision and `now` then and the earliest after `now` is its horizon;
+ * else read by {@link clockHorizon}. (An empty out/ or an edited stack leaves the state as it was:
+ * the PKI folder is not read again.)
+ */
+function horizonOf(dir: string, stamps: readonly Stamp[], now: number, previous: Entry | undefined): number {
+  if (previous && previous.decidedAt <= now && (previous.horizon === null || now < previous.horizon) && sameStamps(previous.state, stamps)) return previous.horizon ?? Infinity;
+  return clockHorizon(dir, now);
+}
+
+/** Whether two lists of stamps are the same, entry by entry. */
+function sameStamps(a: readonly Stamp[], b: readonly Stamp[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.length !== y.length) return false;
+    for (let j = 0; j < x.length; j++) if (x[j] !== y[j]) return false;
+  }
+  return true;
+}
+
 /** The state report of a plan with nothing to change: what a no-change synth prints. */
 function noChangeReport(stack: string, st: StatePlan): StateReport | undefined {
   const r = { pki: st.pki.result, secrets: st.secrets.result, ...(st.wireguard ? { wireguard: st.wireguard.result } : {}), leftovers: st.leftovers };
@@ -601,6 +680,7 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
       const pre = before.states.get(p.stack);
       if (report && pre && checkStamps(stateAbs, pre.stamps, pre.since).ok) {
         // The plan had nothing to change and the state folder is as it was before the plan.
+        // (Checked, not assumed: apply may still write there, e.g. a secret's files made whole.)
         stamps = pre.stamps;
       } else {
         // The synth changed the state (or it was touched): plan it again, as the next synth would,
@@ -614,11 +694,12 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
         if (!again || !report || !checkStamps(stateAbs, stamps, since).ok) continue;
         if (canonicalText(again.wireguard?.result.publicKeys ?? {}) !== canonicalText(keys)) continue;
       }
-      const horizon = clockHorizon(stateAbs, decided);
+      const path = entryPath(dir, where, p.stack);
+      const previous = readEntry(path);
+      const horizon = horizonOf(stateAbs, stamps, decided, previous?.engine === engine && previous.stack === p.stack && previous.stateDir === where.stateDir ? previous : undefined);
       const rendered = contents(p.files);
-      const out = takeStamps(join(where.outDir, p.stack), decidedAt.getTime(), rendered);
-      const files = out.filter((s) => s[1] !== 'd');
-      if (files.length !== rendered.size || !files.every((s) => s[1] === 'f' && rendered.has(s[0]))) continue;
+      const out = writtenStamps(join(where.outDir, p.stack), decidedAt.getTime(), rendered);
+      if (!out) continue;
       const entry: Entry = {
         format: FORMAT,
         engine,
@@ -634,7 +715,6 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
         unchanged: rendered.size,
         report: encode(report),
       };
-      const path = entryPath(dir, where, p.stack);
       writeEntry(dir, path, entry);
       written.add(path);
     }
