@@ -121,19 +121,20 @@ function canonical(v: unknown, out: string[], stack: Set<object>, path: string, 
   stack.delete(v);
 }
 
-/** Why a value is not plain data, the path filled in on the way out. */
-function notPlain(path: string, e: unknown): never {
-  if (e instanceof NotPlain) throw new NotPlain(`${path}${e.message}`);
-  throw e;
-}
+/** Depth past which {@link plainKind} leaves the value to {@link canonical} (a cycle, or data nested deeper than a model is). */
+const PLAIN_DEPTH = 64;
+/** Thrown by plainKind past PLAIN_DEPTH. */
+class TooDeep extends Error {}
 
 /**
  * Checks that `v` is plain data (as {@link canonical} defines it) and says which text tells it
  * apart: 'json' when JSON.stringify loses nothing of it (no undefined, Date, -0, NaN, ±Infinity),
  * 'tagged' when those are there (JSON.stringify with them tagged by strings starting with NUL),
- * 'canonical' when a string of its own starts with NUL. Throws NotPlain.
+ * 'canonical' when a string of its own starts with NUL. Throws NotPlain (without where: canonical
+ * tells that) or, deeper than PLAIN_DEPTH, TooDeep: one pass with no bookkeeping per object, as
+ * the model is walked on every synth.
  */
-function plainKind(v: unknown, stack: Set<object>): 0 | 1 | 2 {
+function plainKind(v: unknown, depth: number): 0 | 1 | 2 {
   switch (typeof v) {
     case 'string':
       return v.charCodeAt(0) === 0 ? 2 : 0;
@@ -146,39 +147,28 @@ function plainKind(v: unknown, stack: Set<object>): 0 | 1 | 2 {
     case 'object':
       break;
     default:
-      throw new NotPlain(` is a ${typeof v}`);
+      throw new NotPlain();
   }
   if (v === null) return 0;
   if (v instanceof Date) return 1;
-  if (stack.has(v)) throw new NotPlain(' refers to itself');
-  stack.add(v);
+  if (depth > PLAIN_DEPTH) throw new TooDeep();
   let kind: 0 | 1 | 2 = 0;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
-      if (!(i in v)) throw new NotPlain(`[${i}] is a hole`);
-      let k: 0 | 1 | 2;
-      try {
-        k = plainKind(v[i], stack);
-      } catch (e) {
-        notPlain(`[${i}]`, e);
-      }
+      if (!(i in v)) throw new NotPlain();
+      const k = plainKind(v[i], depth + 1);
       if (k > kind) kind = k;
     }
   } else {
     const proto = Object.getPrototypeOf(v) as unknown;
-    if (proto !== Object.prototype && proto !== null) throw new NotPlain(` is a ${(v as object).constructor?.name ?? 'non-plain object'}`);
-    if (Object.getOwnPropertySymbols(v).length > 0) throw new NotPlain(' has symbol keys');
-    for (const key of Object.keys(v)) {
-      let k: 0 | 1 | 2;
-      try {
-        k = key.charCodeAt(0) === 0 ? 2 : plainKind((v as Record<string, unknown>)[key], stack);
-      } catch (e) {
-        notPlain(`.${key}`, e);
-      }
+    if (proto !== Object.prototype && proto !== null) throw new NotPlain();
+    if (Object.getOwnPropertySymbols(v).length > 0) throw new NotPlain();
+    for (const key in v) {
+      if (!Object.hasOwn(v, key)) throw new NotPlain();
+      const k = key.charCodeAt(0) === 0 ? 2 : plainKind((v as Record<string, unknown>)[key], depth + 1);
       if (k > kind) kind = k;
     }
   }
-  stack.delete(v);
   return kind;
 }
 
@@ -190,9 +180,14 @@ function plainKind(v: unknown, stack: Set<object>): 0 | 1 | 2 {
 export function canonicalText(v: unknown): string {
   let kind: 0 | 1 | 2;
   try {
-    kind = plainKind(v, new Set());
+    kind = plainKind(v, 0);
   } catch (e) {
-    notPlain('$', e);
+    if (!(e instanceof NotPlain || e instanceof TooDeep)) throw e;
+    // canonical decides: it tells where a value is not plain (a cycle too), or encodes deep data.
+    const out: string[] = [];
+    canonical(v, out, new Set(), '$', new Map());
+    if (e instanceof NotPlain) throw new NotPlain('$ is not plain data');
+    return `c${out.join('')}`;
   }
   if (kind === 0) return `j${JSON.stringify(v)}`;
   if (kind === 1) {
@@ -341,20 +336,28 @@ export function writtenStamps(dir: string, since: number, rendered: ReadonlyMap<
  */
 function checkStamps(dir: string, recorded: readonly Stamp[], since: number): { ok: true; next: Stamp[]; refreshed: boolean } | { ok: false; reason: string } {
   if (recorded.length === 0) return lstatSync(dir, { throwIfNoEntry: false }) ? { ok: false, reason: `${dir}: an entry was added` } : { ok: true, next: [], refreshed: false };
-  const children = new Map<string, string[]>();
-  for (const [rel] of recorded) {
-    if (rel === '.') continue;
-    const slash = rel.lastIndexOf('/');
-    const parent = slash < 0 ? '.' : rel.slice(0, slash);
-    let list = children.get(parent);
-    if (!list) children.set(parent, (list = []));
-    list.push(rel.slice(slash + 1));
-  }
+  // The recorded entries of each folder: needed only for racy folders, built at the first one.
+  let children: Map<string, string[]> | undefined;
+  const childrenOf = (rel: string): string[] => {
+    if (!children) {
+      children = new Map();
+      for (const [r] of recorded) {
+        if (r === '.') continue;
+        const slash = r.lastIndexOf('/');
+        const parent = slash < 0 ? '.' : r.slice(0, slash);
+        let list = children.get(parent);
+        if (!list) children.set(parent, (list = []));
+        list.push(r.slice(slash + 1));
+      }
+    }
+    return children.get(rel) ?? [];
+  };
+  const prefix = `${dir}/`;
   const next: Stamp[] = [];
   let refreshed = false;
   for (const r of recorded) {
     const [rel, rType, size, mtime, ctime, ino, mode, hash] = r;
-    const abs = rel === '.' ? dir : join(dir, rel);
+    const abs = rel === '.' ? dir : prefix + rel;
     let st: Stats | undefined;
     try {
       st = lstatSync(abs, { throwIfNoEntry: false });
@@ -377,7 +380,7 @@ function checkStamps(dir: string, recorded: readonly Stamp[], since: number): { 
       } catch (e) {
         return { ok: false, reason: `${abs} cannot be read (${(e as Error).message})` };
       }
-      const expected = [...(children.get(rel) ?? [])].sort();
+      const expected = [...childrenOf(rel)].sort();
       if (names.length !== expected.length || names.some((n, i) => n !== expected[i])) return { ok: false, reason: `${abs}: ${names.length > expected.length ? 'an entry was added' : 'an entry was added or removed'}` };
     } else {
       let h: string;
