@@ -12,7 +12,7 @@ import { describeSynth } from '../src/cli/describe.ts';
 import type { Io } from '../src/cli/command.ts';
 import { runCli } from '../src/cli/run.ts';
 import { canonicalText, checkSynth, checkPlan, planSynth, synth, type FastPathOptions, type SynthResult } from '../src/synth.ts';
-import { takeStamps, writtenStamps } from '../src/synth/fastpath.ts';
+import { checkStamps, takeStamps, writtenStamps } from '../src/synth/fastpath.ts';
 import * as horizon from '../src/state/pki/horizon.ts';
 import { podmeshProject, tempDir } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';
@@ -391,6 +391,13 @@ describe('synth fast path', () => {
     rmSync(join(at, 'extra.txt'));
     rmSync(join(at, [...rendered.keys()][0]!));
     expect(writtenStamps(at, 0, rendered)).toBeUndefined();
+    // The state folder checked against stamps taken earlier (racy then): its next stamps are a walk's now.
+    const state = join(dir, 'state/one');
+    const earlier = takeStamps(state, 0);
+    for (const since of [0, Date.now() + 60_000]) {
+      const checked = checkStamps(state, earlier, since);
+      expect(checked.ok && checked.next).toEqual(takeStamps(state, since));
+    }
   });
 
   it('the model fingerprint tells plain values apart and refuses what is not plain data', () => {

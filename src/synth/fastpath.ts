@@ -334,7 +334,7 @@ export function writtenStamps(dir: string, since: number, rendered: ReadonlyMap<
  * listed again. Returns the stamps to record next (racy entries that have since become safely older
  * than `since` lose their mark), or a reason it is not.
  */
-function checkStamps(dir: string, recorded: readonly Stamp[], since: number): { ok: true; next: Stamp[]; refreshed: boolean } | { ok: false; reason: string } {
+export function checkStamps(dir: string, recorded: readonly Stamp[], since: number): { ok: true; next: Stamp[]; refreshed: boolean } | { ok: false; reason: string } {
   if (recorded.length === 0) return lstatSync(dir, { throwIfNoEntry: false }) ? { ok: false, reason: `${dir}: an entry was added` } : { ok: true, next: [], refreshed: false };
   // The recorded entries of each folder: needed only for racy folders, built at the first one.
   let children: Map<string, string[]> | undefined;
@@ -502,6 +502,9 @@ function pruneEntries(dir: string, keep: ReadonlySet<string>): void {
 // ---------------------------------------------------------------------------------------------
 // The fast path and the recording.
 
+/** The cache entries a failed fast path read, by stack: what the recording after the slow path starts from. */
+export type Previous = ReadonlyMap<string, Entry>;
+
 /** A stack resolved for the fast path, reused by the slow path when the fast one cannot serve. */
 type Resolved = ReadonlyMap<Stack, ResolveOutcome>;
 
@@ -512,7 +515,7 @@ const whereOf = (o: { readonly outDir?: string; readonly stateDir?: string }): W
  * The result a slow synth would give when nothing changed, from the cache entries of `stacks`
  * (resolved in `resolved`), or why it cannot: reads only (and refreshes an entry's racy stamps).
  */
-export async function fastResult(stacks: readonly Stack[], resolved: Resolved, given: Where, o: FastPathOptions): Promise<{ result: SynthResult } | { reason: string }> {
+export async function fastResult(stacks: readonly Stack[], resolved: Resolved, given: Where, o: FastPathOptions): Promise<{ result: SynthResult } | { reason: string; entries: Previous }> {
   const where = whereOf(given);
   let engine: string;
   let dir: string;
@@ -520,46 +523,48 @@ export async function fastResult(stacks: readonly Stack[], resolved: Resolved, g
     engine = o.engine ?? engineIdentity();
     dir = cacheDir(o);
   } catch (e) {
-    return { reason: `no cache: ${(e as Error).message}` };
+    return { reason: `no cache: ${(e as Error).message}`, entries: new Map() };
   }
+  const entries = new Map<string, Entry>();
   const reports: WriteReport[] = [];
   const state: StateReport[] = [];
   const refresh: { path: string; entry?: Entry }[] = [];
   for (const stack of stacks) {
     const outcome = resolved.get(stack);
-    if (!outcome?.resolved || outcome.issues.length > 0) return { reason: `${stack.node.id}: not resolved without problems` };
+    if (!outcome?.resolved || outcome.issues.length > 0) return { reason: `${stack.node.id}: not resolved without problems`, entries };
     const path = entryPath(dir, where, outcome.resolved.name);
     const entry = readEntry(path);
-    if (!entry) return { reason: `${outcome.resolved.name}: no cache entry` };
-    if (entry.engine !== engine) return { reason: `${outcome.resolved.name}: another engine` };
-    if (entry.outDir !== where.outDir || entry.stateDir !== where.stateDir || entry.stack !== outcome.resolved.name) return { reason: `${outcome.resolved.name}: another folder` };
+    if (!entry) return { reason: `${outcome.resolved.name}: no cache entry`, entries };
+    entries.set(outcome.resolved.name, entry);
+    if (entry.engine !== engine) return { reason: `${outcome.resolved.name}: another engine`, entries };
+    if (entry.outDir !== where.outDir || entry.stateDir !== where.stateDir || entry.stack !== outcome.resolved.name) return { reason: `${outcome.resolved.name}: another folder`, entries };
     const now = Date.now();
-    if (now < entry.decidedAt || (entry.horizon !== null && now >= entry.horizon)) return { reason: `${outcome.resolved.name}: the clock is outside [decided, horizon)` };
+    if (now < entry.decidedAt || (entry.horizon !== null && now >= entry.horizon)) return { reason: `${outcome.resolved.name}: the clock is outside [decided, horizon)`, entries };
     // The cheap checks first: out/<stack> and the state folder still there as they were (an
     // emptied out/ is told by one lstat), then the model, then every stamp.
     const outDir = join(where.outDir, entry.stack);
     const stateDir = join(where.stateDir, entry.stack);
     const top = topChanged(outDir, entry.out) ?? topChanged(stateDir, entry.state);
-    if (top) return { reason: top };
+    if (top) return { reason: top, entries };
     let print: string;
     try {
       print = fingerprint(outcome.resolved, { outDir: given.outDir, stateDir: given.stateDir }, where);
     } catch (e) {
-      if (e instanceof NotPlain) return { reason: `${stack.node.id}: the resolved model is not plain data (${e.message})` };
+      if (e instanceof NotPlain) return { reason: `${stack.node.id}: the resolved model is not plain data (${e.message})`, entries };
       throw e;
     }
-    if (entry.fingerprint !== print) return { reason: `${outcome.resolved.name}: the stack or its folders changed` };
+    if (entry.fingerprint !== print) return { reason: `${outcome.resolved.name}: the stack or its folders changed`, entries };
     const since = Date.now();
     const out = checkStamps(outDir, entry.out, since);
-    if (!out.ok) return { reason: out.reason };
+    if (!out.ok) return { reason: out.reason, entries };
     const st = checkStamps(stateDir, entry.state, since);
-    if (!st.ok) return { reason: st.reason };
+    if (!st.ok) return { reason: st.reason, entries };
     reports.push({ stack: entry.stack, added: [], modified: [], removed: [], unchanged: entry.unchanged });
     let report: StateReport;
     try {
       report = decode(entry.report) as StateReport;
     } catch {
-      return { reason: `${entry.stack}: the cache entry is damaged` };
+      return { reason: `${entry.stack}: the cache entry is damaged`, entries };
     }
     state.push(report);
     if (out.refreshed || st.refreshed) refresh.push({ path, entry: { ...entry, stampedAt: since, out: out.next, state: st.next } });
@@ -581,12 +586,16 @@ export async function fastResult(stacks: readonly Stack[], resolved: Resolved, g
 interface StateStamps {
   readonly since: number;
   readonly stamps: readonly Stamp[];
+  /** The previous entry whose state stamps the folder was checked against and matched (its stamps, settled, are `stamps`). */
+  readonly matched?: Entry;
 }
 
 /** What a synth saw before its plan: the stamps of each stack's state folder and the text of its lock file. */
 export interface BeforePlan {
   readonly states: ReadonlyMap<string, StateStamps>;
   readonly locks: ReadonlyMap<string, string | undefined>;
+  /** The entries the fast path read. */
+  readonly previous: Previous;
 }
 
 const lockText = (outDir: string, stack: string): string | undefined => {
@@ -597,33 +606,42 @@ const lockText = (outDir: string, stack: string): string | undefined => {
   }
 };
 
-/** Stamps of the state folders of `names` (none for a folder that cannot be read) and their lock files, taken before the plan reads them. */
-export function beforePlan(names: readonly string[], given: Where): BeforePlan {
+/**
+ * Stamps of the state folders of `names` (none for a folder that cannot be read) and their lock
+ * files, taken before the plan reads them. A folder the previous entry stamped is checked against
+ * those stamps first: when it matches, they (settled: {@link checkStamps}' next) are its stamps
+ * now, as a walk would take them, without listing any folder that is not racy.
+ */
+export function beforePlan(names: readonly string[], given: Where, previous: Previous = new Map()): BeforePlan {
   const where = whereOf(given);
   const states = new Map<string, StateStamps>();
   const locks = new Map<string, string | undefined>();
   for (const name of names) {
     const since = Date.now();
     locks.set(name, lockText(where.outDir, name));
+    const dir = join(where.stateDir, name);
     try {
-      states.set(name, { since, stamps: takeStamps(join(where.stateDir, name), since) });
+      const prev = previous.get(name);
+      const checked = prev && prev.stateDir === where.stateDir && prev.stack === name ? checkStamps(dir, prev.state, since) : undefined;
+      states.set(name, checked?.ok ? { since, stamps: checked.next, matched: prev! } : { since, stamps: takeStamps(dir, since) });
     } catch {
       // Not recorded: the slow path runs next time.
     }
   }
-  return { states, locks };
+  return { states, locks, previous };
 }
 
 /**
  * The clock horizon of the state folder `dir` at `now`, as stamped by `stamps`: the previous
  * entry's when it stamped the folder identically (same stats, same content hashes of racy files:
  * the folder its horizon was read from, by this engine) and `now` lies in [its decision, its horizon), since no
- * boundary lies between its decision and `now` then and the earliest after `now` is its horizon;
+ * boundary lies between its decision and `now` then and the earliest after `now` is its horizon
+ * (`matched`: the folder was checked against that entry's state stamps, as {@link beforePlan} does);
  * else read by {@link clockHorizon}. (An empty out/ or an edited stack leaves the state as it was:
  * the PKI folder is not read again.)
  */
-function horizonOf(dir: string, stamps: readonly Stamp[], now: number, previous: Entry | undefined): number {
-  if (previous && previous.decidedAt <= now && (previous.horizon === null || now < previous.horizon) && sameStamps(previous.state, stamps)) return previous.horizon ?? Infinity;
+function horizonOf(dir: string, stamps: readonly Stamp[], now: number, previous: Entry | undefined, matched: boolean): number {
+  if (previous && previous.decidedAt <= now && (previous.horizon === null || now < previous.horizon) && (matched || sameStamps(previous.state, stamps))) return previous.horizon ?? Infinity;
   return clockHorizon(dir, now);
 }
 
@@ -680,11 +698,13 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
       let report = noChangeReport(p.stack, p.state);
       let decided = decidedAt.getTime();
       let stamps: readonly Stamp[];
+      let matched: Entry | undefined;
       const pre = before.states.get(p.stack);
       if (report && pre && checkStamps(stateAbs, pre.stamps, pre.since).ok) {
         // The plan had nothing to change and the state folder is as it was before the plan.
         // (Checked, not assumed: apply may still write there, e.g. a secret's files made whole.)
         stamps = pre.stamps;
+        matched = pre.matched;
       } else {
         // The synth changed the state (or it was touched): plan it again, as the next synth would,
         // and record that, if it has nothing to change and holds the keys out/ was rendered with.
@@ -698,8 +718,8 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
         if (canonicalText(again.wireguard?.result.publicKeys ?? {}) !== canonicalText(keys)) continue;
       }
       const path = entryPath(dir, where, p.stack);
-      const previous = readEntry(path);
-      const horizon = horizonOf(stateAbs, stamps, decided, previous?.engine === engine && previous.stack === p.stack && previous.stateDir === where.stateDir ? previous : undefined);
+      const previous = matched ?? before.previous.get(p.stack) ?? readEntry(path);
+      const horizon = horizonOf(stateAbs, stamps, decided, previous?.engine === engine && previous.stack === p.stack && previous.stateDir === where.stateDir ? previous : undefined, matched !== undefined);
       const rendered = contents(p.files);
       const out = writtenStamps(join(where.outDir, p.stack), decidedAt.getTime(), rendered);
       if (!out) continue;
