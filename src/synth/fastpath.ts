@@ -451,7 +451,7 @@ interface Where {
 }
 
 /** One stack's record of its last verified synth. */
-interface Entry {
+export interface Entry {
   readonly format: number;
   readonly engine: string;
   /** Absolute output and state folders. */
