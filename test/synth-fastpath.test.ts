@@ -4,7 +4,7 @@
 // whose outcome is then exactly that of a synth without the cache on a copy of the same folders.
 import fc from 'fast-check';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, renameSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { App, Host, Network, Postgres, Service, Stack } from 'podmesh';
@@ -12,8 +12,16 @@ import { describeSynth } from '../src/cli/describe.ts';
 import type { Io } from '../src/cli/command.ts';
 import { runCli } from '../src/cli/run.ts';
 import { canonicalText, checkSynth, checkPlan, planSynth, synth, type FastPathOptions, type SynthResult } from '../src/synth.ts';
+import { checkStamps, manifestHashes, takeStamps, writtenStamps } from '../src/synth/fastpath.ts';
+import * as horizon from '../src/state/pki/horizon.ts';
 import { podmeshProject, tempDir } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';
+
+// clockHorizon counted: a record that takes the previous entry's horizon does not read the PKI folder.
+vi.mock('../src/state/pki/horizon.ts', async (original) => {
+  const m = await original<typeof import('../src/state/pki/horizon.ts')>();
+  return { ...m, clockHorizon: vi.fn(m.clockHorizon) };
+});
 
 /** Two stacks: one host with a database (certificates, secrets), and two hosts joined by WireGuard. */
 function makeApp(variant: { webImage?: string } = {}): App {
@@ -316,6 +324,84 @@ describe('synth fast path', () => {
     expect(cached.reason).toMatch(/prune/);
     expect(cached.result).toEqual(await plainSynth(b, onlyOne()));
     expect(existsSync(join(a, 'out/three'))).toBe(false);
+  });
+
+  it('an out/ moved aside takes the slow path (told before the model is fingerprinted) and is recorded again', async () => {
+    const { a, b } = await recordedPair();
+    for (const d of [a, b]) renameSync(join(d, 'out'), join(d, 'out-aside'));
+    const cached = await cachedSynth(a);
+    expect(cached.fast).toBe(false);
+    expect(cached.reason).toBe(`${join(a, 'out/one')}: an entry was removed`);
+    expect(cached.result).toEqual(await plainSynth(b));
+    expect(contentOf(join(a, 'out'))).toEqual(contentOf(join(b, 'out')));
+    expect((await cachedSynth(a)).reason).toBe('nothing changed');
+  });
+
+  it('the horizon recorded (the previous entry\'s when the state is as it stamped) is clockHorizon\'s, with renewals due or not', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const t0 = Date.now();
+    vi.setSystemTime(t0);
+    const dir = project();
+    await settle(dir);
+    const entries = () =>
+      readdirSync(`${dir}.cache`)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => JSON.parse(readFileSync(join(`${dir}.cache`, f), 'utf8')) as { stack: string; decidedAt: number; horizon: number | null });
+    const agree = () => {
+      const es = entries();
+      expect(es.map((e) => e.stack).sort()).toEqual(['one', 'two']);
+      for (const e of es) expect(e.horizon ?? Infinity).toBe(horizon.clockHorizon(join(dir, 'state', e.stack), e.decidedAt));
+      return es;
+    };
+    const first = agree();
+    // An hour later (a fast run settles the racy stamps), out/ moved aside: the state is as
+    // stamped, the horizon is taken over without reading the PKI folder.
+    vi.setSystemTime(t0 + 3_600_000);
+    expect((await cachedSynth(dir)).fast).toBe(true);
+    renameSync(join(dir, 'out'), join(dir, `out-${n++}`));
+    const calls = vi.mocked(horizon.clockHorizon).mock.calls.length;
+    expect((await cachedSynth(dir)).fast).toBe(false);
+    expect(vi.mocked(horizon.clockHorizon).mock.calls.length).toBe(calls);
+    const later = agree();
+    for (const e of later) {
+      expect(e.decidedAt).toBeGreaterThanOrEqual(t0 + 3_600_000);
+      expect(e.horizon).toBe(first.find((f) => f.stack === e.stack)!.horizon);
+    }
+    // Past the leaves' renewal (70% of 365 days): renewed, the horizon read again.
+    vi.setSystemTime(t0 + 260 * 86_400_000);
+    renameSync(join(dir, 'out'), join(dir, `out-${n++}`));
+    const renewed = await cachedSynth(dir);
+    expect(renewed.fast).toBe(false);
+    expect(text(renewed.result)).toMatch(/renewed/);
+    for (const e of agree()) expect(e.horizon ?? Infinity).toBeGreaterThan(t0 + 260 * 86_400_000);
+    expect((await cachedSynth(dir)).reason).toBe('nothing changed');
+  });
+
+  it('the stamps of a just-written out/ are those a full walk takes, racy or settled', async () => {
+    const dir = project();
+    await settle(dir);
+    const at = join(dir, 'out/one');
+    const rendered = new Map(Object.keys(treeState(at)).map((rel) => [rel, readFileSync(join(at, rel), 'utf8')]));
+    // Stamped at 0 everything is racy (hashes, folders marked); a minute from now nothing is.
+    for (const since of [0, Date.now() + 60_000]) expect(writtenStamps(at, since, rendered)).toEqual(takeStamps(at, since));
+    // The manifest's hashes (every file but itself) are those of the files.
+    const listed = manifestHashes(rendered);
+    expect([...listed.keys()].sort()).toEqual([...rendered.keys()].filter((k) => k !== 'manifest.json').sort());
+    expect(writtenStamps(at, 0, rendered, listed)).toEqual(takeStamps(at, 0));
+    // An entry more than rendered in a settled folder, or a rendered file missing: nothing is stamped.
+    const later = Date.now() + 60_000;
+    writeFileSync(join(at, 'extra.txt'), 'x');
+    expect(writtenStamps(at, later, rendered)).toBeUndefined();
+    rmSync(join(at, 'extra.txt'));
+    rmSync(join(at, [...rendered.keys()][0]!));
+    expect(writtenStamps(at, 0, rendered)).toBeUndefined();
+    // The state folder checked against stamps taken earlier (racy then): its next stamps are a walk's now.
+    const state = join(dir, 'state/one');
+    const earlier = takeStamps(state, 0);
+    for (const since of [0, Date.now() + 60_000]) {
+      const checked = checkStamps(state, earlier, since);
+      expect(checked.ok && checked.next).toEqual(takeStamps(state, since));
+    }
   });
 
   it('the model fingerprint tells plain values apart and refuses what is not plain data', () => {

@@ -5,7 +5,7 @@
 // doubt (missing, unreadable or foreign cache entry, a changed file, a clock past the horizon) is
 // the slow path. The cache lives in the private per-user folder of the stack builds, never in out/
 // or the state folder; writing it is the only write a no-change synth makes.
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Stack } from '../../constructs/core/stack.ts';
@@ -15,11 +15,11 @@ import type { ResolvedStack } from '../resolve/model.ts';
 import { LOCK_FILE } from '../resolve/lock.ts';
 import { privateCacheRoot } from '../io/cache-root.ts';
 import type { Issue } from '../../constructs/core/errors.ts';
+import { MANIFEST } from '../render/manifest.ts';
 import { stateContext } from '../state/reconciler.ts';
 import type { StateReport, SynthResult } from './apply.ts';
 import { changesOf } from './check.ts';
 import type { StatePlan, SynthPlan } from './plan.ts';
-import { resolveWithLock } from './select.ts';
 import { withPublicKeys } from '../state/wireguard/index.ts';
 import { engineIdentity } from './engine-id.ts';
 
@@ -120,19 +120,20 @@ function canonical(v: unknown, out: string[], stack: Set<object>, path: string, 
   stack.delete(v);
 }
 
-/** Why a value is not plain data, the path filled in on the way out. */
-function notPlain(path: string, e: unknown): never {
-  if (e instanceof NotPlain) throw new NotPlain(`${path}${e.message}`);
-  throw e;
-}
+/** Depth past which {@link plainKind} leaves the value to {@link canonical} (a cycle, or data nested deeper than a model is). */
+const PLAIN_DEPTH = 64;
+/** Thrown by plainKind past PLAIN_DEPTH. */
+class TooDeep extends Error {}
 
 /**
  * Checks that `v` is plain data (as {@link canonical} defines it) and says which text tells it
  * apart: 'json' when JSON.stringify loses nothing of it (no undefined, Date, -0, NaN, ±Infinity),
  * 'tagged' when those are there (JSON.stringify with them tagged by strings starting with NUL),
- * 'canonical' when a string of its own starts with NUL. Throws NotPlain.
+ * 'canonical' when a string of its own starts with NUL. Throws NotPlain (without where: canonical
+ * tells that) or, deeper than PLAIN_DEPTH, TooDeep: one pass with no bookkeeping per object, as
+ * the model is walked on every synth.
  */
-function plainKind(v: unknown, stack: Set<object>): 0 | 1 | 2 {
+function plainKind(v: unknown, depth: number): 0 | 1 | 2 {
   switch (typeof v) {
     case 'string':
       return v.charCodeAt(0) === 0 ? 2 : 0;
@@ -145,39 +146,28 @@ function plainKind(v: unknown, stack: Set<object>): 0 | 1 | 2 {
     case 'object':
       break;
     default:
-      throw new NotPlain(` is a ${typeof v}`);
+      throw new NotPlain();
   }
   if (v === null) return 0;
   if (v instanceof Date) return 1;
-  if (stack.has(v)) throw new NotPlain(' refers to itself');
-  stack.add(v);
+  if (depth > PLAIN_DEPTH) throw new TooDeep();
   let kind: 0 | 1 | 2 = 0;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
-      if (!(i in v)) throw new NotPlain(`[${i}] is a hole`);
-      let k: 0 | 1 | 2;
-      try {
-        k = plainKind(v[i], stack);
-      } catch (e) {
-        notPlain(`[${i}]`, e);
-      }
+      if (!(i in v)) throw new NotPlain();
+      const k = plainKind(v[i], depth + 1);
       if (k > kind) kind = k;
     }
   } else {
     const proto = Object.getPrototypeOf(v) as unknown;
-    if (proto !== Object.prototype && proto !== null) throw new NotPlain(` is a ${(v as object).constructor?.name ?? 'non-plain object'}`);
-    if (Object.getOwnPropertySymbols(v).length > 0) throw new NotPlain(' has symbol keys');
-    for (const key of Object.keys(v)) {
-      let k: 0 | 1 | 2;
-      try {
-        k = key.charCodeAt(0) === 0 ? 2 : plainKind((v as Record<string, unknown>)[key], stack);
-      } catch (e) {
-        notPlain(`.${key}`, e);
-      }
+    if (proto !== Object.prototype && proto !== null) throw new NotPlain();
+    if (Object.getOwnPropertySymbols(v).length > 0) throw new NotPlain();
+    for (const key in v) {
+      if (!Object.hasOwn(v, key)) throw new NotPlain();
+      const k = key.charCodeAt(0) === 0 ? 2 : plainKind((v as Record<string, unknown>)[key], depth + 1);
       if (k > kind) kind = k;
     }
   }
-  stack.delete(v);
   return kind;
 }
 
@@ -189,9 +179,14 @@ function plainKind(v: unknown, stack: Set<object>): 0 | 1 | 2 {
 export function canonicalText(v: unknown): string {
   let kind: 0 | 1 | 2;
   try {
-    kind = plainKind(v, new Set());
+    kind = plainKind(v, 0);
   } catch (e) {
-    notPlain('$', e);
+    if (!(e instanceof NotPlain || e instanceof TooDeep)) throw e;
+    // canonical decides: it tells where a value is not plain (a cycle too), or encodes deep data.
+    const out: string[] = [];
+    canonical(v, out, new Set(), '$', new Map());
+    if (e instanceof NotPlain) throw new NotPlain('$ is not plain data');
+    return `c${out.join('')}`;
   }
   if (kind === 0) return `j${JSON.stringify(v)}`;
   if (kind === 1) {
@@ -213,7 +208,7 @@ export function canonicalText(v: unknown): string {
  * is written, as given (paths in the report and the files) and absolute (what is read).
  */
 function fingerprint(model: ResolvedStack, given: Where, where: Where): string {
-  return createHash('sha256').update(canonicalText({ format: FORMAT, given, where, model })).digest('hex');
+  return sha256(canonicalText({ format: FORMAT, given, where, model }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -224,10 +219,11 @@ function fingerprint(model: ResolvedStack, given: Where, where: Where): string {
  * sub-microsecond differences are lost, which matters only within the racy window, where the
  * content decides), inode, mode, and the content hash when racy.
  */
-type Stamp = [rel: string, type: 'f' | 'd' | 'l', size: number, mtimeMs: number, ctimeMs: number, ino: number, mode: number, hash?: string];
+export type Stamp = [rel: string, type: 'f' | 'd' | 'l', size: number, mtimeMs: number, ctimeMs: number, ino: number, mode: number, hash?: string];
 type Stats = import('node:fs').Stats;
 
-const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+/** sha256 in hex (one-shot: about half createHash's cost per call, which counts over 9,000 small files). */
+const sha256 = (data: string | Uint8Array): string => hash('sha256', data);
 
 /** Every entry below `dir` (sorted by path), as lstat sees it; [] when `dir` does not exist; throws on anything unreadable. */
 function walkStats(dir: string): { rel: string; st: Stats }[] {
@@ -259,22 +255,76 @@ function contentHash(abs: string, type: Stamp[1]): string {
 
 /**
  * Stamps of `dir` taken at `since` (ms, before the walk): files whose timestamps are not safely
- * older get their content hash, from `known` (what was just rendered into out/) or read from disk;
- * such folders get the mark `dir` (their list of entries is read again when checked).
+ * older get their content hash, read from disk; such folders get the mark `dir` (their list of
+ * entries is read again when checked).
  */
-function takeStamps(dir: string, since: number, known?: ReadonlyMap<string, string>): Stamp[] {
+export function takeStamps(dir: string, since: number): Stamp[] {
   const stamps: Stamp[] = [];
   for (const { rel, st } of walkStats(dir)) {
     const type = typeOf(st);
     if (!type) throw new Error(`${join(dir, rel)} is neither a file, a folder nor a link`);
     const stamp: Stamp = [rel, type, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.mode];
-    if (Math.max(st.mtimeMs, st.ctimeMs) >= since - RACY_MS) {
-      const rendered = type === 'f' ? known?.get(rel) : undefined;
-      stamp.push(type === 'd' ? 'dir' : rendered !== undefined ? sha256(rendered) : contentHash(join(dir, rel), type));
-    }
+    if (Math.max(st.mtimeMs, st.ctimeMs) >= since - RACY_MS) stamp.push(type === 'd' ? 'dir' : contentHash(join(dir, rel), type));
     stamps.push(stamp);
   }
   return stamps;
+}
+
+/**
+ * Stamps of `dir` as {@link takeStamps} takes them, when `dir` holds exactly the files of `rendered`
+ * (just written there) and their folders: each of those is lstat'ed, and only folders that are not
+ * racy are listed (a racy folder is marked and listed again by the next check, so an entry it holds
+ * beyond these is found then). Racy files get the hash of their rendered text (from `hashes` when
+ * there, e.g. the manifest's: a wrong one costs a slow run, never a wrong fast one). Undefined when `dir`
+ * holds anything else, or other types, than that.
+ */
+export function writtenStamps(dir: string, since: number, rendered: ReadonlyMap<string, string>, hashes: ReadonlyMap<string, string> = new Map()): Stamp[] | undefined {
+  // The tree of the rendered paths; folders as maps of their entries (a file is null).
+  type Tree = Map<string, Tree | null>;
+  const root: Tree = new Map();
+  for (const rel of rendered.keys()) {
+    const parts = rel.split('/');
+    let at = root;
+    for (let i = 0; i < parts.length - 1; i++) {
+      let sub = at.get(parts[i]!);
+      if (sub === null) return undefined;
+      if (sub === undefined) at.set(parts[i]!, (sub = new Map()));
+      at = sub;
+    }
+    const name = parts[parts.length - 1]!;
+    if (name === '' || at.has(name)) return undefined;
+    at.set(name, null);
+  }
+  const stamps: Stamp[] = [];
+  const racy = (st: Stats): boolean => Math.max(st.mtimeMs, st.ctimeMs) >= since - RACY_MS;
+  const visit = (abs: string, rel: string, tree: Tree): boolean => {
+    const st = lstatSync(abs, { throwIfNoEntry: false });
+    if (!st?.isDirectory()) return false;
+    const names = [...tree.keys()].sort();
+    const stamp: Stamp = [rel, 'd', st.size, st.mtimeMs, st.ctimeMs, st.ino, st.mode];
+    if (racy(st)) stamp.push('dir');
+    else {
+      const listed = readdirSync(abs).sort();
+      if (listed.length !== names.length || listed.some((n, i) => n !== names[i])) return false;
+    }
+    stamps.push(stamp);
+    for (const name of names) {
+      const childRel = rel === '.' ? name : `${rel}/${name}`;
+      const childAbs = `${abs}/${name}`;
+      const sub = tree.get(name)!;
+      if (sub !== null) {
+        if (!visit(childAbs, childRel, sub)) return false;
+        continue;
+      }
+      const fst = lstatSync(childAbs, { throwIfNoEntry: false });
+      if (!fst?.isFile()) return false;
+      const f: Stamp = [childRel, 'f', fst.size, fst.mtimeMs, fst.ctimeMs, fst.ino, fst.mode];
+      if (racy(fst)) f.push(hashes.get(childRel) ?? sha256(rendered.get(childRel)!));
+      stamps.push(f);
+    }
+    return true;
+  };
+  return visit(dir, '.', root) ? stamps : undefined;
 }
 
 /**
@@ -284,22 +334,30 @@ function takeStamps(dir: string, since: number, known?: ReadonlyMap<string, stri
  * listed again. Returns the stamps to record next (racy entries that have since become safely older
  * than `since` lose their mark), or a reason it is not.
  */
-function checkStamps(dir: string, recorded: readonly Stamp[], since: number): { ok: true; next: Stamp[]; refreshed: boolean } | { ok: false; reason: string } {
+export function checkStamps(dir: string, recorded: readonly Stamp[], since: number): { ok: true; next: Stamp[]; refreshed: boolean } | { ok: false; reason: string } {
   if (recorded.length === 0) return lstatSync(dir, { throwIfNoEntry: false }) ? { ok: false, reason: `${dir}: an entry was added` } : { ok: true, next: [], refreshed: false };
-  const children = new Map<string, string[]>();
-  for (const [rel] of recorded) {
-    if (rel === '.') continue;
-    const slash = rel.lastIndexOf('/');
-    const parent = slash < 0 ? '.' : rel.slice(0, slash);
-    let list = children.get(parent);
-    if (!list) children.set(parent, (list = []));
-    list.push(rel.slice(slash + 1));
-  }
+  // The recorded entries of each folder: needed only for racy folders, built at the first one.
+  let children: Map<string, string[]> | undefined;
+  const childrenOf = (rel: string): string[] => {
+    if (!children) {
+      children = new Map();
+      for (const [r] of recorded) {
+        if (r === '.') continue;
+        const slash = r.lastIndexOf('/');
+        const parent = slash < 0 ? '.' : r.slice(0, slash);
+        let list = children.get(parent);
+        if (!list) children.set(parent, (list = []));
+        list.push(r.slice(slash + 1));
+      }
+    }
+    return children.get(rel) ?? [];
+  };
+  const prefix = `${dir}/`;
   const next: Stamp[] = [];
   let refreshed = false;
   for (const r of recorded) {
     const [rel, rType, size, mtime, ctime, ino, mode, hash] = r;
-    const abs = rel === '.' ? dir : join(dir, rel);
+    const abs = rel === '.' ? dir : prefix + rel;
     let st: Stats | undefined;
     try {
       st = lstatSync(abs, { throwIfNoEntry: false });
@@ -322,7 +380,7 @@ function checkStamps(dir: string, recorded: readonly Stamp[], since: number): { 
       } catch (e) {
         return { ok: false, reason: `${abs} cannot be read (${(e as Error).message})` };
       }
-      const expected = [...(children.get(rel) ?? [])].sort();
+      const expected = [...childrenOf(rel)].sort();
       if (names.length !== expected.length || names.some((n, i) => n !== expected[i])) return { ok: false, reason: `${abs}: ${names.length > expected.length ? 'an entry was added' : 'an entry was added or removed'}` };
     } else {
       let h: string;
@@ -341,6 +399,47 @@ function checkStamps(dir: string, recorded: readonly Stamp[], since: number): { 
   return { ok: true, next, refreshed };
 }
 
+/**
+ * The sha256 of each file the manifest (`out/<stack>/manifest.json`, rendered in this run) lists,
+ * by path: what the manifest renderer hashed of the same texts, so they are not hashed again.
+ * Empty when the manifest is not there or not as expected.
+ */
+export function manifestHashes(rendered: ReadonlyMap<string, string>): Map<string, string> {
+  const out = new Map<string, string>();
+  const text = rendered.get(MANIFEST);
+  if (text === undefined) return out;
+  try {
+    const files = (JSON.parse(text) as { files?: unknown }).files;
+    if (!Array.isArray(files)) return out;
+    for (const f of files as { path?: unknown; sha256?: unknown }[]) {
+      if (typeof f?.path === 'string' && typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256) && rendered.has(f.path)) out.set(f.path, f.sha256);
+    }
+  } catch {
+    out.clear();
+  }
+  return out;
+}
+
+/**
+ * Why the top of `dir` (its entry '.') is not as recorded, or undefined when it is (or when the
+ * stamps record no folder: {@link checkStamps} decides). One lstat: what tells an emptied or
+ * replaced out/<stack> before the model is fingerprinted. Not a substitute for checkStamps.
+ */
+function topChanged(dir: string, recorded: readonly Stamp[]): string | undefined {
+  const r = recorded[0];
+  if (!r || r[0] !== '.') return undefined;
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(dir, { throwIfNoEntry: false });
+  } catch (e) {
+    return `${dir} cannot be read (${(e as Error).message})`;
+  }
+  if (!st) return `${dir}: an entry was removed`;
+  if (typeOf(st) !== r[1]) return `${dir}: replaced`;
+  if (st.size !== r[2] || st.mtimeMs !== r[3] || st.ctimeMs !== r[4] || st.ino !== r[5] || st.mode !== r[6]) return `${dir}: changed (stat)`;
+  return undefined;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cache entries.
 
@@ -350,7 +449,7 @@ interface Where {
 }
 
 /** One stack's record of its last verified synth. */
-interface Entry {
+export interface Entry {
   readonly format: number;
   readonly engine: string;
   /** Absolute output and state folders. */
@@ -424,6 +523,9 @@ function pruneEntries(dir: string, keep: ReadonlySet<string>): void {
 // ---------------------------------------------------------------------------------------------
 // The fast path and the recording.
 
+/** The cache entries a failed fast path read, by stack: what the recording after the slow path starts from. */
+export type Previous = ReadonlyMap<string, Entry>;
+
 /** A stack resolved for the fast path, reused by the slow path when the fast one cannot serve. */
 type Resolved = ReadonlyMap<Stack, ResolveOutcome>;
 
@@ -434,7 +536,7 @@ const whereOf = (o: { readonly outDir?: string; readonly stateDir?: string }): W
  * The result a slow synth would give when nothing changed, from the cache entries of `stacks`
  * (resolved in `resolved`), or why it cannot: reads only (and refreshes an entry's racy stamps).
  */
-export async function fastResult(stacks: readonly Stack[], resolved: Resolved, given: Where, o: FastPathOptions): Promise<{ result: SynthResult } | { reason: string }> {
+export async function fastResult(stacks: readonly Stack[], resolved: Resolved, given: Where, o: FastPathOptions): Promise<{ result: SynthResult } | { reason: string; entries: Previous }> {
   const where = whereOf(given);
   let engine: string;
   let dir: string;
@@ -442,40 +544,48 @@ export async function fastResult(stacks: readonly Stack[], resolved: Resolved, g
     engine = o.engine ?? engineIdentity();
     dir = cacheDir(o);
   } catch (e) {
-    return { reason: `no cache: ${(e as Error).message}` };
+    return { reason: `no cache: ${(e as Error).message}`, entries: new Map() };
   }
+  const entries = new Map<string, Entry>();
   const reports: WriteReport[] = [];
   const state: StateReport[] = [];
   const refresh: { path: string; entry?: Entry }[] = [];
   for (const stack of stacks) {
     const outcome = resolved.get(stack);
-    if (!outcome?.resolved || outcome.issues.length > 0) return { reason: `${stack.node.id}: not resolved without problems` };
+    if (!outcome?.resolved || outcome.issues.length > 0) return { reason: `${stack.node.id}: not resolved without problems`, entries };
+    const path = entryPath(dir, where, outcome.resolved.name);
+    const entry = readEntry(path);
+    if (!entry) return { reason: `${outcome.resolved.name}: no cache entry`, entries };
+    entries.set(outcome.resolved.name, entry);
+    if (entry.engine !== engine) return { reason: `${outcome.resolved.name}: another engine`, entries };
+    if (entry.outDir !== where.outDir || entry.stateDir !== where.stateDir || entry.stack !== outcome.resolved.name) return { reason: `${outcome.resolved.name}: another folder`, entries };
+    const now = Date.now();
+    if (now < entry.decidedAt || (entry.horizon !== null && now >= entry.horizon)) return { reason: `${outcome.resolved.name}: the clock is outside [decided, horizon)`, entries };
+    // The cheap checks first: out/<stack> and the state folder still there as they were (an
+    // emptied out/ is told by one lstat), then the model, then every stamp.
+    const outDir = join(where.outDir, entry.stack);
+    const stateDir = join(where.stateDir, entry.stack);
+    const top = topChanged(outDir, entry.out) ?? topChanged(stateDir, entry.state);
+    if (top) return { reason: top, entries };
     let print: string;
     try {
       print = fingerprint(outcome.resolved, { outDir: given.outDir, stateDir: given.stateDir }, where);
     } catch (e) {
-      if (e instanceof NotPlain) return { reason: `${stack.node.id}: the resolved model is not plain data (${e.message})` };
+      if (e instanceof NotPlain) return { reason: `${stack.node.id}: the resolved model is not plain data (${e.message})`, entries };
       throw e;
     }
-    const path = entryPath(dir, where, outcome.resolved.name);
-    const entry = readEntry(path);
-    if (!entry) return { reason: `${outcome.resolved.name}: no cache entry` };
-    if (entry.engine !== engine) return { reason: `${outcome.resolved.name}: another engine` };
-    if (entry.outDir !== where.outDir || entry.stateDir !== where.stateDir || entry.stack !== outcome.resolved.name) return { reason: `${outcome.resolved.name}: another folder` };
-    if (entry.fingerprint !== print) return { reason: `${outcome.resolved.name}: the stack or its folders changed` };
-    const now = Date.now();
-    if (now < entry.decidedAt || (entry.horizon !== null && now >= entry.horizon)) return { reason: `${outcome.resolved.name}: the clock is outside [decided, horizon)` };
+    if (entry.fingerprint !== print) return { reason: `${outcome.resolved.name}: the stack or its folders changed`, entries };
     const since = Date.now();
-    const out = checkStamps(join(where.outDir, entry.stack), entry.out, since);
-    if (!out.ok) return { reason: out.reason };
-    const st = checkStamps(join(where.stateDir, entry.stack), entry.state, since);
-    if (!st.ok) return { reason: st.reason };
+    const out = checkStamps(outDir, entry.out, since);
+    if (!out.ok) return { reason: out.reason, entries };
+    const st = checkStamps(stateDir, entry.state, since);
+    if (!st.ok) return { reason: st.reason, entries };
     reports.push({ stack: entry.stack, added: [], modified: [], removed: [], unchanged: entry.unchanged });
     let report: StateReport;
     try {
       report = decode(entry.report) as StateReport;
     } catch {
-      return { reason: `${entry.stack}: the cache entry is damaged` };
+      return { reason: `${entry.stack}: the cache entry is damaged`, entries };
     }
     state.push(report);
     if (out.refreshed || st.refreshed) refresh.push({ path, entry: { ...entry, stampedAt: since, out: out.next, state: st.next } });
@@ -497,12 +607,16 @@ export async function fastResult(stacks: readonly Stack[], resolved: Resolved, g
 interface StateStamps {
   readonly since: number;
   readonly stamps: readonly Stamp[];
+  /** The previous entry whose state stamps the folder was checked against and matched (its stamps, settled, are `stamps`). */
+  readonly matched?: Entry;
 }
 
 /** What a synth saw before its plan: the stamps of each stack's state folder and the text of its lock file. */
 export interface BeforePlan {
   readonly states: ReadonlyMap<string, StateStamps>;
   readonly locks: ReadonlyMap<string, string | undefined>;
+  /** The entries the fast path read. */
+  readonly previous: Previous;
 }
 
 const lockText = (outDir: string, stack: string): string | undefined => {
@@ -513,21 +627,55 @@ const lockText = (outDir: string, stack: string): string | undefined => {
   }
 };
 
-/** Stamps of the state folders of `names` (none for a folder that cannot be read) and their lock files, taken before the plan reads them. */
-export function beforePlan(names: readonly string[], given: Where): BeforePlan {
+/**
+ * Stamps of the state folders of `names` (none for a folder that cannot be read) and their lock
+ * files, taken before the plan reads them. A folder the previous entry stamped is checked against
+ * those stamps first: when it matches, they (settled: {@link checkStamps}' next) are its stamps
+ * now, as a walk would take them, without listing any folder that is not racy.
+ */
+export function beforePlan(names: readonly string[], given: Where, previous: Previous = new Map()): BeforePlan {
   const where = whereOf(given);
   const states = new Map<string, StateStamps>();
   const locks = new Map<string, string | undefined>();
   for (const name of names) {
     const since = Date.now();
     locks.set(name, lockText(where.outDir, name));
+    const dir = join(where.stateDir, name);
     try {
-      states.set(name, { since, stamps: takeStamps(join(where.stateDir, name), since) });
+      const prev = previous.get(name);
+      const checked = prev && prev.stateDir === where.stateDir && prev.stack === name ? checkStamps(dir, prev.state, since) : undefined;
+      states.set(name, checked?.ok ? { since, stamps: checked.next, matched: prev! } : { since, stamps: takeStamps(dir, since) });
     } catch {
       // Not recorded: the slow path runs next time.
     }
   }
-  return { states, locks };
+  return { states, locks, previous };
+}
+
+/**
+ * The clock horizon of the state folder `dir` at `now`, as stamped by `stamps`: the previous
+ * entry's when it stamped the folder identically (same stats, same content hashes of racy files:
+ * the folder its horizon was read from, by this engine) and `now` lies in [its decision, its horizon), since no
+ * boundary lies between its decision and `now` then and the earliest after `now` is its horizon
+ * (`matched`: the folder was checked against that entry's state stamps, as {@link beforePlan} does);
+ * else read by {@link clockHorizon}. (An empty out/ or an edited stack leaves the state as it was:
+ * the PKI folder is not read again.)
+ */
+function horizonOf(dir: string, stamps: readonly Stamp[], now: number, previous: Entry | undefined, matched: boolean, clockHorizon: (dir: string, now: number) => number): number {
+  if (previous && previous.decidedAt <= now && (previous.horizon === null || now < previous.horizon) && (matched || sameStamps(previous.state, stamps))) return previous.horizon ?? Infinity;
+  return clockHorizon(dir, now);
+}
+
+/** Whether two lists of stamps are the same, entry by entry. */
+function sameStamps(a: readonly Stamp[], b: readonly Stamp[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.length !== y.length) return false;
+    for (let j = 0; j < x.length; j++) if (x[j] !== y[j]) return false;
+  }
+  return true;
 }
 
 /** The state report of a plan with nothing to change: what a no-change synth prints. */
@@ -563,22 +711,23 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
       const keys = p.state.wireguard?.result.publicKeys ?? {};
       let model = known.model;
       // The model was resolved with the lock as it was. When the synth changed the lock (a first
-      // synth, an empty out/, new WireGuard keys), the next synth resolves with the new one: resolve
-      // so now, and record only if that model renders as this one did.
-      if (before.locks.get(p.stack) !== lockText(where.outDir, p.stack)) {
-        const again = await resolveWithLock(known.stack, plan.outDir);
-        if (!again.resolved || again.issues.length > 0) continue;
-        if (canonicalText(withPublicKeys(again.resolved, keys)) !== canonicalText(withPublicKeys(known.model, keys))) continue;
-        model = again.resolved;
-      }
+      // synth, an empty out/, new WireGuard keys), the next synth resolves with the new one: the
+      // lock this model leaves, with the keys just rendered. Allocation keeps locked addresses, so
+      // that model is this one with those keys; it is recorded as such, not resolved again. Should
+      // the next model differ in anything, its fingerprint does and that synth takes the slow path:
+      // the prediction can cost a slow run, never a wrong fast one.
+      if (before.locks.get(p.stack) !== lockText(where.outDir, p.stack)) model = withPublicKeys(known.model, keys);
       const stateAbs = join(where.stateDir, p.stack);
       let report = noChangeReport(p.stack, p.state);
       let decided = decidedAt.getTime();
       let stamps: readonly Stamp[];
+      let matched: Entry | undefined;
       const pre = before.states.get(p.stack);
       if (report && pre && checkStamps(stateAbs, pre.stamps, pre.since).ok) {
         // The plan had nothing to change and the state folder is as it was before the plan.
+        // (Checked, not assumed: apply may still write there, e.g. a secret's files made whole.)
         stamps = pre.stamps;
+        matched = pre.matched;
       } else {
         // The synth changed the state (or it was touched): plan it again, as the next synth would,
         // and record that, if it has nothing to change and holds the keys out/ was rendered with.
@@ -591,11 +740,12 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
         if (!again || !report || !checkStamps(stateAbs, stamps, since).ok) continue;
         if (canonicalText(again.wireguard?.result.publicKeys ?? {}) !== canonicalText(keys)) continue;
       }
-      const horizon = clockHorizon(stateAbs, decided);
+      const path = entryPath(dir, where, p.stack);
+      const previous = matched ?? before.previous.get(p.stack) ?? readEntry(path);
+      const horizon = horizonOf(stateAbs, stamps, decided, previous?.engine === engine && previous.stack === p.stack && previous.stateDir === where.stateDir ? previous : undefined, matched !== undefined, clockHorizon);
       const rendered = contents(p.files);
-      const out = takeStamps(join(where.outDir, p.stack), decidedAt.getTime(), rendered);
-      const files = out.filter((s) => s[1] !== 'd');
-      if (files.length !== rendered.size || !files.every((s) => s[1] === 'f' && rendered.has(s[0]))) continue;
+      const out = writtenStamps(join(where.outDir, p.stack), decidedAt.getTime(), rendered, manifestHashes(rendered));
+      if (!out) continue;
       const entry: Entry = {
         format: FORMAT,
         engine,
@@ -611,7 +761,6 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
         unchanged: rendered.size,
         report: encode(report),
       };
-      const path = entryPath(dir, where, p.stack);
       writeEntry(dir, path, entry);
       written.add(path);
     }

@@ -8,7 +8,7 @@ import { MANIFEST } from '../render/manifest.ts';
 import type { ResolveOutcome } from '../resolve/resolve.ts';
 import type { SynthResult } from './apply.ts';
 import type { CheckResult } from './check.ts';
-import { fastResult, recordSynth, beforePlan, type FastPathOptions } from './fastpath.ts';
+import { fastResult, recordSynth, beforePlan, type FastPathOptions, type Previous } from './fastpath.ts';
 import type { SynthOptions } from './plan.ts';
 import { resolveWithLock, selectStacks, stacksOf } from './select.ts';
 
@@ -25,7 +25,7 @@ function fastPathOf(options: SynthOptions): FastPathOptions | undefined {
 }
 
 /** A run's attempt at the fast path: its result, or why not and the stacks it resolved (for the slow path). */
-type Attempt = { readonly result: SynthResult } | { readonly reason: string; readonly stacks: readonly Stack[]; readonly resolved: ReadonlyMap<Stack, ResolveOutcome> };
+type Attempt = { readonly result: SynthResult } | { readonly reason: string; readonly stacks: readonly Stack[]; readonly resolved: ReadonlyMap<Stack, ResolveOutcome>; readonly entries: Previous };
 
 async function attempt(app: App, options: SynthOptions): Promise<Attempt> {
   const outDir = options.outDir ?? 'out';
@@ -34,10 +34,10 @@ async function attempt(app: App, options: SynthOptions): Promise<Attempt> {
   for (const s of stacks) resolved.set(s, await resolveWithLock(s, outDir));
   const picked = options.stacks !== undefined && options.stacks.length > 0;
   if (!picked && (await pruneStacks(outDir, new Set(stacksOf(app).map((s) => s.node.id)), MANIFEST, { check: true })).length > 0) {
-    return { reason: 'out/ has folders of stacks to prune', stacks, resolved };
+    return { reason: 'out/ has folders of stacks to prune', stacks, resolved, entries: new Map() };
   }
   const fast = await fastResult(stacks, resolved, { outDir, stateDir: options.stateDir ?? '.podmesh' }, fastPathOf(options)!);
-  return 'result' in fast ? fast : { reason: fast.reason, stacks, resolved };
+  return 'result' in fast ? fast : { reason: fast.reason, stacks, resolved, entries: fast.entries };
 }
 
 /**
@@ -56,7 +56,7 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
   const { planSynth, applySynth } = await slow();
   const decidedAt = new Date();
   const names = [...a.resolved.values()].flatMap((r) => (r.resolved ? [r.resolved.name] : []));
-  const before = beforePlan(names, { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' });
+  const before = beforePlan(names, { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' }, a.entries);
   const plan = await planSynth(app, { ...options, now: decidedAt }, a.resolved);
   const result = await applySynth(plan);
   await recordSynth(plan, a.resolved, before, decidedAt, fast);
