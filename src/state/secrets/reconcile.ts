@@ -83,8 +83,13 @@ export async function planSecrets(input: SecretsInput, ctx: StateContext): Promi
   // 24 random bytes, base64url: no character needs quoting in a configuration file, SQL, URL or shell.
   for (const id of [...created, ...rotated].sort(compare)) values[id] = Buffer.from(ctx.random.bytes(24)).toString('base64url');
   const writes: { path: string; content: string; mode: number }[] = [];
+  const dirAbs = join(input.stateDir, 'secrets');
+  const folderMode = dirMode(dirAbs);
+  // Every file is in secrets/: with nothing there (a first run) there is nothing to read, and a
+  // failed open each (2,000 of them for 1,000 services) costs more than the rest of the plan.
+  const anything = existsSync(dirAbs);
   const want = (rel: string, content: string, mode: number): void => {
-    const have = readFile(join(input.stateDir, rel));
+    const have = anything ? readFile(join(input.stateDir, rel)) : undefined;
     if (!have || have.text !== content || have.mode !== mode) writes.push({ path: rel, content, mode });
   };
   if (created.length > 0 || rotated.length > 0 || !existsSync(valuesPath)) {
@@ -98,15 +103,13 @@ export async function planSecrets(input: SecretsInput, ctx: StateContext): Promi
     wanted.add(rel);
     want(rel, content, MODE.secretFile);
   }
-  const dirAbs = join(input.stateDir, 'secrets');
-  const mode = dirMode(dirAbs);
   // Every other file in secrets/ is podmesh's (the folder is its own): secret files nothing mounts
   // any more, and the env files earlier versions passed to containers.
   // Hidden names are an interrupted write's temporaries: the leftovers sweep owns those.
-  const removed = mode === undefined ? [] : readdirSync(dirAbs).filter((f) => !f.startsWith('.')).map((f) => `secrets/${f}`).filter((rel) => rel !== SECRETS_FILE && !wanted.has(rel)).sort(compare);
+  const removed = folderMode === undefined ? [] : readdirSync(dirAbs).filter((f) => !f.startsWith('.')).map((f) => `secrets/${f}`).filter((rel) => rel !== SECRETS_FILE && !wanted.has(rel)).sort(compare);
   return {
     stateDir: input.stateDir,
-    dir: mode === undefined ? 'create' : mode !== MODE.dir ? 'chmod' : 'ok',
+    dir: folderMode === undefined ? 'create' : folderMode !== MODE.dir ? 'chmod' : 'ok',
     writes,
     result: { created, written: writes.map((w) => w.path), removed, rotated },
   };
