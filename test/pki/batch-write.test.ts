@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { atomicWriter, flushPaths, writeBatch, type Flush, type StateWriter } from '../../src/io/atomic.ts';
+import { atomicWriter, createBatch, FileExistsError, flushPaths, writeBatch, type Flush, type StateWriter } from '../../src/io/atomic.ts';
 import { findLeftovers } from '../../src/state/leftovers.ts';
 import { pkiReconciler } from '../../src/state/pki/index.ts';
 import { stateContext } from '../../src/state/reconciler.ts';
@@ -110,6 +110,65 @@ await writeBatch(files, { flush: async (paths, what) => { await flushPaths(paths
     for (const p of temps) expect(p).toMatch(/^(a|b)\/\.(old\.txt|x\.key|y\.crt)\.[0-9a-f]{12}\.tmp$/);
     // AND they are exactly what the next synth removes as an interrupted run's leftovers
     expect(findLeftovers(dir)).toEqual([...temps].sort());
+  });
+});
+
+describe('createBatch', () => {
+  let t: ReturnType<typeof tempState>;
+  let dir: string;
+  beforeEach(() => {
+    t = tempState();
+    dir = join(t.root, 'create');
+    mkdirSync(join(dir, 'psk'), { recursive: true });
+    writeFileSync(join(dir, 'h0.key'), 'old key\n', { mode: 0o600 });
+  });
+  afterEach(() => t.cleanup());
+
+  it('creates every file with its mode after one data flush, moves a replaced one aside, and leaves no temp', async () => {
+    // GIVEN a flush that records what is visible when it is called
+    const seen: { what: string; visible: string[] }[] = [];
+    const flush: Flush = async (paths, what) => {
+      seen.push({ what, visible: [...contents(dir).keys()].filter((p) => !p.includes('.tmp')) });
+      await flushPaths(paths, what);
+    };
+    // WHEN two new keys and a rotated one (kept as .old) are created as one batch
+    await createBatch(
+      [
+        { abs: join(dir, 'h0.key'), content: 'new key\n', mode: 0o600, moveAside: join(dir, 'h0.key.old') },
+        { abs: join(dir, 'h1.key'), content: 'h1\n', mode: 0o600 },
+        { abs: join(dir, 'psk', 'h0--h1.key'), content: 'psk\n', mode: 0o640 },
+      ],
+      { flush },
+    );
+    // THEN the data flush saw only the old key, the entries flush every new one
+    expect(seen).toEqual([
+      { what: 'data', visible: ['h0.key'] },
+      { what: 'entries', visible: ['h0.key', 'h0.key.old', 'h1.key', 'psk/h0--h1.key'] },
+    ]);
+    // AND the files hold their contents with exact modes, and no temp name remains
+    expect([...contents(dir)]).toEqual([
+      ['h0.key', 'new key\n'],
+      ['h0.key.old', 'old key\n'],
+      ['h1.key', 'h1\n'],
+      ['psk/h0--h1.key', 'psk\n'],
+    ]);
+    expect((statSync(join(dir, 'psk', 'h0--h1.key')).mode & 0o777).toString(8)).toBe('640');
+  });
+
+  it('refuses to replace a file that is there, overwriting nothing and leaving no temp', async () => {
+    // WHEN a batch would create h1.key and then h0.key, which exists
+    const create = createBatch([
+      { abs: join(dir, 'h1.key'), content: 'h1\n', mode: 0o600 },
+      { abs: join(dir, 'h0.key'), content: 'not the old key\n', mode: 0o600 },
+    ]);
+    // THEN it fails naming h0.key
+    await expect(create).rejects.toThrow(FileExistsError);
+    await expect(create).rejects.toMatchObject({ path: join(dir, 'h0.key') });
+    // AND h0.key is untouched, the key linked before it stays, and no temp is left
+    expect([...contents(dir)]).toEqual([
+      ['h0.key', 'old key\n'],
+      ['h1.key', 'h1\n'],
+    ]);
   });
 });
 

@@ -86,6 +86,20 @@ describe('tbsDer', () => {
     for (const der of [...KEYS['ecdsa-p256'], ...KEYS['rsa-2048']]) expect(keyIdentifierOfDer(der)).toBe(keyIdentifier(AsnConvert.parse(der, SubjectPublicKeyInfo)));
   });
 
+  it('encodes the subject and SAN of non-ASCII text (built by the classes, not from pieces) as the classes do', () => {
+    // GIVEN a leaf whose organization, common name and one DNS name are not ASCII, and one that is all ASCII
+    const base: TbsSpec = { profile: 'leaf', serial: '7f01', notBefore: 1_700_000_000_000, notAfter: 1_731_536_000_000, commonName: 'api.mesh.local', keyType: 'ecdsa-p256', dnsNames: ['api.mesh.local'], ipAddresses: ['10.0.0.5', 'fd00::ffff:10.0.0.1'], uris: ['spiffe://mesh.local/api'] };
+    const specs: TbsSpec[] = [base, { ...base, organization: 'Société Générale' }, { ...base, commonName: 'bücher.example', dnsNames: ['bücher.example', 'api.mesh.local'] }];
+    const spki = KEYS['ecdsa-p256'][0]!;
+    const issuer: IssuerSpec = { nameDer: new Uint8Array(AsnConvert.serialize(subjectName('Ünïcode CA', 'ACME'))), keyId: keyIdentifierOfDer(spki), keyType: 'ecdsa-p256' };
+    for (const spec of specs) {
+      // WHEN each is encoded
+      const got = tbsDer(spec, spki, issuer);
+      // THEN the bytes are those of the whole TBSCertificate of the classes
+      expect(got.toString('hex')).toBe(reference(spec, spki, issuer, fixedOf(spec, spki, issuer)).toString('hex'));
+    }
+  });
+
   it('encodes every profile exactly as the whole TBSCertificate of the ASN.1 classes', () => {
     const text = fc.string({ minLength: 1, maxLength: 70 }).filter((s) => s.trim() !== '');
     const ip = fc.oneof(fc.ipV4(), fc.ipV6());

@@ -286,27 +286,23 @@ function unusedKeys(stateDir: string, known: ReadonlySet<string>, wantedPsk: Rea
 }
 
 /**
- * Carries out a plan through the state writer: folders 0700, each new key created atomically
- * (0600, fsynced, linked into place), so an existing key is never overwritten by accident (a key
- * that appeared meanwhile makes the create fail). A rotated key first moves to `<file>.old`,
- * replacing an earlier `.old`.
+ * Carries out a plan through the state writer: folders 0700, then every new key created
+ * atomically (0600, linked into place) in one durable batch, so an existing key is never
+ * overwritten by accident (a key that appeared meanwhile makes the create fail). A rotated key
+ * first moves to `<file>.old`, replacing an earlier `.old`.
  */
 export async function applyWireguardKeys(plan: WireguardPlan, writer: StateWriter = atomicWriter): Promise<WireguardResult> {
   const abs = (rel: string) => join(plan.stateDir, rel);
   for (const c of plan.chmods) await writer.chmod(abs(c.path), c.mode);
   const dirs = new Set(plan.writes.map((w) => w.path.slice(0, w.path.lastIndexOf('/'))));
   for (const dir of [...dirs].sort(compare)) await writer.mkdir(abs(dir), MODE.dir);
-  for (const w of plan.writes) {
-    const target = abs(w.path);
-    if (w.replace) await writer.rename(target, `${target}.old`);
-    try {
-      await writer.create(target, w.content, MODE.key);
-    } catch (e) {
-      if (e instanceof FileExistsError) {
-        throw PodmeshError.at(target, 'appeared while synth was creating it (another synth running?). Nothing was overwritten; run synth again.');
-      }
-      throw e;
+  try {
+    await writer.createBatch(plan.writes.map((w) => ({ abs: abs(w.path), content: w.content, mode: MODE.key, ...(w.replace ? { moveAside: `${abs(w.path)}.old` } : {}) })));
+  } catch (e) {
+    if (e instanceof FileExistsError) {
+      throw PodmeshError.at(e.path, 'appeared while synth was creating it (another synth running?). Nothing was overwritten; run synth again.');
     }
+    throw e;
   }
   return plan.result;
 }
