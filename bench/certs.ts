@@ -41,7 +41,9 @@ const cpuMs = (from: NodeJS.CpuUsage): number => {
   return (u.user + u.system) / 1000;
 };
 
-const dir = mkdtempSync(join(tmpdir(), 'podmesh-bench-certs-'));
+// BENCH_WORK: a folder to work in that the caller deletes later (bench/run.ts: when the whole bench
+// ends, so no measured run follows the deletion of thousands of files; see moveAside there).
+const dir = mkdtempSync(join(process.env.BENCH_WORK ?? tmpdir(), 'podmesh-bench-certs-'));
 try {
   const state = join(dir, 'bench');
   const now = new Date();
@@ -146,5 +148,5 @@ try {
     })}\n`,
   );
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  if (process.env.BENCH_WORK === undefined) rmSync(dir, { recursive: true, force: true });
 }

@@ -11,7 +11,9 @@ import { synth } from 'podmesh';
 import { meshStack } from './stacks.ts';
 
 const [hosts, services] = process.argv.slice(2).map(Number) as [number, number];
-const dir = mkdtempSync(join(tmpdir(), 'podmesh-bench-mesh-'));
+// BENCH_WORK: a folder to work in that the caller deletes later (bench/run.ts: when the whole bench
+// ends, so no measured run follows the deletion of thousands of files; see moveAside there).
+const dir = mkdtempSync(join(process.env.BENCH_WORK ?? tmpdir(), 'podmesh-bench-mesh-'));
 const du = (p: string): number => readdirSync(p, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).reduce((n, d) => n + statSync(join(d.parentPath, d.name)).size, 0);
 try {
   const fast: boolean[] = [];
@@ -55,5 +57,5 @@ try {
     })}\n`,
   );
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  if (process.env.BENCH_WORK === undefined) rmSync(dir, { recursive: true, force: true });
 }
