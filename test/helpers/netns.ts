@@ -682,7 +682,8 @@ function ip(args: readonly string[]): Promise<void> {
   return run('ip', args);
 }
 
-async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
+/** Polls `check` every 50 ms until it holds or `ms` have passed; whether it held. */
+export async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
   const until = Date.now() + ms;
   for (;;) {
     if (check()) return true;

@@ -14,7 +14,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { presharedKeyFile } from '../../src/state/wireguard/index.ts';
-import { addSliceAddress, createHosts, listen, netnsReady, tcpProbe, wgDown, wgUp, type SimHost, type SimNetwork } from '../helpers/netns.ts';
+import { addSliceAddress, createHosts, listen, netnsReady, tcpProbe, waitFor, wgDown, wgUp, type SimHost, type SimNetwork } from '../helpers/netns.ts';
 import { tempDir } from '../helpers/stacks.ts';
 import { SYSTEM_MANAGER, generateUnits, prepare, value } from '../helpers/quadlet-run.ts';
 import { repoRoot, tool } from '../helpers/tools.ts';
@@ -394,7 +394,10 @@ describe.skipIf(!ready || Object.values(tools).some((t) => !t))('the generated W
       expect(r.exitCode, r.stderr).toBe(0);
       expect(Date.now() - started).toBeGreaterThanOrEqual(2_500);
       expect(r.stderr).toContain(`podmesh: waiting up to 8 s for boards on host c at ${ip.ctrc}:${MTLS} through the tunnel`);
-      // ... and its connection came through the tunnel (from a's tunnel address, the host's own traffic)
+      // ... and its connection came through the tunnel (from a's tunnel address, the host's own
+      // traffic). The wait connects and closes without a reply, so the listener's report of it
+      // may reach this process after the command has returned: wait for it, bounded.
+      await waitFor(() => listener!.connections.length > 0, 3_000);
       expect(listener!.connections).toContain(SLICE.a.tunnel);
     } finally {
       await late;
