@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { App, applySynth, planSynth, synth } from '../src/index.ts';
 import { changed, writeStackOutput } from '../src/io/writer.ts';
+import { atomicWriter, type StateWriter } from '../src/io/atomic.ts';
+import { applySynth as applyPlan } from '../src/synth/apply.ts';
 import { svc, tempDir, threeTier, testState } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';
 
@@ -146,6 +148,28 @@ describe('synth', () => {
       expect(Object.keys(after).sort(), what).toEqual(Object.keys(before).sort());
       for (const [f, v] of Object.entries(after)) expect(v.split(' ')[0], `${what}: ${f}`).toEqual(before[f]!.split(' ')[0]);
     }
+  });
+
+  it('writes secrets/values.json before the CA: a run killed between them leaves no CA without its passwords', async () => {
+    // GIVEN a fresh state folder, and a writer that notes what exists when values.json is written
+    const out = temp();
+    const state = temp();
+    const plan = await planSynth(threeTier().app, { stateDir: state, outDir: out });
+    const seen: { values: number; caBefore: boolean }[] = [];
+    const caPath = join(state, 'three', 'pki', 'ca.crt');
+    const noting: StateWriter = {
+      ...atomicWriter,
+      write: async (abs, content, mode) => {
+        if (abs.endsWith('/secrets/values.json')) seen.push({ values: content.length, caBefore: existsSync(caPath) });
+        await atomicWriter.write(abs, content, mode);
+      },
+    };
+    // WHEN the plan is applied
+    await applyPlan(plan, noting);
+    // THEN values.json was written once, while there was no CA yet, and the CA exists now
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.caBefore).toBe(false);
+    expect(existsSync(caPath)).toBe(true);
   });
 
   it('tells a file with one byte changed from an unchanged one, at the same size', async () => {

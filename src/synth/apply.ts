@@ -34,7 +34,7 @@ export interface SynthResult {
 }
 
 /**
- * Writes the state of every stack (private folders, PKI, secrets; then WireGuard keys, after the
+ * Writes the state of every stack (private folders, secrets, PKI; then WireGuard keys, after the
  * PKI of every stack as before) and, unless the plan is state-only, `out/`.
  */
 async function applyState(plan: SynthPlan, writer: StateWriter): Promise<StateReport[]> {
@@ -47,8 +47,11 @@ async function applyState(plan: SynthPlan, writer: StateWriter): Promise<StateRe
       if (lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) await writer.removeDir(abs);
       else await writer.unlink(abs);
     }
-    const pki = await pkiReconciler.apply(state.pki, writer);
+    // Secrets before the PKI: a state folder holding a CA but no secrets/values.json is refused
+    // (the running services' passwords would be lost), so a run killed between the two must not
+    // leave one. values.json exists no later than pki/ca.crt.
     const secrets = await secretsReconciler.apply(state.secrets, writer);
+    const pki = await pkiReconciler.apply(state.pki, writer);
     reports.push({ stack: s.stack, pki, secrets, leftovers: state.leftovers });
   }
   const withKeys: StateReport[] = [];
