@@ -15,13 +15,13 @@ function tempName(abs: string): string {
   return `${abs.slice(0, slash + 1)}.${abs.slice(slash + 1)}.${randomBytes(6).toString('hex')}.tmp`;
 }
 
-/** Creates `path` (never replacing one) holding `content` with exactly `mode`; fsynced when `sync`. */
-async function createFile(path: string, content: string | Uint8Array, mode: number, sync: boolean): Promise<void> {
+/** Creates `path` (never replacing one) holding `content` with exactly `mode`, fsynced. */
+async function createFile(path: string, content: string | Uint8Array, mode: number): Promise<void> {
   const fh = await open(path, 'wx', mode);
   try {
     await fh.writeFile(content, typeof content === 'string' ? 'utf8' : null);
     await fh.chmod(mode);
-    if (sync) await fh.sync();
+    await fh.sync();
   } catch (e) {
     await fh.close();
     await rm(path, { force: true });
@@ -52,7 +52,7 @@ function createFileSync(path: string, content: string | Uint8Array, mode: number
 /** A temp file beside `abs` holding `content` with exactly `mode`, fsynced; returns its path. */
 async function stage(abs: string, content: string | Uint8Array, mode: number): Promise<string> {
   const tmp = tempName(abs);
-  await createFile(tmp, content, mode, true);
+  await createFile(tmp, content, mode);
   return tmp;
 }
 

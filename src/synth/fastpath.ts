@@ -358,17 +358,8 @@ export function checkStamps(dir: string, recorded: readonly Stamp[], since: numb
   for (const r of recorded) {
     const [rel, rType, size, mtime, ctime, ino, mode, hash] = r;
     const abs = rel === '.' ? dir : prefix + rel;
-    let st: Stats | undefined;
-    try {
-      st = lstatSync(abs, { throwIfNoEntry: false });
-    } catch (e) {
-      return { ok: false, reason: `${abs} cannot be read (${(e as Error).message})` };
-    }
-    if (!st) return { ok: false, reason: `${abs}: an entry was removed` };
-    if (typeOf(st) !== rType) return { ok: false, reason: `${abs}: replaced` };
-    if (st.size !== size || st.mtimeMs !== mtime || st.ctimeMs !== ctime || st.ino !== ino || st.mode !== mode) {
-      return { ok: false, reason: `${abs}: changed (stat)` };
-    }
+    const changed = entryChanged(abs, r);
+    if (changed) return { ok: false, reason: changed };
     if (hash === undefined) {
       next.push(r);
       continue;
@@ -391,7 +382,8 @@ export function checkStamps(dir: string, recorded: readonly Stamp[], since: numb
       }
       if (h !== hash) return { ok: false, reason: `${abs}: changed (content)` };
     }
-    if (Math.max(st.mtimeMs, st.ctimeMs) < since - RACY_MS) {
+    // The entry's mtime and ctime are the recorded ones (entryChanged compared them).
+    if (Math.max(mtime, ctime) < since - RACY_MS) {
       next.push([rel, rType, size, mtime, ctime, ino, mode]);
       refreshed = true;
     } else next.push(r);
@@ -428,15 +420,20 @@ export function manifestHashes(rendered: ReadonlyMap<string, string>): Map<strin
 function topChanged(dir: string, recorded: readonly Stamp[]): string | undefined {
   const r = recorded[0];
   if (!r || r[0] !== '.') return undefined;
+  return entryChanged(dir, r);
+}
+
+/** Why the entry at `abs` is not as its stamp `r` records it (type, size, mtime, ctime, inode, mode), or undefined when it is: one lstat. */
+function entryChanged(abs: string, r: Stamp): string | undefined {
   let st: Stats | undefined;
   try {
-    st = lstatSync(dir, { throwIfNoEntry: false });
+    st = lstatSync(abs, { throwIfNoEntry: false });
   } catch (e) {
-    return `${dir} cannot be read (${(e as Error).message})`;
+    return `${abs} cannot be read (${(e as Error).message})`;
   }
-  if (!st) return `${dir}: an entry was removed`;
-  if (typeOf(st) !== r[1]) return `${dir}: replaced`;
-  if (st.size !== r[2] || st.mtimeMs !== r[3] || st.ctimeMs !== r[4] || st.ino !== r[5] || st.mode !== r[6]) return `${dir}: changed (stat)`;
+  if (!st) return `${abs}: an entry was removed`;
+  if (typeOf(st) !== r[1]) return `${abs}: replaced`;
+  if (st.size !== r[2] || st.mtimeMs !== r[3] || st.ctimeMs !== r[4] || st.ino !== r[5] || st.mode !== r[6]) return `${abs}: changed (stat)`;
   return undefined;
 }
 
