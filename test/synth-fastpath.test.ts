@@ -176,6 +176,40 @@ describe('synth fast path', () => {
     expect(treeState(join(dir, 'state'))).toEqual(state);
   });
 
+  it('resolves nothing once an entry knows its constructs\' print; a stack whose constructs cannot stand for its model is still fast by its model', async () => {
+    const dir = project();
+    const by = async (app?: App) => {
+      const seen: unknown[] = [];
+      await inDir(dir, () => synth(app ?? makeApp(), { outDir: 'out', stateDir: 'state', cache: { dir: `${dir}.cache`, onDecision: (d) => seen.push(d.by ?? d.reason) } }));
+      return seen[0];
+    };
+    // The first synth wrote a new lock: the next resolves (with it) and learns the constructs' print.
+    expect(await by()).toBe('one: no cache entry');
+    expect(await by()).toBe('model');
+    expect(await by()).toBe('constructs');
+    expect(await by()).toBe('constructs');
+    const out = treeState(join(dir, 'out'));
+    // A prop that changes the model: slow, then (the lock kept) the constructs vouch at once.
+    expect(await by(makeApp({ webImage: 'localhost/web:2' }))).toBe('one: the stack or its folders changed');
+    expect(await by(makeApp({ webImage: 'localhost/web:2' }))).toBe('constructs');
+    expect(treeState(join(dir, 'out'))).not.toEqual(out);
+    // A service class with a method of its own: every run resolves, and the model vouches.
+    class Custom extends Service {
+      override certificateKinds() {
+        return super.certificateKinds();
+      }
+    }
+    const custom = () => {
+      const app = makeApp({ webImage: 'localhost/web:2' });
+      const two = app.node.findChild('two') as Stack;
+      new Custom(two, 'third', { host: two.node.findChild('h1') as Host, network: two.node.findChild('mesh') as Network, image: 'localhost/third:1' });
+      return app;
+    };
+    expect(await by(custom())).toBe('two: the stack or its folders changed');
+    expect(await by(custom())).toBe('model');
+    expect(await by(custom())).toBe('model');
+  });
+
   it('a changed prop in a stack takes the slow path', async () => {
     await expectSlowAndSame(() => {}, { app: () => makeApp({ webImage: 'localhost/web:2' }), reason: /one: the stack or its folders changed/ });
   });
@@ -483,11 +517,12 @@ describe('podmesh synth (CLI) with the fast path', () => {
     const slow = await run([], { PODMESH_NO_CACHE: '1' });
     expect(slow.err).toBe('');
     const fast = await run([]);
-    expect(fast.err).toBe('podmesh: fast path: nothing changed\n');
+    // The first fast run resolves (the lock was new); it learns the constructs' print, so the next need not.
+    expect(fast.err).toBe('podmesh: fast path (vouched by the resolved models): nothing changed\n');
     expect(fast.out).toBe(slow.out);
     expect((await run(['--no-cache'])).err).toBe('');
     const check = await run(['--check']);
-    expect(check).toEqual({ code: 0, out: (await run(['--check'], { PODMESH_NO_CACHE: '1' })).out, err: 'podmesh: fast path: nothing changed\n' });
+    expect(check).toEqual({ code: 0, out: (await run(['--check'], { PODMESH_NO_CACHE: '1' })).out, err: 'podmesh: fast path (vouched by the constructs, nothing resolved): nothing changed\n' });
     expect(readdirSync(join(cacheDir, 'synth')).filter((f) => f.endsWith('.json'))).toHaveLength(1);
   });
 });

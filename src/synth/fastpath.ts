@@ -22,9 +22,10 @@ import { changesOf } from './check.ts';
 import type { StatePlan, SynthPlan } from './plan.ts';
 import { withPublicKeys } from '../state/wireguard/index.ts';
 import { engineIdentity } from './engine-id.ts';
+import { constructsText, NotVouched } from './inputs.ts';
 
 /** Changes whenever what an entry holds or means changes, so older entries are not reused. */
-const FORMAT = 3;
+const FORMAT = 4;
 /**
  * A file whose mtime or ctime is not this much older than the moment its stamp was taken may still
  * change without its stat changing (same size, a timestamp within the file system's granularity):
@@ -43,8 +44,11 @@ export interface FastPathOptions {
   readonly dir?: string;
   /** The engine's identity. @default - {@link engineIdentity} */
   readonly engine?: string;
-  /** Told, per run, whether the fast path served it and, when not, why. */
-  readonly onDecision?: (d: { readonly fast: boolean; readonly reason: string }) => void;
+  /**
+   * Told, per run, whether the fast path served it and, when not, why; when it did, whether the
+   * constructs vouched for the models (nothing resolved) or the resolved models did.
+   */
+  readonly onDecision?: (d: { readonly fast: boolean; readonly reason: string; readonly by?: 'constructs' | 'model' }) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -209,6 +213,22 @@ export function canonicalText(v: unknown): string {
  */
 function fingerprint(model: ResolvedStack, given: Where, where: Where): string {
   return sha256(canonicalText({ format: FORMAT, given, where, model }));
+}
+
+/**
+ * What, besides the engine, the lock and the files, decides a stack's synth when its constructs
+ * stand for its model ({@link constructsText}): the constructs and the folders. Undefined when they
+ * do not (the model is fingerprinted instead), with why in `why` when given.
+ */
+export function inputsPrint(stack: Stack, given: Where, why?: (reason: string) => void): string | undefined {
+  const where = whereOf(given);
+  try {
+    return sha256(`${JSON.stringify({ format: FORMAT, given: { outDir: given.outDir, stateDir: given.stateDir }, where })}${constructsText(stack)}`);
+  } catch (e) {
+    if (!(e instanceof NotVouched)) throw e;
+    why?.(e.message);
+    return undefined;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -454,6 +474,12 @@ export interface Entry {
   readonly stateDir: string;
   readonly stack: string;
   readonly fingerprint: string;
+  /**
+   * {@link inputsPrint} of the constructs the fingerprinted model was resolved from with the lock
+   * now in out/<stack>; null when not known (the constructs do not stand for the model, or the
+   * synth changed the lock: the next one resolves and, its model matching, records it).
+   */
+  readonly inputs: string | null;
   /** The clock the recorded decisions were made with (ms), and when they may first change (ms; null: never). */
   readonly decidedAt: number;
   readonly horizon: number | null;
@@ -485,7 +511,7 @@ const decode = (text: string): unknown => JSON.parse(text, (_k, v: unknown) => (
 function readEntry(path: string): Entry | undefined {
   try {
     const e = JSON.parse(readFileSync(path, 'utf8')) as Entry;
-    if (typeof e !== 'object' || e === null || e.format !== FORMAT || !Array.isArray(e.out) || !Array.isArray(e.state) || typeof e.fingerprint !== 'string' || typeof e.report !== 'string') return undefined;
+    if (typeof e !== 'object' || e === null || e.format !== FORMAT || !Array.isArray(e.out) || !Array.isArray(e.state) || typeof e.fingerprint !== 'string' || (e.inputs !== null && typeof e.inputs !== 'string') || typeof e.report !== 'string') return undefined;
     return e;
   } catch {
     return undefined;
@@ -530,10 +556,45 @@ type Resolved = ReadonlyMap<Stack, ResolveOutcome>;
 const whereOf = (o: { readonly outDir?: string; readonly stateDir?: string }): Where => ({ outDir: resolve(o.outDir ?? 'out'), stateDir: resolve(o.stateDir ?? '.podmesh') });
 
 /**
- * The result a slow synth would give when nothing changed, from the cache entries of `stacks`
- * (resolved in `resolved`), or why it cannot: reads only (and refreshes an entry's racy stamps).
+ * Whether a stack's cache entry holds for the stack as it is now (its constructs or its model
+ * print the same): the entry's fields to update when it does (e.g. `inputs` learnt), or why not.
  */
-export async function fastResult(stacks: readonly Stack[], resolved: Resolved, given: Where, o: FastPathOptions): Promise<{ result: SynthResult } | { reason: string; entries: Previous }> {
+export type Vouch = (entry: Entry) => Vouched;
+/** A vouch's answer. */
+type Vouched = { readonly reason: string } | { readonly update?: { readonly inputs: string } };
+
+/** The entry of each stack vouched for by its constructs' print: `inputs` by stack name. */
+export const byInputs =
+  (print: string | undefined): Vouch =>
+  (entry): Vouched =>
+    print !== undefined && entry.inputs === print ? {} : { reason: `${entry.stack}: the stack or its folders changed` };
+
+/**
+ * The entry of a resolved stack vouched for by its model's fingerprint; with `inputs` (its
+ * constructs' print), an entry that did not know it learns it: this model was resolved from those
+ * constructs with the lock the entry's stamps hold, so the next run need not resolve.
+ */
+export const byModel =
+  (stack: Stack, outcome: ResolveOutcome | undefined, given: Where, inputs: string | undefined): Vouch =>
+  (entry) => {
+    if (!outcome?.resolved || outcome.issues.length > 0) return { reason: `${stack.node.id}: not resolved without problems` };
+    let print: string;
+    try {
+      print = fingerprint(outcome.resolved, { outDir: given.outDir, stateDir: given.stateDir }, whereOf(given));
+    } catch (e) {
+      if (e instanceof NotPlain) return { reason: `${stack.node.id}: the resolved model is not plain data (${e.message})` };
+      throw e;
+    }
+    if (entry.fingerprint !== print) return { reason: `${entry.stack}: the stack or its folders changed` };
+    return inputs !== undefined && entry.inputs !== inputs ? { update: { inputs } } : {};
+  };
+
+/**
+ * The result a slow synth would give when nothing changed, from the cache entries of `stacks`
+ * (each vouched for by its `vouch`), or why it cannot: reads only (and refreshes an entry's racy
+ * stamps or what a vouch learnt). Entries already read (`read`, by stack) are not read again.
+ */
+export async function fastResult(stacks: readonly { readonly name: string; readonly vouch: Vouch }[], given: Where, o: FastPathOptions, read: Previous = new Map()): Promise<{ result: SynthResult } | { reason: string; entries: Previous }> {
   const where = whereOf(given);
   let engine: string;
   let dir: string;
@@ -547,31 +608,23 @@ export async function fastResult(stacks: readonly Stack[], resolved: Resolved, g
   const reports: WriteReport[] = [];
   const state: StateReport[] = [];
   const refresh: { path: string; entry?: Entry }[] = [];
-  for (const stack of stacks) {
-    const outcome = resolved.get(stack);
-    if (!outcome?.resolved || outcome.issues.length > 0) return { reason: `${stack.node.id}: not resolved without problems`, entries };
-    const path = entryPath(dir, where, outcome.resolved.name);
-    const entry = readEntry(path);
-    if (!entry) return { reason: `${outcome.resolved.name}: no cache entry`, entries };
-    entries.set(outcome.resolved.name, entry);
-    if (entry.engine !== engine) return { reason: `${outcome.resolved.name}: another engine`, entries };
-    if (entry.outDir !== where.outDir || entry.stateDir !== where.stateDir || entry.stack !== outcome.resolved.name) return { reason: `${outcome.resolved.name}: another folder`, entries };
+  for (const { name, vouch } of stacks) {
+    const path = entryPath(dir, where, name);
+    const entry = read.get(name) ?? readEntry(path);
+    if (!entry) return { reason: `${name}: no cache entry`, entries };
+    entries.set(name, entry);
+    if (entry.engine !== engine) return { reason: `${name}: another engine`, entries };
+    if (entry.outDir !== where.outDir || entry.stateDir !== where.stateDir || entry.stack !== name) return { reason: `${name}: another folder`, entries };
     const now = Date.now();
-    if (now < entry.decidedAt || (entry.horizon !== null && now >= entry.horizon)) return { reason: `${outcome.resolved.name}: the clock is outside [decided, horizon)`, entries };
+    if (now < entry.decidedAt || (entry.horizon !== null && now >= entry.horizon)) return { reason: `${name}: the clock is outside [decided, horizon)`, entries };
     // The cheap checks first: out/<stack> and the state folder still there as they were (an
-    // emptied out/ is told by one lstat), then the model, then every stamp.
+    // emptied out/ is told by one lstat), then the constructs or the model, then every stamp.
     const outDir = join(where.outDir, entry.stack);
     const stateDir = join(where.stateDir, entry.stack);
     const top = topChanged(outDir, entry.out) ?? topChanged(stateDir, entry.state);
     if (top) return { reason: top, entries };
-    let print: string;
-    try {
-      print = fingerprint(outcome.resolved, { outDir: given.outDir, stateDir: given.stateDir }, where);
-    } catch (e) {
-      if (e instanceof NotPlain) return { reason: `${stack.node.id}: the resolved model is not plain data (${e.message})`, entries };
-      throw e;
-    }
-    if (entry.fingerprint !== print) return { reason: `${outcome.resolved.name}: the stack or its folders changed`, entries };
+    const vouched = vouch(entry);
+    if ('reason' in vouched) return { reason: vouched.reason, entries };
     const since = Date.now();
     const out = checkStamps(outDir, entry.out, since);
     if (!out.ok) return { reason: out.reason, entries };
@@ -585,10 +638,11 @@ export async function fastResult(stacks: readonly Stack[], resolved: Resolved, g
       return { reason: `${entry.stack}: the cache entry is damaged`, entries };
     }
     state.push(report);
-    if (out.refreshed || st.refreshed) refresh.push({ path, entry: { ...entry, stampedAt: since, out: out.next, state: st.next } });
+    if (out.refreshed || st.refreshed || vouched.update) refresh.push({ path, entry: { ...entry, ...vouched.update, ...(out.refreshed || st.refreshed ? { stampedAt: since, out: out.next, state: st.next } : {}) } });
     else if ((statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? now) < now - 86_400_000) refresh.push({ path });
   }
-  // The only write of a no-change run: entries whose racy files have settled (or that were not touched for a day).
+  // The only write of a no-change run: entries whose racy files have settled or that learnt their
+  // constructs' print (or that were not touched for a day).
   for (const r of refresh) {
     try {
       if (r.entry) writeEntry(dir, r.path, r.entry);
@@ -684,13 +738,13 @@ function noChangeReport(stack: string, st: StatePlan): StateReport | undefined {
 
 /**
  * Records, after a synth applied `plan`, what the next synth needs to skip its work: per stack the
- * fingerprint, the stamps of out/<stack> (as just written: racy files by the hash of what was
+ * fingerprint (and the print of its constructs, given in `inputs` by stack), the stamps of out/<stack> (as just written: racy files by the hash of what was
  * rendered) and of the state folder, the clock horizon, and the report of a synth with nothing to
  * change. A stack whose state the synth changed is planned again first (writing nothing): only a
  * plan with nothing to change, over a state folder stat-identical before and after it, is recorded.
  * Errors are swallowed: the cache only saves time.
  */
-export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: BeforePlan, decidedAt: Date, o: FastPathOptions): Promise<void> {
+export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: BeforePlan, decidedAt: Date, o: FastPathOptions, inputs: ReadonlyMap<string, string> = new Map()): Promise<void> {
   try {
     // Only a synth that planned loads these (the renderers, the PKI engine): a no-change run never does.
     const [{ clockHorizon }, { contents }, { planState }] = await Promise.all([import('../state/pki/horizon.ts'), import('../render/stack.ts'), import('./plan.ts')]);
@@ -713,7 +767,8 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
       // that model is this one with those keys; it is recorded as such, not resolved again. Should
       // the next model differ in anything, its fingerprint does and that synth takes the slow path:
       // the prediction can cost a slow run, never a wrong fast one.
-      if (before.locks.get(p.stack) !== lockText(where.outDir, p.stack)) model = withPublicKeys(known.model, keys);
+      const lockKept = before.locks.get(p.stack) === lockText(where.outDir, p.stack);
+      if (!lockKept) model = withPublicKeys(known.model, keys);
       const stateAbs = join(where.stateDir, p.stack);
       let report = noChangeReport(p.stack, p.state);
       let decided = decidedAt.getTime();
@@ -750,6 +805,8 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
         stateDir: where.stateDir,
         stack: p.stack,
         fingerprint: fingerprint(model, given, where),
+        // The constructs stand for the model only when it was resolved with the lock now in out/.
+        inputs: lockKept ? (inputs.get(p.stack) ?? null) : null,
         decidedAt: decided,
         horizon: Number.isFinite(horizon) ? horizon : null,
         stampedAt: Date.now(),

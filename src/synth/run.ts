@@ -8,9 +8,9 @@ import { MANIFEST } from '../render/manifest.ts';
 import type { ResolveOutcome } from '../resolve/resolve.ts';
 import type { SynthResult } from './apply.ts';
 import type { CheckResult } from './check.ts';
-import { fastResult, recordSynth, beforePlan, type FastPathOptions, type Previous } from './fastpath.ts';
+import { beforePlan, byInputs, byModel, fastResult, inputsPrint, recordSynth, type FastPathOptions, type Previous } from './fastpath.ts';
 import type { SynthOptions } from './plan.ts';
-import { resolveWithLock, selectStacks, stacksOf } from './select.ts';
+import { resolveWithLock, selectStacks, stacksOf, validateConstructs } from './select.ts';
 
 /** The slow path's modules, loaded at first use. */
 const slow = () => Promise.all([import('./plan.ts'), import('./apply.ts'), import('./check.ts')]).then(([plan, apply, check]) => ({ ...plan, ...apply, ...check }));
@@ -25,19 +25,39 @@ function fastPathOf(options: SynthOptions): FastPathOptions | undefined {
 }
 
 /** A run's attempt at the fast path: its result, or why not and the stacks it resolved (for the slow path). */
-type Attempt = { readonly result: SynthResult } | { readonly reason: string; readonly stacks: readonly Stack[]; readonly resolved: ReadonlyMap<Stack, ResolveOutcome>; readonly entries: Previous };
+type Attempt =
+  | { readonly result: SynthResult; readonly by: 'constructs' | 'model' }
+  | { readonly reason: string; readonly stacks: readonly Stack[]; readonly resolved: ReadonlyMap<Stack, ResolveOutcome>; readonly entries: Previous; readonly inputs: ReadonlyMap<string, string> };
 
+/**
+ * The fast path in two steps: without resolving, when every stack's constructs stand for its model
+ * and print as recorded; else resolving, when every model fingerprints as recorded (an entry then
+ * learns its constructs' print). Constructs with problems are always resolved (and so reported).
+ */
 async function attempt(app: App, options: SynthOptions): Promise<Attempt> {
-  const outDir = options.outDir ?? 'out';
+  const given = { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' };
+  const o = fastPathOf(options)!;
   const stacks = selectStacks(app, options.stacks);
-  const resolved = new Map<Stack, ResolveOutcome>();
-  for (const s of stacks) resolved.set(s, await resolveWithLock(s, outDir));
   const picked = options.stacks !== undefined && options.stacks.length > 0;
-  if (!picked && (await pruneStacks(outDir, new Set(stacksOf(app).map((s) => s.node.id)), MANIFEST, { check: true })).length > 0) {
-    return { reason: 'out/ has folders of stacks to prune', stacks, resolved, entries: new Map() };
+  const prune = !picked && (await pruneStacks(given.outDir, new Set(stacksOf(app).map((s) => s.node.id)), MANIFEST, { check: true })).length > 0;
+  const inputs = new Map<string, string>();
+  let entries: Previous = new Map();
+  if (!prune && validateConstructs(stacks).length === 0) {
+    for (const s of stacks) {
+      const print = inputsPrint(s, given);
+      if (print !== undefined) inputs.set(s.node.id, print);
+    }
+    if (inputs.size === stacks.length) {
+      const fast = await fastResult(stacks.map((s) => ({ name: s.node.id, vouch: byInputs(inputs.get(s.node.id)) })), given, o);
+      if ('result' in fast) return { result: fast.result, by: 'constructs' };
+      entries = fast.entries;
+    }
   }
-  const fast = await fastResult(stacks, resolved, { outDir, stateDir: options.stateDir ?? '.podmesh' }, fastPathOf(options)!);
-  return 'result' in fast ? fast : { reason: fast.reason, stacks, resolved, entries: fast.entries };
+  const resolved = new Map<Stack, ResolveOutcome>();
+  for (const s of stacks) resolved.set(s, await resolveWithLock(s, given.outDir));
+  if (prune) return { reason: 'out/ has folders of stacks to prune', stacks, resolved, entries, inputs };
+  const fast = await fastResult(stacks.map((s) => ({ name: s.node.id, vouch: byModel(s, resolved.get(s), given, inputs.get(s.node.id)) })), given, o, entries);
+  return 'result' in fast ? { result: fast.result, by: 'model' } : { reason: fast.reason, stacks, resolved, entries: fast.entries, inputs };
 }
 
 /**
@@ -50,7 +70,7 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
   const fast = fastPathOf(options);
   if (!fast) return slowSynth(app, options);
   const a = await attempt(app, options);
-  fast.onDecision?.('result' in a ? { fast: true, reason: 'nothing changed' } : { fast: false, reason: a.reason });
+  fast.onDecision?.('result' in a ? { fast: true, reason: 'nothing changed', by: a.by } : { fast: false, reason: a.reason });
   if ('result' in a) return a.result;
   if (options.check) return slowSynth(app, options, a.resolved);
   const { planSynth, applySynth } = await slow();
@@ -59,7 +79,7 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
   const before = beforePlan(names, { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' }, a.entries);
   const plan = await planSynth(app, { ...options, now: decidedAt }, a.resolved);
   const result = await applySynth(plan);
-  await recordSynth(plan, a.resolved, before, decidedAt, fast);
+  await recordSynth(plan, a.resolved, before, decidedAt, fast, a.inputs);
   return result;
 }
 
@@ -79,7 +99,7 @@ export async function checkSynth(app: App, options: SynthOptions = {}): Promise<
   const fast = fastPathOf(options);
   if (fast) {
     const a = await attempt(app, options);
-    fast.onDecision?.('result' in a ? { fast: true, reason: 'nothing changed' } : { fast: false, reason: a.reason });
+    fast.onDecision?.('result' in a ? { fast: true, reason: 'nothing changed', by: a.by } : { fast: false, reason: a.reason });
     if ('result' in a) return { reports: a.result.reports, prunedStacks: [], stateChanges: [], stale: false };
     const { planSynth, checkPlan } = await slow();
     return checkPlan(await planSynth(app, options, a.resolved));
