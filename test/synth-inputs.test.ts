@@ -1,12 +1,13 @@
 // The constructs' text (src/synth/inputs.ts), which lets the fast path skip resolution: the same for
-// the same stack, different for any change resolution could see, and refused (NotVouched) for any
+// the same stack, different for any change resolution could see, and refused (NotPlain) for any
 // construct whose class or fields could decide the model in a way the text does not hold.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Construct } from 'constructs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { App, Host, Network, Postgres, Service, Stack } from 'podmesh';
-import { constructsText, NotVouched } from '../src/synth/inputs.ts';
+import { NotPlain } from '../src/synth/canonical.ts';
+import { constructsText } from '../src/synth/inputs.ts';
 import { tempDir } from './helpers/stacks.ts';
 
 const tmp = tempDir('podmesh-inputs-');
@@ -42,7 +43,7 @@ const refusal = (v: Variant): string => {
   try {
     constructsText(stackOf(v));
   } catch (e) {
-    expect(e).toBeInstanceOf(NotVouched);
+    expect(e).toBeInstanceOf(NotPlain);
     return (e as Error).message;
   }
   throw new Error('vouched for');
