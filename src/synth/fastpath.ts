@@ -413,11 +413,28 @@ export type Vouch = (entry: Entry) => Vouched;
 /** A vouch's answer. */
 type Vouched = { readonly reason: string } | { readonly update?: { readonly inputs: string } };
 
-/** The entry of each stack vouched for by its constructs' print: `inputs` by stack name. */
+/** Each stack's constructs' print ({@link inputsPrint}), by stack name: taken at first use, as it costs a walk of every construct. */
+export type Prints = (stack: string) => string | undefined;
+
+/** The prints of `stacks`' constructs, each taken at first use and then kept. */
+export function printsOf(stacks: readonly Stack[], given: Where): Prints {
+  const taken = new Map<string, string | undefined>();
+  return (name) => {
+    if (!taken.has(name)) {
+      const stack = stacks.find((s) => s.node.id === name);
+      taken.set(name, stack ? inputsPrint(stack, given) : undefined);
+    }
+    return taken.get(name);
+  };
+}
+
+/** The entry of a stack vouched for by its constructs' print. */
 export const byInputs =
-  (print: string | undefined): Vouch =>
-  (entry): Vouched =>
-    print !== undefined && entry.inputs === print ? {} : { reason: `${entry.stack}: the stack or its folders changed` };
+  (prints: Prints): Vouch =>
+  (entry): Vouched => {
+    const print = entry.inputs === null ? undefined : prints(entry.stack);
+    return print !== undefined && entry.inputs === print ? {} : { reason: `${entry.stack}: the stack or its folders changed` };
+  };
 
 /**
  * The entry of a resolved stack vouched for by its model's fingerprint; with `inputs` (its
@@ -425,7 +442,7 @@ export const byInputs =
  * constructs with the lock the entry's stamps hold, so the next run need not resolve.
  */
 export const byModel =
-  (stack: Stack, outcome: ResolveOutcome | undefined, given: Where, inputs: string | undefined): Vouch =>
+  (stack: Stack, outcome: ResolveOutcome | undefined, given: Where, prints: Prints): Vouch =>
   (entry) => {
     if (!outcome?.resolved || outcome.issues.length > 0) return { reason: `${stack.node.id}: not resolved without problems` };
     let print: string;
@@ -436,6 +453,7 @@ export const byModel =
       throw e;
     }
     if (entry.fingerprint !== print) return { reason: `${entry.stack}: the stack or its folders changed` };
+    const inputs = prints(entry.stack);
     return inputs !== undefined && entry.inputs !== inputs ? { update: { inputs } } : {};
   };
 
@@ -588,13 +606,13 @@ function noChangeReport(stack: string, st: StatePlan): StateReport | undefined {
 
 /**
  * Records, after a synth applied `plan`, what the next synth needs to skip its work: per stack the
- * fingerprint (and the print of its constructs, given in `inputs` by stack), the stamps of out/<stack> (as just written: racy files by the hash of what was
+ * fingerprint (and the print of its constructs, from `prints`), the stamps of out/<stack> (as just written: racy files by the hash of what was
  * rendered) and of the state folder, the clock horizon, and the report of a synth with nothing to
  * change. A stack whose state the synth changed is planned again first (writing nothing): only a
  * plan with nothing to change, over a state folder stat-identical before and after it, is recorded.
  * Errors are swallowed: the cache only saves time.
  */
-export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: BeforePlan, decidedAt: Date, o: FastPathOptions, inputs: ReadonlyMap<string, string> = new Map()): Promise<void> {
+export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: BeforePlan, decidedAt: Date, o: FastPathOptions, prints: Prints = () => undefined): Promise<void> {
   try {
     // Only a synth that planned loads these (the renderers, the PKI engine): a no-change run never does.
     const [{ clockHorizon }, { contents }, { planState }] = await Promise.all([import('../state/pki/horizon.ts'), import('../render/stack.ts'), import('./plan.ts')]);
@@ -656,7 +674,7 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
         stack: p.stack,
         fingerprint: fingerprint(model, given, where),
         // The constructs stand for the model only when it was resolved with the lock now in out/.
-        inputs: lockKept ? (inputs.get(p.stack) ?? null) : null,
+        inputs: lockKept ? (prints(p.stack) ?? null) : null,
         decidedAt: decided,
         horizon: Number.isFinite(horizon) ? horizon : null,
         stampedAt: Date.now(),

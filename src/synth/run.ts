@@ -8,7 +8,7 @@ import { MANIFEST } from '../render/manifest.ts';
 import type { ResolveOutcome } from '../resolve/resolve.ts';
 import type { SynthResult } from './apply.ts';
 import type { CheckResult } from './check.ts';
-import { beforePlan, byInputs, byModel, fastResult, inputsPrint, recordSynth, type FastPathOptions, type Previous } from './fastpath.ts';
+import { beforePlan, byInputs, byModel, fastResult, printsOf, recordSynth, type FastPathOptions, type Previous, type Prints } from './fastpath.ts';
 import type { SynthOptions } from './plan.ts';
 import { resolveWithLock, selectStacks, stacksOf, validateConstructs } from './select.ts';
 
@@ -27,7 +27,7 @@ function fastPathOf(options: SynthOptions): FastPathOptions | undefined {
 /** A run's attempt at the fast path: its result, or why not and the stacks it resolved (for the slow path). */
 type Attempt =
   | { readonly result: SynthResult; readonly by: 'constructs' | 'model' }
-  | { readonly reason: string; readonly stacks: readonly Stack[]; readonly resolved: ReadonlyMap<Stack, ResolveOutcome>; readonly entries: Previous; readonly inputs: ReadonlyMap<string, string> };
+  | { readonly reason: string; readonly stacks: readonly Stack[]; readonly resolved: ReadonlyMap<Stack, ResolveOutcome>; readonly entries: Previous; readonly prints: Prints };
 
 /**
  * The fast path in two steps: without resolving, when every stack's constructs stand for its model
@@ -40,24 +40,19 @@ async function attempt(app: App, options: SynthOptions): Promise<Attempt> {
   const stacks = selectStacks(app, options.stacks);
   const picked = options.stacks !== undefined && options.stacks.length > 0;
   const prune = !picked && (await pruneStacks(given.outDir, new Set(stacksOf(app).map((s) => s.node.id)), MANIFEST, { check: true })).length > 0;
-  const inputs = new Map<string, string>();
+  // Taken only when an entry's cheap checks pass (an emptied out/ never needs them).
+  const prints = printsOf(stacks, given);
   let entries: Previous = new Map();
   if (!prune && validateConstructs(stacks).length === 0) {
-    for (const s of stacks) {
-      const print = inputsPrint(s, given);
-      if (print !== undefined) inputs.set(s.node.id, print);
-    }
-    if (inputs.size === stacks.length) {
-      const fast = await fastResult(stacks.map((s) => ({ name: s.node.id, vouch: byInputs(inputs.get(s.node.id)) })), given, o);
-      if ('result' in fast) return { result: fast.result, by: 'constructs' };
-      entries = fast.entries;
-    }
+    const fast = await fastResult(stacks.map((s) => ({ name: s.node.id, vouch: byInputs(prints) })), given, o);
+    if ('result' in fast) return { result: fast.result, by: 'constructs' };
+    entries = fast.entries;
   }
   const resolved = new Map<Stack, ResolveOutcome>();
   for (const s of stacks) resolved.set(s, await resolveWithLock(s, given.outDir));
-  if (prune) return { reason: 'out/ has folders of stacks to prune', stacks, resolved, entries, inputs };
-  const fast = await fastResult(stacks.map((s) => ({ name: s.node.id, vouch: byModel(s, resolved.get(s), given, inputs.get(s.node.id)) })), given, o, entries);
-  return 'result' in fast ? { result: fast.result, by: 'model' } : { reason: fast.reason, stacks, resolved, entries: fast.entries, inputs };
+  if (prune) return { reason: 'out/ has folders of stacks to prune', stacks, resolved, entries, prints };
+  const fast = await fastResult(stacks.map((s) => ({ name: s.node.id, vouch: byModel(s, resolved.get(s), given, prints) })), given, o, entries);
+  return 'result' in fast ? { result: fast.result, by: 'model' } : { reason: fast.reason, stacks, resolved, entries: fast.entries, prints };
 }
 
 /**
@@ -79,7 +74,7 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
   const before = beforePlan(names, { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' }, a.entries);
   const plan = await planSynth(app, { ...options, now: decidedAt }, a.resolved);
   const result = await applySynth(plan);
-  await recordSynth(plan, a.resolved, before, decidedAt, fast, a.inputs);
+  await recordSynth(plan, a.resolved, before, decidedAt, fast, a.prints);
   return result;
 }
 
