@@ -15,7 +15,8 @@ import type { ResolvedStack } from '../resolve/model.ts';
 import { LOCK_FILE } from '../resolve/lock.ts';
 import { privateCacheRoot } from '../io/cache-root.ts';
 import type { Issue } from '../../constructs/core/errors.ts';
-import { MANIFEST } from '../render/manifest.ts';
+import type { RenderedFile } from '../render/file.ts';
+import { fileSha256 } from '../render/manifest.ts';
 import { stateContext } from '../state/reconciler.ts';
 import type { StateReport, SynthResult } from './apply.ts';
 import { changesOf } from './check.ts';
@@ -141,18 +142,17 @@ export function takeStamps(dir: string, since: number): Stamp[] {
 }
 
 /**
- * Stamps of `dir` as {@link takeStamps} takes them, when `dir` holds exactly the files of `rendered`
+ * Stamps of `dir` as {@link takeStamps} takes them, when `dir` holds exactly the rendered `files`
  * (just written there) and their folders: each of those is lstat'ed, and only folders that are not
  * racy are listed (a racy folder is marked and listed again by the next check, so an entry it holds
- * beyond these is found then). Racy files get the hash of their rendered text (from `hashes` when
- * there, e.g. the manifest's: a wrong one costs a slow run, never a wrong fast one). Undefined when `dir`
- * holds anything else, or other types, than that.
+ * beyond these is found then). Racy files get the sha256 of their rendered text, which the manifest
+ * renderer already computed for every file it lists ({@link fileSha256}). Undefined when `dir` holds anything else, or other types, than that.
  */
-export function writtenStamps(dir: string, since: number, rendered: ReadonlyMap<string, string>, hashes: ReadonlyMap<string, string> = new Map()): Stamp[] | undefined {
+export function writtenStamps(dir: string, since: number, files: ReadonlyMap<string, RenderedFile>): Stamp[] | undefined {
   // The tree of the rendered paths; folders as maps of their entries (a file is null).
   type Tree = Map<string, Tree | null>;
   const root: Tree = new Map();
-  for (const rel of rendered.keys()) {
+  for (const rel of files.keys()) {
     const parts = rel.split('/');
     let at = root;
     for (let i = 0; i < parts.length - 1; i++) {
@@ -189,7 +189,7 @@ export function writtenStamps(dir: string, since: number, rendered: ReadonlyMap<
       const fst = lstatSync(childAbs, { throwIfNoEntry: false });
       if (!fst?.isFile()) return false;
       const f: Stamp = [childRel, 'f', fst.size, fst.mtimeMs, fst.ctimeMs, fst.ino, fst.mode];
-      if (racy(fst)) f.push(hashes.get(childRel) ?? sha256(rendered.get(childRel)!));
+      if (racy(fst)) f.push(fileSha256(files.get(childRel)!));
       stamps.push(f);
     }
     return true;
@@ -259,27 +259,6 @@ export function checkStamps(dir: string, recorded: readonly Stamp[], since: numb
     } else next.push(r);
   }
   return { ok: true, next, refreshed };
-}
-
-/**
- * The sha256 of each file the manifest (`out/<stack>/manifest.json`, rendered in this run) lists,
- * by path: what the manifest renderer hashed of the same texts, so they are not hashed again.
- * Empty when the manifest is not there or not as expected.
- */
-export function manifestHashes(rendered: ReadonlyMap<string, string>): Map<string, string> {
-  const out = new Map<string, string>();
-  const text = rendered.get(MANIFEST);
-  if (text === undefined) return out;
-  try {
-    const files = (JSON.parse(text) as { files?: unknown }).files;
-    if (!Array.isArray(files)) return out;
-    for (const f of files as { path?: unknown; sha256?: unknown }[]) {
-      if (typeof f?.path === 'string' && typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256) && rendered.has(f.path)) out.set(f.path, f.sha256);
-    }
-  } catch {
-    out.clear();
-  }
-  return out;
 }
 
 /**
@@ -615,7 +594,7 @@ function noChangeReport(stack: string, st: StatePlan): StateReport | undefined {
 export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: BeforePlan, decidedAt: Date, o: FastPathOptions, prints: Prints = () => undefined): Promise<void> {
   try {
     // Only a synth that planned loads these (the renderers, the PKI engine): a no-change run never does.
-    const [{ clockHorizon }, { contents }, { planState }] = await Promise.all([import('../state/pki/horizon.ts'), import('../render/stack.ts'), import('./plan.ts')]);
+    const [{ clockHorizon }, { planState }] = await Promise.all([import('../state/pki/horizon.ts'), import('./plan.ts')]);
     const engine = o.engine ?? engineIdentity();
     const dir = cacheDir(o);
     const where = whereOf(plan);
@@ -663,8 +642,7 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
       const path = entryPath(dir, where, p.stack);
       const previous = matched ?? before.previous.get(p.stack) ?? readEntry(path);
       const horizon = horizonOf(stateAbs, stamps, decided, previous?.engine === engine && previous.stack === p.stack && previous.stateDir === where.stateDir ? previous : undefined, matched !== undefined, clockHorizon);
-      const rendered = contents(p.files);
-      const out = writtenStamps(join(where.outDir, p.stack), decidedAt.getTime(), rendered, manifestHashes(rendered));
+      const out = writtenStamps(join(where.outDir, p.stack), decidedAt.getTime(), p.files);
       if (!out) continue;
       const entry: Entry = {
         format: FORMAT,
@@ -680,7 +658,7 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
         stampedAt: Date.now(),
         out,
         state: stamps,
-        unchanged: rendered.size,
+        unchanged: p.files.size,
         report: encode(report),
       };
       writeEntry(dir, path, entry);
