@@ -69,15 +69,14 @@ function fingerprint(model: ResolvedStack, given: Where, where: Where): string {
 /**
  * What, besides the engine, the lock and the files, decides a stack's synth when its constructs
  * stand for its model ({@link constructsText}): the constructs and the folders. Undefined when they
- * do not (the model is fingerprinted instead), with why in `why` when given.
+ * do not (the model is fingerprinted instead).
  */
-export function inputsPrint(stack: Stack, given: Where, why?: (reason: string) => void): string | undefined {
+export function inputsPrint(stack: Stack, given: Where): string | undefined {
   const where = whereOf(given);
   try {
     return sha256(`${JSON.stringify({ format: FORMAT, given: { outDir: given.outDir, stateDir: given.stateDir }, where })}${constructsText(stack)}`);
   } catch (e) {
     if (!(e instanceof NotPlain)) throw e;
-    why?.(e.message);
     return undefined;
   }
 }
@@ -146,7 +145,8 @@ export function takeStamps(dir: string, since: number): Stamp[] {
  * (just written there) and their folders: each of those is lstat'ed, and only folders that are not
  * racy are listed (a racy folder is marked and listed again by the next check, so an entry it holds
  * beyond these is found then). Racy files get the sha256 of their rendered text, which the manifest
- * renderer already computed for every file it lists ({@link fileSha256}). Undefined when `dir` holds anything else, or other types, than that.
+ * renderer already computed for every file it lists ({@link fileSha256}). Undefined when `dir` holds
+ * anything else, or other types, than that.
  */
 export function writtenStamps(dir: string, since: number, files: ReadonlyMap<string, RenderedFile>): Stamp[] | undefined {
   // The tree of the rendered paths; folders as maps of their entries (a file is null).
@@ -585,8 +585,8 @@ function noChangeReport(stack: string, st: StatePlan): StateReport | undefined {
 
 /**
  * Records, after a synth applied `plan`, what the next synth needs to skip its work: per stack the
- * fingerprint (and the print of its constructs, from `prints`), the stamps of out/<stack> (as just written: racy files by the hash of what was
- * rendered) and of the state folder, the clock horizon, and the report of a synth with nothing to
+ * fingerprint (and the print of its constructs, from `prints`), the stamps of out/<stack> (as just
+ * written: racy files by the hash of what was rendered) and of the state folder, the clock horizon, and the report of a synth with nothing to
  * change. A stack whose state the synth changed is planned again first (writing nothing): only a
  * plan with nothing to change, over a state folder stat-identical before and after it, is recorded.
  * Errors are swallowed: the cache only saves time.
