@@ -63,12 +63,13 @@ async function inDir<T>(dir: string, f: () => Promise<T>): Promise<T> {
 }
 
 /** A synth of `dir` with the cache (in `dir`/../cache-<name> unless given); which path it took. */
-async function cachedSynth(dir: string, o: { app?: App; cache?: Partial<FastPathOptions>; check?: boolean } = {}): Promise<{ result: SynthResult; fast: boolean | undefined; reason: string }> {
+async function cachedSynth(dir: string, o: { app?: App; cache?: Partial<FastPathOptions>; check?: boolean } = {}): Promise<{ result: SynthResult; fast: boolean | undefined; reason: string; kept: readonly string[] }> {
   const decisions: { fast: boolean; reason: string }[] = [];
-  const cache = { dir: `${dir}.cache`, onDecision: (d: { fast: boolean; reason: string }) => decisions.push(d), ...o.cache };
+  let kept: readonly string[] = [];
+  const cache = { dir: `${dir}.cache`, onDecision: (d: { fast: boolean; reason: string }) => decisions.push(d), onKeptState: (k: readonly string[]) => (kept = k), ...o.cache };
   const result = await inDir(dir, () => synth(o.app ?? makeApp(), { outDir: 'out', stateDir: 'state', cache, ...(o.check ? { check: true } : {}) }));
   expect(decisions.length).toBeLessThanOrEqual(1);
-  return { result, fast: decisions[0]?.fast, reason: decisions[0]?.reason ?? '' };
+  return { result, fast: decisions[0]?.fast, reason: decisions[0]?.reason ?? '', kept };
 }
 
 /** A synth of `dir` without the cache. */
@@ -360,15 +361,49 @@ describe('synth fast path', () => {
     expect(existsSync(join(a, 'out/three'))).toBe(false);
   });
 
-  it('an out/ moved aside takes the slow path (told before the model is fingerprinted) and is recorded again', async () => {
+  it('an out/ moved aside takes the slow path (told before the model is fingerprinted), does not plan the state again, and is recorded again', async () => {
     const { a, b } = await recordedPair();
     for (const d of [a, b]) renameSync(join(d, 'out'), join(d, 'out-aside'));
+    const state = treeState(join(a, 'state'));
     const cached = await cachedSynth(a);
     expect(cached.fast).toBe(false);
     expect(cached.reason).toBe(`${join(a, 'out/one')}: an entry was removed`);
+    // Stack one's state folder is as its entry stamped it, for the same model: kept, not read.
+    // Stack two's model differs without its lock (no WireGuard public keys in it): planned.
+    expect(cached.kept).toEqual(['one']);
+    expect(treeState(join(a, 'state'))).toEqual(state);
     expect(cached.result).toEqual(await plainSynth(b));
     expect(contentOf(join(a, 'out'))).toEqual(contentOf(join(b, 'out')));
     expect((await cachedSynth(a)).reason).toBe('nothing changed');
+  });
+
+  it('an emptied out/ plans the state of a stack whose state folder changed, whose model changed, or whose clock passed a threshold', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now());
+    // A removed certificate: planned (issued again).
+    await expectSlowAndSame(
+      (d) => {
+        renameSync(join(d, 'out'), join(d, 'out-aside'));
+        rmSync(someFile(d, 'state/one/pki/services', /server\.crt$/));
+      },
+      { sameResult: false },
+    );
+    const removed = await recordedPair();
+    renameSync(join(removed.a, 'out'), join(removed.a, 'out-aside'));
+    rmSync(someFile(removed.a, 'state/one/pki/services', /server\.crt$/));
+    expect((await cachedSynth(removed.a)).kept).toEqual([]);
+    // Another image for web: stack one's model changed, so its state is planned.
+    const edited = await recordedPair();
+    renameSync(join(edited.a, 'out'), join(edited.a, 'out-aside'));
+    expect((await cachedSynth(edited.a, { app: makeApp({ webImage: 'localhost/web:2' }) })).kept).toEqual([]);
+    // Past the renewal threshold of the leaves (70% of 365 days): nothing kept, certificates renewed.
+    const late = await recordedPair();
+    for (const d of [late.a, late.b]) renameSync(join(d, 'out'), join(d, 'out-aside'));
+    vi.setSystemTime(Date.now() + 260 * 86_400_000);
+    const cached = await cachedSynth(late.a);
+    expect(cached.kept).toEqual([]);
+    expect(text(cached.result)).toBe(text(await plainSynth(late.b)));
+    expect(text(cached.result)).toMatch(/renew/);
   });
 
   it('the horizon recorded (the previous entry\'s when the state is as it stamped) is clockHorizon\'s, with renewals due or not', async () => {

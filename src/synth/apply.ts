@@ -40,6 +40,10 @@ export interface SynthResult {
 async function applyState(plan: SynthPlan, writer: StateWriter): Promise<StateReport[]> {
   const reports: StateReport[] = [];
   for (const s of plan.stacks) {
+    if (s.kept) {
+      reports.push(s.kept);
+      continue;
+    }
     const state = s.state!;
     await writer.mkdir(state.dir, 0o700);
     for (const rel of state.leftovers) {
@@ -56,7 +60,7 @@ async function applyState(plan: SynthPlan, writer: StateWriter): Promise<StateRe
   }
   const withKeys: StateReport[] = [];
   for (const [i, r] of reports.entries()) {
-    const wg = plan.stacks[i]!.state!.wireguard;
+    const wg = plan.stacks[i]!.state?.wireguard;
     withKeys.push(wg ? { ...r, wireguard: await wireguardReconciler.apply(wg, writer) } : r);
   }
   return withKeys;

@@ -53,6 +53,8 @@ export interface FastPathOptions {
    * constructs vouched for the models (nothing resolved) or the resolved models did.
    */
   readonly onDecision?: (d: { readonly fast: boolean; readonly reason: string; readonly by?: 'constructs' | 'model' }) => void;
+  /** Told, on a run the fast path did not serve, the stacks whose state folder was not planned ({@link keptStates}), when there are any. */
+  readonly onKeptState?: (stacks: readonly string[]) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -63,8 +65,16 @@ export interface FastPathOptions {
  * is written, as given (paths in the report and the files) and absolute (what is read).
  */
 function fingerprint(model: ResolvedStack, given: Where, where: Where): string {
-  return sha256(canonicalText({ format: FORMAT, given, where, model }));
+  const key = `${given.outDir}\0${given.stateDir}\0${where.outDir}\0${where.stateDir}`;
+  let known = fingerprints.get(model);
+  if (!known) fingerprints.set(model, (known = new Map()));
+  let print = known.get(key);
+  if (print === undefined) known.set(key, (print = sha256(canonicalText({ format: FORMAT, given, where, model }))));
+  return print;
 }
+
+/** Fingerprints taken in this process, by model and folders: a synth that checks a model against its entry records the same one. */
+const fingerprints = new WeakMap<ResolvedStack, Map<string, string>>();
 
 /**
  * What, besides the engine, the lock and the files, decides a stack's synth when its constructs
@@ -576,6 +586,40 @@ function sameStamps(a: readonly Stamp[], b: readonly Stamp[]): boolean {
   return true;
 }
 
+/**
+ * The stacks whose state need not be planned, with their no-change state report: those whose state
+ * folder {@link beforePlan} found as their entry stamped it, recorded by this engine for these
+ * folders, with `now` in [its decision, its horizon) and a model that fingerprints as it did. The
+ * state plan is a function of the model, the state folder, the clock and the engine, all as they
+ * were when that plan was found to change nothing; only out/ differs (emptied, edited, or the
+ * constructs changed in a way the model does not show). The fast path's own argument, for the
+ * state alone: a stack that fails any check is planned as before.
+ */
+export function keptStates(resolved: Resolved, given: Where, o: FastPathOptions, before: BeforePlan, now: number): Map<string, StateReport> {
+  const kept = new Map<string, StateReport>();
+  let engine: string;
+  try {
+    engine = o.engine ?? engineIdentity();
+  } catch {
+    return kept;
+  }
+  const where = whereOf(given);
+  for (const outcome of resolved.values()) {
+    const model = outcome.resolved;
+    if (!model || outcome.issues.length > 0) continue;
+    const entry = before.states.get(model.name)?.matched;
+    if (!entry || entry.engine !== engine || entry.outDir !== where.outDir || entry.stateDir !== where.stateDir || entry.stack !== model.name) continue;
+    if (now < entry.decidedAt || (entry.horizon !== null && now >= entry.horizon)) continue;
+    try {
+      if (fingerprint(model, { outDir: given.outDir, stateDir: given.stateDir }, where) !== entry.fingerprint) continue;
+      kept.set(model.name, decode(entry.report) as StateReport);
+    } catch {
+      // Not plain data, or a damaged entry: planned.
+    }
+  }
+  return kept;
+}
+
 /** The state report of a plan with nothing to change: what a no-change synth prints. */
 function noChangeReport(stack: string, st: StatePlan): StateReport | undefined {
   const r = { pki: st.pki.result, secrets: st.secrets.result, ...(st.wireguard ? { wireguard: st.wireguard.result } : {}), leftovers: st.leftovers };
@@ -604,9 +648,9 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
     const written = new Set<string>();
     for (const p of plan.stacks) {
       const known = models.get(p.stack);
-      if (!known || !p.state || !before.locks.has(p.stack)) continue;
+      if (!known || !(p.state || p.kept) || !before.locks.has(p.stack)) continue;
       // out/ was rendered from this model with these WireGuard public keys.
-      const keys = p.state.wireguard?.result.publicKeys ?? {};
+      const keys = (p.state ? p.state.wireguard?.result : p.kept?.wireguard)?.publicKeys ?? {};
       let model = known.model;
       // The model was resolved with the lock as it was. When the synth changed the lock (a first
       // synth, an empty out/, new WireGuard keys), the next synth resolves with the new one: the
@@ -617,7 +661,7 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
       const lockKept = before.locks.get(p.stack) === lockText(where.outDir, p.stack);
       if (!lockKept) model = withPublicKeys(known.model, keys);
       const stateAbs = join(where.stateDir, p.stack);
-      let report = noChangeReport(p.stack, p.state);
+      let report = p.state ? noChangeReport(p.stack, p.state) : p.kept;
       let decided = decidedAt.getTime();
       let stamps: readonly Stamp[];
       let matched: Entry | undefined;

@@ -8,6 +8,7 @@ import { compareStackOutput, pruneStacks, type Comparison, type WriteReport } fr
 import { LOCK_FILE } from '../resolve/lock.ts';
 import type { ResolvedStack } from '../resolve/model.ts';
 import type { ResolveOutcome } from '../resolve/resolve.ts';
+import type { StateReport } from './apply.ts';
 import type { FastPathOptions } from './fastpath.ts';
 import type { RenderedFile } from '../render/file.ts';
 import { MANIFEST } from '../render/manifest.ts';
@@ -72,8 +73,13 @@ export interface StatePlan {
 /** Everything synth would do to one stack. */
 export interface StackPlan {
   readonly stack: string;
-  /** Absent when a state reconciler found a problem (it is in the plan's problems). */
+  /** Absent when a state reconciler found a problem (it is in the plan's problems), or when the state is {@link kept}. */
   readonly state?: StatePlan;
+  /**
+   * The state folder as the last synth left it, which this plan did not read: the no-change report
+   * its cache entry vouches for (src/synth/fastpath.ts, keptStates). Nothing of it is applied.
+   */
+  readonly kept?: StateReport;
   /** Every file of `out/<stack>/`, rendered with the WireGuard public keys as they will be after apply. */
   readonly files: ReadonlyMap<string, RenderedFile>;
   /** The rendered files against `out/<stack>/` now. */
@@ -132,19 +138,20 @@ export async function planState(s: ResolvedStack, where: { outDir: string; state
   return { dir, pki, secrets, ...(wireguard ? { wireguard } : {}), leftovers: findLeftovers(dir) };
 }
 
-/** Resolves, plans the state of, renders and compares one stack. */
-async function planStack(stack: Stack, where: { outDir: string; stateDir: string }, ctx: StateContext, options: SynthOptions, problems: Issue[], pre?: ReadonlyMap<Stack, ResolveOutcome>): Promise<StackPlan | undefined> {
+/** Resolves, plans the state of (unless `kept`: see {@link StackPlan.kept}), renders and compares one stack. */
+async function planStack(stack: Stack, where: { outDir: string; stateDir: string }, ctx: StateContext, options: SynthOptions, problems: Issue[], pre?: ReadonlyMap<Stack, ResolveOutcome>, kept?: StateReport): Promise<StackPlan | undefined> {
   const outcome = pre?.get(stack) ?? (await resolveWithLock(stack, where.outDir));
   problems.push(...outcome.issues);
   const resolved = outcome.resolved;
   if (!resolved) return undefined;
   const rotate = { wireguard: options.rotateWireguard?.[resolved.name] ?? [], secrets: options.rotateSecrets?.[resolved.name] ?? [] };
-  const state = await planState(resolved, where, ctx, rotate, problems);
+  const state = kept ? undefined : await planState(resolved, where, ctx, rotate, problems);
   // Public keys as they will be after apply; the lock's when the key plan failed (render problems still show).
-  const rendered = renderStack(withPublicKeys(resolved, state?.wireguard?.result.publicKeys ?? {}), where);
+  const rendered = renderStack(withPublicKeys(resolved, (state ? state.wireguard?.result : kept?.wireguard)?.publicKeys ?? {}), where);
   problems.push(...rendered.issues);
   const compared = compareStackOutput(where.outDir, resolved.name, contents(rendered.files));
-  return { stack: resolved.name, ...(state ? { state } : {}), files: rendered.files, comparison: compared.report, seenInOut: compared.seen, warnings: state?.pki.result.warnings ?? [] };
+  const warnings = (state?.pki.result ?? kept?.pki)?.warnings ?? [];
+  return { stack: resolved.name, ...(state ? { state } : {}), ...(kept ? { kept } : {}), files: rendered.files, comparison: compared.report, seenInOut: compared.seen, warnings };
 }
 
 /**
@@ -152,16 +159,17 @@ async function planStack(stack: Stack, where: { outDir: string; stateDir: string
  * their comparison with `out/`, warnings, the stacks to prune, and every problem of every stack
  * (construct validation, resolution, state, rendering). Reads `out/` and the state folder; writes
  * nothing, not even a folder. `resolved`: stacks already validated and resolved with the lock of
- * `options.outDir` (the fast path's work, not done twice).
+ * `options.outDir` (the fast path's work, not done twice); `kept`: the stacks whose state is not
+ * planned (see {@link StackPlan.kept}), by name.
  */
-export async function planSynth(app: App, options: SynthOptions = {}, resolved?: ReadonlyMap<Stack, ResolveOutcome>): Promise<SynthPlan> {
+export async function planSynth(app: App, options: SynthOptions = {}, resolved?: ReadonlyMap<Stack, ResolveOutcome>, kept?: ReadonlyMap<string, StateReport>): Promise<SynthPlan> {
   const where = { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' };
   const ctx = stateContext({ ...(options.now ? { now: options.now } : {}), ...(options.random ? { random: options.random } : {}), ...(options.keys ? { keys: options.keys } : {}) });
   const picked = options.stacks !== undefined && options.stacks.length > 0;
   const problems: Issue[] = [];
   const stacks: StackPlan[] = [];
   for (const stack of selectStacks(app, options.stacks)) {
-    const planned = await planStack(stack, where, ctx, options, problems, resolved);
+    const planned = await planStack(stack, where, ctx, options, problems, resolved, kept?.get(stack.node.id));
     if (planned) stacks.push(planned);
   }
   const keep = stacksOf(app).map((s) => s.node.id);

@@ -8,7 +8,7 @@ import { MANIFEST } from '../render/manifest.ts';
 import type { ResolveOutcome } from '../resolve/resolve.ts';
 import type { SynthResult } from './apply.ts';
 import type { CheckResult } from './check.ts';
-import { beforePlan, byInputs, byModel, fastResult, printsOf, recordSynth, type FastPathOptions, type Previous, type Prints } from './fastpath.ts';
+import { beforePlan, byInputs, byModel, fastResult, keptStates, printsOf, recordSynth, type FastPathOptions, type Previous, type Prints } from './fastpath.ts';
 import type { SynthOptions } from './plan.ts';
 import { resolveWithLock, selectStacks, stacksOf, validateConstructs } from './select.ts';
 
@@ -71,8 +71,12 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
   const { planSynth, applySynth } = await slow();
   const decidedAt = new Date();
   const names = [...a.resolved.values()].flatMap((r) => (r.resolved ? [r.resolved.name] : []));
-  const before = beforePlan(names, { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' }, a.entries);
-  const plan = await planSynth(app, { ...options, now: decidedAt }, a.resolved);
+  const given = { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' };
+  const before = beforePlan(names, given, a.entries);
+  // A state folder as the last synth left it, for the same model and clock, is not planned again.
+  const kept = keptStates(a.resolved, given, fast, before, decidedAt.getTime());
+  if (kept.size > 0) fast.onKeptState?.([...kept.keys()]);
+  const plan = await planSynth(app, { ...options, now: decidedAt }, a.resolved, kept);
   const result = await applySynth(plan);
   await recordSynth(plan, a.resolved, before, decidedAt, fast, a.prints);
   return result;

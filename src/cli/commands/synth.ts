@@ -44,7 +44,13 @@ export const synthCommand: Command<SynthArgs> = {
     const state = stateDir(a.state, io.env);
     const app = await loadStacks(a.stacksDir);
     // The no-change fast path (src/synth/fastpath.ts) unless turned off; --now always runs every step.
-    const debug = io.env.PODMESH_DEBUG_CACHE === '1' ? { onDecision: (d: { fast: boolean; reason: string; by?: string }) => io.err(`podmesh: ${d.fast ? `fast path (vouched by the ${d.by === 'constructs' ? 'constructs, nothing resolved' : 'resolved models'})` : 'slow path'}: ${d.reason}\n`) } : {};
+    const debug =
+      io.env.PODMESH_DEBUG_CACHE === '1'
+        ? {
+            onDecision: (d: { fast: boolean; reason: string; by?: string }) => io.err(`podmesh: ${d.fast ? `fast path (vouched by the ${d.by === 'constructs' ? 'constructs, nothing resolved' : 'resolved models'})` : 'slow path'}: ${d.reason}\n`),
+            onKeptState: (stacks: readonly string[]) => io.err(`podmesh: state folder as the last synth left it, not planned again: ${stacks.join(', ')}\n`),
+          }
+        : {};
     const cache: false | FastPathOptions = a.noCache || io.env.PODMESH_NO_CACHE === '1' ? false : debug;
     const options = { outDir: a.out, stateDir: state, stacks: a.stacks, now: a.now, cache };
     if (a.check) return reportCheck(await checkSynth(app, options), a.out, state, io);
