@@ -446,6 +446,17 @@ export const byModel =
     return inputs !== undefined && entry.inputs !== inputs ? { update: { inputs } } : {};
   };
 
+/** Whether `now` lies in [the entry's decision, its horizon): the clock decides nothing differently than it did then. */
+const withinHorizon = (entry: Entry, now: number): boolean => entry.decidedAt <= now && (entry.horizon === null || now < entry.horizon);
+
+/** Why `entry` cannot speak for stack `name` now (another engine, other folders, the clock outside its window), or undefined. */
+function entryMismatch(entry: Entry, name: string, engine: string, where: Where, now: number): string | undefined {
+  if (entry.engine !== engine) return `${name}: another engine`;
+  if (entry.outDir !== where.outDir || entry.stateDir !== where.stateDir || entry.stack !== name) return `${name}: another folder`;
+  if (!withinHorizon(entry, now)) return `${name}: the clock is outside [decided, horizon)`;
+  return undefined;
+}
+
 /**
  * The result a slow synth would give when nothing changed, from the cache entries of `stacks`
  * (each vouched for by its `vouch`), or why it cannot: reads only (and refreshes an entry's racy
@@ -470,10 +481,9 @@ export async function fastResult(stacks: readonly { readonly name: string; reado
     const entry = read.get(name) ?? readEntry(path);
     if (!entry) return { reason: `${name}: no cache entry`, entries };
     entries.set(name, entry);
-    if (entry.engine !== engine) return { reason: `${name}: another engine`, entries };
-    if (entry.outDir !== where.outDir || entry.stateDir !== where.stateDir || entry.stack !== name) return { reason: `${name}: another folder`, entries };
     const now = Date.now();
-    if (now < entry.decidedAt || (entry.horizon !== null && now >= entry.horizon)) return { reason: `${name}: the clock is outside [decided, horizon)`, entries };
+    const other = entryMismatch(entry, name, engine, where, now);
+    if (other) return { reason: other, entries };
     // The cheap checks first: out/<stack> and the state folder still there as they were (an
     // emptied out/ is told by one lstat), then the constructs or the model, then every stamp.
     const outDir = join(where.outDir, entry.stack);
@@ -570,7 +580,7 @@ export function beforePlan(names: readonly string[], given: Where, previous: Pre
  * the PKI folder is not read again.)
  */
 function horizonOf(dir: string, stamps: readonly Stamp[], now: number, previous: Entry | undefined, matched: boolean, clockHorizon: (dir: string, now: number) => number): number {
-  if (previous && previous.decidedAt <= now && (previous.horizon === null || now < previous.horizon) && (matched || sameStamps(previous.state, stamps))) return previous.horizon ?? Infinity;
+  if (previous && withinHorizon(previous, now) && (matched || sameStamps(previous.state, stamps))) return previous.horizon ?? Infinity;
   return clockHorizon(dir, now);
 }
 
@@ -608,8 +618,7 @@ export function keptStates(resolved: Resolved, given: Where, o: FastPathOptions,
     const model = outcome.resolved;
     if (!model || outcome.issues.length > 0) continue;
     const entry = before.states.get(model.name)?.matched;
-    if (!entry || entry.engine !== engine || entry.outDir !== where.outDir || entry.stateDir !== where.stateDir || entry.stack !== model.name) continue;
-    if (now < entry.decidedAt || (entry.horizon !== null && now >= entry.horizon)) continue;
+    if (!entry || entryMismatch(entry, model.name, engine, where, now)) continue;
     try {
       if (fingerprint(model, { outDir: given.outDir, stateDir: given.stateDir }, where) !== entry.fingerprint) continue;
       kept.set(model.name, decode(entry.report) as StateReport);
