@@ -3,7 +3,7 @@
 // folder, the clock, the engine, the folders, the cache itself) sends the run down the slow path,
 // whose outcome is then exactly that of a synth without the cache on a copy of the same folders.
 import fc from 'fast-check';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, renameSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
@@ -16,6 +16,7 @@ import { checkStamps, takeStamps, writtenStamps } from '../src/synth/fastpath.ts
 import * as horizon from '../src/state/pki/horizon.ts';
 import { podmeshProject, tempDir } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';
+import { repoRoot } from './helpers/tools.ts';
 
 // clockHorizon counted: a record that takes the previous entry's horizon does not read the PKI folder.
 vi.mock('../src/state/pki/horizon.ts', async (original) => {
@@ -555,5 +556,43 @@ describe('podmesh synth (CLI) with the fast path', () => {
     const check = await run(['--check']);
     expect(check).toEqual({ code: 0, out: (await run(['--check'], { PODMESH_NO_CACHE: '1' })).out, err: 'podmesh: fast path (vouched by the constructs, nothing resolved): nothing changed\n' });
     expect(readdirSync(join(cacheDir, 'synth')).filter((f) => f.endsWith('.json'))).toHaveLength(1);
+  });
+
+  it('the built CLI writes an emptied out/ without loading the PKI engine when the state is kept, and loads it when the state is planned', async () => {
+    const dir = project();
+    podmeshProject(dir);
+    mkdirSync(join(dir, 'stacks'));
+    writeFileSync(join(dir, 'stacks', 'one.ts'), [
+      "import { type App, Host, Network, Service, Stack } from 'podmesh';",
+      'export default (app: App): void => {',
+      "  const stack = new Stack(app, 'cli', { project: 'cli' });",
+      "  new Host(stack, 'local');",
+      "  new Network(stack, 'mesh', { subnet: '10.94.0.0/24', domain: 'cli.local' });",
+      "  new Service(stack, 'api', { image: 'localhost/api:1' });",
+      '};',
+      '',
+    ].join('\n'));
+    // Told at exit: whether the X.509 library (CommonJS, so in require's cache) was loaded.
+    const probe = join(dir, 'probe.mjs');
+    writeFileSync(probe, "import { createRequire } from 'node:module';\nconst cache = createRequire(import.meta.url).cache;\nprocess.on('exit', () => process.stderr.write(`x509 loaded: ${Object.keys(cache).some((k) => k.includes('@peculiar/x509'))}\\n`));\n");
+    const env = { ...process.env, PODMESH_CACHE_DIR: join(dir, 'cache'), PODMESH_DEBUG_CACHE: '1' };
+    /** A synth by the built CLI: what it wrote to stderr, the probe's line last. */
+    const err = (): string => {
+      const r = spawnSync(process.execPath, ['--import', probe, join(repoRoot, 'bin/podmesh.mjs'), 'synth'], { cwd: dir, env, encoding: 'utf8', timeout: 120_000 });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stderr;
+    };
+    expect(err()).toMatch(/slow path: cli: no cache entry\nx509 loaded: true\n$/);
+    expect(err()).toMatch(/fast path/);
+    renameSync(join(dir, 'out'), join(dir, 'out-aside'));
+    const kept = err();
+    expect(kept).toMatch(/not planned again: cli\n/);
+    expect(kept).toMatch(/x509 loaded: false\n$/);
+    expect(contentOf(join(dir, 'out'))).toEqual(contentOf(join(dir, 'out-aside')));
+    rmSync(join(dir, 'out'), { recursive: true });
+    rmSync(someFile(dir, '.podmesh/cli/pki/services', /server\.crt$/));
+    const planned = err();
+    expect(planned).not.toMatch(/not planned again/);
+    expect(planned).toMatch(/x509 loaded: true\n$/);
   });
 });

@@ -5,7 +5,7 @@
 import { serviceNamed } from './lookup.ts';
 import { hostFile, inHostRoot, ocspResponderUnit, ocspStapleUnitStem } from '../layout.ts';
 import type { ResolvedHost, ResolvedOcsp, ResolvedStack } from '../resolve/model.ts';
-import { OCSP_DIR, OCSP_FILES, OCSP_ISSUERS } from '../state/pki/engine/ocsp.ts';
+import { OCSP_DIR, OCSP_FILES, OCSP_ISSUERS } from '../state/pki/ocsp-files.ts';
 import type { Issuer } from '../state/pki/types.ts';
 import type { RenderedFile } from './file.ts';
 import { generatedHeader, hashHeader } from './header.ts';

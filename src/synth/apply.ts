@@ -6,10 +6,10 @@ import { atomicWriter, type StateWriter } from '../io/atomic.ts';
 import { changed, pruneStacks, writeStackOutput, type WriteReport } from '../io/writer.ts';
 import { MANIFEST } from '../render/manifest.ts';
 import { contents } from '../render/stack.ts';
-import { pkiReconciler, type PkiResult } from '../state/pki/index.ts';
+import type { PkiResult } from '../state/pki/index.ts';
 import { secretsReconciler, type SecretsResult } from '../state/secrets/reconcile.ts';
 import { wireguardReconciler, type WireguardResult } from '../state/wireguard/index.ts';
-import type { SynthPlan } from './plan.ts';
+import { pkiEngine, type SynthPlan } from './plan.ts';
 
 /** What reconcile did to one stack's state folder. */
 export interface StateReport {
@@ -55,6 +55,7 @@ async function applyState(plan: SynthPlan, writer: StateWriter): Promise<StateRe
     // (the running services' passwords would be lost), so a run killed between the two must not
     // leave one. values.json exists no later than pki/ca.crt.
     const secrets = await secretsReconciler.apply(state.secrets, writer);
+    const { pkiReconciler } = await pkiEngine();
     const pki = await pkiReconciler.apply(state.pki, writer);
     reports.push({ stack: s.stack, pki, secrets, leftovers: state.leftovers });
   }

@@ -579,8 +579,10 @@ export function beforePlan(names: readonly string[], given: Where, previous: Pre
  * else read by {@link clockHorizon}. (An empty out/ or an edited stack leaves the state as it was:
  * the PKI folder is not read again.)
  */
-function horizonOf(dir: string, stamps: readonly Stamp[], now: number, previous: Entry | undefined, matched: boolean, clockHorizon: (dir: string, now: number) => number): number {
+async function horizonOf(dir: string, stamps: readonly Stamp[], now: number, previous: Entry | undefined, matched: boolean): Promise<number> {
   if (previous && withinHorizon(previous, now) && (matched || sameStamps(previous.state, stamps))) return previous.horizon ?? Infinity;
+  // Only then the PKI's certificate and CRL readers (and its X.509 library) load.
+  const { clockHorizon } = await import('../state/pki/horizon.ts');
   return clockHorizon(dir, now);
 }
 
@@ -646,8 +648,8 @@ function noChangeReport(stack: string, st: StatePlan): StateReport | undefined {
  */
 export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: BeforePlan, decidedAt: Date, o: FastPathOptions, prints: Prints = () => undefined): Promise<void> {
   try {
-    // Only a synth that planned loads these (the renderers, the PKI engine): a no-change run never does.
-    const [{ clockHorizon }, { planState }] = await Promise.all([import('../state/pki/horizon.ts'), import('./plan.ts')]);
+    // Only a synth that planned loads the planner: a no-change run never does.
+    const { planState } = await import('./plan.ts');
     const engine = o.engine ?? engineIdentity();
     const dir = cacheDir(o);
     const where = whereOf(plan);
@@ -694,7 +696,7 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
       }
       const path = entryPath(dir, where, p.stack);
       const previous = matched ?? before.previous.get(p.stack) ?? readEntry(path);
-      const horizon = horizonOf(stateAbs, stamps, decided, previous?.engine === engine && previous.stack === p.stack && previous.stateDir === where.stateDir ? previous : undefined, matched !== undefined, clockHorizon);
+      const horizon = await horizonOf(stateAbs, stamps, decided, previous?.engine === engine && previous.stack === p.stack && previous.stateDir === where.stateDir ? previous : undefined, matched !== undefined);
       const out = writtenStamps(join(where.outDir, p.stack), decidedAt.getTime(), p.files);
       if (!out) continue;
       const entry: Entry = {

@@ -13,7 +13,7 @@ import type { FastPathOptions } from './fastpath.ts';
 import type { RenderedFile } from '../render/file.ts';
 import { MANIFEST } from '../render/manifest.ts';
 import { contents, renderStack } from '../render/stack.ts';
-import { pkiReconciler, type PkiPlan } from '../state/pki/index.ts';
+import type { PkiPlan } from '../state/pki/index.ts';
 import type { KeySource } from '../state/pki/types.ts';
 import type { RandomSource } from '../state/random.ts';
 import { stateContext, type StateContext } from '../state/reconciler.ts';
@@ -108,6 +108,9 @@ export interface SynthPlan {
   readonly problems: readonly Issue[];
 }
 
+/** The certificate engine (and its X.509 library), loaded by the first state plan or apply: a synth whose every state is kept never needs it. */
+export const pkiEngine = () => import('../state/pki/reconcile.ts');
+
 /** Collects a PodmeshError's issues; anything else is rethrown. */
 async function collect<T>(problems: Issue[], f: () => Promise<T>): Promise<T | undefined> {
   try {
@@ -131,6 +134,7 @@ export async function planState(s: ResolvedStack, where: { outDir: string; state
         ),
       )
     : undefined;
+  const { pkiReconciler } = await pkiEngine();
   const pki = await collect(found, () => pkiReconciler.plan({ stateDir: dir, authority: s.pki.authority, bindings: s.pki.bindings, ocsp: s.pki.ocsp !== undefined }, ctx));
   const secrets = await collect(found, () => secretsReconciler.plan({ stateDir: dir, stack: s.name, services: s.services, rotate: rotate.secrets }, ctx));
   problems.push(...found);

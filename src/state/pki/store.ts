@@ -13,6 +13,7 @@ import { closeSync, constants, fstatSync, openSync, readdirSync, readSync } from
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWriter, dirMode, type BatchFile, type StateWriter } from '../../io/atomic.ts';
+import { OCSP_DIR, OCSP_FILE_NAMES } from './ocsp-files.ts';
 import type { CertKind, FileChange } from './types.ts';
 import { VERIFIED_FILE } from './verified.ts';
 
@@ -32,11 +33,9 @@ export const PKI_PATHS = {
   externalCa: 'pki/external-ca.crt',
   services: 'pki/services',
   /** The OCSP responder's certificates, keys and index (engine/ocsp.ts). */
-  ocsp: 'pki/ocsp',
+  ocsp: OCSP_DIR,
 } as const;
 
-/** Files of `pki/ocsp/` (see engine/ocsp.ts, OCSP_FILES). */
-const OCSP_FILE_NAMES = ['index.txt', 'index.txt.attr', 'ca.crt', 'client-ca.crt', 'responder-root.crt', 'responder-root.key', 'responder-client-ca.crt', 'responder-client-ca.key'];
 
 /** Certificate and key file names of each kind inside `pki/services/<service>/`. */
 export const KIND_FILES: Readonly<Record<CertKind, { readonly cert: string; readonly key: string }>> = {

@@ -11,28 +11,7 @@ import type { Inventory, InventoryEntry, Issuer, KeySource } from '../types.ts';
 import type { RandomSource } from '../../random.ts';
 import { day, type CaOutcome } from './cas.ts';
 import { renewAt } from './leaves.ts';
-
-/** The folder of the responder's files in the state folder (installed on the responder host as `<host root>/pki/ocsp`). */
-export const OCSP_DIR = 'pki/ocsp';
-
-/** File names inside {@link OCSP_DIR}. */
-export const OCSP_FILES = {
-  /** The OpenSSL CA database of every serial the stack's CAs issued. */
-  index: 'index.txt',
-  /** Its attribute file: `unique_subject = no` (a renewed certificate keeps its subject). */
-  attr: 'index.txt.attr',
-  /** The responder certificate delegated by an issuer, and its key (0600). */
-  responderCert: (issuer: Issuer): string => `responder-${issuer}.crt`,
-  responderKey: (issuer: Issuer): string => `responder-${issuer}.key`,
-  /** The issuer's certificate, the responder's `-CA` (`ca.crt` is the root, `client-ca.crt` the client CA). */
-  issuerCert: (issuer: Issuer): string => (issuer === 'root' ? 'ca.crt' : 'client-ca.crt'),
-} as const;
-
-/** Path of a file of the responder's folder, relative to the state folder. */
-export const ocspPath = (file: string): string => `${OCSP_DIR}/${file}`;
-
-/** The issuers, each with its own delegated responder (root: server and public leaves; client CA: client leaves). */
-export const OCSP_ISSUERS: readonly Issuer[] = ['root', 'client-ca'];
+import { OCSP_DIR, OCSP_FILES, OCSP_ISSUERS, ocspPath } from '../ocsp-files.ts';
 
 /** Validity of a responder certificate, in days: short, as a nocheck certificate cannot be revoked; renewed at 70% like the leaves. */
 export const RESPONDER_LIFETIME_DAYS = 90;
