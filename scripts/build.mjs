@@ -7,9 +7,9 @@
 //   node scripts/build.mjs            build
 //   node scripts/build.mjs --if-stale build only when dist/ is missing or older than a source
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** What the build records about its inputs (for the staleness check), beside the bundles. */
@@ -33,11 +33,52 @@ export function isStale() {
   return false;
 }
 
+/** Every `.hbs` file below templates/, relative to the repository, sorted. */
+function templateFiles(dir = 'templates') {
+  return readdirSync(join(root, dir), { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? templateFiles(`${dir}/${e.name}`) : e.name.endsWith('.hbs') ? [`${dir}/${e.name}`] : []))
+    .sort();
+}
+
+/**
+ * The module that stands in for src/render/template-source.ts in dist/: every template
+ * precompiled, by src/render/template-compile.ts (built for the occasion, beside the sources so
+ * that it finds handlebars, and removed).
+ */
+async function precompiledTemplates(esbuild, files) {
+  const compiler = join(root, `.template-compile.${process.pid}.mjs`);
+  try {
+    await esbuild({ absWorkingDir: root, entryPoints: ['src/render/template-compile.ts'], bundle: true, format: 'esm', platform: 'node', target: 'node20.19', packages: 'external', outfile: compiler, logLevel: 'warning' });
+    const { precompiledModule } = await import(pathToFileURL(compiler).href);
+    return precompiledModule(files.map((f) => ({ name: f.slice('templates/'.length, -'.hbs'.length), source: readFileSync(join(root, f), 'utf8') })));
+  } finally {
+    rmSync(compiler, { force: true });
+  }
+}
+
+/**
+ * The esbuild plugin that puts every template, precompiled, in place of
+ * src/render/template-source.ts, and the template files it read (`esbuild`: esbuild's build).
+ */
+export async function templatesPlugin(esbuild) {
+  const templates = templateFiles();
+  const templateModule = await precompiledTemplates(esbuild, templates);
+  const plugin = {
+    name: 'precompiled-templates',
+    setup(b) {
+      b.onLoad({ filter: /[\\/]src[\\/]render[\\/]template-source\.ts$/ }, (args) => ({ contents: templateModule, loader: 'ts', resolveDir: dirname(args.path) }));
+    },
+  };
+  return { plugin, templates };
+}
+
 /** Builds dist/ into a fresh folder and swaps it in, so a reader never sees half a build. */
 export async function build() {
   const { build: esbuild } = await import('esbuild');
   const staging = join(root, `dist.${process.pid}.tmp`);
   rmSync(staging, { recursive: true, force: true });
+  // The templates precompiled, in place of the module that compiles them at run time.
+  const { plugin: precompiled, templates } = await templatesPlugin(esbuild);
   const result = await esbuild({
     absWorkingDir: root,
     // pki-worker: the certificate engine's issuing worker threads load it beside the bundles (src/state/pki/pool.ts).
@@ -54,12 +95,14 @@ export async function build() {
     legalComments: 'none',
     metafile: true,
     logLevel: 'warning',
+    plugins: [precompiled],
   });
   const inputs = {};
   // The engine's identity: the content of every source bundled in (synth's no-change fast path,
   // src/synth/engine-id.ts, keys its cache by it; templates/ and packages are added at run time).
   const engine = createHash('sha256');
-  for (const file of Object.keys(result.metafile.inputs).sort()) {
+  // The templates are built in too: a changed one makes dist/ stale.
+  for (const file of [...new Set([...Object.keys(result.metafile.inputs), ...templates])].sort()) {
     inputs[file] = statSync(join(root, file)).mtimeMs;
     const text = readFileSync(join(root, file));
     engine.update(`${file}\0${text.length}\0`).update(text);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { App, Host, Network, Postgres, Redis, Minio, Stack, synth, type Issue } from '../src/index.ts';
 import { loadStacks } from '../src/cli/load.ts';
-import { phpString } from '../src/render/templates.ts';
+import { phpString } from '../src/render/template-php.ts';
 import { podmeshRejection } from './helpers/errors.ts';
 import { svc, tempDir, testState } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';

@@ -1,10 +1,15 @@
 // Templates rendered once per distinct input (src/render/templates.ts): which context keys a
 // template reads, found in its syntax tree, and the texts TemplateTexts gives against a fresh
-// rendering of every Hyperf template.
-import { readdirSync, readFileSync } from 'node:fs';
+// rendering of every Hyperf template; the build's precompiled templates against those compiled at
+// run time.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Plugin } from 'esbuild';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { contextInputs, template, TemplateTexts } from '../src/render/templates.ts';
+import { contextInputs } from '../src/render/template-compile.ts';
+import { template, TemplateTexts } from '../src/render/templates.ts';
 
 describe('contextInputs', () => {
   it('lists the top-level keys a template reads, in and out of blocks', () => {
@@ -85,3 +90,39 @@ describe('TemplateTexts', () => {
 function readFileText(file: string): string {
   return readFileSync(new URL(`../templates/${file}.hbs`, import.meta.url), 'utf8');
 }
+
+describe('the precompiled templates of the build', () => {
+  it('render what the templates compiled at run time render, read the same keys, and are as strict', async () => {
+    const { build } = await import('esbuild');
+    // @ts-expect-error: a plain JavaScript module without types
+    const { templatesPlugin } = (await import('../scripts/build.mjs')) as { templatesPlugin: (b: typeof build) => Promise<{ plugin: Plugin; templates: string[] }> };
+    const { plugin, templates } = await templatesPlugin(build);
+    expect(templates).toEqual(expect.arrayContaining([...HYPERF, 'openssl/openssl.cnf'].map((f) => `templates/${f}.hbs`)));
+    // template-source.ts as dist/ holds it: plain JavaScript that imports handlebars' runtime only,
+    // beside node_modules so that Node resolves it.
+    const cache = fileURLToPath(new URL('../node_modules/.cache/', import.meta.url));
+    mkdirSync(cache, { recursive: true });
+    const dir = mkdtempSync(join(cache, 'precompiled-'));
+    try {
+      const out = join(dir, 'templates.mjs');
+      await build({ entryPoints: [fileURLToPath(new URL('../src/render/template-source.ts', import.meta.url))], bundle: true, format: 'esm', platform: 'node', packages: 'external', outfile: out, plugins: [plugin], logLevel: 'silent' });
+      const text = readFileSync(out, 'utf8');
+      expect(text).toContain('handlebars/runtime.js');
+      expect(text).not.toMatch(/from ["']handlebars["']/);
+      const built = (await import(pathToFileURL(out).href)) as { loadTemplate: (file: string) => { render: (c: object) => string; inputs: readonly string[] | undefined } };
+      for (const file of [...HYPERF, 'openssl/openssl.cnf']) {
+        expect(built.loadTemplate(file).inputs, file).toEqual(contextInputs(readFileText(file)));
+        expect(() => built.loadTemplate(file).render({}), file).toThrow();
+      }
+      expect(() => built.loadTemplate('hyperf/none')).toThrow(/templates\/hyperf\/none\.hbs/);
+      fc.assert(
+        fc.property(context, (ctx) => {
+          for (const file of HYPERF) expect(built.loadTemplate(file).render(ctx), file).toBe(template(file)(ctx));
+        }),
+        { numRuns: 200, seed: 1719 },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

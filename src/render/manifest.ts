@@ -40,13 +40,32 @@ export function fileSha256(file: RenderedFile): string {
   return digest;
 }
 
-function entry(path: string, file: RenderedFile, byText: Map<string, string>): ManifestEntry {
-  // Renderers give one string for identical texts (Crl.php of every Hyperf service): hashed once.
-  let sha256 = digests.get(file) ?? byText.get(file.content);
+/**
+ * Texts already hashed, by length: a few per length, compared with `===` (the same string object,
+ * as renderers give for identical texts such as every service's Crl.php, is equal at once; texts
+ * that differ mostly differ early). Keying a map by the texts themselves would hash every one
+ * of them twice (once for the map); a short list per length (the oldest giving way) keeps the
+ * worst case linear.
+ */
+type Hashed = Map<number, { readonly text: string; readonly sha256: string }[]>;
+const PER_LENGTH = 4;
+
+function entry(path: string, file: RenderedFile, hashed: Hashed): ManifestEntry {
+  let sha256 = digests.get(file);
   if (sha256 === undefined) {
-    sha256 = fileSha256(file);
-    byText.set(file.content, sha256);
-  } else digests.set(file, sha256);
+    const same = hashed.get(file.content.length);
+    sha256 = same?.find((h) => h.text === file.content)?.sha256;
+    if (sha256 !== undefined) digests.set(file, sha256);
+    else {
+      sha256 = fileSha256(file);
+      if (!same) hashed.set(file.content.length, [{ text: file.content, sha256 }]);
+      else {
+        // The oldest gives way: a text repeated through the stack (one per service) stays.
+        if (same.length === PER_LENGTH) same.shift();
+        same.push({ text: file.content, sha256 });
+      }
+    }
+  }
   const i = file.install;
   if (!i) return { path, sha256 };
   const install: ManifestInstall = {
@@ -64,8 +83,8 @@ function entry(path: string, file: RenderedFile, byText: Map<string, string>): M
 
 /** Renders the manifest of `files` (which must not contain the manifest itself). */
 export function renderManifest(stack: string, files: ReadonlyMap<string, RenderedFile>): string {
-  const byText = new Map<string, string>();
-  const entries = [...files.keys()].sort(compare).map((path) => entry(path, files.get(path)!, byText));
+  const hashed: Hashed = new Map();
+  const entries = [...files.keys()].sort(compare).map((path) => entry(path, files.get(path)!, hashed));
   const manifest: Manifest = { stack, generator: 'podmesh', files: entries };
   return `${JSON.stringify(manifest, null, 2)}\n`;
 }

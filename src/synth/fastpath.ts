@@ -677,9 +677,12 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
       let stamps: readonly Stamp[];
       let matched: Entry | undefined;
       const pre = before.states.get(p.stack);
-      if (report && pre && checkStamps(stateAbs, pre.stamps, pre.since).ok) {
+      if (report && pre && (p.kept !== undefined || checkStamps(stateAbs, pre.stamps, pre.since).ok)) {
         // The plan had nothing to change and the state folder is as it was before the plan.
-        // (Checked, not assumed: apply may still write there, e.g. a secret's files made whole.)
+        // (Checked, not assumed: apply may still write there, e.g. a secret's files made whole. A
+        // kept state was neither planned nor applied: nothing of this synth wrote there, and
+        // should anything else have, the stamps recorded are those it changed, and the next
+        // synth plans the state again.)
         stamps = pre.stamps;
         matched = pre.matched;
       } else {
