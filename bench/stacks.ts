@@ -1,9 +1,9 @@
 // Generated stacks for benchmarks: N services on one host, with a realistic mix of dependencies.
 import { App, Host, Network, Postgres, Redis, Service, Stack } from 'podmesh';
 
-/** A single-host stack of `services` workloads (two of them infrastructure). */
-export function generatedStack(services: number, app = new App()): App {
-  const stack = new Stack(app, `bench-${services}`, { project: 'bench' });
+/** A single-host stack of `services` workloads (two of them infrastructure), named `name`. */
+export function generatedStack(services: number, app = new App(), name = `bench-${services}`): App {
+  const stack = new Stack(app, name, { project: 'bench' });
   const host = new Host(stack, 'local');
   const network = new Network(stack, 'mesh', { subnet: '10.64.0.0/16', domain: 'bench.local', bridgeName: 'bench0' });
   const db = new Postgres(stack, 'postgres', { host, network });

@@ -82,7 +82,8 @@ export async function build() {
   const result = await esbuild({
     absWorkingDir: root,
     // pki-worker: the certificate engine's issuing worker threads load it beside the bundles (src/state/pki/pool.ts).
-    entryPoints: { index: 'src/index.ts', cli: 'src/cli/main.ts', 'pki-worker': 'src/state/pki/issue-worker.ts' },
+    // out-writer: the thread writing a large stack's new out/ folder while it renders (src/io/staged.ts).
+    entryPoints: { index: 'src/index.ts', cli: 'src/cli/main.ts', 'pki-worker': 'src/state/pki/issue-worker.ts', 'out-writer': 'src/io/staging-worker.ts' },
     bundle: true,
     splitting: true,
     format: 'esm',

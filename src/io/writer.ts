@@ -28,8 +28,23 @@ export interface Comparison {
   readonly seen: ReadonlyMap<string, string>;
 }
 
-const staging = (outDir: string, stack: string) => join(outDir, `.${stack}.podmesh-staging`);
-const previous = (outDir: string, stack: string) => join(outDir, `.${stack}.podmesh-previous`);
+/** Where the new tree of `out/<stack>` is built before it is swapped in. */
+export const stagingDir = (outDir: string, stack: string): string => join(outDir, `.${stack}.podmesh-staging`);
+/** Where the old tree waits during the swap (a killed swap leaves it; see recover). */
+export const previousDir = (outDir: string, stack: string): string => join(outDir, `.${stack}.podmesh-previous`);
+const staging = stagingDir;
+const previous = previousDir;
+
+/**
+ * A staging copy of `out/<stack>` written while the stack rendered (src/io/staged.ts): the
+ * staging folder once it holds exactly the files given, else undefined (and no copy is left).
+ */
+export interface StagedCopy {
+  finish(files: ReadonlyMap<string, string>): Promise<string | undefined>;
+  /** Called once the copy is out/<stack>. */
+  swapped(): void;
+  discard(): Promise<void>;
+}
 
 /** What changes when a file or folder is replaced, written or has entries added or removed. */
 const identity = (st: BigIntStats): string => `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
@@ -79,9 +94,20 @@ export async function writeStackOutput(
   outDir: string,
   stack: string,
   files: ReadonlyMap<string, string>,
-  options: { readonly check?: boolean; readonly since?: Comparison } = {},
+  options: { readonly check?: boolean; readonly since?: Comparison; readonly staged?: StagedCopy } = {},
 ): Promise<WriteReport> {
   const target = join(outDir, stack);
+  // A staging copy was started with the folder absent and no swap to recover: swapped in when
+  // the folder is still absent and the copy holds exactly these files.
+  if (options.staged && !options.check && options.since && options.since.seen.size === 0 && statOrAbsent(target) === undefined && !existsSync(previous(outDir, stack))) {
+    const stage = await options.staged.finish(files);
+    if (stage !== undefined && statOrAbsent(target) === undefined) {
+      renameSync(stage, target);
+      options.staged.swapped();
+      return options.since.report;
+    }
+  }
+  await options.staged?.discard();
   if (!options.check) recover(outDir, stack);
   const compared = options.since && stillAsSeen(target, options.since.seen) ? options.since : compareStackOutput(outDir, stack, files);
   const report = compared.report;

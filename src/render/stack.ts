@@ -37,14 +37,14 @@ export interface RenderOutcome {
 }
 
 /** Every file of a stack's output, manifest included, or every problem of every renderer. Pure. */
-export function renderStack(stack: ResolvedStack, where: Pick<Locations, 'outDir'>): RenderOutcome {
+export function renderStack(stack: ResolvedStack, where: Pick<Locations, 'outDir'>, sink?: FileSink): RenderOutcome {
   // Every host folder is at the same depth, so one relative path serves them all. The files name
   // the state folder by a variable whose default is `.podmesh` beside out/, so that out/ is the
   // same for every --state (README, "Running the compose file").
   const hostDir = join(resolve(where.outDir), stackDir(stack.name), hostOutDir('_'));
   const stateDefault = relative(hostDir, join(dirname(resolve(where.outDir)), DEFAULT_STATE_DIR)).split(sep).join('/');
   const stateDir = `${STATE_TOKEN}/${stackDir(stack.name)}`;
-  return renderWith(stack, { stateDir, stateDefault, folders: (host) => `${stateDir}/${DATA_DIR}/${host}` });
+  return renderWith(stack, { stateDir, stateDefault, folders: (host) => `${stateDir}/${DATA_DIR}/${host}` }, sink);
 }
 
 /**
@@ -58,7 +58,13 @@ export function renderInstalled(stack: ResolvedStack): RenderOutcome {
 /** One renderer, as renderWith calls it. */
 type Part = () => ReadonlyMap<string, RenderedFile> | Rendering;
 
-function renderWith(stack: ResolvedStack, where: ComposeLocations): RenderOutcome {
+/**
+ * Takes each file as soon as it is rendered (src/io/staged.ts writes them meanwhile); a path may
+ * come again, the last text being the file's. What a rendering with problems sent is not its output.
+ */
+export type FileSink = (path: string, content: string) => void;
+
+function renderWith(stack: ResolvedStack, where: ComposeLocations, sink?: FileSink): RenderOutcome {
   const files = new Map<string, RenderedFile>();
   const problems: Issue[] = [];
   const parts: Part[] = [
@@ -84,6 +90,7 @@ function renderWith(stack: ResolvedStack, where: ComposeLocations): RenderOutcom
       const rendering: Rendering = r instanceof Map ? { files: r, problems: [] } : (r as Rendering);
       problems.push(...rendering.problems);
       rendering.files.forEach((f, path) => files.set(path, f));
+      if (sink && problems.length === 0) rendering.files.forEach((f, path) => sink(path, f.content));
     } catch (e) {
       // A renderer that cannot go on (a template failing) still leaves the others to report.
       if (!(e instanceof PodmeshError)) throw e;
@@ -93,6 +100,7 @@ function renderWith(stack: ResolvedStack, where: ComposeLocations): RenderOutcom
   if (problems.length > 0) return { files: new Map(), issues: problems };
   files.set(LOCK_FILE, { content: renderLock(stack.lock) });
   files.set(MANIFEST, { content: renderManifest(stack.name, files) });
+  if (sink) for (const path of [LOCK_FILE, MANIFEST]) sink(path, files.get(path)!.content);
   return { files, issues: [] };
 }
 

@@ -78,7 +78,7 @@ export async function applySynth(plan: SynthPlan, writer: StateWriter = atomicWr
   const state = await applyState(plan, writer);
   if (plan.stateOnly) return { reports: [], state, prunedStacks: [], changed: false };
   const reports: WriteReport[] = [];
-  for (const s of plan.stacks) reports.push(await writeStackOutput(plan.outDir, s.stack, contents(s.files), { since: { report: s.comparison, seen: s.seenInOut } }));
+  for (const s of plan.stacks) reports.push(await writeStackOutput(plan.outDir, s.stack, contents(s.files), { since: { report: s.comparison, seen: s.seenInOut }, ...(s.staged ? { staged: s.staged } : {}) }));
   const prunedStacks = plan.prune ? await pruneStacks(plan.outDir, new Set(plan.keep), MANIFEST) : [];
   return { reports, state, prunedStacks, changed: reports.some(changed) || prunedStacks.length > 0 };
 }

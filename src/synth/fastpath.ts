@@ -16,6 +16,7 @@ import { LOCK_FILE } from '../resolve/lock.ts';
 import { privateCacheRoot } from '../io/cache-root.ts';
 import type { Issue } from '../../constructs/core/errors.ts';
 import type { RenderedFile } from '../render/file.ts';
+import type { StampStat } from '../io/staging-protocol.ts';
 import { fileSha256 } from '../render/manifest.ts';
 import { stateContext } from '../state/reconciler.ts';
 import type { StateReport, SynthResult } from './apply.ts';
@@ -55,6 +56,8 @@ export interface FastPathOptions {
   readonly onDecision?: (d: { readonly fast: boolean; readonly reason: string; readonly by?: 'constructs' | 'model' }) => void;
   /** Told, on a run the fast path did not serve, the stacks whose state folder was not planned ({@link keptStates}), when there are any. */
   readonly onKeptState?: (stacks: readonly string[]) => void;
+  /** Told the stacks whose out/ folder was written while they rendered, by a worker thread (src/io/staged.ts), when there are any. */
+  readonly onStaged?: (stacks: readonly string[]) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -158,7 +161,7 @@ export function takeStamps(dir: string, since: number): Stamp[] {
  * renderer already computed for every file it lists ({@link fileSha256}). Undefined when `dir` holds
  * anything else, or other types, than that.
  */
-export function writtenStamps(dir: string, since: number, files: ReadonlyMap<string, RenderedFile>): Stamp[] | undefined {
+export function writtenStamps(dir: string, since: number, files: ReadonlyMap<string, RenderedFile>, known?: ReadonlyMap<string, StampStat>): Stamp[] | undefined {
   // The tree of the rendered paths; folders as maps of their entries (a file is null).
   type Tree = Map<string, Tree | null>;
   const root: Tree = new Map();
@@ -176,10 +179,17 @@ export function writtenStamps(dir: string, since: number, files: ReadonlyMap<str
     at.set(name, null);
   }
   const stamps: Stamp[] = [];
-  const racy = (st: Stats): boolean => Math.max(st.mtimeMs, st.ctimeMs) >= since - RACY_MS;
-  const visit = (abs: string, rel: string, tree: Tree): boolean => {
+  const racy = (st: StampStat): boolean => Math.max(st.mtimeMs, st.ctimeMs) >= since - RACY_MS;
+  /** The stat of an entry below `dir`: as the writer took it (`known`), or read now. */
+  const stat = (abs: string, rel: string): StampStat | undefined => {
+    const k = rel === '.' ? undefined : known?.get(rel);
+    if (k) return k;
     const st = lstatSync(abs, { throwIfNoEntry: false });
-    if (!st?.isDirectory()) return false;
+    return st && (st.isDirectory() || st.isFile()) ? { folder: st.isDirectory(), size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode } : undefined;
+  };
+  const visit = (abs: string, rel: string, tree: Tree): boolean => {
+    const st = stat(abs, rel);
+    if (!st?.folder) return false;
     const names = [...tree.keys()].sort();
     const stamp: Stamp = [rel, 'd', st.size, st.mtimeMs, st.ctimeMs, st.ino, st.mode];
     if (racy(st)) stamp.push('dir');
@@ -196,8 +206,8 @@ export function writtenStamps(dir: string, since: number, files: ReadonlyMap<str
         if (!visit(childAbs, childRel, sub)) return false;
         continue;
       }
-      const fst = lstatSync(childAbs, { throwIfNoEntry: false });
-      if (!fst?.isFile()) return false;
+      const fst = stat(childAbs, childRel);
+      if (!fst || fst.folder) return false;
       const f: Stamp = [childRel, 'f', fst.size, fst.mtimeMs, fst.ctimeMs, fst.ino, fst.mode];
       if (racy(fst)) f.push(fileSha256(files.get(childRel)!));
       stamps.push(f);
@@ -700,7 +710,7 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
       const path = entryPath(dir, where, p.stack);
       const previous = matched ?? before.previous.get(p.stack) ?? readEntry(path);
       const horizon = await horizonOf(stateAbs, stamps, decided, previous?.engine === engine && previous.stack === p.stack && previous.stateDir === where.stateDir ? previous : undefined, matched !== undefined);
-      const out = writtenStamps(join(where.outDir, p.stack), decidedAt.getTime(), p.files);
+      const out = writtenStamps(join(where.outDir, p.stack), decidedAt.getTime(), p.files, p.staged?.writtenStats());
       if (!out) continue;
       const entry: Entry = {
         format: FORMAT,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { App } from '../../constructs/core/app.ts';
 import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
 import type { Stack } from '../../constructs/core/stack.ts';
+import { StagedOutput } from '../io/staged.ts';
 import { compareStackOutput, pruneStacks, type Comparison, type WriteReport } from '../io/writer.ts';
 import { LOCK_FILE } from '../resolve/lock.ts';
 import type { ResolvedStack } from '../resolve/model.ts';
@@ -88,6 +89,26 @@ export interface StackPlan {
   readonly seenInOut: Comparison['seen'];
   /** Things a person should know that do not stop the run. */
   readonly warnings: readonly string[];
+  /**
+   * `out/<stack>/` as rendered, being written to its staging folder meanwhile (see
+   * {@link StagingPolicy}): apply swaps it in, or the run discards it ({@link discardStaged}).
+   */
+  readonly staged?: StagedOutput;
+}
+
+/**
+ * Whether planning may write a stack's new out/ folder to its staging copy while rendering it
+ * (src/io/staged.ts): for stacks of at least `minServices` services whose out/ folder is absent,
+ * on more than one core. Only {@link synth} asks for it, and it swaps the copy in or discards it;
+ * without it planning writes nothing.
+ */
+export interface StagingPolicy {
+  readonly minServices: number;
+}
+
+/** Ends the staging copies of a plan that apply did not swap in (a refused plan, a failed apply). */
+export async function discardStaged(plan: SynthPlan): Promise<void> {
+  for (const s of plan.stacks) await s.staged?.discard();
 }
 
 /** A synth, decided: apply it with {@link applySynth}, compare it, or format it. */
@@ -143,7 +164,16 @@ export async function planState(s: ResolvedStack, where: { outDir: string; state
 }
 
 /** Resolves, plans the state of (unless `kept`: see {@link StackPlan.kept}), renders and compares one stack. */
-async function planStack(stack: Stack, where: { outDir: string; stateDir: string }, ctx: StateContext, options: SynthOptions, problems: Issue[], pre?: ReadonlyMap<Stack, ResolveOutcome>, kept?: StateReport): Promise<StackPlan | undefined> {
+async function planStack(
+  stack: Stack,
+  where: { outDir: string; stateDir: string },
+  ctx: StateContext,
+  options: SynthOptions,
+  problems: Issue[],
+  pre?: ReadonlyMap<Stack, ResolveOutcome>,
+  kept?: StateReport,
+  staging?: StagingPolicy,
+): Promise<StackPlan | undefined> {
   const outcome = pre?.get(stack) ?? (await resolveWithLock(stack, where.outDir));
   problems.push(...outcome.issues);
   const resolved = outcome.resolved;
@@ -151,11 +181,30 @@ async function planStack(stack: Stack, where: { outDir: string; stateDir: string
   const rotate = { wireguard: options.rotateWireguard?.[resolved.name] ?? [], secrets: options.rotateSecrets?.[resolved.name] ?? [] };
   const state = kept ? undefined : await planState(resolved, where, ctx, rotate, problems);
   // Public keys as they will be after apply; the lock's when the key plan failed (render problems still show).
-  const rendered = renderStack(withPublicKeys(resolved, (state ? state.wireguard?.result : kept?.wireguard)?.publicKeys ?? {}), where);
+  // Nothing is worth staging for a stack whose state or constructs have problems: apply refuses the plan.
+  const staged = staging && !options.check && !options.stateOnly && problems.length === 0 && resolved.services.length >= staging.minServices ? StagedOutput.start(where.outDir, resolved.name) : undefined;
+  let rendered: ReturnType<typeof renderStack>;
+  let compared: ReturnType<typeof compareStackOutput>;
+  try {
+    rendered = renderStack(withPublicKeys(resolved, (state ? state.wireguard?.result : kept?.wireguard)?.publicKeys ?? {}), where, staged && ((path, text) => staged.add(path, text)));
+    compared = compareStackOutput(where.outDir, resolved.name, contents(rendered.files));
+  } catch (e) {
+    await staged?.discard();
+    throw e;
+  }
   problems.push(...rendered.issues);
-  const compared = compareStackOutput(where.outDir, resolved.name, contents(rendered.files));
+  if (rendered.issues.length > 0) await staged?.discard();
   const warnings = (state?.pki.result ?? kept?.pki)?.warnings ?? [];
-  return { stack: resolved.name, ...(state ? { state } : {}), ...(kept ? { kept } : {}), files: rendered.files, comparison: compared.report, seenInOut: compared.seen, warnings };
+  return {
+    stack: resolved.name,
+    ...(state ? { state } : {}),
+    ...(kept ? { kept } : {}),
+    files: rendered.files,
+    comparison: compared.report,
+    seenInOut: compared.seen,
+    warnings,
+    ...(staged && rendered.issues.length === 0 ? { staged } : {}),
+  };
 }
 
 /**
@@ -166,15 +215,26 @@ async function planStack(stack: Stack, where: { outDir: string; stateDir: string
  * `options.outDir` (the fast path's work, not done twice); `kept`: the stacks whose state is not
  * planned (see {@link StackPlan.kept}), by name.
  */
-export async function planSynth(app: App, options: SynthOptions = {}, resolved?: ReadonlyMap<Stack, ResolveOutcome>, kept?: ReadonlyMap<string, StateReport>): Promise<SynthPlan> {
+export async function planSynth(
+  app: App,
+  options: SynthOptions = {},
+  resolved?: ReadonlyMap<Stack, ResolveOutcome>,
+  kept?: ReadonlyMap<string, StateReport>,
+  staging?: StagingPolicy,
+): Promise<SynthPlan> {
   const where = { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' };
   const ctx = stateContext({ ...(options.now ? { now: options.now } : {}), ...(options.random ? { random: options.random } : {}), ...(options.keys ? { keys: options.keys } : {}) });
   const picked = options.stacks !== undefined && options.stacks.length > 0;
   const problems: Issue[] = [];
   const stacks: StackPlan[] = [];
-  for (const stack of selectStacks(app, options.stacks)) {
-    const planned = await planStack(stack, where, ctx, options, problems, resolved, kept?.get(stack.node.id));
-    if (planned) stacks.push(planned);
+  try {
+    for (const stack of selectStacks(app, options.stacks)) {
+      const planned = await planStack(stack, where, ctx, options, problems, resolved, kept?.get(stack.node.id), staging);
+      if (planned) stacks.push(planned);
+    }
+  } catch (e) {
+    for (const s of stacks) await s.staged?.discard();
+    throw e;
   }
   const keep = stacksOf(app).map((s) => s.node.id);
   const prunedStacks = picked ? [] : await pruneStacks(where.outDir, new Set(keep), MANIFEST, { check: true });

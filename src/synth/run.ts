@@ -9,7 +9,7 @@ import type { ResolveOutcome } from '../resolve/resolve.ts';
 import type { SynthResult } from './apply.ts';
 import type { CheckResult } from './check.ts';
 import { beforePlan, byInputs, byModel, fastResult, keptStates, printsOf, recordSynth, type FastPathOptions, type Previous, type Prints } from './fastpath.ts';
-import type { SynthOptions } from './plan.ts';
+import type { StagingPolicy, SynthOptions, SynthPlan } from './plan.ts';
 import { resolveWithLock, selectStacks, stacksOf, validateConstructs } from './select.ts';
 
 /** The slow path's modules, loaded at first use. */
@@ -76,16 +76,34 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
   // A state folder as the last synth left it, for the same model and clock, is not planned again.
   const kept = keptStates(a.resolved, given, fast, before, decidedAt.getTime());
   if (kept.size > 0) fast.onKeptState?.([...kept.keys()]);
-  const plan = await planSynth(app, { ...options, now: decidedAt }, a.resolved, kept);
-  const result = await applySynth(plan);
+  const plan = await planSynth(app, { ...options, now: decidedAt }, a.resolved, kept, STAGING);
+  const result = await applied(plan);
+  const staged = plan.stacks.filter((s) => s.staged?.writtenStats() !== undefined).map((s) => s.stack);
+  if (staged.length > 0) fast.onStaged?.(staged);
   await recordSynth(plan, a.resolved, before, decidedAt, fast, a.prints);
   return result;
 }
 
+/**
+ * Large stacks with an absent out/ folder are written while they render (src/io/staged.ts): the
+ * worker thread's start and its messages cost more than they save for a few dozen files.
+ */
+const STAGING: StagingPolicy = { minServices: 32 };
+
+/** Applies a plan; staging copies it did not swap in are discarded however it ends. */
+async function applied(plan: SynthPlan): Promise<SynthResult> {
+  const { applySynth, discardStaged } = await slow();
+  try {
+    return await applySynth(plan);
+  } finally {
+    await discardStaged(plan);
+  }
+}
+
 async function slowSynth(app: App, options: SynthOptions, resolved?: ReadonlyMap<Stack, ResolveOutcome>): Promise<SynthResult> {
-  const { planSynth, applySynth, checkPlan } = await slow();
+  const { planSynth, checkPlan } = await slow();
+  if (!options.check) return applied(await planSynth(app, options, resolved, undefined, STAGING));
   const plan = await planSynth(app, options, resolved);
-  if (!options.check) return applySynth(plan);
   const check = checkPlan(plan);
   return { reports: check.reports, state: [], prunedStacks: check.prunedStacks, changed: check.stale };
 }

@@ -3,12 +3,9 @@
 // keys and signatures (serials, validity, names: see engine/leaves.ts), so results do not depend on
 // scheduling; they come back in job order. Any failure rejects the whole run (nothing is written:
 // apply comes later) and every worker is ended; workers also end when the run is done.
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { workerEntry, type WorkerEntry } from '../../io/worker-entry.ts';
 import type { IssuerSpec, TbsSpec } from './tbs.ts';
 
 /** One certificate to issue: its contents and which issuer (index into the issuers) signs it. */
@@ -48,29 +45,8 @@ export interface PoolOptions {
   readonly batchSize?: number;
 }
 
-declare const __PODMESH_BUNDLED__: boolean | undefined;
-
-/**
- * Where the worker entry is: beside the bundles in dist/ (the build makes it an entry point), or
- * the TypeScript source, loaded through tsx, when podmesh runs from its sources (tests, tsx).
- */
-function workerEntry(): { code: string | URL; eval: boolean } {
-  if (typeof __PODMESH_BUNDLED__ !== 'undefined') return { code: new URL('./pki-worker.mjs', import.meta.url), eval: false };
-  const url = new URL('./issue-worker.ts', import.meta.url);
-  if (!existsSync(fileURLToPath(url))) throw new Error(`internal: the issuing worker ${fileURLToPath(url)} is missing`);
-  // Node 20 does not apply --import hooks to a worker's entry: the worker registers tsx itself first.
-  const tsx = tsxEsmApi();
-  return { code: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`, eval: true };
-}
-
-/** tsx's ESM API module (its `import` export: require.resolve would answer the CommonJS one). */
-function tsxEsmApi(): string {
-  const pkgJson = createRequire(import.meta.url).resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(pkgJson, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
-  const target = pkg.exports['./esm/api']?.import.default;
-  if (!target) throw new Error(`internal: ${pkgJson} exports no ./esm/api`);
-  return pathToFileURL(join(dirname(pkgJson), target)).href;
-}
+/** The issuing worker: dist/pki-worker.mjs built, issue-worker.ts from the sources. */
+const issueWorker = (): WorkerEntry => workerEntry(new URL('./pki-worker.mjs', import.meta.url), new URL('./issue-worker.ts', import.meta.url));
 
 let live = 0;
 
@@ -89,7 +65,7 @@ export function issueInWorkers(jobs: readonly PoolJob[], issuers: readonly Issue
   for (let i = 0; i < jobs.length; i += batchSize) batches.push(jobs.slice(i, i + batchSize));
   const count = Math.max(1, Math.min(options.workers ?? availableParallelism(), batches.length));
   if (batches.length === 0) return Promise.resolve([]);
-  const entry = workerEntry();
+  const entry = issueWorker();
   const out: ({ certPem: string; keyPem: string }[] | undefined)[] = new Array(batches.length);
   // Settles once every worker of the run has exited: a caller never outlives its threads.
   return new Promise((resolve, reject) => {

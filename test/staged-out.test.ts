@@ -1,0 +1,179 @@
+// A large stack's new out/ folder written while it renders (src/io/staged.ts): the same files,
+// modes and report as the writer alone gives, stamps as a full walk takes them, and nothing left
+// behind when the plan is refused, the worker fails, or out/<stack> appears before the swap.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { App } from 'podmesh';
+import { generatedStack } from '../bench/stacks.ts';
+import { StagedOutput } from '../src/io/staged.ts';
+import { stagingDir } from '../src/io/writer.ts';
+import { applySynth, planSynth, synth, type SynthResult } from '../src/synth.ts';
+import { discardStaged } from '../src/synth/plan.ts';
+import { writtenStamps } from '../src/synth/fastpath.ts';
+import { podmeshProject, tempDir } from './helpers/stacks.ts';
+import { repoRoot } from './helpers/tools.ts';
+
+// A rendering problem on demand: the topology renderer of a stack named `broken` reports one.
+vi.mock('../src/render/topology.ts', async (original) => {
+  const m = await original<typeof import('../src/render/topology.ts')>();
+  return {
+    ...m,
+    renderTopology: (stack: Parameters<typeof m.renderTopology>[0]) =>
+      stack.name === 'broken' ? { files: new Map(), problems: [{ path: 'broken', message: 'a rendering problem (test)' }] } : m.renderTopology(stack),
+  };
+});
+
+const tmp = tempDir('podmesh-staged-');
+afterAll(() => tmp.cleanup());
+afterEach(() => vi.restoreAllMocks());
+let n = 0;
+const folder = (): string => {
+  const dir = join(tmp.path, `p${n++}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+};
+
+/** 40 services (the staging threshold is 32), as the benchmark makes them, in a stack named `name`. */
+const bigApp = (name = 'bench-40'): App => generatedStack(40, new App(), name);
+
+/** Every file below `dir`: relative path → content and mode. */
+function files(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string, rel: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const abs = join(d, e.name);
+      if (e.isDirectory()) walk(abs, `${rel}${e.name}/`);
+      else out[`${rel}${e.name}`] = `${(statSync(abs).mode & 0o7777).toString(8)} ${readFileSync(abs, 'utf8')}`;
+    }
+  };
+  if (existsSync(dir)) walk(dir, '');
+  return out;
+}
+
+/** Plans and applies as synth does, without staging: the writer alone. */
+async function unstaged(dir: string, app: App): Promise<SynthResult> {
+  const plan = await planSynth(app, { outDir: join(dir, 'out'), stateDir: join(dir, 'state'), now: new Date('2026-06-01T00:00:00Z') });
+  return applySynth(plan);
+}
+
+describe('out/ written while rendering', () => {
+  it('writes the files, modes and report the writer alone gives, and stamps them as a full walk does', async () => {
+    const [a, b] = [folder(), folder()];
+    const start = vi.spyOn(StagedOutput, 'start');
+    const now = new Date('2026-06-01T00:00:00Z');
+    const plan = await planSynth(bigApp(), { outDir: join(a, 'out'), stateDir: join(a, 'state'), now }, undefined, undefined, { minServices: 32 });
+    const staged = plan.stacks[0]!.staged;
+    expect(staged).toBeDefined();
+    expect(start).toHaveReturnedWith(staged);
+    const result = await applySynth(plan);
+    await discardStaged(plan);
+    // The worker's copy was swapped in.
+    expect(staged!.writtenStats()).toBeDefined();
+    expect(readdirSync(join(a, 'out'))).toEqual(['bench-40']);
+    const plain = await unstaged(b, bigApp());
+    expect(result.reports).toEqual(plain.reports);
+    expect(result.reports[0]!.added.length).toBeGreaterThan(300);
+    expect(files(join(a, 'out'))).toEqual(files(join(b, 'out')));
+    // The stats the worker took are those lstat reads now, folders included.
+    const since = Date.now();
+    const fromWorker = writtenStamps(join(a, 'out', 'bench-40'), since, plan.stacks[0]!.files, staged!.writtenStats());
+    expect(fromWorker).toBeDefined();
+    expect(fromWorker).toEqual(writtenStamps(join(a, 'out', 'bench-40'), since, plan.stacks[0]!.files));
+  });
+
+  it('synth stages a large stack with an absent out/ folder, and the next synth takes the fast path', async () => {
+    const dir = folder();
+    const staged: string[][] = [];
+    const decisions: boolean[] = [];
+    const cache = { dir: join(dir, 'cache'), onStaged: (s: readonly string[]) => staged.push([...s]), onDecision: (d: { fast: boolean }) => decisions.push(d.fast) };
+    const run = () => synth(bigApp(), { outDir: join(dir, 'out'), stateDir: join(dir, 'state'), cache });
+    await run();
+    expect(staged).toEqual([['bench-40']]);
+    const first = files(join(dir, 'out'));
+    await run();
+    expect(decisions).toEqual([false, true]);
+    expect(files(join(dir, 'out'))).toEqual(first);
+    // A stack below the threshold, or a folder already there, is left to the writer.
+    await synth(generatedStack(8), { outDir: join(dir, 'out'), stateDir: join(dir, 'state'), cache });
+    expect(staged).toEqual([['bench-40']]);
+  });
+
+  it('writes nothing for a plan with a rendering problem: no staging folder, no out/', async () => {
+    const dir = folder();
+    const start = vi.spyOn(StagedOutput, 'start');
+    await expect(synth(bigApp('broken'), { outDir: join(dir, 'out'), stateDir: join(dir, 'state') })).rejects.toThrow(/a rendering problem \(test\)/);
+    expect(start).toHaveBeenCalled();
+    expect(existsSync(join(dir, 'out'))).toBe(false);
+  });
+
+  it('leaves out/<stack> to the writer when it appeared between plan and apply', async () => {
+    const [a, b] = [folder(), folder()];
+    const plan = await planSynth(bigApp(), { outDir: join(a, 'out'), stateDir: join(a, 'state'), now: new Date('2026-06-01T00:00:00Z') }, undefined, undefined, { minServices: 32 });
+    expect(plan.stacks[0]!.staged).toBeDefined();
+    mkdirSync(join(a, 'out', 'bench-40'), { recursive: true });
+    writeFileSync(join(a, 'out', 'bench-40', 'stray.txt'), 'not rendered\n');
+    const result = await applySynth(plan);
+    await discardStaged(plan);
+    expect(plan.stacks[0]!.staged!.writtenStats()).toBeUndefined();
+    expect(readdirSync(join(a, 'out'))).toEqual(['bench-40']);
+    await unstaged(b, bigApp());
+    expect(files(join(a, 'out'))).toEqual(files(join(b, 'out')));
+    expect(result.reports[0]!.removed).toEqual(['stray.txt']);
+  });
+
+  it('a copy the worker could not write, or that differs from the plan, is discarded', async () => {
+    const dir = folder();
+    const out = join(dir, 'out');
+    // A file where a folder must be: the worker fails (ENOTDIR) and says so.
+    const failing = StagedOutput.start(out, 's')!;
+    expect(failing).toBeDefined();
+    failing.add('a', 'file\n');
+    failing.add('a/b', 'under a file\n');
+    expect(await failing.finish(new Map([['a', 'file\n'], ['a/b', 'under a file\n']]))).toBeUndefined();
+    expect(existsSync(stagingDir(out, 's'))).toBe(false);
+    // out/ was made for the copy: removed with it.
+    expect(existsSync(out)).toBe(false);
+    // Written, but not the plan's files: one text differs, one file is missing.
+    for (const plan of [new Map([['x.txt', 'other\n']]), new Map([['x.txt', 'x\n'], ['y.txt', 'y\n']])]) {
+      const copy = StagedOutput.start(out, 's')!;
+      copy.add('x.txt', 'x\n');
+      expect(await copy.finish(plan)).toBeUndefined();
+      expect(existsSync(stagingDir(out, 's'))).toBe(false);
+    }
+    // Exactly the plan's files, a path sent twice (the last text counts), a file larger than a batch.
+    const big = 'y'.repeat(3 << 20);
+    const copy = StagedOutput.start(out, 's')!;
+    copy.add('d/x.txt', 'first\n');
+    copy.add('d/e/big.txt', big);
+    copy.add('d/x.txt', 'x\n');
+    const stage = await copy.finish(new Map([['d/x.txt', 'x\n'], ['d/e/big.txt', big]]));
+    expect(stage).toBe(stagingDir(out, 's'));
+    expect(files(stage!)).toEqual({ 'd/e/big.txt': `644 ${big}`, 'd/x.txt': '644 x\n' });
+    // Discarded before it finished: nothing is left, and discarding again does nothing.
+    const dropped = StagedOutput.start(join(dir, 'out2'), 't')!;
+    for (let i = 0; i < 200; i++) dropped.add(`f/${i}.txt`, `${i}\n`.repeat(4000));
+    await dropped.discard();
+    await dropped.discard();
+    expect(existsSync(join(dir, 'out2'))).toBe(false);
+  });
+
+  it('the built CLI stages an emptied out/ with its own worker (dist/out-writer.mjs), writing what a synth without it writes', () => {
+    const dir = folder();
+    podmeshProject(dir);
+    mkdirSync(join(dir, 'stacks'));
+    writeFileSync(join(dir, 'stacks', 'big.ts'), `import { generatedStack } from ${JSON.stringify(join(repoRoot, 'bench/stacks.ts'))};\nexport default (app) => void generatedStack(40, app);\n`);
+    const env = { ...process.env, PODMESH_CACHE_DIR: join(dir, 'cache'), PODMESH_DEBUG_CACHE: '1' };
+    const synthCli = (extra: Record<string, string> = {}) => spawnSync(process.execPath, [join(repoRoot, 'bin/podmesh.mjs'), 'synth'], { cwd: dir, env: { ...env, ...extra }, encoding: 'utf8', timeout: 120_000 });
+    const first = synthCli();
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(/out\/ written while rendering, by a worker thread: bench-40\n/);
+    const staged = files(join(dir, 'out'));
+    // The same folders written by the writer alone (no cache: no staging report, and out/ is there).
+    const again = synthCli({ PODMESH_NO_CACHE: '1' });
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/up to date/);
+    expect(files(join(dir, 'out'))).toEqual(staged);
+  });
+});
