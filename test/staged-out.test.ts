@@ -143,14 +143,18 @@ describe('out/ written while rendering', () => {
       expect(existsSync(stagingDir(out, 's'))).toBe(false);
     }
     // Exactly the plan's files, a path sent twice (the last text counts), a file larger than a batch.
+    // Multi-byte UTF-8 too, at a batch's edge: the texts are written without being measured first.
     const big = 'y'.repeat(3 << 20);
+    const wide = 'Grüße, ✓ 𝄞\n'.repeat(40_000);
     const copy = StagedOutput.start(out, 's')!;
     copy.add('d/x.txt', 'first\n');
     copy.add('d/e/big.txt', big);
     copy.add('d/x.txt', 'x\n');
-    const stage = await copy.finish(new Map([['d/x.txt', 'x\n'], ['d/e/big.txt', big]]));
+    copy.add('d/wide.txt', wide);
+    copy.add('d/wide2.txt', wide);
+    const stage = await copy.finish(new Map([['d/x.txt', 'x\n'], ['d/e/big.txt', big], ['d/wide.txt', wide], ['d/wide2.txt', wide]]));
     expect(stage).toBe(stagingDir(out, 's'));
-    expect(files(stage!)).toEqual({ 'd/e/big.txt': `644 ${big}`, 'd/x.txt': '644 x\n' });
+    expect(files(stage!)).toEqual({ 'd/e/big.txt': `644 ${big}`, 'd/wide.txt': `644 ${wide}`, 'd/wide2.txt': `644 ${wide}`, 'd/x.txt': '644 x\n' });
     // Discarded before it finished: nothing is left, and discarding again does nothing.
     const dropped = StagedOutput.start(join(dir, 'out2'), 't')!;
     for (let i = 0; i < 200; i++) dropped.add(`f/${i}.txt`, `${i}\n`.repeat(4000));

@@ -17,6 +17,9 @@ import { workerEntry } from './worker-entry.ts';
 /** Bytes gathered before a batch is sent: few messages, and the worker starts early. */
 const BATCH_BYTES = 1 << 20;
 
+/** A buffer that owns its whole ArrayBuffer (not a slice of Node's pool), so that it can be transferred. */
+const batchBuffer = (size: number): Buffer => Buffer.from(new ArrayBuffer(Math.max(size, BATCH_BYTES)));
+
 /** The staging worker: dist/out-writer.mjs built, staging-worker.ts from the sources. */
 const stagingWorker = () => workerEntry(new URL('./out-writer.mjs', import.meta.url), new URL('./staging-worker.ts', import.meta.url));
 
@@ -26,7 +29,7 @@ export class StagedOutput implements StagedCopy {
   private readonly sent = new Map<string, string>();
   private paths: string[] = [];
   private ends: number[] = [];
-  private buffer = Buffer.allocUnsafeSlow(BATCH_BYTES);
+  private buffer = batchBuffer(BATCH_BYTES);
   private used = 0;
   private readonly reply: Promise<StagingReply>;
   private settled = false;
@@ -70,9 +73,12 @@ export class StagedOutput implements StagedCopy {
   add(path: string, content: string): void {
     if (this.settled) return;
     this.sent.set(path, content);
-    const size = Buffer.byteLength(content, 'utf8');
-    if (this.used + size > this.buffer.length && this.used > 0) this.flush();
-    if (size > this.buffer.length) this.buffer = Buffer.allocUnsafeSlow(size);
+    // A UTF-16 unit takes at most 3 bytes in UTF-8: a text within that bound is written without
+    // measuring it first (one pass over it instead of two).
+    if (this.used + content.length * 3 > this.buffer.length) {
+      this.flush();
+      if (content.length * 3 > this.buffer.length) this.buffer = batchBuffer(Buffer.byteLength(content, 'utf8'));
+    }
     this.used += this.buffer.write(content, this.used, 'utf8');
     this.paths.push(path);
     this.ends.push(this.used);
@@ -80,9 +86,10 @@ export class StagedOutput implements StagedCopy {
 
   private flush(): void {
     if (this.used === 0) return;
-    // The batch's bytes move to the worker (transferred, not copied); the next batch gets new ones.
-    const batch: StagingBatch = { paths: this.paths, ends: this.ends, buffer: this.buffer.buffer.slice(0, this.used) };
-    this.worker.postMessage(batch, [batch.buffer as ArrayBuffer]);
+    // The batch's memory moves to the worker (transferred, not copied); the next batch gets new memory.
+    const batch: StagingBatch = { paths: this.paths, ends: this.ends, buffer: this.buffer.buffer as ArrayBuffer };
+    this.worker.postMessage(batch, [batch.buffer]);
+    this.buffer = batchBuffer(BATCH_BYTES);
     this.paths = [];
     this.ends = [];
     this.used = 0;
