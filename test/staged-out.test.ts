@@ -155,6 +155,14 @@ describe('out/ written while rendering', () => {
     const stage = await copy.finish(new Map([['d/x.txt', 'x\n'], ['d/e/big.txt', big], ['d/wide.txt', wide], ['d/wide2.txt', wide]]));
     expect(stage).toBe(stagingDir(out, 's'));
     expect(files(stage!)).toEqual({ 'd/e/big.txt': `644 ${big}`, 'd/wide.txt': `644 ${wide}`, 'd/wide2.txt': `644 ${wide}`, 'd/x.txt': '644 x\n' });
+    // Many times the ring's 8 MiB, texts of every size: written in order, each whole.
+    const many = new Map<string, string>();
+    for (let i = 0; i < 400; i++) many.set(`m/${i % 7}/${i}.txt`, `${i} ${'é'.repeat(i * 97)}\n`);
+    const through = StagedOutput.start(join(dir, 'out3'), 'u')!;
+    for (const [path, text] of many) through.add(path, text);
+    const wrapped = await through.finish(many);
+    expect(wrapped).toBeDefined();
+    expect(files(wrapped!)).toEqual(Object.fromEntries([...many].map(([p, t]) => [p, `644 ${t}`])));
     // Discarded before it finished: nothing is left, and discarding again does nothing.
     const dropped = StagedOutput.start(join(dir, 'out2'), 't')!;
     for (let i = 0; i < 200; i++) dropped.add(`f/${i}.txt`, `${i}\n`.repeat(4000));

@@ -1,24 +1,26 @@
 // Writing a stack's new out/ folder while it renders: the files go, as they are rendered, to a
-// worker thread (staging-worker.ts) that writes them into the folder's staging copy, so the file
-// system's work overlaps the rendering. Used only where the writer would write every file anyway
-// (out/<stack> absent: a first synth, an emptied out/), and only with a second core. The writer
-// (writer.ts, writeStackOutput) swaps the folder in as it does its own staging copy, after the
-// state, once the worker wrote exactly the files of the plan; anything else (a problem, a check, a
-// worker failure, out/<stack> appearing meanwhile) discards the copy and leaves the writer to do as
-// before. The staging copy is not out/<stack>: until the swap nothing of the synth is visible.
-import { existsSync, rmdirSync, rmSync } from 'node:fs';
+// worker thread (staging-worker.ts) through a ring of shared memory (staging-protocol.ts), and the
+// worker writes them into the folder's staging copy, so the file system's work overlaps the
+// rendering. Used only where the writer would write every file anyway (out/<stack> absent: a first
+// synth, an emptied out/), and only with a second core. The writer (writer.ts, writeStackOutput)
+// swaps the folder in as it does its own staging copy, after the state, once the worker wrote
+// exactly the files of the plan; anything else (a problem, a check, a worker failure, out/<stack>
+// appearing meanwhile) discards the copy and leaves the writer to do as before. The staging copy is
+// not out/<stack>: until the swap nothing of the synth is visible.
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { previousDir, stagingDir, type StagedCopy } from './writer.ts';
-import { statsByPath, type StagingBatch, type StagingReply, type StampStat } from './staging-protocol.ts';
+import { align8, CONTROL_BYTES, ENDED, FAILED, HEAD, HEADER_BYTES, MAIN_WAITING, SKIP, statsByPath, TAIL, type StagingReply, type StampStat } from './staging-protocol.ts';
 import { workerEntry } from './worker-entry.ts';
 
-/** Bytes gathered before a batch is sent: few messages, and the worker starts early. */
-const BATCH_BYTES = 1 << 20;
-
-/** A buffer that owns its whole ArrayBuffer (not a slice of Node's pool), so that it can be transferred. */
-const batchBuffer = (size: number): Buffer => Buffer.from(new ArrayBuffer(Math.max(size, BATCH_BYTES)));
+/** The ring's size (a power of two, so positions survive the counters' wrapping): the most memory the files in flight take (4 MiB). */
+const RING_BYTES = 1 << 22;
+/** Bytes appended between wakes of the worker (it also looks every 20 ms on its own). */
+const WAKE_BYTES = 1 << 18;
+/** How long the main thread waits, in all, for room in the ring before it gives the copy up (the writer then does it all). */
+const WAIT_LIMIT_MS = 60_000;
 
 /** The staging worker: dist/out-writer.mjs built, staging-worker.ts from the sources. */
 const stagingWorker = () => workerEntry(new URL('./out-writer.mjs', import.meta.url), new URL('./staging-worker.ts', import.meta.url));
@@ -27,10 +29,15 @@ const stagingWorker = () => workerEntry(new URL('./out-writer.mjs', import.meta.
 export class StagedOutput implements StagedCopy {
   /** The text last sent for each path (the same string objects the plan holds). */
   private readonly sent = new Map<string, string>();
-  private paths: string[] = [];
-  private ends: number[] = [];
-  private buffer = batchBuffer(BATCH_BYTES);
-  private used = 0;
+  private readonly control: Int32Array;
+  private readonly ring: Buffer;
+  /** Bytes appended (HEAD as this thread last stored it). */
+  private head = 0;
+  /** Given up: the worker failed or never made room in time; nothing more is sent, and the copy will be discarded. */
+  private gaveUp = false;
+  private waited = 0;
+  /** Files too large for the ring, written by this thread: their stats. */
+  private readonly own = new Map<string, StampStat>();
   private readonly reply: Promise<StagingReply>;
   private settled = false;
   private written: ReadonlyMap<string, StampStat> | undefined;
@@ -40,10 +47,13 @@ export class StagedOutput implements StagedCopy {
     /** The staging folder, `out/.<stack>.podmesh-staging`. */
     readonly stage: string,
     private readonly worker: Worker,
+    shared: SharedArrayBuffer,
     /** Whether out/ itself was made for it (removed again with the copy, if still empty). */
     private readonly madeOutDir: boolean,
     private readonly outDir: string,
   ) {
+    this.control = new Int32Array(shared, 0, CONTROL_BYTES / 4);
+    this.ring = Buffer.from(shared, CONTROL_BYTES, RING_BYTES);
     this.reply = new Promise((resolve) => {
       worker.once('message', (r: StagingReply) => resolve(r));
       worker.once('error', (e) => resolve({ error: e.message }));
@@ -62,37 +72,108 @@ export class StagedOutput implements StagedCopy {
     const stage = stagingDir(outDir, stack);
     rmSync(stage, { recursive: true, force: true });
     const madeOutDir = !existsSync(outDir);
+    const shared = new SharedArrayBuffer(CONTROL_BYTES + RING_BYTES);
     const entry = stagingWorker();
-    const worker = new Worker(entry.code, { eval: entry.eval, workerData: { stage } });
+    // A small young generation: the worker's own objects are a path and a stat per file.
+    const worker = new Worker(entry.code, { eval: entry.eval, workerData: { stage, shared }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     // Should the run end without finishing or discarding it (a crash), the thread does not keep the process.
     worker.unref();
-    return new StagedOutput(stage, worker, madeOutDir, outDir);
+    return new StagedOutput(stage, worker, shared, madeOutDir, outDir);
   }
 
   /** Sends a rendered file (written in the order sent; sent again, the last text wins). */
   add(path: string, content: string): void {
     if (this.settled) return;
+    const again = this.sent.has(path);
     this.sent.set(path, content);
-    // A UTF-16 unit takes at most 3 bytes in UTF-8: a text within that bound is written without
-    // measuring it first (one pass over it instead of two).
-    if (this.used + content.length * 3 > this.buffer.length) {
-      this.flush();
-      if (content.length * 3 > this.buffer.length) this.buffer = batchBuffer(Buffer.byteLength(content, 'utf8'));
+    if (this.gaveUp) return;
+    const pathBytes = Buffer.byteLength(path, 'utf8');
+    // A UTF-16 unit takes at most 3 bytes in UTF-8: room for that is reserved, and the text is
+    // written without being measured first (one pass over it instead of two).
+    const most = align8(HEADER_BYTES + pathBytes + content.length * 3);
+    if (most > RING_BYTES / 2) {
+      // The worker may still hold an earlier text of this path, to be written after this one.
+      if (again) this.gaveUp = true;
+      else this.writeHere(path, content);
+      return;
     }
-    this.used += this.buffer.write(content, this.used, 'utf8');
-    this.paths.push(path);
-    this.ends.push(this.used);
+    let at = (this.head >>> 0) % RING_BYTES;
+    if (at + most > RING_BYTES) {
+      // No room before the ring's end: the rest of it is skipped.
+      if (!this.room(RING_BYTES - at)) return;
+      this.ring.writeUInt32LE(SKIP, at);
+      this.advance(RING_BYTES - at);
+      at = 0;
+    }
+    if (!this.room(most)) return;
+    this.ring.write(path, at + HEADER_BYTES, 'utf8');
+    const dataBytes = this.ring.write(content, at + HEADER_BYTES + pathBytes, 'utf8');
+    this.ring.writeUInt32LE(pathBytes, at);
+    this.ring.writeUInt32LE(dataBytes, at + 4);
+    this.advance(align8(HEADER_BYTES + pathBytes + dataBytes));
   }
 
-  private flush(): void {
-    if (this.used === 0) return;
-    // The batch's memory moves to the worker (transferred, not copied); the next batch gets new memory.
-    const batch: StagingBatch = { paths: this.paths, ends: this.ends, buffer: this.buffer.buffer as ArrayBuffer };
-    this.worker.postMessage(batch, [batch.buffer]);
-    this.buffer = batchBuffer(BATCH_BYTES);
-    this.paths = [];
-    this.ends = [];
-    this.used = 0;
+  /** Waits until `bytes` are free after HEAD; false (and the copy given up) when the worker failed or the wait ran out. */
+  private room(bytes: number): boolean {
+    if (RING_BYTES - ((this.head - Atomics.load(this.control, TAIL)) >>> 0) >= bytes) return true;
+    // The worker is behind: it gets what is there, and tells this thread when it consumed some.
+    this.wake();
+    Atomics.store(this.control, MAIN_WAITING, 1);
+    try {
+      for (;;) {
+        const tail = Atomics.load(this.control, TAIL);
+        if (RING_BYTES - ((this.head - tail) >>> 0) >= bytes) return true;
+        if (Atomics.load(this.control, FAILED) === 1 || this.waited >= WAIT_LIMIT_MS) {
+          this.gaveUp = true;
+          return false;
+        }
+        const t = performance.now();
+        Atomics.wait(this.control, TAIL, tail, 50);
+        this.waited += performance.now() - t;
+      }
+    } finally {
+      Atomics.store(this.control, MAIN_WAITING, 0);
+    }
+  }
+
+  /** Bytes appended since the worker was last woken. */
+  private unannounced = 0;
+
+  private advance(bytes: number): void {
+    this.head = (this.head + bytes) | 0;
+    Atomics.store(this.control, HEAD, this.head);
+    this.unannounced += bytes;
+    if (this.unannounced >= WAKE_BYTES) this.wake();
+  }
+
+  private wake(): void {
+    this.unannounced = 0;
+    Atomics.notify(this.control, HEAD);
+  }
+
+  /** A file too large for the ring, written by this thread (its folders made as the worker makes them, tolerating each other). */
+  private writeHere(path: string, content: string): void {
+    try {
+      const abs = `${this.stage}/${path}`;
+      mkdirSync(dirname(abs), { recursive: true });
+      const bytes = Buffer.from(content, 'utf8');
+      const fd = openSync(abs, 'w', 0o644);
+      try {
+        for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
+        const st = fstatSync(fd);
+        this.own.set(path, { folder: false, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode });
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      this.gaveUp = true;
+    }
+  }
+
+  /** Tells the worker that everything was sent (or that it is to stop). */
+  private end(): void {
+    Atomics.store(this.control, ENDED, 1);
+    Atomics.notify(this.control, HEAD);
   }
 
   /**
@@ -101,16 +182,16 @@ export class StagedOutput implements StagedCopy {
    */
   async finish(files: ReadonlyMap<string, string>): Promise<string | undefined> {
     if (this.settled) return undefined;
-    this.flush();
+    this.end();
     // Waiting for its answer must keep the process alive.
     this.worker.ref();
-    this.worker.postMessage('end');
     const reply = await this.reply;
     this.settled = true;
     await this.worker.terminate();
-    const exact = reply.error === undefined && this.sent.size === files.size && [...files].every(([path, text]) => this.sent.get(path) === text);
+    const exact = !this.gaveUp && reply.error === undefined && this.sent.size === files.size && [...files].every(([path, text]) => this.sent.get(path) === text);
     if (exact) {
-      this.written = statsByPath(reply.written!);
+      // The worker's stat of a path is the later one where both wrote it.
+      this.written = new Map([...this.own, ...statsByPath(reply.written!)]);
       return this.stage;
     }
     this.remove();
@@ -134,6 +215,7 @@ export class StagedOutput implements StagedCopy {
   async discard(): Promise<void> {
     if (this.settled) return;
     this.settled = true;
+    this.end();
     await this.worker.terminate();
     this.remove();
   }
