@@ -211,7 +211,9 @@ async function planStack(
  * Plans a synth: per stack the state changes (new material held in the plan), the rendered files,
  * their comparison with `out/`, warnings, the stacks to prune, and every problem of every stack
  * (construct validation, resolution, state, rendering). Reads `out/` and the state folder; writes
- * nothing, not even a folder. `resolved`: stacks already validated and resolved with the lock of
+ * nothing, not even a folder, unless given `staging` (see {@link StagingPolicy}: then a large
+ * stack's absent out/ folder is written to its staging copy, which the caller swaps in or
+ * discards with {@link discardStaged}). `resolved`: stacks already validated and resolved with the lock of
  * `options.outDir` (the fast path's work, not done twice); `kept`: the stacks whose state is not
  * planned (see {@link StackPlan.kept}), by name.
  */
