@@ -7,12 +7,12 @@
 // exactly the files of the plan; anything else (a problem, a check, a worker failure, out/<stack>
 // appearing meanwhile) discards the copy and leaves the writer to do as before. The staging copy is
 // not out/<stack>: until the swap nothing of the synth is visible.
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { previousDir, stagingDir, type StagedCopy } from './writer.ts';
-import { align8, CONTROL_BYTES, ENDED, FAILED, HEAD, HEADER_BYTES, MAIN_WAITING, SKIP, statsByPath, TAIL, type StagingReply, type StampStat } from './staging-protocol.ts';
+import { align8, CONTROL_BYTES, ENDED, FAILED, HEAD, HEADER_BYTES, MAIN_WAITING, SKIP, stampStat, statsByPath, TAIL, type StagingReply, type StampStat } from './staging-protocol.ts';
 import { workerEntry } from './worker-entry.ts';
 
 /** The ring's size (a power of two, so positions survive the counters' wrapping): the most memory the files in flight take (4 MiB). */
@@ -156,15 +156,8 @@ export class StagedOutput implements StagedCopy {
     try {
       const abs = `${this.stage}/${path}`;
       mkdirSync(dirname(abs), { recursive: true });
-      const bytes = Buffer.from(content, 'utf8');
-      const fd = openSync(abs, 'w', 0o644);
-      try {
-        for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
-        const st = fstatSync(fd);
-        this.own.set(path, { folder: false, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode });
-      } finally {
-        closeSync(fd);
-      }
+      writeFileSync(abs, content, { mode: 0o644 });
+      this.own.set(path, stampStat(lstatSync(abs)));
     } catch {
       this.gaveUp = true;
     }

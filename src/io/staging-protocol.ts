@@ -52,6 +52,11 @@ export interface StampStat {
   readonly mode: number;
 }
 
+/** The parts of a stat the fast path stamps. */
+export function stampStat(st: { isDirectory(): boolean; size: number; mtimeMs: number; ctimeMs: number; ino: number; mode: number }): StampStat {
+  return { folder: st.isDirectory(), size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode };
+}
+
 /** {@link WrittenStats} by path. */
 export function statsByPath(w: WrittenStats): Map<string, StampStat> {
   const out = new Map<string, StampStat>();

@@ -16,7 +16,7 @@ import { LOCK_FILE } from '../resolve/lock.ts';
 import { privateCacheRoot } from '../io/cache-root.ts';
 import type { Issue } from '../../constructs/core/errors.ts';
 import type { RenderedFile } from '../render/file.ts';
-import type { StampStat } from '../io/staging-protocol.ts';
+import { stampStat, type StampStat } from '../io/staging-protocol.ts';
 import { fileSha256 } from '../render/manifest.ts';
 import { stateContext } from '../state/reconciler.ts';
 import type { StateReport, SynthResult } from './apply.ts';
@@ -185,7 +185,7 @@ export function writtenStamps(dir: string, since: number, files: ReadonlyMap<str
     const k = rel === '.' ? undefined : known?.get(rel);
     if (k) return k;
     const st = lstatSync(abs, { throwIfNoEntry: false });
-    return st && (st.isDirectory() || st.isFile()) ? { folder: st.isDirectory(), size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode } : undefined;
+    return st && (st.isDirectory() || st.isFile()) ? stampStat(st) : undefined;
   };
   const visit = (abs: string, rel: string, tree: Tree): boolean => {
     const st = stat(abs, rel);

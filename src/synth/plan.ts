@@ -107,7 +107,7 @@ export interface StagingPolicy {
 }
 
 /** Ends the staging copies of a plan that apply did not swap in (a refused plan, a failed apply). */
-export async function discardStaged(plan: SynthPlan): Promise<void> {
+export async function discardStaged(plan: Pick<SynthPlan, 'stacks'>): Promise<void> {
   for (const s of plan.stacks) await s.staged?.discard();
 }
 
@@ -235,7 +235,7 @@ export async function planSynth(
       if (planned) stacks.push(planned);
     }
   } catch (e) {
-    for (const s of stacks) await s.staged?.discard();
+    await discardStaged({ stacks });
     throw e;
   }
   const keep = stacksOf(app).map((s) => s.node.id);
