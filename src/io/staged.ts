@@ -19,6 +19,8 @@ import { workerEntry } from './worker-entry.ts';
 const RING_BYTES = 1 << 22;
 /** Bytes appended between wakes of the worker (it also looks every 20 ms on its own). */
 const WAKE_BYTES = 1 << 18;
+/** At the end, the most bytes the ring is filled to while this thread writes queued files too. */
+const DRAIN_BYTES = 1 << 18;
 /** How long the main thread waits, in all, for room in the ring before it gives the copy up (the writer then does it all). */
 const WAIT_LIMIT_MS = 60_000;
 
@@ -81,56 +83,103 @@ export class StagedOutput implements StagedCopy {
     return new StagedOutput(stage, worker, shared, madeOutDir, outDir);
   }
 
-  /** Sends a rendered file (written in the order sent; sent again, the last text wins). */
+  /**
+   * Files sent but not yet in the ring (path, text, path, text, ...; from index `next`): the ring
+   * full, they wait here instead of the rendering. The texts are the plan's own strings, so the
+   * queue costs only its references.
+   */
+  private readonly queued: string[] = [];
+  private next = 0;
+  /** A path was sent twice: every text goes through the ring, in the order sent. */
+  private repeated = false;
+
+  /** Sends a rendered file (written in the order sent; sent again, the last text wins). Never waits. */
   add(path: string, content: string): void {
     if (this.settled) return;
     const again = this.sent.has(path);
     this.sent.set(path, content);
     if (this.gaveUp) return;
-    const pathBytes = Buffer.byteLength(path, 'utf8');
-    // A UTF-16 unit takes at most 3 bytes in UTF-8: room for that is reserved, and the text is
-    // written without being measured first (one pass over it instead of two).
-    const most = align8(HEADER_BYTES + pathBytes + content.length * 3);
-    if (most > RING_BYTES / 2) {
+    if (again) this.repeated = true;
+    if (align8(HEADER_BYTES + Buffer.byteLength(path, 'utf8') + content.length * 3) > RING_BYTES / 2) {
       // The worker may still hold an earlier text of this path, to be written after this one.
       if (again) this.gaveUp = true;
       else this.writeHere(path, content);
       return;
     }
+    this.queued.push(path, content);
+    this.pump();
+  }
+
+  /** Moves queued files into the ring while it has room (and holds fewer than `most` bytes). */
+  private pump(most = RING_BYTES): void {
+    const q = this.queued;
+    while (this.next < q.length && RING_BYTES - this.free() < most && this.put(q[this.next]!, q[this.next + 1]!)) this.next += 2;
+    if (this.next === q.length) {
+      q.length = 0;
+      this.next = 0;
+    }
+  }
+
+  /** Bytes free in the ring. */
+  private free(): number {
+    return RING_BYTES - ((this.head - Atomics.load(this.control, TAIL)) >>> 0);
+  }
+
+  /** Appends a record when the ring has room for it (false otherwise). */
+  private put(path: string, content: string): boolean {
+    const pathBytes = Buffer.byteLength(path, 'utf8');
+    // A UTF-16 unit takes at most 3 bytes in UTF-8: room for that is reserved, and the text is
+    // written without being measured first (one pass over it instead of two).
+    const most = align8(HEADER_BYTES + pathBytes + content.length * 3);
     let at = (this.head >>> 0) % RING_BYTES;
     if (at + most > RING_BYTES) {
       // No room before the ring's end: the rest of it is skipped.
-      if (!this.room(RING_BYTES - at)) return;
+      if (this.free() < RING_BYTES - at + most) return false;
       this.ring.writeUInt32LE(SKIP, at);
       this.advance(RING_BYTES - at);
       at = 0;
     }
-    if (!this.room(most)) return;
+    if (this.free() < most) return false;
     this.ring.write(path, at + HEADER_BYTES, 'utf8');
     const dataBytes = this.ring.write(content, at + HEADER_BYTES + pathBytes, 'utf8');
     this.ring.writeUInt32LE(pathBytes, at);
     this.ring.writeUInt32LE(dataBytes, at + 4);
     this.advance(align8(HEADER_BYTES + pathBytes + dataBytes));
+    return true;
   }
 
-  /** Waits until `bytes` are free after HEAD; false (and the copy given up) when the worker failed or the wait ran out. */
-  private room(bytes: number): boolean {
-    if (RING_BYTES - ((this.head - Atomics.load(this.control, TAIL)) >>> 0) >= bytes) return true;
-    // The worker is behind: it gets what is there, and tells this thread when it consumed some.
-    this.wake();
+  /**
+   * Sends the rest of the queue before the end: the ring full, this thread writes the newest queued
+   * file itself while the worker takes the oldest, so both cores write the remainder. (A path sent
+   * twice must keep its order: then this thread only waits for room.)
+   */
+  private drain(): void {
+    const q = this.queued;
+    while (!this.gaveUp) {
+      // The ring is kept short now: what is in it when the queue runs out is the worker's alone to write.
+      this.pump(this.repeated ? RING_BYTES : DRAIN_BYTES);
+      if (q.length === 0) return;
+      this.wake();
+      if (this.repeated) this.waitForRoom();
+      else {
+        const content = q.pop()!;
+        this.writeHere(q.pop()!, content);
+      }
+    }
+  }
+
+  /** Waits until the worker consumed something (or gives the copy up: the worker failed or the waits ran out). */
+  private waitForRoom(): void {
     Atomics.store(this.control, MAIN_WAITING, 1);
     try {
-      for (;;) {
-        const tail = Atomics.load(this.control, TAIL);
-        if (RING_BYTES - ((this.head - tail) >>> 0) >= bytes) return true;
-        if (Atomics.load(this.control, FAILED) === 1 || this.waited >= WAIT_LIMIT_MS) {
-          this.gaveUp = true;
-          return false;
-        }
-        const t = performance.now();
-        Atomics.wait(this.control, TAIL, tail, 50);
-        this.waited += performance.now() - t;
+      const tail = Atomics.load(this.control, TAIL);
+      if (Atomics.load(this.control, FAILED) === 1 || this.waited >= WAIT_LIMIT_MS) {
+        this.gaveUp = true;
+        return;
       }
+      const t = performance.now();
+      Atomics.wait(this.control, TAIL, tail, 50);
+      this.waited += performance.now() - t;
     } finally {
       Atomics.store(this.control, MAIN_WAITING, 0);
     }
@@ -151,11 +200,18 @@ export class StagedOutput implements StagedCopy {
     Atomics.notify(this.control, HEAD);
   }
 
-  /** A file too large for the ring, written by this thread (its folders made as the worker makes them, tolerating each other). */
+  /** Folders this thread made (or found) for the files it wrote. */
+  private readonly madeHere = new Set<string>();
+
+  /** A file written by this thread (too large for the ring, or taken from the queue at the end); its folders made as the worker makes them, tolerating each other. */
   private writeHere(path: string, content: string): void {
     try {
       const abs = `${this.stage}/${path}`;
-      mkdirSync(dirname(abs), { recursive: true });
+      const dir = dirname(abs);
+      if (!this.madeHere.has(dir)) {
+        mkdirSync(dir, { recursive: true });
+        this.madeHere.add(dir);
+      }
       writeFileSync(abs, content, { mode: 0o644 });
       this.own.set(path, stampStat(lstatSync(abs)));
     } catch {
@@ -175,6 +231,7 @@ export class StagedOutput implements StagedCopy {
    */
   async finish(files: ReadonlyMap<string, string>): Promise<string | undefined> {
     if (this.settled) return undefined;
+    this.drain();
     this.end();
     // Waiting for its answer must keep the process alive.
     this.worker.ref();

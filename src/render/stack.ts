@@ -67,6 +67,7 @@ export type FileSink = (path: string, content: string) => void;
 function renderWith(stack: ResolvedStack, where: ComposeLocations, sink?: FileSink): RenderOutcome {
   const files = new Map<string, RenderedFile>();
   const problems: Issue[] = [];
+  // In the order their files and problems are listed.
   const parts: Part[] = [
     () => renderCompose(stack, where),
     () => renderSystemd(stack),
@@ -81,23 +82,40 @@ function renderWith(stack: ResolvedStack, where: ComposeLocations, sink?: FileSi
     () => renderSecretsUnits(stack),
     () => renderCertExpiry(stack),
     () => renderOcsp(stack),
-    // Its ConfigMaps carry the files rendered above, so it runs last, and only when they rendered.
-    () => (problems.length > 0 ? new Map() : renderKubernetes(stack, files)),
   ];
-  for (const part of parts) {
+  // With a sink, the parts with the most files per service render first: their files are cheap to
+  // render and dear to write, so the sink's writer works on them while the rest renders.
+  const order = sink ? [2, 3, 4, 1, ...parts.keys()].filter((i, at, all) => all.indexOf(i) === at) : [...parts.keys()];
+  const renderings: Rendering[] = [];
+  let failed = false;
+  for (const i of order) {
     try {
-      const r = part();
-      const rendering: Rendering = r instanceof Map ? { files: r, problems: [] } : (r as Rendering);
-      problems.push(...rendering.problems);
-      rendering.files.forEach((f, path) => files.set(path, f));
-      if (sink && problems.length === 0) rendering.files.forEach((f, path) => sink(path, f.content));
+      const r = parts[i]!();
+      renderings[i] = r instanceof Map ? { files: r, problems: [] } : (r as Rendering);
     } catch (e) {
       // A renderer that cannot go on (a template failing) still leaves the others to report.
       if (!(e instanceof PodmeshError)) throw e;
-      problems.push(...e.issues);
+      renderings[i] = { files: new Map(), problems: e.issues };
     }
+    failed ||= renderings[i]!.problems.length > 0;
+    if (sink && !failed) renderings[i]!.files.forEach((f, path) => sink(path, f.content));
+  }
+  for (const rendering of renderings) {
+    problems.push(...rendering.problems);
+    rendering.files.forEach((f, path) => files.set(path, f));
   }
   if (problems.length > 0) return { files: new Map(), issues: problems };
+  // Its ConfigMaps carry the files rendered above, so it runs last, and only when they rendered.
+  let kubernetes: Rendering;
+  try {
+    kubernetes = renderKubernetes(stack, files);
+  } catch (e) {
+    if (!(e instanceof PodmeshError)) throw e;
+    kubernetes = { files: new Map(), problems: e.issues };
+  }
+  if (kubernetes.problems.length > 0) return { files: new Map(), issues: [...kubernetes.problems] };
+  kubernetes.files.forEach((f, path) => files.set(path, f));
+  if (sink) kubernetes.files.forEach((f, path) => sink(path, f.content));
   files.set(LOCK_FILE, { content: renderLock(stack.lock) });
   files.set(MANIFEST, { content: renderManifest(stack.name, files) });
   if (sink) for (const path of [LOCK_FILE, MANIFEST]) sink(path, files.get(path)!.content);
