@@ -65,10 +65,6 @@ export class RenderHelper {
 
   /** Gives the thread `model` to keep (copied now: it must not change later); false when it cannot take it. */
   prepare(model: ResolvedStack): boolean {
-    return this.hold(model);
-  }
-
-  private hold(model: ResolvedStack): boolean {
     if (this.broken) return false;
     if (this.slots.has(model)) return true;
     const slot = this.slots.size;
@@ -88,7 +84,7 @@ export class RenderHelper {
    * asked, or undefined when the thread failed (or failed before) or could not take the model.
    */
   render(model: ResolvedStack, publicKeys: Readonly<Record<string, string>>, outDir: string, parts: readonly HelpedPart[]): Promise<readonly Rendering[] | undefined> {
-    if (!this.hold(model)) return Promise.resolve(undefined);
+    if (!this.prepare(model)) return Promise.resolve(undefined);
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.waiting.set(id, (r) => resolve(r?.renderings));

@@ -472,7 +472,7 @@ function entryMismatch(entry: Entry, name: string, engine: string, where: Where,
  * (each vouched for by its `vouch`), or why it cannot: reads only (and refreshes an entry's racy
  * stamps or what a vouch learnt). Entries already read (`read`, by stack) are not read again.
  */
-export async function fastResult(stacks: readonly { readonly name: string; readonly vouch: Vouch }[], given: Where, o: FastPathOptions, read: Previous = new Map()): Promise<{ result: SynthResult } | { reason: string; entries: Previous; vouchedNot?: true }> {
+export async function fastResult(stacks: readonly { readonly name: string; readonly vouch: Vouch }[], given: Where, o: FastPathOptions, read: Previous = new Map()): Promise<{ result: SynthResult } | { reason: string; entries: Previous }> {
   const where = whereOf(given);
   let engine: string;
   let dir: string;
@@ -501,7 +501,7 @@ export async function fastResult(stacks: readonly { readonly name: string; reado
     const top = topChanged(outDir, entry.out) ?? topChanged(stateDir, entry.state);
     if (top) return { reason: top, entries };
     const vouched = vouch(entry);
-    if ('reason' in vouched) return { reason: vouched.reason, entries, vouchedNot: true };
+    if ('reason' in vouched) return { reason: vouched.reason, entries };
     const since = Date.now();
     const out = checkStamps(outDir, entry.out, since);
     if (!out.ok) return { reason: out.reason, entries };

@@ -45,31 +45,22 @@ async function attempt(app: App, options: SynthOptions, resolving?: (stacks: rea
   // Taken only when an entry's cheap checks pass (an emptied out/ never needs them).
   const prints = printsOf(stacks, given);
   let entries: Previous = new Map();
-  // Whether the models may still vouch for an entry: only the constructs did not.
-  let modelMayServe = false;
   if (!prune && validateConstructs(stacks).length === 0) {
     const fast = await fastResult(stacks.map((s) => ({ name: s.node.id, vouch: byInputs(prints) })), given, o);
     if ('result' in fast) return { result: fast.result, by: 'constructs' };
     entries = fast.entries;
-    modelMayServe = fast.vouchedNot === true;
   }
   const helper = resolving?.(stacks);
-  // A large model is copied to the helper's thread while this one goes on (fingerprints, the state
-  // plan), unless it may yet spare the rendering: then only once it did not.
-  const give = (outcome: ResolveOutcome) => {
-    if (helper && outcome.resolved && outcome.issues.length === 0 && outcome.resolved.services.length >= STAGING.minServices) helper.prepare(outcome.resolved);
-  };
   const resolved = new Map<Stack, ResolveOutcome>();
   for (const s of stacks) {
     const outcome = await resolveWithLock(s, given.outDir);
     resolved.set(s, outcome);
-    if (!modelMayServe) give(outcome);
+    // Copied to the helper's thread while the main thread goes on (fingerprints, state plan).
+    if (helper && outcome.resolved && outcome.issues.length === 0 && outcome.resolved.services.length >= STAGING.minServices) helper.prepare(outcome.resolved);
   }
   if (prune) return { reason: 'out/ has folders of stacks to prune', stacks, resolved, entries, prints };
   const fast = await fastResult(stacks.map((s) => ({ name: s.node.id, vouch: byModel(s, resolved.get(s), given, prints) })), given, o, entries);
-  if ('result' in fast) return { result: fast.result, by: 'model' };
-  if (modelMayServe) resolved.forEach(give);
-  return { reason: fast.reason, stacks, resolved, entries: fast.entries, prints };
+  return 'result' in fast ? { result: fast.result, by: 'model' } : { reason: fast.reason, stacks, resolved, entries: fast.entries, prints };
 }
 
 /**
