@@ -83,8 +83,7 @@ export async function build() {
     absWorkingDir: root,
     // pki-worker: the certificate engine's issuing worker threads load it beside the bundles (src/state/pki/pool.ts).
     // out-writer: the thread writing a large stack's new out/ folder while it renders (src/io/staged.ts).
-    // render-worker: the thread rendering part of a large stack beside the main thread (src/render/helper.ts).
-    entryPoints: { index: 'src/index.ts', cli: 'src/cli/main.ts', 'pki-worker': 'src/state/pki/issue-worker.ts', 'out-writer': 'src/io/staging-worker.ts', 'render-worker': 'src/render/render-worker.ts' },
+    entryPoints: { index: 'src/index.ts', cli: 'src/cli/main.ts', 'pki-worker': 'src/state/pki/issue-worker.ts', 'out-writer': 'src/io/staging-worker.ts' },
     bundle: true,
     splitting: true,
     format: 'esm',

@@ -1,20 +1,19 @@
 // Every file of one stack's output, from every renderer, with the problems rendering found.
-import type { Issue } from '../../constructs/core/errors.ts';
-import { DATA_DIR } from '../layout.ts';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
+import { DATA_DIR, hostOutDir, stackDir } from '../layout.ts';
 import { LOCK_FILE, renderLock } from '../resolve/lock.ts';
 import type { ResolvedStack } from '../resolve/model.ts';
-import { withPublicKeys } from '../resolve/public-keys.ts';
 import { renderCertExpiry } from './cert-expiry.ts';
 import { renderOcsp } from './ocsp.ts';
-import type { ComposeLocations } from './compose.ts';
+import { renderCompose, STATE_TOKEN, type ComposeLocations } from './compose.ts';
 import type { RenderedFile, Rendering } from './file.ts';
-import type { RenderHelper } from './helper.ts';
 import { renderHyperf } from './hyperf.ts';
 import { MANIFEST, renderManifest } from './manifest.ts';
 import { renderOpenssl } from './openssl.ts';
 import { renderMinioUsers } from './minio-users.ts';
-import { outLocations, HELPED_PARTS, settle, type HelpedPart, type Part } from './parts.ts';
 import { renderPostgresRoles } from './postgres-roles.ts';
+import { renderSystemd } from './systemd.ts';
 import { renderTopology } from './topology.ts';
 import { renderWireguard } from './wireguard.ts';
 import { renderBridgeFirewall } from './bridge-firewall.ts';
@@ -22,7 +21,8 @@ import { renderSecretsUnits } from './secrets-unit.ts';
 import { renderKubernetes } from './kubernetes/index.ts';
 import { renderSidecars } from './sidecar/index.ts';
 
-export { DEFAULT_STATE_DIR } from './parts.ts';
+/** The state folder's name when neither --state nor $PODMESH_STATE_DIR names another. */
+export const DEFAULT_STATE_DIR = '.podmesh';
 
 /** Where the output and the state of a synth live; renderers get paths between them. */
 export interface Locations {
@@ -36,63 +36,15 @@ export interface RenderOutcome {
   readonly issues: readonly Issue[];
 }
 
-/**
- * Takes each file as soon as it is rendered (src/io/staged.ts writes them meanwhile); a path may
- * come again, the last text being the file's. What a rendering with problems sent is not its output.
- */
-export type FileSink = (path: string, content: string) => void;
-
-/**
- * Every renderer but Kubernetes', in the order their files and problems are listed. `many`: several
- * small files per service, cheap to render and dear to write; with a sink they render first, so its
- * writer works on them while the rest renders.
- */
-const PARTS: readonly { readonly part: Part; readonly helped?: HelpedPart; readonly many?: true }[] = [
-  { part: HELPED_PARTS.compose, helped: 'compose' },
-  { part: HELPED_PARTS.systemd, helped: 'systemd', many: true },
-  { part: renderHyperf, many: true },
-  { part: renderOpenssl, many: true },
-  { part: renderSidecars, many: true },
-  { part: renderPostgresRoles },
-  { part: renderMinioUsers },
-  { part: renderTopology },
-  { part: renderWireguard },
-  { part: renderBridgeFirewall },
-  { part: renderSecretsUnits },
-  { part: renderCertExpiry },
-  { part: renderOcsp },
-];
-
 /** Every file of a stack's output, manifest included, or every problem of every renderer. Pure. */
 export function renderStack(stack: ResolvedStack, where: Pick<Locations, 'outDir'>, sink?: FileSink): RenderOutcome {
-  const at = outLocations(stack, where.outDir);
-  const renderings = renderParts(stack, at, sink, PARTS.map((_, i) => i));
-  return completed(stack, renderings, sink);
-}
-
-/**
- * {@link renderStack} of `withPublicKeys(model, publicKeys)`, with a helper thread rendering the
- * compose files and systemd units meanwhile (the same files: it renders a structured clone of the
- * model). Should the helper fail, its parts render here.
- */
-export async function renderStackHelped(
-  model: ResolvedStack,
-  publicKeys: Readonly<Record<string, string>>,
-  where: Pick<Locations, 'outDir'>,
-  helper: RenderHelper,
-  sink?: FileSink,
-): Promise<RenderOutcome> {
-  const stack = withPublicKeys(model, publicKeys);
-  const at = outLocations(stack, where.outDir);
-  const helped = PARTS.flatMap((p, i) => (p.helped ? [i] : []));
-  const away = helper.render(model, publicKeys, where.outDir, helped.map((i) => PARTS[i]!.helped!));
-  const renderings = renderParts(stack, at, sink, PARTS.flatMap((p, i) => (p.helped ? [] : [i])));
-  const came = await away;
-  if (came) {
-    helped.forEach((i, k) => (renderings[i] = came[k]!));
-    if (sink && renderings.every((r) => r.problems.length === 0)) for (const i of helped) renderings[i]!.files.forEach((f, path) => sink(path, f.content));
-  } else renderParts(stack, at, sink, helped, renderings);
-  return completed(stack, renderings, sink);
+  // Every host folder is at the same depth, so one relative path serves them all. The files name
+  // the state folder by a variable whose default is `.podmesh` beside out/, so that out/ is the
+  // same for every --state (README, "Running the compose file").
+  const hostDir = join(resolve(where.outDir), stackDir(stack.name), hostOutDir('_'));
+  const stateDefault = relative(hostDir, join(dirname(resolve(where.outDir)), DEFAULT_STATE_DIR)).split(sep).join('/');
+  const stateDir = `${STATE_TOKEN}/${stackDir(stack.name)}`;
+  return renderWith(stack, { stateDir, stateDefault, folders: (host) => `${stateDir}/${DATA_DIR}/${host}` }, sink);
 }
 
 /**
@@ -100,36 +52,67 @@ export async function renderStackHelped(
  * `pki/` and `secrets/` beside it, in the host root, where `podmesh apply` puts them.
  */
 export function renderInstalled(stack: ResolvedStack): RenderOutcome {
-  return completed(stack, renderParts(stack, { stateDir: '.', folders: () => `./${DATA_DIR}`, installed: true }, undefined, PARTS.map((_, i) => i)));
+  return renderWith(stack, { stateDir: '.', folders: () => `./${DATA_DIR}`, installed: true });
 }
+
+/** One renderer, as renderWith calls it. */
+type Part = () => ReadonlyMap<string, RenderedFile> | Rendering;
 
 /**
- * Renders the parts at `indexes` of {@link PARTS} into their places of `renderings`; with a sink, the
- * parts with many files first, each part's files sent once it rendered, until one has problems.
+ * Takes each file as soon as it is rendered (src/io/staged.ts writes them meanwhile); a path may
+ * come again, the last text being the file's. What a rendering with problems sent is not its output.
  */
-function renderParts(stack: ResolvedStack, where: ComposeLocations, sink: FileSink | undefined, indexes: readonly number[], renderings: Rendering[] = []): Rendering[] {
-  const order = sink ? [...indexes.filter((i) => PARTS[i]!.many), ...indexes.filter((i) => !PARTS[i]!.many)] : indexes;
-  let failed = renderings.some((r) => r.problems.length > 0);
-  for (const i of order) {
-    const rendering = settle(() => PARTS[i]!.part(stack, where));
-    renderings[i] = rendering;
-    failed ||= rendering.problems.length > 0;
-    if (sink && !failed) rendering.files.forEach((f, path) => sink(path, f.content));
-  }
-  return renderings;
-}
+export type FileSink = (path: string, content: string) => void;
 
-/** The outcome of every part's rendering (in PARTS' order), with Kubernetes' manifests, the lock and the manifest. */
-function completed(stack: ResolvedStack, renderings: readonly Rendering[], sink?: FileSink): RenderOutcome {
+function renderWith(stack: ResolvedStack, where: ComposeLocations, sink?: FileSink): RenderOutcome {
   const files = new Map<string, RenderedFile>();
   const problems: Issue[] = [];
+  // In the order their files and problems are listed.
+  const parts: Part[] = [
+    () => renderCompose(stack, where),
+    () => renderSystemd(stack),
+    () => renderHyperf(stack),
+    () => renderOpenssl(stack),
+    () => renderSidecars(stack),
+    () => renderPostgresRoles(stack),
+    () => renderMinioUsers(stack),
+    () => renderTopology(stack),
+    () => renderWireguard(stack),
+    () => renderBridgeFirewall(stack),
+    () => renderSecretsUnits(stack),
+    () => renderCertExpiry(stack),
+    () => renderOcsp(stack),
+  ];
+  // With a sink, the parts with the most files per service render first: their files are cheap to
+  // render and dear to write, so the sink's writer works on them while the rest renders.
+  const order = sink ? [2, 3, 4, 1, ...parts.keys()].filter((i, at, all) => all.indexOf(i) === at) : [...parts.keys()];
+  const renderings: Rendering[] = [];
+  let failed = false;
+  for (const i of order) {
+    try {
+      const r = parts[i]!();
+      renderings[i] = r instanceof Map ? { files: r, problems: [] } : (r as Rendering);
+    } catch (e) {
+      // A renderer that cannot go on (a template failing) still leaves the others to report.
+      if (!(e instanceof PodmeshError)) throw e;
+      renderings[i] = { files: new Map(), problems: e.issues };
+    }
+    failed ||= renderings[i]!.problems.length > 0;
+    if (sink && !failed) renderings[i]!.files.forEach((f, path) => sink(path, f.content));
+  }
   for (const rendering of renderings) {
     problems.push(...rendering.problems);
     rendering.files.forEach((f, path) => files.set(path, f));
   }
   if (problems.length > 0) return { files: new Map(), issues: problems };
   // Its ConfigMaps carry the files rendered above, so it runs last, and only when they rendered.
-  const kubernetes = settle(() => renderKubernetes(stack, files));
+  let kubernetes: Rendering;
+  try {
+    kubernetes = renderKubernetes(stack, files);
+  } catch (e) {
+    if (!(e instanceof PodmeshError)) throw e;
+    kubernetes = { files: new Map(), problems: e.issues };
+  }
   if (kubernetes.problems.length > 0) return { files: new Map(), issues: [...kubernetes.problems] };
   kubernetes.files.forEach((f, path) => files.set(path, f));
   if (sink) kubernetes.files.forEach((f, path) => sink(path, f.content));

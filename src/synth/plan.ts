@@ -13,8 +13,7 @@ import type { StateReport } from './apply.ts';
 import type { FastPathOptions } from './fastpath.ts';
 import type { RenderedFile } from '../render/file.ts';
 import { MANIFEST } from '../render/manifest.ts';
-import type { RenderHelper } from '../render/helper.ts';
-import { contents, renderStack, renderStackHelped, type RenderOutcome } from '../render/stack.ts';
+import { contents, renderStack } from '../render/stack.ts';
 import type { PkiPlan } from '../state/pki/index.ts';
 import type { KeySource } from '../state/pki/types.ts';
 import type { RandomSource } from '../state/random.ts';
@@ -98,15 +97,13 @@ export interface StackPlan {
 }
 
 /**
- * How planning treats a large stack, one of at least `minServices` services. Its new out/ folder
- * may be written to its staging copy while it renders (src/io/staged.ts), when the folder is absent
- * and there is more than one core: only {@link synth} asks for that, and it swaps the copy in or
- * discards it; without a policy planning writes nothing. With `helper`, a thread renders part of it
- * (src/render/helper.ts).
+ * Whether planning may write a stack's new out/ folder to its staging copy while rendering it
+ * (src/io/staged.ts): for stacks of at least `minServices` services whose out/ folder is absent,
+ * on more than one core. Only {@link synth} asks for it, and it swaps the copy in or discards it;
+ * without it planning writes nothing.
  */
 export interface StagingPolicy {
   readonly minServices: number;
-  readonly helper?: RenderHelper;
 }
 
 /** Ends the staging copies of a plan that apply did not swap in (a refused plan, a failed apply). */
@@ -185,14 +182,11 @@ async function planStack(
   const state = kept ? undefined : await planState(resolved, where, ctx, rotate, problems);
   // Public keys as they will be after apply; the lock's when the key plan failed (render problems still show).
   // Nothing is worth staging for a stack whose state or constructs have problems: apply refuses the plan.
-  const large = staging !== undefined && resolved.services.length >= staging.minServices;
-  const staged = large && !options.check && !options.stateOnly && problems.length === 0 ? StagedOutput.start(where.outDir, resolved.name) : undefined;
-  let rendered: RenderOutcome;
+  const staged = staging && !options.check && !options.stateOnly && problems.length === 0 && resolved.services.length >= staging.minServices ? StagedOutput.start(where.outDir, resolved.name) : undefined;
+  let rendered: ReturnType<typeof renderStack>;
   let compared: ReturnType<typeof compareStackOutput>;
   try {
-    const publicKeys = (state ? state.wireguard?.result : kept?.wireguard)?.publicKeys ?? {};
-    const sink = staged && ((path: string, text: string) => staged.add(path, text));
-    rendered = large && staging.helper ? await renderStackHelped(resolved, publicKeys, where, staging.helper, sink) : renderStack(withPublicKeys(resolved, publicKeys), where, sink);
+    rendered = renderStack(withPublicKeys(resolved, (state ? state.wireguard?.result : kept?.wireguard)?.publicKeys ?? {}), where, staged && ((path, text) => staged.add(path, text)));
     compared = compareStackOutput(where.outDir, resolved.name, contents(rendered.files));
   } catch (e) {
     await staged?.discard();

@@ -3,9 +3,7 @@
 // check.ts and what they import): a no-change synth never needs them.
 import type { App } from '../../constructs/core/app.ts';
 import type { Stack } from '../../constructs/core/stack.ts';
-import { Workload } from '../../constructs/model/workload.ts';
 import { pruneStacks } from '../io/writer.ts';
-import { RenderHelper } from '../render/helper.ts';
 import { MANIFEST } from '../render/manifest.ts';
 import type { ResolveOutcome } from '../resolve/resolve.ts';
 import type { SynthResult } from './apply.ts';
@@ -36,7 +34,7 @@ type Attempt =
  * and print as recorded; else resolving, when every model fingerprints as recorded (an entry then
  * learns its constructs' print). Constructs with problems are always resolved (and so reported).
  */
-async function attempt(app: App, options: SynthOptions, resolving?: (stacks: readonly Stack[]) => RenderHelper | undefined): Promise<Attempt> {
+async function attempt(app: App, options: SynthOptions): Promise<Attempt> {
   const given = { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' };
   const o = fastPathOf(options)!;
   const stacks = selectStacks(app, options.stacks);
@@ -50,14 +48,8 @@ async function attempt(app: App, options: SynthOptions, resolving?: (stacks: rea
     if ('result' in fast) return { result: fast.result, by: 'constructs' };
     entries = fast.entries;
   }
-  const helper = resolving?.(stacks);
   const resolved = new Map<Stack, ResolveOutcome>();
-  for (const s of stacks) {
-    const outcome = await resolveWithLock(s, given.outDir);
-    resolved.set(s, outcome);
-    // Copied to the helper's thread while the main thread goes on (fingerprints, state plan).
-    if (helper && outcome.resolved && outcome.issues.length === 0 && outcome.resolved.services.length >= STAGING.minServices) helper.prepare(outcome.resolved);
-  }
+  for (const s of stacks) resolved.set(s, await resolveWithLock(s, given.outDir));
   if (prune) return { reason: 'out/ has folders of stacks to prune', stacks, resolved, entries, prints };
   const fast = await fastResult(stacks.map((s) => ({ name: s.node.id, vouch: byModel(s, resolved.get(s), given, prints) })), given, o, entries);
   return 'result' in fast ? { result: fast.result, by: 'model' } : { reason: fast.reason, stacks, resolved, entries: fast.entries, prints };
@@ -72,44 +64,31 @@ async function attempt(app: App, options: SynthOptions, resolving?: (stacks: rea
 export async function synth(app: App, options: SynthOptions = {}): Promise<SynthResult> {
   const fast = fastPathOf(options);
   if (!fast) return slowSynth(app, options);
-  let helper: RenderHelper | undefined;
-  try {
-    // The helper's thread loads its modules while the stacks resolve.
-    const a = await attempt(app, options, (stacks) => (helper = options.check ? undefined : helperFor(stacks)));
-    fast.onDecision?.('result' in a ? { fast: true, reason: 'nothing changed', by: a.by } : { fast: false, reason: a.reason });
-    if ('result' in a) return a.result;
-    if (options.check) return await slowSynth(app, options, a.resolved);
-    const { planSynth } = await slow();
-    const decidedAt = new Date();
-    const names = [...a.resolved.values()].flatMap((r) => (r.resolved ? [r.resolved.name] : []));
-    const given = { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' };
-    const before = beforePlan(names, given, a.entries);
-    // A state folder as the last synth left it, for the same model and clock, is not planned again.
-    const kept = keptStates(a.resolved, given, fast, before, decidedAt.getTime());
-    if (kept.size > 0) fast.onKeptState?.([...kept.keys()]);
-    const plan = await planSynth(app, { ...options, now: decidedAt }, a.resolved, kept, { ...STAGING, ...(helper ? { helper } : {}) });
-    const result = await applied(plan);
-    const staged = plan.stacks.filter((s) => s.staged?.writtenStats() !== undefined).map((s) => s.stack);
-    if (staged.length > 0) fast.onStaged?.(staged);
-    await recordSynth(plan, a.resolved, before, decidedAt, fast, a.prints);
-    return result;
-  } finally {
-    await (helper as RenderHelper | undefined)?.close();
-  }
+  const a = await attempt(app, options);
+  fast.onDecision?.('result' in a ? { fast: true, reason: 'nothing changed', by: a.by } : { fast: false, reason: a.reason });
+  if ('result' in a) return a.result;
+  if (options.check) return slowSynth(app, options, a.resolved);
+  const { planSynth, applySynth } = await slow();
+  const decidedAt = new Date();
+  const names = [...a.resolved.values()].flatMap((r) => (r.resolved ? [r.resolved.name] : []));
+  const given = { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' };
+  const before = beforePlan(names, given, a.entries);
+  // A state folder as the last synth left it, for the same model and clock, is not planned again.
+  const kept = keptStates(a.resolved, given, fast, before, decidedAt.getTime());
+  if (kept.size > 0) fast.onKeptState?.([...kept.keys()]);
+  const plan = await planSynth(app, { ...options, now: decidedAt }, a.resolved, kept, STAGING);
+  const result = await applied(plan);
+  const staged = plan.stacks.filter((s) => s.staged?.writtenStats() !== undefined).map((s) => s.stack);
+  if (staged.length > 0) fast.onStaged?.(staged);
+  await recordSynth(plan, a.resolved, before, decidedAt, fast, a.prints);
+  return result;
 }
 
 /**
  * Large stacks with an absent out/ folder are written while they render (src/io/staged.ts): the
- * worker thread's start and its messages cost more than they save for a few dozen files. Large
- * stacks are rendered by two threads (src/render/helper.ts), for the same reason from the same size.
+ * worker thread's start and its messages cost more than they save for a few dozen files.
  */
 const STAGING: StagingPolicy = { minServices: 32 };
-
-/** A render helper when one of `stacks` is large (by its workloads, counted before resolving), else undefined. */
-function helperFor(stacks: readonly Stack[]): RenderHelper | undefined {
-  const large = stacks.some((s) => s.node.findAll().filter(Workload.isWorkload).length >= STAGING.minServices);
-  return large ? RenderHelper.start() : undefined;
-}
 
 /** Applies a plan; staging copies it did not swap in are discarded however it ends. */
 async function applied(plan: SynthPlan): Promise<SynthResult> {
@@ -123,14 +102,7 @@ async function applied(plan: SynthPlan): Promise<SynthResult> {
 
 async function slowSynth(app: App, options: SynthOptions, resolved?: ReadonlyMap<Stack, ResolveOutcome>): Promise<SynthResult> {
   const { planSynth, checkPlan } = await slow();
-  if (!options.check) {
-    const helper = helperFor(selectStacks(app, options.stacks));
-    try {
-      return await applied(await planSynth(app, options, resolved, undefined, { ...STAGING, ...(helper ? { helper } : {}) }));
-    } finally {
-      await helper?.close();
-    }
-  }
+  if (!options.check) return applied(await planSynth(app, options, resolved, undefined, STAGING));
   const plan = await planSynth(app, options, resolved);
   const check = checkPlan(plan);
   return { reports: check.reports, state: [], prunedStacks: check.prunedStacks, changed: check.stale };
