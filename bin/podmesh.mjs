@@ -10,7 +10,7 @@ import { setFlagsFromString } from 'node:v8';
 // threads, spends more CPU on the functions run once per service than their optimized code saves:
 // about a second in a 1,000-service synth, on two cores taken from the rendering and the output
 // writer. Eight times the default budget (66 KB) optimizes only what stays hot longer (README,
-// "Start-up"). A budget given to node itself is kept.
+// "V8's optimizing compiler"). A budget given to node itself is kept.
 const given = `${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`;
 if (!/--interrupt[-_]budget/.test(given)) setFlagsFromString('--interrupt-budget=540672');
 

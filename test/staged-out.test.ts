@@ -2,12 +2,15 @@
 // modes and report as the writer alone gives, stamps as a full walk takes them, and nothing left
 // behind when the plan is refused, the worker fails, or out/<stack> appears before the swap.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { App } from 'podmesh';
 import { generatedStack } from '../bench/stacks.ts';
 import { StagedOutput } from '../src/io/staged.ts';
+import { stampStat } from '../src/io/staging-protocol.ts';
+import { renderStack } from '../src/render/stack.ts';
+import { resolveStack } from '../src/resolve/resolve.ts';
 import { stagingDir } from '../src/io/writer.ts';
 import { applySynth, planSynth, synth, type SynthResult } from '../src/synth.ts';
 import { discardStaged } from '../src/synth/plan.ts';
@@ -164,12 +167,30 @@ describe('out/ written while rendering', () => {
     const wrapped = await through.finish(many);
     expect(wrapped).toBeDefined();
     expect(files(wrapped!)).toEqual(Object.fromEntries([...many].map(([p, t]) => [p, `644 ${t}`])));
+    // Sent faster than the worker writes, most of it waited in the queue, and both threads wrote the
+    // end of it: every file's stat is known, as lstat gives it, whichever thread wrote it.
+    through.swapped();
+    const stats = through.writtenStats()!;
+    for (const path of many.keys()) expect(stats.get(path), path).toEqual(stampStat(lstatSync(join(wrapped!, path))));
     // Discarded before it finished: nothing is left, and discarding again does nothing.
     const dropped = StagedOutput.start(join(dir, 'out2'), 't')!;
     for (let i = 0; i < 200; i++) dropped.add(`f/${i}.txt`, `${i}\n`.repeat(4000));
     await dropped.discard();
     await dropped.discard();
     expect(existsSync(join(dir, 'out2'))).toBe(false);
+  });
+
+  it('a sink changes the order the renderers run in, not the outcome: the same files in the same order, each sent once', () => {
+    const model = resolveStack(bigApp().node.children[0] as Parameters<typeof resolveStack>[0]);
+    const alone = renderStack(model, { outDir: 'out' });
+    const sent: [string, string][] = [];
+    const sunk = renderStack(model, { outDir: 'out' }, (path, text) => sent.push([path, text]));
+    expect([...sunk.files.keys()]).toEqual([...alone.files.keys()]);
+    for (const [path, file] of alone.files) expect(sunk.files.get(path), path).toEqual(file);
+    expect(sent.map(([p]) => p).sort()).toEqual([...alone.files.keys()].sort());
+    expect(new Map(sent)).toEqual(new Map([...alone.files].map(([p, f]) => [p, f.content])));
+    // The Hyperf files, several per service, are sent before the compose file.
+    expect(sent.findIndex(([p]) => p.endsWith('/Crl.php'))).toBeLessThan(sent.findIndex(([p]) => p.endsWith('/compose.yaml')));
   });
 
   it('the built CLI stages an emptied out/ with its own worker (dist/out-writer.mjs), writing what a synth without it writes', () => {

@@ -56,7 +56,7 @@ export function renderInstalled(stack: ResolvedStack): RenderOutcome {
 }
 
 /** One renderer, as renderWith calls it. */
-type Part = () => ReadonlyMap<string, RenderedFile> | Rendering;
+type Part = (stack: ResolvedStack, where: ComposeLocations) => ReadonlyMap<string, RenderedFile> | Rendering;
 
 /**
  * Takes each file as soon as it is rendered (src/io/staged.ts writes them meanwhile); a path may
@@ -64,55 +64,62 @@ type Part = () => ReadonlyMap<string, RenderedFile> | Rendering;
  */
 export type FileSink = (path: string, content: string) => void;
 
+/** Every renderer but Kubernetes', in the order their files and problems are listed. */
+const PARTS: readonly Part[] = [
+  renderCompose,
+  renderSystemd,
+  renderHyperf,
+  renderOpenssl,
+  renderSidecars,
+  renderPostgresRoles,
+  renderMinioUsers,
+  renderTopology,
+  renderWireguard,
+  renderBridgeFirewall,
+  renderSecretsUnits,
+  renderCertExpiry,
+  renderOcsp,
+];
+
+/**
+ * With a sink, these render first, most files first: several small files per service, cheap to
+ * render and dear to write, so the sink's writer works on them while the rest renders.
+ */
+const MANY_FILES: readonly Part[] = [renderHyperf, renderOpenssl, renderSidecars, renderSystemd];
+
+/** Runs a renderer; one that cannot go on (a template failing) gives its problems, so the others still report. */
+function settle(render: () => ReadonlyMap<string, RenderedFile> | Rendering): Rendering {
+  try {
+    const r = render();
+    return r instanceof Map ? { files: r, problems: [] } : (r as Rendering);
+  } catch (e) {
+    if (!(e instanceof PodmeshError)) throw e;
+    return { files: new Map(), problems: e.issues };
+  }
+}
+
 function renderWith(stack: ResolvedStack, where: ComposeLocations, sink?: FileSink): RenderOutcome {
-  const files = new Map<string, RenderedFile>();
-  const problems: Issue[] = [];
-  // In the order their files and problems are listed.
-  const parts: Part[] = [
-    () => renderCompose(stack, where),
-    () => renderSystemd(stack),
-    () => renderHyperf(stack),
-    () => renderOpenssl(stack),
-    () => renderSidecars(stack),
-    () => renderPostgresRoles(stack),
-    () => renderMinioUsers(stack),
-    () => renderTopology(stack),
-    () => renderWireguard(stack),
-    () => renderBridgeFirewall(stack),
-    () => renderSecretsUnits(stack),
-    () => renderCertExpiry(stack),
-    () => renderOcsp(stack),
-  ];
-  // With a sink, the parts with the most files per service render first: their files are cheap to
-  // render and dear to write, so the sink's writer works on them while the rest renders.
-  const order = sink ? [2, 3, 4, 1, ...parts.keys()].filter((i, at, all) => all.indexOf(i) === at) : [...parts.keys()];
+  // With a sink, the parts with many files first; each part's files are sent once it rendered,
+  // until one has problems.
+  const first = sink ? MANY_FILES.map((p) => PARTS.indexOf(p)) : [];
+  const order = [...first, ...[...PARTS.keys()].filter((i) => !first.includes(i))];
   const renderings: Rendering[] = [];
   let failed = false;
   for (const i of order) {
-    try {
-      const r = parts[i]!();
-      renderings[i] = r instanceof Map ? { files: r, problems: [] } : (r as Rendering);
-    } catch (e) {
-      // A renderer that cannot go on (a template failing) still leaves the others to report.
-      if (!(e instanceof PodmeshError)) throw e;
-      renderings[i] = { files: new Map(), problems: e.issues };
-    }
-    failed ||= renderings[i]!.problems.length > 0;
-    if (sink && !failed) renderings[i]!.files.forEach((f, path) => sink(path, f.content));
+    const rendering = settle(() => PARTS[i]!(stack, where));
+    renderings[i] = rendering;
+    failed ||= rendering.problems.length > 0;
+    if (sink && !failed) rendering.files.forEach((f, path) => sink(path, f.content));
   }
+  const files = new Map<string, RenderedFile>();
+  const problems: Issue[] = [];
   for (const rendering of renderings) {
     problems.push(...rendering.problems);
     rendering.files.forEach((f, path) => files.set(path, f));
   }
   if (problems.length > 0) return { files: new Map(), issues: problems };
   // Its ConfigMaps carry the files rendered above, so it runs last, and only when they rendered.
-  let kubernetes: Rendering;
-  try {
-    kubernetes = renderKubernetes(stack, files);
-  } catch (e) {
-    if (!(e instanceof PodmeshError)) throw e;
-    kubernetes = { files: new Map(), problems: e.issues };
-  }
+  const kubernetes = settle(() => renderKubernetes(stack, files));
   if (kubernetes.problems.length > 0) return { files: new Map(), issues: [...kubernetes.problems] };
   kubernetes.files.forEach((f, path) => files.set(path, f));
   if (sink) kubernetes.files.forEach((f, path) => sink(path, f.content));
