@@ -24,6 +24,9 @@ const DRAIN_BYTES = 1 << 18;
 /** How long the main thread waits, in all, for room in the ring before it gives the copy up (the writer then does it all). */
 const WAIT_LIMIT_MS = 60_000;
 
+/** The buffer the main thread encodes the small files it writes into. */
+const SCRATCH = Buffer.alloc(1 << 16);
+
 /** The staging worker: dist/out-writer.mjs built, staging-worker.ts from the sources. */
 const stagingWorker = () => workerEntry(new URL('./out-writer.mjs', import.meta.url), new URL('./staging-worker.ts', import.meta.url));
 
@@ -212,7 +215,9 @@ export class StagedOutput implements StagedCopy {
         mkdirSync(dir, { recursive: true });
         this.madeHere.add(dir);
       }
-      writeFileSync(abs, content, { mode: 0o644 });
+      // A small text goes through one reused buffer: thousands of files at the end, no buffer each.
+      const data = content.length * 3 <= SCRATCH.length ? SCRATCH.subarray(0, SCRATCH.write(content, 0, 'utf8')) : content;
+      writeFileSync(abs, data, { mode: 0o644 });
       this.own.set(path, stampStat(lstatSync(abs)));
     } catch {
       this.gaveUp = true;
