@@ -21,7 +21,7 @@ const RING_BYTES = 1 << 22;
 const WAKE_BYTES = 1 << 18;
 /** At the end, the most bytes the ring is filled to while this thread writes queued files too. */
 const DRAIN_BYTES = 1 << 18;
-/** How long the main thread waits, in all, for room in the ring before it gives the copy up (the writer then does it all). */
+/** How long the main thread waits, in all, for room in the ring (a path sent twice) before it gives the copy up (the writer then does it all). */
 const WAIT_LIMIT_MS = 60_000;
 
 /** The buffer the main thread encodes the small files it writes into. */
@@ -38,7 +38,7 @@ export class StagedOutput implements StagedCopy {
   private readonly ring: Buffer;
   /** Bytes appended (HEAD as this thread last stored it). */
   private head = 0;
-  /** Given up: the worker failed or never made room in time; nothing more is sent, and the copy will be discarded. */
+  /** Given up: the worker or a write of this thread failed, or the worker never made room in time; nothing more is sent, and the copy will be discarded. */
   private gaveUp = false;
   private waited = 0;
   /** Files too large for the ring, written by this thread: their stats. */

@@ -3,16 +3,19 @@
 //
 // The ring: the main thread appends records (`[path bytes][data bytes]` as two uint32, then the
 // path and the data in UTF-8, padded to 8 bytes), the worker consumes them and writes each file.
-// Two counters (bytes appended, bytes consumed; uint32, wrapping) tell the free space: the main
-// thread waits (Atomics.wait) while a record does not fit, the worker while the ring is empty, so
-// memory stays bounded by the ring whatever the file system's speed. A record never wraps: where
+// Two counters (bytes appended, bytes consumed; uint32, wrapping) tell the free space. The ring
+// full, the main thread keeps the files it is sent in a queue (references to texts it holds anyway)
+// and writes the last of them itself at the end; it waits (Atomics.wait) only for a path sent twice,
+// whose texts must stay in order. The worker waits while the ring is empty. The memory in flight
+// stays bounded by the ring whatever the file system's speed. A record never wraps: where
 // one does not fit before the end, a skip record fills the rest. Two more words say when the main
 // thread has sent everything (or gave up) and when the worker failed.
 
 /**
  * Control words (Int32) at the start of the shared memory: bytes appended, bytes consumed, the
  * main thread's "all sent" (1), the worker's "failed" (1), and whether the main thread waits for
- * room (1), so that the worker wakes it only then (a wake per file would cost a context switch each).
+ * room (1, only for a path sent twice), so that the worker wakes it only then (a wake per file
+ * would cost a context switch each).
  */
 export const HEAD = 0;
 export const TAIL = 1;

@@ -82,7 +82,7 @@ function stamps(): WrittenStats {
 }
 
 // Consume until the main thread has sent everything and the ring is empty. The main thread wakes
-// this one only now and then (every 256 KiB, when it waits for room, at the end), so each wait is
+// this one only now and then (every 256 KiB, while it writes the queue's end, at the end), so each wait is
 // short: what was appended meanwhile is written at most 20 ms later.
 let tail = Atomics.load(control, TAIL);
 for (;;) {
