@@ -44,6 +44,8 @@ import {
 import { canonicalIp, ipToBytes } from './names.ts';
 import type { KeyType } from './types.ts';
 
+export { pemOf } from './pem.ts';
+
 /**
  * What kind of certificate a job builds: its basicConstraints and keyUsage. `ocsp` is a delegated
  * OCSP responder (RFC 6960 §4.2.2.2): not a CA, digitalSignature, id-kp-OCSPSigning only,
@@ -328,10 +330,3 @@ export function buildCertificate(spec: TbsSpec, spkiDer: Uint8Array, issuer: Iss
   return tlv(0x30, [tbs, ALGORITHM_DER[issuer ? issuer.keyType : spec.keyType], tlv(0x03, [Uint8Array.of(0), signature])]);
 }
 
-/** PEM as OpenSSL writes it: 64-character lines, a final newline. */
-export function pemOf(der: Uint8Array, label: string): string {
-  const b64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
-  let body = '';
-  for (let i = 0; i < b64.length; i += 64) body += `${b64.slice(i, i + 64)}\n`;
-  return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;
-}
