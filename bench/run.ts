@@ -6,6 +6,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { COMMAND_V8_FLAGS } from '../src/cli/load.ts';
 
 const repo = join(import.meta.dirname, '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -117,7 +118,10 @@ try {
 
   // 5. The mesh: 50 hosts, 1,000 services, full WireGuard mesh, the whole synth with its state folder.
   if (process.env.BENCH_MESH !== '0') {
-    const mesh = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', join(repo, 'bench/mesh-once.ts'), '50', '1000'], { encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, BENCH_WORK: work } })) as {
+    // In process (synth() of the built engine), with the V8 flag the commands set before they load
+    // stacks (src/cli/load.ts): the engine as `podmesh synth` runs it. The library alone leaves V8's
+    // flags to its host.
+    const mesh = JSON.parse(execFileSync(process.execPath, [COMMAND_V8_FLAGS, '--import', 'tsx', join(repo, 'bench/mesh-once.ts'), '50', '1000'], { encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, BENCH_WORK: work } })) as {
       firstMs: number;
       noopMs: number;
       noop2Ms: number;

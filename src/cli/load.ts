@@ -52,8 +52,10 @@ async function lessEagerOptimizer(): Promise<void> {
   tuned = true;
   if (/--interrupt[-_]budget/.test(`${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`)) return;
   const { setFlagsFromString } = await import('node:v8');
-  setFlagsFromString('--interrupt-budget=540672');
+  setFlagsFromString(COMMAND_V8_FLAGS);
 }
+/** The V8 flag the commands set (bench/run.ts gives it to its in-process synth of the mesh, so that it runs the engine as the command does). */
+export const COMMAND_V8_FLAGS = '--interrupt-budget=540672';
 let tuned = false;
 
 /**

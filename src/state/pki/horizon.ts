@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCrl, splitCrlPem } from './crl.ts';
 import { renewAt } from './engine/leaves.ts';
+import { PKI_PATHS } from './store.ts';
 import { parseVerified, sha256, VERIFIED_FILE, type VerifiedEntry } from './verified.ts';
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
@@ -15,7 +16,9 @@ const MAX_FILES = 200_000;
 
 /**
  * Every moment the clock-driven decisions of the PKI engine turn on, for the certificates and CRLs
- * found anywhere in `dir` (a stack's state folder; copies are read once):
+ * found anywhere in `dir`'s PKI folder (`dir` is a stack's state folder; copies are read once; the
+ * engine reads nothing outside `pki/`, and the secrets and WireGuard keys beside it, thousands of
+ * files in a large mesh, have no schedule):
  * - each certificate's notBefore (`now < notBefore` renews), the moment 70% of its lifetime has
  *   passed (leaves and OCSP responders renew; an external CA's leaf warns) and its notAfter (expired:
  *   renew, a CA or an external leaf becomes an error);
@@ -97,7 +100,7 @@ export function clockBoundaries(dir: string): number[] | 'unreadable' {
     }
     return true;
   };
-  return walk(dir) ? out : 'unreadable';
+  return walk(join(dir, PKI_PATHS.dir)) ? out : 'unreadable';
 }
 
 /**
