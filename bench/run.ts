@@ -118,10 +118,10 @@ try {
 
   // 5. The mesh: 50 hosts, 1,000 services, full WireGuard mesh, the whole synth with its state folder.
   if (process.env.BENCH_MESH !== '0') {
-    // In process (synth() of the built engine), with the V8 flag the commands set before they load
+    // In process (synth() of the built engine), with the V8 flags the commands set before they load
     // stacks (src/cli/load.ts): the engine as `podmesh synth` runs it. The library alone leaves V8's
     // flags to its host.
-    const mesh = JSON.parse(execFileSync(process.execPath, [COMMAND_V8_FLAGS, '--import', 'tsx', join(repo, 'bench/mesh-once.ts'), '50', '1000'], { encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, BENCH_WORK: work } })) as {
+    const mesh = JSON.parse(execFileSync(process.execPath, [...COMMAND_V8_FLAGS, '--import', 'tsx', join(repo, 'bench/mesh-once.ts'), '50', '1000'], { encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, BENCH_WORK: work } })) as {
       firstMs: number;
       noopMs: number;
       noop2Ms: number;

@@ -40,30 +40,44 @@ export function loadProblem(e: unknown, where: string, abs: string): [path: stri
 }
 
 /**
- * A command lives for seconds. At V8's default eagerness its optimizing compiler, on background
- * threads, spends more CPU on the functions run once per service than their optimized code saves:
- * about a second in a 1,000-service synth, on two cores taken from the rendering and the output
- * writer. Eight times the default budget (66 KB) optimizes only what stays hot longer (README,
- * "V8's optimizing compiler"). Set by the commands that load stacks, before the first one loads
- * (`node:v8` costs a few ms to load: `--help` does without); a budget given to node itself is kept.
+ * A command lives for seconds, and V8's defaults are made for processes that live for hours. Set
+ * by the commands that load stacks, before the first one loads (`node:v8` costs a few ms to load:
+ * `--help` does without); a flag given to node itself (`NODE_OPTIONS`, node's own arguments) is
+ * kept. See README, "V8's optimizing compiler" and "V8's heap growth".
+ * - `--interrupt-budget`: at V8's default eagerness its optimizing compiler, on background threads,
+ *   spends more CPU on the functions run once per service than their optimized code saves: about a
+ *   second in a 1,000-service synth, on two cores taken from the rendering and the output writer.
+ *   Eight times the default budget (66 KB) optimizes only what stays hot longer.
+ * - `--heap-growing-percent`: after a full collection V8 lets the heap grow up to four times what
+ *   survived before the next one. A synth's garbage comes in one burst (rendering, then the
+ *   record), so its peak memory depended on when that collection happened to run: the 50-host
+ *   mesh's first synth peaked at 283 to 338 MB from one change to the next. Twice what survived
+ *   keeps it at 270 to 292 MB, for a few more collections (no change in time measured).
  */
-async function lessEagerOptimizer(): Promise<void> {
+async function commandV8Flags(): Promise<void> {
   if (tuned) return;
   tuned = true;
-  if (/--interrupt[-_]budget/.test(`${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`)) return;
+  const todo = v8FlagsToSet(`${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`);
+  if (todo.length === 0) return;
   const { setFlagsFromString } = await import('node:v8');
-  setFlagsFromString(COMMAND_V8_FLAGS);
+  for (const f of todo) setFlagsFromString(f);
 }
-/** The V8 flag the commands set (bench/run.ts gives it to its in-process synth of the mesh, so that it runs the engine as the command does). */
-export const COMMAND_V8_FLAGS = '--interrupt-budget=540672';
 let tuned = false;
+/** The V8 flags the commands set (bench/run.ts gives them to its in-process synth of the mesh, so that it runs the engine as the command does). */
+export const COMMAND_V8_FLAGS: readonly string[] = ['--interrupt-budget=540672', '--heap-growing-percent=100'];
+
+/** Which of {@link COMMAND_V8_FLAGS} to set, given node's own options (`NODE_OPTIONS` and its arguments): those not given there in either spelling. */
+export function v8FlagsToSet(nodeOptions: string): string[] {
+  const given = new Set(nodeOptions.split(/\s+/).map((o) => o.split('=')[0]!.replaceAll('_', '-')));
+  return COMMAND_V8_FLAGS.filter((f) => !given.has(f.split('=')[0]!));
+}
 
 /**
  * Imports every `*.ts` file directly in `dir` (sorted by name; sub-folders hold shared code) and
  * lets each add its stacks to a new App. Problems of all files are reported together.
  */
 export async function loadStacks(dir: string): Promise<App> {
-  await lessEagerOptimizer();
+  await commandV8Flags();
   const abs = resolve(dir);
   if (!existsSync(abs)) {
     throw PodmeshError.at(dir, 'no such folder. Stacks live in stacks/*.ts, each default-exporting (app: App) => void; pass --stacks DIR for another folder.');
