@@ -16,7 +16,7 @@ import { issuerOf } from './inventory.ts';
 import { validityAt, type LeafRequest } from './issue.ts';
 import { applyChanges, PKI_PATHS, planChanges, type ChangePlan, type PkiSnapshot } from './store.ts';
 import type { AuthoritySpec, CertKind, CertPlan, KeySource, PkiResult } from './types.ts';
-import { parseVerified, serializeVerified, unchangedCache, VERIFIED_FILE, VERIFIED_MODE } from './verified.ts';
+import { parseVerifiedFile, serializeVerified, unchangedCache, unchangedCrls, VERIFIED_FILE, VERIFIED_MODE } from './verified.ts';
 
 export { certKeyType, lifetimeDays, PARALLEL_THRESHOLD, renewAt, RENEW_AT, type Forced, type IssueMode } from './engine/leaves.ts';
 export type { Revocation } from './engine/inventory.ts';
@@ -95,7 +95,7 @@ export async function planEngine(input: EngineInput): Promise<PkiPlan> {
   const cas = await settleCas(loaded, input.authority, { keys, random, now, dryRun }, warnings);
   const caFor = (kind: CertKind) => (issuerOf(kind) === 'root' ? cas.root : cas.clientCa);
   // Facts established by earlier runs, used only for files whose hashes still match.
-  const verified = parseVerified(snapshot.verified?.text);
+  const { entries: verified, crls: verifiedCrls } = parseVerifiedFile(snapshot.verified?.text);
   const entries = revokeSerials(inventory, input.revocations, snapshot, verified, now);
   const revoked = new Map([...entries.values()].filter((e) => e.status === 'revoked').map((e) => [e.serial, e]));
   const decided = decideLeaves(input.requests, { snapshot, verified, caFor, revoked, forced: input.forced, now, external }, warnings);
@@ -109,7 +109,7 @@ export async function planEngine(input: EngineInput): Promise<PkiPlan> {
   });
   recordOutcome(entries, decided, issued, input.prune, dryRun);
   const crlFile = snapshot.files.get(PKI_PATHS.crl);
-  const crls = await settleCrls(cas, entries, crlFile?.text, inventory, now);
+  const crls = await settleCrls(cas, entries, crlFile?.text, inventory, now, verifiedCrls);
   const finalInventory = { version: 1 as const, crlNumbers: crls.crlNumbers, certificates: [...entries.values()] };
   const want = desiredFiles({ snapshot, cas, caFor, decided, issued, inventory: finalInventory, crlPem: crls.pem, external, verified, prune: input.prune, dryRun });
   const anyIssued = decided.some((d) => d.decision.action !== 'keep');
@@ -128,7 +128,10 @@ export async function planEngine(input: EngineInput): Promise<PkiPlan> {
   const wantedServices = new Set(decided.map((d) => d.req.service));
   const changes = planChanges(snapshot, { files: want.files, prune: input.prune ? wantedServices : undefined });
   // Unchanged cache (the same entries as read): its text is what is on disk.
-  const verifiedText = snapshot.verified?.text !== undefined && unchangedCache(verified, want.verified) ? snapshot.verified.text : serializeVerified(want.verified);
+  const verifiedText =
+    snapshot.verified?.text !== undefined && unchangedCache(verified, want.verified) && unchangedCrls(verifiedCrls, crls.verified)
+      ? snapshot.verified.text
+      : serializeVerified(want.verified, crls.verified);
   const certificates: CertPlan[] = decided.map(({ req, existing, decision }, i) => {
     const cert = decision.action === 'keep' ? existing.cert : issued[i]?.cert;
     const planned = { serial: cert?.serial ?? '', notAfter: cert?.notAfter ?? validityAt(now, req.lifetimeDays).notAfter };

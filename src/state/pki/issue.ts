@@ -98,22 +98,39 @@ export interface LeafRequest extends CertBinding {
 export function signingCa(cert: ParsedCertificate, certPem: string, key: KeyObject): SigningCa {
   const keyType = keyTypeOf(key);
   if (!keyType) throw new Error('unsupported CA key type');
-  const full = new x509.X509Certificate(new Uint8Array(cert.x509.raw));
-  // The AKI of what it signs: its SKI, or (a CA without one) the RFC 5280 hash of its key.
-  const keyId = full.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId ?? keyIdentifier(AsnConvert.parse(full.publicKey.rawData, SubjectPublicKeyInfo));
-  const subject = new Uint8Array(full.subjectName.toArrayBuffer());
+  // Read with @peculiar/x509 at first use (issuing, signing or checking a CRL): a run with nothing
+  // to change needs none of it (its first parse in a process costs about 25 ms).
+  let read: { name: x509.Name; subject: Uint8Array; publicKeyInfo: x509.PublicKey; keyId: string } | undefined;
+  const parts = () => {
+    if (!read) {
+      const full = new x509.X509Certificate(new Uint8Array(cert.x509.raw));
+      // The AKI of what it signs: its SKI, or (a CA without one) the RFC 5280 hash of its key.
+      const keyId = full.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId ?? keyIdentifier(AsnConvert.parse(full.publicKey.rawData, SubjectPublicKeyInfo));
+      read = { name: full.subjectName, subject: new Uint8Array(full.subjectName.toArrayBuffer()), publicKeyInfo: full.publicKey, keyId };
+    }
+    return read;
+  };
   let prepared: Promise<CaSigner> | undefined;
+  let spec: IssuerSpec | undefined;
   return {
     cert,
     certPem,
     key,
     publicKey: createPublicKey(key),
     keyType,
-    name: full.subjectName,
-    subject,
-    publicKeyInfo: full.publicKey,
-    signer: () => (prepared ??= (async () => ({ key: await signingKeyOf(key, keyType), keyId }))()),
-    spec: { nameDer: subject, keyId, keyType },
+    get name() {
+      return parts().name;
+    },
+    get subject() {
+      return parts().subject;
+    },
+    get publicKeyInfo() {
+      return parts().publicKeyInfo;
+    },
+    signer: () => (prepared ??= (async () => ({ key: await signingKeyOf(key, keyType), keyId: parts().keyId }))()),
+    get spec() {
+      return (spec ??= { nameDer: parts().subject, keyId: parts().keyId, keyType });
+    },
   };
 }
 

@@ -85,18 +85,80 @@ function storedFields(e: VerifiedEntry): VerifiedEntry {
   };
 }
 
-/** Reads the cache; anything unreadable is simply not cached. */
-export function parseVerified(text: string | undefined): Map<string, VerifiedEntry> {
-  const out = new Map<string, VerifiedEntry>();
-  if (text === undefined) return out;
+/**
+ * What reconcile established of one CRL of `crl.pem`, by the SHA-256 of its PEM block as the engine
+ * writes it (what a kept CRL puts back): it was read and its signature checked against the CA whose
+ * certificate PEM hashes to `issuer` (or it was just signed by that CA). A run with nothing to change then neither parses nor verifies the CRLs, nor
+ * parses the CAs with @peculiar/x509 (about 30 ms the first time in a process).
+ */
+export interface VerifiedCrl {
+  readonly issuer: string;
+  /** Epoch milliseconds. */
+  readonly thisUpdate: number;
+  readonly nextUpdate: number | null;
+  /** Revoked serials, lower-case hex, sorted as the CRL reader sorts them. */
+  readonly serials: readonly string[];
+  readonly number: number | null;
+}
+
+function crlOf(v: unknown): VerifiedCrl | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const c = v as Record<string, unknown>;
+  if (typeof c.issuer !== 'string' || typeof c.thisUpdate !== 'number' || (c.nextUpdate !== null && typeof c.nextUpdate !== 'number')) return undefined;
+  if (!isStrings(c.serials) || (c.number !== null && typeof c.number !== 'number')) return undefined;
+  return { issuer: c.issuer, thisUpdate: c.thisUpdate, nextUpdate: c.nextUpdate as number | null, serials: c.serials, number: c.number as number | null };
+}
+
+/** CRL facts read whole from a cache file. */
+const crlsRead = new WeakSet<ReadonlyMap<string, VerifiedCrl>>();
+
+/** Whether `next` holds exactly the CRL facts `read` was parsed into (so the file need not change for them). */
+export function unchangedCrls(read: ReadonlyMap<string, VerifiedCrl>, next: ReadonlyMap<string, VerifiedCrl>): boolean {
+  if (!crlsRead.has(read) || read.size !== next.size) return false;
+  for (const [k, c] of next) if (read.get(k) !== c) return false;
+  return true;
+}
+
+/** The cache file's document, or undefined when it is not one. */
+function parseDoc(text: string | undefined): { entries?: unknown; crls?: unknown } | undefined {
+  if (text === undefined) return undefined;
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch {
-    return out;
+    return undefined;
   }
-  const d = doc as { version?: unknown; entries?: unknown };
-  if (d?.version !== 1 || typeof d.entries !== 'object' || d.entries === null) return out;
+  const d = doc as { version?: unknown; entries?: unknown; crls?: unknown } | null;
+  return d?.version === 1 ? d : undefined;
+}
+
+/** Reads the cache: the certificates' facts and the CRLs' ({@link VerifiedCrl}, by block hash); anything unreadable is simply not cached. */
+export function parseVerifiedFile(text: string | undefined): { entries: Map<string, VerifiedEntry>; crls: Map<string, VerifiedCrl> } {
+  const d = parseDoc(text);
+  const crls = new Map<string, VerifiedCrl>();
+  let dropped = d === undefined;
+  if (d?.crls !== undefined) {
+    if (typeof d.crls !== 'object' || d.crls === null) dropped = true;
+    else {
+      for (const [k, v] of Object.entries(d.crls as Record<string, unknown>)) {
+        const c = crlOf(v);
+        if (c) crls.set(k, c);
+        else dropped = true;
+      }
+    }
+  }
+  if (!dropped) crlsRead.add(crls);
+  return { entries: entriesOf(d), crls };
+}
+
+/** Reads the certificates' facts of the cache; anything unreadable is simply not cached. */
+export function parseVerified(text: string | undefined): Map<string, VerifiedEntry> {
+  return entriesOf(parseDoc(text));
+}
+
+function entriesOf(d: { entries?: unknown } | undefined): Map<string, VerifiedEntry> {
+  const out = new Map<string, VerifiedEntry>();
+  if (!d || typeof d.entries !== 'object' || d.entries === null) return out;
   let dropped = false;
   for (const [k, v] of Object.entries(d.entries as Record<string, unknown>)) {
     const e = entryOf(v);
@@ -122,13 +184,18 @@ export function unchangedCache(read: ReadonlyMap<string, VerifiedEntry>, next: R
 }
 
 /** Canonical text of the cache: sorted keys, fixed field order, so an unchanged cache is never rewritten. */
-export function serializeVerified(entries: ReadonlyMap<string, VerifiedEntry>): string {
+export function serializeVerified(entries: ReadonlyMap<string, VerifiedEntry>, crls: ReadonlyMap<string, VerifiedCrl> = new Map()): string {
   const sorted: Record<string, VerifiedEntry> = {};
   for (const k of [...entries.keys()].sort()) {
     const e = entries.get(k) as VerifiedEntry;
     sorted[k] = storedFields(e);
   }
-  return `${JSON.stringify({ version: 1, entries: sorted })}\n`;
+  const crlFacts: Record<string, VerifiedCrl> = {};
+  for (const k of [...crls.keys()].sort()) {
+    const c = crls.get(k) as VerifiedCrl;
+    crlFacts[k] = { issuer: c.issuer, thisUpdate: c.thisUpdate, nextUpdate: c.nextUpdate, serials: c.serials, number: c.number };
+  }
+  return `${JSON.stringify({ version: 1, entries: sorted, ...(crls.size > 0 ? { crls: crlFacts } : {}) })}\n`;
 }
 
 /**
