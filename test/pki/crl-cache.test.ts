@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import * as crl from '../../src/state/pki/crl.ts';
+import { clockHorizon } from '../../src/state/pki/horizon.ts';
 import { reconcilePki, type PkiResult } from '../../src/state/pki/index.ts';
 import { AUTHORITY, meshBindings, readState, tempState, treeState } from './helpers.ts';
 
@@ -105,5 +106,19 @@ describe('the CRLs\' cached facts', () => {
     expect(r.crl.action).toBe('keep');
     expect(Object.values(crlFacts()).every((c) => Array.isArray(c.serials) && typeof c.number === 'number')).toBe(true);
     expect(Object.keys(crlFacts())).toHaveLength(2);
+  });
+
+  it('the fast path\'s clock horizon takes the CRLs\' dates from the cache: the same horizon, no CRL parsed', async () => {
+    await run();
+    const n = vi.mocked(crl.parseCrl).mock.calls.length;
+    const cached = clockHorizon(t.stateDir, at(1).getTime());
+    expect(vi.mocked(crl.parseCrl).mock.calls.length).toBe(n);
+    // The CRLs' half-way point (15 days) comes before any certificate's renewal.
+    expect(cached).toBe(T0.getTime() + 15 * DAY - (T0.getTime() % 1000));
+    const doc = JSON.parse(readFileSync(cacheFile(), 'utf8')) as { crls?: unknown };
+    delete doc.crls;
+    writeFileSync(cacheFile(), JSON.stringify(doc));
+    expect(clockHorizon(t.stateDir, at(1).getTime())).toBe(cached);
+    expect(vi.mocked(crl.parseCrl).mock.calls.length).toBe(n + 2);
   });
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseCrl, splitCrlPem } from './crl.ts';
 import { renewAt } from './engine/leaves.ts';
 import { PKI_PATHS } from './store.ts';
-import { parseVerified, sha256, VERIFIED_FILE, type VerifiedEntry } from './verified.ts';
+import { parseVerifiedFile, sha256, VERIFIED_FILE, type VerifiedEntry } from './verified.ts';
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 /** Files larger than this are not PEM the engine wrote; they are skipped (the stamps still cover them). */
@@ -30,14 +30,16 @@ const MAX_FILES = 200_000;
 export function clockBoundaries(dir: string): number[] | 'unreadable' {
   // The facts the engine established of each certificate file (keyed by the file's hash): a file
   // it vouches for needs no parse of its leaf (2,000 parses were half of a first synth's record).
+  // Likewise a CRL block whose facts it cached (keyed by the block's hash) is not parsed again.
   let text: string | undefined;
   try {
     text = readFileSync(join(dir, VERIFIED_FILE), 'utf8');
   } catch {
     text = undefined;
   }
+  const cache = parseVerifiedFile(text);
   const vouched = new Map<string, VerifiedEntry>();
-  for (const e of parseVerified(text).values()) vouched.set(e.cert, e);
+  for (const e of cache.entries.values()) vouched.set(e.cert, e);
   const seen = new Set<string>();
   const out: number[] = [];
   let files = 0;
@@ -89,6 +91,11 @@ export function clockBoundaries(dir: string): number[] | 'unreadable' {
       for (const block of splitCrlPem(text)) {
         if (seen.has(block)) continue;
         seen.add(block);
+        const known = cache.crls.get(sha256(block));
+        if (known) {
+          if (known.nextUpdate !== null) out.push(known.thisUpdate + (known.nextUpdate - known.thisUpdate) / 2, known.nextUpdate);
+          continue;
+        }
         try {
           const crl = parseCrl(block);
           const t = crl.thisUpdate.getTime();

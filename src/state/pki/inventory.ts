@@ -4,10 +4,13 @@ import { REVOCATION_REASONS, type CertKind, type Inventory, type InventoryEntry 
 
 const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not an ISO-8601 date');
 
+/** A serial as the inventory holds it: lower-case hex. */
+const SERIAL = /^[0-9a-f]+$/;
+
 const entrySchema = z.strictObject({
   service: z.string().min(1),
   kind: z.enum(['server', 'client', 'public']),
-  serial: z.string().regex(/^[0-9a-f]+$/),
+  serial: z.string().regex(SERIAL),
   issuer: z.enum(['root', 'client-ca']),
   notBefore: isoDate,
   notAfter: isoDate,
@@ -53,12 +56,11 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 const onlyKeys = (o: Json, allowed: ReadonlySet<string>): boolean => Object.keys(o).every((k) => allowed.has(k));
 const ENTRY_KEYS = new Set(Object.keys(entrySchema.shape));
 const INVENTORY_KEYS = new Set(Object.keys(inventorySchema.shape));
-const CRL_KEYS = new Set(['root', 'client-ca']);
+const CRL_KEYS = new Set(Object.keys(inventorySchema.shape.crlNumbers.shape));
 const KINDS = new Set<unknown>(entrySchema.shape.kind.options);
 const ISSUERS = new Set<unknown>(entrySchema.shape.issuer.options);
 const STATUSES = new Set<unknown>(entrySchema.shape.status.options);
 const REASONS = new Set<unknown>(REVOCATION_REASONS);
-const SERIAL = /^[0-9a-f]+$/;
 const isDate = (v: unknown): v is string => typeof v === 'string' && !Number.isNaN(Date.parse(v));
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 

@@ -1,12 +1,11 @@
 // Engine phase 5: the CRLs, one per issuer (root first): kept, or re-signed when missing, changed
 // or half-way to nextUpdate; CRL numbers only grow.
 import { buildCrl, isCrlSignedBy, parseCrl, splitCrlPem, type ParsedCrl } from '../crl.ts';
-import type { SigningCa } from '../issue.ts';
-import { sha256, type VerifiedCrl } from '../verified.ts';
-import { caHash } from './leaves.ts';
-import { floorToSecond } from '../issue.ts';
+import { floorToSecond, type SigningCa } from '../issue.ts';
 import type { Inventory, InventoryEntry } from '../types.ts';
+import { sha256, type VerifiedCrl } from '../verified.ts';
 import { iso, type CaOutcome } from './cas.ts';
+import { caHash } from './leaves.ts';
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -18,9 +17,9 @@ export interface CrlOutcome {
 }
 
 /**
- * A CRL of `crl.pem` as read: its facts from the cache (checked then against the CA that hashes to
- * `verifiedBy`) or from parsing it now; `signedBy` answers whether a CA signed it, checking the
- * signature only when the cache cannot say.
+ * A CRL of `crl.pem` as read: its facts from the cache ({@link VerifiedCrl}: established against
+ * the CA its `issuer` hash names) or from parsing it now; `signedBy` answers whether a CA signed
+ * it, checking the signature only when the cache cannot say.
  */
 interface ExistingCrl {
   /** The block as it is kept. */
