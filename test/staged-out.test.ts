@@ -8,6 +8,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { App } from 'podmesh';
 import { generatedStack } from '../bench/stacks.ts';
 import { StagedOutput } from '../src/io/staged.ts';
+import { atomicWriter, type StateWriter } from '../src/io/atomic.ts';
 import { stampStat } from '../src/io/staging-protocol.ts';
 import { renderStack } from '../src/render/stack.ts';
 import { resolveStack } from '../src/resolve/resolve.ts';
@@ -178,6 +179,62 @@ describe('out/ written while rendering', () => {
     await dropped.discard();
     await dropped.discard();
     expect(existsSync(join(dir, 'out2'))).toBe(false);
+  });
+
+  it('moves queued files into the ring whenever the main thread is free (progress), so the end has none left to write', async () => {
+    const dir = folder();
+    // Four times the ring's 4 MiB, sent at once: most of it waits in the queue.
+    const many = new Map<string, string>();
+    for (let i = 0; i < 256; i++) many.set(`q/${i % 16}/${i}.txt`, `${i} ${'x'.repeat(64 << 10)}\n`);
+    const copy = StagedOutput.start(join(dir, 'out'), 'q')!;
+    for (const [path, text] of many) copy.add(path, text);
+    expect(copy.pending).toBeGreaterThan(100);
+    // Nothing else is sent; the main thread only gives the copy a moment now and then (bounded: 10 s).
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    for (let waited = 0; copy.pending > 0 && waited < 10_000; waited += 5) {
+      copy.progress();
+      await sleep(5);
+    }
+    expect(copy.pending).toBe(0);
+    const stage = await copy.finish(many);
+    expect(stage).toBeDefined();
+    expect(files(stage!)).toEqual(Object.fromEntries([...many].map(([p, t]) => [p, `644 ${t}`])));
+  });
+
+  it('applySynth feeds the staging writer while it writes the state: its queue is empty before out/ is finished', async () => {
+    const [a, b] = [folder(), folder()];
+    const now = new Date('2026-06-01T00:00:00Z');
+    const plan = await planSynth(bigApp(), { outDir: join(a, 'out'), stateDir: join(a, 'state'), now }, undefined, undefined, { minServices: 32 });
+    const s = plan.stacks[0]!;
+    const staged = s.staged!;
+    // The plan's own files sent again and again (the last text of each is still the plan's): more
+    // than the ring holds, so most of it is queued when the state is written.
+    for (let round = 0; round < 8; round++) for (const [path, f] of s.files) staged.add(path, f.content);
+    expect(staged.pending).toBeGreaterThan(0);
+    // A state writer that takes its time: its first call waits until the queue is empty (10 s at most).
+    const seen: number[] = [];
+    let first = true;
+    const slow = Object.fromEntries(
+      Object.entries(atomicWriter).map(([name, f]) => [
+        name,
+        async (...args: unknown[]) => {
+          if (first) {
+            first = false;
+            for (let waited = 0; staged.pending > 0 && waited < 10_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+            seen.push(staged.pending);
+          }
+          return (f as (...x: unknown[]) => Promise<unknown>)(...args);
+        },
+      ]),
+    ) as unknown as StateWriter;
+    const result = await applySynth(plan, slow);
+    await discardStaged(plan);
+    expect(seen).toEqual([0]);
+    // Still the worker's copy, swapped in, and the same output as the writer alone gives.
+    expect(staged.writtenStats()).toBeDefined();
+    const plain = await unstaged(b, bigApp());
+    expect(result.reports).toEqual(plain.reports);
+    expect(files(join(a, 'out'))).toEqual(files(join(b, 'out')));
   });
 
   it('a sink changes the order the renderers run in, not the outcome: the same files in the same order, each sent once', () => {

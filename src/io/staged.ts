@@ -113,6 +113,19 @@ export class StagedOutput implements StagedCopy {
     this.pump();
   }
 
+  /** Files sent that still wait in the queue for room in the ring. */
+  get pending(): number {
+    return (this.queued.length - this.next) / 2;
+  }
+
+  /**
+   * Moves queued files into the ring, as far as it has room: called while the main thread waits
+   * on other work (src/synth/apply.ts writes the state meanwhile), so the worker does not wait.
+   */
+  progress(): void {
+    if (!this.settled && !this.gaveUp && this.next < this.queued.length) this.pump();
+  }
+
   /** Moves queued files into the ring while it has room (and holds fewer than `most` bytes). */
   private pump(most = RING_BYTES): void {
     const q = this.queued;

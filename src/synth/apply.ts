@@ -68,6 +68,28 @@ async function applyState(plan: SynthPlan, writer: StateWriter): Promise<StateRe
 }
 
 /**
+ * Runs `work` (writing the state) while the stacks' staging writers (src/io/staged.ts) get the
+ * files they had to queue, every few milliseconds the main thread is free (the state's flushes
+ * wait on the disk): their threads keep writing `out/` meanwhile instead of leaving it all to the
+ * end, when this thread would write it beside them.
+ */
+async function whileFeeding<T>(plan: SynthPlan, work: () => Promise<T>): Promise<T> {
+  const staged = plan.stacks.flatMap((s) => (s.staged ? [s.staged] : []));
+  if (staged.length === 0) return work();
+  const feed = (): void => staged.forEach((s) => s.progress());
+  feed();
+  const timer = setInterval(feed, FEED_MS);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** How often {@link whileFeeding} looks for room in the staging rings. */
+const FEED_MS = 5;
+
+/**
  * Carries out a plan. Refuses a plan with problems: a PodmeshError with all of them, nothing
  * written. `out/` folders are compared again as they are written unless nothing in them changed since
  * the plan compared them (the writer's own check), so a file changed since the plan is still
@@ -75,7 +97,7 @@ async function applyState(plan: SynthPlan, writer: StateWriter): Promise<StateRe
  */
 export async function applySynth(plan: SynthPlan, writer: StateWriter = atomicWriter): Promise<SynthResult> {
   if (plan.problems.length > 0) throw new PodmeshError(plan.problems);
-  const state = await applyState(plan, writer);
+  const state = await whileFeeding(plan, () => applyState(plan, writer));
   if (plan.stateOnly) return { reports: [], state, prunedStacks: [], changed: false };
   const reports: WriteReport[] = [];
   for (const s of plan.stacks) reports.push(await writeStackOutput(plan.outDir, s.stack, contents(s.files), { since: { report: s.comparison, seen: s.seenInOut }, ...(s.staged ? { staged: s.staged } : {}) }));
