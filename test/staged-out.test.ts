@@ -250,6 +250,34 @@ describe('out/ written while rendering', () => {
     expect(sent.findIndex(([p]) => p.endsWith('/Crl.php'))).toBeLessThan(sent.findIndex(([p]) => p.endsWith('/compose.yaml')));
   });
 
+  it("a sink's progress is told between the items of the long renderers, which send nothing meanwhile", () => {
+    const model = resolveStack(bigApp().node.children[0] as Parameters<typeof resolveStack>[0]);
+    const services = model.services.length;
+    // What the sink saw, in order: a path sent, or a tick.
+    const seen: string[] = [];
+    const sink = Object.assign((path: string) => void seen.push(path), { progress: () => void seen.push('tick') });
+    const sunk = renderStack(model, { outDir: 'out' }, sink);
+    expect(sunk.issues).toEqual([]);
+    const at = (suffix: string) => seen.findIndex((x) => x.endsWith(suffix));
+    const ticks = (from: number, to: number) => seen.slice(from, to).filter((x) => x === 'tick').length;
+    // The systemd renderer ticks once per service it plans and once per unit it writes, before any
+    // unit file is sent; the compose renderer twice per service (building, then writing its YAML) before its one
+    // file; the manifest once per file.
+    const firstUnit = at('.container');
+    const lastHyperf = seen.findLastIndex((x) => x.endsWith('.php'));
+    expect(ticks(lastHyperf, firstUnit)).toBeGreaterThanOrEqual(2 * services);
+    const compose = at('/compose.yaml');
+    expect(ticks(seen.findLastIndex((x, i) => i < compose && x !== 'tick'), compose)).toBeGreaterThanOrEqual(2 * services);
+    // (The lock and the manifest are sent together, once the manifest is rendered.)
+    const lock = at('podmesh.lock.json');
+    expect(seen[lock + 1]).toMatch(/manifest\.json$/);
+    expect(ticks(seen.findLastIndex((x, i) => i < lock && x !== 'tick'), lock)).toBe(sunk.files.size - 1);
+    // Outside a rendering, and without a sink, nobody is told.
+    const before = seen.length;
+    renderStack(model, { outDir: 'out' });
+    expect(seen.length).toBe(before);
+  });
+
   it('the built CLI stages an emptied out/ with its own worker (dist/out-writer.mjs), writing what a synth without it writes', () => {
     const dir = folder();
     podmeshProject(dir);

@@ -119,8 +119,9 @@ export class StagedOutput implements StagedCopy {
   }
 
   /**
-   * Moves queued files into the ring, as far as it has room: called while the main thread waits
-   * on other work (src/synth/apply.ts writes the state meanwhile), so the worker does not wait.
+   * Moves queued files into the ring, as far as it has room: called between the items of a long
+   * renderer that sends nothing meanwhile (src/render/progress.ts) and while the state is written
+   * (src/synth/apply.ts), so the worker does not sit idle while files wait in the queue.
    */
   progress(): void {
     if (!this.settled && !this.gaveUp && this.next < this.queued.length) this.pump();

@@ -10,6 +10,7 @@ import { compare } from '../io/sort.ts';
 import { WIREGUARD_DIR, hostKeyFile, presharedKeyFile } from '../state/wireguard/index.ts';
 import { GATEWAY_CONFIG_DIR, GATEWAY_IMAGE_DIR, GATEWAY_SCRIPT, gatewayContainerName, gatewayRoutes } from './gateway.ts';
 import { composeYaml, YamlAlias, YamlAnchor } from './yaml.ts';
+import { progress } from './progress.ts';
 
 /**
  * The variable the compose files in out/ find the state folder by (the folder holding
@@ -85,11 +86,14 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
     services: {
       ...(gateway ? { [GATEWAY_SERVICE]: gateway.service } : {}),
       ...Object.fromEntries(
-        services.flatMap((s) => [
-          [s.name, { ...service(stack, s, local, where), ...extraHosts }],
-          // The sidecar uses the service's /etc/hosts (and so its host entries) with its network namespace.
-          ...(s.sidecar ? [[`${s.name}-sidecar`, sidecarService(s, s.sidecar, where)]] : []),
-        ]),
+        services.flatMap((s) => {
+          progress();
+          return [
+            [s.name, { ...service(stack, s, local, where), ...extraHosts }],
+            // The sidecar uses the service's /etc/hosts (and so its host entries) with its network namespace.
+            ...(s.sidecar ? [[`${s.name}-sidecar`, sidecarService(s, s.sidecar, where)]] : []),
+          ];
+        }),
       ),
     },
     networks: Object.fromEntries(

@@ -3,6 +3,7 @@
 import { hash } from 'node:crypto';
 import { compare } from '../io/sort.ts';
 import type { Install, RenderedFile } from './file.ts';
+import { progress } from './progress.ts';
 
 /** Name of the manifest inside `out/<stack>/`. */
 export const MANIFEST = 'manifest.json';
@@ -84,7 +85,10 @@ function entry(path: string, file: RenderedFile, hashed: Hashed): ManifestEntry 
 /** Renders the manifest of `files` (which must not contain the manifest itself). */
 export function renderManifest(stack: string, files: ReadonlyMap<string, RenderedFile>): string {
   const hashed: Hashed = new Map();
-  const entries = [...files.keys()].sort(compare).map((path) => entry(path, files.get(path)!, hashed));
+  const entries = [...files.keys()].sort(compare).map((path) => {
+    progress();
+    return entry(path, files.get(path)!, hashed);
+  });
   const manifest: Manifest = { stack, generator: 'podmesh', files: entries };
   return `${JSON.stringify(manifest, null, 2)}\n`;
 }

@@ -19,6 +19,7 @@ import { renderWireguard } from './wireguard.ts';
 import { renderBridgeFirewall } from './bridge-firewall.ts';
 import { renderSecretsUnits } from './secrets-unit.ts';
 import { renderKubernetes } from './kubernetes/index.ts';
+import { withProgress } from './progress.ts';
 import { renderSidecars } from './sidecar/index.ts';
 
 /** The state folder's name when neither --state nor $PODMESH_STATE_DIR names another. */
@@ -61,8 +62,9 @@ type Part = (stack: ResolvedStack, where: ComposeLocations) => ReadonlyMap<strin
 /**
  * Takes each file as soon as it is rendered (src/io/staged.ts writes them meanwhile); a path may
  * come again, the last text being the file's. What a rendering with problems sent is not its output.
+ * Its `progress`, if any, is called between the items of the renderers' long loops (src/render/progress.ts).
  */
-export type FileSink = (path: string, content: string) => void;
+export type FileSink = ((path: string, content: string) => void) & { readonly progress?: () => void };
 
 /** Every renderer but Kubernetes', in the order their files and problems are listed. */
 const PARTS: readonly Part[] = [
@@ -99,6 +101,10 @@ function settle(render: () => ReadonlyMap<string, RenderedFile> | Rendering): Re
 }
 
 function renderWith(stack: ResolvedStack, where: ComposeLocations, sink?: FileSink): RenderOutcome {
+  return withProgress(sink?.progress, () => renderParts(stack, where, sink));
+}
+
+function renderParts(stack: ResolvedStack, where: ComposeLocations, sink?: FileSink): RenderOutcome {
   // With a sink, the parts with many files first; each part's files are sent once it rendered,
   // until one has problems.
   const first = sink ? MANY_FILES.map((p) => PARTS.indexOf(p)) : [];

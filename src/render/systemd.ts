@@ -4,6 +4,7 @@
 import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
 import { namesOf, remoteHostEntries, type HostEntry } from '../resolve/dns.ts';
 import type { ResolvedHealthcheck, ResolvedHost, ResolvedMount, ResolvedNetwork, ResolvedService, ResolvedSidecar, ResolvedStack } from '../resolve/model.ts';
+import { progress } from './progress.ts';
 import { sidecarContainer } from './sidecar/container.ts';
 import { STAGE, hostFile, hostFolderPath, inHostRoot, podmanSecretName, quadletServiceName, servicePath, type Area, type Effect } from '../layout.ts';
 import { tmpfsSpec } from '../resolve/security.ts';
@@ -64,6 +65,7 @@ export function renderSystemd(stack: ResolvedStack): Rendering {
     problems.push(...plan.problems);
     if (plan.hostsFile) files.set(...hostFile(host, 'root', REMOTE_HOSTS_FILE, plan.hostsFile.content, { units: plan.hostsFile.units }));
     for (const p of plan.units) {
+      progress();
       try {
         files.set(...hostFile(host, p.area, p.file, renderUnit(p.unit, { path: p.path, comments: generatedHeader(stack.name) }), p.effect));
       } catch (e) {
@@ -124,6 +126,7 @@ export function planHost(
     add('quadlet', unitFileName(gatewayUnitStem(stack.name), 'container'), gatewayUnit(stack, host), host.path, { units: [host.install.wireguardUnit], stage: STAGE.tunnel });
   }
   for (const s of services) {
+    progress();
     const network = networks.find((n) => n.id === s.network)!;
     const unit = containerUnit(stack, host, s, network, local, unitOf, signals && awaited.has(s.name), remote);
     add('quadlet', unitFileName(s.unit.stem, 'container'), unit, s.path, { units: [s.unit.service], stage: STAGE.service });

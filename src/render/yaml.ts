@@ -5,6 +5,7 @@
 // out here it costs a few milliseconds. test/yaml-layout.test.ts checks, by property, that both
 // write the same bytes.
 import { Document, isScalar, isSeq, visit, type Node } from 'yaml';
+import { progress } from './progress.ts';
 
 /** How compose files are stringified: no folding, two spaces, `[a, b]`. */
 const TO_STRING = { lineWidth: 0, indent: 2, flowCollectionPadding: false } as const;
@@ -210,7 +211,11 @@ export function layoutYaml(doc: Readonly<Record<string, unknown>>, text: (s: str
         return;
       }
       out.push(lead, '\n');
-      for (const k of keys) node(keyLead(k, depth), v[k], depth + 1, false);
+      for (const k of keys) {
+        // Each entry of a top-level map (a service of compose's `services:`) is a step of the rendering.
+        if (depth === 1) progress();
+        node(keyLead(k, depth), v[k], depth + 1, false);
+      }
       return;
     }
     out.push(lead, ' ', value(v), '\n');

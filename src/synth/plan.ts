@@ -186,7 +186,7 @@ async function planStack(
   let rendered: ReturnType<typeof renderStack>;
   let compared: ReturnType<typeof compareStackOutput>;
   try {
-    rendered = renderStack(withPublicKeys(resolved, (state ? state.wireguard?.result : kept?.wireguard)?.publicKeys ?? {}), where, staged && ((path, text) => staged.add(path, text)));
+    rendered = renderStack(withPublicKeys(resolved, (state ? state.wireguard?.result : kept?.wireguard)?.publicKeys ?? {}), where, staged && Object.assign((path: string, text: string) => staged.add(path, text), { progress: () => staged.progress() }));
     compared = compareStackOutput(where.outDir, resolved.name, contents(rendered.files));
   } catch (e) {
     await staged?.discard();
