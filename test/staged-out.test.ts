@@ -10,6 +10,7 @@ import { generatedStack } from '../bench/stacks.ts';
 import { StagedOutput } from '../src/io/staged.ts';
 import { atomicWriter, type StateWriter } from '../src/io/atomic.ts';
 import { stampStat } from '../src/io/staging-protocol.ts';
+import { progress } from '../src/render/progress.ts';
 import { renderStack } from '../src/render/stack.ts';
 import { resolveStack } from '../src/resolve/resolve.ts';
 import { stagingDir } from '../src/io/writer.ts';
@@ -41,6 +42,15 @@ const folder = (): string => {
 
 /** 40 services (the staging threshold is 32), as the benchmark makes them, in a stack named `name`. */
 const bigApp = (name = 'bench-40'): App => generatedStack(40, new App(), name);
+
+/** Waits until `done()` holds (10 s at most, looking every 5 ms), running `each` before every look. */
+async function until(done: () => boolean, each: () => void = () => {}): Promise<void> {
+  for (let waited = 0; waited < 10_000; waited += 5) {
+    each();
+    if (done()) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 /** Every file below `dir`: relative path → content and mode. */
 function files(dir: string): Record<string, string> {
@@ -189,12 +199,8 @@ describe('out/ written while rendering', () => {
     const copy = StagedOutput.start(join(dir, 'out'), 'q')!;
     for (const [path, text] of many) copy.add(path, text);
     expect(copy.pending).toBeGreaterThan(100);
-    // Nothing else is sent; the main thread only gives the copy a moment now and then (bounded: 10 s).
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    for (let waited = 0; copy.pending > 0 && waited < 10_000; waited += 5) {
-      copy.progress();
-      await sleep(5);
-    }
+    // Nothing else is sent; the main thread only gives the copy a moment now and then.
+    await until(() => copy.pending === 0, () => copy.progress());
     expect(copy.pending).toBe(0);
     const stage = await copy.finish(many);
     expect(stage).toBeDefined();
@@ -211,7 +217,7 @@ describe('out/ written while rendering', () => {
     // than the ring holds, so most of it is queued when the state is written.
     for (let round = 0; round < 8; round++) for (const [path, f] of s.files) staged.add(path, f.content);
     expect(staged.pending).toBeGreaterThan(0);
-    // A state writer that takes its time: its first call waits until the queue is empty (10 s at most).
+    // A state writer that takes its time: its first call waits until the queue is empty.
     const seen: number[] = [];
     let first = true;
     const slow = Object.fromEntries(
@@ -220,7 +226,7 @@ describe('out/ written while rendering', () => {
         async (...args: unknown[]) => {
           if (first) {
             first = false;
-            for (let waited = 0; staged.pending > 0 && waited < 10_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+            await until(() => staged.pending === 0);
             seen.push(staged.pending);
           }
           return (f as (...x: unknown[]) => Promise<unknown>)(...args);
@@ -274,6 +280,7 @@ describe('out/ written while rendering', () => {
     expect(ticks(seen.findLastIndex((x, i) => i < lock && x !== 'tick'), lock)).toBe(sunk.files.size - 1);
     // Outside a rendering, and without a sink, nobody is told.
     const before = seen.length;
+    progress();
     renderStack(model, { outDir: 'out' });
     expect(seen.length).toBe(before);
   });
