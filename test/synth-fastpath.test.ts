@@ -470,6 +470,27 @@ describe('synth fast path', () => {
     }
   });
 
+  it('state stamps and a horizon taken from what the synth wrote are the disk\'s; a claim the disk does not back fails the check', async () => {
+    const dir = project();
+    await settle(dir);
+    const state = join(dir, 'state/one');
+    // What a recording writer would claim: every file as it is.
+    const disk = new Map(Object.keys(treeState(state)).map((rel) => [join(state, rel), readFileSync(join(state, rel))]));
+    expect(takeStamps(state, 0, disk)).toEqual(takeStamps(state, 0));
+    // A claim the disk does not back: stamped as claimed, and the check against the disk fails.
+    const cert = [...disk.keys()].find((abs) => abs.endsWith('.crt'))!;
+    const lie = new Map<string, string | Uint8Array>(disk).set(cert, 'not this certificate');
+    const stamps = takeStamps(state, 0, lie);
+    expect(checkStamps(state, stamps, 0)).toEqual({ ok: false, reason: `${cert}: changed (content)` });
+    // The horizon's boundaries from the contents given are the disk's; a file given is not read.
+    const boundaries = horizon.clockBoundaries(state);
+    expect(boundaries).not.toBe('unreadable');
+    expect(horizon.clockBoundaries(state, disk)).toEqual(boundaries);
+    writeFileSync(cert, '-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n');
+    expect(horizon.clockBoundaries(state)).toBe('unreadable');
+    expect(horizon.clockBoundaries(state, disk)).toEqual(boundaries);
+  });
+
   it('the model fingerprint tells plain values apart and refuses what is not plain data', () => {
     const shared = { x: 1 };
     expect(canonicalText([shared, shared])).toBe(canonicalText([{ x: 1 }, { x: 1 }]));

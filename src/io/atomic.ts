@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, linkSync, lstatSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { chmod, link, mkdir, open, rename, rm, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { mapLimit } from './map-limit.ts';
 
 const errCode = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
@@ -314,3 +314,99 @@ export const atomicWriter: StateWriter = {
     await rm(gone, { recursive: true, force: true });
   },
 };
+
+/** What a {@link recordingWriter} knows a file holds: the text or bytes it last wrote there. */
+export type WrittenFiles = ReadonlyMap<string, string | Uint8Array>;
+
+/**
+ * `inner`, remembering what it left in each file it wrote (by absolute path, resolved, following
+ * the writer's renames and forgetting what it removed). After a synth that changed the state, the
+ * record of it hashes those files from this instead of reading thousands of them back
+ * (src/synth/fastpath.ts, which checks every such hash against the disk before trusting it).
+ * Nothing else about the writes changes.
+ */
+export function recordingWriter(inner: StateWriter): { readonly writer: StateWriter; readonly written: WrittenFiles } {
+  const written = new Map<string, string | Uint8Array>();
+  /** Files are known by absolute path: reconcilers may be given a relative state folder. */
+  const set = (path: string, content: string | Uint8Array): void => void written.set(resolve(path), content);
+  /** Forgets what was written at or below `abs` (a file replaced, removed, or a folder's files). */
+  const forget = (path: string): void => {
+    const abs = resolve(path);
+    if (written.delete(abs)) return;
+    const below = `${abs}/`;
+    for (const p of [...written.keys()]) if (p.startsWith(below)) written.delete(p);
+  };
+  /**
+   * Runs a write; when it fails, what it may have touched is forgotten (each file old or new: not
+   * known): `files` one by one, and whatever was written at or below `paths` (folders too).
+   */
+  const touching = async (write: () => Promise<void>, files: readonly string[], paths: readonly string[] = []): Promise<void> => {
+    try {
+      await write();
+    } catch (e) {
+      for (const f of files) written.delete(resolve(f));
+      paths.forEach((p) => forget(p));
+      throw e;
+    }
+  };
+  const writer: StateWriter = {
+    async write(abs, content, mode) {
+      await touching(() => inner.write(abs, content, mode), [abs]);
+      set(abs, content);
+    },
+    async writeBatch(files, options) {
+      await touching(
+        () => inner.writeBatch(files, options),
+        files.map((f) => f.abs),
+      );
+      for (const f of files) set(f.abs, f.content);
+    },
+    async create(abs, content, mode) {
+      await touching(() => inner.create(abs, content, mode), [abs]);
+      set(abs, content);
+    },
+    async createBatch(files) {
+      await touching(
+        () => inner.createBatch(files),
+        files.flatMap((f) => (f.moveAside === undefined ? [f.abs] : [f.abs, f.moveAside])),
+      );
+      for (const f of files) {
+        if (f.moveAside === undefined) continue;
+        const old = written.get(resolve(f.abs));
+        if (old === undefined) forget(f.moveAside);
+        else set(f.moveAside, old);
+      }
+      for (const f of files) set(f.abs, f.content);
+    },
+    mkdir: (abs, mode) => inner.mkdir(abs, mode),
+    chmod: (abs, mode) => inner.chmod(abs, mode),
+    async rename(fromPath, toPath) {
+      await touching(() => inner.rename(fromPath, toPath), [], [fromPath, toPath]);
+      const from = resolve(fromPath);
+      const to = resolve(toPath);
+      const file = written.get(from);
+      forget(to);
+      if (file !== undefined) {
+        written.delete(from);
+        written.set(to, file);
+        return;
+      }
+      // A folder: what was written below it moves along.
+      const below = `${from}/`;
+      for (const [p, content] of [...written]) {
+        if (!p.startsWith(below)) continue;
+        written.delete(p);
+        written.set(`${to}${p.slice(from.length)}`, content);
+      }
+    },
+    async unlink(abs) {
+      await touching(() => inner.unlink(abs), [abs]);
+      forget(abs);
+    },
+    async removeDir(abs) {
+      await touching(() => inner.removeDir(abs), [], [abs]);
+      forget(abs);
+    },
+  };
+  return { writer, written };
+}

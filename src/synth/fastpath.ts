@@ -10,6 +10,7 @@ import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSy
 import { join, resolve } from 'node:path';
 import type { Stack } from '../../constructs/core/stack.ts';
 import type { WriteReport } from '../io/writer.ts';
+import type { WrittenFiles } from '../io/atomic.ts';
 import type { ResolveOutcome } from '../resolve/resolve.ts';
 import type { ResolvedStack } from '../resolve/model.ts';
 import { LOCK_FILE } from '../resolve/lock.ts';
@@ -138,19 +139,41 @@ function contentHash(abs: string, type: Stamp[1]): string {
 
 /**
  * Stamps of `dir` taken at `since` (ms, before the walk): files whose timestamps are not safely
- * older get their content hash, read from disk; such folders get the mark `dir` (their list of
- * entries is read again when checked).
+ * older get their content hash, read from disk (or, for a file in `written`, of what the state
+ * writer left there: a claim, which only a {@link checkStamps} of the stamps against the disk
+ * turns into a fact); such folders get the mark `dir` (their list of entries is read again when
+ * checked).
  */
-export function takeStamps(dir: string, since: number): Stamp[] {
+export function takeStamps(dir: string, since: number, written?: WrittenFiles): Stamp[] {
   const stamps: Stamp[] = [];
   for (const { rel, st } of walkStats(dir)) {
     const type = typeOf(st);
     if (!type) throw new Error(`${join(dir, rel)} is neither a file, a folder nor a link`);
     const stamp: Stamp = [rel, type, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.mode];
-    if (Math.max(st.mtimeMs, st.ctimeMs) >= since - RACY_MS) stamp.push(type === 'd' ? 'dir' : contentHash(join(dir, rel), type));
+    if (Math.max(st.mtimeMs, st.ctimeMs) >= since - RACY_MS) {
+      const abs = join(dir, rel);
+      const text = type === 'f' ? written?.get(abs) : undefined;
+      stamp.push(type === 'd' ? 'dir' : text !== undefined ? sha256(text) : contentHash(abs, type));
+    }
     stamps.push(stamp);
   }
   return stamps;
+}
+
+/**
+ * Of the files `written` claims, those the stamps of `dir` hashed (racy when stamped): after a
+ * {@link checkStamps} of those stamps passed, their contents on disk are these.
+ */
+function checkedContents(dir: string, stamps: readonly Stamp[], written: WrittenFiles): Map<string, string | Uint8Array> {
+  const out = new Map<string, string | Uint8Array>();
+  if (written.size === 0) return out;
+  for (const [rel, type, , , , , , hash] of stamps) {
+    if (type !== 'f' || hash === undefined) continue;
+    const abs = join(dir, rel);
+    const text = written.get(abs);
+    if (text !== undefined) out.set(abs, text);
+  }
+  return out;
 }
 
 /**
@@ -589,11 +612,11 @@ export function beforePlan(names: readonly string[], given: Where, previous: Pre
  * else read by {@link clockHorizon}. (An empty out/ or an edited stack leaves the state as it was:
  * the PKI folder is not read again.)
  */
-async function horizonOf(dir: string, stamps: readonly Stamp[], now: number, previous: Entry | undefined, matched: boolean): Promise<number> {
+async function horizonOf(dir: string, stamps: readonly Stamp[], now: number, previous: Entry | undefined, matched: boolean, known?: ReadonlyMap<string, string | Uint8Array>): Promise<number> {
   if (previous && withinHorizon(previous, now) && (matched || sameStamps(previous.state, stamps))) return previous.horizon ?? Infinity;
   // Only then the PKI's certificate and CRL readers (and its X.509 library) load.
   const { clockHorizon } = await import('../state/pki/horizon.ts');
-  return clockHorizon(dir, now);
+  return clockHorizon(dir, now, known);
 }
 
 /** Whether two lists of stamps are the same, entry by entry. */
@@ -654,9 +677,11 @@ function noChangeReport(stack: string, st: StatePlan): StateReport | undefined {
  * written: racy files by the hash of what was rendered) and of the state folder, the clock horizon, and the report of a synth with nothing to
  * change. A stack whose state the synth changed is planned again first (writing nothing): only a
  * plan with nothing to change, over a state folder stat-identical before and after it, is recorded.
+ * `stateWritten` (src/io/atomic.ts recordingWriter) holds what the synth's state writes left in each
+ * file: those files are stamped and their horizon read from it, once the stamps checked out.
  * Errors are swallowed: the cache only saves time.
  */
-export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: BeforePlan, decidedAt: Date, o: FastPathOptions, prints: Prints = () => undefined): Promise<void> {
+export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: BeforePlan, decidedAt: Date, o: FastPathOptions, prints: Prints = () => undefined, stateWritten: WrittenFiles = new Map()): Promise<void> {
   try {
     // Only a synth that planned loads the planner: a no-change run never does.
     const { planState } = await import('./plan.ts');
@@ -686,6 +711,8 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
       let decided = decidedAt.getTime();
       let stamps: readonly Stamp[];
       let matched: Entry | undefined;
+      // Files whose contents on disk are known without reading them (checked against the disk).
+      let checked: ReadonlyMap<string, string | Uint8Array> | undefined;
       const pre = before.states.get(p.stack);
       if (report && pre && (p.kept !== undefined || checkStamps(stateAbs, pre.stamps, pre.since).ok)) {
         // The plan had nothing to change and the state folder is as it was before the plan.
@@ -700,16 +727,19 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
         // and record that, if it has nothing to change and holds the keys out/ was rendered with.
         decided = Date.now();
         const since = Date.now();
-        stamps = takeStamps(stateAbs, since);
+        // The files this synth wrote are hashed from what it wrote; the check after the plan reads
+        // every racy file from disk, so a file that holds anything else fails it.
+        stamps = takeStamps(stateAbs, since, stateWritten);
         const problems: Issue[] = [];
         const again = await planState(model, given, stateContext({ now: new Date(decided) }), { wireguard: [], secrets: [] }, problems);
         report = again && problems.length === 0 ? noChangeReport(p.stack, again) : undefined;
         if (!again || !report || !checkStamps(stateAbs, stamps, since).ok) continue;
         if (canonicalText(again.wireguard?.result.publicKeys ?? {}) !== canonicalText(keys)) continue;
+        checked = checkedContents(stateAbs, stamps, stateWritten);
       }
       const path = entryPath(dir, where, p.stack);
       const previous = matched ?? before.previous.get(p.stack) ?? readEntry(path);
-      const horizon = await horizonOf(stateAbs, stamps, decided, previous?.engine === engine && previous.stack === p.stack && previous.stateDir === where.stateDir ? previous : undefined, matched !== undefined);
+      const horizon = await horizonOf(stateAbs, stamps, decided, previous?.engine === engine && previous.stack === p.stack && previous.stateDir === where.stateDir ? previous : undefined, matched !== undefined, checked);
       const out = writtenStamps(join(where.outDir, p.stack), decidedAt.getTime(), p.files, p.staged?.writtenStats());
       if (!out) continue;
       const entry: Entry = {

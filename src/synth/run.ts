@@ -6,6 +6,7 @@ import type { Stack } from '../../constructs/core/stack.ts';
 import { pruneStacks } from '../io/writer.ts';
 import { MANIFEST } from '../render/manifest.ts';
 import type { ResolveOutcome } from '../resolve/resolve.ts';
+import type { StateWriter } from '../io/atomic.ts';
 import type { SynthResult } from './apply.ts';
 import type { CheckResult } from './check.ts';
 import { beforePlan, byInputs, byModel, fastResult, keptStates, printsOf, recordSynth, type FastPathOptions, type Previous, type Prints } from './fastpath.ts';
@@ -13,7 +14,8 @@ import type { StagingPolicy, SynthOptions, SynthPlan } from './plan.ts';
 import { resolveWithLock, selectStacks, stacksOf, validateConstructs } from './select.ts';
 
 /** The slow path's modules, loaded at first use. */
-const slow = () => Promise.all([import('./plan.ts'), import('./apply.ts'), import('./check.ts')]).then(([plan, apply, check]) => ({ ...plan, ...apply, ...check }));
+const slow = () =>
+  Promise.all([import('./plan.ts'), import('./apply.ts'), import('./check.ts'), import('../io/atomic.ts')]).then(([plan, apply, check, atomic]) => ({ ...plan, ...apply, ...check, atomicWriter: atomic.atomicWriter, recordingWriter: atomic.recordingWriter }));
 
 /** The fast path's options when a run may take it: `cache` given, and no clock, randomness, key source, state-only run or rotation injected. */
 function fastPathOf(options: SynthOptions): FastPathOptions | undefined {
@@ -68,7 +70,7 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
   fast.onDecision?.('result' in a ? { fast: true, reason: 'nothing changed', by: a.by } : { fast: false, reason: a.reason });
   if ('result' in a) return a.result;
   if (options.check) return slowSynth(app, options, a.resolved);
-  const { planSynth, applySynth } = await slow();
+  const { planSynth, atomicWriter, recordingWriter } = await slow();
   const decidedAt = new Date();
   const names = [...a.resolved.values()].flatMap((r) => (r.resolved ? [r.resolved.name] : []));
   const given = { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' };
@@ -77,10 +79,12 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
   const kept = keptStates(a.resolved, given, fast, before, decidedAt.getTime());
   if (kept.size > 0) fast.onKeptState?.([...kept.keys()]);
   const plan = await planSynth(app, { ...options, now: decidedAt }, a.resolved, kept, STAGING);
-  const result = await applied(plan);
+  // What the state writes leave in each file: the record below hashes them without reading them back.
+  const recording = recordingWriter(atomicWriter);
+  const result = await applied(plan, recording.writer);
   const staged = plan.stacks.filter((s) => s.staged?.writtenStats() !== undefined).map((s) => s.stack);
   if (staged.length > 0) fast.onStaged?.(staged);
-  await recordSynth(plan, a.resolved, before, decidedAt, fast, a.prints);
+  await recordSynth(plan, a.resolved, before, decidedAt, fast, a.prints, recording.written);
   return result;
 }
 
@@ -91,10 +95,10 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
 const STAGING: StagingPolicy = { minServices: 32 };
 
 /** Applies a plan; staging copies it did not swap in are discarded however it ends. */
-async function applied(plan: SynthPlan): Promise<SynthResult> {
+async function applied(plan: SynthPlan, writer?: StateWriter): Promise<SynthResult> {
   const { applySynth, discardStaged } = await slow();
   try {
-    return await applySynth(plan);
+    return await applySynth(plan, writer);
   } finally {
     await discardStaged(plan);
   }

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { atomicWriter, createBatch, FileExistsError, flushPaths, writeBatch, type Flush, type StateWriter } from '../../src/io/atomic.ts';
+import { atomicWriter, createBatch, FileExistsError, flushPaths, recordingWriter, writeBatch, type Flush, type StateWriter } from '../../src/io/atomic.ts';
 import { findLeftovers } from '../../src/state/leftovers.ts';
 import { pkiReconciler } from '../../src/state/pki/index.ts';
 import { stateContext } from '../../src/state/reconciler.ts';
@@ -216,5 +216,104 @@ describe('the PKI apply with batched durability', () => {
     await expect(pkiReconciler.apply(plan, failingAfterFlush)).rejects.toThrow('injected failure after the flush');
     // THEN the state folder is empty
     expect(readdirSync(t.stateDir)).toEqual([]);
+  });
+});
+
+describe('recordingWriter', () => {
+  let t: ReturnType<typeof tempState>;
+  let dir: string;
+  beforeEach(() => {
+    t = tempState();
+    dir = join(t.root, 'rec');
+    mkdirSync(join(dir, 'a'), { recursive: true });
+    mkdirSync(join(dir, 'b'));
+  });
+  afterEach(() => t.cleanup());
+  /** Each claim as [path relative to dir, text], sorted; every one checked against the disk. */
+  const claims = (written: ReadonlyMap<string, string | Uint8Array>): [string, string][] => {
+    const out = [...written].map(([abs, c]): [string, string] => [abs.slice(dir.length + 1), typeof c === 'string' ? c : Buffer.from(c).toString('utf8')]).sort((x, y) => (x[0] < y[0] ? -1 : 1));
+    for (const [rel, text] of out) expect(readFileSync(join(dir, rel), 'utf8'), rel).toBe(text);
+    return out;
+  };
+
+  it('knows what each file it wrote holds, through renames of files and folders, keys moved aside and removals', async () => {
+    const { writer, written } = recordingWriter(atomicWriter);
+    const at = (rel: string) => join(dir, rel);
+    await writer.write(at('a/x'), 'x1', 0o600);
+    await writer.writeBatch([
+      { abs: at('a/y'), content: 'y1', mode: 0o600 },
+      { abs: at('b/z'), content: Buffer.from('z1'), mode: 0o644 },
+    ]);
+    await writer.create(at('b/c'), 'c1', 0o600);
+    expect(claims(written)).toEqual([
+      ['a/x', 'x1'],
+      ['a/y', 'y1'],
+      ['b/c', 'c1'],
+      ['b/z', 'z1'],
+    ]);
+    // A rotated key: the old one moves aside, the new one takes its name.
+    await writer.createBatch([{ abs: at('a/x'), content: 'x2', mode: 0o600, moveAside: at('a/x.old') }]);
+    // A file renamed, a folder renamed (what is below it moves along), a file and a folder removed.
+    await writer.rename(at('b/z'), at('b/w'));
+    await writer.rename(at('a'), at('d'));
+    await writer.unlink(at('d/y'));
+    await writer.mkdir(at('e'), 0o700);
+    await writer.write(at('e/f'), 'f1', 0o600);
+    await writer.removeDir(at('e'));
+    expect(claims(written)).toEqual([
+      ['b/c', 'c1'],
+      ['b/w', 'z1'],
+      ['d/x', 'x2'],
+      ['d/x.old', 'x1'],
+    ]);
+  });
+
+  it('forgets the files a failed write may have touched, and a file renamed over one it knew', async () => {
+    const failing: StateWriter = {
+      ...atomicWriter,
+      writeBatch: (files, options) =>
+        atomicWriter.writeBatch(files, {
+          ...options,
+          flush: async (paths, what) => {
+            await flushPaths(paths, what);
+            if (what === 'entries') throw new Error('injected failure after the renames');
+          },
+        }),
+    };
+    const { writer, written } = recordingWriter(failing);
+    await writer.write(join(dir, 'a/x'), 'x1', 0o600);
+    await writer.write(join(dir, 'b/y'), 'y1', 0o600);
+    // The batch renamed x2 into place before it failed: its claim on a/x is gone, not stale.
+    await expect(writer.writeBatch([{ abs: join(dir, 'a/x'), content: 'x2', mode: 0o600 }])).rejects.toThrow('injected failure');
+    expect(claims(written)).toEqual([['b/y', 'y1']]);
+    // A relative path is known by its absolute one.
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      await writer.write('b/rel', 'r1', 0o600);
+    } finally {
+      process.chdir(cwd);
+    }
+    expect(claims(written)).toEqual([
+      ['b/rel', 'r1'],
+      ['b/y', 'y1'],
+    ]);
+    await writer.unlink(join(dir, 'b/rel'));
+    // A file not written by it, renamed over one it knew: neither is claimed.
+    writeFileSync(join(dir, 'b/other'), 'not written by it');
+    await writer.rename(join(dir, 'b/other'), join(dir, 'b/y'));
+    expect(claims(written)).toEqual([]);
+  });
+
+  it('knows every file a first PKI apply leaves, as it is on disk', async () => {
+    const input = { stateDir: t.stateDir, authority: AUTHORITY, bindings: meshBindings() };
+    const { writer, written } = recordingWriter(atomicWriter);
+    await pkiReconciler.apply(await pkiReconciler.plan(input, stateContext({ now: T0 })), writer);
+    const onDisk = contents(t.stateDir);
+    const claimed = new Map([...written].map(([abs, c]) => [abs.slice(t.stateDir.length + 1), typeof c === 'string' ? c : Buffer.from(c).toString('utf8')]));
+    expect(claimed.size).toBeGreaterThan(10);
+    for (const [rel, text] of claimed) expect(onDisk.get(rel), rel).toBe(text);
+    // Written outside the writer, not claimed: only what the PKI keeps of its own checks.
+    expect([...onDisk.keys()].filter((rel) => !claimed.has(rel))).toEqual([]);
   });
 });

@@ -18,7 +18,8 @@ const MAX_FILES = 200_000;
  * Every moment the clock-driven decisions of the PKI engine turn on, for the certificates and CRLs
  * found anywhere in `dir`'s PKI folder (`dir` is a stack's state folder; copies are read once; the
  * engine reads nothing outside `pki/`, and the secrets and WireGuard keys beside it, thousands of
- * files in a large mesh, have no schedule):
+ * files in a large mesh, have no schedule; a file in `contents`, by absolute path, is taken to hold
+ * what it says, not read: the contents a record has just checked against the disk):
  * - each certificate's notBefore (`now < notBefore` renews), the moment 70% of its lifetime has
  *   passed (leaves and OCSP responders renew; an external CA's leaf warns) and its notAfter (expired:
  *   renew, a CA or an external leaf becomes an error);
@@ -27,13 +28,18 @@ const MAX_FILES = 200_000;
  * engine/ocsp.ts judge, engine/cas.ts loadCa, engine/crls.ts decideCrl, external.ts checkSigned);
  * WireGuard keys and secrets have no schedule.
  */
-export function clockBoundaries(dir: string): number[] | 'unreadable' {
+export function clockBoundaries(dir: string, contents?: ReadonlyMap<string, string | Uint8Array>): number[] | 'unreadable' {
+  /** A file's bytes: as `contents` holds them, else read. */
+  const read = (abs: string): Buffer => {
+    const k = contents?.get(abs);
+    return k === undefined ? readFileSync(abs) : typeof k === 'string' ? Buffer.from(k, 'utf8') : Buffer.from(k.buffer, k.byteOffset, k.byteLength);
+  };
   // The facts the engine established of each certificate file (keyed by the file's hash): a file
   // it vouches for needs no parse of its leaf (2,000 parses were half of a first synth's record).
   // Likewise a CRL block whose facts it cached (keyed by the block's hash) is not parsed again.
   let text: string | undefined;
   try {
-    text = readFileSync(join(dir, VERIFIED_FILE), 'utf8');
+    text = read(join(dir, VERIFIED_FILE)).toString('utf8');
   } catch {
     text = undefined;
   }
@@ -60,7 +66,7 @@ export function clockBoundaries(dir: string): number[] | 'unreadable' {
       if (++files > MAX_FILES) return false;
       let text: string;
       try {
-        const buf = readFileSync(abs);
+        const buf = read(abs);
         if (buf.length > MAX_FILE) continue;
         text = buf.toString('latin1');
       } catch {
@@ -115,8 +121,8 @@ export function clockBoundaries(dir: string): number[] | 'unreadable' {
  * there is none, or `now` itself (no horizon ahead: never skip) when a certificate or CRL cannot
  * be read. Decisions made at `now` hold for every clock in [now, horizon).
  */
-export function clockHorizon(dir: string, now: number): number {
-  const b = clockBoundaries(dir);
+export function clockHorizon(dir: string, now: number, contents?: ReadonlyMap<string, string | Uint8Array>): number {
+  const b = clockBoundaries(dir, contents);
   if (b === 'unreadable') return now;
   let h = Infinity;
   for (const t of b) if (t > now && t < h) h = t;
