@@ -593,9 +593,11 @@ describe('podmesh synth (CLI) with the fast path', () => {
       '};',
       '',
     ].join('\n'));
-    // Told at exit: whether the X.509 library (CommonJS, so in require's cache) was loaded.
+    // Told at exit: whether the X.509 library was loaded. It is built into dist/ (scripts/build.mjs
+    // BUILT_IN), the one module that imports it first loads its Reflect polyfill, a package
+    // (CommonJS, so in require's cache) that nothing else loads.
     const probe = join(dir, 'probe.mjs');
-    writeFileSync(probe, "import { createRequire } from 'node:module';\nconst cache = createRequire(import.meta.url).cache;\nprocess.on('exit', () => process.stderr.write(`x509 loaded: ${Object.keys(cache).some((k) => k.includes('@peculiar/x509'))}\\n`));\n");
+    writeFileSync(probe, "import { createRequire } from 'node:module';\nconst cache = createRequire(import.meta.url).cache;\nprocess.on('exit', () => process.stderr.write(`x509 loaded: ${Object.keys(cache).some((k) => k.includes('/reflect-metadata/'))}\\n`));\n");
     const env = { ...process.env, PODMESH_CACHE_DIR: join(dir, 'cache'), PODMESH_DEBUG_CACHE: '1' };
     /** A synth by the built CLI: what it wrote to stderr, the probe's line last. */
     const err = (): string => {
