@@ -8,6 +8,7 @@
 //   node scripts/build.mjs --if-stale build only when dist/ is missing or older than a source
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -73,21 +74,31 @@ export async function templatesPlugin(esbuild) {
 }
 
 /**
- * The packages built into the bundles instead of left to node_modules: @peculiar/x509 and the
- * ASN.1, DI and helper modules it is made of. Loaded from node_modules they are 212 CommonJS
- * modules, each resolved, read and wrapped: 120 to 230 ms at the first certificate or CRL of a
- * process, and again in each issuing worker; built in (from their ES module builds) one chunk of
- * 0.5 MB loads in about half that. `reflect-metadata` stays a package: a global polyfill that other
- * code may load too. They stay dependencies (installed with their licenses); the engine's identity
- * and the staleness check cover their files like the sources.
+ * The packages built into the bundles instead of left to node_modules: what the slow path loads,
+ * @peculiar/x509 with the ASN.1, DI and helper modules it is made of, yaml and the handlebars
+ * runtime. Loaded from node_modules the X.509 library alone is 212 CommonJS modules, each resolved,
+ * read and wrapped: 120 to 230 ms at the first certificate or CRL of a process, and again in each
+ * issuing worker; built in (from their ES module builds where they have one) they load in about
+ * half that. They land in the chunks that only the PKI and the renderers load. `reflect-metadata`
+ * stays a package: a global polyfill that other code may load too. They stay dependencies
+ * (installed with their licenses); the engine's identity and the staleness check cover their files
+ * like the sources.
  */
-const BUILT_IN = /^(@peculiar\/[^/]+|asn1js|pvtsutils|pvutils|tsyringe|tslib)(\/|$)/;
+const BUILT_IN = /^(@peculiar\/[^/]+|asn1js|pvtsutils|pvutils|tsyringe|tslib|yaml|handlebars)(\/|$)/;
 
-/** Every package external (left to node_modules) but {@link BUILT_IN}'s. */
+/**
+ * Every package external (left to node_modules) but {@link BUILT_IN}'s. A Node built-in that
+ * CommonJS code built in `require`s (yaml's `process` and `buffer`) comes from
+ * `process.getBuiltinModule`: an ES module bundle has no `require`.
+ */
 const packagesOutside = {
   name: 'packages-outside',
   setup(b) {
-    b.onResolve({ filter: /^[^./]/ }, (args) => (BUILT_IN.test(args.path) ? undefined : { path: args.path, external: true }));
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.kind === 'require-call' && isBuiltin(args.path)) return { path: args.path.replace(/^node:/, ''), namespace: 'node-builtin' };
+      return BUILT_IN.test(args.path) ? undefined : { path: args.path, external: true };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (args) => ({ contents: `module.exports = process.getBuiltinModule(${JSON.stringify(`node:${args.path}`)});`, loader: 'js' }));
   },
 };
 
@@ -124,7 +135,9 @@ export async function build() {
   // src/synth/engine-id.ts, keys its cache by it; templates/ and packages are added at run time).
   const engine = createHash('sha256');
   // The templates are built in too: a changed one makes dist/ stale.
-  for (const file of [...new Set([...Object.keys(result.metafile.inputs), ...templates])].sort()) {
+  // (The built-ins' stand-ins are no files.)
+  const sources = Object.keys(result.metafile.inputs).filter((f) => !f.startsWith('node-builtin:'));
+  for (const file of [...new Set([...sources, ...templates])].sort()) {
     inputs[file] = statSync(join(root, file)).mtimeMs;
     const text = readFileSync(join(root, file));
     engine.update(`${file}\0${text.length}\0`).update(text);
