@@ -30,6 +30,21 @@ function contents(dir: string): Map<string, string> {
   return out;
 }
 
+/** The real writer whose batch flush fails (throwing `message`) right after its `what` flush. */
+function failingAfter(what: 'data' | 'entries', message: string): StateWriter {
+  return {
+    ...atomicWriter,
+    writeBatch: (files, options) =>
+      atomicWriter.writeBatch(files, {
+        ...options,
+        flush: async (paths, flushed) => {
+          await flushPaths(paths, flushed);
+          if (flushed === what) throw new Error(message);
+        },
+      }),
+  };
+}
+
 describe('writeBatch', () => {
   let t: ReturnType<typeof tempState>;
   let dir: string;
@@ -180,17 +195,7 @@ describe('the PKI apply with batched durability', () => {
   afterEach(() => t.cleanup());
   const input = () => ({ stateDir: t.stateDir, authority: AUTHORITY, bindings: meshBindings() });
   /** The real writer whose batch flush fails right after making the data durable. */
-  const failingAfterFlush: StateWriter = {
-    ...atomicWriter,
-    writeBatch: (files, options) =>
-      atomicWriter.writeBatch(files, {
-        ...options,
-        flush: async (paths, what) => {
-          await flushPaths(paths, what);
-          if (what === 'data') throw new Error('injected failure after the flush');
-        },
-      }),
-  };
+  const failingAfterFlush = failingAfter('data', 'injected failure after the flush');
 
   it('a renewal whose batch fails after its flush leaves the state folder exactly as it was', async () => {
     // GIVEN a PKI issued at T0
@@ -225,8 +230,6 @@ describe('recordingWriter', () => {
   beforeEach(() => {
     t = tempState();
     dir = join(t.root, 'rec');
-    mkdirSync(join(dir, 'a'), { recursive: true });
-    mkdirSync(join(dir, 'b'));
   });
   afterEach(() => t.cleanup());
   /** Each claim as [path relative to dir, text], sorted; every one checked against the disk. */
@@ -239,6 +242,8 @@ describe('recordingWriter', () => {
   it('knows what each file it wrote holds, through renames of files and folders, keys moved aside and removals', async () => {
     const { writer, written } = recordingWriter(atomicWriter);
     const at = (rel: string) => join(dir, rel);
+    await writer.mkdir(at('a'), 0o700);
+    await writer.mkdir(at('b'), 0o700);
     await writer.write(at('a/x'), 'x1', 0o600);
     await writer.writeBatch([
       { abs: at('a/y'), content: 'y1', mode: 0o600 },
@@ -269,18 +274,9 @@ describe('recordingWriter', () => {
   });
 
   it('forgets the files a failed write may have touched, and a file renamed over one it knew', async () => {
-    const failing: StateWriter = {
-      ...atomicWriter,
-      writeBatch: (files, options) =>
-        atomicWriter.writeBatch(files, {
-          ...options,
-          flush: async (paths, what) => {
-            await flushPaths(paths, what);
-            if (what === 'entries') throw new Error('injected failure after the renames');
-          },
-        }),
-    };
-    const { writer, written } = recordingWriter(failing);
+    const { writer, written } = recordingWriter(failingAfter('entries', 'injected failure after the renames'));
+    await writer.mkdir(join(dir, 'a'), 0o700);
+    await writer.mkdir(join(dir, 'b'), 0o700);
     await writer.write(join(dir, 'a/x'), 'x1', 0o600);
     await writer.write(join(dir, 'b/y'), 'y1', 0o600);
     // The batch renamed x2 into place before it failed: its claim on a/x is gone, not stale.
