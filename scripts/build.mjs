@@ -104,8 +104,18 @@ const packagesOutside = {
 
 /** Builds dist/ into a fresh folder and swaps it in, so a reader never sees half a build. */
 export async function build() {
-  const { build: esbuild } = await import('esbuild');
   const staging = join(root, `dist.${process.pid}.tmp`);
+  try {
+    return await buildVia(staging);
+  } finally {
+    // A build that failed leaves no half-made folder behind (a finished one was renamed into place).
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** {@link build}, in the folder `staging`. */
+async function buildVia(staging) {
+  const { build: esbuild } = await import('esbuild');
   rmSync(staging, { recursive: true, force: true });
   // The templates precompiled, in place of the module that compiles them at run time.
   const { plugin: precompiled, templates } = await templatesPlugin(esbuild);
