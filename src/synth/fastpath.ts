@@ -609,14 +609,15 @@ export function beforePlan(names: readonly string[], given: Where, previous: Pre
  * the folder its horizon was read from, by this engine) and `now` lies in [its decision, its horizon), since no
  * boundary lies between its decision and `now` then and the earliest after `now` is its horizon
  * (`matched`: the folder was checked against that entry's state stamps, as {@link beforePlan} does);
- * else read by {@link clockHorizon}. (An empty out/ or an edited stack leaves the state as it was:
+ * else read by {@link clockHorizon}, which takes the files in `contents` (checked against the disk
+ * by the caller) as they are there. (An empty out/ or an edited stack leaves the state as it was:
  * the PKI folder is not read again.)
  */
-async function horizonOf(dir: string, stamps: readonly Stamp[], now: number, previous: Entry | undefined, matched: boolean, known?: ReadonlyMap<string, string | Uint8Array>): Promise<number> {
+async function horizonOf(dir: string, stamps: readonly Stamp[], now: number, previous: Entry | undefined, matched: boolean, contents?: ReadonlyMap<string, string | Uint8Array>): Promise<number> {
   if (previous && withinHorizon(previous, now) && (matched || sameStamps(previous.state, stamps))) return previous.horizon ?? Infinity;
   // Only then the PKI's certificate and CRL readers (and its X.509 library) load.
   const { clockHorizon } = await import('../state/pki/horizon.ts');
-  return clockHorizon(dir, now, known);
+  return clockHorizon(dir, now, contents);
 }
 
 /** Whether two lists of stamps are the same, entry by entry. */
