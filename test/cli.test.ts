@@ -37,8 +37,8 @@ describe('podmesh CLI', () => {
     expect(first.exitCode).toBe(0);
     expect(first.stdout).toContain('+ out/demo/hosts/local/compose.yaml');
     const second = await run(['synth'], cwd);
-    // 15 files (the service's openssl.cnf and its Hyperf files), plus the cert-expiry script, service and timer.
-    expect(second.stdout).toBe('demo: up to date (18 files in out/demo)');
+    // 16 files (the service's openssl.cnf, its own Hyperf files and the host's shared ones), plus the cert-expiry script, service and timer.
+    expect(second.stdout).toBe('demo: up to date (19 files in out/demo)');
   });
 
   it('--check exits 0 when up to date and 1 with the stale files listed', async () => {

@@ -11,7 +11,7 @@
 // the plain port passes through. Outbound: a mesh URL gets the client certificate, another URL none.
 import { execa, execaSync, type ResultPromise } from 'execa';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadStacks } from '../src/cli/load.ts';
@@ -174,20 +174,30 @@ describe.skipIf(!runnable)('generated Hyperf mTLS middleware and client factory 
     tmp.cleanup();
   }, 60_000);
 
-  it('GIVEN every Hyperf service of ashchan-dev WHEN its generated classes are loaded THEN the middleware allows exactly mtls_policy.php\'s callers, the factory knows exactly mtls_client.php\'s callees, and the files hold paths, no key', async () => {
+  it('GIVEN every Hyperf service of ashchan-dev WHEN the classes its compose service mounts are loaded THEN the middleware allows exactly mtls_policy.php\'s callers, the factory knows exactly mtls_client.php\'s callees, the host\'s services share every class but Policy.php, and the files hold paths, no key', async () => {
     const configRoot = join(hostDir, 'config');
-    const services = readdirSync(configRoot).filter((s) => existsSync(join(configRoot, s, 'app/Podmesh/MtlsMiddleware.php')));
+    const services = readdirSync(configRoot).filter((s) => existsSync(join(configRoot, s, 'app/Podmesh/Policy.php')));
     expect(services.sort()).toEqual(['auth', 'boards', 'gateway', 'media', 'moderation', 'search']);
     for (const s of services) {
-      const dir = join(configRoot, s);
+      // The files as the container has them: its compose bind mounts, by target.
+      const byTarget = new Map(service(s).mounts.map((m) => [m.target, m.source]));
+      const source = (target: string): string => {
+        const from = byTarget.get(`/opt/www/${target}`);
+        if (!from) throw new Error(`${s} does not mount /opt/www/${target}`);
+        return from;
+      };
+      const classes = ['Policy', 'Crl', 'MtlsMiddleware', 'MtlsClientFactory'].map((c) => source(`app/Podmesh/${c}.php`));
+      // Policy.php is the service's own; the other classes and the middleware list are the host's, one copy.
+      expect(classes.map((f) => relative(configRoot, f))).toEqual([`${s}/app/Podmesh/Policy.php`, ...['Crl', 'MtlsMiddleware', 'MtlsClientFactory'].map((c) => `_hyperf/app/Podmesh/${c}.php`)]);
+      expect(relative(configRoot, source('config/autoload/middlewares.http.php'))).toBe('_hyperf/autoload/middlewares.http.php');
       const code = [
         `require ${JSON.stringify(VENDOR)};`,
         `define('BASE_PATH', '/opt/www');`,
-        ...['Crl', 'MtlsMiddleware', 'MtlsClientFactory'].map((c) => `require ${JSON.stringify(join(dir, `app/Podmesh/${c}.php`))};`),
-        `$policy = (require ${JSON.stringify(join(dir, 'autoload/mtls_policy.php'))})['mtls_policy'];`,
-        `$client = require ${JSON.stringify(join(dir, 'autoload/mtls_client.php'))};`,
-        `$list = require ${JSON.stringify(join(dir, 'autoload/middlewares.http.php'))};`,
-        `echo json_encode(['allowed' => App\\Podmesh\\MtlsMiddleware::ALLOWED_CLIENTS, 'policy' => $policy['allowed_clients'], 'allowedIds' => App\\Podmesh\\MtlsMiddleware::ALLOWED_SPIFFE_IDS, 'policyIds' => $policy['allowed_spiffe_ids'], 'selfId' => App\\Podmesh\\MtlsMiddleware::SELF_SPIFFE_ID, 'policySelfId' => $policy['spiffe_id'], 'self' => App\\Podmesh\\MtlsMiddleware::SELF, 'dns' => $policy['dns_name'], 'crl' => App\\Podmesh\\MtlsMiddleware::CRL_FILE, 'policyCrl' => $policy['crl_file'], 'services' => App\\Podmesh\\MtlsClientFactory::SERVICES, 'callees' => $client['mtls_services'], 'list' => $list, 'psr15' => is_subclass_of(App\\Podmesh\\MtlsMiddleware::class, Psr\\Http\\Server\\MiddlewareInterface::class)]);`,
+        ...classes.map((f) => `require ${JSON.stringify(f)};`),
+        `$policy = (require ${JSON.stringify(source('config/autoload/mtls_policy.php'))})['mtls_policy'];`,
+        `$client = require ${JSON.stringify(source('config/autoload/mtls_client.php'))};`,
+        `$list = require ${JSON.stringify(source('config/autoload/middlewares.http.php'))};`,
+        `echo json_encode(['allowed' => App\\Podmesh\\MtlsMiddleware::ALLOWED_CLIENTS, 'policy' => $policy['allowed_clients'], 'allowedIds' => App\\Podmesh\\MtlsMiddleware::ALLOWED_SPIFFE_IDS, 'policyIds' => $policy['allowed_spiffe_ids'], 'selfId' => App\\Podmesh\\MtlsMiddleware::SELF_SPIFFE_ID, 'policySelfId' => $policy['spiffe_id'], 'self' => App\\Podmesh\\MtlsMiddleware::SELF, 'dns' => $policy['dns_name'], 'service' => App\\Podmesh\\MtlsClientFactory::SERVICE, 'policyService' => $policy['service'], 'port' => App\\Podmesh\\MtlsMiddleware::MTLS_PORT, 'crl' => App\\Podmesh\\MtlsMiddleware::CRL_FILE, 'policyCrl' => $policy['crl_file'], 'services' => App\\Podmesh\\MtlsClientFactory::SERVICES, 'callees' => $client['mtls_services'], 'list' => $list, 'psr15' => is_subclass_of(App\\Podmesh\\MtlsMiddleware::class, Psr\\Http\\Server\\MiddlewareInterface::class)]);`,
       ].join('\n');
       const r = await execa(php!, ['-d', `extension=${SWOOLE_SO}`, '-r', code]);
       const got = JSON.parse(r.stdout) as Record<string, unknown>;
@@ -196,12 +206,14 @@ describe.skipIf(!runnable)('generated Hyperf mTLS middleware and client factory 
       expect(got.selfId, s).toBe(`spiffe://ashchan.local/${STACK}/${s}`);
       expect(got.policySelfId, s).toBe(got.selfId);
       expect(got.self, s).toBe(got.dns);
+      expect(got.service, s).toBe(got.policyService);
+      expect(got.port, s).toBe(8443);
       expect(got.crl, s).toBe(got.policyCrl);
       expect(got.services, s).toEqual(got.callees);
       expect(got.list, s).toEqual(['App\\Podmesh\\MtlsMiddleware']);
       expect(got.psr15, s).toBe(true);
-      for (const f of ['app/Podmesh/MtlsMiddleware.php', 'app/Podmesh/MtlsClientFactory.php', 'app/Podmesh/Crl.php', 'autoload/middlewares.http.php']) {
-        expect(readFileSync(join(dir, f), 'utf8'), `${s}/${f}`).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
+      for (const f of [...classes, source('config/autoload/middlewares.http.php')]) {
+        expect(readFileSync(f, 'utf8'), f).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
       }
     }
   });
@@ -269,14 +281,20 @@ describe.skipIf(!runnable)('generated Hyperf mTLS middleware and client factory 
   it('GIVEN boards\' client factory WHEN it calls media\'s mesh URL and a URL outside the mesh THEN media sees boards\' certificate over TLS 1.3, the other server sees none', async () => {
     const { env, mounts } = service('boards');
     // /etc/mtls as boards' container has it; media.ashchan.local is this namespace's loopback; the
-    // classes from boards' generated app/ folder (the layout under <appRoot>).
+    // application root as boards' container has it: each file it mounts below /opt/www, copied there.
     const own = mounts.find((m) => m.target === '/etc/mtls')!;
+    const appRoot = join(tmp.path, 'boards-app');
+    for (const m of mounts.filter((m) => m.target.startsWith('/opt/www/'))) {
+      const to = join(appRoot, m.target.slice('/opt/www/'.length));
+      mkdirSync(dirname(to), { recursive: true });
+      copyFileSync(m.source, to);
+    }
     await inNs(['sh', '-c', `mkdir -p /etc/mtls && mount --bind -o ro "$1" /etc/mtls && echo "127.0.0.1 media.ashchan.local" >> /etc/hosts`, 'sh', own.source]);
     const media = pki('media');
     const echo = execa('nsenter', [`--net=/run/netns/${host.netns}`, `--mount=${host.mountNs}`, '--', process.execPath, ECHO, '8443', join(media, 'server.crt'), join(media, 'server.key'), join(media, 'ca.crt'), '20000'], { reject: false, all: true, timeout: 30_000 });
     running.add(echo);
     type Answer = { status?: number; body?: string; error?: string };
-    const client = async (url: string, options: object = {}) => JSON.parse(await inNs(['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), `APP_ROOT=${join(hostDir, 'config/boards')}`, php!, '-d', `extension=${SWOOLE_SO}`, APP, 'client', url, JSON.stringify(options)])) as Answer;
+    const client = async (url: string, options: object = {}) => JSON.parse(await inNs(['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), `APP_ROOT=${appRoot}`, php!, '-d', `extension=${SWOOLE_SO}`, APP, 'client', url, JSON.stringify(options)])) as Answer;
     let mesh: Answer = {};
     let meshOverridden: Answer = {};
     let outside: Answer = {};

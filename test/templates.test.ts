@@ -58,8 +58,16 @@ const context = fc.record({
 
 describe('TemplateTexts', () => {
   it('finds what every Hyperf template reads', () => {
-    expect(HYPERF.length).toBe(7);
+    expect(HYPERF.length).toBe(8);
     for (const file of HYPERF) expect(contextInputs(readFileText(file)), file).toBeDefined();
+  });
+
+  it('finds that the files a host\'s Hyperf services share read none of a service\'s values', () => {
+    // renderHyperf renders them once per host from these keys alone (strict: another would fail).
+    for (const file of ['hyperf/middlewares.php', 'hyperf/Podmesh/MtlsMiddleware.php', 'hyperf/Podmesh/MtlsClientFactory.php', 'hyperf/Podmesh/Crl.php']) {
+      expect(['client', 'crlFile', 'header', 'mtls'], file).toEqual(expect.arrayContaining([...contextInputs(readFileText(file))!]));
+    }
+    expect(contextInputs(readFileText('hyperf/Podmesh/Policy.php'))).toEqual(['allowedClients', 'allowedSpiffeIds', 'dnsName', 'header', 'mesh', 'mtls', 'service', 'spiffeId']);
   });
 
   it('gives every Hyperf template the text a fresh rendering gives, for contexts that differ in one key', () => {

@@ -279,9 +279,12 @@ function volumeSpec(m: ResolvedMount, host: string, where: ComposeLocations, use
   return `${source}:${m.target}${options.length > 0 ? `:${options.join(',')}` : ''}`;
 }
 
-/** `ro`, `Z` for host paths, `U` for certificates and host folders in a container's own user namespace. */
+/**
+ * `ro`, `Z` for host paths (`z` for a file other containers mount too), `U` for certificates and
+ * host folders in a container's own user namespace.
+ */
 export function mountOptions(m: ResolvedMount, userns: boolean): string[] {
-  return [...(m.readOnly ? ['ro'] : []), ...(m.type === 'volume' ? [] : [m.foreign ? 'z' : 'Z']), ...(userns && !m.foreign && (m.type === 'pki' || m.type === 'folder') ? ['U'] : [])];
+  return [...(m.readOnly ? ['ro'] : []), ...(m.type === 'volume' ? [] : [m.foreign || m.shared ? 'z' : 'Z']), ...(userns && !m.foreign && (m.type === 'pki' || m.type === 'folder') ? ['U'] : [])];
 }
 
 /** A published port in the `podman run -p` / compose short syntax: `[hostIp:]hostPort:port[/udp]`. */

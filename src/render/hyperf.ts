@@ -1,13 +1,15 @@
 // Hyperf configuration per application service, from the handlebars templates in
-// `templates/hyperf/`: `hosts/<host>/config/<service>/autoload/{server,mtls_client,mtls_policy,
-// middlewares.<server>}.php`, mounted read-only into the container's `config/autoload/`, and the
-// mTLS middleware and client factory classes `hosts/<host>/config/<service>/app/Podmesh/*.php`,
-// mounted into its `app/Podmesh/` (see `hyperfFiles`).
+// `templates/hyperf/`: `hosts/<host>/config/<service>/autoload/{server,mtls_client,mtls_policy}.php`,
+// mounted read-only into the container's `config/autoload/`, and its identity and call policy
+// `hosts/<host>/config/<service>/app/Podmesh/Policy.php`, mounted into its `app/Podmesh/`. What is
+// the same for every Hyperf service of a host is generated once, under `hosts/<host>/config/_hyperf/`:
+// the mTLS middleware, client factory and CRL classes (`app/Podmesh/`, which read Policy.php) and the
+// middleware list of each mTLS server name (`autoload/middlewares.<server>.php`). See `hyperfFiles`.
 import { PodmeshError } from '../../constructs/core/errors.ts';
 import { MTLS_DIR } from '../resolve/environment.ts';
-import { hostFile, serviceConfigPath } from '../layout.ts';
-import type { ResolvedService, ResolvedStack } from '../resolve/model.ts';
-import { hyperfFiles } from '../resolve/resolve.ts';
+import { hostFile } from '../layout.ts';
+import type { ResolvedHost, ResolvedService, ResolvedStack } from '../resolve/model.ts';
+import { hyperfFiles, type HyperfFile } from '../resolve/resolve.ts';
 import { spiffeIdOf } from '../state/pki/spiffe.ts';
 import type { RenderedFile } from './file.ts';
 import { generatedHeader } from './header.ts';
@@ -15,6 +17,15 @@ import { TemplateTexts } from './templates.ts';
 
 /** Seconds an outbound call may take before Guzzle gives up. */
 const CLIENT_TIMEOUT_SECONDS = 5;
+
+/** The service's client certificate and what it trusts, where every service's container has them. */
+const CLIENT = { caFile: `${MTLS_DIR}/ca.crt`, certFile: `${MTLS_DIR}/client.crt`, keyFile: `${MTLS_DIR}/client.key`, timeout: CLIENT_TIMEOUT_SECONDS } as const;
+
+/** The CAs the mTLS port verifies clients against. */
+const CLIENT_CA_FILE = `${MTLS_DIR}/ca.crt`;
+
+/** The stack's CRLs. */
+const CRL_FILE = `${MTLS_DIR}/crl.pem`;
 
 /** A listener besides the mTLS one: plain HTTP, or public TLS with the `public` certificate. */
 interface Listener {
@@ -53,41 +64,82 @@ function context(stack: ResolvedStack, byName: ReadonlyMap<string, ResolvedServi
       port: s.mtls!.port,
       certFile: `${MTLS_DIR}/server.crt`,
       keyFile: `${MTLS_DIR}/server.key`,
-      clientCaFile: `${MTLS_DIR}/ca.crt`,
+      clientCaFile: CLIENT_CA_FILE,
     },
     listeners: others.length > 0 ? others : false,
-    client: { caFile: `${MTLS_DIR}/ca.crt`, certFile: `${MTLS_DIR}/client.crt`, keyFile: `${MTLS_DIR}/client.key`, timeout: CLIENT_TIMEOUT_SECONDS },
+    client: CLIENT,
     calls: s.calls.map((c) => ({ name: c, url: dns(c).mtls!.url })),
     allowedClients: s.callers.map((c) => dns(c).dnsName).sort(),
     spiffeId: spiffeIdOf(stack.pki.trustDomain, stack.name, s.name),
     allowedSpiffeIds: s.callers.map((c) => spiffeIdOf(stack.pki.trustDomain, stack.name, c)).sort(),
-    crlFile: `${MTLS_DIR}/crl.pem`,
-    // For app/Podmesh/*.php: the callees' origins, and the CAs that sign CRLs (ca.crt's, and the
-    // client CA that travels in the client certificate's chain).
+    crlFile: CRL_FILE,
+    // For app/Podmesh/Policy.php: the callees' origins.
     mesh: s.calls.map((c) => ({ name: c, origin: new URL(dns(c).mtls!.url).origin })),
   };
 }
 
-/** Renders the Hyperf config files of every Hyperf service, under its host's folder. */
+/**
+ * What the files every Hyperf service of a host shares read: nothing of a service. A template of
+ * theirs that read a service's value would fail (strict), instead of giving every service the
+ * first one's.
+ */
+function sharedContext(stack: ResolvedStack, serverName: string) {
+  return {
+    header: generatedHeader(stack.name).join(' '),
+    mtls: { name: serverName, clientCaFile: CLIENT_CA_FILE },
+    client: CLIENT,
+    crlFile: CRL_FILE,
+  };
+}
+
+/** A file the Hyperf services of one host share: the services that mount it, first to last. */
+interface SharedFile {
+  readonly host: ResolvedHost;
+  readonly file: HyperfFile;
+  readonly serverName: string;
+  readonly services: ResolvedService[];
+}
+
+/**
+ * Renders the Hyperf config files of every Hyperf service, under its host's folder: its own, then
+ * per host the shared ones, whose change restarts (or reloads, when all can) every service that
+ * mounts them.
+ */
 export function renderHyperf(stack: ResolvedStack): Map<string, RenderedFile> {
   const files = new Map<string, RenderedFile>();
   // The first service of a name, as a search of the list would find it.
   const byName = new Map<string, ResolvedService>();
   for (const s of stack.services) if (!byName.has(s.name)) byName.set(s.name, s);
-  // Texts that read nothing of the service (Crl.php, the middleware list of one server name) are rendered once.
+  // Texts that read nothing of the service (server.php of the same ports) are rendered once.
   const texts = new TemplateTexts();
+  const shared = new Map<string, SharedFile>();
   for (const s of stack.services) {
     if (!s.hyperf || !s.mtls) continue;
-    const ctx = context(stack, byName, s);
     const host = stack.hosts.find((h) => h.name === s.host)!;
-    for (const file of hyperfFiles(s.hyperf.serverName)) {
-      try {
-        const text = texts.render(`hyperf/${file.template}`, ctx);
-        files.set(...hostFile(host, 'root', serviceConfigPath(s.name, file.source), text, { units: [s.unit.service], reloadable: s.unit.reloadable }));
-      } catch (e) {
-        throw PodmeshError.at(s.path, `templates/hyperf/${file.template}.hbs failed: ${(e as Error).message}`);
+    let ctx: ReturnType<typeof context> | undefined;
+    for (const file of hyperfFiles(s.name, s.hyperf.serverName)) {
+      if (file.shared) {
+        const key = `${host.name}\u0000${file.source}`;
+        const known = shared.get(key);
+        if (known) known.services.push(s);
+        else shared.set(key, { host, file, serverName: s.hyperf.serverName, services: [s] });
+        continue;
       }
+      ctx ??= context(stack, byName, s);
+      files.set(...hostFile(host, 'root', file.source, rendered(texts, file, ctx, s), { units: [s.unit.service], reloadable: s.unit.reloadable }));
     }
   }
+  for (const { host, file, serverName, services } of shared.values()) {
+    const text = rendered(texts, file, sharedContext(stack, serverName), services[0]!);
+    files.set(...hostFile(host, 'root', file.source, text, { units: services.map((s) => s.unit.service), reloadable: services.every((s) => s.unit.reloadable) }));
+  }
   return files;
+}
+
+function rendered(texts: TemplateTexts, file: HyperfFile, ctx: Readonly<Record<string, unknown>>, s: ResolvedService): string {
+  try {
+    return texts.render(`hyperf/${file.template}`, ctx);
+  } catch (e) {
+    throw PodmeshError.at(s.path, `templates/hyperf/${file.template}.hbs failed: ${(e as Error).message}`);
+  }
 }

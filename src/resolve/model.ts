@@ -151,6 +151,13 @@ export interface ResolvedMount {
    * @default false
    */
   readonly foreign?: boolean;
+  /**
+   * A generated file every Hyperf service of the host mounts (`config/_hyperf/`): labeled shared
+   * (`z`), since a private label (`Z`) would be taken from the other containers by the last one
+   * that started.
+   * @default false
+   */
+  readonly shared?: boolean;
 }
 
 /** A health check. */

@@ -12,27 +12,47 @@ import type { Names } from './naming.ts';
 /** Files of a Hyperf service's `config/autoload/`, generated under the host folder's `config/<service>/`. */
 export const HYPERF_FILES = ['server.php', 'mtls_client.php', 'mtls_policy.php'] as const;
 
-/** Classes of a Hyperf service's `app/Podmesh/` (namespace `App\\Podmesh`, the skeleton's `App\\` PSR-4 root). */
+/**
+ * Classes of `app/Podmesh/` (namespace `App\\Podmesh`, the skeleton's `App\\` PSR-4 root) that are
+ * the same for every Hyperf service: generated once per host, under {@link HYPERF_SHARED}. They
+ * read the service's own class, {@link HYPERF_POLICY}.
+ */
 export const HYPERF_CLASSES = ['MtlsMiddleware.php', 'MtlsClientFactory.php', 'Crl.php'] as const;
 
-/** One generated Hyperf file: its template under `templates/hyperf/`, where it is under the host folder's `config/<service>/`, and under the application root. */
+/** The one class of `app/Podmesh/` made per service: its identity and call policy, as constants. */
+export const HYPERF_POLICY = 'Policy.php';
+
+/**
+ * The folder of a host's `config/` with the Hyperf files every Hyperf service of the host mounts
+ * (the classes, and the middleware list of each mTLS server name). Not a DNS label, so never a
+ * workload's own folder.
+ */
+export const HYPERF_SHARED = '_hyperf';
+
+/** One generated Hyperf file: its template under `templates/hyperf/`, where it is under the host folder, and under the application root. */
 export interface HyperfFile {
   readonly template: string;
+  /** Under the host folder: `config/<service>/…`, or `config/_hyperf/…` when {@link shared}. */
   readonly source: string;
   readonly target: string;
+  /** The same file for every Hyperf service of the host (of the same mTLS server name): one copy, rendered from no service's values. */
+  readonly shared: boolean;
 }
 
 /**
  * Every generated file of a Hyperf service: the config/autoload files, the global middleware list
  * of the mTLS server (`middlewares.<server>.php`: Hyperf 3's ConfigFactory keys an autoload file by
  * its dotted base name, so it lands at `middlewares.<server>` beside the application's own
- * `middlewares.php`), and the classes.
+ * `middlewares.php`), and the classes: the shared ones and the service's own Policy.php.
  */
-export function hyperfFiles(serverName: string): HyperfFile[] {
+export function hyperfFiles(service: string, serverName: string): HyperfFile[] {
+  const own = (file: string, target: string, template = file): HyperfFile => ({ template, source: serviceConfigPath(service, file), target, shared: false });
+  const shared = (file: string, target: string, template: string): HyperfFile => ({ template, source: serviceConfigPath(HYPERF_SHARED, file), target, shared: true });
   return [
-    ...HYPERF_FILES.map((f) => ({ template: f, source: `autoload/${f}`, target: `config/autoload/${f}` })),
-    { template: 'middlewares.php', source: `autoload/middlewares.${serverName}.php`, target: `config/autoload/middlewares.${serverName}.php` },
-    ...HYPERF_CLASSES.map((f) => ({ template: `Podmesh/${f}`, source: `app/Podmesh/${f}`, target: `app/Podmesh/${f}` })),
+    ...HYPERF_FILES.map((f) => own(`autoload/${f}`, `config/autoload/${f}`, f)),
+    shared(`autoload/middlewares.${serverName}.php`, `config/autoload/middlewares.${serverName}.php`, 'middlewares.php'),
+    ...HYPERF_CLASSES.map((f) => shared(`app/Podmesh/${f}`, `app/Podmesh/${f}`, `Podmesh/${f}`)),
+    own(`app/Podmesh/${HYPERF_POLICY}`, `app/Podmesh/${HYPERF_POLICY}`, `Podmesh/${HYPERF_POLICY}`),
   ];
 }
 
@@ -109,10 +129,11 @@ function opensslMount(service: string): ResolvedMount {
 
 function hyperfMounts(service: string, hyperf: { readonly appRoot: string; readonly serverName: string } | undefined): ResolvedMount[] {
   if (!hyperf) return [];
-  return hyperfFiles(hyperf.serverName).map((file) => ({
+  return hyperfFiles(service, hyperf.serverName).map((file) => ({
     type: 'bind',
-    source: `./${serviceConfigPath(service, file.source)}`,
+    source: `./${file.source}`,
     target: `${hyperf.appRoot}/${file.target}`,
     readOnly: true,
+    ...(file.shared ? { shared: true } : {}),
   }));
 }

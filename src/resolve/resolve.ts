@@ -19,7 +19,7 @@ import { resolveServices } from './services.ts';
 import { planTunnel, tunnelComplete } from './tunnel.ts';
 import { placeVolumes } from './volumes.ts';
 
-export { HYPERF_FILES, hyperfFiles, OPENSSL_CONF_FILE, POSTGRES_ROLES_FILE, POSTGRES_ROLES_PATH } from './mounts.ts';
+export { HYPERF_FILES, hyperfFiles, OPENSSL_CONF_FILE, POSTGRES_ROLES_FILE, POSTGRES_ROLES_PATH, type HyperfFile } from './mounts.ts';
 export { hasRolesScript } from './services.ts';
 
 /** What resolution reads besides the constructs. */
