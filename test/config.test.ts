@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { App, Host, Network, Postgres, Redis, Minio, Stack, synth, type Issue } from '../src/index.ts';
 import { loadStacks } from '../src/cli/load.ts';
+import { renderHyperf } from '../src/render/hyperf.ts';
 import { phpString } from '../src/render/template-php.ts';
+import { resolveStack } from '../src/resolve/resolve.ts';
 import { podmeshRejection } from './helpers/errors.ts';
 import { svc, tempDir, testState } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';
@@ -503,5 +505,29 @@ describe('env files', () => {
     svc(stack, 'api', { envFiles: [missing] });
     const err2 = await podmeshRejection(synth(app, { stateDir: testState, outDir: join(tmp.path, 'out') }));
     expect(err2.issues[0]!.message).toContain(`env file ${missing} cannot be read (ENOENT)`);
+  });
+});
+
+describe('Hyperf files the services of a host share', () => {
+  it('GIVEN ashchan-prod WHEN its Hyperf files are rendered THEN each host with Hyperf services has one copy of the shared classes and middleware list, installed to restart every Hyperf service of that host, and each service its own Policy.php', async () => {
+    const app = await loadStacks(join(repoRoot, 'stacks'));
+    const model = resolveStack(app.node.findChild('ashchan-prod') as Stack);
+    const files = renderHyperf(model);
+    const hyperf = model.services.filter((s) => s.hyperf);
+    const hosts = [...new Set(hyperf.map((s) => s.host))];
+    expect(hosts.sort()).toEqual(['app', 'data', 'edge']);
+    for (const host of hosts) {
+      const mine = hyperf.filter((s) => s.host === host);
+      for (const f of ['app/Podmesh/MtlsMiddleware.php', 'app/Podmesh/MtlsClientFactory.php', 'app/Podmesh/Crl.php', 'autoload/middlewares.http.php']) {
+        const file = files.get(`hosts/${host}/config/_hyperf/${f}`);
+        expect(file?.install, `${host} ${f}`).toMatchObject({ units: mine.map((s) => s.unit.service), reloadable: mine.every((s) => s.unit.reloadable) });
+      }
+      for (const s of mine) expect(files.get(`hosts/${host}/config/${s.name}/app/Podmesh/Policy.php`)?.install?.units).toEqual([s.unit.service]);
+    }
+    // The shared texts are the same on every host: they read nothing of a service or a host.
+    const middleware = hosts.map((h) => files.get(`hosts/${h}/config/_hyperf/app/Podmesh/MtlsMiddleware.php`)!.content);
+    expect(new Set(middleware).size).toBe(1);
+    expect([...files.keys()].filter((p) => p.includes('/_hyperf/'))).toHaveLength(4 * hosts.length);
+    expect([...files.keys()].filter((p) => !p.includes('/_hyperf/'))).toHaveLength(4 * hyperf.length);
   });
 });
