@@ -79,6 +79,18 @@ export function serviceConfigPath(service: string, file: string): string {
   return `config/${service}/${file}`;
 }
 
+/**
+ * The folder of a host's `config/` with the generated files that are the same for several of its
+ * services, one copy that each of them mounts (OpenSSL settings, Hyperf classes). Not a DNS label,
+ * so never a workload's own folder.
+ */
+export const SHARED_CONFIG_DIR = '_shared';
+
+/** A generated config file the services of a host share: `config/_shared/<file>`. */
+export function sharedConfigPath(file: string): string {
+  return `config/${SHARED_CONFIG_DIR}/${file}`;
+}
+
 /** The folder relative host paths (`hostPath: 'uploads'`) resolve in, inside the host root. */
 export const DATA_DIR = 'data';
 

@@ -37,7 +37,7 @@ describe('podmesh CLI', () => {
     expect(first.exitCode).toBe(0);
     expect(first.stdout).toContain('+ out/demo/hosts/local/compose.yaml');
     const second = await run(['synth'], cwd);
-    // 16 files (the service's openssl.cnf, its own Hyperf files and the host's shared ones), plus the cert-expiry script, service and timer.
+    // 16 files (the service's own Hyperf files, the host's shared ones and its openssl.cnf among them), plus the cert-expiry script, service and timer.
     expect(second.stdout).toBe('demo: up to date (19 files in out/demo)');
   });
 

@@ -106,12 +106,12 @@ describe('compose for ashchan-dev', () => {
         `./config/${n}/autoload/mtls_client.php:/opt/www/config/autoload/mtls_client.php:ro,Z`,
         `./config/${n}/autoload/mtls_policy.php:/opt/www/config/autoload/mtls_policy.php:ro,Z`,
         // The files every Hyperf service of the host shares, under a shared SELinux label (z).
-        './config/_hyperf/autoload/middlewares.http.php:/opt/www/config/autoload/middlewares.http.php:ro,z',
-        './config/_hyperf/app/Podmesh/MtlsMiddleware.php:/opt/www/app/Podmesh/MtlsMiddleware.php:ro,z',
-        './config/_hyperf/app/Podmesh/MtlsClientFactory.php:/opt/www/app/Podmesh/MtlsClientFactory.php:ro,z',
-        './config/_hyperf/app/Podmesh/Crl.php:/opt/www/app/Podmesh/Crl.php:ro,z',
+        './config/_shared/autoload/middlewares.http.php:/opt/www/config/autoload/middlewares.http.php:ro,z',
+        './config/_shared/app/Podmesh/MtlsMiddleware.php:/opt/www/app/Podmesh/MtlsMiddleware.php:ro,z',
+        './config/_shared/app/Podmesh/MtlsClientFactory.php:/opt/www/app/Podmesh/MtlsClientFactory.php:ro,z',
+        './config/_shared/app/Podmesh/Crl.php:/opt/www/app/Podmesh/Crl.php:ro,z',
         `./config/${n}/app/Podmesh/Policy.php:/opt/www/app/Podmesh/Policy.php:ro,Z`,
-        `./config/${n}/openssl.cnf:/etc/podmesh/openssl.cnf:ro,Z`,
+        './config/_shared/openssl.cnf:/etc/podmesh/openssl.cnf:ro,z',
         `${STATE}/ashchan-dev/pki/services/${n}:/etc/mtls:ro,Z`,
       ]);
     }

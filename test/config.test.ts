@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import { App, Host, Network, Postgres, Redis, Minio, Stack, synth, type Issue } from '../src/index.ts';
 import { loadStacks } from '../src/cli/load.ts';
 import { renderHyperf } from '../src/render/hyperf.ts';
+import { renderOpenssl } from '../src/render/openssl.ts';
 import { phpString } from '../src/render/template-php.ts';
 import { resolveStack } from '../src/resolve/resolve.ts';
 import { podmeshRejection } from './helpers/errors.ts';
@@ -250,11 +251,11 @@ describe.skipIf(!php)('Hyperf configuration, judged by php', () => {
   it('GIVEN every generated PHP file WHEN php -l THEN no syntax error', async () => {
     const files = phpFiles();
     // Per service: server, mtls_client, mtls_policy and app/Podmesh/Policy.php; per host with Hyperf
-    // services (ashchan-dev's one, ashchan-prod's edge, app and data) in config/_hyperf/:
+    // services (ashchan-dev's one, ashchan-prod's edge, app and data) in config/_shared/:
     // middlewares.http and the three shared app/Podmesh classes.
     expect(files.length).toBe(2 * 6 * 4 + 4 * 4);
-    expect(files.filter((f) => f.includes('/config/_hyperf/')).map((f) => f.slice(f.indexOf('/config/_hyperf/')))).toEqual(
-      Array.from({ length: 4 }, () => ['app/Podmesh/Crl.php', 'app/Podmesh/MtlsClientFactory.php', 'app/Podmesh/MtlsMiddleware.php', 'autoload/middlewares.http.php'].map((f) => `/config/_hyperf/${f}`)).flat(),
+    expect(files.filter((f) => f.includes('/config/_shared/')).map((f) => f.slice(f.indexOf('/config/_shared/')))).toEqual(
+      Array.from({ length: 4 }, () => ['app/Podmesh/Crl.php', 'app/Podmesh/MtlsClientFactory.php', 'app/Podmesh/MtlsMiddleware.php', 'autoload/middlewares.http.php'].map((f) => `/config/_shared/${f}`)).flat(),
     );
     // PHP 8.2's -l reads one file per process: four at a time (84 processes one by one took a minute on a busy machine).
     for (let i = 0; i < files.length; i += 4) {
@@ -347,7 +348,8 @@ namespace {
 
   it('GIVEN every mTLS service WHEN synthesized THEN its openssl.cnf allows TLS 1.3 with the seed\'s two suites only', () => {
     const files = readdirSync(out, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('/openssl.cnf'));
-    expect(files).toHaveLength(2 * 6);
+    // One per host with mTLS services, which they share: ashchan-dev's one host, ashchan-prod's edge, app and data.
+    expect(files.sort()).toEqual(['ashchan-dev/hosts/local', 'ashchan-prod/hosts/app', 'ashchan-prod/hosts/data', 'ashchan-prod/hosts/edge'].map((h) => `${h}/config/_shared/openssl.cnf`));
     for (const f of files) {
       const text = readFileSync(join(out, f), 'utf8');
       expect(text).toMatch(/^MinProtocol = TLSv1\.3$/m);
@@ -508,8 +510,8 @@ describe('env files', () => {
   });
 });
 
-describe('Hyperf files the services of a host share', () => {
-  it('GIVEN ashchan-prod WHEN its Hyperf files are rendered THEN each host with Hyperf services has one copy of the shared classes and middleware list, installed to restart every Hyperf service of that host, and each service its own Policy.php', async () => {
+describe('Files the services of a host share', () => {
+  it('GIVEN ashchan-prod WHEN its Hyperf and OpenSSL files are rendered THEN each host has one copy of the shared classes, middleware list and openssl.cnf, installed to restart every service of that host that mounts them, and each service its own Policy.php', async () => {
     const app = await loadStacks(join(repoRoot, 'stacks'));
     const model = resolveStack(app.node.findChild('ashchan-prod') as Stack);
     const files = renderHyperf(model);
@@ -519,15 +521,20 @@ describe('Hyperf files the services of a host share', () => {
     for (const host of hosts) {
       const mine = hyperf.filter((s) => s.host === host);
       for (const f of ['app/Podmesh/MtlsMiddleware.php', 'app/Podmesh/MtlsClientFactory.php', 'app/Podmesh/Crl.php', 'autoload/middlewares.http.php']) {
-        const file = files.get(`hosts/${host}/config/_hyperf/${f}`);
+        const file = files.get(`hosts/${host}/config/_shared/${f}`);
         expect(file?.install, `${host} ${f}`).toMatchObject({ units: mine.map((s) => s.unit.service), reloadable: mine.every((s) => s.unit.reloadable) });
       }
       for (const s of mine) expect(files.get(`hosts/${host}/config/${s.name}/app/Podmesh/Policy.php`)?.install?.units).toEqual([s.unit.service]);
     }
     // The shared texts are the same on every host: they read nothing of a service or a host.
-    const middleware = hosts.map((h) => files.get(`hosts/${h}/config/_hyperf/app/Podmesh/MtlsMiddleware.php`)!.content);
+    const middleware = hosts.map((h) => files.get(`hosts/${h}/config/_shared/app/Podmesh/MtlsMiddleware.php`)!.content);
     expect(new Set(middleware).size).toBe(1);
-    expect([...files.keys()].filter((p) => p.includes('/_hyperf/'))).toHaveLength(4 * hosts.length);
-    expect([...files.keys()].filter((p) => !p.includes('/_hyperf/'))).toHaveLength(4 * hyperf.length);
+    expect([...files.keys()].filter((p) => p.includes('/_shared/'))).toHaveLength(4 * hosts.length);
+    expect([...files.keys()].filter((p) => !p.includes('/_shared/'))).toHaveLength(4 * hyperf.length);
+    // The OpenSSL settings: one copy per host with mTLS services, restarting every one of them.
+    const openssl = renderOpenssl(model);
+    const mtls = model.services.filter((s) => s.mtls);
+    expect([...openssl.keys()].sort()).toEqual(['app', 'data', 'edge'].map((h) => `hosts/${h}/config/_shared/openssl.cnf`));
+    for (const [path, file] of openssl) expect(file.install?.units, path).toEqual(mtls.filter((s) => path.startsWith(`hosts/${s.host}/`)).map((s) => s.unit.service));
   });
 });

@@ -188,8 +188,8 @@ describe.skipIf(!runnable)('generated Hyperf mTLS middleware and client factory 
       };
       const classes = ['Policy', 'Crl', 'MtlsMiddleware', 'MtlsClientFactory'].map((c) => source(`app/Podmesh/${c}.php`));
       // Policy.php is the service's own; the other classes and the middleware list are the host's, one copy.
-      expect(classes.map((f) => relative(configRoot, f))).toEqual([`${s}/app/Podmesh/Policy.php`, ...['Crl', 'MtlsMiddleware', 'MtlsClientFactory'].map((c) => `_hyperf/app/Podmesh/${c}.php`)]);
-      expect(relative(configRoot, source('config/autoload/middlewares.http.php'))).toBe('_hyperf/autoload/middlewares.http.php');
+      expect(classes.map((f) => relative(configRoot, f))).toEqual([`${s}/app/Podmesh/Policy.php`, ...['Crl', 'MtlsMiddleware', 'MtlsClientFactory'].map((c) => `_shared/app/Podmesh/${c}.php`)]);
+      expect(relative(configRoot, source('config/autoload/middlewares.http.php'))).toBe('_shared/autoload/middlewares.http.php');
       const code = [
         `require ${JSON.stringify(VENDOR)};`,
         `define('BASE_PATH', '/opt/www');`,

@@ -45,23 +45,22 @@ describe('synth', () => {
       'TOPOLOGY.md',
       'hosts/local/bin/podmesh-cert-expiry.sh',
       'hosts/local/compose.yaml',
-      // What every Hyperf service of the host shares: the classes and the mTLS server's middleware list.
-      'hosts/local/config/_hyperf/app/Podmesh/Crl.php',
-      'hosts/local/config/_hyperf/app/Podmesh/MtlsClientFactory.php',
-      'hosts/local/config/_hyperf/app/Podmesh/MtlsMiddleware.php',
-      'hosts/local/config/_hyperf/autoload/middlewares.http.php',
+      // What the host's services share: the Hyperf classes, the mTLS server's middleware list, the OpenSSL settings.
+      'hosts/local/config/_shared/app/Podmesh/Crl.php',
+      'hosts/local/config/_shared/app/Podmesh/MtlsClientFactory.php',
+      'hosts/local/config/_shared/app/Podmesh/MtlsMiddleware.php',
+      'hosts/local/config/_shared/autoload/middlewares.http.php',
+      'hosts/local/config/_shared/openssl.cnf',
       'hosts/local/config/api/app/Podmesh/Policy.php',
       'hosts/local/config/api/autoload/mtls_client.php',
       'hosts/local/config/api/autoload/mtls_policy.php',
       'hosts/local/config/api/autoload/server.php',
-      'hosts/local/config/api/openssl.cnf',
       // db's roles script: api, its client, connects as a role of its own
       'hosts/local/config/db/podmesh-roles.sh',
       'hosts/local/config/web/app/Podmesh/Policy.php',
       'hosts/local/config/web/autoload/mtls_client.php',
       'hosts/local/config/web/autoload/mtls_policy.php',
       'hosts/local/config/web/autoload/server.php',
-      'hosts/local/config/web/openssl.cnf',
       'hosts/local/quadlet/mesh.network',
       'hosts/local/quadlet/mini-api.container',
       'hosts/local/quadlet/mini-db-data.volume',
@@ -91,7 +90,6 @@ describe('synth', () => {
       'hosts/local/config/extra/autoload/mtls_client.php',
       'hosts/local/config/extra/autoload/mtls_policy.php',
       'hosts/local/config/extra/autoload/server.php',
-      'hosts/local/config/extra/openssl.cnf',
       'hosts/local/quadlet/mini-extra.container',
     ]);
     const after = treeState(out);

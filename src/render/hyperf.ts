@@ -2,7 +2,7 @@
 // `templates/hyperf/`: `hosts/<host>/config/<service>/autoload/{server,mtls_client,mtls_policy}.php`,
 // mounted read-only into the container's `config/autoload/`, and its identity and call policy
 // `hosts/<host>/config/<service>/app/Podmesh/Policy.php`, mounted into its `app/Podmesh/`. What is
-// the same for every Hyperf service of a host is generated once, under `hosts/<host>/config/_hyperf/`:
+// the same for every Hyperf service of a host is generated once, under `hosts/<host>/config/_shared/`:
 // the mTLS middleware, client factory and CRL classes (`app/Podmesh/`, which read Policy.php) and the
 // middleware list of each mTLS server name (`autoload/middlewares.<server>.php`). See `hyperfFiles`.
 import { PodmeshError } from '../../constructs/core/errors.ts';

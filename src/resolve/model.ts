@@ -152,7 +152,7 @@ export interface ResolvedMount {
    */
   readonly foreign?: boolean;
   /**
-   * A generated file every Hyperf service of the host mounts (`config/_hyperf/`): labeled shared
+   * A generated file several services of the host mount (`config/_shared/`): labeled shared
    * (`z`), since a private label (`Z`) would be taken from the other containers by the last one
    * that started.
    * @default false

@@ -1,7 +1,7 @@
 // What is mounted into a container: the stack's volumes and host folders, generated Hyperf and
 // OpenSSL configuration, and the workload's certificates, each target mounted once.
 import { posix } from 'node:path';
-import { serviceConfigPath } from '../layout.ts';
+import { serviceConfigPath, sharedConfigPath } from '../layout.ts';
 import type { IssueCollector } from '../../constructs/core/errors.ts';
 import { Service } from '../../constructs/model/service.ts';
 import type { Workload } from '../../constructs/model/workload.ts';
@@ -14,7 +14,7 @@ export const HYPERF_FILES = ['server.php', 'mtls_client.php', 'mtls_policy.php']
 
 /**
  * Classes of `app/Podmesh/` (namespace `App\\Podmesh`, the skeleton's `App\\` PSR-4 root) that are
- * the same for every Hyperf service: generated once per host, under {@link HYPERF_SHARED}. They
+ * the same for every Hyperf service: generated once per host, under `config/_shared/`. They
  * read the service's own class, {@link HYPERF_POLICY}.
  */
 export const HYPERF_CLASSES = ['MtlsMiddleware.php', 'MtlsClientFactory.php', 'Crl.php'] as const;
@@ -22,17 +22,10 @@ export const HYPERF_CLASSES = ['MtlsMiddleware.php', 'MtlsClientFactory.php', 'C
 /** The one class of `app/Podmesh/` made per service: its identity and call policy, as constants. */
 export const HYPERF_POLICY = 'Policy.php';
 
-/**
- * The folder of a host's `config/` with the Hyperf files every Hyperf service of the host mounts
- * (the classes, and the middleware list of each mTLS server name). Not a DNS label, so never a
- * workload's own folder.
- */
-export const HYPERF_SHARED = '_hyperf';
-
 /** One generated Hyperf file: its template under `templates/hyperf/`, where it is under the host folder, and under the application root. */
 export interface HyperfFile {
   readonly template: string;
-  /** Under the host folder: `config/<service>/…`, or `config/_hyperf/…` when {@link shared}. */
+  /** Under the host folder: `config/<service>/…`, or `config/_shared/…` when {@link shared}. */
   readonly source: string;
   readonly target: string;
   /** The same file for every Hyperf service of the host (of the same mTLS server name): one copy, rendered from no service's values. */
@@ -47,7 +40,7 @@ export interface HyperfFile {
  */
 export function hyperfFiles(service: string, serverName: string): HyperfFile[] {
   const own = (file: string, target: string, template = file): HyperfFile => ({ template, source: serviceConfigPath(service, file), target, shared: false });
-  const shared = (file: string, target: string, template: string): HyperfFile => ({ template, source: serviceConfigPath(HYPERF_SHARED, file), target, shared: true });
+  const shared = (file: string, target: string, template: string): HyperfFile => ({ template, source: sharedConfigPath(file), target, shared: true });
   return [
     ...HYPERF_FILES.map((f) => own(`autoload/${f}`, `config/autoload/${f}`, f)),
     shared(`autoload/middlewares.${serverName}.php`, `config/autoload/middlewares.${serverName}.php`, 'middlewares.php'),
@@ -56,7 +49,7 @@ export function hyperfFiles(service: string, serverName: string): HyperfFile[] {
   ];
 }
 
-/** The service's generated OpenSSL configuration, under the host folder's `config/<service>/`. */
+/** The generated OpenSSL configuration of the host's mTLS services, under the host folder's `config/_shared/`. */
 export const OPENSSL_CONF_FILE = 'openssl.cnf';
 
 /** PostgreSQL's generated roles script, under the host folder's `config/<service>/`. */
@@ -99,7 +92,7 @@ export function resolveMounts(w: Workload, names: Names, issues: IssueCollector,
       readOnly: m.readOnly ?? false,
     })),
     ...hyperfMounts(w.name, hyperf),
-    ...(w instanceof Service ? [opensslMount(w.name)] : []),
+    ...(w instanceof Service ? [opensslMount()] : []),
     ...(generated.postgresRoles ? [{ type: 'bind', source: `./${serviceConfigPath(w.name, POSTGRES_ROLES_FILE)}`, target: POSTGRES_ROLES_PATH, readOnly: true } satisfies ResolvedMount] : []),
     ...(setup
       ? [
@@ -123,8 +116,8 @@ export function resolveMounts(w: Workload, names: Names, issues: IssueCollector,
   return mounts;
 }
 
-function opensslMount(service: string): ResolvedMount {
-  return { type: 'bind', source: `./${serviceConfigPath(service, OPENSSL_CONF_FILE)}`, target: OPENSSL_CONF_PATH, readOnly: true };
+function opensslMount(): ResolvedMount {
+  return { type: 'bind', source: `./${sharedConfigPath(OPENSSL_CONF_FILE)}`, target: OPENSSL_CONF_PATH, readOnly: true, shared: true };
 }
 
 function hyperfMounts(service: string, hyperf: { readonly appRoot: string; readonly serverName: string } | undefined): ResolvedMount[] {
