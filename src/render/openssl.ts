@@ -15,7 +15,12 @@ export const MTLS_CIPHERSUITES = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_S
 export function renderOpenssl(stack: ResolvedStack): Map<string, RenderedFile> {
   const files = new Map<string, RenderedFile>();
   const byHost = new Map<string, ResolvedService[]>();
-  for (const s of stack.services) if (s.mtls) byHost.set(s.host, [...(byHost.get(s.host) ?? []), s]);
+  for (const s of stack.services) {
+    if (!s.mtls) continue;
+    const mine = byHost.get(s.host);
+    if (mine) mine.push(s);
+    else byHost.set(s.host, [s]);
+  }
   if (byHost.size === 0) return files;
   const text = template('openssl/openssl.cnf')({ header: generatedHeader(stack.name).join(' '), minProtocol: 'TLSv1.3', ciphersuites: MTLS_CIPHERSUITES });
   for (const [name, services] of byHost) {

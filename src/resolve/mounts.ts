@@ -39,7 +39,7 @@ export interface HyperfFile {
  * `middlewares.php`), and the classes: the shared ones and the service's own Policy.php.
  */
 export function hyperfFiles(service: string, serverName: string): HyperfFile[] {
-  const own = (file: string, target: string, template = file): HyperfFile => ({ template, source: serviceConfigPath(service, file), target, shared: false });
+  const own = (file: string, target: string, template: string): HyperfFile => ({ template, source: serviceConfigPath(service, file), target, shared: false });
   const shared = (file: string, target: string, template: string): HyperfFile => ({ template, source: sharedConfigPath(file), target, shared: true });
   return [
     ...HYPERF_FILES.map((f) => own(`autoload/${f}`, `config/autoload/${f}`, f)),
