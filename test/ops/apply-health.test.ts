@@ -262,7 +262,7 @@ describe('podmesh apply with the health gate, on a temporary root with a recordi
     // GIVEN v1 installed (beforeAll), touched by hand since (a mode, a note in a file apply rewrites),
     // and api failing its health check after the restart
     expect(contentState(unhealthyRoot)).toEqual(installed);
-    chmodSync(join(unhealthyRoot, 'etc/podmesh/gate/config/api/openssl.cnf'), 0o600);
+    chmodSync(join(unhealthyRoot, 'etc/podmesh/gate/config/_shared/openssl.cnf'), 0o600);
     appendFileSync(join(unhealthyRoot, 'etc/podmesh/gate/compose.yaml'), '# a note by hand\n');
     const before = contentState(unhealthyRoot);
     const host = fakeHost({ health: { 'gate-api-1': ['starting', 'unhealthy'] } });
@@ -277,7 +277,7 @@ describe('podmesh apply with the health gate, on a temporary root with a recordi
     expect(r.err).toContain('    ✓ restore 0644 /etc/containers/systemd/gate-web.container\n');
     expect(r.err).toContain('    ✓ restore 0600 /etc/podmesh/gate/pki/services/web/server.key\n');
     expect(r.err).toContain('    ✓ restore 0600 /etc/podmesh/gate/.podmesh-applied.json\n');
-    expect(r.err).toContain('    ✓ restore 0600 /etc/podmesh/gate/config/api/openssl.cnf\n');
+    expect(r.err).toContain('    ✓ restore 0600 /etc/podmesh/gate/config/_shared/openssl.cnf\n');
     expect(contentState(unhealthyRoot)).toEqual(before);
     expect(readFileSync(join(unhealthyRoot, 'etc/podmesh/gate/compose.yaml'), 'utf8')).toMatch(/# a note by hand\n$/);
     // The apply's commands, then the rollback's: cache (new) stops before its files go, web (pruned) starts again.
