@@ -56,8 +56,16 @@ export interface Effect {
 }
 
 /**
+ * How a file the given services mount takes effect: each of them restarts on its change, or all
+ * reload when every one of them can (one service for its own file, several for a shared one).
+ */
+export function mountedBy(services: readonly Pick<ResolvedService, 'unit'>[]): Effect {
+  return { units: services.map((s) => s.unit.service), reloadable: services.every((s) => s.unit.reloadable) };
+}
+
+/**
  * A file of one host: its path in `out/<stack>/` and, with its content, how it installs.
- * `rel` is the path inside the area (`auth.container`, `config/auth/openssl.cnf`).
+ * `rel` is the path inside the area (`auth.container`, `config/auth/autoload/server.php`).
  */
 export function hostFile(host: ResolvedHost, area: Area, rel: string, content: string, effect: Effect = {}): [string, RenderedFile] {
   const dir = { quadlet: host.install.quadletDir, systemd: host.install.systemdDir, wireguard: host.install.wireguardDir, root: host.install.root }[area];

@@ -7,7 +7,7 @@
 // middleware list of each mTLS server name (`autoload/middlewares.<server>.php`). See `hyperfFiles`.
 import { PodmeshError } from '../../constructs/core/errors.ts';
 import { MTLS_DIR } from '../resolve/environment.ts';
-import { hostFile } from '../layout.ts';
+import { hostFile, mountedBy } from '../layout.ts';
 import type { ResolvedHost, ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import { hyperfFiles, type HyperfFile } from '../resolve/resolve.ts';
 import { spiffeIdOf } from '../state/pki/spiffe.ts';
@@ -126,12 +126,12 @@ export function renderHyperf(stack: ResolvedStack): Map<string, RenderedFile> {
         continue;
       }
       ctx ??= context(stack, byName, s);
-      files.set(...hostFile(host, 'root', file.source, rendered(texts, file, ctx, s), { units: [s.unit.service], reloadable: s.unit.reloadable }));
+      files.set(...hostFile(host, 'root', file.source, rendered(texts, file, ctx, s), mountedBy([s])));
     }
   }
   for (const { host, file, serverName, services } of shared.values()) {
     const text = rendered(texts, file, sharedContext(stack, serverName), services[0]!);
-    files.set(...hostFile(host, 'root', file.source, text, { units: services.map((s) => s.unit.service), reloadable: services.every((s) => s.unit.reloadable) }));
+    files.set(...hostFile(host, 'root', file.source, text, mountedBy(services)));
   }
   return files;
 }

@@ -2,7 +2,7 @@
 // one copy each of them mounts), read-only at OPENSSL_CONF_PATH: the mesh's TLS 1.3 policy where the
 // runtime has no option for it (Swoole cannot choose TLS 1.3 suites).
 import { OPENSSL_CONF_FILE } from '../resolve/resolve.ts';
-import { hostFile, sharedConfigPath } from '../layout.ts';
+import { hostFile, mountedBy, sharedConfigPath } from '../layout.ts';
 import type { ResolvedService, ResolvedStack } from '../resolve/model.ts';
 import type { RenderedFile } from './file.ts';
 import { generatedHeader } from './header.ts';
@@ -25,7 +25,7 @@ export function renderOpenssl(stack: ResolvedStack): Map<string, RenderedFile> {
   const text = template('openssl/openssl.cnf')({ header: generatedHeader(stack.name).join(' '), minProtocol: 'TLSv1.3', ciphersuites: MTLS_CIPHERSUITES });
   for (const [name, services] of byHost) {
     const host = stack.hosts.find((h) => h.name === name)!;
-    files.set(...hostFile(host, 'root', sharedConfigPath(OPENSSL_CONF_FILE), text, { units: services.map((s) => s.unit.service), reloadable: services.every((s) => s.unit.reloadable) }));
+    files.set(...hostFile(host, 'root', sharedConfigPath(OPENSSL_CONF_FILE), text, mountedBy(services)));
   }
   return files;
 }
