@@ -102,14 +102,15 @@ describe('compose for ashchan-dev', () => {
     const doc = parse(readFileSync(file, 'utf8'));
     for (const n of ['gateway', 'auth', 'boards', 'media', 'search', 'moderation']) {
       expect(doc.services[n].volumes).toEqual([
-        `./config/${n}/autoload/server.php:/opt/www/config/autoload/server.php:ro,Z`,
-        `./config/${n}/autoload/mtls_client.php:/opt/www/config/autoload/mtls_client.php:ro,Z`,
-        `./config/${n}/autoload/mtls_policy.php:/opt/www/config/autoload/mtls_policy.php:ro,Z`,
         // The files every Hyperf service of the host shares, under a shared SELinux label (z).
+        './config/_shared/autoload/server.php:/opt/www/config/autoload/server.php:ro,z',
+        './config/_shared/autoload/mtls_client.php:/opt/www/config/autoload/mtls_client.php:ro,z',
+        './config/_shared/autoload/mtls_policy.php:/opt/www/config/autoload/mtls_policy.php:ro,z',
         './config/_shared/autoload/middlewares.http.php:/opt/www/config/autoload/middlewares.http.php:ro,z',
         './config/_shared/app/Podmesh/MtlsMiddleware.php:/opt/www/app/Podmesh/MtlsMiddleware.php:ro,z',
         './config/_shared/app/Podmesh/MtlsClientFactory.php:/opt/www/app/Podmesh/MtlsClientFactory.php:ro,z',
         './config/_shared/app/Podmesh/Crl.php:/opt/www/app/Podmesh/Crl.php:ro,z',
+        // The one file of its own: the service's identity, listeners and call policy, which the others read.
         `./config/${n}/app/Podmesh/Policy.php:/opt/www/app/Podmesh/Policy.php:ro,Z`,
         './config/_shared/openssl.cnf:/etc/podmesh/openssl.cnf:ro,z',
         `${STATE}/ashchan-dev/pki/services/${n}:/etc/mtls:ro,Z`,

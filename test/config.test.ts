@@ -250,13 +250,16 @@ describe.skipIf(!php)('Hyperf configuration, judged by php', () => {
 
   it('GIVEN every generated PHP file WHEN php -l THEN no syntax error', async () => {
     const files = phpFiles();
-    // Per service: server, mtls_client, mtls_policy and app/Podmesh/Policy.php; per host with Hyperf
-    // services (ashchan-dev's one, ashchan-prod's edge, app and data) in config/_shared/:
-    // middlewares.http and the three shared app/Podmesh classes.
-    expect(files.length).toBe(2 * 6 * 4 + 4 * 4);
+    // Per service: app/Podmesh/Policy.php alone; per host with Hyperf services (ashchan-dev's one,
+    // ashchan-prod's edge, app and data) in config/_shared/: the three shared app/Podmesh classes,
+    // middlewares.http, and server, mtls_client and mtls_policy.
+    expect(files.length).toBe(2 * 6 + 4 * 7);
     expect(files.filter((f) => f.includes('/config/_shared/')).map((f) => f.slice(f.indexOf('/config/_shared/')))).toEqual(
-      Array.from({ length: 4 }, () => ['app/Podmesh/Crl.php', 'app/Podmesh/MtlsClientFactory.php', 'app/Podmesh/MtlsMiddleware.php', 'autoload/middlewares.http.php'].map((f) => `/config/_shared/${f}`)).flat(),
+      Array.from({ length: 4 }, () =>
+        ['app/Podmesh/Crl.php', 'app/Podmesh/MtlsClientFactory.php', 'app/Podmesh/MtlsMiddleware.php', 'autoload/middlewares.http.php', 'autoload/mtls_client.php', 'autoload/mtls_policy.php', 'autoload/server.php'].map((f) => `/config/_shared/${f}`),
+      ).flat(),
     );
+    expect(files.filter((f) => !f.includes('/config/_shared/')).every((f) => f.endsWith('/app/Podmesh/Policy.php'))).toBe(true);
     // PHP 8.2's -l reads one file per process: four at a time (84 processes one by one took a minute on a busy machine).
     for (let i = 0; i < files.length; i += 4) {
       const batch = files.slice(i, i + 4);
@@ -265,25 +268,30 @@ describe.skipIf(!php)('Hyperf configuration, judged by php', () => {
     }
   }, 180_000);
 
-  /** Includes a config file with stand-ins for Hyperf/Swoole classes and constants; returns it as JSON. */
-  function include(file: string): any {
+  /**
+   * Includes a config file with stand-ins for Hyperf/Swoole classes and constants, the service's
+   * own class `policy` (its app/Podmesh/Policy.php) loaded first as Composer would; returns it as JSON.
+   */
+  function include(file: string, policy: string): any {
     const script = `<?php
 namespace Hyperf\\Server { class Server { const SERVER_HTTP = 1; } class Event { const ON_REQUEST = 'request'; const ON_WORKER_START = 'workerStart'; const ON_PIPE_MESSAGE = 'pipeMessage'; const ON_WORKER_EXIT = 'workerExit'; } }
 namespace {
   foreach (['SWOOLE_PROCESS' => 2, 'SWOOLE_SOCK_TCP' => 1, 'SWOOLE_SSL' => 512, 'SWOOLE_SSL_TLSv1_3' => 64, 'BASE_PATH' => '/opt/www'] as $k => $v) { if (!defined($k)) define($k, $v); }
   function swoole_cpu_num(): int { return 2; }
+  require $argv[2];
   echo json_encode(include $argv[1], JSON_UNESCAPED_SLASHES);
 }`;
     const runner = join(tmp.path, 'include.php');
     writeFileSync(runner, script);
-    const r = spawnSync(php!, [runner, file], { encoding: 'utf8' });
+    const r = spawnSync(php!, [runner, file, policy], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`php failed on ${file}:\n${r.stdout}${r.stderr}`);
     return JSON.parse(r.stdout);
   }
 
   it('GIVEN boards in ashchan-dev WHEN its config is included THEN Swoole settings for mTLS, TLS 1.3, the plain HTTP listener, its client options and policy', () => {
-    const dir = join(out, 'ashchan-dev/hosts/local/config/boards/autoload');
-    const server = include(join(dir, 'server.php'));
+    const dir = join(out, 'ashchan-dev/hosts/local/config/_shared/autoload');
+    const boards = join(out, 'ashchan-dev/hosts/local/config/boards/app/Podmesh/Policy.php');
+    const server = include(join(dir, 'server.php'), boards);
     expect(server.servers).toHaveLength(2);
     // THEN the TLS keys are in `settings` (what Hyperf hands to Swoole), with no option Swoole lacks.
     expect(server.servers[0]).toEqual({
@@ -313,7 +321,7 @@ namespace {
     });
     expect(Object.keys(server.callbacks)).toEqual(['workerStart', 'pipeMessage', 'workerExit']);
     expect(server.settings).toMatchObject({ enable_coroutine: true, worker_num: 2, pid_file: '/opt/www/runtime/hyperf.pid' });
-    const client = include(join(dir, 'mtls_client.php'));
+    const client = include(join(dir, 'mtls_client.php'), boards);
     // THEN only options hyperf/guzzle's CoroutineHandler maps, and verification switched back on through `swoole`.
     expect(client.http_client.default_options).toEqual({
       verify: '/etc/mtls/ca.crt',
@@ -323,7 +331,7 @@ namespace {
       swoole: { ssl_verify_peer: true, ssl_allow_self_signed: false, ssl_cafile: '/etc/mtls/ca.crt', ssl_protocols: 64 },
     });
     expect(client.mtls_services).toEqual({ media: 'https://media.ashchan.local:8443', moderation: 'https://moderation.ashchan.local:8443' });
-    const policy = include(join(dir, 'mtls_policy.php'));
+    const policy = include(join(dir, 'mtls_policy.php'), boards);
     expect(policy.mtls_policy).toEqual({
       service: 'boards-threads-posts',
       dns_name: 'boards.ashchan.local',
@@ -336,12 +344,12 @@ namespace {
   });
 
   it('GIVEN ashchan-prod (plain HTTP off) WHEN server.php is included THEN only the mTLS server', () => {
-    const server = include(join(out, 'ashchan-prod/hosts/app/config/auth/autoload/server.php'));
+    const server = include(join(out, 'ashchan-prod/hosts/app/config/_shared/autoload/server.php'), join(out, 'ashchan-prod/hosts/app/config/auth/app/Podmesh/Policy.php'));
     expect(server.servers.map((s: any) => [s.name, s.port])).toEqual([['http', 8443]]);
   });
 
   it('GIVEN the gateway WHEN server.php is included THEN its public port is a TLS listener with the public certificate and no client verification', () => {
-    const server = include(join(out, 'ashchan-prod/hosts/edge/config/gateway/autoload/server.php'));
+    const server = include(join(out, 'ashchan-prod/hosts/edge/config/_shared/autoload/server.php'), join(out, 'ashchan-prod/hosts/edge/config/gateway/app/Podmesh/Policy.php'));
     expect(server.servers.map((s: any) => [s.name, s.port, s.sock_type])).toEqual([['http', 8443, 1 | 512], ['public', 9501, 1 | 512]]);
     expect(server.servers[1].settings).toEqual({ ssl_cert_file: '/etc/mtls/public.crt', ssl_key_file: '/etc/mtls/public.key', ssl_verify_peer: false, ssl_protocols: 64 });
   });
@@ -360,7 +368,7 @@ namespace {
 
   it('GIVEN a service name with quotes, $, backslashes and a newline WHEN rendered THEN php reads it back exactly', async () => {
     const nasty = `it's "$HOME" \\' \\\\ {$x} ?>\n<?php echo 1; //`;
-    // Through synth: a name unit files can carry (no newline), into mtls_policy.php and back through php.
+    // Through synth: a name unit files can carry (no newline), into Policy.php and back through php (mtls_policy.php reads it).
     const name = nasty.replace('\n', ' ');
     const app = new App();
     const stack = new Stack(app, 'esc', { project: 'esc' });
@@ -368,9 +376,9 @@ namespace {
     new Network(stack, 'mesh', { subnet: '10.95.0.0/24', domain: 'esc.local' });
     svc(stack, 'api', { serviceName: name });
     await synth(app, { outDir: join(tmp.path, 'esc-out'), stateDir: join(tmp.path, 'esc-state') });
-    const policy = join(tmp.path, 'esc-out/esc/hosts/h/config/api/autoload/mtls_policy.php');
+    const policy = join(tmp.path, 'esc-out/esc/hosts/h/config/api/app/Podmesh/Policy.php');
     expect(spawnSync(php!, ['-l', policy], { encoding: 'utf8' }).status).toBe(0);
-    expect(include(policy).mtls_policy.service).toBe(name);
+    expect(include(join(tmp.path, 'esc-out/esc/hosts/h/config/_shared/autoload/mtls_policy.php'), policy).mtls_policy.service).toBe(name);
     // The helper itself, over the same value, through php.
     const file = join(tmp.path, 'lit.php');
     writeFileSync(file, `<?php return ${phpString(nasty)};\n`);
@@ -511,7 +519,7 @@ describe('env files', () => {
 });
 
 describe('Files the services of a host share', () => {
-  it('GIVEN ashchan-prod WHEN its Hyperf and OpenSSL files are rendered THEN each host has one copy of the shared classes, middleware list and openssl.cnf, installed to restart every service of that host that mounts them, and each service its own Policy.php', async () => {
+  it('GIVEN ashchan-prod WHEN its Hyperf and OpenSSL files are rendered THEN each host has one copy of the shared classes, config files, middleware list and openssl.cnf, installed to restart every service of that host that mounts them, and each service its own Policy.php', async () => {
     const app = await loadStacks(join(repoRoot, 'stacks'));
     const model = resolveStack(app.node.findChild('ashchan-prod') as Stack);
     const files = renderHyperf(model);
@@ -520,17 +528,18 @@ describe('Files the services of a host share', () => {
     expect(hosts.sort()).toEqual(['app', 'data', 'edge']);
     for (const host of hosts) {
       const mine = hyperf.filter((s) => s.host === host);
-      for (const f of ['app/Podmesh/MtlsMiddleware.php', 'app/Podmesh/MtlsClientFactory.php', 'app/Podmesh/Crl.php', 'autoload/middlewares.http.php']) {
+      for (const f of ['app/Podmesh/MtlsMiddleware.php', 'app/Podmesh/MtlsClientFactory.php', 'app/Podmesh/Crl.php', 'autoload/middlewares.http.php', 'autoload/server.php', 'autoload/mtls_client.php', 'autoload/mtls_policy.php']) {
         const file = files.get(`hosts/${host}/config/_shared/${f}`);
         expect(file?.install, `${host} ${f}`).toMatchObject({ units: mine.map((s) => s.unit.service), reloadable: mine.every((s) => s.unit.reloadable) });
       }
       for (const s of mine) expect(files.get(`hosts/${host}/config/${s.name}/app/Podmesh/Policy.php`)?.install?.units).toEqual([s.unit.service]);
     }
     // The shared texts are the same on every host: they read nothing of a service or a host.
-    const middleware = hosts.map((h) => files.get(`hosts/${h}/config/_shared/app/Podmesh/MtlsMiddleware.php`)!.content);
-    expect(new Set(middleware).size).toBe(1);
-    expect([...files.keys()].filter((p) => p.includes('/_shared/'))).toHaveLength(4 * hosts.length);
-    expect([...files.keys()].filter((p) => !p.includes('/_shared/'))).toHaveLength(4 * hyperf.length);
+    for (const f of ['app/Podmesh/MtlsMiddleware.php', 'autoload/server.php', 'autoload/mtls_client.php', 'autoload/mtls_policy.php']) {
+      expect(new Set(hosts.map((h) => files.get(`hosts/${h}/config/_shared/${f}`)!.content)).size, f).toBe(1);
+    }
+    expect([...files.keys()].filter((p) => p.includes('/_shared/'))).toHaveLength(7 * hosts.length);
+    expect([...files.keys()].filter((p) => !p.includes('/_shared/'))).toHaveLength(hyperf.length);
     // The OpenSSL settings: one copy per host with mTLS services, restarting every one of them.
     const openssl = renderOpenssl(model);
     const mtls = model.services.filter((s) => s.mtls);

@@ -19,7 +19,7 @@
 //   call policy decided.
 // - The app image is the e2e one (test/helpers/quadlet-images.ts): PHP 8.2 + Swoole with the PHP
 //   sample (examples/php-sample/server.php), which reads only the generated config/autoload files
-//   (here from the ConfigMap) and the certificates (here from the Secret), tagged with the images
+//   and the service's app/Podmesh/Policy.php (here from the ConfigMap) and the certificates (here from the Secret), tagged with the images
 //   the Deployments name, so nothing is pulled.
 // - Services and NetworkPolicies are not run (kube play has neither): the Service names are checked
 //   as the TLS server name, each pod reached at its address on a Podman network.
@@ -301,13 +301,14 @@ describe.skipIf(!runnable)('podman kube play (Podman 5.4) runs ashchan-dev\'s De
     );
     const auth = 'auth-pod-auth';
     // The files compare as sha256 sums: no secret value on a command line or in the test's output.
-    const sums = await pm(['exec', auth, 'sha256sum', '/run/secrets/auth.postgres-password', '/etc/mtls/server.key', '/opt/www/config/autoload/server.php']);
+    const sums = await pm(['exec', auth, 'sha256sum', '/run/secrets/auth.postgres-password', '/etc/mtls/server.key', '/opt/www/config/autoload/server.php', '/opt/www/app/Podmesh/Policy.php']);
     expect(sums.exitCode, sums.stderr).toBe(0);
     const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
     expect(sums.stdout.trim().split('\n')).toEqual([
       `${sha(join(state, STACK, 'secrets/auth.postgres-password'))}  /run/secrets/auth.postgres-password`,
       `${sha(join(state, STACK, 'pki/services/auth/server.key'))}  /etc/mtls/server.key`,
-      `${sha(join(out, STACK, 'hosts/local/config/auth/autoload/server.php'))}  /opt/www/config/autoload/server.php`,
+      `${sha(join(out, STACK, 'hosts/local/config/_shared/autoload/server.php'))}  /opt/www/config/autoload/server.php`,
+      `${sha(join(out, STACK, 'hosts/local/config/auth/app/Podmesh/Policy.php'))}  /opt/www/app/Podmesh/Policy.php`,
     ]);
     // The certificate folder holds exactly the items of the manifest's volume.
     const items = deployments.find((d) => d.metadata.name === 'auth')!.spec.template.spec.volumes.find((v: Doc) => v.name === 'pki-auth').secret.items.map((i: Doc) => i.path as string);

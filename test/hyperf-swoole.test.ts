@@ -108,7 +108,6 @@ interface AppService {
   readonly stack: string;
   readonly host: string;
   readonly name: string;
-  readonly configDir: string;
   readonly pkiDir: string;
   readonly env: Record<string, string>;
   /** The compose file's bind mounts of the service, source resolved. */
@@ -190,13 +189,22 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
   ];
 
 
-  const phpJson = async <T,>(command: 'dump' | 'include', file: string): Promise<T> => {
-    const r = await execa(php!, ['-d', `extension=${SWOOLE_SO}`, LOADER, command, file], { reject: false, timeout: 20_000 });
-    if (r.exitCode !== 0) throw new Error(`loader ${command} ${file} failed (${r.exitCode}): ${r.stderr}${r.stdout}`);
+  /** The file the service's compose mounts at `target` under /opt/www. */
+  const mounted = (svc: AppService, target: string): string => {
+    const m = svc.mounts.find((x) => x.target === `/opt/www/${target}`);
+    if (!m) throw new Error(`${svc.stack}/${svc.host}/${svc.name}: nothing mounted at /opt/www/${target}`);
+    return m.source;
+  };
+
+  /** A config/autoload file of the service as its compose mounts it, through the loader, with the service's own Policy.php loaded. */
+  const phpJson = async <T,>(command: 'dump' | 'include', svc: AppService, file: string): Promise<T> => {
+    const source = mounted(svc, `config/autoload/${file}`);
+    const r = await execa(php!, ['-d', `extension=${SWOOLE_SO}`, LOADER, command, source, mounted(svc, 'app/Podmesh/Policy.php')], { reject: false, timeout: 20_000 });
+    if (r.exitCode !== 0) throw new Error(`loader ${command} ${source} failed (${r.exitCode}): ${r.stderr}${r.stdout}`);
     return JSON.parse(r.stdout) as T;
   };
 
-  /** The app services of a synthesized stack: each config/<svc>/autoload of each host. */
+  /** The app services of a synthesized stack: each Hyperf service (its own config/<svc>/app/Podmesh/Policy.php) of each host. */
   function appServices(c: StackCase): AppService[] {
     const out = join(tmp.path, c.stack, 'out', c.stack, 'hosts');
     const found: AppService[] = [];
@@ -207,7 +215,7 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
       const configRoot = join(out, h, 'config');
       if (!existsSync(configRoot)) continue;
       for (const name of readdirSync(configRoot).sort()) {
-        if (!existsSync(join(configRoot, name, 'autoload/server.php'))) continue;
+        if (!existsSync(join(configRoot, name, 'app/Podmesh/Policy.php'))) continue;
         const spec = compose.services[name];
         if (!spec?.environment || !spec.volumes || spec.healthcheck?.test[0] !== 'CMD') throw new Error(`${c.stack}/${h}: compose.yaml lacks environment, volumes or a CMD health check for ${name}`);
         // The state folder as compose would get it from PODMESH_STATE_DIR (this test's, not the default).
@@ -220,7 +228,6 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
           stack: c.stack,
           host: h,
           name,
-          configDir: join(configRoot, name),
           pkiDir: join(tmp.path, c.stack, 'state', c.stack, 'pki/services', name),
           env: spec.environment,
           mounts,
@@ -394,14 +401,14 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
 
       // The listeners, in the order Hyperf creates them: exactly the table of the case.
       const dumps = new Map<AppService, Dump>();
-      for (const svc of services) dumps.set(svc, await phpJson<Dump>('dump', join(svc.configDir, 'autoload/server.php')));
+      for (const svc of services) dumps.set(svc, await phpJson<Dump>('dump', svc, 'server.php'));
       const kind = (s: Dump['servers'][number]) => ((s.sock_type & SWOOLE_SSL) === 0 ? 'plain' : s.settings.ssl_verify_peer === true ? 'mtls' : 'public-tls');
       expect(Object.fromEntries(services.map((svc) => [`${svc.host}/${svc.name}`, dumps.get(svc)!.servers.map((s) => `${s.name} ${s.port} ${kind(s)}`)]))).toEqual(c.listeners);
 
       for (const svc of services) {
         const where = `${c.stack}/${svc.host}/${svc.name}`;
         const dump = dumps.get(svc)!;
-        const policy = (await phpJson<{ mtls_policy: Policy }>('include', join(svc.configDir, 'autoload/mtls_policy.php'))).mtls_policy;
+        const policy = (await phpJson<{ mtls_policy: Policy }>('include', svc, 'mtls_policy.php')).mtls_policy;
         const tlsPorts = dump.servers.filter((s) => (s.sock_type & SWOOLE_SSL) !== 0);
         const mtls = tlsPorts.filter((s) => s.settings.ssl_verify_peer === true);
         const publics = tlsPorts.filter((s) => s.settings.ssl_verify_peer !== true);

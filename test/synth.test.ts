@@ -45,22 +45,20 @@ describe('synth', () => {
       'TOPOLOGY.md',
       'hosts/local/bin/podmesh-cert-expiry.sh',
       'hosts/local/compose.yaml',
-      // What the host's services share: the Hyperf classes, the mTLS server's middleware list, the OpenSSL settings.
+      // What the host's services share: the Hyperf classes and config files, the mTLS server's middleware list, the OpenSSL settings.
       'hosts/local/config/_shared/app/Podmesh/Crl.php',
       'hosts/local/config/_shared/app/Podmesh/MtlsClientFactory.php',
       'hosts/local/config/_shared/app/Podmesh/MtlsMiddleware.php',
       'hosts/local/config/_shared/autoload/middlewares.http.php',
+      'hosts/local/config/_shared/autoload/mtls_client.php',
+      'hosts/local/config/_shared/autoload/mtls_policy.php',
+      'hosts/local/config/_shared/autoload/server.php',
       'hosts/local/config/_shared/openssl.cnf',
+      // Each Hyperf service's own: its identity, listeners and call policy.
       'hosts/local/config/api/app/Podmesh/Policy.php',
-      'hosts/local/config/api/autoload/mtls_client.php',
-      'hosts/local/config/api/autoload/mtls_policy.php',
-      'hosts/local/config/api/autoload/server.php',
       // db's roles script: api, its client, connects as a role of its own
       'hosts/local/config/db/podmesh-roles.sh',
       'hosts/local/config/web/app/Podmesh/Policy.php',
-      'hosts/local/config/web/autoload/mtls_client.php',
-      'hosts/local/config/web/autoload/mtls_policy.php',
-      'hosts/local/config/web/autoload/server.php',
       'hosts/local/quadlet/mesh.network',
       'hosts/local/quadlet/mini-api.container',
       'hosts/local/quadlet/mini-db-data.volume',
@@ -85,13 +83,8 @@ describe('synth', () => {
     await new Promise((r) => setTimeout(r, 20));
     const result = await synth(changedApp.app, { stateDir: testState, outDir: out });
     expect(result.reports[0]!.modified).toEqual(['TOPOLOGY.md', 'hosts/local/compose.yaml', 'hosts/local/systemd/three.target', 'manifest.json', 'podmesh.lock.json']);
-    expect(result.reports[0]!.added).toEqual([
-      'hosts/local/config/extra/app/Podmesh/Policy.php',
-      'hosts/local/config/extra/autoload/mtls_client.php',
-      'hosts/local/config/extra/autoload/mtls_policy.php',
-      'hosts/local/config/extra/autoload/server.php',
-      'hosts/local/quadlet/mini-extra.container',
-    ]);
+    // The new service's own Hyperf file and unit; the host's shared files now name it among the units they restart (their text is the same).
+    expect(result.reports[0]!.added).toEqual(['hosts/local/config/extra/app/Podmesh/Policy.php', 'hosts/local/quadlet/mini-extra.container']);
     const after = treeState(out);
     for (const f of Object.keys(before)) {
       if (!result.reports[0]!.modified.includes(f.replace(/^three\//, ''))) expect(after[f]).toEqual(before[f]);

@@ -45,8 +45,10 @@ const context = fc.record({
   header: word,
   service: word,
   dnsName: word,
-  mtls: fc.record({ name: word, port: fc.integer({ min: 1, max: 3 }), certFile: word, keyFile: word, clientCaFile: word }),
-  listeners: fc.oneof(fc.constant(false), fc.array(fc.record({ name: word, portName: word, port: fc.integer({ min: 1, max: 3 }), tls: fc.oneof(fc.constant(false), fc.record({ certFile: word, keyFile: word })) }), { minLength: 1, maxLength: 2 })),
+  mtls: fc.record({ name: word, port: fc.integer({ min: 1, max: 3 }), clientCaFile: word }),
+  serverTls: fc.record({ certFile: word, keyFile: word, clientCaFile: word }),
+  publicTls: fc.record({ certFile: word, keyFile: word }),
+  listeners: fc.array(fc.record({ name: word, portName: word, port: fc.integer({ min: 1, max: 3 }), tls: fc.boolean() }), { maxLength: 2 }),
   client: fc.record({ caFile: word, certFile: word, keyFile: word, timeout: fc.integer({ min: 1, max: 3 }) }),
   calls: fc.array(call, { maxLength: 2 }),
   allowedClients: fc.array(word, { maxLength: 2 }),
@@ -63,16 +65,21 @@ describe('TemplateTexts', () => {
   });
 
   it('finds that the files a host\'s Hyperf services share read none of a service\'s values', () => {
-    // renderHyperf renders them once per host from these keys alone (strict: another would fail).
+    // renderHyperf renders them once per host (the middleware list once per mTLS server name) from
+    // these keys alone (strict: another would fail).
     for (const file of ['hyperf/middlewares.php', 'hyperf/Podmesh/MtlsMiddleware.php', 'hyperf/Podmesh/MtlsClientFactory.php', 'hyperf/Podmesh/Crl.php']) {
       expect(['client', 'crlFile', 'header', 'mtls'], file).toEqual(expect.arrayContaining([...contextInputs(readFileText(file))!]));
     }
-    expect(contextInputs(readFileText('hyperf/Podmesh/Policy.php'))).toEqual(['allowedClients', 'allowedSpiffeIds', 'dnsName', 'header', 'mesh', 'mtls', 'service', 'spiffeId']);
+    // The config files are one per host whatever the server's name: they do not read `mtls` (its name) at all.
+    for (const file of ['hyperf/server.php', 'hyperf/mtls_client.php', 'hyperf/mtls_policy.php']) {
+      expect(['client', 'crlFile', 'header', 'publicTls', 'serverTls'], file).toEqual(expect.arrayContaining([...contextInputs(readFileText(file))!]));
+    }
+    expect(contextInputs(readFileText('hyperf/Podmesh/Policy.php'))).toEqual(['allowedClients', 'allowedSpiffeIds', 'calls', 'dnsName', 'header', 'listeners', 'mesh', 'mtls', 'service', 'spiffeId']);
   });
 
   it('gives every Hyperf template the text a fresh rendering gives, for contexts that differ in one key', () => {
     fc.assert(
-      fc.property(context, context, fc.constantFrom('header', 'service', 'dnsName', 'mtls', 'listeners', 'client', 'calls', 'allowedClients', 'spiffeId', 'allowedSpiffeIds', 'crlFile', 'mesh'), (a, b, key) => {
+      fc.property(context, context, fc.constantFrom('header', 'service', 'dnsName', 'mtls', 'serverTls', 'publicTls', 'listeners', 'client', 'calls', 'allowedClients', 'spiffeId', 'allowedSpiffeIds', 'crlFile', 'mesh'), (a, b, key) => {
         // The second context is the first with one key drawn anew: a template reading that key must not get the first text.
         const second = { ...a, [key]: b[key as keyof typeof b] };
         const texts = new TemplateTexts();

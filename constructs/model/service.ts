@@ -100,8 +100,9 @@ export interface ServiceProps extends WorkloadProps {
   readonly calls?: ReadonlyArray<Service | string>;
   /**
    * The service is a Hyperf application: podmesh generates its `config/autoload/server.php`,
-   * `mtls_client.php` and `mtls_policy.php` and mounts them under `appRoot`. `false` for images
-   * that configure themselves from the environment alone.
+   * `mtls_client.php`, `mtls_policy.php` and the mTLS classes of `app/Podmesh/` (the service's
+   * own `Policy.php`, the rest shared by the host's Hyperf services) and mounts them under
+   * `appRoot`. `false` for images that configure themselves from the environment alone.
    * @default { appRoot: '/opt/www', serverName: 'http' }
    */
   readonly hyperf?: false | HyperfProps;

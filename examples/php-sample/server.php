@@ -1,8 +1,9 @@
 <?php
 // Entry point of the PHP sample service: boots the generated config/autoload/server.php through
 // the Hyperf-equivalent loader and serves with the sample's handlers. Reads only the generated
-// files under $APP_ROOT/config/autoload (default /opt/www, as in Hyperf images) and the
-// environment.  Run: php -d extension=swoole.so examples/php-sample/server.php
+// files under $APP_ROOT/config/autoload (default /opt/www, as in Hyperf images), the service's
+// class they read ($APP_ROOT/app/Podmesh/Policy.php, loaded as Composer's PSR-4 map of the
+// skeleton would) and the environment.  Run: php -d extension=swoole.so examples/php-sample/server.php
 // No OCSP stapling: Swoole 6.0.2 has none (its ssl_stapling option is commented out in
 // ext-src/swoole_server_port.cc and no status callback is ever set), so <server.crt>.ocsp is not
 // served from here; podmesh verify reports such services "not stapled" (README, "OCSP").
@@ -23,6 +24,7 @@ if (! extension_loaded('swoole')) {
 
 $appRoot = rtrim(getenv('APP_ROOT') ?: '/opt/www', '/');
 define('BASE_PATH', $appRoot);
+HyperfBoot::autoloadApp($appRoot);
 $autoload = BASE_PATH . '/config/autoload';
 // The Hyperf skeleton ships runtime/ (the generated pid_file lives there).
 is_dir(BASE_PATH . '/runtime') || @mkdir(BASE_PATH . '/runtime', 0755, true);

@@ -1,10 +1,10 @@
 // Hyperf configuration per application service, from the handlebars templates in
-// `templates/hyperf/`: `hosts/<host>/config/<service>/autoload/{server,mtls_client,mtls_policy}.php`,
-// mounted read-only into the container's `config/autoload/`, and its identity and call policy
-// `hosts/<host>/config/<service>/app/Podmesh/Policy.php`, mounted into its `app/Podmesh/`. What is
-// the same for every Hyperf service of a host is generated once, under `hosts/<host>/config/_shared/`:
-// the mTLS middleware, client factory and CRL classes (`app/Podmesh/`, which read Policy.php) and the
-// middleware list of each mTLS server name (`autoload/middlewares.<server>.php`). See `hyperfFiles`.
+// `templates/hyperf/`. What is the service's own (its identity, listeners and call policy) is one
+// class, `hosts/<host>/config/<service>/app/Podmesh/Policy.php`, mounted into its `app/Podmesh/`.
+// Everything else is the same for every Hyperf service of a host and is generated once, under
+// `hosts/<host>/config/_shared/`, reading that class: the config/autoload files (`server.php`,
+// `mtls_client.php`, `mtls_policy.php`, and the middleware list of each mTLS server name,
+// `middlewares.<server>.php`) and the mTLS middleware, client factory and CRL classes. See `hyperfFiles`.
 import { PodmeshError } from '../../constructs/core/errors.ts';
 import { MTLS_DIR } from '../resolve/environment.ts';
 import { hostFile, mountedBy } from '../layout.ts';
@@ -21,8 +21,11 @@ const CLIENT_TIMEOUT_SECONDS = 5;
 /** The service's client certificate and what it trusts, where every service's container has them. */
 const CLIENT = { caFile: `${MTLS_DIR}/ca.crt`, certFile: `${MTLS_DIR}/client.crt`, keyFile: `${MTLS_DIR}/client.key`, timeout: CLIENT_TIMEOUT_SECONDS } as const;
 
-/** The CAs the mTLS port verifies clients against. */
-const CLIENT_CA_FILE = `${MTLS_DIR}/ca.crt`;
+/** The mTLS port's certificate and the CAs it verifies clients against. */
+const MTLS_FILES = { certFile: `${MTLS_DIR}/server.crt`, keyFile: `${MTLS_DIR}/server.key`, clientCaFile: `${MTLS_DIR}/ca.crt` } as const;
+
+/** The `public` certificate, served on a public TLS port. */
+const PUBLIC_TLS = { certFile: `${MTLS_DIR}/public.crt`, keyFile: `${MTLS_DIR}/public.key` } as const;
 
 /** The stack's CRLs. */
 const CRL_FILE = `${MTLS_DIR}/crl.pem`;
@@ -32,7 +35,7 @@ interface Listener {
   readonly name: string;
   readonly portName: string;
   readonly port: number;
-  readonly tls: { readonly certFile: string; readonly keyFile: string } | false;
+  readonly tls: boolean;
 }
 
 /**
@@ -46,47 +49,41 @@ function listeners(s: ResolvedService, mtlsName: string): Listener[] {
       name: p.name === mtlsName ? `${p.name}-${p.port}` : p.name,
       portName: p.name,
       port: p.port,
-      tls: p.name === s.publicTlsPort ? { certFile: `${MTLS_DIR}/public.crt`, keyFile: `${MTLS_DIR}/public.key` } : false,
+      tls: p.name === s.publicTlsPort,
     }));
 }
 
-/** What the templates see for one service. */
+/** What the service's own file, Policy.php, sees. */
 function context(stack: ResolvedStack, byName: ReadonlyMap<string, ResolvedService>, s: ResolvedService) {
   const dns = (name: string) => byName.get(name)!;
   const mtlsName = s.hyperf!.serverName;
-  const others = listeners(s, mtlsName);
   return {
     header: generatedHeader(stack.name).join(' '),
     service: s.serviceName,
     dnsName: s.dnsName,
-    mtls: {
-      name: mtlsName,
-      port: s.mtls!.port,
-      certFile: `${MTLS_DIR}/server.crt`,
-      keyFile: `${MTLS_DIR}/server.key`,
-      clientCaFile: CLIENT_CA_FILE,
-    },
-    listeners: others.length > 0 ? others : false,
-    client: CLIENT,
+    mtls: { name: mtlsName, port: s.mtls!.port },
+    listeners: listeners(s, mtlsName),
     calls: s.calls.map((c) => ({ name: c, url: dns(c).mtls!.url })),
     allowedClients: s.callers.map((c) => dns(c).dnsName).sort(),
     spiffeId: spiffeIdOf(stack.pki.trustDomain, stack.name, s.name),
     allowedSpiffeIds: s.callers.map((c) => spiffeIdOf(stack.pki.trustDomain, stack.name, c)).sort(),
-    crlFile: CRL_FILE,
-    // For app/Podmesh/Policy.php: the callees' origins.
+    // The callees' origins.
     mesh: s.calls.map((c) => ({ name: c, origin: new URL(dns(c).mtls!.url).origin })),
   };
 }
 
 /**
- * What the files every Hyperf service of a host shares read: nothing of a service. A template of
+ * What the files every Hyperf service of a host shares read: nothing of a service but the name of
+ * its mTLS server, which only the middleware list of that name reads (`mtls.name`). A template of
  * theirs that read a service's value would fail (strict), instead of giving every service the
  * first one's.
  */
 function sharedContext(stack: ResolvedStack, serverName: string) {
   return {
     header: generatedHeader(stack.name).join(' '),
-    mtls: { name: serverName, clientCaFile: CLIENT_CA_FILE },
+    mtls: { name: serverName, clientCaFile: MTLS_FILES.clientCaFile },
+    serverTls: MTLS_FILES,
+    publicTls: PUBLIC_TLS,
     client: CLIENT,
     crlFile: CRL_FILE,
   };

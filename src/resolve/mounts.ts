@@ -9,7 +9,10 @@ import { OPENSSL_CONF_PATH } from './environment.ts';
 import type { ResolvedMount } from './model.ts';
 import type { Names } from './naming.ts';
 
-/** Files of a Hyperf service's `config/autoload/`, generated under the host folder's `config/<service>/`. */
+/**
+ * Files of a Hyperf service's `config/autoload/`: the same for every Hyperf service, generated once
+ * per host under `config/_shared/`; they read the service's own class, {@link HYPERF_POLICY}.
+ */
 export const HYPERF_FILES = ['server.php', 'mtls_client.php', 'mtls_policy.php'] as const;
 
 /**
@@ -19,7 +22,10 @@ export const HYPERF_FILES = ['server.php', 'mtls_client.php', 'mtls_policy.php']
  */
 export const HYPERF_CLASSES = ['MtlsMiddleware.php', 'MtlsClientFactory.php', 'Crl.php'] as const;
 
-/** The one class of `app/Podmesh/` made per service: its identity and call policy, as constants. */
+/**
+ * The one file made per Hyperf service, a class of `app/Podmesh/`: its identity, listeners and
+ * call policy, as constants, which every other file reads.
+ */
 export const HYPERF_POLICY = 'Policy.php';
 
 /** One generated Hyperf file: its template under `templates/hyperf/`, where it is under the host folder, and under the application root. */
@@ -36,16 +42,15 @@ export interface HyperfFile {
  * Every generated file of a Hyperf service: the config/autoload files, the global middleware list
  * of the mTLS server (`middlewares.<server>.php`: Hyperf 3's ConfigFactory keys an autoload file by
  * its dotted base name, so it lands at `middlewares.<server>` beside the application's own
- * `middlewares.php`), and the classes: the shared ones and the service's own Policy.php.
+ * `middlewares.php`), the shared classes, and the service's own Policy.php, the one not shared.
  */
 export function hyperfFiles(service: string, serverName: string): HyperfFile[] {
-  const own = (file: string, target: string, template: string): HyperfFile => ({ template, source: serviceConfigPath(service, file), target, shared: false });
   const shared = (file: string, target: string, template: string): HyperfFile => ({ template, source: sharedConfigPath(file), target, shared: true });
   return [
-    ...HYPERF_FILES.map((f) => own(`autoload/${f}`, `config/autoload/${f}`, f)),
+    ...HYPERF_FILES.map((f) => shared(`autoload/${f}`, `config/autoload/${f}`, f)),
     shared(`autoload/middlewares.${serverName}.php`, `config/autoload/middlewares.${serverName}.php`, 'middlewares.php'),
     ...HYPERF_CLASSES.map((f) => shared(`app/Podmesh/${f}`, `app/Podmesh/${f}`, `Podmesh/${f}`)),
-    own(`app/Podmesh/${HYPERF_POLICY}`, `app/Podmesh/${HYPERF_POLICY}`, `Podmesh/${HYPERF_POLICY}`),
+    { template: `Podmesh/${HYPERF_POLICY}`, source: serviceConfigPath(service, `app/Podmesh/${HYPERF_POLICY}`), target: `app/Podmesh/${HYPERF_POLICY}`, shared: false },
   ];
 }
 

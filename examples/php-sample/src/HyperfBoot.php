@@ -40,6 +40,24 @@ final class HyperfBoot
         Event::ON_WORKER_STOP => ['Hyperf\Framework\Bootstrap\WorkerStopCallback', 'onWorkerStop'],
     ];
 
+    /**
+     * Loads the application's own classes as a Hyperf application does before it reads its config:
+     * bin/hyperf.php requires Composer's autoloader, and the skeleton's composer.json maps `App\\`
+     * to app/ (PSR-4). The generated config files read the service's App\\Podmesh\\Policy from there.
+     */
+    public static function autoloadApp(string $appRoot): void
+    {
+        spl_autoload_register(static function (string $class) use ($appRoot): void {
+            if (! str_starts_with($class, 'App\\')) {
+                return;
+            }
+            $file = $appRoot . '/app/' . str_replace('\\', '/', substr($class, 4)) . '.php';
+            if (is_file($file)) {
+                require $file;
+            }
+        });
+    }
+
     /** Reads a config/autoload file the way Hyperf's config provider does: a PHP file returning an array. */
     public static function readConfig(string $file): array
     {

@@ -4,8 +4,11 @@
 // Hyperf\Guzzle\ClientFactory, and where each callee lives. hyperf/guzzle's CoroutineHandler turns
 // `verify` into ssl_cafile (and the URL's host into ssl_host_name) but switches peer verification
 // off, `cert` into ssl_cert_file and `ssl_key` into ssl_key_file, then applies `swoole` on top:
-// that is where verification is switched back on and TLS 1.3 is required.
+// that is where verification is switched back on and TLS 1.3 is required. One file for every
+// Hyperf service of the host: whom the service calls comes from its class, App\Podmesh\Policy.
 declare(strict_types=1);
+
+use App\Podmesh\Policy;
 
 return [
     'http_client' => [
@@ -22,6 +25,6 @@ return [
             ],
         ],
     ],
-    'mtls_services' => [
-    ],
+    // The services it may call, by name: their mTLS URLs.
+    'mtls_services' => Policy::CALLS,
 ];
