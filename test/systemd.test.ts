@@ -108,9 +108,9 @@ describe.skipIf(!quadlet || !analyze)('Quadlet units of ashchan-dev', () => {
       ip: '10.90.0.21',
       aliases: ['auth.ashchan.local', 'auth'],
       volumes: [
-        '/home/user/.config/podmesh/ashchan-dev/config/auth/autoload/server.php:/opt/www/config/autoload/server.php:ro,Z',
-        '/home/user/.config/podmesh/ashchan-dev/config/auth/autoload/mtls_client.php:/opt/www/config/autoload/mtls_client.php:ro,Z',
-        '/home/user/.config/podmesh/ashchan-dev/config/auth/autoload/mtls_policy.php:/opt/www/config/autoload/mtls_policy.php:ro,Z',
+        '/home/user/.config/podmesh/ashchan-dev/config/_shared/autoload/server.php:/opt/www/config/autoload/server.php:ro,z',
+        '/home/user/.config/podmesh/ashchan-dev/config/_shared/autoload/mtls_client.php:/opt/www/config/autoload/mtls_client.php:ro,z',
+        '/home/user/.config/podmesh/ashchan-dev/config/_shared/autoload/mtls_policy.php:/opt/www/config/autoload/mtls_policy.php:ro,z',
         '/home/user/.config/podmesh/ashchan-dev/config/_shared/autoload/middlewares.http.php:/opt/www/config/autoload/middlewares.http.php:ro,z',
         '/home/user/.config/podmesh/ashchan-dev/config/_shared/app/Podmesh/MtlsMiddleware.php:/opt/www/app/Podmesh/MtlsMiddleware.php:ro,z',
         '/home/user/.config/podmesh/ashchan-dev/config/_shared/app/Podmesh/MtlsClientFactory.php:/opt/www/app/Podmesh/MtlsClientFactory.php:ro,z',
