@@ -65,7 +65,7 @@ export function mountedBy(services: readonly Pick<ResolvedService, 'unit'>[]): E
 
 /**
  * A file of one host: its path in `out/<stack>/` and, with its content, how it installs.
- * `rel` is the path inside the area (`auth.container`, `config/auth/app/Podmesh/Policy.php`).
+ * `rel` is the path inside the area (`auth.container`, `config/auth/Policy.php`).
  */
 export function hostFile(host: ResolvedHost, area: Area, rel: string, content: string, effect: Effect = {}): [string, RenderedFile] {
   const dir = { quadlet: host.install.quadletDir, systemd: host.install.systemdDir, wireguard: host.install.wireguardDir, root: host.install.root }[area];

@@ -111,7 +111,7 @@ describe('compose for ashchan-dev', () => {
         './config/_shared/app/Podmesh/MtlsClientFactory.php:/opt/www/app/Podmesh/MtlsClientFactory.php:ro,z',
         './config/_shared/app/Podmesh/Crl.php:/opt/www/app/Podmesh/Crl.php:ro,z',
         // The one file of its own: the service's identity, listeners and call policy, which the others read.
-        `./config/${n}/app/Podmesh/Policy.php:/opt/www/app/Podmesh/Policy.php:ro,Z`,
+        `./config/${n}/Policy.php:/opt/www/app/Podmesh/Policy.php:ro,Z`,
         './config/_shared/openssl.cnf:/etc/podmesh/openssl.cnf:ro,z',
         `${STATE}/ashchan-dev/pki/services/${n}:/etc/mtls:ro,Z`,
       ]);

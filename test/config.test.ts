@@ -250,7 +250,7 @@ describe.skipIf(!php)('Hyperf configuration, judged by php', () => {
 
   it('GIVEN every generated PHP file WHEN php -l THEN no syntax error', async () => {
     const files = phpFiles();
-    // Per service: app/Podmesh/Policy.php alone; per host with Hyperf services (ashchan-dev's one,
+    // Per service: its Policy.php alone; per host with Hyperf services (ashchan-dev's one,
     // ashchan-prod's edge, app and data) in config/_shared/: the three shared app/Podmesh classes,
     // middlewares.http, and server, mtls_client and mtls_policy.
     expect(files.length).toBe(2 * 6 + 4 * 7);
@@ -259,7 +259,7 @@ describe.skipIf(!php)('Hyperf configuration, judged by php', () => {
         ['app/Podmesh/Crl.php', 'app/Podmesh/MtlsClientFactory.php', 'app/Podmesh/MtlsMiddleware.php', 'autoload/middlewares.http.php', 'autoload/mtls_client.php', 'autoload/mtls_policy.php', 'autoload/server.php'].map((f) => `/config/_shared/${f}`),
       ).flat(),
     );
-    expect(files.filter((f) => !f.includes('/config/_shared/')).every((f) => f.endsWith('/app/Podmesh/Policy.php'))).toBe(true);
+    expect(files.filter((f) => !f.includes('/config/_shared/')).every((f) => f.endsWith('/Policy.php'))).toBe(true);
     // PHP 8.2's -l reads one file per process: four at a time (84 processes one by one took a minute on a busy machine).
     for (let i = 0; i < files.length; i += 4) {
       const batch = files.slice(i, i + 4);
@@ -290,7 +290,7 @@ namespace {
 
   it('GIVEN boards in ashchan-dev WHEN its config is included THEN Swoole settings for mTLS, TLS 1.3, the plain HTTP listener, its client options and policy', () => {
     const dir = join(out, 'ashchan-dev/hosts/local/config/_shared/autoload');
-    const boards = join(out, 'ashchan-dev/hosts/local/config/boards/app/Podmesh/Policy.php');
+    const boards = join(out, 'ashchan-dev/hosts/local/config/boards/Policy.php');
     const server = include(join(dir, 'server.php'), boards);
     expect(server.servers).toHaveLength(2);
     // THEN the TLS keys are in `settings` (what Hyperf hands to Swoole), with no option Swoole lacks.
@@ -344,12 +344,12 @@ namespace {
   });
 
   it('GIVEN ashchan-prod (plain HTTP off) WHEN server.php is included THEN only the mTLS server', () => {
-    const server = include(join(out, 'ashchan-prod/hosts/app/config/_shared/autoload/server.php'), join(out, 'ashchan-prod/hosts/app/config/auth/app/Podmesh/Policy.php'));
+    const server = include(join(out, 'ashchan-prod/hosts/app/config/_shared/autoload/server.php'), join(out, 'ashchan-prod/hosts/app/config/auth/Policy.php'));
     expect(server.servers.map((s: any) => [s.name, s.port])).toEqual([['http', 8443]]);
   });
 
   it('GIVEN the gateway WHEN server.php is included THEN its public port is a TLS listener with the public certificate and no client verification', () => {
-    const server = include(join(out, 'ashchan-prod/hosts/edge/config/_shared/autoload/server.php'), join(out, 'ashchan-prod/hosts/edge/config/gateway/app/Podmesh/Policy.php'));
+    const server = include(join(out, 'ashchan-prod/hosts/edge/config/_shared/autoload/server.php'), join(out, 'ashchan-prod/hosts/edge/config/gateway/Policy.php'));
     expect(server.servers.map((s: any) => [s.name, s.port, s.sock_type])).toEqual([['http', 8443, 1 | 512], ['public', 9501, 1 | 512]]);
     expect(server.servers[1].settings).toEqual({ ssl_cert_file: '/etc/mtls/public.crt', ssl_key_file: '/etc/mtls/public.key', ssl_verify_peer: false, ssl_protocols: 64 });
   });
@@ -376,7 +376,7 @@ namespace {
     new Network(stack, 'mesh', { subnet: '10.95.0.0/24', domain: 'esc.local' });
     svc(stack, 'api', { serviceName: name });
     await synth(app, { outDir: join(tmp.path, 'esc-out'), stateDir: join(tmp.path, 'esc-state') });
-    const policy = join(tmp.path, 'esc-out/esc/hosts/h/config/api/app/Podmesh/Policy.php');
+    const policy = join(tmp.path, 'esc-out/esc/hosts/h/config/api/Policy.php');
     expect(spawnSync(php!, ['-l', policy], { encoding: 'utf8' }).status).toBe(0);
     expect(include(join(tmp.path, 'esc-out/esc/hosts/h/config/_shared/autoload/mtls_policy.php'), policy).mtls_policy.service).toBe(name);
     // The helper itself, over the same value, through php.
@@ -532,7 +532,7 @@ describe('Files the services of a host share', () => {
         const file = files.get(`hosts/${host}/config/_shared/${f}`);
         expect(file?.install, `${host} ${f}`).toMatchObject({ units: mine.map((s) => s.unit.service), reloadable: mine.every((s) => s.unit.reloadable) });
       }
-      for (const s of mine) expect(files.get(`hosts/${host}/config/${s.name}/app/Podmesh/Policy.php`)?.install?.units).toEqual([s.unit.service]);
+      for (const s of mine) expect(files.get(`hosts/${host}/config/${s.name}/Policy.php`)?.install?.units).toEqual([s.unit.service]);
     }
     // The shared texts are the same on every host: they read nothing of a service or a host.
     for (const f of ['app/Podmesh/MtlsMiddleware.php', 'autoload/server.php', 'autoload/mtls_client.php', 'autoload/mtls_policy.php']) {

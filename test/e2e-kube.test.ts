@@ -308,7 +308,7 @@ describe.skipIf(!runnable)('podman kube play (Podman 5.4) runs ashchan-dev\'s De
       `${sha(join(state, STACK, 'secrets/auth.postgres-password'))}  /run/secrets/auth.postgres-password`,
       `${sha(join(state, STACK, 'pki/services/auth/server.key'))}  /etc/mtls/server.key`,
       `${sha(join(out, STACK, 'hosts/local/config/_shared/autoload/server.php'))}  /opt/www/config/autoload/server.php`,
-      `${sha(join(out, STACK, 'hosts/local/config/auth/app/Podmesh/Policy.php'))}  /opt/www/app/Podmesh/Policy.php`,
+      `${sha(join(out, STACK, 'hosts/local/config/auth/Policy.php'))}  /opt/www/app/Podmesh/Policy.php`,
     ]);
     // The certificate folder holds exactly the items of the manifest's volume.
     const items = deployments.find((d) => d.metadata.name === 'auth')!.spec.template.spec.volumes.find((v: Doc) => v.name === 'pki-auth').secret.items.map((i: Doc) => i.path as string);

@@ -174,9 +174,9 @@ describe.skipIf(!runnable)('generated Hyperf mTLS middleware and client factory 
     tmp.cleanup();
   }, 60_000);
 
-  it('GIVEN every Hyperf service of ashchan-dev WHEN the classes its compose service mounts are loaded THEN the middleware allows exactly mtls_policy.php\'s callers, the factory knows exactly mtls_client.php\'s callees, the host\'s services share every class but Policy.php, and the files hold paths, no key', async () => {
+  it('GIVEN every Hyperf service of ashchan-dev WHEN the classes its compose service mounts are loaded THEN the middleware allows exactly mtls_policy.php\'s callers, the factory knows exactly mtls_client.php\'s callees, the host\'s services share every file but Policy.php, and the files hold paths, no key', async () => {
     const configRoot = join(hostDir, 'config');
-    const services = readdirSync(configRoot).filter((s) => existsSync(join(configRoot, s, 'app/Podmesh/Policy.php')));
+    const services = readdirSync(configRoot).filter((s) => existsSync(join(configRoot, s, 'Policy.php')));
     expect(services.sort()).toEqual(['auth', 'boards', 'gateway', 'media', 'moderation', 'search']);
     for (const s of services) {
       // The files as the container has them: its compose bind mounts, by target.
@@ -187,9 +187,9 @@ describe.skipIf(!runnable)('generated Hyperf mTLS middleware and client factory 
         return from;
       };
       const classes = ['Policy', 'Crl', 'MtlsMiddleware', 'MtlsClientFactory'].map((c) => source(`app/Podmesh/${c}.php`));
-      // Policy.php is the service's own; the other classes and the middleware list are the host's, one copy.
-      expect(classes.map((f) => relative(configRoot, f))).toEqual([`${s}/app/Podmesh/Policy.php`, ...['Crl', 'MtlsMiddleware', 'MtlsClientFactory'].map((c) => `_shared/app/Podmesh/${c}.php`)]);
-      expect(relative(configRoot, source('config/autoload/middlewares.http.php'))).toBe('_shared/autoload/middlewares.http.php');
+      // Policy.php is the service's own; the other classes and the config files are the host's, one copy.
+      expect(classes.map((f) => relative(configRoot, f))).toEqual([`${s}/Policy.php`, ...['Crl', 'MtlsMiddleware', 'MtlsClientFactory'].map((c) => `_shared/app/Podmesh/${c}.php`)]);
+      for (const f of ['middlewares.http.php', 'server.php', 'mtls_client.php', 'mtls_policy.php']) expect(relative(configRoot, source(`config/autoload/${f}`))).toBe(`_shared/autoload/${f}`);
       const code = [
         `require ${JSON.stringify(VENDOR)};`,
         `define('BASE_PATH', '/opt/www');`,

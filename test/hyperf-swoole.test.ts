@@ -204,7 +204,7 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
     return JSON.parse(r.stdout) as T;
   };
 
-  /** The app services of a synthesized stack: each Hyperf service (its own config/<svc>/app/Podmesh/Policy.php) of each host. */
+  /** The app services of a synthesized stack: each Hyperf service (its own config/<svc>/Policy.php) of each host. */
   function appServices(c: StackCase): AppService[] {
     const out = join(tmp.path, c.stack, 'out', c.stack, 'hosts');
     const found: AppService[] = [];
@@ -215,7 +215,7 @@ describe.skipIf(!runnable)('generated Hyperf server.php on real Swoole (Hyperf-e
       const configRoot = join(out, h, 'config');
       if (!existsSync(configRoot)) continue;
       for (const name of readdirSync(configRoot).sort()) {
-        if (!existsSync(join(configRoot, name, 'app/Podmesh/Policy.php'))) continue;
+        if (!existsSync(join(configRoot, name, 'Policy.php'))) continue;
         const spec = compose.services[name];
         if (!spec?.environment || !spec.volumes || spec.healthcheck?.test[0] !== 'CMD') throw new Error(`${c.stack}/${h}: compose.yaml lacks environment, volumes or a CMD health check for ${name}`);
         // The state folder as compose would get it from PODMESH_STATE_DIR (this test's, not the default).

@@ -251,7 +251,7 @@ describe('kubernetes export of ashchan-dev', () => {
     // The config files are the ones the compose deployment mounts.
     const cm = byFile.get('20-configmaps.yaml')!.find((m) => m.metadata.name === 'auth-config');
     expect(cm.data['autoload.server.php']).toBe(readFileSync(join(out, 'ashchan-dev/hosts/local/config/_shared/autoload/server.php'), 'utf8'));
-    expect(cm.data['app.Podmesh.Policy.php']).toBe(readFileSync(join(out, 'ashchan-dev/hosts/local/config/auth/app/Podmesh/Policy.php'), 'utf8'));
+    expect(cm.data['Policy.php']).toBe(readFileSync(join(out, 'ashchan-dev/hosts/local/config/auth/Policy.php'), 'utf8'));
     expect(cm.data['openssl.cnf']).toBe(readFileSync(join(out, 'ashchan-dev/hosts/local/config/_shared/openssl.cnf'), 'utf8'));
     // The StatefulSet claims the volume it mounts.
     const sts = workloads.find((w) => w.metadata.name === 'postgres');

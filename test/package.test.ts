@@ -149,7 +149,7 @@ describe('podmesh as a package', () => {
     }
     expect(statSync(join(project, '.podmesh/example/pki/services/api/server.key')).mode & 0o777).toBe(0o600);
     // Templates come from the installed package (api is a Hyperf application).
-    expect(readFileSync(join(project, 'out/example/hosts/local/config/api/app/Podmesh/Policy.php'), 'utf8')).toContain("'web.example.local'");
+    expect(readFileSync(join(project, 'out/example/hosts/local/config/api/Policy.php'), 'utf8')).toContain("'web.example.local'");
     expect(readFileSync(join(project, 'out/example/hosts/local/config/_shared/autoload/mtls_policy.php'), 'utf8')).toContain('Policy::ALLOWED_CLIENTS');
     const compose = readFileSync(join(project, 'out/example/hosts/local/compose.yaml'), 'utf8');
     expect(compose).toContain('API_SERVICE_URL: https://api.example.local:8443');

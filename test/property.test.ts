@@ -87,7 +87,7 @@ const KINDS: Kind[] = [
     fromPhp: (hostDir) => {
       // The shared mtls_policy.php, reading api's own Policy.php (loaded first, as Composer would).
       const file = join(hostDir, 'config/_shared/autoload/mtls_policy.php');
-      const policy = join(hostDir, 'config/api/app/Podmesh/Policy.php');
+      const policy = join(hostDir, 'config/api/Policy.php');
       const r = spawnSync(php!, ['-r', 'require $argv[2]; echo json_encode((require $argv[1])["mtls_policy"]["service"]);', file, policy], { encoding: 'utf8', timeout: 20_000 });
       if (r.status !== 0) throw new Error(`php could not load ${file}: ${r.stderr}${r.stdout}`);
       return JSON.parse(r.stdout);

@@ -55,10 +55,10 @@ describe('synth', () => {
       'hosts/local/config/_shared/autoload/server.php',
       'hosts/local/config/_shared/openssl.cnf',
       // Each Hyperf service's own: its identity, listeners and call policy.
-      'hosts/local/config/api/app/Podmesh/Policy.php',
+      'hosts/local/config/api/Policy.php',
       // db's roles script: api, its client, connects as a role of its own
       'hosts/local/config/db/podmesh-roles.sh',
-      'hosts/local/config/web/app/Podmesh/Policy.php',
+      'hosts/local/config/web/Policy.php',
       'hosts/local/quadlet/mesh.network',
       'hosts/local/quadlet/mini-api.container',
       'hosts/local/quadlet/mini-db-data.volume',
@@ -84,7 +84,7 @@ describe('synth', () => {
     const result = await synth(changedApp.app, { stateDir: testState, outDir: out });
     expect(result.reports[0]!.modified).toEqual(['TOPOLOGY.md', 'hosts/local/compose.yaml', 'hosts/local/systemd/three.target', 'manifest.json', 'podmesh.lock.json']);
     // The new service's own Hyperf file and unit; the host's shared files now name it among the units they restart (their text is the same).
-    expect(result.reports[0]!.added).toEqual(['hosts/local/config/extra/app/Podmesh/Policy.php', 'hosts/local/quadlet/mini-extra.container']);
+    expect(result.reports[0]!.added).toEqual(['hosts/local/config/extra/Policy.php', 'hosts/local/quadlet/mini-extra.container']);
     const after = treeState(out);
     for (const f of Object.keys(before)) {
       if (!result.reports[0]!.modified.includes(f.replace(/^three\//, ''))) expect(after[f]).toEqual(before[f]);

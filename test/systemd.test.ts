@@ -115,7 +115,7 @@ describe.skipIf(!quadlet || !analyze)('Quadlet units of ashchan-dev', () => {
         '/home/user/.config/podmesh/ashchan-dev/config/_shared/app/Podmesh/MtlsMiddleware.php:/opt/www/app/Podmesh/MtlsMiddleware.php:ro,z',
         '/home/user/.config/podmesh/ashchan-dev/config/_shared/app/Podmesh/MtlsClientFactory.php:/opt/www/app/Podmesh/MtlsClientFactory.php:ro,z',
         '/home/user/.config/podmesh/ashchan-dev/config/_shared/app/Podmesh/Crl.php:/opt/www/app/Podmesh/Crl.php:ro,z',
-        '/home/user/.config/podmesh/ashchan-dev/config/auth/app/Podmesh/Policy.php:/opt/www/app/Podmesh/Policy.php:ro,Z',
+        '/home/user/.config/podmesh/ashchan-dev/config/auth/Policy.php:/opt/www/app/Podmesh/Policy.php:ro,Z',
         '/home/user/.config/podmesh/ashchan-dev/config/_shared/openssl.cnf:/etc/podmesh/openssl.cnf:ro,z',
         '/home/user/.config/podmesh/ashchan-dev/pki/services/auth:/etc/mtls:ro,Z',
       ],

@@ -1,6 +1,6 @@
 // Hyperf configuration per application service, from the handlebars templates in
 // `templates/hyperf/`. What is the service's own (its identity, listeners and call policy) is one
-// class, `hosts/<host>/config/<service>/app/Podmesh/Policy.php`, mounted into its `app/Podmesh/`.
+// class, `hosts/<host>/config/<service>/Policy.php`, mounted into its `app/Podmesh/`.
 // Everything else is the same for every Hyperf service of a host and is generated once, under
 // `hosts/<host>/config/_shared/`, reading that class: the config/autoload files (`server.php`,
 // `mtls_client.php`, `mtls_policy.php`, and the middleware list of each mTLS server name,

@@ -50,7 +50,8 @@ export function hyperfFiles(service: string, serverName: string): HyperfFile[] {
     ...HYPERF_FILES.map((f) => shared(`autoload/${f}`, `config/autoload/${f}`, f)),
     shared(`autoload/middlewares.${serverName}.php`, `config/autoload/middlewares.${serverName}.php`, 'middlewares.php'),
     ...HYPERF_CLASSES.map((f) => shared(`app/Podmesh/${f}`, `app/Podmesh/${f}`, `Podmesh/${f}`)),
-    { template: `Podmesh/${HYPERF_POLICY}`, source: serviceConfigPath(service, `app/Podmesh/${HYPERF_POLICY}`), target: `app/Podmesh/${HYPERF_POLICY}`, shared: false },
+    // The service's folder holds it alone, beside nothing: no app/Podmesh/ folders of its own.
+    { template: `Podmesh/${HYPERF_POLICY}`, source: serviceConfigPath(service, HYPERF_POLICY), target: `app/Podmesh/${HYPERF_POLICY}`, shared: false },
   ];
 }
 

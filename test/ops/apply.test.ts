@@ -83,7 +83,7 @@ describe('apply the real stacks', () => {
     expect(mode(join(hostRoot, 'secrets'))).toBe(0o700);
     expect(readFileSync(join(hostRoot, 'secrets/postgres.password'), 'utf8')).toBe(readFileSync(join(stateDir, 'ashchan-dev/secrets/postgres.password'), 'utf8'));
     expect(existsSync(join(hostRoot, 'config/_shared/autoload/server.php'))).toBe(true);
-    expect(existsSync(join(hostRoot, 'config/auth/app/Podmesh/Policy.php'))).toBe(true);
+    expect(existsSync(join(hostRoot, 'config/auth/Policy.php'))).toBe(true);
     // The installed compose file points at the certificates and secrets beside it, and docker compose accepts it there.
     const compose = readFileSync(join(hostRoot, 'compose.yaml'), 'utf8');
     expect(compose).not.toContain('state/ashchan-dev');

@@ -32,7 +32,7 @@ export function configMapName(s: Pick<ResolvedService, 'dnsName'>): string {
 }
 
 /**
- * The ConfigMap key of a generated file mounted from the host folder (`./config/<svc>/app/Podmesh/Policy.php`,
+ * The ConfigMap key of a generated file mounted from the host folder (`./config/<svc>/Policy.php`,
  * `./config/_shared/autoload/server.php`): its path below the service's (or the shared) config
  * folder, `/` as `.` (keys allow `[-._a-zA-Z0-9]`).
  */
