@@ -76,15 +76,18 @@ export async function templatesPlugin(esbuild) {
 /**
  * The packages built into the bundles instead of left to node_modules: what the slow path loads,
  * @peculiar/x509 with the ASN.1, DI and helper modules it is made of, yaml and the handlebars
- * runtime. Loaded from node_modules the X.509 library alone is 212 CommonJS modules, each resolved,
+ * runtime; and zod, which every command that loads a stack needs (the constructs check their props
+ * with it). Loaded from node_modules the X.509 library alone is 212 CommonJS modules, each resolved,
  * read and wrapped: 120 to 230 ms at the first certificate or CRL of a process, and again in each
  * issuing worker; built in (from their ES module builds where they have one) they load in about
- * half that. They land in the chunks that only the PKI and the renderers load. `reflect-metadata`
- * stays a package: a global polyfill that other code may load too. They stay dependencies
- * (installed with their licenses); the engine's identity and the staleness check cover their files
- * like the sources.
+ * half that. zod is 97 ES modules: 130 ms to import from node_modules, 48 ms as one bundle (this
+ * machine, alone). The PKI's and the renderers' land in the chunks only they load. `reflect-metadata`
+ * stays a package: a global polyfill that other code may load too; so does `constructs`, whose
+ * classes a stack may import itself and must be the ones podmesh checks against. They stay
+ * dependencies (installed with their licenses); the engine's identity and the staleness check
+ * cover their files like the sources.
  */
-const BUILT_IN = /^(@peculiar\/[^/]+|asn1js|pvtsutils|pvutils|tsyringe|tslib|yaml|handlebars)(\/|$)/;
+const BUILT_IN = /^(@peculiar\/[^/]+|asn1js|pvtsutils|pvutils|tsyringe|tslib|yaml|handlebars|zod)(\/|$)/;
 
 /**
  * Every package external (left to node_modules) but {@link BUILT_IN}'s. A Node built-in that
