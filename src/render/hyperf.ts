@@ -13,7 +13,7 @@ import { hyperfFiles, type HyperfFile } from '../resolve/resolve.ts';
 import { spiffeIdOf } from '../state/pki/spiffe.ts';
 import type { RenderedFile } from './file.ts';
 import { generatedHeader } from './header.ts';
-import { TemplateTexts } from './templates.ts';
+import { template, TemplateTexts } from './templates.ts';
 
 /** Seconds an outbound call may take before Guzzle gives up. */
 const CLIENT_TIMEOUT_SECONDS = 5;
@@ -107,7 +107,7 @@ export function renderHyperf(stack: ResolvedStack): Map<string, RenderedFile> {
   // The first service of a name, as a search of the list would find it.
   const byName = new Map<string, ResolvedService>();
   for (const s of stack.services) if (!byName.has(s.name)) byName.set(s.name, s);
-  // Texts that read nothing of the service (server.php of the same ports) are rendered once.
+  // The shared files read nothing of a host either: each text is rendered once for all hosts.
   const texts = new TemplateTexts();
   const shared = new Map<string, SharedFile>();
   for (const s of stack.services) {
@@ -123,19 +123,21 @@ export function renderHyperf(stack: ResolvedStack): Map<string, RenderedFile> {
         continue;
       }
       ctx ??= context(stack, byName, s);
-      files.set(...hostFile(host, 'root', file.source, rendered(texts, file, ctx, s), mountedBy([s])));
+      // A service's own file is its own text: no use looking for it among the others.
+      files.set(...hostFile(host, 'root', file.source, rendered((t, c) => template(t)(c), file, ctx, s), mountedBy([s])));
     }
   }
   for (const { host, file, serverName, services } of shared.values()) {
-    const text = rendered(texts, file, sharedContext(stack, serverName), services[0]!);
+    const text = rendered((t, c) => texts.render(t, c), file, sharedContext(stack, serverName), services[0]!);
     files.set(...hostFile(host, 'root', file.source, text, mountedBy(services)));
   }
   return files;
 }
 
-function rendered(texts: TemplateTexts, file: HyperfFile, ctx: Readonly<Record<string, unknown>>, s: ResolvedService): string {
+/** `file`'s text from `ctx` by `render`; a template failing is a problem of the service `s`. */
+function rendered(render: (template: string, ctx: Readonly<Record<string, unknown>>) => string, file: HyperfFile, ctx: Readonly<Record<string, unknown>>, s: ResolvedService): string {
   try {
-    return texts.render(`hyperf/${file.template}`, ctx);
+    return render(`hyperf/${file.template}`, ctx);
   } catch (e) {
     throw PodmeshError.at(s.path, `templates/hyperf/${file.template}.hbs failed: ${(e as Error).message}`);
   }
