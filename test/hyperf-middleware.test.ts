@@ -197,10 +197,24 @@ describe.skipIf(!runnable)('generated Hyperf mTLS middleware and client factory 
         `$policy = (require ${JSON.stringify(source('config/autoload/mtls_policy.php'))})['mtls_policy'];`,
         `$client = require ${JSON.stringify(source('config/autoload/mtls_client.php'))};`,
         `$list = require ${JSON.stringify(source('config/autoload/middlewares.http.php'))};`,
-        `echo json_encode(['allowed' => App\\Podmesh\\MtlsMiddleware::ALLOWED_CLIENTS, 'policy' => $policy['allowed_clients'], 'allowedIds' => App\\Podmesh\\MtlsMiddleware::ALLOWED_SPIFFE_IDS, 'policyIds' => $policy['allowed_spiffe_ids'], 'selfId' => App\\Podmesh\\MtlsMiddleware::SELF_SPIFFE_ID, 'policySelfId' => $policy['spiffe_id'], 'self' => App\\Podmesh\\MtlsMiddleware::SELF, 'dns' => $policy['dns_name'], 'service' => App\\Podmesh\\MtlsClientFactory::SERVICE, 'policyService' => $policy['service'], 'port' => App\\Podmesh\\MtlsMiddleware::MTLS_PORT, 'crl' => App\\Podmesh\\MtlsMiddleware::CRL_FILE, 'policyCrl' => $policy['crl_file'], 'services' => App\\Podmesh\\MtlsClientFactory::SERVICES, 'callees' => $client['mtls_services'], 'list' => $list, 'psr15' => is_subclass_of(App\\Podmesh\\MtlsMiddleware::class, Psr\\Http\\Server\\MiddlewareInterface::class)]);`,
+        `echo json_encode(['calls' => $policy['calls'], 'allowed' => App\\Podmesh\\MtlsMiddleware::ALLOWED_CLIENTS, 'policy' => $policy['allowed_clients'], 'allowedIds' => App\\Podmesh\\MtlsMiddleware::ALLOWED_SPIFFE_IDS, 'policyIds' => $policy['allowed_spiffe_ids'], 'selfId' => App\\Podmesh\\MtlsMiddleware::SELF_SPIFFE_ID, 'policySelfId' => $policy['spiffe_id'], 'self' => App\\Podmesh\\MtlsMiddleware::SELF, 'dns' => $policy['dns_name'], 'service' => App\\Podmesh\\MtlsClientFactory::SERVICE, 'policyService' => $policy['service'], 'port' => App\\Podmesh\\MtlsMiddleware::MTLS_PORT, 'crl' => App\\Podmesh\\MtlsMiddleware::CRL_FILE, 'policyCrl' => $policy['crl_file'], 'services' => App\\Podmesh\\MtlsClientFactory::SERVICES, 'callees' => $client['mtls_services'], 'list' => $list, 'psr15' => is_subclass_of(App\\Podmesh\\MtlsMiddleware::class, Psr\\Http\\Server\\MiddlewareInterface::class)]);`,
       ].join('\n');
       const r = await execa(php!, ['-d', `extension=${SWOOLE_SO}`, '-r', code]);
       const got = JSON.parse(r.stdout) as Record<string, unknown>;
+      // The classes and the config files read one Policy.php now, so they cannot disagree; what it
+      // says is held against what resolution gave the container's environment, a separate path.
+      const env = service(s).env;
+      const list = (v: string | undefined) => (v ? v.split(',') : []);
+      expect(got.policy, s).toEqual(list(env.MTLS_ALLOWED_CLIENTS));
+      expect(got.policyIds, s).toEqual(list(env.MTLS_ALLOWED_SPIFFE_IDS));
+      expect(got.policySelfId, s).toBe(env.SERVICE_SPIFFE_ID);
+      expect(got.dns, s).toBe(env.SERVICE_DNS_NAME);
+      expect(got.policyService, s).toBe(env.SERVICE_NAME);
+      expect(got.port, s).toBe(Number(env.MTLS_PORT));
+      expect(got.policyCrl, s).toBe(env.MTLS_CRL_FILE);
+      // (PHP writes an empty array as `[]`: compared as entries, by name.)
+      const byName = (o: object) => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      expect(byName(got.calls as object), s).toEqual(byName(Object.fromEntries(Object.entries(env).flatMap(([k, v]) => (k.endsWith('_SERVICE_URL') ? [[k.slice(0, -'_SERVICE_URL'.length).toLowerCase(), v]] : [])))));
       expect(got.allowed, s).toEqual(got.policy);
       expect(got.allowedIds, s).toEqual(got.policyIds);
       expect(got.selfId, s).toBe(`spiffe://ashchan.local/${STACK}/${s}`);

@@ -81,7 +81,7 @@ function context(stack: ResolvedStack, byName: ReadonlyMap<string, ResolvedServi
 function sharedContext(stack: ResolvedStack, serverName: string) {
   return {
     header: generatedHeader(stack.name).join(' '),
-    mtls: { name: serverName, clientCaFile: MTLS_FILES.clientCaFile },
+    mtls: { name: serverName },
     serverTls: MTLS_FILES,
     publicTls: PUBLIC_TLS,
     client: CLIENT,
