@@ -44,4 +44,24 @@ describe('lazy loading of the slow path', () => {
     // The check can fail: the planner and the writer of state do import them.
     for (const entry of entries.slice(5)) expect([...staticClosure(metafile, entry).keys()].some((f) => HEAVY.test(f)), entry).toBe(true);
   });
+
+  it('zod is built in with only what the constructs use: no locale but English (an `import { z }` would take them all)', async () => {
+    const { metafile } = await build({
+      entryPoints: ['src/index.ts'],
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      // Every package external but zod, as in the build (scripts/build.mjs BUILT_IN).
+      plugins: [{ name: 'only-zod', setup: (b) => b.onResolve({ filter: /^[^./]/ }, (a) => (/^zod(\/|$)/.test(a.path) ? undefined : { path: a.path, external: true })) }],
+      outdir: 'unused',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    // What ends up in the bundle (the inputs list what was read, shaken off or not).
+    const kept = Object.values(metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([f]) => f));
+    const zod = kept.filter((f) => f.includes('node_modules/zod/'));
+    expect(zod.length).toBeGreaterThan(5);
+    expect(zod.filter((f) => f.includes('/locales/') && !f.endsWith('/index.js'))).toEqual(['node_modules/zod/v4/locales/en.js']);
+  });
 });

@@ -1,6 +1,6 @@
 // The root of the construct tree: holds the stacks that one synth run renders.
 import { Construct } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { PodmeshError } from './errors.ts';
 import { checkProps, propIssues } from './props.ts';
 

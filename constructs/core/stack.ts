@@ -1,6 +1,6 @@
 // A stack is one environment (ashchan-dev, ashchan-prod): the unit of synth, state and output.
 import { Construct } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DNS_LABEL, INTERFACE_NAME, WAIT_DURATION_ERROR, isDnsName, isWaitDuration, trustDomainProblem } from './names.ts';
 import { parseCidr } from './ip.ts';
 import type { KeyType } from '../model/certificates.ts';

@@ -1,6 +1,6 @@
 // A machine that runs part of a stack with Podman.
 import { Construct } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { checkProps } from '../core/props.ts';
 import { uniqueId } from '../core/unique.ts';
 import { DNS_LABEL } from '../core/names.ts';

@@ -1,6 +1,6 @@
 // Infrastructure services without mTLS: PostgreSQL, Redis, MinIO, or any other container.
 import type { Construct } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { checkProps } from '../core/props.ts';
 import { Stack } from '../core/stack.ts';
 import { Volume } from './volume.ts';

@@ -1,6 +1,6 @@
 // The mesh network: a bridge with a subnet and a DNS domain, sliced per host in multi-host stacks.
 import { Construct } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { checkProps } from '../core/props.ts';
 import { uniqueId } from '../core/unique.ts';
 import { INTERFACE_NAME, isDnsName } from '../core/names.ts';

@@ -1,6 +1,6 @@
 // The secure container defaults every workload gets, and the props that relax one of them, each
 // with the reason it is written down with (TOPOLOGY.md, `podmesh audit`).
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Linux capabilities by name, without `CAP_`.

@@ -1,6 +1,6 @@
 // An application service of the mesh: reachable over mTLS at https://<name>.<domain>:<port>.
 import type { Construct } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { IMAGE_REF, isHostName } from '../core/names.ts';
 import { parseIp } from '../core/ip.ts';
 import type { CertKind } from './certificates.ts';

@@ -1,6 +1,6 @@
 // A named Podman volume holding a service's data.
 import { Construct } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { checkProps } from '../core/props.ts';
 import { uniqueId } from '../core/unique.ts';
 

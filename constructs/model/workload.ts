@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { Construct } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { checkProps } from '../core/props.ts';
 import { uniqueId } from '../core/unique.ts';
 import { DNS_LABEL, DURATION, ENV_NAME, IMAGE_REF, WAIT_DURATION_ERROR, isDnsName, isWaitDuration, suggestLabel } from '../core/names.ts';

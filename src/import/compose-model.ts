@@ -1,6 +1,6 @@
 // The parts of `docker compose config --format json` that `podmesh import` reads. Every other key
 // is kept (loose objects) so that the import can list it as not expressible instead of losing it.
-import { z } from 'zod';
+import * as z from 'zod';
 
 const stringList = z.array(z.string());
 

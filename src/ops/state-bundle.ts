@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { PodmeshError, type Issue } from '../../constructs/core/errors.ts';
 import { ensureDir, writeAtomic } from '../io/atomic.ts';
 import { compare } from '../io/sort.ts';

@@ -1,5 +1,5 @@
 // The allocation lock file (`out/<stack>/podmesh.lock.json`): parsed and rendered, never guessed.
-import { z } from 'zod';
+import * as z from 'zod';
 import { PodmeshError } from '../../constructs/core/errors.ts';
 import { compare } from '../io/sort.ts';
 import { formatCidr, type Cidr } from '../../constructs/core/ip.ts';

@@ -1,5 +1,5 @@
 // `pki/inventory.json`: every serial ever issued, its status, and the CRL numbers; parsed strictly, written deterministically.
-import { z } from 'zod';
+import * as z from 'zod';
 import { REVOCATION_REASONS, type CertKind, type Inventory, type InventoryEntry } from './types.ts';
 
 const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not an ISO-8601 date');
