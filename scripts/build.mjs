@@ -128,7 +128,8 @@ async function buildVia(staging) {
     absWorkingDir: root,
     // pki-worker: the certificate engine's issuing worker threads load it beside the bundles (src/state/pki/pool.ts).
     // out-writer: the thread writing a large stack's new out/ folder while it renders (src/io/staged.ts).
-    entryPoints: { index: 'src/index.ts', cli: 'src/cli/main.ts', 'pki-worker': 'src/state/pki/issue-worker.ts', 'out-writer': 'src/io/staging-worker.ts' },
+    // state-check: the thread checking large state folders against their stamps while the stacks resolve (src/synth/state-check.ts).
+    entryPoints: { index: 'src/index.ts', cli: 'src/cli/main.ts', 'pki-worker': 'src/state/pki/issue-worker.ts', 'out-writer': 'src/io/staging-worker.ts', 'state-check': 'src/synth/state-check-worker.ts' },
     bundle: true,
     splitting: true,
     format: 'esm',

@@ -235,7 +235,9 @@ describe('synth fast path', () => {
     const st = statSync(file);
     let patched = 0;
     for (const f of readdirSync(`${a}.cache`)) {
-      const entry = JSON.parse(readFileSync(join(`${a}.cache`, f), 'utf8')) as { stack: string; out: [string, string, number, number, number, number, number, string?][] };
+      // An entry's file: its head, then the stamps of out/<stack> and of the state folder, a line each.
+      const [head, outLine, stateLine] = readFileSync(join(`${a}.cache`, f), 'utf8').split('\n');
+      const entry = { ...(JSON.parse(head!) as { stack: string }), out: JSON.parse(outLine!) as [string, string, number, number, number, number, number, string?][] };
       if (entry.stack !== 'one') continue;
       for (const stamp of entry.out) {
         if (stamp[0] !== rel) continue;
@@ -243,7 +245,7 @@ describe('synth fast path', () => {
         stamp.splice(2, 5, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.mode);
         patched++;
       }
-      writeFileSync(join(`${a}.cache`, f), JSON.stringify(entry));
+      writeFileSync(join(`${a}.cache`, f), `${head}\n${JSON.stringify(entry.out)}\n${stateLine}\n`);
     }
     expect(patched).toBe(1);
     const cached = await cachedSynth(a);
@@ -416,7 +418,7 @@ describe('synth fast path', () => {
     const entries = () =>
       readdirSync(`${dir}.cache`)
         .filter((f) => f.endsWith('.json'))
-        .map((f) => JSON.parse(readFileSync(join(`${dir}.cache`, f), 'utf8')) as { stack: string; decidedAt: number; horizon: number | null });
+        .map((f) => JSON.parse(readFileSync(join(`${dir}.cache`, f), 'utf8').split('\n')[0]!) as { stack: string; decidedAt: number; horizon: number | null });
     const agree = () => {
       const es = entries();
       expect(es.map((e) => e.stack).sort()).toEqual(['one', 'two']);

@@ -27,13 +27,14 @@ import { withPublicKeys } from '../state/wireguard/index.ts';
 import { engineIdentity } from './engine-id.ts';
 import { canonicalText, NotPlain } from './canonical.ts';
 import { constructsText } from './inputs.ts';
-import { checkStamps, RACY_MS, sha256, takeStamps, topChanged, type Stamp } from './stamps.ts';
+import { checkStamps, RACY_MS, sha256, StampList, takeStamps, topChanged, type Stamp } from './stamps.ts';
+import { startStateChecks, type StateChecks } from './state-check.ts';
 
 export { canonicalText } from './canonical.ts';
 export { checkStamps, takeStamps, type Stamp } from './stamps.ts';
 
 /** Changes whenever what an entry holds or means changes, so older entries are not reused. */
-const FORMAT = 4;
+const FORMAT = 5;
 /** Entries unused (not written or touched) for a week belong to removed checkouts or test folders. */
 const UNUSED_MS = 7 * 86_400_000;
 
@@ -52,6 +53,8 @@ export interface FastPathOptions {
   readonly onKeptState?: (stacks: readonly string[]) => void;
   /** Told the stacks whose out/ folder was written while they rendered, by a worker thread (src/io/staged.ts), when there are any. */
   readonly onStaged?: (stacks: readonly string[]) => void;
+  /** Told the stacks whose state folder was checked against its entry on a worker thread while the stacks resolved (src/synth/state-check.ts), when there are any. */
+  readonly onStateChecked?: (stacks: readonly string[]) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -198,8 +201,9 @@ export interface Entry {
   readonly horizon: number | null;
   /** When the stamps were taken (ms). */
   readonly stampedAt: number;
-  readonly out: readonly Stamp[];
-  readonly state: readonly Stamp[];
+  /** The stamps of out/<stack> and of the state folder: each a line of the entry's file, parsed at first use. */
+  readonly out: StampList;
+  readonly state: StampList;
   /** What a synth with nothing to change reports: files in out/<stack>, and the state report (Dates tagged). */
   readonly unchanged: number;
   /** JSON of the report (Dates tagged), decoded only when it is given. */
@@ -221,11 +225,27 @@ const encode = (v: unknown): string => JSON.stringify(v, function (this: Record<
 });
 const decode = (text: string): unknown => JSON.parse(text, (_k, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 1 && typeof (v as { $date?: unknown }).$date === 'number' ? new Date((v as { $date: number }).$date) : v));
 
+/** An entry's first line: every field but the stamps, which have a line each, and their tops. */
+type Head = Omit<Entry, 'out' | 'state'> & { readonly outTop: Stamp | null; readonly stateTop: Stamp | null };
+
+const isTop = (t: unknown): t is Stamp | null => t === null || (Array.isArray(t) && t[0] === '.');
+
+/**
+ * An entry's file: three lines, its head, the stamps of out/<stack> and those of the state folder.
+ * Only the head is parsed here: a synth that finds out/<stack> emptied or changed by its top
+ * stamp never reads the rest, and a state folder checked on a worker (state-check.ts) is checked
+ * against the text of its line.
+ */
 function readEntry(path: string): Entry | undefined {
   try {
-    const e = JSON.parse(readFileSync(path, 'utf8')) as Entry;
-    if (typeof e !== 'object' || e === null || e.format !== FORMAT || !Array.isArray(e.out) || !Array.isArray(e.state) || typeof e.fingerprint !== 'string' || (e.inputs !== null && typeof e.inputs !== 'string') || typeof e.report !== 'string') return undefined;
-    return e;
+    const text = readFileSync(path, 'utf8');
+    const first = text.indexOf('\n');
+    const second = text.indexOf('\n', first + 1);
+    if (first < 0 || second < 0 || text.indexOf('\n', second + 1) !== text.length - 1) return undefined;
+    const h = JSON.parse(text.slice(0, first)) as Head;
+    if (typeof h !== 'object' || h === null || h.format !== FORMAT || typeof h.fingerprint !== 'string' || (h.inputs !== null && typeof h.inputs !== 'string') || typeof h.report !== 'string' || !isTop(h.outTop) || !isTop(h.stateTop)) return undefined;
+    const { outTop, stateTop, ...head } = h;
+    return { ...head, out: StampList.text(text.slice(first + 1, second), outTop), state: StampList.text(text.slice(second + 1, -1), stateTop) };
   } catch {
     return undefined;
   }
@@ -234,8 +254,10 @@ function readEntry(path: string): Entry | undefined {
 function writeEntry(dir: string, path: string, entry: Entry): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.entry-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const { out, state, ...rest } = entry;
+  const head: Head = { ...rest, outTop: out.top, stateTop: state.top };
   try {
-    writeFileSync(tmp, JSON.stringify(entry), { mode: 0o600 });
+    writeFileSync(tmp, `${JSON.stringify(head)}\n${out.text}\n${state.text}\n`, { mode: 0o600 });
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });
@@ -362,14 +384,14 @@ export async function fastResult(stacks: readonly { readonly name: string; reado
     // emptied out/ is told by one lstat), then the constructs or the model, then every stamp.
     const outDir = join(where.outDir, entry.stack);
     const stateDir = join(where.stateDir, entry.stack);
-    const top = topChanged(outDir, entry.out) ?? topChanged(stateDir, entry.state);
+    const top = topChanged(outDir, entry.out.top) ?? topChanged(stateDir, entry.state.top);
     if (top) return { reason: top, entries };
     const vouched = vouch(entry);
     if ('reason' in vouched) return { reason: vouched.reason, entries };
     const since = Date.now();
-    const out = checkStamps(outDir, entry.out, since);
+    const out = checkStamps(outDir, entry.out.stamps, since);
     if (!out.ok) return { reason: out.reason, entries };
-    const st = checkStamps(stateDir, entry.state, since);
+    const st = checkStamps(stateDir, entry.state.stamps, since);
     if (!st.ok) return { reason: st.reason, entries };
     reports.push({ stack: entry.stack, added: [], modified: [], removed: [], unchanged: entry.unchanged });
     let report: StateReport;
@@ -379,7 +401,7 @@ export async function fastResult(stacks: readonly { readonly name: string; reado
       return { reason: `${entry.stack}: the cache entry is damaged`, entries };
     }
     state.push(report);
-    if (out.refreshed || st.refreshed || vouched.update) refresh.push({ path, entry: { ...entry, ...vouched.update, ...(out.refreshed || st.refreshed ? { stampedAt: since, out: out.next, state: st.next } : {}) } });
+    if (out.refreshed || st.refreshed || vouched.update) refresh.push({ path, entry: { ...entry, ...vouched.update, ...(out.refreshed || st.refreshed ? { stampedAt: since, out: StampList.of(out.next), state: StampList.of(st.next) } : {}) } });
     else if ((statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? now) < now - 86_400_000) refresh.push({ path });
   }
   // The only write of a no-change run: entries whose racy files have settled or that learnt their
@@ -398,7 +420,7 @@ export async function fastResult(stacks: readonly { readonly name: string; reado
 /** A stack's state folder as stamped before a plan read it. */
 interface StateStamps {
   readonly since: number;
-  readonly stamps: readonly Stamp[];
+  readonly stamps: StampList;
   /** The previous entry whose state stamps the folder was checked against and matched (its stamps, settled, are `stamps`). */
   readonly matched?: Entry;
 }
@@ -409,6 +431,8 @@ export interface BeforePlan {
   readonly locks: ReadonlyMap<string, string | undefined>;
   /** The entries the fast path read. */
   readonly previous: Previous;
+  /** The stacks whose state folder a worker checked ({@link startBeforePlan}). */
+  readonly checkedAhead: readonly string[];
 }
 
 const lockText = (outDir: string, stack: string): string | undefined => {
@@ -425,23 +449,57 @@ const lockText = (outDir: string, stack: string): string | undefined => {
  * those stamps first: when it matches, they (settled: {@link checkStamps}' next) are its stamps
  * now, as a walk would take them, without listing any folder that is not racy.
  */
-export function beforePlan(names: readonly string[], given: Where, previous: Previous = new Map()): BeforePlan {
+export async function beforePlan(names: readonly string[], given: Where, previous: Previous = new Map(), started?: StateChecks): Promise<BeforePlan> {
   const where = whereOf(given);
   const states = new Map<string, StateStamps>();
   const locks = new Map<string, string | undefined>();
+  const far = await started?.results;
+  const checkedAhead: string[] = [];
   for (const name of names) {
     const since = Date.now();
     locks.set(name, lockText(where.outDir, name));
     const dir = join(where.stateDir, name);
     try {
       const prev = previous.get(name);
-      const checked = prev && prev.stateDir === where.stateDir && prev.stack === name ? checkStamps(dir, prev.state, since) : undefined;
-      states.set(name, checked?.ok ? { since, stamps: checked.next, matched: prev! } : { since, stamps: takeStamps(dir, since) });
+      if (!prev || prev.stateDir !== where.stateDir || prev.stack !== name) {
+        states.set(name, { since, stamps: StampList.of(takeStamps(dir, since)) });
+        continue;
+      }
+      // Checked already, on a worker (startStateChecks), or now.
+      const checked = far?.get(prev.state);
+      if (checked) checkedAhead.push(name);
+      if (checked?.ok) states.set(name, { since: checked.since, stamps: checked.next ? StampList.text(checked.next.stamps, checked.next.top) : prev.state, matched: prev });
+      else if (checked) states.set(name, { since, stamps: StampList.of(takeStamps(dir, since)) });
+      else {
+        const now = checkStamps(dir, prev.state.stamps, since);
+        states.set(name, now.ok ? { since, stamps: now.refreshed ? StampList.of(now.next) : prev.state, matched: prev } : { since, stamps: StampList.of(takeStamps(dir, since)) });
+      }
     } catch {
       // Not recorded: the slow path runs next time.
     }
   }
-  return { states, locks, previous };
+  return { states, locks, previous, checkedAhead };
+}
+
+/**
+ * Starts checking, on a worker thread ({@link startStateChecks}), the state folders of `names`
+ * against their entries: those a fast path that did not serve the run read (`read`), and the
+ * others' (read now). {@link beforePlan} takes the results; the entries read are returned for it.
+ */
+export function startBeforePlan(names: readonly string[], given: Where, o: FastPathOptions, read: Previous): { entries: Previous; checks?: StateChecks } {
+  const where = whereOf(given);
+  const entries = new Map(read);
+  try {
+    const dir = cacheDir(o);
+    for (const name of names) {
+      const entry = entries.get(name) ?? readEntry(entryPath(dir, where, name));
+      if (entry) entries.set(name, entry);
+    }
+  } catch {
+    // No cache: nothing to check against.
+  }
+  const folders = [...entries].filter(([name, e]) => names.includes(name) && e.stateDir === where.stateDir && e.stack === name).map(([name, e]) => ({ dir: join(where.stateDir, name), stamps: e.state }));
+  return { entries, checks: startStateChecks(folders) };
 }
 
 /**
@@ -454,8 +512,8 @@ export function beforePlan(names: readonly string[], given: Where, previous: Pre
  * by the caller) as they are there. (An empty out/ or an edited stack leaves the state as it was:
  * the PKI folder is not read again.)
  */
-async function horizonOf(dir: string, stamps: readonly Stamp[], now: number, previous: Entry | undefined, matched: boolean, contents?: ReadonlyMap<string, string | Uint8Array>): Promise<number> {
-  if (previous && withinHorizon(previous, now) && (matched || sameStamps(previous.state, stamps))) return previous.horizon ?? Infinity;
+async function horizonOf(dir: string, stamps: StampList, now: number, previous: Entry | undefined, matched: boolean, contents?: ReadonlyMap<string, string | Uint8Array>): Promise<number> {
+  if (previous && withinHorizon(previous, now) && (matched || previous.state === stamps || sameStamps(previous.state.stamps, stamps.stamps))) return previous.horizon ?? Infinity;
   // Only then the PKI's certificate and CRL readers (and its X.509 library) load.
   const { clockHorizon } = await import('../state/pki/horizon.ts');
   return clockHorizon(dir, now, contents);
@@ -551,12 +609,12 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
       const stateAbs = join(where.stateDir, p.stack);
       let report = p.state ? noChangeReport(p.stack, p.state) : p.kept;
       let decided = decidedAt.getTime();
-      let stamps: readonly Stamp[];
+      let stamps: StampList;
       let matched: Entry | undefined;
       // Files whose contents on disk are known without reading them (checked against the disk).
       let checked: ReadonlyMap<string, string | Uint8Array> | undefined;
       const pre = before.states.get(p.stack);
-      if (report && pre && (p.kept !== undefined || checkStamps(stateAbs, pre.stamps, pre.since).ok)) {
+      if (report && pre && (p.kept !== undefined || checkStamps(stateAbs, pre.stamps.stamps, pre.since).ok)) {
         // The plan had nothing to change and the state folder is as it was before the plan.
         // (Checked, not assumed: apply may still write there, e.g. a secret's files made whole. A
         // kept state was neither planned nor applied: nothing of this synth wrote there, and
@@ -571,13 +629,13 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
         const since = Date.now();
         // The files this synth wrote are hashed from what it wrote; the check after the plan reads
         // every racy file from disk, so a file that holds anything else fails it.
-        stamps = takeStamps(stateAbs, since, stateWritten);
+        stamps = StampList.of(takeStamps(stateAbs, since, stateWritten));
         const problems: Issue[] = [];
         const again = await planState(model, given, stateContext({ now: new Date(decided) }), { wireguard: [], secrets: [] }, problems);
         report = again && problems.length === 0 ? noChangeReport(p.stack, again) : undefined;
-        if (!again || !report || !checkStamps(stateAbs, stamps, since).ok) continue;
+        if (!again || !report || !checkStamps(stateAbs, stamps.stamps, since).ok) continue;
         if (canonicalText(again.wireguard?.result.publicKeys ?? {}) !== canonicalText(keys)) continue;
-        checked = checkedContents(stateAbs, stamps, stateWritten);
+        checked = checkedContents(stateAbs, stamps.stamps, stateWritten);
       }
       const path = entryPath(dir, where, p.stack);
       const previous = matched ?? before.previous.get(p.stack) ?? readEntry(path);
@@ -596,7 +654,7 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
         decidedAt: decided,
         horizon: Number.isFinite(horizon) ? horizon : null,
         stampedAt: Date.now(),
-        out,
+        out: StampList.of(out),
         state: stamps,
         unchanged: p.files.size,
         report: encode(report),

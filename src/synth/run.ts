@@ -9,8 +9,9 @@ import type { ResolveOutcome } from '../resolve/resolve.ts';
 import type { StateWriter } from '../io/atomic.ts';
 import type { SynthResult } from './apply.ts';
 import type { CheckResult } from './check.ts';
-import { beforePlan, byInputs, byModel, fastResult, keptStates, printsOf, recordSynth, type FastPathOptions, type Previous, type Prints } from './fastpath.ts';
+import { beforePlan, byInputs, byModel, fastResult, keptStates, printsOf, recordSynth, startBeforePlan, type FastPathOptions, type Previous, type Prints } from './fastpath.ts';
 import type { StagingPolicy, SynthOptions, SynthPlan } from './plan.ts';
+import type { StateChecks } from './state-check.ts';
 import { resolveWithLock, selectStacks, stacksOf, validateConstructs } from './select.ts';
 
 /** The slow path's modules, loaded at first use. */
@@ -29,14 +30,14 @@ function fastPathOf(options: SynthOptions): FastPathOptions | undefined {
 /** A run's attempt at the fast path: its result, or why not and the stacks it resolved (for the slow path). */
 type Attempt =
   | { readonly result: SynthResult; readonly by: 'constructs' | 'model' }
-  | { readonly reason: string; readonly stacks: readonly Stack[]; readonly resolved: ReadonlyMap<Stack, ResolveOutcome>; readonly entries: Previous; readonly prints: Prints };
+  | { readonly reason: string; readonly stacks: readonly Stack[]; readonly resolved: ReadonlyMap<Stack, ResolveOutcome>; readonly entries: Previous; readonly prints: Prints; readonly checks?: StateChecks };
 
 /**
  * The fast path in two steps: without resolving, when every stack's constructs stand for its model
  * and print as recorded; else resolving, when every model fingerprints as recorded (an entry then
  * learns its constructs' print). Constructs with problems are always resolved (and so reported).
  */
-async function attempt(app: App, options: SynthOptions): Promise<Attempt> {
+async function attempt(app: App, options: SynthOptions, plans = false): Promise<Attempt> {
   const given = { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' };
   const o = fastPathOf(options)!;
   const stacks = selectStacks(app, options.stacks);
@@ -50,11 +51,21 @@ async function attempt(app: App, options: SynthOptions): Promise<Attempt> {
     if ('result' in fast) return { result: fast.result, by: 'constructs' };
     entries = fast.entries;
   }
-  const resolved = new Map<Stack, ResolveOutcome>();
-  for (const s of stacks) resolved.set(s, await resolveWithLock(s, given.outDir));
-  if (prune) return { reason: 'out/ has folders of stacks to prune', stacks, resolved, entries, prints };
-  const fast = await fastResult(stacks.map((s) => ({ name: s.node.id, vouch: byModel(s, resolved.get(s), given, prints) })), given, o, entries);
-  return 'result' in fast ? { result: fast.result, by: 'model' } : { reason: fast.reason, stacks, resolved, entries: fast.entries, prints };
+  // A run that goes on to plan checks its state folders before the plan: started now, on a worker
+  // thread, while this one resolves the stacks (stopped should the resolved models serve the run).
+  let checks: StateChecks | undefined;
+  if (plans) ({ entries, checks } = startBeforePlan(stacks.map((s) => s.node.id), given, o, entries));
+  try {
+    const resolved = new Map<Stack, ResolveOutcome>();
+    for (const s of stacks) resolved.set(s, await resolveWithLock(s, given.outDir));
+    if (prune) return { reason: 'out/ has folders of stacks to prune', stacks, resolved, entries, prints, checks };
+    const fast = await fastResult(stacks.map((s) => ({ name: s.node.id, vouch: byModel(s, resolved.get(s), given, prints) })), given, o, entries);
+    if ('result' in fast) checks?.stop();
+    return 'result' in fast ? { result: fast.result, by: 'model' } : { reason: fast.reason, stacks, resolved, entries: new Map([...entries, ...fast.entries]), prints, checks };
+  } catch (e) {
+    checks?.stop();
+    throw e;
+  }
 }
 
 /**
@@ -66,7 +77,7 @@ async function attempt(app: App, options: SynthOptions): Promise<Attempt> {
 export async function synth(app: App, options: SynthOptions = {}): Promise<SynthResult> {
   const fast = fastPathOf(options);
   if (!fast) return slowSynth(app, options);
-  const a = await attempt(app, options);
+  const a = await attempt(app, options, !options.check);
   fast.onDecision?.('result' in a ? { fast: true, reason: 'nothing changed', by: a.by } : { fast: false, reason: a.reason });
   if ('result' in a) return a.result;
   if (options.check) return slowSynth(app, options, a.resolved);
@@ -74,7 +85,8 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
   const decidedAt = new Date();
   const names = [...a.resolved.values()].flatMap((r) => (r.resolved ? [r.resolved.name] : []));
   const given = { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' };
-  const before = beforePlan(names, given, a.entries);
+  const before = await beforePlan(names, given, a.entries, a.checks);
+  if (before.checkedAhead.length > 0) fast.onStateChecked?.(before.checkedAhead);
   // A state folder as the last synth left it, for the same model and clock, is not planned again.
   const kept = keptStates(a.resolved, given, fast, before, decidedAt.getTime());
   if (kept.size > 0) fast.onKeptState?.([...kept.keys()]);

@@ -50,6 +50,7 @@ export const synthCommand: Command<SynthArgs> = {
             onDecision: (d: { fast: boolean; reason: string; by?: string }) => io.err(`podmesh: ${d.fast ? `fast path (vouched by the ${d.by === 'constructs' ? 'constructs, nothing resolved' : 'resolved models'})` : 'slow path'}: ${d.reason}\n`),
             onKeptState: (stacks: readonly string[]) => io.err(`podmesh: state folder as the last synth left it, not planned again: ${stacks.join(', ')}\n`),
             onStaged: (stacks: readonly string[]) => io.err(`podmesh: out/ written while rendering, by a worker thread: ${stacks.join(', ')}\n`),
+            onStateChecked: (stacks: readonly string[]) => io.err(`podmesh: state folder checked against its cache entry by a worker thread while the stacks resolved: ${stacks.join(', ')}\n`),
           }
         : {};
     const cache: false | FastPathOptions = a.noCache || io.env.PODMESH_NO_CACHE === '1' ? false : debug;
