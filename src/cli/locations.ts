@@ -58,12 +58,14 @@ export async function gitExposureIssues(where: Locations): Promise<Issue[]> {
   const dir = existingDir(dirname(state));
   // A trailing slash asks about the folder itself, whether or not it exists yet.
   const probe = `${relative(dir, state) || '.'}/`;
-  // Both questions at once (a writing command waits for them): check-ignore's answer counts only
-  // inside a work tree, which rev-parse tells.
-  const [top, ignored] = await Promise.all([git(['rev-parse', '--show-toplevel'], dir), git(['check-ignore', '-q', '--no-index', probe], dir)]);
+  // Ignored is the usual answer, and settles it: one git process (a writing command waits for it,
+  // and starting one costs the main thread 10 to 20 ms here). Otherwise check-ignore's answer
+  // counts only inside a work tree, which rev-parse tells.
+  const ignored = await git(['check-ignore', '-q', '--no-index', probe], dir);
+  if (ignored.exitCode === 0) return [];
+  const top = await git(['rev-parse', '--show-toplevel'], dir);
   if (top.exitCode !== 0 || top.stdout === '') return [];
   if (!within(state, canonical(top.stdout))) return [];
-  if (ignored.exitCode === 0) return [];
   return [{
     path: where.stateSource,
     message: `the state folder ${where.stateDir} is inside the git work tree ${top.stdout} and git does not ignore it, so its private keys and passwords could be committed. Add "${relative(top.stdout, state)}/" to .gitignore, or put the state folder outside the work tree.`,
