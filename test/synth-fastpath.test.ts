@@ -235,8 +235,8 @@ describe('synth fast path', () => {
     const st = statSync(file);
     let patched = 0;
     for (const f of readdirSync(`${a}.cache`)) {
-      // An entry's file: its head, then the stamps of out/<stack> and of the state folder, a line each.
-      const [head, outLine, stateLine] = readFileSync(join(`${a}.cache`, f), 'utf8').split('\n');
+      // An entry's file: its head, then the stamps of out/<stack> and of the state folder and the report, a line each.
+      const [head, outLine, stateLine, reportLine] = readFileSync(join(`${a}.cache`, f), 'utf8').split('\n');
       const entry = { ...(JSON.parse(head!) as { stack: string }), out: JSON.parse(outLine!) as [string, string, number, number, number, number, number, string?][] };
       if (entry.stack !== 'one') continue;
       for (const stamp of entry.out) {
@@ -245,7 +245,7 @@ describe('synth fast path', () => {
         stamp.splice(2, 5, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.mode);
         patched++;
       }
-      writeFileSync(join(`${a}.cache`, f), `${head}\n${JSON.stringify(entry.out)}\n${stateLine}\n`);
+      writeFileSync(join(`${a}.cache`, f), `${head}\n${JSON.stringify(entry.out)}\n${stateLine}\n${reportLine}\n`);
     }
     expect(patched).toBe(1);
     const cached = await cachedSynth(a);
@@ -335,6 +335,23 @@ describe('synth fast path', () => {
     const decisions: { fast: boolean; reason: string }[] = [];
     await inDir(a, () => synth(makeApp(), { outDir: './out', stateDir: 'state', cache: { dir: `${a}.cache`, onDecision: (d) => decisions.push(d) } }));
     expect(decisions[0]).toEqual({ fast: false, reason: 'one: the stack or its folders changed' });
+  });
+
+  it('an entry for folders whose names are not ASCII is written as ASCII and read back; a file that is not ASCII is no entry', async () => {
+    const dir = join(project(), 'prøject ☃');
+    mkdirSync(dir);
+    await settle(dir);
+    const files = readdirSync(`${dir}.cache`).map((f) => join(`${dir}.cache`, f));
+    for (const f of files) {
+      const bytes = readFileSync(f);
+      expect(bytes.every((b) => b < 0x80)).toBe(true);
+      expect(bytes.toString('latin1')).toContain('pr\\u00f8ject \\u2603');
+      expect((JSON.parse(bytes.toString('latin1').split('\n')[0]!) as { outDir: string }).outDir).toBe(join(dir, 'out'));
+    }
+    // The same entry with a character written as UTF-8 instead of its escape: not read, the slow path.
+    for (const f of files) writeFileSync(f, readFileSync(f, 'latin1').replace('pr\\u00f8ject', 'prøject'));
+    expect((await cachedSynth(dir)).reason).toBe('one: no cache entry');
+    expect((await cachedSynth(dir)).fast).toBe(true);
   });
 
   it('a corrupt or missing cache takes the slow path, silently', async () => {
