@@ -13,6 +13,8 @@ import type { Io } from '../src/cli/command.ts';
 import { runCli } from '../src/cli/run.ts';
 import { canonicalText, checkSynth, checkPlan, planSynth, synth, type FastPathOptions, type SynthResult } from '../src/synth.ts';
 import { checkStamps, takeStamps, writtenStamps } from '../src/synth/fastpath.ts';
+import { canonicalDigest } from '../src/synth/canonical.ts';
+import { createHash } from 'node:crypto';
 import * as horizon from '../src/state/pki/horizon.ts';
 import { podmeshProject, tempDir } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';
@@ -521,6 +523,32 @@ describe('synth fast path', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     expect(() => canonicalText(cyclic)).toThrow(/\$\.self refers to itself/);
+  });
+
+  it('property: the model digest is the sha256 of its canonical text, taken in pieces or whole', () => {
+    const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+    const digestOrError = (v: unknown) => {
+      try {
+        return canonicalDigest(v);
+      } catch (e) {
+        return (e as Error).constructor.name;
+      }
+    };
+    const textDigestOrError = (v: unknown) => {
+      try {
+        return sha256(canonicalText(v));
+      } catch (e) {
+        return (e as Error).constructor.name;
+      }
+    };
+    // JSON-like data (the model is), and anything (Dates, undefined, -0, NUL keys, class instances).
+    fc.assert(fc.property(fc.oneof(fc.jsonValue(), fc.anything({ withDate: true, withNullPrototype: true, withObjectString: true })), (v) => digestOrError(v) === textDigestOrError(v)), { numRuns: 500 });
+    // Past the levels it writes itself and past a piece's size (ASCII pieces and others): long strings, text past ASCII, deep nesting.
+    const big = { format: 4, model: { services: Array.from({ length: 300 }, (_, i) => ({ name: `svc-${i}`, env: { A: 'x'.repeat(500 + i), B: i % 7 === 0 ? 'é☃𝄞'.repeat(i) : 'plain' }, deep: [[[[[[{ i }]]]]]] })) } };
+    expect(canonicalDigest(big)).toBe(sha256(`j${JSON.stringify(big)}`));
+    expect(canonicalDigest({ ...big, extra: 1 })).not.toBe(canonicalDigest(big));
+    const wide = { model: { text: 'y'.repeat(300_000), other: 'z'.repeat(70_000) } };
+    expect(canonicalDigest(wide)).toBe(sha256(`j${JSON.stringify(wide)}`));
   });
 
   it('property: after any sequence of edits, a cached synth agrees with a plain synth on a copy', async () => {

@@ -1,5 +1,6 @@
 // A stable serialization of plain data: the text the fast path fingerprints (src/synth/fastpath.ts:
 // the resolved model; src/synth/inputs.ts: the constructs' fields).
+import { createHash } from 'node:crypto';
 
 /** A value that is not plain data: it cannot be fingerprinted, so the slow path runs. */
 export class NotPlain extends Error {}
@@ -161,4 +162,64 @@ export function canonicalText(v: unknown): string {
   const out: string[] = [];
   canonical(v, out, new Set(), '$', new Map());
   return `c${out.join('')}`;
+}
+
+/** Pieces of JSON are given to the hash once they add up to this many characters. */
+const DIGEST_CHUNK = 1 << 16;
+/** How many levels of objects and arrays {@link canonicalDigest} writes itself before JSON.stringify writes the rest. */
+const DIGEST_LEVELS = 4;
+/** The bytes of a piece on their way to the hash. */
+const SCRATCH = Buffer.alloc(1 << 18);
+
+/**
+ * The sha256 (hex) of {@link canonicalText}(v), without that text when it is JSON: the hash takes
+ * it in pieces of about 64 KiB, JSON.stringify's of each value below the top levels. A 1,000-service
+ * model's text is 6 MB: built whole, it is a string of that size and, for the hash, its UTF-8 in a
+ * buffer of that size, both fresh memory, which costs about 3 ms a MB to touch on these machines
+ * (a page fault each 4 KiB); in pieces, the same few hundred KiB serve throughout. About 10 % less
+ * time than the whole text (fresh processes, the 1,000-service model: 100 against 112 ms).
+ */
+export function canonicalDigest(v: unknown): string {
+  let kind: 0 | 1 | 2 | undefined;
+  try {
+    kind = plainKind(v, 0);
+  } catch (e) {
+    if (!(e instanceof NotPlain || e instanceof TooDeep)) throw e;
+  }
+  if (kind !== 0) return createHash('sha256').update(canonicalText(v)).digest('hex');
+  const h = createHash('sha256');
+  let pending = 'j';
+  const flush = (): void => {
+    // ASCII (the usual model) goes in as Latin-1 bytes, the same bytes as UTF-8 and copied as
+    // they are, through one reused buffer: no UTF-8 encoding, no fresh memory per piece.
+    if (pending.length <= SCRATCH.length && Buffer.byteLength(pending, 'utf8') === pending.length) h.update(SCRATCH.subarray(0, SCRATCH.write(pending, 0, 'latin1')));
+    else h.update(pending);
+    pending = '';
+  };
+  const put = (text: string): void => {
+    pending += text;
+    if (pending.length >= DIGEST_CHUNK) flush();
+  };
+  const json = (x: unknown, levels: number): void => {
+    if (levels === 0 || x === null || typeof x !== 'object') return put(JSON.stringify(x));
+    if (Array.isArray(x)) {
+      put('[');
+      for (let i = 0; i < x.length; i++) {
+        if (i > 0) put(',');
+        json(x[i], levels - 1);
+      }
+      return put(']');
+    }
+    put('{');
+    let first = true;
+    for (const k of Object.keys(x)) {
+      put(first ? `${JSON.stringify(k)}:` : `,${JSON.stringify(k)}:`);
+      first = false;
+      json((x as Record<string, unknown>)[k], levels - 1);
+    }
+    put('}');
+  };
+  json(v, DIGEST_LEVELS);
+  flush();
+  return h.digest('hex');
 }

@@ -26,7 +26,7 @@ import { changesOf } from './check.ts';
 import type { StatePlan, SynthPlan } from './plan.ts';
 import { withPublicKeys } from '../state/wireguard/index.ts';
 import { engineIdentity } from './engine-id.ts';
-import { canonicalText, NotPlain } from './canonical.ts';
+import { canonicalDigest, canonicalText, NotPlain } from './canonical.ts';
 import { constructsText } from './inputs.ts';
 import { checkStamps, RACY_MS, sha256, StampList, takeStamps, topChanged, type Stamp } from './stamps.ts';
 import { startStateChecks, type StateChecks } from './state-check.ts';
@@ -70,7 +70,7 @@ function fingerprint(model: ResolvedStack, given: Where, where: Where): string {
   let known = fingerprints.get(model);
   if (!known) fingerprints.set(model, (known = new Map()));
   let print = known.get(key);
-  if (print === undefined) known.set(key, (print = sha256(canonicalText({ format: FORMAT, given, where, model }))));
+  if (print === undefined) known.set(key, (print = canonicalDigest({ format: FORMAT, given, where, model })));
   return print;
 }
 
