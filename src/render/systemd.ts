@@ -61,18 +61,22 @@ export function renderSystemd(stack: ResolvedStack): Rendering {
   for (const host of stack.hosts) {
     const services = stack.services.filter((s) => s.host === host.name);
     if (services.length === 0) continue;
-    const plan = planHost(stack, host, services);
-    problems.push(...plan.problems);
-    if (plan.hostsFile) files.set(...hostFile(host, 'root', REMOTE_HOSTS_FILE, plan.hostsFile.content, { units: plan.hostsFile.units }));
-    for (const p of plan.units) {
+    // Each unit is written as soon as it is planned: a thousand typed units kept until all are
+    // planned outlive the young generation and become old garbage, fresh memory for the heap.
+    const texts: [string, RenderedFile][] = [];
+    const unwritable: Issue[] = [];
+    const plan = planHost(stack, host, services, (p) => {
       progress();
       try {
-        files.set(...hostFile(host, p.area, p.file, renderUnit(p.unit, { path: p.path, comments: generatedHeader(stack.name) }), p.effect));
+        texts.push(hostFile(host, p.area, p.file, renderUnit(p.unit, { path: p.path, comments: generatedHeader(stack.name) }), p.effect));
       } catch (e) {
         if (!(e instanceof PodmeshError)) throw e;
-        problems.push(...e.issues);
+        unwritable.push(...e.issues);
       }
-    }
+    });
+    problems.push(...plan.problems, ...unwritable);
+    if (plan.hostsFile) files.set(...hostFile(host, 'root', REMOTE_HOSTS_FILE, plan.hostsFile.content, { units: plan.hostsFile.units }));
+    for (const [path, file] of texts) files.set(path, file);
   }
   return { files, problems };
 }
@@ -86,12 +90,13 @@ export interface PlannedUnit {
   readonly effect: Effect;
 }
 
-/** The units of one host, downgraded to its Podman, and the problems planning them found. */
+/** The units of one host, downgraded to its Podman, each given to `onUnit` as it is planned, and the problems planning them found. */
 export function planHost(
   stack: ResolvedStack,
   host: ResolvedHost,
   services: readonly ResolvedService[],
-): { units: PlannedUnit[]; problems: Issue[]; hostsFile?: { readonly content: string; readonly units: readonly string[] } } {
+  onUnit: (unit: PlannedUnit) => void,
+): { problems: Issue[]; hostsFile?: { readonly content: string; readonly units: readonly string[] } } {
   const version = host.podmanVersion;
   const networks = stack.networks.filter((n) => services.some((s) => s.network === n.id));
   const volumes = stack.volumes.filter((v) => v.host === host.name);
@@ -108,12 +113,11 @@ export function planHost(
   const remote: RemoteHosts = shared ? { hostsFile: inHostRoot(host, REMOTE_HOSTS_FILE) } : { addHost: entries.map((e) => `${e.name}:${e.ip}`) };
   // Built once per host, not per container: a per-container map made the units quadratic in services.
   const unitOf = new Map(stack.services.map((x) => [x.name, x.unit.service]));
-  const units: PlannedUnit[] = [];
   const add = (area: Area, file: string, ideal: AnyUnit, path: string, effect: Effect) => {
-    if (ideal.kind !== 'container' && ideal.kind !== 'network' && ideal.kind !== 'volume') return units.push({ area, file, unit: ideal, path, effect });
+    if (ideal.kind !== 'container' && ideal.kind !== 'network' && ideal.kind !== 'volume') return onUnit({ area, file, unit: ideal, path, effect });
     const { unit, problems: lacking } = downgrade(ideal, version, path);
     problems.push(...lacking.map((i) => ({ ...i, message: `${i.message} (host ${host.name})` })));
-    return units.push({ area, file, unit, path, effect });
+    return onUnit({ area, file, unit, path, effect });
   };
   for (const n of networks) {
     add('quadlet', unitFileName(n.name, 'network'), networkUnit(stack, host, n), n.path, { units: [quadletServiceName(n.name, 'network')], stage: STAGE.network });
@@ -133,9 +137,9 @@ export function planHost(
     if (s.sidecar) add('quadlet', unitFileName(s.sidecar.unit.stem, 'container'), sidecarUnit(stack, host, s, s.sidecar), s.path, { units: [s.sidecar.unit.service], stage: STAGE.service });
   }
   add('systemd', host.install.target, targetUnit(stack, host, services), host.path, {});
-  if (!shared) return { units, problems };
+  if (!shared) return { problems };
   // Podman reads the file when it creates a container: a change restarts them all.
-  return { units, problems, hostsFile: { content: remoteHostsFile(stack.name, entries), units: services.map((s) => s.unit.service) } };
+  return { problems, hostsFile: { content: remoteHostsFile(stack.name, entries), units: services.map((s) => s.unit.service) } };
 }
 
 /** How a host's containers get the other hosts' services: a shared base file, or `AddHost=` entries. */
