@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { previousDir, stagingDir, type StagedCopy } from './writer.ts';
 import { align8, CONTROL_BYTES, ENDED, FAILED, HEAD, HEADER_BYTES, MAIN_WAITING, SKIP, stampStat, statsByPath, TAIL, type StagingReply, type StampStat } from './staging-protocol.ts';
 import { workerEntry } from './worker-entry.ts';
+import { writeTextFile } from './text-bytes.ts';
 
 /** The ring's size (a power of two, so positions survive the counters' wrapping): the most memory the files in flight take (4 MiB). */
 const RING_BYTES = 1 << 22;
@@ -229,9 +230,10 @@ export class StagedOutput implements StagedCopy {
         mkdirSync(dir, { recursive: true });
         this.madeHere.add(dir);
       }
-      // A small text goes through one reused buffer: thousands of files at the end, no buffer each.
-      const data = content.length * 3 <= SCRATCH.length ? SCRATCH.subarray(0, SCRATCH.write(content, 0, 'utf8')) : content;
-      writeFileSync(abs, data, { mode: 0o644 });
+      // A small text goes through one reused buffer: thousands of files at the end, no buffer each;
+      // a large one in pieces of another (text-bytes.ts).
+      if (content.length * 3 <= SCRATCH.length) writeFileSync(abs, SCRATCH.subarray(0, SCRATCH.write(content, 0, 'utf8')), { mode: 0o644 });
+      else writeTextFile(abs, content, 0o644);
       this.own.set(path, stampStat(lstatSync(abs)));
     } catch {
       this.gaveUp = true;

@@ -1,6 +1,6 @@
 // manifest.json: every generated file of a stack with its sha256 and, for files a host installs,
 // where and how (path, mode, units, reload, restart stage), sorted, without timestamps.
-import { hash } from 'node:crypto';
+import { textSha256 } from '../io/text-bytes.ts';
 import { compare } from '../io/sort.ts';
 import type { Install, RenderedFile } from './file.ts';
 import { progress } from './progress.ts';
@@ -35,7 +35,7 @@ const digests = new WeakMap<RenderedFile, string>();
 export function fileSha256(file: RenderedFile): string {
   let digest = digests.get(file);
   if (digest === undefined) {
-    digest = hash('sha256', file.content);
+    digest = textSha256(file.content);
     digests.set(file, digest);
   }
   return digest;
