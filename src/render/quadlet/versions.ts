@@ -359,6 +359,37 @@ function featuresUsed(unit: QuadletUnit): QuadletFeature[] {
   return [...new Set(used)];
 }
 
+/** A field of a section that a Podman version lacks (its gate), or that has no version data (no gate: a podmesh bug). */
+interface FieldTooNew {
+  readonly prop: string;
+  readonly key: string;
+  readonly gate?: VersionGate;
+}
+
+/** {@link fieldsTooNew}, by field table and version: the tables are constants, and a host's thousand units ask the same. */
+const tooNewFields = new WeakMap<object, Map<string, readonly FieldTooNew[]>>();
+
+/**
+ * The fields of a section's table, in table order, that `host` does not support yet or that have
+ * no version data: the only ones a unit's values need to be looked at for (a host as new as every
+ * gate has none, where every field of every unit was looked at).
+ */
+function fieldsTooNew(name: QuadletSectionName, fields: Readonly<Record<string, FieldSpec>>, host: PodmanVersion): readonly FieldTooNew[] {
+  let byVersion = tooNewFields.get(fields);
+  if (!byVersion) tooNewFields.set(fields, (byVersion = new Map()));
+  const v = `${name}\0${host.major}.${host.minor}`;
+  let list = byVersion.get(v);
+  if (!list) {
+    const gates = QUADLET_KEYS[name] as Readonly<Record<string, VersionGate>>;
+    list = fieldEntriesOf(fields).flatMap(([prop, spec]): FieldTooNew[] => {
+      const gate = gates[spec.key];
+      return !gate ? [{ prop, key: spec.key }] : compareVersions(host, gate.since) < 0 ? [{ prop, key: spec.key, gate }] : [];
+    });
+    byVersion.set(v, list);
+  }
+  return list;
+}
+
 /** The entries of each field table (constants), listed once: every unit of a host is checked. */
 const fieldTables = new WeakMap<object, readonly (readonly [string, { readonly key: string }])[]>();
 function fieldEntriesOf<T extends { readonly key: string }>(fields: Readonly<Record<string, T>>): readonly (readonly [string, T])[] {
@@ -392,15 +423,11 @@ export function checkUnit(unit: QuadletUnit, version: PodmanVersion | string, pa
   const sections = [resourceSection(unit)];
   if (unit.quadlet) sections.push({ name: 'Quadlet', fields: QUADLET_FIELDS, values: unit.quadlet });
   for (const { name, fields, values } of sections) {
-    const gates = QUADLET_KEYS[name] as Readonly<Record<string, VersionGate>>;
     const record = values as Readonly<Record<string, unknown>>;
-    for (const [prop, spec] of fieldEntriesOf(fields)) {
+    for (const { prop, key, gate } of fieldsTooNew(name, fields, host)) {
       if (!present(record[prop])) continue;
-      const g = gates[spec.key];
-      if (!g) throw PodmeshError.at(path, `No version data for Quadlet key ${name}.${spec.key} (a podmesh bug).`);
-      if (compareVersions(host, g.since) < 0) {
-        issues.push({ path, message: tooNew(`Quadlet option \`${spec.key}=\``, g, host, `drop \`${spec.key}=\``) });
-      }
+      if (!gate) throw PodmeshError.at(path, `No version data for Quadlet key ${name}.${key} (a podmesh bug).`);
+      issues.push({ path, message: tooNew(`Quadlet option \`${key}=\``, gate, host, `drop \`${key}=\``) });
     }
   }
   for (const feature of featuresUsed(unit)) {
