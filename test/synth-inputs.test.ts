@@ -7,7 +7,9 @@ import { Construct } from 'constructs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { App, Host, Network, Postgres, Service, Stack } from 'podmesh';
 import { NotPlain } from '../src/synth/canonical.ts';
-import { constructsText } from '../src/synth/inputs.ts';
+import { constructsText, hashConstructs } from '../src/synth/inputs.ts';
+import { TextHash } from '../src/synth/canonical.ts';
+import { createHash } from 'node:crypto';
 import { tempDir } from './helpers/stacks.ts';
 
 const tmp = tempDir('podmesh-inputs-');
@@ -52,6 +54,15 @@ const refusal = (v: Variant): string => {
 describe('the constructs\' text', () => {
   it('is the same for the same stack built twice', () => {
     expect(text()).toBe(text());
+  });
+
+  it('hashed as it is made is the sha256 of the whole text (ASCII or not, past a chunk of the hash)', () => {
+    for (const v of [{}, { webImage: `localhost/wéb-${'x'.repeat(70_000)}:1` }, { webImage: `localhost/${'y'.repeat(200_000)}:1` }]) {
+      const hash = new TextHash();
+      hash.add('prefix ☃ ');
+      hashConstructs(stackOf(v), hash);
+      expect(hash.digest()).toBe(createHash('sha256').update(`prefix ☃ ${constructsText(stackOf(v))}`).digest('hex'));
+    }
   });
 
   it('differs for a prop, a construct added or renamed, a call allowed by a method, the app\'s label, an env file\'s content', () => {

@@ -26,8 +26,8 @@ import { changesOf } from './check.ts';
 import type { StatePlan, SynthPlan } from './plan.ts';
 import { withPublicKeys } from '../state/wireguard/index.ts';
 import { engineIdentity } from './engine-id.ts';
-import { canonicalDigest, canonicalText, NotPlain } from './canonical.ts';
-import { constructsText } from './inputs.ts';
+import { canonicalDigest, canonicalText, NotPlain, TextHash } from './canonical.ts';
+import { hashConstructs } from './inputs.ts';
 import { checkStamps, RACY_MS, sha256, StampList, takeStamps, topChanged, type Stamp } from './stamps.ts';
 import { startStateChecks, type StateChecks } from './state-check.ts';
 
@@ -85,7 +85,10 @@ const fingerprints = new WeakMap<ResolvedStack, Map<string, string>>();
 export function inputsPrint(stack: Stack, given: Where): string | undefined {
   const where = whereOf(given);
   try {
-    return sha256(`${JSON.stringify({ format: FORMAT, given: { outDir: given.outDir, stateDir: given.stateDir }, where })}${constructsText(stack)}`);
+    const hash = new TextHash();
+    hash.add(JSON.stringify({ format: FORMAT, given: { outDir: given.outDir, stateDir: given.stateDir }, where }));
+    hashConstructs(stack, hash);
+    return hash.digest();
   } catch (e) {
     if (!(e instanceof NotPlain)) throw e;
     return undefined;

@@ -15,7 +15,7 @@ import { Network } from '../../constructs/model/network.ts';
 import { Service } from '../../constructs/model/service.ts';
 import { Volume } from '../../constructs/model/volume.ts';
 import { Workload } from '../../constructs/model/workload.ts';
-import { canonical, NotPlain, type Refer } from './canonical.ts';
+import { canonical, NotPlain, type Refer, type TextHash } from './canonical.ts';
 
 /** The engine's construct classes: their methods are the engine's code, which its identity covers. */
 const ENGINE_CLASSES: ReadonlySet<unknown> = new Set<unknown>([Construct, App, Stack, Host, Network, Volume, Workload, Service, InfraService, Postgres, Redis, Minio, MinioSetup]);
@@ -94,6 +94,25 @@ function fields(c: Construct, out: string[], seen: Map<object, number>, refer: R
  * Throws NotPlain when the constructs do not decide the model on their own (see the top of this file).
  */
 export function constructsText(stack: Stack): string {
+  const out: string[] = [];
+  constructsPieces(stack, out, () => {});
+  return out.join('');
+}
+
+/**
+ * {@link constructsText} given to `hash` (after what it holds already) as it is made, a construct at
+ * a time: a 1,000-service stack's text is megabytes, whole a string of that size to hash.
+ */
+export function hashConstructs(stack: Stack, hash: TextHash): void {
+  const out: string[] = [];
+  constructsPieces(stack, out, () => {
+    for (const piece of out) hash.add(piece);
+    out.length = 0;
+  });
+}
+
+/** The pieces of {@link constructsText} appended to `out`; `done` is called after each construct's. */
+function constructsPieces(stack: Stack, out: string[], done: () => void): void {
   const all = stack.node.findAll();
   const ancestors = stack.node.scopes.slice(0, -1);
   const inScope = new Set<Construct>([...ancestors, ...all]);
@@ -104,12 +123,11 @@ export function constructsText(stack: Stack): string {
     return `#c${JSON.stringify(v.node.path)}`;
   };
   const classes = new Map<object, string>();
-  const out: string[] = [];
   // Objects shared between constructs (one props object given to two) are written once.
   const seen = new Map<object, number>();
   for (const c of [...ancestors, ...all]) {
     out.push('\n', JSON.stringify(c.node.path), ' ', classText(c, classes), ' ');
     fields(c, out, seen, refer);
+    done();
   }
-  return out.join('');
 }
