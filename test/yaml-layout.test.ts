@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { composeYaml, jsonLength, layoutYaml, libraryYaml, YamlAlias, YamlAnchor } from '../src/render/yaml.ts';
+import { composeYaml, jsonLength, layoutYaml, libraryYaml, YamlAlias, YamlAnchor, YamlLazyMap } from '../src/render/yaml.ts';
 
 /** Strings that are not what they look like in YAML 1.1, beside ordinary ones. */
 const TRICKY = [
@@ -72,6 +72,30 @@ describe('compose YAML layout', () => {
         if (escaped !== undefined) expect(escaped).toBe(libraryYaml(d, escape));
       }),
       { numRuns: 1500, seed: 1701 },
+    );
+  });
+
+  it('writes a map made value by value (YamlLazyMap) as the plain map, each value made once a rendering', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.oneof(text, fc.constantFrom('0', '7', '10', '01')), value), { maxLength: 6 }), doc, (entries, d) => {
+        let made = 0;
+        const lazy = new YamlLazyMap(entries.map(([k, v]) => [k, () => (made++, v)] as const));
+        // As Object.fromEntries: a plain object's key order, the last of equal keys winning.
+        const plain = Object.fromEntries(entries);
+        for (const wrap of [(m: unknown) => ({ ...d, services: m }), (m: unknown) => ({ services: m, after: [m] })]) {
+          made = 0;
+          const withLazy = composeYaml(wrap(lazy));
+          expect(withLazy).toBe(composeYaml(wrap(plain)));
+          expect(withLazy).toBe(libraryYaml(wrap(plain)));
+        }
+        // Laid out here: one maker call per key written.
+        made = 0;
+        if (layoutYaml({ services: plain }) !== undefined) {
+          layoutYaml({ services: lazy });
+          expect(made).toBe(Object.keys(plain).length);
+        }
+      }),
+      { numRuns: 400, seed: 1702 },
     );
   });
 

@@ -9,7 +9,7 @@ import { hashHeader } from './header.ts';
 import { compare } from '../io/sort.ts';
 import { WIREGUARD_DIR, hostKeyFile, presharedKeyFile } from '../state/wireguard/index.ts';
 import { GATEWAY_CONFIG_DIR, GATEWAY_IMAGE_DIR, GATEWAY_SCRIPT, gatewayContainerName, gatewayRoutes } from './gateway.ts';
-import { composeYaml, YamlAlias, YamlAnchor } from './yaml.ts';
+import { composeYaml, YamlAlias, YamlAnchor, YamlLazyMap } from './yaml.ts';
 import { progress } from './progress.ts';
 
 /**
@@ -83,19 +83,21 @@ function composeFile(stack: ResolvedStack, host: string, services: readonly Reso
   const doc = {
     name: stack.project,
     ...(remote.length > 0 ? { [REMOTE_HOSTS_KEY]: new YamlAnchor(REMOTE_HOSTS_ANCHOR, remote) } : {}),
-    services: {
-      ...(gateway ? { [GATEWAY_SERVICE]: gateway.service } : {}),
-      ...Object.fromEntries(
-        services.flatMap((s) => {
-          progress();
-          return [
-            [s.name, { ...service(stack, s, local, where), ...extraHosts }],
-            // The sidecar uses the service's /etc/hosts (and so its host entries) with its network namespace.
-            ...(s.sidecar ? [[`${s.name}-sidecar`, sidecarService(s, s.sidecar, where)]] : []),
-          ];
-        }),
-      ),
-    },
+    // Each service made as it is written (YamlLazyMap), not all of them before the file is.
+    services: new YamlLazyMap([
+      ...(gateway ? [[GATEWAY_SERVICE, () => gateway.service] as const] : []),
+      ...services.flatMap((s) => [
+        [
+          s.name,
+          () => {
+            progress();
+            return { ...service(stack, s, local, where), ...extraHosts };
+          },
+        ] as const,
+        // The sidecar uses the service's /etc/hosts (and so its host entries) with its network namespace.
+        ...(s.sidecar ? [[`${s.name}-sidecar`, () => sidecarService(s, s.sidecar!, where)] as const] : []),
+      ]),
+    ]),
     networks: Object.fromEntries(
       networks.map((n) => {
         const segment = n.segments.find((g) => g.host === host)!;

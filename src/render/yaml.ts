@@ -23,6 +23,34 @@ export class YamlAlias {
   constructor(readonly name: string) {}
 }
 
+/**
+ * A map whose values are made one at a time, as the layout writes them, and dropped once written:
+ * a compose file's thousand services then die young instead of living, all of them, until the
+ * whole file is written (old garbage for the collector, fresh memory for the heap). The same map
+ * as `Object.fromEntries(entries)` with every value made: its keys in a plain object's order, the
+ * last of equal keys winning. Each maker is called once per rendering (twice when the library
+ * writes the document instead), so it must give equal values each time.
+ */
+export class YamlLazyMap {
+  readonly keys: readonly string[];
+  private readonly makers: ReadonlyMap<string, () => unknown>;
+
+  constructor(entries: readonly (readonly [string, () => unknown])[]) {
+    this.makers = new Map(entries);
+    // A plain object's key order: integer-like keys first, ascending.
+    this.keys = Object.keys(Object.fromEntries(entries.map(([k]) => [k, 0])));
+  }
+
+  value(key: string): unknown {
+    return this.makers.get(key)!();
+  }
+
+  /** Every value made: the plain map. */
+  plain(): Record<string, unknown> {
+    return Object.fromEntries(this.keys.map((k) => [k, this.value(k)]));
+  }
+}
+
 /** A string that go-yaml and PyYAML both read as itself when it is written plain inside `[…]`. */
 const PLAIN_IN_FLOW = /^[A-Za-z0-9_/][A-Za-z0-9_./=+-]*$/;
 
@@ -74,6 +102,7 @@ export function libraryYaml(doc: Readonly<Record<string, unknown>>, text: (s: st
       aliases.push({ path, name: value.name });
       return null;
     }
+    if (value instanceof YamlLazyMap) return plain(value.plain(), path);
     if (Array.isArray(value)) return value.map((v, i) => plain(v, [...path, i]));
     if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v, [...path, k])]));
     return typeof value === 'string' ? text(value) : value;
@@ -195,11 +224,20 @@ export function layoutYaml(doc: Readonly<Record<string, unknown>>, text: (s: str
     return lead;
   };
   const value = (v: unknown) => valueText(typeof v === 'string' ? text(v) : v);
-  const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof YamlAnchor) && !(v instanceof YamlAlias);
+  const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof YamlAnchor) && !(v instanceof YamlAlias) && !(v instanceof YamlLazyMap);
   /** `v` after `lead` (a key's `k:`, or a list item's `-` when `inList`), nested lines indented by `depth` levels. */
   const node = (lead: string, v: unknown, depth: number, inList: boolean): void => {
     if (v instanceof YamlAlias) return void (out += `${lead} *${v.name}\n`);
     if (v instanceof YamlAnchor) return list(`${lead} &${v.name}`, v.items, depth, false);
+    if (v instanceof YamlLazyMap) {
+      if (v.keys.length === 0 || inList) return node(lead, v.plain(), depth, inList);
+      out += `${lead}\n`;
+      for (const k of v.keys) {
+        if (depth === 1) progress();
+        node(keyLead(k, depth), v.value(k), depth + 1, false);
+      }
+      return;
+    }
     if (Array.isArray(v)) return list(lead, v, depth, inList);
     if (isMap(v)) {
       const keys = Object.keys(v);
