@@ -1,6 +1,7 @@
 // A stable serialization of plain data: the text the fast path fingerprints (src/synth/fastpath.ts:
 // the resolved model; src/synth/inputs.ts: the constructs' fields).
 import { createHash } from 'node:crypto';
+import { textSha256, utf8Pieces } from '../io/text-bytes.ts';
 
 /** A value that is not plain data: it cannot be fingerprinted, so the slow path runs. */
 export class NotPlain extends Error {}
@@ -168,15 +169,13 @@ export function canonicalText(v: unknown): string {
 const DIGEST_LEVELS = 4;
 /** Text given to a {@link TextHash} goes to the hash once it adds up to this many characters. */
 const HASH_CHUNK = 1 << 16;
-/** The bytes of a chunk on their way to the hash. */
-const SCRATCH = Buffer.alloc(1 << 18);
 
 /**
  * A sha256 of text given in pieces, as of their concatenation's UTF-8: the pieces go to the hash
- * in chunks of about 64 KiB, an ASCII chunk as Latin-1 bytes through one reused buffer (the same
- * bytes as UTF-8, copied as they are). A text of megabytes hashed whole is a string of that size
- * and its UTF-8 in a buffer of that size, fresh memory that costs about 3 ms a MB to touch on these
- * machines (a page fault each 4 KiB); in chunks, the same few hundred KiB serve throughout.
+ * in chunks of about 64 KiB, each through {@link utf8Pieces} (an ASCII chunk as its bytes in one
+ * reused buffer). A text of megabytes hashed whole is a string of that size and its UTF-8 in a
+ * buffer of that size, fresh memory that costs about 3 ms a MB to touch on these machines (a page
+ * fault each 4 KiB); in chunks, the same few hundred KiB serve throughout.
  */
 export class TextHash {
   private readonly hash = createHash('sha256');
@@ -193,9 +192,7 @@ export class TextHash {
   }
 
   private flush(): void {
-    const text = this.pending;
-    if (text.length <= SCRATCH.length && Buffer.byteLength(text, 'utf8') === text.length) this.hash.update(SCRATCH.subarray(0, SCRATCH.write(text, 0, 'latin1')));
-    else this.hash.update(text, 'utf8');
+    utf8Pieces(this.pending, (bytes) => this.hash.update(bytes));
     this.pending = '';
   }
 }
@@ -215,7 +212,7 @@ export function canonicalDigest(v: unknown): string {
   } catch (e) {
     if (!(e instanceof NotPlain || e instanceof TooDeep)) throw e;
   }
-  if (kind !== 0) return createHash('sha256').update(canonicalText(v)).digest('hex');
+  if (kind !== 0) return textSha256(canonicalText(v));
   const h = new TextHash();
   h.add('j');
   const put = (text: string): void => h.add(text);

@@ -478,15 +478,16 @@ export async function beforePlan(names: readonly string[], given: Where, previou
         states.set(name, { since, stamps: StampList.of(takeStamps(dir, since)) });
         continue;
       }
-      // Checked already, on a worker (startStateChecks), or now.
-      const checked = far?.get(prev.state);
-      if (checked) checkedAhead.push(name);
-      if (checked?.ok) states.set(name, { since: checked.since, stamps: checked.next ? StampList.text(checked.next.stamps, checked.next.top) : prev.state, matched: prev });
-      else if (checked) states.set(name, { since, stamps: StampList.of(takeStamps(dir, since)) });
+      // Checked already, on a worker (startStateChecks), or now: the stamps it leaves, or undefined when the folder is not as recorded.
+      const ahead = far?.get(prev.state);
+      if (ahead) checkedAhead.push(name);
+      let matched: { since: number; stamps: StampList } | undefined;
+      if (ahead) matched = ahead.ok ? { since: ahead.since, stamps: ahead.next ? StampList.text(ahead.next.stamps, ahead.next.top) : prev.state } : undefined;
       else {
         const now = checkStamps(dir, prev.state.stamps, since);
-        states.set(name, now.ok ? { since, stamps: now.refreshed ? StampList.of(now.next) : prev.state, matched: prev } : { since, stamps: StampList.of(takeStamps(dir, since)) });
+        matched = now.ok ? { since, stamps: now.refreshed ? StampList.of(now.next) : prev.state } : undefined;
       }
+      states.set(name, matched ? { ...matched, matched: prev } : { since, stamps: StampList.of(takeStamps(dir, since)) });
     } catch {
       // Not recorded: the slow path runs next time.
     }
@@ -511,7 +512,10 @@ export function startBeforePlan(names: readonly string[], given: Where, o: FastP
   } catch {
     // No cache: nothing to check against.
   }
-  const folders = [...entries].filter(([name, e]) => names.includes(name) && e.stateDir === where.stateDir && e.stack === name).map(([name, e]) => ({ dir: join(where.stateDir, name), stamps: e.state }));
+  const folders = names.flatMap((name) => {
+    const e = entries.get(name);
+    return e && e.stateDir === where.stateDir && e.stack === name ? [{ dir: join(where.stateDir, name), stamps: e.state }] : [];
+  });
   return { entries, checks: startStateChecks(folders) };
 }
 
