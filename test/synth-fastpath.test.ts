@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, renameSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { App, Host, Network, Postgres, Service, Stack } from 'podmesh';
 import { describeSynth } from '../src/cli/describe.ts';
@@ -13,6 +13,10 @@ import type { Io } from '../src/cli/command.ts';
 import { runCli } from '../src/cli/run.ts';
 import { canonicalText, checkSynth, checkPlan, planSynth, synth, type FastPathOptions, type SynthResult } from '../src/synth.ts';
 import { checkStamps, takeStamps, writtenStamps } from '../src/synth/fastpath.ts';
+import { planState } from '../src/synth/plan.ts';
+import { resolveWithLock } from '../src/synth/select.ts';
+import { stateContext } from '../src/state/reconciler.ts';
+import type { Issue } from '../constructs/core/errors.ts';
 import { canonicalDigest } from '../src/synth/canonical.ts';
 import { createHash } from 'node:crypto';
 import * as horizon from '../src/state/pki/horizon.ts';
@@ -510,6 +514,35 @@ describe('synth fast path', () => {
     writeFileSync(cert, '-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n');
     expect(horizon.clockBoundaries(state)).toBe('unreadable');
     expect(horizon.clockBoundaries(state, disk)).toEqual(boundaries);
+  });
+
+  it('the state plan notes every file it reads, and the check after it holds racy files against the stamps as the plan read them', async () => {
+    const dir = project();
+    await settle(dir);
+    for (const name of ['one', 'two']) {
+      const state = resolve(dir, 'state', name);
+      const stack = makeApp().node.findChild(name) as Stack;
+      const outcome = await resolveWithLock(stack, join(dir, 'out'));
+      const reads = new Map<string, string>();
+      const problems: Issue[] = [];
+      const planned = await planState(outcome.resolved!, { outDir: join(dir, 'out'), stateDir: join(dir, 'state') }, stateContext({ reads }), { wireguard: [], secrets: [] }, problems);
+      expect(problems).toEqual([]);
+      expect(planned?.pki.changes.ops).toEqual([]);
+      // Every certificate, key, CRL and secret file, every WireGuard key: all but the secrets' values file.
+      const unread = Object.keys(treeState(state)).filter((rel) => !reads.has(join(state, rel)));
+      expect(unread).toEqual(['secrets/values.json']);
+      for (const [abs, text] of reads) expect(readFileSync(abs, 'utf8'), abs).toBe(text);
+      // Racy stamps of a claim the disk does not back (see the test above): the check against the
+      // disk fails; one given what a plan read holds the file as read, the claim or the disk's.
+      const since = Date.now();
+      const cert = [...reads.keys()].find((abs) => abs.endsWith('/server.crt'))!;
+      const stamps = takeStamps(state, since, new Map([[cert, 'not this certificate']]));
+      expect(stamps.filter((st) => st[1] === 'f' && st[7] === undefined)).toEqual([]);
+      expect(checkStamps(state, stamps, since)).toEqual({ ok: false, reason: `${cert}: changed (content)` });
+      expect(checkStamps(state, stamps, since, new Map(reads).set(cert, 'not this certificate'))).toMatchObject({ ok: true });
+      expect(checkStamps(state, stamps, since, reads)).toEqual({ ok: false, reason: `${cert}: changed (content)` });
+      expect(checkStamps(state, takeStamps(state, since), since, reads)).toMatchObject({ ok: true });
+    }
   });
 
   it('the model fingerprint tells plain values apart and refuses what is not plain data', () => {

@@ -644,13 +644,15 @@ export async function recordSynth(plan: SynthPlan, resolved: Resolved, before: B
         // and record that, if it has nothing to change and holds the keys out/ was rendered with.
         decided = Date.now();
         const since = Date.now();
-        // The files this synth wrote are hashed from what it wrote; the check after the plan reads
-        // every racy file from disk, so a file that holds anything else fails it.
+        // The files this synth wrote are hashed from what it wrote. The check after the plan holds
+        // each racy file against its stamp as the plan read it from disk (its answer is about those
+        // contents), and reads the ones the plan did not: a file that holds anything else fails it.
         stamps = StampList.of(takeStamps(stateAbs, since, stateWritten));
         const problems: Issue[] = [];
-        const again = await planState(model, given, stateContext({ now: new Date(decided) }), { wireguard: [], secrets: [] }, problems);
+        const reads = new Map<string, string>();
+        const again = await planState(model, given, stateContext({ now: new Date(decided), reads }), { wireguard: [], secrets: [] }, problems);
         report = again && problems.length === 0 ? noChangeReport(p.stack, again) : undefined;
-        if (!again || !report || !checkStamps(stateAbs, stamps.stamps, since).ok) continue;
+        if (!again || !report || !checkStamps(stateAbs, stamps.stamps, since, reads).ok) continue;
         if (canonicalText(again.wireguard?.result.publicKeys ?? {}) !== canonicalText(keys)) continue;
         checked = checkedContents(stateAbs, stamps.stamps, stateWritten);
       }

@@ -85,8 +85,14 @@ export function takeStamps(dir: string, since: number, written?: WrittenFiles): 
  * entries (adding, removing or renaming one changes its mtime and ctime), so only racy folders are
  * listed again. Returns the stamps to record next (racy entries that have since become safely older
  * than `since` lose their mark), or a reason it is not.
+ *
+ * `seen`, when given, holds texts of files in `dir` (by absolute path) that were read after
+ * `since`: a racy file among them is held against its stamp by that text instead of being read
+ * again. Then the check says that the stamped contents are what that reader saw (the question a
+ * plan that read them asks), and that no entry's stat changed since; a change after that reading
+ * that left the stat alone is for the next check to find, which reads every stamped hash's file.
  */
-export function checkStamps(dir: string, recorded: readonly Stamp[], since: number): { ok: true; next: Stamp[]; refreshed: boolean } | { ok: false; reason: string } {
+export function checkStamps(dir: string, recorded: readonly Stamp[], since: number, seen?: ReadonlyMap<string, string>): { ok: true; next: Stamp[]; refreshed: boolean } | { ok: false; reason: string } {
   if (recorded.length === 0) return lstatSync(dir, { throwIfNoEntry: false }) ? { ok: false, reason: `${dir}: an entry was added` } : { ok: true, next: [], refreshed: false };
   // The recorded entries of each folder: needed only for racy folders, built at the first one.
   let children: Map<string, string[]> | undefined;
@@ -127,8 +133,9 @@ export function checkStamps(dir: string, recorded: readonly Stamp[], since: numb
       if (names.length !== expected.length || names.some((n, i) => n !== expected[i])) return { ok: false, reason: `${abs}: ${names.length > expected.length ? 'an entry was added' : 'an entry was added or removed'}` };
     } else {
       let h: string;
+      const text = rType === 'f' ? seen?.get(abs) : undefined;
       try {
-        h = contentHash(abs, rType);
+        h = text !== undefined ? sha256(text) : contentHash(abs, rType);
       } catch (e) {
         return { ok: false, reason: `${abs} cannot be read (${(e as Error).message})` };
       }

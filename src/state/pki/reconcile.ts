@@ -71,7 +71,7 @@ export async function planPki(input: PkiInput, ctx: StateContext, dryRun = false
   if (issues.length > 0) throw new PodmeshError(issues);
   const organization = input.authority.organization;
   return planEngine({
-    snapshot: await readPkiSnapshot(input.stateDir),
+    snapshot: await readPkiSnapshot(input.stateDir, ctx.reads),
     authority: input.authority,
     requests: input.bindings.map((b) => (organization === undefined ? b : { ...b, organization })),
     prune: true,

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { atomicWriter, dirMode, type BatchFile, type StateWriter } from '../../io/atomic.ts';
 import { OCSP_DIR, OCSP_FILE_NAMES } from './ocsp-files.ts';
 import type { CertKind, FileChange } from './types.ts';
@@ -139,8 +139,11 @@ function presentNames(abs: string): ReadonlySet<string> | undefined {
   }
 }
 
-/** Reads every managed file and folder of `stateDir/pki` in one pass. */
-export async function readPkiSnapshot(stateDir: string): Promise<PkiSnapshot> {
+/**
+ * Reads every managed file and folder of `stateDir/pki` in one pass; `reads`, when given, receives
+ * the text of each file read, by absolute path (StateContext.reads).
+ */
+export async function readPkiSnapshot(stateDir: string, reads?: Map<string, string>): Promise<PkiSnapshot> {
   const files = new Map<string, FileSnapshot>();
   const dirs = new Map<string, number>();
   const pkiMode = dirMode(join(stateDir, PKI_PATHS.dir));
@@ -174,11 +177,18 @@ export async function readPkiSnapshot(stateDir: string): Promise<PkiSnapshot> {
       return SERVICE_FILE_NAMES.filter((f) => present === undefined || present.has(f)).map((f) => servicePath(s, f));
     }),
   ];
+  const base = reads ? resolve(stateDir) : stateDir;
+  const read = (p: string): FileSnapshot | undefined => {
+    const abs = join(base, p);
+    const f = readOne(abs);
+    if (reads && f?.text !== undefined) reads.set(abs, f.text);
+    return f;
+  };
   for (const p of paths) {
-    const f = readOne(join(stateDir, p));
+    const f = read(p);
     if (f) files.set(p, f);
   }
-  return { stateDir, exists: true, files, dirs, services, verified: readOne(join(stateDir, VERIFIED_FILE)) };
+  return { stateDir, exists: true, files, dirs, services, verified: read(VERIFIED_FILE) };
 }
 
 /** A file reconcile wants to exist. */

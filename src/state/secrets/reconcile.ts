@@ -12,7 +12,7 @@ import { PodmeshError } from '../../../constructs/core/errors.ts';
 import { atomicWriter, dirMode, type StateWriter } from '../../io/atomic.ts';
 import { compare } from '../../io/sort.ts';
 import type { ResolvedService } from '../../resolve/model.ts';
-import { stateContext, type Reconciler, type StateContext } from '../reconciler.ts';
+import { noteRead, stateContext, type Reconciler, type StateContext } from '../reconciler.ts';
 import { SECRETS_FILE, secretPath } from './paths.ts';
 
 /** What reconcile did (or, as part of a plan, will do). */
@@ -90,6 +90,7 @@ export async function planSecrets(input: SecretsInput, ctx: StateContext): Promi
   const anything = existsSync(dirAbs);
   const want = (rel: string, content: string, mode: number): void => {
     const have = anything ? readFile(join(input.stateDir, rel)) : undefined;
+    if (have) noteRead(ctx, join(input.stateDir, rel), have.text);
     if (!have || have.text !== content || have.mode !== mode) writes.push({ path: rel, content, mode });
   };
   if (created.length > 0 || rotated.length > 0 || !existsSync(valuesPath)) {

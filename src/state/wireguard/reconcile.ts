@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PodmeshError, type Issue } from '../../../constructs/core/errors.ts';
 import { atomicWriter, dirMode, FileExistsError, type StateWriter } from '../../io/atomic.ts';
 import { compare } from '../../io/sort.ts';
-import type { Reconciler, StateContext } from '../reconciler.ts';
+import { noteRead, type Reconciler, type StateContext } from '../reconciler.ts';
 import { isWireguardKey, nodeKeySource, publicKeyOf, wireguardKeySource, type WireguardKeySource } from './keys.ts';
 
 /** Modes of the state contract. */
@@ -64,6 +64,8 @@ export interface WireguardKeysOptions {
    * @default - Node's crypto ({@link nodeKeySource})
    */
   readonly keys?: WireguardKeySource;
+  /** Receives the text of each key file read, by absolute path (StateContext.reads). */
+  readonly reads?: Map<string, string>;
 }
 
 /** What the key reconcile of one stack did. */
@@ -106,8 +108,8 @@ function errCode(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? String(e);
 }
 
-/** A key file's text and mode; undefined when absent; never follows a symbolic link. */
-function readKeyFile(abs: string): Read {
+/** A key file's text and mode (noted in `reads`); undefined when absent; never follows a symbolic link. */
+function readKeyFile(abs: string, reads: Map<string, string> | undefined): Read {
   let fd: number;
   try {
     fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -118,7 +120,9 @@ function readKeyFile(abs: string): Read {
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) return { error: 'is not a regular file' };
-    return { text: readFileSync(fd, 'utf8'), mode: st.mode & 0o7777 };
+    const text = readFileSync(fd, 'utf8');
+    if (reads) noteRead({ reads }, abs, text);
+    return { text, mode: st.mode & 0o7777 };
   } catch (e) {
     return { error: `cannot be read (${errCode(e)})` };
   } finally {
@@ -210,7 +214,7 @@ function planHostKey(p: Planning, h: TunnelHostKey): void {
   const shown = (rel: string) => join(stateDir, rel);
   const rotateHint = `run \`podmesh wireguard rotate --host ${h.host} --stack ${stackPath.split('/')[0]}\``;
   const rel = hostKeyFile(h.host);
-  const file = readKeyFile(join(stateDir, rel));
+  const file = readKeyFile(join(stateDir, rel), p.options.reads);
   const fresh = (action: KeyAction, replace: boolean): void => {
     const key = p.keys.privateKey();
     p.writes.push({ path: rel, content: `${key}\n`, replace });
@@ -239,7 +243,7 @@ function planHostKey(p: Planning, h: TunnelHostKey): void {
     return;
   }
   if (h.publicKey === undefined) return fresh('create', false);
-  const old = readKeyFile(join(stateDir, `${rel}.old`));
+  const old = readKeyFile(join(stateDir, `${rel}.old`), p.options.reads);
   const oldMatches = old !== undefined && 'text' in old && isWireguardKey(old.text.trim()) && publicKeyOf(old.text.trim()) === h.publicKey;
   p.issues.push({
     path: h.path,
@@ -258,7 +262,7 @@ function planPresharedKeys(p: Planning, names: readonly string[]): { pairs: { pa
       const rel = presharedKeyFile(a, b);
       wanted.add(rel);
       const pair = `${a}--${b}`;
-      const file = readKeyFile(join(stateDir, rel));
+      const file = readKeyFile(join(stateDir, rel), p.options.reads);
       if (p.rotate.has(a) || p.rotate.has(b)) {
         p.writes.push({ path: rel, content: `${p.keys.presharedKey()}\n`, replace: file !== undefined });
         pairs.push({ pair, action: 'rotate' });
@@ -312,6 +316,6 @@ export type WireguardInput = Omit<WireguardKeysOptions, 'keys'>;
 
 /** The WireGuard key reconciler: new keys from the context's random bytes. */
 export const wireguardReconciler: Reconciler<WireguardInput, WireguardPlan, WireguardResult> = {
-  plan: async (input: WireguardInput, ctx: StateContext) => planWireguardKeys({ ...input, keys: wireguardKeySource(ctx.random) }),
+  plan: async (input: WireguardInput, ctx: StateContext) => planWireguardKeys({ ...input, keys: wireguardKeySource(ctx.random), ...(ctx.reads ? { reads: ctx.reads } : {}) }),
   apply: applyWireguardKeys,
 };
