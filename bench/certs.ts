@@ -5,7 +5,8 @@
 // once (io/atomic.ts writeBatch: syncfs), and the same leaf work through the openssl CLI and through
 // Node's native crypto (the floor). Prints one JSON line.
 // Environment: BENCH_CERTS_SERVICES (default 1000: 2,000 leaves), BENCH_CERTS_OPENSSL (leaves
-// sampled through the openssl CLI, default 100; 0 skips it, the slowest part).
+// sampled through the openssl CLI, default 100; 0 skips it, the slowest part), BENCH_CERTS_ONLY=
+// reconcile (only the two reconciles, each process one sample of them: bench/run.ts takes medians).
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,12 +59,19 @@ try {
   await pki.reconcilePki({ stateDir: state, authority, bindings, now });
   const noopMs = performance.now() - t;
   const noopCpuMs = cpuMs(cpu);
+  const reconciles = { leaves: bindings.length, issueMs, issueCpuMs, noopMs, noopCpuMs };
+  process.stdout.write(`${JSON.stringify(process.env.BENCH_CERTS_ONLY === 'reconcile' ? reconciles : { ...reconciles, ...(await breakdown(now)), cores: availableParallelism() })}\n`);
+} finally {
+  if (process.env.BENCH_WORK === undefined) rmSync(dir, { recursive: true, force: true });
+}
 
+/** Where the first run's time goes, fsync's share, the openssl CLI and the native floor, in `dir`. */
+async function breakdown(now: Date) {
   // Where the first run goes: issuing in memory (plan), on one thread and on the workers, then writing.
   const input = { stateDir: join(dir, 'split'), authority, bindings };
   // The dist engine's own default key source (the engine generates its keys natively, on any thread).
   const ctx = { now, keys: pki.webCryptoKeySource, random: { bytes: (n: number) => randomBytes(n) } };
-  t = performance.now();
+  let t = performance.now();
   await pki.planPki(input, ctx, false, { issueMode: 'serial' });
   const planSerialMs = performance.now() - t;
   t = performance.now();
@@ -127,26 +135,5 @@ try {
     sign('sha256', tbs, ca.privateKey);
   }
   const nativeMs = performance.now() - t;
-  process.stdout.write(
-    `${JSON.stringify({
-      leaves: bindings.length,
-      cores: availableParallelism(),
-      issueMs,
-      issueCpuMs,
-      noopMs,
-      noopCpuMs,
-      planSerialMs,
-      planParallelMs,
-      writeMs,
-      files,
-      fsyncFileMs,
-      noFsyncFileMs,
-      batchFileMs,
-      opensslMs,
-      opensslSample: OPENSSL_SAMPLE,
-      nativeMs,
-    })}\n`,
-  );
-} finally {
-  if (process.env.BENCH_WORK === undefined) rmSync(dir, { recursive: true, force: true });
+  return { planSerialMs, planParallelMs, writeMs, files, fsyncFileMs, noFsyncFileMs, batchFileMs, opensslMs, opensslSample: OPENSSL_SAMPLE, nativeMs };
 }
