@@ -138,9 +138,9 @@ try {
 
   // 4. Certificates: 2,000 ECDSA P-256 leaves, in process, beside openssl and the native floor.
   // One process measures everything; the others only the two reconciles (each process one sample
-  // of them), whose medians the rows report.
+  // of them), whose medians the rows report. With the V8 flags the commands set (see the mesh below).
   const certsRun = (only: boolean) =>
-    JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', join(repo, 'bench/certs.ts')], { encoding: 'utf8', env: { ...process.env, BENCH_WORK: work, ...(only ? { BENCH_CERTS_ONLY: 'reconcile' } : {}) } })) as {
+    JSON.parse(execFileSync(process.execPath, [...COMMAND_V8_FLAGS, '--import', 'tsx', join(repo, 'bench/certs.ts')], { encoding: 'utf8', env: { ...process.env, BENCH_WORK: work, ...(only ? { BENCH_CERTS_ONLY: 'reconcile' } : {}) } })) as {
       leaves: number;
       issueMs: number;
       noopMs: number;

@@ -1,10 +1,11 @@
 // reconcilePki: reuse, reissue, renewal, CA protection, file modes, pruning, dry runs and validation.
 import { PKCS8_LABEL } from '../../src/state/pki/keys.ts';
-import { chmodSync, existsSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PodmeshError } from '../../constructs/core/errors.ts';
-import { reconcilePki, type CertBinding, type PkiResult } from '../../src/state/pki/index.ts';
+import { reconcilePki, type CertBinding, type CertKind, type PkiResult } from '../../src/state/pki/index.ts';
+import { readPkiSnapshot } from '../../src/state/pki/store.ts';
 import { AUTHORITY, binding, meshBindings, modes, readState, tempState, treeState } from './helpers.ts';
 
 const DAY = 86_400_000;
@@ -232,6 +233,37 @@ describe('reconcilePki', () => {
       'remove pki/services/gateway/public.crt',
       'remove pki/services/gateway/public.key',
     ]);
+  });
+
+  it('reads the same snapshot whether it lists each service folder or is told the kinds its bindings ask for, and prunes a stray managed file', async () => {
+    await run();
+    const service = (name: string, file: string) => join(pki, 'services', name, file);
+    // A stray public pair where no binding asks for one, a key gone, a folder and a link where files belong.
+    writeFileSync(service('auth', 'public.crt'), 'stray');
+    writeFileSync(service('auth', 'public.key'), 'stray');
+    unlinkSync(service('boards', 'server.key'));
+    rmSync(service('boards', 'client.crt'));
+    mkdirSync(service('boards', 'client.crt'));
+    rmSync(service('gateway', 'ca.crt'));
+    symlinkSync(join(pki, 'ca.crt'), service('gateway', 'ca.crt'));
+    const kinds = new Map<string, Set<CertKind>>();
+    for (const b of bindings) kinds.set(b.service, (kinds.get(b.service) ?? new Set()).add(b.kind));
+    const listed = await readPkiSnapshot(t.stateDir);
+    const told = await readPkiSnapshot(t.stateDir, { kinds });
+    expect([...told.files]).toEqual([...listed.files]);
+    expect([...told.dirs]).toEqual([...listed.dirs]);
+    expect(told.services).toEqual(listed.services);
+    expect(listed.files.get('pki/services/auth/public.crt')?.text).toBe('stray');
+    expect(listed.files.get('pki/services/boards/client.crt')?.error).toBe('EISDIR');
+    expect(listed.files.get('pki/services/gateway/ca.crt')?.error).toBe('a symbolic link');
+    expect(listed.files.has('pki/services/boards/server.key')).toBe(false);
+    // Reconcile sees them all: the stray pair goes, the rest is repaired.
+    rmSync(service('boards', 'client.crt'), { recursive: true });
+    rmSync(service('gateway', 'ca.crt'));
+    const r = await run({ now: at(1) });
+    expect(r.files.filter((f) => f.path.startsWith('pki/services/auth/')).map((f) => `${f.change} ${f.path}`)).toEqual(['remove pki/services/auth/public.crt', 'remove pki/services/auth/public.key']);
+    expect(existsSync(service('auth', 'public.crt'))).toBe(false);
+    expect(actions(r)['boards/server']).toBe('reissue');
   });
 
   it('reissues a leaf whose key file is damaged instead of failing', async () => {

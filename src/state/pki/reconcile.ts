@@ -7,7 +7,7 @@ import { nodeRandom, type RandomSource } from '../random.ts';
 import { applyPkiPlan, planEngine, type IssueMode, type PkiPlan } from './engine.ts';
 import { webCryptoKeySource } from './keys.ts';
 import { readPkiSnapshot } from './store.ts';
-import type { AuthoritySpec, CertBinding, KeySource, PkiResult } from './types.ts';
+import type { AuthoritySpec, CertBinding, CertKind, KeySource, PkiResult } from './types.ts';
 import { validateAuthority, validateBindings } from './validate.ts';
 
 /** What the PKI of one stack should hold. */
@@ -70,8 +70,14 @@ export async function planPki(input: PkiInput, ctx: StateContext, dryRun = false
   const issues = [...validateAuthority(stack, input.authority), ...validateBindings(stack, input.bindings)];
   if (issues.length > 0) throw new PodmeshError(issues);
   const organization = input.authority.organization;
+  const kinds = new Map<string, Set<CertKind>>();
+  for (const b of input.bindings) {
+    const k = kinds.get(b.service);
+    if (k) k.add(b.kind);
+    else kinds.set(b.service, new Set([b.kind]));
+  }
   return planEngine({
-    snapshot: await readPkiSnapshot(input.stateDir, ctx.reads),
+    snapshot: await readPkiSnapshot(input.stateDir, { ...(ctx.reads ? { reads: ctx.reads } : {}), kinds }),
     authority: input.authority,
     requests: input.bindings.map((b) => (organization === undefined ? b : { ...b, organization })),
     prune: true,

@@ -9,7 +9,7 @@
 // or new, and the next reconcile repairs any key/certificate pair that no longer matches by
 // reissuing it.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { atomicWriter, dirMode, type BatchFile, type StateWriter } from '../../io/atomic.ts';
@@ -51,6 +51,9 @@ export const SERVICE_CA_FILE = 'ca.crt';
 export const SERVICE_CRL_FILE = 'crl.pem';
 
 const SERVICE_FILE_NAMES = [SERVICE_CA_FILE, SERVICE_CRL_FILE, ...Object.values(KIND_FILES).flatMap((f) => [f.cert, f.key])];
+
+/** The kind whose certificate or key a service file name holds (the CA and CRL copies have none). */
+const KIND_OF_FILE: ReadonlyMap<string, CertKind> = new Map(Object.entries(KIND_FILES).flatMap(([kind, f]) => [[f.cert, kind as CertKind] as const, [f.key, kind as CertKind] as const]));
 
 /** `pki/services/<service>` or a file in it. */
 export function servicePath(service: string, file?: string): string {
@@ -139,11 +142,42 @@ function presentNames(abs: string): ReadonlySet<string> | undefined {
   }
 }
 
+/** What a reader of the PKI state knows beforehand, and wants to learn besides the snapshot. */
+export interface SnapshotOptions {
+  /** Receives the text of each file read, by absolute path (StateContext.reads). */
+  readonly reads?: Map<string, string>;
+  /**
+   * The certificate kinds each service's bindings ask for. A listed service's folder is not listed:
+   * the files of its kinds (and its CA and CRL copies) are opened, and the other managed names are
+   * only looked up (one lstat each, which, unlike a failed open, costs no exception). A folder not
+   * listed here is listed, and only the managed names it holds are opened.
+   */
+  readonly kinds?: ReadonlyMap<string, ReadonlySet<CertKind>>;
+}
+
 /**
- * Reads every managed file and folder of `stateDir/pki` in one pass; `reads`, when given, receives
- * the text of each file read, by absolute path (StateContext.reads).
+ * The managed names of one service folder that may exist, to open: those the folder lists, or,
+ * given the kinds its bindings ask for, those and any other managed name found by lstat.
  */
-export async function readPkiSnapshot(stateDir: string, reads?: Map<string, string>): Promise<PkiSnapshot> {
+function candidateNames(abs: string, kinds: ReadonlySet<CertKind> | undefined): readonly string[] {
+  if (kinds === undefined) {
+    const present = presentNames(abs);
+    return present === undefined ? SERVICE_FILE_NAMES : SERVICE_FILE_NAMES.filter((f) => present.has(f));
+  }
+  return SERVICE_FILE_NAMES.filter((f) => {
+    const kind = KIND_OF_FILE.get(f);
+    if (kind === undefined || kinds.has(kind)) return true;
+    try {
+      return lstatSync(join(abs, f), { throwIfNoEntry: false }) !== undefined;
+    } catch {
+      return true; // opening it says why it cannot be looked up
+    }
+  });
+}
+
+/** Reads every managed file and folder of `stateDir/pki` in one pass. */
+export async function readPkiSnapshot(stateDir: string, options: SnapshotOptions = {}): Promise<PkiSnapshot> {
+  const { reads, kinds } = options;
   const files = new Map<string, FileSnapshot>();
   const dirs = new Map<string, number>();
   const pkiMode = dirMode(join(stateDir, PKI_PATHS.dir));
@@ -172,10 +206,7 @@ export async function readPkiSnapshot(stateDir: string, reads?: Map<string, stri
     PKI_PATHS.inventory,
     PKI_PATHS.externalCa,
     ...OCSP_FILE_NAMES.map((f) => `${PKI_PATHS.ocsp}/${f}`),
-    ...services.flatMap((s) => {
-      const present = presentNames(join(stateDir, servicePath(s)));
-      return SERVICE_FILE_NAMES.filter((f) => present === undefined || present.has(f)).map((f) => servicePath(s, f));
-    }),
+    ...services.flatMap((s) => candidateNames(join(stateDir, servicePath(s)), kinds?.get(s)).map((f) => servicePath(s, f))),
   ];
   const base = reads ? resolve(stateDir) : stateDir;
   const read = (p: string): FileSnapshot | undefined => {
