@@ -206,6 +206,9 @@ const flowItem = (v: unknown): string => {
   return QUOTES_AS_IS.test(v) && !otherType(v) ? `"${v}"` : libraryScalar(v, 'flow');
 };
 
+/** `s` flattened: V8 copies a rope into one string when it is converted to a number. */
+const flat = (s: string): string => (Number(s), s);
+
 /** `depth` levels of two-space indentation, each made once. */
 const INDENTS: string[] = [''];
 const indentOf = (depth: number): string => (INDENTS[depth] ??= `${indentOf(depth - 1)}  `);
@@ -233,8 +236,13 @@ export function layoutYaml(doc: Readonly<Record<string, unknown>>, text: (s: str
       if (v.keys.length === 0 || inList) return node(lead, v.plain(), depth, inList);
       out += `${lead}\n`;
       for (const k of v.keys) {
-        if (depth === 1) progress();
-        node(keyLead(k, depth), v.value(k), depth + 1, false);
+        if (depth === 1) {
+          progress();
+          const before = out;
+          out = '';
+          node(keyLead(k, depth), v.value(k), depth + 1, false);
+          out = before + flat(out);
+        } else node(keyLead(k, depth), v.value(k), depth + 1, false);
       }
       return;
     }
@@ -252,8 +260,13 @@ export function layoutYaml(doc: Readonly<Record<string, unknown>>, text: (s: str
       out += `${lead}\n`;
       for (const k of keys) {
         // Each entry of a top-level map (a service of compose's `services:`) is a step of the rendering.
-        if (depth === 1) progress();
-        node(keyLead(k, depth), v[k], depth + 1, false);
+        if (depth === 1) {
+          progress();
+          const before = out;
+          out = '';
+          node(keyLead(k, depth), v[k], depth + 1, false);
+          out = before + flat(out);
+        } else node(keyLead(k, depth), v[k], depth + 1, false);
       }
       return;
     }
