@@ -228,6 +228,19 @@ export function layoutYaml(doc: Readonly<Record<string, unknown>>, text: (s: str
   };
   const value = (v: unknown) => valueText(typeof v === 'string' ? text(v) : v);
   const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof YamlAnchor) && !(v instanceof YamlAlias) && !(v instanceof YamlLazyMap);
+  /**
+   * The entry `k: v` of a map whose lines are indented by `depth` levels. Each entry of a top-level
+   * map (a service of compose's `services:`) is a step of the rendering, and its text is flattened
+   * when it is done: the rope then holds one string per service, not every piece of it.
+   */
+  const entry = (k: string, v: unknown, depth: number): void => {
+    if (depth !== 1) return node(keyLead(k, depth), v, depth + 1, false);
+    progress();
+    const before = out;
+    out = '';
+    node(keyLead(k, depth), v, depth + 1, false);
+    out = before + flat(out);
+  };
   /** `v` after `lead` (a key's `k:`, or a list item's `-` when `inList`), nested lines indented by `depth` levels. */
   const node = (lead: string, v: unknown, depth: number, inList: boolean): void => {
     if (v instanceof YamlAlias) return void (out += `${lead} *${v.name}\n`);
@@ -235,15 +248,7 @@ export function layoutYaml(doc: Readonly<Record<string, unknown>>, text: (s: str
     if (v instanceof YamlLazyMap) {
       if (v.keys.length === 0 || inList) return node(lead, v.plain(), depth, inList);
       out += `${lead}\n`;
-      for (const k of v.keys) {
-        if (depth === 1) {
-          progress();
-          const before = out;
-          out = '';
-          node(keyLead(k, depth), v.value(k), depth + 1, false);
-          out = before + flat(out);
-        } else node(keyLead(k, depth), v.value(k), depth + 1, false);
-      }
+      for (const k of v.keys) entry(k, v.value(k), depth);
       return;
     }
     if (Array.isArray(v)) return list(lead, v, depth, inList);
@@ -258,16 +263,7 @@ export function layoutYaml(doc: Readonly<Record<string, unknown>>, text: (s: str
         return;
       }
       out += `${lead}\n`;
-      for (const k of keys) {
-        // Each entry of a top-level map (a service of compose's `services:`) is a step of the rendering.
-        if (depth === 1) {
-          progress();
-          const before = out;
-          out = '';
-          node(keyLead(k, depth), v[k], depth + 1, false);
-          out = before + flat(out);
-        } else node(keyLead(k, depth), v[k], depth + 1, false);
-      }
+      for (const k of keys) entry(k, v[k], depth);
       return;
     }
     out += `${lead} ${value(v)}\n`;
