@@ -511,9 +511,20 @@ describe('synth fast path', () => {
     const boundaries = horizon.clockBoundaries(state);
     expect(boundaries).not.toBe('unreadable');
     expect(horizon.clockBoundaries(state, disk)).toEqual(boundaries);
+    // Given the files as the stamps list them, the same boundaries (in the stamps' order), the PKI folder not listed again.
+    const files = takeStamps(state, 0).flatMap(([rel, type]) => (type === 'f' && rel.startsWith('pki/') ? [rel] : []));
+    expect(files.length).toBeGreaterThan(5);
+    const sorted = (b: number[] | 'unreadable') => (b === 'unreadable' ? b : [...b].sort((x, y) => x - y));
+    expect(sorted(horizon.clockBoundaries(state, disk, files))).toEqual(sorted(boundaries));
+    expect(sorted(horizon.clockBoundaries(state, undefined, files))).toEqual(sorted(boundaries));
+    // A file listed is read (or taken from the contents), one not listed is not.
+    expect(horizon.clockBoundaries(state, undefined, [...files, 'pki/services/gone/server.crt'])).toBe('unreadable');
     writeFileSync(cert, '-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n');
     expect(horizon.clockBoundaries(state)).toBe('unreadable');
+    expect(horizon.clockBoundaries(state, undefined, files)).toBe('unreadable');
     expect(horizon.clockBoundaries(state, disk)).toEqual(boundaries);
+    expect(sorted(horizon.clockBoundaries(state, disk, files))).toEqual(sorted(boundaries));
+    expect(horizon.clockBoundaries(state, disk, files.filter((f) => !cert.endsWith(f)))).not.toBe('unreadable');
   });
 
   it('the state plan notes every file it reads, and the check after it holds racy files against the stamps as the plan read them', async () => {

@@ -533,8 +533,12 @@ async function horizonOf(dir: string, stamps: StampList, now: number, previous: 
   if (previous && withinHorizon(previous, now) && (matched || previous.state === stamps || sameStamps(previous.state.stamps, stamps.stamps))) return previous.horizon ?? Infinity;
   // Only then the PKI's certificate and CRL readers (and its X.509 library) load.
   const { clockHorizon } = await import('../state/pki/horizon.ts');
-  return clockHorizon(dir, now, contents);
+  // Stamps checked with the contents list the folder as it is: its files need not be listed again.
+  return clockHorizon(dir, now, contents, contents && pkiFiles(stamps.stamps));
 }
+
+/** The files below `pki/` that state stamps list (relative to the state folder). */
+const pkiFiles = (stamps: readonly Stamp[]): string[] => stamps.flatMap(([rel, type]) => (type === 'f' && rel.startsWith('pki/') ? [rel] : []));
 
 /** Whether two lists of stamps are the same, entry by entry. */
 function sameStamps(a: readonly Stamp[], b: readonly Stamp[]): boolean {
