@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { App, applySynth, planSynth, synth } from '../src/index.ts';
 import { changed, writeStackOutput } from '../src/io/writer.ts';
-import { atomicWriter, type StateWriter } from '../src/io/atomic.ts';
+import { atomicWriter, flushTogether, sharedFlushWriter, type StateWriter } from '../src/io/atomic.ts';
 import { applySynth as applyPlan } from '../src/synth/apply.ts';
 import { svc, tempDir, threeTier, testState } from './helpers/stacks.ts';
 import { treeState } from './helpers/tree.ts';
@@ -157,6 +157,29 @@ describe('synth', () => {
     expect(seen).toHaveLength(1);
     expect(seen[0]!.caBefore).toBe(false);
     expect(existsSync(caPath)).toBe(true);
+  });
+
+  it('a synth\'s state batches share their flushes, all of them done before out/ is written', async () => {
+    // GIVEN a fresh state folder, and a shared writer whose flushes note whether out/ exists yet
+    const out = temp();
+    const state = temp();
+    const plan = await planSynth(threeTier().app, { stateDir: state, outDir: out });
+    const seen: { data: number; entries: number; out: boolean }[] = [];
+    const writer = sharedFlushWriter({
+      flush: async (data, entries) => {
+        seen.push({ data: data.length, entries: entries.length, out: existsSync(join(out, 'three')) });
+        await flushTogether(data, entries);
+      },
+    });
+    // WHEN the plan is applied
+    await applyPlan(plan, writer);
+    // THEN two flushes made the secrets (data, then names with the PKI's) and the new PKI folder
+    // durable (four, one batch at a time), before out/ was written
+    expect(seen.map((s) => s.out)).toEqual([false, false]);
+    expect(seen[0]!.entries).toBe(0);
+    expect(seen[1]!.entries).toBeGreaterThan(seen[1]!.data);
+    expect(existsSync(join(state, 'three', 'pki', 'ca.crt'))).toBe(true);
+    expect(existsSync(join(out, 'three'))).toBe(true);
   });
 
   it('tells a file with one byte changed from an unchanged one, at the same size', async () => {

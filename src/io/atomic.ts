@@ -70,11 +70,12 @@ export interface BatchFile {
 }
 
 /**
- * Makes durable, for the files at `paths`, their contents (`data`) or their names in their folders
- * (`entries`: the renames that put them there). The default, {@link flushPaths}, is one `syncfs(2)`
- * per file system; tests inject failures here.
+ * Makes durable, for the files at `paths`, their contents (`data`), their names in their folders
+ * (`entries`: the renames that put them there), or both (`all`: files created under their own
+ * names). The default, {@link flushPaths}, is one `syncfs(2)` per file system; tests inject
+ * failures here.
  */
-export type Flush = (paths: readonly string[], what: 'data' | 'entries') => Promise<void>;
+export type Flush = (paths: readonly string[], what: 'data' | 'entries' | 'all') => Promise<void>;
 
 /** Options of {@link writeBatch}. */
 export interface BatchOptions {
@@ -96,6 +97,9 @@ let syncfsWorks = true;
 const syncfs = (dir: string): Promise<void> =>
   new Promise((resolve, reject) => execFile('sync', ['-f', dir], { timeout: 120_000 }, (err) => (err ? reject(err) : resolve())));
 
+/** The folders holding `paths`, each once. */
+const foldersOf = (paths: readonly string[]): string[] => [...new Set(paths.map((p) => dirname(p)))];
+
 /** fsync of each path (files or folders), 16 in flight. */
 async function fsyncEach(paths: readonly string[]): Promise<void> {
   await mapLimit(paths, 16, async (path) => {
@@ -115,9 +119,21 @@ async function fsyncEach(paths: readonly string[]): Promise<void> {
  * of every file (`data`) or of every folder holding one (`entries`) instead. `sync -f` reports
  * write-back errors (Linux 5.8 on) by its exit status.
  */
-export async function flushPaths(paths: readonly string[], what: 'data' | 'entries'): Promise<void> {
-  if (paths.length === 0) return;
-  const dirs = [...new Set(paths.map((p) => dirname(p)))];
+export async function flushPaths(paths: readonly string[], what: 'data' | 'entries' | 'all'): Promise<void> {
+  return what === 'data' ? flushTogether(paths, []) : what === 'entries' ? flushTogether([], paths) : flushTogether(paths, paths);
+}
+
+/** Makes durable the contents of the files at `data` and the names of those at `entries` (see {@link flushTogether}; tests inject failures). */
+export type FlushTogether = (data: readonly string[], entries: readonly string[]) => Promise<void>;
+
+/**
+ * {@link flushPaths} of the contents of `data` and the names of `entries` at once: one `syncfs(2)`
+ * per file system makes both durable; without it, an fsync of each file of `data`, then of each
+ * folder holding one of `entries`.
+ */
+export async function flushTogether(data: readonly string[], entries: readonly string[]): Promise<void> {
+  if (data.length === 0 && entries.length === 0) return;
+  const dirs = foldersOf([...data, ...entries]);
   if (syncfsWorks) {
     // One folder per file system (a folder of the batch could be a mount point).
     const byDev = new Map<number, string>();
@@ -135,7 +151,8 @@ export async function flushPaths(paths: readonly string[], what: 'data' | 'entri
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') syncfsWorks = false;
     }
   }
-  await fsyncEach(what === 'data' ? paths : dirs);
+  await fsyncEach(data);
+  await fsyncEach(foldersOf(entries));
 }
 
 /**
@@ -146,6 +163,8 @@ export async function flushPaths(paths: readonly string[], what: 'data' | 'entri
  * 2. one flush ({@link flushPaths}: syncfs) makes all their data durable;
  * 3. the temps are renamed into place, in the order given;
  * 4. a second flush makes the renames durable (the batch is done when it returns).
+ * Unpublished (see {@link BatchOptions.unpublished}), the files are created under their own names
+ * and one flush makes their data and names durable (`all`).
  * A failure before the renames removes the temps and leaves every visible file as it was; a crash
  * leaves only temps, which the next synth removes (src/state/leftovers.ts). A failure during the
  * renames leaves each file old or new, and removes the temps not yet renamed.
@@ -164,13 +183,13 @@ export async function writeBatch(files: readonly BatchFile[], options: BatchOpti
       createFileSync(paths[i] as string, f.content, f.mode);
       created.add(paths[i] as string);
     });
-    await flush(paths, 'data');
+    // Unpublished: their names too, before the caller's rename makes the folder visible.
+    await flush(paths, unpublished ? 'all' : 'data');
   } catch (e) {
     removeTemps();
     throw e;
   }
-  // Unpublished: their names too, before the caller's rename makes the folder visible.
-  if (unpublished) return flush(paths, 'entries');
+  if (unpublished) return;
   try {
     // Synchronous: thousands of renames, each far cheaper than a thread-pool round trip.
     for (let i = 0; i < files.length; i++) {
@@ -296,6 +315,11 @@ export interface StateWriter {
   unlink(abs: string): Promise<void>;
   /** Remove a folder in one visible step: renamed to a dot-name beside it, then deleted. */
   removeDir(abs: string): Promise<void>;
+  /**
+   * Makes durable what this writer left for a later flush (see {@link sharedFlushWriter}); absent or
+   * a no-op for a writer whose every batch is durable when it returns.
+   */
+  settle?(): Promise<void>;
 }
 
 /** The state writer on the real file system. */
@@ -314,6 +338,45 @@ export const atomicWriter: StateWriter = {
     await rm(gone, { recursive: true, force: true });
   },
 };
+
+/**
+ * The state writer of one run that writes several batches in a row (a synth: each stack's secrets,
+ * PKI and WireGuard keys): a batch's names (its renames or links) are made durable by the next
+ * batch's first flush, which makes that batch's data durable in the same `syncfs(2)`, and the last
+ * ones by {@link StateWriter.settle}, which the run calls when its state is written. Each file
+ * stays old or new whatever happens, and every batch's names are durable before the next batch puts
+ * any of its files in place (the order of writeBatch one after another); what a crash can lose is
+ * only the last batches' names before the run settles, as a crash during their flush could. Four
+ * flushes instead of six for a new multi-host stack's state, each a `sync` process and a wait on
+ * the disk.
+ */
+export function sharedFlushWriter(options: { readonly flush?: FlushTogether } = {}): StateWriter {
+  const flushBoth = options.flush ?? flushTogether;
+  /** Names of files the last batches put in place, not yet made durable. */
+  let pending: string[] = [];
+  /** Flushes `data`, `entries` and the pending names together; a failed flush keeps them pending. */
+  const together = async (data: readonly string[], entries: readonly string[]): Promise<void> => {
+    if (data.length === 0 && entries.length === 0 && pending.length === 0) return;
+    const before = pending;
+    pending = [];
+    try {
+      await flushBoth(data, [...before, ...entries]);
+    } catch (e) {
+      pending = [...before, ...pending];
+      throw e;
+    }
+  };
+  const flush: Flush = async (paths, what) => {
+    if (what === 'entries') pending.push(...paths);
+    else await together(paths, what === 'all' ? paths : []);
+  };
+  return {
+    ...atomicWriter,
+    writeBatch: (files, options) => writeBatch(files, { ...options, flush }),
+    createBatch: (files) => createBatch(files, { flush }),
+    settle: () => together([], []),
+  };
+}
 
 /** What a {@link recordingWriter} knows a file holds: the text or bytes it last wrote there. */
 export type WrittenFiles = ReadonlyMap<string, string | Uint8Array>;
@@ -407,6 +470,7 @@ export function recordingWriter(inner: StateWriter): { readonly writer: StateWri
       await touching(() => inner.removeDir(abs), [], [abs]);
       forget(abs);
     },
+    settle: async () => inner.settle?.(),
   };
   return { writer, written };
 }

@@ -86,6 +86,23 @@ async function whileFeeding<T>(plan: SynthPlan, work: () => Promise<T>): Promise
   }
 }
 
+/**
+ * Runs `work`, then makes durable what the writer's batches left for a later flush (StateWriter.settle,
+ * see sharedFlushWriter in src/io/atomic.ts): before out/ is written, and also when the work failed
+ * (what it wrote stays written).
+ */
+async function settled<T>(writer: StateWriter, work: () => Promise<T>): Promise<T> {
+  let result: T;
+  try {
+    result = await work();
+  } catch (e) {
+    await writer.settle?.().catch(() => undefined);
+    throw e;
+  }
+  await writer.settle?.();
+  return result;
+}
+
 /** How often {@link whileFeeding} looks for room in the staging rings. */
 const FEED_MS = 5;
 
@@ -97,7 +114,7 @@ const FEED_MS = 5;
  */
 export async function applySynth(plan: SynthPlan, writer: StateWriter = atomicWriter): Promise<SynthResult> {
   if (plan.problems.length > 0) throw new PodmeshError(plan.problems);
-  const state = await whileFeeding(plan, () => applyState(plan, writer));
+  const state = await whileFeeding(plan, () => settled(writer, () => applyState(plan, writer)));
   if (plan.stateOnly) return { reports: [], state, prunedStacks: [], changed: false };
   const reports: WriteReport[] = [];
   for (const s of plan.stacks) reports.push(await writeStackOutput(plan.outDir, s.stack, contents(s.files), { since: { report: s.comparison, seen: s.seenInOut }, ...(s.staged ? { staged: s.staged } : {}) }));

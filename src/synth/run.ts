@@ -16,7 +16,7 @@ import { resolveWithLock, selectStacks, stacksOf, validateConstructs } from './s
 
 /** The slow path's modules, loaded at first use. */
 const slow = () =>
-  Promise.all([import('./plan.ts'), import('./apply.ts'), import('./check.ts'), import('../io/atomic.ts')]).then(([plan, apply, check, atomic]) => ({ ...plan, ...apply, ...check, atomicWriter: atomic.atomicWriter, recordingWriter: atomic.recordingWriter }));
+  Promise.all([import('./plan.ts'), import('./apply.ts'), import('./check.ts'), import('../io/atomic.ts')]).then(([plan, apply, check, atomic]) => ({ ...plan, ...apply, ...check, sharedFlushWriter: atomic.sharedFlushWriter, recordingWriter: atomic.recordingWriter }));
 
 /** The fast path's options when a run may take it: `cache` given, and no clock, randomness, key source, state-only run or rotation injected. */
 function fastPathOf(options: SynthOptions): FastPathOptions | undefined {
@@ -81,7 +81,7 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
   fast.onDecision?.('result' in a ? { fast: true, reason: 'nothing changed', by: a.by } : { fast: false, reason: a.reason });
   if ('result' in a) return a.result;
   if (options.check) return slowSynth(app, options, a.resolved);
-  const { planSynth, atomicWriter, recordingWriter } = await slow();
+  const { planSynth, sharedFlushWriter, recordingWriter } = await slow();
   const decidedAt = new Date();
   const names = [...a.resolved.values()].flatMap((r) => (r.resolved ? [r.resolved.name] : []));
   const given = { outDir: options.outDir ?? 'out', stateDir: options.stateDir ?? '.podmesh' };
@@ -92,7 +92,7 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
   if (kept.size > 0) fast.onKeptState?.([...kept.keys()]);
   const plan = await planSynth(app, { ...options, now: decidedAt }, a.resolved, kept, STAGING);
   // What the state writes leave in each file: the record below hashes them without reading them back.
-  const recording = recordingWriter(atomicWriter);
+  const recording = recordingWriter(sharedFlushWriter());
   const result = await applied(plan, recording.writer);
   const staged = plan.stacks.filter((s) => s.staged?.writtenStats() !== undefined).map((s) => s.stack);
   if (staged.length > 0) fast.onStaged?.(staged);
@@ -106,11 +106,14 @@ export async function synth(app: App, options: SynthOptions = {}): Promise<Synth
  */
 const STAGING: StagingPolicy = { minServices: 32 };
 
-/** Applies a plan; staging copies it did not swap in are discarded however it ends. */
+/**
+ * Applies a plan, its state's batches sharing their flushes (src/io/atomic.ts, sharedFlushWriter);
+ * staging copies it did not swap in are discarded however it ends.
+ */
 async function applied(plan: SynthPlan, writer?: StateWriter): Promise<SynthResult> {
-  const { applySynth, discardStaged } = await slow();
+  const { applySynth, discardStaged, sharedFlushWriter } = await slow();
   try {
-    return await applySynth(plan, writer);
+    return await applySynth(plan, writer ?? sharedFlushWriter());
   } finally {
     await discardStaged(plan);
   }

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { atomicWriter, createBatch, FileExistsError, flushPaths, recordingWriter, writeBatch, type Flush, type StateWriter } from '../../src/io/atomic.ts';
+import { atomicWriter, createBatch, FileExistsError, flushPaths, flushTogether, recordingWriter, sharedFlushWriter, writeBatch, type Flush, type FlushTogether, type StateWriter } from '../../src/io/atomic.ts';
 import { findLeftovers } from '../../src/state/leftovers.ts';
 import { pkiReconciler } from '../../src/state/pki/index.ts';
 import { stateContext } from '../../src/state/reconciler.ts';
@@ -30,7 +30,7 @@ function contents(dir: string): Map<string, string> {
   return out;
 }
 
-/** The real writer whose batch flush fails (throwing `message`) right after its `what` flush. */
+/** The real writer whose batch flush fails (throwing `message`) right after its `what` flush (or a flush of both, `all`). */
 function failingAfter(what: 'data' | 'entries', message: string): StateWriter {
   return {
     ...atomicWriter,
@@ -39,7 +39,7 @@ function failingAfter(what: 'data' | 'entries', message: string): StateWriter {
         ...options,
         flush: async (paths, flushed) => {
           await flushPaths(paths, flushed);
-          if (flushed === what) throw new Error(message);
+          if (flushed === what || flushed === 'all') throw new Error(message);
         },
       }),
   };
@@ -82,6 +82,25 @@ describe('writeBatch', () => {
       ['b/y.crt', 'cert\n'],
     ]);
     expect((statSync(join(dir, 'a', 'x.key')).mode & 0o777).toString(8)).toBe('600');
+  });
+
+  it('unpublished (a folder nobody sees yet), creates the files under their own names with one flush of data and names', async () => {
+    // GIVEN a flush that records what is visible when it is called
+    const seen: { what: string; visible: string[] }[] = [];
+    const flush: Flush = async (paths, what) => {
+      seen.push({ what, visible: [...contents(dir).keys()] });
+      await flushPaths(paths, what);
+    };
+    // WHEN files are written unpublished into a new folder
+    mkdirSync(join(dir, 'c'));
+    await writeBatch(
+      files().map((f) => ({ ...f, abs: join(dir, 'c', f.abs.slice(dir.length + 3)) })),
+      { flush, unpublished: true },
+    );
+    // THEN one flush saw every file under its own name, and no temp name was ever made
+    expect(seen).toEqual([{ what: 'all', visible: ['a/old.txt', 'c/old.txt', 'c/x.key', 'c/y.crt'] }]);
+    expect(contents(dir).get('c/old.txt')).toBe('new\n');
+    expect((statSync(join(dir, 'c', 'x.key')).mode & 0o777).toString(8)).toBe('600');
   });
 
   it('a failure between the data flush and the renames changes no visible file and leaves no temp', async () => {
@@ -184,6 +203,73 @@ describe('createBatch', () => {
       ['h0.key', 'old key\n'],
       ['h1.key', 'h1\n'],
     ]);
+  });
+});
+
+describe('sharedFlushWriter', () => {
+  let t: ReturnType<typeof tempState>;
+  let dir: string;
+  beforeEach(() => {
+    t = tempState();
+    dir = join(t.root, 'shared');
+    mkdirSync(join(dir, 'a'), { recursive: true });
+    writeFileSync(join(dir, 'a', 'old.txt'), 'old\n', { mode: 0o644 });
+  });
+  afterEach(() => t.cleanup());
+  /** Names below `dir`, temps left out. */
+  const visible = (): string[] => [...contents(dir).keys()].filter((p) => !p.includes('.tmp'));
+  const rel = (paths: readonly string[]): string[] => paths.map((p) => p.slice(dir.length + 1).replace(/\/\.([^/]*)\.[0-9a-f]{12}\.tmp$/, '/$1 (temp)')).sort();
+
+  it('makes each batch\'s names durable with the next batch\'s data, the last ones when settled: four flushes for three batches', async () => {
+    // GIVEN a shared writer whose flush records what it is given and what is visible then
+    const seen: { data: string[]; entries: string[]; visible: string[] }[] = [];
+    const flush: FlushTogether = async (data, entries) => {
+      seen.push({ data: rel(data), entries: rel(entries), visible: visible() });
+      await flushTogether(data, entries);
+    };
+    const writer = sharedFlushWriter({ flush });
+    // WHEN a batch replaces a file, an unpublished one fills a new folder, and a third creates keys
+    await writer.writeBatch([{ abs: join(dir, 'a', 'old.txt'), content: 'new\n', mode: 0o644 }]);
+    mkdirSync(join(dir, 'staged'));
+    await writer.writeBatch([{ abs: join(dir, 'staged', 'ca.crt'), content: 'ca\n', mode: 0o644 }], { unpublished: true });
+    await writer.createBatch([{ abs: join(dir, 'a', 'h0.key'), content: 'key\n', mode: 0o600 }]);
+    expect(seen).toHaveLength(3);
+    await writer.settle!();
+    // THEN the flushes: the first batch's data; the second's data and names with the first's
+    // names (renamed by then); the third's data; at settling, the third's names
+    expect(seen).toEqual([
+      { data: ['a/old.txt (temp)'], entries: [], visible: ['a/old.txt'] },
+      { data: ['staged/ca.crt'], entries: ['a/old.txt', 'staged/ca.crt'], visible: ['a/old.txt', 'staged/ca.crt'] },
+      { data: ['a/h0.key (temp)'], entries: [], visible: ['a/old.txt', 'staged/ca.crt'] },
+      { data: [], entries: ['a/h0.key'], visible: ['a/h0.key', 'a/old.txt', 'staged/ca.crt'] },
+    ]);
+    expect(contents(dir).get('a/old.txt')).toBe('new\n');
+    expect((statSync(join(dir, 'a', 'h0.key')).mode & 0o777).toString(8)).toBe('600');
+    // AND settling again flushes nothing
+    await writer.settle!();
+    expect(seen).toHaveLength(4);
+  });
+
+  it('keeps names whose flush failed for the next flush, and a failed batch leaves its files as they were', async () => {
+    // GIVEN a flush that fails once, for the second batch
+    const seen: string[][] = [];
+    let calls = 0;
+    const flush: FlushTogether = async (data, entries) => {
+      if (++calls === 2) throw new Error('injected flush failure');
+      seen.push(rel(entries));
+      await flushTogether(data, entries);
+    };
+    const writer = sharedFlushWriter({ flush });
+    await writer.writeBatch([{ abs: join(dir, 'a', 'one.txt'), content: '1\n', mode: 0o644 }]);
+    // WHEN the second batch's data flush fails
+    await expect(writer.writeBatch([{ abs: join(dir, 'a', 'old.txt'), content: '2\n', mode: 0o644 }])).rejects.toThrow('injected flush failure');
+    // THEN its file is as it was, no temp is left, and settling makes the first batch's names durable
+    expect([...contents(dir)]).toEqual([
+      ['a/old.txt', 'old\n'],
+      ['a/one.txt', '1\n'],
+    ]);
+    await writer.settle!();
+    expect(seen.at(-1)).toEqual(['a/one.txt']);
   });
 });
 
